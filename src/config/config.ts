@@ -1,0 +1,106 @@
+import os from 'node:os';
+import path from 'node:path';
+import { ValidationError } from '../common/errors.ts';
+
+/** Everything the server needs to start; every field has an embedded default. */
+export interface Config {
+  apiHost: string;
+  apiPort: number;
+  /** When set, every API request needs `Authorization: Bearer <token>`. */
+  apiToken: string | null;
+  /** Allows binding the API to a non-loopback address without a token (explicit opt-in). */
+  allowInsecureApi: boolean;
+  grpcPort: number | null;
+  rtpPortStart: number;
+  rtpPortEnd: number;
+  rtpBindIp: string;
+  /** Address written into SDP (c=); defaults to rtpBindIp. */
+  publicIp: string;
+  mediaWorkers: number;
+  flowsDir: string;
+  promptsDir: string;
+  recordingsDir: string;
+  logLevel: string;
+  /** No RTP for this long on an active endpoint emits `endpoint.media_timeout`. 0 disables. */
+  mediaTimeoutMs: number;
+  /** Codec preference for offers and answers. */
+  codecs: string[];
+  eventBufferSize: number;
+  webhookUrl: string | null;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export const DEFAULT_CODECS = ['pcmu', 'pcma', 'g722', 'opus', 'telephone-event'];
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (!/^\d+$/.test(raw.trim())) throw new ValidationError('INVALID_CONFIG', `${name} must be an integer, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ValidationError('INVALID_CONFIG', `${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function bool(env: Env, name: string): boolean {
+  const raw = (env[name] ?? '').toLowerCase();
+  return raw === '1' || raw === 'true' || raw === 'yes';
+}
+
+function ipv4(env: Env, name: string, def: string): string {
+  const raw = env[name] ?? def;
+  if (!/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(raw) || raw.split('.').some((p) => Number(p) > 255)) {
+    throw new ValidationError('INVALID_CONFIG', `${name} must be an IPv4 address, got "${raw}"`);
+  }
+  return raw;
+}
+
+/** Builds the configuration from environment variables over the embedded defaults. */
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const rtpBindIp = ipv4(env, 'RTP_BIND_IP', '127.0.0.1');
+  const rtpPortStart = int(env, 'RTP_PORT_START', 10000, 1024, 65534);
+  const rtpPortEnd = int(env, 'RTP_PORT_END', 10999, 1025, 65535);
+  if (rtpPortEnd <= rtpPortStart) {
+    throw new ValidationError('INVALID_CONFIG', `RTP_PORT_END (${rtpPortEnd}) must be above RTP_PORT_START (${rtpPortStart})`);
+  }
+  const logLevel = env.LOG_LEVEL ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ValidationError('INVALID_CONFIG', `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  }
+  const codecs = env.CODECS ? env.CODECS.split(',').map((c) => c.trim().toLowerCase()).filter(Boolean) : DEFAULT_CODECS;
+  const grpcRaw = env.GRPC_PORT;
+  return {
+    apiHost: env.API_HOST ?? '127.0.0.1',
+    apiPort: int(env, 'API_PORT', 8080, 0, 65535),
+    apiToken: env.API_TOKEN ? env.API_TOKEN : null,
+    allowInsecureApi: bool(env, 'ALLOW_INSECURE_API'),
+    grpcPort: grpcRaw === undefined || grpcRaw === '' ? null : int(env, 'GRPC_PORT', 0, 0, 65535),
+    rtpPortStart,
+    rtpPortEnd,
+    rtpBindIp,
+    publicIp: env.PUBLIC_IP ? ipv4(env, 'PUBLIC_IP', rtpBindIp) : rtpBindIp,
+    mediaWorkers: int(env, 'MEDIA_WORKERS', Math.max(1, os.availableParallelism()), 1, 256),
+    flowsDir: path.resolve(cwd, env.FLOWS_DIR ?? 'flows'),
+    promptsDir: path.resolve(cwd, env.PROMPTS_DIR ?? 'prompts'),
+    recordingsDir: path.resolve(cwd, env.RECORDINGS_DIR ?? 'recordings'),
+    logLevel,
+    mediaTimeoutMs: int(env, 'MEDIA_TIMEOUT_MS', 30_000, 0, 3_600_000),
+    codecs,
+    eventBufferSize: int(env, 'EVENT_BUFFER_SIZE', 10_000, 100, 10_000_000),
+    webhookUrl: env.WEBHOOK_URL ? env.WEBHOOK_URL : null,
+  };
+}
+
+const LOOPBACK = /^(127\.|::1$|localhost$)/;
+
+/** Refuses an API reachable from the network without a token, unless explicitly allowed. */
+export function assertSafeApiBinding(config: Config): void {
+  if (!config.apiToken && !LOOPBACK.test(config.apiHost) && !config.allowInsecureApi) {
+    throw new ValidationError(
+      'INSECURE_API',
+      `API_HOST=${config.apiHost} is not a loopback address and API_TOKEN is not set; set API_TOKEN, or ALLOW_INSECURE_API=1 to run without one`,
+    );
+  }
+}

@@ -1,0 +1,63 @@
+import type { ServerEvent } from './types.ts';
+
+export type EventListener = (event: ServerEvent) => void;
+
+/**
+ * Every event the server emits, numbered with a strictly increasing `seq`, kept in a bounded
+ * ring so that a WebSocket client reconnecting with `?since=SEQ` gets what it missed.
+ * Listeners are called synchronously and must not block: slow consumers buffer on their side
+ * (see the WebSocket route) and are cut off rather than stalling the bus.
+ */
+export class EventBus {
+  readonly #capacity: number;
+  readonly #ring: (ServerEvent | undefined)[];
+  readonly #listeners = new Set<EventListener>();
+  #seq = 0;
+
+  constructor(capacity = 10_000) {
+    this.#capacity = capacity;
+    this.#ring = new Array(capacity);
+  }
+
+  get lastSeq(): number {
+    return this.#seq;
+  }
+
+  /** Oldest seq still replayable (0 when nothing was emitted). */
+  get oldestSeq(): number {
+    return this.#seq === 0 ? 0 : Math.max(1, this.#seq - this.#capacity + 1);
+  }
+
+  emit(type: string, payload: Record<string, unknown> = {}): ServerEvent {
+    const event: ServerEvent = { ...payload, seq: ++this.#seq, type, time: new Date().toISOString() };
+    this.#ring[event.seq % this.#capacity] = event;
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch {
+        // a faulty listener must not break emitters or other listeners
+      }
+    }
+    return event;
+  }
+
+  /** Events with seq > `since` still in the buffer, oldest first. */
+  since(since: number): ServerEvent[] {
+    const from = Math.max(since + 1, this.oldestSeq);
+    const out: ServerEvent[] = [];
+    for (let s = from; s <= this.#seq; s++) {
+      const e = this.#ring[s % this.#capacity];
+      if (e !== undefined && e.seq === s) out.push(e);
+    }
+    return out;
+  }
+
+  subscribe(listener: EventListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  get listenerCount(): number {
+    return this.#listeners.size;
+  }
+}

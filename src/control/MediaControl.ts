@@ -1,0 +1,36 @@
+import type { EventBus } from './EventBus.ts';
+import type {
+  BridgeInfo,
+  CreateBridgeRequest,
+  CreateEndpointRequest,
+  EndpointInfo,
+  UpdateEndpointRequest,
+} from './types.ts';
+
+/**
+ * What the API layer (REST, WebSocket, gRPC) needs from the control plane. `MediaServer`
+ * implements it; routes depend on this interface only. Errors are the classes of
+ * src/common/errors.ts (NotFoundError 'ENDPOINT_NOT_FOUND', CapacityError 'NO_PORTS_AVAILABLE',
+ * ValidationError 'INVALID_SDP', UnsupportedError 'NO_COMMON_CODEC', ...).
+ */
+export interface MediaControl {
+  readonly events: EventBus;
+
+  createEndpoint(req: CreateEndpointRequest): Promise<EndpointInfo>;
+  listEndpoints(): Promise<EndpointInfo[]>;
+  getEndpoint(id: string): Promise<EndpointInfo>;
+  updateEndpoint(id: string, req: UpdateEndpointRequest): Promise<EndpointInfo>;
+  deleteEndpoint(id: string): Promise<void>;
+
+  createBridge(req: CreateBridgeRequest): Promise<BridgeInfo>;
+  listBridges(): BridgeInfo[];
+  getBridge(id: string): BridgeInfo;
+  deleteBridge(id: string): Promise<void>;
+
+  /** Liveness: the control plane answers. */
+  isLive(): boolean;
+  /** Readiness: every media worker is up and the server is not shutting down. */
+  isReady(): boolean;
+  /** Prometheus exposition text, gathered from the control plane and every worker. */
+  metrics(): Promise<{ contentType: string; body: string }>;
+}
