@@ -1,0 +1,144 @@
+import { UnsupportedError } from '../../common/errors.ts';
+import type { MediaDescription } from 'sdp-transform';
+import { describeFormat, matchFormat, parseLocalCodecs, rtpmapName, SUPPORTED_CODECS, TELEPHONE_EVENT, type LocalCodecSet } from './codecTable.ts';
+import { answerDirection, effectiveRemoteDirection, isRemoteHold } from './direction.ts';
+import { parseRemoteSdp } from './parseRemoteSdp.ts';
+import { addressProblem, isPlainRtp, remoteTransport, unsupportedAddress } from './remoteMedia.ts';
+import type { AnswerResult, LocalMediaOptions, NegotiatedCodec, NegotiatedMedia, NegotiatedTelephoneEvent, ParsedFormat, ParsedMedia } from './types.ts';
+import { audioMedia, DEFAULT_PTIME, opusFmtp, rejectedMedia, TELEPHONE_EVENTS, validateLocal, writeSdp, type OutFormat } from './writeSdp.ts';
+
+/** RFC 4733 7.1.1: without fmtp the receiver supports events 0-15. */
+const DEFAULT_EVENTS = '0-15';
+
+function ourCodecNames(local: LocalCodecSet): string {
+  const names = local.codecs.flatMap((c) => c.clockRates.map((r) => {
+    const info = SUPPORTED_CODECS.find((s) => s.name === c.name && s.clockRate === r);
+    return `${rtpmapName(c.name)}/${r}${info?.rtpmapChannels === 2 ? '/2' : ''}`;
+  }));
+  return names.join(', ');
+}
+
+/** The common codecs of one m= line, in the offer's order, or why there are none. */
+function commonFormats(m: ParsedMedia, local: LocalCodecSet): { accepted: ParsedFormat[]; refused: string[] } {
+  const accepted: ParsedFormat[] = [];
+  const refused: string[] = [];
+  for (const f of m.formats) {
+    if (f.name === TELEPHONE_EVENT) continue;
+    const match = matchFormat(f, local);
+    if (typeof match === 'string') refused.push(`${describeFormat(f)}: ${match}`);
+    else accepted.push(f);
+  }
+  return { accepted, refused };
+}
+
+/** Remote ptime, if sane, else ours: RFC 4566 6 makes it a receiver's wish, so it is echoed. */
+function ptimeFor(m: ParsedMedia, local: LocalMediaOptions): number {
+  const p = m.ptime;
+  return p !== null && Number.isInteger(p) && p >= 10 && p <= 120 ? p : local.ptime ?? DEFAULT_PTIME;
+}
+
+function toNegotiated(f: ParsedFormat, ptime: number): NegotiatedCodec {
+  return { name: f.name, payloadType: f.payloadType, clockRate: f.clockRate, channels: f.channels, fmtp: f.fmtp, ptime };
+}
+
+/**
+ * Answer a remote offer (RFC 3264 6). The first audio m= line we can serve is accepted, every
+ * other m= line is refused with port 0, keeping their number and order. Codecs keep the offerer's
+ * order and payload type numbers (6.1); telephone-event is accepted at the chosen codec's clock
+ * rate (RFC 4733 2.1); rtcp-mux is answered when offered (RFC 5761 5.1.1).
+ *
+ * Throws ValidationError('INVALID_SDP') for a malformed offer, UnsupportedError for one we cannot
+ * serve: NO_COMMON_CODEC, UNSUPPORTED_TRANSPORT (SRTP, DTLS), UNSUPPORTED_ADDRESS (IPv6),
+ * NO_AUDIO_STREAM (every audio m= line has port 0).
+ */
+export function createAnswer(remoteOfferText: string, local: LocalMediaOptions): AnswerResult {
+  validateLocal(local);
+  const allowed = parseLocalCodecs(local.codecs);
+  const offer = parseRemoteSdp(remoteOfferText);
+
+  let chosen: { m: ParsedMedia; accepted: ParsedFormat[] } | null = null;
+  let firstProblem: UnsupportedError | null = null;
+  for (const m of offer.media) {
+    if (m.type !== 'audio' || m.port === 0) continue;
+    const where = `m= line ${m.index + 1} (audio)`;
+    let problem: UnsupportedError | null = null;
+    if (!isPlainRtp(m.protocol)) {
+      problem = new UnsupportedError('UNSUPPORTED_TRANSPORT', `${where} uses ${m.protocol}; only RTP/AVP and RTP/AVPF are supported (no SRTP/DTLS)`);
+    } else if (addressProblem(m) !== null) {
+      problem = unsupportedAddress(m);
+    } else {
+      const { accepted, refused } = commonFormats(m, allowed);
+      if (accepted.length > 0) {
+        chosen = { m, accepted };
+        break;
+      }
+      const has = refused.length > 0 ? refused.join(', ') : 'only telephone-event';
+      problem = new UnsupportedError('NO_COMMON_CODEC', `no common codec in ${where}: the offer has ${has}; we support ${ourCodecNames(allowed)}`);
+    }
+    firstProblem ??= problem;
+  }
+  if (chosen === null) {
+    throw firstProblem ?? new UnsupportedError('NO_AUDIO_STREAM', 'the offer has no active audio stream (every audio m= line has port 0)');
+  }
+
+  const { m } = chosen;
+  const ptime = ptimeFor(m, local);
+  const accepted = local.singleCodec ? chosen.accepted.slice(0, 1) : chosen.accepted;
+  const codecs = accepted.map((f) => toNegotiated(f, ptime));
+  const codec = codecs[0] as NegotiatedCodec;
+
+  // telephone-event at each accepted clock rate the offer has it for; the one matching the chosen
+  // codec is the one we use.
+  const events: ParsedFormat[] = [];
+  if (allowed.telephoneEvent) {
+    for (const rate of new Set(codecs.map((c) => c.clockRate))) {
+      const te = m.formats.find((f) => f.name === TELEPHONE_EVENT && f.clockRate === rate && f.channels === 1);
+      if (te) events.push(te);
+    }
+  }
+  const te = events.find((f) => f.clockRate === codec.clockRate);
+  const telephoneEvent: NegotiatedTelephoneEvent | null = te
+    ? { payloadType: te.payloadType, clockRate: te.clockRate, events: te.fmtpLine === '' ? DEFAULT_EVENTS : te.fmtpLine }
+    : null;
+
+  const rtcpMux = m.rtcpMux && local.rtcpMux !== false;
+  const remoteDirection = effectiveRemoteDirection(m);
+  const direction = answerDirection(local.direction ?? 'sendrecv', remoteDirection);
+
+  const formats: OutFormat[] = [
+    ...accepted.map((f) => ({
+      payloadType: f.payloadType,
+      name: f.name,
+      clockRate: f.clockRate,
+      channels: f.channels,
+      fmtp: f.name === 'opus' ? opusFmtp(local) : '',
+    })),
+    ...events.map((f) => ({ payloadType: f.payloadType, name: TELEPHONE_EVENT, clockRate: f.clockRate, channels: 1, fmtp: TELEPHONE_EVENTS })),
+  ];
+  const media: MediaDescription[] = offer.media.map((om) => om === m
+    ? audioMedia({
+      port: local.rtpPort,
+      protocol: m.protocol,
+      formats,
+      // With rtcp-mux the RTP port carries RTCP; otherwise say where ours is (RFC 3605).
+      rtcpPort: rtcpMux ? null : local.rtcpPort,
+      rtcpMux,
+      ptime,
+      direction,
+      mid: m.mid,
+    })
+    : rejectedMedia(om.type, om.protocol, om.formatTokens, om.mid));
+
+  const negotiated: NegotiatedMedia = {
+    remote: remoteTransport(m, rtcpMux),
+    rtcpMux,
+    codec,
+    telephoneEvent,
+    direction,
+    remoteDirection,
+    onHold: isRemoteHold(m),
+    codecs,
+    mediaIndex: m.index,
+  };
+  return { ...writeSdp(local, media), media: negotiated };
+}
