@@ -1,0 +1,122 @@
+import { existsSync, readFileSync } from 'node:fs';
+import fastify, { LogController, type FastifyInstance } from 'fastify';
+import websocket from '@fastify/websocket';
+import type { Logger } from '../../common/logger.ts';
+import type { Config } from '../../config/config.ts';
+import type { MediaControl } from '../../control/MediaControl.ts';
+import { createAuthHook } from './auth.ts';
+import { registerDocs } from './docs.ts';
+import { errorHandler, notFoundHandler } from './errorHandler.ts';
+import { ApiMetrics } from './metrics.ts';
+import { bridgeRoutes } from './routes/bridges.ts';
+import { endpointRoutes } from './routes/endpoints.ts';
+import { eventRoutes } from './routes/events.ts';
+import { systemRoutes } from './routes/system.ts';
+import { loadApiSchemas } from './schemas.ts';
+
+/** A route plugin added by the caller (gRPC-side admin, tests); runs inside the app's hooks. */
+export type RoutePlugin = (app: FastifyInstance) => Promise<void>;
+
+export interface BuildAppOptions {
+  control: MediaControl;
+  config: Config;
+  logger: Logger;
+  /** The flow service; when given, the routes of ./routes/flows.ts are registered with it. */
+  flows?: unknown;
+  extraRoutes?: RoutePlugin[];
+  /** Largest accepted request body. Default 1 MiB: an SDP is a few KiB. */
+  bodyLimit?: number;
+  /** /events tuning; defaults suit production (1 MiB backlog bound, 30 s ping). */
+  events?: { maxBufferedBytes?: number; pingIntervalMs?: number };
+}
+
+/** The app's own fields on the instance, for main.ts and tests. */
+declare module 'fastify' {
+  interface FastifyInstance {
+    apiMetrics: ApiMetrics;
+  }
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+type FlowRoutes = (app: FastifyInstance, opts: { flows: unknown }) => Promise<void>;
+
+/**
+ * ./routes/flows.ts is written separately and may not exist yet; a computed specifier keeps this
+ * module compiling and running without it. .js covers a compiled build.
+ */
+async function loadFlowRoutes(): Promise<FlowRoutes | null> {
+  for (const name of ['./routes/flows.ts', './routes/flows.js']) {
+    const url = new URL(name, import.meta.url);
+    if (!existsSync(url)) continue;
+    const mod = (await import(url.href)) as { flowRoutes?: unknown };
+    if (typeof mod.flowRoutes !== 'function') throw new Error(`${name} does not export flowRoutes`);
+    return mod.flowRoutes as FlowRoutes;
+  }
+  return null;
+}
+
+/**
+ * Builds the HTTP API over a MediaControl (fastify demo-app style: no listen here, so tests use
+ * `app.inject`). The caller listens and closes; closing the app closes event sockets and timers,
+ * never the control plane, which the caller owns.
+ */
+export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
+  const { control, config } = opts;
+  const app = fastify({
+    loggerInstance: opts.logger.child({ module: 'api' }),
+    // fastify's request log line carries the full URL, which may hold ?token=; we log our own
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    return503OnClosing: true,
+    ajv: {
+      customOptions: {
+        // a wrong type is an error naming the field, not silently converted; an unknown field is
+        // rejected (additionalProperties: false), not silently removed
+        coerceTypes: false,
+        removeAdditional: false,
+        allErrors: false,
+      },
+    },
+  }) as unknown as FastifyInstance;
+
+  const metrics = new ApiMetrics();
+  app.decorate('apiMetrics', metrics);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+  // JSON only: a text/plain body is a 415, not a string that fails the schema
+  app.removeContentTypeParser('text/plain');
+  for (const schema of loadApiSchemas()) app.addSchema(schema);
+
+  if (config.apiToken) app.addHook('onRequest', createAuthHook(config.apiToken));
+  app.addHook('onResponse', metrics.onResponse);
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.debug(
+      { method: request.method, route: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
+  });
+
+  await registerDocs(app, { version: packageVersion(), secured: config.apiToken !== null });
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+
+  await app.register(systemRoutes, { control, metrics });
+  await app.register(endpointRoutes, { control });
+  await app.register(bridgeRoutes, { control });
+  await app.register(eventRoutes, { control, metrics, ...opts.events });
+
+  if (opts.flows !== undefined) {
+    const flowRoutes = await loadFlowRoutes();
+    if (flowRoutes === null) app.log.warn('flows given but src/api/http/routes/flows.ts is missing; no flow routes');
+    else await app.register(flowRoutes, { flows: opts.flows });
+  }
+  for (const plugin of opts.extraRoutes ?? []) await app.register(plugin);
+  return app;
+}

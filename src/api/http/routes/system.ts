@@ -1,0 +1,51 @@
+import type { FastifyInstance } from 'fastify';
+import type { MediaControl } from '../../../control/MediaControl.ts';
+import type { ApiMetrics } from '../metrics.ts';
+import { ref } from '../schemas.ts';
+import { errorResponses } from './common.ts';
+
+export interface SystemRoutesOptions {
+  control: MediaControl;
+  metrics: ApiMetrics;
+}
+
+/** Liveness, readiness and Prometheus metrics for operators. */
+export async function systemRoutes(app: FastifyInstance, { control, metrics }: SystemRoutesOptions): Promise<void> {
+  app.get('/health', {
+    schema: {
+      tags: ['system'],
+      summary: 'Liveness; open without the token',
+      security: [],
+      response: { 200: ref('Health'), 503: ref('Health') },
+    },
+  }, async (_request, reply) => {
+    if (!control.isLive()) return reply.code(503).send({ status: 'not_ready' });
+    return { status: 'ok' };
+  });
+
+  app.get('/ready', {
+    schema: {
+      tags: ['system'],
+      summary: 'Readiness: every media worker up and not shutting down',
+      response: { 200: ref('Health'), 503: ref('Health'), ...errorResponses(401) },
+    },
+  }, async (_request, reply) => {
+    if (!control.isReady()) return reply.code(503).send({ status: 'not_ready' });
+    return { status: 'ok' };
+  });
+
+  app.get('/metrics', {
+    schema: {
+      tags: ['system'],
+      summary: 'Prometheus exposition text: control plane, media workers and the API itself',
+      response: {
+        200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } },
+        ...errorResponses(401, 500),
+      },
+    },
+  }, async (_request, reply) => {
+    const control_ = await control.metrics();
+    const body = await metrics.merge(control_.body);
+    return reply.type(control_.contentType || metrics.registry.contentType).send(body);
+  });
+}
