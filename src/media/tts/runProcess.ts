@@ -1,0 +1,59 @@
+import { spawn } from 'node:child_process';
+import { UnsupportedError, ValidationError } from '../../common/errors.ts';
+
+export interface RunProcessOptions {
+  /** Written to the child's stdin, then stdin is closed. */
+  stdin?: string;
+  timeoutMs?: number;
+  maxBytes?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Run a program with an argument array (never a shell: `shell` stays false, so text cannot be
+ * interpreted as commands) and collect its stdout, bounded in time and size.
+ */
+export function runProcess(cmd: string, args: readonly string[], opts: RunProcessOptions = {}): Promise<Uint8Array> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const maxBytes = opts.maxBytes ?? 50 * 1024 * 1024;
+  return new Promise((resolve, reject) => {
+    opts.signal?.throwIfAborted();
+    const child = spawn(cmd, args, { shell: false, stdio: ['pipe', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let stderr = '';
+    let failure: Error | undefined;
+    const onAbort = (): void => {
+      failure ??= opts.signal?.reason as Error;
+      child.kill('SIGKILL');
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    child.stdout.on('data', (c: Buffer) => {
+      total += c.length;
+      if (total > maxBytes) {
+        failure ??= new ValidationError('TTS_FAILED', `${cmd}: output exceeds ${maxBytes} bytes`);
+        child.kill('SIGKILL');
+        return;
+      }
+      chunks.push(c);
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      if (stderr.length < 2000) stderr += c.toString('utf8');
+    });
+    // EPIPE when the child exits without reading all input; the exit status tells the story.
+    child.stdin.on('error', () => undefined);
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      failure ??= err.code === 'ENOENT'
+        ? new UnsupportedError('TTS_ENGINE_UNAVAILABLE', `${cmd} is not installed`)
+        : new ValidationError('TTS_FAILED', `${cmd}: ${err.message}`);
+    });
+    child.on('close', (code, signal) => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (failure !== undefined) return reject(failure);
+      if (signal !== null) return reject(new ValidationError('TTS_FAILED', `${cmd}: killed by ${signal} (timeout ${timeoutMs} ms?)`));
+      if (code !== 0) return reject(new ValidationError('TTS_FAILED', `${cmd} exited with ${code}: ${stderr.trim().slice(0, 300)}`));
+      resolve(Buffer.concat(chunks, total));
+    });
+    child.stdin.end(opts.stdin ?? '');
+  });
+}
