@@ -133,7 +133,8 @@ export function rtpmapName(name: string): string {
 
 /** 'PCMU/8000', 'opus/48000/2': for messages. */
 export function describeFormat(f: { name: string; clockRate: number; channels: number; payloadType: number }): string {
-  const name = f.name === '' ? '?' : rtpmapName(f.name);
+  if (f.name === '') return `PT ${f.payloadType}`;
+  const name = rtpmapName(f.name);
   const ch = f.channels !== 1 ? `/${f.channels}` : '';
   return `${name}/${f.clockRate}${ch} (PT ${f.payloadType})`;
 }
