@@ -1,6 +1,7 @@
 import wavefile from 'wavefile';
 import { UnsupportedError, ValidationError } from '../../common/errors.ts';
 import { resample } from '../dsp/Resampler.ts';
+import { convertRate } from './convertRate.ts';
 
 /** Mono PCM16 at a sample rate: what every playback source is turned into. */
 export interface DecodedAudio {
@@ -154,10 +155,20 @@ export async function decodeAudio(bytes: Uint8Array, what = 'media'): Promise<De
   }
 }
 
-/** Convert decoded audio to `rate` (no copy when it is already there). */
+/** Rates the media-plane Resampler handles (integer ratios between the endpoint rates). */
+const ENGINE_RATES = new Set([8000, 16000, 48000]);
+
+/**
+ * Convert decoded audio to `rate` (no copy when it is already there): between endpoint rates with
+ * the media plane's polyphase Resampler, from any other file rate (44.1k, 22.05k...) with the
+ * arbitrary-ratio convertRate().
+ */
 export function toRate(audio: DecodedAudio, rate: number): DecodedAudio {
   if (audio.sampleRate === rate) return audio;
-  return { pcm: resample(audio.pcm, audio.sampleRate, rate), sampleRate: rate };
+  const pcm = ENGINE_RATES.has(audio.sampleRate) && ENGINE_RATES.has(rate)
+    ? resample(audio.pcm, audio.sampleRate, rate)
+    : convertRate(audio.pcm, audio.sampleRate, rate);
+  return { pcm, sampleRate: rate };
 }
 
 /** Decode and convert to the endpoint rate in one step. */
