@@ -29,8 +29,9 @@ export async function fetchMedia(url: string, opts: FetchMediaOptions = {}): Pro
     if (opts.signal?.aborted === true) throw opts.signal.reason;
     if (timeout.aborted) throw new ValidationError('MEDIA_FETCH_TIMEOUT', `${opts.method ?? 'GET'} ${url}: no complete answer within ${timeoutMs} ms`);
     if (err instanceof ValidationError) throw err;
-    const cause = (err as { cause?: { code?: string } }).cause?.code;
-    throw new ValidationError('MEDIA_FETCH_FAILED', `${opts.method ?? 'GET'} ${url}: ${cause ?? (err as Error).message}`);
+    // undici hides the reason (ECONNREFUSED, ENOTFOUND, bad port) in `cause`.
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new ValidationError('MEDIA_FETCH_FAILED', `${opts.method ?? 'GET'} ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
   };
   try {
     const init: RequestInit = { method: opts.method ?? 'GET', signal, redirect: 'follow' };

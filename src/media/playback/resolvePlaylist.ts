@@ -4,7 +4,7 @@ import { NotFoundError, UnsupportedError, ValidationError } from '../../common/e
 import type { TtsService } from '../tts/TtsService.ts';
 import { decodeAudioAt, type DecodedAudio } from './decodeAudio.ts';
 import { fetchMedia } from './fetchMedia.ts';
-import { parseMediaItem, type MediaItem } from './MediaItem.ts';
+import { parseMediaItem, type MediaItem, type MediaItemOptions } from './MediaItem.ts';
 import type { PlaylistSource } from './Player.ts';
 import { fileKey, urlKey, type PromptCache } from './PromptCache.ts';
 import { resolveSafePath } from './safePath.ts';
@@ -22,6 +22,8 @@ export interface ResolveContext {
   signal?: AbortSignal;
   /** HTTP items: timeout, body limit and cache lifetime. */
   http?: { timeoutMs?: number; maxBytes?: number; ttlMs?: number };
+  /** Options for items given as strings (TTS voice, digits mode), e.g. from the playback request. */
+  itemOptions?: MediaItemOptions;
 }
 
 const DEFAULT_HTTP_TTL_MS = 5 * 60_000;
@@ -114,7 +116,7 @@ export async function resolveItem(item: MediaItem, ctx: ResolveContext): Promise
 export async function resolvePlaylist(items: readonly (string | MediaItem)[], ctx: ResolveContext): Promise<PlaylistSource[]> {
   if (!Array.isArray(items) || items.length === 0) throw new ValidationError('INVALID_MEDIA', 'media must be a non-empty list');
   // Parse everything first so a syntax error anywhere fails fast, with no I/O started.
-  const parsed = items.map((it) => (typeof it === 'string' ? parseMediaItem(it) : it));
+  const parsed = items.map((it) => (typeof it === 'string' ? parseMediaItem(it, ctx.itemOptions) : it));
   ctx.signal?.throwIfAborted();
   return Promise.all(parsed.map((it) => resolveItem(it, ctx)));
 }
