@@ -1,0 +1,185 @@
+import { Worker } from 'node:worker_threads';
+import { deserializeError, type SerializedError } from '../../common/errors.ts';
+import type { EncoderClient, EncoderHost } from './EncoderHost.ts';
+import type { EncoderSessionConfig, EncoderSessionResult } from './EncoderSession.ts';
+
+/** Messages to the encoder worker. */
+export type PoolRequest =
+  | { t: 'open'; id: number; cfg: EncoderSessionConfig }
+  | { t: 'data'; id: number; buf: ArrayBuffer; len: number }
+  | { t: 'close'; id: number };
+
+/** Messages from the encoder worker. */
+export type PoolReply =
+  | { t: 'opened'; id: number }
+  | { t: 'open_failed'; id: number; err: SerializedError }
+  | { t: 'free'; id: number; buf: ArrayBuffer }
+  | { t: 'error'; id: number; err: SerializedError }
+  | { t: 'closed'; id: number; result: EncoderSessionResult }
+  | { t: 'close_failed'; id: number; err: SerializedError };
+
+interface Slot {
+  worker: Worker;
+  sessions: number;
+  dead: boolean;
+}
+
+interface Session {
+  slot: Slot;
+  client: EncoderClient;
+  opened: { resolve: (id: number) => void; reject: (err: Error) => void } | null;
+  closed: { resolve: (r: EncoderSessionResult) => void; reject: (err: Error) => void } | null;
+}
+
+function startWorker(): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./encoderWorker.js', import.meta.url));
+  // Under tsx (tests, `npm start`), Node 20 does not carry the loader hooks registered by
+  // `--import tsx` into worker threads: register them in the worker before loading the module.
+  const api = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+  const target = JSON.stringify(new URL('./encoderWorker.ts', import.meta.url).href);
+  return new Worker(`import(${api}).then((m) => { m.register(); return import(${target}); })`, { eval: true });
+}
+
+/**
+ * A few encoder worker threads shared by all MP3/Opus recordings of this (media worker) thread.
+ *
+ * Why a shared pool rather than a thread per writer: a worker costs ~30-50 ms to start and several
+ * MiB (its own V8 heap, lamejs, the Opus WASM instance); recordings start on the call path and
+ * there may be hundreds. Encoding one 8 kHz recording takes ~2-3 % of a core, so one thread
+ * carries dozens; `threads` raises it. A session stays on one thread, so its chunks are encoded
+ * and written in order. Threads are unref'd while they carry no session.
+ */
+export class EncoderPool implements EncoderHost {
+  static #shared: EncoderPool | null = null;
+
+  /** The pool used when a writer names none; created on first use. */
+  static shared(): EncoderPool {
+    if (EncoderPool.#shared === null || EncoderPool.#shared.#closed) EncoderPool.#shared = new EncoderPool();
+    return EncoderPool.#shared;
+  }
+
+  readonly #threads: number;
+  readonly #slots: Slot[] = [];
+  readonly #sessions = new Map<number, Session>();
+  #nextId = 1;
+  #closed = false;
+
+  constructor(o: { threads?: number } = {}) {
+    this.#threads = Math.max(1, o.threads ?? 1);
+  }
+
+  get threads(): number {
+    return this.#slots.filter((s) => !s.dead).length;
+  }
+
+  open(cfg: EncoderSessionConfig, client: EncoderClient): Promise<number> {
+    if (this.#closed) return Promise.reject(new Error('EncoderPool is closed'));
+    const slot = this.#pick();
+    const id = this.#nextId++;
+    const s: Session = { slot, client, opened: null, closed: null };
+    this.#sessions.set(id, s);
+    if (slot.sessions++ === 0) slot.worker.ref();
+    return new Promise<number>((resolve, reject) => {
+      s.opened = { resolve, reject };
+      this.#post(slot, { t: 'open', id, cfg });
+    });
+  }
+
+  data(id: number, chunk: Int16Array, length: number): void {
+    const s = this.#sessions.get(id);
+    if (s === undefined || s.slot.dead) return;
+    const buf = chunk.buffer as ArrayBuffer;
+    s.slot.worker.postMessage({ t: 'data', id, buf, len: length } satisfies PoolRequest, [buf]);
+  }
+
+  finish(id: number): Promise<EncoderSessionResult> {
+    const s = this.#sessions.get(id);
+    if (s === undefined) return Promise.reject(new Error(`no encoder session ${id}`));
+    if (s.closed !== null) return Promise.reject(new Error(`encoder session ${id} already closing`));
+    return new Promise<EncoderSessionResult>((resolve, reject) => {
+      s.closed = { resolve, reject };
+      if (s.slot.dead) this.#end(id, s, new Error('encoder worker exited'));
+      else this.#post(s.slot, { t: 'close', id });
+    });
+  }
+
+  /** Stop the threads; sessions still open fail. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const slots = this.#slots.splice(0);
+    for (const slot of slots) this.#kill(slot, new Error('EncoderPool closed'));
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+
+  #pick(): Slot {
+    for (let i = this.#slots.length - 1; i >= 0; i--) if (this.#slots[i]!.dead) this.#slots.splice(i, 1);
+    if (this.#slots.length < this.#threads) {
+      const worker = startWorker();
+      const slot: Slot = { worker, sessions: 0, dead: false };
+      worker.unref();
+      worker.on('message', (m: PoolReply) => this.#onReply(m));
+      worker.on('error', (err) => this.#kill(slot, err));
+      worker.on('exit', (code) => this.#kill(slot, new Error(`encoder worker exited with code ${code}`)));
+      this.#slots.push(slot);
+      return slot;
+    }
+    let best = this.#slots[0]!;
+    for (const s of this.#slots) if (s.sessions < best.sessions) best = s;
+    return best;
+  }
+
+  #post(slot: Slot, msg: PoolRequest): void {
+    slot.worker.postMessage(msg);
+  }
+
+  #onReply(m: PoolReply): void {
+    const s = this.#sessions.get(m.id);
+    if (s === undefined) return;
+    switch (m.t) {
+      case 'opened':
+        s.opened?.resolve(m.id);
+        s.opened = null;
+        break;
+      case 'open_failed':
+        this.#end(m.id, s, deserializeError(m.err));
+        break;
+      case 'free':
+        s.client.onFree(new Int16Array(m.buf));
+        break;
+      case 'error':
+        s.client.onError(deserializeError(m.err));
+        break;
+      case 'closed':
+        s.closed?.resolve(m.result);
+        s.closed = null;
+        this.#end(m.id, s, null);
+        break;
+      case 'close_failed':
+        this.#end(m.id, s, deserializeError(m.err));
+        break;
+    }
+  }
+
+  /** Forget a session; settle whatever waits on it. */
+  #end(id: number, s: Session, err: Error | null): void {
+    if (!this.#sessions.delete(id)) return;
+    if (err !== null) {
+      s.opened?.reject(err);
+      s.closed?.reject(err);
+    }
+    s.opened = null;
+    s.closed = null;
+    if (--s.slot.sessions === 0 && !s.slot.dead) s.slot.worker.unref();
+  }
+
+  #kill(slot: Slot, err: Error): void {
+    if (slot.dead) return;
+    slot.dead = true;
+    for (const [id, s] of this.#sessions) {
+      if (s.slot !== slot) continue;
+      if (s.opened === null && s.closed === null) s.client.onError(err);
+      this.#end(id, s, err);
+    }
+  }
+}
