@@ -93,7 +93,8 @@ function parseMedia(session: SessionDescription, m: MediaDescription, index: num
     for (const tok of formatTokens) {
       const pt = integer(tok, 0, 127);
       if (pt === null) throw invalid(`${where} payload type "${tok}" is out of range 0-127`);
-      pts.push(pt);
+      // A repeated number names the same format; answering it twice would be noise.
+      if (!pts.includes(pt)) pts.push(pt);
     }
     formats = formatsOf(m, pts);
   }

@@ -147,10 +147,9 @@ function withoutVersion(sdpText: string): string | null {
 export function writeSdp(local: LocalMediaOptions, media: MediaDescription[]): SdpResult {
   let version = local.sessionVersion;
   if (local.previousSdp !== undefined) {
-    const candidate = write(session(local, version, structuredClone(media)));
-    if (withoutVersion(candidate) !== withoutVersion(local.previousSdp) || withoutVersion(local.previousSdp) === null) {
-      version += 1;
-    }
+    const before = withoutVersion(local.previousSdp);
+    const after = withoutVersion(write(session(local, version, structuredClone(media))));
+    if (before === null || before !== after) version += 1;
   }
   return { sdp: write(session(local, version, media)), sessionVersion: version };
 }

@@ -98,3 +98,8 @@ test('parseRemoteSdp() keeps non-RTP format tokens (m=application ... *) without
   assert.deepEqual(p.media[2]!.formatTokens, ['*']);
   assert.deepEqual(p.media[2]!.formats, []);
 });
+
+test('parseRemoteSdp() lists a payload type repeated in the m= line once', () => {
+  const p = parseRemoteSdp(SIPP.replace('RTP/AVP 0', 'RTP/AVP 0  0 8'));
+  assert.deepEqual(p.media[0]!.formats.map((f) => f.payloadType), [0, 8]);
+});
