@@ -1,0 +1,483 @@
+import { randomUUID, randomInt } from 'node:crypto';
+import { MessageChannel } from 'node:worker_threads';
+import type { Config } from '../config/config.ts';
+import { CapacityError, InvalidStateError, NotFoundError, ValidationError } from '../common/errors.ts';
+import type { Logger } from '../common/logger.ts';
+import type { EndpointMediaConfig, WorkerEndpointStats, WorkerMetrics } from '../common/workerProtocol.ts';
+import { EventBus } from './EventBus.ts';
+import type { MediaControl } from './MediaControl.ts';
+import { placeEndpoint } from './Placement.ts';
+import { PortPool } from './PortPool.ts';
+import { createAnswer } from './sdp/createAnswer.ts';
+import { createOffer } from './sdp/createOffer.ts';
+import { processAnswer } from './sdp/processAnswer.ts';
+import type { LocalMediaOptions, NegotiatedMedia } from './sdp/types.ts';
+import type {
+  BridgeInfo,
+  CreateBridgeRequest,
+  CreateEndpointRequest,
+  Direction,
+  EndpointInfo,
+  EndpointStats,
+  UpdateEndpointRequest,
+} from './types.ts';
+import { WorkerHandle } from './WorkerHandle.ts';
+import { renderMetrics } from './metrics.ts';
+
+interface EndpointRecord {
+  id: string;
+  worker: WorkerHandle;
+  rtpPort: number;
+  rtcpPort: number;
+  affinity: string | null;
+  codecs: string[];
+  direction: Direction;
+  /** 'offer': we sent an offer and wait for the answer; 'answer': we answered theirs. */
+  role: 'offer' | 'answer';
+  sdp: string;
+  sessionId: string;
+  sessionVersion: number;
+  lastRemoteSdp: string | null;
+  media: NegotiatedMedia | null;
+  state: 'offered' | 'active' | 'closed';
+  bridgeId: string | null;
+  createdAt: string;
+  /** Remote address as latched by the worker (NAT correction). */
+  latched: { ip: string; rtpPort: number } | null;
+}
+
+interface BridgeRecord {
+  id: string;
+  a: EndpointRecord;
+  b: EndpointRecord;
+  mode: 'relay' | 'transcode';
+  createdAt: string;
+}
+
+const EMPTY_STATS: EndpointStats = {
+  packets_received: 0, packets_sent: 0, bytes_received: 0, bytes_sent: 0, packets_lost: 0,
+  fraction_lost: 0, jitter_ms: 0, rtt_ms: null, mos: 4.41, dropped: {},
+};
+
+/**
+ * The control plane's facade: endpoints and bridges as handles over media workers, port
+ * allocation, SDP offer/answer, placement by affinity, worker supervision and the event bus.
+ */
+export class MediaServer implements MediaControl {
+  readonly events: EventBus;
+  readonly config: Config;
+  readonly #logger: Logger;
+  readonly #ports: PortPool;
+  readonly #workers: WorkerHandle[] = [];
+  readonly #endpoints = new Map<string, EndpointRecord>();
+  readonly #bridges = new Map<string, BridgeRecord>();
+  #closing = false;
+  #started = false;
+  readonly #counters = { endpointsCreated: 0, bridgesCreated: 0, workerRestarts: 0, mediaTimeouts: 0 };
+
+  constructor(config: Config, logger: Logger) {
+    this.config = config;
+    this.#logger = logger.child({ module: 'media-server' });
+    this.events = new EventBus(config.eventBufferSize);
+    this.#ports = new PortPool(config.rtpPortStart, config.rtpPortEnd);
+  }
+
+  /** Starts the media workers; resolves when all are ready. */
+  async start(): Promise<void> {
+    for (let i = 0; i < this.config.mediaWorkers; i++) this.#workers.push(this.#spawn(i));
+    await Promise.all(this.#workers.map((w) => w.ready()));
+    this.#started = true;
+    this.#logger.info({ workers: this.#workers.length, ports: this.#ports.capacity }, 'media server started');
+  }
+
+  get workerCount(): number {
+    return this.#workers.length;
+  }
+
+  #spawn(index: number): WorkerHandle {
+    const handle = new WorkerHandle(index, this.#logger, {});
+    handle.on('notification', (type, payload) => this.#onNotification(type, payload as never));
+    handle.on('exit', (code, error) => this.#onWorkerExit(handle, code, error));
+    return handle;
+  }
+
+  #onNotification(type: string, payload: { id: string } & Record<string, unknown>): void {
+    const ep = this.#endpoints.get(payload.id);
+    if (type === 'endpoint.remote_latched' && ep && payload.kind === 'rtp') {
+      ep.latched = { ip: String(payload.ip), rtpPort: Number(payload.port) };
+    }
+    if (type === 'endpoint.media_timeout') this.#counters.mediaTimeouts++;
+    const { id, ...rest } = payload;
+    this.events.emit(type, { endpoint_id: id, ...snakeKeys(rest) });
+  }
+
+  #onWorkerExit(handle: WorkerHandle, code: number, error: Error | null): void {
+    if (this.#closing) return;
+    const index = handle.index;
+    this.#logger.error({ worker: index, code, err: error ?? undefined }, 'media worker died; closing its endpoints and restarting it');
+    this.events.emit('worker.died', { worker: index, code, error: error ? error.message : null });
+    for (const ep of [...this.#endpoints.values()]) {
+      if (ep.worker !== handle) continue;
+      if (ep.bridgeId) this.#forgetBridge(ep.bridgeId, 'worker_died');
+      this.#forgetEndpoint(ep, 'worker_died');
+    }
+    this.#counters.workerRestarts++;
+    const replacement = this.#spawn(index);
+    this.#workers[index] = replacement;
+    replacement.ready().then(
+      () => this.events.emit('worker.started', { worker: index }),
+      (err: unknown) => this.#logger.error({ err, worker: index }, 'replacement worker failed to start'),
+    );
+  }
+
+  // ---- endpoints ----------------------------------------------------------------------------
+
+  async createEndpoint(req: CreateEndpointRequest): Promise<EndpointInfo> {
+    this.#assertRunning();
+    const codecs = req.codecs && req.codecs.length > 0 ? req.codecs.map((c) => c.toLowerCase()) : this.config.codecs;
+    if (!codecs.includes('telephone-event') && !req.codecs) codecs.push('telephone-event');
+    const workerIndex = placeEndpoint(req.affinity, this.#workers.map((w) => w.endpointCount));
+    const worker = this.#workers[workerIndex]!;
+    const id = randomUUID();
+    const { rtpPort, rtcpPort } = await this.#bindPorts(worker, id);
+    worker.endpointCount++;
+    const record: EndpointRecord = {
+      id, worker, rtpPort, rtcpPort,
+      affinity: req.affinity ?? null,
+      codecs,
+      direction: req.direction ?? 'sendrecv',
+      role: req.remote_sdp ? 'answer' : 'offer',
+      sdp: '',
+      sessionId: String(randomInt(1, 2 ** 47)),
+      sessionVersion: 1,
+      lastRemoteSdp: null,
+      media: null,
+      state: 'offered',
+      bridgeId: null,
+      createdAt: new Date().toISOString(),
+      latched: null,
+    };
+    try {
+      if (req.remote_sdp !== undefined) {
+        const answer = createAnswer(req.remote_sdp, this.#local(record));
+        record.sdp = answer.sdp;
+        record.sessionVersion = answer.sessionVersion;
+        record.lastRemoteSdp = req.remote_sdp;
+        await this.#applyMedia(record, answer.media);
+      } else {
+        const offer = createOffer(this.#local(record));
+        record.sdp = offer.sdp;
+        record.sessionVersion = offer.sessionVersion;
+      }
+    } catch (err) {
+      worker.endpointCount--;
+      await worker.request('endpoint.close', { id }).catch(() => {});
+      this.#ports.release(rtpPort);
+      throw err;
+    }
+    this.#endpoints.set(id, record);
+    this.#counters.endpointsCreated++;
+    this.events.emit('endpoint.created', { endpoint_id: id, worker: workerIndex, rtp_port: rtpPort, state: record.state });
+    return this.#info(record, null);
+  }
+
+  /** Takes port pairs until one binds (another process may hold a port of our range). */
+  async #bindPorts(worker: WorkerHandle, id: string): Promise<{ rtpPort: number; rtcpPort: number }> {
+    const failed: number[] = [];
+    try {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const pair = this.#ports.acquire();
+        try {
+          await worker.request('endpoint.create', {
+            id, ip: this.config.rtpBindIp, rtpPort: pair.rtpPort, rtcpPort: pair.rtcpPort,
+            mediaTimeoutMs: this.config.mediaTimeoutMs, cname: `${id}@media-server-core`,
+          });
+          return pair;
+        } catch (err) {
+          failed.push(pair.rtpPort);
+          if (!(err instanceof Error) || !/EADDRINUSE|EACCES/.test(err.message)) throw err;
+        }
+      }
+      throw new CapacityError('NO_PORTS_AVAILABLE', 'could not bind an RTP port pair after 20 attempts');
+    } finally {
+      for (const p of failed) this.#ports.release(p);
+    }
+  }
+
+  #local(record: EndpointRecord): LocalMediaOptions {
+    return {
+      ip: this.config.publicIp,
+      rtpPort: record.rtpPort,
+      rtcpPort: record.rtcpPort,
+      codecs: record.codecs,
+      direction: record.direction,
+      sessionId: record.sessionId,
+      sessionVersion: record.sessionVersion,
+      ...(record.sdp ? { previousSdp: record.sdp } : {}),
+    };
+  }
+
+  async #applyMedia(record: EndpointRecord, media: NegotiatedMedia): Promise<void> {
+    const config = toWorkerMedia(media);
+    await record.worker.request('endpoint.configure', { id: record.id, media: config });
+    record.media = media;
+    record.state = 'active';
+    record.latched = null;
+    const bridge = record.bridgeId ? this.#bridges.get(record.bridgeId) : undefined;
+    if (bridge && bridge.a.worker !== bridge.b.worker) {
+      const other = bridge.a === record ? bridge.b : bridge.a;
+      await other.worker.request('bridge.updatePeer', { id: bridge.id, peerMedia: config }).catch(() => {});
+    }
+  }
+
+  async listEndpoints(): Promise<EndpointInfo[]> {
+    const stats = new Map<string, WorkerEndpointStats>();
+    await Promise.all(this.#workers.map(async (w) => {
+      if (!w.alive) return;
+      const all = await w.request('endpoint.statsAll', {}).catch(() => ({}));
+      for (const [id, s] of Object.entries(all)) stats.set(id, s);
+    }));
+    return [...this.#endpoints.values()].map((r) => this.#info(r, stats.get(r.id) ?? null));
+  }
+
+  async getEndpoint(id: string): Promise<EndpointInfo> {
+    const record = this.#endpoint(id);
+    const stats = await record.worker.request('endpoint.stats', { id }).catch(() => null);
+    return this.#info(record, stats);
+  }
+
+  async updateEndpoint(id: string, req: UpdateEndpointRequest): Promise<EndpointInfo> {
+    this.#assertRunning();
+    const record = this.#endpoint(id);
+    if (req.direction !== undefined) record.direction = req.direction;
+    if (req.remote_sdp !== undefined) {
+      if (record.role === 'offer' && record.state === 'offered') {
+        const media = processAnswer(record.sdp, req.remote_sdp);
+        record.lastRemoteSdp = req.remote_sdp;
+        await this.#applyMedia(record, applyLocalDirection(media, record.direction));
+      } else {
+        // A new offer from the peer (re-INVITE): answer it, keeping our o= line's session.
+        const answer = createAnswer(req.remote_sdp, this.#local(record));
+        record.sdp = answer.sdp;
+        record.sessionVersion = answer.sessionVersion;
+        record.lastRemoteSdp = req.remote_sdp;
+        record.role = 'answer';
+        await this.#applyMedia(record, answer.media);
+      }
+    } else if (req.direction !== undefined) {
+      if (record.role === 'answer' && record.lastRemoteSdp) {
+        const answer = createAnswer(record.lastRemoteSdp, this.#local(record));
+        record.sdp = answer.sdp;
+        record.sessionVersion = answer.sessionVersion;
+        await this.#applyMedia(record, answer.media);
+      } else {
+        const offer = createOffer(this.#local(record));
+        record.sdp = offer.sdp;
+        record.sessionVersion = offer.sessionVersion;
+        if (record.media) await this.#applyMedia(record, applyLocalDirection(record.media, record.direction));
+      }
+    } else {
+      throw new ValidationError('VALIDATION_ERROR', 'body must have remote_sdp or direction');
+    }
+    this.events.emit('endpoint.updated', { endpoint_id: id, state: record.state, direction: record.media?.direction ?? record.direction });
+    return this.getEndpoint(id);
+  }
+
+  async deleteEndpoint(id: string): Promise<void> {
+    const record = this.#endpoint(id);
+    if (record.bridgeId) await this.deleteBridge(record.bridgeId).catch(() => {});
+    await record.worker.request('endpoint.close', { id }).catch(() => {});
+    this.#forgetEndpoint(record, 'deleted');
+  }
+
+  #forgetEndpoint(record: EndpointRecord, reason: string): void {
+    if (record.state === 'closed') return;
+    record.state = 'closed';
+    record.worker.endpointCount--;
+    this.#endpoints.delete(record.id);
+    this.#ports.release(record.rtpPort);
+    this.events.emit('endpoint.deleted', { endpoint_id: record.id, reason });
+  }
+
+  #endpoint(id: string): EndpointRecord {
+    const r = this.#endpoints.get(id);
+    if (!r) throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${id} not found`);
+    return r;
+  }
+
+  #info(r: EndpointRecord, s: WorkerEndpointStats | null): EndpointInfo {
+    const media = r.media;
+    const remote = s?.remote ?? (media?.remote ? { ip: media.remote.ip, rtpPort: media.remote.rtpPort, rtcpPort: media.remote.rtcpPort } : null);
+    return {
+      id: r.id,
+      state: r.state,
+      ip: this.config.publicIp,
+      rtp_port: r.rtpPort,
+      rtcp_port: media?.rtcpMux ? r.rtpPort : r.rtcpPort,
+      rtcp_mux: media?.rtcpMux ?? false,
+      sdp: r.sdp,
+      direction: media?.direction ?? r.direction,
+      codec: media ? {
+        name: media.codec.name, payload_type: media.codec.payloadType, clock_rate: media.codec.clockRate,
+        channels: media.codec.channels, ptime: media.codec.ptime,
+      } : null,
+      telephone_event: media?.telephoneEvent ? { payload_type: media.telephoneEvent.payloadType, clock_rate: media.telephoneEvent.clockRate } : null,
+      remote: remote ? { ip: remote.ip, rtp_port: remote.rtpPort, rtcp_port: remote.rtcpPort } : null,
+      affinity: r.affinity,
+      worker: r.worker.index,
+      bridge_id: r.bridgeId,
+      created_at: r.createdAt,
+      stats: s ? {
+        packets_received: s.packetsReceived, packets_sent: s.packetsSent, bytes_received: s.bytesReceived,
+        bytes_sent: s.bytesSent, packets_lost: s.packetsLost, fraction_lost: s.fractionLost, jitter_ms: s.jitterMs,
+        rtt_ms: s.rttMs, mos: s.mos, dropped: s.dropped,
+      } : { ...EMPTY_STATS, dropped: {} },
+    };
+  }
+
+  // ---- bridges ------------------------------------------------------------------------------
+
+  async createBridge(req: CreateBridgeRequest): Promise<BridgeInfo> {
+    this.#assertRunning();
+    if (req.endpoint_a === req.endpoint_b) throw new ValidationError('VALIDATION_ERROR', 'endpoint_a and endpoint_b must differ');
+    const a = this.#endpoint(req.endpoint_a);
+    const b = this.#endpoint(req.endpoint_b);
+    for (const ep of [a, b]) {
+      if (ep.bridgeId) throw new InvalidStateError('ALREADY_BRIDGED', `endpoint ${ep.id} is already in bridge ${ep.bridgeId}`);
+    }
+    const id = randomUUID();
+    let mode: 'relay' | 'transcode';
+    if (a.worker === b.worker) {
+      ({ mode } = await a.worker.request('bridge.create', { id, a: a.id, b: b.id }));
+    } else {
+      if (!a.media || !b.media) {
+        throw new InvalidStateError('ENDPOINT_NOT_ACTIVE', 'both endpoints must have negotiated media to bridge across workers');
+      }
+      const { port1, port2 } = new MessageChannel();
+      ({ mode } = await a.worker.request('bridge.createRemote', { id, local: a.id, port: port1 as never, peerMedia: toWorkerMedia(b.media) }, [port1 as never]));
+      try {
+        await b.worker.request('bridge.createRemote', { id, local: b.id, port: port2 as never, peerMedia: toWorkerMedia(a.media) }, [port2 as never]);
+      } catch (err) {
+        await a.worker.request('bridge.delete', { id }).catch(() => {});
+        throw err;
+      }
+    }
+    const record: BridgeRecord = { id, a, b, mode, createdAt: new Date().toISOString() };
+    this.#bridges.set(id, record);
+    a.bridgeId = id;
+    b.bridgeId = id;
+    this.#counters.bridgesCreated++;
+    this.events.emit('bridge.created', { bridge_id: id, endpoint_a: a.id, endpoint_b: b.id, mode });
+    return this.#bridgeInfo(record);
+  }
+
+  listBridges(): BridgeInfo[] {
+    return [...this.#bridges.values()].map((b) => this.#bridgeInfo(b));
+  }
+
+  getBridge(id: string): BridgeInfo {
+    return this.#bridgeInfo(this.#bridge(id));
+  }
+
+  async deleteBridge(id: string): Promise<void> {
+    const bridge = this.#bridge(id);
+    const workers = new Set([bridge.a.worker, bridge.b.worker]);
+    await Promise.all([...workers].map((w) => w.request('bridge.delete', { id }).catch(() => {})));
+    this.#forgetBridge(id, 'deleted');
+  }
+
+  #forgetBridge(id: string, reason: string): void {
+    const bridge = this.#bridges.get(id);
+    if (!bridge) return;
+    this.#bridges.delete(id);
+    bridge.a.bridgeId = null;
+    bridge.b.bridgeId = null;
+    if (reason !== 'deleted') {
+      // The surviving half on another worker must stop forwarding into a dead port.
+      for (const ep of [bridge.a, bridge.b]) if (ep.worker.alive) void ep.worker.request('bridge.delete', { id }).catch(() => {});
+    }
+    this.events.emit('bridge.deleted', { bridge_id: id, reason });
+  }
+
+  #bridge(id: string): BridgeRecord {
+    const b = this.#bridges.get(id);
+    if (!b) throw new NotFoundError('BRIDGE_NOT_FOUND', `bridge ${id} not found`);
+    return b;
+  }
+
+  #bridgeInfo(b: BridgeRecord): BridgeInfo {
+    return { id: b.id, endpoint_a: b.a.id, endpoint_b: b.b.id, mode: b.mode, cross_worker: b.a.worker !== b.b.worker, created_at: b.createdAt };
+  }
+
+  // ---- operations ---------------------------------------------------------------------------
+
+  #assertRunning(): void {
+    if (this.#closing) throw new CapacityError('SHUTTING_DOWN', 'the server is shutting down');
+    if (!this.#started) throw new CapacityError('NOT_READY', 'the media workers are not started');
+  }
+
+  isLive(): boolean {
+    return !this.#closing;
+  }
+
+  isReady(): boolean {
+    return this.#started && !this.#closing && this.#workers.every((w) => w.alive);
+  }
+
+  async workerMetrics(): Promise<WorkerMetrics[]> {
+    const all = await Promise.all(this.#workers.map((w) => (w.alive ? w.request('worker.metrics', {}).catch(() => null) : null)));
+    return all.filter((m): m is WorkerMetrics => m !== null);
+  }
+
+  async metrics(): Promise<{ contentType: string; body: string }> {
+    return renderMetrics({
+      endpoints: this.#endpoints.size,
+      bridges: this.#bridges.size,
+      portsAvailable: this.#ports.available,
+      portsTotal: this.#ports.capacity,
+      counters: this.#counters,
+      workers: await this.workerMetrics(),
+      eventSeq: this.events.lastSeq,
+    });
+  }
+
+  /** Test hook: kills a worker from the inside, as a crash would. */
+  async crashWorker(index: number): Promise<void> {
+    await this.#workers[index]?.request('worker.crash', {});
+  }
+
+  /** Stops accepting work, closes every endpoint (RTCP BYE), stops the workers. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    await Promise.all([...this.#endpoints.values()].map((ep) => ep.worker.request('endpoint.close', { id: ep.id }).catch(() => {})));
+    for (const ep of [...this.#endpoints.values()]) this.#forgetEndpoint(ep, 'shutdown');
+    // Give the sockets a moment to flush the BYEs before the threads go.
+    await new Promise((r) => setTimeout(r, 20));
+    await Promise.all(this.#workers.map((w) => w.terminate()));
+  }
+}
+
+function toWorkerMedia(m: NegotiatedMedia): EndpointMediaConfig {
+  return {
+    remote: m.remote ? { ip: m.remote.ip, rtpPort: m.remote.rtpPort, rtcpPort: m.remote.rtcpPort } : null,
+    rtcpMux: m.rtcpMux,
+    codec: { name: m.codec.name, payloadType: m.codec.payloadType, clockRate: m.codec.clockRate, channels: m.codec.channels, ptime: m.codec.ptime, fmtp: m.codec.fmtp },
+    telephoneEvent: m.telephoneEvent ? { payloadType: m.telephoneEvent.payloadType, clockRate: m.telephoneEvent.clockRate } : null,
+    direction: m.direction,
+  };
+}
+
+/** Our direction from the peer's answer, further restricted by what the API asked for. */
+function applyLocalDirection(m: NegotiatedMedia, wanted: Direction): NegotiatedMedia {
+  const send = (m.direction === 'sendrecv' || m.direction === 'sendonly') && (wanted === 'sendrecv' || wanted === 'sendonly');
+  const recv = (m.direction === 'sendrecv' || m.direction === 'recvonly') && (wanted === 'sendrecv' || wanted === 'recvonly');
+  const direction: Direction = send && recv ? 'sendrecv' : send ? 'sendonly' : recv ? 'recvonly' : 'inactive';
+  return { ...m, direction };
+}
+
+function snakeKeys(o: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) out[k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = v;
+  return out;
+}

@@ -1,0 +1,51 @@
+import type { WorkerMetrics } from '../common/workerProtocol.ts';
+
+export interface MetricsSnapshot {
+  endpoints: number;
+  bridges: number;
+  portsAvailable: number;
+  portsTotal: number;
+  counters: { endpointsCreated: number; bridgesCreated: number; workerRestarts: number; mediaTimeouts: number };
+  workers: WorkerMetrics[];
+  eventSeq: number;
+}
+
+const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/**
+ * Prometheus text exposition (format 0.0.4) of the control plane and every worker. Worker
+ * counters are cumulative since the worker started; a restarted worker restarts them, which
+ * Prometheus' rate() handles as a counter reset.
+ */
+export function renderMetrics(s: MetricsSnapshot): { contentType: string; body: string } {
+  const lines: string[] = [];
+  const metric = (name: string, type: 'gauge' | 'counter', help: string, samples: Array<[string, number]>) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) lines.push(`${name}${labels} ${Number.isFinite(value) ? value : 0}`);
+  };
+  const perWorker = (f: (w: WorkerMetrics) => number): Array<[string, number]> =>
+    s.workers.map((w) => [`{worker="${w.workerIndex}"}`, f(w)]);
+
+  metric('msc_endpoints', 'gauge', 'Endpoints allocated.', [['', s.endpoints]]);
+  metric('msc_bridges', 'gauge', 'Active bridges.', [['', s.bridges]]);
+  metric('msc_rtp_ports_available', 'gauge', 'RTP port pairs free in the pool.', [['', s.portsAvailable]]);
+  metric('msc_rtp_ports_total', 'gauge', 'RTP port pairs in the pool.', [['', s.portsTotal]]);
+  metric('msc_endpoints_created_total', 'counter', 'Endpoints created.', [['', s.counters.endpointsCreated]]);
+  metric('msc_bridges_created_total', 'counter', 'Bridges created.', [['', s.counters.bridgesCreated]]);
+  metric('msc_worker_restarts_total', 'counter', 'Media workers restarted after dying.', [['', s.counters.workerRestarts]]);
+  metric('msc_media_timeouts_total', 'counter', 'Endpoints that stopped receiving RTP.', [['', s.counters.mediaTimeouts]]);
+  metric('msc_events_total', 'counter', 'Events emitted on the event bus.', [['', s.eventSeq]]);
+  metric('msc_worker_endpoints', 'gauge', 'Endpoints per media worker.', perWorker((w) => w.endpoints));
+  metric('msc_rtp_packets_received_total', 'counter', 'RTP packets accepted.', perWorker((w) => w.packetsReceived));
+  metric('msc_rtp_packets_sent_total', 'counter', 'RTP packets sent.', perWorker((w) => w.packetsSent));
+  metric('msc_rtp_packets_relayed_total', 'counter', 'RTP packets forwarded by bridges.', perWorker((w) => w.packetsRelayed));
+  metric('msc_rtp_packets_lost_total', 'counter', 'RTP packets lost by the peers (RFC 3550 A.3).', perWorker((w) => w.packetsLost));
+  const dropped: Array<[string, number]> = [];
+  for (const w of s.workers) {
+    for (const [reason, n] of Object.entries(w.dropped)) dropped.push([`{worker="${w.workerIndex}",reason="${reason}"}`, n]);
+  }
+  metric('msc_rtp_packets_dropped_total', 'counter', 'Received packets dropped, by reason.', dropped);
+  metric('msc_worker_event_loop_lag_p99_seconds', 'gauge', 'Event loop delay p99 per media worker since the last scrape.', perWorker((w) => w.eventLoopLagMs.p99 / 1000));
+  metric('msc_worker_event_loop_lag_max_seconds', 'gauge', 'Event loop delay max per media worker since the last scrape.', perWorker((w) => w.eventLoopLagMs.max / 1000));
+  return { contentType: CONTENT_TYPE, body: lines.join('\n') + '\n' };
+}

@@ -1,0 +1,52 @@
+/**
+ * Process entry: config → MediaServer (media workers) → API → signals → close().
+ * `npm start` runs this with the embedded defaults; environment variables override them.
+ */
+import { assertSafeApiBinding, loadConfig } from './config/config.ts';
+import { createLogger } from './common/logger.ts';
+import { MediaServer } from './control/MediaServer.ts';
+import { buildApp } from './api/http/app.ts';
+
+const logger = createLogger();
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  assertSafeApiBinding(config);
+  const server = new MediaServer(config, logger);
+  await server.start();
+  const app = await buildApp({ control: server, config, logger });
+  await app.listen({ host: config.apiHost, port: config.apiPort });
+  logger.info({ api: `http://${config.apiHost}:${config.apiPort}`, rtp: `${config.rtpBindIp}:${config.rtpPortStart}-${config.rtpPortEnd}`, workers: server.workerCount }, 'media-server-core ready');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    // Exit within a few seconds whatever happens (a stuck client, a slow disk).
+    const force = setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, 8000);
+    force.unref();
+    try {
+      await app.close();
+      await server.close();
+      logger.info('stopped');
+      logger.flush();
+      process.exitCode = 0;
+    } catch (err) {
+      logger.error({ err }, 'error during shutdown');
+      process.exitCode = 1;
+    }
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  const e = err as { code?: string; message?: string };
+  logger.fatal({ err }, `cannot start: ${e.message ?? String(err)}`);
+  logger.flush();
+  process.exitCode = 1;
+});

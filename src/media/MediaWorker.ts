@@ -1,0 +1,223 @@
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import type { MessagePort } from 'node:worker_threads';
+import { InvalidStateError, NotFoundError } from '../common/errors.ts';
+import type {
+  NotificationType,
+  WorkerMethod,
+  WorkerMetrics,
+  WorkerNotifications,
+  WorkerRequests,
+} from '../common/workerProtocol.ts';
+import { BridgeLink, LocalTarget, RemoteTarget } from './engines/BridgeLink.ts';
+import { dropsToRecord } from './transport/dropReasons.ts';
+import { RtpEndpoint, type EndpointListener } from './transport/RtpEndpoint.ts';
+
+export type Notify = <T extends NotificationType>(type: T, payload: WorkerNotifications[T]) => void;
+
+interface Bridge {
+  id: string;
+  links: BridgeLink[];
+  endpoints: RtpEndpoint[];
+  port: MessagePort | null;
+  remote: RemoteTarget | null;
+}
+
+
+/**
+ * Everything one media worker thread owns: its endpoints (and their sockets), bridges, and the
+ * housekeeping timer (RTCP, media timeouts). Requests arrive from the control plane through
+ * `handle()`; notifications go back through `notify`.
+ */
+export class MediaWorker implements EndpointListener {
+  readonly index: number;
+  readonly #notify: Notify;
+  readonly #endpoints = new Map<string, RtpEndpoint>();
+  readonly #bridges = new Map<string, Bridge>();
+  readonly #bridgeOf = new Map<string, string>();
+  readonly #housekeeping: NodeJS.Timeout;
+  readonly #lag: IntervalHistogram;
+  // Totals of closed endpoints, so worker metrics stay monotonic.
+  #closedTotals = { received: 0, sent: 0, lost: 0, relayed: 0, dropped: {} as Record<string, number> };
+
+  constructor(index: number, notify: Notify) {
+    this.index = index;
+    this.#notify = notify;
+    this.#lag = monitorEventLoopDelay({ resolution: 10 });
+    this.#lag.enable();
+    this.#housekeeping = setInterval(() => this.#tick(), 500);
+  }
+
+  async handle<M extends WorkerMethod>(method: M, params: WorkerRequests[M]['params']): Promise<WorkerRequests[M]['result']> {
+    const p = params as never;
+    switch (method) {
+      case 'endpoint.create': return this.#createEndpoint(p) as never;
+      case 'endpoint.configure': return this.#configureEndpoint(p) as never;
+      case 'endpoint.close': return this.#closeEndpoint(p) as never;
+      case 'endpoint.stats': return this.#endpoint((p as { id: string }).id).stats() as never;
+      case 'endpoint.statsAll': {
+        const all: Record<string, unknown> = {};
+        for (const [id, ep] of this.#endpoints) all[id] = ep.stats();
+        return all as never;
+      }
+      case 'bridge.create': return this.#createBridge(p) as never;
+      case 'bridge.createRemote': return this.#createRemoteBridge(p) as never;
+      case 'bridge.updatePeer': {
+        const { id, peerMedia } = params as WorkerRequests['bridge.updatePeer']['params'];
+        const bridge = this.#bridges.get(id);
+        if (bridge?.remote) bridge.remote.peerMedia = peerMedia;
+        return { ok: true } as never;
+      }
+      case 'bridge.delete': this.#deleteBridge((p as { id: string }).id); return { ok: true } as never;
+      case 'worker.metrics': return this.#metrics() as never;
+      case 'worker.crash':
+        setImmediate(() => { throw new Error('crash requested by worker.crash'); });
+        return { ok: true } as never;
+      default:
+        throw new InvalidStateError('UNKNOWN_METHOD', `unknown worker method ${String(method)}`);
+    }
+  }
+
+  #endpoint(id: string): RtpEndpoint {
+    const ep = this.#endpoints.get(id);
+    if (!ep) throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${id} not found on worker ${this.index}`);
+    return ep;
+  }
+
+  async #createEndpoint(p: WorkerRequests['endpoint.create']['params']): Promise<{ ok: true }> {
+    if (this.#endpoints.has(p.id)) throw new InvalidStateError('ENDPOINT_EXISTS', `endpoint ${p.id} exists`);
+    const ep = await RtpEndpoint.open(p.id, p.ip, p.rtpPort, p.rtcpPort, p.mediaTimeoutMs, p.cname);
+    ep.listener = this;
+    this.#endpoints.set(p.id, ep);
+    return { ok: true };
+  }
+
+  #configureEndpoint(p: WorkerRequests['endpoint.configure']['params']): { ok: true } {
+    this.#endpoint(p.id).configure(p.media, performance.now());
+    return { ok: true };
+  }
+
+  #closeEndpoint(p: { id: string }): { ok: true } {
+    const ep = this.#endpoints.get(p.id);
+    if (!ep) return { ok: true };
+    const bridgeId = this.#bridgeOf.get(p.id);
+    if (bridgeId) this.#deleteBridge(bridgeId);
+    const s = ep.stats();
+    const t = this.#closedTotals;
+    t.received += s.packetsReceived;
+    t.sent += s.packetsSent;
+    t.lost += Math.max(0, s.packetsLost);
+    dropsToRecord(ep.drops, t.dropped);
+    ep.close();
+    this.#endpoints.delete(p.id);
+    return { ok: true };
+  }
+
+  #createBridge(p: WorkerRequests['bridge.create']['params']): { mode: 'relay' | 'transcode' } {
+    const a = this.#endpoint(p.a);
+    const b = this.#endpoint(p.b);
+    for (const ep of [a, b]) {
+      if (this.#bridgeOf.has(ep.id)) throw new InvalidStateError('ALREADY_BRIDGED', `endpoint ${ep.id} is already bridged`);
+    }
+    const ab = new BridgeLink(a, new LocalTarget(b));
+    const ba = new BridgeLink(b, new LocalTarget(a));
+    a.sink = ab;
+    b.sink = ba;
+    a.sender.resetSource();
+    b.sender.resetSource();
+    this.#bridges.set(p.id, { id: p.id, links: [ab, ba], endpoints: [a, b], port: null, remote: null });
+    this.#bridgeOf.set(a.id, p.id);
+    this.#bridgeOf.set(b.id, p.id);
+    return { mode: ab.mode };
+  }
+
+  #createRemoteBridge(p: WorkerRequests['bridge.createRemote']['params']): { mode: 'relay' | 'transcode' } {
+    const local = this.#endpoint(p.local);
+    if (this.#bridgeOf.has(local.id)) throw new InvalidStateError('ALREADY_BRIDGED', `endpoint ${local.id} is already bridged`);
+    const remote = new RemoteTarget(p.port as never, p.peerMedia);
+    const link = new BridgeLink(local, remote);
+    local.sink = link;
+    local.sender.resetSource();
+    // Packets from the other worker arrive converted for us: just continue our stream.
+    p.port.on('message', (m: [Uint8Array, number, number, number]) => {
+      local.sendRelayed(m[0], m[0].length, m[1], m[2], m[3], performance.now());
+    });
+    this.#bridges.set(p.id, { id: p.id, links: [link], endpoints: [local], port: p.port, remote });
+    this.#bridgeOf.set(local.id, p.id);
+    return { mode: link.mode };
+  }
+
+  #deleteBridge(id: string): void {
+    const bridge = this.#bridges.get(id);
+    if (!bridge) return;
+    for (const link of bridge.links) {
+      this.#closedTotals.relayed += link.relayed;
+      link.close();
+    }
+    for (const ep of bridge.endpoints) {
+      if (ep.sink !== null && bridge.links.includes(ep.sink as BridgeLink)) ep.sink = null;
+      this.#bridgeOf.delete(ep.id);
+    }
+    bridge.port?.close();
+    this.#bridges.delete(id);
+  }
+
+  #tick(): void {
+    const now = performance.now();
+    for (const ep of this.#endpoints.values()) ep.tick(now);
+  }
+
+  #metrics(): WorkerMetrics {
+    const t = this.#closedTotals;
+    let received = t.received;
+    let sent = t.sent;
+    let lost = t.lost;
+    let relayed = t.relayed;
+    const dropped: Record<string, number> = { ...t.dropped };
+    for (const ep of this.#endpoints.values()) {
+      received += ep.packetsReceived;
+      sent += ep.sender.packets;
+      lost += Math.max(0, ep.rtcp.receiveSummary().packetsLost);
+      dropsToRecord(ep.drops, dropped);
+    }
+    for (const b of this.#bridges.values()) for (const l of b.links) relayed += l.relayed;
+    const lag = this.#lag;
+    const result: WorkerMetrics = {
+      workerIndex: this.index,
+      endpoints: this.#endpoints.size,
+      bridges: this.#bridges.size,
+      packetsReceived: received,
+      packetsSent: sent,
+      packetsRelayed: relayed,
+      packetsLost: lost,
+      dropped,
+      eventLoopLagMs: {
+        p50: lag.percentile(50) / 1e6,
+        p99: lag.percentile(99) / 1e6,
+        max: lag.max / 1e6,
+      },
+    };
+    lag.reset();
+    return result;
+  }
+
+  onMediaTimeout(ep: RtpEndpoint, lastPacketAgoMs: number): void {
+    this.#notify('endpoint.media_timeout', { id: ep.id, lastPacketAgoMs });
+  }
+
+  onRemoteLatched(ep: RtpEndpoint, ip: string, port: number, kind: 'rtp' | 'rtcp'): void {
+    this.#notify('endpoint.remote_latched', { id: ep.id, ip, port, kind });
+  }
+
+  onBye(ep: RtpEndpoint, ssrc: number, reason: string | null): void {
+    this.#notify('endpoint.rtcp_bye', { id: ep.id, ssrc, reason });
+  }
+
+  /** Closes every endpoint (RTCP BYE) and stops timers. Idempotent. */
+  close(): void {
+    clearInterval(this.#housekeeping);
+    this.#lag.disable();
+    for (const id of [...this.#bridges.keys()]) this.#deleteBridge(id);
+    for (const ep of this.#endpoints.values()) ep.close();
+    this.#endpoints.clear();
+  }
+}

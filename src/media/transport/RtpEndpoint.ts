@@ -1,0 +1,320 @@
+import dgram from 'node:dgram';
+import type { EndpointMediaConfig, WorkerEndpointStats } from '../../common/workerProtocol.ts';
+import { RtpPacket } from '../rtp/RtpPacket.ts';
+import { Drop, dropsToRecord, DROP_REASON_NAMES } from './dropReasons.ts';
+import { RtpSender } from './RtpSender.ts';
+import { RtcpSession } from './RtcpSession.ts';
+
+/** Where an endpoint's received media goes (a bridge link, later mixers and recorders). */
+export interface MediaSink {
+  /**
+   * A validated packet with our negotiated audio or telephone-event payload type. The buffer
+   * belongs to the sink for this call only (it may rewrite it in place and send it on).
+   */
+  onPacket(buf: Buffer, payloadOffset: number, payloadLength: number, isEvent: boolean, seq: number, ts: number, ssrc: number, nowMs: number): void;
+}
+
+export interface EndpointListener {
+  onMediaTimeout(ep: RtpEndpoint, lastPacketAgoMs: number): void;
+  onRemoteLatched(ep: RtpEndpoint, ip: string, port: number, kind: 'rtp' | 'rtcp'): void;
+  onBye(ep: RtpEndpoint, ssrc: number, reason: string | null): void;
+}
+
+const view = new RtpPacket();
+
+/**
+ * One RTP leg inside a media worker: its UDP sockets (RTP + RTCP, or RTCP muxed on the RTP
+ * port, RFC 5761), symmetric-RTP latching, receive statistics, RTCP and our outbound stream.
+ *
+ * Symmetric RTP: the remote address comes from SDP; the first valid packet with our payload
+ * type may correct it (NAT), after which the source is locked and packets from anywhere else
+ * are dropped and counted (injection defence). A renegotiation unlocks it again.
+ */
+export class RtpEndpoint {
+  readonly id: string;
+  readonly rtpPort: number;
+  readonly rtcpPort: number;
+  readonly sender = new RtpSender();
+  readonly rtcp: RtcpSession;
+  readonly drops = new Uint32Array(DROP_REASON_NAMES.length);
+
+  media: EndpointMediaConfig | null = null;
+  sink: MediaSink | null = null;
+  listener: EndpointListener | null = null;
+
+  readonly #rtpSocket: dgram.Socket;
+  readonly #rtcpSocket: dgram.Socket;
+  readonly #mediaTimeoutMs: number;
+  #remoteIp = '';
+  #remotePort = 0;
+  #remoteRtcpPort = 0;
+  #remoteRtcpIp = '';
+  #locked = false;
+  #rtcpLocked = false;
+  #receiving = false;
+  #sending = false;
+  #audioPt = -1;
+  #eventPt = -1;
+  #lastPacketMs = 0;
+  #timeoutReported = false;
+  #closed = false;
+
+  packetsReceived = 0;
+  bytesReceived = 0;
+
+  private constructor(id: string, rtpPort: number, rtcpPort: number, mediaTimeoutMs: number, cname: string, rtp: dgram.Socket, rtcp: dgram.Socket) {
+    this.id = id;
+    this.rtpPort = rtpPort;
+    this.rtcpPort = rtcpPort;
+    this.#mediaTimeoutMs = mediaTimeoutMs;
+    this.#rtpSocket = rtp;
+    this.#rtcpSocket = rtcp;
+    this.rtcp = new RtcpSession(this.sender, cname);
+    rtp.on('message', this.#onRtpMessage);
+    rtcp.on('message', this.#onRtcpMessage);
+    // A socket error (ICMP unreachable surfaces as one on some systems) must not kill the worker.
+    rtp.on('error', () => {});
+    rtcp.on('error', () => {});
+  }
+
+  /** Binds both sockets; rejects with the bind error (EADDRINUSE) so the caller can retry. */
+  static async open(id: string, ip: string, rtpPort: number, rtcpPort: number, mediaTimeoutMs: number, cname: string): Promise<RtpEndpoint> {
+    const rtp = dgram.createSocket({ type: 'udp4' });
+    const rtcp = dgram.createSocket({ type: 'udp4' });
+    try {
+      await bind(rtp, ip, rtpPort);
+      await bind(rtcp, ip, rtcpPort);
+    } catch (err) {
+      rtp.close();
+      try { rtcp.close(); } catch { /* not bound */ }
+      throw err;
+    }
+    return new RtpEndpoint(id, rtpPort, rtcpPort, mediaTimeoutMs, cname, rtp, rtcp);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Applies negotiated media (SDP answer / re-INVITE). */
+  configure(media: EndpointMediaConfig, nowMs: number): void {
+    const previous = this.media;
+    this.media = media;
+    this.#audioPt = media.codec.payloadType;
+    this.#eventPt = media.telephoneEvent ? media.telephoneEvent.payloadType : -1;
+    this.#receiving = media.direction === 'sendrecv' || media.direction === 'recvonly';
+    this.#sending = media.direction === 'sendrecv' || media.direction === 'sendonly';
+    const remote = media.remote;
+    const remoteChanged = !previous || !remote || !previous.remote || previous.remote.ip !== remote.ip
+      || previous.remote.rtpPort !== remote.rtpPort || previous.rtcpMux !== media.rtcpMux;
+    if (remoteChanged) {
+      this.#remoteIp = remote ? remote.ip : '';
+      this.#remotePort = remote ? remote.rtpPort : 0;
+      this.#remoteRtcpIp = this.#remoteIp;
+      this.#remoteRtcpPort = remote ? (media.rtcpMux ? remote.rtpPort : remote.rtcpPort) : 0;
+      this.#locked = false;
+      this.#rtcpLocked = false;
+    }
+    const codecChanged = !previous || previous.codec.clockRate !== media.codec.clockRate || previous.codec.ptime !== media.codec.ptime;
+    if (codecChanged) {
+      this.sender.clockRate = media.codec.clockRate;
+      this.sender.frameSamples = Math.round((media.codec.clockRate * media.codec.ptime) / 1000);
+      this.sender.resetSource();
+      this.rtcp.setClockRate(media.codec.clockRate);
+    }
+    this.#lastPacketMs = nowMs;
+    this.#timeoutReported = false;
+  }
+
+  get remote(): { ip: string; rtpPort: number; rtcpPort: number } | null {
+    return this.#remotePort ? { ip: this.#remoteIp, rtpPort: this.#remotePort, rtcpPort: this.#remoteRtcpPort } : null;
+  }
+
+  get canSend(): boolean {
+    return this.#sending && this.#remotePort !== 0 && !this.#closed;
+  }
+
+  readonly #onRtpMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
+    const nowMs = performance.now();
+    // RFC 5761 4: with rtcp-mux, RTCP packet types 192-223 share the RTP port.
+    if (msg.length >= 2 && msg[1]! >= 192 && msg[1]! <= 223) {
+      if (this.media && this.media.rtcpMux) this.#onRtcp(msg, rinfo, nowMs);
+      else this.drops[Drop.UNKNOWN_PAYLOAD_TYPE]! += 1;
+      return;
+    }
+    const err = RtpPacket.validate(msg, 0, msg.length);
+    if (err !== 0) {
+      this.drops[err]! += 1;
+      return;
+    }
+    if (this.media === null) {
+      this.drops[Drop.NOT_CONFIGURED]! += 1;
+      return;
+    }
+    const pt = msg[1]! & 0x7f;
+    const isEvent = pt === this.#eventPt;
+    if (pt !== this.#audioPt && !isEvent) {
+      this.drops[Drop.UNKNOWN_PAYLOAD_TYPE]! += 1;
+      return;
+    }
+    if (this.#locked) {
+      if (rinfo.port !== this.#remotePort || rinfo.address !== this.#remoteIp) {
+        this.drops[Drop.SOURCE_MISMATCH]! += 1;
+        return;
+      }
+    } else {
+      this.#latch(rinfo.address, rinfo.port);
+    }
+    if (!this.#receiving) {
+      this.drops[Drop.NOT_RECEIVING]! += 1;
+      return;
+    }
+    view.wrap(msg, 0, msg.length);
+    const seq = view.sequenceNumber;
+    const ts = view.timestamp;
+    const ssrc = view.ssrc;
+    this.packetsReceived++;
+    this.bytesReceived += msg.length;
+    this.#lastPacketMs = nowMs;
+    this.#timeoutReported = false;
+    this.rtcp.onRtp(ssrc, seq, ts, nowMs, isEvent);
+    const sink = this.sink;
+    if (sink !== null) sink.onPacket(msg, view.payloadOffset, view.payloadLength, isEvent, seq, ts, ssrc, nowMs);
+  };
+
+  #latch(ip: string, port: number): void {
+    this.#locked = true;
+    if (ip !== this.#remoteIp || port !== this.#remotePort) {
+      this.#remoteIp = ip;
+      this.#remotePort = port;
+      if (this.media && this.media.rtcpMux) {
+        this.#remoteRtcpIp = ip;
+        this.#remoteRtcpPort = port;
+      }
+      if (this.listener) this.listener.onRemoteLatched(this, ip, port, 'rtp');
+    }
+  }
+
+  readonly #onRtcpMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
+    this.#onRtcp(msg, rinfo, performance.now());
+  };
+
+  #onRtcp(msg: Buffer, rinfo: dgram.RemoteInfo, nowMs: number): void {
+    if (this.media === null) {
+      this.drops[Drop.NOT_CONFIGURED]! += 1;
+      return;
+    }
+    if (this.#rtcpLocked) {
+      if (rinfo.port !== this.#remoteRtcpPort || rinfo.address !== this.#remoteRtcpIp) {
+        this.drops[Drop.SOURCE_MISMATCH]! += 1;
+        return;
+      }
+    }
+    const result = this.rtcp.onRtcp(msg, nowMs);
+    if (result === null) {
+      this.drops[Drop.MALFORMED_RTCP]! += 1;
+      return;
+    }
+    if (!this.#rtcpLocked) {
+      this.#rtcpLocked = true;
+      if (rinfo.address !== this.#remoteRtcpIp || rinfo.port !== this.#remoteRtcpPort) {
+        this.#remoteRtcpIp = rinfo.address;
+        this.#remoteRtcpPort = rinfo.port;
+        if (this.listener) this.listener.onRemoteLatched(this, rinfo.address, rinfo.port, 'rtcp');
+      }
+    }
+    if (result.bye !== null && this.listener) this.listener.onBye(this, result.bye.ssrc, result.bye.reason);
+  }
+
+  /**
+   * Sends a relayed packet (a bridge peer's), rewriting its header in place to continue our
+   * stream. `tsIn` is in our clock units.
+   */
+  sendRelayed(buf: Uint8Array, length: number, source: number, seqIn: number, tsIn: number, nowMs: number): boolean {
+    if (!this.canSend) return false;
+    this.sender.rewrite(buf, source, seqIn, tsIn, nowMs);
+    this.#rtpSocket.send(buf, 0, length, this.#remotePort, this.#remoteIp);
+    this.sender.count(length);
+    return true;
+  }
+
+  /** Sends a packet whose header was written with `sender.writeHeader()`. */
+  send(buf: Uint8Array, length: number): boolean {
+    if (!this.canSend) return false;
+    this.#rtpSocket.send(buf, 0, length, this.#remotePort, this.#remoteIp);
+    this.sender.count(length);
+    return true;
+  }
+
+  /** Housekeeping, about once a second: RTCP reports when due, media timeout. */
+  tick(nowMs: number): void {
+    if (this.#closed || this.media === null) return;
+    if (this.#remoteRtcpPort !== 0 && this.rtcp.due(nowMs)) {
+      const len = this.rtcp.buildReport(nowMs, false);
+      const sock = this.media.rtcpMux ? this.#rtpSocket : this.#rtcpSocket;
+      sock.send(this.rtcp.outBuffer, 0, len, this.#remoteRtcpPort, this.#remoteRtcpIp);
+    }
+    if (this.#mediaTimeoutMs > 0 && this.#receiving && !this.#timeoutReported) {
+      const ago = nowMs - this.#lastPacketMs;
+      if (ago >= this.#mediaTimeoutMs) {
+        this.#timeoutReported = true;
+        if (this.listener) this.listener.onMediaTimeout(this, Math.round(ago));
+      }
+    }
+  }
+
+  stats(): WorkerEndpointStats {
+    const r = this.rtcp.receiveSummary();
+    return {
+      packetsReceived: this.packetsReceived,
+      packetsSent: this.sender.packets,
+      bytesReceived: this.bytesReceived,
+      bytesSent: this.sender.octets,
+      packetsLost: r.packetsLost,
+      fractionLost: r.fractionLost,
+      jitterMs: r.jitterMs,
+      rttMs: r.rttMs,
+      mos: r.mos,
+      dropped: dropsToRecord(this.drops),
+      remote: this.remote,
+    };
+  }
+
+  /** Sends RTCP BYE (RFC 3550 6.6) and closes the sockets. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    if (this.media !== null && this.#remoteRtcpPort !== 0) {
+      try {
+        const len = this.rtcp.buildReport(performance.now(), true);
+        const sock = this.media.rtcpMux ? this.#rtpSocket : this.#rtcpSocket;
+        sock.send(this.rtcp.outBuffer.slice(0, len), this.#remoteRtcpPort, this.#remoteRtcpIp, () => {
+          this.#closeSockets();
+        });
+        this.#closed = true;
+        this.sink = null;
+        return;
+      } catch {
+        // fall through to a plain close
+      }
+    }
+    this.#closed = true;
+    this.sink = null;
+    this.#closeSockets();
+  }
+
+  #closeSockets(): void {
+    try { this.#rtpSocket.close(); } catch { /* already closed */ }
+    try { this.#rtcpSocket.close(); } catch { /* already closed */ }
+  }
+}
+
+function bind(socket: dgram.Socket, ip: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    socket.once('error', onError);
+    socket.bind({ address: ip, port, exclusive: true }, () => {
+      socket.off('error', onError);
+      resolve();
+    });
+  });
+}

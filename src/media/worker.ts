@@ -1,0 +1,29 @@
+/**
+ * Entry of a media worker thread: wires the MediaWorker to the control plane's channel.
+ * Nothing here may import from control, flows or api (DESIGN.md dependency direction).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { serializeError } from '../common/errors.ts';
+import type { FromWorker, ToWorker } from '../common/workerProtocol.ts';
+import { MediaWorker } from './MediaWorker.ts';
+
+if (!parentPort) throw new Error('media/worker.ts must run in a worker thread');
+const port = parentPort;
+const index = (workerData as { index: number }).index;
+
+const post = (msg: FromWorker) => port.postMessage(msg);
+const worker = new MediaWorker(index, (type, payload) => post({ t: 'note', type, payload }));
+
+port.on('message', (msg: ToWorker) => {
+  if (msg.t === 'close') {
+    worker.close();
+    return;
+  }
+  if (msg.t !== 'req') return;
+  worker.handle(msg.method, msg.params as never).then(
+    (result) => post({ t: 'res', id: msg.id, ok: true, result }),
+    (err: unknown) => post({ t: 'res', id: msg.id, ok: false, error: serializeError(err) }),
+  );
+});
+
+post({ t: 'ready', index });
