@@ -68,12 +68,12 @@ export class FakeMediaControl implements MediaControl {
 
   #negotiate(remoteSdp: string, codecs: string[]): { codec: CodecDescription; remote: EndpointInfo['remote'] } {
     if (!remoteSdp.startsWith('v=0')) throw new ValidationError('INVALID_SDP', 'remote_sdp: first line must be v=0 (RFC 4566 section 5)');
-    const m = /^m=audio (\d+) RTP\/AVP ([\d ]+)$/m.exec(remoteSdp);
+    const m = /^m=audio (\d+) RTP\/AVP ([\d ]+)\r?$/m.exec(remoteSdp);
     if (m === null) throw new ValidationError('INVALID_SDP', 'remote_sdp: no audio m= line');
     const pts = (m[2] ?? '').split(' ').map(Number);
     const codec = codecs.map((c) => CODECS[c]).find((c) => c !== undefined && pts.includes(c.payload_type));
     if (codec === undefined) throw new UnsupportedError('NO_COMMON_CODEC', 'no codec in common with the offer');
-    const ip = /^c=IN IP4 (\S+)$/m.exec(remoteSdp)?.[1] ?? '127.0.0.1';
+    const ip = /^c=IN IP4 (\S+)\r?$/m.exec(remoteSdp)?.[1] ?? '127.0.0.1';
     const port = Number(m[1]);
     return { codec, remote: { ip, rtp_port: port, rtcp_port: port + 1 } };
   }

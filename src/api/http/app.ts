@@ -6,7 +6,7 @@ import type { Config } from '../../config/config.ts';
 import type { MediaControl } from '../../control/MediaControl.ts';
 import { createAuthHook } from './auth.ts';
 import { registerDocs } from './docs.ts';
-import { errorHandler, notFoundHandler } from './errorHandler.ts';
+import { errorHandler, frameworkErrorHandler, notFoundHandler } from './errorHandler.ts';
 import { ApiMetrics } from './metrics.ts';
 import { bridgeRoutes } from './routes/bridges.ts';
 import { endpointRoutes } from './routes/endpoints.ts';
@@ -76,6 +76,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     return503OnClosing: true,
+    frameworkErrors: frameworkErrorHandler,
+    // above IdParams' maxLength (128) so an over-long id gets the schema's 400 naming the field
+    routerOptions: { maxParamLength: 256 },
     ajv: {
       customOptions: {
         // a wrong type is an error naming the field, not silently converted; an unknown field is
@@ -95,6 +98,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   app.removeContentTypeParser('text/plain');
   for (const schema of loadApiSchemas()) app.addSchema(schema);
 
+  // before the auth hook: its onRequest marks upgrade requests, and its onResponse destroys the
+  // socket of an upgrade we refused (401); otherwise that socket would hold close() open
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   if (config.apiToken) app.addHook('onRequest', createAuthHook(config.apiToken));
   app.addHook('onResponse', metrics.onResponse);
   app.addHook('onResponse', async (request, reply) => {
@@ -105,7 +111,6 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   });
 
   await registerDocs(app, { version: packageVersion(), secured: config.apiToken !== null });
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
   await app.register(systemRoutes, { control, metrics });
   await app.register(endpointRoutes, { control });

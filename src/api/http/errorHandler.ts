@@ -104,6 +104,19 @@ export function errorHandler(err: unknown, request: FastifyRequest, reply: Fasti
   void reply.code(status).send(body);
 }
 
+/**
+ * Errors fastify raises before any route matched (bad percent-encoding, a path parameter over
+ * the router's limit); they skip setErrorHandler, so they get our shape here. The path is not
+ * echoed back.
+ */
+export function frameworkErrorHandler(err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    void reply.code(414).send(errorBody('URI_TOO_LONG', 'a path parameter is too long'));
+    return;
+  }
+  void reply.code(400).send(errorBody(err.code === 'FST_ERR_BAD_URL' ? 'BAD_URL' : 'BAD_REQUEST', 'malformed request URL'));
+}
+
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
   void reply.code(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`));
 }
