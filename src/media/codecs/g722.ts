@@ -193,7 +193,7 @@ export class G722Encoder {
     const n = pcm.length >> 1;
     for (let k = 0, j = 0; k < n; k++) {
       // Transmit QMF (6.1): shift in two samples, keep every other output.
-      x.copyWithin(0, 2);
+      for (let i = 0; i < 22; i++) x[i] = x[i + 2]!; // cheaper than copyWithin for 22 values
       x[22] = pcm[j++]!;
       x[23] = pcm[j++]!;
       let sumodd = 0;
@@ -277,7 +277,7 @@ export class G722Decoder {
       high.update(dh);
 
       // Receive QMF (7.1): two output samples per pair of sub-band samples.
-      x.copyWithin(0, 2);
+      for (let i = 0; i < 22; i++) x[i] = x[i + 2]!;
       x[22] = rl + rh;
       x[23] = rl - rh;
       let xout1 = 0;
