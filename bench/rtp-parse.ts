@@ -32,7 +32,7 @@ for (let i = 0; i < PACKETS; i++) {
   }
   len += 160;
   if (kind === 3) {
-    slab[off] |= 0x20;
+    slab[off] = slab[off]! | 0x20;
     len += 4;
     slab[off + len - 1] = 4;
   }

@@ -5,7 +5,7 @@
  * LSR/DLSR bookkeeping of 6.4.1. Pure: the caller passes arrival times (monotonic milliseconds,
  * e.g. `performance.now()`) and nothing here reads a clock or allocates per packet.
  */
-import { seqDiff } from '../../common/seq.ts';
+import { seqDiff, tsDiff } from '../../common/seq.ts';
 import type { ReportBlock } from './rtcp.ts';
 import { msToCompactNtp } from './ntp.ts';
 
@@ -129,6 +129,7 @@ export class ReceiveStats {
 
   /** A.1 update_seq(), plus duplicate detection over the last HISTORY extended numbers. */
   #updateSeq(seq: number): SeqStatusCode {
+    // A.1's u_int16 udelta: the forward distance from max_seq, 0..65535.
     const udelta = (seq - this.#maxSeq) & 0xffff;
     let status: SeqStatusCode = SeqStatus.IN_ORDER;
     if (this.#probation > 0) {
@@ -197,7 +198,7 @@ export class ReceiveStats {
   #updateJitter(ts: number, arrivalMs: number): void {
     const arrivalUnits = (arrivalMs * this.clockRate) / 1000;
     if (this.#haveTransit) {
-      let d = arrivalUnits - this.#lastArrivalUnits - ((ts - this.#lastTs) | 0);
+      let d = arrivalUnits - this.#lastArrivalUnits - tsDiff(ts, this.#lastTs);
       if (d < 0) d = -d;
       this.#jitter += (d - this.#jitter) / 16;
     }

@@ -2,6 +2,7 @@
  * What we sent on one stream, for the sender info of our SRs (RFC 3550 6.4.1), and the round-trip
  * time the peer's report blocks about our stream let us compute. Pure: callers pass times.
  */
+import { tsAdd } from '../../common/seq.ts';
 import type { ReportBlock } from './rtcp.ts';
 import type { SenderInfo } from './rtcpWriter.ts';
 import { msToNtp, msToNtpMiddle32, rttFromReportBlock } from './ntp.ts';
@@ -54,7 +55,7 @@ export class SendStats {
    * packet"): extrapolated from the last packet sent at the clock rate.
    */
   rtpTimestampAt(nowMs: number): number {
-    return (this.#lastTs + Math.round(((nowMs - this.#lastSendMs) * this.clockRate) / 1000)) >>> 0;
+    return tsAdd(this.#lastTs, Math.round(((nowMs - this.#lastSendMs) * this.clockRate) / 1000));
   }
 
   /**
