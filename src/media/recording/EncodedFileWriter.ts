@@ -24,7 +24,8 @@ export interface EncodedWriterOptions {
   flushMs?: number;
   /** Audio per chunk handed to the encoder (default 200 ms). */
   chunkMs?: number;
-  /** Chunks the encoder may hold before frames are dropped (and counted); default 16. */
+  /** Chunks the encoder may hold (queued or being encoded) before frames are dropped and
+   * counted; also the most chunk memory the writer holds. Default 16. */
   maxQueuedChunks?: number;
   /** Where encoding runs: the shared worker pool (default), 'inline' slices, or a given host. */
   encoder?: 'thread' | 'inline' | EncoderHost;
@@ -47,7 +48,7 @@ function hostFor(e: EncodedWriterOptions['encoder']): EncoderHost {
 /**
  * Base of Mp3Writer and OggOpusWriter: the media-clock side. `write()` copies frames into
  * preallocated chunks (`chunkMs` each); a full chunk goes to the encoder host, which encodes and
- * writes the file off the clock and returns the chunk for reuse. At most `maxQueuedChunks + 1`
+ * writes the file off the clock and returns the chunk for reuse. At most `maxQueuedChunks`
  * chunks exist; when all are out (encoder far behind) frames are dropped and counted.
  */
 export class EncodedFileWriter implements RecordingWriter, EncoderClient {
@@ -78,7 +79,7 @@ export class EncodedFileWriter implements RecordingWriter, EncoderClient {
     this.#host = host;
     this.#onError = o.onError;
     this.#chunkSamples = Math.max(1, Math.round((o.sampleRate * (o.chunkMs ?? 200)) / 1000)) * o.channels;
-    this.#maxChunks = Math.max(1, o.maxQueuedChunks ?? 16) + 1;
+    this.#maxChunks = Math.max(2, o.maxQueuedChunks ?? 16);
     for (let i = 0; i < 2; i++) this.#free.push(this.#alloc());
   }
 

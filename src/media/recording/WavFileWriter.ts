@@ -19,7 +19,8 @@ export interface WavFileWriterOptions {
   onError?: (err: Error) => void;
   /** Audio per chunk: a chunk is written (and the header sizes updated) each time one fills. */
   flushIntervalMs?: number;
-  /** Chunks that may wait for the disk before frames are dropped (and counted). */
+  /** Chunks that may be queued for the disk (including the one being written) before frames
+   * are dropped and counted; also the most chunk memory the writer ever holds. Default 8. */
   maxQueuedChunks?: number;
 }
 
@@ -53,7 +54,7 @@ export class WavFileWriter implements RecordingWriter {
   readonly #dataSizeOffset: number;
   readonly #chunkSamples: number;
   readonly #maxChunks: number;
-  // Chunk pool: grown lazily up to maxQueuedChunks + 1, then reused forever.
+  // Chunk pool: grown lazily up to maxQueuedChunks, then reused forever.
   readonly #chunks: Int16Array[] = [];
   readonly #chunkBytes: Uint8Array[] = [];
   readonly #chunkLen: Int32Array;
@@ -94,8 +95,7 @@ export class WavFileWriter implements RecordingWriter {
     this.#acceptedBytes = dataBytes;
     const ms = o.flushIntervalMs ?? 500;
     this.#chunkSamples = Math.max(1, Math.round((o.sampleRate * ms) / 1000)) * o.channels;
-    const maxQueued = Math.max(1, o.maxQueuedChunks ?? 8);
-    this.#maxChunks = maxQueued + 1;
+    this.#maxChunks = Math.max(2, o.maxQueuedChunks ?? 8);
     this.#chunkLen = new Int32Array(this.#maxChunks);
     this.#free = new Int32Array(this.#maxChunks);
     this.#queue = new Int32Array(this.#maxChunks);
