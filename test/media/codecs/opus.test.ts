@@ -154,6 +154,29 @@ test('OpusCodec.conceal() fills a lost frame from PLC and decodeFec() covers the
   assert.equal(codec.decode(following, out), 960);
 });
 
+test('OpusCodec with fec sets INBAND_FEC: the bitstream changes at the same bitrate', (t) => {
+  const plain = new OpusCodec({ bitrate: 24000 });
+  const fec = new OpusCodec({ bitrate: 24000, fec: true, packetLossPercent: 20 });
+  t.after(() => {
+    plain.close();
+    fec.close();
+  });
+  const src = speech48k(2);
+  const a = new Uint8Array(1500);
+  const b = new Uint8Array(1500);
+  let differ = 0;
+  let frames = 0;
+  for (let off = 0; off + 960 <= src.length; off += 960) {
+    const frame = src.subarray(off, off + 960);
+    const na = plain.encode(frame, a);
+    const nb = fec.encode(frame, b);
+    frames++;
+    if (na !== nb || Buffer.compare(a.subarray(0, na), b.subarray(0, nb)) !== 0) differ++;
+  }
+  // LBRR data rides in (SILK or hybrid) packets once speech starts, so most packets differ.
+  assert.ok(differ > frames / 2, `${differ} of ${frames}`);
+});
+
 test('OpusCodec at 8 kHz PCM keeps the 48 kHz RTP clock and counts bad packets', (t) => {
   const codec = new OpusCodec({ sampleRate: 8000 });
   t.after(() => codec.close());
