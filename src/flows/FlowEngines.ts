@@ -1,0 +1,135 @@
+/**
+ * What the flow runtime needs from the media server. The control plane implements this over its
+ * handles (endpoints, playback, recordings, conferences, bridges); tests and `flows test` use
+ * FakeEngines (src/flows/testing/). Everything is a plain async function taking an endpoint id
+ * plus an AbortSignal, and two event subscriptions; nothing here knows about XState.
+ *
+ * Media items are the strings of the playback API: `prompt:NAME`, `tts:TEXT`, `tone:440`,
+ * `tone:440:500` (Hz, ms), `silence:500`, `digits:123`, a file path or an http(s) URL.
+ */
+
+/** Why a playback (or TTS) ended. */
+export type PlayEndReason = 'finished' | 'dtmf' | 'stopped' | 'hangup';
+
+export interface PlayResult {
+  reason: PlayEndReason;
+  /** The digit that stopped a barge-in playback. Informational: flows take digits from onDtmf. */
+  digit?: string;
+}
+
+export interface PlayOptions {
+  /** Stop on the first DTMF digit (the engine should, for latency; the flow stops it anyway). */
+  bargeIn: boolean;
+  /** Aborted when the flow leaves the step or the call ends: stop playing, settle promptly. */
+  signal: AbortSignal;
+}
+
+export interface SayOptions extends PlayOptions {
+  voice?: string;
+}
+
+export interface RecordOptions {
+  /** File name wanted by the flow, or undefined to let the engine choose (under recordings/). */
+  path?: string;
+  format: 'wav' | 'mp3' | 'opus';
+  maxDurationMs: number;
+  /** Stop after this much continuous silence; 0 disables. */
+  silenceTimeoutMs: number;
+  /** DTMF keys that stop the recording (not recorded). */
+  terminators: string;
+  /** Play a short beep before recording starts. */
+  beep: boolean;
+}
+
+export type RecordCause = 'terminator' | 'silence' | 'max_duration' | 'hangup' | 'stopped';
+
+export interface RecordResult {
+  path: string;
+  durationMs: number;
+  cause: RecordCause;
+  /** The terminator key pressed, when cause is 'terminator'. */
+  digit?: string;
+}
+
+export interface ConferenceOptions {
+  muted?: boolean;
+  deaf?: boolean;
+  moderator?: boolean;
+  endOnExit?: boolean;
+  [key: string]: unknown;
+}
+
+/** How a conference membership or a bridge ended. */
+export interface LeaveResult {
+  reason: 'left' | 'ended' | 'kicked' | 'peer_hangup' | 'hangup' | 'stopped';
+}
+
+export interface HttpRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body?: string;
+  signal: AbortSignal;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Injectable HTTP client for the `http` step (tests answer from scripts, production uses fetch). */
+export type HttpFetcher = (req: HttpRequest) => Promise<HttpResponse>;
+
+/** XState-compatible clock (setTimeout/clearTimeout) plus `now()` for histories. */
+export interface FlowClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface FlowEngines {
+  /**
+   * Plays media items in order on the endpoint. Resolves when done, stopped by barge-in, or
+   * stopped by `signal` (then promptly, with reason 'stopped'). Rejects on a bad item or endpoint.
+   */
+  play(endpointId: string, items: readonly string[], opts: PlayOptions): Promise<PlayResult>;
+  /** Speaks text (TTS); same contract as play. */
+  say(endpointId: string, text: string, opts: SayOptions): Promise<PlayResult>;
+  /**
+   * Records the caller. Must settle with the finalised file on every ending, including hangup
+   * (cause 'hangup') and an aborted signal (cause 'stopped'): a recording is never lost.
+   */
+  record(endpointId: string, opts: RecordOptions, signal: AbortSignal): Promise<RecordResult>;
+  /** Joins a named conference room; resolves when the participant leaves or the room ends. */
+  joinConference(endpointId: string, room: string, opts: ConferenceOptions, signal: AbortSignal): Promise<LeaveResult>;
+  /** Bridges the endpoint with another; resolves when the bridge ends (abort unbridges). */
+  bridge(endpointId: string, targetEndpointId: string, opts: Record<string, unknown>, signal: AbortSignal): Promise<LeaveResult>;
+  /** Ends the call leg (the b2bua is told through the flow outcome). */
+  hangup(endpointId: string, cause: string): Promise<void>;
+  /** DTMF digits received on the endpoint ('0'-'9', '*', '#', 'A'-'D'); returns unsubscribe. */
+  onDtmf(endpointId: string, cb: (digit: string) => void): () => void;
+  /** The endpoint went away (deleted by the b2bua, media timeout); returns unsubscribe. */
+  onHangup(endpointId: string, cb: (cause: string) => void): () => void;
+  /** Optional check used when a session is started over the API. */
+  endpointExists?(endpointId: string): boolean;
+  /** HTTP client for `http` steps; defaults to global fetch. */
+  http?: HttpFetcher;
+  /** Clock for timers (collect timeouts, wait, http backoff); defaults to the system clock. */
+  clock?: FlowClock;
+}
+
+/** System clock. */
+export const systemClock: FlowClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+/** HttpFetcher over Node's global fetch. */
+export const fetchHttp: HttpFetcher = async (req) => {
+  const res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body ?? null, signal: req.signal });
+  const headers: Record<string, string> = {};
+  res.headers.forEach((v, k) => { headers[k] = v; });
+  return { status: res.status, headers, body: await res.text() };
+};

@@ -1,0 +1,302 @@
+/**
+ * FlowEngines without media: playback and TTS take a simulated duration on the clock, DTMF and
+ * hangups are injected by the test (or a `flows test` script), recordings end on terminator,
+ * silence, max duration or hangup, HTTP answers from a table or a real fetch. Every call is
+ * logged so tests can assert what the caller would have heard, and counters show that stopping a
+ * step really stopped its playback or recording.
+ */
+import type {
+  ConferenceOptions, FlowClock, FlowEngines, HttpFetcher, HttpRequest, HttpResponse, LeaveResult,
+  PlayOptions, PlayResult, RecordOptions, RecordResult, SayOptions,
+} from '../FlowEngines.ts';
+import { ManualClock } from './ManualClock.ts';
+
+export interface FakeCall {
+  kind: 'play' | 'say' | 'record' | 'conference' | 'bridge' | 'hangup';
+  endpointId: string;
+  at: number;
+  /** play: items; say: [text]; record: [path]; conference: [room]; bridge: [target]. */
+  args: string[];
+  endedAt: number | null;
+  /** Why it ended: finished/dtmf/stopped/hangup, or the record cause. */
+  result: string | null;
+}
+
+export interface HttpRule {
+  method?: string;
+  /** Exact URL, or a prefix when it ends with '*'. */
+  url: string;
+  /** Answers in turn (the last repeats): status/body, or a failure kind. */
+  responses: Array<{ status?: number; body?: unknown; headers?: Record<string, string>; fail?: 'timeout' | 'error'; delay_ms?: number }>;
+}
+
+export interface FakeEnginesOptions {
+  clock?: FlowClock;
+  /** Duration of one media item in ms (default: prompts 1500, tts 70/char, tone 500, digits 100/digit). */
+  durationOf?: (item: string) => number;
+  http?: HttpRule[] | HttpFetcher;
+}
+
+interface Endpoint {
+  dtmf: Set<(d: string) => void>;
+  hangup: Set<(c: string) => void>;
+  gone: boolean;
+  /** Caller speaks until this time (for silence detection in recordings). */
+  talkingUntil: number;
+  /** Stops of active operations, run on hangup. */
+  active: Set<(why: 'hangup') => void>;
+}
+
+export function defaultDuration(item: string): number {
+  const [kind, ...rest] = item.split(':');
+  const arg = rest.join(':');
+  switch (kind) {
+    case 'silence': return Number(arg) || 0;
+    case 'tone': return Number(arg.split(':')[1]) || 500;
+    case 'digits': return arg.length * 100;
+    case 'tts': return Math.max(300, arg.length * 70);
+    default: return 1500;
+  }
+}
+
+export class FakeEngines implements FlowEngines {
+  readonly clock: FlowClock;
+  readonly calls: FakeCall[] = [];
+  readonly requests: Array<{ method: string; url: string; headers: Record<string, string>; body: string | undefined; at: number }> = [];
+  readonly http: HttpFetcher;
+  readonly #endpoints = new Map<string, Endpoint>();
+  readonly #durationOf: (item: string) => number;
+  readonly #rules: HttpRule[];
+  readonly #ruleHits = new Map<HttpRule, number>();
+  #activePlaybacks = 0;
+  #activeRecordings = 0;
+  #activeMembership = 0;
+
+  constructor(opts: FakeEnginesOptions = {}) {
+    this.clock = opts.clock ?? new ManualClock();
+    this.#durationOf = opts.durationOf ?? defaultDuration;
+    this.#rules = Array.isArray(opts.http) ? opts.http : [];
+    this.http = typeof opts.http === 'function' ? this.#logging(opts.http) : (req) => this.#answer(req);
+  }
+
+  get activePlaybacks(): number { return this.#activePlaybacks; }
+  get activeRecordings(): number { return this.#activeRecordings; }
+  get activeMemberships(): number { return this.#activeMembership; }
+  get dtmfListeners(): number {
+    let n = 0;
+    for (const e of this.#endpoints.values()) n += e.dtmf.size;
+    return n;
+  }
+
+  #ep(id: string): Endpoint {
+    let e = this.#endpoints.get(id);
+    if (!e) {
+      e = { dtmf: new Set(), hangup: new Set(), gone: false, talkingUntil: 0, active: new Set() };
+      this.#endpoints.set(id, e);
+    }
+    return e;
+  }
+
+  // ---- driving the caller ----
+
+  /** The caller presses keys (one event per digit, in order). */
+  sendDtmf(endpointId: string, digits: string): void {
+    const e = this.#ep(endpointId);
+    if (e.gone) return;
+    for (const d of digits) for (const cb of [...e.dtmf]) cb(d);
+  }
+
+  /** The caller talks for `ms` from now (recordings see no silence meanwhile). */
+  talk(endpointId: string, ms: number): void {
+    const e = this.#ep(endpointId);
+    e.talkingUntil = Math.max(e.talkingUntil, this.clock.now() + ms);
+  }
+
+  /** The caller hangs up: active operations end with cause hangup, then listeners hear it. */
+  hangupCaller(endpointId: string, cause = 'caller_hangup'): void {
+    const e = this.#ep(endpointId);
+    if (e.gone) return;
+    e.gone = true;
+    for (const stop of [...e.active]) stop('hangup');
+    for (const cb of [...e.hangup]) cb(cause);
+  }
+
+  // ---- FlowEngines ----
+
+  play(endpointId: string, items: readonly string[], opts: PlayOptions): Promise<PlayResult> {
+    return this.#playLike('play', endpointId, [...items], items.reduce((a, i) => a + this.#durationOf(i), 0), opts);
+  }
+
+  say(endpointId: string, text: string, opts: SayOptions): Promise<PlayResult> {
+    return this.#playLike('say', endpointId, [text], this.#durationOf(`tts:${text}`), opts);
+  }
+
+  #playLike(kind: 'play' | 'say', endpointId: string, args: string[], ms: number, opts: PlayOptions): Promise<PlayResult> {
+    const e = this.#ep(endpointId);
+    if (e.gone) return Promise.reject(new Error(`endpoint ${endpointId} is gone`));
+    const call: FakeCall = { kind, endpointId, at: this.clock.now(), args, endedAt: null, result: null };
+    this.calls.push(call);
+    this.#activePlaybacks++;
+    return new Promise((resolve) => {
+      const finish = (reason: PlayResult['reason'], digit?: string): void => {
+        if (call.endedAt !== null) return;
+        call.endedAt = this.clock.now();
+        call.result = reason;
+        this.#activePlaybacks--;
+        this.clock.clearTimeout(timer);
+        e.dtmf.delete(onDigit);
+        e.active.delete(finish as (w: 'hangup') => void);
+        opts.signal.removeEventListener('abort', onAbort);
+        resolve(digit === undefined ? { reason } : { reason, digit });
+      };
+      const onDigit = (d: string): void => { if (opts.bargeIn) finish('dtmf', d); };
+      const onAbort = (): void => finish('stopped');
+      const timer = this.clock.setTimeout(() => finish('finished'), ms);
+      e.dtmf.add(onDigit);
+      e.active.add(finish as (w: 'hangup') => void);
+      if (opts.signal.aborted) onAbort();
+      else opts.signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  record(endpointId: string, opts: RecordOptions, signal: AbortSignal): Promise<RecordResult> {
+    const e = this.#ep(endpointId);
+    if (e.gone) return Promise.reject(new Error(`endpoint ${endpointId} is gone`));
+    const path = opts.path ?? `recordings/${endpointId}-${this.calls.length}.${opts.format}`;
+    const call: FakeCall = { kind: 'record', endpointId, at: this.clock.now(), args: [path], endedAt: null, result: null };
+    this.calls.push(call);
+    this.#activeRecordings++;
+    const beepMs = opts.beep ? 200 : 0;
+    const startAt = this.clock.now() + beepMs;
+    return new Promise((resolve) => {
+      let silenceTimer: unknown = null;
+      const finish = (cause: RecordResult['cause'], digit?: string): void => {
+        if (call.endedAt !== null) return;
+        call.endedAt = this.clock.now();
+        call.result = cause;
+        this.#activeRecordings--;
+        this.clock.clearTimeout(maxTimer);
+        if (silenceTimer !== null) this.clock.clearTimeout(silenceTimer);
+        e.dtmf.delete(onDigit);
+        e.active.delete(onHangup);
+        signal.removeEventListener('abort', onAbort);
+        const r: RecordResult = { path, durationMs: Math.max(0, this.clock.now() - startAt), cause };
+        if (digit !== undefined) r.digit = digit;
+        resolve(r);
+      };
+      const onDigit = (d: string): void => { if (opts.terminators.includes(d)) finish('terminator', d); };
+      const onHangup = (): void => finish('hangup');
+      const onAbort = (): void => finish('stopped');
+      const maxTimer = this.clock.setTimeout(() => finish('max_duration'), beepMs + opts.maxDurationMs);
+      // Silence detection: re-armed while the caller is talking.
+      const armSilence = (): void => {
+        if (opts.silenceTimeoutMs <= 0) return;
+        const quietFrom = Math.max(this.clock.now(), e.talkingUntil, startAt);
+        silenceTimer = this.clock.setTimeout(() => {
+          if (e.talkingUntil > this.clock.now()) armSilence();
+          else finish('silence');
+        }, quietFrom + opts.silenceTimeoutMs - this.clock.now());
+      };
+      armSilence();
+      e.dtmf.add(onDigit);
+      e.active.add(onHangup);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  joinConference(endpointId: string, room: string, _opts: ConferenceOptions, signal: AbortSignal): Promise<LeaveResult> {
+    return this.#membership('conference', endpointId, room, signal);
+  }
+
+  bridge(endpointId: string, target: string, _opts: Record<string, unknown>, signal: AbortSignal): Promise<LeaveResult> {
+    return this.#membership('bridge', endpointId, target, signal);
+  }
+
+  #membership(kind: 'conference' | 'bridge', endpointId: string, arg: string, signal: AbortSignal): Promise<LeaveResult> {
+    const e = this.#ep(endpointId);
+    if (e.gone) return Promise.reject(new Error(`endpoint ${endpointId} is gone`));
+    const call: FakeCall = { kind, endpointId, at: this.clock.now(), args: [arg], endedAt: null, result: null };
+    this.calls.push(call);
+    this.#activeMembership++;
+    return new Promise((resolve) => {
+      const finish = (reason: LeaveResult['reason']): void => {
+        if (call.endedAt !== null) return;
+        call.endedAt = this.clock.now();
+        call.result = reason;
+        this.#activeMembership--;
+        e.active.delete(onHangup);
+        signal.removeEventListener('abort', onAbort);
+        resolve({ reason });
+      };
+      const onHangup = (): void => finish('hangup');
+      const onAbort = (): void => finish('stopped');
+      e.active.add(onHangup);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Ends every membership (conference ended, bridge peer hung up) of an endpoint. */
+  endMembership(endpointId: string): void {
+    const e = this.#ep(endpointId);
+    for (const stop of [...e.active]) stop('hangup');
+  }
+
+  async hangup(endpointId: string, cause: string): Promise<void> {
+    const e = this.#ep(endpointId);
+    this.calls.push({ kind: 'hangup', endpointId, at: this.clock.now(), args: [cause], endedAt: this.clock.now(), result: cause });
+    if (e.gone) return;
+    e.gone = true;
+    for (const stop of [...e.active]) stop('hangup');
+    for (const cb of [...e.hangup]) cb(cause);
+  }
+
+  onDtmf(endpointId: string, cb: (digit: string) => void): () => void {
+    const e = this.#ep(endpointId);
+    e.dtmf.add(cb);
+    return () => { e.dtmf.delete(cb); };
+  }
+
+  onHangup(endpointId: string, cb: (cause: string) => void): () => void {
+    const e = this.#ep(endpointId);
+    e.hangup.add(cb);
+    return () => { e.hangup.delete(cb); };
+  }
+
+  endpointExists(endpointId: string): boolean {
+    return !this.#ep(endpointId).gone;
+  }
+
+  // ---- HTTP ----
+
+  #logging(inner: HttpFetcher): HttpFetcher {
+    return (req) => {
+      this.requests.push({ method: req.method, url: req.url, headers: req.headers, body: req.body, at: this.clock.now() });
+      return inner(req);
+    };
+  }
+
+  #answer(req: HttpRequest): Promise<HttpResponse> {
+    this.requests.push({ method: req.method, url: req.url, headers: req.headers, body: req.body, at: this.clock.now() });
+    const rule = this.#rules.find((r) =>
+      (r.method === undefined || r.method.toUpperCase() === req.method) &&
+      (r.url.endsWith('*') ? req.url.startsWith(r.url.slice(0, -1)) : r.url === req.url));
+    if (!rule) return Promise.resolve({ status: 404, headers: {}, body: 'no rule in the test script' });
+    const hit = this.#ruleHits.get(rule) ?? 0;
+    this.#ruleHits.set(rule, hit + 1);
+    const r = rule.responses[Math.min(hit, rule.responses.length - 1)] ?? { status: 200 };
+    return new Promise((resolve, reject) => {
+      const respond = (): void => {
+        req.signal.removeEventListener('abort', onAbort);
+        if (r.fail === 'error') { reject(new Error('connection refused')); return; }
+        const body = typeof r.body === 'string' ? r.body : JSON.stringify(r.body ?? {});
+        resolve({ status: r.status ?? 200, headers: { 'content-type': typeof r.body === 'string' ? 'text/plain' : 'application/json', ...r.headers }, body });
+      };
+      const onAbort = (): void => { this.clock.clearTimeout(t); reject(new Error('aborted')); };
+      // A 'timeout' answer never comes: the step's timeout aborts it.
+      const t = r.fail === 'timeout' ? null : this.clock.setTimeout(respond, r.delay_ms ?? 0);
+      req.signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
