@@ -18,11 +18,17 @@ export function runProcess(cmd: string, args: readonly string[], opts: RunProces
   const maxBytes = opts.maxBytes ?? 50 * 1024 * 1024;
   return new Promise((resolve, reject) => {
     opts.signal?.throwIfAborted();
-    const child = spawn(cmd, args, { shell: false, stdio: ['pipe', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
+    const child = spawn(cmd, args, { shell: false, stdio: ['pipe', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];
     let total = 0;
     let stderr = '';
     let failure: Error | undefined;
+    // Our own timer, not spawn's `timeout`: that one is never cleared when the spawn itself fails
+    // (ENOENT emits no 'exit') and would hold the event loop open for the full timeout.
+    const timer = setTimeout(() => {
+      failure ??= new ValidationError('TTS_FAILED', `${cmd}: no result within ${timeoutMs} ms`);
+      child.kill('SIGKILL');
+    }, timeoutMs);
     const onAbort = (): void => {
       failure ??= opts.signal?.reason as Error;
       child.kill('SIGKILL');
@@ -48,9 +54,10 @@ export function runProcess(cmd: string, args: readonly string[], opts: RunProces
         : new ValidationError('TTS_FAILED', `${cmd}: ${err.message}`);
     });
     child.on('close', (code, signal) => {
+      clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
       if (failure !== undefined) return reject(failure);
-      if (signal !== null) return reject(new ValidationError('TTS_FAILED', `${cmd}: killed by ${signal} (timeout ${timeoutMs} ms?)`));
+      if (signal !== null) return reject(new ValidationError('TTS_FAILED', `${cmd}: killed by ${signal}`));
       if (code !== 0) return reject(new ValidationError('TTS_FAILED', `${cmd} exited with ${code}: ${stderr.trim().slice(0, 300)}`));
       resolve(Buffer.concat(chunks, total));
     });

@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import { NotFoundError, ValidationError } from '../../../src/common/errors.ts';
+import type { DecodedAudio } from '../../../src/media/playback/decodeAudio.ts';
+import { PromptCache } from '../../../src/media/playback/PromptCache.ts';
+import { HttpTtsEngine } from '../../../src/media/tts/HttpTtsEngine.ts';
+import { Text2WaveEngine } from '../../../src/media/tts/Text2WaveEngine.ts';
+import type { TtsEngine, TtsOptions } from '../../../src/media/tts/TtsEngine.ts';
+import { TtsService } from '../../../src/media/tts/TtsService.ts';
+import { rms } from '../playback/audioHelpers.ts';
+
+class CountingEngine implements TtsEngine {
+  calls = 0;
+  closed = false;
+  constructor(readonly name: string, readonly rate = 16000) {}
+  async synthesize(text: string, _opts?: TtsOptions): Promise<DecodedAudio> {
+    this.calls++;
+    return { pcm: new Int16Array(text.length * 100).fill(500), sampleRate: this.rate };
+  }
+  close(): void {
+    this.closed = true;
+  }
+}
+
+test('TtsService caches on engine + voice + lang + rate + text, and bypassCache skips it', async () => {
+  const a = new CountingEngine('a');
+  const tts = new TtsService({ engines: [a], cache: new PromptCache() });
+  await tts.synthesize('hello');
+  await tts.synthesize('hello');
+  assert.equal(a.calls, 1);
+  await tts.synthesize('hello', { voice: 'en-gb' });
+  await tts.synthesize('hello', { lang: 'fr' });
+  await tts.synthesize('hello', { rate: 1.5 });
+  await tts.synthesize('Hello');
+  assert.equal(a.calls, 5, 'each option makes a different entry');
+  await tts.synthesize('hello', { bypassCache: true });
+  assert.equal(a.calls, 6);
+  assert.equal(tts.syntheses, 6);
+});
+
+test('TtsService converts to the requested rate and caches per rate', async () => {
+  const e = new CountingEngine('e', 16000);
+  const tts = new TtsService({ engines: [e], cache: new PromptCache() });
+  const at8k = await tts.synthesize('abcd', { sampleRate: 8000 });
+  assert.equal(at8k.sampleRate, 8000);
+  assert.equal(at8k.pcm.length, 200);
+  const native = await tts.synthesize('abcd');
+  assert.equal(native.sampleRate, 16000);
+  assert.equal(e.calls, 2);
+});
+
+test('TtsService picks the default or the named engine and rejects unknown ones', async () => {
+  const a = new CountingEngine('a');
+  const b = new CountingEngine('b');
+  const tts = new TtsService({ engines: [a, b], defaultEngine: 'b' });
+  await tts.synthesize('x');
+  await tts.synthesize('x', { engine: 'a' });
+  assert.deepEqual([a.calls, b.calls], [1, 1]);
+  assert.deepEqual(tts.engineNames(), ['a', 'b']);
+  await assert.rejects(tts.synthesize('x', { engine: 'c' }), NotFoundError);
+  assert.throws(() => tts.setDefault('c'), NotFoundError);
+  await assert.rejects(new TtsService().synthesize('x'), NotFoundError);
+  tts.close();
+  assert.ok(a.closed && b.closed);
+});
+
+test('TtsService enforces text limits', async () => {
+  const tts = new TtsService({ engines: [new CountingEngine('a')], maxTextLength: 10 });
+  await assert.rejects(tts.synthesize('   '), ValidationError);
+  await assert.rejects(tts.synthesize('12345678901'), /exceeds the 10 character limit/);
+  await assert.rejects(tts.synthesize('a\0b'), ValidationError);
+});
+
+test('HttpTtsEngine POSTs {text, voice, lang} as JSON and decodes the WAV answer', async (t) => {
+  const wav = execFileSync('sox', ['-n', '-r', '16000', '-b', '16', '-c', '1', '-t', 'wav', '-', 'synth', '0.5', 'sine', '300']);
+  let received: unknown;
+  const srv = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      received = { method: req.method, type: req.headers['content-type'], auth: req.headers.authorization, body: JSON.parse(body) };
+      if (req.url === '/fail') {
+        res.writeHead(500);
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'audio/wav' });
+      res.end(wav);
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => srv.close(() => r())));
+  const base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+  const engine = new HttpTtsEngine({ url: `${base}/tts`, headers: { authorization: 'Bearer k' } });
+  const { pcm, sampleRate } = await engine.synthesize('Hello "there"; rm -rf /', { voice: 'v1', lang: 'en-US' });
+  assert.equal(sampleRate, 16000);
+  assert.ok(Math.abs(pcm.length - 8000) < 2);
+  assert.ok(rms(pcm) > 1000);
+  assert.deepEqual(received, {
+    method: 'POST', type: 'application/json', auth: 'Bearer k',
+    body: { text: 'Hello "there"; rm -rf /', voice: 'v1', lang: 'en-US' },
+  });
+  await assert.rejects(new HttpTtsEngine({ url: `${base}/fail` }).synthesize('x'), /HTTP 500/);
+});
+
+let hasText2Wave = true;
+try {
+  execFileSync('text2wave', ['--help'], { stdio: 'ignore' });
+} catch {
+  hasText2Wave = false;
+}
+
+test('Text2WaveEngine speaks through festival text2wave', { skip: hasText2Wave ? false : 'text2wave (festival) not installed' }, async () => {
+  const { pcm } = await new Text2WaveEngine().synthesize('hello world; rm -rf /tmp/x');
+  assert.ok(pcm.length > 8000);
+  assert.ok(rms(pcm) > 300);
+});
+
+test('Text2WaveEngine refuses a voice that is not a plain identifier (it becomes Scheme code)', async () => {
+  await assert.rejects(new Text2WaveEngine().synthesize('hi', { voice: 'x) (system "id"' }), ValidationError);
+});
