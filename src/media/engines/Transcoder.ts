@@ -1,6 +1,6 @@
 import type { MediaCodecConfig } from '../../common/workerProtocol.ts';
 import type { Codec } from '../codecs/Codec.ts';
-import { createCodec } from '../codecs/registry.ts';
+import { createCodec, type CreateCodecOptions } from '../codecs/index.ts';
 import { alawToUlawTable, ulawToAlawTable } from '../codecs/g711.ts';
 import { Resampler } from '../dsp/Resampler.ts';
 
@@ -39,8 +39,8 @@ class PcmTranscoder implements Transcoder {
   readonly #resampled = new Int16Array(48000 * 0.12);
 
   constructor(src: MediaCodecConfig, dst: MediaCodecConfig) {
-    this.#decoder = createCodec(src.name, { clockRate: src.clockRate, fmtp: src.fmtp });
-    this.#encoder = createCodec(dst.name, { clockRate: dst.clockRate, fmtp: dst.fmtp });
+    this.#decoder = createCodec(src.name, codecOptions(src));
+    this.#encoder = createCodec(dst.name, codecOptions(dst));
     this.#resampler = this.#decoder.sampleRate === this.#encoder.sampleRate
       ? null
       : new Resampler(this.#decoder.sampleRate, this.#encoder.sampleRate);
@@ -66,6 +66,16 @@ class PcmTranscoder implements Transcoder {
     this.#decoder.close?.();
     this.#encoder.close?.();
   }
+}
+
+/** Codec options from SDP fmtp (RFC 7587 7.1: the receiver's maxaveragebitrate/useinbandfec). */
+export function codecOptions(c: MediaCodecConfig): CreateCodecOptions {
+  const bitrate = Number(c.fmtp.maxaveragebitrate);
+  return {
+    clockRate: c.clockRate,
+    ...(Number.isFinite(bitrate) && bitrate > 0 ? { bitrate } : {}),
+    fec: c.fmtp.useinbandfec === '1',
+  };
 }
 
 export function createTranscoder(src: MediaCodecConfig, dst: MediaCodecConfig): Transcoder {
