@@ -79,7 +79,7 @@ test('OpusCodec round trip of 20 ms speech frames keeps the waveform (SNR > 10 d
   // libopus delay is 6.5 ms (312 samples at 48 kHz); SILK's waveform match peaks a few samples early.
   const { lag, snr } = bestSnr(src, out, 280, 340, 4800, out.length - 400);
   assert.ok(lag >= 300 && lag <= 320, `lag ${lag}`);
-  assert.ok(snr > 10, `snr ${snr.toFixed(1)} dB`);
+  assert.ok(snr > 10, `snr ${snr.toFixed(1)} dB`); // measured 12.5 dB (SILK is not waveform-exact)
 });
 
 test('OpusCodec decodes packets from ffmpeg (libopus in Ogg) like ffmpeg does', (t) => {
@@ -101,7 +101,8 @@ test('OpusCodec decodes packets from ffmpeg (libopus in Ogg) like ffmpeg does', 
   }
   assert.equal(codec.decodeErrors, 0);
   const theirs = asInt16(ffmpeg(['-c:a', 'libopus', '-i', '-', '-f', 's16le', '-ar', '48000', '-'], ogg));
-  // ffmpeg drops the OpusHead pre-skip (312 samples) that a raw RTP decoder plays out.
+  // ffmpeg drops the OpusHead pre-skip (312 samples) that a raw RTP decoder plays out. Measured:
+  // identical samples with Debian 12 libopus; a looser bound tolerates other libopus builds.
   const { lag, snr } = bestSnr(theirs, ours, 280, 340, 4800, theirs.length - 4800);
   assert.equal(lag, 312);
   assert.ok(snr > 40, `snr ${snr.toFixed(1)} dB`);
