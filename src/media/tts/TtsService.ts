@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { NotFoundError, ValidationError } from '../../common/errors.ts';
 import { toRate, type DecodedAudio } from '../playback/decodeAudio.ts';
+import { checkTtsOptions } from '../playback/MediaItem.ts';
 import type { PromptCache } from '../playback/PromptCache.ts';
 import type { TtsEngine, TtsOptions } from './TtsEngine.ts';
 
@@ -83,10 +84,12 @@ export class TtsService {
     if (name === undefined) throw new NotFoundError('TTS_ENGINE_NOT_FOUND', 'no TTS engine is registered');
     const engine = this.#engines.get(name);
     if (engine === undefined) throw new NotFoundError('TTS_ENGINE_NOT_FOUND', `no TTS engine named '${name}'`);
+    // Same checks as tts: items get, for callers (flows, API) that come here directly.
+    const checked = checkTtsOptions('tts', { voice: opts.voice, lang: opts.lang, rate: opts.rate });
     const engineOpts: TtsOptions = {};
-    if (opts.voice !== undefined) engineOpts.voice = opts.voice;
-    if (opts.lang !== undefined) engineOpts.lang = opts.lang;
-    if (opts.rate !== undefined) engineOpts.rate = opts.rate;
+    if (checked.voice !== undefined) engineOpts.voice = checked.voice;
+    if (checked.lang !== undefined) engineOpts.lang = checked.lang;
+    if (checked.rate !== undefined) engineOpts.rate = checked.rate;
     const run = async (): Promise<DecodedAudio> => {
       this.#syntheses++;
       // The shared (cached) run must not die with the first caller's signal; uncached runs may.

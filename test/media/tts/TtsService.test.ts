@@ -72,6 +72,8 @@ test('TtsService enforces text limits', async () => {
   await assert.rejects(tts.synthesize('   '), ValidationError);
   await assert.rejects(tts.synthesize('12345678901'), /exceeds the 10 character limit/);
   await assert.rejects(tts.synthesize('a\0b'), ValidationError);
+  await assert.rejects(tts.synthesize('hi', { voice: '-w/etc/x' }), ValidationError);
+  await assert.rejects(tts.synthesize('hi', { rate: 0 }), ValidationError);
 });
 
 test('HttpTtsEngine POSTs {text, voice, lang} as JSON and decodes the WAV answer', async (t) => {
