@@ -138,6 +138,16 @@ export class EncodedFileWriter implements RecordingWriter, EncoderClient {
     }
   }
 
+  /**
+   * Hand over the partly filled chunk and have everything so far encoded and written (Opus: a
+   * short page). Resolves once it is on disk; a checkpoint, not needed for normal operation.
+   */
+  async flush(): Promise<void> {
+    if (this.#state !== OPEN) return;
+    if (this.#cur !== null && this.#curLen > 0) this.#send();
+    await this.#host.flush(this.#id);
+  }
+
   close(): Promise<RecordingResult> {
     if (this.#closing === null) this.#closing = this.#finish();
     return this.#closing;

@@ -16,6 +16,8 @@ export interface EncoderClient {
 export interface EncoderHost {
   open(cfg: EncoderSessionConfig, client: EncoderClient): Promise<number>;
   data(id: number, chunk: Int16Array, length: number): void;
+  /** Encode what is queued and write it out; resolves once it is on disk. */
+  flush(id: number): Promise<void>;
   /** Encode what is queued, finalise the file, end the session. */
   finish(id: number): Promise<EncoderSessionResult>;
 }
@@ -27,7 +29,8 @@ interface InlineEntry {
   lengths: number[];
   /** Interleaved samples of chunks[0] already encoded. */
   pos: number;
-  closing: (() => void) | null;
+  /** Resolved when `chunks` empties (flush/finish wait on it). */
+  drained: Array<() => void>;
 }
 
 /**
@@ -48,7 +51,7 @@ export class InlineEncoderHost implements EncoderHost {
 
   async open(cfg: EncoderSessionConfig, client: EncoderClient): Promise<number> {
     const id = this.#nextId++;
-    const entry: InlineEntry = { session: null, client, chunks: [], lengths: [], pos: 0, closing: null };
+    const entry: InlineEntry = { session: null, client, chunks: [], lengths: [], pos: 0, drained: [] };
     entry.session = await EncoderSession.open(cfg, (err) => client.onError(err));
     this.#entries.set(id, entry);
     return id;
@@ -62,12 +65,23 @@ export class InlineEncoderHost implements EncoderHost {
     this.#schedule();
   }
 
+  async flush(id: number): Promise<void> {
+    const e = this.#entries.get(id);
+    if (e === undefined) throw new Error(`no encoder session ${id}`);
+    await this.#drained(e);
+    await e.session!.flush();
+  }
+
   async finish(id: number): Promise<EncoderSessionResult> {
     const e = this.#entries.get(id);
     if (e === undefined) throw new Error(`no encoder session ${id}`);
-    if (e.chunks.length > 0) await new Promise<void>((resolve) => (e.closing = resolve));
+    await this.#drained(e);
     this.#entries.delete(id);
     return e.session!.close();
+  }
+
+  async #drained(e: InlineEntry): Promise<void> {
+    if (e.chunks.length > 0) await new Promise<void>((resolve) => e.drained.push(resolve));
   }
 
   #schedule(): void {
@@ -96,7 +110,7 @@ export class InlineEncoderHost implements EncoderHost {
           e.lengths.shift();
           e.pos = 0;
           e.client.onFree(chunk);
-          if (e.chunks.length === 0 && e.closing !== null) e.closing();
+          if (e.chunks.length === 0) for (const wake of e.drained.splice(0)) wake();
         }
         if (e.chunks.length > 0) more = true;
       }

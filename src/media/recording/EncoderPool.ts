@@ -7,6 +7,7 @@ import type { EncoderSessionConfig, EncoderSessionResult } from './EncoderSessio
 export type PoolRequest =
   | { t: 'open'; id: number; cfg: EncoderSessionConfig }
   | { t: 'data'; id: number; buf: ArrayBuffer; len: number }
+  | { t: 'flush'; id: number }
   | { t: 'close'; id: number };
 
 /** Messages from the encoder worker. */
@@ -15,6 +16,7 @@ export type PoolReply =
   | { t: 'open_failed'; id: number; err: SerializedError }
   | { t: 'free'; id: number; buf: ArrayBuffer }
   | { t: 'error'; id: number; err: SerializedError }
+  | { t: 'flushed'; id: number }
   | { t: 'closed'; id: number; result: EncoderSessionResult }
   | { t: 'close_failed'; id: number; err: SerializedError };
 
@@ -29,6 +31,8 @@ interface Session {
   client: EncoderClient;
   opened: { resolve: (id: number) => void; reject: (err: Error) => void } | null;
   closed: { resolve: (r: EncoderSessionResult) => void; reject: (err: Error) => void } | null;
+  /** Flushes in flight, answered in order. */
+  flushes: Array<{ resolve: () => void; reject: (err: Error) => void }>;
 }
 
 function startWorker(): Worker {
@@ -76,7 +80,7 @@ export class EncoderPool implements EncoderHost {
     if (this.#closed) return Promise.reject(new Error('EncoderPool is closed'));
     const slot = this.#pick();
     const id = this.#nextId++;
-    const s: Session = { slot, client, opened: null, closed: null };
+    const s: Session = { slot, client, opened: null, closed: null, flushes: [] };
     this.#sessions.set(id, s);
     if (slot.sessions++ === 0) slot.worker.ref();
     return new Promise<number>((resolve, reject) => {
@@ -90,6 +94,15 @@ export class EncoderPool implements EncoderHost {
     if (s === undefined || s.slot.dead) return;
     const buf = chunk.buffer as ArrayBuffer;
     s.slot.worker.postMessage({ t: 'data', id, buf, len: length } satisfies PoolRequest, [buf]);
+  }
+
+  flush(id: number): Promise<void> {
+    const s = this.#sessions.get(id);
+    if (s === undefined || s.slot.dead) return Promise.reject(new Error(`no encoder session ${id}`));
+    return new Promise<void>((resolve, reject) => {
+      s.flushes.push({ resolve, reject });
+      this.#post(s.slot, { t: 'flush', id });
+    });
   }
 
   finish(id: number): Promise<EncoderSessionResult> {
@@ -150,6 +163,9 @@ export class EncoderPool implements EncoderHost {
       case 'error':
         s.client.onError(deserializeError(m.err));
         break;
+      case 'flushed':
+        s.flushes.shift()?.resolve();
+        break;
       case 'closed':
         s.closed?.resolve(m.result);
         s.closed = null;
@@ -168,6 +184,7 @@ export class EncoderPool implements EncoderHost {
       s.opened?.reject(err);
       s.closed?.reject(err);
     }
+    for (const f of s.flushes.splice(0)) f.reject(err ?? new Error('encoder session ended'));
     s.opened = null;
     s.closed = null;
     if (--s.slot.sessions === 0 && !s.slot.dead) s.slot.worker.unref();

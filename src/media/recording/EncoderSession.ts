@@ -126,6 +126,19 @@ export class EncoderSession {
     }
   }
 
+  /** Write out everything encoded so far (a short Ogg page for Opus); resolves once on disk. */
+  async flush(): Promise<void> {
+    if (this.#error === null && this.#closed === null) {
+      try {
+        this.#opus?.flush(this.#out);
+        this.#flushOut();
+      } catch (err) {
+        this.#fail(err);
+      }
+    }
+    while (this.#pump !== null) await this.#pump;
+  }
+
   close(): Promise<EncoderSessionResult> {
     if (this.#closed === null) this.#closed = this.#finish();
     return this.#closed;

@@ -134,6 +134,14 @@ export class OggOpusEncoder {
     }
   }
 
+  /** Emit the packets gathered so far as a (short) page, e.g. before a checkpoint. */
+  flush(out: Uint8Array[]): void {
+    if (this.#finished) return;
+    const page = this.#ogg.flushPage(false);
+    if (page !== null) out.push(page);
+    this.#packetsOnPage = 0;
+  }
+
   /** Pad, cover the pre-skip, write the EOS page with the end-trimming granule (RFC 7845 4.4). */
   finish(out: Uint8Array[]): void {
     if (this.#finished) return;

@@ -50,6 +50,11 @@ function handle(msg: PoolRequest): void {
     case 'data':
       onData(id, msg.buf, msg.len);
       break;
+    case 'flush': {
+      const s = sessions.get(id);
+      void (s === undefined ? Promise.resolve() : s.flush()).then(() => reply({ t: 'flushed', id }));
+      break;
+    }
     case 'close': {
       const s = sessions.get(id);
       sessions.delete(id);
