@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { test } from 'node:test';
+import WebSocket from 'ws';
+import { RtpPeer } from '../helpers/RtpPeer.ts';
+import { testPortRange } from '../helpers/server.ts';
+
+/** The README's walk-through against the real process: npm start's entry, REST, events, SIGTERM. */
+
+async function freeTcpPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+function startMain(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: { ...process.env, LOG_LEVEL: 'info', MEDIA_WORKERS: '1', ...testPortRange(), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const ready = new Promise<void>((resolve, reject) => {
+    const check = () => (output.includes('media-server-core ready') ? resolve() : undefined);
+    child.stdout.on('data', check);
+    exited.then((code) => reject(new Error(`exited with ${code}: ${output}`)));
+  });
+  ready.catch(() => {}); // a test that expects the process to fail does not await readiness
+  return { child, ready, exited, output: () => output };
+}
+
+test('npm start entry: REST walk-through, events over WebSocket, SIGTERM exits 0', async (t) => {
+  const port = await freeTcpPort();
+  const main = startMain({ API_PORT: String(port), API_TOKEN: 'secret' });
+  t.after(() => main.child.kill('SIGKILL'));
+  await main.ready;
+  const base = `http://127.0.0.1:${port}`;
+  const auth = { authorization: 'Bearer secret', 'content-type': 'application/json' };
+
+  assert.equal((await fetch(`${base}/endpoints`)).status, 401, 'the token is required');
+
+  const events: Array<{ seq: number; type: string }> = [];
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/events`, { headers: { authorization: 'Bearer secret' } });
+  ws.on('message', (d) => events.push(JSON.parse(d.toString())));
+  await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+  t.after(() => ws.close());
+
+  const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
+  t.after(() => { pa.close(); pb.close(); });
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${base}${path}`, { method: 'POST', headers: auth, body: JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as Record<string, any> };
+  };
+  const a = await post('/endpoints', { remote_sdp: pa.offer(), affinity: 'call-1' });
+  assert.equal(a.status, 201, JSON.stringify(a.body));
+  assert.ok(a.body.sdp.includes(`m=audio ${a.body.rtp_port}`));
+  const b = await post('/endpoints', { remote_sdp: pb.offer(), affinity: 'call-1' });
+  const bridge = await post('/bridges', { endpoint_a: a.body.id, endpoint_b: b.body.id });
+  assert.equal(bridge.status, 201);
+  for (let i = 0; i < 5; i++) pa.send(a.body.rtp_port, Buffer.alloc(160, i));
+  await pb.waitFor(5);
+
+  const bad = await post('/endpoints', { remote_sdp: 'nonsense' });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error.code, 'INVALID_SDP');
+  const missing = await fetch(`${base}/endpoints/does-not-exist`, { headers: auth });
+  assert.equal(missing.status, 404);
+  assert.equal(((await missing.json()) as any).error.code, 'ENDPOINT_NOT_FOUND');
+  const metrics = await (await fetch(`${base}/metrics`, { headers: auth })).text();
+  assert.match(metrics, /msc_rtp_packets_relayed_total\{worker="0"\} 5/);
+
+  const types = events.map((e) => e.type);
+  assert.deepEqual(types.slice(0, 3), ['endpoint.created', 'endpoint.created', 'bridge.created']);
+  for (let i = 1; i < events.length; i++) assert.ok(events[i]!.seq > events[i - 1]!.seq);
+
+  const started = Date.now();
+  main.child.kill('SIGTERM');
+  const code = await main.exited;
+  assert.equal(code, 0, main.output());
+  assert.ok(Date.now() - started < 5000, 'exits within a few seconds');
+});
+
+test('binding the API beyond loopback without a token refuses to start', async () => {
+  const main = startMain({ API_HOST: '0.0.0.0', API_PORT: String(await freeTcpPort()) });
+  const code = await main.exited;
+  assert.notEqual(code, 0);
+  assert.match(main.output(), /API_TOKEN/);
+});
