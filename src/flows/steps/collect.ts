@@ -92,7 +92,7 @@ export function compileCollect(step: CollectStep, cc: CompileContext): StateConf
         on: { DTMF: { ...dtmfToDigits, reenter: true } },
       },
       evaluate: { always: evaluate },
-      matched: { always: nextTransitions(step) },
+      ...(step.choices ? {} : { matched: { always: nextTransitions(step) } }),
       ...handlerStates('noinput'),
       ...handlerStates('nomatch'),
     },
