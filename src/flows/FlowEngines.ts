@@ -45,6 +45,7 @@ export type RecordCause = 'terminator' | 'silence' | 'max_duration' | 'hangup' |
 
 export interface RecordResult {
   path: string;
+  /** Length of the audio kept; when cause is 'silence' the trailing silence is trimmed. */
   durationMs: number;
   cause: RecordCause;
   /** The terminator key pressed, when cause is 'terminator'. */

@@ -20,6 +20,7 @@ type AnyNode = StateNode<any, any>; // eslint-disable-line @typescript-eslint/no
 
 function guardLabel(g: unknown): string | null {
   if (!g) return null;
+  if (typeof g === 'string') return guardLabel({ type: g });
   const guard = g as { type?: string; params?: Record<string, unknown> };
   const p = guard.params ?? {};
   switch (guard.type) {
@@ -64,7 +65,7 @@ export function flowGraph(compiled: CompiledFlow): FlowGraph {
     for (const [ev, ts] of lists) {
       for (const t of ts) {
         // After a hangup every failure just ends the flow: implied, not drawn.
-        if ((t.guard as { type?: string } | undefined)?.type === 'isHungUp') continue;
+        if (t.guard === 'isHungUp' || (t.guard as { type?: string } | undefined)?.type === 'isHungUp') continue;
         for (const target of t.target ?? []) {
           const to = topStep(target);
           if (to === step || to === '') continue;

@@ -180,7 +180,8 @@ export class FakeEngines implements FlowEngines {
         e.dtmf.delete(onDigit);
         e.active.delete(onHangup);
         signal.removeEventListener('abort', onAbort);
-        const r: RecordResult = { path, durationMs: Math.max(0, this.clock.now() - startAt), cause };
+        const end = cause === 'silence' ? Math.min(this.clock.now(), quietFrom()) : this.clock.now();
+        const r: RecordResult = { path, durationMs: Math.max(0, end - startAt), cause };
         if (digit !== undefined) r.digit = digit;
         resolve(r);
       };
@@ -188,14 +189,15 @@ export class FakeEngines implements FlowEngines {
       const onHangup = (): void => finish('hangup');
       const onAbort = (): void => finish('stopped');
       const maxTimer = this.clock.setTimeout(() => finish('max_duration'), beepMs + opts.maxDurationMs);
-      // Silence detection: re-armed while the caller is talking.
+      // Silence detection: re-armed while the caller is talking; the trailing silence is trimmed.
+      const quietFrom = (): number => Math.max(e.talkingUntil, startAt);
       const armSilence = (): void => {
         if (opts.silenceTimeoutMs <= 0) return;
-        const quietFrom = Math.max(this.clock.now(), e.talkingUntil, startAt);
         silenceTimer = this.clock.setTimeout(() => {
-          if (e.talkingUntil > this.clock.now()) armSilence();
+          const quiet = quietFrom();
+          if (quiet + opts.silenceTimeoutMs > this.clock.now()) armSilence();
           else finish('silence');
-        }, quietFrom + opts.silenceTimeoutMs - this.clock.now());
+        }, Math.max(1, quietFrom() + opts.silenceTimeoutMs - this.clock.now()));
       };
       armSilence();
       e.dtmf.add(onDigit);

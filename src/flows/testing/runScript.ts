@@ -16,6 +16,8 @@ import { ManualClock } from './ManualClock.ts';
 export interface CallerAction {
   at?: number;
   on_step?: string;
+  /** With on_step: the nth entry of that step (default 1). */
+  occurrence?: number;
   after_ms?: number;
   dtmf?: string;
   talk_ms?: number;
@@ -125,8 +127,7 @@ async function runScenario(flowFile: string, flowName: string, sc: Scenario, ind
         log.push(`${fmtTime(clock.now())}  step ${label} (${String(p.type)})`);
         const n = (stepSeen.get(label) ?? 0) + 1;
         stepSeen.set(label, n);
-        // A relative action fires on the first entry of its step only.
-        if (n === 1) for (const a of relative) if (a.on_step === label) clock.setTimeout(() => perform(a), a.after_ms ?? 0);
+        for (const a of relative) if (a.on_step === label && (a.occurrence ?? 1) === n) clock.setTimeout(() => perform(a), a.after_ms ?? 0);
       } else if (type === 'flow.completed') {
         log.push(`${fmtTime(clock.now())}  completed: ${JSON.stringify(p.outcome)}`);
       } else if (type === 'flow.failed') {
