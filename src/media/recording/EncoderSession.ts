@@ -174,7 +174,8 @@ export class EncoderSession {
     else buf = Buffer.concat(this.#out);
     this.#out = [];
     this.#queue.push(buf);
-    if (this.#pump === null) this.#pump = this.#run();
+    // Never start a pump that would finish synchronously (its promise would outlive it).
+    if (this.#pump === null && this.#error === null) this.#pump = this.#run();
   }
 
   async #run(): Promise<void> {

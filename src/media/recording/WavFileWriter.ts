@@ -74,7 +74,7 @@ export class WavFileWriter implements RecordingWriter {
   #acceptedBytes: number;
   readonly #sizeBuf = new Uint8Array(8);
   readonly #sizeView = new DataView(this.#sizeBuf.buffer);
-  #pumping = false;
+  #pumping: Promise<void> | null = null;
   #enqueued = 0;
   #written = 0;
   #waiters: FlushWaiter[] = [];
@@ -245,6 +245,8 @@ export class WavFileWriter implements RecordingWriter {
   async #finish(): Promise<RecordingResult> {
     await this.flush();
     if (this.#state === OPEN) this.#state = CLOSING;
+    // After a failure flush() returns at once; let an in-flight write settle before closing.
+    if (this.#pumping !== null) await this.#pumping;
     try {
       if (this.#error === null) await this.#fh.datasync();
     } catch (err) {
@@ -284,11 +286,11 @@ export class WavFileWriter implements RecordingWriter {
     this.#enqueued++;
     this.stats.queuedChunks = this.#qCount;
     if (this.#qCount > this.stats.queueHighWater) this.stats.queueHighWater = this.#qCount;
-    if (!this.#pumping) void this.#pump();
+    // Never start a pump that would finish synchronously (its promise would outlive it).
+    if (this.#pumping === null && this.#state !== FAILED) this.#pumping = this.#pump();
   }
 
   async #pump(): Promise<void> {
-    this.#pumping = true;
     try {
       while (this.#qCount > 0 && this.#state !== FAILED) {
         const idx = this.#queue[this.#qHead]!;
@@ -306,7 +308,7 @@ export class WavFileWriter implements RecordingWriter {
     } catch (err) {
       this.#fail(err);
     } finally {
-      this.#pumping = false;
+      this.#pumping = null;
     }
   }
 
