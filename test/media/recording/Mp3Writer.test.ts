@@ -104,3 +104,16 @@ test('Mp3Writer drops and counts frames when the encoder holds all its chunks', 
   assert.ok(r.droppedFrames > 0);
   assert.equal(r.durationMs, 1000 - r.droppedFrames * 20);
 });
+
+test('Mp3Writer reports a dead encoder thread through onError and close(), never through write()', async (t) => {
+  const dir = await tempDir(t);
+  const own = new EncoderPool();
+  const errors: Error[] = [];
+  const w = await Mp3Writer.open({ path: join(dir, 'dead.mp3'), sampleRate: 8000, channels: 1, encoder: own, onError: (e) => errors.push(e) });
+  feedFrames(8000, [sine(8000, 0.5, 400)], (f) => w.write(f));
+  await own.close();
+  assert.equal(errors.length, 1);
+  assert.equal(w.error, errors[0]);
+  w.write([sine(8000, 0.02, 400)]); // ignored and counted
+  await assert.rejects(w.close(), errors[0]!);
+});

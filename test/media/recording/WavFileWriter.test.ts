@@ -190,3 +190,41 @@ test('WavFileWriter reports an I/O error at open, and close() is idempotent', as
   w.write(sine(8000, 0.02, 400)); // after close: ignored and counted, never thrown
   assert.equal(w.stats.droppedFrames, 1);
 });
+
+test('WavFileWriter survives SIGKILL: a child killed mid-recording leaves a WAV that sox and ffprobe read', async (t) => {
+  const dir = await tempDir(t);
+  const path = join(dir, 'killed.wav');
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const writerUrl = new URL('../../../src/media/recording/WavFileWriter.ts', import.meta.url).href;
+  // The child records forever at 20 ms ticks from a timer, like the media clock, and says when
+  // its first second is on disk; the parent then kills it without warning.
+  const script = `
+    const { WavFileWriter } = await import(${JSON.stringify(writerUrl)});
+    const w = await WavFileWriter.open({ path: ${JSON.stringify(path)}, sampleRate: 8000, channels: 1, flushIntervalMs: 100 });
+    const f = new Int16Array(160);
+    let n = 0;
+    setInterval(() => {
+      for (let i = 0; i < 160; i++) f[i] = Math.round(8000 * Math.sin((2 * Math.PI * 440 * (n * 160 + i)) / 8000));
+      w.write(f);
+      if (++n === 50) w.flush().then(() => process.stdout.write('flushed\\n'));
+    }, 1);`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: fileURLToPath(new URL('../../../', import.meta.url)),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.after(() => child.kill('SIGKILL'));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => d.toString().includes('flushed') && resolve());
+    child.once('exit', (code) => reject(new Error(`child exited early (${code})`)));
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+  const p = await ffprobe(path);
+  assert.equal(p.sampleRate, 8000);
+  assert.ok(p.duration >= 1, `duration ${p.duration}`);
+  const header = parseWavHeader(await readFile(path));
+  assert.ok(44 + header.declaredDataBytes <= (await stat(path)).size, 'header never claims more than is on disk');
+  await run('sox', [path, '-n', 'stat']);
+});
