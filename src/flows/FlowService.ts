@@ -339,7 +339,9 @@ export class FlowService {
       },
     );
     signal.addEventListener('abort', () => run.stop(), { once: true });
-    run.start();
+    // XState starts invoked actors before the parent's entry actions have run; deferring the
+    // child keeps flow.step events in order (parent step, then the subflow's first step).
+    queueMicrotask(() => { if (!signal.aborted) run.start(); });
     return run.done;
   }
 

@@ -122,7 +122,8 @@ function didYouMean(word: string, candidates: readonly string[]): string {
   let best: string | null = null;
   let bestD = 3;
   for (const c of candidates) {
-    const dist = levenshtein(word.toLowerCase(), c.toLowerCase());
+    // A prefix ('barge' for 'barge_in') is as good a guess as a typo.
+    const dist = c.toLowerCase().startsWith(word.toLowerCase()) && word.length >= 3 ? 1 : levenshtein(word.toLowerCase(), c.toLowerCase());
     if (dist < bestD) { bestD = dist; best = c; }
   }
   return best ? ` (did you mean '${best}'?)` : '';
