@@ -6,6 +6,7 @@ import { assertSafeApiBinding, loadConfig } from './config/config.ts';
 import { createLogger } from './common/logger.ts';
 import { MediaServer } from './control/MediaServer.ts';
 import { buildApp } from './api/http/app.ts';
+import { engineRoutes } from './api/http/routes/engineRoutes.ts';
 
 const logger = createLogger();
 
@@ -14,7 +15,7 @@ async function main(): Promise<void> {
   assertSafeApiBinding(config);
   const server = new MediaServer(config, logger);
   await server.start();
-  const app = await buildApp({ control: server, config, logger });
+  const app = await buildApp({ control: server, config, logger, extraRoutes: engineRoutes(server) });
   await app.listen({ host: config.apiHost, port: config.apiPort });
   logger.info({ api: `http://${config.apiHost}:${config.apiPort}`, rtp: `${config.rtpBindIp}:${config.rtpPortStart}-${config.rtpPortEnd}`, workers: server.workerCount }, 'media-server-core ready');
 

@@ -50,6 +50,9 @@ export interface WorkerMetrics {
   packetsLost: number;
   dropped: Record<string, number>;
   eventLoopLagMs: { p50: number; p99: number; max: number };
+  /** Per-engine counters (playback, recording, dtmf, conference). */
+  engines?: Record<string, Record<string, number>>;
+  clock?: { ticks: number; lateMaxMs: number };
 }
 
 export interface WorkerRequests {
@@ -69,6 +72,8 @@ export interface WorkerRequests {
   'bridge.updatePeer': { params: { id: string; peerMedia: EndpointMediaConfig }; result: { ok: true } };
   'bridge.delete': { params: { id: string }; result: { ok: true } };
   'worker.metrics': { params: Record<string, never>; result: WorkerMetrics };
+  /** Lets the engines finish (recordings finalised) before the worker is terminated. */
+  'worker.shutdown': { params: Record<string, never>; result: { ok: true } };
   /** Test hook: makes the worker throw from its event loop (worker death handling). */
   'worker.crash': { params: Record<string, never>; result: { ok: true } };
 }

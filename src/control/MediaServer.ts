@@ -95,13 +95,54 @@ export class MediaServer implements MediaControl {
   }
 
   #spawn(index: number): WorkerHandle {
-    const handle = new WorkerHandle(index, this.#logger, {});
+    const handle = new WorkerHandle(index, this.#logger, { settings: this.#workerSettings() });
     handle.on('notification', (type, payload) => this.#onNotification(type, payload as never));
     handle.on('exit', (code, error) => this.#onWorkerExit(handle, code, error));
     return handle;
   }
 
-  #onNotification(type: string, payload: { id: string } & Record<string, unknown>): void {
+  /** Plain settings every media worker gets at start (engines read what they need). */
+  #workerSettings(): Record<string, unknown> {
+    const c = this.config;
+    return { promptsDir: c.promptsDir, recordingsDir: c.recordingsDir, flowsDir: c.flowsDir };
+  }
+
+  /** Routes an engine request (`playback.start`, ...) to the worker owning `endpointId`. */
+  async engineRequest<T = unknown>(endpointId: string, method: string, params: Record<string, unknown>): Promise<T> {
+    this.#assertRunning();
+    const record = this.#endpoint(endpointId);
+    return (await record.worker.request(method as never, params as never)) as T;
+  }
+
+  /** Routes an engine request to a given worker (conferences are placed by their own affinity). */
+  async workerRequest<T = unknown>(workerIndex: number, method: string, params: Record<string, unknown>): Promise<T> {
+    this.#assertRunning();
+    const worker = this.#workers[workerIndex];
+    if (!worker) throw new NotFoundError('WORKER_NOT_FOUND', `no media worker ${workerIndex}`);
+    return (await worker.request(method as never, params as never)) as T;
+  }
+
+  /** The worker index an endpoint lives on (for engines that need co-location). */
+  workerOf(endpointId: string): number {
+    return this.#endpoint(endpointId).worker.index;
+  }
+
+  /** The worker an affinity key maps to (same rule as endpoint placement). */
+  workerForAffinity(affinity: string): number {
+    return placeEndpoint(affinity, this.#workers.map((w) => w.endpointCount));
+  }
+
+  /** Whether an endpoint exists (engines validating ids). */
+  hasEndpoint(id: string): boolean {
+    return this.#endpoints.has(id);
+  }
+
+  #onNotification(type: string, payload: Record<string, unknown>): void {
+    if (typeof payload.id !== 'string') {
+      // engine notifications name their objects explicitly (playbackId, endpointId, ...)
+      this.events.emit(type, snakeKeys(payload));
+      return;
+    }
     const ep = this.#endpoints.get(payload.id);
     if (type === 'endpoint.remote_latched' && ep && payload.kind === 'rtp') {
       ep.latched = { ip: String(payload.ip), rtpPort: Number(payload.port) };
@@ -450,6 +491,8 @@ export class MediaServer implements MediaControl {
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    // Engines first: recordings are finalised before their endpoints go.
+    await Promise.all(this.#workers.map((w) => (w.alive ? w.request('worker.shutdown', {}).catch(() => {}) : null)));
     await Promise.all([...this.#endpoints.values()].map((ep) => ep.worker.request('endpoint.close', { id: ep.id }).catch(() => {})));
     for (const ep of [...this.#endpoints.values()]) this.#forgetEndpoint(ep, 'shutdown');
     // Give the sockets a moment to flush the BYEs before the threads go.

@@ -9,10 +9,15 @@ import type {
   WorkerRequests,
 } from '../common/workerProtocol.ts';
 import { BridgeLink, LocalTarget, RemoteTarget } from './engines/BridgeLink.ts';
+import { EndpointAudio } from './engines/EndpointAudio.ts';
+import { MediaClock } from './engines/MediaClock.ts';
+import type { MediaEngine, WorkerContext } from './engines/MediaEngine.ts';
+import { createEngines } from './engines/registry.ts';
 import { dropsToRecord } from './transport/dropReasons.ts';
 import { RtpEndpoint, type EndpointListener } from './transport/RtpEndpoint.ts';
 
 export type Notify = <T extends NotificationType>(type: T, payload: WorkerNotifications[T]) => void;
+export type NotifyAny = (type: string, payload: Record<string, unknown>) => void;
 
 interface Bridge {
   id: string;
@@ -36,12 +41,27 @@ export class MediaWorker implements EndpointListener {
   readonly #bridgeOf = new Map<string, string>();
   readonly #housekeeping: NodeJS.Timeout;
   readonly #lag: IntervalHistogram;
+  readonly clock = new MediaClock();
+  readonly #engines: Record<string, MediaEngine>;
   // Totals of closed endpoints, so worker metrics stay monotonic.
   #closedTotals = { received: 0, sent: 0, lost: 0, relayed: 0, dropped: {} as Record<string, number> };
 
-  constructor(index: number, notify: Notify) {
+  constructor(index: number, notify: Notify, settings: Record<string, unknown> = {}) {
     this.index = index;
     this.#notify = notify;
+    const ctx: WorkerContext = {
+      workerIndex: index,
+      clock: this.clock,
+      settings,
+      endpoint: (id) => this.#endpoint(id),
+      audio: (id) => {
+        const ep = this.#endpoint(id);
+        if (ep.audio === null) ep.audio = new EndpointAudio(ep, this.clock);
+        return ep.audio;
+      },
+      notify: (type, payload) => (notify as unknown as NotifyAny)(type, payload),
+    };
+    this.#engines = createEngines(ctx);
     this.#lag = monitorEventLoopDelay({ resolution: 10 });
     this.#lag.enable();
     this.#housekeeping = setInterval(() => this.#tick(), 500);
@@ -69,11 +89,18 @@ export class MediaWorker implements EndpointListener {
       }
       case 'bridge.delete': this.#deleteBridge((p as { id: string }).id); return { ok: true } as never;
       case 'worker.metrics': return this.#metrics() as never;
+      case 'worker.shutdown':
+        await this.shutdown();
+        return { ok: true } as never;
       case 'worker.crash':
         setImmediate(() => { throw new Error('crash requested by worker.crash'); });
         return { ok: true } as never;
-      default:
+      default: {
+        const dot = String(method).indexOf('.');
+        const engine = this.#engines[String(method).slice(0, dot)];
+        if (dot > 0 && engine) return (await engine.handle(String(method), params as Record<string, unknown>)) as never;
         throw new InvalidStateError('UNKNOWN_METHOD', `unknown worker method ${String(method)}`);
+      }
     }
   }
 
@@ -101,6 +128,13 @@ export class MediaWorker implements EndpointListener {
     if (!ep) return { ok: true };
     const bridgeId = this.#bridgeOf.get(p.id);
     if (bridgeId) this.#deleteBridge(bridgeId);
+    for (const engine of Object.values(this.#engines)) {
+      try {
+        engine.onEndpointClosed?.(p.id);
+      } catch {
+        // an engine failing to clean up must not keep the endpoint open
+      }
+    }
     const s = ep.stats();
     const t = this.#closedTotals;
     t.received += s.packetsReceived;
@@ -197,6 +231,11 @@ export class MediaWorker implements EndpointListener {
       },
     };
     lag.reset();
+    const engines: Record<string, Record<string, number>> = {};
+    for (const [prefix, engine] of Object.entries(this.#engines)) if (engine.metrics) engines[prefix] = engine.metrics();
+    result.engines = engines;
+    result.clock = { ticks: this.clock.ticks, lateMaxMs: this.clock.lateMax };
+    this.clock.lateMax = 0;
     return result;
   }
 
@@ -212,8 +251,21 @@ export class MediaWorker implements EndpointListener {
     this.#notify('endpoint.rtcp_bye', { id: ep.id, ssrc, reason });
   }
 
+  /** Lets engines finish what must not be lost (recordings), then closes everything. */
+  async shutdown(): Promise<void> {
+    await Promise.all(Object.values(this.#engines).map(async (e) => {
+      try {
+        await e.close();
+      } catch {
+        // keep closing the others
+      }
+    }));
+    this.close();
+  }
+
   /** Closes every endpoint (RTCP BYE) and stops timers. Idempotent. */
   close(): void {
+    this.clock.close();
     clearInterval(this.#housekeeping);
     this.#lag.disable();
     for (const id of [...this.#bridges.keys()]) this.#deleteBridge(id);

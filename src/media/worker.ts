@@ -9,10 +9,10 @@ import { MediaWorker } from './MediaWorker.ts';
 
 if (!parentPort) throw new Error('media/worker.ts must run in a worker thread');
 const port = parentPort;
-const index = (workerData as { index: number }).index;
+const { index, settings } = workerData as { index: number; settings?: Record<string, unknown> };
 
 const post = (msg: FromWorker) => port.postMessage(msg);
-const worker = new MediaWorker(index, (type, payload) => post({ t: 'note', type, payload }));
+const worker = new MediaWorker(index, (type, payload) => post({ t: 'note', type, payload }), settings ?? {});
 
 port.on('message', (msg: ToWorker) => {
   if (msg.t === 'close') {

@@ -4,6 +4,10 @@ import { RtpPacket } from '../rtp/RtpPacket.ts';
 import { Drop, dropsToRecord, DROP_REASON_NAMES } from './dropReasons.ts';
 import { RtpSender } from './RtpSender.ts';
 import { RtcpSession } from './RtcpSession.ts';
+import type { EndpointAudio } from '../engines/EndpointAudio.ts';
+
+/** Receives telephone-event packets (RFC 4733) of an endpoint: the DTMF engine. */
+export type EventPacketListener = (ssrc: number, seq: number, ts: number, marker: boolean, payload: Uint8Array, nowMs: number) => void;
 
 /** Where an endpoint's received media goes (a bridge link, later mixers and recorders). */
 export interface MediaSink {
@@ -41,6 +45,10 @@ export class RtpEndpoint {
   media: EndpointMediaConfig | null = null;
   sink: MediaSink | null = null;
   listener: EndpointListener | null = null;
+  /** PCM side (decode for taps, encode generated audio); created by the engines on demand. */
+  audio: EndpointAudio | null = null;
+  /** Telephone-event packets, for DTMF detection; set by the DTMF engine. */
+  onEventPacket: EventPacketListener | null = null;
 
   readonly #rtpSocket: dgram.Socket;
   readonly #rtcpSocket: dgram.Socket;
@@ -178,8 +186,18 @@ export class RtpEndpoint {
     this.#lastPacketMs = nowMs;
     this.#timeoutReported = false;
     this.rtcp.onRtp(ssrc, seq, ts, nowMs, isEvent);
+    const payloadOffset = view.payloadOffset;
+    const payloadLength = view.payloadLength;
+    if (isEvent) {
+      const onEvent = this.onEventPacket;
+      if (onEvent !== null) onEvent(ssrc, seq, ts, (msg[1]! & 0x80) !== 0, msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
+    } else {
+      const audio = this.audio;
+      if (audio !== null && audio.taps.size > 0) audio.onReceived(msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
+    }
+    // The sink may rewrite the buffer in place and send it on: it goes last.
     const sink = this.sink;
-    if (sink !== null) sink.onPacket(msg, view.payloadOffset, view.payloadLength, isEvent, seq, ts, ssrc, nowMs);
+    if (sink !== null) sink.onPacket(msg, payloadOffset, payloadLength, isEvent, seq, ts, ssrc, nowMs);
   };
 
   #latch(ip: string, port: number): void {
@@ -232,6 +250,8 @@ export class RtpEndpoint {
    */
   sendRelayed(buf: Uint8Array, length: number, source: number, seqIn: number, tsIn: number, nowMs: number): boolean {
     if (!this.canSend) return false;
+    // A generated source (player, mixer) owns the outbound stream while it is attached.
+    if (this.audio !== null && this.audio.source !== null) return false;
     this.sender.rewrite(buf, source, seqIn, tsIn, nowMs);
     this.#rtpSocket.send(buf, 0, length, this.#remotePort, this.#remoteIp);
     this.sender.count(length);
@@ -283,6 +303,9 @@ export class RtpEndpoint {
   /** Sends RTCP BYE (RFC 3550 6.6) and closes the sockets. Idempotent. */
   close(): void {
     if (this.#closed) return;
+    this.audio?.close();
+    this.audio = null;
+    this.onEventPacket = null;
     if (this.media !== null && this.#remoteRtcpPort !== 0) {
       try {
         const len = this.rtcp.buildReport(performance.now(), true);

@@ -1,0 +1,78 @@
+/** Something driven by the worker's 20 ms media clock (players, mixers, recorders, timeouts). */
+export interface Clocked {
+  onTick(nowMs: number): void;
+}
+
+export const FRAME_MS = 20;
+
+/**
+ * The worker's media clock: one timer for everything that produces or consumes audio frames.
+ * Ticks are scheduled against an absolute timeline (start + n x 20 ms), so timer lateness does
+ * not accumulate into drift; a tick that is very late is caught up by running the missed ticks
+ * (bounded) rather than by stretching time. The timer only runs while something subscribes.
+ */
+export class MediaClock {
+  readonly #subscribers = new Set<Clocked>();
+  #timer: NodeJS.Timeout | null = null;
+  #next = 0;
+  ticks = 0;
+  /** Lateness statistics for metrics: how late ticks ran, in ms. */
+  lateMax = 0;
+  lateSum = 0;
+
+  add(c: Clocked): void {
+    this.#subscribers.add(c);
+    if (this.#timer === null) {
+      this.#next = performance.now() + FRAME_MS;
+      this.#schedule();
+    }
+  }
+
+  delete(c: Clocked): void {
+    this.#subscribers.delete(c);
+    if (this.#subscribers.size === 0 && this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+  }
+
+  get size(): number {
+    return this.#subscribers.size;
+  }
+
+  #schedule(): void {
+    const delay = Math.max(0, this.#next - performance.now());
+    this.#timer = setTimeout(this.#run, delay);
+  }
+
+  readonly #run = (): void => {
+    let now = performance.now();
+    // Run every tick that is due, at most 5 at once (100 ms): beyond that, skip ahead.
+    let runs = 0;
+    while (now >= this.#next && runs < 5) {
+      const late = now - this.#next;
+      if (late > this.lateMax) this.lateMax = late;
+      this.lateSum += late;
+      this.ticks++;
+      for (const c of this.#subscribers) {
+        try {
+          c.onTick(this.#next);
+        } catch {
+          // one faulty subscriber must not stop the clock for the others
+        }
+      }
+      this.#next += FRAME_MS;
+      runs++;
+      now = performance.now();
+    }
+    if (now >= this.#next) this.#next = now + FRAME_MS;
+    if (this.#subscribers.size > 0) this.#schedule();
+    else this.#timer = null;
+  };
+
+  close(): void {
+    this.#subscribers.clear();
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+}

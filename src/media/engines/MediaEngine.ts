@@ -1,0 +1,31 @@
+import type { RtpEndpoint } from '../transport/RtpEndpoint.ts';
+import type { EndpointAudio } from './EndpointAudio.ts';
+import type { MediaClock } from './MediaClock.ts';
+
+/** What a media engine (playback, recording, DTMF, conference) may use inside its worker. */
+export interface WorkerContext {
+  readonly workerIndex: number;
+  readonly clock: MediaClock;
+  /** Paths and limits the control plane passed at worker start (prompts dir, recordings dir...). */
+  readonly settings: Readonly<Record<string, unknown>>;
+  /** The endpoint, or NotFoundError('ENDPOINT_NOT_FOUND'). */
+  endpoint(id: string): RtpEndpoint;
+  /** The endpoint's PCM side, created on first use. */
+  audio(id: string): EndpointAudio;
+  /** Sends a notification to the control plane; it becomes an event on the bus (keys snake_cased). */
+  notify(type: string, payload: Record<string, unknown>): void;
+}
+
+/**
+ * One engine of a media worker. Requests whose method starts with `<prefix>.` (e.g.
+ * `playback.start`) are routed to the engine registered under that prefix in engines/registry.ts.
+ */
+export interface MediaEngine {
+  handle(method: string, params: Record<string, unknown>): Promise<unknown> | unknown;
+  /** The endpoint is closing: stop what uses it (stop players, finalise recordings). */
+  onEndpointClosed?(endpointId: string): void;
+  /** Worker metrics contribution, merged into worker.metrics as `engines.<prefix>`. */
+  metrics?(): Record<string, number>;
+  /** Worker shutdown: finish what must not be lost (recordings), then release everything. */
+  close(): Promise<void> | void;
+}

@@ -1,0 +1,9 @@
+import type { MediaEngine, WorkerContext } from './MediaEngine.ts';
+
+/**
+ * The engines of a media worker, by method prefix. Each engine lives in its own module; add
+ * one line here to register it.
+ */
+export function createEngines(_ctx: WorkerContext): Record<string, MediaEngine> {
+  return {};
+}
