@@ -27,7 +27,7 @@ const USAGE = `usage:
 FLOWS_DIR (default ./flows) is where names and default files are looked up.`;
 
 function flowsDir(): string {
-  return process.env.FLOWS_DIR ?? 'flows';
+  return process.env.FLOWS_DIR || 'flows';
 }
 
 function defaultFiles(): string[] {

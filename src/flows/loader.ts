@@ -28,7 +28,7 @@ export function flowSchema(): Record<string, unknown> {
 function getValidator(): ValidateFunction {
   if (validator === null) {
     const schema = flowSchema() as { $defs: Record<string, { properties?: Record<string, unknown>; [k: string]: unknown }> };
-    const ajv = new Ajv2020({ allErrors: true, strict: false });
+    const ajv = new Ajv2020({ allErrors: true, strict: false, verbose: true });
     validator = ajv.compile(schema);
     const stepDef = schema.$defs.step as { properties: { type: { enum: string[] } } };
     stepTypes = stepDef.properties.type.enum;
@@ -164,7 +164,7 @@ function schemaProblems(errors: ErrorObject[], pos: Positions, data: unknown): F
       case 'additionalProperties': {
         const extra = (e.params as { additionalProperty: string }).additionalProperty;
         const t = stepType(p);
-        const allowed = t && p.length === 2 ? stepFields[t] ?? [] : Object.keys(((e.parentSchema as { properties?: object }).properties ?? {}));
+        const allowed = t && p.length === 2 ? stepFields[t] ?? [] : Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
         out.push(pos.problem([...p, extra], `unknown field '${extra}' in ${where}${t && p.length === 2 ? ` (type ${t})` : ''}${didYouMean(extra, allowed)}; allowed: ${allowed.join(', ')}`, true));
         break;
       }

@@ -64,6 +64,25 @@ async function loadFlowRoutes(): Promise<FlowRoutes | null> {
 }
 
 /**
+ * Shutdown of WebSocket clients: 1001 "going away" (RFC 6455 section 7.4.1) to those that can
+ * still receive it; a client already closing (cut off as slow) or that does not complete the
+ * handshake within a second is terminated, so close() never waits on ws's 30 s close timeout.
+ */
+function closeWebSockets(this: FastifyInstance, done: () => void): void {
+  const clients = [...this.websocketServer.clients];
+  for (const client of clients) {
+    if (client.readyState === client.OPEN && client.bufferedAmount === 0) client.close(1001, 'server shutting down');
+    else client.terminate();
+  }
+  if (clients.length > 0) {
+    setTimeout(() => {
+      for (const client of clients) if (client.readyState !== client.CLOSED) client.terminate();
+    }, 1000).unref();
+  }
+  done();
+}
+
+/**
  * Builds the HTTP API over a MediaControl (fastify demo-app style: no listen here, so tests use
  * `app.inject`). The caller listens and closes; closing the app closes event sockets and timers,
  * never the control plane, which the caller owns.
@@ -100,7 +119,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
 
   // before the auth hook: its onRequest marks upgrade requests, and its onResponse destroys the
   // socket of an upgrade we refused (401); otherwise that socket would hold close() open
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 }, preClose: closeWebSockets });
   if (config.apiToken) app.addHook('onRequest', createAuthHook(config.apiToken));
   app.addHook('onResponse', metrics.onResponse);
   app.addHook('onResponse', async (request, reply) => {
