@@ -49,6 +49,7 @@ export class MediaWorker implements EndpointListener {
   constructor(index: number, notify: Notify, settings: Record<string, unknown> = {}) {
     this.index = index;
     this.#notify = notify;
+    const digitListeners = new Set<(endpointId: string, digit: string) => void>();
     const ctx: WorkerContext = {
       workerIndex: index,
       clock: this.clock,
@@ -60,6 +61,13 @@ export class MediaWorker implements EndpointListener {
         return ep.audio;
       },
       notify: (type, payload) => (notify as unknown as NotifyAny)(type, payload),
+      emitDigit: (endpointId, digit) => {
+        for (const listener of digitListeners) listener(endpointId, digit);
+      },
+      onDigit: (listener) => {
+        digitListeners.add(listener);
+        return () => { digitListeners.delete(listener); };
+      },
     };
     this.#engines = createEngines(ctx);
     this.#lag = monitorEventLoopDelay({ resolution: 10 });

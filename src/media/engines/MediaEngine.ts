@@ -14,6 +14,14 @@ export interface WorkerContext {
   audio(id: string): EndpointAudio;
   /** Sends a notification to the control plane; it becomes an event on the bus (keys snake_cased). */
   notify(type: string, payload: Record<string, unknown>): void;
+  /**
+   * A DTMF digit was detected on an endpoint (the DTMF engine calls this once per key press,
+   * whatever its source): every listener registered with onDigit() hears it (playback barge-in,
+   * recording terminate_on...).
+   */
+  emitDigit(endpointId: string, digit: string): void;
+  /** Registers a digit listener; returns a function that removes it. */
+  onDigit(listener: (endpointId: string, digit: string) => void): () => void;
 }
 
 /**
