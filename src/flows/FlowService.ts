@@ -10,10 +10,11 @@ import path from 'node:path';
 import { InvalidStateError, NotFoundError, ValidationError } from '../common/errors.ts';
 import { silentLogger, type Logger } from '../common/logger.ts';
 import type { SubflowInput } from './actors.ts';
+import type { AnyStateMachine } from 'xstate';
 import { compileFlow, type CompiledFlow } from './compiler.ts';
 import type { FlowOutput } from './context.ts';
 import { systemClock, type FlowEngines } from './FlowEngines.ts';
-import { FlowRun, FlowSession } from './FlowSession.ts';
+import { FlowRun, FlowSession, provideFlow, type RunHooks } from './FlowSession.ts';
 import { crossCheck, loadFlowText, matchesType } from './loader.ts';
 import { formatProblem, type FlowDefinition, type FlowProblem } from './types.ts';
 
@@ -80,6 +81,9 @@ export class FlowService {
   readonly #pending = new Map<string, NodeJS.Timeout>();
   #versionSeq = 0;
   #closed = false;
+  /** Machines with engines and hooks injected, one per compiled flow version. */
+  readonly #machines = new WeakMap<CompiledFlow, AnyStateMachine>();
+  readonly #hooks: RunHooks;
 
   constructor(opts: FlowServiceOptions) {
     this.#engines = opts.engines;
@@ -88,6 +92,27 @@ export class FlowService {
     this.#log = (opts.logger ?? silentLogger).child({ module: 'flows' });
     this.#keepFinished = opts.keepFinished ?? 1000;
     this.#maxDepth = opts.maxCallDepth ?? 8;
+    this.#hooks = {
+      logger: this.#log,
+      onStep: (sessionId, flow, step, type) => {
+        const session = this.#sessions.get(sessionId);
+        if (!session) return;
+        session.recordStep(step, type, flow, this.#now);
+        this.#emit('flow.step', {
+          session_id: sessionId, flow: session.flowName, endpoint_id: session.endpointId, step, type,
+          ...(flow !== session.flowName ? { subflow: flow } : {}),
+        });
+      },
+    };
+  }
+
+  #machineFor(compiled: CompiledFlow): AnyStateMachine {
+    let m = this.#machines.get(compiled);
+    if (!m) {
+      m = provideFlow(compiled, this.#engines, (input, signal) => this.#runSubflow(input, signal), this.#hooks);
+      this.#machines.set(compiled, m);
+    }
+    return m;
   }
 
   get #now(): number {
@@ -286,22 +311,11 @@ export class FlowService {
     const id = randomUUID();
     const session = new FlowSession(id, flowName, entry.version, endpointId, this.#now);
     const base = { session_id: id, flow: flowName, endpoint_id: endpointId };
-    const run = new FlowRun(
-      entry.compiled,
-      { flowName, endpointId, sessionId: id, depth: 0, variables },
-      this.#engines,
-      (input, signal) => this.#runSubflow(session, input, signal),
-      {
-        logger: this.#log,
-        onStep: (step, type, flow) => {
-          session.recordStep(step, type, flow, this.#now);
-          this.#emit('flow.step', { ...base, step, type, ...(flow !== flowName ? { subflow: flow } : {}) });
-        },
-      },
-    );
-    session.attach(run);
+    // Registered before the run starts so the first step's notification finds it.
     this.#sessions.set(id, session);
     this.#byEndpoint.set(endpointId, session);
+    const run = new FlowRun(this.#machineFor(entry.compiled), { flowName, endpointId, sessionId: id, depth: 0, variables }, this.#engines.clock);
+    session.attach(run);
     void run.done.then((out) => this.#ended(session, out));
     this.#emit('flow.started', { ...base, version: entry.version, variables });
     run.start();
@@ -321,22 +335,14 @@ export class FlowService {
     if (problems.length) throw new FlowValidationError(problems, 'INVALID_VARIABLES');
   }
 
-  #runSubflow(session: FlowSession, input: SubflowInput, signal: AbortSignal): Promise<FlowOutput> {
+  #runSubflow(input: SubflowInput, signal: AbortSignal): Promise<FlowOutput> {
     if (input.depth > this.#maxDepth) return Promise.reject(new Error(`call depth over ${this.#maxDepth} (a flow calling itself?)`));
     const entry = this.#flows.get(input.flow);
     if (!entry) return Promise.reject(new NotFoundError('FLOW_NOT_FOUND', `subflow '${input.flow}' is not loaded`));
     const run = new FlowRun(
-      entry.compiled,
+      this.#machineFor(entry.compiled),
       { flowName: input.flow, endpointId: input.endpointId, sessionId: input.sessionId, depth: input.depth, variables: input.variables },
-      this.#engines,
-      (i, s) => this.#runSubflow(session, i, s),
-      {
-        logger: this.#log,
-        onStep: (step, type, flow) => {
-          session.recordStep(step, type, flow, this.#now);
-          this.#emit('flow.step', { session_id: session.id, flow: session.flowName, endpoint_id: session.endpointId, step, type, subflow: flow });
-        },
-      },
+      this.#engines.clock,
     );
     signal.addEventListener('abort', () => run.stop(), { once: true });
     // XState starts invoked actors before the parent's entry actions have run; deferring the

@@ -3,18 +3,35 @@
  * and reports the end exactly once. `FlowRun` is the bare run (also used for subflows);
  * `FlowSession` adds identity, history and events for the API.
  */
-import { createActor, type AnyActor } from 'xstate';
+import { createActor, type AnyActor, type AnyStateMachine } from 'xstate';
 import type { Logger } from '../common/logger.ts';
 import { createFlowActors, type SubflowRunner } from './actors.ts';
 import type { CompiledFlow } from './compiler.ts';
 import { renderText, type FlowContext, type FlowError, type FlowInput, type FlowOutput } from './context.ts';
 import type { Template } from './expressions.ts';
-import { systemClock, type FlowEngines } from './FlowEngines.ts';
+import { systemClock, type FlowClock, type FlowEngines } from './FlowEngines.ts';
 import type { FlowOutcome } from './types.ts';
 
 export interface RunHooks {
-  onStep(step: string, type: string, flow: string): void;
+  onStep(sessionId: string, flow: string, step: string, type: string): void;
   logger: Logger;
+}
+
+/**
+ * Injects the engines and the runtime hooks into a compiled machine. Done once per compiled
+ * flow, not per session: `provide()` rebuilds the state tree, the costly part of a start. The
+ * hooks find their session through the context (session id, flow name).
+ */
+export function provideFlow(compiled: CompiledFlow, engines: FlowEngines, runSubflow: SubflowRunner, hooks: RunHooks): AnyStateMachine {
+  return compiled.machine.provide({
+    actors: createFlowActors(engines, runSubflow),
+    actions: {
+      notifyStep: ({ context }: { context: FlowContext }, params: { step: string; type: string }) => hooks.onStep(context.sessionId, context.flowName, params.step, params.type),
+      log: ({ context }: { context: FlowContext }, params: { message: Template; level: 'debug' | 'info' | 'warn' | 'error'; step: string }) => {
+        hooks.logger[params.level]({ flow: context.flowName, session_id: context.sessionId, step: params.step }, renderText(params.message, context));
+      },
+    } as never,
+  });
 }
 
 /** A started actor for one flow; `done` settles once with its output (never rejects). */
@@ -24,19 +41,10 @@ export class FlowRun {
   #settle!: (o: FlowOutput) => void;
   #settled = false;
 
-  constructor(compiled: CompiledFlow, input: FlowInput, engines: FlowEngines, runSubflow: SubflowRunner, hooks: RunHooks) {
+  /** `machine` comes from provideFlow(). */
+  constructor(machine: AnyStateMachine, input: FlowInput, clock: FlowClock = systemClock) {
     this.done = new Promise((resolve) => { this.#settle = resolve; });
-    const flowName = compiled.definition.name;
-    const machine = compiled.machine.provide({
-      actors: createFlowActors(engines, runSubflow),
-      actions: {
-        notifyStep: (_: unknown, params: { step: string; type: string }) => hooks.onStep(params.step, params.type, flowName),
-        log: ({ context }: { context: FlowContext }, params: { message: Template; level: 'debug' | 'info' | 'warn' | 'error'; step: string }) => {
-          hooks.logger[params.level]({ flow: flowName, session_id: context.sessionId, step: params.step }, renderText(params.message, context));
-        },
-      } as never,
-    });
-    this.actor = createActor(machine, { input, clock: engines.clock ?? systemClock });
+    this.actor = createActor(machine, { input, clock });
     this.actor.subscribe({
       complete: () => this.#finish(this.actor.getSnapshot().output as FlowOutput),
       error: (err: unknown) => this.#finish({

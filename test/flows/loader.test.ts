@@ -53,7 +53,7 @@ test('loadFlowFile() rejects every bad fixture at file:line:column with a readab
 test('loadFlowFile() loads the good fixture and the compiler builds a machine for every step type', () => {
   const r = loadFlowFile(path.join(fixtures, 'good', 'all-steps.yaml'));
   assert.ok(r.ok, r.ok ? '' : r.errors.map(formatProblem).join('\n'));
-  const types = new Set(Object.values(r.flow.steps).map((s) => ('sourceType' in s ? s.sourceType : s.type)));
+  const types = new Set<string>(Object.values(r.flow.steps).map((s) => ('sourceType' in s ? s.sourceType : s.type)));
   for (const t of ['play', 'say', 'collect', 'menu', 'record', 'conference', 'bridge', 'http', 'set', 'branch', 'goto', 'call', 'return', 'wait', 'log', 'transfer', 'hangup']) {
     assert.ok(types.has(t), `fixture covers ${t}`);
   }
