@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatReport, runScript } from '../../src/flows/testing/runScript.ts';
@@ -23,7 +24,7 @@ for (const script of scripts) {
 }
 
 test('runScript() fails, with a readable report, when the flow does not do what the script expects', async (t) => {
-  const tmp = fs.mkdtempSync(path.join(flowsDir, '..', 'test', 'flows', '.tmp-'));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flow-script-'));
   t.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const script = path.join(tmp, 'wrong.yaml');
   fs.writeFileSync(script, [
@@ -43,7 +44,7 @@ test('runScript() fails, with a readable report, when the flow does not do what 
 });
 
 test('runScript() reports a flow left waiting for the caller', async (t) => {
-  const tmp = fs.mkdtempSync(path.join(flowsDir, '..', 'test', 'flows', '.tmp-'));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flow-script-'));
   t.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
   fs.writeFileSync(path.join(tmp, 'room.yaml'), 'name: room\nstart: a\nsteps:\n  a: { type: conference, room: r }\n');
   fs.writeFileSync(path.join(tmp, 'script.yaml'), 'expect: { steps: [a] }\n');
