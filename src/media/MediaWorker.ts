@@ -128,6 +128,13 @@ export class MediaWorker implements EndpointListener {
 
   #configureEndpoint(p: WorkerRequests['endpoint.configure']['params']): { ok: true } {
     this.#endpoint(p.id).configure(p.media, performance.now());
+    for (const engine of Object.values(this.#engines)) {
+      try {
+        engine.onEndpointConfigured?.(p.id);
+      } catch {
+        // an engine failing to attach must not fail the negotiation
+      }
+    }
     return { ok: true };
   }
 

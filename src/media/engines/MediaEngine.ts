@@ -30,6 +30,8 @@ export interface WorkerContext {
  */
 export interface MediaEngine {
   handle(method: string, params: Record<string, unknown>): Promise<unknown> | unknown;
+  /** The endpoint got (re)negotiated media: engines that attach to every endpoint (DTMF) do it here. */
+  onEndpointConfigured?(endpointId: string): void;
   /** The endpoint is closing: stop what uses it (stop players, finalise recordings). */
   onEndpointClosed?(endpointId: string): void;
   /** Worker metrics contribution, merged into worker.metrics as `engines.<prefix>`. */
