@@ -1,9 +1,12 @@
 import type { MediaEngine, WorkerContext } from './MediaEngine.ts';
+import { PlaybackEngine } from './PlaybackEngine.ts';
 
 /**
  * The engines of a media worker, by method prefix. Each engine lives in its own module; add
  * one line here to register it.
  */
-export function createEngines(_ctx: WorkerContext): Record<string, MediaEngine> {
-  return {};
+export function createEngines(ctx: WorkerContext): Record<string, MediaEngine> {
+  return {
+    playback: new PlaybackEngine(ctx),
+  };
 }
