@@ -40,6 +40,11 @@ export class BridgeLink implements MediaSink {
     this.#target = target;
   }
 
+  /** The destination leg when it lives in this worker (the DTMF engine converts events for it). */
+  get peer(): RtpEndpoint | null {
+    return this.#target instanceof LocalTarget ? this.#target.endpoint : null;
+  }
+
   /** 'relay' when both legs share a codec, else 'transcode'. */
   get mode(): 'relay' | 'transcode' {
     const a = this.#from.media;
@@ -60,7 +65,8 @@ export class BridgeLink implements MediaSink {
     const dstClock = isEvent ? (dst.telephoneEvent ? dst.telephoneEvent.clockRate : 0) : dst.codec.clockRate;
     const tsOut = srcClock === dstClock ? ts : this.#scaleTs(ts, srcClock, dstClock);
     if (isEvent) {
-      if (dst.telephoneEvent === null) return; // in-band conversion: media engines
+      // RFC 4733 -> in-band: the DTMF engine hears these events too and plays tones on `peer`.
+      if (dst.telephoneEvent === null) return;
       buf[1] = (buf[1]! & 0x80) | dst.telephoneEvent.payloadType;
       if (srcClock !== dstClock && payloadLength >= 4) {
         const at = payloadOffset + 2;
@@ -128,6 +134,9 @@ export class LocalTarget implements LinkTarget {
   readonly #endpoint: RtpEndpoint;
   constructor(endpoint: RtpEndpoint) {
     this.#endpoint = endpoint;
+  }
+  get endpoint(): RtpEndpoint {
+    return this.#endpoint;
   }
   media(): EndpointMediaConfig | null {
     return this.#endpoint.media;

@@ -37,6 +37,8 @@ export class EndpointAudio implements Clocked {
   #source: FrameSource | null = null;
   #sourceToken = 0;
   #onSourceEnded: ((source: FrameSource) => void) | null = null;
+  #override: FrameSource | null = null;
+  #onOverrideEnded: ((source: FrameSource) => void) | null = null;
   readonly #pcmIn = new Int16Array(48000 * 0.12);
   #pcmOut = new Int16Array(160);
   readonly #packet = new Uint8Array(1500);
@@ -104,10 +106,25 @@ export class EndpointAudio implements Clocked {
     if (previous && previous !== source) previous.detach?.('replaced');
     if (source === null) {
       this.endpoint.sender.resetSource(); // a resumed relay starts a new talkspurt
-      this.#clock.delete(this);
+      if (this.#override === null) this.#clock.delete(this);
     } else {
       this.#clock.add(this);
     }
+  }
+
+  /**
+   * Plays `source` in place of the current source for a while (in-band DTMF tones while a prompt
+   * plays) without detaching it: the current source is not pulled meanwhile and resumes where it
+   * was once `source`'s fill() returns 0 (then `onEnded`). Only meaningful while a source is
+   * attached: with none, use setSource() so the bridge relay is suppressed.
+   */
+  setOverride(source: FrameSource | null, onEnded: ((source: FrameSource) => void) | null = null): void {
+    const previous = this.#override;
+    this.#override = source;
+    this.#onOverrideEnded = onEnded;
+    if (previous && previous !== source) previous.detach?.('replaced');
+    if (source !== null) this.#clock.add(this);
+    else if (this.#source === null) this.#clock.delete(this);
   }
 
   onTick(nowMs: number): void {
@@ -116,7 +133,8 @@ export class EndpointAudio implements Clocked {
 
   /** One media clock tick: pull a frame from the source, encode and send it. */
   tick(nowMs: number): void {
-    const source = this.#source;
+    const override = this.#override;
+    const source = override ?? this.#source;
     if (source === null) return;
     this.#ensureCodecs();
     const encoder = this.#encoder;
@@ -127,6 +145,14 @@ export class EndpointAudio implements Clocked {
     const pcm = this.#pcmOut;
     const n = source.fill(pcm, nowMs);
     if (n === 0) {
+      if (override !== null) {
+        this.#override = null;
+        const ended = this.#onOverrideEnded;
+        this.#onOverrideEnded = null;
+        if (this.#source === null) this.#clock.delete(this);
+        ended?.(override);
+        return;
+      }
       if (this.#source === source) {
         this.#source = null;
         this.#clock.delete(this);
@@ -156,9 +182,12 @@ export class EndpointAudio implements Clocked {
 
   close(): void {
     const source = this.#source;
+    const override = this.#override;
     this.#source = null;
+    this.#override = null;
     this.#clock.delete(this);
     source?.detach?.('closed');
+    override?.detach?.('closed');
     this.taps.clear();
     this.#decoder?.close?.();
     this.#encoder?.close?.();

@@ -104,6 +104,31 @@ export class RtpSender {
     this.lastWallMs = nowMs;
   }
 
+  /**
+   * The RTP timestamp audio sent at `nowMs` would carry: where an RFC 4733 event that begins now
+   * starts (section 2.5.1.1, the event timestamp is the time the event began).
+   */
+  timestampAt(nowMs: number): number {
+    return tsAdd(this.#ts, this.#advance(nowMs));
+  }
+
+  /**
+   * Writes the header of a packet inserted into the stream with a timestamp of its own (RFC 4733
+   * events: every packet of an event repeats the event's start time, section 2.5.1.1) without
+   * moving the audio timeline; relayed packets after it are shifted by one sequence number so
+   * none is repeated.
+   */
+  writeInsertedHeader(buf: Uint8Array, payloadType: number, timestamp: number, marker: boolean): void {
+    this.#seq = seqAdd(this.#seq, 1);
+    this.#seqOffset = (this.#seqOffset + 1) & 0xffff;
+    buf[0] = 0x80;
+    buf[1] = (marker ? 0x80 : 0) | (payloadType & 0x7f);
+    buf[2] = this.#seq >>> 8;
+    buf[3] = this.#seq & 0xff;
+    writeU32(buf, 4, timestamp >>> 0);
+    writeU32(buf, 8, this.ssrc);
+  }
+
   /** Makes the next packet, from whatever source, a new talkspurt (marker, re-based offsets). */
   resetSource(): void {
     this.#source = -1;
