@@ -36,6 +36,8 @@ import { compileHangup } from './steps/hangup.ts';
 
 /** Longest type-ahead kept between a barge-in and the next collect. */
 const TYPEAHEAD_MAX = 32;
+/** Steps one event may run through before the flow is declared stuck in a loop. */
+const MAX_STEPS_PER_EVENT = 1000;
 
 function compileStep(step: Step, cc: CompileContext): StateConfig {
   switch (step.type) {
@@ -92,7 +94,14 @@ export const flowSetup = setup({
   actors: placeholderActors,
   actions: {
     ...hookActions,
-    enterStep: assign((_, params: { step: string; type: string }) => ({ currentStep: params.step })),
+    enterStep: assign(({ context, event }, params: { step: string; type: string }) => {
+      const burstCount = context.burstEvent === event ? context.burstCount + 1 : 1;
+      // A loop of steps that never waits would block the event loop forever: fail the flow.
+      if (burstCount > MAX_STEPS_PER_EVENT) {
+        throw new Error(`more than ${MAX_STEPS_PER_EVENT} steps without waiting for anything, last '${params.step}' (a loop of set/branch/goto/log steps?)`);
+      }
+      return { currentStep: params.step, burstEvent: event, burstCount };
+    }),
     bufferDigit: assign(({ context, event }) => ({
       typeahead: (context.typeahead + ((event as unknown as Ev).digit ?? '')).slice(-TYPEAHEAD_MAX),
     })),
@@ -230,6 +239,8 @@ export function compileFlow(flow: FlowDefinition): CompiledFlow {
       hungUp: false,
       hangupCause: null,
       error: null,
+      burstEvent: null,
+      burstCount: 0,
     }),
     invoke: { src: 'endpointEvents', input: ({ context }: { context: FlowContext }) => ({ endpointId: context.endpointId }) },
     initial: flow.start,

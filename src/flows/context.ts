@@ -33,6 +33,9 @@ export interface FlowContext {
   hungUp: boolean;
   hangupCause: string | null;
   error: FlowError | null;
+  /** Event being processed and how many steps it entered: catches loops that never wait. */
+  burstEvent: unknown;
+  burstCount: number;
 }
 
 export interface FlowInput {

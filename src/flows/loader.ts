@@ -495,6 +495,22 @@ export function loadFlowText(text: string, file: string): LoadResult {
   }
   if (n.problems.length > 0) return { ok: false, errors: dedupe(n.problems), warnings: n.warnings };
 
+  // A cycle of steps that never wait and never branch out would spin forever: reject it.
+  const instant = new Set(['set', 'branch', 'log']);
+  for (const s0 of Object.values(steps)) {
+    const path: string[] = [];
+    let cur: Step | undefined = s0;
+    while (cur && instant.has(cur.type) && cur.next.length >= 1 && cur.next[0]!.cond === null && !path.includes(cur.name)) {
+      path.push(cur.name);
+      cur = steps[cur.next[0]!.target];
+    }
+    if (cur && path.includes(cur.name) && cur.name === s0.name) {
+      n.problems.push(pos.problem(['steps', s0.name], `steps ${[...path, s0.name].join(' → ')} loop forever without waiting for anything (add a collect, wait or condition)`, true));
+      break;
+    }
+  }
+  if (n.problems.length > 0) return { ok: false, errors: dedupe(n.problems), warnings: n.warnings };
+
   // Unreachable steps are legal (kept for later) but usually a typo: warn.
   const reached = new Set<string>();
   const queue = [start, ...(onError ? [onError] : []), ...(onHangup ? [onHangup] : [])];

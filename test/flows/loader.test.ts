@@ -101,3 +101,9 @@ test('schemas/flow.schema.json accepts every example flow and is a valid 2020-12
     assert.deepEqual(r.flow.warnings, [], `${f} has no warnings`);
   }
 });
+
+test('loadFlowText() rejects steps that loop forever without waiting', () => {
+  const r = loadFlowText('name: l\nstart: a\nsteps:\n  a: { type: goto, target: b }\n  b: { type: set, values: { x: 1 }, next: a }\n', 'l.yaml');
+  assert.equal(r.ok, false);
+  if (!r.ok) assert.match(formatProblem(r.errors[0]!), /^l\.yaml:4:3: steps a → b → a loop forever/);
+});

@@ -336,3 +336,14 @@ test('a running session keeps its version when the flow is replaced', async (t) 
   assert.deepEqual(h.played().sort(), ['prompt:one', 'prompt:two']);
   assert.ok(s2.version > s1.version);
 });
+
+test('a conditional loop that never waits fails the flow instead of blocking the process', async (t) => {
+  const h = harness({ l: 'name: l\nvariables: { i: 0 }\nstart: a\nsteps:\n  a: { type: set, values: { i: i + 1 }, next: b }\n  b: { type: branch, conditions: [{ if: "i > -1", goto: a }] }\n' });
+  t.after(() => h.service.close());
+  const s = h.service.start('e', 'l');
+  await h.clock.settle();
+  assert.equal(s.status, 'failed');
+  assert.match(s.error?.message ?? '', /more than 1000 steps without waiting/);
+  assert.equal(h.ended()?.type, 'flow.failed');
+  assert.equal(h.engines.dtmfListeners, 0);
+});
