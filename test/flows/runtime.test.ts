@@ -347,3 +347,30 @@ test('a conditional loop that never waits fails the flow instead of blocking the
   assert.equal(h.ended()?.type, 'flow.failed');
   assert.equal(h.engines.dtmfListeners, 0);
 });
+
+test('a step-level on_hangup overrides the flow-level one; wait and log steps run on the clock', async (t) => {
+  const h = harness({ s: `
+name: s
+start: pause
+on_hangup: flow_level
+steps:
+  pause: { type: wait, duration_ms: 3000, next: note }
+  note: { type: log, message: "waited {{ 3 }} s", next: ask }
+  ask: { type: collect, max_digits: 1, on_hangup: step_level }
+  step_level: { type: set, values: { by: "'step'" } }
+  flow_level: { type: set, values: { by: "'flow'" } }
+` });
+  t.after(() => h.service.close());
+  const a = h.service.start('a', 's');
+  const b = h.service.start('b', 's');
+  await h.clock.advanceTo(1000);
+  h.engines.hangupCaller('a');
+  await h.clock.advanceTo(3500);
+  assert.equal(h.stepAt('note'), 3000);
+  h.engines.hangupCaller('b');
+  await h.clock.settle();
+  assert.equal(a.variables.by, 'flow');
+  assert.equal(b.variables.by, 'step');
+  assert.deepEqual([a.outcome?.action, b.outcome?.action], ['hangup', 'hangup']);
+  assert.equal(h.clock.pending, 0);
+});
