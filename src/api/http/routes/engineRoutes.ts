@@ -1,10 +1,17 @@
 import type { MediaServer } from '../../../control/MediaServer.ts';
 import type { RoutePlugin } from '../app.ts';
+import { PlaybackService } from '../../../control/services/PlaybackService.ts';
+import { playbackRoutes } from './playback.ts';
+import { RecordingService } from '../../../control/services/RecordingService.ts';
+import { recordingRoutes } from './recordings.ts';
 
 /**
  * Route plugins of the media engines (playback, recordings, DTMF, conferences), each over its
  * control-plane service. One line per engine.
  */
-export function engineRoutes(_server: MediaServer): RoutePlugin[] {
-  return [];
+export function engineRoutes(server: MediaServer): RoutePlugin[] {
+  return [
+    playbackRoutes(PlaybackService.of(server)),
+    recordingRoutes(RecordingService.of(server)),
+  ];
 }

@@ -1,0 +1,288 @@
+import { randomUUID } from 'node:crypto';
+import { InvalidStateError, NotFoundError, UnsupportedError, ValidationError } from '../../common/errors.ts';
+import type { ServerEvent } from '../types.ts';
+
+/** What the service needs from the MediaServer (a narrow interface, so tests can fake it). */
+export interface PlaybackHost {
+  readonly events: { subscribe(listener: (event: ServerEvent) => void): () => void };
+  hasEndpoint(id: string): boolean;
+  workerOf(endpointId: string): number;
+  engineRequest<T = unknown>(endpointId: string, method: string, params: Record<string, unknown>): Promise<T>;
+}
+
+export type PlaybackState = 'loading' | 'playing' | 'paused' | 'finished';
+export type PlaybackFinishReason = 'done' | 'stopped' | 'barge_in' | 'error';
+
+export interface StartPlaybackRequest {
+  endpointId?: string;
+  conferenceId?: string;
+  /** Media items: `prompt:NAME`, a path, `http(s)://`, `tts:TEXT`, `tone:SPEC`, `silence:MS`, `digits:123`. */
+  media: string[];
+  /** Times the playlist is played; true: until stopped. */
+  loop?: number | boolean;
+  /** Stop on DTMF: true for any digit, or the digits that interrupt. */
+  bargeIn?: boolean | string;
+  voice?: string;
+  lang?: string;
+  /** TTS speed factor (1 = normal). */
+  rate?: number;
+  /** TTS engine name. */
+  engine?: string;
+  /** `digits:` items spoken (default) or played as DTMF tones. */
+  digitsMode?: 'speak' | 'dtmf';
+  digitDurationMs?: number;
+}
+
+export interface PlaybackRecord {
+  id: string;
+  endpointId?: string;
+  conferenceId?: string;
+  state: PlaybackState;
+  media: string[];
+  loop?: number | boolean;
+  bargeIn?: boolean | string;
+  createdAt: string;
+  finishedAt?: string;
+  reason?: PlaybackFinishReason;
+  /** The digit that stopped a barge-in playback. */
+  digit?: string;
+  error?: string;
+  playedMs?: number;
+}
+
+export interface PlayResult {
+  reason: PlaybackFinishReason;
+  digit?: string;
+}
+
+export interface PlayOptions extends Omit<StartPlaybackRequest, 'endpointId' | 'conferenceId' | 'media'> {
+  /** Aborting stops the playback; play() then resolves promptly with reason 'stopped'. */
+  signal?: AbortSignal;
+}
+
+interface Entry {
+  record: PlaybackRecord;
+  workerIndex: number;
+  finished: Promise<PlaybackRecord>;
+  resolve: (r: PlaybackRecord) => void;
+}
+
+export interface PlaybackServiceOptions {
+  /** Finished playbacks kept for GET /playback/:id. Default 1000. */
+  keepFinished?: number;
+}
+
+/**
+ * Playback on the control plane: ids and state of every playback, requests to the worker owning
+ * the endpoint (`playback.*` of the media worker's PlaybackEngine), state kept in step from the
+ * engine's `playback.started` / `playback.finished` events on the bus. `play()` and `say()` are
+ * the awaitable forms the flow engine uses: they resolve with the finishing reason and honour an
+ * AbortSignal.
+ */
+export class PlaybackService {
+  static readonly #byHost = new WeakMap<PlaybackHost, PlaybackService>();
+
+  /** The one service of a MediaServer, created on first use (API routes and flows share it). */
+  static of(host: PlaybackHost): PlaybackService {
+    let service = PlaybackService.#byHost.get(host);
+    if (service === undefined) {
+      service = new PlaybackService(host);
+      PlaybackService.#byHost.set(host, service);
+    }
+    return service;
+  }
+
+  readonly #host: PlaybackHost;
+  readonly #entries = new Map<string, Entry>();
+  /** Finished ids, oldest first, to bound what is kept. */
+  readonly #finishedOrder: string[] = [];
+  readonly #keepFinished: number;
+  readonly #unsubscribe: () => void;
+
+  constructor(host: PlaybackHost, opts: PlaybackServiceOptions = {}) {
+    this.#host = host;
+    this.#keepFinished = opts.keepFinished ?? 1000;
+    this.#unsubscribe = host.events.subscribe((e) => this.#onEvent(e));
+  }
+
+  #onEvent(e: ServerEvent): void {
+    if (e.type === 'worker.died') {
+      for (const entry of this.#entries.values()) {
+        if (entry.workerIndex === e.worker && entry.record.state !== 'finished') this.#finish(entry, { reason: 'error', error: 'media worker died' });
+      }
+      return;
+    }
+    if (e.type !== 'playback.started' && e.type !== 'playback.finished') return;
+    const entry = typeof e.playback_id === 'string' ? this.#entries.get(e.playback_id) : undefined;
+    if (entry === undefined || entry.record.state === 'finished') return;
+    if (e.type === 'playback.started') {
+      if (entry.record.state === 'loading') entry.record.state = 'playing';
+      return;
+    }
+    const r: Partial<PlaybackRecord> = { reason: e.reason as PlaybackFinishReason };
+    if (typeof e.digit === 'string') r.digit = e.digit;
+    if (typeof e.error === 'string') r.error = e.error;
+    if (typeof e.played_ms === 'number') r.playedMs = e.played_ms;
+    this.#finish(entry, r);
+  }
+
+  #finish(entry: Entry, r: Partial<PlaybackRecord>): void {
+    Object.assign(entry.record, r);
+    entry.record.state = 'finished';
+    entry.record.finishedAt = new Date().toISOString();
+    this.#finishedOrder.push(entry.record.id);
+    while (this.#finishedOrder.length > this.#keepFinished) this.#entries.delete(this.#finishedOrder.shift() as string);
+    entry.resolve(entry.record);
+  }
+
+  /**
+   * Starts a playback; resolves once its playlist is resolved and it plays (or was stopped while
+   * loading). Unknown endpoint: NotFoundError; a bad or missing media item: ValidationError naming it.
+   */
+  async start(req: StartPlaybackRequest): Promise<PlaybackRecord> {
+    const entry = await this.#begin(req);
+    return { ...entry.record };
+  }
+
+  async #begin(req: StartPlaybackRequest): Promise<Entry> {
+    if (req.conferenceId !== undefined && req.endpointId === undefined) {
+      throw new UnsupportedError('CONFERENCE_PLAYBACK_UNAVAILABLE', `playback into conference ${req.conferenceId} is not available`);
+    }
+    const endpointId = req.endpointId;
+    if (endpointId === undefined) throw new ValidationError('INVALID_PLAYBACK', 'endpoint_id or conference_id is required');
+    if (!this.#host.hasEndpoint(endpointId)) throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} not found`);
+    const id = randomUUID();
+    const record: PlaybackRecord = { id, endpointId, state: 'loading', media: [...req.media], createdAt: new Date().toISOString() };
+    if (req.loop !== undefined) record.loop = req.loop;
+    if (req.bargeIn !== undefined) record.bargeIn = req.bargeIn;
+    let resolve: (r: PlaybackRecord) => void = () => undefined;
+    const finished = new Promise<PlaybackRecord>((r) => { resolve = r; });
+    const entry: Entry = { record, workerIndex: this.#host.workerOf(endpointId), finished, resolve };
+    // Registered before the request: the engine's events may arrive before its reply.
+    this.#entries.set(id, entry);
+    const options: Record<string, unknown> = {};
+    for (const k of ['voice', 'lang', 'rate', 'engine', 'digitsMode', 'digitDurationMs'] as const) {
+      if (req[k] !== undefined) options[k] = req[k];
+    }
+    const params: Record<string, unknown> = { playbackId: id, endpointId, media: req.media, options };
+    if (req.loop !== undefined) params.loop = req.loop;
+    if (req.bargeIn !== undefined) params.bargeIn = req.bargeIn;
+    try {
+      await this.#host.engineRequest(endpointId, 'playback.start', params);
+    } catch (err) {
+      this.#entries.delete(id);
+      // A missing prompt or file is a bad media item of this request (400), not an unknown object.
+      if (err instanceof NotFoundError && err.code !== 'ENDPOINT_NOT_FOUND') throw new ValidationError(err.code, err.message);
+      throw err;
+    }
+    if (record.state === 'loading') record.state = 'playing';
+    return entry;
+  }
+
+  #entry(id: string): Entry {
+    const entry = this.#entries.get(id);
+    if (entry === undefined) throw new NotFoundError('PLAYBACK_NOT_FOUND', `playback ${id} not found`);
+    return entry;
+  }
+
+  get(id: string): PlaybackRecord {
+    return { ...this.#entry(id).record };
+  }
+
+  list(): PlaybackRecord[] {
+    return [...this.#entries.values()].map((e) => ({ ...e.record }));
+  }
+
+  /** Stops a playback (idempotent: a finished one is returned as it is). */
+  async stop(id: string): Promise<PlaybackRecord> {
+    const entry = this.#entry(id);
+    if (entry.record.state !== 'finished') {
+      try {
+        await this.#host.engineRequest(entry.record.endpointId as string, 'playback.stop', { playbackId: id });
+      } catch (err) {
+        // It finished (or its endpoint went) meanwhile: the finished event says how.
+        if (!(err instanceof NotFoundError)) throw err;
+      }
+    }
+    return { ...entry.record };
+  }
+
+  async pause(id: string): Promise<PlaybackRecord> {
+    return this.#setPaused(id, true);
+  }
+
+  async resume(id: string): Promise<PlaybackRecord> {
+    return this.#setPaused(id, false);
+  }
+
+  async #setPaused(id: string, paused: boolean): Promise<PlaybackRecord> {
+    const entry = this.#entry(id);
+    if (entry.record.state === 'finished') throw new InvalidStateError('PLAYBACK_FINISHED', `playback ${id} has finished`);
+    let info: { state?: PlaybackState };
+    try {
+      info = await this.#host.engineRequest(entry.record.endpointId as string, paused ? 'playback.pause' : 'playback.resume', { playbackId: id });
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new InvalidStateError('PLAYBACK_FINISHED', `playback ${id} has finished`);
+      throw err;
+    }
+    // the finished event may have come while we waited
+    if ((entry.record.state as PlaybackState) !== 'finished' && info.state !== undefined && info.state !== 'finished') entry.record.state = info.state;
+    return { ...entry.record };
+  }
+
+  /** Resolves with the record once the playback has finished. */
+  async finished(id: string, signal?: AbortSignal): Promise<PlaybackRecord> {
+    const entry = this.#entry(id);
+    if (signal === undefined) return entry.finished;
+    signal.throwIfAborted();
+    return new Promise<PlaybackRecord>((resolve, reject) => {
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      entry.finished.then((r) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(r);
+      }, reject);
+    });
+  }
+
+  /**
+   * Plays `media` on an endpoint and resolves when it ends: `{reason: 'done'}`, `'barge_in'` with
+   * the digit, `'stopped'` (replaced, endpoint closed, or `signal` aborted: then the playback is
+   * stopped and this resolves without waiting for the worker), `'error'`.
+   */
+  async play(endpointId: string, media: string[], opts: PlayOptions = {}): Promise<PlayResult> {
+    const { signal, ...rest } = opts;
+    if (signal?.aborted) return { reason: 'stopped' };
+    const entry = await this.#begin({ ...rest, endpointId, media });
+    const result = (r: PlaybackRecord): PlayResult => {
+      const out: PlayResult = { reason: r.reason ?? 'stopped' };
+      if (r.digit !== undefined) out.digit = r.digit;
+      return out;
+    };
+    if (signal === undefined) return result(await entry.finished);
+    if (signal.aborted) {
+      this.stop(entry.record.id).catch(() => undefined);
+      return { reason: 'stopped' };
+    }
+    return new Promise<PlayResult>((resolve) => {
+      const onAbort = (): void => {
+        this.stop(entry.record.id).catch(() => undefined);
+        resolve({ reason: 'stopped' });
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      void entry.finished.then((r) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(result(r));
+      });
+    });
+  }
+
+  /** Speaks `text` (TTS) on an endpoint; see play(). */
+  async say(endpointId: string, text: string, opts: PlayOptions = {}): Promise<PlayResult> {
+    return this.play(endpointId, [`tts:${text}`], opts);
+  }
+
+  close(): void {
+    this.#unsubscribe();
+  }
+}
