@@ -7,6 +7,8 @@ import { createLogger } from './common/logger.ts';
 import { MediaServer } from './control/MediaServer.ts';
 import { buildApp } from './api/http/app.ts';
 import { engineRoutes } from './api/http/routes/engineRoutes.ts';
+import { MediaFlowEngines } from './control/MediaFlowEngines.ts';
+import { FlowService } from './flows/FlowService.ts';
 
 const logger = createLogger();
 
@@ -15,7 +17,16 @@ async function main(): Promise<void> {
   assertSafeApiBinding(config);
   const server = new MediaServer(config, logger);
   await server.start();
-  const app = await buildApp({ control: server, config, logger, extraRoutes: engineRoutes(server) });
+  const flows = new FlowService({
+    engines: new MediaFlowEngines(server, {}),
+    emit: (type, payload) => server.events.emit(type, payload),
+    dir: config.flowsDir,
+    logger: logger.child({ module: 'flows' }),
+  });
+  const loaded = flows.loadDir();
+  for (const p of loaded.problems) logger.warn({ problem: p }, 'flow not loaded');
+  flows.watch();
+  const app = await buildApp({ control: server, config, logger, flows, extraRoutes: engineRoutes(server) });
   await app.listen({ host: config.apiHost, port: config.apiPort });
   logger.info({ api: `http://${config.apiHost}:${config.apiPort}`, rtp: `${config.rtpBindIp}:${config.rtpPortStart}-${config.rtpPortEnd}`, workers: server.workerCount }, 'media-server-core ready');
 
@@ -32,6 +43,7 @@ async function main(): Promise<void> {
     force.unref();
     try {
       await app.close();
+      flows.close();
       await server.close();
       logger.info('stopped');
       logger.flush();

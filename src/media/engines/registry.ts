@@ -1,3 +1,4 @@
+import { DtmfEngine } from './DtmfEngine.ts';
 import type { MediaEngine, WorkerContext } from './MediaEngine.ts';
 import { PlaybackEngine } from './PlaybackEngine.ts';
 
@@ -7,6 +8,7 @@ import { PlaybackEngine } from './PlaybackEngine.ts';
  */
 export function createEngines(ctx: WorkerContext): Record<string, MediaEngine> {
   return {
+    dtmf: new DtmfEngine(ctx),
     playback: new PlaybackEngine(ctx),
   };
 }

@@ -1,5 +1,7 @@
 import type { MediaServer } from '../../../control/MediaServer.ts';
 import type { RoutePlugin } from '../app.ts';
+import { DtmfService } from '../../../control/services/DtmfService.ts';
+import { dtmfRoutes } from './dtmf.ts';
 import { PlaybackService } from '../../../control/services/PlaybackService.ts';
 import { playbackRoutes } from './playback.ts';
 import { RecordingService } from '../../../control/services/RecordingService.ts';
@@ -11,6 +13,7 @@ import { recordingRoutes } from './recordings.ts';
  */
 export function engineRoutes(server: MediaServer): RoutePlugin[] {
   return [
+    dtmfRoutes(DtmfService.of(server)),
     playbackRoutes(PlaybackService.of(server)),
     recordingRoutes(RecordingService.of(server)),
   ];

@@ -1,0 +1,138 @@
+import { NotFoundError, ValidationError } from '../../common/errors.ts';
+import type { ServerEvent } from '../types.ts';
+
+/** What the service needs from the MediaServer (a narrow interface, so tests can fake it). */
+export interface DtmfHost {
+  readonly events: { subscribe(listener: (event: ServerEvent) => void): () => void };
+  hasEndpoint(id: string): boolean;
+  engineRequest<T = unknown>(endpointId: string, method: string, params: Record<string, unknown>): Promise<T>;
+}
+
+export type DtmfMethod = 'rfc4733' | 'inband';
+export type DtmfSource = 'rfc4733' | 'inband';
+
+export interface DtmfSendResult {
+  digits: string;
+  method: DtmfMethod;
+}
+
+/** One key press as the `endpoint.dtmf` event reports it. */
+export interface DtmfPress {
+  endpointId: string;
+  digit: string;
+  source: DtmfSource;
+  durationMs: number;
+  seq: number;
+}
+
+export interface DtmfSendOptions {
+  /** Tone / event length per digit (40-5000 ms, default 100). */
+  durationMs?: number;
+  /** Aborting stops the sending; send() then rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+const DIGITS = /^[0-9*#A-Da-d]{1,64}$/;
+
+/**
+ * DTMF on the control plane: sending digits to an endpoint (RFC 4733 when its peer negotiated
+ * telephone-event, else in-band tones; the worker's DtmfEngine decides) and listening to the key
+ * presses an endpoint receives (`endpoint.dtmf` events on the bus), for the API and the flows.
+ */
+export class DtmfService {
+  readonly #host: DtmfHost;
+  static readonly #byHost = new WeakMap<DtmfHost, DtmfService>();
+
+  /** The one service of a MediaServer, created on first use (API routes and flows share it). */
+  static of(host: DtmfHost): DtmfService {
+    let service = DtmfService.#byHost.get(host);
+    if (service === undefined) {
+      service = new DtmfService(host);
+      DtmfService.#byHost.set(host, service);
+    }
+    return service;
+  }
+
+  constructor(host: DtmfHost) {
+    this.#host = host;
+  }
+
+  /**
+   * Sends `digits` (0-9 * # A-D) and resolves once the last one went out (RFC 4733: its third end
+   * packet; in-band: its tone and pause), with the method used.
+   */
+  async send(endpointId: string, digits: string, options: DtmfSendOptions = {}): Promise<DtmfSendResult> {
+    if (!DIGITS.test(digits)) throw new ValidationError('INVALID_DTMF', 'digits must be 1-64 of 0-9 * # A-D');
+    const durationMs = options.durationMs;
+    if (durationMs !== undefined && !(Number.isInteger(durationMs) && durationMs >= 40 && durationMs <= 5000)) {
+      throw new ValidationError('INVALID_DTMF', 'duration_ms must be an integer 40-5000');
+    }
+    this.#assertEndpoint(endpointId);
+    const signal = options.signal;
+    signal?.throwIfAborted();
+    const params: Record<string, unknown> = { endpointId, digits };
+    if (durationMs !== undefined) params.durationMs = durationMs;
+    const sent = this.#host.engineRequest<DtmfSendResult>(endpointId, 'dtmf.send', params);
+    if (!signal) return sent;
+    return new Promise<DtmfSendResult>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.#host.engineRequest(endpointId, 'dtmf.stop', { endpointId }).catch(() => { /* endpoint gone */ });
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      sent.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  }
+
+  /** Turns in-band detection on an endpoint on or off (RFC 4733 receive is always on). */
+  async configure(endpointId: string, options: { inband?: boolean }): Promise<{ inband: boolean; telephoneEvent: boolean }> {
+    this.#assertEndpoint(endpointId);
+    const params: Record<string, unknown> = { endpointId };
+    if (options.inband !== undefined) params.inband = options.inband;
+    const r = await this.#host.engineRequest<{ inband: boolean; telephoneEvent: boolean }>(endpointId, 'dtmf.configure', params);
+    return { inband: r.inband, telephoneEvent: r.telephoneEvent };
+  }
+
+  /** Calls `listener` for every key press received on `endpointId`; returns the unsubscribe. */
+  onDigit(endpointId: string, listener: (press: DtmfPress) => void): () => void {
+    return this.#host.events.subscribe((event) => {
+      if (event.type !== 'endpoint.dtmf' || event.endpoint_id !== endpointId) return;
+      listener(pressOf(event));
+    });
+  }
+
+  /**
+   * The next key press on `endpointId` (flows' "wait for a digit"): resolves with it, rejects
+   * with the signal's reason on abort.
+   */
+  nextDigit(endpointId: string, signal?: AbortSignal): Promise<DtmfPress> {
+    this.#assertEndpoint(endpointId);
+    signal?.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        unsubscribe();
+        reject(signal!.reason);
+      };
+      const unsubscribe = this.onDigit(endpointId, (press) => {
+        unsubscribe();
+        signal?.removeEventListener('abort', onAbort);
+        resolve(press);
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #assertEndpoint(endpointId: string): void {
+    if (!this.#host.hasEndpoint(endpointId)) throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} not found`);
+  }
+}
+
+function pressOf(event: ServerEvent): DtmfPress {
+  return {
+    endpointId: String(event.endpoint_id),
+    digit: String(event.digit),
+    source: event.source === 'inband' ? 'inband' : 'rfc4733',
+    durationMs: Number(event.duration_ms),
+    seq: event.seq,
+  };
+}

@@ -1,0 +1,156 @@
+import { InvalidStateError, ValidationError } from '../../common/errors.ts';
+import type { DtmfEvent } from '../dtmf/DtmfEvent.ts';
+import { isDtmfString } from '../dtmf/DtmfEvent.ts';
+import { BridgeLink } from './BridgeLink.ts';
+import { EndpointDtmf, type DtmfCounters } from './dtmf/EndpointDtmf.ts';
+import type { MediaEngine, WorkerContext } from './MediaEngine.ts';
+
+/** Press duration when the caller gives none (RFC 4733 senders commonly use 100 ms or more). */
+export const DEFAULT_DTMF_DURATION_MS = 100;
+/** ITU-T Q.24: receivers must accept 40 ms tones; below that a press may not be detected. */
+export const MIN_DTMF_DURATION_MS = 40;
+export const MAX_DTMF_DURATION_MS = 5000;
+export const MAX_DTMF_DIGITS = 64;
+
+/** A press converted across a bridge keeps its length within these bounds. */
+const CONVERT_MIN_MS = 60;
+const CONVERT_MAX_MS = 1000;
+
+export interface DtmfSendResult {
+  digits: string;
+  method: 'rfc4733' | 'inband';
+}
+
+/**
+ * The worker's DTMF engine (`dtmf.*` requests). Every configured endpoint gets an EndpointDtmf:
+ * RFC 4733 receive always, in-band detection unless `dtmf.configure {inband: false}`. Each press
+ * is reported once as the notification `endpoint.dtmf {endpointId, digit, source, durationMs}`
+ * and to the other engines through `ctx.emitDigit` (barge-in, recording terminate_on).
+ *
+ * Bridges (same worker) convert when only one leg negotiated telephone-event: RFC 4733 received
+ * on one leg is played as tones on the other, in-band digits detected on a leg without
+ * telephone-event are sent as RFC 4733 events on the other. The conversion happens when the press
+ * ends (its duration is known then), so the converted press lags the original by its length.
+ *
+ * Requests:
+ * - `dtmf.send {endpointId, digits, durationMs?}` → `{digits, method}` once sent;
+ * - `dtmf.stop {endpointId}` abandons what is being sent;
+ * - `dtmf.configure {endpointId, inband?}` → `{endpointId, inband, telephoneEvent}`.
+ */
+export class DtmfEngine implements MediaEngine {
+  readonly #ctx: WorkerContext;
+  readonly #states = new Map<string, EndpointDtmf>();
+  readonly #counters: DtmfCounters = {
+    rfc4733Digits: 0, inbandDigits: 0, suppressed: 0, sentRfc4733: 0, sentInband: 0, eventPacketsSent: 0,
+  };
+  #converted = 0;
+
+  constructor(ctx: WorkerContext) {
+    this.#ctx = ctx;
+  }
+
+  handle(method: string, params: Record<string, unknown>): Promise<unknown> | unknown {
+    switch (method) {
+      case 'dtmf.send': return this.#send(params);
+      case 'dtmf.stop': {
+        this.#states.get(endpointIdOf(params))?.stopSending();
+        return { ok: true };
+      }
+      case 'dtmf.configure': {
+        const state = this.#state(endpointIdOf(params));
+        if (params.inband !== undefined) {
+          if (typeof params.inband !== 'boolean') throw new ValidationError('INVALID_PARAMS', 'inband must be a boolean');
+          state.setInband(params.inband);
+        }
+        return { endpointId: state.id, inband: state.inband, telephoneEvent: state.telephoneEvent };
+      }
+      default:
+        throw new InvalidStateError('UNKNOWN_METHOD', `unknown DTMF method ${method}`);
+    }
+  }
+
+  onEndpointConfigured(endpointId: string): void {
+    this.#state(endpointId).configure();
+  }
+
+  onEndpointClosed(endpointId: string): void {
+    const state = this.#states.get(endpointId);
+    if (!state) return;
+    state.close();
+    this.#states.delete(endpointId);
+  }
+
+  metrics(): Record<string, number> {
+    return { endpoints: this.#states.size, ...this.#counters, converted: this.#converted };
+  }
+
+  close(): void {
+    for (const state of this.#states.values()) state.close();
+    this.#states.clear();
+  }
+
+  /** The endpoint's DTMF state, created (and attached) on first use; NotFoundError when unknown. */
+  #state(endpointId: string): EndpointDtmf {
+    let state = this.#states.get(endpointId);
+    if (state) return state;
+    const ep = this.#ctx.endpoint(endpointId);
+    state = new EndpointDtmf(ep, () => this.#ctx.audio(endpointId), this.#ctx.clock, this.#counters, this.#onPress);
+    this.#states.set(endpointId, state);
+    state.configure();
+    return state;
+  }
+
+  async #send(params: Record<string, unknown>): Promise<DtmfSendResult> {
+    const state = this.#state(endpointIdOf(params));
+    const digits = params.digits;
+    if (typeof digits !== 'string' || digits.length === 0 || digits.length > MAX_DTMF_DIGITS || !isDtmfString(digits)) {
+      throw new ValidationError('INVALID_DTMF', `digits must be 1-${MAX_DTMF_DIGITS} of 0-9 * # A-D`);
+    }
+    const durationMs = params.durationMs ?? DEFAULT_DTMF_DURATION_MS;
+    if (typeof durationMs !== 'number' || !(durationMs >= MIN_DTMF_DURATION_MS && durationMs <= MAX_DTMF_DURATION_MS)) {
+      throw new ValidationError('INVALID_DTMF', `durationMs must be ${MIN_DTMF_DURATION_MS}-${MAX_DTMF_DURATION_MS}`);
+    }
+    const upper = digits.toUpperCase();
+    if (state.endpoint.media === null) throw new InvalidStateError('ENDPOINT_NOT_CONFIGURED', `endpoint ${state.id} has no negotiated media`);
+    if (state.telephoneEvent) {
+      await state.sendEvents(upper, durationMs);
+      return { digits: upper, method: 'rfc4733' };
+    }
+    await state.sendTones(upper, durationMs);
+    return { digits: upper, method: 'inband' };
+  }
+
+  readonly #onPress = (state: EndpointDtmf, event: DtmfEvent): void => {
+    this.#ctx.notify('endpoint.dtmf', {
+      endpointId: state.id, digit: event.digit, source: event.source, durationMs: Math.round(event.durationMs),
+    });
+    this.#ctx.emitDigit(state.id, event.digit);
+    this.#convert(state, event);
+  };
+
+  /** Bridge conversion between RFC 4733 and in-band when only one leg has telephone-event. */
+  #convert(state: EndpointDtmf, event: DtmfEvent): void {
+    const link = state.endpoint.sink;
+    if (!(link instanceof BridgeLink)) return;
+    const peer = link.peer;
+    if (peer === null || peer.media === null || state.endpoint.media === null) return;
+    const peerState = this.#states.get(peer.id);
+    if (!peerState) return;
+    const durationMs = Math.min(CONVERT_MAX_MS, Math.max(CONVERT_MIN_MS, Math.round(event.durationMs)));
+    let sent: Promise<void> | null = null;
+    if (event.source === 'rfc4733' && peer.media.telephoneEvent === null) {
+      sent = peerState.sendTones(event.digit, durationMs);
+    } else if (event.source === 'inband' && state.endpoint.media.telephoneEvent === null && peer.media.telephoneEvent !== null) {
+      sent = peerState.sendEvents(event.digit, durationMs);
+    }
+    if (sent === null) return;
+    this.#converted++;
+    sent.catch(() => { /* interrupted or the peer closed: nothing to report */ });
+  }
+}
+
+function endpointIdOf(params: Record<string, unknown>): string {
+  const id = params.endpointId;
+  if (typeof id !== 'string' || id === '') throw new ValidationError('INVALID_PARAMS', 'endpointId is required');
+  return id;
+}

@@ -1,0 +1,310 @@
+import { InvalidStateError } from '../../../common/errors.ts';
+import { tsAdd } from '../../../common/seq.ts';
+import { DtmfDetector } from '../../dtmf/DtmfDetector.ts';
+import type { DtmfEvent } from '../../dtmf/DtmfEvent.ts';
+import { DtmfGenerator } from '../../dtmf/DtmfGenerator.ts';
+import { DtmfMerger } from '../../dtmf/DtmfMerger.ts';
+import { Rfc4733Receiver } from '../../dtmf/Rfc4733Receiver.ts';
+import { MARKER, Rfc4733Sender, SEND } from '../../dtmf/Rfc4733Sender.ts';
+import type { RtpEndpoint } from '../../transport/RtpEndpoint.ts';
+import type { AudioTap, EndpointAudio, FrameSource } from '../EndpointAudio.ts';
+import { FRAME_MS, type Clocked, type MediaClock } from '../MediaClock.ts';
+
+/**
+ * The detector reports a press when it has seen 4 windows (6.4 ms hop) without it, inside a
+ * 20 ms packet: its start on the packet-arrival clock is about this much before "now - duration".
+ */
+const INBAND_END_LATENCY_MS = 35;
+
+/** Silence after each in-band tone we generate (ITU-T Q.24 asks receivers to accept 40 ms). */
+const TONE_PAUSE_MS = 80;
+
+export interface DtmfCounters {
+  rfc4733Digits: number;
+  inbandDigits: number;
+  suppressed: number;
+  sentRfc4733: number;
+  sentInband: number;
+  eventPacketsSent: number;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/** In-band tones as a temporary outbound source: ends (fill() returns 0) when the queue is played. */
+class ToneSource implements FrameSource {
+  readonly generator: DtmfGenerator;
+  readonly #owner: EndpointDtmf;
+  constructor(generator: DtmfGenerator, owner: EndpointDtmf) {
+    this.generator = generator;
+    this.#owner = owner;
+  }
+  fill(out: Int16Array): number {
+    return this.generator.fill(out) > 0 ? out.length : 0;
+  }
+  detach(reason: 'replaced' | 'closed'): void {
+    this.#owner.toneDetached(this, reason);
+  }
+}
+
+/**
+ * DTMF on one endpoint: RFC 4733 receive (always: it costs nothing until an event packet comes),
+ * in-band detection as an audio tap (on by default; decodes received audio), a merger so a press
+ * carried both ways is reported once, and sending as RFC 4733 events when the peer negotiated
+ * telephone-event, else as in-band tones.
+ *
+ * Per packet and per frame nothing is allocated except the reported event.
+ */
+export class EndpointDtmf implements AudioTap, Clocked {
+  readonly id: string;
+  readonly endpoint: RtpEndpoint;
+  readonly #audio: () => EndpointAudio;
+  readonly #clock: MediaClock;
+  readonly #counters: DtmfCounters;
+  readonly #onPress: (state: EndpointDtmf, event: DtmfEvent) => void;
+  readonly #merger: DtmfMerger;
+  #receiver: Rfc4733Receiver;
+  #detector: DtmfDetector | null = null;
+  #detectorBroken = false;
+  #inband = true;
+  #tapped: EndpointAudio | null = null;
+  #nowMs = 0;
+  #rfcOpen = 0;
+  #clocked = false;
+  #closed = false;
+
+  // RFC 4733 sending.
+  #sender: Rfc4733Sender | null = null;
+  #eventPt = -1;
+  #eventTs = 0;
+  readonly #packet = new Uint8Array(16);
+  #eventWaiters: Waiter[] = [];
+  // In-band sending.
+  #tone: ToneSource | null = null;
+  #toneWaiters: Waiter[] = [];
+
+  constructor(endpoint: RtpEndpoint, audio: () => EndpointAudio, clock: MediaClock, counters: DtmfCounters, onPress: (state: EndpointDtmf, event: DtmfEvent) => void) {
+    this.id = endpoint.id;
+    this.endpoint = endpoint;
+    this.#audio = audio;
+    this.#clock = clock;
+    this.#counters = counters;
+    this.#onPress = onPress;
+    this.#merger = new DtmfMerger({ onDigit: this.#onMerged });
+    this.#receiver = this.#makeReceiver(8000);
+  }
+
+  get inband(): boolean {
+    return this.#inband;
+  }
+
+  /** Whether the peer negotiated telephone-event (we send RFC 4733 then, else tones). */
+  get telephoneEvent(): boolean {
+    return this.endpoint.media?.telephoneEvent != null;
+  }
+
+  /** (Re)applies the endpoint's negotiated media: event clock rate, detector tap. */
+  configure(): void {
+    if (this.#closed) return;
+    const te = this.endpoint.media?.telephoneEvent ?? null;
+    const rate = te ? te.clockRate : 8000;
+    if (rate !== this.#receiver.clockRate) this.#receiver = this.#makeReceiver(rate);
+    this.endpoint.onEventPacket = this.#onEventPacket;
+    this.#applyTap();
+  }
+
+  setInband(on: boolean): void {
+    this.#inband = on;
+    this.#applyTap();
+  }
+
+  #applyTap(): void {
+    if (this.#inband && this.#tapped === null && this.endpoint.media !== null) {
+      const audio = this.#audio();
+      audio.taps.add(this);
+      this.#tapped = audio;
+    } else if (!this.#inband && this.#tapped !== null) {
+      this.#tapped.taps.delete(this);
+      this.#tapped = null;
+      this.#detector?.reset();
+    }
+  }
+
+  #makeReceiver(clockRate: number): Rfc4733Receiver {
+    return new Rfc4733Receiver({ clockRate, onDigit: this.#onRfcDigit, onDigitStart: this.#onRfcStart });
+  }
+
+  readonly #onEventPacket = (ssrc: number, seq: number, ts: number, marker: boolean, payload: Uint8Array, nowMs: number): void => {
+    this.#receiver.push(ssrc, seq, ts, marker, payload, nowMs);
+  };
+
+  readonly #onRfcStart = (): void => {
+    // The receiver needs the clock only while a press is open (timeout of lost end packets).
+    this.#rfcOpen++;
+    this.#updateClock();
+  };
+
+  readonly #onRfcDigit = (event: DtmfEvent): void => {
+    if (this.#rfcOpen > 0) this.#rfcOpen--;
+    this.#updateClock();
+    if (!this.#merger.push(event)) this.#counters.suppressed++;
+  };
+
+  readonly #onInbandDigit = (event: DtmfEvent): void => {
+    // Put the press on the packet-arrival clock the RFC 4733 receiver uses, for the merger.
+    event.startMs = this.#nowMs - event.durationMs - INBAND_END_LATENCY_MS;
+    if (!this.#merger.push(event)) this.#counters.suppressed++;
+  };
+
+  readonly #onMerged = (event: DtmfEvent): void => {
+    if (event.source === 'rfc4733') this.#counters.rfc4733Digits++;
+    else this.#counters.inbandDigits++;
+    this.#onPress(this, event);
+  };
+
+  /** AudioTap: decoded received audio goes through the in-band detector. */
+  onAudio(pcm: Int16Array, sampleRate: number, direction: 'in' | 'out', nowMs: number): void {
+    if (direction !== 'in' || !this.#inband) return;
+    let detector = this.#detector;
+    if (detector === null || detector.sampleRate !== sampleRate) {
+      if (this.#detectorBroken) return;
+      try {
+        detector = new DtmfDetector({ sampleRate, onDigit: this.#onInbandDigit });
+      } catch {
+        // A rate the detector does not take (it handles 8, 16 and 48 kHz): no in-band detection.
+        this.#detectorBroken = true;
+        return;
+      }
+      this.#detector = detector;
+    }
+    this.#nowMs = nowMs;
+    detector.process(pcm);
+  }
+
+  /** Media clock: RFC 4733 receive timeout and RFC 4733 sending. */
+  onTick(nowMs: number): void {
+    // A press whose end packets were all lost ends here (#onRfcDigit counts it down).
+    if (this.#rfcOpen > 0) this.#receiver.tick(nowMs);
+    const sender = this.#sender;
+    if (sender !== null) {
+      const packet = this.#packet;
+      const flags = sender.next(packet, 12);
+      if ((flags & SEND) !== 0) {
+        const rtp = this.endpoint.sender;
+        // RFC 4733 2.5.1.1: every packet of an event carries the time the event began.
+        if ((flags & MARKER) !== 0) this.#eventTs = rtp.timestampAt(nowMs);
+        rtp.writeInsertedHeader(packet, this.#eventPt, tsAdd(this.#eventTs, sender.timestampOffset), (flags & MARKER) !== 0);
+        if (this.endpoint.send(packet, 16)) this.#counters.eventPacketsSent++;
+      }
+      if (!sender.busy) {
+        this.#sender = null;
+        settle(this.#eventWaiters, null);
+        this.#eventWaiters = [];
+      }
+    }
+    this.#updateClock();
+  }
+
+  #updateClock(): void {
+    const want = !this.#closed && (this.#rfcOpen > 0 || this.#sender !== null);
+    if (want === this.#clocked) return;
+    this.#clocked = want;
+    if (want) this.#clock.add(this);
+    else this.#clock.delete(this);
+  }
+
+  /**
+   * Sends `digits` as RFC 4733 events (RFC 4733 2.5.1: constant timestamp per event, growing
+   * duration, end packet three times); resolves when the last end packet went out.
+   */
+  sendEvents(digits: string, durationMs: number): Promise<void> {
+    const te = this.endpoint.media?.telephoneEvent ?? null;
+    if (this.#closed || te === null) return Promise.reject(new InvalidStateError('DTMF_UNAVAILABLE', `endpoint ${this.id} has no telephone-event`));
+    let sender = this.#sender;
+    if (sender === null || sender.clockRate !== te.clockRate) {
+      sender = new Rfc4733Sender({ clockRate: te.clockRate, ptimeMs: FRAME_MS });
+      this.#sender = sender;
+    }
+    sender.send(digits, durationMs);
+    this.#eventPt = te.payloadType;
+    this.#counters.sentRfc4733 += digits.length;
+    this.#updateClock();
+    return new Promise((resolve, reject) => this.#eventWaiters.push({ resolve, reject }));
+  }
+
+  /**
+   * Sends `digits` as in-band tones in our outbound audio: the tones become the outbound source
+   * (the bridge relay is suppressed meanwhile) or, when a source (prompt) is playing, pre-empt it
+   * and let it resume afterwards. Resolves when the last tone and its pause were sent.
+   */
+  sendTones(digits: string, durationMs: number): Promise<void> {
+    if (this.#closed || this.endpoint.media === null) return Promise.reject(new InvalidStateError('ENDPOINT_NOT_CONFIGURED', `endpoint ${this.id} has no negotiated media`));
+    const audio = this.#audio();
+    let tone = this.#tone;
+    if (tone === null || tone.generator.sampleRate !== audio.sampleRate) {
+      tone = new ToneSource(new DtmfGenerator({ sampleRate: audio.sampleRate, pauseMs: TONE_PAUSE_MS }), this);
+      tone.generator.queue(digits, durationMs);
+      this.#tone = tone;
+      if (audio.source === null) audio.setSource(tone, this.#onToneEnded);
+      else audio.setOverride(tone, this.#onToneEnded);
+    } else {
+      tone.generator.queue(digits, durationMs);
+    }
+    this.#counters.sentInband += digits.length;
+    return new Promise((resolve, reject) => this.#toneWaiters.push({ resolve, reject }));
+  }
+
+  readonly #onToneEnded = (source: FrameSource): void => {
+    if (source !== this.#tone) return;
+    this.#tone = null;
+    settle(this.#toneWaiters, null);
+    this.#toneWaiters = [];
+  };
+
+  /** The tone source was replaced (a prompt started) or the endpoint closed: the send is cut short. */
+  toneDetached(source: ToneSource, reason: 'replaced' | 'closed'): void {
+    if (source !== this.#tone) return;
+    this.#tone = null;
+    settle(this.#toneWaiters, new InvalidStateError('DTMF_INTERRUPTED', `in-band DTMF on ${this.id} was interrupted (${reason})`));
+    this.#toneWaiters = [];
+  }
+
+  /** Abandons what is being sent (the caller's AbortSignal fired). */
+  stopSending(): void {
+    const err = new InvalidStateError('DTMF_STOPPED', `DTMF sending on ${this.id} was stopped`);
+    if (this.#sender !== null) {
+      this.#sender = null;
+      settle(this.#eventWaiters, err);
+      this.#eventWaiters = [];
+      this.#updateClock();
+    }
+    const tone = this.#tone;
+    if (tone !== null) {
+      this.#tone = null;
+      settle(this.#toneWaiters, err);
+      this.#toneWaiters = [];
+      tone.generator.clear(); // fill() returns 0 on the next tick: the previous source resumes
+    }
+  }
+
+  /** Endpoint closing: detach from it and fail pending sends. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.stopSending();
+    this.#closed = true;
+    this.#updateClock();
+    if (this.#tapped !== null) this.#tapped.taps.delete(this);
+    this.#tapped = null;
+    if (this.endpoint.onEventPacket === this.#onEventPacket) this.endpoint.onEventPacket = null;
+  }
+
+}
+
+function settle(waiters: Waiter[], err: Error | null): void {
+  for (const w of waiters) {
+    if (err === null) w.resolve();
+    else w.reject(err);
+  }
+}
