@@ -1,5 +1,5 @@
 import { InvalidStateError } from '../../../common/errors.ts';
-import { tsAdd } from '../../../common/seq.ts';
+import { tsAdd, tsDiff } from '../../../common/seq.ts';
 import { DtmfDetector } from '../../dtmf/DtmfDetector.ts';
 import type { DtmfEvent } from '../../dtmf/DtmfEvent.ts';
 import { DtmfGenerator } from '../../dtmf/DtmfGenerator.ts';
@@ -79,6 +79,7 @@ export class EndpointDtmf implements AudioTap, Clocked {
   #sender: Rfc4733Sender | null = null;
   #eventPt = -1;
   #eventTs = 0;
+  #lastEventMs = -1;
   readonly #packet = new Uint8Array(16);
   #eventWaiters: Waiter[] = [];
   // In-band sending.
@@ -194,7 +195,7 @@ export class EndpointDtmf implements AudioTap, Clocked {
       if ((flags & SEND) !== 0) {
         const rtp = this.endpoint.sender;
         // RFC 4733 2.5.1.1: every packet of an event carries the time the event began.
-        if ((flags & MARKER) !== 0) this.#eventTs = rtp.timestampAt(nowMs);
+        if ((flags & MARKER) !== 0) this.#eventTs = this.#eventStart(nowMs);
         rtp.writeInsertedHeader(packet, this.#eventPt, tsAdd(this.#eventTs, sender.timestampOffset), (flags & MARKER) !== 0);
         if (this.endpoint.send(packet, 16)) this.#counters.eventPacketsSent++;
       }
@@ -205,6 +206,23 @@ export class EndpointDtmf implements AudioTap, Clocked {
       }
     }
     this.#updateClock();
+  }
+
+  /**
+   * RTP timestamp of an event beginning now: where our audio would be. With no audio flowing the
+   * audio timeline stands still, so the previous event's start plus the time elapsed since then
+   * bounds it from below: each press gets a newer timestamp, which is what receivers key on.
+   */
+  #eventStart(nowMs: number): number {
+    const rtp = this.endpoint.sender;
+    let ts = rtp.timestampAt(nowMs);
+    if (this.#lastEventMs >= 0) {
+      const elapsed = Math.round(((nowMs - this.#lastEventMs) * rtp.clockRate) / 1000);
+      const projected = tsAdd(this.#eventTs, elapsed);
+      if (tsDiff(projected, ts) > 0) ts = projected;
+    }
+    this.#lastEventMs = nowMs;
+    return ts;
   }
 
   #updateClock(): void {
