@@ -9,6 +9,7 @@ import { buildApp } from './api/http/app.ts';
 import { engineRoutes } from './api/http/routes/engineRoutes.ts';
 import { MediaFlowEngines } from './control/MediaFlowEngines.ts';
 import { FlowService } from './flows/FlowService.ts';
+import { WebhookDelivery } from './control/WebhookDelivery.ts';
 
 const logger = createLogger();
 
@@ -17,6 +18,7 @@ async function main(): Promise<void> {
   assertSafeApiBinding(config);
   const server = new MediaServer(config, logger);
   await server.start();
+  const webhook = config.webhookUrl ? new WebhookDelivery({ bus: server.events, url: config.webhookUrl, logger }) : null;
   const flows = new FlowService({
     engines: new MediaFlowEngines(server, {}),
     emit: (type, payload) => server.events.emit(type, payload),
@@ -45,6 +47,11 @@ async function main(): Promise<void> {
       await app.close();
       flows.close();
       await server.close();
+      if (webhook) {
+        // the last events (endpoints closed) get a short chance to go out
+        await Promise.race([webhook.idle(), new Promise((r) => setTimeout(r, 1000))]);
+        webhook.close();
+      }
       logger.info('stopped');
       logger.flush();
       process.exitCode = 0;

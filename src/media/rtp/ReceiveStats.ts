@@ -83,7 +83,7 @@ export class ReceiveStats {
    * milliseconds, `payloadBytes` the payload octets (header and padding excluded, as in SR).
    * A new SSRC restarts the statistics with probation (A.1: a new source).
    */
-  onPacket(ssrc: number, seq: number, ts: number, payloadBytes: number, arrivalMs: number): SeqStatusCode {
+  onPacket(ssrc: number, seq: number, ts: number, payloadBytes: number, arrivalMs: number, timing = true): SeqStatusCode {
     if (!this.#started || ssrc !== this.#ssrc) {
       if (this.#started) this.#ssrcChanges++;
       this.#restart(ssrc, seq);
@@ -93,7 +93,9 @@ export class ReceiveStats {
     this.#octets += payloadBytes;
     // After a re-sync the sender's timestamps restarted too: no transit to compare against.
     if (status === SeqStatus.RESYNC) this.#haveTransit = false;
-    if (status !== SeqStatus.DUPLICATE) this.#updateJitter(ts, arrivalMs);
+    // RFC 4733 2.3: telephone-event packets of one event share a timestamp; they count for
+    // loss (same sequence space) but carry no sampling instant to compare (timing = false).
+    if (status !== SeqStatus.DUPLICATE && timing) this.#updateJitter(ts, arrivalMs);
     return status;
   }
 

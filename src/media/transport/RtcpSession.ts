@@ -1,4 +1,4 @@
-import { msToNtp, msToNtpMiddle32, rttFromReportBlock } from '../rtp/ntp.ts';
+import { msToNtp, msToNtpMiddle32, ntpMiddle32, rttFromReportBlock } from '../rtp/ntp.ts';
 import { parseRtcp, type ReportBlock } from '../rtp/rtcp.ts';
 import { buildCompoundRtcp } from '../rtp/rtcpWriter.ts';
 import { ReceiveStats } from '../rtp/ReceiveStats.ts';
@@ -53,10 +53,10 @@ export class RtcpSession {
   }
 
   /** Per received RTP packet (hot path). */
-  onRtp(ssrc: number, seq: number, ts: number, nowMs: number, isEvent: boolean): void {
+  onRtp(ssrc: number, seq: number, ts: number, payloadBytes: number, nowMs: number, isEvent: boolean): void {
     // Telephone-events share the sequence space but their timestamps are event starts:
     // counting them for loss is right, for jitter it is not (RFC 4733 2.3).
-    this.#stats.onPacket(ssrc, seq, ts, 0, nowMs);
+    this.#stats.onPacket(ssrc, seq, ts, payloadBytes, nowMs, !isEvent);
   }
 
   /** Parses a received compound packet; null when it is malformed. */
@@ -68,7 +68,7 @@ export class RtcpSession {
     input.bye = null;
     for (const p of parsed.packets) {
       if (p.kind === 'sr') {
-        this.#stats.onSenderReport(((p.ntpMsw & 0xffff) << 16 | (p.ntpLsw >>> 16)) >>> 0, nowMs);
+        this.#stats.onSenderReport(ntpMiddle32(p.ntpMsw, p.ntpLsw), nowMs);
         this.#onReports(p.reports, nowMs);
       } else if (p.kind === 'rr') {
         this.#onReports(p.reports, nowMs);

@@ -9,6 +9,9 @@ import type { EndpointAudio } from '../engines/EndpointAudio.ts';
 /** Receives telephone-event packets (RFC 4733) of an endpoint: the DTMF engine. */
 export type EventPacketListener = (ssrc: number, seq: number, ts: number, marker: boolean, payload: Uint8Array, nowMs: number) => void;
 
+/** Receives audio packets before decoding, for an engine that de-jitters first (the conference). */
+export type AudioPacketListener = (ssrc: number, seq: number, ts: number, payload: Uint8Array, nowMs: number) => void;
+
 /** Where an endpoint's received media goes (a bridge link, later mixers and recorders). */
 export interface MediaSink {
   /**
@@ -49,6 +52,8 @@ export class RtpEndpoint {
   audio: EndpointAudio | null = null;
   /** Telephone-event packets, for DTMF detection; set by the DTMF engine. */
   onEventPacket: EventPacketListener | null = null;
+  /** Audio packets with their sequence number and timestamp, for a jitter buffer; set by the conference engine. */
+  onAudioPacket: AudioPacketListener | null = null;
 
   readonly #rtpSocket: dgram.Socket;
   readonly #rtcpSocket: dgram.Socket;
@@ -185,13 +190,15 @@ export class RtpEndpoint {
     this.bytesReceived += msg.length;
     this.#lastPacketMs = nowMs;
     this.#timeoutReported = false;
-    this.rtcp.onRtp(ssrc, seq, ts, nowMs, isEvent);
     const payloadOffset = view.payloadOffset;
     const payloadLength = view.payloadLength;
+    this.rtcp.onRtp(ssrc, seq, ts, payloadLength, nowMs, isEvent);
     if (isEvent) {
       const onEvent = this.onEventPacket;
       if (onEvent !== null) onEvent(ssrc, seq, ts, (msg[1]! & 0x80) !== 0, msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
     } else {
+      const onAudio = this.onAudioPacket;
+      if (onAudio !== null) onAudio(ssrc, seq, ts, msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
       const audio = this.audio;
       if (audio !== null && audio.taps.size > 0) audio.onReceived(msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
     }
@@ -306,6 +313,7 @@ export class RtpEndpoint {
     this.audio?.close();
     this.audio = null;
     this.onEventPacket = null;
+    this.onAudioPacket = null;
     if (this.media !== null && this.#remoteRtcpPort !== 0) {
       try {
         const len = this.rtcp.buildReport(performance.now(), true);
