@@ -19,6 +19,8 @@ export interface FrameSource {
 }
 
 const SOURCE_TOKEN_BASE = 0x5eed0000;
+/** Packet buffers per endpoint (power of two): more than the sends of one clock catch-up (5 ticks + events). */
+const PACKET_RING = 16;
 let sourceSerial = 0;
 
 /**
@@ -41,7 +43,10 @@ export class EndpointAudio implements Clocked {
   #onOverrideEnded: ((source: FrameSource) => void) | null = null;
   readonly #pcmIn = new Int16Array(48000 * 0.12);
   #pcmOut = new Int16Array(160);
-  readonly #packet = new Uint8Array(1500);
+  // dgram.send() reads the bytes on a later tick (its address lookup defers to nextTick), so a
+  // clock catching up several ticks at once must not reuse one buffer: a small ring of them.
+  readonly #packets: Uint8Array[] = Array.from({ length: PACKET_RING }, () => new Uint8Array(1500));
+  #packetIndex = 0;
 
   constructor(endpoint: RtpEndpoint, clock: MediaClock) {
     this.endpoint = endpoint;
@@ -127,6 +132,11 @@ export class EndpointAudio implements Clocked {
     else if (this.#source === null) this.#clock.delete(this);
   }
 
+  #nextPacket(): Uint8Array {
+    this.#packetIndex = (this.#packetIndex + 1) & (PACKET_RING - 1);
+    return this.#packets[this.#packetIndex] as Uint8Array;
+  }
+
   onTick(nowMs: number): void {
     this.tick(nowMs);
   }
@@ -165,7 +175,7 @@ export class EndpointAudio implements Clocked {
     }
     for (const tap of this.taps) tap.onAudio(pcm, encoder.sampleRate, 'out', nowMs);
     if (!this.endpoint.canSend) return;
-    const packet = this.#packet;
+    const packet = this.#nextPacket();
     const bytes = encoder.encode(pcm, packet.subarray(12));
     const clockSamples = Math.round((media.codec.clockRate * media.codec.ptime) / 1000);
     this.endpoint.sender.writeHeader(packet, media.codec.payloadType, this.#sourceToken, clockSamples, nowMs);
@@ -174,7 +184,7 @@ export class EndpointAudio implements Clocked {
 
   /** Sends a packet whose payload the caller wrote at offset 12 (DTMF events): header from our stream. */
   sendEvent(payloadType: number, payloadLength: number, payload: Uint8Array, samples: number, marker: boolean, nowMs: number): void {
-    const packet = this.#packet;
+    const packet = this.#nextPacket();
     packet.set(payload.subarray(0, payloadLength), 12);
     this.endpoint.sender.writeHeader(packet, payloadType, this.#sourceToken, samples, nowMs, marker);
     this.endpoint.send(packet, 12 + payloadLength);
