@@ -1,6 +1,7 @@
 import { DtmfEngine } from './DtmfEngine.ts';
 import type { MediaEngine, WorkerContext } from './MediaEngine.ts';
 import { PlaybackEngine } from './PlaybackEngine.ts';
+import { RecordingEngine } from './RecordingEngine.ts';
 
 /**
  * The engines of a media worker, by method prefix. Each engine lives in its own module; add
@@ -10,5 +11,6 @@ export function createEngines(ctx: WorkerContext): Record<string, MediaEngine> {
   return {
     dtmf: new DtmfEngine(ctx),
     playback: new PlaybackEngine(ctx),
+    recording: new RecordingEngine(ctx),
   };
 }

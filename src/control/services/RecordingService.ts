@@ -1,0 +1,418 @@
+import { mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { InvalidStateError, NotFoundError, UnsupportedError, ValidationError } from '../../common/errors.ts';
+import type { Config } from '../../config/config.ts';
+import type { EventBus } from '../EventBus.ts';
+import type { BridgeInfo, ServerEvent } from '../types.ts';
+
+export type RecordingFormat = 'wav' | 'mp3' | 'opus';
+export type RecordingState = 'starting' | 'recording' | 'paused' | 'stopping' | 'finished' | 'failed';
+/** Why a recording ended (worker causes; 'shutdown' when the server stopped; 'error' on failure). */
+export type RecordingEndCause = 'stopped' | 'max_duration' | 'silence' | 'dtmf' | 'hangup' | 'shutdown' | 'error';
+
+/** What the service needs from the MediaServer (an interface, so tests can stand in). */
+export interface RecordingHost {
+  readonly events: EventBus;
+  readonly config: Pick<Config, 'recordingsDir'>;
+  engineRequest<T = unknown>(endpointId: string, method: string, params: Record<string, unknown>): Promise<T>;
+  workerOf(endpointId: string): number;
+  hasEndpoint(id: string): boolean;
+  getBridge(id: string): BridgeInfo;
+}
+
+export interface StartRecordingOptions {
+  endpointId?: string;
+  bridgeId?: string;
+  conferenceId?: string;
+  format: RecordingFormat;
+  /** 'mono' (both directions / legs mixed, default) or 'stereo' (see RecordingInfo.channels). */
+  channels?: 'mono' | 'stereo';
+  maxDurationMs?: number;
+  maxSilenceMs?: number;
+  terminateOn?: string;
+  beep?: boolean;
+  ifExists?: 'fail' | 'overwrite' | 'append';
+  /**
+   * File name under the recordings directory (sub-folders allowed, e.g. `voicemail/42/msg1`);
+   * the format's extension is added when missing. Default `<id>.<ext>`.
+   */
+  name?: string;
+  /** mp3/opus: encode on the media thread instead of the encoder threads (tests, tiny loads). */
+  encoder?: 'thread' | 'inline';
+}
+
+/** A recording as the API shows it (snake_case, the wire contract). */
+export interface RecordingInfo {
+  id: string;
+  state: RecordingState;
+  path: string;
+  format: RecordingFormat;
+  /** mono: mixed; stereo: endpoint left = received, right = sent; bridge left = leg A, right = leg B. */
+  channels: 'mono' | 'stereo';
+  endpoint_id: string | null;
+  bridge_id: string | null;
+  created_at: string;
+  sample_rate?: number;
+  duration_ms?: number;
+  bytes?: number;
+  cause?: RecordingEndCause;
+  digit?: string;
+  error?: string;
+}
+
+/** What DELETE /recordings/:id answers: the finalised file. */
+export interface RecordingResultInfo {
+  id: string;
+  path: string;
+  format: RecordingFormat;
+  duration_ms: number;
+  bytes: number;
+  cause: RecordingEndCause;
+}
+
+/**
+ * Options of `record()` for flows, in the REST body's names (what MediaFlowEngines passes);
+ * 0 or '' disables an option.
+ */
+export interface RecordCallOptions {
+  format: RecordingFormat;
+  /** File name under the recordings directory (as POST /recordings `name`); overwritten if present. */
+  name?: string;
+  max_duration_ms?: number;
+  max_silence_ms?: number;
+  terminate_on?: string;
+  beep?: boolean;
+  channels?: 'mono' | 'stereo';
+}
+
+export interface RecordCallResult {
+  path: string;
+  durationMs: number;
+  cause: 'terminator' | 'silence' | 'max_duration' | 'hangup' | 'stopped';
+  digit?: string;
+}
+
+interface RecordingRecord {
+  info: RecordingInfo;
+  worker: number;
+  /** The endpoint the worker request is routed by (endpoint, or bridge leg A). */
+  routeId: string;
+  finished: Promise<RecordingInfo>;
+  resolveFinished: (info: RecordingInfo) => void;
+}
+
+interface WorkerOutcome {
+  recordingId: string;
+  path: string;
+  format: RecordingFormat;
+  durationMs: number;
+  bytes: number;
+  cause: RecordingEndCause;
+  digit?: string;
+  error?: string;
+}
+
+const EXT: Record<RecordingFormat, string> = { wav: 'wav', mp3: 'mp3', opus: 'opus' };
+export const RECORDING_CONTENT_TYPES: Record<RecordingFormat, string> = { wav: 'audio/wav', mp3: 'audio/mpeg', opus: 'audio/ogg' };
+/** One path segment of a `name`: no dot files, no `..`, nothing a shell or URL would mangle. */
+const SAFE_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+/** Finished recordings kept for GET and download; older ones are forgotten (files stay). */
+const KEEP_FINISHED = 1000;
+
+const services = new WeakMap<RecordingHost, RecordingService>();
+
+/**
+ * Recordings on the control plane: ids, file placement under `recordingsDir`, routing to the
+ * worker that owns the endpoint, and the state each recording is in, kept from the worker's
+ * `recording.started/finished` notifications. One per MediaServer (`RecordingService.of()`),
+ * shared by the REST routes and the flows.
+ */
+export class RecordingService {
+  readonly #host: RecordingHost;
+  readonly #root: string;
+  readonly #records = new Map<string, RecordingRecord>();
+  /** Paths of recordings in progress: two recordings never write one file. */
+  readonly #busyPaths = new Set<string>();
+  readonly #unsubscribe: () => void;
+  #serial = 0;
+
+  constructor(host: RecordingHost) {
+    this.#host = host;
+    this.#root = path.resolve(host.config.recordingsDir);
+    this.#unsubscribe = host.events.subscribe((e) => this.#onEvent(e));
+  }
+
+  /** The service of a server, created on first use, so routes and flows share one registry. */
+  static of(host: RecordingHost): RecordingService {
+    let s = services.get(host);
+    if (s === undefined) {
+      s = new RecordingService(host);
+      services.set(host, s);
+    }
+    return s;
+  }
+
+  /** Starts a recording; resolves once the worker has opened the file and taps the audio. */
+  async start(o: StartRecordingOptions): Promise<RecordingInfo> {
+    const targets = [o.endpointId, o.bridgeId, o.conferenceId].filter((x) => x !== undefined);
+    if (targets.length !== 1) throw new ValidationError('VALIDATION_ERROR', 'give exactly one of endpoint_id, bridge_id or conference_id');
+    if (o.conferenceId !== undefined) {
+      throw new UnsupportedError('UNSUPPORTED', 'recording a conference is not supported yet; record its participants\' endpoints');
+    }
+    if (!(o.format in EXT)) throw new ValidationError('VALIDATION_ERROR', 'format must be wav, mp3 or opus');
+    if (o.terminateOn !== undefined && !/^[0-9A-D*#]*$/i.test(o.terminateOn)) {
+      throw new ValidationError('VALIDATION_ERROR', 'terminate_on may only hold DTMF keys 0-9, *, #, A-D');
+    }
+
+    let routeId: string;
+    let bridge: BridgeInfo | null = null;
+    if (o.bridgeId !== undefined) {
+      bridge = this.#host.getBridge(o.bridgeId);
+      if (bridge.cross_worker) {
+        throw new InvalidStateError('BRIDGE_CROSS_WORKER', `bridge ${bridge.id} spans two media workers; a bridge recording needs both legs on one (create them with the same affinity)`);
+      }
+      routeId = bridge.endpoint_a;
+    } else {
+      routeId = o.endpointId!;
+      if (!this.#host.hasEndpoint(routeId)) throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${routeId} not found`);
+    }
+
+    const id = this.#newId();
+    const file = this.resolvePath(o.name ?? id, o.format);
+    if (this.#busyPaths.has(file)) throw new InvalidStateError('RECORDING_PATH_BUSY', `another recording is writing ${path.relative(this.#root, file)}`);
+    await mkdir(path.dirname(file), { recursive: true });
+
+    let resolveFinished!: (info: RecordingInfo) => void;
+    const finished = new Promise<RecordingInfo>((r) => { resolveFinished = r; });
+    const channels = o.channels ?? 'mono';
+    const record: RecordingRecord = {
+      info: {
+        id, state: 'starting', path: file, format: o.format, channels,
+        endpoint_id: bridge ? bridge.endpoint_a : routeId,
+        bridge_id: bridge ? bridge.id : null,
+        created_at: new Date().toISOString(),
+      },
+      worker: this.#host.workerOf(routeId),
+      routeId,
+      finished,
+      resolveFinished,
+    };
+    // Registered before the request: the worker's finished notification may come first.
+    this.#records.set(id, record);
+    this.#busyPaths.add(file);
+    const options: Record<string, unknown> = {};
+    if (o.maxDurationMs !== undefined) options.maxDurationMs = o.maxDurationMs;
+    if (o.maxSilenceMs !== undefined) options.maxSilenceMs = o.maxSilenceMs;
+    if (o.terminateOn !== undefined) options.terminateOn = o.terminateOn;
+    if (o.beep !== undefined) options.beep = o.beep;
+    if (o.ifExists !== undefined) options.ifExists = o.ifExists;
+    if (o.encoder !== undefined) options.encoder = o.encoder;
+    try {
+      const started = await this.#host.engineRequest<{ sampleRate: number }>(routeId, 'recording.start', {
+        recordingId: id,
+        ...(bridge ? { bridge: { id: bridge.id, a: bridge.endpoint_a, b: bridge.endpoint_b } } : { endpointId: routeId }),
+        format: o.format,
+        path: file,
+        channels,
+        options,
+      });
+      if (record.info.state === 'starting') record.info.state = 'recording';
+      record.info.sample_rate = started.sampleRate;
+    } catch (err) {
+      this.#records.delete(id);
+      this.#busyPaths.delete(file);
+      throw err;
+    }
+    return { ...record.info };
+  }
+
+  get(id: string): RecordingInfo {
+    return { ...this.#record(id).info };
+  }
+
+  list(): RecordingInfo[] {
+    return [...this.#records.values()].map((r) => ({ ...r.info }));
+  }
+
+  /**
+   * Stops a recording and resolves with the finalised file. A recording that already ended
+   * answers with its result.
+   */
+  async stop(id: string): Promise<RecordingResultInfo> {
+    const record = this.#record(id);
+    if (record.info.state === 'recording' || record.info.state === 'paused') {
+      record.info.state = 'stopping';
+      try {
+        await this.#host.engineRequest(record.routeId, 'recording.stop', { recordingId: id });
+      } catch (err) {
+        // Ended on its own (or its endpoint went) just now: the finished event has the result.
+        if (!(err instanceof NotFoundError)) throw err;
+      }
+    }
+    const info = await record.finished;
+    return { id, path: info.path, format: info.format, duration_ms: info.duration_ms ?? 0, bytes: info.bytes ?? 0, cause: info.cause ?? 'stopped' };
+  }
+
+  async pause(id: string): Promise<RecordingInfo> {
+    return this.#setPaused(id, true);
+  }
+
+  async resume(id: string): Promise<RecordingInfo> {
+    return this.#setPaused(id, false);
+  }
+
+  /** Resolves when the recording has ended (any cause), with its final info. */
+  finished(id: string): Promise<RecordingInfo> {
+    return this.#record(id).finished;
+  }
+
+  /** The file of a recording, for download (a WAV in progress is playable as it grows). */
+  async media(id: string): Promise<{ path: string; format: RecordingFormat; contentType: string; bytes: number }> {
+    const info = this.#record(id).info;
+    if (info.state === 'starting') throw new InvalidStateError('RECORDING_NOT_READY', `recording ${id} is starting`);
+    let bytes: number;
+    try {
+      bytes = (await stat(info.path)).size;
+    } catch {
+      throw new NotFoundError('RECORDING_FILE_NOT_FOUND', `the file of recording ${id} is gone`);
+    }
+    return { path: info.path, format: info.format, contentType: RECORDING_CONTENT_TYPES[info.format], bytes };
+  }
+
+  /**
+   * Records the caller for a flow: settles with the finalised file on every ending. An aborted
+   * signal stops the recording and resolves with cause 'stopped' (nothing is lost); a failed
+   * recording rejects.
+   */
+  async record(endpointId: string, o: RecordCallOptions, signal: AbortSignal): Promise<RecordCallResult> {
+    signal.throwIfAborted();
+    const info = await this.start({
+      endpointId,
+      format: o.format,
+      ...(o.name !== undefined && o.name !== '' ? { name: o.name, ifExists: 'overwrite' as const } : {}),
+      ...(o.max_duration_ms !== undefined && o.max_duration_ms > 0 ? { maxDurationMs: o.max_duration_ms } : {}),
+      ...(o.max_silence_ms !== undefined && o.max_silence_ms > 0 ? { maxSilenceMs: o.max_silence_ms } : {}),
+      ...(o.terminate_on !== undefined && o.terminate_on !== '' ? { terminateOn: o.terminate_on } : {}),
+      ...(o.beep !== undefined ? { beep: o.beep } : {}),
+      ...(o.channels !== undefined ? { channels: o.channels } : {}),
+    });
+    const onAbort = (): void => { void this.stop(info.id).catch(() => undefined); };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const done = await this.finished(info.id);
+      if (done.cause === 'error') throw new Error(`recording ${info.id} failed: ${done.error ?? 'unknown error'}`);
+      const cause = done.cause === 'dtmf' ? 'terminator' : done.cause === 'shutdown' || done.cause === undefined ? 'hangup' : done.cause;
+      return { path: done.path, durationMs: done.duration_ms ?? 0, cause, ...(done.digit !== undefined ? { digit: done.digit } : {}) };
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * Absolute path for `name` under the recordings directory, with the format's extension.
+   * Refuses traversal (`..`), absolute names, hidden files and odd characters.
+   */
+  resolvePath(name: string, format: RecordingFormat): string {
+    const segments = name.split('/');
+    if (name.length > 512 || segments.length > 8 || !segments.every((s) => SAFE_SEGMENT.test(s) && s !== '.' && s !== '..' && !s.includes('..'))) {
+      throw new ValidationError('INVALID_NAME', `recording name ${JSON.stringify(name)} is not a safe relative file name (letters, digits, . _ -, sub-folders with /, no ..)`);
+    }
+    const ext = `.${EXT[format]}`;
+    const file = path.resolve(this.#root, name.toLowerCase().endsWith(ext) ? name : `${name}${ext}`);
+    if (!file.startsWith(this.#root + path.sep)) throw new ValidationError('INVALID_NAME', `recording name ${JSON.stringify(name)} leaves the recordings directory`);
+    return file;
+  }
+
+  /** Stops listening to the bus; recordings themselves end with their endpoints or workers. */
+  close(): void {
+    this.#unsubscribe();
+    services.delete(this.#host);
+  }
+
+  async #setPaused(id: string, paused: boolean): Promise<RecordingInfo> {
+    const record = this.#record(id);
+    const s = record.info.state;
+    if (s !== 'recording' && s !== 'paused') throw new InvalidStateError('RECORDING_NOT_ACTIVE', `recording ${id} is ${s}`);
+    await this.#host.engineRequest(record.routeId, paused ? 'recording.pause' : 'recording.resume', { recordingId: id });
+    if (record.info.state === 'recording' || record.info.state === 'paused') record.info.state = paused ? 'paused' : 'recording';
+    return { ...record.info };
+  }
+
+  #record(id: string): RecordingRecord {
+    const r = this.#records.get(id);
+    if (r === undefined) throw new NotFoundError('RECORDING_NOT_FOUND', `recording ${id} not found`);
+    return r;
+  }
+
+  #newId(): string {
+    // time-ordered and unique within the process, safe as a file name
+    return `rec-${Date.now().toString(36)}-${(++this.#serial).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  }
+
+  #onEvent(e: ServerEvent): void {
+    switch (e.type) {
+      case 'recording.finished': {
+        const record = this.#records.get(String(e.recording_id));
+        if (record === undefined) return;
+        this.#finish(record, {
+          recordingId: record.info.id,
+          path: String(e.path),
+          format: record.info.format,
+          durationMs: Number(e.duration_ms) || 0,
+          bytes: Number(e.bytes) || 0,
+          cause: e.cause as RecordingEndCause,
+          ...(typeof e.digit === 'string' ? { digit: e.digit } : {}),
+          ...(typeof e.error === 'string' ? { error: e.error } : {}),
+        });
+        return;
+      }
+      case 'bridge.deleted': {
+        // A bridge recording ends with its bridge (the conversation it recorded is over).
+        for (const record of this.#records.values()) {
+          if (record.info.bridge_id === e.bridge_id && (record.info.state === 'recording' || record.info.state === 'paused')) {
+            record.info.state = 'stopping';
+            void this.#host.engineRequest(record.routeId, 'recording.stop', { recordingId: record.info.id, cause: 'hangup' }).catch(() => undefined);
+          }
+        }
+        return;
+      }
+      case 'worker.died': {
+        // Its recordings end without a notification; the WAV on disk stays playable up to the last flush.
+        for (const record of this.#records.values()) {
+          if (record.worker === e.worker && !isEnded(record.info.state)) {
+            this.#finish(record, { recordingId: record.info.id, path: record.info.path, format: record.info.format, durationMs: 0, bytes: 0, cause: 'error', error: 'media worker died' });
+          }
+        }
+        return;
+      }
+      default:
+    }
+  }
+
+  #finish(record: RecordingRecord, o: WorkerOutcome): void {
+    if (isEnded(record.info.state)) return;
+    const info = record.info;
+    info.state = o.cause === 'error' ? 'failed' : 'finished';
+    info.duration_ms = o.durationMs;
+    info.bytes = o.bytes;
+    info.cause = o.cause;
+    if (o.digit !== undefined) info.digit = o.digit;
+    if (o.error !== undefined) info.error = o.error;
+    this.#busyPaths.delete(info.path);
+    record.resolveFinished({ ...info });
+    this.#forgetOld();
+  }
+
+  #forgetOld(): void {
+    if (this.#records.size <= KEEP_FINISHED) return;
+    for (const [id, r] of this.#records) {
+      if (this.#records.size <= KEEP_FINISHED) break;
+      if (isEnded(r.info.state)) this.#records.delete(id);
+    }
+  }
+}
+
+function isEnded(s: RecordingState): boolean {
+  return s === 'finished' || s === 'failed';
+}

@@ -1,0 +1,171 @@
+import { Recorder, type RecorderResult, type RecordingStopCause } from '../../recording/Recorder.ts';
+import type { RecordingFormat } from '../../recording/RecordingWriter.ts';
+import type { AudioTap, EndpointAudio, FrameSource } from '../EndpointAudio.ts';
+import type { Clocked } from '../MediaClock.ts';
+import { ChannelInput } from './ChannelInput.ts';
+
+/** Why a recording ended, as reported: the Recorder's causes plus a worker shutdown. */
+export type RecordingCause = RecordingStopCause | 'shutdown';
+
+export interface RecordingOutcome {
+  recordingId: string;
+  path: string;
+  format: RecordingFormat;
+  durationMs: number;
+  bytes: number;
+  droppedFrames: number;
+  cause: RecordingCause;
+  /** The key that ended it, when cause is 'dtmf'. */
+  digit?: string;
+  error?: string;
+}
+
+/** Where a channel's audio comes from: an endpoint's received ('in') or sent ('out') audio. */
+export interface TapSpec {
+  audio: EndpointAudio;
+  /** Channel fed by this endpoint's received audio (0 = left/a, 1 = right/b), or -1. */
+  inChannel: number;
+  /** Channel fed by what we send to this endpoint, or -1. */
+  outChannel: number;
+}
+
+/** Routes one endpoint's decoded audio into the recording's channels. */
+class RecordingTap implements AudioTap {
+  readonly #in: ChannelInput | null;
+  readonly #out: ChannelInput | null;
+
+  constructor(inCh: ChannelInput | null, outCh: ChannelInput | null) {
+    this.#in = inCh;
+    this.#out = outCh;
+  }
+
+  onAudio(pcm: Int16Array, sampleRate: number, direction: 'in' | 'out'): void {
+    const ch = direction === 'in' ? this.#in : this.#out;
+    if (ch !== null) ch.push(pcm, sampleRate);
+  }
+}
+
+/** Plays a short tone (the beep) to an endpoint, then ends. */
+export class ToneSource implements FrameSource {
+  readonly #tone: Int16Array;
+  #pos = 0;
+
+  constructor(tone: Int16Array) {
+    this.#tone = tone;
+  }
+
+  fill(out: Int16Array): number {
+    const tone = this.#tone;
+    if (this.#pos >= tone.length) return 0;
+    const n = out.length;
+    for (let i = 0; i < n; i++) out[i] = this.#pos < tone.length ? tone[this.#pos++]! : 0;
+    return n;
+  }
+}
+
+/**
+ * One recording inside a media worker: taps on one or two endpoints feed two ChannelInputs, and
+ * every media clock tick takes exactly one frame of each (silence where the network gave
+ * nothing) into the Recorder, which mixes or maps channels, applies the options and writes.
+ * Channel a is the left channel (received audio / leg A), b the right (sent audio / leg B).
+ */
+export class ActiveRecording implements Clocked {
+  readonly id: string;
+  readonly endpointIds: readonly string[];
+  readonly bridgeId: string | null;
+  readonly recorder: Recorder;
+  readonly #a: ChannelInput;
+  readonly #b: ChannelInput;
+  readonly #frameA: Int16Array;
+  readonly #frameB: Int16Array;
+  readonly #taps: Array<{ audio: EndpointAudio; tap: RecordingTap }> = [];
+  readonly #beeps: Array<{ audio: EndpointAudio; source: ToneSource }> = [];
+  /** Cause reported when the recorder's own cause is overridden (shutdown). */
+  reportedCause: RecordingCause | null = null;
+  /** First digit seen while recording that is one of the terminators. */
+  digit: string | null = null;
+
+  /** DTMF keys that end the recording (upper case). */
+  readonly terminateOn: string;
+
+  constructor(id: string, endpointIds: readonly string[], bridgeId: string | null, recorder: Recorder, terminateOn = '') {
+    this.id = id;
+    this.terminateOn = terminateOn;
+    this.endpointIds = endpointIds;
+    this.bridgeId = bridgeId;
+    this.recorder = recorder;
+    const rate = recorder.sampleRate;
+    this.#a = new ChannelInput(rate);
+    this.#b = new ChannelInput(rate);
+    const frame = Math.round(rate / 50);
+    this.#frameA = new Int16Array(frame);
+    this.#frameB = new Int16Array(frame);
+  }
+
+  /** Starts listening to the endpoints' audio. */
+  attach(specs: readonly TapSpec[]): void {
+    const chans = [this.#a, this.#b];
+    for (const s of specs) {
+      const tap = new RecordingTap(chans[s.inChannel] ?? null, chans[s.outChannel] ?? null);
+      s.audio.taps.add(tap);
+      this.#taps.push({ audio: s.audio, tap });
+    }
+  }
+
+  /**
+   * Plays the recorder's beep to `audio`'s peer, unless something is already playing to it (a
+   * prompt is never cut off for a beep; the file gets the beep either way).
+   */
+  beep(audio: EndpointAudio): void {
+    if (audio.source !== null || !audio.endpoint.canSend) return;
+    const source = new ToneSource(Recorder.beepTone(audio.sampleRate));
+    audio.setSource(source);
+    this.#beeps.push({ audio, source });
+  }
+
+  onTick(): void {
+    this.#a.aligner.read(this.#frameA);
+    this.#b.aligner.read(this.#frameB);
+    this.recorder.tick(this.#frameA, this.#frameB);
+  }
+
+  pause(): void {
+    this.recorder.pause();
+  }
+
+  resume(): void {
+    this.recorder.resume();
+  }
+
+  /** Removes the taps and any beep still playing. Idempotent. */
+  detach(): void {
+    for (const { audio, tap } of this.#taps) audio.taps.delete(tap);
+    this.#taps.length = 0;
+    for (const { audio, source } of this.#beeps) if (audio.source === source) audio.setSource(null);
+    this.#beeps.length = 0;
+  }
+
+  /** Underruns (silent frames for missing audio) and trimmed samples, both channels. */
+  get underruns(): number {
+    return this.#a.aligner.underruns + this.#b.aligner.underruns;
+  }
+
+  get droppedSamples(): number {
+    return this.#a.aligner.droppedSamples + this.#b.aligner.droppedSamples;
+  }
+
+  outcome(r: RecorderResult): RecordingOutcome {
+    const o: RecordingOutcome = {
+      recordingId: this.id,
+      path: r.path,
+      format: r.format,
+      durationMs: Math.round(r.durationMs),
+      bytes: r.bytes,
+      droppedFrames: r.droppedFrames,
+      cause: r.cause === 'error' ? 'error' : (this.reportedCause ?? r.cause),
+    };
+    if (o.cause === 'dtmf' && this.digit !== null) o.digit = this.digit;
+    if (r.error !== undefined) o.error = r.error.message;
+    return o;
+  }
+}
