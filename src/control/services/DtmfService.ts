@@ -105,7 +105,7 @@ export class DtmfService {
    * The next key press on `endpointId` (flows' "wait for a digit"): resolves with it, rejects
    * with the signal's reason on abort.
    */
-  nextDigit(endpointId: string, signal?: AbortSignal): Promise<DtmfPress> {
+  async nextDigit(endpointId: string, signal?: AbortSignal): Promise<DtmfPress> {
     this.#assertEndpoint(endpointId);
     signal?.throwIfAborted();
     return new Promise((resolve, reject) => {
