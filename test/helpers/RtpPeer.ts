@@ -83,6 +83,37 @@ export class RtpPeer {
     this.ts = (this.ts + (opts.samples ?? 160)) >>> 0;
   }
 
+  /**
+   * Presses `digit` as RFC 4733 events (written here independently of src/): a start packet
+   * with the marker, growing durations every 20 ms, then the end packet three times; all with
+   * the event's start timestamp. Resolves after the last packet.
+   */
+  async sendDtmf(port: number, digit: string, pt = 101, durationMs = 120): Promise<void> {
+    const code = '0123456789*#ABCD'.indexOf(digit.toUpperCase());
+    if (code < 0) throw new Error(`not a DTMF digit: ${digit}`);
+    const ts = this.ts;
+    const steps = Math.max(1, Math.round(durationMs / 20));
+    const packet = (duration: number, end: boolean, marker: boolean) => {
+      const b = Buffer.alloc(16);
+      b[0] = 0x80;
+      b[1] = (marker ? 0x80 : 0) | pt;
+      b.writeUInt16BE(this.seq & 0xffff, 2);
+      b.writeUInt32BE(ts >>> 0, 4);
+      b.writeUInt32BE(this.ssrc, 8);
+      b[12] = code;
+      b[13] = (end ? 0x80 : 0) | 10;
+      b.writeUInt16BE(duration, 14);
+      this.rtp.send(b, port, '127.0.0.1');
+      this.seq = (this.seq + 1) & 0xffff;
+    };
+    for (let i = 1; i <= steps; i++) {
+      packet(160 * i, false, i === 1);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (let i = 0; i < 3; i++) packet(160 * steps, true, false);
+    this.ts = (this.ts + 160 * (steps + 1)) >>> 0;
+  }
+
   sendRaw(port: number, bytes: Uint8Array): void {
     this.rtp.send(bytes, port, '127.0.0.1');
   }

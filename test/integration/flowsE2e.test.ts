@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import path from 'node:path';
+import { test } from 'node:test';
+import { MediaFlowEngines } from '../../src/control/MediaFlowEngines.ts';
+import { PlaybackService } from '../../src/control/services/PlaybackService.ts';
+import type { MediaServer } from '../../src/control/MediaServer.ts';
+import type { ServerEvent } from '../../src/control/types.ts';
+import { FlowService } from '../../src/flows/FlowService.ts';
+import { RtpPeer } from '../helpers/RtpPeer.ts';
+import { nextEvent, startServer } from '../helpers/server.ts';
+
+/**
+ * The example flows end to end over real RTP on 127.0.0.1: a caller (RtpPeer) whose endpoint
+ * is handed to a flow, prompts actually played (audio received), DTMF sent as RFC 4733 events.
+ */
+
+const FLOWS_DIR = path.resolve('flows');
+
+function ulawToLinear(u: number): number {
+  u = ~u & 0xff;
+  const t = (((u & 0x0f) << 3) + 0x84) << ((u & 0x70) >> 4);
+  return u & 0x80 ? 0x84 - t : t - 0x84;
+}
+
+/** RMS of the μ-law audio the caller received since index `from`. */
+function receivedRms(peer: RtpPeer, from = 0): number {
+  let sum = 0;
+  let n = 0;
+  for (const p of peer.received.slice(from)) {
+    if (p.pt !== 0) continue;
+    for (const b of p.payload) {
+      const v = ulawToLinear(b);
+      sum += v * v;
+      n++;
+    }
+  }
+  return n === 0 ? 0 : Math.sqrt(sum / n);
+}
+
+async function setup(t: { after(fn: () => unknown): void }): Promise<{ server: MediaServer; flows: FlowService; caller: RtpPeer; endpointId: string; rtpPort: number }> {
+  const server = await startServer();
+  t.after(() => server.close());
+  const flows = new FlowService({
+    engines: new MediaFlowEngines(server, { playback: PlaybackService.of(server) }),
+    emit: (type, payload) => server.events.emit(type, payload),
+    dir: FLOWS_DIR,
+  });
+  flows.loadDir();
+  t.after(() => flows.close());
+  const caller = await RtpPeer.open();
+  t.after(() => caller.close());
+  const ep = await server.createEndpoint({ remote_sdp: caller.offer(['pcmu']) });
+  // The caller's phone sends comfort noise-free silence so the endpoint latches and stays alive.
+  const keepalive = setInterval(() => caller.send(ep.rtp_port, Buffer.alloc(160, 0xff)), 20);
+  t.after(() => clearInterval(keepalive));
+  return { server, flows, caller, endpointId: ep.id, rtpPort: ep.rtp_port };
+}
+
+function completed(server: MediaServer, sessionId: string, timeoutMs = 20_000): Promise<ServerEvent> {
+  return nextEvent(server, 'flow.completed', (e) => e.session_id === sessionId, timeoutMs);
+}
+
+test('main-menu over RTP: the welcome prompt is heard, "1" (RFC 4733) transfers to sales', async (t) => {
+  const { server, flows, caller, endpointId, rtpPort } = await setup(t);
+  const started = nextEvent(server, 'playback.started');
+  const session = flows.start(endpointId, 'main-menu', {});
+  const done = completed(server, session.id);
+  await started;
+  await caller.waitFor(40); // 800 ms of the welcome prompt
+  assert.ok(receivedRms(caller) > 300, `the prompt is audible (rms ${receivedRms(caller).toFixed(0)})`);
+  await caller.sendDtmf(rtpPort, '1');
+  const event = await done;
+  assert.deepEqual(event.outcome, { action: 'transfer', target: 'sip:sales@pbx.example.com' });
+});
+
+test('main-menu over RTP: a wrong key, then 2 goes to support, which is spoken with TTS', async (t) => {
+  const { server, flows, caller, endpointId, rtpPort } = await setup(t);
+  const log: ServerEvent[] = [];
+  t.after(server.events.subscribe((e) => log.push(e)));
+  /** Resolves with the index in `log` of the first event after `from` matching `pred`. */
+  const after = async (from: number, pred: (e: ServerEvent) => boolean, timeoutMs = 15_000): Promise<number> => {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const i = log.findIndex((e, k) => k > from && pred(e));
+      if (i >= 0) return i;
+      if (Date.now() > until) throw new Error(`no matching event after #${from}: ${log.slice(from + 1).map((e) => e.type).join(', ')}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const prompt = (e: ServerEvent) => e.type === 'playback.started' && e.endpoint_id === endpointId;
+  const session = flows.start(endpointId, 'main-menu', {});
+  const done = completed(server, session.id, 40_000);
+  const menu = await after(-1, (e) => e.type === 'flow.step' && e.session_id === session.id && e.step === 'menu');
+  const menuPrompt = await after(menu, prompt);
+  await caller.sendDtmf(rtpPort, '9');
+  const invalidPrompt = await after(menuPrompt, prompt); // "not a valid option"
+  await after(invalidPrompt, prompt); // then the short menu again: answer it
+  await caller.sendDtmf(rtpPort, '2');
+  await after(menu, (e) => e.type === 'flow.step' && e.session_id === session.id && e.step === 'support');
+  const before = caller.received.length;
+  const event = await done;
+  assert.deepEqual(event.outcome, { action: 'transfer', target: 'sip:support@pbx.example.com' });
+  assert.ok(caller.received.length - before > 20, 'the TTS sentence was sent as RTP');
+  assert.ok(receivedRms(caller, before) > 300, 'and it is audible');
+});
+
+test('survey over RTP: three answers by RFC 4733 are posted to the webhook as JSON', async (t) => {
+  const posts: Array<Record<string, unknown>> = [];
+  const hook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      posts.push(JSON.parse(body) as Record<string, unknown>);
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ id: 'sv-1' }));
+    });
+  });
+  hook.listen(0, '127.0.0.1');
+  await once(hook, 'listening');
+  t.after(() => hook.close());
+  const { server, flows, caller, endpointId, rtpPort } = await setup(t);
+  const url = `http://127.0.0.1:${(hook.address() as { port: number }).port}/survey`;
+  const session = flows.start(endpointId, 'survey', { webhook_url: url });
+  const done = completed(server, session.id, 60_000);
+  for (const [step, key] of [['q1', '4'], ['q2', '5'], ['q3', '1']] as const) {
+    await nextEvent(server, 'flow.step', (e) => e.session_id === session.id && e.step === step, 20_000);
+    await caller.sendDtmf(rtpPort, key);
+  }
+  await done;
+  assert.equal(posts.length, 1);
+  assert.equal(posts[0]!.satisfaction, 4);
+  assert.equal(posts[0]!.recommend, 5);
+  assert.equal(posts[0]!.resolved, true);
+});
+
+test('a flow ends with outcome hangup when the b2bua deletes the endpoint mid-prompt', async (t) => {
+  const { server, flows, endpointId } = await setup(t);
+  const session = flows.start(endpointId, 'main-menu', {});
+  const done = completed(server, session.id);
+  await nextEvent(server, 'playback.started');
+  const stopped = nextEvent(server, 'playback.finished', (e) => e.endpoint_id === endpointId);
+  await server.deleteEndpoint(endpointId);
+  const event = await done;
+  assert.equal((event.outcome as { action: string }).action, 'hangup');
+  assert.equal((await stopped).reason, 'stopped');
+});
