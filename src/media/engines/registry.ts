@@ -1,4 +1,5 @@
 import { DtmfEngine } from './DtmfEngine.ts';
+import { ConferenceEngine } from './ConferenceEngine.ts';
 import type { MediaEngine, WorkerContext } from './MediaEngine.ts';
 import { PlaybackEngine } from './PlaybackEngine.ts';
 import { RecordingEngine } from './RecordingEngine.ts';
@@ -9,6 +10,7 @@ import { RecordingEngine } from './RecordingEngine.ts';
  */
 export function createEngines(ctx: WorkerContext): Record<string, MediaEngine> {
   return {
+    conference: new ConferenceEngine(ctx),
     dtmf: new DtmfEngine(ctx),
     playback: new PlaybackEngine(ctx),
     recording: new RecordingEngine(ctx),

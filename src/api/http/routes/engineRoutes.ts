@@ -1,5 +1,7 @@
 import type { MediaServer } from '../../../control/MediaServer.ts';
 import type { RoutePlugin } from '../app.ts';
+import { ConferenceService } from '../../../control/services/ConferenceService.ts';
+import { conferenceRoutes } from './conferences.ts';
 import { DtmfService } from '../../../control/services/DtmfService.ts';
 import { dtmfRoutes } from './dtmf.ts';
 import { PlaybackService } from '../../../control/services/PlaybackService.ts';
@@ -13,6 +15,7 @@ import { recordingRoutes } from './recordings.ts';
  */
 export function engineRoutes(server: MediaServer): RoutePlugin[] {
   return [
+    conferenceRoutes(ConferenceService.of(server)),
     dtmfRoutes(DtmfService.of(server)),
     playbackRoutes(PlaybackService.of(server)),
     recordingRoutes(RecordingService.of(server)),
