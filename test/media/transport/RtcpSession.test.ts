@@ -23,8 +23,8 @@ test('RtcpSession.buildReport() writes an RR with loss and CNAME when we sent no
   const parsed = parseRtcp(s.outBuffer, 0, len);
   assert.equal(parsed.error, 0);
   const [rr, sdes] = parsed.packets!;
-  assert.equal(rr!.kind, 'rr');
-  if (rr!.kind !== 'rr' || sdes!.kind !== 'sdes') throw new Error('unexpected packets');
+  assert.equal(rr?.kind, 'rr');
+  if (rr?.kind !== 'rr' || sdes?.kind !== 'sdes') throw new Error('unexpected packets');
   assert.equal(rr.ssrc, sender.ssrc);
   assert.equal(rr.reports[0]!.ssrc, PEER_SSRC);
   assert.equal(rr.reports[0]!.cumulativeLost, 4);
