@@ -67,6 +67,16 @@ interface Entry {
   resolve: (r: PlaybackRecord) => void;
 }
 
+/**
+ * Where playbacks into a conference go (the ConferenceService: its play() mixes a player into the
+ * room and its engine reports playback.started/finished with the same playback id).
+ */
+export interface ConferencePlaybackTarget {
+  play(conferenceId: string, media: string[], opts: { playbackId?: string; loop?: number | boolean }): Promise<unknown>;
+  stopPlay(conferenceId: string, playbackId: string): Promise<void>;
+  workerOf?(conferenceId: string): number;
+}
+
 export interface PlaybackServiceOptions {
   /** Finished playbacks kept for GET /playback/:id. Default 1000. */
   keepFinished?: number;
@@ -98,11 +108,18 @@ export class PlaybackService {
   readonly #finishedOrder: string[] = [];
   readonly #keepFinished: number;
   readonly #unsubscribe: () => void;
+  #conferences: ConferencePlaybackTarget | undefined;
 
   constructor(host: PlaybackHost, opts: PlaybackServiceOptions = {}) {
     this.#host = host;
     this.#keepFinished = opts.keepFinished ?? 1000;
     this.#unsubscribe = host.events.subscribe((e) => this.#onEvent(e));
+  }
+
+  /** Enables `conferenceId` playbacks through the conference service; returns this. */
+  useConferences(target: ConferencePlaybackTarget): this {
+    this.#conferences = target;
+    return this;
   }
 
   #onEvent(e: ServerEvent): void {
@@ -145,9 +162,7 @@ export class PlaybackService {
   }
 
   async #begin(req: StartPlaybackRequest): Promise<Entry> {
-    if (req.conferenceId !== undefined && req.endpointId === undefined) {
-      throw new UnsupportedError('CONFERENCE_PLAYBACK_UNAVAILABLE', `playback into conference ${req.conferenceId} is not available`);
-    }
+    if (req.conferenceId !== undefined && req.endpointId === undefined) return this.#beginConference(req.conferenceId, req);
     const endpointId = req.endpointId;
     if (endpointId === undefined) throw new ValidationError('INVALID_PLAYBACK', 'endpoint_id or conference_id is required');
     if (!this.#host.hasEndpoint(endpointId)) throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} not found`);
@@ -179,6 +194,39 @@ export class PlaybackService {
     return entry;
   }
 
+  /** Into a conference: the conference engine mixes the player; only loop applies (no barge-in, no TTS options). */
+  async #beginConference(conferenceId: string, req: StartPlaybackRequest): Promise<Entry> {
+    const target = this.#conferences;
+    if (target === undefined) {
+      throw new UnsupportedError('CONFERENCE_PLAYBACK_UNAVAILABLE', `playback into conference ${conferenceId} is not available`);
+    }
+    if (req.bargeIn !== undefined && req.bargeIn !== false) throw new ValidationError('INVALID_PLAYBACK', 'barge_in applies to endpoint playbacks only');
+    const id = randomUUID();
+    const record: PlaybackRecord = { id, conferenceId, state: 'loading', media: [...req.media], createdAt: new Date().toISOString() };
+    if (req.loop !== undefined) record.loop = req.loop;
+    let resolve: (r: PlaybackRecord) => void = () => undefined;
+    const finished = new Promise<PlaybackRecord>((r) => { resolve = r; });
+    let workerIndex = -1;
+    try {
+      workerIndex = target.workerOf?.(conferenceId) ?? -1;
+    } catch {
+      // an unknown conference: play() below says so
+    }
+    const entry: Entry = { record, workerIndex, finished, resolve };
+    this.#entries.set(id, entry);
+    const opts: { playbackId: string; loop?: number | boolean } = { playbackId: id };
+    if (req.loop !== undefined) opts.loop = req.loop;
+    try {
+      await target.play(conferenceId, req.media, opts);
+    } catch (err) {
+      this.#entries.delete(id);
+      if (err instanceof NotFoundError && err.code !== 'CONFERENCE_NOT_FOUND') throw new ValidationError(err.code, err.message);
+      throw err;
+    }
+    if (record.state === 'loading') record.state = 'playing';
+    return entry;
+  }
+
   #entry(id: string): Entry {
     const entry = this.#entries.get(id);
     if (entry === undefined) throw new NotFoundError('PLAYBACK_NOT_FOUND', `playback ${id} not found`);
@@ -198,7 +246,8 @@ export class PlaybackService {
     const entry = this.#entry(id);
     if (entry.record.state !== 'finished') {
       try {
-        await this.#host.engineRequest(entry.record.endpointId as string, 'playback.stop', { playbackId: id });
+        if (entry.record.conferenceId !== undefined) await this.#conferences?.stopPlay(entry.record.conferenceId, id);
+        else await this.#host.engineRequest(entry.record.endpointId as string, 'playback.stop', { playbackId: id });
       } catch (err) {
         // It finished (or its endpoint went) meanwhile: the finished event says how.
         if (!(err instanceof NotFoundError)) throw err;
@@ -218,6 +267,7 @@ export class PlaybackService {
   async #setPaused(id: string, paused: boolean): Promise<PlaybackRecord> {
     const entry = this.#entry(id);
     if (entry.record.state === 'finished') throw new InvalidStateError('PLAYBACK_FINISHED', `playback ${id} has finished`);
+    if (entry.record.conferenceId !== undefined) throw new UnsupportedError('PAUSE_UNSUPPORTED', 'a conference playback cannot be paused; stop it instead');
     let info: { state?: PlaybackState };
     try {
       info = await this.#host.engineRequest(entry.record.endpointId as string, paused ? 'playback.pause' : 'playback.resume', { playbackId: id });
