@@ -108,6 +108,14 @@ describe('/playback', () => {
     assert.equal(res.json().error.code, 'ENDPOINT_NOT_FOUND');
   });
 
+  test('POST /playback to an endpoint without negotiated media (offer not answered yet) is 409 ENDPOINT_NOT_NEGOTIATED', async () => {
+    const offered = await server.createEndpoint({});
+    const res = await post({ endpoint_id: offered.id, media: ['prompt:beep'] });
+    assert.equal(res.statusCode, 409, res.body);
+    assert.equal(res.json().error.code, 'ENDPOINT_NOT_NEGOTIATED');
+    await server.deleteEndpoint(offered.id);
+  });
+
   test('GET, DELETE and pause of an unknown playback are 404 PLAYBACK_NOT_FOUND', async () => {
     for (const [method, url] of [['GET', '/playback/nope'], ['DELETE', '/playback/nope'], ['POST', '/playback/nope/pause']] as const) {
       const res = await app.inject({ method, url });

@@ -4,7 +4,7 @@ import type { FinishReason } from '../playback/Player.ts';
 import type { EndpointAudio } from './EndpointAudio.ts';
 import type { MediaEngine, WorkerContext } from './MediaEngine.ts';
 import { PlayerSource } from './playback/PlayerSource.ts';
-import { createPlaybackResources, preparePlayer, type PlaybackResources } from './playback/playbackResources.ts';
+import { preparePlayer, sharedPlaybackResources, type PlaybackResources } from './playback/playbackResources.ts';
 
 export type PlaybackState = 'loading' | 'playing' | 'paused' | 'finished';
 
@@ -103,9 +103,9 @@ export class PlaybackEngine implements MediaEngine {
     this.#offDigit = ctx.onDigit((endpointId, digit) => this.onDigit(endpointId, digit));
   }
 
-  /** The worker's prompt cache and TTS service, created on first use (the conference engine may share them). */
+  /** The worker's prompt cache and TTS service, created on first use and shared with the conference engine. */
   get resources(): PlaybackResources {
-    this.#resources ??= createPlaybackResources(this.#ctx.settings);
+    this.#resources ??= sharedPlaybackResources(this.#ctx.settings);
     return this.#resources;
   }
 
@@ -125,6 +125,10 @@ export class PlaybackEngine implements MediaEngine {
   async start(p: PlaybackStartParams): Promise<PlaybackInfo> {
     if (this.#byId.has(p.playbackId)) throw new InvalidStateError('PLAYBACK_EXISTS', `playback ${p.playbackId} exists`);
     const audio = this.#ctx.audio(p.endpointId);
+    // The playlist is resolved at the negotiated codec's rate; before negotiation there is none.
+    if (audio.endpoint.media === null) {
+      throw new InvalidStateError('ENDPOINT_NOT_NEGOTIATED', `endpoint ${p.endpointId} has no negotiated media yet (no remote SDP)`);
+    }
     const pb: Playback = {
       id: p.playbackId, endpointId: p.endpointId, audio, abort: new AbortController(),
       state: 'loading', source: undefined, pauseWanted: false, reason: undefined,

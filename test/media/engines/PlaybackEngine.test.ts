@@ -16,6 +16,7 @@ import { DtmfDetector } from '../../../src/media/dtmf/DtmfDetector.ts';
  * it), driven frame by frame by the test instead of the media clock.
  */
 class FakeAudio {
+  readonly endpoint: { media: object | null } = { media: {} };
   sampleRate = 8000;
   frameSamples = 160;
   source: FrameSource | null = null;
@@ -147,11 +148,14 @@ test('PlaybackEngine: a bad playlist fails the start and leaves the current play
   assert.equal(h.engine.metrics().failed_to_start, 2);
 });
 
-test('PlaybackEngine rejects an unknown endpoint, a duplicate id and malformed parameters', async (t) => {
+test('PlaybackEngine rejects an unknown endpoint, a duplicate id, an endpoint not negotiated yet and malformed parameters', async (t) => {
   const h = harness(t);
   await assert.rejects(h.engine.handle('playback.start', { playbackId: 'x', endpointId: 'nope', media: ['prompt:beep'] }) as Promise<unknown>, NotFoundError);
   await start(h, 'p1', ['prompt:hold-music']);
   await assert.rejects(start(h, 'p1', ['prompt:beep']), InvalidStateError);
+  h.audio.get('ep1')!.endpoint.media = null;
+  await assert.rejects(start(h, 'p8', ['prompt:beep']), (err: unknown) => err instanceof InvalidStateError && err.code === 'ENDPOINT_NOT_NEGOTIATED');
+  h.audio.get('ep1')!.endpoint.media = {};
   assert.throws(() => h.engine.handle('playback.start', { playbackId: 'p9', endpointId: 'ep1', media: [] }), ValidationError);
   assert.throws(() => h.engine.handle('playback.start', { playbackId: 'p9', endpointId: 'ep1', media: ['prompt:beep'], bargeIn: 'xyz' }), ValidationError);
   assert.throws(() => h.engine.handle('playback.stop', { playbackId: '../x' }), ValidationError);

@@ -30,6 +30,21 @@ export function createPlaybackResources(settings: Readonly<Record<string, unknow
   return { cache, tts, promptsDir, mediaRoots: [promptsDir, recordingsDir] };
 }
 
+const shared = new WeakMap<object, PlaybackResources>();
+
+/**
+ * The resources of this worker thread, one per settings object (every engine of a worker gets
+ * the same one), so a prompt is decoded once per worker whichever engine plays it.
+ */
+export function sharedPlaybackResources(settings: Readonly<Record<string, unknown>>): PlaybackResources {
+  let res = shared.get(settings);
+  if (res === undefined) {
+    res = createPlaybackResources(settings);
+    shared.set(settings, res);
+  }
+  return res;
+}
+
 export interface PreparePlayerOptions extends Omit<PlayerOptions, 'sampleRate'> {
   /** TTS voice/lang/rate/engine and digits mode of the string items. */
   itemOptions?: MediaItemOptions;
