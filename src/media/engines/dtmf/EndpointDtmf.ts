@@ -111,7 +111,11 @@ export class EndpointDtmf implements AudioTap, Clocked {
     if (this.#closed) return;
     const te = this.endpoint.media?.telephoneEvent ?? null;
     const rate = te ? te.clockRate : 8000;
-    if (rate !== this.#receiver.clockRate) this.#receiver = this.#makeReceiver(rate);
+    if (rate !== this.#receiver.clockRate) {
+      this.#receiver = this.#makeReceiver(rate);
+      this.#rfcOpen = 0;
+      this.#updateClock();
+    }
     this.endpoint.onEventPacket = this.#onEventPacket;
     this.#applyTap();
   }
