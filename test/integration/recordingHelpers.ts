@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { RecordingService } from '../../src/control/services/RecordingService.ts';
 import { linearToUlaw } from '../../src/media/codecs/g711.ts';
-import type { RtpPeer } from '../helpers/RtpPeer.ts';
+import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { run } from '../helpers/proc.ts';
+import { startServer } from '../helpers/server.ts';
 
 /** Real speech (8 kHz mono) from asterisk-core-sounds, 1.8 s. */
 export const SPEECH_WAV = '/usr/share/asterisk/sounds/en/all-circuits-busy-now.wav';
@@ -51,6 +55,33 @@ export function findSegment(ref: Int16Array, x: Int16Array, from: number, length
     if (r > best.r) best = { offset: p, r };
   }
   return best;
+}
+
+/**
+ * How well `x` follows `ref`, robust to a few inserted or dropped frames (jitter on a loaded
+ * machine): `ref` is cut into 100 ms chunks, each voiced chunk is looked for in `x` near where
+ * the previous one was found, and the median of the chunks' correlations is returned.
+ */
+export function chunkedCorrelation(ref: Int16Array, x: Int16Array, rate = 8000): { median: number; chunks: number } {
+  const len = rate / 10;
+  const rs: number[] = [];
+  let at = -1;
+  let prev = 0;
+  for (let from = 0; from + len <= ref.length; from += len) {
+    if (rms(ref, from, from + len) < 300) continue;
+    // where it should be if nothing was inserted or dropped since the last chunk, +- 2 chunks
+    const expected = at + (from - prev);
+    const lo = at < 0 ? 0 : Math.max(0, expected - 2 * len);
+    const hi = at < 0 ? x.length : Math.min(x.length, expected + 3 * len);
+    const found = findSegment(ref, x.subarray(lo, hi), from, len);
+    if (found.offset >= 0) {
+      at = lo + found.offset;
+      prev = from;
+    }
+    rs.push(found.r);
+  }
+  rs.sort((a, b) => a - b);
+  return { median: rs[rs.length >> 1] ?? 0, chunks: rs.length };
 }
 
 /** Goertzel power of `freq` in `x` (relative units). */
@@ -107,3 +138,22 @@ export function streamPcmu(peer: RtpPeer, port: number, pcm: Int16Array, lose: R
     }, 5);
   });
 }
+
+export type T = { after(fn: () => unknown): void };
+
+export async function setup(t: T, env: Record<string, string> = {}) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'msc-rec-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const server = await startServer({ RECORDINGS_DIR: dir, ...env });
+  t.after(() => server.close());
+  const recordings = RecordingService.of(server);
+  return { dir, server, recordings };
+}
+
+export async function peerEndpoint(t: T, server: Awaited<ReturnType<typeof startServer>>, affinity?: string) {
+  const peer = await RtpPeer.open();
+  t.after(() => peer.close());
+  const ep = await server.createEndpoint({ remote_sdp: peer.offer(['pcmu']), ...(affinity ? { affinity } : {}) });
+  return { peer, ep };
+}
+

@@ -100,6 +100,7 @@ export class RecordingEngine implements MediaEngine {
   /** Stops a recording and resolves with the finalised file. */
   async stop(recordingId: string, cause: 'stopped' | 'hangup' = 'stopped'): Promise<RecordingOutcome> {
     const rec = this.#get(recordingId);
+    if (rec.recorder.done === null) rec.drain();
     return rec.outcome(await rec.recorder.stop(cause));
   }
 
@@ -118,6 +119,7 @@ export class RecordingEngine implements MediaEngine {
       if (rec.endpointIds.includes(endpointId)) {
         // The endpoint's audio goes with it: stop tapping now, finish writing in the background.
         rec.detach();
+        if (rec.recorder.done === null) rec.drain();
         void rec.recorder.hangup();
       }
     }
@@ -148,7 +150,10 @@ export class RecordingEngine implements MediaEngine {
     this.#offDigit();
     await Promise.allSettled([...this.#opening.values()].map((o) => o.done));
     await Promise.all([...this.#active.values()].map((rec) => {
-      if (rec.recorder.done === null) rec.reportedCause = 'shutdown';
+      if (rec.recorder.done === null) {
+        rec.reportedCause = 'shutdown';
+        rec.drain();
+      }
       return rec.recorder.stop('hangup');
     }));
   }

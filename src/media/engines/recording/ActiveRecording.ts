@@ -133,7 +133,27 @@ export class ActiveRecording implements Clocked {
     this.recorder.pause();
   }
 
+  /**
+   * Writes the whole frames still queued (the jitter slack, a frame or two): audio received before
+   * a stop or a hangup belongs in the file. Called just before the recorder is stopped.
+   */
+  drain(): void {
+    const a = this.#a.aligner;
+    const b = this.#b.aligner;
+    const frame = a.frameSamples;
+    for (let i = 0; i < 16 && this.recorder.state === 'recording' && (a.depth >= frame || b.depth >= frame); i++) {
+      if (a.depth >= frame) a.read(this.#frameA);
+      else this.#frameA.fill(0);
+      if (b.depth >= frame) b.read(this.#frameB);
+      else this.#frameB.fill(0);
+      this.recorder.tick(this.#frameA, this.#frameB);
+    }
+  }
+
+  /** What was queued while paused was said during the pause: it is not recorded late. */
   resume(): void {
+    this.#a.aligner.clear();
+    this.#b.aligner.clear();
     this.recorder.resume();
   }
 

@@ -7,8 +7,8 @@
  *
  * Depth adapts like a simple jitter buffer: an underrun leaves the queued samples in place (the
  * depth grows by the frame that came late, which then absorbs that much jitter), and once a
- * second, if more than one whole spare frame stayed queued the whole time, one frame is dropped
- * so latency does not creep up (one spare frame is kept: trimming it would trade every late
+ * half-second, if more than one whole spare frame stayed queued the whole time, the excess is
+ * dropped so latency does not creep up (one spare frame is kept: trimming it would trade every late
  * packet for a dropped frame and a silent one). A hard cap bounds the FIFO after a burst.
  * Nothing here allocates after construction.
  */
@@ -22,15 +22,16 @@ export class FrameAligner {
   #windowTicks = 0;
   readonly #window: number;
   readonly #cap: number;
-  /** Ticks answered with silence because less than a frame was queued. */
+  /** Ticks answered with silence because less than a frame was queued (once audio has arrived). */
   underruns = 0;
+  #fed = false;
   /** Samples discarded to bound latency (burst beyond the cap, or depth trimmed). */
   droppedSamples = 0;
 
-  /** `frameSamples` at the recording rate; `windowTicks` 50 = 1 s; `capFrames` 10 = 200 ms. */
+  /** `frameSamples` at the recording rate; `windowTicks` 25 = 500 ms; `capFrames` 10 = 200 ms. */
   constructor(frameSamples: number, o: { windowTicks?: number; capFrames?: number } = {}) {
     this.frameSamples = frameSamples;
-    this.#window = o.windowTicks ?? 50;
+    this.#window = o.windowTicks ?? 25;
     this.#cap = frameSamples * (o.capFrames ?? 10);
     this.#ring = new Int16Array(this.#cap + frameSamples * 6);
   }
@@ -46,6 +47,7 @@ export class FrameAligner {
     const size = ring.length;
     let n = length;
     let from = 0;
+    this.#fed = true;
     if (n > size) {
       from = n - size;
       this.droppedSamples += from;
@@ -81,12 +83,13 @@ export class FrameAligner {
       audio = true;
     } else {
       out.fill(0, 0, n);
-      this.underruns++;
+      if (this.#fed) this.underruns++;
     }
     if (this.#count < this.#minDepth) this.#minDepth = this.#count;
     if (++this.#windowTicks >= this.#window) {
-      // Two spare frames all second long: more slack than the jitter needs, give one back.
-      if (this.#minDepth >= 2 * n) this.#skip(n);
+      // More than one spare frame all window long: more slack than the jitter needs (a stall
+      // that made the clock catch up several ticks at once): give back all but one frame.
+      if (this.#minDepth >= 2 * n) this.#skip(this.#minDepth - n);
       this.#windowTicks = 0;
       this.#minDepth = Number.MAX_SAFE_INTEGER;
     }

@@ -1,0 +1,177 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/api/http/app.ts';
+import { engineRoutes } from '../../src/api/http/routes/engineRoutes.ts';
+import { silentLogger } from '../../src/common/logger.ts';
+import type { MediaServer } from '../../src/control/MediaServer.ts';
+import { RtpPeer } from '../helpers/RtpPeer.ts';
+import { nextEvent, startServer } from '../helpers/server.ts';
+
+/**
+ * /recordings over a real MediaServer (one worker) and app.inject: schemas, errors, the reply
+ * shapes, pause/resume, DELETE's result, the download, and names that try to leave the
+ * recordings directory.
+ */
+describe('/recordings', () => {
+  let server: MediaServer;
+  let app: FastifyInstance;
+  let peer: RtpPeer;
+  let dir: string;
+  let recordingsDir: string;
+  let endpointId: string;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'recording-api-'));
+    recordingsDir = path.join(dir, 'recordings');
+    server = await startServer({ RECORDINGS_DIR: recordingsDir });
+    app = await buildApp({ control: server, config: server.config, logger: silentLogger, extraRoutes: engineRoutes(server) });
+    await app.ready();
+    peer = await RtpPeer.open();
+    endpointId = (await server.createEndpoint({ remote_sdp: peer.offer(['pcmu']) })).id;
+  });
+
+  after(async () => {
+    await app.close();
+    await server.close();
+    peer.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const post = (body: Record<string, unknown>) => app.inject({ method: 'POST', url: '/recordings', payload: body });
+
+  test('POST /recordings answers 201 with the recording, GET shows it, DELETE answers the finalised file', async () => {
+    const res = await post({ endpoint_id: endpointId, format: 'wav', channels: 'stereo' });
+    assert.equal(res.statusCode, 201, res.body);
+    const rec = res.json();
+    assert.equal(rec.state, 'recording');
+    assert.equal(rec.format, 'wav');
+    assert.equal(rec.channels, 'stereo');
+    assert.equal(rec.endpoint_id, endpointId);
+    assert.equal(rec.bridge_id, null);
+    assert.equal(rec.path, path.join(recordingsDir, `${rec.id}.wav`));
+    assert.equal(rec.sample_rate, 8000);
+
+    const got = await app.inject({ method: 'GET', url: `/recordings/${rec.id}` });
+    assert.equal(got.statusCode, 200);
+    assert.equal(got.json().id, rec.id);
+    const list = await app.inject({ method: 'GET', url: '/recordings' });
+    assert.ok(list.json().some((r: { id: string }) => r.id === rec.id));
+
+    const paused = await app.inject({ method: 'POST', url: `/recordings/${rec.id}/pause` });
+    assert.equal(paused.statusCode, 200, paused.body);
+    assert.equal(paused.json().state, 'paused');
+    const resumed = await app.inject({ method: 'POST', url: `/recordings/${rec.id}/resume` });
+    assert.equal(resumed.json().state, 'recording');
+
+    const finished = nextEvent(server, 'recording.finished', (e) => e.recording_id === rec.id);
+    const del = await app.inject({ method: 'DELETE', url: `/recordings/${rec.id}` });
+    assert.equal(del.statusCode, 200, del.body);
+    const result = del.json();
+    assert.deepEqual(Object.keys(result).sort(), ['bytes', 'cause', 'duration_ms', 'format', 'id', 'path']);
+    assert.equal(result.id, rec.id);
+    assert.equal(result.cause, 'stopped');
+    assert.equal(result.bytes, readFileSync(rec.path).length);
+    const e = await finished;
+    assert.equal(e.endpoint_id, endpointId);
+    assert.equal(e.path, rec.path);
+    assert.equal(e.bytes, result.bytes);
+    assert.ok(!('id' in e), 'engine events name their objects, never a bare id');
+
+    // after the end: GET shows the outcome; DELETE again answers the same; pause is refused
+    const after = (await app.inject({ method: 'GET', url: `/recordings/${rec.id}` })).json();
+    assert.equal(after.state, 'finished');
+    assert.equal(after.cause, 'stopped');
+    assert.equal((await app.inject({ method: 'DELETE', url: `/recordings/${rec.id}` })).json().bytes, result.bytes);
+    const late = await app.inject({ method: 'POST', url: `/recordings/${rec.id}/pause` });
+    assert.equal(late.statusCode, 409);
+    assert.equal(late.json().error.code, 'RECORDING_NOT_ACTIVE');
+  });
+
+  test('GET /recordings/:id/media streams the file with the format\'s content type', async () => {
+    const rec = (await post({ endpoint_id: endpointId, format: 'opus', name: 'downloads/one' })).json();
+    assert.equal(rec.path, path.join(recordingsDir, 'downloads', 'one.opus'));
+    // audio so the file has pages beyond the headers
+    const port = (await server.getEndpoint(endpointId)).rtp_port;
+    for (let i = 0; i < 10; i++) peer.send(port, new Uint8Array(160).fill(0x35));
+    await app.inject({ method: 'DELETE', url: `/recordings/${rec.id}` });
+    const res = await app.inject({ method: 'GET', url: `/recordings/${rec.id}/media` });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers['content-type'], 'audio/ogg');
+    assert.equal(res.headers['content-disposition'], 'attachment; filename="one.opus"');
+    assert.deepEqual(res.rawPayload, readFileSync(rec.path));
+    assert.equal(res.rawPayload.subarray(0, 4).toString(), 'OggS');
+
+    const wav = (await post({ endpoint_id: endpointId, format: 'wav' })).json();
+    // a WAV in progress downloads as far as written, with a valid header
+    const live = await app.inject({ method: 'GET', url: `/recordings/${wav.id}/media` });
+    assert.equal(live.statusCode, 200);
+    assert.equal(live.headers['content-type'], 'audio/wav');
+    assert.equal(live.rawPayload.subarray(0, 4).toString(), 'RIFF');
+    await app.inject({ method: 'DELETE', url: `/recordings/${wav.id}` });
+  });
+
+  test('POST /recordings refuses names that leave the recordings directory', async () => {
+    await writeFile(path.join(dir, 'victim.wav'), 'keep me');
+    for (const name of ['../victim', '../../etc/passwd', '/tmp/x', 'a/../../victim', '.hidden', 'a//b', 'sp ace', 'x\u0000y', 'ok/..']) {
+      const res = await post({ endpoint_id: endpointId, format: 'wav', name, if_exists: 'overwrite' });
+      assert.equal(res.statusCode, 400, `${JSON.stringify(name)}: ${res.body}`);
+      assert.equal(res.json().error.code, 'INVALID_NAME');
+    }
+    assert.equal(readFileSync(path.join(dir, 'victim.wav'), 'utf8'), 'keep me');
+  });
+
+  test('POST /recordings: if_exists fail answers 409, overwrite replaces, append continues the WAV', async () => {
+    const first = (await post({ endpoint_id: endpointId, format: 'wav', name: 'same' })).json();
+    await app.inject({ method: 'DELETE', url: `/recordings/${first.id}` });
+    const again = await post({ endpoint_id: endpointId, format: 'wav', name: 'same.wav' });
+    assert.equal(again.statusCode, 409, again.body);
+    assert.equal(again.json().error.code, 'RECORDING_EXISTS');
+    const busy = (await post({ endpoint_id: endpointId, format: 'wav', name: 'busy' })).json();
+    const twice = await post({ endpoint_id: endpointId, format: 'wav', name: 'busy', if_exists: 'overwrite' });
+    assert.equal(twice.statusCode, 409);
+    assert.equal(twice.json().error.code, 'RECORDING_PATH_BUSY');
+    await app.inject({ method: 'DELETE', url: `/recordings/${busy.id}` });
+    const appended = await post({ endpoint_id: endpointId, format: 'wav', name: 'same', if_exists: 'append' });
+    assert.equal(appended.statusCode, 201, appended.body);
+    await app.inject({ method: 'DELETE', url: `/recordings/${appended.json().id}` });
+  });
+
+  test('POST /recordings validates the body and its targets', async () => {
+    const cases: Array<[Record<string, unknown>, number, string]> = [
+      [{ endpoint_id: endpointId }, 400, 'VALIDATION_ERROR'],
+      [{ endpoint_id: endpointId, format: 'flac' }, 400, 'VALIDATION_ERROR'],
+      [{ endpoint_id: endpointId, format: 'wav', channels: 'quad' }, 400, 'VALIDATION_ERROR'],
+      [{ endpoint_id: endpointId, format: 'wav', max_duration_ms: -1 }, 400, 'VALIDATION_ERROR'],
+      [{ endpoint_id: endpointId, format: 'wav', terminate_on: 'x' }, 400, 'VALIDATION_ERROR'],
+      [{ endpoint_id: endpointId, format: 'wav', colour: 'blue' }, 400, 'VALIDATION_ERROR'],
+      [{ format: 'wav' }, 400, 'VALIDATION_ERROR'],
+      [{ endpoint_id: endpointId, bridge_id: 'b', format: 'wav' }, 400, 'VALIDATION_ERROR'],
+      [{ conference_id: 'room-1', format: 'wav' }, 400, 'UNSUPPORTED'],
+      [{ endpoint_id: 'nope', format: 'wav' }, 404, 'ENDPOINT_NOT_FOUND'],
+      [{ bridge_id: 'nope', format: 'wav' }, 404, 'BRIDGE_NOT_FOUND'],
+    ];
+    for (const [body, status, code] of cases) {
+      const res = await post(body);
+      assert.equal(res.statusCode, status, `${JSON.stringify(body)}: ${res.body}`);
+      assert.equal(res.json().error.code, code, JSON.stringify(body));
+    }
+    for (const [method, url] of [['GET', '/recordings/nope'], ['DELETE', '/recordings/nope'], ['POST', '/recordings/nope/pause'], ['GET', '/recordings/nope/media']] as const) {
+      const res = await app.inject({ method, url });
+      assert.equal(res.statusCode, 404, `${method} ${url}`);
+      assert.equal(res.json().error.code, 'RECORDING_NOT_FOUND');
+    }
+  });
+
+  test('the OpenAPI document describes /recordings', async () => {
+    const res = await app.inject({ method: 'GET', url: '/docs/json' });
+    assert.equal(res.statusCode, 200);
+    const doc = res.json();
+    assert.ok(doc.paths['/recordings']?.post, 'POST /recordings documented');
+    assert.ok(doc.paths['/recordings/{id}/media']?.get, 'download documented');
+  });
+});
