@@ -27,6 +27,8 @@ export interface Config {
   codecs: string[];
   eventBufferSize: number;
   webhookUrl: string | null;
+  /** In-band DTMF detection default: 'auto' (peers without telephone-event), 'on', 'off'. */
+  dtmfInband: 'auto' | 'on' | 'off';
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -42,6 +44,15 @@ function int(env: Env, name: string, def: number, min: number, max: number): num
   const n = Number(raw);
   if (n < min || n > max) throw new ValidationError('INVALID_CONFIG', `${name} must be between ${min} and ${max}, got ${n}`);
   return n;
+}
+
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], def: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (!(values as readonly string[]).includes(raw)) {
+    throw new ValidationError('INVALID_CONFIG', `${name} must be one of ${values.join(', ')}, got "${raw}"`);
+  }
+  return raw as T;
 }
 
 function bool(env: Env, name: string): boolean {
@@ -90,6 +101,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     codecs,
     eventBufferSize: int(env, 'EVENT_BUFFER_SIZE', 10_000, 100, 10_000_000),
     webhookUrl: env.WEBHOOK_URL ? env.WEBHOOK_URL : null,
+    dtmfInband: oneOf(env, 'DTMF_INBAND', ['auto', 'on', 'off'] as const, 'auto'),
   };
 }
 

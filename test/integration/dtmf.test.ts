@@ -276,6 +276,9 @@ test('the same press as RFC 4733 and in-band tones gives one event; in-band dete
   const peer = await openPeer(t);
   const ep = await server.createEndpoint({ remote_sdp: peer.offer(['pcmu']) });
   const pt = telephoneEventPt(ep.sdp);
+  // With telephone-event negotiated, in-band detection is off by default (DTMF_INBAND=auto).
+  assert.deepEqual(await dtmf.configure(ep.id, {}), { inband: false, telephoneEvent: true });
+  assert.deepEqual(await dtmf.configure(ep.id, { inband: true }), { inband: true, telephoneEvent: true });
   const before = (await server.workerMetrics())[0]!.engines!.dtmf!.suppressed!;
   // Digit 6 as 100 ms of tone in the audio (from 40 ms on) and as events over the same time.
   const ulaw = await soxUlawDigits('both', '6', 100);

@@ -23,7 +23,8 @@ export interface DtmfSendResult {
 
 /**
  * The worker's DTMF engine (`dtmf.*` requests). Every configured endpoint gets an EndpointDtmf:
- * RFC 4733 receive always, in-band detection unless `dtmf.configure {inband: false}`. Each press
+ * RFC 4733 receive always; in-band detection by default only for peers without telephone-event
+ * (settings.dtmfInband 'auto'; 'on'/'off' change the default, `dtmf.configure {inband}` per endpoint). Each press
  * is reported once as the notification `endpoint.dtmf {endpointId, digit, source, durationMs}`
  * and to the other engines through `ctx.emitDigit` (barge-in, recording terminate_on).
  *
@@ -94,7 +95,9 @@ export class DtmfEngine implements MediaEngine {
     let state = this.#states.get(endpointId);
     if (state) return state;
     const ep = this.#ctx.endpoint(endpointId);
-    state = new EndpointDtmf(ep, () => this.#ctx.audio(endpointId), this.#ctx.clock, this.#counters, this.#onPress);
+    const mode = this.#ctx.settings.dtmfInband;
+    state = new EndpointDtmf(ep, () => this.#ctx.audio(endpointId), this.#ctx.clock, this.#counters, this.#onPress,
+      mode === 'on' || mode === 'off' ? mode : 'auto');
     this.#states.set(endpointId, state);
     state.configure();
     return state;

@@ -57,6 +57,9 @@ class ToneSource implements FrameSource {
  *
  * Per packet and per frame nothing is allocated except the reported event.
  */
+/** Default of in-band detection per endpoint: 'auto' = only when no telephone-event was negotiated. */
+export type InbandMode = 'auto' | 'on' | 'off';
+
 export class EndpointDtmf implements AudioTap, Clocked {
   readonly id: string;
   readonly endpoint: RtpEndpoint;
@@ -68,7 +71,9 @@ export class EndpointDtmf implements AudioTap, Clocked {
   #receiver: Rfc4733Receiver;
   #detector: DtmfDetector | null = null;
   #detectorBroken = false;
-  #inband = true;
+  /** Explicit `dtmf.configure {inband}`; null follows `#defaultInband`. */
+  #inbandSetting: boolean | null = null;
+  readonly #defaultInband: InbandMode;
   #tapped: EndpointAudio | null = null;
   #nowMs = 0;
   #rfcOpen = 0;
@@ -86,8 +91,9 @@ export class EndpointDtmf implements AudioTap, Clocked {
   #tone: ToneSource | null = null;
   #toneWaiters: Waiter[] = [];
 
-  constructor(endpoint: RtpEndpoint, audio: () => EndpointAudio, clock: MediaClock, counters: DtmfCounters, onPress: (state: EndpointDtmf, event: DtmfEvent) => void) {
+  constructor(endpoint: RtpEndpoint, audio: () => EndpointAudio, clock: MediaClock, counters: DtmfCounters, onPress: (state: EndpointDtmf, event: DtmfEvent) => void, defaultInband: InbandMode = 'auto') {
     this.id = endpoint.id;
+    this.#defaultInband = defaultInband;
     this.endpoint = endpoint;
     this.#audio = audio;
     this.#clock = clock;
@@ -97,8 +103,16 @@ export class EndpointDtmf implements AudioTap, Clocked {
     this.#receiver = this.#makeReceiver(8000);
   }
 
+  /**
+   * Whether in-band detection runs. It decodes every received packet, which costs more than
+   * relaying it, so by default ('auto') it runs only for peers that negotiated no
+   * telephone-event and can only send tones; `dtmf.configure` or DTMF_INBAND=on enable it always.
+   */
   get inband(): boolean {
-    return this.#inband;
+    if (this.#inbandSetting !== null) return this.#inbandSetting;
+    if (this.#defaultInband === 'on') return true;
+    if (this.#defaultInband === 'off') return false;
+    return !this.telephoneEvent;
   }
 
   /** Whether the peer negotiated telephone-event (we send RFC 4733 then, else tones). */
@@ -121,16 +135,17 @@ export class EndpointDtmf implements AudioTap, Clocked {
   }
 
   setInband(on: boolean): void {
-    this.#inband = on;
+    this.#inbandSetting = on;
     this.#applyTap();
   }
 
   #applyTap(): void {
-    if (this.#inband && this.#tapped === null && this.endpoint.media !== null) {
+    const inband = this.inband;
+    if (inband && this.#tapped === null && this.endpoint.media !== null) {
       const audio = this.#audio();
       audio.taps.add(this);
       this.#tapped = audio;
-    } else if (!this.#inband && this.#tapped !== null) {
+    } else if (!inband && this.#tapped !== null) {
       this.#tapped.taps.delete(this);
       this.#tapped = null;
       this.#detector?.reset();
@@ -171,7 +186,7 @@ export class EndpointDtmf implements AudioTap, Clocked {
 
   /** AudioTap: decoded received audio goes through the in-band detector. */
   onAudio(pcm: Int16Array, sampleRate: number, direction: 'in' | 'out', nowMs: number): void {
-    if (direction !== 'in' || !this.#inband) return;
+    if (direction !== 'in' || this.#tapped === null) return;
     let detector = this.#detector;
     if (detector === null || detector.sampleRate !== sampleRate) {
       if (this.#detectorBroken) return;
