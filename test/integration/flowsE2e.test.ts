@@ -146,3 +146,28 @@ test('a flow ends with outcome hangup when the b2bua deletes the endpoint mid-pr
   assert.equal((event.outcome as { action: string }).action, 'hangup');
   assert.equal((await stopped).reason, 'stopped');
 });
+
+test('appointment-reminder over RTP: the TTS reminder is spoken, "2" cancels and the clinic is told', async (t) => {
+  const posts: Array<Record<string, unknown>> = [];
+  const clinic = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => { posts.push(JSON.parse(body) as Record<string, unknown>); res.end('{}'); });
+  });
+  clinic.listen(0, '127.0.0.1');
+  await once(clinic, 'listening');
+  t.after(() => clinic.close());
+  const { server, flows, caller, endpointId, rtpPort } = await setup(t);
+  const session = flows.start(endpointId, 'appointment-reminder', {
+    patient_name: 'Ada', appointment_time: 'Tuesday at 3 PM',
+    confirm_url: `http://127.0.0.1:${(clinic.address() as { port: number }).port}/reminders`,
+  });
+  const done = completed(server, session.id, 60_000);
+  await nextEvent(server, 'flow.step', (e) => e.session_id === session.id && e.step === 'ask', 30_000);
+  assert.ok(caller.received.length > 50 && receivedRms(caller) > 300, 'the reminder was spoken');
+  await caller.sendDtmf(rtpPort, '2');
+  const event = await done;
+  assert.equal((event.outcome as { action: string }).action, 'completed');
+  assert.equal((event.variables as Record<string, unknown>).status, 'cancelled');
+  assert.deepEqual(posts, [{ patient: 'Ada', status: 'cancelled' }]);
+});
