@@ -11,6 +11,7 @@ import { silentLogger } from '../../src/common/logger.ts';
 import type { MediaServer } from '../../src/control/MediaServer.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { nextEvent, startServer } from '../helpers/server.ts';
+import { sine, streamPcmu } from '../integration/recordingHelpers.ts';
 
 /**
  * /recordings over a real MediaServer (one worker) and app.inject: schemas, errors, the reply
@@ -151,7 +152,8 @@ describe('/recordings', () => {
       [{ endpoint_id: endpointId, format: 'wav', colour: 'blue' }, 400, 'VALIDATION_ERROR'],
       [{ format: 'wav' }, 400, 'VALIDATION_ERROR'],
       [{ endpoint_id: endpointId, bridge_id: 'b', format: 'wav' }, 400, 'VALIDATION_ERROR'],
-      [{ conference_id: 'room-1', format: 'wav' }, 400, 'UNSUPPORTED'],
+      [{ conference_id: 'nope', format: 'wav' }, 404, 'CONFERENCE_NOT_FOUND'],
+      [{ conference_id: 'nope', format: 'wav', channels: 'stereo' }, 400, 'UNSUPPORTED_CHANNELS'],
       [{ endpoint_id: 'nope', format: 'wav' }, 404, 'ENDPOINT_NOT_FOUND'],
       [{ bridge_id: 'nope', format: 'wav' }, 404, 'BRIDGE_NOT_FOUND'],
     ];
@@ -164,6 +166,36 @@ describe('/recordings', () => {
       const res = await app.inject({ method, url });
       assert.equal(res.statusCode, 404, `${method} ${url}`);
       assert.equal(res.json().error.code, 'RECORDING_NOT_FOUND');
+    }
+  });
+
+  test('POST /recordings with conference_id records the room\'s mix; the recording ends with the conference', async () => {
+    const conf = await app.inject({ method: 'POST', url: '/conferences', payload: { id: 'rec-room' } });
+    assert.equal(conf.statusCode, 201, conf.body);
+    const member = await RtpPeer.open();
+    try {
+      const ep = await server.createEndpoint({ remote_sdp: member.offer(['pcmu']) });
+      const joined = await app.inject({ method: 'POST', url: '/conferences/rec-room/participants', payload: { endpoint_id: ep.id } });
+      assert.equal(joined.statusCode, 201, joined.body);
+      const res = await post({ conference_id: 'rec-room', format: 'wav' });
+      assert.equal(res.statusCode, 201, res.body);
+      const rec = res.json();
+      assert.equal(rec.conference_id, 'rec-room');
+      assert.equal(rec.endpoint_id, null);
+      // a tone from the member, in real time, is in the full mix
+      await streamPcmu(member, ep.rtp_port, sine(500, 400));
+      const finished = nextEvent(server, 'recording.finished', (e) => e.recording_id === rec.id);
+      assert.equal((await app.inject({ method: 'DELETE', url: '/conferences/rec-room' })).statusCode, 204);
+      const e = await finished;
+      assert.equal(e.conference_id, 'rec-room');
+      assert.equal(e.cause, 'hangup');
+      const wav = readFileSync(rec.path);
+      assert.equal(wav.subarray(0, 4).toString(), 'RIFF');
+      let peak = 0;
+      for (let i = 44; i + 1 < wav.length; i += 2) peak = Math.max(peak, Math.abs(wav.readInt16LE(i)));
+      assert.ok(peak > 1000, `the member's audio is in the mix (peak ${peak})`);
+    } finally {
+      member.close();
     }
   });
 

@@ -14,7 +14,7 @@ export type RecordingEndCause = 'stopped' | 'max_duration' | 'silence' | 'dtmf' 
 export interface RecordingHost {
   readonly events: EventBus;
   readonly config: Pick<Config, 'recordingsDir'>;
-  engineRequest<T = unknown>(endpointId: string, method: string, params: Record<string, unknown>): Promise<T>;
+  workerRequest<T = unknown>(workerIndex: number, method: string, params: Record<string, unknown>): Promise<T>;
   workerOf(endpointId: string): number;
   hasEndpoint(id: string): boolean;
   getBridge(id: string): BridgeInfo;
@@ -41,6 +41,12 @@ export interface StartRecordingOptions {
   encoder?: 'thread' | 'inline';
 }
 
+/** Where conferences live (ConferenceService): a conference recording runs on its worker. */
+export interface RecordingConferences {
+  /** The conference's media worker; NotFoundError when there is no such conference. */
+  workerOf(conferenceId: string): number;
+}
+
 /** A recording as the API shows it (snake_case, the wire contract). */
 export interface RecordingInfo {
   id: string;
@@ -51,6 +57,7 @@ export interface RecordingInfo {
   channels: 'mono' | 'stereo';
   endpoint_id: string | null;
   bridge_id: string | null;
+  conference_id?: string;
   created_at: string;
   sample_rate?: number;
   duration_ms?: number;
@@ -94,9 +101,8 @@ export interface RecordCallResult {
 
 interface RecordingRecord {
   info: RecordingInfo;
+  /** The media worker running it. */
   worker: number;
-  /** The endpoint the worker request is routed by (endpoint, or bridge leg A). */
-  routeId: string;
   finished: Promise<RecordingInfo>;
   resolveFinished: (info: RecordingInfo) => void;
 }
@@ -135,6 +141,7 @@ export class RecordingService {
   readonly #busyPaths = new Set<string>();
   readonly #unsubscribe: () => void;
   #serial = 0;
+  #conferences: RecordingConferences | null = null;
 
   constructor(host: RecordingHost) {
     this.#host = host;
@@ -152,29 +159,45 @@ export class RecordingService {
     return s;
   }
 
+  /** Enables conference recordings (conference_id), placed on the conference's worker. */
+  useConferences(conferences: RecordingConferences): this {
+    this.#conferences = conferences;
+    return this;
+  }
+
   /** Starts a recording; resolves once the worker has opened the file and taps the audio. */
   async start(o: StartRecordingOptions): Promise<RecordingInfo> {
     const targets = [o.endpointId, o.bridgeId, o.conferenceId].filter((x) => x !== undefined);
     if (targets.length !== 1) throw new ValidationError('VALIDATION_ERROR', 'give exactly one of endpoint_id, bridge_id or conference_id');
-    if (o.conferenceId !== undefined) {
-      throw new UnsupportedError('UNSUPPORTED', 'recording a conference is not supported yet; record its participants\' endpoints');
+    if (o.conferenceId !== undefined && this.#conferences === null) {
+      throw new UnsupportedError('UNSUPPORTED', 'conference recording needs the conference service');
+    }
+    if (o.conferenceId !== undefined && o.channels === 'stereo') {
+      throw new UnsupportedError('UNSUPPORTED_CHANNELS', 'a conference recording is mono: the full mix');
     }
     if (!(o.format in EXT)) throw new ValidationError('VALIDATION_ERROR', 'format must be wav, mp3 or opus');
     if (o.terminateOn !== undefined && !/^[0-9A-D*#]*$/i.test(o.terminateOn)) {
       throw new ValidationError('VALIDATION_ERROR', 'terminate_on may only hold DTMF keys 0-9, *, #, A-D');
     }
 
-    let routeId: string;
+    let worker: number;
+    let target: Record<string, unknown>;
     let bridge: BridgeInfo | null = null;
-    if (o.bridgeId !== undefined) {
+    if (o.conferenceId !== undefined) {
+      worker = this.#conferences!.workerOf(o.conferenceId);
+      target = { conferenceId: o.conferenceId };
+    } else if (o.bridgeId !== undefined) {
       bridge = this.#host.getBridge(o.bridgeId);
       if (bridge.cross_worker) {
         throw new InvalidStateError('BRIDGE_CROSS_WORKER', `bridge ${bridge.id} spans two media workers; a bridge recording needs both legs on one (create them with the same affinity)`);
       }
-      routeId = bridge.endpoint_a;
+      worker = this.#host.workerOf(bridge.endpoint_a);
+      target = { bridge: { id: bridge.id, a: bridge.endpoint_a, b: bridge.endpoint_b } };
     } else {
-      routeId = o.endpointId!;
-      if (!this.#host.hasEndpoint(routeId)) throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${routeId} not found`);
+      const endpointId = o.endpointId!;
+      if (!this.#host.hasEndpoint(endpointId)) throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} not found`);
+      worker = this.#host.workerOf(endpointId);
+      target = { endpointId };
     }
 
     const id = this.#newId();
@@ -188,12 +211,12 @@ export class RecordingService {
     const record: RecordingRecord = {
       info: {
         id, state: 'starting', path: file, format: o.format, channels,
-        endpoint_id: bridge ? bridge.endpoint_a : routeId,
+        endpoint_id: bridge ? bridge.endpoint_a : (o.endpointId ?? null),
         bridge_id: bridge ? bridge.id : null,
+        ...(o.conferenceId !== undefined ? { conference_id: o.conferenceId } : {}),
         created_at: new Date().toISOString(),
       },
-      worker: this.#host.workerOf(routeId),
-      routeId,
+      worker,
       finished,
       resolveFinished,
     };
@@ -208,9 +231,9 @@ export class RecordingService {
     if (o.ifExists !== undefined) options.ifExists = o.ifExists;
     if (o.encoder !== undefined) options.encoder = o.encoder;
     try {
-      const started = await this.#host.engineRequest<{ sampleRate: number }>(routeId, 'recording.start', {
+      const started = await this.#host.workerRequest<{ sampleRate: number }>(worker, 'recording.start', {
         recordingId: id,
-        ...(bridge ? { bridge: { id: bridge.id, a: bridge.endpoint_a, b: bridge.endpoint_b } } : { endpointId: routeId }),
+        ...target,
         format: o.format,
         path: file,
         channels,
@@ -243,7 +266,7 @@ export class RecordingService {
     if (record.info.state === 'recording' || record.info.state === 'paused') {
       record.info.state = 'stopping';
       try {
-        await this.#host.engineRequest(record.routeId, 'recording.stop', { recordingId: id });
+        await this.#host.workerRequest(record.worker, 'recording.stop', { recordingId: id });
       } catch (err) {
         // Ended on its own (or its endpoint went) just now: the finished event has the result.
         if (!(err instanceof NotFoundError)) throw err;
@@ -334,7 +357,7 @@ export class RecordingService {
     const record = this.#record(id);
     const s = record.info.state;
     if (s !== 'recording' && s !== 'paused') throw new InvalidStateError('RECORDING_NOT_ACTIVE', `recording ${id} is ${s}`);
-    await this.#host.engineRequest(record.routeId, paused ? 'recording.pause' : 'recording.resume', { recordingId: id });
+    await this.#host.workerRequest(record.worker, paused ? 'recording.pause' : 'recording.resume', { recordingId: id });
     if (record.info.state === 'recording' || record.info.state === 'paused') record.info.state = paused ? 'paused' : 'recording';
     return { ...record.info };
   }
@@ -372,7 +395,7 @@ export class RecordingService {
         for (const record of this.#records.values()) {
           if (record.info.bridge_id === e.bridge_id && (record.info.state === 'recording' || record.info.state === 'paused')) {
             record.info.state = 'stopping';
-            void this.#host.engineRequest(record.routeId, 'recording.stop', { recordingId: record.info.id, cause: 'hangup' }).catch(() => undefined);
+            void this.#host.workerRequest(record.worker, 'recording.stop', { recordingId: record.info.id, cause: 'hangup' }).catch(() => undefined);
           }
         }
         return;

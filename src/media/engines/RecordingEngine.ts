@@ -1,11 +1,12 @@
 import { unlink } from 'node:fs/promises';
-import { InvalidStateError, NotFoundError, ValidationError } from '../../common/errors.ts';
+import { InvalidStateError, NotFoundError, UnsupportedError, ValidationError } from '../../common/errors.ts';
 import { createRecordingWriter } from '../recording/createRecordingWriter.ts';
 import { Recorder, type RecorderResult } from '../recording/Recorder.ts';
 import type { IfExists, RecordingFormat, RecordingWriter } from '../recording/RecordingWriter.ts';
+import { findConference } from './ConferenceEngine.ts';
 import type { EndpointAudio } from './EndpointAudio.ts';
 import type { MediaEngine, WorkerContext } from './MediaEngine.ts';
-import { ActiveRecording, type RecordingCause, type RecordingOutcome, type TapSpec } from './recording/ActiveRecording.ts';
+import { ActiveRecording, type EndingSource, type RecordingCause, type RecordingOutcome, type TapSpec } from './recording/ActiveRecording.ts';
 
 export type { RecordingCause, RecordingOutcome } from './recording/ActiveRecording.ts';
 
@@ -16,6 +17,8 @@ export interface RecordingStartParams {
   endpointId?: string;
   /** Record a bridge: left = leg A received, right = leg B received. Both legs on this worker. */
   bridge?: { id?: string; a: string; b: string };
+  /** Record a conference of this worker: its full mix, mono. */
+  conferenceId?: string;
   format: RecordingFormat;
   /** Absolute path of the file. */
   path: string;
@@ -48,11 +51,11 @@ const FORMATS: readonly string[] = ['wav', 'mp3', 'opus'];
 const IF_EXISTS: readonly string[] = ['fail', 'overwrite', 'append'];
 
 /**
- * The recording engine of a media worker (`recording.*` requests): recordings of an endpoint or
- * of a bridge's two legs, written on the media clock so frames stay aligned through jitter and
+ * The recording engine of a media worker (`recording.*` requests): recordings of an endpoint, of
+ * a bridge's two legs or of a conference's mix, written on the media clock so frames stay aligned through jitter and
  * loss (DESIGN.md, "Media model"). Every recording ends in exactly one `recording.finished`
  * notification: stopped, by its own options (max duration, silence, DTMF), when its endpoint
- * closes ('hangup'), or when the worker shuts down ('shutdown'; the file is finalised first).
+ * closes or its conference ends ('hangup'), or when the worker shuts down ('shutdown'; the file is finalised first).
  */
 export class RecordingEngine implements MediaEngine {
   readonly #ctx: WorkerContext;
@@ -179,22 +182,32 @@ export class RecordingEngine implements MediaEngine {
     let endpointIds: string[];
     let rate: number;
     let beepTo: EndpointAudio[];
-    if (p.bridge !== undefined) {
+    let source: EndingSource | null = null;
+    if (typeof p.conferenceId === 'string') {
+      const room = findConference(this.#ctx, p.conferenceId);
+      if (room === undefined || room.ended) throw new NotFoundError('CONFERENCE_NOT_FOUND', `conference ${p.conferenceId} not found on media worker ${this.#ctx.workerIndex}`);
+      if (stereo) throw new UnsupportedError('UNSUPPORTED_CHANNELS', 'a conference recording is mono: the full mix');
+      specs = [{ taps: room.taps, inChannel: -1, outChannel: 0 }];
+      endpointIds = [];
+      rate = room.sampleRate;
+      beepTo = [];
+      source = room;
+    } else if (p.bridge !== undefined) {
       const a = this.#localAudio(p.bridge.a);
       const b = this.#localAudio(p.bridge.b);
-      specs = [{ audio: a, inChannel: 0, outChannel: -1 }, { audio: b, inChannel: 1, outChannel: -1 }];
+      specs = [{ taps: a.taps, inChannel: 0, outChannel: -1 }, { taps: b.taps, inChannel: 1, outChannel: -1 }];
       endpointIds = [p.bridge.a, p.bridge.b];
       // the higher rate of the two legs, so neither loses bandwidth
       rate = Math.max(a.sampleRate, b.sampleRate);
       beepTo = [a, b];
     } else if (typeof p.endpointId === 'string') {
       const audio = this.#ctx.audio(p.endpointId);
-      specs = [{ audio, inChannel: 0, outChannel: 1 }];
+      specs = [{ taps: audio.taps, inChannel: 0, outChannel: 1 }];
       endpointIds = [p.endpointId];
       rate = audio.sampleRate;
       beepTo = [audio];
     } else {
-      throw new ValidationError('VALIDATION_ERROR', 'recording.start needs endpointId or bridge');
+      throw new ValidationError('VALIDATION_ERROR', 'recording.start needs endpointId, bridge or conferenceId');
     }
 
     let resolveOpen!: () => void;
@@ -239,6 +252,8 @@ export class RecordingEngine implements MediaEngine {
     });
     const bridgeId = p.bridge?.id ?? null;
     const rec = new ActiveRecording(id, endpointIds, bridgeId, recorder, (o.terminateOn ?? '').toUpperCase());
+    rec.source = source;
+    rec.conferenceId = p.conferenceId ?? null;
     recorder.once('stopped', (r) => this.#finished(rec, r));
     this.#active.set(id, rec);
     this.#counters.started++;
@@ -246,11 +261,7 @@ export class RecordingEngine implements MediaEngine {
     if (o.beep === true) for (const audio of beepTo) rec.beep(audio);
     this.#ctx.clock.add(rec);
     const started: RecordingStarted = { recordingId: id, path: writer.path, format: p.format, sampleRate: rate, channels: stereo ? 2 : 1 };
-    this.#ctx.notify('recording.started', {
-      ...started,
-      endpointId: endpointIds[0],
-      ...(bridgeId !== null ? { bridgeId } : {}),
-    });
+    this.#ctx.notify('recording.started', { ...started, ...rec.subject() });
     return started;
   }
 
@@ -275,10 +286,6 @@ export class RecordingEngine implements MediaEngine {
     this.#counters.finished++;
     if (r.cause === 'error') this.#counters.errors++;
     const outcome = rec.outcome(r);
-    this.#ctx.notify('recording.finished', {
-      ...outcome,
-      endpointId: rec.endpointIds[0],
-      ...(rec.bridgeId !== null ? { bridgeId: rec.bridgeId } : {}),
-    });
+    this.#ctx.notify('recording.finished', { ...outcome, ...rec.subject() });
   }
 }

@@ -18,6 +18,6 @@ export function engineRoutes(server: MediaServer): RoutePlugin[] {
     conferenceRoutes(ConferenceService.of(server)),
     dtmfRoutes(DtmfService.of(server)),
     playbackRoutes(PlaybackService.of(server)),
-    recordingRoutes(RecordingService.of(server)),
+    recordingRoutes(RecordingService.of(server).useConferences(ConferenceService.of(server))),
   ];
 }

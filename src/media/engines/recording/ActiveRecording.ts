@@ -20,13 +20,21 @@ export interface RecordingOutcome {
   error?: string;
 }
 
-/** Where a channel's audio comes from: an endpoint's received ('in') or sent ('out') audio. */
+/**
+ * Where a channel's audio comes from: the taps of an endpoint (received 'in', sent 'out') or of
+ * a conference room (its full mix, as 'out').
+ */
 export interface TapSpec {
-  audio: EndpointAudio;
-  /** Channel fed by this endpoint's received audio (0 = left/a, 1 = right/b), or -1. */
+  taps: Set<AudioTap>;
+  /** Channel fed by the received audio (0 = left/a, 1 = right/b), or -1. */
   inChannel: number;
-  /** Channel fed by what we send to this endpoint, or -1. */
+  /** Channel fed by the sent audio (or a conference's mix), or -1. */
   outChannel: number;
+}
+
+/** A conference room as a recording sees it: it can end under the recording. */
+export interface EndingSource {
+  readonly ended: boolean;
 }
 
 /** Routes one endpoint's decoded audio into the recording's channels. */
@@ -78,10 +86,13 @@ export class ActiveRecording implements Clocked {
   readonly #b: ChannelInput;
   readonly #frameA: Int16Array;
   readonly #frameB: Int16Array;
-  readonly #taps: Array<{ audio: EndpointAudio; tap: RecordingTap }> = [];
+  readonly #taps: Array<{ set: Set<AudioTap>; tap: RecordingTap }> = [];
+  /** A conference recorded: the recording ends ('hangup') when it does. */
+  source: EndingSource | null = null;
   readonly #beeps: Array<{ audio: EndpointAudio; source: ToneSource }> = [];
   /** Cause reported when the recorder's own cause is overridden (shutdown). */
   reportedCause: RecordingCause | null = null;
+  conferenceId: string | null = null;
   /** First digit seen while recording that is one of the terminators. */
   digit: string | null = null;
 
@@ -107,8 +118,8 @@ export class ActiveRecording implements Clocked {
     const chans = [this.#a, this.#b];
     for (const s of specs) {
       const tap = new RecordingTap(chans[s.inChannel] ?? null, chans[s.outChannel] ?? null);
-      s.audio.taps.add(tap);
-      this.#taps.push({ audio: s.audio, tap });
+      s.taps.add(tap);
+      this.#taps.push({ set: s.taps, tap });
     }
   }
 
@@ -124,6 +135,10 @@ export class ActiveRecording implements Clocked {
   }
 
   onTick(): void {
+    if (this.source !== null && this.source.ended) {
+      if (this.recorder.done === null) void this.recorder.stop('hangup');
+      return;
+    }
     this.#a.aligner.read(this.#frameA);
     this.#b.aligner.read(this.#frameB);
     this.recorder.tick(this.#frameA, this.#frameB);
@@ -159,10 +174,20 @@ export class ActiveRecording implements Clocked {
 
   /** Removes the taps and any beep still playing. Idempotent. */
   detach(): void {
-    for (const { audio, tap } of this.#taps) audio.taps.delete(tap);
+    for (const { set, tap } of this.#taps) set.delete(tap);
     this.#taps.length = 0;
     for (const { audio, source } of this.#beeps) if (audio.source === source) audio.setSource(null);
     this.#beeps.length = 0;
+  }
+
+  /** What it records, for notifications. */
+  subject(): Record<string, string> {
+    const out: Record<string, string> = {};
+    const ep = this.endpointIds[0];
+    if (ep !== undefined) out.endpointId = ep;
+    if (this.bridgeId !== null) out.bridgeId = this.bridgeId;
+    if (this.conferenceId !== null) out.conferenceId = this.conferenceId;
+    return out;
   }
 
   /** Underruns (silent frames for missing audio) and trimmed samples, both channels. */
