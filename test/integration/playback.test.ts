@@ -79,7 +79,11 @@ function rms(pcm: Int16Array, from = 0, to = pcm.length): number {
   return Math.sqrt(s / Math.max(1, to - from));
 }
 
-/** Sequence numbers +1 and one SSRC over all of `packets`; returns the SSRC. */
+/**
+ * One SSRC and sequence numbers +1 over all of `packets`; timestamps +160 (20 ms at 8 kHz) within
+ * a talkspurt, and moving forward (by the time elapsed, RFC 3550 5.1) where the marker flags a
+ * source switch. Returns the SSRC.
+ */
 function assertContinuous(packets: readonly ReceivedRtp[]): number {
   const ssrc = packets[0]!.ssrc;
   for (let i = 1; i < packets.length; i++) {
@@ -87,7 +91,8 @@ function assertContinuous(packets: readonly ReceivedRtp[]): number {
     assert.equal(p.ssrc, ssrc, `packet ${i}: SSRC changed`);
     assert.equal(p.seq, (q.seq + 1) & 0xffff, `packet ${i}: sequence ${q.seq} → ${p.seq}`);
     const dts = (p.ts - q.ts) >>> 0;
-    assert.ok(dts > 0 && dts < 8000, `packet ${i}: timestamp ${q.ts} → ${p.ts}`);
+    if (p.marker) assert.ok(dts >= 160 && dts < 0x80000000, `packet ${i}: timestamp ${q.ts} → ${p.ts} at a switch`);
+    else assert.equal(dts, 160, `packet ${i}: timestamp ${q.ts} → ${p.ts}`);
   }
   return ssrc;
 }
