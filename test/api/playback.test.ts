@@ -174,6 +174,32 @@ describe('/playback', () => {
     }
   });
 
+  test('POST /playback with conference_id plays into a real conference: a participant hears the tone, then finished done', async () => {
+    const conf = await app.inject({ method: 'POST', url: '/conferences', payload: { id: 'pb-room', entry_tone: false, exit_tone: false } });
+    assert.equal(conf.statusCode, 201, conf.body);
+    const member = await RtpPeer.open();
+    try {
+      const ep = await server.createEndpoint({ remote_sdp: member.offer(['pcmu']), affinity: 'pb-room' });
+      const join = await app.inject({ method: 'POST', url: '/conferences/pb-room/participants', payload: { endpoint_id: ep.id } });
+      assert.equal(join.statusCode, 201, join.body);
+      const res = await post({ conference_id: 'pb-room', media: ['tone:1000:400'] });
+      assert.equal(res.statusCode, 201, res.body);
+      assert.equal(res.json().conference_id, 'pb-room');
+      const id = res.json().id as string;
+      const done = await nextEvent(server, 'playback.finished', (e) => e.playback_id === id);
+      assert.equal(done.reason, 'done');
+      assert.equal(done.conference_id, 'pb-room');
+      assert.equal((await app.inject({ method: 'GET', url: `/playback/${id}` })).json().reason, 'done');
+      // The member heard it: μ-law bytes far from silence (0xff/0x7f) in at least 15 of 20 frames.
+      const loud = member.received.filter((p) => p.payload.filter((b) => (b & 0x7f) < 0x60).length > 40);
+      assert.ok(loud.length >= 15, `${loud.length} frames with the tone`);
+      await server.deleteEndpoint(ep.id);
+    } finally {
+      member.close();
+      await app.inject({ method: 'DELETE', url: '/conferences/pb-room' });
+    }
+  });
+
   test('the OpenAPI document describes /playback with its schemas', async () => {
     const res = await app.inject({ method: 'GET', url: '/docs/json' });
     assert.equal(res.statusCode, 200);

@@ -17,7 +17,7 @@ export function engineRoutes(server: MediaServer): RoutePlugin[] {
   return [
     conferenceRoutes(ConferenceService.of(server)),
     dtmfRoutes(DtmfService.of(server)),
-    playbackRoutes(PlaybackService.of(server)),
+    playbackRoutes(PlaybackService.of(server).useConferences(ConferenceService.of(server))),
     recordingRoutes(RecordingService.of(server).useConferences(ConferenceService.of(server))),
   ];
 }
