@@ -62,10 +62,25 @@ test('RecordingService.start() of a bridge in stereo puts leg A on the left and 
   const r = await recordings.stop(rec.id);
   const p = await probe(r.path);
   assert.equal(p.channels, 2);
-  const left = await decodeWithFfmpeg(r.path, 8000, 1).then(() => channel(r.path, 0));
+  const left = await channel(r.path, 0);
   const right = await channel(r.path, 1);
   assert.ok(tonePower(left, 400, 8000) > 100 * tonePower(left, 1300, 8000), 'left is leg A (400 Hz)');
   assert.ok(tonePower(right, 1300, 8000) > 100 * tonePower(right, 400, 8000), 'right is leg B (1300 Hz)');
+});
+
+test('RecordingService.start() of a bridged endpoint in stereo: left = what it received, right = what the bridge sent it', async (t) => {
+  const { server, recordings } = await setup(t);
+  const a = await peerEndpoint(t, server, 'call-2');
+  const b = await peerEndpoint(t, server, 'call-2');
+  await server.createBridge({ endpoint_a: a.ep.id, endpoint_b: b.ep.id });
+  const rec = await recordings.start({ endpointId: a.ep.id, format: 'wav', channels: 'stereo' });
+  await Promise.all([streamPcmu(a.peer, a.ep.rtp_port, sine(400, 800)), streamPcmu(b.peer, b.ep.rtp_port, sine(1300, 800))]);
+  const r = await recordings.stop(rec.id);
+  const left = await channel(r.path, 0);
+  const right = await channel(r.path, 1);
+  assert.ok(tonePower(left, 400, 8000) > 100 * tonePower(left, 1300, 8000), 'left: received from peer A (400 Hz)');
+  assert.ok(tonePower(right, 1300, 8000) > 100 * tonePower(right, 400, 8000), 'right: relayed from B to A (1300 Hz)');
+  assert.ok(rms(right) > 1000, `right channel has audio (rms ${rms(right).toFixed(0)})`);
 });
 
 /** One channel of a 16-bit stereo WAV (header parsed by ffmpeg: pan filter). */

@@ -6,7 +6,7 @@ import type { IfExists, RecordingFormat, RecordingWriter } from '../recording/Re
 import { findConference } from './ConferenceEngine.ts';
 import type { EndpointAudio } from './EndpointAudio.ts';
 import type { MediaEngine, WorkerContext } from './MediaEngine.ts';
-import { ActiveRecording, type EndingSource, type RecordingCause, type RecordingOutcome, type TapSpec } from './recording/ActiveRecording.ts';
+import { ActiveRecording, type EndingSource, type RecordingOutcome, type TapSpec } from './recording/ActiveRecording.ts';
 
 export type { RecordingCause, RecordingOutcome } from './recording/ActiveRecording.ts';
 
@@ -258,6 +258,15 @@ export class RecordingEngine implements MediaEngine {
     this.#active.set(id, rec);
     this.#counters.started++;
     rec.attach(specs);
+    if (p.bridge === undefined && typeof p.endpointId === 'string') {
+      rec.followRelay(beepTo[0]!, (ep) => {
+        try {
+          return this.#ctx.audio(ep.id);
+        } catch {
+          return null;
+        }
+      });
+    }
     if (o.beep === true) for (const audio of beepTo) rec.beep(audio);
     this.#ctx.clock.add(rec);
     const started: RecordingStarted = { recordingId: id, path: writer.path, format: p.format, sampleRate: rate, channels: stereo ? 2 : 1 };

@@ -1,5 +1,7 @@
 import { Recorder, type RecorderResult, type RecordingStopCause } from '../../recording/Recorder.ts';
 import type { RecordingFormat } from '../../recording/RecordingWriter.ts';
+import type { RtpEndpoint } from '../../transport/RtpEndpoint.ts';
+import { BridgeLink } from '../BridgeLink.ts';
 import type { AudioTap, EndpointAudio, FrameSource } from '../EndpointAudio.ts';
 import type { Clocked } from '../MediaClock.ts';
 import { ChannelInput } from './ChannelInput.ts';
@@ -89,6 +91,16 @@ export class ActiveRecording implements Clocked {
   readonly #taps: Array<{ set: Set<AudioTap>; tap: RecordingTap }> = [];
   /** A conference recorded: the recording ends ('hangup') when it does. */
   source: EndingSource | null = null;
+  // Endpoint recordings: what a local bridge relays to the endpoint is what it is sent (the relay
+  // path sends packets without decoding, so the 'out' tap does not see them): the bridge peer's
+  // received audio is tapped into #relayed while no generated source is attached.
+  #self: EndpointAudio | null = null;
+  #audioOf: ((ep: RtpEndpoint) => EndpointAudio | null) | null = null;
+  #relayPeer: RtpEndpoint | null = null;
+  #relayTaps: Set<AudioTap> | null = null;
+  #relayTap: RecordingTap | null = null;
+  #relayed: ChannelInput | null = null;
+  #frameR: Int16Array | null = null;
   readonly #beeps: Array<{ audio: EndpointAudio; source: ToneSource }> = [];
   /** Cause reported when the recorder's own cause is overridden (shutdown). */
   reportedCause: RecordingCause | null = null;
@@ -124,6 +136,33 @@ export class ActiveRecording implements Clocked {
   }
 
   /**
+   * For an endpoint recording: the sent channel also follows a local bridge (see #self). `audioOf`
+   * gives the bridge peer's PCM side.
+   */
+  followRelay(self: EndpointAudio, audioOf: (ep: RtpEndpoint) => EndpointAudio | null): void {
+    this.#self = self;
+    this.#audioOf = audioOf;
+    this.#relayed = new ChannelInput(this.recorder.sampleRate);
+    this.#relayTap = new RecordingTap(this.#relayed, null);
+    this.#frameR = new Int16Array(this.#frameB.length);
+  }
+
+  /** Taps the current bridge peer; runs per tick, allocates only when the bridge changes. */
+  #checkRelay(self: EndpointAudio): void {
+    const sink = self.endpoint.sink;
+    const peer = sink instanceof BridgeLink ? sink.peer : null;
+    if (peer === this.#relayPeer) return;
+    if (this.#relayTaps !== null) this.#relayTaps.delete(this.#relayTap!);
+    this.#relayTaps = null;
+    this.#relayPeer = peer;
+    if (peer === null) return;
+    const audio = this.#audioOf!(peer);
+    if (audio === null) return;
+    audio.taps.add(this.#relayTap!);
+    this.#relayTaps = audio.taps;
+  }
+
+  /**
    * Plays the recorder's beep to `audio`'s peer, unless something is already playing to it (a
    * prompt is never cut off for a beep; the file gets the beep either way).
    */
@@ -141,6 +180,16 @@ export class ActiveRecording implements Clocked {
     }
     this.#a.aligner.read(this.#frameA);
     this.#b.aligner.read(this.#frameB);
+    const self = this.#self;
+    if (self !== null) {
+      this.#checkRelay(self);
+      this.#relayed!.aligner.read(this.#frameR!);
+      // one outbound source at a time: generated audio, or else the relayed peer
+      if (self.source === null && this.#relayPeer !== null) {
+        this.recorder.tick(this.#frameA, this.#frameR);
+        return;
+      }
+    }
     this.recorder.tick(this.#frameA, this.#frameB);
   }
 
@@ -176,6 +225,10 @@ export class ActiveRecording implements Clocked {
   detach(): void {
     for (const { set, tap } of this.#taps) set.delete(tap);
     this.#taps.length = 0;
+    if (this.#relayTaps !== null) this.#relayTaps.delete(this.#relayTap!);
+    this.#relayTaps = null;
+    this.#relayPeer = null;
+    this.#self = null;
     for (const { audio, source } of this.#beeps) if (audio.source === source) audio.setSource(null);
     this.#beeps.length = 0;
   }
