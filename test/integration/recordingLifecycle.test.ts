@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 import { ulawToLinear } from '../../src/media/codecs/g711.ts';
 import { nextEvent } from '../helpers/server.ts';
@@ -125,4 +126,26 @@ test('RecordingService: terminate_on ends the recording on an RFC 4733 key press
   assert.equal(info.cause, 'dtmf');
   assert.equal(info.digit, '#');
   assert.equal(info.state, 'finished');
+});
+
+test('RecordingService.record() for flows: an aborted signal stops the recording and resolves with the file (cause stopped)', async (t) => {
+  const { dir, server, recordings } = await setup(t);
+  const { peer, ep } = await peerEndpoint(t, server);
+  const ac = new AbortController();
+  const started = nextEvent(server, 'recording.started');
+  const done = recordings.record(ep.id, { format: 'wav', name: 'voicemail/box-1/msg', max_duration_ms: 60_000, max_silence_ms: 0, terminate_on: '', beep: false }, ac.signal);
+  await started;
+  await streamPcmu(peer, ep.rtp_port, sine(500, 300));
+  ac.abort();
+  const r = await done;
+  assert.equal(r.cause, 'stopped');
+  assert.equal(r.path, path.join(dir, 'voicemail', 'box-1', 'msg.wav'));
+  assert.ok(r.durationMs >= 250, `duration ${r.durationMs}`);
+  const p = await probe(r.path);
+  assert.ok(p.durationS >= 0.25);
+  // a second take with the same name overwrites (a flow re-recording a message)
+  const again = recordings.record(ep.id, { format: 'wav', name: 'voicemail/box-1/msg', max_duration_ms: 200 }, new AbortController().signal);
+  assert.equal((await again).cause, 'max_duration');
+  assert.ok(Math.abs((await probe(r.path)).durationS - 0.2) < 0.01);
+  await assert.rejects(recordings.record(ep.id, { format: 'wav' }, AbortSignal.abort()), { name: 'AbortError' });
 });
