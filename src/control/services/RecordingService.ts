@@ -79,9 +79,10 @@ export interface RecordingResultInfo {
 
 /**
  * Options of `record()` for flows, in the REST body's names (what MediaFlowEngines passes);
- * 0 or '' disables an option.
+ * 0 or '' disables an option. A type alias (not an interface) so that callers holding a plain
+ * `Record<string, unknown>` may pass it; start() checks the values.
  */
-export interface RecordCallOptions {
+export type RecordCallOptions = {
   format: RecordingFormat;
   /** File name under the recordings directory (as POST /recordings `name`); overwritten if present. */
   name?: string;
@@ -90,7 +91,7 @@ export interface RecordCallOptions {
   terminate_on?: string;
   beep?: boolean;
   channels?: 'mono' | 'stereo';
-}
+};
 
 export interface RecordCallResult {
   path: string;
