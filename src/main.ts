@@ -11,6 +11,8 @@ import { MediaFlowEngines } from './control/MediaFlowEngines.ts';
 import { FlowService } from './flows/FlowService.ts';
 import { WebhookDelivery } from './control/WebhookDelivery.ts';
 import { PlaybackService } from './control/services/PlaybackService.ts';
+import { RecordingService } from './control/services/RecordingService.ts';
+import { ConferenceService } from './control/services/ConferenceService.ts';
 
 const logger = createLogger();
 
@@ -21,7 +23,11 @@ async function main(): Promise<void> {
   await server.start();
   const webhook = config.webhookUrl ? new WebhookDelivery({ bus: server.events, url: config.webhookUrl, logger }) : null;
   const flows = new FlowService({
-    engines: new MediaFlowEngines(server, { playback: PlaybackService.of(server) }),
+    engines: new MediaFlowEngines(server, {
+      playback: PlaybackService.of(server),
+      recordings: RecordingService.of(server),
+      conferences: ConferenceService.of(server),
+    }),
     emit: (type, payload) => server.events.emit(type, payload),
     dir: config.flowsDir,
     logger: logger.child({ module: 'flows' }),

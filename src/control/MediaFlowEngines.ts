@@ -12,13 +12,23 @@ import type {
 import type { MediaServer } from './MediaServer.ts';
 import type { ServerEvent } from './types.ts';
 
+/** What a flow's `record` step asks of the recording service (the REST body's names). */
+export interface FlowRecordOptions {
+  format: 'wav' | 'mp3' | 'opus';
+  name?: string;
+  max_duration_ms?: number;
+  max_silence_ms?: number;
+  terminate_on?: string;
+  beep?: boolean;
+}
+
 /** The engine services the flows use; each is optional until its engine is present. */
 export interface FlowMediaServices {
   playback?: {
     play(endpointId: string, items: readonly string[], opts: { bargeIn: boolean; signal: AbortSignal; voice?: string }): Promise<{ reason: string; digit?: string }>;
   };
   recordings?: {
-    record(endpointId: string, opts: Record<string, unknown>, signal: AbortSignal): Promise<{ path: string; durationMs: number; cause: string; digit?: string }>;
+    record(endpointId: string, opts: FlowRecordOptions, signal: AbortSignal): Promise<{ path: string; durationMs: number; cause: string; digit?: string }>;
   };
   conferences?: {
     join(endpointId: string, room: string, opts: Record<string, unknown>, signal: AbortSignal): Promise<{ reason: string }>;

@@ -5,10 +5,15 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { MediaFlowEngines } from '../../src/control/MediaFlowEngines.ts';
 import { PlaybackService } from '../../src/control/services/PlaybackService.ts';
+import { RecordingService } from '../../src/control/services/RecordingService.ts';
+import { ConferenceService } from '../../src/control/services/ConferenceService.ts';
 import type { MediaServer } from '../../src/control/MediaServer.ts';
 import type { ServerEvent } from '../../src/control/types.ts';
 import { FlowService } from '../../src/flows/FlowService.ts';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
+import { run } from '../helpers/proc.ts';
 import { nextEvent, startServer } from '../helpers/server.ts';
 
 /**
@@ -39,11 +44,25 @@ function receivedRms(peer: RtpPeer, from = 0): number {
   return n === 0 ? 0 : Math.sqrt(sum / n);
 }
 
-async function setup(t: { after(fn: () => unknown): void }): Promise<{ server: MediaServer; flows: FlowService; caller: RtpPeer; endpointId: string; rtpPort: number }> {
-  const server = await startServer();
+interface Call {
+  server: MediaServer;
+  flows: FlowService;
+  caller: RtpPeer;
+  endpointId: string;
+  rtpPort: number;
+  /** Queues μ-law audio for the caller to send (20 ms packets, silence when the queue is empty). */
+  speak(ulaw: Buffer): void;
+}
+
+async function setup(t: { after(fn: () => unknown): void }, env: Record<string, string> = {}): Promise<Call> {
+  const server = await startServer(env);
   t.after(() => server.close());
   const flows = new FlowService({
-    engines: new MediaFlowEngines(server, { playback: PlaybackService.of(server) }),
+    engines: new MediaFlowEngines(server, {
+      playback: PlaybackService.of(server),
+      recordings: RecordingService.of(server),
+      conferences: ConferenceService.of(server),
+    }),
     emit: (type, payload) => server.events.emit(type, payload),
     dir: FLOWS_DIR,
   });
@@ -52,10 +71,15 @@ async function setup(t: { after(fn: () => unknown): void }): Promise<{ server: M
   const caller = await RtpPeer.open();
   t.after(() => caller.close());
   const ep = await server.createEndpoint({ remote_sdp: caller.offer(['pcmu']) });
-  // The caller's phone sends comfort noise-free silence so the endpoint latches and stays alive.
-  const keepalive = setInterval(() => caller.send(ep.rtp_port, Buffer.alloc(160, 0xff)), 20);
-  t.after(() => clearInterval(keepalive));
-  return { server, flows, caller, endpointId: ep.id, rtpPort: ep.rtp_port };
+  // The caller's phone sends audio every 20 ms: queued speech, else silence (keeps it latched).
+  const queue: Buffer[] = [];
+  const silence = Buffer.alloc(160, 0xff);
+  const clock = setInterval(() => caller.send(ep.rtp_port, queue.shift() ?? silence), 20);
+  t.after(() => clearInterval(clock));
+  const speak = (ulaw: Buffer) => {
+    for (let i = 0; i + 160 <= ulaw.length; i += 160) queue.push(ulaw.subarray(i, i + 160));
+  };
+  return { server, flows, caller, endpointId: ep.id, rtpPort: ep.rtp_port, speak };
 }
 
 function completed(server: MediaServer, sessionId: string, timeoutMs = 20_000): Promise<ServerEvent> {
@@ -170,4 +194,41 @@ test('appointment-reminder over RTP: the TTS reminder is spoken, "2" cancels and
   assert.equal((event.outcome as { action: string }).action, 'completed');
   assert.equal((event.variables as Record<string, unknown>).status, 'cancelled');
   assert.deepEqual(posts, [{ patient: 'Ada', status: 'cancelled' }]);
+});
+
+/** Real speech from the Asterisk prompts, as μ-law 8 kHz made by sox. */
+async function speechUlaw(dir: string): Promise<Buffer> {
+  const out = path.join(dir, 'speech.ul');
+  const r = await run('sox', ['/usr/share/asterisk/sounds/en/all-circuits-busy-now.wav', '-r', '8000', '-c', '1', '-t', 'ul', out]).done;
+  assert.equal(r.code, 0, r.stderr);
+  return readFileSync(out);
+}
+
+test('voicemail over RTP: greeting, beep, the caller speaks, "#" ends the message, "1" saves it', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'msc-vm-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const { server, flows, caller, endpointId, rtpPort, speak } = await setup(t, { RECORDINGS_DIR: dir });
+  const session = flows.start(endpointId, 'voicemail', { mailbox: '42' });
+  const done = completed(server, session.id, 60_000);
+  const recording = nextEvent(server, 'recording.started', (e) => e.endpoint_id === endpointId, 40_000);
+  await recording;
+  const speech = await speechUlaw(dir);
+  speak(speech);
+  await new Promise((r) => setTimeout(r, (speech.length / 8) + 200)); // the caller talks
+  const finished = nextEvent(server, 'recording.finished', (e) => e.endpoint_id === endpointId, 10_000);
+  await caller.sendDtmf(rtpPort, '#');
+  const rec = await finished;
+  await nextEvent(server, 'flow.step', (e) => e.session_id === session.id && e.step === 'review', 10_000);
+  await caller.sendDtmf(rtpPort, '1');
+  const event = await done;
+  assert.equal((event.outcome as { action: string }).action, 'hangup');
+  const file = String(rec.path);
+  assert.ok(file.startsWith(dir) && file.endsWith('.wav'), file);
+  assert.ok(file.includes(path.join('voicemail', '42')), file);
+  // ffprobe reads the message; it is about as long as what the caller said.
+  const probe = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', file]).done;
+  const seconds = Number(probe.stdout.trim());
+  assert.ok(Math.abs(seconds - speech.length / 8000) < 1.0, `message ${seconds}s for ${speech.length / 8000}s of speech`);
+  const message = (event.variables as Record<string, any>).message;
+  assert.equal(message.path, file);
 });
