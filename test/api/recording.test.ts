@@ -60,6 +60,7 @@ describe('/recordings', () => {
     const got = await app.inject({ method: 'GET', url: `/recordings/${rec.id}` });
     assert.equal(got.statusCode, 200);
     assert.equal(got.json().id, rec.id);
+    assert.equal(typeof got.json().duration_ms, 'number', 'audio so far');
     const list = await app.inject({ method: 'GET', url: '/recordings' });
     assert.ok(list.json().some((r: { id: string }) => r.id === rec.id));
 

@@ -122,7 +122,7 @@ interface WorkerOutcome {
 const EXT: Record<RecordingFormat, string> = { wav: 'wav', mp3: 'mp3', opus: 'opus' };
 export const RECORDING_CONTENT_TYPES: Record<RecordingFormat, string> = { wav: 'audio/wav', mp3: 'audio/mpeg', opus: 'audio/ogg' };
 /** One path segment of a `name`: no dot files, no `..`, nothing a shell or URL would mangle. */
-const SAFE_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+const SAFE_SEGMENT = /^[A-Za-z0-9_+][A-Za-z0-9._+-]{0,127}$/;
 /** Finished recordings kept for GET and download; older ones are forgotten (files stay). */
 const KEEP_FINISHED = 1000;
 
@@ -254,6 +254,19 @@ export class RecordingService {
     return { ...this.#record(id).info };
   }
 
+  /** get() plus, while it runs, the audio recorded so far (`duration_ms`) from its worker. */
+  async status(id: string): Promise<RecordingInfo> {
+    const record = this.#record(id);
+    const s = record.info.state;
+    if (s !== 'recording' && s !== 'paused') return { ...record.info };
+    try {
+      const live = await this.#host.workerRequest<{ elapsedMs: number }>(record.worker, 'recording.get', { recordingId: id });
+      return { ...record.info, duration_ms: live.elapsedMs };
+    } catch {
+      return { ...record.info };
+    }
+  }
+
   list(): RecordingInfo[] {
     return [...this.#records.values()].map((r) => ({ ...r.info }));
   }
@@ -340,7 +353,7 @@ export class RecordingService {
   resolvePath(name: string, format: RecordingFormat): string {
     const segments = name.split('/');
     if (name.length > 512 || segments.length > 8 || !segments.every((s) => SAFE_SEGMENT.test(s) && s !== '.' && s !== '..' && !s.includes('..'))) {
-      throw new ValidationError('INVALID_NAME', `recording name ${JSON.stringify(name)} is not a safe relative file name (letters, digits, . _ -, sub-folders with /, no ..)`);
+      throw new ValidationError('INVALID_NAME', `recording name ${JSON.stringify(name)} is not a safe relative file name (letters, digits, . _ + -, sub-folders with /, no ..)`);
     }
     const ext = `.${EXT[format]}`;
     const file = path.resolve(this.#root, name.toLowerCase().endsWith(ext) ? name : `${name}${ext}`);

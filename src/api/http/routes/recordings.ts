@@ -62,7 +62,7 @@ export function recordingRoutes(recordings: RecordingService): (app: FastifyInst
         params: ref('IdParams'),
         response: { 200: ref('Recording'), ...errorResponses(400, 401, 404, 500) },
       },
-    }, async (request) => recordings.get(request.params.id));
+    }, async (request) => recordings.status(request.params.id));
 
     app.delete<{ Params: IdParams }>('/recordings/:id', {
       schema: {
