@@ -232,3 +232,64 @@ test('voicemail over RTP: greeting, beep, the caller speaks, "#" ends the messag
   const message = (event.variables as Record<string, any>).message;
   assert.equal(message.path, file);
 });
+
+/** Relative power of `freq` in μ-law audio (Goertzel), 0..1. */
+function tonePower(packets: Array<{ pt: number; payload: Buffer }>, freq: number): number {
+  const x: number[] = [];
+  for (const p of packets) if (p.pt === 0) for (const b of p.payload) x.push(ulawToLinear(b));
+  if (x.length === 0) return 0;
+  const k = 2 * Math.cos((2 * Math.PI * freq) / 8000);
+  let s1 = 0, s2 = 0, energy = 0;
+  for (const v of x) {
+    const s0 = v + k * s1 - s2;
+    s2 = s1; s1 = s0;
+    energy += v * v;
+  }
+  const power = s1 * s1 + s2 * s2 - k * s1 * s2;
+  return energy === 0 ? 0 : (2 * power) / (x.length * energy);
+}
+
+test('conference-pin over RTP: two callers enter the PIN, join the room and hear each other', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'msc-conf-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const a = await setup(t);
+  // the second caller on the same server and flow service
+  const callerB = await RtpPeer.open();
+  t.after(() => callerB.close());
+  const epB = await a.server.createEndpoint({ remote_sdp: callerB.offer(['pcmu']), affinity: 'team' });
+  const silence = Buffer.alloc(160, 0xff);
+  const clockB = setInterval(() => callerB.send(epB.rtp_port, silence), 20);
+  t.after(() => clearInterval(clockB));
+
+  const joined = (endpointId: string) => nextEvent(a.server, 'conference.participant.joined', (e) => e.endpoint_id === endpointId, 40_000);
+  const askingPin = (endpointId: string) => nextEvent(a.server, 'flow.step', (e) => e.endpoint_id === endpointId && e.subflow === 'pin-check', 20_000);
+  const [askingA, askingB] = [askingPin(a.endpointId), askingPin(epB.id)];
+  const joinedA = joined(a.endpointId);
+  const joinedB = joined(epB.id);
+  const sessionA = a.flows.start(a.endpointId, 'conference-pin', { room: 'team', pin: '4321' });
+  const sessionB = a.flows.start(epB.id, 'conference-pin', { room: 'team', pin: '4321' });
+  const enterPin = async (peer: RtpPeer, port: number, asking: Promise<unknown>) => {
+    await asking;
+    for (const d of '4321#') await peer.sendDtmf(port, d);
+  };
+  await Promise.all([enterPin(a.caller, a.rtpPort, askingA), enterPin(callerB, epB.rtp_port, askingB)]);
+  await Promise.all([joinedA, joinedB]);
+
+  // A says something (a 600 Hz tone from sox); B hears it in the mix, A does not hear itself.
+  const tone = path.join(dir, 'tone.ul');
+  assert.equal((await run('sox', ['-n', '-r', '8000', '-c', '1', '-t', 'ul', tone, 'synth', '2', 'sine', '600', 'vol', '0.5']).done).code, 0);
+  const fromB = callerB.received.length;
+  const fromA = a.caller.received.length;
+  a.speak(readFileSync(tone));
+  await new Promise((r) => setTimeout(r, 2200));
+  const heardByB = tonePower(callerB.received.slice(fromB + 10), 600);
+  const heardByA = tonePower(a.caller.received.slice(fromA + 10), 600);
+  assert.ok(heardByB > 0.5, `B hears A's tone (relative power ${heardByB.toFixed(3)})`);
+  assert.ok(heardByA < 0.1, `A does not hear itself (relative power ${heardByA.toFixed(3)})`);
+
+  // A hangs up: A's flow ends with hangup, B is still in the room.
+  const doneA = completed(a.server, sessionA.id, 10_000);
+  await a.server.deleteEndpoint(a.endpointId);
+  assert.equal(((await doneA).outcome as { action: string }).action, 'hangup');
+  assert.equal(a.flows.getSession(sessionB.id)?.status, 'running');
+});
