@@ -137,6 +137,7 @@ export class ConferenceEngine implements MediaEngine, RoomHost {
         return {};
       }
       case 'conference.play': return this.play(params);
+      case 'conference.stats': return this.stats(params.reset === true);
       case 'conference.stopPlay': {
         const room = this.#room(params);
         const pid = id(params, 'playbackId');
@@ -279,6 +280,49 @@ export class ConferenceEngine implements MediaEngine, RoomHost {
       mixes,
       mixCpuMs: Math.round(cpu * 1000) / 1000,
       tickLateP99Ms: p99,
+    };
+  }
+
+  /**
+   * Worker-wide conference statistics for benchmarks and diagnostics: mixes, mixing CPU, tick
+   * lateness quantiles over all rooms, jitter buffer totals; `reset` starts a new measurement.
+   */
+  stats(reset: boolean): Record<string, number> {
+    const hist = new Uint32Array(1001);
+    let mixes = 0;
+    let cpu = 0;
+    let participants = 0;
+    const jb = { late: 0, lost: 0, concealed: 0, received: 0 };
+    for (const room of this.#rooms.values()) {
+      for (let i = 0; i < hist.length; i++) hist[i]! += room.lateHistogram[i]!;
+      mixes += room.mixes;
+      cpu += room.mixCpuMs;
+      for (const p of room.participants.values()) {
+        participants++;
+        const s = p.jitterBuffer?.stats;
+        if (s === undefined) continue;
+        jb.late += s.late;
+        jb.lost += s.lost;
+        jb.concealed += s.concealed;
+        jb.received += s.received;
+      }
+      if (reset) room.resetStats();
+    }
+    const quantile = (q: number): number => {
+      let total = 0;
+      for (const v of hist) total += v;
+      if (total === 0) return 0;
+      let acc = 0;
+      for (let i = 0; i < hist.length; i++) {
+        acc += hist[i]!;
+        if (acc >= Math.ceil(total * q)) return (i + 1) / 10;
+      }
+      return 100;
+    };
+    return {
+      conferences: this.#rooms.size, participants, mixes, mixCpuMs: cpu,
+      tickLateP50Ms: quantile(0.5), tickLateP99Ms: quantile(0.99), tickLateMaxMs: quantile(1),
+      jbReceived: jb.received, jbLate: jb.late, jbLost: jb.lost, jbConcealed: jb.concealed,
     };
   }
 

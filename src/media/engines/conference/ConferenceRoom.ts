@@ -290,6 +290,12 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
     this.mixCpuMs += performance.now() - t0;
   }
 
+  resetStats(): void {
+    this.lateHistogram.fill(0);
+    this.mixes = 0;
+    this.mixCpuMs = 0;
+  }
+
   /** Tick lateness (ms) at quantile q (0..1) from the histogram. */
   latenessQuantile(q: number): number {
     let total = 0;
