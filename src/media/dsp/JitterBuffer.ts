@@ -281,7 +281,8 @@ export class JitterBuffer {
     }
     const len = this.#lengths[idx]!;
     const at = idx * this.maxPayload;
-    out.set(this.#ring.subarray(at, at + len));
+    const ring = this.#ring;
+    for (let i = 0; i < len; i++) out[i] = ring[at + i]!; // no subarray view: allocation-free
     this.#lengths[idx] = CONSUMED_SLOT;
     return len;
   }

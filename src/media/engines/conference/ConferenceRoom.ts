@@ -64,6 +64,8 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
   readonly createdAt = new Date().toISOString();
   readonly mixer: Mixer;
   readonly participants = new Map<string, Participant>();
+  /** The same participants as an array, iterated on the hot path without an iterator object. */
+  #list: Participant[] = [];
   /** Hear the full mix at the conference rate ('out') once per tick: recorders. */
   readonly taps = new Set<AudioTap>();
   readonly musicFrame: Int16Array;
@@ -73,6 +75,7 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
   #music: PlayerSource | null = null;
   #musicLoading = false;
   readonly #playbacks = new Map<string, RoomPlayback>();
+  #playbackList: RoomPlayback[] = [];
   #lastMixMs = Number.NEGATIVE_INFINITY;
   #ended = false;
   // metrics
@@ -112,6 +115,7 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
     const channel = this.mixer.add();
     const p = new Participant(this, endpoint, audio, channel, flags);
     this.participants.set(p.endpointId, p);
+    this.#list = [...this.participants.values()];
     this.#applyFlags(p);
     p.attach();
     this.#host.notify('conference.participant.joined', {
@@ -142,6 +146,7 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
   leave(p: Participant, reason: LeaveReason): void {
     if (this.participants.get(p.endpointId) !== p) return;
     this.participants.delete(p.endpointId);
+    this.#list = [...this.participants.values()];
     p.detachFromEndpoint();
     this.mixer.remove(p.channel);
     this.#host.onParticipantLeft(p);
@@ -227,12 +232,14 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
     if (this.#ended) throw new InvalidStateError('CONFERENCE_ENDED', `conference ${this.id} has ended`);
     if (this.#playbacks.has(id)) throw new InvalidStateError('PLAYBACK_EXISTS', `playback ${id} exists`);
     this.#playbacks.set(id, { id, source, channel: this.mixer.add({ source: true }) });
+    this.#playbackList = [...this.#playbacks.values()];
   }
 
   stopPlayback(id: string): boolean {
     const pb = this.#playbacks.get(id);
     if (pb === undefined) return false;
     this.#playbacks.delete(id);
+    this.#playbackList = [...this.#playbacks.values()];
     this.mixer.remove(pb.channel);
     pb.source.detach?.('replaced');
     return true;
@@ -256,7 +263,9 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
     const late = t0 - nowMs;
     const bucket = late <= 0 ? 0 : Math.min(LATE_BUCKETS, Math.floor(late * 10));
     this.lateHistogram[bucket]!++;
-    for (const p of this.participants.values()) {
+    const list = this.#list;
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i]!;
       p.pull(nowMs);
       p.reattachIfFree();
     }
@@ -268,7 +277,9 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
       tch.hasInput = n > 0;
       if (tone.done) this.#tone = null;
     }
-    for (const pb of this.#playbacks.values()) {
+    const playbacks = this.#playbackList;
+    for (let i = 0; i < playbacks.length; i++) {
+      const pb = playbacks[i]!;
       const n = pb.source.fill(pb.channel.input, nowMs);
       pb.channel.hasInput = n > 0;
       if (n === 0) this.stopPlayback(pb.id); // finished: its player reports 'done'
@@ -276,12 +287,13 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
     const music = this.#music;
     if (music !== null) {
       let needed = false;
-      for (const p of this.participants.values()) if (p.state !== 'active') { needed = true; break; }
+      for (let i = 0; i < list.length; i++) if (list[i]!.state !== 'active') { needed = true; break; }
       if (needed && music.fill(this.musicFrame, nowMs) === 0) this.musicFrame.fill(0);
     }
     this.mixer.mix();
     for (const tap of this.taps) tap.onAudio(this.mixer.fullMix, this.sampleRate, 'out', nowMs);
-    for (const p of this.participants.values()) {
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i]!;
       if (p.channel.talkChanged) {
         this.#host.notify(p.channel.talking ? 'conference.talking.started' : 'conference.talking.stopped', { conferenceId: this.id, endpointId: p.endpointId });
       }

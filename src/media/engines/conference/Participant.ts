@@ -60,6 +60,8 @@ export class Participant implements FrameSource {
   #outResampler: Resampler | null = null;
   #codecFrame = 160;
   #pcm = new Int16Array(160);
+  /** The first 20 ms of #pcm, the resampler's input (a view made once, not per tick). */
+  #pcmFrame = this.#pcm.subarray(0, 160);
   #pcmOut = new Int16Array(160);
   readonly #payload = new Uint8Array(1500);
   #payloadView: Uint8Array = new Uint8Array(0);
@@ -138,6 +140,7 @@ export class Participant implements FrameSource {
     const confRate = this.#room.sampleRate;
     this.#codecFrame = Math.round(rate / 50);
     this.#pcm = new Int16Array(Math.max(this.#codecFrame, Math.round(rate * 0.12)));
+    this.#pcmFrame = this.#pcm.subarray(0, this.#codecFrame);
     // Output at the codec rate: one 20 ms frame (resampler output is exact for 20 ms frames).
     this.#pcmOut = new Int16Array(this.#codecFrame + 8);
     this.#jb = new JitterBuffer({ clockRate: c.clockRate, maxPayload: 1500 });
@@ -188,7 +191,7 @@ export class Participant implements FrameSource {
     if (resampler === null) {
       for (let i = 0; i < input.length; i++) input[i] = pcm[i]!;
     } else {
-      resampler.process(pcm.subarray(0, frame), input);
+      resampler.process(this.#pcmFrame, input);
     }
     ch.hasInput = true;
   }
