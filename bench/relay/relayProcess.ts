@@ -57,9 +57,11 @@ async function serverRelay(): Promise<Relay> {
   const server = new MediaServer(config, silentLogger);
   await server.start();
   const legs: Array<[number, number]> = [];
+  // A typical phone's offer: PCMU with telephone-event (a peer without it would also get in-band
+  // DTMF detection, which decodes every packet: see DTMF_INBAND).
   // The generator's ports are unknown here: the SDP names a placeholder and symmetric RTP
   // latches on the first packet, as it would behind a NAT.
-  const offer = ['v=0', 'o=gen 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 9 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', 'a=ptime:20', ''].join('\r\n');
+  const offer = ['v=0', 'o=gen 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 9 RTP/AVP 0 101', 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000', 'a=ptime:20', ''].join('\r\n');
   return {
     async grow(n) {
       while (legs.length < n) {
