@@ -10,9 +10,6 @@ import { engineRoutes } from './api/http/routes/engineRoutes.ts';
 import { MediaFlowEngines } from './control/MediaFlowEngines.ts';
 import { FlowService } from './flows/FlowService.ts';
 import { WebhookDelivery } from './control/WebhookDelivery.ts';
-import { PlaybackService } from './control/services/PlaybackService.ts';
-import { RecordingService } from './control/services/RecordingService.ts';
-import { ConferenceService } from './control/services/ConferenceService.ts';
 
 const logger = createLogger();
 
@@ -23,11 +20,7 @@ async function main(): Promise<void> {
   await server.start();
   const webhook = config.webhookUrl ? new WebhookDelivery({ bus: server.events, url: config.webhookUrl, logger }) : null;
   const flows = new FlowService({
-    engines: new MediaFlowEngines(server, {
-      playback: PlaybackService.of(server),
-      recordings: RecordingService.of(server),
-      conferences: ConferenceService.of(server),
-    }),
+    engines: MediaFlowEngines.forServer(server),
     emit: (type, payload) => server.events.emit(type, payload),
     dir: config.flowsDir,
     logger: logger.child({ module: 'flows' }),

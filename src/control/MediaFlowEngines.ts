@@ -10,6 +10,9 @@ import type {
   SayOptions,
 } from '../flows/FlowEngines.ts';
 import type { MediaServer } from './MediaServer.ts';
+import { ConferenceService } from './services/ConferenceService.ts';
+import { PlaybackService } from './services/PlaybackService.ts';
+import { RecordingService } from './services/RecordingService.ts';
 import type { ServerEvent } from './types.ts';
 
 /** What a flow's `record` step asks of the recording service (the REST body's names). */
@@ -55,6 +58,15 @@ export class MediaFlowEngines implements FlowEngines {
   constructor(server: MediaServer, services: FlowMediaServices) {
     this.#server = server;
     this.#services = services;
+  }
+
+  /** Engines over the server's own playback, recording and conference services. */
+  static forServer(server: MediaServer): MediaFlowEngines {
+    return new MediaFlowEngines(server, {
+      playback: PlaybackService.of(server),
+      recordings: RecordingService.of(server),
+      conferences: ConferenceService.of(server),
+    });
   }
 
   async play(endpointId: string, items: readonly string[], opts: PlayOptions): Promise<PlayResult> {

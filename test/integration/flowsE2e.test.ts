@@ -4,9 +4,6 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { test } from 'node:test';
 import { MediaFlowEngines } from '../../src/control/MediaFlowEngines.ts';
-import { PlaybackService } from '../../src/control/services/PlaybackService.ts';
-import { RecordingService } from '../../src/control/services/RecordingService.ts';
-import { ConferenceService } from '../../src/control/services/ConferenceService.ts';
 import type { MediaServer } from '../../src/control/MediaServer.ts';
 import type { ServerEvent } from '../../src/control/types.ts';
 import { FlowService } from '../../src/flows/FlowService.ts';
@@ -58,11 +55,7 @@ async function setup(t: { after(fn: () => unknown): void }, env: Record<string, 
   const server = await startServer(env);
   t.after(() => server.close());
   const flows = new FlowService({
-    engines: new MediaFlowEngines(server, {
-      playback: PlaybackService.of(server),
-      recordings: RecordingService.of(server),
-      conferences: ConferenceService.of(server),
-    }),
+    engines: MediaFlowEngines.forServer(server),
     emit: (type, payload) => server.events.emit(type, payload),
     dir: FLOWS_DIR,
   });
