@@ -47,5 +47,22 @@ export function renderMetrics(s: MetricsSnapshot): { contentType: string; body: 
   metric('msc_rtp_packets_dropped_total', 'counter', 'Received packets dropped, by reason.', dropped);
   metric('msc_worker_event_loop_lag_p99_seconds', 'gauge', 'Event loop delay p99 per media worker since the last scrape.', perWorker((w) => w.eventLoopLagMs.p99 / 1000));
   metric('msc_worker_event_loop_lag_max_seconds', 'gauge', 'Event loop delay max per media worker since the last scrape.', perWorker((w) => w.eventLoopLagMs.max / 1000));
+  // Engine counters and gauges (playbacks, prompt cache, recordings, DTMF, conferences), one
+  // family per engine and name: msc_<engine>_<name>{worker}.
+  const families = new Map<string, Array<[string, number]>>();
+  for (const w of s.workers) {
+    for (const [engine, values] of Object.entries(w.engines ?? {})) {
+      for (const [name, value] of Object.entries(values)) {
+        const family = `msc_${engine}_${name}`.replace(/[^a-zA-Z0-9_]/g, '_');
+        if (!families.has(family)) families.set(family, []);
+        families.get(family)!.push([`{worker="${w.workerIndex}"}`, value]);
+      }
+    }
+  }
+  for (const [family, samples] of families) {
+    lines.push(`# TYPE ${family} untyped`);
+    for (const [labels, value] of samples) lines.push(`${family}${labels} ${Number.isFinite(value) ? value : 0}`);
+  }
+  metric('msc_media_clock_late_max_seconds', 'gauge', 'Largest media clock tick lateness per worker since the last scrape.', perWorker((w) => (w.clock?.lateMaxMs ?? 0) / 1000));
   return { contentType: CONTENT_TYPE, body: lines.join('\n') + '\n' };
 }

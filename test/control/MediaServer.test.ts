@@ -250,3 +250,16 @@ test('MediaServer emits endpoint.media_timeout when RTP stops', async (t) => {
   const ev = await nextEvent(server, 'endpoint.media_timeout', (e) => e.endpoint_id === ep.id, 3000);
   assert.ok(Number(ev.last_packet_ago_ms) >= 300);
 });
+
+test('MediaServer.metrics() exposes engine counters per worker in Prometheus text', async (t) => {
+  const server = await startServer();
+  t.after(() => server.close());
+  const body = (await server.metrics()).body;
+  assert.match(body, /^msc_playback_active\{worker="0"\} 0$/m);
+  assert.match(body, /^# TYPE msc_rtp_packets_received_total counter$/m);
+  assert.match(body, /^msc_media_clock_late_max_seconds\{worker="0"\} /m);
+  for (const line of body.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    assert.match(line, /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.e+-]+$/, `valid exposition line: ${line}`);
+  }
+});
