@@ -1,0 +1,285 @@
+import { fileURLToPath } from 'node:url';
+import {
+  Server,
+  ServerCredentials,
+  loadPackageDefinition,
+  status,
+  type GrpcObject,
+  type Metadata,
+  type ServiceDefinition,
+  type ServerUnaryCall,
+  type UntypedServiceImplementation,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
+import { loadSync, type Options } from '@grpc/proto-loader';
+import { ValidationError } from '../../common/errors.ts';
+import type { Logger } from '../../common/logger.ts';
+import type { Config } from '../../config/config.ts';
+import type { MediaControl } from '../../control/MediaControl.ts';
+import type { DtmfService } from '../../control/services/DtmfService.ts';
+import type { PlaybackService } from '../../control/services/PlaybackService.ts';
+import type { RecordingService } from '../../control/services/RecordingService.ts';
+import type { CreateBridgeRequest, CreateEndpointRequest, UpdateEndpointRequest } from '../../control/types.ts';
+import { tokenMatches } from '../http/auth.ts';
+import { EventStreams, type EventStreamsOptions, type EventsCall } from './EventStreams.ts';
+import {
+  createEndpointBody,
+  endpointMessage,
+  playbackBody,
+  playbackMessage,
+  recordingBody,
+  recordingMessage,
+  startPlaybackRequest,
+  startRecordingOptions,
+  text,
+  updateEndpointBody,
+  type CreateBridgeMessage,
+  type CreateEndpointMessage,
+  type RefRequest,
+  type SendDtmfMessage,
+  type StartFlowMessage,
+  type StartPlaybackMessage,
+  type StartRecordingMessage,
+  type UpdateEndpointMessage,
+} from './messages.ts';
+import { GrpcStatusError, toGrpcError } from './status.ts';
+import { RequestValidator } from './validate.ts';
+
+/** schemas/grpc/media_server.proto: the contract clients generate their stubs from. */
+export const PROTO_PATH = fileURLToPath(new URL('../../../schemas/grpc/media_server.proto', import.meta.url));
+
+/**
+ * proto-loader options shared by server and clients: snake_case field names as in the .proto
+ * (the REST names), 64-bit integers as numbers (seqs and byte counts stay far below 2^53),
+ * unset optional fields absent rather than defaulted, oneof members named.
+ */
+export const PROTO_OPTIONS: Options = { keepCase: true, longs: Number, enums: String, defaults: false, oneofs: true };
+
+/** The `mediaserver.v1` package loaded from PROTO_PATH. */
+export function loadMediaServerProto(): GrpcObject {
+  return loadPackageDefinition(loadSync(PROTO_PATH, PROTO_OPTIONS));
+}
+
+/** The engine services reached over gRPC; an RPC whose service is absent is UNIMPLEMENTED. */
+export interface GrpcEngineServices {
+  playback?: PlaybackService;
+  recordings?: RecordingService;
+  dtmf?: DtmfService;
+}
+
+/** What StartFlow needs of the FlowService. */
+export interface GrpcFlows {
+  start(endpointId: string, flowName: string, variables: Record<string, unknown>): { id: string; flowName: string; version: number };
+}
+
+export interface GrpcServerOptions {
+  control: MediaControl;
+  config: Pick<Config, 'apiHost' | 'grpcPort' | 'apiToken'>;
+  logger: Logger;
+  services?: GrpcEngineServices;
+  flows?: GrpcFlows;
+  events?: EventStreamsOptions;
+}
+
+export interface GrpcServerHandle {
+  /** The bound port (the one chosen by the system when grpcPort is 0). */
+  readonly port: number;
+  /** Ends event streams, lets calls in flight finish for a moment, then stops. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Calls in flight get this long after close() before they are cut. */
+const SHUTDOWN_GRACE_MS = 2000;
+
+function bearer(metadata: Metadata): string | undefined {
+  const value = metadata.get('authorization')[0];
+  if (typeof value !== 'string') return undefined;
+  return /^Bearer\s+(\S+)\s*$/i.exec(value)?.[1];
+}
+
+function need<T>(service: T | undefined, name: string): T {
+  if (service === undefined) throw new GrpcStatusError(status.UNIMPLEMENTED, 'UNIMPLEMENTED', `${name} is not enabled on this server`);
+  return service;
+}
+
+/** An AbortSignal that fires when the client cancels the call (or its deadline passes). */
+function cancelSignal(call: { on(event: 'cancelled', l: () => void): unknown }): AbortSignal {
+  const controller = new AbortController();
+  call.on('cancelled', () => controller.abort(new GrpcStatusError(status.CANCELLED, 'CANCELLED', 'call cancelled')));
+  return controller.signal;
+}
+
+/**
+ * Starts the gRPC API (DESIGN.md, "Planes": REST, WebSocket events and gRPC over one control
+ * plane) on config.apiHost:config.grpcPort. The `MediaServer` service mirrors the REST contract:
+ * the same names, the same schema checks, the same error codes (status.ts).
+ */
+export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServerHandle> {
+  const { control, config } = opts;
+  const services = opts.services ?? {};
+  const log = opts.logger.child({ module: 'grpc' });
+  const validator = new RequestValidator();
+  const streams = new EventStreams(control.events, log, opts.events);
+  const token = config.apiToken;
+
+  const pkg = loadMediaServerProto() as unknown as { mediaserver: { v1: { MediaServer: { service: ServiceDefinition } } } };
+  const definition = pkg.mediaserver.v1.MediaServer.service;
+
+  const internal = (method: string) => (err: unknown) => log.error({ err, method }, 'gRPC call failed');
+
+  function authorized(metadata: Metadata): boolean {
+    // RFC 6750 section 2.1, as the HTTP API; tokenMatches compares in constant time
+    return token === null || tokenMatches(token, bearer(metadata));
+  }
+
+  const unauthenticated = () => toGrpcError(new GrpcStatusError(status.UNAUTHENTICATED, 'UNAUTHORIZED', 'missing or invalid bearer token'));
+
+  /** A unary handler: auth, then `fn`, its result or its error mapped to a status. */
+  function unary<Req>(method: string, fn: (req: Req, call: ServerUnaryCall<Req, unknown>) => Promise<unknown>) {
+    return (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>): void => {
+      if (!authorized(call.metadata)) {
+        callback(unauthenticated());
+        return;
+      }
+      let result: Promise<unknown>;
+      try {
+        result = fn(call.request, call);
+      } catch (err) {
+        result = Promise.reject(err);
+      }
+      result.then(
+        (reply) => callback(null, reply),
+        (err: unknown) => callback(toGrpcError(err, internal(method))),
+      );
+    };
+  }
+
+  function ref(req: RefRequest): string {
+    const id = text(req.id);
+    validator.check('IdParams', { id });
+    return id;
+  }
+
+  const implementation: UntypedServiceImplementation = {
+    CreateEndpoint: unary<CreateEndpointMessage>('CreateEndpoint', async (req) => {
+      const body = createEndpointBody(req);
+      validator.check('CreateEndpointRequest', body);
+      return endpointMessage(await control.createEndpoint(body as CreateEndpointRequest));
+    }),
+    GetEndpoint: unary<RefRequest>('GetEndpoint', async (req) => endpointMessage(await control.getEndpoint(ref(req)))),
+    ListEndpoints: unary('ListEndpoints', async () => ({ endpoints: (await control.listEndpoints()).map(endpointMessage) })),
+    UpdateEndpoint: unary<UpdateEndpointMessage>('UpdateEndpoint', async (req) => {
+      const id = ref(req);
+      const body = updateEndpointBody(req);
+      validator.check('UpdateEndpointRequest', body);
+      return endpointMessage(await control.updateEndpoint(id, body as UpdateEndpointRequest));
+    }),
+    DeleteEndpoint: unary<RefRequest>('DeleteEndpoint', async (req) => {
+      await control.deleteEndpoint(ref(req));
+      return {};
+    }),
+
+    CreateBridge: unary<CreateBridgeMessage>('CreateBridge', async (req) => {
+      const body = { endpoint_a: text(req.endpoint_a), endpoint_b: text(req.endpoint_b) };
+      validator.check('CreateBridgeRequest', body);
+      return control.createBridge(body as CreateBridgeRequest);
+    }),
+    GetBridge: unary<RefRequest>('GetBridge', async (req) => control.getBridge(ref(req))),
+    ListBridges: unary('ListBridges', async () => ({ bridges: control.listBridges() })),
+    DeleteBridge: unary<RefRequest>('DeleteBridge', async (req) => {
+      await control.deleteBridge(ref(req));
+      return {};
+    }),
+
+    StartPlayback: unary<StartPlaybackMessage>('StartPlayback', async (req) => {
+      const playback = need(services.playback, 'playback');
+      const body = playbackBody(req);
+      validator.check('CreatePlaybackRequest', body);
+      if ((body.endpoint_id === undefined) === (body.conference_id === undefined)) {
+        throw new ValidationError('INVALID_PLAYBACK', 'request must have exactly one of endpoint_id and conference_id');
+      }
+      return playbackMessage(await playback.start(startPlaybackRequest(body)));
+    }),
+    GetPlayback: unary<RefRequest>('GetPlayback', async (req) => playbackMessage(need(services.playback, 'playback').get(ref(req)))),
+    StopPlayback: unary<RefRequest>('StopPlayback', async (req) => playbackMessage(await need(services.playback, 'playback').stop(ref(req)))),
+
+    StartRecording: unary<StartRecordingMessage>('StartRecording', async (req) => {
+      const recordings = need(services.recordings, 'recording');
+      const body = recordingBody(req);
+      validator.check('CreateRecordingRequest', body);
+      return recordingMessage(await recordings.start(startRecordingOptions(body)));
+    }),
+    GetRecording: unary<RefRequest>('GetRecording', async (req) => recordingMessage(await need(services.recordings, 'recording').status(ref(req)))),
+    StopRecording: unary<RefRequest>('StopRecording', async (req) => need(services.recordings, 'recording').stop(ref(req))),
+
+    SendDtmf: unary<SendDtmfMessage>('SendDtmf', async (req, call) => {
+      const dtmf = need(services.dtmf, 'dtmf');
+      const id = text(req.endpoint_id);
+      validator.check('IdParams', { id }, 'request/endpoint_id');
+      const body: Record<string, unknown> = { digits: text(req.digits) };
+      if (req.duration_ms !== undefined && req.duration_ms !== null) body.duration_ms = req.duration_ms;
+      validator.check('DtmfRequest', body);
+      const options = body.duration_ms === undefined ? {} : { durationMs: body.duration_ms as number };
+      // a client giving up (cancel, deadline) stops the digits still to go
+      return dtmf.send(id, body.digits as string, { ...options, signal: cancelSignal(call) });
+    }),
+
+    StartFlow: unary<StartFlowMessage>('StartFlow', async (req) => {
+      const flows = need(opts.flows, 'flows');
+      const id = text(req.endpoint_id);
+      validator.check('IdParams', { id }, 'request/endpoint_id');
+      const flow = text(req.flow);
+      if (flow.length === 0 || flow.length > 64) throw new ValidationError('VALIDATION_ERROR', 'request/flow must be 1-64 characters');
+      let variables: Record<string, unknown> = {};
+      if (req.variables_json !== undefined && req.variables_json !== null && req.variables_json !== '') {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(req.variables_json);
+        } catch {
+          throw new ValidationError('VALIDATION_ERROR', 'request/variables_json is not valid JSON');
+        }
+        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+          throw new ValidationError('VALIDATION_ERROR', 'request/variables_json must be a JSON object');
+        }
+        variables = parsed as Record<string, unknown>;
+      }
+      const s = flows.start(id, flow, variables);
+      return { session_id: s.id, flow: s.flowName, version: s.version };
+    }),
+
+    Events: (call: EventsCall): void => {
+      if (!authorized(call.metadata)) {
+        call.emit('error', unauthenticated());
+        return;
+      }
+      streams.open(call);
+    },
+  };
+
+  const server = new Server();
+  server.addService(definition, implementation);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${config.apiHost}:${config.grpcPort ?? 0}`, ServerCredentials.createInsecure(), (err, bound) => {
+      if (err) reject(err);
+      else resolve(bound);
+    });
+  });
+  log.info({ grpc: `${config.apiHost}:${port}` }, 'gRPC API listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    port,
+    close(): Promise<void> {
+      closing ??= new Promise<void>((resolve) => {
+        streams.close();
+        const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
+        force.unref();
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      return closing;
+    },
+  };
+}
