@@ -10,6 +10,8 @@ import { engineRoutes } from './api/http/routes/engineRoutes.ts';
 import { MediaFlowEngines } from './control/MediaFlowEngines.ts';
 import { FlowService } from './flows/FlowService.ts';
 import { WebhookDelivery } from './control/WebhookDelivery.ts';
+import { startGrpcServer } from './api/grpc/GrpcServer.ts';
+import { grpcEngineServices } from './api/grpc/engineServices.ts';
 
 const logger = createLogger();
 
@@ -30,6 +32,7 @@ async function main(): Promise<void> {
   flows.watch();
   const app = await buildApp({ control: server, config, logger, flows, extraRoutes: engineRoutes(server) });
   await app.listen({ host: config.apiHost, port: config.apiPort });
+  const grpc = config.grpcPort === null ? null : await startGrpcServer({ control: server, config, logger, services: grpcEngineServices(server), flows });
   logger.info({ api: `http://${config.apiHost}:${config.apiPort}`, rtp: `${config.rtpBindIp}:${config.rtpPortStart}-${config.rtpPortEnd}`, workers: server.workerCount }, 'media-server-core ready');
 
   let stopping = false;
@@ -45,6 +48,7 @@ async function main(): Promise<void> {
     force.unref();
     try {
       await app.close();
+      await grpc?.close();
       flows.close();
       await server.close();
       if (webhook) {

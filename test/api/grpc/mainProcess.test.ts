@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { test } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import { RtpPeer } from '../../helpers/RtpPeer.ts';
+import { testPortRange } from '../../helpers/server.ts';
+import { GrpcTestClient, nextMessage, streamError } from './grpcClient.ts';
+
+async function freeTcpPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+test('npm start entry with GRPC_PORT: the gRPC API answers beside REST, and SIGTERM with an open Events stream exits 0', async (t) => {
+  const [apiPort, grpcPort] = [await freeTcpPort(), await freeTcpPort()];
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: { ...process.env, LOG_LEVEL: 'info', MEDIA_WORKERS: '1', ...testPortRange(), API_PORT: String(apiPort), GRPC_PORT: String(grpcPort), API_TOKEN: 'secret' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => child.kill('SIGKILL'));
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', () => { if (output.includes('media-server-core ready')) resolve(); });
+    void exited.then((code) => reject(new Error(`exited with ${code}: ${output}`)));
+  });
+  assert.match(output, new RegExp(`"grpc":"127\\.0\\.0\\.1:${grpcPort}"`), 'the log names the gRPC address');
+
+  const client = new GrpcTestClient(grpcPort, 'secret');
+  t.after(() => client.close());
+  const peer = await RtpPeer.open();
+  t.after(() => peer.close());
+  const stream = client.events({ since: 0, types: ['endpoint.created'] });
+  const created = nextMessage(stream, () => true, 10_000);
+  const ep = await client.call('CreateEndpoint', { remote_sdp: peer.offer(['pcmu']) });
+  assert.equal(JSON.parse((await created).json).endpoint_id, ep.id);
+  // the same control plane answers over REST
+  const rest = await fetch(`http://127.0.0.1:${apiPort}/endpoints/${ep.id as string}`, { headers: { authorization: 'Bearer secret' } });
+  assert.equal(rest.status, 200);
+  assert.equal(((await rest.json()) as { rtp_port: number }).rtp_port, ep.rtp_port);
+
+  const ended = streamError(stream);
+  child.kill('SIGTERM');
+  assert.equal((await ended).code, status.UNAVAILABLE);
+  assert.equal(await exited, 0, output);
+});
