@@ -88,6 +88,8 @@ export interface GrpcServerHandle {
   close(): Promise<void>;
 }
 
+/** Server-to-client HTTP/2 pings (RFC 9113 section 6.7) this often on an idle connection. */
+const KEEPALIVE_MS = 30_000;
 /** Calls in flight get this long after close() before they are cut. */
 const SHUTDOWN_GRACE_MS = 2000;
 
@@ -149,7 +151,11 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       }
       result.then(
         (reply) => callback(null, reply),
-        (err: unknown) => callback(toGrpcError(err, internal(method))),
+        (err: unknown) => {
+          const e = toGrpcError(err, internal(method));
+          if (e.code !== status.INTERNAL) log.debug({ method, status: status[e.code], details: e.details }, 'gRPC call rejected');
+          callback(e);
+        },
       );
     };
   }
@@ -256,7 +262,13 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     },
   };
 
-  const server = new Server();
+  const server = new Server({
+    // the HTTP API's body limit: an SDP is at most 64 KiB, a playlist 200 items
+    'grpc.max_receive_message_length': 1024 * 1024,
+    // like the WebSocket route's pings: a peer that vanished without closing releases its Events stream
+    'grpc.keepalive_time_ms': KEEPALIVE_MS,
+    'grpc.keepalive_timeout_ms': 10_000,
+  });
   server.addService(definition, implementation);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${config.apiHost}:${config.grpcPort ?? 0}`, ServerCredentials.createInsecure(), (err, bound) => {
