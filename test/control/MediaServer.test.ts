@@ -263,3 +263,26 @@ test('MediaServer.metrics() exposes engine counters per worker in Prometheus tex
     assert.match(line, /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.e+-]+$/, `valid exposition line: ${line}`);
   }
 });
+
+test('MediaServer re-frames odd packet sizes into 20 ms Opus frames and the worker survives', async (t) => {
+  const server = await startServer();
+  t.after(() => server.close());
+  const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
+  t.after(() => { pa.close(); pb.close(); });
+  let died = false;
+  t.after(server.events.subscribe((e) => { if (e.type === 'worker.died') died = true; }));
+  const a = await server.createEndpoint({ remote_sdp: pa.offer(['pcmu']) });
+  const b = await server.createEndpoint({ remote_sdp: pb.offer(['opus']) });
+  await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
+  // 16 ms packets (128 samples), as some senders packetise: 40 of them = 640 ms = 32 frames.
+  for (let i = 0; i < 40; i++) pa.send(a.rtp_port, payload(128, i), 0, { samples: 128 });
+  await pb.waitFor(30);
+  assert.equal(died, false);
+  const frames = pb.received;
+  for (const f of frames) assert.equal(f.payload[0]! >> 3 & 0x3, 1, 'TOC says a 20 ms frame (config 1, 5, 9...)');
+  for (let i = 1; i < frames.length; i++) {
+    assert.equal(frames[i]!.seq, (frames[i - 1]!.seq + 1) & 0xffff);
+    assert.equal((frames[i]!.ts - frames[i - 1]!.ts) >>> 0, 960, '20 ms at 48 kHz');
+  }
+  assert.equal((await server.getEndpoint(a.id)).stats.packets_received, 40);
+});

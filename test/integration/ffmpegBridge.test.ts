@@ -29,13 +29,17 @@ async function decodeG711(file: string, format: 'mulaw' | 'alaw'): Promise<Int16
   return new Int16Array(b.buffer, b.byteOffset, b.length >> 1);
 }
 
-/** Best normalised cross-correlation of `x` against `ref` over lags 0..maxLag. */
+/**
+ * Best normalised cross-correlation of `x` against `ref` over lags -400..maxLag: `x` may start
+ * later than the reference (packets before the receiver was up) or lag it by codec and
+ * resampler delay (negative lag).
+ */
 function bestCorrelation(ref: Int16Array, x: Int16Array, maxLag: number): { lag: number; r: number } {
   let best = { lag: 0, r: -1 };
   const n = Math.min(x.length, ref.length - maxLag) - 400;
-  for (let lag = 0; lag <= maxLag; lag++) {
+  for (let lag = -400; lag <= maxLag; lag++) {
     let sxy = 0, sxx = 0, syy = 0;
-    for (let i = 200; i < n; i++) {
+    for (let i = 400; i < n; i++) {
       const a = ref[i + lag]!, b = x[i]!;
       sxy += a * b; sxx += a * a; syy += b * b;
     }
@@ -94,4 +98,65 @@ test('ffmpeg PCMU → bridge transcoding to PCMA → ffmpeg: the audio survives'
   assert.equal(statsB.codec?.name, 'pcma');
   const { r } = bestCorrelation(ref, got, 8000);
   assert.ok(r > 0.99, `correlation with the source ${r.toFixed(4)}`);
+});
+
+/** Real speech through a transcoding bridge to a wideband / Opus receiver (ffmpeg decodes). */
+async function transcodeSpeech(t: { after(fn: () => unknown): void }, rx: { pt: number; rtpmap: string; fmtp?: string; gstCaps?: string; gstDepay?: string }): Promise<{ ref: Int16Array; got: Int16Array; mode: string }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'msc-transcode-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const server = await startServer();
+  t.after(() => server.close());
+  const senderPort = await freeUdpPortPair();
+  const receiverPort = await freeUdpPortPair();
+  const rxSdp = ['v=0', 'o=ffmpeg 1 1 IN IP4 127.0.0.1', 's=peer', 'c=IN IP4 127.0.0.1', 't=0 0',
+    `m=audio ${receiverPort} RTP/AVP ${rx.pt}`, `a=rtpmap:${rx.pt} ${rx.rtpmap}`, ...(rx.fmtp ? [`a=fmtp:${rx.pt} ${rx.fmtp}`] : []),
+    `a=rtcp:${receiverPort + 1}`, 'a=ptime:20', ''].join('\r\n');
+  const a = await server.createEndpoint({ remote_sdp: sdpFor(senderPort, 0, 'PCMU') });
+  const b = await server.createEndpoint({ remote_sdp: rxSdp.replace('a=ptime:20', 'a=ptime:20\r\na=recvonly') });
+  const bridge = await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
+  const recvSdp = path.join(dir, 'recv.sdp');
+  writeFileSync(recvSdp, rxSdp);
+  const received = path.join(dir, 'received.s16');
+  // ffmpeg decodes G.722 from the SDP; for Opus its RTP reader stalls after the first frame on
+  // this version, so GStreamer (rtpopusdepay ! opusdec) is the Opus peer.
+  const receiver = rx.gstCaps
+    ? run('gst-launch-1.0', ['-q', '-e', 'udpsrc', `port=${receiverPort}`, 'address=127.0.0.1', `caps=${rx.gstCaps}`, '!', 'rtpjitterbuffer', 'latency=60',
+      '!', rx.gstDepay!, '!', 'opusdec', '!', 'audioconvert', '!', 'audioresample', '!', 'audio/x-raw,rate=8000,channels=1,format=S16LE',
+      '!', 'filesink', `location=${received}`], 20_000)
+    : run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-protocol_whitelist', 'file,udp,rtp',
+      '-i', recvSdp, '-t', '2.5', '-ar', '8000', '-ac', '1', '-f', 's16le', received], 20_000);
+  await waitUntilBound(receiverPort);
+  const source = ['-i', '/usr/share/asterisk/sounds/en/vm-intro.wav', '-t', '4', '-ar', '8000', '-ac', '1', '-c:a', 'pcm_mulaw'];
+  const reference = path.join(dir, 'reference.ulaw');
+  assert.equal((await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...source, '-f', 'mulaw', reference]).done).code, 0);
+  const sender = await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', ...source, '-payload_type', '0', '-f', 'rtp',
+    `rtp://127.0.0.1:${a.rtp_port}?localrtpport=${senderPort}&pkt_size=172`], 20_000).done;
+  assert.equal(sender.code, 0, sender.stderr);
+  if (rx.gstCaps) {
+    await new Promise((r) => setTimeout(r, 300)); // the last packets through the jitter buffer
+    receiver.child.kill('SIGINT'); // -e: end of stream, the file is flushed
+  }
+  const rxResult = await receiver.done;
+  assert.equal(rxResult.code, 0, `receiver: ${rxResult.stderr}`);
+  const b16 = readFileSync(received);
+  return { ref: await decodeG711(reference, 'mulaw'), got: new Int16Array(b16.buffer, b16.byteOffset, b16.length >> 1), mode: bridge.mode };
+}
+
+test('PCMU → bridge → G.722 (16 kHz) received by ffmpeg: real speech survives the transcoding', async (t) => {
+  const { ref, got, mode } = await transcodeSpeech(t, { pt: 9, rtpmap: 'G722/8000' });
+  assert.equal(mode, 'transcode');
+  assert.ok(got.length >= 8000, `received ${got.length} samples`);
+  const { r } = bestCorrelation(ref, got, 8000);
+  assert.ok(r > 0.9, `correlation with the source ${r.toFixed(3)}`);
+});
+
+test('PCMU → bridge → Opus received by GStreamer: real speech survives the transcoding', async (t) => {
+  const { ref, got, mode } = await transcodeSpeech(t, {
+    pt: 111, rtpmap: 'opus/48000/2', fmtp: 'minptime=10;useinbandfec=1',
+    gstCaps: 'application/x-rtp,media=audio,clock-rate=48000,encoding-name=OPUS,payload=111', gstDepay: 'rtpopusdepay',
+  });
+  assert.equal(mode, 'transcode');
+  assert.ok(got.length >= 8000, `received ${got.length} samples`);
+  const { r } = bestCorrelation(ref, got, 8000);
+  assert.ok(r > 0.7, `correlation with the source ${r.toFixed(3)}`);
 });

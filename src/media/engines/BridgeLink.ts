@@ -25,7 +25,13 @@ export class BridgeLink implements MediaSink {
   readonly #target: LinkTarget;
   readonly #from: RtpEndpoint;
   readonly #serial = (nextSerial++ * 0x9e3779b1) >>> 0;
-  readonly #out = new Uint8Array(1500);
+  // dgram.send() reads its buffer after returning: consecutive output frames need their own.
+  readonly #outRing = [new Uint8Array(1500), new Uint8Array(1500), new Uint8Array(1500), new Uint8Array(1500)];
+  #outIndex = 0;
+  #outSeq = 0;
+  #frameTs = 0;
+  #nextInTs = 0;
+  #framing = false;
   #transcoder: Transcoder | null = null;
   #transcoderKey = '';
   // Timestamp scaling between clock rates (transcoding Opus 48 kHz <-> 8 kHz).
@@ -59,6 +65,7 @@ export class BridgeLink implements MediaSink {
     if (ssrc !== this.#lastSsrc) {
       this.#lastSsrc = ssrc;
       this.#tsStarted = false;
+      this.#framing = false;
     }
     const source = (this.#serial ^ ssrc) >>> 0;
     const srcClock = isEvent ? src.telephoneEvent!.clockRate : src.codec.clockRate;
@@ -84,17 +91,44 @@ export class BridgeLink implements MediaSink {
       this.#target.deliver(buf, buf.length, source, seq, tsOut, nowMs);
       return;
     }
+    this.#transcode(buf.subarray(payloadOffset, payloadOffset + payloadLength), (buf[1]! & 0x80) !== 0, src, dst, source, tsOut, nowMs);
+  }
+
+  /**
+   * Transcoded audio is re-framed to the destination's packet time, so it gets its own output
+   * sequence and timestamps (one input packet may give zero, one or two output frames). A gap
+   * in the input timestamps (silence suppression, loss, a new source) restarts the framing at
+   * the input's time so audio stays aligned with the clock.
+   */
+  #transcode(payload: Uint8Array, marker: boolean, src: EndpointMediaConfig, dst: EndpointMediaConfig, source: number, tsIn: number, nowMs: number): void {
     const transcoder = this.#transcoderFor(src, dst);
-    const out = this.#out;
-    const n = transcoder.transcode(buf.subarray(payloadOffset, payloadOffset + payloadLength), out.subarray(12));
-    if (n <= 0) {
+    const backlog = transcoder.backlogClock;
+    if (!this.#framing || tsDiff(tsIn, this.#nextInTs) !== 0) {
+      if (this.#framing && Math.abs(tsDiff(tsIn, this.#nextInTs)) > 0) transcoder.reset();
+      this.#frameTs = tsAdd(tsIn, -transcoder.backlogClock);
+      this.#framing = true;
+      marker = true;
+    }
+    if (!transcoder.push(payload)) {
       this.#from.drops[Drop.TRANSCODE_FAILED]! += 1;
+      this.#framing = false;
       return;
     }
-    out[0] = 0x80;
-    out[1] = (buf[1]! & 0x80) | dst.codec.payloadType;
-    this.relayed++;
-    this.#target.deliver(out, 12 + n, source, seq, tsOut, nowMs);
+    this.#nextInTs = tsAdd(tsIn, transcoder.backlogClock - backlog);
+    const audioSource = (source ^ 1) >>> 0;
+    for (;;) {
+      const out = this.#outRing[this.#outIndex]!;
+      const n = transcoder.pull(out.subarray(12));
+      if (n <= 0) break;
+      this.#outIndex = (this.#outIndex + 1) % this.#outRing.length;
+      this.#outSeq = (this.#outSeq + 1) & 0xffff;
+      out[0] = 0x80;
+      out[1] = (marker ? 0x80 : 0) | dst.codec.payloadType;
+      marker = false;
+      this.relayed++;
+      this.#target.deliver(out, 12 + n, audioSource, this.#outSeq, this.#frameTs, nowMs);
+      this.#frameTs = tsAdd(this.#frameTs, transcoder.lastFrameClock);
+    }
   }
 
   #scaleTs(ts: number, from: number, to: number): number {
@@ -119,6 +153,7 @@ export class BridgeLink implements MediaSink {
       if (this.#transcoder) this.#transcoder.close();
       this.#transcoder = createTranscoder(src.codec, dst.codec);
       this.#transcoderKey = key;
+      this.#framing = false;
     }
     return this.#transcoder;
   }

@@ -4,12 +4,24 @@ import { createCodec, type CreateCodecOptions } from '../codecs/index.ts';
 import { alawToUlawTable, ulawToAlawTable } from '../codecs/g711.ts';
 import { Resampler } from '../dsp/Resampler.ts';
 
-const OPUS_RATES = new Set([8000, 16000, 24000, 48000]);
 
-/** Converts one RTP payload of the source codec into the destination codec. */
+/**
+ * Converts the source codec's payloads into the destination codec. Input packets go in with
+ * push(); output frames of the destination's packet time come out of pull(), so a peer sending
+ * odd packet sizes (16 ms, 30 ms) still yields valid 20 ms Opus frames. G.711 table conversion
+ * is 1:1 (one packet out per packet in, same duration).
+ */
 export interface Transcoder {
-  /** Returns bytes written to `out`, or 0 when the payload could not be converted. */
-  transcode(payload: Uint8Array, out: Uint8Array): number;
+  /** Feeds one received payload; false when it could not be decoded. */
+  push(payload: Uint8Array): boolean;
+  /** Writes the next encoded frame into `out`; returns bytes, 0 when no full frame is ready. */
+  pull(out: Uint8Array): number;
+  /** Samples (destination RTP clock) covered by the frame last returned by pull(). */
+  readonly lastFrameClock: number;
+  /** Samples (destination RTP clock) decoded but not yet pulled. */
+  readonly backlogClock: number;
+  /** Forgets buffered audio (after a timestamp jump: silence suppression, new source). */
+  reset(): void;
   close(): void;
 }
 
@@ -20,25 +32,52 @@ export function sameCodec(a: MediaCodecConfig, b: MediaCodecConfig): boolean {
 /** G.711 A-law <-> mu-law needs no decode: a 256-entry table (G.711 Table 3/4 conversions). */
 class G711TableTranscoder implements Transcoder {
   readonly #table: Uint8Array;
+  #pending: Uint8Array | null = null;
+  lastFrameClock = 0;
+  get backlogClock(): number {
+    return this.#pending === null ? 0 : this.#pending.length;
+  }
   constructor(table: Uint8Array) {
     this.#table = table;
   }
-  transcode(payload: Uint8Array, out: Uint8Array): number {
+  push(payload: Uint8Array): boolean {
+    this.#pending = payload;
+    return true;
+  }
+  pull(out: Uint8Array): number {
+    const payload = this.#pending;
+    if (payload === null) return 0;
+    this.#pending = null;
     const table = this.#table;
     const n = payload.length;
     for (let i = 0; i < n; i++) out[i] = table[payload[i]!]!;
+    this.lastFrameClock = n;
     return n;
+  }
+  reset(): void {
+    this.#pending = null;
   }
   close(): void {}
 }
 
-/** Any other pair: decode to PCM, resample to the destination codec's rate, encode. */
+const OPUS_RATES = new Set([8000, 16000, 24000, 48000]);
+const FIFO_SECONDS = 0.5;
+
+/** Any other pair: decode to PCM, resample to the destination codec's rate, re-frame, encode. */
 class PcmTranscoder implements Transcoder {
   readonly #decoder: Codec;
   readonly #encoder: Codec;
   readonly #resampler: Resampler | null;
   readonly #pcm = new Int16Array(48000 * 0.12);
-  readonly #resampled = new Int16Array(48000 * 0.12);
+  readonly #resampled = new Int16Array(48000 * 0.24);
+  readonly #fifo: Int16Array;
+  #fill = 0;
+  /** Encoder-rate samples per output frame (destination ptime). */
+  readonly #frame: number;
+  /** Destination RTP clock units per output frame. */
+  readonly #frameClock: number;
+  readonly #clockPerSample: number;
+  lastFrameClock = 0;
 
   constructor(src: MediaCodecConfig, dst: MediaCodecConfig) {
     // Opus can decode and encode at the other leg's rate itself (RFC 6716 2): no resampler,
@@ -54,22 +93,60 @@ class PcmTranscoder implements Transcoder {
     this.#resampler = this.#decoder.sampleRate === this.#encoder.sampleRate
       ? null
       : new Resampler(this.#decoder.sampleRate, this.#encoder.sampleRate);
+    const ptime = dst.ptime > 0 ? dst.ptime : 20;
+    this.#frame = Math.round((this.#encoder.sampleRate * ptime) / 1000);
+    this.#frameClock = Math.round((dst.clockRate * ptime) / 1000);
+    this.#clockPerSample = dst.clockRate / this.#encoder.sampleRate;
+    this.#fifo = new Int16Array(Math.max(this.#frame * 4, Math.round(this.#encoder.sampleRate * FIFO_SECONDS)));
   }
 
-  transcode(payload: Uint8Array, out: Uint8Array): number {
+  get backlogClock(): number {
+    return Math.round(this.#fill * this.#clockPerSample);
+  }
+
+  push(payload: Uint8Array): boolean {
     let samples: number;
     try {
       samples = this.#decoder.decode(payload, this.#pcm);
     } catch {
-      return 0;
+      return false;
     }
-    if (samples <= 0) return 0;
+    if (samples <= 0) return false;
     let pcm = this.#pcm.subarray(0, samples);
     if (this.#resampler !== null) {
       const n = this.#resampler.process(pcm, this.#resampled);
       pcm = this.#resampled.subarray(0, n);
     }
-    return this.#encoder.encode(pcm, out);
+    const fifo = this.#fifo;
+    if (this.#fill + pcm.length > fifo.length) {
+      // A backlog this large means the output fell behind: keep latency bounded, drop the oldest.
+      const keep = Math.max(0, fifo.length - pcm.length);
+      fifo.copyWithin(0, this.#fill - keep, this.#fill);
+      this.#fill = keep;
+    }
+    fifo.set(pcm, this.#fill);
+    this.#fill += pcm.length;
+    return true;
+  }
+
+  pull(out: Uint8Array): number {
+    const frame = this.#frame;
+    if (this.#fill < frame) return 0;
+    const fifo = this.#fifo;
+    let n: number;
+    try {
+      n = this.#encoder.encode(fifo.subarray(0, frame), out);
+    } catch {
+      n = 0;
+    }
+    fifo.copyWithin(0, frame, this.#fill);
+    this.#fill -= frame;
+    this.lastFrameClock = this.#frameClock;
+    return n;
+  }
+
+  reset(): void {
+    this.#fill = 0;
   }
 
   close(): void {

@@ -193,18 +193,24 @@ export class RtpEndpoint {
     const payloadOffset = view.payloadOffset;
     const payloadLength = view.payloadLength;
     this.rtcp.onRtp(ssrc, seq, ts, payloadLength, nowMs, isEvent);
-    if (isEvent) {
-      const onEvent = this.onEventPacket;
-      if (onEvent !== null) onEvent(ssrc, seq, ts, (msg[1]! & 0x80) !== 0, msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
-    } else {
-      const onAudio = this.onAudioPacket;
-      if (onAudio !== null) onAudio(ssrc, seq, ts, msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
-      const audio = this.audio;
-      if (audio !== null && audio.taps.size > 0) audio.onReceived(msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
+    // Engines' handlers must never take the worker down with them: a failure drops the packet
+    // and is counted (try/catch costs nothing on V8's optimised path).
+    try {
+      if (isEvent) {
+        const onEvent = this.onEventPacket;
+        if (onEvent !== null) onEvent(ssrc, seq, ts, (msg[1]! & 0x80) !== 0, msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
+      } else {
+        const onAudio = this.onAudioPacket;
+        if (onAudio !== null) onAudio(ssrc, seq, ts, msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
+        const audio = this.audio;
+        if (audio !== null && audio.taps.size > 0) audio.onReceived(msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
+      }
+      // The sink may rewrite the buffer in place and send it on: it goes last.
+      const sink = this.sink;
+      if (sink !== null) sink.onPacket(msg, payloadOffset, payloadLength, isEvent, seq, ts, ssrc, nowMs);
+    } catch {
+      this.drops[Drop.HANDLER_ERROR]! += 1;
     }
-    // The sink may rewrite the buffer in place and send it on: it goes last.
-    const sink = this.sink;
-    if (sink !== null) sink.onPacket(msg, payloadOffset, payloadLength, isEvent, seq, ts, ssrc, nowMs);
   };
 
   #latch(ip: string, port: number): void {

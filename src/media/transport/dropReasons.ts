@@ -12,6 +12,8 @@ export const Drop = {
   NOT_CONFIGURED: RTP_PARSE_ERROR_NAMES.length + 3,
   MALFORMED_RTCP: RTP_PARSE_ERROR_NAMES.length + 4,
   TRANSCODE_FAILED: RTP_PARSE_ERROR_NAMES.length + 5,
+  /** An engine's packet handler threw: the packet is dropped, the worker lives on. */
+  HANDLER_ERROR: RTP_PARSE_ERROR_NAMES.length + 6,
 } as const;
 
 export const DROP_REASON_NAMES: readonly string[] = [
@@ -22,6 +24,7 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'not_configured',
   'malformed_rtcp',
   'transcode_failed',
+  'handler_error',
 ];
 
 /** Non-zero counters as a name → count record (read path only). */
