@@ -1,5 +1,7 @@
-import { Metadata, credentials, type Client, type ClientReadableStream, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, credentials, type CallOptions, type Client, type ClientReadableStream, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
 import { loadMediaServerProto } from '../../../src/api/grpc/GrpcServer.ts';
+
+const CALL_DEADLINE_MS = 15_000;
 
 /** A grpc-js client of mediaserver.v1.MediaServer built from the same .proto as the server. */
 export class GrpcTestClient {
@@ -15,10 +17,12 @@ export class GrpcTestClient {
 
   /** One unary call; rejects with the ServiceError (code, details, metadata). */
   call<T = Record<string, unknown>>(method: string, request: Record<string, unknown> = {}, metadata: Metadata = this.#metadata): Promise<T> {
-    const fn = (this.client as unknown as Record<string, (req: unknown, md: Metadata, cb: (err: ServiceError | null, res: T) => void) => void>)[method];
+    const fn = (this.client as unknown as Record<string, (req: unknown, md: Metadata, opts: CallOptions, cb: (err: ServiceError | null, res: T) => void) => void>)[method];
     if (fn === undefined) throw new Error(`no method ${method}`);
+    // a deadline, so that a call the server never answers fails the test (DEADLINE_EXCEEDED) instead of hanging it
+    const options: CallOptions = { deadline: Date.now() + CALL_DEADLINE_MS };
     return new Promise<T>((resolve, reject) => {
-      fn.call(this.client, request, metadata, (err, res) => (err ? reject(err) : resolve(res)));
+      fn.call(this.client, request, metadata, options, (err, res) => (err ? reject(err) : resolve(res)));
     });
   }
 
@@ -67,10 +71,17 @@ export function nextMessage(stream: ClientReadableStream<EventMessage>, pred: (m
 }
 
 /** Resolves with the error that ends `stream` (grpc-js emits it as 'error'). */
-export function streamError(stream: ClientReadableStream<EventMessage>): Promise<ServiceError> {
+export function streamError(stream: ClientReadableStream<EventMessage>, timeoutMs = 15_000): Promise<ServiceError> {
   return new Promise((resolve, reject) => {
-    stream.once('error', (err: ServiceError) => resolve(err));
-    stream.once('end', () => reject(new Error('stream ended without an error')));
+    const timer = setTimeout(() => reject(new Error(`the stream did not end within ${timeoutMs} ms`)), timeoutMs);
+    stream.once('error', (err: ServiceError) => {
+      clearTimeout(timer);
+      resolve(err);
+    });
+    stream.once('end', () => {
+      clearTimeout(timer);
+      reject(new Error('stream ended without an error'));
+    });
   });
 }
 

@@ -27,8 +27,17 @@ test('npm start entry with GRPC_PORT: the gRPC API answers beside REST, and SIGT
   child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', () => { if (output.includes('media-server-core ready')) resolve(); });
-    void exited.then((code) => reject(new Error(`exited with ${code}: ${output}`)));
+    const timer = setTimeout(() => reject(new Error(`not ready within 60 s: ${output}`)), 60_000);
+    child.stdout.on('data', () => {
+      if (output.includes('media-server-core ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code}: ${output}`));
+    });
   });
   assert.match(output, new RegExp(`"grpc":"127\\.0\\.0\\.1:${grpcPort}"`), 'the log names the gRPC address');
 
@@ -41,12 +50,13 @@ test('npm start entry with GRPC_PORT: the gRPC API answers beside REST, and SIGT
   const ep = await client.call('CreateEndpoint', { remote_sdp: peer.offer(['pcmu']) });
   assert.equal(JSON.parse((await created).json).endpoint_id, ep.id);
   // the same control plane answers over REST
-  const rest = await fetch(`http://127.0.0.1:${apiPort}/endpoints/${ep.id as string}`, { headers: { authorization: 'Bearer secret' } });
+  const rest = await fetch(`http://127.0.0.1:${apiPort}/endpoints/${ep.id as string}`, { headers: { authorization: 'Bearer secret' }, signal: AbortSignal.timeout(15_000) });
   assert.equal(rest.status, 200);
   assert.equal(((await rest.json()) as { rtp_port: number }).rtp_port, ep.rtp_port);
 
   const ended = streamError(stream);
   child.kill('SIGTERM');
-  assert.equal((await ended).code, status.UNAVAILABLE);
-  assert.equal(await exited, 0, output);
+  assert.equal((await ended.catch((err: Error) => assert.fail(`${err.message}; process output: ${output}`))).code, status.UNAVAILABLE);
+  const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(r, 15_000, 'still running').unref())]);
+  assert.equal(code, 0, output);
 });
