@@ -372,6 +372,10 @@ export class MediaServer implements MediaControl {
         packets_received: s.packetsReceived, packets_sent: s.packetsSent, bytes_received: s.bytesReceived,
         bytes_sent: s.bytesSent, packets_lost: s.packetsLost, fraction_lost: s.fractionLost, jitter_ms: s.jitterMs,
         rtt_ms: s.rttMs, mos: s.mos, dropped: s.dropped,
+        jitter_buffer: s.jitterBuffer ? {
+          delay_ms: s.jitterBuffer.delayMs, late: s.jitterBuffer.late, lost: s.jitterBuffer.lost,
+          concealed: s.jitterBuffer.concealed, duplicates: s.jitterBuffer.duplicates,
+        } : null,
       } : { ...EMPTY_STATS, dropped: {} },
     };
   }

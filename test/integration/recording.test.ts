@@ -100,6 +100,9 @@ test('RecordingService.start() keeps the timeline through packet loss: lost fram
   const lose = new Set<number>();
   for (let i = 25; i < 35; i++) lose.add(i);
   await streamPcmu(peer, ep.rtp_port, sine(700, 1200), lose);
+  // the decoding path's jitter buffer saw the 10 frames go missing
+  const jb = (await server.getEndpoint(ep.id)).stats.jitter_buffer;
+  assert.ok(jb && jb.lost === 10 && jb.concealed >= 1, `jitter buffer stats ${JSON.stringify(jb)}`);
   const r = await recordings.stop(rec.id);
   const got = await decodeWithFfmpeg(r.path);
   // find the tone's span and the silent run inside it, in 10 ms blocks

@@ -167,7 +167,14 @@ export class JitterBuffer {
       } else if (d >= this.capacity) {
         this.#restart(seq, ts, arrivalMs); // a jump beyond what the ring holds
       } else if (!this.#playing && this.#misses > 0) {
-        // First packet after a pause (DTX): buffer again before playing.
+        // First packet after a pause (DTX, or a burst of loss long enough to stop playout):
+        // buffer again before playing, from this packet on. Frames skipped over never arrived;
+        // concealing them all now would only add their duration to the delay.
+        if (d > 0) {
+          stats.lost += d;
+          this.#playSeq = seq;
+          d = 0;
+        }
         this.#startAtMs = arrivalMs + this.targetDelayMs;
         this.#misses = 0;
       }

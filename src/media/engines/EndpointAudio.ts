@@ -1,5 +1,7 @@
 import type { Codec } from '../codecs/Codec.ts';
 import { createCodec } from '../codecs/index.ts';
+import { tsDiff } from '../../common/seq.ts';
+import { JitterBuffer, JB_EMPTY, JB_LOST, type JitterBufferStats } from '../dsp/JitterBuffer.ts';
 import type { RtpEndpoint } from '../transport/RtpEndpoint.ts';
 import type { Clocked, MediaClock } from './MediaClock.ts';
 import { codecOptions } from './Transcoder.ts';
@@ -22,10 +24,13 @@ const SOURCE_TOKEN_BASE = 0x5eed0000;
 /** Packet buffers per endpoint (power of two): more than the sends of one clock catch-up (5 ticks + events). */
 const PACKET_RING = 16;
 let sourceSerial = 0;
+/** Concealment without a codec PLC: the last frame again, 6 dB down each time. */
+const FADE = 0.5;
 
 /**
- * The PCM side of one endpoint, created on demand by the engines: decodes received audio for
- * taps (recorders, DTMF detector, conference mixer) and encodes generated frames (player,
+ * The PCM side of one endpoint, created on demand by the engines: received audio goes through
+ * an adaptive jitter buffer with loss concealment and is decoded on the media clock for taps
+ * (recorders, DTMF detector), and generated frames (player, mixer output) are encoded generated frames (player,
  * mixer output) into our continuous outbound RTP stream. While a generated source is attached
  * the relayed stream of a bridge peer is suppressed (one outbound source at a time).
  */
@@ -47,6 +52,21 @@ export class EndpointAudio implements Clocked {
   // clock catching up several ticks at once must not reuse one buffer: a small ring of them.
   readonly #packets: Uint8Array[] = Array.from({ length: PACKET_RING }, () => new Uint8Array(1500));
   #packetIndex = 0;
+  // Inbound: received payloads go through an adaptive jitter buffer and are decoded (or
+  // concealed) on the media clock, so taps get evenly timed frames whatever the network did.
+  readonly #inbound: Clocked = { onTick: (nowMs) => this.#pullInbound(nowMs) };
+  #inboundClocked = false;
+  #jb: JitterBuffer | null = null;
+  #jbKey = '';
+  readonly #jbPayload = new Uint8Array(1500);
+  #jbView = this.#jbPayload.subarray(0, 0);
+  #inDueMs = 0;
+  #indexed = false;
+  #lastTs = 0;
+  #lastIndex = 0;
+  #haveLast = false;
+  #lastSamples = 0;
+  concealedFrames = 0;
 
   constructor(endpoint: RtpEndpoint, clock: MediaClock) {
     this.endpoint = endpoint;
@@ -78,21 +98,102 @@ export class EndpointAudio implements Clocked {
     this.#codecKey = key;
   }
 
-  /** Received audio payload (called by the endpoint for every audio packet while taps exist). */
-  onReceived(payload: Uint8Array, nowMs: number): void {
+  /** Received audio packet (called by the endpoint for every audio packet while taps exist). */
+  onReceived(seq: number, ts: number, payload: Uint8Array, nowMs: number): void {
     if (this.taps.size === 0) return;
     this.#ensureCodecs();
-    if (!this.#decoder) return;
-    let n: number;
-    try {
-      n = this.#decoder.decode(payload, this.#pcmIn);
-    } catch {
+    const media = this.endpoint.media;
+    if (!this.#decoder || !media) return;
+    const key = `${media.codec.clockRate}/${media.codec.ptime}`;
+    if (this.#jb === null || key !== this.#jbKey) {
+      this.#jb = new JitterBuffer({ clockRate: media.codec.clockRate, frameMs: media.codec.ptime > 0 ? media.codec.ptime : 20 });
+      this.#jbKey = key;
+      this.#indexed = false;
+    }
+    this.#jb.put(this.#frameIndex(ts, media.codec.clockRate, media.codec.ptime), ts, payload, nowMs);
+    if (!this.#inboundClocked) {
+      this.#inboundClocked = true;
+      this.#inDueMs = 0;
+      this.#clock.add(this.#inbound);
+    }
+  }
+
+  /**
+   * The jitter buffer orders frames by a number derived from the RTP timestamp, not the sequence
+   * number: telephone-events (RFC 4733) share the sequence space, so audio interleaved with
+   * events has sequence gaps that are not losses.
+   */
+  #frameIndex(ts: number, clockRate: number, ptime: number): number {
+    const frameClock = Math.max(1, Math.round((clockRate * (ptime > 0 ? ptime : 20)) / 1000));
+    if (!this.#indexed) {
+      this.#indexed = true;
+      this.#lastTs = ts;
+      this.#lastIndex = 0;
+      return 0;
+    }
+    const index = (this.#lastIndex + Math.round(tsDiff(ts, this.#lastTs) / frameClock)) & 0xffff;
+    if (tsDiff(ts, this.#lastTs) > 0) {
+      this.#lastTs = ts;
+      this.#lastIndex = index;
+    }
+    return index;
+  }
+
+  /** Drops received audio not yet delivered to taps (a recording resumed after a pause). */
+  discardBuffered(): void {
+    this.#jb?.reset();
+    this.#haveLast = false;
+  }
+
+  /** Jitter buffer counters of the received stream (late, lost, concealed...), null if unused. */
+  get jitterBuffer(): { stats: JitterBufferStats; targetDelayMs: number } | null {
+    return this.#jb === null ? null : { stats: this.#jb.stats, targetDelayMs: this.#jb.targetDelayMs };
+  }
+
+  #pullInbound(nowMs: number): void {
+    const jb = this.#jb;
+    const decoder = this.#decoder;
+    const media = this.endpoint.media;
+    if (this.taps.size === 0 || jb === null || decoder === null || media === null) {
+      this.#clock.delete(this.#inbound);
+      this.#inboundClocked = false;
+      jb?.reset();
       return;
     }
-    if (n <= 0) return;
-    const pcm = this.#pcmIn.subarray(0, n);
-    const rate = this.#decoder.sampleRate;
-    for (const tap of this.taps) tap.onAudio(pcm, rate, 'in', nowMs);
+    const ptime = media.codec.ptime > 0 ? media.codec.ptime : 20;
+    this.#inDueMs += 20;
+    while (this.#inDueMs >= ptime) {
+      this.#inDueMs -= ptime;
+      const r = jb.get(this.#jbPayload, nowMs);
+      if (r === JB_EMPTY) {
+        this.#haveLast = false; // the peer paused (hold, DTX): taps hear nothing, as on the wire
+        continue;
+      }
+      const pcm = this.#pcmIn;
+      let n = 0;
+      if (r === JB_LOST) {
+        const frame = Math.round((decoder.sampleRate * ptime) / 1000);
+        if (decoder.conceal !== undefined) n = decoder.conceal(pcm, frame);
+        else if (this.#haveLast) {
+          n = this.#lastSamples;
+          for (let i = 0; i < n; i++) pcm[i] = (pcm[i]! * FADE) | 0;
+        }
+        if (n <= 0) continue;
+        this.concealedFrames++;
+      } else {
+        if (this.#jbView.length !== r) this.#jbView = this.#jbPayload.subarray(0, r);
+        try {
+          n = decoder.decode(this.#jbView, pcm);
+        } catch {
+          continue;
+        }
+        if (n <= 0) continue;
+        this.#haveLast = true;
+        this.#lastSamples = n;
+      }
+      const frame = pcm.subarray(0, n);
+      for (const tap of this.taps) tap.onAudio(frame, decoder.sampleRate, 'in', nowMs);
+    }
   }
 
   get source(): FrameSource | null {
@@ -196,6 +297,8 @@ export class EndpointAudio implements Clocked {
     this.#source = null;
     this.#override = null;
     this.#clock.delete(this);
+    this.#clock.delete(this.#inbound);
+    this.#inboundClocked = false;
     source?.detach?.('closed');
     override?.detach?.('closed');
     this.taps.clear();

@@ -88,9 +88,19 @@ export class RecordingEngine implements MediaEngine {
       case 'recording.pause':
         this.#get(String(params.recordingId)).pause();
         return { recordingId: params.recordingId, state: 'paused' };
-      case 'recording.resume':
-        this.#get(String(params.recordingId)).resume();
+      case 'recording.resume': {
+        const rec = this.#get(String(params.recordingId));
+        // Audio still in the jitter buffers arrived during the pause: not recorded late.
+        for (const id of rec.endpointIds) {
+          try {
+            this.#ctx.audio(id).discardBuffered();
+          } catch {
+            // the endpoint is gone: nothing buffered
+          }
+        }
+        rec.resume();
         return { recordingId: params.recordingId, state: 'recording' };
+      }
       case 'recording.get': {
         const rec = this.#get(String(params.recordingId));
         return { recordingId: rec.id, state: rec.recorder.state, elapsedMs: Math.round(rec.recorder.elapsedMs) };

@@ -203,7 +203,7 @@ export class RtpEndpoint {
         const onAudio = this.onAudioPacket;
         if (onAudio !== null) onAudio(ssrc, seq, ts, msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
         const audio = this.audio;
-        if (audio !== null && audio.taps.size > 0) audio.onReceived(msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
+        if (audio !== null && audio.taps.size > 0) audio.onReceived(seq, ts, msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
       }
       // The sink may rewrite the buffer in place and send it on: it goes last.
       const sink = this.sink;
@@ -310,7 +310,15 @@ export class RtpEndpoint {
       mos: r.mos,
       dropped: dropsToRecord(this.drops),
       remote: this.remote,
+      jitterBuffer: this.#jitterBufferStats(),
     };
+  }
+
+  #jitterBufferStats(): WorkerEndpointStats['jitterBuffer'] {
+    const jb = this.audio?.jitterBuffer;
+    if (!jb) return null;
+    const s = jb.stats;
+    return { delayMs: jb.targetDelayMs, late: s.late, lost: s.lost, concealed: s.concealed, duplicates: s.duplicates };
   }
 
   /** Sends RTCP BYE (RFC 3550 6.6) and closes the sockets. Idempotent. */

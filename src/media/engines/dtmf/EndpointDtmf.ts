@@ -99,7 +99,9 @@ export class EndpointDtmf implements AudioTap, Clocked {
     this.#clock = clock;
     this.#counters = counters;
     this.#onPress = onPress;
-    this.#merger = new DtmfMerger({ onDigit: this.#onMerged });
+    // In-band digits are detected after the jitter buffer (up to 200 ms behind the RFC 4733
+    // events of the same press): the window covers that delay.
+    this.#merger = new DtmfMerger({ onDigit: this.#onMerged, windowMs: 300 });
     this.#receiver = this.#makeReceiver(8000);
   }
 
@@ -174,7 +176,9 @@ export class EndpointDtmf implements AudioTap, Clocked {
 
   readonly #onInbandDigit = (event: DtmfEvent): void => {
     // Put the press on the packet-arrival clock the RFC 4733 receiver uses, for the merger.
-    event.startMs = this.#nowMs - event.durationMs - INBAND_END_LATENCY_MS;
+    // The audio went through the endpoint's jitter buffer first: take its delay off too.
+    const jb = this.#tapped?.jitterBuffer;
+    event.startMs = this.#nowMs - event.durationMs - INBAND_END_LATENCY_MS - (jb ? jb.targetDelayMs : 0);
     if (!this.#merger.push(event)) this.#counters.suppressed++;
   };
 
