@@ -284,7 +284,12 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     close(): Promise<void> {
       closing ??= new Promise<void>((resolve) => {
         streams.close();
-        const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
+        // forceShutdown() destroys the sessions at once; resolving here does not depend on
+        // tryShutdown's callback, which waits for every session to report closed
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, SHUTDOWN_GRACE_MS);
         force.unref();
         server.tryShutdown(() => {
           clearTimeout(force);
