@@ -207,7 +207,10 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       return playbackMessage(await playback.start(startPlaybackRequest(body)));
     }),
     GetPlayback: unary<RefRequest>('GetPlayback', async (req) => playbackMessage(need(services.playback, 'playback').get(ref(req)))),
+    ListPlaybacks: unary('ListPlaybacks', async () => ({ playbacks: need(services.playback, 'playback').list().map(playbackMessage) })),
     StopPlayback: unary<RefRequest>('StopPlayback', async (req) => playbackMessage(await need(services.playback, 'playback').stop(ref(req)))),
+    PausePlayback: unary<RefRequest>('PausePlayback', async (req) => playbackMessage(await need(services.playback, 'playback').pause(ref(req)))),
+    ResumePlayback: unary<RefRequest>('ResumePlayback', async (req) => playbackMessage(await need(services.playback, 'playback').resume(ref(req)))),
 
     StartRecording: unary<StartRecordingMessage>('StartRecording', async (req) => {
       const recordings = need(services.recordings, 'recording');
@@ -216,7 +219,10 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       return recordingMessage(await recordings.start(startRecordingOptions(body)));
     }),
     GetRecording: unary<RefRequest>('GetRecording', async (req) => recordingMessage(await need(services.recordings, 'recording').status(ref(req)))),
+    ListRecordings: unary('ListRecordings', async () => ({ recordings: need(services.recordings, 'recording').list().map(recordingMessage) })),
     StopRecording: unary<RefRequest>('StopRecording', async (req) => need(services.recordings, 'recording').stop(ref(req))),
+    PauseRecording: unary<RefRequest>('PauseRecording', async (req) => recordingMessage(await need(services.recordings, 'recording').pause(ref(req)))),
+    ResumeRecording: unary<RefRequest>('ResumeRecording', async (req) => recordingMessage(await need(services.recordings, 'recording').resume(ref(req)))),
 
     SendDtmf: unary<SendDtmfMessage>('SendDtmf', async (req, call) => {
       const dtmf = need(services.dtmf, 'dtmf');
