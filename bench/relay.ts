@@ -86,7 +86,8 @@ function percentile(hist: number[], total: number, p: number): number {
 }
 
 async function measure(relay: RelayChild, gens: Generators, calls: number): Promise<Step> {
-  const { legs } = await relay.ask(`calls ${calls}`);
+  const { legs, error } = await relay.ask(`calls ${calls}`);
+  if (error) throw new Error(`cannot set up ${calls} calls: ${error}`);
   await gens.setLegs(legs);
   await gens.all({ cmd: 'start' });
   await new Promise((r) => setTimeout(r, 1000)); // latching, warm-up
@@ -120,7 +121,13 @@ async function run(mode: 'bare' | 'server', workers: number): Promise<{ best: St
   let calls = 50;
   let lastFail = Infinity;
   while (calls <= maxCalls) {
-    const s = await measure(relay, gens, calls);
+    let s: Step;
+    try {
+      s = await measure(relay, gens, calls);
+    } catch (err) {
+      console.log(`  ${mode} calls=${calls}: ${(err as Error).message}; stopping here`);
+      break;
+    }
     steps.push(s);
     console.log(`  ${mode}${mode === 'server' ? `(${workers}w)` : ''} calls=${s.calls} loss=${(s.loss * 100).toFixed(2)}% p50=${s.p50.toFixed(2)}ms p99=${s.p99.toFixed(2)}ms cpu/pkt=${s.cpuUsPerPacket.toFixed(2)}us relayed=${Math.round(s.pps)}pps ${s.ok ? 'ok' : 'FAIL'}`);
     if (s.ok) best = s; else lastFail = Math.min(lastFail, calls);

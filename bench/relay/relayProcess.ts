@@ -85,8 +85,13 @@ const rl = createInterface({ input: process.stdin });
 rl.on('line', async (line) => {
   const [cmd, arg] = line.trim().split(/\s+/);
   if (cmd === 'calls') {
-    const legs = await relay.grow(Number(arg));
-    process.stdout.write(JSON.stringify({ legs }) + '\n');
+    try {
+      const legs = await relay.grow(Number(arg));
+      process.stdout.write(JSON.stringify({ legs }) + '\n');
+    } catch (err) {
+      // e.g. EMFILE: the machine's open-file limit, not the relay, ends the stepping
+      process.stdout.write(JSON.stringify({ error: err instanceof Error ? err.message : String(err) }) + '\n');
+    }
   } else if (cmd === 'cpu') {
     const u = process.cpuUsage();
     process.stdout.write(JSON.stringify({ cpuUs: u.user + u.system, relayed: await relay.relayed() }) + '\n');

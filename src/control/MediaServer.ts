@@ -236,7 +236,11 @@ export class MediaServer implements MediaControl {
           return pair;
         } catch (err) {
           failed.push(pair.rtpPort);
-          if (!(err instanceof Error) || !/EADDRINUSE|EACCES/.test(err.message)) throw err;
+          const message = err instanceof Error ? err.message : String(err);
+          if (/EMFILE|ENFILE/.test(message)) {
+            throw new CapacityError('NO_SOCKETS_AVAILABLE', 'the process is out of file descriptors for RTP sockets (raise ulimit -n)');
+          }
+          if (!/EADDRINUSE|EACCES/.test(message)) throw err;
         }
       }
       throw new CapacityError('NO_PORTS_AVAILABLE', 'could not bind an RTP port pair after 20 attempts');
