@@ -72,5 +72,6 @@ main().catch((err: unknown) => {
   const e = err as { code?: string; message?: string };
   logger.fatal({ err }, `cannot start: ${e.message ?? String(err)}`);
   logger.flush();
-  process.exitCode = 1;
+  // exit, not exitCode: a failure after the workers or the HTTP listener started (GRPC_PORT in use) would keep the process alive
+  process.exit(1);
 });

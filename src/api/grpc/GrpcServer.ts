@@ -3,6 +3,7 @@ import {
   Server,
   ServerCredentials,
   loadPackageDefinition,
+  setLogger,
   status,
   type GrpcObject,
   type Metadata,
@@ -120,6 +121,14 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const { control, config } = opts;
   const services = opts.services ?? {};
   const log = opts.logger.child({ module: 'grpc' });
+  // grpc-js writes its own diagnostics (a failed bind, a protocol error) to console.error; they
+  // go to our JSON log instead. Its logger is process-wide: the last server started owns it.
+  const joined = (args: unknown[]) => args.map(String).join(' ');
+  setLogger({
+    error: (...args: unknown[]) => log.warn({ grpc_js: joined(args) }, 'grpc-js'),
+    info: (...args: unknown[]) => log.info({ grpc_js: joined(args) }, 'grpc-js'),
+    debug: (...args: unknown[]) => log.debug({ grpc_js: joined(args) }, 'grpc-js'),
+  });
   const validator = new RequestValidator();
   const streams = new EventStreams(control.events, log, opts.events);
   const token = config.apiToken;

@@ -60,3 +60,26 @@ test('npm start entry with GRPC_PORT: the gRPC API answers beside REST, and SIGT
   const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(r, 15_000, 'still running').unref())]);
   assert.equal(code, 0, output);
 });
+
+test('npm start entry with GRPC_PORT already in use: logs why and exits 1 rather than running half started', async (t) => {
+  const blocker = net.createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  t.after(() => blocker.close());
+  const grpcPort = (blocker.address() as net.AddressInfo).port;
+  const apiPort = await freeTcpPort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: { ...process.env, LOG_LEVEL: 'info', MEDIA_WORKERS: '1', ...testPortRange(), API_PORT: String(apiPort), GRPC_PORT: String(grpcPort) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => child.kill('SIGKILL'));
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+  const code = await Promise.race([
+    new Promise<number | null>((r) => child.on('exit', (c) => r(c))),
+    new Promise<string>((r) => setTimeout(r, 30_000, 'still running').unref()),
+  ]);
+  assert.equal(code, 1, output);
+  assert.match(output, /cannot start: .*EADDRINUSE/);
+  assert.doesNotMatch(output, /media-server-core ready/);
+});
