@@ -17,6 +17,7 @@ import { ValidationError } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { Config } from '../../config/config.ts';
 import type { MediaControl } from '../../control/MediaControl.ts';
+import type { ConferenceService } from '../../control/services/ConferenceService.ts';
 import type { DtmfService } from '../../control/services/DtmfService.ts';
 import type { PlaybackService } from '../../control/services/PlaybackService.ts';
 import type { RecordingService } from '../../control/services/RecordingService.ts';
@@ -24,7 +25,14 @@ import type { CreateBridgeRequest, CreateEndpointRequest, UpdateEndpointRequest 
 import { tokenMatches } from '../http/auth.ts';
 import { EventStreams, type EventStreamsOptions, type EventsCall } from './EventStreams.ts';
 import {
+  addParticipantRequest,
+  conferenceBody,
+  conferenceMessage,
+  createConferenceRequest,
   createEndpointBody,
+  participantChanges,
+  participantChangesBody,
+  participantMessage,
   endpointMessage,
   playbackBody,
   playbackMessage,
@@ -35,6 +43,8 @@ import {
   text,
   updateEndpointBody,
   type CreateBridgeMessage,
+  type CreateConferenceMessage,
+  type ParticipantMessage,
   type CreateEndpointMessage,
   type RefRequest,
   type SendDtmfMessage,
@@ -66,6 +76,7 @@ export interface GrpcEngineServices {
   playback?: PlaybackService;
   recordings?: RecordingService;
   dtmf?: DtmfService;
+  conferences?: ConferenceService;
 }
 
 /** What StartFlow needs of the FlowService. */
@@ -232,6 +243,43 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     StopRecording: unary<RefRequest>('StopRecording', async (req) => need(services.recordings, 'recording').stop(ref(req))),
     PauseRecording: unary<RefRequest>('PauseRecording', async (req) => recordingMessage(await need(services.recordings, 'recording').pause(ref(req)))),
     ResumeRecording: unary<RefRequest>('ResumeRecording', async (req) => recordingMessage(await need(services.recordings, 'recording').resume(ref(req)))),
+
+    CreateConference: unary<CreateConferenceMessage>('CreateConference', async (req) => {
+      const conferences = need(services.conferences, 'conference');
+      const body = conferenceBody(req);
+      validator.check('ConferenceCreateRequest', body);
+      return conferenceMessage(await conferences.create(createConferenceRequest(body)));
+    }),
+    GetConference: unary<RefRequest>('GetConference', async (req) => conferenceMessage(await need(services.conferences, 'conference').get(ref(req)))),
+    ListConferences: unary('ListConferences', async () => ({
+      conferences: (await need(services.conferences, 'conference').list()).map(conferenceMessage),
+    })),
+    DeleteConference: unary<RefRequest>('DeleteConference', async (req) => {
+      await need(services.conferences, 'conference').delete(ref(req));
+      return {};
+    }),
+    AddParticipant: unary<ParticipantMessage>('AddParticipant', async (req) => {
+      const conferences = need(services.conferences, 'conference');
+      const id = ref(req);
+      const body = { endpoint_id: text(req.endpoint_id), ...participantChangesBody(req) };
+      validator.check('ConferenceParticipantRequest', body);
+      return participantMessage(await conferences.addParticipant(id, addParticipantRequest(body)));
+    }),
+    UpdateParticipant: unary<ParticipantMessage>('UpdateParticipant', async (req) => {
+      const conferences = need(services.conferences, 'conference');
+      const params = { id: text(req.id), endpoint_id: text(req.endpoint_id) };
+      validator.check('ConferenceParticipantParams', params);
+      const body = participantChangesBody(req);
+      validator.check('ConferenceParticipantUpdate', body);
+      return participantMessage(await conferences.updateParticipant(params.id, params.endpoint_id, participantChanges(body)));
+    }),
+    RemoveParticipant: unary<ParticipantMessage>('RemoveParticipant', async (req) => {
+      const conferences = need(services.conferences, 'conference');
+      const params = { id: text(req.id), endpoint_id: text(req.endpoint_id) };
+      validator.check('ConferenceParticipantParams', params);
+      await conferences.removeParticipant(params.id, params.endpoint_id, 'kicked');
+      return {};
+    }),
 
     SendDtmf: unary<SendDtmfMessage>('SendDtmf', async (req, call) => {
       const dtmf = need(services.dtmf, 'dtmf');

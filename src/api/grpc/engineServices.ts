@@ -15,5 +15,6 @@ export function grpcEngineServices(server: MediaServer): GrpcEngineServices {
     playback: PlaybackService.of(server).useConferences(conferences),
     recordings: RecordingService.of(server).useConferences(conferences),
     dtmf: DtmfService.of(server),
+    conferences,
   };
 }

@@ -4,6 +4,13 @@
  * and from the control plane's REST-shaped values. Requests become the REST body they stand for,
  * so the same JSON Schema checks them (RequestValidator).
  */
+import type {
+  AddParticipantRequest,
+  ConferenceInfo,
+  CreateConferenceRequest,
+  ParticipantChanges,
+  ParticipantInfo,
+} from '../../control/services/ConferenceService.ts';
 import type { PlaybackRecord, StartPlaybackRequest } from '../../control/services/PlaybackService.ts';
 import type { RecordingInfo, StartRecordingOptions } from '../../control/services/RecordingService.ts';
 import type { EndpointInfo } from '../../control/types.ts';
@@ -195,4 +202,92 @@ export function recordingMessage(r: RecordingInfo): Record<string, unknown> {
     'id', 'state', 'path', 'format', 'channels', 'endpoint_id', 'bridge_id', 'conference_id', 'created_at',
     'sample_rate', 'duration_ms', 'bytes', 'cause', 'digit', 'error',
   ]);
+}
+
+export type CreateConferenceMessage = Decoded<{
+  id: string;
+  sample_rate: number;
+  max_participants: number;
+  loudest_talkers: number;
+  entry_tone: boolean;
+  exit_tone: boolean;
+  wait_for_moderator: boolean;
+  end_on_moderator_leave: boolean;
+  hold_music: string;
+}>;
+
+export type ParticipantMessage = Decoded<{
+  id: string;
+  endpoint_id: string;
+  muted: boolean;
+  deaf: boolean;
+  moderator: boolean;
+  hold: boolean;
+  gain_db: number;
+  output_gain_db: number;
+}>;
+
+const CHANGE_FIELDS = ['muted', 'deaf', 'moderator', 'hold', 'gain_db', 'output_gain_db'] as const;
+
+/** The REST body of POST /conferences (ConferenceCreateRequest.json). */
+export function conferenceBody(m: CreateConferenceMessage): Record<string, unknown> {
+  return present(m, [
+    'id', 'sample_rate', 'max_participants', 'loudest_talkers', 'entry_tone', 'exit_tone',
+    'wait_for_moderator', 'end_on_moderator_leave', 'hold_music',
+  ]);
+}
+
+export function createConferenceRequest(b: Record<string, unknown>): CreateConferenceRequest {
+  const r: CreateConferenceRequest = {};
+  if (b.id !== undefined) r.id = b.id as string;
+  if (b.sample_rate !== undefined) r.sampleRate = b.sample_rate as CreateConferenceRequest['sampleRate'];
+  if (b.max_participants !== undefined) r.maxParticipants = b.max_participants as number;
+  if (b.loudest_talkers !== undefined) r.loudestTalkers = b.loudest_talkers as number;
+  if (b.entry_tone !== undefined) r.entryTone = b.entry_tone as boolean;
+  if (b.exit_tone !== undefined) r.exitTone = b.exit_tone as boolean;
+  if (b.wait_for_moderator !== undefined) r.waitForModerator = b.wait_for_moderator as boolean;
+  if (b.end_on_moderator_leave !== undefined) r.endOnModeratorLeave = b.end_on_moderator_leave as boolean;
+  if (b.hold_music !== undefined) r.holdMusic = b.hold_music as string;
+  return r;
+}
+
+/** The REST body of PATCH /conferences/:id/participants/:endpoint_id (ConferenceParticipantUpdate.json). */
+export function participantChangesBody(m: ParticipantMessage): Record<string, unknown> {
+  return present(m, CHANGE_FIELDS);
+}
+
+export function participantChanges(b: Record<string, unknown>): ParticipantChanges {
+  const c: ParticipantChanges = {};
+  if (b.muted !== undefined) c.muted = b.muted as boolean;
+  if (b.deaf !== undefined) c.deaf = b.deaf as boolean;
+  if (b.moderator !== undefined) c.moderator = b.moderator as boolean;
+  if (b.hold !== undefined) c.hold = b.hold as boolean;
+  if (b.gain_db !== undefined) c.gainDb = b.gain_db as number;
+  if (b.output_gain_db !== undefined) c.outputGainDb = b.output_gain_db as number;
+  return c;
+}
+
+export function addParticipantRequest(b: Record<string, unknown>): AddParticipantRequest {
+  return { endpointId: b.endpoint_id as string, ...participantChanges(b) };
+}
+
+export function participantMessage(p: ParticipantInfo): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    endpoint_id: p.endpointId, state: p.state, muted: p.muted, deaf: p.deaf, moderator: p.moderator, hold: p.hold,
+    talking: p.talking, gain_db: p.gainDb, output_gain_db: p.outputGainDb, codec: p.codec, joined_at: p.joinedAt,
+  };
+  const jb = p.jitterBuffer;
+  if (jb !== null && jb !== undefined) {
+    out.jitter_buffer = { delay_ms: jb.delayMs, late: jb.late, lost: jb.lost, concealed: jb.concealed, duplicates: jb.duplicates };
+  }
+  return out;
+}
+
+export function conferenceMessage(c: ConferenceInfo): Record<string, unknown> {
+  return {
+    id: c.conferenceId, worker: c.worker, sample_rate: c.sampleRate, max_participants: c.maxParticipants,
+    loudest_talkers: c.loudestTalkers, entry_tone: c.entryTone, exit_tone: c.exitTone,
+    wait_for_moderator: c.waitForModerator, end_on_moderator_leave: c.endOnModeratorLeave, created_at: c.createdAt,
+    participants: c.participants.map(participantMessage), playbacks: c.playbacks,
+  };
 }

@@ -6,9 +6,8 @@ import { startGrpcServer, type GrpcServerHandle } from '../../../src/api/grpc/Gr
 import { silentLogger } from '../../../src/common/logger.ts';
 import type { MediaServer } from '../../../src/control/MediaServer.ts';
 import { MediaFlowEngines } from '../../../src/control/MediaFlowEngines.ts';
-import { DtmfService } from '../../../src/control/services/DtmfService.ts';
-import { PlaybackService } from '../../../src/control/services/PlaybackService.ts';
-import { RecordingService } from '../../../src/control/services/RecordingService.ts';
+import { grpcEngineServices } from '../../../src/api/grpc/engineServices.ts';
+import { linearToUlaw, ulawToLinear } from '../../../src/media/codecs/g711.ts';
 import { FlowService } from '../../../src/flows/FlowService.ts';
 import { RtpPeer } from '../../helpers/RtpPeer.ts';
 import { startServer } from '../../helpers/server.ts';
@@ -51,7 +50,7 @@ describe('gRPC MediaServer service', () => {
       control: server,
       config: server.config,
       logger: silentLogger,
-      services: { playback: PlaybackService.of(server), recordings: RecordingService.of(server), dtmf: DtmfService.of(server) },
+      services: grpcEngineServices(server),
       flows,
     });
     client = new GrpcTestClient(grpc.port);
@@ -260,9 +259,56 @@ describe('gRPC MediaServer service', () => {
     await client.call('DeleteEndpoint', { id: ep.id }).catch((err: ServiceError) => assert.equal(err.code, status.NOT_FOUND));
   });
 
+  test('conferences: Create, AddParticipant (the others hear a member), Update (mute), Get, RemoveParticipant, Delete', async () => {
+    const room = `grpc-room-${process.pid}`;
+    const conf = await client.call('CreateConference', { id: room, entry_tone: false, exit_tone: false });
+    assert.equal(conf.id, room);
+    assert.equal(conf.sample_rate, 8000);
+    const [a, b] = [await peer(), await peer()];
+    const epA = await client.call('CreateEndpoint', { remote_sdp: a.offer(['pcmu']), affinity: room });
+    const epB = await client.call('CreateEndpoint', { remote_sdp: b.offer(['pcmu']), affinity: room });
+    const pa = await client.call('AddParticipant', { id: room, endpoint_id: epA.id, gain_db: -3 });
+    assert.equal(pa.state, 'active');
+    assert.equal(pa.gain_db, -3);
+    assert.equal(pa.codec, 'pcmu');
+    await client.call('AddParticipant', { id: room, endpoint_id: epB.id });
+
+    // A speaks a 1 kHz tone (ITU-T G.711 mu-law, 20 ms frames); B hears it in the mix
+    const frame = Buffer.alloc(160);
+    let phase = 0;
+    const loud = (p: { payload: Buffer }) => {
+      let peak = 0;
+      for (const c of p.payload) peak = Math.max(peak, Math.abs(ulawToLinear(c)));
+      return peak > 2000;
+    };
+    for (let n = 0; n < 100 && !b.received.some(loud); n++) {
+      for (let i = 0; i < 160; i++) frame[i] = linearToUlaw(Math.round(8000 * Math.sin((2 * Math.PI * 1000 * phase++) / 8000)));
+      a.send(epA.rtp_port as number, frame, 0);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(b.received.some(loud), 'B heard A through the conference mix');
+
+    const muted = await client.call('UpdateParticipant', { id: room, endpoint_id: epA.id, muted: true });
+    assert.equal(muted.muted, true);
+    const info = await client.call<{ participants: Array<{ endpoint_id: string; muted: boolean }> }>('GetConference', { id: room });
+    assert.deepEqual(info.participants.map((p) => [p.endpoint_id, p.muted]), [[epA.id, true], [epB.id, false]]);
+    const list = await client.call<{ conferences: Array<{ id: string }> }>('ListConferences');
+    assert.ok(list.conferences.some((c) => c.id === room));
+    const noChange = await rejectsWith(client.call('UpdateParticipant', { id: room, endpoint_id: epA.id }), status.INVALID_ARGUMENT);
+    assert.match(noChange.details, /^VALIDATION_ERROR: /);
+
+    assert.deepEqual(await client.call('RemoveParticipant', { id: room, endpoint_id: epB.id }), {});
+    const again = await rejectsWith(client.call('RemoveParticipant', { id: room, endpoint_id: epB.id }), status.NOT_FOUND);
+    assert.match(again.details, /^PARTICIPANT_NOT_FOUND: /);
+    assert.deepEqual(await client.call('DeleteConference', { id: room }), {});
+    await rejectsWith(client.call('GetConference', { id: room }), status.NOT_FOUND);
+    await client.call('DeleteEndpoint', { id: epA.id });
+    await client.call('DeleteEndpoint', { id: epB.id });
+  });
+
   test('every RPC of the .proto is implemented (none answers UNIMPLEMENTED when the engines are given)', async () => {
     const methods = Object.keys((client.client.constructor as unknown as { service: Record<string, unknown> }).service);
-    assert.ok(methods.length >= 24, `${methods.length} methods`);
+    assert.ok(methods.length >= 31, `${methods.length} methods`);
     for (const method of methods) {
       if (method === 'Events') continue;
       await client.call(method, {}).catch((err: ServiceError) => {
