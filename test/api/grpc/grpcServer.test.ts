@@ -297,6 +297,11 @@ describe('gRPC MediaServer service', () => {
     const noChange = await rejectsWith(client.call('UpdateParticipant', { id: room, endpoint_id: epA.id }), status.INVALID_ARGUMENT);
     assert.match(noChange.details, /^VALIDATION_ERROR: /);
 
+    const music = await client.call('StartPlayback', { conference_id: room, media: ['prompt:hold-music'], loop_forever: true });
+    assert.equal(music.conference_id, room);
+    assert.deepEqual((await client.call<{ playbacks: string[] }>('GetConference', { id: room })).playbacks, [music.id]);
+    assert.equal((await client.call('StopPlayback', { id: music.id })).reason, 'stopped');
+
     assert.deepEqual(await client.call('RemoveParticipant', { id: room, endpoint_id: epB.id }), {});
     const again = await rejectsWith(client.call('RemoveParticipant', { id: room, endpoint_id: epB.id }), status.NOT_FOUND);
     assert.match(again.details, /^PARTICIPANT_NOT_FOUND: /);
