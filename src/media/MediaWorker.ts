@@ -167,8 +167,8 @@ export class MediaWorker implements EndpointListener {
     for (const ep of [a, b]) {
       if (this.#bridgeOf.has(ep.id)) throw new InvalidStateError('ALREADY_BRIDGED', `endpoint ${ep.id} is already bridged`);
     }
-    const ab = new BridgeLink(a, new LocalTarget(b));
-    const ba = new BridgeLink(b, new LocalTarget(a));
+    const ab = new BridgeLink(a, new LocalTarget(b), this.clock);
+    const ba = new BridgeLink(b, new LocalTarget(a), this.clock);
     a.sink = ab;
     b.sink = ba;
     a.sender.resetSource();
@@ -183,7 +183,7 @@ export class MediaWorker implements EndpointListener {
     const local = this.#endpoint(p.local);
     if (this.#bridgeOf.has(local.id)) throw new InvalidStateError('ALREADY_BRIDGED', `endpoint ${local.id} is already bridged`);
     const remote = new RemoteTarget(p.port as never, p.peerMedia);
-    const link = new BridgeLink(local, remote);
+    const link = new BridgeLink(local, remote, this.clock);
     local.sink = link;
     local.sender.resetSource();
     // Packets from the other worker arrive converted for us: just continue our stream.

@@ -274,8 +274,11 @@ test('MediaServer re-frames odd packet sizes into 20 ms Opus frames and the work
   const a = await server.createEndpoint({ remote_sdp: pa.offer(['pcmu']) });
   const b = await server.createEndpoint({ remote_sdp: pb.offer(['opus']) });
   await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
-  // 16 ms packets (128 samples), as some senders packetise: 40 of them = 640 ms = 32 frames.
-  for (let i = 0; i < 40; i++) pa.send(a.rtp_port, payload(128, i), 0, { samples: 128 });
+  // 16 ms packets (128 samples), as some senders packetise, in real time: 640 ms = 32 frames.
+  for (let i = 0; i < 40; i++) {
+    pa.send(a.rtp_port, payload(128, i), 0, { samples: 128 });
+    await new Promise((r) => setTimeout(r, 16));
+  }
   await pb.waitFor(30);
   assert.equal(died, false);
   const frames = pb.received;

@@ -4,6 +4,11 @@ import type { MediaSink, RtpEndpoint } from '../transport/RtpEndpoint.ts';
 import { Drop } from '../transport/dropReasons.ts';
 import { createTranscoder, sameCodec, type Transcoder } from './Transcoder.ts';
 import { tsAdd, tsDiff } from '../../common/seq.ts';
+import { JitterBuffer, JB_EMPTY, JB_LOST } from '../dsp/JitterBuffer.ts';
+import type { Clocked, MediaClock } from './MediaClock.ts';
+
+/** Media clock ticks without input before a transcoding link stops ticking (1 s). */
+const IDLE_TICKS = 50;
 
 /** Delivers a packet already converted for the destination leg: local endpoint or another worker. */
 export interface LinkTarget {
@@ -17,7 +22,8 @@ let nextSerial = 1;
 /**
  * One direction of a bridge: media received on `from` goes to `target`. Same codec: the packet
  * is forwarded as received with only its payload type mapped (relay, no decode). Different
- * codecs: the payload is transcoded into a preallocated buffer. Telephone-events keep their
+ * codecs: the payload is transcoded; decoding codecs go through an adaptive jitter buffer with
+ * loss concealment and are re-encoded on the media clock. Telephone-events keep their
  * payload, with the payload type and (when clock rates differ) timestamp/duration scaled.
  * The destination's sender rewrites SSRC/sequence/timestamp to keep its stream continuous.
  */
@@ -40,10 +46,21 @@ export class BridgeLink implements MediaSink {
   #tsStarted = false;
   #lastSsrc = -1;
   relayed = 0;
+  // Decoding transcoders: jitter buffer drained on the media clock.
+  readonly #clock: MediaClock | null;
+  readonly #ticker: Clocked = { onTick: (nowMs) => this.#onTick(nowMs) };
+  #ticking = false;
+  #jb: JitterBuffer | null = null;
+  #jbKey = '';
+  readonly #jbPayload = new Uint8Array(1500);
+  #jbView = this.#jbPayload.subarray(0, 0);
+  #idleTicks = 0;
+  #restarts = 0;
 
-  constructor(from: RtpEndpoint, target: LinkTarget) {
+  constructor(from: RtpEndpoint, target: LinkTarget, clock: MediaClock | null = null) {
     this.#from = from;
     this.#target = target;
+    this.#clock = clock;
   }
 
   /** The destination leg when it lives in this worker (the DTMF engine converts events for it). */
@@ -91,7 +108,93 @@ export class BridgeLink implements MediaSink {
       this.#target.deliver(buf, buf.length, source, seq, tsOut, nowMs);
       return;
     }
-    this.#transcode(buf.subarray(payloadOffset, payloadOffset + payloadLength), (buf[1]! & 0x80) !== 0, src, dst, source, tsOut, nowMs);
+    const payload = buf.subarray(payloadOffset, payloadOffset + payloadLength);
+    const transcoder = this.#transcoderFor(src, dst);
+    if (transcoder.decodes && this.#clock !== null) this.#buffer(payload, seq, ts, src, nowMs);
+    else this.#transcode(payload, (buf[1]! & 0x80) !== 0, src, dst, source, tsOut, nowMs);
+  }
+
+  /** A decoding transcode: into the jitter buffer; #onTick decodes, re-frames and sends. */
+  #buffer(payload: Uint8Array, seq: number, ts: number, src: EndpointMediaConfig, nowMs: number): void {
+    const ptime = src.codec.ptime > 0 ? src.codec.ptime : 20;
+    const key = `${src.codec.clockRate}/${ptime}`;
+    if (this.#jb === null || key !== this.#jbKey) {
+      this.#jb = new JitterBuffer({ clockRate: src.codec.clockRate, frameMs: ptime });
+      this.#jbKey = key;
+    }
+    this.#jb.put((seq - this.#from.eventPackets) & 0xffff, ts, payload, nowMs);
+    this.#idleTicks = 0;
+    if (!this.#ticking && this.#clock !== null) {
+      this.#ticking = true;
+      this.#clock.add(this.#ticker);
+    }
+  }
+
+  #stopTicking(): void {
+    if (this.#ticking && this.#clock !== null) this.#clock.delete(this.#ticker);
+    this.#ticking = false;
+    this.#jb?.reset();
+    this.#framing = false;
+  }
+
+  #onTick(nowMs: number): void {
+    const src = this.#from.media;
+    const dst = this.#target.media();
+    const transcoder = this.#transcoder;
+    const jb = this.#jb;
+    if (src === null || dst === null || transcoder === null || jb === null || !transcoder.decodes) {
+      this.#stopTicking();
+      return;
+    }
+    // One output frame per tick: take packets from the jitter buffer until the transcoder holds
+    // a frame's worth (senders' packet sizes need not match our frame: 16 ms, 30 ms...).
+    const need = transcoder.frameClock;
+    let ok = false;
+    for (let gets = 0; transcoder.backlogClock < need && gets < 4; gets++) {
+      const r = jb.get(this.#jbPayload, nowMs);
+      if (r === JB_EMPTY) {
+        // The sender paused (or has not started): output pauses too; a restart re-bases the
+        // destination stream's timestamps on the elapsed time (new source token, marker).
+        if (this.#framing) {
+          this.#framing = false;
+          transcoder.reset();
+        }
+        if (++this.#idleTicks > IDLE_TICKS) {
+          this.#stopTicking();
+          return;
+        }
+        break;
+      }
+      this.#idleTicks = 0;
+      if (r === JB_LOST) {
+        ok = transcoder.conceal() || ok;
+      } else {
+        if (this.#jbView.length !== r) this.#jbView = this.#jbPayload.subarray(0, r);
+        if (transcoder.push(this.#jbView)) ok = true;
+        else this.#from.drops[Drop.TRANSCODE_FAILED]! += 1;
+      }
+    }
+    if (!ok && transcoder.backlogClock < need) return;
+    let marker = false;
+    if (!this.#framing) {
+      this.#framing = true;
+      this.#restarts++;
+      marker = true;
+    }
+    const source = (this.#serial ^ 0x5a5a0000 ^ this.#restarts) >>> 0;
+    for (;;) {
+      const out = this.#outRing[this.#outIndex]!;
+      const n = transcoder.pull(out.subarray(12));
+      if (n <= 0) break;
+      this.#outIndex = (this.#outIndex + 1) % this.#outRing.length;
+      this.#outSeq = (this.#outSeq + 1) & 0xffff;
+      out[0] = 0x80;
+      out[1] = (marker ? 0x80 : 0) | dst.codec.payloadType;
+      marker = false;
+      this.relayed++;
+      this.#target.deliver(out, 12 + n, source, this.#outSeq, this.#frameTs, nowMs);
+      this.#frameTs = tsAdd(this.#frameTs, transcoder.lastFrameClock);
+    }
   }
 
   /**
@@ -159,6 +262,7 @@ export class BridgeLink implements MediaSink {
   }
 
   close(): void {
+    this.#stopTicking();
     if (this.#transcoder) this.#transcoder.close();
     this.#transcoder = null;
   }

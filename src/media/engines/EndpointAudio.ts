@@ -1,6 +1,5 @@
 import type { Codec } from '../codecs/Codec.ts';
 import { createCodec } from '../codecs/index.ts';
-import { tsDiff } from '../../common/seq.ts';
 import { JitterBuffer, JB_EMPTY, JB_LOST, type JitterBufferStats } from '../dsp/JitterBuffer.ts';
 import type { RtpEndpoint } from '../transport/RtpEndpoint.ts';
 import type { Clocked, MediaClock } from './MediaClock.ts';
@@ -61,9 +60,6 @@ export class EndpointAudio implements Clocked {
   readonly #jbPayload = new Uint8Array(1500);
   #jbView = this.#jbPayload.subarray(0, 0);
   #inDueMs = 0;
-  #indexed = false;
-  #lastTs = 0;
-  #lastIndex = 0;
   #haveLast = false;
   #lastSamples = 0;
   concealedFrames = 0;
@@ -108,35 +104,13 @@ export class EndpointAudio implements Clocked {
     if (this.#jb === null || key !== this.#jbKey) {
       this.#jb = new JitterBuffer({ clockRate: media.codec.clockRate, frameMs: media.codec.ptime > 0 ? media.codec.ptime : 20 });
       this.#jbKey = key;
-      this.#indexed = false;
     }
-    this.#jb.put(this.#frameIndex(ts, media.codec.clockRate, media.codec.ptime), ts, payload, nowMs);
+    this.#jb.put((seq - this.endpoint.eventPackets) & 0xffff, ts, payload, nowMs);
     if (!this.#inboundClocked) {
       this.#inboundClocked = true;
       this.#inDueMs = 0;
       this.#clock.add(this.#inbound);
     }
-  }
-
-  /**
-   * The jitter buffer orders frames by a number derived from the RTP timestamp, not the sequence
-   * number: telephone-events (RFC 4733) share the sequence space, so audio interleaved with
-   * events has sequence gaps that are not losses.
-   */
-  #frameIndex(ts: number, clockRate: number, ptime: number): number {
-    const frameClock = Math.max(1, Math.round((clockRate * (ptime > 0 ? ptime : 20)) / 1000));
-    if (!this.#indexed) {
-      this.#indexed = true;
-      this.#lastTs = ts;
-      this.#lastIndex = 0;
-      return 0;
-    }
-    const index = (this.#lastIndex + Math.round(tsDiff(ts, this.#lastTs) / frameClock)) & 0xffff;
-    if (tsDiff(ts, this.#lastTs) > 0) {
-      this.#lastTs = ts;
-      this.#lastIndex = index;
-    }
-    return index;
   }
 
   /** Drops received audio not yet delivered to taps (a recording resumed after a pause). */

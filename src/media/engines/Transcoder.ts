@@ -22,6 +22,12 @@ export interface Transcoder {
   readonly backlogClock: number;
   /** Forgets buffered audio (after a timestamp jump: silence suppression, new source). */
   reset(): void;
+  /** Destination RTP clock units of one output frame (0 when frames follow the input 1:1). */
+  readonly frameClock: number;
+  /** True when payloads are decoded to PCM (a jitter buffer pays off); false for table lookups. */
+  readonly decodes: boolean;
+  /** Feeds one source frame of loss concealment (codec PLC, else the last frame faded). */
+  conceal(): boolean;
   close(): void;
 }
 
@@ -57,6 +63,11 @@ class G711TableTranscoder implements Transcoder {
   reset(): void {
     this.#pending = null;
   }
+  readonly decodes = false;
+  readonly frameClock = 0;
+  conceal(): boolean {
+    return false;
+  }
   close(): void {}
 }
 
@@ -77,7 +88,15 @@ class PcmTranscoder implements Transcoder {
   /** Destination RTP clock units per output frame. */
   readonly #frameClock: number;
   readonly #clockPerSample: number;
+  /** Decoder-rate samples of one source packet (the source's ptime), for concealment. */
+  readonly #srcFrame: number;
+  #haveLast = false;
   lastFrameClock = 0;
+  readonly decodes = true;
+
+  get frameClock(): number {
+    return this.#frameClock;
+  }
 
   constructor(src: MediaCodecConfig, dst: MediaCodecConfig) {
     // Opus can decode and encode at the other leg's rate itself (RFC 6716 2): no resampler,
@@ -97,6 +116,7 @@ class PcmTranscoder implements Transcoder {
     this.#frame = Math.round((this.#encoder.sampleRate * ptime) / 1000);
     this.#frameClock = Math.round((dst.clockRate * ptime) / 1000);
     this.#clockPerSample = dst.clockRate / this.#encoder.sampleRate;
+    this.#srcFrame = Math.round((this.#decoder.sampleRate * (src.ptime > 0 ? src.ptime : 20)) / 1000);
     this.#fifo = new Int16Array(Math.max(this.#frame * 4, Math.round(this.#encoder.sampleRate * FIFO_SECONDS)));
   }
 
@@ -112,6 +132,25 @@ class PcmTranscoder implements Transcoder {
       return false;
     }
     if (samples <= 0) return false;
+    this.#haveLast = true;
+    return this.#append(samples);
+  }
+
+  conceal(): boolean {
+    const frame = this.#srcFrame;
+    const pcm = this.#pcm;
+    let samples = 0;
+    if (this.#decoder.conceal !== undefined && this.#decoder.name === 'opus') {
+      samples = this.#decoder.conceal(pcm, frame);
+    } else if (this.#haveLast) {
+      // No codec PLC (G.711, G.722): the last frame again, 6 dB down each time.
+      for (let i = 0; i < frame; i++) pcm[i] = (pcm[i]! * 0.5) | 0;
+      samples = frame;
+    }
+    return samples > 0 && this.#append(samples);
+  }
+
+  #append(samples: number): boolean {
     let pcm = this.#pcm.subarray(0, samples);
     if (this.#resampler !== null) {
       const n = this.#resampler.process(pcm, this.#resampled);
@@ -147,6 +186,7 @@ class PcmTranscoder implements Transcoder {
 
   reset(): void {
     this.#fill = 0;
+    this.#haveLast = false;
   }
 
   close(): void {

@@ -74,6 +74,11 @@ export class RtpEndpoint {
 
   packetsReceived = 0;
   bytesReceived = 0;
+  /**
+   * Telephone-event packets received. They share the sequence space with audio (RFC 4733 2.1),
+   * so `seq - eventPackets` numbers the audio packets alone, without gaps that are not losses.
+   */
+  eventPackets = 0;
 
   private constructor(id: string, rtpPort: number, rtcpPort: number, mediaTimeoutMs: number, cname: string, rtp: dgram.Socket, rtcp: dgram.Socket) {
     this.id = id;
@@ -197,6 +202,7 @@ export class RtpEndpoint {
     // and is counted (try/catch costs nothing on V8's optimised path).
     try {
       if (isEvent) {
+        this.eventPackets++;
         const onEvent = this.onEventPacket;
         if (onEvent !== null) onEvent(ssrc, seq, ts, (msg[1]! & 0x80) !== 0, msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
       } else {
