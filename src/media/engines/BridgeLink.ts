@@ -181,7 +181,11 @@ export class BridgeLink implements MediaSink {
       this.#restarts++;
       marker = true;
     }
-    const source = (this.#serial ^ 0x5a5a0000 ^ this.#restarts) >>> 0;
+    this.#emitFrames(transcoder, dst, (this.#serial ^ 0x5a5a0000 ^ this.#restarts) >>> 0, marker, nowMs);
+  }
+
+  /** Sends every frame the transcoder holds, continuing the link's output sequence and timestamps. */
+  #emitFrames(transcoder: Transcoder, dst: EndpointMediaConfig, source: number, marker: boolean, nowMs: number): void {
     for (;;) {
       const out = this.#outRing[this.#outIndex]!;
       const n = transcoder.pull(out.subarray(12));
@@ -218,20 +222,7 @@ export class BridgeLink implements MediaSink {
       return;
     }
     this.#nextInTs = tsAdd(tsIn, transcoder.backlogClock - backlog);
-    const audioSource = (source ^ 1) >>> 0;
-    for (;;) {
-      const out = this.#outRing[this.#outIndex]!;
-      const n = transcoder.pull(out.subarray(12));
-      if (n <= 0) break;
-      this.#outIndex = (this.#outIndex + 1) % this.#outRing.length;
-      this.#outSeq = (this.#outSeq + 1) & 0xffff;
-      out[0] = 0x80;
-      out[1] = (marker ? 0x80 : 0) | dst.codec.payloadType;
-      marker = false;
-      this.relayed++;
-      this.#target.deliver(out, 12 + n, audioSource, this.#outSeq, this.#frameTs, nowMs);
-      this.#frameTs = tsAdd(this.#frameTs, transcoder.lastFrameClock);
-    }
+    this.#emitFrames(transcoder, dst, (source ^ 1) >>> 0, marker, nowMs);
   }
 
   #scaleTs(ts: number, from: number, to: number): number {
