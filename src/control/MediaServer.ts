@@ -175,8 +175,9 @@ export class MediaServer implements MediaControl {
 
   async createEndpoint(req: CreateEndpointRequest): Promise<EndpointInfo> {
     this.#assertRunning();
-    const codecs = req.codecs && req.codecs.length > 0 ? req.codecs.map((c) => c.toLowerCase()) : this.config.codecs;
-    if (!codecs.includes('telephone-event') && !req.codecs) codecs.push('telephone-event');
+    // The caller's list as given; the configured preference always carries telephone-event.
+    const codecs = req.codecs && req.codecs.length > 0 ? req.codecs.map((c) => c.toLowerCase()) : [...this.config.codecs];
+    if (!req.codecs && !codecs.includes('telephone-event')) codecs.push('telephone-event');
     const workerIndex = placeEndpoint(req.affinity, this.#workers.map((w) => w.endpointCount));
     const worker = this.#workers[workerIndex]!;
     const id = randomUUID();
