@@ -68,6 +68,11 @@ export class MediaWorker implements EndpointListener {
         digitListeners.add(listener);
         return () => { digitListeners.delete(listener); };
       },
+      sendDtmf: async (endpointId, digits, durationMs) => {
+        const dtmf = this.#engines.dtmf;
+        if (!dtmf) throw new InvalidStateError('DTMF_UNAVAILABLE', 'no DTMF engine in this worker');
+        await dtmf.handle('dtmf.send', { endpointId, digits, ...(durationMs !== undefined ? { durationMs } : {}) });
+      },
     };
     this.#engines = createEngines(ctx);
     this.#lag = monitorEventLoopDelay({ resolution: 10 });

@@ -97,10 +97,10 @@ function assertContinuous(packets: readonly ReceivedRtp[]): number {
   return ssrc;
 }
 
-async function openPeer(t: { after(fn: () => unknown): void }, codecs: Array<'pcmu' | 'g722' | 'opus'> = ['pcmu']): Promise<{ peer: RtpPeer; id: string; port: number }> {
+async function openPeer(t: { after(fn: () => unknown): void }, codecs: Array<'pcmu' | 'g722' | 'opus'> = ['pcmu'], telephoneEvent = true): Promise<{ peer: RtpPeer; id: string; port: number }> {
   const peer = await RtpPeer.open();
   t.after(() => peer.close());
-  const ep = await server.createEndpoint({ remote_sdp: peer.offer(codecs) });
+  const ep = await server.createEndpoint({ remote_sdp: peer.offer(codecs, { telephoneEvent }) });
   t.after(() => server.deleteEndpoint(ep.id).catch(() => undefined));
   return { peer, id: ep.id, port: ep.rtp_port };
 }
@@ -229,8 +229,8 @@ describe('playback over RTP', { concurrency: true }, () => {
     assert.ok(rms(pcm) > 500, `speech level ${rms(pcm).toFixed(0)} RMS is not silence`);
   });
 
-  test('digits: in DTMF mode are sent as in-band tones that GStreamer\'s spandsp dtmfdetect decodes', async (t) => {
-    const { peer, id } = await openPeer(t);
+  test('digits: in DTMF mode to a peer without telephone-event are in-band tones that GStreamer\'s spandsp dtmfdetect decodes', async (t) => {
+    const { peer, id } = await openPeer(t, ['pcmu'], false);
     const record = await playback.start({ endpointId: id, media: ['silence:100', 'digits:159#', 'silence:100'], digitsMode: 'dtmf', digitDurationMs: 80 });
     const done = await playback.finished(record.id);
     assert.equal(done.reason, 'done');
@@ -245,6 +245,19 @@ describe('playback over RTP', { concurrency: true }, () => {
       'audio/x-raw,rate=8000,format=S16LE,channels=1', '!', 'dtmfdetect', '!', 'fakesink']).done;
     const codes = [...gst.stdout.matchAll(/dtmf-event, type=\(int\)1, number=\(int\)(\d+)/g)].map((m) => Number(m[1]));
     assert.equal(codes.map((c) => '0123456789*#ABCD'[c]).join(''), '159#');
+  });
+
+  test('digits: in DTMF mode to a peer with telephone-event are sent as RFC 4733 events', async (t) => {
+    const { peer, id } = await openPeer(t);
+    const record = await playback.start({ endpointId: id, media: ['silence:60', 'digits:42', 'silence:60'], digitsMode: 'dtmf', digitDurationMs: 80 });
+    const done = await playback.finished(record.id);
+    assert.equal(done.reason, 'done');
+    // Independent parse of the telephone-event packets (RFC 4733 2.3): one event per digit,
+    // end packets included, in order.
+    const events = peer.received.filter((p) => p.pt === 101 && p.payload.length >= 4);
+    const ends = new Map<number, number>();
+    for (const e of events) if (e.payload[1]! & 0x80) ends.set(e.ts, e.payload[0]!);
+    assert.deepEqual([...ends.values()].map((c) => '0123456789*#ABCD'[c]).join(''), '42');
   });
 
   test('stop, a replacing playback and closing the endpoint finish a playback with reason stopped', async (t) => {

@@ -22,6 +22,11 @@ export interface WorkerContext {
   emitDigit(endpointId: string, digit: string): void;
   /** Registers a digit listener; returns a function that removes it. */
   onDigit(listener: (endpointId: string, digit: string) => void): () => void;
+  /**
+   * Sends DTMF on an endpoint through the DTMF engine (RFC 4733 events when the peer negotiated
+   * telephone-event, else in-band tones); resolves when sent.
+   */
+  sendDtmf?(endpointId: string, digits: string, durationMs?: number): Promise<void>;
 }
 
 /**

@@ -157,6 +157,11 @@ export class PlaybackEngine implements MediaEngine {
       return this.#finishUnstarted(pb);
     }
     pb.source = source;
+    const sendDtmf = this.#ctx.sendDtmf;
+    if (sendDtmf !== undefined) {
+      const endpointId = pb.endpointId;
+      source.useEventSender((digits, durationMs) => sendDtmf(endpointId, digits, durationMs));
+    }
     source.player.on('finished', (reason, info) => this.#onFinished(pb, reason, info));
     pb.state = 'playing';
     if (pb.pauseWanted) {

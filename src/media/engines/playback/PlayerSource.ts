@@ -7,9 +7,10 @@ const DIGIT_PAUSE_MS = 80;
 
 /**
  * A Player as a FrameSource: what an endpoint (EndpointAudio.setSource) or a conference mixer
- * pulls one frame from per media clock tick. It carries out the player's actions itself:
- * `digits:` items in DTMF mode are played as in-band Q.23 tones (DtmfGenerator), which reach the
- * peer whatever it negotiated, then the player goes on with the next entry.
+ * pulls one frame from per media clock tick. It carries out the player's actions: `digits:` items
+ * in DTMF mode go to the endpoint's DTMF engine when one is given (RFC 4733 events if the peer
+ * negotiated telephone-event), else they are played here as in-band Q.23 tones (a conference
+ * mix), then the player goes on with the next entry.
  *
  * `detach()` (the source was replaced, or its endpoint closed) stops the player with reason
  * 'stopped'. Hot path (fill): no allocation.
@@ -19,6 +20,9 @@ export class PlayerSource implements FrameSource {
   readonly #dtmf: DtmfGenerator;
   /** The action whose tones are queued, so one action is queued once. */
   #queuedAction: PlayerAction | undefined;
+  /** Sends digits through the endpoint's DTMF engine (RFC 4733 when negotiated); null: tones here. */
+  #eventSender: ((digits: string, durationMs: number) => Promise<void>) | null = null;
+  #sending = false;
 
   constructor(player: Player) {
     this.player = player;
@@ -29,11 +33,27 @@ export class PlayerSource implements FrameSource {
     return this.player.sampleRate;
   }
 
+  /**
+   * Plays `digits:` items in DTMF mode through `send` (the endpoint's DTMF engine: RFC 4733
+   * events when the peer negotiated telephone-event, else tones) instead of mixing tones here.
+   * The player holds (silence) until they are sent.
+   */
+  useEventSender(send: (digits: string, durationMs: number) => Promise<void>): void {
+    this.#eventSender = send;
+  }
+
   fill(out: Int16Array, _nowMs = 0): number {
     const player = this.player;
     if (player.state === 'finished') return 0;
     if (this.#queuedAction !== undefined) {
-      if (player.paused) {
+      if (player.paused || this.#sending) {
+        out.fill(0);
+        return out.length;
+      }
+      if (this.#eventSender !== null) {
+        // sent by the DTMF engine and done: go on with the next entry
+        this.#queuedAction = undefined;
+        player.completeAction();
         out.fill(0);
         return out.length;
       }
@@ -48,7 +68,14 @@ export class PlayerSource implements FrameSource {
     const action = player.pendingAction;
     if (action !== undefined && action.type === 'dtmf') {
       this.#queuedAction = action;
-      this.#dtmf.queue(action.digits, action.durationMs, DIGIT_PAUSE_MS);
+      const send = this.#eventSender;
+      if (send === null) {
+        this.#dtmf.queue(action.digits, action.durationMs, DIGIT_PAUSE_MS);
+      } else {
+        this.#sending = true;
+        const done = () => { this.#sending = false; };
+        send(action.digits, action.durationMs).then(done, done);
+      }
     }
     return n;
   }
@@ -56,6 +83,7 @@ export class PlayerSource implements FrameSource {
   detach(_reason: 'replaced' | 'closed'): void {
     this.#dtmf.clear();
     this.#queuedAction = undefined;
+    this.#sending = false;
     this.player.stop();
   }
 }
