@@ -57,7 +57,7 @@ export interface WorkerMetrics {
 }
 
 export interface WorkerRequests {
-  'endpoint.create': { params: { id: string; ip: string; rtpPort: number; rtcpPort: number; mediaTimeoutMs: number; cname: string }; result: { ok: true } };
+  'endpoint.create': { params: { id: string; ip: string; rtpPort: number; rtcpPort: number; mediaTimeoutMs: number; cname: string; strictSource?: boolean }; result: { ok: true } };
   'endpoint.configure': { params: { id: string; media: EndpointMediaConfig }; result: { ok: true } };
   'endpoint.close': { params: { id: string }; result: { ok: true } };
   'endpoint.stats': { params: { id: string }; result: WorkerEndpointStats };

@@ -27,6 +27,8 @@ export interface Config {
   codecs: string[];
   eventBufferSize: number;
   webhookUrl: string | null;
+  /** Accept RTP/RTCP only from the SDP's address (no symmetric-RTP latching). */
+  strictSource: boolean;
   /** In-band DTMF detection default: 'auto' (peers without telephone-event), 'on', 'off'. */
   dtmfInband: 'auto' | 'on' | 'off';
 }
@@ -101,6 +103,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     codecs,
     eventBufferSize: int(env, 'EVENT_BUFFER_SIZE', 10_000, 100, 10_000_000),
     webhookUrl: env.WEBHOOK_URL ? env.WEBHOOK_URL : null,
+    strictSource: bool(env, 'RTP_STRICT_SOURCE'),
     dtmfInband: oneOf(env, 'DTMF_INBAND', ['auto', 'on', 'off'] as const, 'auto'),
   };
 }

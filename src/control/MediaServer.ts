@@ -233,6 +233,7 @@ export class MediaServer implements MediaControl {
           await worker.request('endpoint.create', {
             id, ip: this.config.rtpBindIp, rtpPort: pair.rtpPort, rtcpPort: pair.rtcpPort,
             mediaTimeoutMs: this.config.mediaTimeoutMs, cname: `${id}@media-server-core`,
+            strictSource: this.config.strictSource,
           });
           return pair;
         } catch (err) {

@@ -127,6 +127,7 @@ export class MediaWorker implements EndpointListener {
     if (this.#endpoints.has(p.id)) throw new InvalidStateError('ENDPOINT_EXISTS', `endpoint ${p.id} exists`);
     const ep = await RtpEndpoint.open(p.id, p.ip, p.rtpPort, p.rtcpPort, p.mediaTimeoutMs, p.cname);
     ep.listener = this;
+    ep.strictSource = p.strictSource === true;
     this.#endpoints.set(p.id, ep);
     return { ok: true };
   }

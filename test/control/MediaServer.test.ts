@@ -289,3 +289,20 @@ test('MediaServer re-frames odd packet sizes into 20 ms Opus frames and the work
   }
   assert.equal((await server.getEndpoint(a.id)).stats.packets_received, 40);
 });
+
+test('MediaServer with RTP_STRICT_SOURCE accepts media only from the SDP address (no latching)', async (t) => {
+  const server = await startServer({ RTP_STRICT_SOURCE: '1' });
+  t.after(() => server.close());
+  const [pa, other, pb] = [await RtpPeer.open(), await RtpPeer.open(), await RtpPeer.open()];
+  t.after(() => { pa.close(); other.close(); pb.close(); });
+  const a = await server.createEndpoint({ remote_sdp: pa.offer() });
+  const b = await server.createEndpoint({ remote_sdp: pb.offer() });
+  await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
+  for (let i = 0; i < 3; i++) other.send(a.rtp_port, payload(160, i)); // first, from elsewhere
+  pa.send(a.rtp_port, payload(160, 9)); // then from the SDP's address
+  await pb.waitFor(1);
+  const stats = (await server.getEndpoint(a.id)).stats;
+  assert.equal(stats.dropped.source_mismatch, 3);
+  assert.equal(stats.packets_received, 1);
+  assert.deepEqual(pb.received[0]!.payload, payload(160, 9));
+});

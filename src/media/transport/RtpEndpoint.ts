@@ -47,6 +47,11 @@ export class RtpEndpoint {
 
   media: EndpointMediaConfig | null = null;
   sink: MediaSink | null = null;
+  /**
+   * Accept media only from the address in the SDP: no latching on the first packet (no NAT
+   * correction, and no window in which another source could take the leg).
+   */
+  strictSource = false;
   listener: EndpointListener | null = null;
   /** PCM side (decode for taps, encode generated audio); created by the engines on demand. */
   audio: EndpointAudio | null = null;
@@ -130,8 +135,8 @@ export class RtpEndpoint {
       this.#remotePort = remote ? remote.rtpPort : 0;
       this.#remoteRtcpIp = this.#remoteIp;
       this.#remoteRtcpPort = remote ? (media.rtcpMux ? remote.rtpPort : remote.rtcpPort) : 0;
-      this.#locked = false;
-      this.#rtcpLocked = false;
+      this.#locked = this.strictSource && remote !== null;
+      this.#rtcpLocked = this.#locked;
     }
     const codecChanged = !previous || previous.codec.clockRate !== media.codec.clockRate || previous.codec.ptime !== media.codec.ptime;
     if (codecChanged) {
