@@ -1,4 +1,5 @@
 import type { Codec } from './Codec.ts';
+import { G711Plc } from './G711Plc.ts';
 
 /**
  * ITU-T G.711 A-law and µ-law, bit-exact with the ITU-T G.191 STL reference (g711.c:
@@ -132,6 +133,8 @@ export class PcmuCodec implements Codec {
   readonly sampleRate = 8000;
   readonly channels = 1;
   readonly payloadType = 0;
+  /** Concealment state: fed by decode(), so one instance decodes one stream. */
+  readonly #plc = new G711Plc(8000);
 
   encode(pcm: Int16Array, out: Uint8Array): number {
     const n = pcm.length;
@@ -142,13 +145,13 @@ export class PcmuCodec implements Codec {
   decode(payload: Uint8Array, out: Int16Array): number {
     const n = payload.length;
     for (let i = 0; i < n; i++) out[i] = ULAW_DECODE[payload[i]!]!;
+    this.#plc.onGoodFrame(out, n);
     return n;
   }
 
-  /** G.711 has no built-in concealment (Appendix I is out of scope): emit silence. */
+  /** G.711 Appendix I waveform substitution from the decoded history (see G711Plc). */
   conceal(out: Int16Array, samples: number): number {
-    out.fill(0, 0, samples);
-    return samples;
+    return this.#plc.conceal(out, samples);
   }
 
   close(): void {}
@@ -161,6 +164,8 @@ export class PcmaCodec implements Codec {
   readonly sampleRate = 8000;
   readonly channels = 1;
   readonly payloadType = 8;
+  /** Concealment state: fed by decode(), so one instance decodes one stream. */
+  readonly #plc = new G711Plc(8000);
 
   encode(pcm: Int16Array, out: Uint8Array): number {
     const n = pcm.length;
@@ -171,12 +176,13 @@ export class PcmaCodec implements Codec {
   decode(payload: Uint8Array, out: Int16Array): number {
     const n = payload.length;
     for (let i = 0; i < n; i++) out[i] = ALAW_DECODE[payload[i]!]!;
+    this.#plc.onGoodFrame(out, n);
     return n;
   }
 
+  /** G.711 Appendix I waveform substitution from the decoded history (see G711Plc). */
   conceal(out: Int16Array, samples: number): number {
-    out.fill(0, 0, samples);
-    return samples;
+    return this.#plc.conceal(out, samples);
   }
 
   close(): void {}

@@ -1,4 +1,5 @@
 import type { Codec } from './Codec.ts';
+import { G711Plc } from './G711Plc.ts';
 
 /**
  * ITU-T G.722 (09/2012) 64 kbit/s mode: sub-band ADPCM. A 24-tap QMF splits 16 kHz PCM into a
@@ -302,19 +303,25 @@ export class G722Codec implements Codec {
   readonly payloadType = 9;
   readonly #enc = new G722Encoder();
   readonly #dec = new G722Decoder();
+  readonly #plc = new G711Plc(16000);
 
   encode(pcm: Int16Array, out: Uint8Array): number {
     return this.#enc.encode(pcm, out);
   }
 
   decode(payload: Uint8Array, out: Int16Array): number {
-    return this.#dec.decode(payload, out);
+    const n = this.#dec.decode(payload, out);
+    this.#plc.onGoodFrame(out, n);
+    return n;
   }
 
-  /** No PLC in G.722 proper (Appendix III/IV are separate): emit silence, keep decoder state. */
+  /**
+   * G.722 proper has no PLC (Appendices III/IV are separate, heavier algorithms): G.711 Appendix I
+   * waveform substitution at 16 kHz on the decoded output. The ADPCM state is not updated with the
+   * concealed signal, so the first good frame decodes from the pre-loss state, as before.
+   */
   conceal(out: Int16Array, samples: number): number {
-    out.fill(0, 0, samples);
-    return samples;
+    return this.#plc.conceal(out, samples);
   }
 
   close(): void {}

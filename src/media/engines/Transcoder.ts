@@ -140,10 +140,11 @@ class PcmTranscoder implements Transcoder {
     const frame = this.#srcFrame;
     const pcm = this.#pcm;
     let samples = 0;
-    if (this.#decoder.conceal !== undefined && this.#decoder.name === 'opus') {
+    if (this.#decoder.conceal !== undefined) {
+      // Codec PLC: libopus, G.711 Appendix I (also used for G.722 and L16).
       samples = this.#decoder.conceal(pcm, frame);
     } else if (this.#haveLast) {
-      // No codec PLC (G.711, G.722): the last frame again, 6 dB down each time.
+      // No codec PLC: the last frame again, 6 dB down each time.
       for (let i = 0; i < frame; i++) pcm[i] = (pcm[i]! * 0.5) | 0;
       samples = frame;
     }

@@ -152,8 +152,9 @@ test('PcmuCodec/PcmaCodec encode and decode one 20 ms frame through the tables',
     }
     // G.711 gives about 38 dB SNR on a loud sine.
     assert.ok(10 * Math.log10(sig / err) > 33, codec.name);
+    // A lost frame is concealed from the history (G711Plc), not with silence.
     assert.equal(codec.conceal!(back, 160), 160);
-    assert.ok(back.every((v) => v === 0));
+    assert.ok(back.some((v) => Math.abs(v) > 6000));
     codec.close!();
   }
 });
