@@ -15,6 +15,8 @@ export class MediaClock {
   readonly #subscribers = new Set<Clocked>();
   #timer: NodeJS.Timeout | null = null;
   #next = 0;
+  // True while #run calls subscribers: it reschedules itself, so add() must not start a second timer.
+  #running = false;
   ticks = 0;
   /** Lateness statistics for metrics: how late ticks ran, in ms. */
   lateMax = 0;
@@ -22,7 +24,7 @@ export class MediaClock {
 
   add(c: Clocked): void {
     this.#subscribers.add(c);
-    if (this.#timer === null) {
+    if (this.#timer === null && !this.#running) {
       this.#next = performance.now() + FRAME_MS;
       this.#schedule();
     }
@@ -49,6 +51,7 @@ export class MediaClock {
     let now = performance.now();
     // Run every tick that is due, at most 5 at once (100 ms): beyond that, skip ahead.
     let runs = 0;
+    this.#running = true;
     while (now >= this.#next && runs < 5) {
       const late = now - this.#next;
       if (late > this.lateMax) this.lateMax = late;
@@ -65,6 +68,7 @@ export class MediaClock {
       runs++;
       now = performance.now();
     }
+    this.#running = false;
     if (now >= this.#next) this.#next = now + FRAME_MS;
     if (this.#subscribers.size > 0) this.#schedule();
     else this.#timer = null;
