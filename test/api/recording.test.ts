@@ -143,6 +143,19 @@ describe('/recordings', () => {
     await app.inject({ method: 'DELETE', url: `/recordings/${appended.json().id}` });
   });
 
+  test('POST /recordings: two concurrent starts with one name never both write the file', async () => {
+    const [a, b] = await Promise.all([
+      post({ endpoint_id: endpointId, format: 'wav', name: 'race', if_exists: 'overwrite' }),
+      post({ endpoint_id: endpointId, format: 'wav', name: 'race', if_exists: 'overwrite' }),
+    ]);
+    const codes = [a.statusCode, b.statusCode].sort();
+    assert.deepEqual(codes, [201, 409], `${a.body} ${b.body}`);
+    const loser = a.statusCode === 409 ? a : b;
+    assert.equal(loser.json().error.code, 'RECORDING_PATH_BUSY');
+    const winner = a.statusCode === 201 ? a : b;
+    await app.inject({ method: 'DELETE', url: `/recordings/${winner.json().id}` });
+  });
+
   test('POST /recordings validates the body and its targets', async () => {
     const cases: Array<[Record<string, unknown>, number, string]> = [
       [{ endpoint_id: endpointId }, 400, 'VALIDATION_ERROR'],

@@ -204,7 +204,14 @@ export class RecordingService {
     const id = this.#newId();
     const file = this.resolvePath(o.name ?? id, o.format);
     if (this.#busyPaths.has(file)) throw new InvalidStateError('RECORDING_PATH_BUSY', `another recording is writing ${path.relative(this.#root, file)}`);
-    await mkdir(path.dirname(file), { recursive: true });
+    // Claimed before the first await: a concurrent start with the same name must see it busy.
+    this.#busyPaths.add(file);
+    try {
+      await mkdir(path.dirname(file), { recursive: true });
+    } catch (err) {
+      this.#busyPaths.delete(file);
+      throw err;
+    }
 
     let resolveFinished!: (info: RecordingInfo) => void;
     const finished = new Promise<RecordingInfo>((r) => { resolveFinished = r; });
@@ -223,7 +230,6 @@ export class RecordingService {
     };
     // Registered before the request: the worker's finished notification may come first.
     this.#records.set(id, record);
-    this.#busyPaths.add(file);
     const options: Record<string, unknown> = {};
     if (o.maxDurationMs !== undefined) options.maxDurationMs = o.maxDurationMs;
     if (o.maxSilenceMs !== undefined) options.maxSilenceMs = o.maxSilenceMs;
