@@ -69,10 +69,11 @@ export class MediaFlowEngines implements FlowEngines {
     });
   }
 
-  async play(endpointId: string, items: readonly string[], opts: PlayOptions): Promise<PlayResult> {
+  async play(endpointId: string, items: readonly string[], opts: PlayOptions & { voice?: string }): Promise<PlayResult> {
     const playback = this.#services.playback;
     if (!playback) throw new UnsupportedError('PLAYBACK_UNAVAILABLE', 'the playback engine is not available');
-    const r = await playback.play(endpointId, items, { bargeIn: opts.bargeIn, signal: opts.signal });
+    // say's voice selects the TTS voice
+    const r = await playback.play(endpointId, items, { bargeIn: opts.bargeIn, signal: opts.signal, ...(opts.voice ? { voice: opts.voice } : {}) });
     return { reason: PLAY_REASONS[r.reason] ?? 'stopped', ...(r.digit ? { digit: r.digit } : {}) };
   }
 
