@@ -233,6 +233,8 @@ export class ConferenceService {
       } catch (err) {
         if (!(err instanceof MediaServerError && err.code === 'CONFERENCE_EXISTS')) throw err;
       }
+      // Aborted while the room was created: the abort listener below would never fire.
+      if (signal.aborted) return { reason: 'stopped' };
     }
     let settle: (r: { reason: LeaveReason }) => void = () => {};
     const done = new Promise<{ reason: LeaveReason }>((resolve) => { settle = resolve; });
