@@ -125,8 +125,12 @@ export class RtpEndpoint {
     this.media = media;
     this.#audioPt = media.codec.payloadType;
     this.#eventPt = media.telephoneEvent ? media.telephoneEvent.payloadType : -1;
+    const wasSending = this.#sending;
     this.#receiving = media.direction === 'sendrecv' || media.direction === 'recvonly';
     this.#sending = media.direction === 'sendrecv' || media.direction === 'sendonly';
+    // Back from hold: the next packet starts a talkspurt whose timestamp covers the time on
+    // hold and whose sequence number follows the last one sent (RFC 3550 5.1).
+    if (this.#sending && !wasSending) this.sender.resetSource();
     const remote = media.remote;
     const remoteChanged = !previous || !remote || !previous.remote || previous.remote.ip !== remote.ip
       || previous.remote.rtpPort !== remote.rtpPort || previous.rtcpMux !== media.rtcpMux;
