@@ -79,6 +79,13 @@ test('DtmfService.nextDigit() resolves with the next press and onDigit() sees ev
   await assert.rejects(dtmf.nextDigit('nope'), { name: 'NotFoundError' });
 });
 
+test('DtmfService.nextDigit() rejects with ENDPOINT_NOT_FOUND when its endpoint is deleted while it waits', async (t) => {
+  const { id } = await endpoint(t);
+  const waiting = dtmf.nextDigit(id);
+  await server.deleteEndpoint(id);
+  await assert.rejects(waiting, { name: 'NotFoundError', code: 'ENDPOINT_NOT_FOUND' });
+});
+
 test('a received digit reaches the playback engine through the worker digit hook (barge-in)', async (t) => {
   const { id, port, peer, pt } = await endpoint(t);
   const playback = PlaybackService.of(server);

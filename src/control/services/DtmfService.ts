@@ -103,7 +103,7 @@ export class DtmfService {
 
   /**
    * The next key press on `endpointId` (flows' "wait for a digit"): resolves with it, rejects
-   * with the signal's reason on abort.
+   * with the signal's reason on abort, with ENDPOINT_NOT_FOUND when the endpoint goes meanwhile.
    */
   async nextDigit(endpointId: string, signal?: AbortSignal): Promise<DtmfPress> {
     this.#assertEndpoint(endpointId);
@@ -113,10 +113,18 @@ export class DtmfService {
         unsubscribe();
         reject(signal!.reason);
       };
-      const unsubscribe = this.onDigit(endpointId, (press) => {
-        unsubscribe();
-        signal?.removeEventListener('abort', onAbort);
-        resolve(press);
+      const unsubscribe = this.#host.events.subscribe((event) => {
+        if (event.endpoint_id !== endpointId) return;
+        if (event.type === 'endpoint.dtmf') {
+          unsubscribe();
+          signal?.removeEventListener('abort', onAbort);
+          resolve(pressOf(event));
+        } else if (event.type === 'endpoint.deleted') {
+          // hangup or worker death: no digit can come any more
+          unsubscribe();
+          signal?.removeEventListener('abort', onAbort);
+          reject(new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} was deleted`));
+        }
       });
       signal?.addEventListener('abort', onAbort, { once: true });
     });
