@@ -332,8 +332,10 @@ export class MediaServer implements MediaControl {
 
   async deleteEndpoint(id: string): Promise<void> {
     const record = this.#endpoint(id);
-    if (record.bridgeId) await this.deleteBridge(record.bridgeId).catch(() => {});
+    if (record.bridgeId) await this.deleteBridge(record.bridgeId, id).catch(() => {});
     await record.worker.request('endpoint.close', { id }).catch(() => {});
+    // A bridge created while the endpoint was closing: the other leg must not stay in it.
+    if (record.bridgeId) await this.deleteBridge(record.bridgeId, id).catch(() => {});
     this.#forgetEndpoint(record, 'deleted');
   }
 
@@ -413,6 +415,13 @@ export class MediaServer implements MediaControl {
         throw err;
       }
     }
+    // A leg deleted (or lost with its worker) while the workers built the bridge: undo it, or
+    // the other leg would stay in a bridge nobody can see through the deleted one.
+    if (a.state === 'closed' || b.state === 'closed') {
+      await Promise.all([...new Set([a.worker, b.worker])].map((w) => (w.alive ? w.request('bridge.delete', { id }).catch(() => {}) : null)));
+      const gone = a.state === 'closed' ? a : b;
+      throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${gone.id} was deleted while the bridge was being created`);
+    }
     const record: BridgeRecord = { id, a, b, mode, createdAt: new Date().toISOString() };
     this.#bridges.set(id, record);
     a.bridgeId = id;
@@ -430,24 +439,25 @@ export class MediaServer implements MediaControl {
     return this.#bridgeInfo(this.#bridge(id));
   }
 
-  async deleteBridge(id: string): Promise<void> {
+  /** `endpointId`: the bridge ends because that leg is being deleted (the event says which). */
+  async deleteBridge(id: string, endpointId?: string): Promise<void> {
     const bridge = this.#bridge(id);
     const workers = new Set([bridge.a.worker, bridge.b.worker]);
     await Promise.all([...workers].map((w) => w.request('bridge.delete', { id }).catch(() => {})));
-    this.#forgetBridge(id, 'deleted');
+    this.#forgetBridge(id, endpointId === undefined ? 'deleted' : 'endpoint_deleted', endpointId);
   }
 
-  #forgetBridge(id: string, reason: string): void {
+  #forgetBridge(id: string, reason: string, endpointId?: string): void {
     const bridge = this.#bridges.get(id);
     if (!bridge) return;
     this.#bridges.delete(id);
     bridge.a.bridgeId = null;
     bridge.b.bridgeId = null;
-    if (reason !== 'deleted') {
+    if (reason === 'worker_died') {
       // The surviving half on another worker must stop forwarding into a dead port.
       for (const ep of [bridge.a, bridge.b]) if (ep.worker.alive) void ep.worker.request('bridge.delete', { id }).catch(() => {});
     }
-    this.events.emit('bridge.deleted', { bridge_id: id, reason });
+    this.events.emit('bridge.deleted', { bridge_id: id, reason, ...(endpointId !== undefined ? { endpoint_id: endpointId } : {}) });
   }
 
   #bridge(id: string): BridgeRecord {
