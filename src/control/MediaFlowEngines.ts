@@ -111,7 +111,11 @@ export class MediaFlowEngines implements FlowEngines {
         resolve({ reason });
       };
       const unsubscribe = this.#server.events.subscribe((e) => {
-        if (e.type === 'bridge.deleted' && e.bridge_id === bridge.id) finish(e.reason === 'deleted' ? 'ended' : 'hangup');
+        if (e.type === 'bridge.deleted' && e.bridge_id === bridge.id) {
+          // deleting a leg deletes its bridge first: the event names the leg that hung up
+          if (e.reason === 'deleted') finish('ended');
+          else finish(e.reason === 'endpoint_deleted' && e.endpoint_id === targetEndpointId ? 'peer_hangup' : 'hangup');
+        }
         else if (e.type === 'endpoint.deleted' && e.endpoint_id === targetEndpointId) finish('peer_hangup');
         else if (e.type === 'endpoint.deleted' && e.endpoint_id === endpointId) finish('hangup');
       });
