@@ -133,7 +133,8 @@ export class RtpEndpoint {
     if (this.#sending && !wasSending) this.sender.resetSource();
     const remote = media.remote;
     const remoteChanged = !previous || !remote || !previous.remote || previous.remote.ip !== remote.ip
-      || previous.remote.rtpPort !== remote.rtpPort || previous.rtcpMux !== media.rtcpMux;
+      || previous.remote.rtpPort !== remote.rtpPort || previous.remote.rtcpPort !== remote.rtcpPort
+      || previous.rtcpMux !== media.rtcpMux;
     if (remoteChanged) {
       this.#remoteIp = remote ? remote.ip : '';
       this.#remotePort = remote ? remote.rtpPort : 0;

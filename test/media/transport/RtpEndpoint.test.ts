@@ -98,3 +98,21 @@ test('RtpEndpoint.sendRelayed() back from hold continues the sequence without a 
   assert.equal(tsDiff(resumed.ts, first.ts), 8160);
   assert.equal(resumed.marker, true);
 });
+
+test('RtpEndpoint.configure() sends RTCP to the new port when a re-offer changes only a=rtcp (RFC 3605)', { timeout: 5000 }, async (t) => {
+  const rtcpOld = dgram.createSocket('udp4');
+  const rtcpNew = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => rtcpOld.bind(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => rtcpNew.bind(0, '127.0.0.1', resolve));
+  const ep = await openEndpoint();
+  t.after(() => { ep.close(); rtcpOld.close(); rtcpNew.close(); });
+  const rtpPort = 40000;
+  ep.configure(media(rtpPort, 'sendrecv', rtcpOld.address().port), 0);
+  ep.tick(0); // schedules the first report
+  ep.tick(10_000);
+  await once(rtcpOld, 'message');
+  ep.configure(media(rtpPort, 'sendrecv', rtcpNew.address().port), 10_000);
+  ep.tick(20_000);
+  await once(rtcpNew, 'message');
+  assert.equal(ep.remote?.rtcpPort, rtcpNew.address().port);
+});
