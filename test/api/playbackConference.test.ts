@@ -97,6 +97,17 @@ test('POST /playback with an unknown conference is 404; without a conference ser
   assert.equal(res2.json().error.code, 'CONFERENCE_PLAYBACK_UNAVAILABLE');
 });
 
+test('POST /playback with conference_id refuses the TTS and digit options a conference playback cannot honour', async (t) => {
+  const s = await scripted(t);
+  for (const extra of [{ voice: 'en-us+f3' }, { lang: 'fr' }, { rate: 1.5 }, { engine: 'espeak' }, { digits_mode: 'dtmf' }, { digit_duration_ms: 100 }]) {
+    const res = await s.app.inject({ method: 'POST', url: '/playback', payload: { conference_id: 'room1', media: ['tts:hello'], ...extra } });
+    assert.equal(res.statusCode, 400, `${JSON.stringify(extra)}: ${res.body}`);
+    assert.equal(res.json().error.code, 'INVALID_PLAYBACK');
+    assert.match(res.json().error.message, new RegExp(Object.keys(extra)[0]!));
+  }
+  assert.equal(s.conference.plays.length, 0, 'nothing was played with the options silently dropped');
+});
+
 test('PlaybackService.play() passes the options to the worker and resolves with the finishing reason and digit', async (t) => {
   const s = await scripted(t);
   const playing = s.service.play('ep1', ['tts:hi'], { bargeIn: true, voice: 'en-us', digitsMode: 'dtmf' });

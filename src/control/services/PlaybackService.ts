@@ -60,6 +60,12 @@ export interface PlayOptions extends Omit<StartPlaybackRequest, 'endpointId' | '
   signal?: AbortSignal;
 }
 
+/** Item options the endpoint player honours and a conference playback does not (API names). */
+const ENDPOINT_ONLY_OPTIONS = [
+  ['voice', 'voice'], ['lang', 'lang'], ['rate', 'rate'], ['engine', 'engine'],
+  ['digitsMode', 'digits_mode'], ['digitDurationMs', 'digit_duration_ms'],
+] as const;
+
 interface Entry {
   record: PlaybackRecord;
   workerIndex: number;
@@ -201,6 +207,10 @@ export class PlaybackService {
       throw new UnsupportedError('CONFERENCE_PLAYBACK_UNAVAILABLE', `playback into conference ${conferenceId} is not available`);
     }
     if (req.bargeIn !== undefined && req.bargeIn !== false) throw new ValidationError('INVALID_PLAYBACK', 'barge_in applies to endpoint playbacks only');
+    // The conference engine's player takes no item options: refuse them rather than drop them.
+    for (const [k, name] of ENDPOINT_ONLY_OPTIONS) {
+      if (req[k] !== undefined) throw new ValidationError('INVALID_PLAYBACK', `${name} applies to endpoint playbacks only`);
+    }
     const id = randomUUID();
     const record: PlaybackRecord = { id, conferenceId, state: 'loading', media: [...req.media], createdAt: new Date().toISOString() };
     if (req.loop !== undefined) record.loop = req.loop;
