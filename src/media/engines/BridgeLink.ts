@@ -103,6 +103,8 @@ export class BridgeLink implements MediaSink {
       return;
     }
     if (sameCodec(src.codec, dst.codec)) {
+      // Renegotiated from transcoding to relay: frames still buffered for the old codec must not follow.
+      if (this.#ticking) this.#stopTicking();
       buf[1] = (buf[1]! & 0x80) | dst.codec.payloadType;
       this.relayed++;
       this.#target.deliver(buf, buf.length, source, seq, tsOut, nowMs);

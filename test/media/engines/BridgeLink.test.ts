@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { EndpointMediaConfig } from '../../../src/common/workerProtocol.ts';
+import { BridgeLink, type LinkTarget } from '../../../src/media/engines/BridgeLink.ts';
+import type { Clocked, MediaClock } from '../../../src/media/engines/MediaClock.ts';
+import type { RtpEndpoint } from '../../../src/media/transport/RtpEndpoint.ts';
+import { DROP_REASON_NAMES } from '../../../src/media/transport/dropReasons.ts';
+
+function media(name: string, payloadType: number): EndpointMediaConfig {
+  return {
+    remote: { ip: '127.0.0.1', rtpPort: 40000, rtcpPort: 40001 },
+    rtcpMux: false,
+    codec: { name, payloadType, clockRate: 8000, channels: 1, ptime: 20, fmtp: {} },
+    telephoneEvent: null,
+    direction: 'sendrecv',
+  };
+}
+
+/** A clock the test drives: it holds what subscribed. */
+class ManualClock {
+  readonly subscribers = new Set<Clocked>();
+  add(c: Clocked): void { this.subscribers.add(c); }
+  delete(c: Clocked): void { this.subscribers.delete(c); }
+  tick(nowMs: number): void { for (const c of [...this.subscribers]) c.onTick(nowMs); }
+}
+
+function packet(seq: number, ts: number, pt: number): Buffer {
+  const b = Buffer.alloc(12 + 160, 0xff);
+  b[0] = 0x80;
+  b[1] = pt;
+  b.writeUInt16BE(seq, 2);
+  b.writeUInt32BE(ts, 4);
+  b.writeUInt32BE(0x11223344, 8);
+  return b;
+}
+
+test('BridgeLink stops the transcoding output once a renegotiation makes both legs share a codec', () => {
+  const from = { media: media('pcmu', 0), eventPackets: 0, drops: new Uint32Array(DROP_REASON_NAMES.length) };
+  let dstMedia = media('g722', 9);
+  const delivered: { pt: number; source: number }[] = [];
+  const target: LinkTarget = {
+    media: () => dstMedia,
+    deliver: (buf, _len, source) => { delivered.push({ pt: buf[1]! & 0x7f, source }); },
+  };
+  const clock = new ManualClock();
+  const link = new BridgeLink(from as unknown as RtpEndpoint, target, clock as unknown as MediaClock);
+  let now = 0;
+  let seq = 1000;
+  // PCMU -> G.722: decoded through the jitter buffer, re-encoded on the clock.
+  for (let i = 0; i < 10; i++, seq++, now += 20) {
+    const p = packet(seq, seq * 160, 0);
+    link.onPacket(p, 12, 160, false, seq, seq * 160, 0x11223344, now);
+    clock.tick(now);
+  }
+  assert.ok(delivered.length > 0, 'transcoded frames went out');
+  // Re-INVITE: the destination now speaks PCMU too, so packets are relayed as received.
+  dstMedia = media('pcmu', 0);
+  delivered.length = 0;
+  for (let i = 0; i < 10; i++, seq++, now += 20) {
+    const p = packet(seq, seq * 160, 0);
+    link.onPacket(p, 12, 160, false, seq, seq * 160, 0x11223344, now);
+    clock.tick(now);
+  }
+  const sources = new Set(delivered.map((d) => d.source));
+  assert.equal(delivered.length, 10, 'one packet out per packet in, nothing from the old transcoder');
+  assert.equal(sources.size, 1, 'one source: the destination stream is not re-based back and forth');
+  link.close();
+});
