@@ -104,6 +104,8 @@ interface RecordingRecord {
   info: RecordingInfo;
   /** The media worker running it. */
   worker: number;
+  /** Settles when the worker has answered recording.start (either way). */
+  started: Promise<void>;
   finished: Promise<RecordingInfo>;
   resolveFinished: (info: RecordingInfo) => void;
 }
@@ -214,6 +216,7 @@ export class RecordingService {
     }
 
     let resolveFinished!: (info: RecordingInfo) => void;
+    let markStarted!: () => void;
     const finished = new Promise<RecordingInfo>((r) => { resolveFinished = r; });
     const channels = o.channels ?? 'mono';
     const record: RecordingRecord = {
@@ -225,6 +228,7 @@ export class RecordingService {
         created_at: new Date().toISOString(),
       },
       worker,
+      started: new Promise<void>((r) => { markStarted = r; }),
       finished,
       resolveFinished,
     };
@@ -252,6 +256,8 @@ export class RecordingService {
       this.#records.delete(id);
       this.#busyPaths.delete(file);
       throw err;
+    } finally {
+      markStarted();
     }
     return { ...record.info };
   }
@@ -283,6 +289,11 @@ export class RecordingService {
    */
   async stop(id: string): Promise<RecordingResultInfo> {
     const record = this.#record(id);
+    if (record.info.state === 'starting') {
+      // Listed before the worker opened it: stop it once it runs (or report that it never did).
+      await record.started;
+      if (this.#records.get(id) !== record) throw new NotFoundError('RECORDING_NOT_FOUND', `recording ${id} failed to start`);
+    }
     if (record.info.state === 'recording' || record.info.state === 'paused') {
       record.info.state = 'stopping';
       try {
