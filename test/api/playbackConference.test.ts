@@ -108,6 +108,44 @@ test('POST /playback with conference_id refuses the TTS and digit options a conf
   assert.equal(s.conference.plays.length, 0, 'nothing was played with the options silently dropped');
 });
 
+test('PlaybackService.stop() of a conference playback still loading stops it once it plays', async (t) => {
+  const bus = new EventBus(100);
+  const host: PlaybackHost = { events: bus, hasEndpoint: () => false, workerOf: () => 0, engineRequest: async <T>() => ({}) as T };
+  const playing = new Set<string>();
+  const stops: string[] = [];
+  let asked!: () => void;
+  const playAsked = new Promise<void>((r) => { asked = r; });
+  let loaded!: () => void;
+  const load = new Promise<void>((r) => { loaded = r; });
+  const service = new PlaybackService(host).useConferences({
+    play: async (id, _media, opts) => {
+      asked();
+      await load; // the worker resolves the playlist
+      playing.add(opts.playbackId as string);
+      bus.emit('playback.started', { playback_id: opts.playbackId, conference_id: id });
+      return {};
+    },
+    stopPlay: async (id, playbackId) => {
+      stops.push(playbackId);
+      // as the conference engine: a playback it does not mix yet is not found
+      if (!playing.delete(playbackId)) throw new NotFoundError('PLAYBACK_NOT_FOUND', `no playback ${playbackId}`);
+      bus.emit('playback.finished', { playback_id: playbackId, conference_id: id, reason: 'stopped', played_ms: 0 });
+    },
+  });
+  t.after(() => service.close());
+  const starting = service.start({ conferenceId: 'room1', media: ['prompt:hold-music'], loop: true });
+  await playAsked;
+  const [listed] = service.list();
+  assert.equal(listed?.state, 'loading');
+  await service.stop(listed.id);
+  loaded();
+  await starting;
+  const done = await service.finished(listed.id);
+  assert.equal(done.reason, 'stopped');
+  assert.deepEqual(stops, [listed.id, listed.id]);
+  assert.equal(playing.size, 0, 'nothing is left playing into the room');
+});
+
 test('PlaybackService.play() passes the options to the worker and resolves with the finishing reason and digit', async (t) => {
   const s = await scripted(t);
   const playing = s.service.play('ep1', ['tts:hi'], { bargeIn: true, voice: 'en-us', digitsMode: 'dtmf' });

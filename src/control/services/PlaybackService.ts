@@ -71,6 +71,8 @@ interface Entry {
   workerIndex: number;
   finished: Promise<PlaybackRecord>;
   resolve: (r: PlaybackRecord) => void;
+  /** stop() came while a conference playback was loading (its engine knew nothing to stop yet). */
+  stopWanted?: boolean;
 }
 
 /**
@@ -233,6 +235,7 @@ export class PlaybackService {
       if (err instanceof NotFoundError && err.code !== 'CONFERENCE_NOT_FOUND') throw new ValidationError(err.code, err.message);
       throw err;
     }
+    if (entry.stopWanted === true && record.state !== 'finished') await target.stopPlay(conferenceId, id).catch(() => undefined);
     if (record.state === 'loading') record.state = 'playing';
     return entry;
   }
@@ -255,6 +258,7 @@ export class PlaybackService {
   async stop(id: string): Promise<PlaybackRecord> {
     const entry = this.#entry(id);
     if (entry.record.state !== 'finished') {
+      if (entry.record.state === 'loading') entry.stopWanted = true;
       try {
         if (entry.record.conferenceId !== undefined) await this.#conferences?.stopPlay(entry.record.conferenceId, id);
         else await this.#host.engineRequest(entry.record.endpointId as string, 'playback.stop', { playbackId: id });
