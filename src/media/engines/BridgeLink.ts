@@ -250,6 +250,9 @@ export class BridgeLink implements MediaSink {
       this.#transcoder = createTranscoder(src.codec, dst.codec);
       this.#transcoderKey = key;
       this.#framing = false;
+      // Payloads buffered before a renegotiation are in the old codec (same clock and ptime
+      // keep the jitter buffer): the new decoder must not see them.
+      this.#jb?.reset();
     }
     return this.#transcoder;
   }

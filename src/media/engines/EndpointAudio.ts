@@ -1,3 +1,4 @@
+import type { EndpointMediaConfig } from '../../common/workerProtocol.ts';
 import type { Codec } from '../codecs/Codec.ts';
 import { createCodec } from '../codecs/index.ts';
 import { JitterBuffer, JB_EMPTY, JB_LOST, type JitterBufferStats } from '../dsp/JitterBuffer.ts';
@@ -57,6 +58,7 @@ export class EndpointAudio implements Clocked {
   #inboundClocked = false;
   #jb: JitterBuffer | null = null;
   #jbKey = '';
+  #jbMedia: EndpointMediaConfig | null = null;
   readonly #jbPayload = new Uint8Array(1500);
   #jbView = this.#jbPayload.subarray(0, 0);
   #inDueMs = 0;
@@ -100,10 +102,15 @@ export class EndpointAudio implements Clocked {
     this.#ensureCodecs();
     const media = this.endpoint.media;
     if (!this.#decoder || !media) return;
-    const key = `${media.codec.clockRate}/${media.codec.ptime}`;
-    if (this.#jb === null || key !== this.#jbKey) {
-      this.#jb = new JitterBuffer({ clockRate: media.codec.clockRate, frameMs: media.codec.ptime > 0 ? media.codec.ptime : 20 });
-      this.#jbKey = key;
+    // Checked again only after a renegotiation (a new media object), not per packet. The codec
+    // name is part of the key: payloads buffered in the old codec must not reach the new decoder.
+    if (this.#jb === null || media !== this.#jbMedia) {
+      this.#jbMedia = media;
+      const key = `${media.codec.name}/${media.codec.clockRate}/${media.codec.ptime}`;
+      if (this.#jb === null || key !== this.#jbKey) {
+        this.#jb = new JitterBuffer({ clockRate: media.codec.clockRate, frameMs: media.codec.ptime > 0 ? media.codec.ptime : 20 });
+        this.#jbKey = key;
+      }
     }
     this.#jb.put((seq - this.endpoint.eventPackets) & 0xffff, ts, payload, nowMs);
     if (!this.#inboundClocked) {

@@ -66,3 +66,38 @@ test('BridgeLink stops the transcoding output once a renegotiation makes both le
   assert.equal(sources.size, 1, 'one source: the destination stream is not re-based back and forth');
   link.close();
 });
+
+test('BridgeLink never decodes audio buffered before a renegotiation with the new codec', () => {
+  const from = { media: media('pcmu', 0), eventPackets: 0, drops: new Uint32Array(DROP_REASON_NAMES.length) };
+  const l16: EndpointMediaConfig = { ...media('l16', 96) };
+  let peak = 0;
+  let frames = 0;
+  const target: LinkTarget = {
+    media: () => l16,
+    deliver: (buf, len) => {
+      frames++;
+      const view = Buffer.from(buf.buffer, buf.byteOffset, len);
+      for (let o = 12; o + 1 < len; o += 2) peak = Math.max(peak, Math.abs(view.readInt16BE(o)));
+    },
+  };
+  const clock = new ManualClock();
+  const link = new BridgeLink(from as unknown as RtpEndpoint, target, clock as unknown as MediaClock);
+  let now = 0;
+  let seq = 2000;
+  // Digital silence all along: mu-law 0xff, then (after a re-INVITE to PCMA) A-law 0xd5.
+  const feed = (pt: number, silence: number): void => {
+    const p = packet(seq, seq * 160, pt);
+    p.fill(silence, 12);
+    link.onPacket(p, 12, 160, false, seq, seq * 160, 0x11223344, now);
+    clock.tick(now);
+    seq++;
+    now += 20;
+  };
+  for (let i = 0; i < 10; i++) feed(0, 0xff);
+  from.media = media('pcma', 8);
+  for (let i = 0; i < 10; i++) feed(8, 0xd5);
+  for (let i = 0; i < 5; i++, now += 20) clock.tick(now);
+  assert.ok(frames >= 15, `frames went out (${frames})`);
+  assert.ok(peak <= 16, `silence stays silence across the codec change (peak ${peak})`);
+  link.close();
+});
