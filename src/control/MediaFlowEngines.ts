@@ -1,4 +1,4 @@
-import { UnsupportedError } from '../common/errors.ts';
+import { MediaServerError, UnsupportedError } from '../common/errors.ts';
 import type {
   ConferenceOptions,
   FlowEngines,
@@ -74,6 +74,8 @@ export class MediaFlowEngines implements FlowEngines {
     if (!playback) throw new UnsupportedError('PLAYBACK_UNAVAILABLE', 'the playback engine is not available');
     // say's voice selects the TTS voice
     const r = await playback.play(endpointId, items, { bargeIn: opts.bargeIn, signal: opts.signal, ...(opts.voice ? { voice: opts.voice } : {}) });
+    // A failed playback is the step's error (on_error), not a prompt that was heard.
+    if (r.reason === 'error') throw new MediaServerError('PLAYBACK_FAILED', `playback on endpoint ${endpointId} ended in error`);
     return { reason: PLAY_REASONS[r.reason] ?? 'stopped', ...(r.digit ? { digit: r.digit } : {}) };
   }
 

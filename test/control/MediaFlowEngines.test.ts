@@ -33,3 +33,10 @@ test('MediaFlowEngines.play() sends no voice when the step has none', async () =
   assert.equal('voice' in seen, false);
   assert.equal(seen.bargeIn, true);
 });
+
+test('MediaFlowEngines.play() rejects when the playback ended in error, so the step takes its on_error', async () => {
+  const engines = new MediaFlowEngines({} as MediaServer, {
+    playback: { play: async () => ({ reason: 'error' }) },
+  });
+  await assert.rejects(engines.play('ep-1', ['prompt:welcome'], { bargeIn: false, signal: new AbortController().signal }), { code: 'PLAYBACK_FAILED' });
+});
