@@ -40,6 +40,8 @@ export class BridgeLink implements MediaSink {
   #framing = false;
   #transcoder: Transcoder | null = null;
   #transcoderKey = '';
+  #transcoderSrc: EndpointMediaConfig | null = null;
+  #transcoderDst: EndpointMediaConfig | null = null;
   // Timestamp scaling between clock rates (transcoding Opus 48 kHz <-> 8 kHz).
   #lastTsIn = 0;
   #tsOut = 0;
@@ -52,6 +54,7 @@ export class BridgeLink implements MediaSink {
   #ticking = false;
   #jb: JitterBuffer | null = null;
   #jbKey = '';
+  #jbMedia: EndpointMediaConfig | null = null;
   readonly #jbPayload = new Uint8Array(1500);
   #jbView = this.#jbPayload.subarray(0, 0);
   #idleTicks = 0;
@@ -118,11 +121,15 @@ export class BridgeLink implements MediaSink {
 
   /** A decoding transcode: into the jitter buffer; #onTick decodes, re-frames and sends. */
   #buffer(payload: Uint8Array, seq: number, ts: number, src: EndpointMediaConfig, nowMs: number): void {
-    const ptime = src.codec.ptime > 0 ? src.codec.ptime : 20;
-    const key = `${src.codec.clockRate}/${ptime}`;
-    if (this.#jb === null || key !== this.#jbKey) {
-      this.#jb = new JitterBuffer({ clockRate: src.codec.clockRate, frameMs: ptime });
-      this.#jbKey = key;
+    // The key is built only after a renegotiation (a new media object), not per packet.
+    if (this.#jb === null || src !== this.#jbMedia) {
+      const ptime = src.codec.ptime > 0 ? src.codec.ptime : 20;
+      const key = `${src.codec.clockRate}/${ptime}`;
+      if (this.#jb === null || key !== this.#jbKey) {
+        this.#jb = new JitterBuffer({ clockRate: src.codec.clockRate, frameMs: ptime });
+        this.#jbKey = key;
+      }
+      this.#jbMedia = src;
     }
     this.#jb.put((seq - this.#from.eventPackets) & 0xffff, ts, payload, nowMs);
     this.#idleTicks = 0;
@@ -244,6 +251,8 @@ export class BridgeLink implements MediaSink {
   }
 
   #transcoderFor(src: EndpointMediaConfig, dst: EndpointMediaConfig): Transcoder {
+    // Per packet: the key is built only when either leg's media changed.
+    if (this.#transcoder !== null && src === this.#transcoderSrc && dst === this.#transcoderDst) return this.#transcoder;
     const key = `${src.codec.name}/${src.codec.clockRate}>${dst.codec.name}/${dst.codec.clockRate}`;
     if (this.#transcoder === null || key !== this.#transcoderKey) {
       if (this.#transcoder) this.#transcoder.close();
@@ -254,6 +263,8 @@ export class BridgeLink implements MediaSink {
       // keep the jitter buffer): the new decoder must not see them.
       this.#jb?.reset();
     }
+    this.#transcoderSrc = src;
+    this.#transcoderDst = dst;
     return this.#transcoder;
   }
 

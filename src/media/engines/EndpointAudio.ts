@@ -41,6 +41,7 @@ export class EndpointAudio implements Clocked {
   #decoder: Codec | null = null;
   #encoder: Codec | null = null;
   #codecKey = '';
+  #codecMedia: EndpointMediaConfig | null = null;
   #source: FrameSource | null = null;
   #sourceToken = 0;
   #onSourceEnded: ((source: FrameSource) => void) | null = null;
@@ -86,14 +87,17 @@ export class EndpointAudio implements Clocked {
 
   #ensureCodecs(): void {
     const media = this.endpoint.media;
-    if (!media) return;
+    // Called per frame and per packet: the key is built only after a renegotiation.
+    if (!media || media === this.#codecMedia) return;
     const key = `${media.codec.name}/${media.codec.clockRate}`;
-    if (key === this.#codecKey) return;
-    this.#decoder?.close?.();
-    this.#encoder?.close?.();
-    this.#decoder = createCodec(media.codec.name, codecOptions(media.codec));
-    this.#encoder = createCodec(media.codec.name, codecOptions(media.codec));
-    this.#codecKey = key;
+    if (key !== this.#codecKey) {
+      this.#decoder?.close?.();
+      this.#encoder?.close?.();
+      this.#decoder = createCodec(media.codec.name, codecOptions(media.codec));
+      this.#encoder = createCodec(media.codec.name, codecOptions(media.codec));
+      this.#codecKey = key;
+    }
+    this.#codecMedia = media;
   }
 
   /** Received audio packet (called by the endpoint for every audio packet while taps exist). */
