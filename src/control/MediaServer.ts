@@ -400,12 +400,16 @@ export class MediaServer implements MediaControl {
     }
     const id = randomUUID();
     let mode: 'relay' | 'transcode';
+    let aMedia: NegotiatedMedia | null = null;
+    let bMedia: NegotiatedMedia | null = null;
     if (a.worker === b.worker) {
       ({ mode } = await a.worker.request('bridge.create', { id, a: a.id, b: b.id }));
     } else {
       if (!a.media || !b.media) {
         throw new InvalidStateError('ENDPOINT_NOT_ACTIVE', 'both endpoints must have negotiated media to bridge across workers');
       }
+      aMedia = a.media;
+      bMedia = b.media;
       const { port1, port2 } = new MessageChannel();
       ({ mode } = await a.worker.request('bridge.createRemote', { id, local: a.id, port: port1 as never, peerMedia: toWorkerMedia(b.media) }, [port1 as never]));
       try {
@@ -427,6 +431,12 @@ export class MediaServer implements MediaControl {
     a.bridgeId = id;
     b.bridgeId = id;
     this.#counters.bridgesCreated++;
+    if (a.worker !== b.worker) {
+      // A re-INVITE that completed while the halves were built was not forwarded to the other
+      // worker (the bridge was not registered yet): send each half its peer's current media.
+      if (a.media !== aMedia && a.media) await b.worker.request('bridge.updatePeer', { id, peerMedia: toWorkerMedia(a.media) }).catch(() => {});
+      if (b.media !== bMedia && b.media) await a.worker.request('bridge.updatePeer', { id, peerMedia: toWorkerMedia(b.media) }).catch(() => {});
+    }
     this.events.emit('bridge.created', { bridge_id: id, endpoint_a: a.id, endpoint_b: b.id, mode });
     return this.#bridgeInfo(record);
   }

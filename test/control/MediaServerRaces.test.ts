@@ -44,3 +44,27 @@ test('MediaServer.deleteEndpoint() during a cross-worker createBridge() frees th
   pc.send(c.rtp_port, Buffer.alloc(160, 0x55), 0);
   await pb.waitFor(1);
 });
+
+test('MediaServer.createBridge() across workers during a re-INVITE sends the other leg the renegotiated codec', async (t) => {
+  const server = await startServer({ MEDIA_WORKERS: '2' });
+  t.after(() => server.close());
+  const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
+  t.after(() => { pa.close(); pb.close(); });
+  const a = await server.createEndpoint({ remote_sdp: pa.offer(['pcmu']), affinity: 'call-1' });
+  let b = await server.createEndpoint({ remote_sdp: pb.offer(['pcmu']), affinity: 'call-1' });
+  let k = 0;
+  while (b.worker === a.worker && k < 50) {
+    await server.deleteEndpoint(b.id);
+    b = await server.createEndpoint({ remote_sdp: pb.offer(['pcmu']), affinity: `other-${k++}` });
+  }
+  assert.notEqual(b.worker, a.worker);
+  // The re-INVITE moving b to PCMA is in flight while the bridge is built.
+  const updating = server.updateEndpoint(b.id, { remote_sdp: pb.offer(['pcma']) });
+  const bridging = server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
+  const [updated] = await Promise.all([updating, bridging]);
+  assert.equal(updated.codec?.name, 'pcma');
+  for (let i = 0; i < 5; i++) pa.send(a.rtp_port, Buffer.alloc(160, 0xff), 0);
+  await pb.waitFor(5);
+  assert.deepEqual(pb.received.map((r) => r.pt), [8, 8, 8, 8, 8], 'b\'s peer gets the PCMA it negotiated');
+  assert.equal(pb.received[0]!.payload[0], 0xd5, 'mu-law silence converted to A-law silence');
+});
