@@ -47,6 +47,7 @@ export class WorkerHandle extends TypedEmitter<HandleEvents> {
   readonly #logger: Logger;
   #nextId = 1;
   #ready: Promise<void>;
+  #rejectReady: (err: Error) => void = () => {};
   #alive = true;
   /** Endpoints placed here: the placement's load measure. */
   endpointCount = 0;
@@ -57,6 +58,7 @@ export class WorkerHandle extends TypedEmitter<HandleEvents> {
     this.#logger = logger;
     this.#worker = startWorker({ ...workerData, index });
     this.#ready = new Promise((resolve, reject) => {
+      this.#rejectReady = reject;
       const onMessage = (msg: FromWorker) => {
         if (msg.t === 'ready') {
           this.#worker.off('error', reject);
@@ -66,6 +68,8 @@ export class WorkerHandle extends TypedEmitter<HandleEvents> {
       this.#worker.on('message', onMessage);
       this.#worker.once('error', reject);
     });
+    // Awaited by whoever starts the worker; marked handled so a late exit never crashes the process.
+    this.#ready.catch(() => {});
     this.#worker.on('message', (msg: FromWorker) => this.#onMessage(msg));
     this.#worker.on('error', (err) => {
       this.#logger.error({ err, worker: index }, 'media worker error');
@@ -74,6 +78,8 @@ export class WorkerHandle extends TypedEmitter<HandleEvents> {
     this.#worker.on('exit', (code) => {
       this.#alive = false;
       const err = new InvalidStateError('WORKER_DIED', `media worker ${index} exited (code ${code})`);
+      // A thread that exits before 'ready' (terminated while starting) must not leave start() waiting forever.
+      this.#rejectReady(err);
       for (const p of this.#pending.values()) p.reject(err);
       this.#pending.clear();
       this.emit('exit', code, this.#lastError);
