@@ -67,6 +67,9 @@ export class RtpEndpoint {
   #remotePort = 0;
   #remoteRtcpPort = 0;
   #remoteRtcpIp = '';
+  /** The peer before the last renegotiation moved us elsewhere: never latched onto again. */
+  #formerIp = '';
+  #formerPort = 0;
   #locked = false;
   #rtcpLocked = false;
   #receiving = false;
@@ -136,8 +139,15 @@ export class RtpEndpoint {
       || previous.remote.rtpPort !== remote.rtpPort || previous.remote.rtcpPort !== remote.rtcpPort
       || previous.rtcpMux !== media.rtcpMux;
     if (remoteChanged) {
+      const formerIp = this.#remoteIp;
+      const formerPort = this.#remotePort;
       this.#remoteIp = remote ? remote.ip : '';
       this.#remotePort = remote ? remote.rtpPort : 0;
+      // Moved to another peer (a transfer re-INVITE): the one we leave may still have packets in
+      // flight, and latching onto one would send our media back to it and lock the new peer out.
+      const moved = remote !== null && formerPort !== 0 && (formerPort !== this.#remotePort || formerIp !== this.#remoteIp);
+      this.#formerIp = moved ? formerIp : '';
+      this.#formerPort = moved ? formerPort : 0;
       this.#remoteRtcpIp = this.#remoteIp;
       this.#remoteRtcpPort = remote ? (media.rtcpMux ? remote.rtpPort : remote.rtcpPort) : 0;
       this.#locked = this.strictSource && remote !== null;
@@ -191,6 +201,10 @@ export class RtpEndpoint {
         return;
       }
     } else {
+      if (rinfo.port === this.#formerPort && rinfo.address === this.#formerIp) {
+        this.drops[Drop.SOURCE_MISMATCH]! += 1;
+        return;
+      }
       this.#latch(rinfo.address, rinfo.port);
     }
     if (!this.#receiving) {

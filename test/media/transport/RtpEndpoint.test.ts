@@ -116,3 +116,34 @@ test('RtpEndpoint.configure() sends RTCP to the new port when a re-offer changes
   await once(rtcpNew, 'message');
   assert.equal(ep.remote?.rtcpPort, rtcpNew.address().port);
 });
+
+test('RtpEndpoint after a re-INVITE to a new address does not latch onto a late packet of the previous peer', { timeout: 5000 }, async (t) => {
+  const x = dgram.createSocket('udp4');
+  const y = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => x.bind(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => y.bind(0, '127.0.0.1', resolve));
+  const ep = await openEndpoint();
+  t.after(() => { ep.close(); x.close(); y.close(); });
+  const rtp = (seq: number): Buffer => {
+    const b = Buffer.alloc(172);
+    b[0] = 0x80;
+    b.writeUInt16BE(seq, 2);
+    b.writeUInt32BE(0xabc, 8);
+    return b;
+  };
+  const arrived = (n: number): Promise<void> => new Promise((resolve) => {
+    const poll = (): void => { if (ep.packetsReceived + ep.drops.reduce((s, v) => s + v, 0) >= n) resolve(); else setImmediate(poll); };
+    poll();
+  });
+  ep.configure(media(x.address().port, 'sendrecv'), 0);
+  x.send(rtp(1), ep.rtpPort, '127.0.0.1');
+  await arrived(1);
+  // Transfer: the b2bua re-INVITEs us to peer y; x's last packet is still in flight.
+  ep.configure(media(y.address().port, 'sendrecv'), 20);
+  x.send(rtp(2), ep.rtpPort, '127.0.0.1');
+  await arrived(2);
+  y.send(rtp(100), ep.rtpPort, '127.0.0.1');
+  await arrived(3);
+  assert.equal(ep.remote?.rtpPort, y.address().port, 'we send to the new peer');
+  assert.equal(ep.packetsReceived, 2, 'the new peer\'s media is accepted, the old peer\'s late packet is not');
+});
