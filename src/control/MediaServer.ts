@@ -477,7 +477,7 @@ export class MediaServer implements MediaControl {
   }
 
   #bridgeInfo(b: BridgeRecord): BridgeInfo {
-    return { id: b.id, endpoint_a: b.a.id, endpoint_b: b.b.id, mode: b.mode, cross_worker: b.a.worker !== b.b.worker, created_at: b.createdAt };
+    return { id: b.id, endpoint_a: b.a.id, endpoint_b: b.b.id, mode: bridgeMode(b), cross_worker: b.a.worker !== b.b.worker, created_at: b.createdAt };
   }
 
   // ---- operations ---------------------------------------------------------------------------
@@ -529,6 +529,14 @@ export class MediaServer implements MediaControl {
     await new Promise((r) => setTimeout(r, 20));
     await Promise.all(this.#workers.map((w) => w.terminate()));
   }
+}
+
+/** What the bridge does now: legs renegotiate (re-INVITE), so it follows their current codecs. */
+function bridgeMode(b: BridgeRecord): 'relay' | 'transcode' {
+  const ca = b.a.media?.codec;
+  const cb = b.b.media?.codec;
+  if (!ca || !cb) return b.mode;
+  return ca.name === cb.name && ca.clockRate === cb.clockRate && ca.channels === cb.channels ? 'relay' : 'transcode';
 }
 
 function toWorkerMedia(m: NegotiatedMedia): EndpointMediaConfig {

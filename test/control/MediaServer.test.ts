@@ -306,3 +306,19 @@ test('MediaServer with RTP_STRICT_SOURCE accepts media only from the SDP address
   assert.equal(stats.packets_received, 1);
   assert.deepEqual(pb.received[0]!.payload, payload(160, 9));
 });
+
+test('MediaServer reports a bridge\'s mode from its legs\' current codecs after a re-INVITE', async (t) => {
+  const server = await startServer();
+  t.after(() => server.close());
+  const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
+  t.after(() => { pa.close(); pb.close(); });
+  const a = await server.createEndpoint({ remote_sdp: pa.offer(['pcmu']) });
+  const b = await server.createEndpoint({ remote_sdp: pb.offer(['pcmu']) });
+  const bridge = await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
+  assert.equal(bridge.mode, 'relay');
+  await server.updateEndpoint(b.id, { remote_sdp: pb.offer(['pcma']) });
+  assert.equal(server.getBridge(bridge.id).mode, 'transcode');
+  pa.send(a.rtp_port, payload(160, 1));
+  await pb.waitFor(1);
+  assert.equal(pb.received[0]!.pt, 8, 'and it does transcode');
+});
