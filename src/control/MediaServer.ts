@@ -73,6 +73,9 @@ export class MediaServer implements MediaControl {
   readonly #bridges = new Map<string, BridgeRecord>();
   #closing = false;
   #started = false;
+  readonly #startedAt: number[] = [];
+  readonly #quickDeaths: number[] = [];
+  readonly #respawnTimers = new Set<NodeJS.Timeout>();
   readonly #counters = { endpointsCreated: 0, bridgesCreated: 0, workerRestarts: 0, mediaTimeouts: 0 };
 
   constructor(config: Config, logger: Logger) {
@@ -95,6 +98,7 @@ export class MediaServer implements MediaControl {
   }
 
   #spawn(index: number): WorkerHandle {
+    this.#startedAt[index] = performance.now();
     const handle = new WorkerHandle(index, this.#logger, { settings: this.#workerSettings() });
     handle.on('notification', (type, payload) => this.#onNotification(type, payload as never));
     handle.on('exit', (code, error) => this.#onWorkerExit(handle, code, error));
@@ -163,12 +167,22 @@ export class MediaServer implements MediaControl {
       this.#forgetEndpoint(ep, 'worker_died');
     }
     this.#counters.workerRestarts++;
-    const replacement = this.#spawn(index);
-    this.#workers[index] = replacement;
-    replacement.ready().then(
-      () => this.events.emit('worker.started', { worker: index }),
-      (err: unknown) => this.#logger.error({ err, worker: index }, 'replacement worker failed to start'),
-    );
+    // A worker that dies soon after starting (a crash loop) is restarted with a growing delay.
+    const quick = performance.now() - (this.#startedAt[index] ?? 0) < 5000;
+    this.#quickDeaths[index] = quick ? (this.#quickDeaths[index] ?? 0) + 1 : 0;
+    const delay = quick ? Math.min(5000, 100 * 2 ** (this.#quickDeaths[index]! - 1)) : 0;
+    const respawn = () => {
+      this.#respawnTimers.delete(timer);
+      if (this.#closing) return;
+      const replacement = this.#spawn(index);
+      this.#workers[index] = replacement;
+      replacement.ready().then(
+        () => this.events.emit('worker.started', { worker: index }),
+        (err: unknown) => this.#logger.error({ err, worker: index }, 'replacement worker failed to start'),
+      );
+    };
+    const timer = setTimeout(respawn, delay);
+    this.#respawnTimers.add(timer);
   }
 
   // ---- endpoints ----------------------------------------------------------------------------
@@ -411,7 +425,12 @@ export class MediaServer implements MediaControl {
       aMedia = a.media;
       bMedia = b.media;
       const { port1, port2 } = new MessageChannel();
-      ({ mode } = await a.worker.request('bridge.createRemote', { id, local: a.id, port: port1 as never, peerMedia: toWorkerMedia(b.media) }, [port1 as never]));
+      try {
+        ({ mode } = await a.worker.request('bridge.createRemote', { id, local: a.id, port: port1 as never, peerMedia: toWorkerMedia(b.media) }, [port1 as never]));
+      } catch (err) {
+        port2.close(); // never handed over: ours to close (worker A closes port1 on failure)
+        throw err;
+      }
       try {
         await b.worker.request('bridge.createRemote', { id, local: b.id, port: port2 as never, peerMedia: toWorkerMedia(a.media) }, [port2 as never]);
       } catch (err) {
@@ -521,6 +540,8 @@ export class MediaServer implements MediaControl {
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    for (const t of this.#respawnTimers) clearTimeout(t);
+    this.#respawnTimers.clear();
     // Engines first: recordings are finalised before their endpoints go.
     await Promise.all(this.#workers.map((w) => (w.alive ? w.request('worker.shutdown', {}).catch(() => {}) : null)));
     await Promise.all([...this.#endpoints.values()].map((ep) => ep.worker.request('endpoint.close', { id: ep.id }).catch(() => {})));

@@ -112,7 +112,13 @@ export class WorkerHandle extends TypedEmitter<HandleEvents> {
     const msg: ToWorker = { t: 'req', id, method, params };
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.#worker.postMessage(msg, transfer as never);
+      try {
+        this.#worker.postMessage(msg, transfer as never);
+      } catch (err) {
+        // parameters that cannot be cloned: no answer will come for this id
+        this.#pending.delete(id);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
     });
   }
 

@@ -186,6 +186,15 @@ export class MediaWorker implements EndpointListener {
   }
 
   #createRemoteBridge(p: WorkerRequests['bridge.createRemote']['params']): { mode: 'relay' | 'transcode' } {
+    try {
+      return this.#attachRemoteBridge(p);
+    } catch (err) {
+      p.port.close(); // the transferred port is ours now: refused, it must not stay open
+      throw err;
+    }
+  }
+
+  #attachRemoteBridge(p: WorkerRequests['bridge.createRemote']['params']): { mode: 'relay' | 'transcode' } {
     const local = this.#endpoint(p.local);
     if (this.#bridgeOf.has(local.id)) throw new InvalidStateError('ALREADY_BRIDGED', `endpoint ${local.id} is already bridged`);
     const remote = new RemoteTarget(p.port as never, p.peerMedia);
