@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseRtcp, type RtcpPacket } from '../../src/media/rtp/rtcp.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
-import { startServer } from '../helpers/server.ts';
+import { buildCompoundRtcp } from '../../src/media/rtp/rtcpWriter.ts';
+import { nextEvent, startServer } from '../helpers/server.ts';
 
 async function waitForRtcp(peer: RtpPeer, pred: (packets: RtcpPacket[]) => boolean, timeoutMs: number): Promise<RtcpPacket[]> {
   const until = Date.now() + timeoutMs;
@@ -45,4 +46,23 @@ test('an endpoint sends RFC 3550 reports (SR with a report block, SDES CNAME) ab
   const bye = await waitForRtcp(pa, (ps) => ps.some((p) => p.kind === 'bye'), 2000);
   assert.ok(pa.rtcpReceived.length > count);
   assert.ok(bye.some((p) => p.kind === 'bye'));
+});
+
+test('after a transfer re-INVITE, a late RTCP BYE from the previous peer is dropped, not reported', async (t) => {
+  const server = await startServer();
+  t.after(() => server.close());
+  const [oldPeer, newPeer] = [await RtpPeer.open(), await RtpPeer.open()];
+  t.after(() => { oldPeer.close(); newPeer.close(); });
+  const ep = await server.createEndpoint({ remote_sdp: oldPeer.offer() });
+  await server.updateEndpoint(ep.id, { remote_sdp: newPeer.offer() }); // media moves to the new peer
+  const bye = (peer: RtpPeer, reason: string) => {
+    const b = new Uint8Array(200);
+    const n = buildCompoundRtcp(b, 0, { ssrc: peer.ssrc, reports: [], cname: 'x', bye: true, byeReason: reason });
+    peer.rtcp.send(b.subarray(0, n), ep.rtcp_port, '127.0.0.1');
+  };
+  const reported = nextEvent(server, 'endpoint.rtcp_bye', (e) => e.endpoint_id === ep.id, 3000);
+  bye(oldPeer, 'old'); // from the old peer's RTCP port: dropped
+  bye(newPeer, 'new');
+  assert.equal((await reported).reason, 'new');
+  assert.equal((await server.getEndpoint(ep.id)).stats.dropped.source_mismatch, 1);
 });

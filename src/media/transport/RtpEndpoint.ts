@@ -69,6 +69,8 @@ export class RtpEndpoint {
   #remoteRtcpIp = '';
   /** The peer before the last renegotiation moved us elsewhere: never latched onto again. */
   #formerIp = '';
+  #formerRtcpIp = '';
+  #formerRtcpPort = 0;
   #formerPort = 0;
   #locked = false;
   #rtcpLocked = false;
@@ -141,6 +143,8 @@ export class RtpEndpoint {
     if (remoteChanged) {
       const formerIp = this.#remoteIp;
       const formerPort = this.#remotePort;
+      const formerRtcpIp = this.#remoteRtcpIp;
+      const formerRtcpPort = this.#remoteRtcpPort;
       this.#remoteIp = remote ? remote.ip : '';
       this.#remotePort = remote ? remote.rtpPort : 0;
       // Moved to another peer (a transfer re-INVITE): the one we leave may still have packets in
@@ -148,6 +152,9 @@ export class RtpEndpoint {
       const moved = remote !== null && formerPort !== 0 && (formerPort !== this.#remotePort || formerIp !== this.#remoteIp);
       this.#formerIp = moved ? formerIp : '';
       this.#formerPort = moved ? formerPort : 0;
+      // Same for RTCP: a late report or BYE from the peer we left is not the new peer's.
+      this.#formerRtcpIp = moved ? formerRtcpIp : '';
+      this.#formerRtcpPort = moved ? formerRtcpPort : 0;
       this.#remoteRtcpIp = this.#remoteIp;
       this.#remoteRtcpPort = remote ? (media.rtcpMux ? remote.rtpPort : remote.rtcpPort) : 0;
       this.#locked = this.strictSource && remote !== null;
@@ -270,6 +277,9 @@ export class RtpEndpoint {
         this.drops[Drop.SOURCE_MISMATCH]! += 1;
         return;
       }
+    } else if (rinfo.port === this.#formerRtcpPort && rinfo.address === this.#formerRtcpIp) {
+      this.drops[Drop.SOURCE_MISMATCH]! += 1;
+      return;
     }
     const result = this.rtcp.onRtcp(msg, nowMs);
     if (result === null) {
