@@ -126,25 +126,37 @@ export function transcodeAlawToUlaw(input: Uint8Array, out: Uint8Array): number 
   return n;
 }
 
-/** PCMU, RFC 3551 4.5.14: static PT 0, 8000 Hz, one octet per sample. */
-export class PcmuCodec implements Codec {
-  readonly name = 'pcmu';
+/**
+ * G.711 as a Codec: table lookups both ways (RFC 3551 4.5.14: 8000 Hz, one octet per sample)
+ * and Appendix I concealment from the decoded history.
+ */
+abstract class G711Codec implements Codec {
+  abstract readonly name: string;
+  abstract readonly payloadType: number;
   readonly clockRate = 8000;
   readonly sampleRate = 8000;
   readonly channels = 1;
-  readonly payloadType = 0;
+  readonly #encodeTable: Uint8Array;
+  readonly #decodeTable: Int16Array;
   /** Concealment state: fed by decode(), so one instance decodes one stream. */
   readonly #plc = new G711Plc(8000);
 
+  constructor(encodeTable: Uint8Array, decodeTable: Int16Array) {
+    this.#encodeTable = encodeTable;
+    this.#decodeTable = decodeTable;
+  }
+
   encode(pcm: Int16Array, out: Uint8Array): number {
+    const table = this.#encodeTable;
     const n = pcm.length;
-    for (let i = 0; i < n; i++) out[i] = ULAW_ENCODE[pcm[i]! & 0xffff]!;
+    for (let i = 0; i < n; i++) out[i] = table[pcm[i]! & 0xffff]!;
     return n;
   }
 
   decode(payload: Uint8Array, out: Int16Array): number {
+    const table = this.#decodeTable;
     const n = payload.length;
-    for (let i = 0; i < n; i++) out[i] = ULAW_DECODE[payload[i]!]!;
+    for (let i = 0; i < n; i++) out[i] = table[payload[i]!]!;
     this.#plc.onGoodFrame(out, n);
     return n;
   }
@@ -157,33 +169,20 @@ export class PcmuCodec implements Codec {
   close(): void {}
 }
 
-/** PCMA, RFC 3551 4.5.14: static PT 8, 8000 Hz, one octet per sample. */
-export class PcmaCodec implements Codec {
+/** PCMU: static PT 0. */
+export class PcmuCodec extends G711Codec {
+  readonly name = 'pcmu';
+  readonly payloadType = 0;
+  constructor() {
+    super(ULAW_ENCODE, ULAW_DECODE);
+  }
+}
+
+/** PCMA: static PT 8. */
+export class PcmaCodec extends G711Codec {
   readonly name = 'pcma';
-  readonly clockRate = 8000;
-  readonly sampleRate = 8000;
-  readonly channels = 1;
   readonly payloadType = 8;
-  /** Concealment state: fed by decode(), so one instance decodes one stream. */
-  readonly #plc = new G711Plc(8000);
-
-  encode(pcm: Int16Array, out: Uint8Array): number {
-    const n = pcm.length;
-    for (let i = 0; i < n; i++) out[i] = ALAW_ENCODE[pcm[i]! & 0xffff]!;
-    return n;
+  constructor() {
+    super(ALAW_ENCODE, ALAW_DECODE);
   }
-
-  decode(payload: Uint8Array, out: Int16Array): number {
-    const n = payload.length;
-    for (let i = 0; i < n; i++) out[i] = ALAW_DECODE[payload[i]!]!;
-    this.#plc.onGoodFrame(out, n);
-    return n;
-  }
-
-  /** G.711 Appendix I waveform substitution from the decoded history (see G711Plc). */
-  conceal(out: Int16Array, samples: number): number {
-    return this.#plc.conceal(out, samples);
-  }
-
-  close(): void {}
 }
