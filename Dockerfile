@@ -6,7 +6,7 @@
 
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json LICENSE THIRD_PARTY_NOTICES.md ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -14,7 +14,7 @@ RUN npm run build
 
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json LICENSE THIRD_PARTY_NOTICES.md ./
 RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM node:24-bookworm-slim AS runtime
@@ -40,7 +40,7 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json LICENSE THIRD_PARTY_NOTICES.md ./
 COPY bin ./bin
 COPY schemas ./schemas
 COPY prompts ./prompts
