@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../common/errors.ts';
+import { parseWebhookSecret } from '../common/WebhookSigner.ts';
 
 /** Everything the server needs to start; every field has an embedded default. */
 export interface Config {
@@ -27,6 +28,8 @@ export interface Config {
   codecs: string[];
   eventBufferSize: number;
   webhookUrl: string | null;
+  /** Signs webhook requests (Standard Webhooks): `whsec_<base64>` or a raw secret of 16+ bytes. */
+  webhookSecret: string | null;
   /** Accept RTP/RTCP only from the SDP's address (no symmetric-RTP latching). */
   strictSource: boolean;
   /** In-band DTMF detection default: 'auto' (peers without telephone-event), 'on', 'off'. */
@@ -70,6 +73,13 @@ function ipv4(env: Env, name: string, def: string): string {
   return raw;
 }
 
+function webhookSecret(env: Env): string | null {
+  const raw = env.WEBHOOK_SECRET;
+  if (raw === undefined || raw === '') return null;
+  parseWebhookSecret(raw); // refuses a short or malformed secret at start, not at the first event
+  return raw;
+}
+
 /** Builds the configuration from environment variables over the embedded defaults. */
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
   const rtpBindIp = ipv4(env, 'RTP_BIND_IP', '127.0.0.1');
@@ -103,6 +113,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     codecs,
     eventBufferSize: int(env, 'EVENT_BUFFER_SIZE', 10_000, 100, 10_000_000),
     webhookUrl: env.WEBHOOK_URL ? env.WEBHOOK_URL : null,
+    webhookSecret: webhookSecret(env),
     strictSource: bool(env, 'RTP_STRICT_SOURCE'),
     dtmfInband: oneOf(env, 'DTMF_INBAND', ['auto', 'on', 'off'] as const, 'auto'),
   };
