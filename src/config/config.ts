@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../common/errors.ts';
 import { parseWebhookSecret } from '../common/WebhookSigner.ts';
+import { parseDestinationList } from '../common/net/DestinationPolicy.ts';
 
 /** Everything the server needs to start; every field has an embedded default. */
 export interface Config {
@@ -28,6 +29,10 @@ export interface Config {
   codecs: string[];
   eventBufferSize: number;
   webhookUrl: string | null;
+  /** Media (and HTTP TTS) fetches: destinations allowed despite the default and listed denials. */
+  mediaFetchAllow: string[];
+  /** Media fetches: destinations refused on top of the defaults (loopback, link-local, metadata...). */
+  mediaFetchDeny: string[];
   /** Signs webhook requests (Standard Webhooks): `whsec_<base64>` or a raw secret of 16+ bytes. */
   webhookSecret: string | null;
   /** Accept RTP/RTCP only from the SDP's address (no symmetric-RTP latching). */
@@ -114,6 +119,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     eventBufferSize: int(env, 'EVENT_BUFFER_SIZE', 10_000, 100, 10_000_000),
     webhookUrl: env.WEBHOOK_URL ? env.WEBHOOK_URL : null,
     webhookSecret: webhookSecret(env),
+    mediaFetchAllow: parseDestinationList(env.MEDIA_FETCH_ALLOW, 'MEDIA_FETCH_ALLOW'),
+    mediaFetchDeny: parseDestinationList(env.MEDIA_FETCH_DENY, 'MEDIA_FETCH_DENY'),
     strictSource: bool(env, 'RTP_STRICT_SOURCE'),
     dtmfInband: oneOf(env, 'DTMF_INBAND', ['auto', 'on', 'off'] as const, 'auto'),
   };
