@@ -33,6 +33,10 @@ export interface Config {
   mediaFetchAllow: string[];
   /** Media fetches: destinations refused on top of the defaults (loopback, link-local, metadata...). */
   mediaFetchDeny: string[];
+  /** Flow `http` steps: destinations allowed despite the default and listed denials. */
+  flowHttpAllow: string[];
+  /** Flow `http` steps: refused on top of the defaults (link-local, metadata...; loopback is allowed). */
+  flowHttpDeny: string[];
   /** Signs webhook requests (Standard Webhooks): `whsec_<base64>` or a raw secret of 16+ bytes. */
   webhookSecret: string | null;
   /** Accept RTP/RTCP only from the SDP's address (no symmetric-RTP latching). */
@@ -121,6 +125,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     webhookSecret: webhookSecret(env),
     mediaFetchAllow: parseDestinationList(env.MEDIA_FETCH_ALLOW, 'MEDIA_FETCH_ALLOW'),
     mediaFetchDeny: parseDestinationList(env.MEDIA_FETCH_DENY, 'MEDIA_FETCH_DENY'),
+    flowHttpAllow: parseDestinationList(env.FLOW_HTTP_ALLOW, 'FLOW_HTTP_ALLOW'),
+    flowHttpDeny: parseDestinationList(env.FLOW_HTTP_DENY, 'FLOW_HTTP_DENY'),
     strictSource: bool(env, 'RTP_STRICT_SOURCE'),
     dtmfInband: oneOf(env, 'DTMF_INBAND', ['auto', 'on', 'off'] as const, 'auto'),
   };

@@ -1,7 +1,9 @@
 import { MediaServerError, UnsupportedError } from '../common/errors.ts';
+import { DestinationPolicy } from '../common/net/DestinationPolicy.ts';
 import type {
   ConferenceOptions,
   FlowEngines,
+  HttpFetcher,
   LeaveResult,
   PlayOptions,
   PlayResult,
@@ -9,6 +11,7 @@ import type {
   RecordResult,
   SayOptions,
 } from '../flows/FlowEngines.ts';
+import { guardedFetcher } from '../flows/FlowEngines.ts';
 import type { MediaServer } from './MediaServer.ts';
 import { ConferenceService } from './services/ConferenceService.ts';
 import { PlaybackService } from './services/PlaybackService.ts';
@@ -54,10 +57,19 @@ const RECORD_CAUSES: Record<string, RecordResult['cause']> = {
 export class MediaFlowEngines implements FlowEngines {
   readonly #server: MediaServer;
   readonly #services: FlowMediaServices;
+  /** `http` steps, under FLOW_HTTP_ALLOW / FLOW_HTTP_DENY. */
+  readonly http: HttpFetcher;
 
   constructor(server: MediaServer, services: FlowMediaServices) {
     this.#server = server;
     this.#services = services;
+    const c = server.config;
+    this.http = guardedFetcher(new DestinationPolicy({
+      allowLocal: true,
+      allow: c.flowHttpAllow,
+      deny: c.flowHttpDeny,
+      settings: { allow: 'FLOW_HTTP_ALLOW', deny: 'FLOW_HTTP_DENY' },
+    }));
   }
 
   /** Engines over the server's own playback, recording and conference services. */

@@ -3,23 +3,26 @@ import os from 'node:os';
 import { ValidationError } from '../errors.ts';
 
 /**
- * Refused unless allowed: addresses no media fetch has a reason to reach. Loopback and this
- * host's own addresses are here because the server's own admin API, /metrics and every other
- * local service listen there; link-local holds the cloud metadata endpoint 169.254.169.254.
+ * Refused unless allowed: addresses no outgoing request has a reason to reach. Link-local holds
+ * the cloud metadata endpoint 169.254.169.254, whose credentials must not leak to a URL's author.
  */
 export const DEFAULT_DENIED_RANGES: readonly string[] = [
   '0.0.0.0/8', // "this network", unspecified
-  '127.0.0.0/8', // loopback
   '169.254.0.0/16', // link-local, cloud metadata (AWS, GCP, Azure, OpenStack)
   '100.100.100.200/32', // Alibaba Cloud metadata
   '224.0.0.0/4', // multicast
   '240.0.0.0/4', // reserved, limited broadcast 255.255.255.255
   '::/128', // unspecified
-  '::1/128', // loopback
   'fe80::/10', // link-local
   'ff00::/8', // multicast
   'fd00:ec2::254/128', // AWS metadata over IPv6
 ];
+
+/**
+ * Loopback, refused by default with the addresses of this host's interfaces unless `allowLocal`:
+ * the server's own admin API, /metrics and every other local service listen there.
+ */
+export const LOOPBACK_RANGES: readonly string[] = ['127.0.0.0/8', '::1/128'];
 
 /** Metadata services reached by name (the address check covers them too; this refuses before DNS). */
 export const DEFAULT_DENIED_NAMES: readonly string[] = ['metadata.google.internal', 'metadata.goog'];
@@ -121,6 +124,11 @@ export interface DestinationPolicyOptions {
   allow?: readonly string[];
   /** Refused in addition to the defaults. */
   deny?: readonly string[];
+  /**
+   * Do not refuse loopback and this host's own addresses by default (flow `http` steps, which
+   * commonly call an application on the same host). Link-local and metadata stay refused.
+   */
+  allowLocal?: boolean;
   /** Name of the settings in error texts. */
   settings?: { allow: string; deny: string };
 }
@@ -129,7 +137,8 @@ export interface DestinationPolicyOptions {
  * Where outgoing requests may go (media items, TTS engines). A destination is the URL's host name
  * and the address the connection goes to, checked at every hop: an entry of `allow` matching
  * either lets it through; otherwise an entry of `deny`, a default denied range
- * (DEFAULT_DENIED_RANGES), a default name or an address of this host refuses it.
+ * (DEFAULT_DENIED_RANGES), a default name, or (unless `allowLocal`) loopback or an address of this
+ * host refuses it.
  */
 export class DestinationPolicy {
   readonly #allow: Rules;
@@ -138,7 +147,8 @@ export class DestinationPolicy {
   constructor(opts: DestinationPolicyOptions = {}) {
     const names = opts.settings ?? { allow: 'MEDIA_FETCH_ALLOW', deny: 'MEDIA_FETCH_DENY' };
     this.#allow = buildRules(opts.allow ?? [], names.allow);
-    this.#deny = buildRules([...DEFAULT_DENIED_RANGES, ...DEFAULT_DENIED_NAMES, ...ownAddresses(), ...(opts.deny ?? [])], names.deny);
+    const local = opts.allowLocal === true ? [] : [...LOOPBACK_RANGES, ...ownAddresses()];
+    this.#deny = buildRules([...DEFAULT_DENIED_RANGES, ...DEFAULT_DENIED_NAMES, ...local, ...(opts.deny ?? [])], names.deny);
   }
 
   /**
