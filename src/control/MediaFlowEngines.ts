@@ -57,28 +57,30 @@ const RECORD_CAUSES: Record<string, RecordResult['cause']> = {
 export class MediaFlowEngines implements FlowEngines {
   readonly #server: MediaServer;
   readonly #services: FlowMediaServices;
-  /** `http` steps, under FLOW_HTTP_ALLOW / FLOW_HTTP_DENY. */
-  readonly http: HttpFetcher;
+  /** `http` steps; the flows' default client (fetchHttp) without one. */
+  readonly http?: HttpFetcher;
 
-  constructor(server: MediaServer, services: FlowMediaServices) {
+  constructor(server: MediaServer, services: FlowMediaServices, http?: HttpFetcher) {
     this.#server = server;
     this.#services = services;
-    const c = server.config;
-    this.http = guardedFetcher(new DestinationPolicy({
-      allowLocal: true,
-      allow: c.flowHttpAllow,
-      deny: c.flowHttpDeny,
-      settings: { allow: 'FLOW_HTTP_ALLOW', deny: 'FLOW_HTTP_DENY' },
-    }));
+    if (http !== undefined) this.http = http;
   }
 
   /** Engines over the server's own playback, recording and conference services. */
   static forServer(server: MediaServer): MediaFlowEngines {
+    const c = server.config;
+    // http steps under FLOW_HTTP_ALLOW / FLOW_HTTP_DENY
+    const policy = new DestinationPolicy({
+      allowLocal: true,
+      allow: c.flowHttpAllow,
+      deny: c.flowHttpDeny,
+      settings: { allow: 'FLOW_HTTP_ALLOW', deny: 'FLOW_HTTP_DENY' },
+    });
     return new MediaFlowEngines(server, {
       playback: PlaybackService.of(server),
       recordings: RecordingService.of(server),
       conferences: ConferenceService.of(server),
-    });
+    }, guardedFetcher(policy));
   }
 
   async play(endpointId: string, items: readonly string[], opts: PlayOptions & { voice?: string }): Promise<PlayResult> {

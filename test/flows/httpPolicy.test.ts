@@ -65,6 +65,6 @@ test('MediaFlowEngines applies FLOW_HTTP_DENY to http steps', async (t) => {
   const server = await startServer({ FLOW_HTTP_DENY: '127.0.0.1' });
   t.after(() => server.close());
   const engines = MediaFlowEngines.forServer(server);
-  await assert.rejects(engines.http(get(`${a.base}/hook`)), /destination refused or unreachable/);
+  await assert.rejects(engines.http!(get(`${a.base}/hook`)), /destination refused or unreachable/);
   assert.deepEqual(a.hits, []);
 });
