@@ -11,6 +11,7 @@ import { engineRoutes } from './api/http/routes/engineRoutes.ts';
 import { MediaFlowEngines } from './control/MediaFlowEngines.ts';
 import { FlowService } from './flows/FlowService.ts';
 import { WebhookDelivery } from './control/WebhookDelivery.ts';
+import { WebhookSigner } from './common/WebhookSigner.ts';
 import { startGrpcServer } from './api/grpc/GrpcServer.ts';
 import { grpcEngineServices } from './api/grpc/engineServices.ts';
 
@@ -24,7 +25,14 @@ async function main(): Promise<void> {
   }
   const server = new MediaServer(config, logger);
   await server.start();
-  const webhook = config.webhookUrl ? new WebhookDelivery({ bus: server.events, url: config.webhookUrl, logger }) : null;
+  const webhook = config.webhookUrl
+    ? new WebhookDelivery({
+        bus: server.events,
+        url: config.webhookUrl,
+        logger,
+        ...(config.webhookSecret !== null ? { signer: new WebhookSigner(config.webhookSecret) } : {}),
+      })
+    : null;
   const flows = new FlowService({
     engines: MediaFlowEngines.forServer(server),
     emit: (type, payload) => server.events.emit(type, payload),
@@ -34,7 +42,7 @@ async function main(): Promise<void> {
   const loaded = flows.loadDir();
   for (const p of loaded.problems) logger.warn({ problem: p }, 'flow not loaded');
   flows.watch();
-  const app = await buildApp({ control: server, config, logger, flows, extraRoutes: engineRoutes(server) });
+  const app = await buildApp({ control: server, config, logger, flows, extraRoutes: engineRoutes(server), ...(webhook !== null ? { metricsRegistries: [webhook.registry] } : {}) });
   await app.listen({ host: config.apiHost, port: config.apiPort });
   const grpc = config.grpcPort === null ? null : await startGrpcServer({ control: server, config, logger, services: grpcEngineServices(server), flows });
   logger.info({ api: `http://${config.apiHost}:${config.apiPort}`, rtp: `${config.rtpBindIp}:${config.rtpPortStart}-${config.rtpPortEnd}`, workers: server.workerCount }, 'media-server-core ready');
