@@ -13,6 +13,7 @@ import { FlowService } from './flows/FlowService.ts';
 import { WebhookDelivery } from './control/WebhookDelivery.ts';
 import { WebhookSigner } from './common/WebhookSigner.ts';
 import { startGrpcServer } from './api/grpc/GrpcServer.ts';
+import { buildOperatorApp } from './api/http/operatorApp.ts';
 import { grpcEngineServices } from './api/grpc/engineServices.ts';
 
 const logger = createLogger();
@@ -44,6 +45,8 @@ async function main(): Promise<void> {
   flows.watch();
   const app = await buildApp({ control: server, config, logger, flows, extraRoutes: engineRoutes(server), ...(webhook !== null ? { metricsRegistries: [webhook.registry] } : {}) });
   await app.listen({ host: config.apiHost, port: config.apiPort });
+  const operator = config.metricsPort === null ? null : await buildOperatorApp({ control: server, metrics: app.apiMetrics, logger });
+  await operator?.listen({ host: config.metricsHost, port: config.metricsPort! });
   const grpc = config.grpcPort === null ? null : await startGrpcServer({ control: server, config, logger, services: grpcEngineServices(server), flows });
   logger.info({ api: `http://${config.apiHost}:${config.apiPort}`, rtp: `${config.rtpBindIp}:${config.rtpPortStart}-${config.rtpPortEnd}`, workers: server.workerCount }, 'media-server-core ready');
 
@@ -60,6 +63,7 @@ async function main(): Promise<void> {
     force.unref();
     try {
       await app.close();
+      await operator?.close();
       await grpc?.close();
       flows.close();
       await server.close();
