@@ -13,6 +13,8 @@ export interface Config {
   /** Allows binding the API to a non-loopback address without a token (explicit opt-in). */
   allowInsecureApi: boolean;
   grpcPort: number | null;
+  /** DRAIN_TIMEOUT_MS: how long a drain (SIGTERM) lets calls in progress go on before closing them. */
+  drainTimeoutMs: number;
   /** METRICS_PORT: a listener serving /metrics, /ready and /health without the token; null: off. */
   metricsPort: number | null;
   /** METRICS_HOST: its address (default API_HOST). */
@@ -116,6 +118,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     apiToken: env.API_TOKEN ? env.API_TOKEN : null,
     allowInsecureApi: bool(env, 'ALLOW_INSECURE_API'),
     grpcPort: grpcRaw === undefined || grpcRaw === '' ? null : int(env, 'GRPC_PORT', 0, 0, 65535),
+    drainTimeoutMs: int(env, 'DRAIN_TIMEOUT_MS', 120_000, 0, 86_400_000),
     metricsPort: env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? null : int(env, 'METRICS_PORT', 0, 0, 65535),
     metricsHost: env.METRICS_HOST || (env.API_HOST ?? '127.0.0.1'),
     rtpPortStart,

@@ -5,7 +5,7 @@ import { CapacityError, InvalidStateError, NotFoundError, ValidationError } from
 import type { Logger } from '../common/logger.ts';
 import type { EndpointMediaConfig, WorkerEndpointStats, WorkerMetrics } from '../common/workerProtocol.ts';
 import { EventBus } from './EventBus.ts';
-import type { MediaControl } from './MediaControl.ts';
+import type { DrainStatus, MediaControl } from './MediaControl.ts';
 import { placeEndpoint } from './Placement.ts';
 import { PortPool } from './PortPool.ts';
 import { LocalAddress } from './LocalAddress.ts';
@@ -77,6 +77,10 @@ export class MediaServer implements MediaControl {
   readonly #bridges = new Map<string, BridgeRecord>();
   #closing = false;
   #started = false;
+  #draining = false;
+  #onDrain: () => void = () => {};
+  readonly #drainRequested = new Promise<void>((resolve) => { this.#onDrain = resolve; });
+  readonly #idleWaiters = new Set<() => void>();
   /** What our SDP announces; resolved (and the bind address checked) in start(). */
   #address: LocalAddress | null = null;
   readonly #startedAt: number[] = [];
@@ -205,7 +209,7 @@ export class MediaServer implements MediaControl {
   // ---- endpoints ----------------------------------------------------------------------------
 
   async createEndpoint(req: CreateEndpointRequest): Promise<EndpointInfo> {
-    this.#assertRunning();
+    this.assertAdmitting();
     // The caller's list as given; the configured preference always carries telephone-event.
     const codecs = req.codecs && req.codecs.length > 0 ? req.codecs.map((c) => c.toLowerCase()) : [...this.config.codecs];
     if (!req.codecs && !codecs.includes('telephone-event')) codecs.push('telephone-event');
@@ -391,6 +395,7 @@ export class MediaServer implements MediaControl {
     this.#endpoints.delete(record.id);
     this.#ports.release(record.rtpPort);
     this.events.emit('endpoint.deleted', { endpoint_id: record.id, reason });
+    if (this.#endpoints.size === 0) for (const idle of this.#idleWaiters) idle();
   }
 
   #endpoint(id: string): EndpointRecord {
@@ -537,13 +542,52 @@ export class MediaServer implements MediaControl {
     if (!this.#started) throw new CapacityError('NOT_READY', 'the media workers are not started');
   }
 
+  /** For new calls (endpoints, flows, conferences): refused while draining or shutting down. */
+  assertAdmitting(): void {
+    this.#assertRunning();
+    if (this.#draining) throw new CapacityError('DRAINING', 'the server is draining: it takes no new calls');
+  }
+
+  drain(): DrainStatus {
+    if (!this.#draining) {
+      this.#draining = true;
+      this.#logger.info({ endpoints: this.#endpoints.size }, 'draining: no new calls, waiting for the calls in progress');
+      this.events.emit('server.draining', { endpoints: this.#endpoints.size });
+      this.#onDrain();
+    }
+    return this.drainStatus();
+  }
+
+  drainStatus(): DrainStatus {
+    return { draining: this.#draining, endpoints: this.#endpoints.size };
+  }
+
+  /** Resolves on the first drain() (SIGTERM, POST /admin/drain, gRPC Drain). */
+  whenDrainRequested(): Promise<void> {
+    return this.#drainRequested;
+  }
+
+  /** Resolves when no endpoint is left (at once if none is), or when `signal` aborts. */
+  whenIdle(signal?: AbortSignal): Promise<void> {
+    if (this.#endpoints.size === 0 || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#idleWaiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.#idleWaiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
   isLive(): boolean {
     return !this.#closing;
   }
 
   isReady(): boolean {
     // Ready means a new endpoint can be created: workers up and a port pair left.
-    return this.#started && !this.#closing && this.#workers.every((w) => w.alive) && this.#ports.available > 0;
+    return this.#started && !this.#closing && !this.#draining && this.#workers.every((w) => w.alive) && this.#ports.available > 0;
   }
 
   async workerMetrics(): Promise<WorkerMetrics[]> {

@@ -40,6 +40,8 @@ export interface FlowServiceOptions {
   keepFinished?: number;
   /** Deepest chain of `call` steps. */
   maxCallDepth?: number;
+  /** Called before a new session starts; throws to refuse it (the server is draining). */
+  admit?: () => void;
 }
 
 export interface FlowEntry {
@@ -81,12 +83,14 @@ export class FlowService {
   readonly #pending = new Map<string, NodeJS.Timeout>();
   #versionSeq = 0;
   #closed = false;
+  readonly #admit: () => void;
   /** Machines with engines and hooks injected, one per compiled flow version. */
   readonly #machines = new WeakMap<CompiledFlow, AnyStateMachine>();
   readonly #hooks: RunHooks;
 
   constructor(opts: FlowServiceOptions) {
     this.#engines = opts.engines;
+    this.#admit = opts.admit ?? (() => {});
     this.#emit = opts.emit ?? (() => {});
     this.#dir = opts.dir ? path.resolve(opts.dir) : null;
     this.#log = (opts.logger ?? silentLogger).child({ module: 'flows' });
@@ -308,6 +312,7 @@ export class FlowService {
   /** Hands an endpoint to a flow. Throws NotFoundError / InvalidStateError / ValidationError. */
   start(endpointId: string, flowName: string, variables: Record<string, unknown> = {}): FlowSession {
     if (this.#closed) throw new InvalidStateError('SERVICE_CLOSED', 'the flow service is closed');
+    this.#admit();
     const entry = this.#entry(flowName);
     if (this.#engines.endpointExists && !this.#engines.endpointExists(endpointId)) {
       throw new NotFoundError('ENDPOINT_NOT_FOUND', `no endpoint '${endpointId}'`);

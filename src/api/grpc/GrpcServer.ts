@@ -216,6 +216,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       await control.deleteBridge(ref(req));
       return {};
     }),
+    Drain: unary('Drain', async () => control.drain()),
 
     StartPlayback: unary<StartPlaybackMessage>('StartPlayback', async (req) => {
       const playback = need(services.playback, 'playback');

@@ -9,6 +9,7 @@ import { createAuthHook } from './auth.ts';
 import { registerDocs } from './docs.ts';
 import { errorHandler, frameworkErrorHandler, notFoundHandler } from './errorHandler.ts';
 import { ApiMetrics } from './metrics.ts';
+import { adminRoutes } from './routes/admin.ts';
 import { bridgeRoutes } from './routes/bridges.ts';
 import { endpointRoutes } from './routes/endpoints.ts';
 import { eventRoutes } from './routes/events.ts';
@@ -135,6 +136,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await registerDocs(app, { version: packageVersion(), secured: config.apiToken !== null });
 
   await app.register(systemRoutes, { control, metrics });
+  await app.register(adminRoutes, { control });
   await app.register(endpointRoutes, { control });
   await app.register(bridgeRoutes, { control });
   await app.register(eventRoutes, { control, metrics, ...opts.events });
