@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../common/errors.ts';
+import { MAX_LATCH_PACKETS } from '../common/workerProtocol.ts';
 
 /** Everything the server needs to start; every field has an embedded default. */
 export interface Config {
@@ -29,6 +30,8 @@ export interface Config {
   webhookUrl: string | null;
   /** Accept RTP/RTCP only from the SDP's address (no symmetric-RTP latching). */
   strictSource: boolean;
+  /** Consecutive in-sequence packets a source other than the SDP's address needs to latch (NAT). */
+  latchPackets: number;
   /** In-band DTMF detection default: 'auto' (peers without telephone-event), 'on', 'off'. */
   dtmfInband: 'auto' | 'on' | 'off';
 }
@@ -104,6 +107,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     eventBufferSize: int(env, 'EVENT_BUFFER_SIZE', 10_000, 100, 10_000_000),
     webhookUrl: env.WEBHOOK_URL ? env.WEBHOOK_URL : null,
     strictSource: bool(env, 'RTP_STRICT_SOURCE'),
+    latchPackets: int(env, 'RTP_LATCH_PACKETS', 4, 1, MAX_LATCH_PACKETS),
     dtmfInband: oneOf(env, 'DTMF_INBAND', ['auto', 'on', 'off'] as const, 'auto'),
   };
 }

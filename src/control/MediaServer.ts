@@ -248,6 +248,7 @@ export class MediaServer implements MediaControl {
             id, ip: this.config.rtpBindIp, rtpPort: pair.rtpPort, rtcpPort: pair.rtcpPort,
             mediaTimeoutMs: this.config.mediaTimeoutMs, cname: `${id}@media-server-core`,
             strictSource: this.config.strictSource,
+            latchPackets: this.config.latchPackets,
           });
           return pair;
         } catch (err) {
