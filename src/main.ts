@@ -32,7 +32,10 @@ async function main(): Promise<void> {
   flows.watch();
   const app = await buildApp({ control: server, config, logger, flows, extraRoutes: engineRoutes(server) });
   await app.listen({ host: config.apiHost, port: config.apiPort });
+  const apiAddress = app.server.address();
+  if (apiAddress !== null && typeof apiAddress === 'object') server.addListeningPort(apiAddress.port);
   const grpc = config.grpcPort === null ? null : await startGrpcServer({ control: server, config, logger, services: grpcEngineServices(server), flows });
+  if (grpc !== null) server.addListeningPort(grpc.port);
   logger.info({ api: `http://${config.apiHost}:${config.apiPort}`, rtp: `${config.rtpBindIp}:${config.rtpPortStart}-${config.rtpPortEnd}`, workers: server.workerCount }, 'media-server-core ready');
 
   let stopping = false;

@@ -8,6 +8,7 @@ import { EventBus } from './EventBus.ts';
 import type { MediaControl } from './MediaControl.ts';
 import { placeEndpoint } from './Placement.ts';
 import { PortPool } from './PortPool.ts';
+import { OwnDestinations } from './OwnDestinations.ts';
 import { createAnswer } from './sdp/createAnswer.ts';
 import { createOffer } from './sdp/createOffer.ts';
 import { processAnswer } from './sdp/processAnswer.ts';
@@ -68,6 +69,8 @@ export class MediaServer implements MediaControl {
   readonly config: Config;
   readonly #logger: Logger;
   readonly #ports: PortPool;
+  /** Media destinations that would be this server itself (SDP destination policy). */
+  readonly #own: OwnDestinations;
   readonly #workers: WorkerHandle[] = [];
   readonly #endpoints = new Map<string, EndpointRecord>();
   readonly #bridges = new Map<string, BridgeRecord>();
@@ -83,6 +86,7 @@ export class MediaServer implements MediaControl {
     this.#logger = logger.child({ module: 'media-server' });
     this.events = new EventBus(config.eventBufferSize);
     this.#ports = new PortPool(config.rtpPortStart, config.rtpPortEnd);
+    this.#own = new OwnDestinations(config, (port) => this.#ports.holds(port));
   }
 
   /** Starts the media workers; resolves when all are ready. */
@@ -91,6 +95,11 @@ export class MediaServer implements MediaControl {
     await Promise.all(this.#workers.map((w) => w.ready()));
     this.#started = true;
     this.#logger.info({ workers: this.#workers.length, ports: this.#ports.capacity }, 'media server started');
+  }
+
+  /** A port this process listens on that the configuration did not know (API_PORT=0): never a media destination. */
+  addListeningPort(port: number): void {
+    this.#own.addListeningPort(port);
   }
 
   get workerCount(): number {
@@ -216,6 +225,7 @@ export class MediaServer implements MediaControl {
     try {
       if (req.remote_sdp !== undefined) {
         const answer = createAnswer(req.remote_sdp, this.#local(record));
+        this.#own.check(answer.media.remote);
         record.sdp = answer.sdp;
         record.sessionVersion = answer.sessionVersion;
         record.lastRemoteSdp = req.remote_sdp;
@@ -315,11 +325,13 @@ export class MediaServer implements MediaControl {
     if (req.remote_sdp !== undefined) {
       if (record.role === 'offer' && record.state === 'offered') {
         const media = processAnswer(record.sdp, req.remote_sdp);
+        this.#own.check(media.remote);
         record.lastRemoteSdp = req.remote_sdp;
         await this.#applyMedia(record, applyLocalDirection(media, record.direction));
       } else {
         // A new offer from the peer (re-INVITE): answer it, keeping our o= line's session.
         const answer = createAnswer(req.remote_sdp, this.#local(record));
+        this.#own.check(answer.media.remote);
         record.sdp = answer.sdp;
         record.sessionVersion = answer.sessionVersion;
         record.lastRemoteSdp = req.remote_sdp;
