@@ -5,7 +5,7 @@ import type { RemoteTransport } from './sdp/types.ts';
 
 /**
  * Refuses a media destination that is this server itself: one of its addresses (loopback, the
- * configured and interface addresses) at a port it listens on (the API, gRPC, or an RTP/RTCP port
+ * configured and interface addresses) at a port it listens on (the API, gRPC, metrics, or an RTP/RTCP port
  * of one of its own endpoints). Media sent there would hit the HTTP parser, or loop between two
  * of our legs at full speed. Other ports of our addresses (another program on this host, a test
  * peer) stay allowed.
@@ -18,12 +18,13 @@ export class OwnDestinations {
   /** `holdsPort`: whether one of our endpoints has this port bound now. */
   constructor(config: Config, holdsPort: (port: number) => boolean) {
     this.#holdsPort = holdsPort;
-    for (const ip of [config.rtpBindIp, config.publicIp, config.apiHost]) this.#addresses.add(ip);
+    for (const ip of [config.rtpBindIp, config.publicIp, config.apiHost, config.metricsHost]) if (ip) this.#addresses.add(ip);
     for (const list of Object.values(os.networkInterfaces())) {
       for (const a of list ?? []) if (a.family === 'IPv4') this.#addresses.add(a.address);
     }
     this.addListeningPort(config.apiPort);
     if (config.grpcPort !== null) this.addListeningPort(config.grpcPort);
+    if (config.metricsPort !== null) this.addListeningPort(config.metricsPort);
   }
 
   /** A port bound after the configuration was read (API_PORT=0, GRPC_PORT=0). */
