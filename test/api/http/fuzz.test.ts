@@ -188,7 +188,7 @@ function operationsOf(doc: Schema): Operation[] {
   return ops;
 }
 
-async function fuzzApp(t: TestContext): Promise<FastifyInstance> {
+async function fuzzApp(t: TestContext, token: string | null = null): Promise<FastifyInstance> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'msc-fuzz-'));
   mkdirSync(path.join(dir, 'flows'));
   mkdirSync(path.join(dir, 'recordings'));
@@ -198,27 +198,30 @@ async function fuzzApp(t: TestContext): Promise<FastifyInstance> {
   const flows = new FlowService({ engines: MediaFlowEngines.forServer(server), dir: path.join(dir, 'flows'), emit: (type, payload) => server.events.emit(type, payload) });
   t.after(() => flows.close());
   flows.put('main-menu', 'name: main-menu\nstart: bye\nsteps:\n  bye: { type: hangup, cause: done }\n');
-  const app = await buildApp({ control: server, config: server.config, logger: silentLogger, flows, extraRoutes: engineRoutes(server) });
+  const app = await buildApp({ control: server, config: { ...server.config, apiToken: token }, logger: silentLogger, flows, extraRoutes: engineRoutes(server) });
   t.after(() => app.close());
   await app.ready();
   return app;
 }
 
-test('REST API fuzz from /docs/json: no 5xx, no undeclared status, every error is {error:{code,message}}', { timeout: 120_000 }, async (t) => {
-  const app = await fuzzApp(t);
-  const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json<Schema>();
+/** Runs `runs` generated requests; `auth` gives each one's Authorization header, if any. */
+async function fuzz(app: FastifyInstance, seed: number, runs: number, auth: (i: number) => string | null): Promise<string[]> {
+  const docAuth = auth(0);
+  const doc = (await app.inject({ method: 'GET', url: '/docs/json', headers: docAuth ? { authorization: docAuth } : {} })).json<Schema>();
   const ops = operationsOf(doc);
   assert.ok(ops.length > 20, `the document lists the routes (${ops.length})`);
   // Ids of objects the fuzz created, so that some requests reach live objects.
   const known: string[] = [];
-  const requests = fc.sample(requestArb(doc, ops, () => known), { seed: SEED, numRuns: RUNS });
+  const requests = fc.sample(requestArb(doc, ops, () => known), { seed, numRuns: runs });
   const failures: string[] = [];
-  for (const r of requests) {
+  for (const [n, r] of requests.entries()) {
     const o = ops[r.op]!;
     let i = 0;
     const url = o.path.replace(/\{[^}]+\}/g, () => encodeURIComponent(r.pathValues[i++] ?? '').replace(/%25/g, '%'));
     const query = new URLSearchParams(r.query).toString();
     const headers: Record<string, string> = {};
+    const authorization = auth(n);
+    if (authorization !== null) headers.authorization = authorization;
     let payload: string | undefined;
     if (r.body.kind === 'json') { payload = JSON.stringify(r.body.value); headers['content-type'] = 'application/json'; }
     else if (r.body.kind === 'raw') { payload = r.body.text; headers['content-type'] = r.body.contentType; }
@@ -236,5 +239,16 @@ test('REST API fuzz from /docs/json: no 5xx, no undeclared status, every error i
       if (typeof id === 'string') known.push(id);
     }
   }
-  assert.deepEqual(failures, []);
+  return failures;
+}
+
+test('REST API fuzz from /docs/json: no 5xx, no undeclared status, every error is {error:{code,message}}', { timeout: 120_000 }, async (t) => {
+  const app = await fuzzApp(t);
+  assert.deepEqual(await fuzz(app, SEED, RUNS, () => null), []);
+});
+
+test('REST API fuzz with API_TOKEN: requests without the token or with a wrong one get the declared 401', { timeout: 120_000 }, async (t) => {
+  const app = await fuzzApp(t, 'fuzz-token');
+  const headers = ['Bearer fuzz-token', null, 'Bearer wrong', 'Basic Zm9v'];
+  assert.deepEqual(await fuzz(app, SEED + 1, 200, (i) => headers[i % headers.length]!), []);
 });
