@@ -49,7 +49,13 @@ async function main(): Promise<void> {
   await app.listen({ host: config.apiHost, port: config.apiPort });
   const operator = config.metricsPort === null ? null : await buildOperatorApp({ control: server, metrics: app.apiMetrics, logger });
   await operator?.listen({ host: config.metricsHost, port: config.metricsPort! });
+  // Ports chosen by the system (0) are known only now: never a media destination (SDP policy).
+  for (const listener of [app.server, operator?.server]) {
+    const bound = listener?.address();
+    if (bound && typeof bound === 'object') server.addListeningPort(bound.port);
+  }
   const grpc = config.grpcPort === null ? null : await startGrpcServer({ control: server, config, logger, services: grpcEngineServices(server), flows });
+  if (grpc !== null) server.addListeningPort(grpc.port);
   logger.info({ api: `http://${config.apiHost}:${config.apiPort}`, rtp: `${config.rtpBindIp}:${config.rtpPortStart}-${config.rtpPortEnd}`, workers: server.workerCount }, 'media-server-core ready');
 
   // SIGTERM/SIGINT, POST /admin/drain or gRPC Drain: drain (no new calls, the calls in progress

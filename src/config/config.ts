@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../common/errors.ts';
+import { MAX_LATCH_PACKETS } from '../common/workerProtocol.ts';
 import { parseWebhookSecret } from '../common/WebhookSigner.ts';
 import { parseDestinationList } from '../common/net/DestinationPolicy.ts';
 
@@ -50,6 +51,8 @@ export interface Config {
   webhookSecret: string | null;
   /** Accept RTP/RTCP only from the SDP's address (no symmetric-RTP latching). */
   strictSource: boolean;
+  /** Consecutive in-sequence packets a source other than the SDP's address needs to latch (NAT). */
+  latchPackets: number;
   /** In-band DTMF detection default: 'auto' (peers without telephone-event), 'on', 'off'. */
   dtmfInband: 'auto' | 'on' | 'off';
 }
@@ -140,6 +143,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     flowHttpAllow: parseDestinationList(env.FLOW_HTTP_ALLOW, 'FLOW_HTTP_ALLOW'),
     flowHttpDeny: parseDestinationList(env.FLOW_HTTP_DENY, 'FLOW_HTTP_DENY'),
     strictSource: bool(env, 'RTP_STRICT_SOURCE'),
+    latchPackets: int(env, 'RTP_LATCH_PACKETS', 4, 1, MAX_LATCH_PACKETS),
     dtmfInband: oneOf(env, 'DTMF_INBAND', ['auto', 'on', 'off'] as const, 'auto'),
   };
 }

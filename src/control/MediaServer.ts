@@ -8,6 +8,7 @@ import { EventBus } from './EventBus.ts';
 import type { DrainStatus, MediaControl } from './MediaControl.ts';
 import { placeEndpoint } from './Placement.ts';
 import { PortPool } from './PortPool.ts';
+import { OwnDestinations } from './OwnDestinations.ts';
 import { LocalAddress } from './LocalAddress.ts';
 import { parseRemoteSdp } from './sdp/parseRemoteSdp.ts';
 import { createAnswer } from './sdp/createAnswer.ts';
@@ -72,6 +73,8 @@ export class MediaServer implements MediaControl {
   readonly config: Config;
   readonly #logger: Logger;
   readonly #ports: PortPool;
+  /** Media destinations that would be this server itself (SDP destination policy). */
+  readonly #own: OwnDestinations;
   readonly #workers: WorkerHandle[] = [];
   readonly #endpoints = new Map<string, EndpointRecord>();
   readonly #bridges = new Map<string, BridgeRecord>();
@@ -93,6 +96,7 @@ export class MediaServer implements MediaControl {
     this.#logger = logger.child({ module: 'media-server' });
     this.events = new EventBus(config.eventBufferSize);
     this.#ports = new PortPool(config.rtpPortStart, config.rtpPortEnd);
+    this.#own = new OwnDestinations(config, (port) => this.#ports.holds(port));
   }
 
   /** Starts the media workers; resolves when all are ready. */
@@ -105,6 +109,11 @@ export class MediaServer implements MediaControl {
       workers: this.#workers.length, ports: this.#ports.capacity, bind: this.config.rtpBindIp,
       announce: this.#address.perPeer ? `the interface routing to each peer (offers: ${this.#address.default})` : this.#address.default,
     }, 'media server started');
+  }
+
+  /** A port this process listens on that the configuration did not know (API_PORT=0): never a media destination. */
+  addListeningPort(port: number): void {
+    this.#own.addListeningPort(port);
   }
 
   get workerCount(): number {
@@ -238,6 +247,7 @@ export class MediaServer implements MediaControl {
     try {
       if (req.remote_sdp !== undefined) {
         const answer = createAnswer(req.remote_sdp, this.#local(record));
+        this.#own.check(answer.media.remote);
         record.sdp = answer.sdp;
         record.sessionVersion = answer.sessionVersion;
         record.lastRemoteSdp = req.remote_sdp;
@@ -283,6 +293,7 @@ export class MediaServer implements MediaControl {
             id, ip: this.config.rtpBindIp, rtpPort: pair.rtpPort, rtcpPort: pair.rtcpPort,
             mediaTimeoutMs: this.config.mediaTimeoutMs, cname: `${id}@media-server-core`,
             strictSource: this.config.strictSource,
+            latchPackets: this.config.latchPackets,
           });
           return pair;
         } catch (err) {
@@ -349,11 +360,13 @@ export class MediaServer implements MediaControl {
     if (req.remote_sdp !== undefined) {
       if (record.role === 'offer' && record.state === 'offered') {
         const media = processAnswer(record.sdp, req.remote_sdp);
+        this.#own.check(media.remote);
         record.lastRemoteSdp = req.remote_sdp;
         await this.#applyMedia(record, applyLocalDirection(media, record.direction));
       } else {
         // A new offer from the peer (re-INVITE): answer it, keeping our o= line's session.
         const answer = createAnswer(req.remote_sdp, this.#local(record));
+        this.#own.check(answer.media.remote);
         record.sdp = answer.sdp;
         record.sessionVersion = answer.sessionVersion;
         record.lastRemoteSdp = req.remote_sdp;

@@ -6,6 +6,7 @@ import type { Logger } from '../../common/logger.ts';
 import type { Config } from '../../config/config.ts';
 import type { MediaControl } from '../../control/MediaControl.ts';
 import { createAuthHook } from './auth.ts';
+import { declareCommonErrors } from './commonErrors.ts';
 import { registerDocs } from './docs.ts';
 import { errorHandler, frameworkErrorHandler, notFoundHandler } from './errorHandler.ts';
 import { ApiMetrics } from './metrics.ts';
@@ -133,6 +134,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     );
   });
 
+  declareCommonErrors(app, { secured: config.apiToken !== null });
   await registerDocs(app, { version: packageVersion(), secured: config.apiToken !== null });
 
   await app.register(systemRoutes, { control, metrics });
