@@ -15,7 +15,7 @@ import { compileFlow, type CompiledFlow } from './compiler.ts';
 import type { FlowOutput } from './context.ts';
 import { systemClock, type FlowEngines } from './FlowEngines.ts';
 import { FlowRun, FlowSession, provideFlow, type RunHooks } from './FlowSession.ts';
-import { crossCheck, loadFlowText, matchesType } from './loader.ts';
+import { crossCheck, loadFlowText, matchesType, readFlowSource } from './loader.ts';
 import { formatProblem, type FlowDefinition, type FlowProblem } from './types.ts';
 
 /** ValidationError carrying every problem found, each pointing at file:line:column. */
@@ -160,16 +160,14 @@ export class FlowService {
   }
 
   #loadFile(file: string): { ok: true; name: string } | { ok: false; problems: FlowProblem[] } {
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (err) {
-      const problems = [{ file, line: 1, column: 1, message: `cannot read file: ${(err as Error).message}` }];
+    const src = readFlowSource(file);
+    if (!src.ok) {
+      const problems = [src.problem];
       this.#reportInvalid(file, problems);
       return { ok: false, problems };
     }
     const rel = this.#dir ? path.relative(process.cwd(), file) || file : file;
-    const r = loadFlowText(text, rel);
+    const r = loadFlowText(src.text, rel);
     if (!r.ok) {
       this.#reportInvalid(file, r.errors);
       return { ok: false, problems: r.errors };

@@ -144,3 +144,27 @@ test('a session completes with the outcome visible over the API', async (t) => {
   assert.deepEqual(s.outcome, { action: 'transfer', target: 'sip:sales@pbx' });
   assert.equal(s.current_step, null);
 });
+
+/** Nine levels of `&a [*a × 9]`: 9^9 nodes if expanded. */
+function aliasBomb(name: string): string {
+  let y = `name: ${name}\nstart: a\nsteps:\n  a: { type: hangup }\nvariables:\n  l0: &l0 [x, x, x, x, x, x, x, x, x]\n`;
+  for (let i = 1; i < 9; i++) y += `  l${i}: &l${i} [${Array(9).fill(`*l${i - 1}`).join(', ')}]\n`;
+  return y;
+}
+
+test('PUT /flows/:name refuses an alias bomb, deep nesting and an oversized flow with 400 INVALID_FLOW', async (t) => {
+  const { app, dir } = await setup(t);
+  const bodies: Array<[string, RegExp]> = [
+    [aliasBomb('bomb'), /aliases expand to more than 100/],
+    [`name: bomb\nstart: a\nsteps:\n  a: { type: hangup }\nvariables:\n  v: ${'['.repeat(100_000)}`, /nests deeper than 64/],
+    [`name: bomb\nstart: a\nsteps:\n  a: { type: hangup }\nvariables:\n  v:\n    ${'- '.repeat(5000)}x\n`, /nests deeper than 64/],
+    [`name: bomb\nstart: a\nsteps:\n  a: { type: hangup }\n${'# padding\n'.repeat(30_000)}`, /bytes; the limit is 262144/],
+  ];
+  for (const [yaml, why] of bodies) {
+    const r = await app.inject({ method: 'PUT', url: '/flows/bomb', headers: { 'content-type': 'text/yaml' }, payload: yaml });
+    assert.equal(r.statusCode, 400, r.body.slice(0, 300));
+    assert.equal(r.json().error.code, 'INVALID_FLOW');
+    assert.match(r.json().error.message, why);
+  }
+  assert.equal(fs.existsSync(path.join(dir, 'bomb.yaml')), false);
+});
