@@ -4,8 +4,9 @@
  * sessions started after it; a session keeps the compiled machine it started with. An invalid
  * file never replaces a valid version: it is reported (event `flow.invalid`, log, problems()).
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import { fsError } from '../media/playback/safePath.ts';
 import path from 'node:path';
 import { InvalidStateError, NotFoundError, ValidationError } from '../common/errors.ts';
 import { silentLogger, type Logger } from '../common/logger.ts';
@@ -230,9 +231,21 @@ export class FlowService {
       throw new FlowValidationError([{ file: def.file, line: 1, column: 1, message: `the flow's name is '${def.name}' but it is uploaded as '${name}'` }]);
     }
     if (file) {
-      const tmp = `${file}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, text);
-      fs.renameSync(tmp, file);
+      // A new temporary file (O_EXCL: never an existing file or link, which it would write
+      // through), then rename, which replaces a link at `file` rather than its target.
+      const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+      try {
+        const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
+        try {
+          fs.writeFileSync(fd, text);
+        } finally {
+          fs.closeSync(fd);
+        }
+        fs.renameSync(tmp, file);
+      } catch (err) {
+        fs.rmSync(tmp, { force: true });
+        throw fsError(err, `${name}.yaml`);
+      }
       this.#fileNames.set(file, name);
     }
     return this.#info(this.#register(def, file));

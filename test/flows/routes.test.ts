@@ -168,3 +168,18 @@ test('PUT /flows/:name refuses an alias bomb, deep nesting and an oversized flow
   }
   assert.equal(fs.existsSync(path.join(dir, 'bomb.yaml')), false);
 });
+
+test('PUT /flows/:name never writes through a link in the flows directory', async (t) => {
+  const { app, dir } = await setup(t);
+  const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'flow-outside-'));
+  t.after(() => fs.rmSync(outside, { recursive: true, force: true }));
+  const victim = path.join(outside, 'victim.txt');
+  fs.writeFileSync(victim, 'keep me');
+  // the temporary name the service used to write first, and the flow's own file, as links out
+  fs.symlinkSync(victim, path.join(dir, `menu2.yaml.${process.pid}.tmp`));
+  fs.symlinkSync(victim, path.join(dir, 'menu2.yaml'));
+  const r = await app.inject({ method: 'PUT', url: '/flows/menu2', headers: { 'content-type': 'text/yaml' }, payload: MENU.replace('name: menu', 'name: menu2') });
+  assert.ok(r.statusCode === 200 || r.statusCode === 201, r.body);
+  assert.equal(fs.readFileSync(victim, 'utf8'), 'keep me');
+  assert.equal(fs.lstatSync(path.join(dir, 'menu2.yaml')).isSymbolicLink(), false, 'the link itself was replaced');
+});

@@ -1,5 +1,6 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { InvalidStateError, ValidationError } from '../../common/errors.ts';
+import { fsError, openNoFollow } from '../playback/safePath.ts';
 import {
   checkWriterOptions,
   copyFrame,
@@ -113,7 +114,7 @@ export class WavFileWriter implements RecordingWriter {
     if (ifExists === 'append') {
       let fh: FileHandle | null = null;
       try {
-        fh = await open(o.path, 'r+');
+        fh = await openNoFollow(o.path, 'update');
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
@@ -121,7 +122,8 @@ export class WavFileWriter implements RecordingWriter {
     }
     let fh: FileHandle;
     try {
-      fh = await open(o.path, ifExists === 'overwrite' ? 'w' : 'wx');
+      // Never through a final symlink; 'fail' creates a new file only (O_EXCL).
+      fh = await openNoFollow(o.path, ifExists === 'overwrite' ? 'overwrite' : 'create');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
         throw new InvalidStateError('RECORDING_EXISTS', `recording file already exists: ${o.path}`);
@@ -134,7 +136,7 @@ export class WavFileWriter implements RecordingWriter {
       await writeFully(fh, header, WAV_HEADER_BYTES, 0);
     } catch (err) {
       await fh.close().catch(() => undefined);
-      throw err;
+      throw fsError(err, o.path);
     }
     return new WavFileWriter(fh, o, WAV_HEADER_BYTES, 40, 0);
   }

@@ -15,6 +15,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   426: 'Plain HTTP request to a WebSocket route',
   500: 'Internal error (details are logged, never returned)',
   503: 'A resource pool is exhausted (ports, workers)',
+  507: 'INSUFFICIENT_STORAGE: the disk (or quota) that would hold the file is full',
 };
 
 /** 204 reply, documented without a body. */
