@@ -1,6 +1,6 @@
-import type { FileHandle } from 'node:fs/promises';
+import { statfs, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidStateError, NotFoundError, UnsupportedError, ValidationError } from '../../common/errors.ts';
+import { InvalidStateError, NotFoundError, StorageError, UnsupportedError, ValidationError } from '../../common/errors.ts';
 import { fsError, openNoFollow, resolveWritablePath } from '../../media/playback/safePath.ts';
 import type { Config } from '../../config/config.ts';
 import type { EventBus } from '../EventBus.ts';
@@ -128,6 +128,8 @@ const EXT: Record<RecordingFormat, string> = { wav: 'wav', mp3: 'mp3', opus: 'op
 export const RECORDING_CONTENT_TYPES: Record<RecordingFormat, string> = { wav: 'audio/wav', mp3: 'audio/mpeg', opus: 'audio/ogg' };
 /** One path segment of a `name`: no dot files, no `..`, nothing a shell or URL would mangle. */
 const SAFE_SEGMENT = /^[A-Za-z0-9_+][A-Za-z0-9._+-]{0,127}$/;
+/** Free space a new recording needs (about 4 s of 8 kHz WAV): less answers 507 at once. */
+const MIN_FREE_BYTES = 64 * 1024;
 /** Finished recordings kept for GET and download; older ones are forgotten (files stay). */
 const KEEP_FINISHED = 1000;
 
@@ -215,6 +217,10 @@ export class RecordingService {
     try {
       // Real path, each folder resolved on its own: a link out of the directory is refused.
       file = await resolveWritablePath(this.#root, path.relative(this.#root, claim).split(path.sep).join('/'));
+      const free = await statfs(path.dirname(file));
+      if (free.bavail * free.bsize < MIN_FREE_BYTES) {
+        throw new StorageError('INSUFFICIENT_STORAGE', `the recordings directory has ${free.bavail * free.bsize} bytes free; a recording needs at least ${MIN_FREE_BYTES}`);
+      }
     } catch (err) {
       this.#busyPaths.delete(claim);
       throw err;
