@@ -183,3 +183,18 @@ test('PUT /flows/:name never writes through a link in the flows directory', asyn
   assert.equal(fs.readFileSync(victim, 'utf8'), 'keep me');
   assert.equal(fs.lstatSync(path.join(dir, 'menu2.yaml')).isSymbolicLink(), false, 'the link itself was replaced');
 });
+
+test('FlowService.put() on a full flows directory throws INSUFFICIENT_STORAGE (507) and leaves no temporary file', async (t) => {
+  const { smallTmpfs, fillDisk } = await import('../helpers/tmpfs.ts');
+  const { StorageError } = await import('../../src/common/errors.ts');
+  const dir = smallTmpfs(t, 64 * 1024);
+  if (dir === null) {
+    t.diagnostic('tmpfs not mountable here: the ENOSPC mapping is covered in test/api/recordingDiskFull.test.ts');
+    return;
+  }
+  const flows = new FlowService({ engines: new FakeEngines({ clock: new ManualClock() }), dir });
+  t.after(() => flows.close());
+  fillDisk(dir);
+  assert.throws(() => flows.put('menu', MENU), (e: unknown) => e instanceof StorageError && e.code === 'INSUFFICIENT_STORAGE');
+  assert.deepEqual(fs.readdirSync(dir), ['filler.bin']);
+});
