@@ -566,6 +566,7 @@ function toWorkerMedia(m: NegotiatedMedia): EndpointMediaConfig {
     rtcpMux: m.rtcpMux,
     codec: { name: m.codec.name, payloadType: m.codec.payloadType, clockRate: m.codec.clockRate, channels: m.codec.channels, ptime: m.codec.ptime, fmtp: m.codec.fmtp },
     telephoneEvent: m.telephoneEvent ? { payloadType: m.telephoneEvent.payloadType, clockRate: m.telephoneEvent.clockRate } : null,
+    comfortNoise: m.comfortNoise ? { payloadType: m.comfortNoise.payloadType, clockRate: m.comfortNoise.clockRate } : null,
     direction: m.direction,
   };
 }
