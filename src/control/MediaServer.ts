@@ -275,6 +275,8 @@ export class MediaServer implements MediaControl {
       sessionId: record.sessionId,
       sessionVersion: record.sessionVersion,
       ...(record.sdp ? { previousSdp: record.sdp } : {}),
+      // A re-offer in an established session names the codec in use only (README: answer policy).
+      ...(record.media ? { negotiated: { codec: record.media.codec, telephoneEvent: record.media.telephoneEvent } } : {}),
     };
   }
 

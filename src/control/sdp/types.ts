@@ -103,6 +103,12 @@ export interface LocalMediaOptions {
   ptime?: number;
   /** Offer (or accept) RTP/RTCP multiplexing, RFC 5761. Default true. */
   rtcpMux?: boolean;
+  /**
+   * The media in use when we offer again in an established session (hold, resume): the re-offer
+   * names only its codec and telephone-event, with their payload type numbers (RFC 3264 8.3.2),
+   * as our answers name one codec (README: answer policy).
+   */
+  negotiated?: { codec: NegotiatedCodec; telephoneEvent: NegotiatedTelephoneEvent | null };
   /** Our receive preferences for Opus, RFC 7587 7.1. */
   opus?: { maxAverageBitrate?: number; useInbandFec?: boolean };
 }
