@@ -44,6 +44,9 @@ class ToneSource implements FrameSource {
   fill(out: Int16Array): number {
     return this.generator.fill(out) > 0 ? out.length : 0;
   }
+  get ended(): boolean {
+    return !this.generator.busy;
+  }
   detach(reason: 'replaced' | 'closed'): void {
     this.#owner.toneDetached(this, reason);
   }
