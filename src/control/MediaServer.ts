@@ -108,7 +108,7 @@ export class MediaServer implements MediaControl {
   /** Plain settings every media worker gets at start (engines read what they need). */
   #workerSettings(): Record<string, unknown> {
     const c = this.config;
-    return { promptsDir: c.promptsDir, recordingsDir: c.recordingsDir, flowsDir: c.flowsDir, dtmfInband: c.dtmfInband };
+    return { promptsDir: c.promptsDir, recordingsDir: c.recordingsDir, flowsDir: c.flowsDir, dtmfInband: c.dtmfInband, silenceFill: c.silenceFill };
   }
 
   /** Routes an engine request (`playback.start`, ...) to the worker owning `endpointId`. */

@@ -248,6 +248,8 @@ export class EndpointAudio implements Clocked {
     const n = source.fill(pcm, nowMs);
     if (n === 0) {
       this.#ended(source, override);
+      // Nothing went out this tick: the idle fill (if it already ran, it stood aside) takes it.
+      if (this.#source === null) this.endpoint.idleFill?.onTick(nowMs);
       return;
     }
     for (const tap of this.taps) tap.onAudio(pcm, encoder.sampleRate, 'out', nowMs);
