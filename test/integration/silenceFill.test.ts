@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { test, type TestContext } from 'node:test';
 import type { MediaServer } from '../../src/control/MediaServer.ts';
+import OpusScript from 'opusscript';
 import { PlaybackService } from '../../src/control/services/PlaybackService.ts';
 import { RtpPeer, type ReceivedRtp } from '../helpers/RtpPeer.ts';
 import { startServer } from '../helpers/server.ts';
@@ -135,6 +136,24 @@ test('a prompt continues the silence stream: next sequence number, timestamp one
   checkJoin(peer.received[lastTone]!, peer.received[lastTone + 1]!, 'prompt -> silence');
   // 200 ms of tone: ten frames, none in between was silence.
   assert.equal(lastTone - firstTone + 1, 10);
+});
+
+test('an idle Opus endpoint sends 20 ms Opus frames that an independent decoder (libopus) reads as silence', async (t) => {
+  const s = await server(t);
+  const { peer } = await openPeer(t);
+  const ep = await s.createEndpoint({ remote_sdp: peer.offer(['opus']) });
+  t.after(() => s.deleteEndpoint(ep.id).catch(() => {}));
+  await peer.waitFor(5, 5000);
+  const dec = new OpusScript(48000, 1, OpusScript.Application.VOIP);
+  t.after(() => dec.delete());
+  for (const p of peer.received.slice(0, 5)) {
+    assert.equal(p.pt, 111);
+    const out = Buffer.from(dec.decode(p.payload));
+    const pcm = new Int16Array(out.buffer, out.byteOffset, out.length >> 1);
+    assert.equal(pcm.length, 960, '20 ms at 48 kHz');
+    assert.ok(pcm.every((v) => Math.abs(v) < 8), 'silence');
+  }
+  for (let i = 1; i < 5; i++) assert.equal((peer.received[i]!.ts - peer.received[i - 1]!.ts) >>> 0, 960);
 });
 
 test('bridged, held and SILENCE_FILL=off endpoints send nothing while an idle one keeps sending', async (t) => {

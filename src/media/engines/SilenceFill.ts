@@ -144,7 +144,9 @@ export class SilenceFill implements Clocked {
     const ep = this.endpoint;
     const media = ep.media;
     const audio = ep.audio;
-    if (media === null || !ep.canSend || ep.sink !== null || (audio !== null && audio.source !== null)) {
+    // Something else feeds the stream: a generated source, or RFC 4733 events (sent alone, as
+    // Asterisk does; the fill resumes after them as a new talkspurt).
+    if (media === null || !ep.canSend || ep.sink !== null || ep.sendingEvents || (audio !== null && audio.source !== null)) {
       this.#active = false;
       return;
     }

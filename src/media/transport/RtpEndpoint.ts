@@ -64,6 +64,8 @@ export class RtpEndpoint {
    * source that ends without a frame calls it so the tick is not left empty.
    */
   idleFill: { onTick(nowMs: number): void } | null = null;
+  /** RFC 4733 events are being sent (set by the DTMF engine): the idle fill stands aside meanwhile. */
+  sendingEvents = false;
 
   readonly #rtpSocket: dgram.Socket;
   readonly #rtcpSocket: dgram.Socket;
