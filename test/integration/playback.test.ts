@@ -134,9 +134,7 @@ async function toneThroughFfmpeg(t: { after(fn: () => unknown): void }, name: st
 describe('playback over RTP', { concurrency: true }, () => {
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'playback-rtp-'));
-    // These tests count what a prompt sends and nothing else: idle endpoints send nothing here.
-    // The stream around a prompt with SILENCE_FILL on is tested in silenceFill.test.ts.
-    server = await startServer({ SILENCE_FILL: 'off' });
+    server = await startServer();
     playback = PlaybackService.of(server);
   });
 

@@ -70,7 +70,7 @@ function heardBeep(packets: ReceivedRtp[]): boolean {
 test(`say then record {beep: true}: the caller hears the beep on ${RUNS} of ${RUNS} runs`, async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'msc-beep-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const server = await startServer({ RECORDINGS_DIR: dir });
+  const server = await startServer({ RECORDINGS_DIR: dir, SILENCE_FILL: 'cn' });
   t.after(() => server.close());
   const flows = new FlowService({ engines: MediaFlowEngines.forServer(server), emit: (type, payload) => server.events.emit(type, payload) });
   t.after(() => flows.close());

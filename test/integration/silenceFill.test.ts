@@ -3,6 +3,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { test, type TestContext } from 'node:test';
 import type { MediaServer } from '../../src/control/MediaServer.ts';
 import OpusScript from 'opusscript';
+import { loadConfig } from '../../src/config/config.ts';
+import { DtmfService } from '../../src/control/services/DtmfService.ts';
 import { PlaybackService } from '../../src/control/services/PlaybackService.ts';
 import { RtpPeer, type ReceivedRtp } from '../helpers/RtpPeer.ts';
 import { startServer } from '../helpers/server.ts';
@@ -28,7 +30,7 @@ async function openPeer(t: TestContext): Promise<{ peer: RtpPeer; arrivals: Arri
 }
 
 async function server(t: TestContext, env: Record<string, string> = {}): Promise<MediaServer> {
-  const s = await startServer(env);
+  const s = await startServer({ SILENCE_FILL: 'cn', ...env });
   t.after(() => s.close());
   return s;
 }
@@ -180,4 +182,32 @@ test('bridged, held and SILENCE_FILL=off endpoints send nothing while an idle on
   assert.equal(held.peer.received.length, 0, 'on hold (we are recvonly)');
   assert.equal(quiet.peer.received.length, 0, 'SILENCE_FILL=off');
   await s.deleteEndpoint(ep.id);
+});
+
+test('RFC 4733 events to an idle endpoint go out alone; the silence resumes after them as a new talkspurt', async (t) => {
+  const s = await server(t);
+  const { peer } = await openPeer(t);
+  const ep = await s.createEndpoint({ remote_sdp: peer.offer(['pcmu']) });
+  t.after(() => s.deleteEndpoint(ep.id).catch(() => {}));
+  await peer.waitFor(5, 5000);
+  await DtmfService.of(s).send(ep.id, '12', { durationMs: 100 });
+  const lastEvent = (): number => {
+    for (let i = peer.received.length - 1; i >= 0; i--) if (peer.received[i]!.pt === 101) return i;
+    return -1;
+  };
+  await peer.waitFor(lastEvent() + 3, 5000);
+  const firstEvent = peer.received.findIndex((p) => p.pt === 101);
+  const during = peer.received.slice(firstEvent, lastEvent() + 1);
+  assert.ok(during.every((p) => p.pt === 101), 'no silence between the first and the last event packet');
+  const all = peer.received;
+  for (let i = 1; i < all.length; i++) assert.equal((all[i]!.seq - all[i - 1]!.seq) & 0xffff, 1, 'one sequence space');
+  const resumed = all[lastEvent() + 1]!;
+  assert.equal(resumed.pt, 0);
+  assert.equal(resumed.marker, true, 'silence resumes as a new talkspurt');
+});
+
+test('SILENCE_FILL defaults to cn and refuses other values', () => {
+  assert.equal(loadConfig({}).silenceFill, 'cn');
+  assert.equal(loadConfig({ SILENCE_FILL: 'silence' }).silenceFill, 'silence');
+  assert.throws(() => loadConfig({ SILENCE_FILL: 'noise' }), /SILENCE_FILL must be one of cn, silence, off/);
 });
