@@ -55,6 +55,12 @@ export interface Config {
   latchPackets: number;
   /** In-band DTMF detection default: 'auto' (peers without telephone-event), 'on', 'off'. */
   dtmfInband: 'auto' | 'on' | 'off';
+  /**
+   * What an idle endpoint (remote known, not on hold, not bridged, nothing playing) sends so RTP
+   * inactivity timers never fire: 'cn' comfort noise where CN was negotiated, else encoded
+   * silence; 'silence' encoded silence always; 'off' nothing.
+   */
+  silenceFill: 'cn' | 'silence' | 'off';
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -145,6 +151,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     strictSource: bool(env, 'RTP_STRICT_SOURCE'),
     latchPackets: int(env, 'RTP_LATCH_PACKETS', 4, 1, MAX_LATCH_PACKETS),
     dtmfInband: oneOf(env, 'DTMF_INBAND', ['auto', 'on', 'off'] as const, 'auto'),
+    silenceFill: oneOf(env, 'SILENCE_FILL', ['cn', 'silence', 'off'] as const, 'cn'),
   };
 }
 

@@ -68,6 +68,13 @@ export class RtpEndpoint {
   onEventPacket: EventPacketListener | null = null;
   /** Audio packets with their sequence number and timestamp, for a jitter buffer; set by the conference engine. */
   onAudioPacket: AudioPacketListener | null = null;
+  /**
+   * What keeps the stream going while nothing else sends (SILENCE_FILL); set by the worker. A
+   * source that ends without a frame calls it so the tick is not left empty.
+   */
+  idleFill: { onTick(nowMs: number): void } | null = null;
+  /** RFC 4733 events are being sent (set by the DTMF engine): the idle fill stands aside meanwhile. */
+  sendingEvents = false;
 
   readonly #rtpSocket: dgram.Socket;
   readonly #rtcpSocket: dgram.Socket;
@@ -99,6 +106,7 @@ export class RtpEndpoint {
   #sending = false;
   #audioPt = -1;
   #eventPt = -1;
+  #cnPt = -1;
   #lastPacketMs = 0;
   #timeoutReported = false;
   #closed = false;
@@ -106,10 +114,13 @@ export class RtpEndpoint {
   packetsReceived = 0;
   bytesReceived = 0;
   /**
-   * Telephone-event packets received. They share the sequence space with audio (RFC 4733 2.1),
-   * so `seq - eventPackets` numbers the audio packets alone, without gaps that are not losses.
+   * Telephone-event and comfort noise packets received. They share the sequence space with audio
+   * (RFC 4733 2.1, RFC 3389 4), so `seq - eventPackets` numbers the audio packets alone, without
+   * gaps that are not losses.
    */
   eventPackets = 0;
+  /** Comfort noise packets received (RFC 3389): counted as received, not decoded or relayed. */
+  comfortNoisePackets = 0;
 
   private constructor(id: string, rtpPort: number, rtcpPort: number, mediaTimeoutMs: number, cname: string, rtp: dgram.Socket, rtcp: dgram.Socket) {
     this.id = id;
@@ -151,6 +162,7 @@ export class RtpEndpoint {
     this.media = media;
     this.#audioPt = media.codec.payloadType;
     this.#eventPt = media.telephoneEvent ? media.telephoneEvent.payloadType : -1;
+    this.#cnPt = media.comfortNoise ? media.comfortNoise.payloadType : -1;
     const wasSending = this.#sending;
     this.#receiving = media.direction === 'sendrecv' || media.direction === 'recvonly';
     this.#sending = media.direction === 'sendrecv' || media.direction === 'sendonly';
@@ -225,7 +237,8 @@ export class RtpEndpoint {
     }
     const pt = msg[1]! & 0x7f;
     const isEvent = pt === this.#eventPt;
-    if (pt !== this.#audioPt && !isEvent) {
+    const isCn = pt === this.#cnPt;
+    if (pt !== this.#audioPt && !isEvent && !isCn) {
       this.drops[Drop.UNKNOWN_PAYLOAD_TYPE]! += 1;
       return;
     }
@@ -250,11 +263,11 @@ export class RtpEndpoint {
       for (let i = 0; i < n; i++) {
         const h = held[i]!;
         held[i] = null;
-        this.#deliver(h, (h[1]! & 0x7f) === this.#eventPt, nowMs);
+        this.#deliver(h, nowMs);
       }
       this.#candidateRun = 0;
     }
-    this.#deliver(msg, isEvent, nowMs);
+    this.#deliver(msg, nowMs);
   };
 
   /**
@@ -290,7 +303,10 @@ export class RtpEndpoint {
   }
 
   /** A packet from the accepted source: statistics, then the engines and the sink. */
-  #deliver(msg: Buffer, isEvent: boolean, nowMs: number): void {
+  #deliver(msg: Buffer, nowMs: number): void {
+    const pt = msg[1]! & 0x7f;
+    const isEvent = pt === this.#eventPt;
+    const isCn = pt === this.#cnPt;
     if (!this.#receiving) {
       this.drops[Drop.NOT_RECEIVING]! += 1;
       return;
@@ -305,7 +321,15 @@ export class RtpEndpoint {
     this.#timeoutReported = false;
     const payloadOffset = view.payloadOffset;
     const payloadLength = view.payloadLength;
-    this.rtcp.onRtp(ssrc, seq, ts, payloadLength, nowMs, isEvent);
+    // Events and CN count as received for loss (shared sequence numbers) but carry no sampling
+    // instant of the audio: they stay out of the jitter.
+    this.rtcp.onRtp(ssrc, seq, ts, payloadLength, nowMs, isEvent || isCn);
+    if (isCn) {
+      // The peer's silence (RFC 3389): taps and a bridge peer hear nothing, as with DTX.
+      this.eventPackets++;
+      this.comfortNoisePackets++;
+      return;
+    }
     // Engines' handlers must never take the worker down with them: a failure drops the packet
     // and is counted (try/catch costs nothing on V8's optimised path).
     try {
@@ -451,6 +475,7 @@ export class RtpEndpoint {
     this.audio = null;
     this.onEventPacket = null;
     this.onAudioPacket = null;
+    this.idleFill = null;
     if (this.media !== null && this.#remoteRtcpPort !== 0) {
       try {
         const len = this.rtcp.buildReport(performance.now(), true);
