@@ -22,7 +22,10 @@ export interface EndpointMediaConfig {
   remote: { ip: string; rtpPort: number; rtcpPort: number } | null;
   rtcpMux: boolean;
   codec: MediaCodecConfig;
+  /** RFC 4733 events; their clock may differ from the codec's (telephone-event/8000 with Opus). */
   telephoneEvent: { payloadType: number; clockRate: number } | null;
+  /** RFC 3389 comfort noise, at the codec's clock; absent or null when not negotiated. */
+  comfortNoise?: { payloadType: number; clockRate: number } | null;
   direction: Direction;
 }
 

@@ -275,6 +275,8 @@ export class MediaServer implements MediaControl {
       sessionId: record.sessionId,
       sessionVersion: record.sessionVersion,
       ...(record.sdp ? { previousSdp: record.sdp } : {}),
+      // A re-offer in an established session names the codec in use only (README: answer policy).
+      ...(record.media ? { negotiated: { codec: record.media.codec, telephoneEvent: record.media.telephoneEvent } } : {}),
     };
   }
 
@@ -566,6 +568,7 @@ function toWorkerMedia(m: NegotiatedMedia): EndpointMediaConfig {
     rtcpMux: m.rtcpMux,
     codec: { name: m.codec.name, payloadType: m.codec.payloadType, clockRate: m.codec.clockRate, channels: m.codec.channels, ptime: m.codec.ptime, fmtp: m.codec.fmtp },
     telephoneEvent: m.telephoneEvent ? { payloadType: m.telephoneEvent.payloadType, clockRate: m.telephoneEvent.clockRate } : null,
+    comfortNoise: m.comfortNoise ? { payloadType: m.comfortNoise.payloadType, clockRate: m.comfortNoise.clockRate } : null,
     direction: m.direction,
   };
 }

@@ -186,6 +186,23 @@ test('MediaServer.createEndpoint() without SDP offers, and PATCH with the answer
   assert.equal(held.direction, 'recvonly', 're-INVITE putting us on hold');
 });
 
+test('MediaServer re-offers (hold) with the codec in use only, as its answers name one codec', async (t) => {
+  const server = await startServer();
+  t.after(() => server.close());
+  const peer = await RtpPeer.open();
+  t.after(() => peer.close());
+  const ep = await server.createEndpoint({ codecs: ['pcma', 'pcmu', 'telephone-event'] });
+  assert.match(ep.sdp, /m=audio \d+ RTP\/AVP 8 0 96\r\n/);
+  // The peer answers with both codecs: we send the first; a re-offer names only it.
+  const answer = peer.offer(['pcma', 'pcmu']);
+  await server.updateEndpoint(ep.id, { remote_sdp: answer });
+  const held = await server.updateEndpoint(ep.id, { direction: 'sendonly' });
+  assert.match(held.sdp, /m=audio \d+ RTP\/AVP 8 101\r\n/);
+  assert.match(held.sdp, /a=rtpmap:101 telephone-event\/8000\r\n/);
+  assert.match(held.sdp, /a=sendonly/);
+  assert.doesNotMatch(held.sdp, /PCMU/);
+});
+
 test('MediaServer rejects bad SDP, unknown ids, and an exhausted port pool', async (t) => {
   const server = await startServer({ RTP_PORT_START: '31000', RTP_PORT_END: '31003' });
   t.after(() => server.close());

@@ -51,11 +51,14 @@ export function processAnswer(ourOfferText: string, answerText: string): Negotia
     throw new ValidationError('INVALID_SDP', `the answer picks none of the codecs we offered (it has ${has})`);
   }
 
-  let telephoneEvent: NegotiatedTelephoneEvent | null = null;
-  const te = am.formats.find((f) => f.name === TELEPHONE_EVENT && f.clockRate === codec.clockRate);
-  if (te && om.formats.some((o) => o.name === TELEPHONE_EVENT && o.clockRate === te.clockRate)) {
-    telephoneEvent = { payloadType: te.payloadType, clockRate: te.clockRate, events: te.fmtpLine === '' ? '0-15' : te.fmtpLine };
-  }
+  // The answer's telephone-event we offered: at the codec's clock (RFC 4733 2.1), else at the
+  // clock the answerer chose (durations are read in that clock).
+  const offeredEvents = am.formats.filter((f) => f.name === TELEPHONE_EVENT && f.clockRate > 0
+    && om.formats.some((o) => o.name === TELEPHONE_EVENT && o.clockRate === f.clockRate));
+  const te = offeredEvents.find((f) => f.clockRate === codec.clockRate) ?? offeredEvents[0];
+  const telephoneEvent: NegotiatedTelephoneEvent | null = te
+    ? { payloadType: te.payloadType, clockRate: te.clockRate, events: te.fmtpLine === '' ? '0-15' : te.fmtpLine }
+    : null;
 
   const rtcpMux = om.rtcpMux && am.rtcpMux;
   const remoteDirection = effectiveRemoteDirection(am);
@@ -64,6 +67,8 @@ export function processAnswer(ourOfferText: string, answerText: string): Negotia
     rtcpMux,
     codec,
     telephoneEvent,
+    // We offer no CN (README: answered only when offered), so an answer cannot add it (6.1).
+    comfortNoise: null,
     direction: answerDirection(om.direction, remoteDirection),
     remoteDirection,
     onHold: isRemoteHold(am),

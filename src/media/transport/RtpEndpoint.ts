@@ -78,6 +78,7 @@ export class RtpEndpoint {
   #sending = false;
   #audioPt = -1;
   #eventPt = -1;
+  #cnPt = -1;
   #lastPacketMs = 0;
   #timeoutReported = false;
   #closed = false;
@@ -85,10 +86,13 @@ export class RtpEndpoint {
   packetsReceived = 0;
   bytesReceived = 0;
   /**
-   * Telephone-event packets received. They share the sequence space with audio (RFC 4733 2.1),
-   * so `seq - eventPackets` numbers the audio packets alone, without gaps that are not losses.
+   * Telephone-event and comfort noise packets received. They share the sequence space with audio
+   * (RFC 4733 2.1, RFC 3389 4), so `seq - eventPackets` numbers the audio packets alone, without
+   * gaps that are not losses.
    */
   eventPackets = 0;
+  /** Comfort noise packets received (RFC 3389): counted as received, not decoded or relayed. */
+  comfortNoisePackets = 0;
 
   private constructor(id: string, rtpPort: number, rtcpPort: number, mediaTimeoutMs: number, cname: string, rtp: dgram.Socket, rtcp: dgram.Socket) {
     this.id = id;
@@ -130,6 +134,7 @@ export class RtpEndpoint {
     this.media = media;
     this.#audioPt = media.codec.payloadType;
     this.#eventPt = media.telephoneEvent ? media.telephoneEvent.payloadType : -1;
+    this.#cnPt = media.comfortNoise ? media.comfortNoise.payloadType : -1;
     const wasSending = this.#sending;
     this.#receiving = media.direction === 'sendrecv' || media.direction === 'recvonly';
     this.#sending = media.direction === 'sendrecv' || media.direction === 'sendonly';
@@ -198,7 +203,8 @@ export class RtpEndpoint {
     }
     const pt = msg[1]! & 0x7f;
     const isEvent = pt === this.#eventPt;
-    if (pt !== this.#audioPt && !isEvent) {
+    const isCn = pt === this.#cnPt;
+    if (pt !== this.#audioPt && !isEvent && !isCn) {
       this.drops[Drop.UNKNOWN_PAYLOAD_TYPE]! += 1;
       return;
     }
@@ -228,7 +234,15 @@ export class RtpEndpoint {
     this.#timeoutReported = false;
     const payloadOffset = view.payloadOffset;
     const payloadLength = view.payloadLength;
-    this.rtcp.onRtp(ssrc, seq, ts, payloadLength, nowMs, isEvent);
+    // Events and CN count as received for loss (shared sequence numbers) but carry no sampling
+    // instant of the audio: they stay out of the jitter.
+    this.rtcp.onRtp(ssrc, seq, ts, payloadLength, nowMs, isEvent || isCn);
+    if (isCn) {
+      // The peer's silence (RFC 3389): taps and a bridge peer hear nothing, as with DTX.
+      this.eventPackets++;
+      this.comfortNoisePackets++;
+      return;
+    }
     // Engines' handlers must never take the worker down with them: a failure drops the packet
     // and is counted (try/catch costs nothing on V8's optimised path).
     try {
