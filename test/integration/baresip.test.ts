@@ -174,6 +174,12 @@ async function twoWayAudio(t: TestContext, codecs: string[] | undefined, codec: 
   const ep = await endpoint(r, c.endpointId);
   assert.equal(ep.codec?.name.toLowerCase(), codec.toLowerCase(), `negotiated codec\noffer:\n${c.offers[0]}\nanswer:\n${c.answers[0]}`);
   assert.equal(ep.direction, 'sendrecv');
+  // RFC 3264 lets the phone send any format we answer, so we answer none we would drop: the
+  // codec in use, telephone-event, comfort noise
+  const answered = /^m=audio \d+ RTP\/AVP ([\d ]+)$/m.exec(c.answers[0]!)?.[1]?.split(' ').map(Number) ?? [];
+  const cn = [...c.answers[0]!.matchAll(/^a=rtpmap:(\d+) CN\//gm)].map((m) => Number(m[1]));
+  const accepted = [ep.codec?.payload_type, ep.telephone_event?.payload_type, ...cn];
+  assert.deepEqual(answered.filter((pt) => !accepted.includes(pt)), [], `answered formats we do not accept\n${c.answers[0]}`);
 
   const rec = await r.app.inject({ method: 'POST', url: '/recordings', payload: { endpoint_id: c.endpointId, format: 'wav', channels: 'stereo' } });
   assert.equal(rec.statusCode, 201, rec.body);
@@ -268,6 +274,24 @@ for (const [offer, codecs, rate] of [['PCMU', ['PCMU/8000/1'], 8000], ['its defa
     await c.ended;
   });
 }
+
+test('baresip (PCMU): while a flow waits for keys the line is not silent (comfort noise or encoded silence)', { skip }, async (t) => {
+  const r = await rig();
+  const source = await soxWav(path.join(r.dir, 'quiet-8000.wav'), 8000, 'synth', '20', 'sine', String(CALLER_HZ), 'vol', '0.01');
+  const { phone, call: c } = await call(t, r, { source, sampleRate: 8000, codecs: ['PCMU/8000/1'] });
+  const before = (await endpoint(r, c.endpointId)).stats.packets_sent;
+  await r.uas.startFlow(c, 'account-number');
+  // the collect plays nothing; a PBX or SBC with an RTP inactivity timer drops a call we stop
+  // sending on, so we keep sending: 25 packets (0.5 s) within a bound that holds under load
+  await until(r, c.endpointId, (e) => e.stats.packets_sent >= before + 25, 'RTP keeps flowing while the flow waits for keys', 5000);
+  await phone.command('hangup');
+  await c.ended;
+  const { heard } = await phone.quit();
+  assert.ok(heard, 'baresip decoded what we sent');
+  const atPhone = await decodeWithFfmpeg(heard, 8000);
+  assert.ok(atPhone.length >= 0.4 * 8000, `baresip heard ${(atPhone.length / 8).toFixed(0)} ms from us`);
+  assert.ok(rms(atPhone) < 300, `and it is quiet (rms ${rms(atPhone).toFixed(0)})`);
+});
 
 test('baresip hold and resume by re-INVITE: our direction follows the offer, media stops and resumes', { skip }, async (t) => {
   const r = await rig();
