@@ -394,3 +394,26 @@ for (const [offer, codecs, rate] of [['PCMU', ['PCMU/8000/1'], 8000], ['its defa
     assert.ok(corr.median >= floor, `the recording follows what baresip sent: median correlation ${corr.median.toFixed(3)} (>= ${floor})`);
   });
 }
+
+test('baresip presses # to end its message: the flow hangs up and baresip gets our BYE', { skip }, async (t) => {
+  const r = await rig();
+  const source = await soxWav(path.join(r.dir, 'long-8000.wav'), 8000, 'synth', '20', 'sine', '440', 'vol', '0.4');
+  const { phone, call: c } = await call(t, r, { source, sampleRate: 8000, codecs: ['PCMU/8000/1'] });
+  const recording = nextEvent(r.server, 'recording.started', (e) => e.endpoint_id === c.endpointId, 10_000);
+  const session = await r.uas.startFlow(c, 'leave-message');
+  const done = nextEvent(r.server, 'flow.completed', (e) => e.session_id === session, 20_000);
+  await recording;
+  // a second of message (measured by what we received), then the terminator
+  const from = (await endpoint(r, c.endpointId)).stats.packets_received;
+  await until(r, c.endpointId, (e) => e.stats.packets_received >= from + 50, 'the caller speaks');
+  const closed = phone.waitEvent('CALL_CLOSED', { from: phone.events.length, timeoutMs: 10_000 });
+  await phone.press('#');
+  const completed = await done;
+  const result = (completed.variables as { message?: { duration_ms: number; cause: string } }).message;
+  assert.equal(result?.cause, 'terminator', JSON.stringify(completed));
+  assert.ok(result.duration_ms >= 900, `recorded ${result.duration_ms} ms before the #`);
+  assert.equal((completed.outcome as { action: string }).action, 'hangup', JSON.stringify(completed.outcome));
+  // the hangup step deleted the endpoint; the shim ends the dialog with BYE, and baresip agrees
+  assert.equal(await c.ended, 'our-bye');
+  await closed;
+});
