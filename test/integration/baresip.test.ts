@@ -25,8 +25,9 @@ import { chunkedCorrelation, decodeWithFfmpeg, findSegment, probe, rms, SPEECH_W
  */
 
 const installed = baresipInstalled();
-const skip = !installed && process.env.CI !== 'true' ? 'baresip is not installed (apt-get install baresip-core; .ci/run installs it)' : false;
+const skip = installed ? false : 'baresip is not installed (apt-get install baresip-core; .ci/run installs it)';
 
+// where CI promises every peer, a missing one is a failure, not a skip
 if (!installed && process.env.CI === 'true') {
   test('baresip is installed (required under CI)', () => {
     assert.fail('baresip or one of its modules (aufile, aubridge, sndfile, ctrl_tcp, menu, opus, g722, g711) is missing; .ci/run installs the baresip-core package');

@@ -58,6 +58,7 @@ export class Baresip {
   #socket: net.Socket | null = null;
   #rx = Buffer.alloc(0);
   #output = '';
+  #failed = false;
   readonly #exited: Promise<number | null>;
   readonly #replies: Array<(r: { ok: boolean; data: string }) => void> = [];
   readonly events: BaresipEvent[] = [];
@@ -70,6 +71,7 @@ export class Baresip {
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
     this.#exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+    child.on('error', (err) => { this.#output += `\nbaresip could not run: ${err.message}`; this.#failed = true; });
   }
 
   /** Starts baresip with a configuration of its own in a temporary folder; closed after the test. */
@@ -133,7 +135,7 @@ export class Baresip {
         });
         break;
       } catch (err) {
-        if (this.#child.exitCode !== null || Date.now() > until) throw new Error(`baresip's ctrl_tcp did not open (${(err as Error).message}):\n${this.#output}`);
+        if (this.#failed || this.#child.exitCode !== null || Date.now() > until) throw new Error(`baresip's ctrl_tcp did not open (${(err as Error).message}):\n${this.#output}`);
         await new Promise((r) => setTimeout(r, 50));
       }
     }
@@ -216,7 +218,7 @@ export class Baresip {
    * the last call: what it heard (decoded) and what it sent (before encoding). Idempotent.
    */
   async quit(): Promise<{ heard: string | null; sent: string | null }> {
-    if (this.#child.exitCode === null && this.#child.signalCode === null) {
+    if (!this.#failed && this.#child.exitCode === null && this.#child.signalCode === null) {
       if (this.#socket && !this.#socket.destroyed) void this.command('quit').catch(() => undefined);
       const killer = setTimeout(() => this.#child.kill('SIGKILL'), 5000);
       await this.#exited;

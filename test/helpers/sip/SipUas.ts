@@ -134,6 +134,7 @@ export class SipUas extends EventEmitter<{ call: [SipCall]; reinvite: [SipCall, 
   async hangup(call: SipCall): Promise<void> {
     const d = this.#dialogs.get(call.callId);
     if (!d || d.ended) return;
+    this.#end(d, 'our-bye');
     await this.#opts.app.inject({ method: 'DELETE', url: `/endpoints/${call.endpointId}` });
     await this.#sendBye(d);
   }
@@ -193,8 +194,11 @@ export class SipUas extends EventEmitter<{ call: [SipCall]; reinvite: [SipCall, 
         if (!dialog || dialog.ended) return void (tx.response = this.#respond(req, rinfo, 481, 'Call/Transaction Does Not Exist'));
         return this.#onBye(req, rinfo, tx, dialog);
       case 'CANCEL':
-        // we answer an INVITE as soon as the endpoint exists, so there is never one to cancel
-        tx.response = this.#respond(req, rinfo, 481, 'Call/Transaction Does Not Exist');
+        // §9.2: a CANCEL matching our INVITE transaction is answered 200 but changes nothing, as
+        // the INVITE is answered 200 as soon as the endpoint exists (the caller then sends BYE)
+        tx.response = this.#transactions.has(`${headerParam(header(req, 'via'), 'branch') ?? ''} INVITE`)
+          ? this.#respond(req, rinfo, 200, 'OK')
+          : this.#respond(req, rinfo, 481, 'Call/Transaction Does Not Exist');
         return;
       case 'OPTIONS':
         tx.response = this.#respond(req, rinfo, 200, 'OK', [['Allow', 'INVITE, ACK, BYE, CANCEL, OPTIONS']]);
@@ -341,7 +345,6 @@ export class SipUas extends EventEmitter<{ call: [SipCall]; reinvite: [SipCall, 
 
   /** BYE within the dialog (§15.1.1), retransmitted (T1 doubling) until a final response. */
   async #sendBye(d: Dialog): Promise<void> {
-    this.#end(d, 'our-bye');
     const branch = token('z9hG4bK');
     const message = buildSip(`BYE ${d.remoteTarget.uri} SIP/2.0`, [
       ['Via', `SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport`],
@@ -373,7 +376,9 @@ export class SipUas extends EventEmitter<{ call: [SipCall]; reinvite: [SipCall, 
   #onServerEvent(e: ServerEvent): void {
     if (e.type !== 'endpoint.deleted') return;
     for (const d of this.#dialogs.values()) {
-      if (d.call.endpointId === e.endpoint_id && !d.ended) void this.#sendBye(d);
+      if (d.call.endpointId !== e.endpoint_id || d.ended) continue;
+      this.#end(d, 'our-bye');
+      void this.#sendBye(d);
     }
   }
 }
