@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { buildApp } from '../../src/api/http/app.ts';
 import { silentLogger } from '../../src/common/logger.ts';
@@ -11,7 +12,10 @@ import { SipUas } from '../helpers/sip/SipUas.ts';
  * SIPp's built-in uac scenario (INVITE with SDP, 200 expected, ACK, BYE, 200 expected) fails
  * on any missing or unexpected response.
  */
-test('the SIP test shim completes SIPp\'s uac scenario: INVITE → endpoint with our answer, BYE → endpoint deleted', async (t) => {
+// as for baresip: skipped with a reason on a workstation without SIPp, a failure under CI
+const skip = spawnSync('sipp', ['-v'], { stdio: 'ignore' }).error && process.env.CI !== 'true' ? 'SIPp is not installed (apt-get install sip-tester)' : false;
+
+test('the SIP test shim completes SIPp\'s uac scenario: INVITE → endpoint with our answer, BYE → endpoint deleted', { skip }, async (t) => {
   const server = await startServer();
   t.after(() => server.close());
   const app = await buildApp({ control: server, config: server.config, logger: silentLogger });
