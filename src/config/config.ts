@@ -50,6 +50,12 @@ export interface Config {
   strictSource: boolean;
   /** In-band DTMF detection default: 'auto' (peers without telephone-event), 'on', 'off'. */
   dtmfInband: 'auto' | 'on' | 'off';
+  /**
+   * What an idle endpoint (remote known, not on hold, not bridged, nothing playing) sends so RTP
+   * inactivity timers never fire: 'cn' comfort noise where CN was negotiated, else encoded
+   * silence; 'silence' encoded silence always; 'off' nothing.
+   */
+  silenceFill: 'cn' | 'silence' | 'off';
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -138,6 +144,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     flowHttpDeny: parseDestinationList(env.FLOW_HTTP_DENY, 'FLOW_HTTP_DENY'),
     strictSource: bool(env, 'RTP_STRICT_SOURCE'),
     dtmfInband: oneOf(env, 'DTMF_INBAND', ['auto', 'on', 'off'] as const, 'auto'),
+    silenceFill: oneOf(env, 'SILENCE_FILL', ['cn', 'silence', 'off'] as const, 'cn'),
   };
 }
 

@@ -123,6 +123,7 @@ export class MediaServer implements MediaControl {
       recordingsDir: c.recordingsDir,
       flowsDir: c.flowsDir,
       dtmfInband: c.dtmfInband,
+      silenceFill: c.silenceFill,
       mediaFetchAllow: c.mediaFetchAllow,
       mediaFetchDeny: c.mediaFetchDeny,
     };

@@ -11,6 +11,7 @@ import type {
 import { BridgeLink, LocalTarget, RemoteTarget } from './engines/BridgeLink.ts';
 import { EndpointAudio } from './engines/EndpointAudio.ts';
 import { MediaClock } from './engines/MediaClock.ts';
+import { SilenceFill, type SilenceFillMode } from './engines/SilenceFill.ts';
 import type { MediaEngine, WorkerContext } from './engines/MediaEngine.ts';
 import { createEngines } from './engines/registry.ts';
 import { dropsToRecord } from './transport/dropReasons.ts';
@@ -43,12 +44,17 @@ export class MediaWorker implements EndpointListener {
   readonly #lag: IntervalHistogram;
   readonly clock = new MediaClock();
   readonly #engines: Record<string, MediaEngine>;
+  /** Idle endpoints' comfort noise / silence (SILENCE_FILL). */
+  readonly #fills = new Map<string, SilenceFill>();
+  readonly #silenceFill: SilenceFillMode;
   // Totals of closed endpoints, so worker metrics stay monotonic.
   #closedTotals = { received: 0, sent: 0, lost: 0, relayed: 0, dropped: {} as Record<string, number> };
 
   constructor(index: number, notify: Notify, settings: Record<string, unknown> = {}) {
     this.index = index;
     this.#notify = notify;
+    const fill = settings.silenceFill;
+    this.#silenceFill = fill === 'silence' || fill === 'off' ? fill : 'cn';
     const digitListeners = new Set<(endpointId: string, digit: string) => void>();
     const ctx: WorkerContext = {
       workerIndex: index,
@@ -133,7 +139,10 @@ export class MediaWorker implements EndpointListener {
   }
 
   #configureEndpoint(p: WorkerRequests['endpoint.configure']['params']): { ok: true } {
-    this.#endpoint(p.id).configure(p.media, performance.now());
+    const ep = this.#endpoint(p.id);
+    ep.configure(p.media, performance.now());
+    if (this.#silenceFill !== 'off' && !this.#fills.has(ep.id)) this.#fills.set(ep.id, new SilenceFill(ep, this.clock, this.#silenceFill));
+    this.#refreshFill(ep);
     for (const engine of Object.values(this.#engines)) {
       try {
         engine.onEndpointConfigured?.(p.id);
@@ -162,6 +171,8 @@ export class MediaWorker implements EndpointListener {
     t.sent += s.packetsSent;
     t.lost += Math.max(0, s.packetsLost);
     dropsToRecord(ep.drops, t.dropped);
+    this.#fills.get(p.id)?.stop();
+    this.#fills.delete(p.id);
     ep.close();
     this.#endpoints.delete(p.id);
     return { ok: true };
@@ -182,6 +193,8 @@ export class MediaWorker implements EndpointListener {
     this.#bridges.set(p.id, { id: p.id, links: [ab, ba], endpoints: [a, b], port: null, remote: null });
     this.#bridgeOf.set(a.id, p.id);
     this.#bridgeOf.set(b.id, p.id);
+    this.#refreshFill(a);
+    this.#refreshFill(b);
     return { mode: ab.mode };
   }
 
@@ -207,6 +220,7 @@ export class MediaWorker implements EndpointListener {
     });
     this.#bridges.set(p.id, { id: p.id, links: [link], endpoints: [local], port: p.port, remote });
     this.#bridgeOf.set(local.id, p.id);
+    this.#refreshFill(local);
     return { mode: link.mode };
   }
 
@@ -220,9 +234,15 @@ export class MediaWorker implements EndpointListener {
     for (const ep of bridge.endpoints) {
       if (ep.sink !== null && bridge.links.includes(ep.sink as BridgeLink)) ep.sink = null;
       this.#bridgeOf.delete(ep.id);
+      this.#refreshFill(ep);
     }
     bridge.port?.close();
     this.#bridges.delete(id);
+  }
+
+  /** The silence fill runs only while the endpoint may send and nothing else feeds it. */
+  #refreshFill(ep: RtpEndpoint): void {
+    this.#fills.get(ep.id)?.refresh();
   }
 
   #tick(): void {
@@ -274,6 +294,7 @@ export class MediaWorker implements EndpointListener {
   }
 
   onRemoteLatched(ep: RtpEndpoint, ip: string, port: number, kind: 'rtp' | 'rtcp'): void {
+    this.#refreshFill(ep); // a peer on hold by c=0.0.0.0 may have given us an address to send to
     this.#notify('endpoint.remote_latched', { id: ep.id, ip, port, kind });
   }
 
@@ -298,6 +319,8 @@ export class MediaWorker implements EndpointListener {
     this.clock.close();
     clearInterval(this.#housekeeping);
     this.#lag.disable();
+    for (const fill of this.#fills.values()) fill.stop();
+    this.#fills.clear();
     for (const id of [...this.#bridges.keys()]) this.#deleteBridge(id);
     for (const ep of this.#endpoints.values()) ep.close();
     this.#endpoints.clear();

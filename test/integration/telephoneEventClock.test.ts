@@ -19,7 +19,7 @@ const presses: ServerEvent[] = [];
 const waiters: Array<() => void> = [];
 
 before(async () => {
-  server = await startServer();
+  server = await startServer({ SILENCE_FILL: 'cn' });
   server.events.subscribe((e) => {
     if (e.type !== 'endpoint.dtmf') return;
     presses.push(e);

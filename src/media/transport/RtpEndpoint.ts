@@ -59,6 +59,13 @@ export class RtpEndpoint {
   onEventPacket: EventPacketListener | null = null;
   /** Audio packets with their sequence number and timestamp, for a jitter buffer; set by the conference engine. */
   onAudioPacket: AudioPacketListener | null = null;
+  /**
+   * What keeps the stream going while nothing else sends (SILENCE_FILL); set by the worker. A
+   * source that ends without a frame calls it so the tick is not left empty.
+   */
+  idleFill: { onTick(nowMs: number): void } | null = null;
+  /** RFC 4733 events are being sent (set by the DTMF engine): the idle fill stands aside meanwhile. */
+  sendingEvents = false;
 
   readonly #rtpSocket: dgram.Socket;
   readonly #rtcpSocket: dgram.Socket;
@@ -382,6 +389,7 @@ export class RtpEndpoint {
     this.audio = null;
     this.onEventPacket = null;
     this.onAudioPacket = null;
+    this.idleFill = null;
     if (this.media !== null && this.#remoteRtcpPort !== 0) {
       try {
         const len = this.rtcp.buildReport(performance.now(), true);

@@ -44,6 +44,9 @@ class ToneSource implements FrameSource {
   fill(out: Int16Array): number {
     return this.generator.fill(out) > 0 ? out.length : 0;
   }
+  get ended(): boolean {
+    return !this.generator.busy;
+  }
   detach(reason: 'replaced' | 'closed'): void {
     this.#owner.toneDetached(this, reason);
   }
@@ -229,6 +232,7 @@ export class EndpointDtmf implements AudioTap, Clocked {
       }
       if (!sender.busy) {
         this.#sender = null;
+        this.endpoint.sendingEvents = false;
         settle(this.#eventWaiters, null);
         this.#eventWaiters = [];
       }
@@ -274,6 +278,7 @@ export class EndpointDtmf implements AudioTap, Clocked {
       this.#sender = sender;
     }
     sender.send(digits, durationMs);
+    this.endpoint.sendingEvents = true;
     this.#eventPt = te.payloadType;
     this.#counters.sentRfc4733 += digits.length;
     this.#updateClock();
@@ -322,6 +327,7 @@ export class EndpointDtmf implements AudioTap, Clocked {
     const err = new InvalidStateError('DTMF_STOPPED', `DTMF sending on ${this.id} was stopped`);
     if (this.#sender !== null) {
       this.#sender = null;
+      this.endpoint.sendingEvents = false;
       settle(this.#eventWaiters, err);
       this.#eventWaiters = [];
       this.#updateClock();
