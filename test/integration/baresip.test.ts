@@ -101,7 +101,8 @@ function rig(): Promise<Rig> {
     const flowsDir = path.join(dir, 'flows');
     mkdirSync(flowsDir);
     for (const [name, yaml] of Object.entries(FLOWS)) writeFileSync(path.join(flowsDir, `${name}.yaml`), yaml);
-    const server = await startServer({ RECORDINGS_DIR: path.join(dir, 'recordings') });
+    // real calls: the product's silence policy (the test helper turns it off by default)
+    const server = await startServer({ RECORDINGS_DIR: path.join(dir, 'recordings'), SILENCE_FILL: 'cn' });
     cleanups.push(() => server.close());
     const flows = new FlowService({
       engines: MediaFlowEngines.forServer(server),
