@@ -82,6 +82,27 @@ steps:
   done:
     type: hangup
 `,
+  // a greeting, then the beep (RFC-less but universal: the caller speaks after it), until #
+  'greet-and-record': `
+name: greet-and-record
+start: greeting
+steps:
+  greeting:
+    type: play
+    media: tone:440:300
+    next: record
+  record:
+    type: record
+    path: "voicemail/{{ session_id }}.wav"
+    format: wav
+    max_duration_ms: 30000
+    terminator: "#"
+    beep: true
+    variable: message
+    next: done
+  done:
+    type: hangup
+`,
 };
 
 /**
@@ -397,12 +418,12 @@ for (const [offer, codecs, rate] of [['PCMU', ['PCMU/8000/1'], 8000], ['its defa
   });
 }
 
-test('baresip presses # to end its message: the flow hangs up and baresip gets our BYE', { skip }, async (t) => {
+test('baresip hears the greeting then the beep, presses # to end its message: the flow hangs up and baresip gets our BYE', { skip }, async (t) => {
   const r = await rig();
-  const source = await soxWav(path.join(r.dir, 'long-8000.wav'), 8000, 'synth', '20', 'sine', '440', 'vol', '0.4');
+  const source = await soxWav(path.join(r.dir, 'tone-8000.wav'), 8000, 'synth', '20', 'sine', String(CALLER_HZ), 'vol', '0.4');
   const { phone, call: c } = await call(t, r, { source, sampleRate: 8000, codecs: ['PCMU/8000/1'] });
   const recording = nextEvent(r.server, 'recording.started', (e) => e.endpoint_id === c.endpointId, 10_000);
-  const session = await r.uas.startFlow(c, 'leave-message');
+  const session = await r.uas.startFlow(c, 'greet-and-record');
   const done = nextEvent(r.server, 'flow.completed', (e) => e.session_id === session, 20_000);
   await recording;
   // a second of message (measured by what we received), then the terminator
@@ -418,4 +439,25 @@ test('baresip presses # to end its message: the flow hangs up and baresip gets o
   // the hangup step deleted the endpoint; the shim ends the dialog with BYE, and baresip agrees
   assert.equal(await c.ended, 'our-bye');
   await closed;
+
+  // what baresip heard: the 300 ms greeting, then the 200 ms 1 kHz beep after it
+  const { heard } = await phone.quit();
+  assert.ok(heard);
+  const atPhone = await decodeWithFfmpeg(heard, 8000);
+  const greeting = blocksOf(atPhone, 440, 8000);
+  const beep = blocksOf(atPhone, OUR_HZ, 8000);
+  assert.ok(greeting.length * 20 >= 200, `baresip heard the greeting (${greeting.length * 20} ms of 440 Hz)`);
+  assert.ok(beep.length * 20 >= 140 && beep.length * 20 <= 260, `baresip heard the 200 ms beep (${beep.length * 20} ms of 1 kHz)`);
+  assert.ok(beep[0]! > greeting.at(-1)!, 'after the greeting');
 });
+
+/** Indexes of the loud 20 ms blocks of `x` in which `hz` dominates. */
+function blocksOf(x: Int16Array, hz: number, rate: number): number[] {
+  const block = rate / 50;
+  const out: number[] = [];
+  for (let i = 0, k = 0; i + block <= x.length; i += block, k++) {
+    const b = x.subarray(i, i + block);
+    if (rms(b) > 1000 && tonePower(b, hz, rate) > 0.5 * rms(b) ** 2 / 4) out.push(k);
+  }
+  return out;
+}
