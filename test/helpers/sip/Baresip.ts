@@ -85,6 +85,9 @@ export class Baresip {
       'poll_method epoll',
       'sip_listen 127.0.0.1:0',
       'net_interface 127.0.0.1',
+      // above Linux's ephemeral ports and the ranges test servers and peers take (libre picks at
+      // random in the range and retries a port in use)
+      'rtp_ports 61000-64999',
       `audio_source aufile,${opts.source}`,
       // aubridge's player pulls what was received without a sound card; sndfile writes it out
       'audio_player aubridge,nil',
