@@ -461,3 +461,28 @@ function blocksOf(x: Int16Array, hz: number, rate: number): number[] {
   }
   return out;
 }
+
+test('two baresip calls bridged (Opus ↔ PCMU, transcoded): each hears the other', { skip }, async (t) => {
+  const r = await rig();
+  const toneA = await soxWav(path.join(r.dir, 'tone-48000.wav'), 48000, 'synth', '20', 'sine', String(CALLER_HZ), 'vol', '0.4');
+  const toneB = await soxWav(path.join(r.dir, 'tone-b-8000.wav'), 8000, 'synth', '20', 'sine', String(OUR_HZ), 'vol', '0.4');
+  const a = await call(t, r, { source: toneA, sampleRate: 48000 });
+  const b = await call(t, r, { source: toneB, sampleRate: 8000, codecs: ['PCMU/8000/1'] });
+  const bridgeId = await r.uas.bridge(a.call, b.call);
+  const bridge = await r.app.inject({ method: 'GET', url: `/bridges/${bridgeId}` });
+  assert.equal(bridge.json<{ mode: string }>().mode, 'transcode');
+  // a second of each side's audio through the bridge, counted at the other side's endpoint
+  const [sentA, sentB] = await Promise.all([endpoint(r, a.call.endpointId), endpoint(r, b.call.endpointId)]);
+  await until(r, a.call.endpointId, (e) => e.stats.packets_sent >= sentA.stats.packets_sent + 50, 'B is relayed to A');
+  await until(r, b.call.endpointId, (e) => e.stats.packets_sent >= sentB.stats.packets_sent + 50, 'A is relayed to B');
+  await a.phone.command('hangup');
+  await b.phone.command('hangup');
+  await Promise.all([a.call.ended, b.call.ended]);
+  const heardA = (await a.phone.quit()).heard;
+  const heardB = (await b.phone.quit()).heard;
+  assert.ok(heardA && heardB);
+  const atA = await decodeWithFfmpeg(heardA, 8000);
+  const atB = await decodeWithFfmpeg(heardB, 8000);
+  assert.ok(blocksOf(atA, OUR_HZ, 8000).length * 20 >= 500, `A (Opus) heard B's ${OUR_HZ} Hz for ${blocksOf(atA, OUR_HZ, 8000).length * 20} ms`);
+  assert.ok(blocksOf(atB, CALLER_HZ, 8000).length * 20 >= 500, `B (PCMU) heard A's ${CALLER_HZ} Hz for ${blocksOf(atB, CALLER_HZ, 8000).length * 20} ms`);
+});
