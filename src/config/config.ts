@@ -31,6 +31,10 @@ export interface Config {
   strictSource: boolean;
   /** In-band DTMF detection default: 'auto' (peers without telephone-event), 'on', 'off'. */
   dtmfInband: 'auto' | 'on' | 'off';
+  /** Threads of the TTS and decode pool (speech, prompt and HTTP media decoding), shared by all media workers. */
+  ttsThreads: number;
+  /** Bound of the pool's cache of prepared audio (speech, decoded prompts, HTTP media), bytes. */
+  ttsCacheBytes: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -105,6 +109,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     webhookUrl: env.WEBHOOK_URL ? env.WEBHOOK_URL : null,
     strictSource: bool(env, 'RTP_STRICT_SOURCE'),
     dtmfInband: oneOf(env, 'DTMF_INBAND', ['auto', 'on', 'off'] as const, 'auto'),
+    ttsThreads: int(env, 'TTS_THREADS', os.availableParallelism() >= 4 ? 2 : 1, 1, 64),
+    ttsCacheBytes: int(env, 'TTS_CACHE_BYTES', 64 * 1024 * 1024, 1024 * 1024, 2 ** 40),
   };
 }
 

@@ -23,6 +23,7 @@ import type {
 } from './types.ts';
 import { WorkerHandle } from './WorkerHandle.ts';
 import { renderMetrics } from './metrics.ts';
+import { AudioPrepPool } from '../media/prep/AudioPrepPool.ts';
 
 interface EndpointRecord {
   id: string;
@@ -69,6 +70,8 @@ export class MediaServer implements MediaControl {
   readonly #logger: Logger;
   readonly #ports: PortPool;
   readonly #workers: WorkerHandle[] = [];
+  /** TTS and decode threads with the cache of prepared audio, shared by every media worker. */
+  #prep: AudioPrepPool | null = null;
   readonly #endpoints = new Map<string, EndpointRecord>();
   readonly #bridges = new Map<string, BridgeRecord>();
   #closing = false;
@@ -87,8 +90,10 @@ export class MediaServer implements MediaControl {
 
   /** Starts the media workers; resolves when all are ready. */
   async start(): Promise<void> {
+    // Started first: espeak-ng loads and warms while the media workers start.
+    this.#prep = new AudioPrepPool({ threads: this.config.ttsThreads, cacheBytes: this.config.ttsCacheBytes });
     for (let i = 0; i < this.config.mediaWorkers; i++) this.#workers.push(this.#spawn(i));
-    await Promise.all(this.#workers.map((w) => w.ready()));
+    await Promise.all([...this.#workers.map((w) => w.ready()), this.#prep.ready()]);
     this.#started = true;
     this.#logger.info({ workers: this.#workers.length, ports: this.#ports.capacity }, 'media server started');
   }
@@ -99,7 +104,11 @@ export class MediaServer implements MediaControl {
 
   #spawn(index: number): WorkerHandle {
     this.#startedAt[index] = performance.now();
-    const handle = new WorkerHandle(index, this.#logger, { settings: this.#workerSettings() });
+    // The worker's own line to the prep pool: a MessagePort beside the control channel.
+    const { port1, port2 } = new MessageChannel();
+    this.#prep?.serve(port1);
+    const handle = new WorkerHandle(index, this.#logger, { settings: { ...this.#workerSettings(), prepPort: port2 } }, [port2]);
+    handle.on('exit', () => port1.close());
     handle.on('notification', (type, payload) => this.#onNotification(type, payload as never));
     handle.on('exit', (code, error) => this.#onWorkerExit(handle, code, error));
     return handle;
@@ -549,6 +558,7 @@ export class MediaServer implements MediaControl {
     // Give the sockets a moment to flush the BYEs before the threads go.
     await new Promise((r) => setTimeout(r, 20));
     await Promise.all(this.#workers.map((w) => w.terminate()));
+    this.#prep?.close();
   }
 }
 
