@@ -80,6 +80,14 @@ export class MediaWorker implements EndpointListener {
     this.#housekeeping = setInterval(() => this.#tick(), 500);
   }
 
+  /**
+   * Resolves once the engines have warmed what a first call would otherwise wait for (encoder
+   * threads); the worker reports ready after it.
+   */
+  warmedUp(): Promise<void> {
+    return Promise.all(Object.values(this.#engines).map((e) => e.warmUp?.())).then(() => undefined);
+  }
+
   async handle<M extends WorkerMethod>(method: M, params: WorkerRequests[M]['params']): Promise<WorkerRequests[M]['result']> {
     const p = params as never;
     switch (method) {

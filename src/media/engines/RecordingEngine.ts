@@ -70,15 +70,18 @@ export class RecordingEngine implements MediaEngine {
   #closedUnderruns = 0;
   #closedDroppedSamples = 0;
 
-  /** Resolves once the encoder threads are warm (started with the worker). */
-  readonly encodersWarm: Promise<void>;
+  readonly #encodersWarm: Promise<void>;
 
   constructor(ctx: WorkerContext) {
     this.#ctx = ctx;
     this.#offDigit = ctx.onDigit((endpointId, digit) => this.onDigit(endpointId, digit));
     // Start the encoder threads and warm lamejs and the Opus WASM now, not on the first MP3/Opus
     // recording (settings.warmEncoders false: tests and tools that record WAV only).
-    this.encodersWarm = ctx.settings.warmEncoders === false ? Promise.resolve() : EncoderPool.shared().warm();
+    this.#encodersWarm = ctx.settings.warmEncoders === false ? Promise.resolve() : EncoderPool.shared().warm();
+  }
+
+  warmUp(): Promise<void> {
+    return this.#encodersWarm;
   }
 
   async handle(method: string, params: Record<string, unknown>): Promise<unknown> {
