@@ -272,8 +272,9 @@ export class MediaWorker implements EndpointListener {
     const engines: Record<string, Record<string, number>> = {};
     for (const [prefix, engine] of Object.entries(this.#engines)) if (engine.metrics) engines[prefix] = engine.metrics();
     result.engines = engines;
-    result.clock = { ticks: this.clock.ticks, lateMaxMs: this.clock.lateMax };
-    this.clock.lateMax = 0;
+    const clock = this.clock;
+    result.clock = { ticks: clock.ticks, lateMaxMs: clock.lateMax, lateP50Ms: clock.latePercentile(50), lateP99Ms: clock.latePercentile(99) };
+    clock.resetLateness();
     return result;
   }
 
