@@ -6,6 +6,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { serializeError } from '../../common/errors.ts';
+import { lowerThreadPriority } from '../../common/threadPriority.ts';
 import { decodeMp3 } from '../playback/decodeAudio.ts';
 import { EspeakWasmEngine } from '../tts/EspeakWasmEngine.ts';
 import { TtsService } from '../tts/TtsService.ts';
@@ -20,6 +21,9 @@ export type ThreadReply =
 
 const port = parentPort;
 if (port === null) throw new Error('prepThread.ts must run in a worker thread');
+
+// Bulk work: when cores are short, the media clocks go first.
+lowerThreadPriority();
 
 const tts = new TtsService({ engines: [new EspeakWasmEngine()], maxTextLength: 4000 });
 

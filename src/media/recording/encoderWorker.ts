@@ -4,6 +4,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { serializeError } from '../../common/errors.ts';
+import { lowerThreadPriority } from '../../common/threadPriority.ts';
 import { EncoderSession } from './EncoderSession.ts';
 import { Mp3StreamEncoder } from './Mp3StreamEncoder.ts';
 import { OggOpusEncoder } from './OggOpusEncoder.ts';
@@ -11,6 +12,9 @@ import type { PoolReply, PoolRequest } from './EncoderPool.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('encoderWorker.ts must run in a worker thread');
+
+// Encoding has seconds of slack (chunks queue); the media clock has none.
+lowerThreadPriority();
 
 const sessions = new Map<number, EncoderSession>();
 // Sessions still opening: data arriving meanwhile waits for the open to finish.
