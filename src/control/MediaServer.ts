@@ -562,6 +562,7 @@ export class MediaServer implements MediaControl {
       counters: this.#counters,
       workers: await this.workerMetrics(),
       eventSeq: this.events.lastSeq,
+      ...(this.#prep !== null ? { prep: this.#prep.stats() } : {}),
     });
   }
 

@@ -25,4 +25,8 @@ test('a greeting followed by a sentence never synthesised before starts as fast 
   assert.ok(withSentence < Math.max(3 * alone, alone + 150), `greeting + new sentence started in ${withSentence.toFixed(0)} ms, the greeting alone in ${alone.toFixed(0)} ms`);
   // The sentence follows the greeting in the same playback.
   assert.equal((await finished).reason, 'done');
+  // The shared cache shows in /metrics: the greeting decoded once and reused, the sentence synthesised.
+  const body = (await server.metrics()).body;
+  assert.match(body, /^msc_prep_cache_hits_total [1-9]/m);
+  assert.match(body, /^msc_prep_cache_misses_total [2-9]/m);
 });
