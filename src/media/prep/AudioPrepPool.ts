@@ -134,7 +134,7 @@ export class AudioPrepPool implements AudioPrep {
 
   /** The live thread with the fewest jobs; a dead one is replaced first. */
   #pick(): Thread | undefined {
-    for (let i = 0; i < this.#threads.length; i++) {
+    for (let i = this.#threads.length - 1; i >= 0; i--) {
       if (this.#threads[i]!.dead && !this.#closed) {
         this.#threads.splice(i, 1);
         void this.#spawn();
