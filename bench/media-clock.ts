@@ -54,7 +54,7 @@ const httpPort = (httpServer.address() as { port: number }).port;
 
 const config = loadConfig({
   MEDIA_WORKERS: '1', LOG_LEVEL: 'silent', RTP_PORT_START: '41000', RTP_PORT_END: '41999',
-  PROMPTS_DIR: promptsDir, RECORDINGS_DIR: recordingsDir,
+  PROMPTS_DIR: promptsDir, RECORDINGS_DIR: recordingsDir, MEDIA_FETCH_ALLOW: '127.0.0.1',
 });
 const server = new MediaServer(config, silentLogger);
 await server.start();

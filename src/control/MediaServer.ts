@@ -98,7 +98,10 @@ export class MediaServer implements MediaControl {
   async start(): Promise<void> {
     this.#address = await LocalAddress.resolve({ rtpBindIp: this.config.rtpBindIp, publicIp: this.config.publicIp });
     // Started before the workers: espeak-ng loads and warms while they start.
-    this.#prep = new AudioPrepPool({ threads: this.config.ttsThreads, cacheBytes: this.config.ttsCacheBytes });
+    this.#prep = new AudioPrepPool({
+      threads: this.config.ttsThreads, cacheBytes: this.config.ttsCacheBytes,
+      fetchAllow: this.config.mediaFetchAllow, fetchDeny: this.config.mediaFetchDeny,
+    });
     for (let i = 0; i < this.config.mediaWorkers; i++) this.#workers.push(this.#spawn(i));
     await Promise.all([...this.#workers.map((w) => w.ready()), this.#prep.ready()]);
     this.#started = true;
@@ -127,7 +130,14 @@ export class MediaServer implements MediaControl {
   /** Plain settings every media worker gets at start (engines read what they need). */
   #workerSettings(): Record<string, unknown> {
     const c = this.config;
-    return { promptsDir: c.promptsDir, recordingsDir: c.recordingsDir, flowsDir: c.flowsDir, dtmfInband: c.dtmfInband };
+    return {
+      promptsDir: c.promptsDir,
+      recordingsDir: c.recordingsDir,
+      flowsDir: c.flowsDir,
+      dtmfInband: c.dtmfInband,
+      mediaFetchAllow: c.mediaFetchAllow,
+      mediaFetchDeny: c.mediaFetchDeny,
+    };
   }
 
   /** Routes an engine request (`playback.start`, ...) to the worker owning `endpointId`. */

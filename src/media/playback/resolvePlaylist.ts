@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError, UnsupportedError, ValidationError } from '../../common/errors.ts';
+import type { DestinationPolicy } from '../../common/net/DestinationPolicy.ts';
 import type { AudioPrep, PrepRequest } from '../prep/AudioPrep.ts';
 import type { TtsService } from '../tts/TtsService.ts';
 import { decodeAudioAt, type DecodedAudio } from './decodeAudio.ts';
@@ -26,8 +27,11 @@ export interface ResolveContext {
    */
   prep?: AudioPrep;
   signal?: AbortSignal;
-  /** HTTP items: timeout, body limit and cache lifetime. */
-  http?: { timeoutMs?: number; maxBytes?: number; ttlMs?: number };
+  /**
+   * HTTP items: timeout, body limit, cache lifetime and where they may come from (the policy
+   * applies here on the calling thread; through `prep`, the pool applies its own).
+   */
+  http?: { timeoutMs?: number; maxBytes?: number; ttlMs?: number; policy?: DestinationPolicy };
   /** Options for items given as strings (TTS voice, digits mode), e.g. from the playback request. */
   itemOptions?: MediaItemOptions;
 }
@@ -121,6 +125,7 @@ async function load(req: PrepRequest, ctx: ResolveContext): Promise<DecodedAudio
       const fetchOpts: Parameters<typeof fetchMedia>[1] = {};
       if (req.timeoutMs !== undefined) fetchOpts.timeoutMs = req.timeoutMs;
       if (req.maxBytes !== undefined) fetchOpts.maxBytes = req.maxBytes;
+      if (ctx.http?.policy !== undefined) fetchOpts.policy = ctx.http.policy;
       // The shared fetch is not tied to one caller's signal; the caller's wait is.
       const fetchAndDecode = async (): Promise<DecodedAudio> => decodeAudioAt(await fetchMedia(req.url, fetchOpts), ctx.rate, req.url);
       if (ctx.cache === undefined) {

@@ -14,6 +14,9 @@ export interface AudioPrepPoolOptions {
   cacheBytes?: number;
   /** Engine name a TTS request without one is cached under (the threads' default engine). */
   defaultEngine?: string;
+  /** HTTP media (and HTTP TTS) destinations allowed / refused beyond the default policy (MEDIA_FETCH_ALLOW / _DENY). */
+  fetchAllow?: readonly string[];
+  fetchDeny?: readonly string[];
 }
 
 export const DEFAULT_PREP_THREADS = 2;
@@ -51,12 +54,14 @@ export class AudioPrepPool implements AudioPrep {
   readonly #ports = new Set<MessagePort>();
   readonly #defaultEngine: string;
   readonly #ready: Promise<void>;
+  readonly #threadData: { fetchAllow: string[]; fetchDeny: string[] };
   #nextId = 1;
   #closed = false;
 
   constructor(o: AudioPrepPoolOptions = {}) {
     this.cache = new PromptCache({ maxBytes: o.cacheBytes ?? DEFAULT_PREP_CACHE_BYTES });
     this.#defaultEngine = o.defaultEngine ?? 'espeak-wasm';
+    this.#threadData = { fetchAllow: [...(o.fetchAllow ?? [])], fetchDeny: [...(o.fetchDeny ?? [])] };
     const n = Math.max(1, o.threads ?? DEFAULT_PREP_THREADS);
     const ready: Promise<void>[] = [];
     for (let i = 0; i < n; i++) ready.push(this.#spawn());
@@ -69,7 +74,7 @@ export class AudioPrepPool implements AudioPrep {
   }
 
   #spawn(): Promise<void> {
-    const worker = startThread(new URL('./prepThread.ts', import.meta.url));
+    const worker = startThread(new URL('./prepThread.ts', import.meta.url), { workerData: this.#threadData });
     const thread: Thread = { worker, busy: 0, dead: false };
     worker.unref();
     this.#threads.push(thread);

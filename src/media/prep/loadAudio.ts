@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { UnsupportedError } from '../../common/errors.ts';
+import type { DestinationPolicy } from '../../common/net/DestinationPolicy.ts';
 import { decodeAudioAt, type DecodedAudio } from '../playback/decodeAudio.ts';
 import { fetchMedia } from '../playback/fetchMedia.ts';
 import type { TtsService } from '../tts/TtsService.ts';
@@ -7,10 +8,10 @@ import type { PrepRequest } from './AudioPrep.ts';
 
 /**
  * Carry out one PrepRequest on the calling thread: read and decode a file, fetch and decode an
- * HTTP body, or synthesise text, then convert to the requested rate. CPU-heavy: it runs in an
+ * HTTP body (where `policy` allows), or synthesise text, then convert to the requested rate. CPU-heavy: it runs in an
  * AudioPrepPool thread, never on a media worker's thread.
  */
-export async function loadAudio(req: PrepRequest, tts: TtsService | undefined): Promise<DecodedAudio> {
+export async function loadAudio(req: PrepRequest, tts: TtsService | undefined, policy?: DestinationPolicy): Promise<DecodedAudio> {
   switch (req.kind) {
     case 'file':
       return decodeAudioAt(await readFile(req.path), req.sampleRate, req.label);
@@ -18,6 +19,7 @@ export async function loadAudio(req: PrepRequest, tts: TtsService | undefined): 
       const opts: Parameters<typeof fetchMedia>[1] = {};
       if (req.timeoutMs !== undefined) opts.timeoutMs = req.timeoutMs;
       if (req.maxBytes !== undefined) opts.maxBytes = req.maxBytes;
+      if (policy !== undefined) opts.policy = policy;
       return decodeAudioAt(await fetchMedia(req.url, opts), req.sampleRate, req.url);
     }
     case 'tts': {

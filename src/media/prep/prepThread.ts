@@ -4,8 +4,9 @@
  * synthesis: module compile, instantiation, JIT) and the decoders, then says 'ready'; jobs that
  * arrive meanwhile wait for that.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { serializeError } from '../../common/errors.ts';
+import { DestinationPolicy } from '../../common/net/DestinationPolicy.ts';
 import { lowerThreadPriority } from '../../common/threadPriority.ts';
 import { decodeMp3 } from '../playback/decodeAudio.ts';
 import { EspeakWasmEngine } from '../tts/EspeakWasmEngine.ts';
@@ -26,6 +27,8 @@ if (port === null) throw new Error('prepThread.ts must run in a worker thread');
 lowerThreadPriority();
 
 const tts = new TtsService({ engines: [new EspeakWasmEngine()], maxTextLength: 4000 });
+const data = (workerData ?? {}) as { fetchAllow?: string[]; fetchDeny?: string[] };
+const policy = new DestinationPolicy({ allow: data.fetchAllow ?? [], deny: data.fetchDeny ?? [] });
 
 async function warmUp(): Promise<void> {
   await tts.synthesize('Ready.', { sampleRate: 8000, bypassCache: true });
@@ -41,7 +44,7 @@ const warmed = warmUp().catch(() => undefined).then(() => {
 async function run(job: ThreadJob): Promise<void> {
   await warmed;
   try {
-    const audio = await loadAudio(job.req, tts);
+    const audio = await loadAudio(job.req, tts, policy);
     // Into shared memory: the pool caches it and every media worker reads the same bytes.
     const pcm = new Int16Array(new SharedArrayBuffer(audio.pcm.byteLength));
     pcm.set(audio.pcm);

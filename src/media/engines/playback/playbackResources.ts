@@ -21,11 +21,16 @@ export interface PlaybackResources {
   close(): void;
 }
 
+function stringList(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((e): e is string => typeof e === 'string') : [];
+}
+
 /**
  * Builds the worker's shared resources from its settings: `prepPort` (a MessagePort to the
  * control plane's AudioPrepPool, given by MediaServer), promptsDir, recordingsDir. A worker
- * started without a port (tests, tools) runs a pool of its own (`ttsThreads`, `ttsCacheBytes`):
- * still off its thread, but neither shared nor warmed before the first request.
+ * started without a port (tests, tools) runs a pool of its own (`ttsThreads`, `ttsCacheBytes`,
+ * `mediaFetchAllow`, `mediaFetchDeny`): still off its thread, but neither shared nor warmed
+ * before the first request. HTTP items are fetched by the pool, under its destination policy.
  */
 export function createPlaybackResources(settings: Readonly<Record<string, unknown>>): PlaybackResources {
   const promptsDir = path.resolve(typeof settings.promptsDir === 'string' ? settings.promptsDir : 'prompts');
@@ -37,6 +42,8 @@ export function createPlaybackResources(settings: Readonly<Record<string, unknow
     const opts: ConstructorParameters<typeof AudioPrepPool>[0] = {};
     if (typeof settings.ttsThreads === 'number') opts.threads = settings.ttsThreads;
     if (typeof settings.ttsCacheBytes === 'number') opts.cacheBytes = settings.ttsCacheBytes;
+    opts.fetchAllow = stringList(settings.mediaFetchAllow);
+    opts.fetchDeny = stringList(settings.mediaFetchDeny);
     prep = new AudioPrepPool(opts);
   }
   return { prep, promptsDir, mediaRoots: [promptsDir, recordingsDir], close: () => prep.close() };
