@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { SerializedError } from '../../common/errors.ts';
 import type { DecodedAudio } from '../playback/decodeAudio.ts';
 import type { TtsItemOptions } from '../playback/MediaItem.ts';
 
@@ -28,7 +29,7 @@ export interface AudioPrep {
 export type PrepClientMessage = { t: 'prep'; id: number; req: PrepRequest };
 export type PrepServerMessage =
   | { t: 'done'; id: number; pcm: Int16Array; sampleRate: number }
-  | { t: 'fail'; id: number; err: import('../../common/errors.ts').SerializedError };
+  | { t: 'fail'; id: number; err: SerializedError };
 
 /** Cache key of a TTS request; the text is hashed to keep keys short. */
 export function ttsKey(engine: string, req: Extract<PrepRequest, { kind: 'tts' }>): string {
