@@ -59,7 +59,8 @@ export interface WorkerMetrics {
   eventLoopLagMs: { p50: number; p99: number; max: number };
   /** Per-engine counters (playback, recording, dtmf, conference). */
   engines?: Record<string, Record<string, number>>;
-  clock?: { ticks: number; lateMaxMs: number };
+  /** Media clock tick lateness since the previous metrics request. */
+  clock?: { ticks: number; lateMaxMs: number; lateP50Ms?: number; lateP99Ms?: number };
 }
 
 export interface WorkerRequests {

@@ -26,6 +26,7 @@ import type {
 } from './types.ts';
 import { WorkerHandle } from './WorkerHandle.ts';
 import { renderMetrics } from './metrics.ts';
+import { AudioPrepPool } from '../media/prep/AudioPrepPool.ts';
 
 interface EndpointRecord {
   id: string;
@@ -76,6 +77,8 @@ export class MediaServer implements MediaControl {
   /** Media destinations that would be this server itself (SDP destination policy). */
   readonly #own: OwnDestinations;
   readonly #workers: WorkerHandle[] = [];
+  /** TTS and decode threads with the cache of prepared audio, shared by every media worker. */
+  #prep: AudioPrepPool | null = null;
   readonly #endpoints = new Map<string, EndpointRecord>();
   readonly #bridges = new Map<string, BridgeRecord>();
   #closing = false;
@@ -102,8 +105,13 @@ export class MediaServer implements MediaControl {
   /** Starts the media workers; resolves when all are ready. */
   async start(): Promise<void> {
     this.#address = await LocalAddress.resolve({ rtpBindIp: this.config.rtpBindIp, publicIp: this.config.publicIp });
+    // Started before the workers: espeak-ng loads and warms while they start.
+    this.#prep = new AudioPrepPool({
+      threads: this.config.ttsThreads, cacheBytes: this.config.ttsCacheBytes,
+      fetchAllow: this.config.mediaFetchAllow, fetchDeny: this.config.mediaFetchDeny,
+    });
     for (let i = 0; i < this.config.mediaWorkers; i++) this.#workers.push(this.#spawn(i));
-    await Promise.all(this.#workers.map((w) => w.ready()));
+    await Promise.all([...this.#workers.map((w) => w.ready()), this.#prep.ready()]);
     this.#started = true;
     this.#logger.info({
       workers: this.#workers.length, ports: this.#ports.capacity, bind: this.config.rtpBindIp,
@@ -122,7 +130,11 @@ export class MediaServer implements MediaControl {
 
   #spawn(index: number): WorkerHandle {
     this.#startedAt[index] = performance.now();
-    const handle = new WorkerHandle(index, this.#logger, { settings: this.#workerSettings() });
+    // The worker's own line to the prep pool: a MessagePort beside the control channel.
+    const { port1, port2 } = new MessageChannel();
+    this.#prep?.serve(port1);
+    const handle = new WorkerHandle(index, this.#logger, { settings: { ...this.#workerSettings(), prepPort: port2 } }, [port2]);
+    handle.on('exit', () => port1.close());
     handle.on('notification', (type, payload) => this.#onNotification(type, payload as never));
     handle.on('exit', (code, error) => this.#onWorkerExit(handle, code, error));
     return handle;
@@ -620,6 +632,7 @@ export class MediaServer implements MediaControl {
       counters: this.#counters,
       workers: await this.workerMetrics(),
       eventSeq: this.events.lastSeq,
+      ...(this.#prep !== null ? { prep: this.#prep.stats() } : {}),
     });
   }
 
@@ -641,6 +654,7 @@ export class MediaServer implements MediaControl {
     // Give the sockets a moment to flush the BYEs before the threads go.
     await new Promise((r) => setTimeout(r, 20));
     await Promise.all(this.#workers.map((w) => w.terminate()));
+    this.#prep?.close();
   }
 }
 

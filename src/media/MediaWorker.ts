@@ -86,6 +86,14 @@ export class MediaWorker implements EndpointListener {
     this.#housekeeping = setInterval(() => this.#tick(), 500);
   }
 
+  /**
+   * Resolves once the engines have warmed what a first call would otherwise wait for (encoder
+   * threads); the worker reports ready after it.
+   */
+  warmedUp(): Promise<void> {
+    return Promise.all(Object.values(this.#engines).map((e) => e.warmUp?.())).then(() => undefined);
+  }
+
   async handle<M extends WorkerMethod>(method: M, params: WorkerRequests[M]['params']): Promise<WorkerRequests[M]['result']> {
     const p = params as never;
     switch (method) {
@@ -285,8 +293,9 @@ export class MediaWorker implements EndpointListener {
     const engines: Record<string, Record<string, number>> = {};
     for (const [prefix, engine] of Object.entries(this.#engines)) if (engine.metrics) engines[prefix] = engine.metrics();
     result.engines = engines;
-    result.clock = { ticks: this.clock.ticks, lateMaxMs: this.clock.lateMax };
-    this.clock.lateMax = 0;
+    const clock = this.clock;
+    result.clock = { ticks: clock.ticks, lateMaxMs: clock.lateMax, lateP50Ms: clock.latePercentile(50), lateP99Ms: clock.latePercentile(99) };
+    clock.resetLateness();
     return result;
   }
 

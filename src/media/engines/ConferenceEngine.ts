@@ -5,7 +5,7 @@ import type { MediaEngine, WorkerContext } from './MediaEngine.ts';
 import { ConferenceRoom, participantInfo, type ConferenceOptions, type ConferenceSampleRate, type RoomHost } from './conference/ConferenceRoom.ts';
 import type { Participant, ParticipantFlags } from './conference/Participant.ts';
 import type { PlayerSource } from './playback/PlayerSource.ts';
-import { createPlaybackResources, preparePlayer, type PlaybackResources } from './playback/playbackResources.ts';
+import { preparePlayer, sharedPlaybackResources, type PlaybackResources } from './playback/playbackResources.ts';
 
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const RATES = new Set([8000, 16000, 48000]);
@@ -107,7 +107,7 @@ export class ConferenceEngine implements MediaEngine, RoomHost {
   }
 
   get #playback(): PlaybackResources {
-    this.#resources ??= createPlaybackResources(this.#ctx.settings);
+    this.#resources ??= sharedPlaybackResources(this.#ctx.settings);
     return this.#resources;
   }
 
@@ -338,6 +338,6 @@ export class ConferenceEngine implements MediaEngine, RoomHost {
     if (this.#closed) return;
     this.#closed = true;
     for (const room of [...this.#rooms.values()]) room.end('shutdown');
-    this.#resources?.tts.close();
+    this.#resources?.close();
   }
 }

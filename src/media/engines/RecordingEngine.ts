@@ -1,6 +1,7 @@
 import { unlink } from 'node:fs/promises';
 import { InvalidStateError, NotFoundError, UnsupportedError, ValidationError } from '../../common/errors.ts';
 import { createRecordingWriter } from '../recording/createRecordingWriter.ts';
+import { EncoderPool } from '../recording/EncoderPool.ts';
 import { Recorder, type RecorderResult } from '../recording/Recorder.ts';
 import type { IfExists, RecordingFormat, RecordingWriter } from '../recording/RecordingWriter.ts';
 import { findConference } from './ConferenceEngine.ts';
@@ -69,9 +70,18 @@ export class RecordingEngine implements MediaEngine {
   #closedUnderruns = 0;
   #closedDroppedSamples = 0;
 
+  readonly #encodersWarm: Promise<void>;
+
   constructor(ctx: WorkerContext) {
     this.#ctx = ctx;
     this.#offDigit = ctx.onDigit((endpointId, digit) => this.onDigit(endpointId, digit));
+    // Start the encoder threads and warm lamejs and the Opus WASM now, not on the first MP3/Opus
+    // recording (settings.warmEncoders false: tests and tools that record WAV only).
+    this.#encodersWarm = ctx.settings.warmEncoders === false ? Promise.resolve() : EncoderPool.shared().warm();
+  }
+
+  warmUp(): Promise<void> {
+    return this.#encodersWarm;
   }
 
   async handle(method: string, params: Record<string, unknown>): Promise<unknown> {
