@@ -71,6 +71,11 @@ export class BridgeLink implements MediaSink {
     return this.#target instanceof LocalTarget ? this.#target.endpoint : null;
   }
 
+  /** The playout jitter buffer of a decoding transcode (null while relaying). */
+  get jitterBuffer(): JitterBuffer | null {
+    return this.mode === 'transcode' ? this.#jb : null;
+  }
+
   /** 'relay' when both legs share a codec, else 'transcode'. */
   get mode(): 'relay' | 'transcode' {
     const a = this.#from.media;

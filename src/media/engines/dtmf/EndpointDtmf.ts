@@ -99,8 +99,8 @@ export class EndpointDtmf implements AudioTap, Clocked {
     this.#clock = clock;
     this.#counters = counters;
     this.#onPress = onPress;
-    // In-band digits are detected after the jitter buffer (up to 200 ms behind the RFC 4733
-    // events of the same press): the window covers that delay.
+    // In-band digits are detected on arrival, a reorder wait at most (60 ms) behind the RFC 4733
+    // events of the same press: the window covers that and the tone's own length.
     this.#merger = new DtmfMerger({ onDigit: this.#onMerged, windowMs: 300 });
     this.#receiver = this.#makeReceiver(8000);
   }
@@ -175,10 +175,9 @@ export class EndpointDtmf implements AudioTap, Clocked {
   };
 
   readonly #onInbandDigit = (event: DtmfEvent): void => {
-    // Put the press on the packet-arrival clock the RFC 4733 receiver uses, for the merger.
-    // The audio went through the endpoint's jitter buffer first: take its delay off too.
-    const jb = this.#tapped?.jitterBuffer;
-    event.startMs = this.#nowMs - event.durationMs - INBAND_END_LATENCY_MS - (jb ? jb.targetDelayMs : 0);
+    // Put the press on the packet-arrival clock the RFC 4733 receiver uses, for the merger (the
+    // audio is decoded on arrival, in sequence order: no playout delay to take off).
+    event.startMs = this.#nowMs - event.durationMs - INBAND_END_LATENCY_MS;
     if (!this.#merger.push(event)) this.#counters.suppressed++;
   };
 
@@ -188,7 +187,10 @@ export class EndpointDtmf implements AudioTap, Clocked {
     this.#onPress(this, event);
   };
 
-  /** AudioTap: decoded received audio goes through the in-band detector. */
+  /**
+   * AudioTap: received audio, decoded on arrival in sequence order, goes through the in-band
+   * detector: detection depends on neither the media clock's lateness nor a playout buffer.
+   */
   onAudio(pcm: Int16Array, sampleRate: number, direction: 'in' | 'out', nowMs: number): void {
     if (direction !== 'in' || this.#tapped === null) return;
     let detector = this.#detector;
