@@ -14,9 +14,9 @@ const RING_MS = 2000;
  * - A received stream ('stream' kind) is placed by RTP timestamp: its first chunk is anchored
  *   where it arrived (recording time, one chunk back), every later chunk at the anchor plus its
  *   timestamp offset. Nothing is inserted or dropped while the sender's timeline is continuous.
- *   The anchor moves ("re-based") only when that is impossible: a new sender (epoch), a chunk
- *   whose place was already written out (a stall longer than STREAM_WAIT_MS, or timestamps going
- *   back), or a timestamp jump far ahead of the arrival time.
+ *   The anchor moves ("re-based") only when that is impossible: a new sender (epoch), a
+ *   timestamp jump far from the arrival time, or a stream that keeps arriving after its place was
+ *   written out (its delay grew by more than STREAM_WAIT_MS; a single late burst is dropped).
  * - Generated audio ('clock' kind: what we sent, a conference mix) is placed by the media clock
  *   tick that produced it.
  *
@@ -40,6 +40,8 @@ export class TimelineChannel {
   #offset = 0;
   #next = 0;
   #expect = -1;
+  /** Samples of the stream in a row that arrived after their place was written out. */
+  #lateRun = 0;
   #resampler: Resampler | null = null;
   #scratch = new Int16Array(0);
   /** Frames read with no audio in them after the channel got its first audio. */
@@ -84,21 +86,35 @@ export class TimelineChannel {
     if (data === null) return;
     const n = this.#scratchLength;
     const arrivalPos = this.positionAt(arrivalMs);
+    const len = pcm.length;
     if (epoch !== this.#epoch || this.#expect < 0) {
       this.#epoch = epoch;
       this.#anchor(position, rate, n, arrivalPos);
-    } else if (position !== this.#expect) {
-      // A timestamp jump (DTX, a long loss, concealment shorter than the gap): where the
-      // anchor puts it, unless that place is already written out or implausibly far ahead.
-      const at = this.#offset + Math.round((position * this.rate) / rate);
-      if (at < this.#emitted || at > arrivalPos + (MAX_AHEAD_MS * this.rate) / 1000) this.#anchor(position, rate, n, arrivalPos);
-      else this.#next = at;
-    } else if (this.#next < this.#emitted) {
-      // In sequence but its place was already read out as silence: the stream stalled longer
-      // than STREAM_WAIT_MS. Keep the audio, after what was written.
-      this.#anchor(position, rate, n, arrivalPos);
+    } else {
+      // In sequence: right after the previous chunk (no rounding drift when resampling); after a
+      // timestamp jump (DTX, a long loss): where the anchor puts it.
+      const at = position === this.#expect ? this.#next : this.#offset + Math.round((position * this.rate) / rate);
+      const second = this.rate;
+      if (at > arrivalPos + (MAX_AHEAD_MS * this.rate) / 1000 || at + n < arrivalPos - 2 * second) {
+        this.#anchor(position, rate, n, arrivalPos); // a timestamp jump, not the sender's timeline
+      } else if (at + n <= this.#emitted) {
+        // Its place was already written out as silence: the stream came later than
+        // STREAM_WAIT_MS. A burst after a stall catches up by itself (dropped, counted, the
+        // timeline kept); a stream that stays that late (the path's delay grew) is re-based.
+        this.#lateRun += n;
+        if (this.#lateRun < (STREAM_WAIT_MS * this.rate) / 1000) {
+          this.droppedSamples += n;
+          this.#expect = position + len;
+          this.#next = at + n;
+          return;
+        }
+        this.#anchor(position, rate, n, arrivalPos);
+      } else {
+        this.#next = at;
+      }
     }
-    this.#expect = position + pcm.length;
+    this.#lateRun = 0;
+    this.#expect = position + len;
     this.#put(data, n, this.#next);
     this.#next += n;
   }
