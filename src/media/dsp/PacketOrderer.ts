@@ -12,7 +12,10 @@ export interface PacketOrdererOptions {
   maxPayload?: number;
   /** How long a gap is waited for once a later packet arrived, ms. Default 60. */
   reorderMs?: number;
-  /** Packets held behind a gap before it is declared lost at once. Default 4. */
+  /**
+   * Packets held behind a gap before it is declared lost at once. Default: the ring less one (a
+   * burst after a stall may come in any order; the time bound is what normally decides).
+   */
   reorderPackets?: number;
 }
 
@@ -76,7 +79,7 @@ export class PacketOrderer {
     this.capacity = capacity;
     this.maxPayload = o.maxPayload ?? 1500;
     this.reorderMs = o.reorderMs ?? 60;
-    this.reorderPackets = Math.min(capacity - 1, o.reorderPackets ?? 4);
+    this.reorderPackets = Math.min(capacity - 1, o.reorderPackets ?? capacity - 1);
     this.#mask = capacity - 1;
     this.#ring = new Uint8Array(capacity * this.maxPayload);
     this.#lengths = new Int32Array(capacity).fill(EMPTY);

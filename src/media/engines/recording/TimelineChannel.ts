@@ -1,11 +1,14 @@
 import { Resampler } from '../../dsp/Resampler.ts';
 
-/** A stream that sent nothing for this long counts as paused: its place is silence (ms). */
-export const STREAM_WAIT_MS = 200;
+/**
+ * A stream that sent nothing for this long counts as paused: its place is written as silence
+ * (ms). A recording is not a real-time listener: it can wait out a loaded machine's stalls.
+ */
+export const STREAM_WAIT_MS = 1000;
 /** A chunk placed further ahead of its arrival than this is a timestamp jump: re-based (ms). */
 const MAX_AHEAD_MS = 500;
 /** Ring length (ms): the wait plus the furthest a chunk may sit ahead, with room to spare. */
-const RING_MS = 2000;
+const RING_MS = 2500;
 
 /**
  * One channel of a recording as a timeline: audio is written at its place in the file and read
