@@ -254,8 +254,12 @@ export class ActiveRecording implements Clocked {
     this.#write(now, MAX_DRAIN_FRAMES, true);
   }
 
-  /** The timeline runs on while paused (the Recorder skips the frames): nothing to realign. */
+  /**
+   * The timeline runs on while paused (the Recorder skips its frames). What arrived during the
+   * pause but is not written out yet was said during the pause: written out (skipped) first.
+   */
   resume(): void {
+    if (this.recorder.state === 'paused') this.drain();
     this.recorder.resume();
   }
 
