@@ -148,3 +148,59 @@ test('a recording of ffmpeg sending PCMU RTP is sample-exact with what ffmpeg se
   assert.equal(c.covered, src.pcm.length, `the whole stream is recorded (${c.covered} of ${src.pcm.length} samples)`);
   assert.equal(c.differing, 0, `${c.differing} samples differ, the first at ${(c.firstDiff / 8).toFixed(1)} ms`);
 });
+
+test('a stereo bridge recording keeps both legs sample-exact and aligned by arrival', async (t) => {
+  const { dir, server, recordings } = await setup(t);
+  const src = await mulawSource(dir, 3);
+  const legs: Array<{ peer: RtpPeer; ep: Awaited<ReturnType<MediaServer['createEndpoint']>> }> = [];
+  for (let i = 0; i < 2; i++) {
+    const peer = await RtpPeer.open();
+    t.after(() => peer.close());
+    const ep = await server.createEndpoint({ remote_sdp: peer.offer(['pcmu'], { telephoneEvent: false }), affinity: 'exact-bridge' });
+    legs.push({ peer, ep });
+  }
+  const bridge = await server.createBridge({ endpoint_a: legs[0]!.ep.id, endpoint_b: legs[1]!.ep.id });
+  const rec = await recordings.start({ bridgeId: bridge.id, format: 'wav', channels: 'stereo' });
+  // Both legs carry the same audio, each packet sent to both in the same instant: leg B starts
+  // 10 frames (200 ms) later, so the right channel must be the left one 200 ms later.
+  const frames = src.bytes.length / 160;
+  const firstSent = [0, 0];
+  await server.workerMetrics(); // starts the worker's event-loop lag measurement afresh
+  const start = performance.now();
+  await new Promise<void>((resolve) => {
+    let k = 0;
+    const timer = setInterval(() => {
+      const due = Math.min(frames + 10, Math.floor((performance.now() - start) / 20) + 1);
+      for (; k < due; k++) {
+        if (k === 0) firstSent[0] = performance.now();
+        if (k === 10) firstSent[1] = performance.now();
+        if (k < frames) legs[0]!.peer.send(legs[0]!.ep.rtp_port, src.bytes.subarray(k * 160, k * 160 + 160), 0);
+        if (k >= 10) legs[1]!.peer.send(legs[1]!.ep.rtp_port, src.bytes.subarray((k - 10) * 160, (k - 10) * 160 + 160), 0);
+      }
+      if (k >= frames + 10) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 4);
+  });
+  await untilReceived(server, legs[0]!.ep.id, frames);
+  await untilReceived(server, legs[1]!.ep.id, frames);
+  const lagMs = Math.max(...(await server.workerMetrics()).map((w) => w.eventLoopLagMs.max));
+  const r = await recordings.stop(rec.id);
+  const both = await decodeWithFfmpeg(r.path, 8000, 2);
+  const left = new Int16Array(both.length / 2);
+  const right = new Int16Array(both.length / 2);
+  for (let i = 0; i < left.length; i++) {
+    left[i] = both[2 * i]!;
+    right[i] = both[2 * i + 1]!;
+  }
+  const a = compare(src.pcm, left);
+  const b = compare(src.pcm, right);
+  assert.equal(a.differing, 0, `left: ${a.differing} samples differ`);
+  assert.equal(b.differing, 0, `right: ${b.differing} samples differ`);
+  // The channels are as far apart as the legs' first packets were when sent, give or take a
+  // frame and how late the worker's event loop stamped an arrival in this run.
+  const sentApartMs = firstSent[1]! - firstSent[0]!;
+  const skewMs = (b.at - a.at) / 8 - sentApartMs;
+  assert.ok(Math.abs(skewMs) <= 20 + lagMs, `right channel is ${skewMs.toFixed(1)} ms off the ${sentApartMs.toFixed(1)} ms between the first packets (worker lag up to ${lagMs.toFixed(1)} ms)`);
+});
