@@ -16,6 +16,9 @@ import { FRAME_MS, type Clocked, type MediaClock } from '../MediaClock.ts';
  */
 const INBAND_END_LATENCY_MS = 35;
 
+/** Event packet buffers (power of two): more than the sends of one clock catch-up (5 ticks). */
+const EVENT_PACKET_RING = 8;
+
 /** Silence after each in-band tone we generate (ITU-T Q.24 asks receivers to accept 40 ms). */
 const TONE_PAUSE_MS = 80;
 
@@ -85,7 +88,10 @@ export class EndpointDtmf implements AudioTap, Clocked {
   #eventPt = -1;
   #eventTs = 0;
   #lastEventMs = -1;
-  readonly #packet = new Uint8Array(16);
+  // dgram.send() reads the bytes on a later tick, so a clock catching up several ticks at once
+  // must not reuse one buffer (two datagrams would carry the second packet): a small ring.
+  readonly #packets: Uint8Array[] = Array.from({ length: EVENT_PACKET_RING }, () => new Uint8Array(16));
+  #packetIndex = 0;
   #eventWaiters: Waiter[] = [];
   // In-band sending.
   #tone: ToneSource | null = null;
@@ -215,7 +221,8 @@ export class EndpointDtmf implements AudioTap, Clocked {
     if (this.#rfcOpen > 0) this.#receiver.tick(nowMs);
     const sender = this.#sender;
     if (sender !== null) {
-      const packet = this.#packet;
+      this.#packetIndex = (this.#packetIndex + 1) & (EVENT_PACKET_RING - 1);
+      const packet = this.#packets[this.#packetIndex]!;
       const flags = sender.next(packet, 12);
       if ((flags & SEND) !== 0) {
         const rtp = this.endpoint.sender;
