@@ -3,6 +3,7 @@
  * `npm start` runs this with the embedded defaults; environment variables override them.
  */
 import { assertSafeApiBinding, loadConfig } from './config/config.ts';
+import { checkWritableDirs } from './config/writableDirs.ts';
 import { createLogger } from './common/logger.ts';
 import { MediaServer } from './control/MediaServer.ts';
 import { buildApp } from './api/http/app.ts';
@@ -10,7 +11,9 @@ import { engineRoutes } from './api/http/routes/engineRoutes.ts';
 import { MediaFlowEngines } from './control/MediaFlowEngines.ts';
 import { FlowService } from './flows/FlowService.ts';
 import { WebhookDelivery } from './control/WebhookDelivery.ts';
+import { WebhookSigner } from './common/WebhookSigner.ts';
 import { startGrpcServer } from './api/grpc/GrpcServer.ts';
+import { buildOperatorApp } from './api/http/operatorApp.ts';
 import { grpcEngineServices } from './api/grpc/engineServices.ts';
 
 const logger = createLogger();
@@ -18,9 +21,19 @@ const logger = createLogger();
 async function main(): Promise<void> {
   const config = loadConfig();
   assertSafeApiBinding(config);
+  for (const p of checkWritableDirs(config)) {
+    logger.error({ setting: p.setting, dir: p.dir, cause: p.cause }, `${p.setting} ${p.dir} is not writable (${p.cause}): ${p.effect}`);
+  }
   const server = new MediaServer(config, logger);
   await server.start();
-  const webhook = config.webhookUrl ? new WebhookDelivery({ bus: server.events, url: config.webhookUrl, logger }) : null;
+  const webhook = config.webhookUrl
+    ? new WebhookDelivery({
+        bus: server.events,
+        url: config.webhookUrl,
+        logger,
+        ...(config.webhookSecret !== null ? { signer: new WebhookSigner(config.webhookSecret) } : {}),
+      })
+    : null;
   const flows = new FlowService({
     engines: MediaFlowEngines.forServer(server),
     emit: (type, payload) => server.events.emit(type, payload),
@@ -30,8 +43,10 @@ async function main(): Promise<void> {
   const loaded = flows.loadDir();
   for (const p of loaded.problems) logger.warn({ problem: p }, 'flow not loaded');
   flows.watch();
-  const app = await buildApp({ control: server, config, logger, flows, extraRoutes: engineRoutes(server) });
+  const app = await buildApp({ control: server, config, logger, flows, extraRoutes: engineRoutes(server), ...(webhook !== null ? { metricsRegistries: [webhook.registry] } : {}) });
   await app.listen({ host: config.apiHost, port: config.apiPort });
+  const operator = config.metricsPort === null ? null : await buildOperatorApp({ control: server, metrics: app.apiMetrics, logger });
+  await operator?.listen({ host: config.metricsHost, port: config.metricsPort! });
   const grpc = config.grpcPort === null ? null : await startGrpcServer({ control: server, config, logger, services: grpcEngineServices(server), flows });
   logger.info({ api: `http://${config.apiHost}:${config.apiPort}`, rtp: `${config.rtpBindIp}:${config.rtpPortStart}-${config.rtpPortEnd}`, workers: server.workerCount }, 'media-server-core ready');
 
@@ -48,6 +63,7 @@ async function main(): Promise<void> {
     force.unref();
     try {
       await app.close();
+      await operator?.close();
       await grpc?.close();
       flows.close();
       await server.close();

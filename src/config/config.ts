@@ -1,6 +1,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../common/errors.ts';
+import { parseWebhookSecret } from '../common/WebhookSigner.ts';
+import { parseDestinationList } from '../common/net/DestinationPolicy.ts';
 
 /** Everything the server needs to start; every field has an embedded default. */
 export interface Config {
@@ -11,11 +13,18 @@ export interface Config {
   /** Allows binding the API to a non-loopback address without a token (explicit opt-in). */
   allowInsecureApi: boolean;
   grpcPort: number | null;
+  /** METRICS_PORT: a listener serving /metrics, /ready and /health without the token; null: off. */
+  metricsPort: number | null;
+  /** METRICS_HOST: its address (default API_HOST). */
+  metricsHost: string;
   rtpPortStart: number;
   rtpPortEnd: number;
   rtpBindIp: string;
-  /** Address written into SDP (c=); defaults to rtpBindIp. */
-  publicIp: string;
+  /**
+   * PUBLIC_IP: the address written into SDP (c=) as it is (1:1 NAT). When null, SDP announces
+   * RTP_BIND_IP, or for a wildcard bind the interface routing to the peer (control/LocalAddress).
+   */
+  publicIp: string | null;
   mediaWorkers: number;
   flowsDir: string;
   promptsDir: string;
@@ -27,6 +36,16 @@ export interface Config {
   codecs: string[];
   eventBufferSize: number;
   webhookUrl: string | null;
+  /** Media (and HTTP TTS) fetches: destinations allowed despite the default and listed denials. */
+  mediaFetchAllow: string[];
+  /** Media fetches: destinations refused on top of the defaults (loopback, link-local, metadata...). */
+  mediaFetchDeny: string[];
+  /** Flow `http` steps: destinations allowed despite the default and listed denials. */
+  flowHttpAllow: string[];
+  /** Flow `http` steps: refused on top of the defaults (link-local, metadata...; loopback is allowed). */
+  flowHttpDeny: string[];
+  /** Signs webhook requests (Standard Webhooks): `whsec_<base64>` or a raw secret of 16+ bytes. */
+  webhookSecret: string | null;
   /** Accept RTP/RTCP only from the SDP's address (no symmetric-RTP latching). */
   strictSource: boolean;
   /** In-band DTMF detection default: 'auto' (peers without telephone-event), 'on', 'off'. */
@@ -70,6 +89,13 @@ function ipv4(env: Env, name: string, def: string): string {
   return raw;
 }
 
+function webhookSecret(env: Env): string | null {
+  const raw = env.WEBHOOK_SECRET;
+  if (raw === undefined || raw === '') return null;
+  parseWebhookSecret(raw); // refuses a short or malformed secret at start, not at the first event
+  return raw;
+}
+
 /** Builds the configuration from environment variables over the embedded defaults. */
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
   const rtpBindIp = ipv4(env, 'RTP_BIND_IP', '127.0.0.1');
@@ -90,10 +116,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     apiToken: env.API_TOKEN ? env.API_TOKEN : null,
     allowInsecureApi: bool(env, 'ALLOW_INSECURE_API'),
     grpcPort: grpcRaw === undefined || grpcRaw === '' ? null : int(env, 'GRPC_PORT', 0, 0, 65535),
+    metricsPort: env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? null : int(env, 'METRICS_PORT', 0, 0, 65535),
+    metricsHost: env.METRICS_HOST || (env.API_HOST ?? '127.0.0.1'),
     rtpPortStart,
     rtpPortEnd,
     rtpBindIp,
-    publicIp: env.PUBLIC_IP ? ipv4(env, 'PUBLIC_IP', rtpBindIp) : rtpBindIp,
+    publicIp: env.PUBLIC_IP ? ipv4(env, 'PUBLIC_IP', rtpBindIp) : null,
     mediaWorkers: int(env, 'MEDIA_WORKERS', Math.max(1, os.availableParallelism()), 1, 256),
     flowsDir: path.resolve(cwd, env.FLOWS_DIR ?? 'flows'),
     promptsDir: path.resolve(cwd, env.PROMPTS_DIR ?? 'prompts'),
@@ -103,6 +131,11 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     codecs,
     eventBufferSize: int(env, 'EVENT_BUFFER_SIZE', 10_000, 100, 10_000_000),
     webhookUrl: env.WEBHOOK_URL ? env.WEBHOOK_URL : null,
+    webhookSecret: webhookSecret(env),
+    mediaFetchAllow: parseDestinationList(env.MEDIA_FETCH_ALLOW, 'MEDIA_FETCH_ALLOW'),
+    mediaFetchDeny: parseDestinationList(env.MEDIA_FETCH_DENY, 'MEDIA_FETCH_DENY'),
+    flowHttpAllow: parseDestinationList(env.FLOW_HTTP_ALLOW, 'FLOW_HTTP_ALLOW'),
+    flowHttpDeny: parseDestinationList(env.FLOW_HTTP_DENY, 'FLOW_HTTP_DENY'),
     strictSource: bool(env, 'RTP_STRICT_SOURCE'),
     dtmfInband: oneOf(env, 'DTMF_INBAND', ['auto', 'on', 'off'] as const, 'auto'),
   };

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
 import websocket from '@fastify/websocket';
 import type { Logger } from '../../common/logger.ts';
 import type { Config } from '../../config/config.ts';
@@ -26,6 +27,8 @@ export interface BuildAppOptions {
   extraRoutes?: RoutePlugin[];
   /** Largest accepted request body. Default 1 MiB: an SDP is a few KiB. */
   bodyLimit?: number;
+  /** More prom-client registries exposed on /metrics (the webhook's, which main.ts owns). */
+  metricsRegistries?: Registry[];
   /** /events tuning; defaults suit production (1 MiB backlog bound, 30 s ping). */
   events?: { maxBufferedBytes?: number; pingIntervalMs?: number };
 }
@@ -109,7 +112,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     },
   }) as unknown as FastifyInstance;
 
-  const metrics = new ApiMetrics();
+  const metrics = new ApiMetrics(opts.metricsRegistries);
   app.decorate('apiMetrics', metrics);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);

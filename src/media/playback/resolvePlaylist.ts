@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError, UnsupportedError, ValidationError } from '../../common/errors.ts';
+import type { DestinationPolicy } from '../../common/net/DestinationPolicy.ts';
 import type { TtsService } from '../tts/TtsService.ts';
 import { decodeAudioAt, type DecodedAudio } from './decodeAudio.ts';
 import { fetchMedia } from './fetchMedia.ts';
@@ -20,8 +21,8 @@ export interface ResolveContext {
   cache?: PromptCache;
   tts?: TtsService;
   signal?: AbortSignal;
-  /** HTTP items: timeout, body limit and cache lifetime. */
-  http?: { timeoutMs?: number; maxBytes?: number; ttlMs?: number };
+  /** HTTP items: timeout, body limit, cache lifetime and where they may come from. */
+  http?: { timeoutMs?: number; maxBytes?: number; ttlMs?: number; policy?: DestinationPolicy };
   /** Options for items given as strings (TTS voice, digits mode), e.g. from the playback request. */
   itemOptions?: MediaItemOptions;
 }
@@ -72,6 +73,7 @@ export async function resolveItem(item: MediaItem, ctx: ResolveContext): Promise
       const fetchOpts: Parameters<typeof fetchMedia>[1] = {};
       if (http.timeoutMs !== undefined) fetchOpts.timeoutMs = http.timeoutMs;
       if (http.maxBytes !== undefined) fetchOpts.maxBytes = http.maxBytes;
+      if (http.policy !== undefined) fetchOpts.policy = http.policy;
       // The shared fetch is not tied to one caller's signal; the caller's wait is.
       const load = async (): Promise<DecodedAudio> => decodeAudioAt(await fetchMedia(item.url, fetchOpts), ctx.rate, item.url);
       let audio: DecodedAudio;

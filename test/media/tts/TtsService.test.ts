@@ -11,6 +11,7 @@ import { Text2WaveEngine } from '../../../src/media/tts/Text2WaveEngine.ts';
 import type { TtsEngine, TtsOptions } from '../../../src/media/tts/TtsEngine.ts';
 import { TtsService } from '../../../src/media/tts/TtsService.ts';
 import { rms } from '../playback/audioHelpers.ts';
+import { DestinationPolicy } from '../../../src/common/net/DestinationPolicy.ts';
 
 class CountingEngine implements TtsEngine {
   calls = 0;
@@ -96,7 +97,8 @@ test('HttpTtsEngine POSTs {text, voice, lang} as JSON and decodes the WAV answer
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => srv.close(() => r())));
   const base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
-  const engine = new HttpTtsEngine({ url: `${base}/tts`, headers: { authorization: 'Bearer k' } });
+  const policy = new DestinationPolicy({ allow: ['127.0.0.1'] });
+  const engine = new HttpTtsEngine({ url: `${base}/tts`, headers: { authorization: 'Bearer k' }, policy });
   const { pcm, sampleRate } = await engine.synthesize('Hello "there"; rm -rf /', { voice: 'v1', lang: 'en-US' });
   assert.equal(sampleRate, 16000);
   assert.ok(Math.abs(pcm.length - 8000) < 2);
@@ -105,7 +107,9 @@ test('HttpTtsEngine POSTs {text, voice, lang} as JSON and decodes the WAV answer
     method: 'POST', type: 'application/json', auth: 'Bearer k',
     body: { text: 'Hello "there"; rm -rf /', voice: 'v1', lang: 'en-US' },
   });
-  await assert.rejects(new HttpTtsEngine({ url: `${base}/fail` }).synthesize('x'), /HTTP 500/);
+  await assert.rejects(new HttpTtsEngine({ url: `${base}/fail`, policy }).synthesize('x'), /HTTP 500/);
+  // without the exception, the default policy refuses the loopback engine
+  await assert.rejects(new HttpTtsEngine({ url: `${base}/tts` }).synthesize('x'), /destination refused or unreachable/);
 });
 
 let hasText2Wave = true;

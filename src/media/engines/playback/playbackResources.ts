@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { DestinationPolicy } from '../../../common/net/DestinationPolicy.ts';
 import type { MediaItemOptions } from '../../playback/MediaItem.ts';
 import { Player, type PlayerOptions } from '../../playback/Player.ts';
 import { PromptCache } from '../../playback/PromptCache.ts';
@@ -14,12 +15,21 @@ export interface PlaybackResources {
   readonly promptsDir: string;
   /** Roots file items may come from: the prompts directory, then the recordings directory. */
   readonly mediaRoots: readonly string[];
+  /** Where `http(s)://` items may be fetched from (settings.mediaFetchAllow / mediaFetchDeny). */
+  readonly fetchPolicy: DestinationPolicy;
 }
 
 /** Default byte bound of a worker's prompt cache (PCM16). */
 export const DEFAULT_PROMPT_CACHE_BYTES = 64 * 1024 * 1024;
 
-/** Builds the worker's shared resources from its settings (promptsDir, recordingsDir, promptCacheBytes). */
+function stringList(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((e): e is string => typeof e === 'string') : [];
+}
+
+/**
+ * Builds the worker's shared resources from its settings (promptsDir, recordingsDir,
+ * promptCacheBytes, mediaFetchAllow, mediaFetchDeny).
+ */
 export function createPlaybackResources(settings: Readonly<Record<string, unknown>>): PlaybackResources {
   const promptsDir = path.resolve(typeof settings.promptsDir === 'string' ? settings.promptsDir : 'prompts');
   const recordingsDir = path.resolve(typeof settings.recordingsDir === 'string' ? settings.recordingsDir : 'recordings');
@@ -27,7 +37,8 @@ export function createPlaybackResources(settings: Readonly<Record<string, unknow
   const cache = new PromptCache({ maxBytes });
   // TTS shares the prompt cache, so one byte bound covers prompts and speech.
   const tts = new TtsService({ engines: [new EspeakWasmEngine()], cache });
-  return { cache, tts, promptsDir, mediaRoots: [promptsDir, recordingsDir] };
+  const fetchPolicy = new DestinationPolicy({ allow: stringList(settings.mediaFetchAllow), deny: stringList(settings.mediaFetchDeny) });
+  return { cache, tts, promptsDir, mediaRoots: [promptsDir, recordingsDir], fetchPolicy };
 }
 
 const shared = new WeakMap<object, PlaybackResources>();
@@ -64,6 +75,7 @@ export async function preparePlayer(res: PlaybackResources, media: readonly stri
     mediaRoots: res.mediaRoots,
     cache: res.cache,
     tts: res.tts,
+    http: { policy: res.fetchPolicy },
   };
   if (opts.signal !== undefined) ctx.signal = opts.signal;
   if (opts.itemOptions !== undefined) ctx.itemOptions = opts.itemOptions;
