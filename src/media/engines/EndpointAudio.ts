@@ -67,6 +67,7 @@ export class EndpointAudio implements Clocked {
   #override: FrameSource | null = null;
   #onOverrideEnded: ((source: FrameSource) => void) | null = null;
   readonly #pcmIn = new Int16Array(48000 * 0.12);
+  #frameView = this.#pcmIn.subarray(0, 0);
   #pcmOut = new Int16Array(160);
   // dgram.send() reads the bytes on a later tick (its address lookup defers to nextTick), so a
   // clock catching up several ticks at once must not reuse one buffer: a small ring of them.
@@ -215,7 +216,8 @@ export class EndpointAudio implements Clocked {
         this.#lostRun = 0;
       }
       this.#streamEnd = position + n;
-      const frame = pcm.subarray(0, n);
+      if (this.#frameView.length !== n) this.#frameView = pcm.subarray(0, n); // a view per size, not per packet
+      const frame = this.#frameView;
       const at = r === ORDER_LOST ? nowMs : orderer.arrivalMs;
       for (const tap of this.taps) tap.onAudio(frame, rate, 'in', at, position, this.#epoch);
     }
