@@ -8,6 +8,9 @@ import type { SerializedError } from './errors.ts';
 
 export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 
+/** Upper bound of RTP_LATCH_PACKETS: an endpoint holds at most this many - 1 packets on probation. */
+export const MAX_LATCH_PACKETS = 16;
+
 export interface MediaCodecConfig {
   name: string;
   payloadType: number;
@@ -57,7 +60,8 @@ export interface WorkerMetrics {
 }
 
 export interface WorkerRequests {
-  'endpoint.create': { params: { id: string; ip: string; rtpPort: number; rtcpPort: number; mediaTimeoutMs: number; cname: string; strictSource?: boolean }; result: { ok: true } };
+  /** latchPackets: RTP_LATCH_PACKETS, 1..MAX_LATCH_PACKETS. */
+  'endpoint.create': { params: { id: string; ip: string; rtpPort: number; rtcpPort: number; mediaTimeoutMs: number; cname: string; strictSource?: boolean; latchPackets?: number }; result: { ok: true } };
   'endpoint.configure': { params: { id: string; media: EndpointMediaConfig }; result: { ok: true } };
   'endpoint.close': { params: { id: string }; result: { ok: true } };
   'endpoint.stats': { params: { id: string }; result: WorkerEndpointStats };

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../common/errors.ts';
+import { MAX_LATCH_PACKETS } from '../common/workerProtocol.ts';
 import { parseWebhookSecret } from '../common/WebhookSigner.ts';
 import { parseDestinationList } from '../common/net/DestinationPolicy.ts';
 
@@ -13,6 +14,8 @@ export interface Config {
   /** Allows binding the API to a non-loopback address without a token (explicit opt-in). */
   allowInsecureApi: boolean;
   grpcPort: number | null;
+  /** DRAIN_TIMEOUT_MS: how long a drain (SIGTERM) lets calls in progress go on before closing them. */
+  drainTimeoutMs: number;
   /** METRICS_PORT: a listener serving /metrics, /ready and /health without the token; null: off. */
   metricsPort: number | null;
   /** METRICS_HOST: its address (default API_HOST). */
@@ -48,6 +51,8 @@ export interface Config {
   webhookSecret: string | null;
   /** Accept RTP/RTCP only from the SDP's address (no symmetric-RTP latching). */
   strictSource: boolean;
+  /** Consecutive in-sequence packets a source other than the SDP's address needs to latch (NAT). */
+  latchPackets: number;
   /** In-band DTMF detection default: 'auto' (peers without telephone-event), 'on', 'off'. */
   dtmfInband: 'auto' | 'on' | 'off';
 }
@@ -116,6 +121,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     apiToken: env.API_TOKEN ? env.API_TOKEN : null,
     allowInsecureApi: bool(env, 'ALLOW_INSECURE_API'),
     grpcPort: grpcRaw === undefined || grpcRaw === '' ? null : int(env, 'GRPC_PORT', 0, 0, 65535),
+    drainTimeoutMs: int(env, 'DRAIN_TIMEOUT_MS', 120_000, 0, 86_400_000),
     metricsPort: env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? null : int(env, 'METRICS_PORT', 0, 0, 65535),
     metricsHost: env.METRICS_HOST || (env.API_HOST ?? '127.0.0.1'),
     rtpPortStart,
@@ -137,6 +143,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     flowHttpAllow: parseDestinationList(env.FLOW_HTTP_ALLOW, 'FLOW_HTTP_ALLOW'),
     flowHttpDeny: parseDestinationList(env.FLOW_HTTP_DENY, 'FLOW_HTTP_DENY'),
     strictSource: bool(env, 'RTP_STRICT_SOURCE'),
+    latchPackets: int(env, 'RTP_LATCH_PACKETS', 4, 1, MAX_LATCH_PACKETS),
     dtmfInband: oneOf(env, 'DTMF_INBAND', ['auto', 'on', 'off'] as const, 'auto'),
   };
 }

@@ -5,9 +5,10 @@ import { CapacityError, InvalidStateError, NotFoundError, ValidationError } from
 import type { Logger } from '../common/logger.ts';
 import type { EndpointMediaConfig, WorkerEndpointStats, WorkerMetrics } from '../common/workerProtocol.ts';
 import { EventBus } from './EventBus.ts';
-import type { MediaControl } from './MediaControl.ts';
+import type { DrainStatus, MediaControl } from './MediaControl.ts';
 import { placeEndpoint } from './Placement.ts';
 import { PortPool } from './PortPool.ts';
+import { OwnDestinations } from './OwnDestinations.ts';
 import { LocalAddress } from './LocalAddress.ts';
 import { parseRemoteSdp } from './sdp/parseRemoteSdp.ts';
 import { createAnswer } from './sdp/createAnswer.ts';
@@ -72,11 +73,17 @@ export class MediaServer implements MediaControl {
   readonly config: Config;
   readonly #logger: Logger;
   readonly #ports: PortPool;
+  /** Media destinations that would be this server itself (SDP destination policy). */
+  readonly #own: OwnDestinations;
   readonly #workers: WorkerHandle[] = [];
   readonly #endpoints = new Map<string, EndpointRecord>();
   readonly #bridges = new Map<string, BridgeRecord>();
   #closing = false;
   #started = false;
+  #draining = false;
+  #onDrain: () => void = () => {};
+  readonly #drainRequested = new Promise<void>((resolve) => { this.#onDrain = resolve; });
+  readonly #idleWaiters = new Set<() => void>();
   /** What our SDP announces; resolved (and the bind address checked) in start(). */
   #address: LocalAddress | null = null;
   readonly #startedAt: number[] = [];
@@ -89,6 +96,7 @@ export class MediaServer implements MediaControl {
     this.#logger = logger.child({ module: 'media-server' });
     this.events = new EventBus(config.eventBufferSize);
     this.#ports = new PortPool(config.rtpPortStart, config.rtpPortEnd);
+    this.#own = new OwnDestinations(config, (port) => this.#ports.holds(port));
   }
 
   /** Starts the media workers; resolves when all are ready. */
@@ -101,6 +109,11 @@ export class MediaServer implements MediaControl {
       workers: this.#workers.length, ports: this.#ports.capacity, bind: this.config.rtpBindIp,
       announce: this.#address.perPeer ? `the interface routing to each peer (offers: ${this.#address.default})` : this.#address.default,
     }, 'media server started');
+  }
+
+  /** A port this process listens on that the configuration did not know (API_PORT=0): never a media destination. */
+  addListeningPort(port: number): void {
+    this.#own.addListeningPort(port);
   }
 
   get workerCount(): number {
@@ -205,7 +218,7 @@ export class MediaServer implements MediaControl {
   // ---- endpoints ----------------------------------------------------------------------------
 
   async createEndpoint(req: CreateEndpointRequest): Promise<EndpointInfo> {
-    this.#assertRunning();
+    this.assertAdmitting();
     // The caller's list as given; the configured preference always carries telephone-event.
     const codecs = req.codecs && req.codecs.length > 0 ? req.codecs.map((c) => c.toLowerCase()) : [...this.config.codecs];
     if (!req.codecs && !codecs.includes('telephone-event')) codecs.push('telephone-event');
@@ -234,6 +247,7 @@ export class MediaServer implements MediaControl {
     try {
       if (req.remote_sdp !== undefined) {
         const answer = createAnswer(req.remote_sdp, this.#local(record));
+        this.#own.check(answer.media.remote);
         record.sdp = answer.sdp;
         record.sessionVersion = answer.sessionVersion;
         record.lastRemoteSdp = req.remote_sdp;
@@ -279,6 +293,7 @@ export class MediaServer implements MediaControl {
             id, ip: this.config.rtpBindIp, rtpPort: pair.rtpPort, rtcpPort: pair.rtcpPort,
             mediaTimeoutMs: this.config.mediaTimeoutMs, cname: `${id}@media-server-core`,
             strictSource: this.config.strictSource,
+            latchPackets: this.config.latchPackets,
           });
           return pair;
         } catch (err) {
@@ -345,11 +360,13 @@ export class MediaServer implements MediaControl {
     if (req.remote_sdp !== undefined) {
       if (record.role === 'offer' && record.state === 'offered') {
         const media = processAnswer(record.sdp, req.remote_sdp);
+        this.#own.check(media.remote);
         record.lastRemoteSdp = req.remote_sdp;
         await this.#applyMedia(record, applyLocalDirection(media, record.direction));
       } else {
         // A new offer from the peer (re-INVITE): answer it, keeping our o= line's session.
         const answer = createAnswer(req.remote_sdp, this.#local(record));
+        this.#own.check(answer.media.remote);
         record.sdp = answer.sdp;
         record.sessionVersion = answer.sessionVersion;
         record.lastRemoteSdp = req.remote_sdp;
@@ -391,6 +408,7 @@ export class MediaServer implements MediaControl {
     this.#endpoints.delete(record.id);
     this.#ports.release(record.rtpPort);
     this.events.emit('endpoint.deleted', { endpoint_id: record.id, reason });
+    if (this.#endpoints.size === 0) for (const idle of this.#idleWaiters) idle();
   }
 
   #endpoint(id: string): EndpointRecord {
@@ -537,13 +555,52 @@ export class MediaServer implements MediaControl {
     if (!this.#started) throw new CapacityError('NOT_READY', 'the media workers are not started');
   }
 
+  /** For new calls (endpoints, flows, conferences): refused while draining or shutting down. */
+  assertAdmitting(): void {
+    this.#assertRunning();
+    if (this.#draining) throw new CapacityError('DRAINING', 'the server is draining: it takes no new calls');
+  }
+
+  drain(): DrainStatus {
+    if (!this.#draining) {
+      this.#draining = true;
+      this.#logger.info({ endpoints: this.#endpoints.size }, 'draining: no new calls, waiting for the calls in progress');
+      this.events.emit('server.draining', { endpoints: this.#endpoints.size });
+      this.#onDrain();
+    }
+    return this.drainStatus();
+  }
+
+  drainStatus(): DrainStatus {
+    return { draining: this.#draining, endpoints: this.#endpoints.size };
+  }
+
+  /** Resolves on the first drain() (SIGTERM, POST /admin/drain, gRPC Drain). */
+  whenDrainRequested(): Promise<void> {
+    return this.#drainRequested;
+  }
+
+  /** Resolves when no endpoint is left (at once if none is), or when `signal` aborts. */
+  whenIdle(signal?: AbortSignal): Promise<void> {
+    if (this.#endpoints.size === 0 || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#idleWaiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.#idleWaiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
   isLive(): boolean {
     return !this.#closing;
   }
 
   isReady(): boolean {
     // Ready means a new endpoint can be created: workers up and a port pair left.
-    return this.#started && !this.#closing && this.#workers.every((w) => w.alive) && this.#ports.available > 0;
+    return this.#started && !this.#closing && !this.#draining && this.#workers.every((w) => w.alive) && this.#ports.available > 0;
   }
 
   async workerMetrics(): Promise<WorkerMetrics[]> {

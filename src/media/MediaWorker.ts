@@ -128,6 +128,7 @@ export class MediaWorker implements EndpointListener {
     const ep = await RtpEndpoint.open(p.id, p.ip, p.rtpPort, p.rtcpPort, p.mediaTimeoutMs, p.cname);
     ep.listener = this;
     ep.strictSource = p.strictSource === true;
+    if (p.latchPackets !== undefined) ep.latchPackets = p.latchPackets;
     this.#endpoints.set(p.id, ep);
     return { ok: true };
   }

@@ -1,37 +1,19 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseWavHeader } from '../../src/media/recording/wav.ts';
 import { main } from '../../src/cli/main.ts';
-import { testPortRange } from '../helpers/server.ts';
+import { freeTcpPort, startMain } from '../helpers/mainProcess.ts';
 
 /** `media-server events` and `media-server call` against the real server process (npm start's entry). */
 
-async function freeTcpPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-async function startMain(t: { after(fn: () => unknown): void }, env: Record<string, string>): Promise<string> {
+async function serverUrl(t: { after(fn: () => unknown): void }, env: Record<string, string>): Promise<string> {
   const port = await freeTcpPort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, LOG_LEVEL: 'info', MEDIA_WORKERS: '1', API_PORT: String(port), ...testPortRange(), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.after(() => child.kill('SIGKILL'));
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => { output += d.toString(); if (output.includes('media-server-core ready')) resolve(); });
-    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${output}`)));
-  });
+  const main = startMain({ API_PORT: String(port), ...env });
+  t.after(() => main.child.kill('SIGKILL'));
+  await main.ready;
   return `http://127.0.0.1:${port}`;
 }
 
@@ -42,7 +24,7 @@ function capture() {
 }
 
 test('media-server call FLOW --digits: the test phone hears the prompts, presses 1 and gets the flow outcome; events replays from --since', async (t) => {
-  const url = await startMain(t, { API_TOKEN: 'cli-secret' });
+  const url = await serverUrl(t, { API_TOKEN: 'cli-secret' });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'msc-cli-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const wav = path.join(dir, 'heard.wav');
@@ -83,7 +65,7 @@ test('media-server call reports an unreachable server and an unknown flow plainl
   assert.equal(await main(['call', 'main-menu', '--url', 'http://127.0.0.1:9', '--out', path.join(os.tmpdir(), 'never.wav')], c.io), 1);
   assert.match(c.err.join('\n'), /cannot reach http:\/\/127\.0\.0\.1:9 .*npm start/);
 
-  const url = await startMain(t, {});
+  const url = await serverUrl(t, {});
   const u = capture();
   assert.equal(await main(['call', 'no-such-flow', '--url', url, '--out', path.join(os.tmpdir(), 'never.wav')], u.io), 1);
   assert.match(u.err.join('\n'), /404 FLOW_NOT_FOUND/);

@@ -6,39 +6,14 @@ import net from 'node:net';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
-import { testPortRange } from '../helpers/server.ts';
+import { freeTcpPort, startMain } from '../helpers/mainProcess.ts';
 
 /** The README's walk-through against the real process: npm start's entry, REST, events, SIGTERM. */
 
-async function freeTcpPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-function startMain(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, LOG_LEVEL: 'info', MEDIA_WORKERS: '1', ...testPortRange(), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const ready = new Promise<void>((resolve, reject) => {
-    const check = () => (output.includes('media-server-core ready') ? resolve() : undefined);
-    child.stdout.on('data', check);
-    exited.then((code) => reject(new Error(`exited with ${code}: ${output}`)));
-  });
-  ready.catch(() => {}); // a test that expects the process to fail does not await readiness
-  return { child, ready, exited, output: () => output };
-}
-
 test('npm start entry: REST walk-through, events over WebSocket, SIGTERM exits 0', async (t) => {
   const port = await freeTcpPort();
-  const main = startMain({ API_PORT: String(port), API_TOKEN: 'secret' });
+  // DRAIN_TIMEOUT_MS=0: SIGTERM stops at once with the call still up (drain.test.ts covers waiting)
+  const main = startMain({ API_PORT: String(port), API_TOKEN: 'secret', DRAIN_TIMEOUT_MS: '0' });
   t.after(() => main.child.kill('SIGKILL'));
   await main.ready;
   const base = `http://127.0.0.1:${port}`;

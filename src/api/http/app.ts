@@ -6,9 +6,11 @@ import type { Logger } from '../../common/logger.ts';
 import type { Config } from '../../config/config.ts';
 import type { MediaControl } from '../../control/MediaControl.ts';
 import { createAuthHook } from './auth.ts';
+import { declareCommonErrors } from './commonErrors.ts';
 import { registerDocs } from './docs.ts';
 import { errorHandler, frameworkErrorHandler, notFoundHandler } from './errorHandler.ts';
 import { ApiMetrics } from './metrics.ts';
+import { adminRoutes } from './routes/admin.ts';
 import { bridgeRoutes } from './routes/bridges.ts';
 import { endpointRoutes } from './routes/endpoints.ts';
 import { eventRoutes } from './routes/events.ts';
@@ -132,9 +134,11 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     );
   });
 
+  declareCommonErrors(app, { secured: config.apiToken !== null });
   await registerDocs(app, { version: packageVersion(), secured: config.apiToken !== null });
 
   await app.register(systemRoutes, { control, metrics });
+  await app.register(adminRoutes, { control });
   await app.register(endpointRoutes, { control });
   await app.register(bridgeRoutes, { control });
   await app.register(eventRoutes, { control, metrics, ...opts.events });

@@ -1,9 +1,10 @@
-import { UnsupportedError } from '../../common/errors.ts';
+import { UnsupportedError, type MediaServerError } from '../../common/errors.ts';
 import type { MediaDescription } from 'sdp-transform';
 import { describeFormat, matchFormat, parseLocalCodecs, rtpmapName, SUPPORTED_CODECS, TELEPHONE_EVENT, type LocalCodecSet } from './codecTable.ts';
 import { answerDirection, effectiveRemoteDirection, isRemoteHold } from './direction.ts';
 import { parseRemoteSdp } from './parseRemoteSdp.ts';
-import { addressProblem, isPlainRtp, remoteTransport, unsupportedAddress } from './remoteMedia.ts';
+import { packetTime } from './ptime.ts';
+import { addressError, isPlainRtp, remoteTransport } from './remoteMedia.ts';
 import type { AnswerResult, LocalMediaOptions, NegotiatedCodec, NegotiatedMedia, NegotiatedTelephoneEvent, ParsedFormat, ParsedMedia } from './types.ts';
 import { audioMedia, DEFAULT_PTIME, opusFmtp, rejectedMedia, TELEPHONE_EVENTS, validateLocal, writeSdp, type OutFormat } from './writeSdp.ts';
 
@@ -31,10 +32,9 @@ function commonFormats(m: ParsedMedia, local: LocalCodecSet): { accepted: Parsed
   return { accepted, refused };
 }
 
-/** Remote ptime, if sane, else ours: RFC 4566 6 makes it a receiver's wish, so it is echoed. */
-function ptimeFor(m: ParsedMedia, local: LocalMediaOptions): number {
-  const p = m.ptime;
-  return p !== null && Number.isInteger(p) && p >= 10 && p <= 120 ? p : local.ptime ?? DEFAULT_PTIME;
+/** Remote ptime within our limits, else ours: RFC 4566 6 makes it a receiver's wish, so it is echoed. */
+function ptimeFor(m: ParsedMedia, local: LocalMediaOptions, codecName: string): number {
+  return packetTime(m.ptime, codecName, local.ptime ?? DEFAULT_PTIME);
 }
 
 function toNegotiated(f: ParsedFormat, ptime: number): NegotiatedCodec {
@@ -48,7 +48,8 @@ function toNegotiated(f: ParsedFormat, ptime: number): NegotiatedCodec {
  * rate (RFC 4733 2.1); rtcp-mux is answered when offered (RFC 5761 5.1.1).
  *
  * Throws ValidationError('INVALID_SDP') for a malformed offer, UnsupportedError for one we cannot
- * serve: NO_COMMON_CODEC, UNSUPPORTED_TRANSPORT (SRTP, DTLS), UNSUPPORTED_ADDRESS (IPv6),
+ * serve: NO_COMMON_CODEC, UNSUPPORTED_TRANSPORT (SRTP, DTLS), UNSUPPORTED_ADDRESS (IPv6); a
+ * destination that can never be right (broadcast, multicast, a port below 1024) is INVALID_SDP;
  * NO_AUDIO_STREAM (every audio m= line has port 0).
  */
 export function createAnswer(remoteOfferText: string, local: LocalMediaOptions): AnswerResult {
@@ -57,15 +58,16 @@ export function createAnswer(remoteOfferText: string, local: LocalMediaOptions):
   const offer = parseRemoteSdp(remoteOfferText);
 
   let chosen: { m: ParsedMedia; accepted: ParsedFormat[] } | null = null;
-  let firstProblem: UnsupportedError | null = null;
+  let firstProblem: MediaServerError | null = null;
   for (const m of offer.media) {
     if (m.type !== 'audio' || m.port === 0) continue;
     const where = `m= line ${m.index + 1} (audio)`;
-    let problem: UnsupportedError | null = null;
+    let problem: MediaServerError | null = null;
+    const badAddress = addressError(m);
     if (!isPlainRtp(m.protocol)) {
       problem = new UnsupportedError('UNSUPPORTED_TRANSPORT', `${where} uses ${m.protocol}; only RTP/AVP and RTP/AVPF are supported (no SRTP/DTLS)`);
-    } else if (addressProblem(m) !== null) {
-      problem = unsupportedAddress(m);
+    } else if (badAddress !== null) {
+      problem = badAddress;
     } else {
       const { accepted, refused } = commonFormats(m, allowed);
       if (accepted.length > 0) {
@@ -82,8 +84,8 @@ export function createAnswer(remoteOfferText: string, local: LocalMediaOptions):
   }
 
   const { m } = chosen;
-  const ptime = ptimeFor(m, local);
   const accepted = local.singleCodec ? chosen.accepted.slice(0, 1) : chosen.accepted;
+  const ptime = ptimeFor(m, local, (accepted[0] as ParsedFormat).name);
   const codecs = accepted.map((f) => toNegotiated(f, ptime));
   const codec = codecs[0] as NegotiatedCodec;
 

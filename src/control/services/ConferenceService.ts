@@ -12,6 +12,8 @@ export interface ConferenceHost {
   workerOf(endpointId: string): number;
   workerForAffinity(affinity: string): number;
   workerRequest<T = unknown>(workerIndex: number, method: string, params: Record<string, unknown>): Promise<T>;
+  /** Throws CapacityError 'DRAINING' while the server takes no new calls. */
+  assertAdmitting(): void;
 }
 
 export interface CreateConferenceRequest {
@@ -145,6 +147,7 @@ export class ConferenceService {
   }
 
   async create(req: CreateConferenceRequest = {}): Promise<ConferenceInfo> {
+    this.#host.assertAdmitting();
     const id = req.id ?? randomUUID();
     if (this.#rooms.has(id)) throw new InvalidStateError('CONFERENCE_EXISTS', `conference ${id} exists`);
     const worker = this.#host.workerForAffinity(id);

@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError, UnsupportedError, ValidationError } from '../../common/errors.ts';
 import type { DestinationPolicy } from '../../common/net/DestinationPolicy.ts';
@@ -8,7 +8,7 @@ import { fetchMedia } from './fetchMedia.ts';
 import { parseMediaItem, type MediaItem, type MediaItemOptions } from './MediaItem.ts';
 import type { PlaylistSource } from './Player.ts';
 import { fileKey, urlKey, type PromptCache } from './PromptCache.ts';
-import { resolveSafePath } from './safePath.ts';
+import { openNoFollow, resolveSafePath } from './safePath.ts';
 
 export interface ResolveContext {
   /** The endpoint's PCM rate: every source is delivered at it. */
@@ -36,10 +36,20 @@ export function digitsToText(digits: string): string {
   return [...digits].map((d) => SPOKEN[d] ?? d).join(' ');
 }
 
+/** Reads a file by the real path resolveSafePath() gave, refusing a link swapped in since. */
+async function readNoFollow(realPath: string): Promise<Buffer> {
+  const fh = await openNoFollow(realPath, 'read');
+  try {
+    return await fh.readFile();
+  } finally {
+    await fh.close();
+  }
+}
+
 async function loadFile(realPath: string, ctx: ResolveContext, what: string): Promise<DecodedAudio> {
   const st = await stat(realPath);
   if (!st.isFile()) throw new ValidationError('INVALID_MEDIA', `${what}: not a regular file`);
-  const load = async (): Promise<DecodedAudio> => decodeAudioAt(await readFile(realPath), ctx.rate, what);
+  const load = async (): Promise<DecodedAudio> => decodeAudioAt(await readNoFollow(realPath), ctx.rate, what);
   if (ctx.cache === undefined) return load();
   const opts = ctx.signal !== undefined ? { signal: ctx.signal } : {};
   return ctx.cache.getOrLoad(fileKey(realPath, st.mtimeMs, st.size, ctx.rate), load, opts);

@@ -1,5 +1,5 @@
 import dgram from 'node:dgram';
-import type { EndpointMediaConfig, WorkerEndpointStats } from '../../common/workerProtocol.ts';
+import { MAX_LATCH_PACKETS, type EndpointMediaConfig, type WorkerEndpointStats } from '../../common/workerProtocol.ts';
 import { RtpPacket } from '../rtp/RtpPacket.ts';
 import { Drop, dropsToRecord, DROP_REASON_NAMES } from './dropReasons.ts';
 import { RtpSender } from './RtpSender.ts';
@@ -32,13 +32,20 @@ export interface EndpointListener {
 
 const view = new RtpPacket();
 
+
 /**
  * One RTP leg inside a media worker: its UDP sockets (RTP + RTCP, or RTCP muxed on the RTP
  * port, RFC 5761), symmetric-RTP latching, receive statistics, RTCP and our outbound stream.
  *
- * Symmetric RTP: the remote address comes from SDP; the first valid packet with our payload
- * type may correct it (NAT), after which the source is locked and packets from anywhere else
- * are dropped and counted (injection defence). A renegotiation unlocks it again.
+ * Symmetric RTP with a learning probation (like Asterisk's strictrtp=seqno): the remote address
+ * comes from SDP, and the first valid packet from that very address locks the leg at once. A
+ * packet from any other address (the peer behind a NAT, or someone else) makes that source a
+ * candidate: it takes the leg only after `latchPackets` consecutive in-sequence packets, which a
+ * stray or spraying source does not produce. The candidate's packets are held meanwhile and
+ * delivered in order when it latches, so the real peer's first packets are not lost; those of a
+ * candidate that fails are dropped and counted (`unlatched_source`). Once locked, packets from
+ * anywhere else are dropped and counted (`source_mismatch`). Only a renegotiation that changes the
+ * remote address unlocks the leg again.
  */
 export class RtpEndpoint {
   readonly id: string;
@@ -55,6 +62,8 @@ export class RtpEndpoint {
    * correction, and no window in which another source could take the leg).
    */
   strictSource = false;
+  /** Consecutive in-sequence packets a source other than the SDP's needs to take the leg. */
+  latchPackets = 4;
   listener: EndpointListener | null = null;
   /** PCM side (decode for taps, encode generated audio); created by the engines on demand. */
   audio: EndpointAudio | null = null;
@@ -70,6 +79,18 @@ export class RtpEndpoint {
   #remotePort = 0;
   #remoteRtcpPort = 0;
   #remoteRtcpIp = '';
+  /** Where the SDP said the peer is: packets from there are trusted at once. */
+  #sdpIp = '';
+  #sdpPort = 0;
+  #sdpRtcpIp = '';
+  #sdpRtcpPort = 0;
+  /** Latching candidate (a source other than the SDP's) and its run of in-sequence packets. */
+  #candidateIp = '';
+  #candidatePort = 0;
+  #candidateSeq = 0;
+  #candidateRun = 0;
+  /** The candidate's packets received during its probation, delivered if it latches. */
+  readonly #held: Array<Buffer | null> = new Array<Buffer | null>(MAX_LATCH_PACKETS - 1).fill(null);
   /** The peer before the last renegotiation moved us elsewhere: never latched onto again. */
   #formerIp = '';
   #formerRtcpIp = '';
@@ -160,9 +181,15 @@ export class RtpEndpoint {
       this.#formerRtcpPort = moved ? formerRtcpPort : 0;
       this.#remoteRtcpIp = this.#remoteIp;
       this.#remoteRtcpPort = remote ? (media.rtcpMux ? remote.rtpPort : remote.rtcpPort) : 0;
+      this.#sdpIp = this.#remoteIp;
+      this.#sdpPort = this.#remotePort;
+      this.#sdpRtcpIp = this.#remoteRtcpIp;
+      this.#sdpRtcpPort = this.#remoteRtcpPort;
       this.#locked = this.strictSource && remote !== null;
       this.#rtcpLocked = this.#locked;
     }
+    // Packets held for a latching candidate were checked against the previous negotiation.
+    this.#dropCandidate();
     const codecChanged = !previous || previous.codec.clockRate !== media.codec.clockRate || previous.codec.ptime !== media.codec.ptime;
     if (codecChanged) {
       this.sender.clockRate = media.codec.clockRate;
@@ -210,13 +237,63 @@ export class RtpEndpoint {
         this.drops[Drop.SOURCE_MISMATCH]! += 1;
         return;
       }
-    } else {
-      if (rinfo.port === this.#formerPort && rinfo.address === this.#formerIp) {
-        this.drops[Drop.SOURCE_MISMATCH]! += 1;
-        return;
-      }
+    } else if (rinfo.port === this.#sdpPort && rinfo.address === this.#sdpIp) {
+      this.#dropCandidate();
       this.#latch(rinfo.address, rinfo.port);
+    } else if (this.strictSource || (rinfo.port === this.#formerPort && rinfo.address === this.#formerIp)) {
+      this.drops[Drop.SOURCE_MISMATCH]! += 1;
+      return;
+    } else if (!this.#probation(msg, rinfo.address, rinfo.port)) {
+      return;
+    } else {
+      this.#latch(rinfo.address, rinfo.port);
+      // The packets that earned the latch, in order, before this one.
+      const held = this.#held;
+      const n = this.#candidateRun - 1;
+      for (let i = 0; i < n; i++) {
+        const h = held[i]!;
+        held[i] = null;
+        this.#deliver(h, (h[1]! & 0x7f) === this.#eventPt, nowMs);
+      }
+      this.#candidateRun = 0;
     }
+    this.#deliver(msg, isEvent, nowMs);
+  };
+
+  /**
+   * One packet of a source that is neither the SDP's address nor locked: true when it completes
+   * the source's run of `latchPackets` consecutive sequence numbers (it latches), else the packet
+   * is held (a new source or a break in the sequence restarts the run, dropping what was held).
+   */
+  #probation(msg: Buffer, ip: string, port: number): boolean {
+    const seq = (msg[2]! << 8) | msg[3]!;
+    if (this.#candidateRun > 0 && port === this.#candidatePort && ip === this.#candidateIp
+      && seq === ((this.#candidateSeq + 1) & 0xffff)) {
+      this.#candidateRun++;
+    } else {
+      this.#dropCandidate();
+      this.#candidateIp = ip;
+      this.#candidatePort = port;
+      this.#candidateRun = 1;
+    }
+    this.#candidateSeq = seq;
+    const need = this.latchPackets < 1 ? 1 : this.latchPackets > MAX_LATCH_PACKETS ? MAX_LATCH_PACKETS : this.latchPackets;
+    if (this.#candidateRun >= need) return true;
+    this.#held[this.#candidateRun - 1] = msg;
+    return false;
+  }
+
+  /** Forgets the current candidate's held packets, counting them as dropped. */
+  #dropCandidate(): void {
+    const held = this.#held;
+    const n = this.#candidateRun;
+    for (let i = 0; i < n; i++) held[i] = null;
+    if (n > 0) this.drops[Drop.UNLATCHED_SOURCE]! += n;
+    this.#candidateRun = 0;
+  }
+
+  /** A packet from the accepted source: statistics, then the engines and the sink. */
+  #deliver(msg: Buffer, isEvent: boolean, nowMs: number): void {
     if (!this.#receiving) {
       this.drops[Drop.NOT_RECEIVING]! += 1;
       return;
@@ -251,7 +328,7 @@ export class RtpEndpoint {
     } catch {
       this.drops[Drop.HANDLER_ERROR]! += 1;
     }
-  };
+  }
 
   #latch(ip: string, port: number): void {
     this.#locked = true;
@@ -282,6 +359,12 @@ export class RtpEndpoint {
       }
     } else if (rinfo.port === this.#formerRtcpPort && rinfo.address === this.#formerRtcpIp) {
       this.drops[Drop.SOURCE_MISMATCH]! += 1;
+      return;
+    } else if (!(rinfo.port === this.#sdpRtcpPort && rinfo.address === this.#sdpRtcpIp)
+      && !(this.#locked && rinfo.address === this.#remoteIp && !this.strictSource)) {
+      // RTCP from elsewhere than the SDP says is trusted only from the host RTP latched onto
+      // (a NAT maps the RTCP port separately); before that it would let anyone take the leg's RTCP.
+      this.drops[Drop.UNLATCHED_SOURCE]! += 1;
       return;
     }
     const result = this.rtcp.onRtcp(msg, nowMs);

@@ -12,6 +12,7 @@ function fakeHost(): { host: ConferenceHost; requests: string[]; answerCreate: (
     hasEndpoint: () => true,
     workerOf: () => 0,
     workerForAffinity: () => 0,
+    assertAdmitting: () => undefined,
     workerRequest: <T>(_w: number, method: string): Promise<T> => {
       requests.push(method);
       if (method === 'conference.create') return new Promise<T>((resolve) => { answerCreate = () => resolve({} as T); });

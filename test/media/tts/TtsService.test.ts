@@ -128,3 +128,18 @@ test('Text2WaveEngine speaks through festival text2wave', { skip: hasText2Wave ?
 test('Text2WaveEngine refuses a voice that is not a plain identifier (it becomes Scheme code)', async () => {
   await assert.rejects(new Text2WaveEngine().synthesize('hi', { voice: 'x) (system "id"' }), ValidationError);
 });
+
+test('One TTS text limit: tts: items, TtsService and the REST schema all allow exactly MAX_TTS_TEXT', async () => {
+  const { MAX_TTS_TEXT, parseMediaItem } = await import('../../../src/media/playback/MediaItem.ts');
+  const { readFileSync } = await import('node:fs');
+  const tts = new TtsService({ engines: [new CountingEngine('a')] });
+  const longest = 'a'.repeat(MAX_TTS_TEXT);
+  assert.equal(parseMediaItem(`tts:${longest}`).kind, 'tts');
+  await tts.synthesize(longest); // an item the parser accepts is not refused by the service
+  await assert.rejects(tts.synthesize(`${longest}a`), (e: unknown) => e instanceof ValidationError && e.code === 'TTS_TEXT_TOO_LONG');
+  assert.throws(() => parseMediaItem(`tts:${longest}a`), (e: unknown) => e instanceof ValidationError && e.code === 'TTS_TEXT_TOO_LONG');
+  // A higher per-service setting cannot lift the one limit.
+  assert.equal(new TtsService({ maxTextLength: 10 * MAX_TTS_TEXT }).maxTextLength, MAX_TTS_TEXT);
+  const schema = JSON.parse(readFileSync(new URL('../../../schemas/api/CreatePlaybackRequest.json', import.meta.url), 'utf8')) as { properties: { media: { items: { maxLength: number } } } };
+  assert.equal(schema.properties.media.items.maxLength, 'tts:'.length + MAX_TTS_TEXT);
+});
