@@ -63,7 +63,7 @@ async function child(): Promise<void> {
       }
       out({ ports });
     } else if (cmd === 'stats') {
-      const stats = await server.workerRequest(0, 'conference.stats', { reset: true });
+      const stats = await server.request(0, 'conference.stats', { reset: true });
       out({ cpu: process.cpuUsage(), stats });
     } else if (cmd === 'exit') {
       await server.close();

@@ -3,7 +3,7 @@ import { MessageChannel } from 'node:worker_threads';
 import type { Config } from '../config/config.ts';
 import { CapacityError, InvalidStateError, NotFoundError, ValidationError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
-import type { EndpointMediaConfig, WorkerEndpointStats, WorkerMetrics } from '../common/workerProtocol.ts';
+import type { EndpointMediaConfig, WorkerEndpointStats, WorkerMethod, WorkerMetrics, WorkerRequests, WorkerSettings } from '../protocol/index.ts';
 import { EventBus } from './EventBus.ts';
 import type { MediaControl } from './MediaControl.ts';
 import { placeEndpoint } from './Placement.ts';
@@ -106,24 +106,20 @@ export class MediaServer implements MediaControl {
   }
 
   /** Plain settings every media worker gets at start (engines read what they need). */
-  #workerSettings(): Record<string, unknown> {
+  #workerSettings(): WorkerSettings {
     const c = this.config;
     return { promptsDir: c.promptsDir, recordingsDir: c.recordingsDir, flowsDir: c.flowsDir, dtmfInband: c.dtmfInband };
   }
 
-  /** Routes an engine request (`playback.start`, ...) to the worker owning `endpointId`. */
-  async engineRequest<T = unknown>(endpointId: string, method: string, params: Record<string, unknown>): Promise<T> {
-    this.#assertRunning();
-    const record = this.#endpoint(endpointId);
-    return (await record.worker.request(method as never, params as never)) as T;
-  }
-
-  /** Routes an engine request to a given worker (conferences are placed by their own affinity). */
-  async workerRequest<T = unknown>(workerIndex: number, method: string, params: Record<string, unknown>): Promise<T> {
+  /**
+   * Sends an engine request (`playback.start`, ...) to a worker: the one owning the endpoint
+   * (`workerOf`), or the one a conference was placed on (`workerForAffinity`).
+   */
+  async request<M extends WorkerMethod>(workerIndex: number, method: M, params: WorkerRequests[M]['params']): Promise<WorkerRequests[M]['result']> {
     this.#assertRunning();
     const worker = this.#workers[workerIndex];
     if (!worker) throw new NotFoundError('WORKER_NOT_FOUND', `no media worker ${workerIndex}`);
-    return (await worker.request(method as never, params as never)) as T;
+    return worker.request(method, params);
   }
 
   /** The worker index an endpoint lives on (for engines that need co-location). */
@@ -426,13 +422,13 @@ export class MediaServer implements MediaControl {
       bMedia = b.media;
       const { port1, port2 } = new MessageChannel();
       try {
-        ({ mode } = await a.worker.request('bridge.createRemote', { id, local: a.id, port: port1 as never, peerMedia: toWorkerMedia(b.media) }, [port1 as never]));
+        ({ mode } = await a.worker.request('bridge.createRemote', { id, local: a.id, port: port1, peerMedia: toWorkerMedia(b.media) }, [port1]));
       } catch (err) {
         port2.close(); // never handed over: ours to close (worker A closes port1 on failure)
         throw err;
       }
       try {
-        await b.worker.request('bridge.createRemote', { id, local: b.id, port: port2 as never, peerMedia: toWorkerMedia(a.media) }, [port2 as never]);
+        await b.worker.request('bridge.createRemote', { id, local: b.id, port: port2, peerMedia: toWorkerMedia(a.media) }, [port2]);
       } catch (err) {
         await a.worker.request('bridge.delete', { id }).catch(() => {});
         throw err;

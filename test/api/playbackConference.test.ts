@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config/config.ts';
 import { EventBus } from '../../src/control/EventBus.ts';
 import { PlaybackService, type ConferencePlaybackTarget, type PlaybackHost } from '../../src/control/services/PlaybackService.ts';
 import { FakeMediaControl } from '../helpers/FakeMediaControl.ts';
+import { fakeRequest } from '../helpers/fakeWorker.ts';
 
 /**
  * PlaybackService paths that need no media: playback into a conference through its target (the
@@ -31,12 +32,12 @@ async function scripted(t: TestContext, withConferences = true): Promise<Scripte
     events: bus,
     hasEndpoint: (id) => id === 'ep1',
     workerOf: () => 0,
-    engineRequest: async <T>(_endpointId: string, method: string, params: Record<string, unknown>): Promise<T> => {
+    request: fakeRequest((method, params) => {
       requests.push({ method, params });
       if (method === 'playback.start') bus.emit('playback.started', { playback_id: params.playbackId, endpoint_id: 'ep1' });
       if (method === 'playback.stop') bus.emit('playback.finished', { playback_id: params.playbackId, endpoint_id: 'ep1', reason: 'stopped', played_ms: 40 });
-      return { state: 'playing' } as T;
-    },
+      return { state: 'playing' };
+    }),
   };
   const conference: Scripted['conference'] = { plays: [], stops: [] };
   const target: ConferencePlaybackTarget = {
@@ -110,7 +111,7 @@ test('POST /playback with conference_id refuses the TTS and digit options a conf
 
 test('PlaybackService.stop() of a conference playback still loading stops it once it plays', async (t) => {
   const bus = new EventBus(100);
-  const host: PlaybackHost = { events: bus, hasEndpoint: () => false, workerOf: () => 0, engineRequest: async <T>() => ({}) as T };
+  const host: PlaybackHost = { events: bus, hasEndpoint: () => false, workerOf: () => 0, request: fakeRequest(() => ({})) };
   const playing = new Set<string>();
   const stops: string[] = [];
   let asked!: () => void;
@@ -188,7 +189,7 @@ test('PlaybackService: a media worker dying finishes its playbacks with reason e
 test('PlaybackService: unknown endpoint is NotFoundError, and finished records are bounded', async (t) => {
   const s = await scripted(t);
   await assert.rejects(s.service.start({ endpointId: 'ep2', media: ['prompt:beep'] }), (err: unknown) => err instanceof NotFoundError && err.code === 'ENDPOINT_NOT_FOUND');
-  const small = new PlaybackService({ events: s.bus, hasEndpoint: () => true, workerOf: () => 0, engineRequest: async <T>() => ({}) as T }, { keepFinished: 2 });
+  const small = new PlaybackService({ events: s.bus, hasEndpoint: () => true, workerOf: () => 0, request: fakeRequest(() => ({})) }, { keepFinished: 2 });
   t.after(() => small.close());
   const ids: string[] = [];
   for (let i = 0; i < 4; i++) {

@@ -1,9 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidStateError, MediaServerError, NotFoundError } from '../../common/errors.ts';
+import type {
+  ConferenceInfo, ConferenceRequests, ConferenceSettings, ParticipantChanges, ParticipantInfo, ParticipantState,
+} from '../../protocol/index.ts';
 import type { ServerEvent } from '../types.ts';
+import type { WorkerRequester } from './WorkerRequester.ts';
+
+export type { ConferenceInfo, ParticipantChanges, ParticipantInfo, ParticipantState };
 
 /** What the service needs from the MediaServer (a narrow interface, so tests can fake it). */
-export interface ConferenceHost {
+export interface ConferenceHost extends WorkerRequester {
   readonly events: {
     subscribe(listener: (event: ServerEvent) => void): () => void;
     emit(type: string, payload?: Record<string, unknown>): unknown;
@@ -11,69 +17,18 @@ export interface ConferenceHost {
   hasEndpoint(id: string): boolean;
   workerOf(endpointId: string): number;
   workerForAffinity(affinity: string): number;
-  workerRequest<T = unknown>(workerIndex: number, method: string, params: Record<string, unknown>): Promise<T>;
 }
 
-export interface CreateConferenceRequest {
+export interface CreateConferenceRequest extends ConferenceSettings {
   id?: string;
-  sampleRate?: 8000 | 16000 | 48000;
-  maxParticipants?: number;
-  loudestTalkers?: number;
-  entryTone?: boolean;
-  exitTone?: boolean;
-  waitForModerator?: boolean;
-  endOnModeratorLeave?: boolean;
-  /** Media item looped to members waiting for a moderator or on hold (default prompt:hold-music). */
-  holdMusic?: string;
-}
-
-export interface ParticipantChanges {
-  muted?: boolean;
-  deaf?: boolean;
-  moderator?: boolean;
-  hold?: boolean;
-  gainDb?: number;
-  outputGainDb?: number;
 }
 
 export interface AddParticipantRequest extends ParticipantChanges {
   endpointId: string;
 }
 
-export type ParticipantState = 'active' | 'waiting' | 'held';
-
-export interface ParticipantInfo {
-  endpointId: string;
-  state: ParticipantState;
-  muted: boolean;
-  deaf: boolean;
-  moderator: boolean;
-  hold: boolean;
-  talking: boolean;
-  gainDb: number;
-  outputGainDb: number;
-  codec: string;
-  joinedAt: string;
-  jitterBuffer: { delayMs: number; late: number; lost: number; concealed: number; duplicates: number } | null;
-}
-
-export interface ConferenceInfo {
-  conferenceId: string;
-  worker: number;
-  sampleRate: number;
-  maxParticipants: number;
-  loudestTalkers: number;
-  entryTone: boolean;
-  exitTone: boolean;
-  waitForModerator: boolean;
-  endOnModeratorLeave: boolean;
-  createdAt: string;
-  participants: ParticipantInfo[];
-  playbacks: string[];
-}
-
-/** Why a membership ended, for the flows (FlowEngines' LeaveResult). */
-export type LeaveReason = 'left' | 'ended' | 'kicked' | 'hangup' | 'stopped';
+/** Why a membership ended, for the flows (FlowEngines' LeaveResult): the worker's reasons, or 'stopped' on abort. */
+export type MembershipEnd = 'left' | 'ended' | 'kicked' | 'hangup' | 'stopped';
 
 export interface JoinOptions extends ParticipantChanges {
   /** End the conference when this participant leaves. */
@@ -148,12 +103,13 @@ export class ConferenceService {
     const id = req.id ?? randomUUID();
     if (this.#rooms.has(id)) throw new InvalidStateError('CONFERENCE_EXISTS', `conference ${id} exists`);
     const worker = this.#host.workerForAffinity(id);
-    const params: Record<string, unknown> = { conferenceId: id };
-    for (const [k, v] of Object.entries(req)) if (k !== 'id' && v !== undefined) params[k] = v;
+    const { id: _id, ...settings } = req;
+    // An option left undefined takes the engine's default, as one not given.
+    const params: ConferenceRequests['conference.create']['params'] = { conferenceId: id, ...settings };
     // Claimed before the request so that two concurrent creates of one id cannot both succeed.
     this.#rooms.set(id, { id, worker });
     try {
-      return await this.#host.workerRequest<ConferenceInfo>(worker, 'conference.create', params);
+      return await this.#host.request(worker, 'conference.create', params);
     } catch (err) {
       this.#rooms.delete(id);
       throw err;
@@ -162,12 +118,12 @@ export class ConferenceService {
 
   async get(id: string): Promise<ConferenceInfo> {
     const room = this.#room(id);
-    return this.#host.workerRequest<ConferenceInfo>(room.worker, 'conference.get', { conferenceId: id });
+    return this.#host.request(room.worker, 'conference.get', { conferenceId: id });
   }
 
   async list(): Promise<ConferenceInfo[]> {
     const workers = [...new Set([...this.#rooms.values()].map((r) => r.worker))].sort((a, b) => a - b);
-    const lists = await Promise.all(workers.map((w) => this.#host.workerRequest<ConferenceInfo[]>(w, 'conference.list', {})));
+    const lists = await Promise.all(workers.map((w) => this.#host.request(w, 'conference.list', {})));
     return lists.flat().filter((c) => this.#rooms.has(c.conferenceId));
   }
 
@@ -175,7 +131,7 @@ export class ConferenceService {
   async delete(id: string): Promise<void> {
     const room = this.#room(id);
     try {
-      await this.#host.workerRequest(room.worker, 'conference.destroy', { conferenceId: id });
+      await this.#host.request(room.worker, 'conference.destroy', { conferenceId: id });
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
     }
@@ -191,32 +147,32 @@ export class ConferenceService {
         `endpoint ${req.endpointId} is on media worker ${worker} but conference ${id} is on worker ${room.worker}: ` +
         `create participant endpoints with affinity "${id}" (the conference id) so they land on the conference's worker`);
     }
-    return this.#host.workerRequest<ParticipantInfo>(room.worker, 'conference.join', { conferenceId: id, ...req });
+    return this.#host.request(room.worker, 'conference.join', { conferenceId: id, ...req });
   }
 
   async updateParticipant(id: string, endpointId: string, changes: ParticipantChanges): Promise<ParticipantInfo> {
     const room = this.#room(id);
-    return this.#host.workerRequest<ParticipantInfo>(room.worker, 'conference.update', { conferenceId: id, endpointId, ...changes });
+    return this.#host.request(room.worker, 'conference.update', { conferenceId: id, endpointId, ...changes });
   }
 
   /** Kicks (default) or lets a participant leave; its endpoint stays open. */
   async removeParticipant(id: string, endpointId: string, reason: 'kicked' | 'left' = 'kicked'): Promise<void> {
     const room = this.#room(id);
-    await this.#host.workerRequest(room.worker, 'conference.leave', { conferenceId: id, endpointId, reason });
+    await this.#host.request(room.worker, 'conference.leave', { conferenceId: id, endpointId, reason });
   }
 
   /** Plays media into the conference (everyone active hears it); finishes with playback.finished. */
   async play(id: string, media: string[], opts: { playbackId?: string; loop?: number | boolean } = {}): Promise<{ playbackId: string; conferenceId: string }> {
     const room = this.#room(id);
     const playbackId = opts.playbackId ?? randomUUID();
-    const params: Record<string, unknown> = { conferenceId: id, playbackId, media };
+    const params: ConferenceRequests['conference.play']['params'] = { conferenceId: id, playbackId, media };
     if (opts.loop !== undefined) params.loop = opts.loop;
-    return this.#host.workerRequest(room.worker, 'conference.play', params);
+    return this.#host.request(room.worker, 'conference.play', params);
   }
 
   async stopPlay(id: string, playbackId: string): Promise<void> {
     const room = this.#room(id);
-    await this.#host.workerRequest(room.worker, 'conference.stopPlay', { conferenceId: id, playbackId });
+    await this.#host.request(room.worker, 'conference.stopPlay', { conferenceId: id, playbackId });
   }
 
   /**
@@ -224,7 +180,7 @@ export class ConferenceService {
    * resolves when the endpoint leaves it: left, kicked, hangup (endpoint closed) or ended; with
    * 'stopped' when `signal` aborts (the participant is then removed).
    */
-  async join(endpointId: string, room: string, opts: JoinOptions | Record<string, unknown>, signal: AbortSignal): Promise<{ reason: LeaveReason }> {
+  async join(endpointId: string, room: string, opts: JoinOptions | Record<string, unknown>, signal: AbortSignal): Promise<{ reason: MembershipEnd }> {
     if (signal.aborted) return { reason: 'stopped' };
     const o = opts as JoinOptions;
     if (!this.#rooms.has(room)) {
@@ -236,8 +192,8 @@ export class ConferenceService {
       // Aborted while the room was created: the abort listener below would never fire.
       if (signal.aborted) return { reason: 'stopped' };
     }
-    let settle: (r: { reason: LeaveReason }) => void = () => {};
-    const done = new Promise<{ reason: LeaveReason }>((resolve) => { settle = resolve; });
+    let settle: (r: { reason: MembershipEnd }) => void = () => {};
+    const done = new Promise<{ reason: MembershipEnd }>((resolve) => { settle = resolve; });
     const unsubscribe = this.#host.events.subscribe((e) => {
       if (e.type === 'conference.participant.left' && e.endpoint_id === endpointId && e.conference_id === room) {
         const r = e.reason;
@@ -249,7 +205,7 @@ export class ConferenceService {
       }
     });
     let finished = false;
-    const finish = (reason: LeaveReason): void => {
+    const finish = (reason: MembershipEnd): void => {
       if (finished) return;
       finished = true;
       unsubscribe();

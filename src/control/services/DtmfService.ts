@@ -1,20 +1,16 @@
 import { NotFoundError, ValidationError } from '../../common/errors.ts';
+import type { DtmfMethod, DtmfRequests, DtmfSendResult, DtmfSource } from '../../protocol/index.ts';
 import type { ServerEvent } from '../types.ts';
+import type { WorkerRequester } from './WorkerRequester.ts';
 
 /** What the service needs from the MediaServer (a narrow interface, so tests can fake it). */
-export interface DtmfHost {
+export interface DtmfHost extends WorkerRequester {
   readonly events: { subscribe(listener: (event: ServerEvent) => void): () => void };
   hasEndpoint(id: string): boolean;
-  engineRequest<T = unknown>(endpointId: string, method: string, params: Record<string, unknown>): Promise<T>;
+  workerOf(endpointId: string): number;
 }
 
-export type DtmfMethod = 'rfc4733' | 'inband';
-export type DtmfSource = 'rfc4733' | 'inband';
-
-export interface DtmfSendResult {
-  digits: string;
-  method: DtmfMethod;
-}
+export type { DtmfMethod, DtmfSendResult, DtmfSource };
 
 /** One key press as the `endpoint.dtmf` event reports it. */
 export interface DtmfPress {
@@ -70,13 +66,14 @@ export class DtmfService {
     this.#assertEndpoint(endpointId);
     const signal = options.signal;
     signal?.throwIfAborted();
-    const params: Record<string, unknown> = { endpointId, digits };
+    const params: DtmfRequests['dtmf.send']['params'] = { endpointId, digits };
     if (durationMs !== undefined) params.durationMs = durationMs;
-    const sent = this.#host.engineRequest<DtmfSendResult>(endpointId, 'dtmf.send', params);
+    const worker = this.#host.workerOf(endpointId);
+    const sent = this.#host.request(worker, 'dtmf.send', params);
     if (!signal) return sent;
     return new Promise<DtmfSendResult>((resolve, reject) => {
       const onAbort = (): void => {
-        this.#host.engineRequest(endpointId, 'dtmf.stop', { endpointId }).catch(() => { /* endpoint gone */ });
+        this.#host.request(worker, 'dtmf.stop', { endpointId }).catch(() => { /* endpoint gone */ });
         reject(signal.reason);
       };
       signal.addEventListener('abort', onAbort, { once: true });
@@ -87,9 +84,9 @@ export class DtmfService {
   /** Turns in-band detection on an endpoint on or off (RFC 4733 receive is always on). */
   async configure(endpointId: string, options: { inband?: boolean }): Promise<{ inband: boolean; telephoneEvent: boolean }> {
     this.#assertEndpoint(endpointId);
-    const params: Record<string, unknown> = { endpointId };
+    const params: DtmfRequests['dtmf.configure']['params'] = { endpointId };
     if (options.inband !== undefined) params.inband = options.inband;
-    const r = await this.#host.engineRequest<{ inband: boolean; telephoneEvent: boolean }>(endpointId, 'dtmf.configure', params);
+    const r = await this.#host.request(this.#host.workerOf(endpointId), 'dtmf.configure', params);
     return { inband: r.inband, telephoneEvent: r.telephoneEvent };
   }
 

@@ -2,19 +2,20 @@ import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidStateError, NotFoundError, UnsupportedError, ValidationError } from '../../common/errors.ts';
 import type { Config } from '../../config/config.ts';
+import type { RecordingCause, RecordingFormat, RecordingStartOptions, RecordingStartParams } from '../../protocol/index.ts';
 import type { EventBus } from '../EventBus.ts';
 import type { BridgeInfo, ServerEvent } from '../types.ts';
+import type { WorkerRequester } from './WorkerRequester.ts';
 
-export type RecordingFormat = 'wav' | 'mp3' | 'opus';
+export type { RecordingFormat };
 export type RecordingState = 'starting' | 'recording' | 'paused' | 'stopping' | 'finished' | 'failed';
 /** Why a recording ended (worker causes; 'shutdown' when the server stopped; 'error' on failure). */
-export type RecordingEndCause = 'stopped' | 'max_duration' | 'silence' | 'dtmf' | 'hangup' | 'shutdown' | 'error';
+export type RecordingEndCause = RecordingCause;
 
 /** What the service needs from the MediaServer (an interface, so tests can stand in). */
-export interface RecordingHost {
+export interface RecordingHost extends WorkerRequester {
   readonly events: EventBus;
   readonly config: Pick<Config, 'recordingsDir'>;
-  workerRequest<T = unknown>(workerIndex: number, method: string, params: Record<string, unknown>): Promise<T>;
   workerOf(endpointId: string): number;
   hasEndpoint(id: string): boolean;
   getBridge(id: string): BridgeInfo;
@@ -184,7 +185,7 @@ export class RecordingService {
     }
 
     let worker: number;
-    let target: Record<string, unknown>;
+    let target: Pick<RecordingStartParams, 'endpointId' | 'bridge' | 'conferenceId'>;
     let bridge: BridgeInfo | null = null;
     if (o.conferenceId !== undefined) {
       worker = this.#conferences!.workerOf(o.conferenceId);
@@ -234,7 +235,7 @@ export class RecordingService {
     };
     // Registered before the request: the worker's finished notification may come first.
     this.#records.set(id, record);
-    const options: Record<string, unknown> = {};
+    const options: RecordingStartOptions = {};
     if (o.maxDurationMs !== undefined) options.maxDurationMs = o.maxDurationMs;
     if (o.maxSilenceMs !== undefined) options.maxSilenceMs = o.maxSilenceMs;
     if (o.terminateOn !== undefined) options.terminateOn = o.terminateOn;
@@ -242,7 +243,7 @@ export class RecordingService {
     if (o.ifExists !== undefined) options.ifExists = o.ifExists;
     if (o.encoder !== undefined) options.encoder = o.encoder;
     try {
-      const started = await this.#host.workerRequest<{ sampleRate: number }>(worker, 'recording.start', {
+      const started = await this.#host.request(worker, 'recording.start', {
         recordingId: id,
         ...target,
         format: o.format,
@@ -272,7 +273,7 @@ export class RecordingService {
     const s = record.info.state;
     if (s !== 'recording' && s !== 'paused') return { ...record.info };
     try {
-      const live = await this.#host.workerRequest<{ elapsedMs: number }>(record.worker, 'recording.get', { recordingId: id });
+      const live = await this.#host.request(record.worker, 'recording.get', { recordingId: id });
       return { ...record.info, duration_ms: live.elapsedMs };
     } catch {
       return { ...record.info };
@@ -297,7 +298,7 @@ export class RecordingService {
     if (record.info.state === 'recording' || record.info.state === 'paused') {
       record.info.state = 'stopping';
       try {
-        await this.#host.workerRequest(record.worker, 'recording.stop', { recordingId: id });
+        await this.#host.request(record.worker, 'recording.stop', { recordingId: id });
       } catch (err) {
         // Ended on its own (or its endpoint went) just now: the finished event has the result.
         if (!(err instanceof NotFoundError)) throw err;
@@ -388,7 +389,7 @@ export class RecordingService {
     const record = this.#record(id);
     const s = record.info.state;
     if (s !== 'recording' && s !== 'paused') throw new InvalidStateError('RECORDING_NOT_ACTIVE', `recording ${id} is ${s}`);
-    await this.#host.workerRequest(record.worker, paused ? 'recording.pause' : 'recording.resume', { recordingId: id });
+    await this.#host.request(record.worker, paused ? 'recording.pause' : 'recording.resume', { recordingId: id });
     if (record.info.state === 'recording' || record.info.state === 'paused') record.info.state = paused ? 'paused' : 'recording';
     return { ...record.info };
   }
@@ -426,7 +427,7 @@ export class RecordingService {
         for (const record of this.#records.values()) {
           if (record.info.bridge_id === e.bridge_id && (record.info.state === 'recording' || record.info.state === 'paused')) {
             record.info.state = 'stopping';
-            void this.#host.workerRequest(record.worker, 'recording.stop', { recordingId: record.info.id, cause: 'hangup' }).catch(() => undefined);
+            void this.#host.request(record.worker, 'recording.stop', { recordingId: record.info.id, cause: 'hangup' }).catch(() => undefined);
           }
         }
         return;

@@ -1,5 +1,5 @@
 import dgram from 'node:dgram';
-import type { EndpointMediaConfig, WorkerEndpointStats } from '../../common/workerProtocol.ts';
+import type { EndpointMediaConfig, WorkerEndpointStats } from '../../protocol/index.ts';
 import { RtpPacket } from '../rtp/RtpPacket.ts';
 import { Drop, dropsToRecord, DROP_REASON_NAMES } from './dropReasons.ts';
 import { RtpSender } from './RtpSender.ts';

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConferenceService, type ConferenceHost } from '../../../src/control/services/ConferenceService.ts';
 import type { ServerEvent } from '../../../src/control/types.ts';
+import { fakeRequest } from '../../helpers/fakeWorker.ts';
 
 /** A host whose worker answers `conference.create` only when told to. */
 function fakeHost(): { host: ConferenceHost; requests: string[]; answerCreate: () => void } {
@@ -12,11 +13,11 @@ function fakeHost(): { host: ConferenceHost; requests: string[]; answerCreate: (
     hasEndpoint: () => true,
     workerOf: () => 0,
     workerForAffinity: () => 0,
-    workerRequest: <T>(_w: number, method: string): Promise<T> => {
+    request: fakeRequest((method) => {
       requests.push(method);
-      if (method === 'conference.create') return new Promise<T>((resolve) => { answerCreate = () => resolve({} as T); });
-      return Promise.resolve({} as T);
-    },
+      if (method === 'conference.create') return new Promise((resolve) => { answerCreate = () => resolve({}); });
+      return {};
+    }),
   };
   return { host, requests, answerCreate: () => answerCreate() };
 }

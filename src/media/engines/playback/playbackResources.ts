@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { WorkerSettings } from '../../../protocol/worker.ts';
 import type { MediaItemOptions } from '../../playback/MediaItem.ts';
 import { Player, type PlayerOptions } from '../../playback/Player.ts';
 import { PromptCache } from '../../playback/PromptCache.ts';
@@ -20,7 +21,7 @@ export interface PlaybackResources {
 export const DEFAULT_PROMPT_CACHE_BYTES = 64 * 1024 * 1024;
 
 /** Builds the worker's shared resources from its settings (promptsDir, recordingsDir, promptCacheBytes). */
-export function createPlaybackResources(settings: Readonly<Record<string, unknown>>): PlaybackResources {
+export function createPlaybackResources(settings: Readonly<WorkerSettings>): PlaybackResources {
   const promptsDir = path.resolve(typeof settings.promptsDir === 'string' ? settings.promptsDir : 'prompts');
   const recordingsDir = path.resolve(typeof settings.recordingsDir === 'string' ? settings.recordingsDir : 'recordings');
   const maxBytes = typeof settings.promptCacheBytes === 'number' ? settings.promptCacheBytes : DEFAULT_PROMPT_CACHE_BYTES;
@@ -36,7 +37,7 @@ const shared = new WeakMap<object, PlaybackResources>();
  * The resources of this worker thread, one per settings object (every engine of a worker gets
  * the same one), so a prompt is decoded once per worker whichever engine plays it.
  */
-export function sharedPlaybackResources(settings: Readonly<Record<string, unknown>>): PlaybackResources {
+export function sharedPlaybackResources(settings: Readonly<WorkerSettings>): PlaybackResources {
   let res = shared.get(settings);
   if (res === undefined) {
     res = createPlaybackResources(settings);
