@@ -1,40 +1,57 @@
 # syntax=docker/dockerfile:1
-# media-server-core: multi-stage build, runs as a non-root user.
+# media-server-core: multi-stage build on the current Node.js LTS, compiled JavaScript only
+# (no TypeScript compiled at run time), runs as an unprivileged user.
+# test/deploy/imageRun.test.ts runs the server the way this image does (its ENV and CMD, read from
+# this file, as an unprivileged user): keep them in the plain `ENV KEY=value` / JSON CMD forms.
 
-FROM node:20-bookworm-slim AS deps
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Production dependencies only (tsx runs the TypeScript sources directly).
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM node:24-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 
-FROM node:20-bookworm-slim AS runtime
-ENV NODE_ENV=production \
-    API_HOST=0.0.0.0 \
-    API_PORT=8080 \
-    RTP_BIND_IP=0.0.0.0 \
-    RTP_PORT_START=10000 \
-    RTP_PORT_END=10999 \
-    RECORDINGS_DIR=/var/lib/media-server/recordings
-# espeak-ng (system TTS engine, optional) and tini for signal handling.
+FROM node:24-bookworm-slim AS runtime
+# RTP binds the wildcard; SDP announces PUBLIC_IP when set (1:1 NAT, every cloud host), else the
+# address of the interface that routes to each peer. Set PUBLIC_IP unless the host's own address
+# is the one peers reach (host networking without NAT).
+ENV NODE_ENV=production
+ENV API_HOST=0.0.0.0
+ENV API_PORT=8080
+ENV RTP_BIND_IP=0.0.0.0
+ENV RTP_PORT_START=10000
+ENV RTP_PORT_END=10999
+ENV RECORDINGS_DIR=/var/lib/media-server/recordings
+ENV FLOWS_DIR=/var/lib/media-server/flows
+# tini forwards SIGTERM (graceful shutdown) and reaps children; espeak-ng is the optional system
+# TTS engine (the default engine is the in-process WASM build).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini espeak-ng \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system media && useradd --system --gid media --home /app media \
- && mkdir -p /var/lib/media-server/recordings && chown -R media:media /var/lib/media-server
+ && mkdir -p /var/lib/media-server/recordings /var/lib/media-server/flows \
+ && chown -R media:media /var/lib/media-server
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
-COPY package.json package-lock.json tsconfig.json ./
+COPY --from=build /app/dist ./dist
+COPY package.json package-lock.json LICENSE THIRD_PARTY_NOTICES.md ./
 COPY bin ./bin
-COPY src ./src
 COPY schemas ./schemas
-COPY flows ./flows
 COPY prompts ./prompts
+# The example flows seed the writable flows directory (PUT /flows writes there).
+COPY --chown=media:media flows /var/lib/media-server/flows
 USER media
 # API, and the RTP range (UDP). Publish the same range you configure.
 EXPOSE 8080/tcp
 EXPOSE 10000-10999/udp
 # API_HOST=0.0.0.0 requires API_TOKEN (or ALLOW_INSECURE_API=1): the server refuses otherwise.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s \
-  CMD node -e "fetch('http://127.0.0.1:'+(process.env.API_PORT||8080)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.API_PORT||8080)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "--import", "tsx", "src/main.ts"]
+CMD ["node", "dist/main.js"]

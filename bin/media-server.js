@@ -1,7 +1,15 @@
 #!/usr/bin/env node
-// Tiny shim: runs the TypeScript CLI (src/cli/main.ts) through tsx's loader, in this process.
-import { register } from 'tsx/esm/api';
+// CLI entry. From a source checkout it runs the TypeScript (src/cli/main.ts) through tsx's loader;
+// in the production image, which ships only the compiled dist/, it runs dist/cli/main.js.
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../src/cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const source = new URL('../src/cli/main.ts', import.meta.url);
+let cli;
+if (existsSync(source)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  cli = await import(source.href);
+} else {
+  cli = await import(new URL('../dist/cli/main.js', import.meta.url).href);
+}
+process.exitCode = await cli.main(process.argv.slice(2));

@@ -3,6 +3,7 @@
  * `npm start` runs this with the embedded defaults; environment variables override them.
  */
 import { assertSafeApiBinding, loadConfig } from './config/config.ts';
+import { checkWritableDirs } from './config/writableDirs.ts';
 import { createLogger } from './common/logger.ts';
 import { MediaServer } from './control/MediaServer.ts';
 import { buildApp } from './api/http/app.ts';
@@ -18,6 +19,9 @@ const logger = createLogger();
 async function main(): Promise<void> {
   const config = loadConfig();
   assertSafeApiBinding(config);
+  for (const p of checkWritableDirs(config)) {
+    logger.error({ setting: p.setting, dir: p.dir, cause: p.cause }, `${p.setting} ${p.dir} is not writable (${p.cause}): ${p.effect}`);
+  }
   const server = new MediaServer(config, logger);
   await server.start();
   const webhook = config.webhookUrl ? new WebhookDelivery({ bus: server.events, url: config.webhookUrl, logger }) : null;

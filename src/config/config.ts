@@ -14,8 +14,11 @@ export interface Config {
   rtpPortStart: number;
   rtpPortEnd: number;
   rtpBindIp: string;
-  /** Address written into SDP (c=); defaults to rtpBindIp. */
-  publicIp: string;
+  /**
+   * PUBLIC_IP: the address written into SDP (c=) as it is (1:1 NAT). When null, SDP announces
+   * RTP_BIND_IP, or for a wildcard bind the interface routing to the peer (control/LocalAddress).
+   */
+  publicIp: string | null;
   mediaWorkers: number;
   flowsDir: string;
   promptsDir: string;
@@ -93,7 +96,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     rtpPortStart,
     rtpPortEnd,
     rtpBindIp,
-    publicIp: env.PUBLIC_IP ? ipv4(env, 'PUBLIC_IP', rtpBindIp) : rtpBindIp,
+    publicIp: env.PUBLIC_IP ? ipv4(env, 'PUBLIC_IP', rtpBindIp) : null,
     mediaWorkers: int(env, 'MEDIA_WORKERS', Math.max(1, os.availableParallelism()), 1, 256),
     flowsDir: path.resolve(cwd, env.FLOWS_DIR ?? 'flows'),
     promptsDir: path.resolve(cwd, env.PROMPTS_DIR ?? 'prompts'),

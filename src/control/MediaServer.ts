@@ -8,6 +8,8 @@ import { EventBus } from './EventBus.ts';
 import type { MediaControl } from './MediaControl.ts';
 import { placeEndpoint } from './Placement.ts';
 import { PortPool } from './PortPool.ts';
+import { LocalAddress } from './LocalAddress.ts';
+import { parseRemoteSdp } from './sdp/parseRemoteSdp.ts';
 import { createAnswer } from './sdp/createAnswer.ts';
 import { createOffer } from './sdp/createOffer.ts';
 import { processAnswer } from './sdp/processAnswer.ts';
@@ -44,6 +46,8 @@ interface EndpointRecord {
   createdAt: string;
   /** Remote address as latched by the worker (NAT correction). */
   latched: { ip: string; rtpPort: number } | null;
+  /** The address our SDP announces to this peer (c=). */
+  localIp: string;
 }
 
 interface BridgeRecord {
@@ -73,6 +77,8 @@ export class MediaServer implements MediaControl {
   readonly #bridges = new Map<string, BridgeRecord>();
   #closing = false;
   #started = false;
+  /** What our SDP announces; resolved (and the bind address checked) in start(). */
+  #address: LocalAddress | null = null;
   readonly #startedAt: number[] = [];
   readonly #quickDeaths: number[] = [];
   readonly #respawnTimers = new Set<NodeJS.Timeout>();
@@ -87,10 +93,14 @@ export class MediaServer implements MediaControl {
 
   /** Starts the media workers; resolves when all are ready. */
   async start(): Promise<void> {
+    this.#address = await LocalAddress.resolve({ rtpBindIp: this.config.rtpBindIp, publicIp: this.config.publicIp });
     for (let i = 0; i < this.config.mediaWorkers; i++) this.#workers.push(this.#spawn(i));
     await Promise.all(this.#workers.map((w) => w.ready()));
     this.#started = true;
-    this.#logger.info({ workers: this.#workers.length, ports: this.#ports.capacity }, 'media server started');
+    this.#logger.info({
+      workers: this.#workers.length, ports: this.#ports.capacity, bind: this.config.rtpBindIp,
+      announce: this.#address.perPeer ? `the interface routing to each peer (offers: ${this.#address.default})` : this.#address.default,
+    }, 'media server started');
   }
 
   get workerCount(): number {
@@ -208,6 +218,7 @@ export class MediaServer implements MediaControl {
       bridgeId: null,
       createdAt: new Date().toISOString(),
       latched: null,
+      localIp: await this.#announcedTo(req.remote_sdp),
     };
     try {
       if (req.remote_sdp !== undefined) {
@@ -231,6 +242,19 @@ export class MediaServer implements MediaControl {
     this.#counters.endpointsCreated++;
     this.events.emit('endpoint.created', { endpoint_id: id, worker: workerIndex, rtp_port: rtpPort, state: record.state });
     return this.#info(record, null);
+  }
+
+  /** Our SDP's address for a peer; an unparsable offer gets the default (createAnswer refuses it). */
+  async #announcedTo(remoteSdp: string | undefined): Promise<string> {
+    const address = this.#address!;
+    if (remoteSdp === undefined || !address.perPeer) return address.default;
+    let peer: string | null = null;
+    try {
+      peer = parseRemoteSdp(remoteSdp).media.find((m) => m.type === 'audio')?.connectionIp ?? null;
+    } catch {
+      peer = null;
+    }
+    return address.forPeer(peer);
   }
 
   /** Takes port pairs until one binds (another process may hold a port of our range). */
@@ -263,7 +287,7 @@ export class MediaServer implements MediaControl {
 
   #local(record: EndpointRecord): LocalMediaOptions {
     return {
-      ip: this.config.publicIp,
+      ip: record.localIp,
       rtpPort: record.rtpPort,
       rtcpPort: record.rtcpPort,
       codecs: record.codecs,
@@ -370,7 +394,7 @@ export class MediaServer implements MediaControl {
     return {
       id: r.id,
       state: r.state,
-      ip: this.config.publicIp,
+      ip: r.localIp,
       rtp_port: r.rtpPort,
       rtcp_port: media?.rtcpMux ? r.rtpPort : r.rtcpPort,
       rtcp_mux: media?.rtcpMux ?? false,
@@ -507,7 +531,8 @@ export class MediaServer implements MediaControl {
   }
 
   isReady(): boolean {
-    return this.#started && !this.#closing && this.#workers.every((w) => w.alive);
+    // Ready means a new endpoint can be created: workers up and a port pair left.
+    return this.#started && !this.#closing && this.#workers.every((w) => w.alive) && this.#ports.available > 0;
   }
 
   async workerMetrics(): Promise<WorkerMetrics[]> {

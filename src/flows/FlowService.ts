@@ -233,8 +233,13 @@ export class FlowService {
     }
     if (file) {
       const tmp = `${file}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, text);
-      fs.renameSync(tmp, file);
+      try {
+        fs.writeFileSync(tmp, text);
+        fs.renameSync(tmp, file);
+      } catch (err) {
+        fs.rmSync(tmp, { force: true });
+        throw notWritable(this.#dir!, err);
+      }
       this.#fileNames.set(file, name);
     }
     return this.#info(this.#register(def, file));
@@ -244,11 +249,15 @@ export class FlowService {
   delete(name: string): void {
     const e = this.#flows.get(name);
     if (!e) throw new NotFoundError('FLOW_NOT_FOUND', `no flow named '${name}'`);
-    this.#flows.delete(name);
     if (e.file) {
+      try {
+        fs.rmSync(e.file, { force: true });
+      } catch (err) {
+        throw notWritable(this.#dir ?? path.dirname(e.file), err);
+      }
       this.#fileNames.delete(e.file);
-      fs.rmSync(e.file, { force: true });
     }
+    this.#flows.delete(name);
     this.#emit('flow.removed', { name });
   }
 
@@ -402,4 +411,10 @@ export class FlowService {
     this.#pending.clear();
     for (const s of this.#sessions.values()) s.stop();
   }
+}
+
+/** A flows directory we cannot write (read-only mount, another owner): say which and why. */
+function notWritable(dir: string, err: unknown): InvalidStateError {
+  const code = (err as NodeJS.ErrnoException).code ?? 'error';
+  return new InvalidStateError('FLOWS_DIR_NOT_WRITABLE', `cannot write the flows directory ${dir} (${code}); make it writable by the server's user or upload flows elsewhere`);
 }

@@ -138,7 +138,7 @@ export async function flowRoutes(app: FastifyInstance, opts: { flows: FlowServic
           { type: 'object', required: ['yaml'], additionalProperties: false, properties: { yaml: { type: 'string', minLength: 1 } } },
         ],
       },
-      response: { 200: flowInfo, 201: flowInfo, 400: errorSchema },
+      response: { 200: flowInfo, 201: flowInfo, 400: errorSchema, 409: errorSchema },
     },
   }, async (req, reply) => {
     const body = req.body;
@@ -155,7 +155,7 @@ export async function flowRoutes(app: FastifyInstance, opts: { flows: FlowServic
       tags: ['flows'],
       summary: 'Remove a flow (running sessions keep their version)',
       params: nameParams,
-      response: { 204: { description: 'Removed', type: 'null' }, 404: errorSchema },
+      response: { 204: { description: 'Removed', type: 'null' }, 404: errorSchema, 409: errorSchema },
     },
   }, async (req, reply) => {
     flows.delete(req.params.name);
