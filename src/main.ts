@@ -7,12 +7,10 @@ import { checkWritableDirs } from './config/writableDirs.ts';
 import { createLogger } from './common/logger.ts';
 import { MediaServer } from './control/MediaServer.ts';
 import { buildApp } from './api/http/app.ts';
-import { engineRoutes } from './api/http/routes/engineRoutes.ts';
 import { MediaFlowEngines } from './control/MediaFlowEngines.ts';
 import { FlowService } from './flows/FlowService.ts';
 import { WebhookDelivery } from './control/WebhookDelivery.ts';
 import { startGrpcServer } from './api/grpc/GrpcServer.ts';
-import { grpcEngineServices } from './api/grpc/engineServices.ts';
 
 const logger = createLogger();
 
@@ -34,9 +32,9 @@ async function main(): Promise<void> {
   const loaded = flows.loadDir();
   for (const p of loaded.problems) logger.warn({ problem: p }, 'flow not loaded');
   flows.watch();
-  const app = await buildApp({ control: server, config, logger, flows, extraRoutes: engineRoutes(server) });
+  const app = await buildApp({ control: server, config, logger, flows });
   await app.listen({ host: config.apiHost, port: config.apiPort });
-  const grpc = config.grpcPort === null ? null : await startGrpcServer({ control: server, config, logger, services: grpcEngineServices(server), flows });
+  const grpc = config.grpcPort === null ? null : await startGrpcServer({ control: server, config, logger, flows });
   logger.info({ api: `http://${config.apiHost}:${config.apiPort}`, rtp: `${config.rtpBindIp}:${config.rtpPortStart}-${config.rtpPortEnd}`, workers: server.workerCount }, 'media-server-core ready');
 
   let stopping = false;

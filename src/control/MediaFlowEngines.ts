@@ -10,9 +10,6 @@ import type {
   SayOptions,
 } from '../flows/FlowEngines.ts';
 import type { MediaServer } from './MediaServer.ts';
-import { ConferenceService } from './services/ConferenceService.ts';
-import { PlaybackService } from './services/PlaybackService.ts';
-import { RecordingService } from './services/RecordingService.ts';
 import type { ServerEvent } from './types.ts';
 
 /** What a flow's `record` step asks of the recording service (the REST body's names). */
@@ -62,11 +59,7 @@ export class MediaFlowEngines implements FlowEngines {
 
   /** Engines over the server's own playback, recording and conference services. */
   static forServer(server: MediaServer): MediaFlowEngines {
-    return new MediaFlowEngines(server, {
-      playback: PlaybackService.of(server),
-      recordings: RecordingService.of(server),
-      conferences: ConferenceService.of(server),
-    });
+    return new MediaFlowEngines(server, { playback: server.playback, recordings: server.recordings, conferences: server.conferences });
   }
 
   async play(endpointId: string, items: readonly string[], opts: PlayOptions & { voice?: string }): Promise<PlayResult> {

@@ -5,7 +5,7 @@ import { CapacityError, InvalidStateError, NotFoundError, ValidationError } from
 import type { Logger } from '../common/logger.ts';
 import type { EndpointMediaConfig, WorkerEndpointStats, WorkerMethod, WorkerMetrics, WorkerRequests, WorkerSettings } from '../protocol/index.ts';
 import { EventBus } from './EventBus.ts';
-import type { MediaControl } from './MediaControl.ts';
+import type { MediaControl, MediaEngines } from './MediaControl.ts';
 import { placeEndpoint } from './Placement.ts';
 import { PortPool } from './PortPool.ts';
 import { LocalAddress } from './LocalAddress.ts';
@@ -13,6 +13,10 @@ import { parseRemoteSdp } from './sdp/parseRemoteSdp.ts';
 import { createAnswer } from './sdp/createAnswer.ts';
 import { createOffer } from './sdp/createOffer.ts';
 import { processAnswer } from './sdp/processAnswer.ts';
+import { ConferenceService } from './services/ConferenceService.ts';
+import { DtmfService } from './services/DtmfService.ts';
+import { PlaybackService } from './services/PlaybackService.ts';
+import { RecordingService } from './services/RecordingService.ts';
 import type { LocalMediaOptions, NegotiatedMedia } from './sdp/types.ts';
 import type {
   BridgeInfo,
@@ -64,12 +68,17 @@ const EMPTY_STATS: EndpointStats = {
 };
 
 /**
- * The control plane's facade: endpoints and bridges as handles over media workers, port
- * allocation, SDP offer/answer, placement by affinity, worker supervision and the event bus.
+ * The control plane's root: endpoints and bridges as handles over media workers, port
+ * allocation, SDP offer/answer, placement by affinity, worker supervision and the event bus;
+ * it owns the engine services (playback, recordings, conferences, DTMF), and close() reaches them.
  */
-export class MediaServer implements MediaControl {
+export class MediaServer implements MediaControl, MediaEngines {
   readonly events: EventBus;
   readonly config: Config;
+  readonly conferences: ConferenceService;
+  readonly playback: PlaybackService;
+  readonly recordings: RecordingService;
+  readonly dtmf: DtmfService;
   readonly #logger: Logger;
   readonly #ports: PortPool;
   readonly #workers: WorkerHandle[] = [];
@@ -89,6 +98,10 @@ export class MediaServer implements MediaControl {
     this.#logger = logger.child({ module: 'media-server' });
     this.events = new EventBus(config.eventBufferSize);
     this.#ports = new PortPool(config.rtpPortStart, config.rtpPortEnd);
+    this.conferences = new ConferenceService(this);
+    this.playback = new PlaybackService(this, { conferences: this.conferences });
+    this.recordings = new RecordingService(this, this.conferences);
+    this.dtmf = new DtmfService(this);
   }
 
   /** Starts the media workers; resolves when all are ready. */
@@ -570,6 +583,9 @@ export class MediaServer implements MediaControl {
     // Give the sockets a moment to flush the BYEs before the threads go.
     await new Promise((r) => setTimeout(r, 20));
     await Promise.all(this.#workers.map((w) => w.terminate()));
+    this.playback.close();
+    this.recordings.close();
+    this.conferences.close();
   }
 }
 

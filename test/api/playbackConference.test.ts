@@ -53,8 +53,7 @@ async function scripted(t: TestContext, withConferences = true): Promise<Scripte
     },
     workerOf: () => 0,
   };
-  const service = new PlaybackService(host);
-  if (withConferences) service.useConferences(target);
+  const service = new PlaybackService(host, withConferences ? { conferences: target } : {});
   t.after(() => service.close());
   const app = await buildApp({ control: new FakeMediaControl(), config: loadConfig({}), logger: silentLogger, extraRoutes: [playbackRoutes(service)] });
   t.after(() => app.close());
@@ -118,7 +117,7 @@ test('PlaybackService.stop() of a conference playback still loading stops it onc
   const playAsked = new Promise<void>((r) => { asked = r; });
   let loaded!: () => void;
   const load = new Promise<void>((r) => { loaded = r; });
-  const service = new PlaybackService(host).useConferences({
+  const service = new PlaybackService(host, { conferences: {
     play: async (id, _media, opts) => {
       asked();
       await load; // the worker resolves the playlist
@@ -132,7 +131,7 @@ test('PlaybackService.stop() of a conference playback still loading stops it onc
       if (!playing.delete(playbackId)) throw new NotFoundError('PLAYBACK_NOT_FOUND', `no playback ${playbackId}`);
       bus.emit('playback.finished', { playback_id: playbackId, conference_id: id, reason: 'stopped', played_ms: 0 });
     },
-  });
+  } });
   t.after(() => service.close());
   const starting = service.start({ conferenceId: 'room1', media: ['prompt:hold-music'], loop: true });
   await playAsked;

@@ -16,11 +16,7 @@ import { loadSync, type Options } from '@grpc/proto-loader';
 import { ValidationError } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { Config } from '../../config/config.ts';
-import type { MediaControl } from '../../control/MediaControl.ts';
-import type { ConferenceService } from '../../control/services/ConferenceService.ts';
-import type { DtmfService } from '../../control/services/DtmfService.ts';
-import type { PlaybackService } from '../../control/services/PlaybackService.ts';
-import type { RecordingService } from '../../control/services/RecordingService.ts';
+import type { MediaApiRoot, MediaEngines } from '../../control/MediaControl.ts';
 import type { CreateBridgeRequest, CreateEndpointRequest, UpdateEndpointRequest } from '../../control/types.ts';
 import { tokenMatches } from '../http/auth.ts';
 import { EventStreams, type EventStreamsOptions, type EventsCall } from './EventStreams.ts';
@@ -71,24 +67,16 @@ export function loadMediaServerProto(): GrpcObject {
   return loadPackageDefinition(loadSync(PROTO_PATH, PROTO_OPTIONS));
 }
 
-/** The engine services reached over gRPC; an RPC whose service is absent is UNIMPLEMENTED. */
-export interface GrpcEngineServices {
-  playback?: PlaybackService;
-  recordings?: RecordingService;
-  dtmf?: DtmfService;
-  conferences?: ConferenceService;
-}
-
 /** What StartFlow needs of the FlowService. */
 export interface GrpcFlows {
   start(endpointId: string, flowName: string, variables: Record<string, unknown>): { id: string; flowName: string; version: number };
 }
 
 export interface GrpcServerOptions {
-  control: MediaControl;
+  /** The MediaServer: endpoints, bridges and the engine services it owns (an RPC whose service is absent is UNIMPLEMENTED). */
+  control: MediaApiRoot;
   config: Pick<Config, 'apiHost' | 'grpcPort' | 'apiToken'>;
   logger: Logger;
-  services?: GrpcEngineServices;
   flows?: GrpcFlows;
   events?: EventStreamsOptions;
 }
@@ -130,7 +118,7 @@ function cancelSignal(call: { on(event: 'cancelled', l: () => void): unknown }):
  */
 export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServerHandle> {
   const { control, config } = opts;
-  const services = opts.services ?? {};
+  const services: Partial<MediaEngines> = opts.control;
   const log = opts.logger.child({ module: 'grpc' });
   // grpc-js writes its own diagnostics (a failed bind, a protocol error) to console.error; they
   // go to our JSON log instead. Its logger is process-wide: the last server started owns it.

@@ -51,18 +51,6 @@ interface Room {
  * leaves (or is kicked, hangs up, or the conference ends) and honours an AbortSignal.
  */
 export class ConferenceService {
-  static readonly #byHost = new WeakMap<ConferenceHost, ConferenceService>();
-
-  /** The one service of a MediaServer, created on first use (API routes and flows share it). */
-  static of(host: ConferenceHost): ConferenceService {
-    let service = ConferenceService.#byHost.get(host);
-    if (service === undefined) {
-      service = new ConferenceService(host);
-      ConferenceService.#byHost.set(host, service);
-    }
-    return service;
-  }
-
   readonly #host: ConferenceHost;
   readonly #rooms = new Map<string, Room>();
   readonly #unsubscribe: () => void;

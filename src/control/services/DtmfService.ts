@@ -37,18 +37,6 @@ const DIGITS = /^[0-9*#A-Da-d]{1,64}$/;
  */
 export class DtmfService {
   readonly #host: DtmfHost;
-  static readonly #byHost = new WeakMap<DtmfHost, DtmfService>();
-
-  /** The one service of a MediaServer, created on first use (API routes and flows share it). */
-  static of(host: DtmfHost): DtmfService {
-    let service = DtmfService.#byHost.get(host);
-    if (service === undefined) {
-      service = new DtmfService(host);
-      DtmfService.#byHost.set(host, service);
-    }
-    return service;
-  }
-
   constructor(host: DtmfHost) {
     this.#host = host;
   }

@@ -89,6 +89,8 @@ export interface ConferencePlaybackTarget {
 export interface PlaybackServiceOptions {
   /** Finished playbacks kept for GET /playback/:id. Default 1000. */
   keepFinished?: number;
+  /** Where `conferenceId` playbacks go (the conference service); without it they are refused. */
+  conferences?: ConferencePlaybackTarget;
 }
 
 /**
@@ -99,36 +101,19 @@ export interface PlaybackServiceOptions {
  * AbortSignal.
  */
 export class PlaybackService {
-  static readonly #byHost = new WeakMap<PlaybackHost, PlaybackService>();
-
-  /** The one service of a MediaServer, created on first use (API routes and flows share it). */
-  static of(host: PlaybackHost): PlaybackService {
-    let service = PlaybackService.#byHost.get(host);
-    if (service === undefined) {
-      service = new PlaybackService(host);
-      PlaybackService.#byHost.set(host, service);
-    }
-    return service;
-  }
-
   readonly #host: PlaybackHost;
   readonly #entries = new Map<string, Entry>();
   /** Finished ids, oldest first, to bound what is kept. */
   readonly #finishedOrder: string[] = [];
   readonly #keepFinished: number;
   readonly #unsubscribe: () => void;
-  #conferences: ConferencePlaybackTarget | undefined;
+  readonly #conferences: ConferencePlaybackTarget | undefined;
 
   constructor(host: PlaybackHost, opts: PlaybackServiceOptions = {}) {
     this.#host = host;
     this.#keepFinished = opts.keepFinished ?? 1000;
+    this.#conferences = opts.conferences;
     this.#unsubscribe = host.events.subscribe((e) => this.#onEvent(e));
-  }
-
-  /** Enables `conferenceId` playbacks through the conference service; returns this. */
-  useConferences(target: ConferencePlaybackTarget): this {
-    this.#conferences = target;
-    return this;
   }
 
   #onEvent(e: ServerEvent): void {

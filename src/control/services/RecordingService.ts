@@ -129,13 +129,11 @@ const SAFE_SEGMENT = /^[A-Za-z0-9_+][A-Za-z0-9._+-]{0,127}$/;
 /** Finished recordings kept for GET and download; older ones are forgotten (files stay). */
 const KEEP_FINISHED = 1000;
 
-const services = new WeakMap<RecordingHost, RecordingService>();
-
 /**
  * Recordings on the control plane: ids, file placement under `recordingsDir`, routing to the
  * worker that owns the endpoint, and the state each recording is in, kept from the worker's
- * `recording.started/finished` notifications. One per MediaServer (`RecordingService.of()`),
- * shared by the REST routes and the flows.
+ * `recording.started/finished` notifications. One per MediaServer (`server.recordings`), shared
+ * by the REST and gRPC APIs and the flows.
  */
 export class RecordingService {
   readonly #host: RecordingHost;
@@ -145,28 +143,14 @@ export class RecordingService {
   readonly #busyPaths = new Set<string>();
   readonly #unsubscribe: () => void;
   #serial = 0;
-  #conferences: RecordingConferences | null = null;
+  readonly #conferences: RecordingConferences | null;
 
-  constructor(host: RecordingHost) {
+  /** `conferences`: where conference recordings are placed; without it they are refused. */
+  constructor(host: RecordingHost, conferences: RecordingConferences | null = null) {
     this.#host = host;
+    this.#conferences = conferences;
     this.#root = path.resolve(host.config.recordingsDir);
     this.#unsubscribe = host.events.subscribe((e) => this.#onEvent(e));
-  }
-
-  /** The service of a server, created on first use, so routes and flows share one registry. */
-  static of(host: RecordingHost): RecordingService {
-    let s = services.get(host);
-    if (s === undefined) {
-      s = new RecordingService(host);
-      services.set(host, s);
-    }
-    return s;
-  }
-
-  /** Enables conference recordings (conference_id), placed on the conference's worker. */
-  useConferences(conferences: RecordingConferences): this {
-    this.#conferences = conferences;
-    return this;
   }
 
   /** Starts a recording; resolves once the worker has opened the file and taps the audio. */
@@ -382,7 +366,6 @@ export class RecordingService {
   /** Stops listening to the bus; recordings themselves end with their endpoints or workers. */
   close(): void {
     this.#unsubscribe();
-    services.delete(this.#host);
   }
 
   async #setPaused(id: string, paused: boolean): Promise<RecordingInfo> {

@@ -6,7 +6,6 @@ import { startGrpcServer, type GrpcServerHandle } from '../../../src/api/grpc/Gr
 import { silentLogger } from '../../../src/common/logger.ts';
 import type { MediaServer } from '../../../src/control/MediaServer.ts';
 import { MediaFlowEngines } from '../../../src/control/MediaFlowEngines.ts';
-import { grpcEngineServices } from '../../../src/api/grpc/engineServices.ts';
 import { linearToUlaw, ulawToLinear } from '../../../src/media/codecs/g711.ts';
 import { FlowService } from '../../../src/flows/FlowService.ts';
 import { RtpPeer } from '../../helpers/RtpPeer.ts';
@@ -50,7 +49,6 @@ describe('gRPC MediaServer service', () => {
       control: server,
       config: server.config,
       logger: silentLogger,
-      services: grpcEngineServices(server),
       flows,
     });
     client = new GrpcTestClient(grpc.port);
