@@ -128,9 +128,8 @@ export class MediaFlowEngines implements FlowEngines {
   }
 
   onDtmf(endpointId: string, cb: (digit: string) => void): () => void {
-    return this.#server.events.subscribe((e: ServerEvent) => {
-      if (e.type === 'endpoint.dtmf' && e.endpoint_id === endpointId && typeof e.digit === 'string') cb(e.digit);
-    });
+    // keyed by endpoint in the DTMF service: a session hears its own caller's keys only
+    return this.#server.dtmf.onDigit(endpointId, (press) => cb(press.digit));
   }
 
   onHangup(endpointId: string, cb: (cause: string) => void): () => void {

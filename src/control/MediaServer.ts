@@ -3,8 +3,11 @@ import { MessageChannel } from 'node:worker_threads';
 import type { Config } from '../config/config.ts';
 import { CapacityError, InvalidStateError, NotFoundError, ValidationError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
-import type { EndpointMediaConfig, WorkerEndpointStats, WorkerMethod, WorkerMetrics, WorkerRequests, WorkerSettings } from '../protocol/index.ts';
+import type {
+  EndpointMediaConfig, NotificationType, WorkerEndpointStats, WorkerMethod, WorkerMetrics, WorkerNotifications, WorkerRequests, WorkerSettings,
+} from '../protocol/index.ts';
 import { EventBus } from './EventBus.ts';
+import { wire } from './events.ts';
 import type { MediaControl, MediaEngines } from './MediaControl.ts';
 import { placeEndpoint } from './Placement.ts';
 import { PortPool } from './PortPool.ts';
@@ -123,7 +126,7 @@ export class MediaServer implements MediaControl, MediaEngines {
   #spawn(index: number): WorkerHandle {
     this.#startedAt[index] = performance.now();
     const handle = new WorkerHandle(index, this.#logger, { settings: this.#workerSettings() });
-    handle.on('notification', (type, payload) => this.#onNotification(type, payload as never));
+    handle.on('notification', (type, payload) => this.#deliver(type, payload));
     handle.on('exit', (code, error) => this.#onWorkerExit(handle, code, error));
     return handle;
   }
@@ -160,26 +163,51 @@ export class MediaServer implements MediaControl, MediaEngines {
     return this.#endpoints.has(id);
   }
 
-  #onNotification(type: string, payload: Record<string, unknown>): void {
-    if (typeof payload.id !== 'string') {
-      // engine notifications name their objects explicitly (playbackId, endpointId, ...)
-      this.events.emit(type, snakeKeys(payload));
+  /** Hands a worker notification to its owner, which updates its state and speaks in public. */
+  #deliver<T extends NotificationType>(type: T, payload: WorkerNotifications[T]): void {
+    if (!Object.hasOwn(this.#owners, type)) {
+      this.#logger.warn({ type }, 'unknown worker notification');
       return;
     }
-    const ep = this.#endpoints.get(payload.id);
-    if (type === 'endpoint.remote_latched' && ep && payload.kind === 'rtp') {
-      ep.latched = { ip: String(payload.ip), rtpPort: Number(payload.port) };
-    }
-    if (type === 'endpoint.media_timeout') this.#counters.mediaTimeouts++;
-    const { id, ...rest } = payload;
-    this.events.emit(type, { endpoint_id: id, ...snakeKeys(rest) });
+    this.#owners[type](payload);
   }
+
+  /** The owner of each notification (mediasoup's delivery by handler id, here by name). */
+  readonly #owners: { [T in NotificationType]: (payload: WorkerNotifications[T]) => void } = {
+    'endpoint.media_timeout': (n) => {
+      this.#counters.mediaTimeouts++;
+      this.events.publish('endpoint.media_timeout', wire.mediaTimeout(n));
+    },
+    'endpoint.remote_latched': (n) => {
+      const ep = this.#endpoints.get(n.id);
+      if (ep && n.kind === 'rtp') ep.latched = { ip: n.ip, rtpPort: n.port };
+      this.events.publish('endpoint.remote_latched', wire.remoteLatched(n));
+    },
+    'endpoint.rtcp_bye': (n) => this.events.publish('endpoint.rtcp_bye', wire.rtcpBye(n)),
+    'worker.error': (n) => this.#logger.error({ message: n.message }, 'media worker error'),
+    'endpoint.dtmf': (n) => this.dtmf.onPressed(n),
+    'playback.started': (n) => this.playback.onStarted(n),
+    'playback.finished': (n) => this.playback.onFinished(n),
+    'recording.started': (n) => this.recordings.onStarted(n),
+    'recording.finished': (n) => this.recordings.onFinished(n),
+    'conference.created': (n) => this.conferences.onNotification('conference.created', n),
+    'conference.participant.joined': (n) => this.conferences.onNotification('conference.participant.joined', n),
+    'conference.participant.left': (n) => this.conferences.onNotification('conference.participant.left', n),
+    'conference.participant.updated': (n) => this.conferences.onNotification('conference.participant.updated', n),
+    'conference.talking.started': (n) => this.conferences.onNotification('conference.talking.started', n),
+    'conference.talking.stopped': (n) => this.conferences.onNotification('conference.talking.stopped', n),
+    'conference.ended': (n) => this.conferences.onNotification('conference.ended', n),
+  };
 
   #onWorkerExit(handle: WorkerHandle, code: number, error: Error | null): void {
     if (this.#closing) return;
     const index = handle.index;
     this.#logger.error({ worker: index, code, err: error ?? undefined }, 'media worker died; closing its endpoints and restarting it');
-    this.events.emit('worker.died', { worker: index, code, error: error ? error.message : null });
+    this.events.publish('worker.died', { worker: index, code, error: error ? error.message : null });
+    // What lived there ends without a notification: its owners are told.
+    this.playback.workerDied(index);
+    this.recordings.workerDied(index);
+    this.conferences.workerDied(index);
     for (const ep of [...this.#endpoints.values()]) {
       if (ep.worker !== handle) continue;
       if (ep.bridgeId) this.#forgetBridge(ep.bridgeId, 'worker_died');
@@ -196,7 +224,7 @@ export class MediaServer implements MediaControl, MediaEngines {
       const replacement = this.#spawn(index);
       this.#workers[index] = replacement;
       replacement.ready().then(
-        () => this.events.emit('worker.started', { worker: index }),
+        () => this.events.publish('worker.started', { worker: index }),
         (err: unknown) => this.#logger.error({ err, worker: index }, 'replacement worker failed to start'),
       );
     };
@@ -253,7 +281,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     }
     this.#endpoints.set(id, record);
     this.#counters.endpointsCreated++;
-    this.events.emit('endpoint.created', { endpoint_id: id, worker: workerIndex, rtp_port: rtpPort, state: record.state });
+    this.events.publish('endpoint.created', { endpoint_id: id, worker: workerIndex, rtp_port: rtpPort, state: record.state });
     return this.#info(record, null);
   }
 
@@ -373,7 +401,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     } else {
       throw new ValidationError('VALIDATION_ERROR', 'body must have remote_sdp or direction');
     }
-    this.events.emit('endpoint.updated', { endpoint_id: id, state: record.state, direction: record.media?.direction ?? record.direction });
+    this.events.publish('endpoint.updated', { endpoint_id: id, state: record.state, direction: record.media?.direction ?? record.direction });
     return this.getEndpoint(id);
   }
 
@@ -386,13 +414,15 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.#forgetEndpoint(record, 'deleted');
   }
 
-  #forgetEndpoint(record: EndpointRecord, reason: string): void {
+  #forgetEndpoint(record: EndpointRecord, reason: 'deleted' | 'worker_died' | 'shutdown'): void {
     if (record.state === 'closed') return;
     record.state = 'closed';
     record.worker.endpointCount--;
     this.#endpoints.delete(record.id);
     this.#ports.release(record.rtpPort);
-    this.events.emit('endpoint.deleted', { endpoint_id: record.id, reason });
+    this.events.publish('endpoint.deleted', { endpoint_id: record.id, reason });
+    this.dtmf.endpointClosed(record.id);
+    this.conferences.endpointClosed(record.id);
   }
 
   #endpoint(id: string): EndpointRecord {
@@ -489,7 +519,7 @@ export class MediaServer implements MediaControl, MediaEngines {
       if (a.media !== aMedia && a.media) await b.worker.request('bridge.updatePeer', { id, peerMedia: toWorkerMedia(a.media) }).catch(() => {});
       if (b.media !== bMedia && b.media) await a.worker.request('bridge.updatePeer', { id, peerMedia: toWorkerMedia(b.media) }).catch(() => {});
     }
-    this.events.emit('bridge.created', { bridge_id: id, endpoint_a: a.id, endpoint_b: b.id, mode });
+    this.events.publish('bridge.created', { bridge_id: id, endpoint_a: a.id, endpoint_b: b.id, mode });
     return this.#bridgeInfo(record);
   }
 
@@ -509,7 +539,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.#forgetBridge(id, endpointId === undefined ? 'deleted' : 'endpoint_deleted', endpointId);
   }
 
-  #forgetBridge(id: string, reason: string, endpointId?: string): void {
+  #forgetBridge(id: string, reason: 'deleted' | 'endpoint_deleted' | 'worker_died', endpointId?: string): void {
     const bridge = this.#bridges.get(id);
     if (!bridge) return;
     this.#bridges.delete(id);
@@ -519,7 +549,8 @@ export class MediaServer implements MediaControl, MediaEngines {
       // The surviving half on another worker must stop forwarding into a dead port.
       for (const ep of [bridge.a, bridge.b]) if (ep.worker.alive) void ep.worker.request('bridge.delete', { id }).catch(() => {});
     }
-    this.events.emit('bridge.deleted', { bridge_id: id, reason, ...(endpointId !== undefined ? { endpoint_id: endpointId } : {}) });
+    this.events.publish('bridge.deleted', { bridge_id: id, reason, ...(endpointId !== undefined ? { endpoint_id: endpointId } : {}) });
+    this.recordings.bridgeClosed(id);
   }
 
   #bridge(id: string): BridgeRecord {
@@ -613,10 +644,4 @@ function applyLocalDirection(m: NegotiatedMedia, wanted: Direction): NegotiatedM
   const recv = (m.direction === 'sendrecv' || m.direction === 'recvonly') && (wanted === 'sendrecv' || wanted === 'recvonly');
   const direction: Direction = send && recv ? 'sendrecv' : send ? 'sendonly' : recv ? 'recvonly' : 'inactive';
   return { ...m, direction };
-}
-
-function snakeKeys(o: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) out[k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = v;
-  return out;
 }

@@ -34,8 +34,8 @@ async function scripted(t: TestContext, withConferences = true): Promise<Scripte
     workerOf: () => 0,
     request: fakeRequest((method, params) => {
       requests.push({ method, params });
-      if (method === 'playback.start') bus.emit('playback.started', { playback_id: params.playbackId, endpoint_id: 'ep1' });
-      if (method === 'playback.stop') bus.emit('playback.finished', { playback_id: params.playbackId, endpoint_id: 'ep1', reason: 'stopped', played_ms: 40 });
+      if (method === 'playback.start') service.onStarted({ playbackId: params.playbackId as string, endpointId: 'ep1' });
+      if (method === 'playback.stop') service.onFinished({ playbackId: params.playbackId as string, endpointId: 'ep1', reason: 'stopped', playedMs: 40 });
       return { state: 'playing' };
     }),
   };
@@ -44,12 +44,12 @@ async function scripted(t: TestContext, withConferences = true): Promise<Scripte
     play: async (id, media, opts) => {
       if (id !== 'room1') throw new NotFoundError('CONFERENCE_NOT_FOUND', `conference ${id} not found`);
       conference.plays.push({ id, media, opts });
-      bus.emit('playback.started', { playback_id: opts.playbackId, conference_id: id });
+      service.onStarted({ playbackId: opts.playbackId as string, conferenceId: id });
       return { playbackId: opts.playbackId, conferenceId: id };
     },
     stopPlay: async (id, playbackId) => {
       conference.stops.push(playbackId);
-      bus.emit('playback.finished', { playback_id: playbackId, conference_id: id, reason: 'stopped', played_ms: 20 });
+      service.onFinished({ playbackId, conferenceId: id, reason: 'stopped', playedMs: 20 });
     },
     workerOf: () => 0,
   };
@@ -122,14 +122,14 @@ test('PlaybackService.stop() of a conference playback still loading stops it onc
       asked();
       await load; // the worker resolves the playlist
       playing.add(opts.playbackId as string);
-      bus.emit('playback.started', { playback_id: opts.playbackId, conference_id: id });
+      service.onStarted({ playbackId: opts.playbackId as string, conferenceId: id });
       return {};
     },
     stopPlay: async (id, playbackId) => {
       stops.push(playbackId);
       // as the conference engine: a playback it does not mix yet is not found
       if (!playing.delete(playbackId)) throw new NotFoundError('PLAYBACK_NOT_FOUND', `no playback ${playbackId}`);
-      bus.emit('playback.finished', { playback_id: playbackId, conference_id: id, reason: 'stopped', played_ms: 0 });
+      service.onFinished({ playbackId, conferenceId: id, reason: 'stopped', playedMs: 0 });
     },
   } });
   t.after(() => service.close());
@@ -154,7 +154,7 @@ test('PlaybackService.play() passes the options to the worker and resolves with 
   assert.equal(start.method, 'playback.start');
   assert.deepEqual(start.params.options, { voice: 'en-us', digitsMode: 'dtmf' });
   assert.equal(start.params.bargeIn, true);
-  s.bus.emit('playback.finished', { playback_id: start.params.playbackId, endpoint_id: 'ep1', reason: 'barge_in', digit: '7', played_ms: 300 });
+  s.service.onFinished({ playbackId: start.params.playbackId as string, endpointId: 'ep1', reason: 'barge_in', digit: '7', playedMs: 300 });
   assert.deepEqual(await playing, { reason: 'barge_in', digit: '7' });
   const record = s.service.get(start.params.playbackId as string);
   assert.equal(record.state, 'finished');
@@ -180,7 +180,7 @@ test('PlaybackService: a media worker dying finishes its playbacks with reason e
   const s = await scripted(t);
   const playing = s.service.play('ep1', ['prompt:beep']);
   await new Promise((r) => setImmediate(r));
-  s.bus.emit('worker.died', { worker: 0, code: 1, error: 'boom' });
+  s.service.workerDied(0);
   assert.deepEqual(await playing, { reason: 'error' });
   assert.equal(s.service.list()[0]!.error, 'media worker died');
 });
@@ -194,7 +194,7 @@ test('PlaybackService: unknown endpoint is NotFoundError, and finished records a
   for (let i = 0; i < 4; i++) {
     const r = await small.start({ endpointId: 'ep1', media: ['prompt:beep'] });
     ids.push(r.id);
-    s.bus.emit('playback.finished', { playback_id: r.id, endpoint_id: 'ep1', reason: 'done' });
+    small.onFinished({ playbackId: r.id, endpointId: 'ep1', reason: 'done', playedMs: 0 });
   }
   assert.deepEqual(small.list().map((r) => r.id), ids.slice(2));
 });

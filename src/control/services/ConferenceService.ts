@@ -1,19 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidStateError, MediaServerError, NotFoundError } from '../../common/errors.ts';
 import type {
-  ConferenceInfo, ConferenceRequests, ConferenceSettings, ParticipantChanges, ParticipantInfo, ParticipantState,
+  ConferenceInfo, ConferenceNotifications, ConferenceRequests, ConferenceSettings, ParticipantChanges, ParticipantInfo,
+  ParticipantState,
 } from '../../protocol/index.ts';
-import type { ServerEvent } from '../types.ts';
+import type { EventBus } from '../EventBus.ts';
+import { wire } from '../events.ts';
 import type { WorkerRequester } from './WorkerRequester.ts';
 
 export type { ConferenceInfo, ParticipantChanges, ParticipantInfo, ParticipantState };
 
 /** What the service needs from the MediaServer (a narrow interface, so tests can fake it). */
 export interface ConferenceHost extends WorkerRequester {
-  readonly events: {
-    subscribe(listener: (event: ServerEvent) => void): () => void;
-    emit(type: string, payload?: Record<string, unknown>): unknown;
-  };
+  readonly events: Pick<EventBus, 'publish'>;
   hasEndpoint(id: string): boolean;
   workerOf(endpointId: string): number;
   workerForAffinity(affinity: string): number;
@@ -53,23 +52,67 @@ interface Room {
 export class ConferenceService {
   readonly #host: ConferenceHost;
   readonly #rooms = new Map<string, Room>();
-  readonly #unsubscribe: () => void;
+  /** Flow memberships (join()) waiting for their end, by endpoint. */
+  readonly #members = new Map<string, Set<Member>>();
 
   constructor(host: ConferenceHost) {
     this.#host = host;
-    this.#unsubscribe = host.events.subscribe((e) => this.#onEvent(e));
   }
 
-  #onEvent(e: ServerEvent): void {
-    if (e.type === 'conference.ended' && typeof e.conference_id === 'string') {
-      this.#rooms.delete(e.conference_id);
-    } else if (e.type === 'worker.died') {
-      for (const room of [...this.#rooms.values()]) {
-        if (room.worker !== e.worker) continue;
-        this.#rooms.delete(room.id);
-        this.#host.events.emit('conference.ended', { conference_id: room.id, reason: 'worker_died' });
+  /** The engine's `conference.*` notifications: state first, then the public event. */
+  onNotification<T extends keyof ConferenceNotifications>(type: T, n: ConferenceNotifications[T]): void {
+    const events = this.#host.events;
+    switch (type) {
+      case 'conference.created': events.publish('conference.created', wire.conferenceCreated(n as ConferenceNotifications['conference.created'])); return;
+      case 'conference.participant.joined':
+        events.publish('conference.participant.joined', wire.participantJoined(n as ConferenceNotifications['conference.participant.joined']));
+        return;
+      case 'conference.participant.updated':
+        events.publish('conference.participant.updated', wire.participantUpdated(n as ConferenceNotifications['conference.participant.updated']));
+        return;
+      case 'conference.talking.started':
+      case 'conference.talking.stopped':
+        events.publish(type as 'conference.talking.started', wire.talking(n as ConferenceNotifications['conference.talking.started']));
+        return;
+      case 'conference.participant.left': {
+        const left = n as ConferenceNotifications['conference.participant.left'];
+        events.publish('conference.participant.left', wire.participantLeft(left));
+        for (const m of this.#membersOf(left.endpointId)) if (m.room === left.conferenceId) m.finish(left.reason);
+        return;
       }
+      case 'conference.ended': {
+        const ended = n as ConferenceNotifications['conference.ended'];
+        this.#rooms.delete(ended.conferenceId);
+        events.publish('conference.ended', wire.conferenceEnded(ended));
+        this.#endMembers(ended.conferenceId);
+        return;
+      }
+      default:
     }
+  }
+
+  /** The worker died: its conferences end ('worker_died'); no notification will come. */
+  workerDied(workerIndex: number): void {
+    for (const room of [...this.#rooms.values()]) {
+      if (room.worker !== workerIndex) continue;
+      this.#rooms.delete(room.id);
+      this.#host.events.publish('conference.ended', { conference_id: room.id, reason: 'worker_died' });
+      this.#endMembers(room.id);
+    }
+  }
+
+  /** The endpoint is gone: a membership of it ends with 'hangup'. */
+  endpointClosed(endpointId: string): void {
+    for (const m of this.#membersOf(endpointId)) m.finish('hangup');
+  }
+
+  #membersOf(endpointId: string): Member[] {
+    const set = this.#members.get(endpointId);
+    return set === undefined ? [] : [...set];
+  }
+
+  #endMembers(conferenceId: string): void {
+    for (const set of [...this.#members.values()]) for (const m of [...set]) if (m.room === conferenceId) m.finish('ended');
   }
 
   #room(id: string): Room {
@@ -182,16 +225,18 @@ export class ConferenceService {
     }
     let settle: (r: { reason: MembershipEnd }) => void = () => {};
     const done = new Promise<{ reason: MembershipEnd }>((resolve) => { settle = resolve; });
-    const unsubscribe = this.#host.events.subscribe((e) => {
-      if (e.type === 'conference.participant.left' && e.endpoint_id === endpointId && e.conference_id === room) {
-        const r = e.reason;
-        finish(r === 'kicked' || r === 'ended' || r === 'hangup' || r === 'left' ? r : 'left');
-      } else if (e.type === 'endpoint.deleted' && e.endpoint_id === endpointId) {
-        finish('hangup');
-      } else if (e.type === 'conference.ended' && e.conference_id === room) {
-        finish('ended');
-      }
-    });
+    const member: Member = { room, finish: (reason) => finish(reason) };
+    let members = this.#members.get(endpointId);
+    if (members === undefined) {
+      members = new Set();
+      this.#members.set(endpointId, members);
+    }
+    members.add(member);
+    const unsubscribe = (): void => {
+      const set = this.#members.get(endpointId);
+      set?.delete(member);
+      if (set?.size === 0) this.#members.delete(endpointId);
+    };
     let finished = false;
     const finish = (reason: MembershipEnd): void => {
       if (finished) return;
@@ -224,7 +269,11 @@ export class ConferenceService {
     return done;
   }
 
-  close(): void {
-    this.#unsubscribe();
-  }
+  /** Nothing to release: conferences end with their workers. */
+  close(): void {}
+}
+
+interface Member {
+  room: string;
+  finish(reason: MembershipEnd): void;
 }

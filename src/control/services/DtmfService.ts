@@ -1,11 +1,12 @@
 import { NotFoundError, ValidationError } from '../../common/errors.ts';
-import type { DtmfMethod, DtmfRequests, DtmfSendResult, DtmfSource } from '../../protocol/index.ts';
-import type { ServerEvent } from '../types.ts';
+import type { DtmfMethod, DtmfPressed, DtmfRequests, DtmfSendResult, DtmfSource } from '../../protocol/index.ts';
+import type { EventBus } from '../EventBus.ts';
+import { wire } from '../events.ts';
 import type { WorkerRequester } from './WorkerRequester.ts';
 
 /** What the service needs from the MediaServer (a narrow interface, so tests can fake it). */
 export interface DtmfHost extends WorkerRequester {
-  readonly events: { subscribe(listener: (event: ServerEvent) => void): () => void };
+  readonly events: Pick<EventBus, 'publish'>;
   hasEndpoint(id: string): boolean;
   workerOf(endpointId: string): number;
 }
@@ -37,6 +38,8 @@ const DIGITS = /^[0-9*#A-Da-d]{1,64}$/;
  */
 export class DtmfService {
   readonly #host: DtmfHost;
+  /** Key press listeners by endpoint: a press reaches only those of its endpoint. */
+  readonly #listeners = new Map<string, Set<DigitListener>>();
   constructor(host: DtmfHost) {
     this.#host = host;
   }
@@ -80,10 +83,39 @@ export class DtmfService {
 
   /** Calls `listener` for every key press received on `endpointId`; returns the unsubscribe. */
   onDigit(endpointId: string, listener: (press: DtmfPress) => void): () => void {
-    return this.#host.events.subscribe((event) => {
-      if (event.type !== 'endpoint.dtmf' || event.endpoint_id !== endpointId) return;
-      listener(pressOf(event));
-    });
+    return this.#listen(endpointId, { press: listener, closed: () => undefined });
+  }
+
+  /** The engine's `endpoint.dtmf`: published, then handed to the endpoint's listeners. */
+  onPressed(n: DtmfPressed): void {
+    const event = this.#host.events.publish('endpoint.dtmf', wire.dtmf(n));
+    const listeners = this.#listeners.get(n.endpointId);
+    if (listeners === undefined) return;
+    const press: DtmfPress = { endpointId: n.endpointId, digit: n.digit, source: n.source, durationMs: n.durationMs, seq: event.seq };
+    for (const l of [...listeners]) l.press(press);
+  }
+
+  /** The endpoint is gone (hangup or worker death): no digit can come any more. */
+  endpointClosed(endpointId: string): void {
+    const listeners = this.#listeners.get(endpointId);
+    if (listeners === undefined) return;
+    this.#listeners.delete(endpointId);
+    for (const l of listeners) l.closed();
+  }
+
+  #listen(endpointId: string, listener: DigitListener): () => void {
+    let set = this.#listeners.get(endpointId);
+    if (set === undefined) {
+      set = new Set();
+      this.#listeners.set(endpointId, set);
+    }
+    set.add(listener);
+    return () => {
+      const s = this.#listeners.get(endpointId);
+      if (s === undefined) return;
+      s.delete(listener);
+      if (s.size === 0) this.#listeners.delete(endpointId);
+    };
   }
 
   /**
@@ -98,18 +130,18 @@ export class DtmfService {
         unsubscribe();
         reject(signal!.reason);
       };
-      const unsubscribe = this.#host.events.subscribe((event) => {
-        if (event.endpoint_id !== endpointId) return;
-        if (event.type === 'endpoint.dtmf') {
+      const unsubscribe = this.#listen(endpointId, {
+        press: (press) => {
           unsubscribe();
           signal?.removeEventListener('abort', onAbort);
-          resolve(pressOf(event));
-        } else if (event.type === 'endpoint.deleted') {
+          resolve(press);
+        },
+        closed: () => {
           // hangup or worker death: no digit can come any more
           unsubscribe();
           signal?.removeEventListener('abort', onAbort);
           reject(new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} was deleted`));
-        }
+        },
       });
       signal?.addEventListener('abort', onAbort, { once: true });
     });
@@ -120,12 +152,7 @@ export class DtmfService {
   }
 }
 
-function pressOf(event: ServerEvent): DtmfPress {
-  return {
-    endpointId: String(event.endpoint_id),
-    digit: String(event.digit),
-    source: event.source === 'inband' ? 'inband' : 'rfc4733',
-    durationMs: Number(event.duration_ms),
-    seq: event.seq,
-  };
+interface DigitListener {
+  press(press: DtmfPress): void;
+  closed(): void;
 }

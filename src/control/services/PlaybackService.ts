@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidStateError, NotFoundError, UnsupportedError, ValidationError } from '../../common/errors.ts';
-import type { PlaybackFinishReason, PlaybackItemOptions, PlaybackStartParams, PlaybackState } from '../../protocol/index.ts';
-import type { ServerEvent } from '../types.ts';
+import type {
+  PlaybackFinished, PlaybackFinishReason, PlaybackItemOptions, PlaybackStarted, PlaybackStartParams, PlaybackState,
+} from '../../protocol/index.ts';
+import type { EventBus } from '../EventBus.ts';
+import { wire } from '../events.ts';
 import type { WorkerRequester } from './WorkerRequester.ts';
 
 /** What the service needs from the MediaServer (a narrow interface, so tests can fake it). */
 export interface PlaybackHost extends WorkerRequester {
-  readonly events: { subscribe(listener: (event: ServerEvent) => void): () => void };
+  readonly events: Pick<EventBus, 'publish'>;
   hasEndpoint(id: string): boolean;
   workerOf(endpointId: string): number;
 }
@@ -106,35 +109,38 @@ export class PlaybackService {
   /** Finished ids, oldest first, to bound what is kept. */
   readonly #finishedOrder: string[] = [];
   readonly #keepFinished: number;
-  readonly #unsubscribe: () => void;
   readonly #conferences: ConferencePlaybackTarget | undefined;
 
   constructor(host: PlaybackHost, opts: PlaybackServiceOptions = {}) {
     this.#host = host;
     this.#keepFinished = opts.keepFinished ?? 1000;
     this.#conferences = opts.conferences;
-    this.#unsubscribe = host.events.subscribe((e) => this.#onEvent(e));
   }
 
-  #onEvent(e: ServerEvent): void {
-    if (e.type === 'worker.died') {
-      for (const entry of this.#entries.values()) {
-        if (entry.workerIndex === e.worker && entry.record.state !== 'finished') this.#finish(entry, { reason: 'error', error: 'media worker died' });
-      }
-      return;
+  /** The engine's `playback.started` (an endpoint's or a conference's playback). */
+  onStarted(n: PlaybackStarted): void {
+    const entry = this.#entries.get(n.playbackId);
+    if (entry !== undefined && entry.record.state === 'loading') entry.record.state = 'playing';
+    this.#host.events.publish('playback.started', wire.playbackStarted(n));
+  }
+
+  /** The engine's `playback.finished`: the record ends, then the event goes out. */
+  onFinished(n: PlaybackFinished): void {
+    const entry = this.#entries.get(n.playbackId);
+    if (entry !== undefined && entry.record.state !== 'finished') {
+      const r: Partial<PlaybackRecord> = { reason: n.reason, playedMs: n.playedMs };
+      if (n.digit !== undefined) r.digit = n.digit;
+      if (n.error !== undefined) r.error = n.error;
+      this.#finish(entry, r);
     }
-    if (e.type !== 'playback.started' && e.type !== 'playback.finished') return;
-    const entry = typeof e.playback_id === 'string' ? this.#entries.get(e.playback_id) : undefined;
-    if (entry === undefined || entry.record.state === 'finished') return;
-    if (e.type === 'playback.started') {
-      if (entry.record.state === 'loading') entry.record.state = 'playing';
-      return;
+    this.#host.events.publish('playback.finished', wire.playbackFinished(n));
+  }
+
+  /** The worker died: its playbacks end in error (no notification will come). */
+  workerDied(workerIndex: number): void {
+    for (const entry of this.#entries.values()) {
+      if (entry.workerIndex === workerIndex && entry.record.state !== 'finished') this.#finish(entry, { reason: 'error', error: 'media worker died' });
     }
-    const r: Partial<PlaybackRecord> = { reason: e.reason as PlaybackFinishReason };
-    if (typeof e.digit === 'string') r.digit = e.digit;
-    if (typeof e.error === 'string') r.error = e.error;
-    if (typeof e.played_ms === 'number') r.playedMs = e.played_ms;
-    this.#finish(entry, r);
   }
 
   #finish(entry: Entry, r: Partial<PlaybackRecord>): void {
@@ -335,7 +341,6 @@ export class PlaybackService {
     return this.play(endpointId, [`tts:${text}`], opts);
   }
 
-  close(): void {
-    this.#unsubscribe();
-  }
+  /** Nothing to release: playbacks end with their endpoints and workers. */
+  close(): void {}
 }

@@ -2,9 +2,12 @@ import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidStateError, NotFoundError, UnsupportedError, ValidationError } from '../../common/errors.ts';
 import type { Config } from '../../config/config.ts';
-import type { RecordingCause, RecordingFormat, RecordingStartOptions, RecordingStartParams } from '../../protocol/index.ts';
+import type {
+  RecordingCause, RecordingFormat, RecordingNotifications, RecordingStartOptions, RecordingStartParams,
+} from '../../protocol/index.ts';
 import type { EventBus } from '../EventBus.ts';
-import type { BridgeInfo, ServerEvent } from '../types.ts';
+import { wire } from '../events.ts';
+import type { BridgeInfo } from '../types.ts';
 import type { WorkerRequester } from './WorkerRequester.ts';
 
 export type { RecordingFormat };
@@ -14,7 +17,7 @@ export type RecordingEndCause = RecordingCause;
 
 /** What the service needs from the MediaServer (an interface, so tests can stand in). */
 export interface RecordingHost extends WorkerRequester {
-  readonly events: EventBus;
+  readonly events: Pick<EventBus, 'publish'>;
   readonly config: Pick<Config, 'recordingsDir'>;
   workerOf(endpointId: string): number;
   hasEndpoint(id: string): boolean;
@@ -141,7 +144,6 @@ export class RecordingService {
   readonly #records = new Map<string, RecordingRecord>();
   /** Paths of recordings in progress: two recordings never write one file. */
   readonly #busyPaths = new Set<string>();
-  readonly #unsubscribe: () => void;
   #serial = 0;
   readonly #conferences: RecordingConferences | null;
 
@@ -150,7 +152,6 @@ export class RecordingService {
     this.#host = host;
     this.#conferences = conferences;
     this.#root = path.resolve(host.config.recordingsDir);
-    this.#unsubscribe = host.events.subscribe((e) => this.#onEvent(e));
   }
 
   /** Starts a recording; resolves once the worker has opened the file and taps the audio. */
@@ -363,10 +364,8 @@ export class RecordingService {
     return file;
   }
 
-  /** Stops listening to the bus; recordings themselves end with their endpoints or workers. */
-  close(): void {
-    this.#unsubscribe();
-  }
+  /** Nothing to release: recordings end with their endpoints or workers. */
+  close(): void {}
 
   async #setPaused(id: string, paused: boolean): Promise<RecordingInfo> {
     const record = this.#record(id);
@@ -388,43 +387,45 @@ export class RecordingService {
     return `rec-${Date.now().toString(36)}-${(++this.#serial).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   }
 
-  #onEvent(e: ServerEvent): void {
-    switch (e.type) {
-      case 'recording.finished': {
-        const record = this.#records.get(String(e.recording_id));
-        if (record === undefined) return;
-        this.#finish(record, {
-          recordingId: record.info.id,
-          path: String(e.path),
-          format: record.info.format,
-          durationMs: Number(e.duration_ms) || 0,
-          bytes: Number(e.bytes) || 0,
-          cause: e.cause as RecordingEndCause,
-          ...(typeof e.digit === 'string' ? { digit: e.digit } : {}),
-          ...(typeof e.error === 'string' ? { error: e.error } : {}),
-        });
-        return;
+  /** The engine's `recording.started`: published as is (the start request's answer updates the state). */
+  onStarted(n: RecordingNotifications['recording.started']): void {
+    this.#host.events.publish('recording.started', wire.recordingStarted(n));
+  }
+
+  /** The engine's `recording.finished`: the record ends with the finalised file, then the event goes out. */
+  onFinished(n: RecordingNotifications['recording.finished']): void {
+    const record = this.#records.get(n.recordingId);
+    if (record !== undefined) {
+      this.#finish(record, {
+        recordingId: record.info.id,
+        path: n.path,
+        format: record.info.format,
+        durationMs: n.durationMs,
+        bytes: n.bytes,
+        cause: n.cause,
+        ...(n.digit !== undefined ? { digit: n.digit } : {}),
+        ...(n.error !== undefined ? { error: n.error } : {}),
+      });
+    }
+    this.#host.events.publish('recording.finished', wire.recordingFinished(n));
+  }
+
+  /** A bridge was deleted: a recording of it ends (the conversation it recorded is over). */
+  bridgeClosed(bridgeId: string): void {
+    for (const record of this.#records.values()) {
+      if (record.info.bridge_id === bridgeId && (record.info.state === 'recording' || record.info.state === 'paused')) {
+        record.info.state = 'stopping';
+        void this.#host.request(record.worker, 'recording.stop', { recordingId: record.info.id, cause: 'hangup' }).catch(() => undefined);
       }
-      case 'bridge.deleted': {
-        // A bridge recording ends with its bridge (the conversation it recorded is over).
-        for (const record of this.#records.values()) {
-          if (record.info.bridge_id === e.bridge_id && (record.info.state === 'recording' || record.info.state === 'paused')) {
-            record.info.state = 'stopping';
-            void this.#host.request(record.worker, 'recording.stop', { recordingId: record.info.id, cause: 'hangup' }).catch(() => undefined);
-          }
-        }
-        return;
+    }
+  }
+
+  /** The worker died: its recordings end without a notification; the WAV on disk stays playable up to the last flush. */
+  workerDied(workerIndex: number): void {
+    for (const record of this.#records.values()) {
+      if (record.worker === workerIndex && !isEnded(record.info.state)) {
+        this.#finish(record, { recordingId: record.info.id, path: record.info.path, format: record.info.format, durationMs: 0, bytes: 0, cause: 'error', error: 'media worker died' });
       }
-      case 'worker.died': {
-        // Its recordings end without a notification; the WAV on disk stays playable up to the last flush.
-        for (const record of this.#records.values()) {
-          if (record.worker === e.worker && !isEnded(record.info.state)) {
-            this.#finish(record, { recordingId: record.info.id, path: record.info.path, format: record.info.format, durationMs: 0, bytes: 0, cause: 'error', error: 'media worker died' });
-          }
-        }
-        return;
-      }
-      default:
     }
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConferenceService, type ConferenceHost } from '../../../src/control/services/ConferenceService.ts';
-import type { ServerEvent } from '../../../src/control/types.ts';
+import { EventBus } from '../../../src/control/EventBus.ts';
 import { fakeRequest } from '../../helpers/fakeWorker.ts';
 
 /** A host whose worker answers `conference.create` only when told to. */
@@ -9,7 +9,7 @@ function fakeHost(): { host: ConferenceHost; requests: string[]; answerCreate: (
   const requests: string[] = [];
   let answerCreate: () => void = () => undefined;
   const host: ConferenceHost = {
-    events: { subscribe: (_l: (e: ServerEvent) => void) => () => undefined, emit: () => undefined },
+    events: new EventBus(10),
     hasEndpoint: () => true,
     workerOf: () => 0,
     workerForAffinity: () => 0,

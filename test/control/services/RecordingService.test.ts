@@ -43,7 +43,7 @@ async function scripted(t: TestContext): Promise<Scripted> {
         });
       }
       if (method === 'recording.stop') {
-        bus.emit('recording.finished', { recording_id: params.recordingId, path: 'x.wav', duration_ms: 0, bytes: 44, cause: 'stopped' });
+        service.onFinished({ recordingId: params.recordingId as string, path: 'x.wav', format: 'wav', durationMs: 0, bytes: 44, droppedFrames: 0, cause: 'stopped' });
       }
       return {};
     }),
