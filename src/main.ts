@@ -10,7 +10,10 @@ import { buildApp } from './api/http/app.ts';
 import { MediaFlowEngines } from './control/MediaFlowEngines.ts';
 import { FlowService } from './flows/FlowService.ts';
 import { WebhookDelivery } from './control/WebhookDelivery.ts';
+import { WebhookSigner } from './common/WebhookSigner.ts';
 import { startGrpcServer } from './api/grpc/GrpcServer.ts';
+import { buildOperatorApp } from './api/http/operatorApp.ts';
+import { flushWebSockets } from './api/http/flushWebSockets.ts';
 
 const logger = createLogger();
 
@@ -22,26 +25,46 @@ async function main(): Promise<void> {
   }
   const server = new MediaServer(config, logger);
   await server.start();
-  const webhook = config.webhookUrl ? new WebhookDelivery({ bus: server.events, url: config.webhookUrl, logger }) : null;
+  const webhook = config.webhookUrl
+    ? new WebhookDelivery({
+        bus: server.events,
+        url: config.webhookUrl,
+        logger,
+        ...(config.webhookSecret !== null ? { signer: new WebhookSigner(config.webhookSecret) } : {}),
+      })
+    : null;
   const flows = new FlowService({
     engines: MediaFlowEngines.forServer(server),
     emit: (type, payload) => server.events.emit(type, payload),
     dir: config.flowsDir,
     logger: logger.child({ module: 'flows' }),
+    admit: () => server.assertAdmitting(),
   });
   const loaded = flows.loadDir();
   for (const p of loaded.problems) logger.warn({ problem: p }, 'flow not loaded');
   flows.watch();
-  const app = await buildApp({ control: server, config, logger, flows });
+  const app = await buildApp({ control: server, config, logger, flows, ...(webhook !== null ? { metricsRegistries: [webhook.registry] } : {}) });
   await app.listen({ host: config.apiHost, port: config.apiPort });
+  const operator = config.metricsPort === null ? null : await buildOperatorApp({ control: server, metrics: app.apiMetrics, logger });
+  await operator?.listen({ host: config.metricsHost, port: config.metricsPort! });
+  // Ports chosen by the system (0) are known only now: never a media destination (SDP policy).
+  for (const listener of [app.server, operator?.server]) {
+    const bound = listener?.address();
+    if (bound && typeof bound === 'object') server.addListeningPort(bound.port);
+  }
   const grpc = config.grpcPort === null ? null : await startGrpcServer({ control: server, config, logger, flows });
+  if (grpc !== null) server.addListeningPort(grpc.port);
   logger.info({ api: `http://${config.apiHost}:${config.apiPort}`, rtp: `${config.rtpBindIp}:${config.rtpPortStart}-${config.rtpPortEnd}`, workers: server.workerCount }, 'media-server-core ready');
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
+  // SIGTERM/SIGINT, POST /admin/drain or gRPC Drain: drain (no new calls, the calls in progress
+  // go on until they end or DRAIN_TIMEOUT_MS passes), then stop. A second signal stops at once;
+  // stopping always finalises recordings and flushes the last events to WebSocket clients.
+  let phase: 'running' | 'draining' | 'stopping' = 'running';
+  const skipDrain = new AbortController();
+  const stop = async (reason: string) => {
+    if (phase === 'stopping') return;
+    phase = 'stopping';
+    logger.info({ reason }, 'shutting down');
     // Exit within a few seconds whatever happens (a stuck client, a slow disk).
     const force = setTimeout(() => {
       logger.error('shutdown took too long; exiting');
@@ -49,12 +72,14 @@ async function main(): Promise<void> {
     }, 8000);
     force.unref();
     try {
-      await app.close();
       await grpc?.close();
       flows.close();
       await server.close();
+      // the last events (sessions ended, endpoints closed) reach WebSocket clients before 1001
+      await flushWebSockets(app, 1000);
+      await app.close();
+      await operator?.close();
       if (webhook) {
-        // the last events (endpoints closed) get a short chance to go out
         await Promise.race([webhook.idle(), new Promise((r) => setTimeout(r, 1000))]);
         webhook.close();
       }
@@ -66,8 +91,26 @@ async function main(): Promise<void> {
       process.exitCode = 1;
     }
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  const drainThenStop = async (reason: string) => {
+    if (phase !== 'running') return;
+    phase = 'draining';
+    server.drain();
+    const timeout = AbortSignal.timeout(config.drainTimeoutMs);
+    await server.whenIdle(AbortSignal.any([timeout, skipDrain.signal]));
+    const left = server.drainStatus().endpoints;
+    if (left > 0) logger.warn({ endpoints: left, timedOut: timeout.aborted }, 'drain ended with calls in progress; closing them');
+    await stop(reason);
+  };
+  const onSignal = (signal: string) => {
+    if (phase === 'running') void drainThenStop(signal);
+    else if (phase === 'draining') {
+      logger.info({ signal }, 'second signal: stopping now');
+      skipDrain.abort();
+    }
+  };
+  server.whenDrainRequested().then(() => drainThenStop('drain requested'), () => {});
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
 }
 
 main().catch((err: unknown) => {

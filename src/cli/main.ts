@@ -3,6 +3,9 @@
  *   media-server flows validate [FILES...]             (default: every flow in FLOWS_DIR or flows/)
  *   media-server flows graph NAME|FILE [--format mermaid|dot]
  *   media-server flows test FILE --script SCRIPT.yaml [--verbose]
+ * and clients of a running server (cli/events.ts, cli/call.ts):
+ *   media-server events [--since SEQ] [--types a.*,b]
+ *   media-server call FLOW [--digits 12#] [--out FILE.wav] [--var k=v]
  * Exit code 0 when everything is fine, 1 on problems, 2 on usage errors.
  */
 import fs from 'node:fs';
@@ -13,6 +16,9 @@ import { flowGraph, toDot, toMermaid } from '../flows/graph.ts';
 import { crossCheck, loadFlowFile } from '../flows/loader.ts';
 import { formatReport, runScript } from '../flows/testing/runScript.ts';
 import { formatProblem, type FlowDefinition } from '../flows/types.ts';
+import { ApiClient, ApiCallError, apiTarget } from './ApiClient.ts';
+import { callFlow } from './call.ts';
+import { tailEvents } from './events.ts';
 
 export interface Io {
   out: (s: string) => void;
@@ -23,8 +29,13 @@ const USAGE = `usage:
   media-server flows validate [FILES...]
   media-server flows graph NAME|FILE [--format mermaid|dot]
   media-server flows test FILE --script SCRIPT.yaml [--verbose]
+  media-server events [--since SEQ] [--types TYPE,PREFIX.*] [--limit N]
+  media-server call FLOW [--digits DIGITS] [--wait MS] [--gap MS] [--out FILE.wav]
+                         [--var NAME=VALUE]... [--max-seconds S]
 
-FLOWS_DIR (default ./flows) is where names and default files are looked up.`;
+FLOWS_DIR (default ./flows) is where names and default files are looked up.
+events and call talk to a running server: --url (MEDIA_SERVER_URL, default
+http://127.0.0.1:API_PORT) and --token (API_TOKEN).`;
 
 function flowsDir(): string {
   return process.env.FLOWS_DIR || 'flows';
@@ -121,10 +132,57 @@ async function test(args: string[], io: Io): Promise<number> {
   return report.passed ? 0 : 1;
 }
 
+function intOption(args: string[], name: string, def: number): number | null {
+  const raw = takeOption(args, name);
+  if (raw === undefined) return def;
+  return /^\d+$/.test(raw) ? Number(raw) : null;
+}
+
+/** `events` and `call`: clients of a running server; Ctrl-C ends them cleanly. */
+async function client(cmd: 'events' | 'call', args: string[], io: Io): Promise<number> {
+  const api = new ApiClient(apiTarget({ url: takeOption(args, '--url'), token: takeOption(args, '--token') }));
+  const abort = new AbortController();
+  const onSigint = () => abort.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    if (cmd === 'events') {
+      const since = takeOption(args, '--since');
+      const limit = intOption(args, '--limit', 0);
+      const types = (takeOption(args, '--types') ?? '').split(',').filter(Boolean);
+      if ((since !== undefined && !/^\d+$/.test(since)) || limit === null || args.length > 0) { io.err(USAGE); return 2; }
+      return await tailEvents(api, { since: since === undefined ? null : Number(since), types, limit: limit || null, signal: abort.signal, out: io.out, err: io.err });
+    }
+    const variables: Record<string, string> = {};
+    for (let v = takeOption(args, '--var'); v !== undefined; v = takeOption(args, '--var')) {
+      const eq = v.indexOf('=');
+      if (eq <= 0) { io.err(`--var takes NAME=VALUE, got '${v}'`); return 2; }
+      variables[v.slice(0, eq)] = v.slice(eq + 1);
+    }
+    const digits = takeOption(args, '--digits') ?? '';
+    const waitMs = intOption(args, '--wait', 3000);
+    const gapMs = intOption(args, '--gap', 600);
+    const maxSeconds = intOption(args, '--max-seconds', 300);
+    const outOption = takeOption(args, '--out');
+    const flow = args.shift();
+    const out = outOption ?? `call-${flow ?? ''}.wav`;
+    if (!flow || waitMs === null || gapMs === null || maxSeconds === null || args.length > 0 || !/^[0-9*#A-Da-d]*$/.test(digits)) { io.err(USAGE); return 2; }
+    return await callFlow(api, {
+      flow, digits: digits.toUpperCase(), waitMs, gapMs, out, variables, maxMs: maxSeconds * 1000,
+      keys: process.stdin.isTTY ? process.stdin : null, signal: abort.signal, log: io.out,
+    });
+  } catch (err) {
+    if (err instanceof ApiCallError) { io.err(err.message); return 1; }
+    throw err;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
 export async function main(argv: string[], io: Io = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`) }): Promise<number> {
   const args = [...argv];
   const group = args.shift();
   if (group === undefined || group === 'help' || group === '--help' || group === '-h') { io.out(USAGE); return group === undefined ? 2 : 0; }
+  if (group === 'events' || group === 'call') return client(group, args, io);
   if (group !== 'flows') { io.err(`unknown command '${group}'\n${USAGE}`); return 2; }
   const cmd = args.shift();
   switch (cmd) {

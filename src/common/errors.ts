@@ -26,7 +26,10 @@ export class UnsupportedError extends MediaServerError {}
 /** 503: a resource pool is exhausted (ports, workers). */
 export class CapacityError extends MediaServerError {}
 
-export type ErrorKind = 'NotFoundError' | 'InvalidStateError' | 'ValidationError' | 'UnsupportedError' | 'CapacityError';
+/** 507: the disk (or quota) holding recordings or flows is full. */
+export class StorageError extends MediaServerError {}
+
+export type ErrorKind = 'NotFoundError' | 'InvalidStateError' | 'ValidationError' | 'UnsupportedError' | 'CapacityError' | 'StorageError';
 
 /** Plain form that crosses the worker channel; rebuilt into the right class on the other side. */
 export interface SerializedError {
@@ -49,6 +52,7 @@ export function deserializeError(e: SerializedError): Error {
     case 'ValidationError': return new ValidationError(e.code, e.message);
     case 'UnsupportedError': return new UnsupportedError(e.code, e.message);
     case 'CapacityError': return new CapacityError(e.code, e.message);
+    case 'StorageError': return new StorageError(e.code, e.message);
     default: return new Error(e.message);
   }
 }

@@ -1,6 +1,9 @@
 import os from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../common/errors.ts';
+import { MAX_LATCH_PACKETS } from '../protocol/endpoint.ts';
+import { parseWebhookSecret } from '../common/WebhookSigner.ts';
+import { parseDestinationList } from '../common/net/DestinationPolicy.ts';
 
 /** Everything the server needs to start; every field has an embedded default. */
 export interface Config {
@@ -11,6 +14,12 @@ export interface Config {
   /** Allows binding the API to a non-loopback address without a token (explicit opt-in). */
   allowInsecureApi: boolean;
   grpcPort: number | null;
+  /** DRAIN_TIMEOUT_MS: how long a drain (SIGTERM) lets calls in progress go on before closing them. */
+  drainTimeoutMs: number;
+  /** METRICS_PORT: a listener serving /metrics, /ready and /health without the token; null: off. */
+  metricsPort: number | null;
+  /** METRICS_HOST: its address (default API_HOST). */
+  metricsHost: string;
   rtpPortStart: number;
   rtpPortEnd: number;
   rtpBindIp: string;
@@ -30,10 +39,32 @@ export interface Config {
   codecs: string[];
   eventBufferSize: number;
   webhookUrl: string | null;
+  /** Media (and HTTP TTS) fetches: destinations allowed despite the default and listed denials. */
+  mediaFetchAllow: string[];
+  /** Media fetches: destinations refused on top of the defaults (loopback, link-local, metadata...). */
+  mediaFetchDeny: string[];
+  /** Flow `http` steps: destinations allowed despite the default and listed denials. */
+  flowHttpAllow: string[];
+  /** Flow `http` steps: refused on top of the defaults (link-local, metadata...; loopback is allowed). */
+  flowHttpDeny: string[];
+  /** Signs webhook requests (Standard Webhooks): `whsec_<base64>` or a raw secret of 16+ bytes. */
+  webhookSecret: string | null;
   /** Accept RTP/RTCP only from the SDP's address (no symmetric-RTP latching). */
   strictSource: boolean;
+  /** Consecutive in-sequence packets a source other than the SDP's address needs to latch (NAT). */
+  latchPackets: number;
   /** In-band DTMF detection default: 'auto' (peers without telephone-event), 'on', 'off'. */
   dtmfInband: 'auto' | 'on' | 'off';
+  /**
+   * What an idle endpoint (remote known, not on hold, not bridged, nothing playing) sends so RTP
+   * inactivity timers never fire: 'cn' comfort noise where CN was negotiated, else encoded
+   * silence; 'silence' encoded silence always; 'off' nothing.
+   */
+  silenceFill: 'cn' | 'silence' | 'off';
+  /** Threads of the TTS and decode pool (speech, prompt and HTTP media decoding), shared by all media workers. */
+  ttsThreads: number;
+  /** Bound of the pool's cache of prepared audio (speech, decoded prompts, HTTP media), bytes. */
+  ttsCacheBytes: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -73,6 +104,13 @@ function ipv4(env: Env, name: string, def: string): string {
   return raw;
 }
 
+function webhookSecret(env: Env): string | null {
+  const raw = env.WEBHOOK_SECRET;
+  if (raw === undefined || raw === '') return null;
+  parseWebhookSecret(raw); // refuses a short or malformed secret at start, not at the first event
+  return raw;
+}
+
 /** Builds the configuration from environment variables over the embedded defaults. */
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
   const rtpBindIp = ipv4(env, 'RTP_BIND_IP', '127.0.0.1');
@@ -93,6 +131,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     apiToken: env.API_TOKEN ? env.API_TOKEN : null,
     allowInsecureApi: bool(env, 'ALLOW_INSECURE_API'),
     grpcPort: grpcRaw === undefined || grpcRaw === '' ? null : int(env, 'GRPC_PORT', 0, 0, 65535),
+    drainTimeoutMs: int(env, 'DRAIN_TIMEOUT_MS', 120_000, 0, 86_400_000),
+    metricsPort: env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? null : int(env, 'METRICS_PORT', 0, 0, 65535),
+    metricsHost: env.METRICS_HOST || (env.API_HOST ?? '127.0.0.1'),
     rtpPortStart,
     rtpPortEnd,
     rtpBindIp,
@@ -106,8 +147,17 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     codecs,
     eventBufferSize: int(env, 'EVENT_BUFFER_SIZE', 10_000, 100, 10_000_000),
     webhookUrl: env.WEBHOOK_URL ? env.WEBHOOK_URL : null,
+    webhookSecret: webhookSecret(env),
+    mediaFetchAllow: parseDestinationList(env.MEDIA_FETCH_ALLOW, 'MEDIA_FETCH_ALLOW'),
+    mediaFetchDeny: parseDestinationList(env.MEDIA_FETCH_DENY, 'MEDIA_FETCH_DENY'),
+    flowHttpAllow: parseDestinationList(env.FLOW_HTTP_ALLOW, 'FLOW_HTTP_ALLOW'),
+    flowHttpDeny: parseDestinationList(env.FLOW_HTTP_DENY, 'FLOW_HTTP_DENY'),
     strictSource: bool(env, 'RTP_STRICT_SOURCE'),
+    latchPackets: int(env, 'RTP_LATCH_PACKETS', 4, 1, MAX_LATCH_PACKETS),
     dtmfInband: oneOf(env, 'DTMF_INBAND', ['auto', 'on', 'off'] as const, 'auto'),
+    silenceFill: oneOf(env, 'SILENCE_FILL', ['cn', 'silence', 'off'] as const, 'cn'),
+    ttsThreads: int(env, 'TTS_THREADS', os.availableParallelism() >= 4 ? 2 : 1, 1, 64),
+    ttsCacheBytes: int(env, 'TTS_CACHE_BYTES', 64 * 1024 * 1024, 1024 * 1024, 2 ** 40),
   };
 }
 

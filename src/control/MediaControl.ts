@@ -11,6 +11,12 @@ import type {
   UpdateEndpointRequest,
 } from './types.ts';
 
+export interface DrainStatus {
+  draining: boolean;
+  /** Endpoints (call legs) still open. */
+  endpoints: number;
+}
+
 /**
  * What the API layer (REST, WebSocket, gRPC) needs from the control plane. `MediaServer`
  * implements it; routes depend on this interface only. Errors are the classes of
@@ -31,9 +37,16 @@ export interface MediaControl {
   getBridge(id: string): BridgeInfo;
   deleteBridge(id: string): Promise<void>;
 
+  /**
+   * Graceful drain (idempotent): no new endpoints, flows or conferences (503 DRAINING), /ready
+   * 503, calls in progress go on. The process entry exits once they end or the timeout passes.
+   */
+  drain(): DrainStatus;
+  drainStatus(): DrainStatus;
+
   /** Liveness: the control plane answers. */
   isLive(): boolean;
-  /** Readiness: every media worker is up and the server is not shutting down. */
+  /** Readiness: every media worker up, a port pair free, not draining or shutting down. */
   isReady(): boolean;
   /** Prometheus exposition text, gathered from the control plane and every worker. */
   metrics(): Promise<{ contentType: string; body: string }>;

@@ -1,7 +1,9 @@
 import { MediaServerError, UnsupportedError } from '../common/errors.ts';
+import { DestinationPolicy } from '../common/net/DestinationPolicy.ts';
 import type {
   ConferenceOptions,
   FlowEngines,
+  HttpFetcher,
   LeaveResult,
   PlayOptions,
   PlayResult,
@@ -9,6 +11,7 @@ import type {
   RecordResult,
   SayOptions,
 } from '../flows/FlowEngines.ts';
+import { guardedFetcher } from '../flows/FlowEngines.ts';
 import type { MediaServer } from './MediaServer.ts';
 import type { ServerEvent } from './types.ts';
 
@@ -51,15 +54,30 @@ const RECORD_CAUSES: Record<string, RecordResult['cause']> = {
 export class MediaFlowEngines implements FlowEngines {
   readonly #server: MediaServer;
   readonly #services: FlowMediaServices;
+  /** `http` steps; the flows' default client (fetchHttp) without one. */
+  readonly http?: HttpFetcher;
 
-  constructor(server: MediaServer, services: FlowMediaServices) {
+  constructor(server: MediaServer, services: FlowMediaServices, http?: HttpFetcher) {
     this.#server = server;
     this.#services = services;
+    if (http !== undefined) this.http = http;
   }
 
   /** Engines over the server's own playback, recording and conference services. */
   static forServer(server: MediaServer): MediaFlowEngines {
-    return new MediaFlowEngines(server, { playback: server.playback, recordings: server.recordings, conferences: server.conferences });
+    const c = server.config;
+    // http steps under FLOW_HTTP_ALLOW / FLOW_HTTP_DENY
+    const policy = new DestinationPolicy({
+      allowLocal: true,
+      allow: c.flowHttpAllow,
+      deny: c.flowHttpDeny,
+      settings: { allow: 'FLOW_HTTP_ALLOW', deny: 'FLOW_HTTP_DENY' },
+    });
+    return new MediaFlowEngines(server, {
+      playback: server.playback,
+      recordings: server.recordings,
+      conferences: server.conferences,
+    }, guardedFetcher(policy));
   }
 
   async play(endpointId: string, items: readonly string[], opts: PlayOptions & { voice?: string }): Promise<PlayResult> {

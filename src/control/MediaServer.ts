@@ -8,9 +8,10 @@ import type {
 } from '../protocol/index.ts';
 import { EventBus } from './EventBus.ts';
 import { wire } from './events.ts';
-import type { MediaControl, MediaEngines } from './MediaControl.ts';
+import type { DrainStatus, MediaControl, MediaEngines } from './MediaControl.ts';
 import { placeEndpoint } from './Placement.ts';
 import { PortPool } from './PortPool.ts';
+import { OwnDestinations } from './OwnDestinations.ts';
 import { LocalAddress } from './LocalAddress.ts';
 import { parseRemoteSdp } from './sdp/parseRemoteSdp.ts';
 import { createAnswer } from './sdp/createAnswer.ts';
@@ -32,6 +33,7 @@ import type {
 } from './types.ts';
 import { WorkerHandle } from './WorkerHandle.ts';
 import { renderMetrics } from './metrics.ts';
+import { AudioPrepPool } from '../media/prep/AudioPrepPool.ts';
 
 interface EndpointRecord {
   id: string;
@@ -84,11 +86,19 @@ export class MediaServer implements MediaControl, MediaEngines {
   readonly dtmf: DtmfService;
   readonly #logger: Logger;
   readonly #ports: PortPool;
+  /** Media destinations that would be this server itself (SDP destination policy). */
+  readonly #own: OwnDestinations;
   readonly #workers: WorkerHandle[] = [];
+  /** TTS and decode threads with the cache of prepared audio, shared by every media worker. */
+  #prep: AudioPrepPool | null = null;
   readonly #endpoints = new Map<string, EndpointRecord>();
   readonly #bridges = new Map<string, BridgeRecord>();
   #closing = false;
   #started = false;
+  #draining = false;
+  #onDrain: () => void = () => {};
+  readonly #drainRequested = new Promise<void>((resolve) => { this.#onDrain = resolve; });
+  readonly #idleWaiters = new Set<() => void>();
   /** What our SDP announces; resolved (and the bind address checked) in start(). */
   #address: LocalAddress | null = null;
   readonly #startedAt: number[] = [];
@@ -105,18 +115,29 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.playback = new PlaybackService(this, { conferences: this.conferences });
     this.recordings = new RecordingService(this, this.conferences);
     this.dtmf = new DtmfService(this);
+    this.#own = new OwnDestinations(config, (port) => this.#ports.holds(port));
   }
 
   /** Starts the media workers; resolves when all are ready. */
   async start(): Promise<void> {
     this.#address = await LocalAddress.resolve({ rtpBindIp: this.config.rtpBindIp, publicIp: this.config.publicIp });
+    // Started before the workers: espeak-ng loads and warms while they start.
+    this.#prep = new AudioPrepPool({
+      threads: this.config.ttsThreads, cacheBytes: this.config.ttsCacheBytes,
+      fetchAllow: this.config.mediaFetchAllow, fetchDeny: this.config.mediaFetchDeny,
+    });
     for (let i = 0; i < this.config.mediaWorkers; i++) this.#workers.push(this.#spawn(i));
-    await Promise.all(this.#workers.map((w) => w.ready()));
+    await Promise.all([...this.#workers.map((w) => w.ready()), this.#prep.ready()]);
     this.#started = true;
     this.#logger.info({
       workers: this.#workers.length, ports: this.#ports.capacity, bind: this.config.rtpBindIp,
       announce: this.#address.perPeer ? `the interface routing to each peer (offers: ${this.#address.default})` : this.#address.default,
     }, 'media server started');
+  }
+
+  /** A port this process listens on that the configuration did not know (API_PORT=0): never a media destination. */
+  addListeningPort(port: number): void {
+    this.#own.addListeningPort(port);
   }
 
   get workerCount(): number {
@@ -125,7 +146,11 @@ export class MediaServer implements MediaControl, MediaEngines {
 
   #spawn(index: number): WorkerHandle {
     this.#startedAt[index] = performance.now();
-    const handle = new WorkerHandle(index, this.#logger, { settings: this.#workerSettings() });
+    // The worker's own line to the prep pool: a MessagePort beside the control channel.
+    const { port1, port2 } = new MessageChannel();
+    this.#prep?.serve(port1);
+    const handle = new WorkerHandle(index, this.#logger, { settings: { ...this.#workerSettings(), prepPort: port2 } }, [port2]);
+    handle.on('exit', () => port1.close());
     handle.on('notification', (type, payload) => this.#deliver(type, payload));
     handle.on('exit', (code, error) => this.#onWorkerExit(handle, code, error));
     return handle;
@@ -134,7 +159,15 @@ export class MediaServer implements MediaControl, MediaEngines {
   /** Plain settings every media worker gets at start (engines read what they need). */
   #workerSettings(): WorkerSettings {
     const c = this.config;
-    return { promptsDir: c.promptsDir, recordingsDir: c.recordingsDir, flowsDir: c.flowsDir, dtmfInband: c.dtmfInband };
+    return {
+      promptsDir: c.promptsDir,
+      recordingsDir: c.recordingsDir,
+      flowsDir: c.flowsDir,
+      dtmfInband: c.dtmfInband,
+      silenceFill: c.silenceFill,
+      mediaFetchAllow: c.mediaFetchAllow,
+      mediaFetchDeny: c.mediaFetchDeny,
+    };
   }
 
   /**
@@ -235,7 +268,7 @@ export class MediaServer implements MediaControl, MediaEngines {
   // ---- endpoints ----------------------------------------------------------------------------
 
   async createEndpoint(req: CreateEndpointRequest): Promise<EndpointInfo> {
-    this.#assertRunning();
+    this.assertAdmitting();
     // The caller's list as given; the configured preference always carries telephone-event.
     const codecs = req.codecs && req.codecs.length > 0 ? req.codecs.map((c) => c.toLowerCase()) : [...this.config.codecs];
     if (!req.codecs && !codecs.includes('telephone-event')) codecs.push('telephone-event');
@@ -264,6 +297,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     try {
       if (req.remote_sdp !== undefined) {
         const answer = createAnswer(req.remote_sdp, this.#local(record));
+        this.#own.check(answer.media.remote);
         record.sdp = answer.sdp;
         record.sessionVersion = answer.sessionVersion;
         record.lastRemoteSdp = req.remote_sdp;
@@ -309,6 +343,7 @@ export class MediaServer implements MediaControl, MediaEngines {
             id, ip: this.config.rtpBindIp, rtpPort: pair.rtpPort, rtcpPort: pair.rtcpPort,
             mediaTimeoutMs: this.config.mediaTimeoutMs, cname: `${id}@media-server-core`,
             strictSource: this.config.strictSource,
+            latchPackets: this.config.latchPackets,
           });
           return pair;
         } catch (err) {
@@ -336,6 +371,8 @@ export class MediaServer implements MediaControl, MediaEngines {
       sessionId: record.sessionId,
       sessionVersion: record.sessionVersion,
       ...(record.sdp ? { previousSdp: record.sdp } : {}),
+      // A re-offer in an established session names the codec in use only (README: answer policy).
+      ...(record.media ? { negotiated: { codec: record.media.codec, telephoneEvent: record.media.telephoneEvent } } : {}),
     };
   }
 
@@ -375,11 +412,13 @@ export class MediaServer implements MediaControl, MediaEngines {
     if (req.remote_sdp !== undefined) {
       if (record.role === 'offer' && record.state === 'offered') {
         const media = processAnswer(record.sdp, req.remote_sdp);
+        this.#own.check(media.remote);
         record.lastRemoteSdp = req.remote_sdp;
         await this.#applyMedia(record, applyLocalDirection(media, record.direction));
       } else {
         // A new offer from the peer (re-INVITE): answer it, keeping our o= line's session.
         const answer = createAnswer(req.remote_sdp, this.#local(record));
+        this.#own.check(answer.media.remote);
         record.sdp = answer.sdp;
         record.sessionVersion = answer.sessionVersion;
         record.lastRemoteSdp = req.remote_sdp;
@@ -423,6 +462,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.events.publish('endpoint.deleted', { endpoint_id: record.id, reason });
     this.dtmf.endpointClosed(record.id);
     this.conferences.endpointClosed(record.id);
+    if (this.#endpoints.size === 0) for (const idle of this.#idleWaiters) idle();
   }
 
   #endpoint(id: string): EndpointRecord {
@@ -570,13 +610,52 @@ export class MediaServer implements MediaControl, MediaEngines {
     if (!this.#started) throw new CapacityError('NOT_READY', 'the media workers are not started');
   }
 
+  /** For new calls (endpoints, flows, conferences): refused while draining or shutting down. */
+  assertAdmitting(): void {
+    this.#assertRunning();
+    if (this.#draining) throw new CapacityError('DRAINING', 'the server is draining: it takes no new calls');
+  }
+
+  drain(): DrainStatus {
+    if (!this.#draining) {
+      this.#draining = true;
+      this.#logger.info({ endpoints: this.#endpoints.size }, 'draining: no new calls, waiting for the calls in progress');
+      this.events.publish('server.draining', { endpoints: this.#endpoints.size });
+      this.#onDrain();
+    }
+    return this.drainStatus();
+  }
+
+  drainStatus(): DrainStatus {
+    return { draining: this.#draining, endpoints: this.#endpoints.size };
+  }
+
+  /** Resolves on the first drain() (SIGTERM, POST /admin/drain, gRPC Drain). */
+  whenDrainRequested(): Promise<void> {
+    return this.#drainRequested;
+  }
+
+  /** Resolves when no endpoint is left (at once if none is), or when `signal` aborts. */
+  whenIdle(signal?: AbortSignal): Promise<void> {
+    if (this.#endpoints.size === 0 || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#idleWaiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.#idleWaiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
   isLive(): boolean {
     return !this.#closing;
   }
 
   isReady(): boolean {
     // Ready means a new endpoint can be created: workers up and a port pair left.
-    return this.#started && !this.#closing && this.#workers.every((w) => w.alive) && this.#ports.available > 0;
+    return this.#started && !this.#closing && !this.#draining && this.#workers.every((w) => w.alive) && this.#ports.available > 0;
   }
 
   async workerMetrics(): Promise<WorkerMetrics[]> {
@@ -593,6 +672,7 @@ export class MediaServer implements MediaControl, MediaEngines {
       counters: this.#counters,
       workers: await this.workerMetrics(),
       eventSeq: this.events.lastSeq,
+      ...(this.#prep !== null ? { prep: this.#prep.stats() } : {}),
     });
   }
 
@@ -614,6 +694,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     // Give the sockets a moment to flush the BYEs before the threads go.
     await new Promise((r) => setTimeout(r, 20));
     await Promise.all(this.#workers.map((w) => w.terminate()));
+    this.#prep?.close();
     this.playback.close();
     this.recordings.close();
     this.conferences.close();
@@ -634,6 +715,7 @@ function toWorkerMedia(m: NegotiatedMedia): EndpointMediaConfig {
     rtcpMux: m.rtcpMux,
     codec: { name: m.codec.name, payloadType: m.codec.payloadType, clockRate: m.codec.clockRate, channels: m.codec.channels, ptime: m.codec.ptime, fmtp: m.codec.fmtp },
     telephoneEvent: m.telephoneEvent ? { payloadType: m.telephoneEvent.payloadType, clockRate: m.telephoneEvent.clockRate } : null,
+    comfortNoise: m.comfortNoise ? { payloadType: m.comfortNoise.payloadType, clockRate: m.comfortNoise.clockRate } : null,
     direction: m.direction,
   };
 }

@@ -32,6 +32,11 @@ export class PortPool {
     return { rtpPort, rtcpPort: rtpPort + 1 };
   }
 
+  /** Whether `port` is the RTP or the RTCP port of a pair in use. */
+  holds(port: number): boolean {
+    return this.#used.has(port) || (port % 2 === 1 && this.#used.has(port - 1));
+  }
+
   release(rtpPort: number): void {
     if (this.#used.delete(rtpPort)) this.#free.push(rtpPort);
   }

@@ -1,8 +1,7 @@
-import { Worker } from 'node:worker_threads';
+import { Worker, type Transferable } from 'node:worker_threads';
 import { deserializeError, InvalidStateError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import { TypedEmitter } from '../common/TypedEmitter.ts';
-import type { Transferable } from 'node:worker_threads';
 import type {
   FromWorker,
   NotificationType,
@@ -31,11 +30,11 @@ const workerUrl = new URL(runningTs ? '../media/worker.ts' : '../media/worker.js
  * Under tsx the loader hooks of the main thread do not reach worker threads on Node 20, so a
  * TypeScript worker is started through a tiny bootstrap that registers tsx first.
  */
-function startWorker(workerData: Record<string, unknown>): Worker {
-  if (!runningTs) return new Worker(workerUrl, { workerData });
+function startWorker(workerData: Record<string, unknown>, transferList: Transferable[]): Worker {
+  if (!runningTs) return new Worker(workerUrl, { workerData, transferList });
   const tsxApi = import.meta.resolve('tsx/esm/api');
   const bootstrap = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(workerUrl.href)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData });
+  return new Worker(bootstrap, { eval: true, workerData, transferList });
 }
 
 /**
@@ -54,11 +53,12 @@ export class WorkerHandle extends TypedEmitter<HandleEvents> {
   /** Endpoints placed here: the placement's load measure. */
   endpointCount = 0;
 
-  constructor(index: number, logger: Logger, workerData: { settings?: WorkerSettings } = {}) {
+  /** `transfer`: MessagePorts inside workerData, handed over to the thread. */
+  constructor(index: number, logger: Logger, workerData: { settings?: WorkerSettings } = {}, transfer: Transferable[] = []) {
     super();
     this.index = index;
     this.#logger = logger;
-    this.#worker = startWorker({ ...workerData, index });
+    this.#worker = startWorker({ ...workerData, index }, transfer);
     this.#ready = new Promise((resolve, reject) => {
       this.#rejectReady = reject;
       const onMessage = (msg: FromWorker) => {

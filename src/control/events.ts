@@ -22,10 +22,15 @@ export interface ServerEvents {
   'endpoint.remote_latched': { endpoint_id: string; ip: string; port: number; kind: 'rtp' | 'rtcp' };
   'endpoint.rtcp_bye': { endpoint_id: string; ssrc: number; reason: string | null };
   'endpoint.dtmf': { endpoint_id: string; digit: string; source: 'rfc4733' | 'inband'; duration_ms: number };
+  /** The outcome of a DTMF send answered 202 (POST /endpoints/:id/dtmf). */
+  'dtmf.sent': { id: string; endpoint_id: string; digits: string; method: 'rfc4733' | 'inband' };
+  'dtmf.failed': { id: string; endpoint_id: string; digits: string; code: string; message: string };
   'bridge.created': { bridge_id: string; endpoint_a: string; endpoint_b: string; mode: 'relay' | 'transcode' };
   'bridge.deleted': { bridge_id: string; reason: 'deleted' | 'endpoint_deleted' | 'worker_died'; endpoint_id?: string };
   'worker.died': { worker: number; code: number; error: string | null };
   'worker.started': { worker: number };
+  /** Drain began: no new calls; `endpoints` still in progress. */
+  'server.draining': { endpoints: number };
   'playback.started': { playback_id: string } & PlaybackTargetWire;
   'playback.finished': { playback_id: string } & PlaybackTargetWire & {
     reason: 'done' | 'stopped' | 'barge_in' | 'error'; played_ms: number; digit?: string; error?: string;

@@ -8,6 +8,8 @@ export interface MetricsSnapshot {
   counters: { endpointsCreated: number; bridgesCreated: number; workerRestarts: number; mediaTimeouts: number };
   workers: WorkerMetrics[];
   eventSeq: number;
+  /** The TTS and decode pool and its cache of prepared audio. */
+  prep?: { threads: number; jobs: number; hits: number; misses: number; coalesced: number; evictions: number; bytes: number; entries: number };
 }
 
 const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -62,6 +64,17 @@ export function renderMetrics(s: MetricsSnapshot): { contentType: string; body: 
   for (const [family, samples] of families) {
     lines.push(`# TYPE ${family} untyped`);
     for (const [labels, value] of samples) lines.push(`${family}${labels} ${Number.isFinite(value) ? value : 0}`);
+  }
+  if (s.prep !== undefined) {
+    const p = s.prep;
+    metric('msc_prep_threads', 'gauge', 'Threads of the TTS and decode pool.', [['', p.threads]]);
+    metric('msc_prep_jobs', 'gauge', 'Syntheses and decodes running or queued in the pool.', [['', p.jobs]]);
+    metric('msc_prep_cache_hits_total', 'counter', 'Prepared audio (speech, prompts, HTTP media) served from the cache.', [['', p.hits]]);
+    metric('msc_prep_cache_misses_total', 'counter', 'Requests that needed a synthesis or decode (or joined one in flight).', [['', p.misses]]);
+    metric('msc_prep_cache_coalesced_total', 'counter', 'Requests that joined a synthesis or decode already in flight.', [['', p.coalesced]]);
+    metric('msc_prep_cache_evictions_total', 'counter', 'Entries evicted to keep the cache within TTS_CACHE_BYTES.', [['', p.evictions]]);
+    metric('msc_prep_cache_bytes', 'gauge', 'PCM bytes held by the cache.', [['', p.bytes]]);
+    metric('msc_prep_cache_entries', 'gauge', 'Entries in the cache.', [['', p.entries]]);
   }
   metric('msc_media_clock_late_max_seconds', 'gauge', 'Largest media clock tick lateness per worker since the last scrape.', perWorker((w) => (w.clock?.lateMaxMs ?? 0) / 1000));
   return { contentType: CONTENT_TYPE, body: lines.join('\n') + '\n' };

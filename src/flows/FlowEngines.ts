@@ -8,6 +8,9 @@
  * `tone:440:500` (Hz, ms), `silence:500`, `digits:123`, a file path or an http(s) URL.
  */
 
+import { DestinationPolicy } from '../common/net/DestinationPolicy.ts';
+import { guardedRequest } from '../common/net/guardedRequest.ts';
+
 /** Why a playback (or TTS) ended. */
 export type PlayEndReason = 'finished' | 'dtmf' | 'stopped' | 'hangup';
 
@@ -127,10 +130,37 @@ export const systemClock: FlowClock = {
   clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
 };
 
-/** HttpFetcher over Node's global fetch. */
-export const fetchHttp: HttpFetcher = async (req) => {
-  const res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body ?? null, signal: req.signal });
-  const headers: Record<string, string> = {};
-  res.headers.forEach((v, k) => { headers[k] = v; });
-  return { status: res.status, headers, body: await res.text() };
-};
+/** Largest `http` step answer read, bytes: the body becomes a flow variable. */
+export const MAX_HTTP_STEP_BODY_BYTES = 1024 * 1024;
+
+/**
+ * HttpFetcher that only reaches destinations `policy` allows, at every redirect hop, and reads at
+ * most `maxBytes` of the answer. A refused or unreachable destination rejects with one text.
+ */
+export function guardedFetcher(policy: DestinationPolicy, maxBytes = MAX_HTTP_STEP_BODY_BYTES): HttpFetcher {
+  return async (req) => {
+    const res = await guardedRequest(req.url, { policy, method: req.method, headers: req.headers, ...(req.body !== undefined ? { body: req.body } : {}), signal: req.signal });
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      total += chunk.byteLength;
+      if (total > maxBytes) {
+        res.body.destroy();
+        throw new Error(`answer larger than ${maxBytes} bytes`);
+      }
+      chunks.push(chunk);
+    }
+    return { status: res.status, headers, body: Buffer.concat(chunks).toString('utf8') };
+  };
+}
+
+let defaultFetcher: HttpFetcher | null = null;
+
+/**
+ * The `http` step's default client: loopback and this host allowed (flows call the application
+ * beside them), link-local, metadata, multicast and the like refused (FLOW_HTTP_ALLOW/DENY set it
+ * for the server).
+ */
+export const fetchHttp: HttpFetcher = (req) => (defaultFetcher ??= guardedFetcher(new DestinationPolicy({ allowLocal: true })))(req);

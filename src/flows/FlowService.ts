@@ -4,8 +4,9 @@
  * sessions started after it; a session keeps the compiled machine it started with. An invalid
  * file never replaces a valid version: it is reported (event `flow.invalid`, log, problems()).
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import { fsError } from '../media/playback/safePath.ts';
 import path from 'node:path';
 import { InvalidStateError, NotFoundError, ValidationError } from '../common/errors.ts';
 import { silentLogger, type Logger } from '../common/logger.ts';
@@ -15,7 +16,7 @@ import { compileFlow, type CompiledFlow } from './compiler.ts';
 import type { FlowOutput } from './context.ts';
 import { systemClock, type FlowEngines } from './FlowEngines.ts';
 import { FlowRun, FlowSession, provideFlow, type RunHooks } from './FlowSession.ts';
-import { crossCheck, loadFlowText, matchesType } from './loader.ts';
+import { crossCheck, loadFlowText, matchesType, readFlowSource } from './loader.ts';
 import { formatProblem, type FlowDefinition, type FlowProblem } from './types.ts';
 
 /** ValidationError carrying every problem found, each pointing at file:line:column. */
@@ -40,6 +41,8 @@ export interface FlowServiceOptions {
   keepFinished?: number;
   /** Deepest chain of `call` steps. */
   maxCallDepth?: number;
+  /** Called before a new session starts; throws to refuse it (the server is draining). */
+  admit?: () => void;
 }
 
 export interface FlowEntry {
@@ -81,12 +84,14 @@ export class FlowService {
   readonly #pending = new Map<string, NodeJS.Timeout>();
   #versionSeq = 0;
   #closed = false;
+  readonly #admit: () => void;
   /** Machines with engines and hooks injected, one per compiled flow version. */
   readonly #machines = new WeakMap<CompiledFlow, AnyStateMachine>();
   readonly #hooks: RunHooks;
 
   constructor(opts: FlowServiceOptions) {
     this.#engines = opts.engines;
+    this.#admit = opts.admit ?? (() => {});
     this.#emit = opts.emit ?? (() => {});
     this.#dir = opts.dir ? path.resolve(opts.dir) : null;
     this.#log = (opts.logger ?? silentLogger).child({ module: 'flows' });
@@ -160,16 +165,14 @@ export class FlowService {
   }
 
   #loadFile(file: string): { ok: true; name: string } | { ok: false; problems: FlowProblem[] } {
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (err) {
-      const problems = [{ file, line: 1, column: 1, message: `cannot read file: ${(err as Error).message}` }];
+    const src = readFlowSource(file);
+    if (!src.ok) {
+      const problems = [src.problem];
       this.#reportInvalid(file, problems);
       return { ok: false, problems };
     }
     const rel = this.#dir ? path.relative(process.cwd(), file) || file : file;
-    const r = loadFlowText(text, rel);
+    const r = loadFlowText(src.text, rel);
     if (!r.ok) {
       this.#reportInvalid(file, r.errors);
       return { ok: false, problems: r.errors };
@@ -232,13 +235,22 @@ export class FlowService {
       throw new FlowValidationError([{ file: def.file, line: 1, column: 1, message: `the flow's name is '${def.name}' but it is uploaded as '${name}'` }]);
     }
     if (file) {
-      const tmp = `${file}.${process.pid}.tmp`;
+      // A new temporary file (O_EXCL: never an existing file or link, which it would write
+      // through), then rename, which replaces a link at `file` rather than its target.
+      const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
       try {
-        fs.writeFileSync(tmp, text);
+        const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
+        try {
+          fs.writeFileSync(fd, text);
+        } finally {
+          fs.closeSync(fd);
+        }
         fs.renameSync(tmp, file);
       } catch (err) {
         fs.rmSync(tmp, { force: true });
-        throw notWritable(this.#dir!, err);
+        // a full disk is 507, a link in the way 400; anything else (EACCES, EROFS) names the directory
+        const mapped = fsError(err, `${name}.yaml`);
+        throw mapped !== err ? mapped : notWritable(this.#dir!, err);
       }
       this.#fileNames.set(file, name);
     }
@@ -308,6 +320,7 @@ export class FlowService {
   /** Hands an endpoint to a flow. Throws NotFoundError / InvalidStateError / ValidationError. */
   start(endpointId: string, flowName: string, variables: Record<string, unknown> = {}): FlowSession {
     if (this.#closed) throw new InvalidStateError('SERVICE_CLOSED', 'the flow service is closed');
+    this.#admit();
     const entry = this.#entry(flowName);
     if (this.#engines.endpointExists && !this.#engines.endpointExists(endpointId)) {
       throw new NotFoundError('ENDPOINT_NOT_FOUND', `no endpoint '${endpointId}'`);

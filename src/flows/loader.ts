@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { LineCounter, isMap, isScalar, isSeq, isPair, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { checkYamlLimits, MAX_FLOW_ALIASES, MAX_FLOW_BYTES } from './yamlLimits.ts';
 import { ExpressionError, parseExpression, parseTemplate, type Template } from './expressions.ts';
 import type {
   FlowDefinition, FlowProblem, Handler, JsonTemplate, NextBranch, SourcePos, Step, Valuer, VariableDecl,
@@ -450,8 +451,15 @@ function stepTargets(s: Step): string[] {
 
 /** Parses, validates and normalises one flow. `file` is used in positions only. */
 export function loadFlowText(text: string, file: string): LoadResult {
+  const tooBig = checkYamlLimits(text);
+  if (tooBig !== null) return { ok: false, warnings: [], errors: [{ file, ...tooBig, message: `YAML limits: ${tooBig.message}` }] };
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  let doc: Document;
+  try {
+    doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  } catch (err) {
+    return { ok: false, warnings: [], errors: [{ file, line: 1, column: 1, message: `YAML syntax: ${(err as Error).message}` }] };
+  }
   const pos = new Positions(doc, lc, file, text);
   if (doc.errors.length > 0) {
     return {
@@ -463,7 +471,16 @@ export function loadFlowText(text: string, file: string): LoadResult {
       }),
     };
   }
-  const data = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_FLOW_ALIASES }) as unknown;
+  } catch (err) {
+    // The yaml package throws on alias expansion past maxAliasCount ("Excessive alias count").
+    const message = /alias/i.test((err as Error).message)
+      ? `YAML limits: aliases expand to more than ${MAX_FLOW_ALIASES} copies (*name uses); write the values out or use fewer aliases`
+      : `YAML: ${(err as Error).message}`;
+    return { ok: false, warnings: [], errors: [{ file, line: 1, column: 1, message }] };
+  }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     return { ok: false, warnings: [], errors: [{ file, line: 1, column: 1, message: 'a flow file must be a mapping with name, start and steps' }] };
   }
@@ -555,15 +572,27 @@ function dedupe(ps: FlowProblem[]): FlowProblem[] {
   return out.sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
+/**
+ * The text of a flow file, or the problem reading it. The size is checked before reading, so a
+ * huge file is never loaded into memory.
+ */
+export function readFlowSource(file: string): { ok: true; text: string } | { ok: false; problem: FlowProblem } {
+  try {
+    const size = fs.statSync(file).size;
+    if (size > MAX_FLOW_BYTES) {
+      return { ok: false, problem: { file, line: 1, column: 1, message: `YAML limits: the flow is ${size} bytes; the limit is ${MAX_FLOW_BYTES}` } };
+    }
+    return { ok: true, text: fs.readFileSync(file, 'utf8') };
+  } catch (err) {
+    return { ok: false, problem: { file, line: 1, column: 1, message: `cannot read file: ${(err as Error).message}` } };
+  }
+}
+
 /** Reads and loads one file. */
 export function loadFlowFile(file: string): LoadResult {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    return { ok: false, warnings: [], errors: [{ file, line: 1, column: 1, message: `cannot read file: ${(err as Error).message}` }] };
-  }
-  return loadFlowText(text, file);
+  const src = readFlowSource(file);
+  if (!src.ok) return { ok: false, warnings: [], errors: [src.problem] };
+  return loadFlowText(src.text, file);
 }
 
 /**

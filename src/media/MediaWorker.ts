@@ -15,6 +15,7 @@ import type {
 import { BridgeLink, LocalTarget, RemoteTarget } from './engines/BridgeLink.ts';
 import { EndpointAudio } from './engines/EndpointAudio.ts';
 import { MediaClock } from './engines/MediaClock.ts';
+import { SilenceFill, type SilenceFillMode } from './engines/SilenceFill.ts';
 import type { WorkerContext } from './engines/MediaEngine.ts';
 import { createEngines, type Engines } from './engines/registry.ts';
 import { dropsToRecord } from './transport/dropReasons.ts';
@@ -48,12 +49,17 @@ export class MediaWorker implements EndpointListener {
   readonly clock = new MediaClock();
   readonly #engines: Engines;
   readonly #handlers: Handlers<WorkerRequests>;
+  /** Idle endpoints' comfort noise / silence (SILENCE_FILL). */
+  readonly #fills = new Map<string, SilenceFill>();
+  readonly #silenceFill: SilenceFillMode;
   // Totals of closed endpoints, so worker metrics stay monotonic.
   #closedTotals = { received: 0, sent: 0, lost: 0, relayed: 0, dropped: {} as Record<string, number> };
 
   constructor(index: number, notify: Notify, settings: WorkerSettings = {}) {
     this.index = index;
     this.#notify = notify;
+    const fill = settings.silenceFill;
+    this.#silenceFill = fill === 'silence' || fill === 'off' ? fill : 'cn';
     const digitListeners = new Set<(endpointId: string, digit: string) => void>();
     const ctx: WorkerContext = {
       workerIndex: index,
@@ -86,6 +92,14 @@ export class MediaWorker implements EndpointListener {
     this.#lag = monitorEventLoopDelay({ resolution: 10 });
     this.#lag.enable();
     this.#housekeeping = setInterval(() => this.#tick(), 500);
+  }
+
+  /**
+   * Resolves once the engines have warmed what a first call would otherwise wait for (encoder
+   * threads); the worker reports ready after it.
+   */
+  warmedUp(): Promise<void> {
+    return Promise.all(Object.values(this.#engines).map((e) => e.warmUp?.())).then(() => undefined);
   }
 
   /** Answers one request of the control plane (an unknown method: UNKNOWN_METHOD). */
@@ -143,12 +157,16 @@ export class MediaWorker implements EndpointListener {
     const ep = await RtpEndpoint.open(p.id, p.ip, p.rtpPort, p.rtcpPort, p.mediaTimeoutMs, p.cname);
     ep.listener = this;
     ep.strictSource = p.strictSource === true;
+    if (p.latchPackets !== undefined) ep.latchPackets = p.latchPackets;
     this.#endpoints.set(p.id, ep);
     return { ok: true };
   }
 
   #configureEndpoint(p: WorkerRequests['endpoint.configure']['params']): { ok: true } {
-    this.#endpoint(p.id).configure(p.media, performance.now());
+    const ep = this.#endpoint(p.id);
+    ep.configure(p.media, performance.now());
+    if (this.#silenceFill !== 'off' && !this.#fills.has(ep.id)) this.#fills.set(ep.id, new SilenceFill(ep, this.clock, this.#silenceFill));
+    this.#refreshFill(ep);
     for (const engine of Object.values(this.#engines)) {
       try {
         engine.onEndpointConfigured?.(p.id);
@@ -177,6 +195,8 @@ export class MediaWorker implements EndpointListener {
     t.sent += s.packetsSent;
     t.lost += Math.max(0, s.packetsLost);
     dropsToRecord(ep.drops, t.dropped);
+    this.#fills.get(p.id)?.stop();
+    this.#fills.delete(p.id);
     ep.close();
     this.#endpoints.delete(p.id);
     return { ok: true };
@@ -197,6 +217,8 @@ export class MediaWorker implements EndpointListener {
     this.#bridges.set(p.id, { id: p.id, links: [ab, ba], endpoints: [a, b], port: null, remote: null });
     this.#bridgeOf.set(a.id, p.id);
     this.#bridgeOf.set(b.id, p.id);
+    this.#refreshFill(a);
+    this.#refreshFill(b);
     return { mode: ab.mode };
   }
 
@@ -222,6 +244,7 @@ export class MediaWorker implements EndpointListener {
     });
     this.#bridges.set(p.id, { id: p.id, links: [link], endpoints: [local], port: p.port, remote });
     this.#bridgeOf.set(local.id, p.id);
+    this.#refreshFill(local);
     return { mode: link.mode };
   }
 
@@ -235,9 +258,15 @@ export class MediaWorker implements EndpointListener {
     for (const ep of bridge.endpoints) {
       if (ep.sink !== null && bridge.links.includes(ep.sink as BridgeLink)) ep.sink = null;
       this.#bridgeOf.delete(ep.id);
+      this.#refreshFill(ep);
     }
     bridge.port?.close();
     this.#bridges.delete(id);
+  }
+
+  /** The silence fill runs only while the endpoint may send and nothing else feeds it. */
+  #refreshFill(ep: RtpEndpoint): void {
+    this.#fills.get(ep.id)?.refresh();
   }
 
   #tick(): void {
@@ -279,8 +308,9 @@ export class MediaWorker implements EndpointListener {
     const engines: Record<string, Record<string, number>> = {};
     for (const [prefix, engine] of Object.entries(this.#engines)) if (engine.metrics) engines[prefix] = engine.metrics();
     result.engines = engines;
-    result.clock = { ticks: this.clock.ticks, lateMaxMs: this.clock.lateMax };
-    this.clock.lateMax = 0;
+    const clock = this.clock;
+    result.clock = { ticks: clock.ticks, lateMaxMs: clock.lateMax, lateP50Ms: clock.latePercentile(50), lateP99Ms: clock.latePercentile(99) };
+    clock.resetLateness();
     return result;
   }
 
@@ -289,6 +319,7 @@ export class MediaWorker implements EndpointListener {
   }
 
   onRemoteLatched(ep: RtpEndpoint, ip: string, port: number, kind: 'rtp' | 'rtcp'): void {
+    this.#refreshFill(ep); // a peer on hold by c=0.0.0.0 may have given us an address to send to
     this.#notify('endpoint.remote_latched', { id: ep.id, ip, port, kind });
   }
 
@@ -313,6 +344,8 @@ export class MediaWorker implements EndpointListener {
     this.clock.close();
     clearInterval(this.#housekeeping);
     this.#lag.disable();
+    for (const fill of this.#fills.values()) fill.stop();
+    this.#fills.clear();
     for (const id of [...this.#bridges.keys()]) this.#deleteBridge(id);
     for (const ep of this.#endpoints.values()) ep.close();
     this.#endpoints.clear();

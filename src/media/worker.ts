@@ -26,4 +26,5 @@ port.on('message', (msg: ToWorker) => {
   );
 });
 
-post({ t: 'ready', index });
+// Ready once warm: the first call must not pay for starting encoder threads.
+void worker.warmedUp().then(() => post({ t: 'ready', index }));

@@ -3,12 +3,21 @@ import type { MediaCodecConfig } from './codecs.ts';
 
 export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 
+/**
+ * Upper bound of RTP_LATCH_PACKETS: an endpoint holds at most this many - 1 packets on
+ * probation. (The contract's one value: both planes bound the same setting by it.)
+ */
+export const MAX_LATCH_PACKETS = 16;
+
 /** What SDP negotiation decided for one endpoint; applied to the worker's endpoint. */
 export interface EndpointMediaConfig {
   remote: { ip: string; rtpPort: number; rtcpPort: number } | null;
   rtcpMux: boolean;
   codec: MediaCodecConfig;
+  /** RFC 4733 events; their clock may differ from the codec's (telephone-event/8000 with Opus). */
   telephoneEvent: { payloadType: number; clockRate: number } | null;
+  /** RFC 3389 comfort noise, at the codec's clock; absent or null when not negotiated. */
+  comfortNoise?: { payloadType: number; clockRate: number } | null;
   direction: Direction;
 }
 
@@ -35,6 +44,8 @@ export interface EndpointCreateParams {
   mediaTimeoutMs: number;
   cname: string;
   strictSource?: boolean;
+  /** RTP_LATCH_PACKETS, 1..MAX_LATCH_PACKETS. */
+  latchPackets?: number;
 }
 
 export interface EndpointRequests {

@@ -1,4 +1,5 @@
 /** `worker.*`: the media worker thread itself (metrics, shutdown) and what it is started with. */
+import type { MessagePort } from 'node:worker_threads';
 
 /** Plain settings every media worker gets at start (engines read what they need). */
 export interface WorkerSettings {
@@ -6,10 +7,20 @@ export interface WorkerSettings {
   promptsDir?: string;
   recordingsDir?: string;
   flowsDir?: string;
-  /** Bytes of decoded prompts a worker keeps cached (default in playbackResources). */
-  promptCacheBytes?: number;
   /** In-band DTMF detection default: 'auto' (only for peers without telephone-event), 'on', 'off'. */
   dtmfInband?: 'auto' | 'on' | 'off';
+  /** What an endpoint sends when it has nothing to say (SILENCE_FILL). */
+  silenceFill?: 'cn' | 'silence' | 'off';
+  /** Destinations `http(s)://` media items may (not) be fetched from. */
+  mediaFetchAllow?: string[];
+  mediaFetchDeny?: string[];
+  /** The line to the control plane's TTS and decode pool; without it a worker runs a pool of its own. */
+  prepPort?: MessagePort;
+  /** That own pool's threads and cache (tests, tools). */
+  ttsThreads?: number;
+  ttsCacheBytes?: number;
+  /** false: do not start the encoder threads ahead of the first mp3/opus recording (tests, tools). */
+  warmEncoders?: boolean;
 }
 
 export interface WorkerMetrics {
@@ -24,7 +35,8 @@ export interface WorkerMetrics {
   eventLoopLagMs: { p50: number; p99: number; max: number };
   /** Per-engine counters (playback, recording, dtmf, conference). */
   engines?: Record<string, Record<string, number>>;
-  clock?: { ticks: number; lateMaxMs: number };
+  /** Media clock tick lateness since the previous metrics request. */
+  clock?: { ticks: number; lateMaxMs: number; lateP50Ms?: number; lateP99Ms?: number };
 }
 
 export interface WorkerAdminRequests {

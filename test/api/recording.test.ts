@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { link, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -124,6 +124,55 @@ describe('/recordings', () => {
       assert.equal(res.json().error.code, 'INVALID_NAME');
     }
     assert.equal(readFileSync(path.join(dir, 'victim.wav'), 'utf8'), 'keep me');
+  });
+
+  test('POST /recordings never writes through a symlink out of the recordings directory (folder, file or hard link)', async () => {
+    const elsewhere = path.join(dir, 'elsewhere');
+    await mkdir(elsewhere, { recursive: true });
+    await mkdir(path.join(recordingsDir, 'inner-real'), { recursive: true });
+    await symlink(elsewhere, path.join(recordingsDir, 'linkdir'));
+    await symlink(path.join(recordingsDir, 'inner-real'), path.join(recordingsDir, 'inner-link'));
+    await writeFile(path.join(dir, 'outside.wav'), 'keep me');
+    await writeFile(path.join(dir, 'outside.mp3'), 'keep me');
+    await symlink(path.join(dir, 'outside.wav'), path.join(recordingsDir, 'flink.wav'));
+    await symlink(path.join(dir, 'outside.mp3'), path.join(recordingsDir, 'flink.mp3'));
+    await symlink(path.join(dir, 'outside.wav'), path.join(recordingsDir, 'dangling-dir-target'));
+    await link(path.join(dir, 'outside.wav'), path.join(recordingsDir, 'hard.wav'));
+    const refused: Array<Record<string, unknown>> = [
+      { format: 'wav', name: 'linkdir/r6' },
+      { format: 'wav', name: 'linkdir/sub/r7' },
+      { format: 'wav', name: 'flink', if_exists: 'overwrite' },
+      { format: 'wav', name: 'flink', if_exists: 'append' },
+      { format: 'wav', name: 'flink' },
+      { format: 'mp3', name: 'flink', if_exists: 'append' },
+      { format: 'mp3', name: 'flink', if_exists: 'overwrite' },
+      { format: 'wav', name: 'hard', if_exists: 'overwrite' },
+      { format: 'wav', name: 'hard', if_exists: 'append' },
+      { format: 'wav', name: 'dangling-dir-target/x' },
+    ];
+    for (const body of refused) {
+      const res = await post({ endpoint_id: endpointId, ...body });
+      assert.equal(res.statusCode, 400, `${JSON.stringify(body)}: ${res.body}`);
+      assert.equal(res.json().error.code, 'PATH_FORBIDDEN', JSON.stringify(body));
+    }
+    assert.deepEqual(readdirSync(elsewhere), [], 'nothing created outside, not even a folder');
+    assert.equal(readFileSync(path.join(dir, 'outside.wav'), 'utf8'), 'keep me');
+    assert.equal(readFileSync(path.join(dir, 'outside.mp3'), 'utf8'), 'keep me');
+
+    // a link to a folder inside the directory is fine: the file lands at its real path
+    const inner = await post({ endpoint_id: endpointId, format: 'wav', name: 'inner-link/r8' });
+    assert.equal(inner.statusCode, 201, inner.body);
+    assert.equal(inner.json().path, path.join(recordingsDir, 'inner-real', 'r8.wav'));
+    await app.inject({ method: 'DELETE', url: `/recordings/${inner.json().id}` });
+
+    // a finished recording swapped for a link is not served
+    const done = (await post({ endpoint_id: endpointId, format: 'wav', name: 'swapped' })).json();
+    await app.inject({ method: 'DELETE', url: `/recordings/${done.id}` });
+    await rm(done.path);
+    await symlink(path.join(dir, 'outside.wav'), done.path);
+    const media = await app.inject({ method: 'GET', url: `/recordings/${done.id}/media` });
+    assert.equal(media.statusCode, 400, media.body);
+    assert.equal(media.json().error.code, 'PATH_FORBIDDEN');
   });
 
   test('POST /recordings: if_exists fail answers 409, overwrite replaces, append continues the WAV', async () => {

@@ -153,7 +153,7 @@ test('MediaServer locks the remote source and counts injected and malformed pack
   assert.match(metrics.body, /msc_rtp_packets_dropped_total\{worker="0",reason="source_mismatch"\} 5/);
 });
 
-test('MediaServer latches the remote address from the first packet (NAT)', async (t) => {
+test('MediaServer latches the remote address after 4 in-sequence packets from elsewhere (NAT), relaying all of them', async (t) => {
   const server = await startServer();
   t.after(() => server.close());
   const [pa, nat, pb] = [await RtpPeer.open(), await RtpPeer.open(), await RtpPeer.open()];
@@ -162,10 +162,12 @@ test('MediaServer latches the remote address from the first packet (NAT)', async
   const b = await server.createEndpoint({ remote_sdp: pb.offer() });
   await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
   const latched = nextEvent(server, 'endpoint.remote_latched');
-  nat.send(a.rtp_port, payload(160, 1)); // ...but media comes from another port
+  for (let i = 0; i < 4; i++) nat.send(a.rtp_port, payload(160, i)); // ...but media comes from another port
   const ev = await latched;
   assert.equal(ev.port, nat.port);
-  pb.send(b.rtp_port, payload(160, 2));
+  await pb.waitFor(4);
+  assert.deepEqual(pb.received.map((p) => p.payload), [0, 1, 2, 3].map((i) => payload(160, i)), 'none lost to the probation');
+  pb.send(b.rtp_port, payload(160, 9));
   await nat.waitFor(1); // and media for A now goes to where A really is
   assert.equal(pa.received.length, 0);
 });
@@ -184,6 +186,23 @@ test('MediaServer.createEndpoint() without SDP offers, and PATCH with the answer
   assert.equal(updated.remote?.rtp_port, peer.port);
   const held = await server.updateEndpoint(ep.id, { remote_sdp: peer.offer(['pcma'], { direction: 'sendonly' }) });
   assert.equal(held.direction, 'recvonly', 're-INVITE putting us on hold');
+});
+
+test('MediaServer re-offers (hold) with the codec in use only, as its answers name one codec', async (t) => {
+  const server = await startServer();
+  t.after(() => server.close());
+  const peer = await RtpPeer.open();
+  t.after(() => peer.close());
+  const ep = await server.createEndpoint({ codecs: ['pcma', 'pcmu', 'telephone-event'] });
+  assert.match(ep.sdp, /m=audio \d+ RTP\/AVP 8 0 96\r\n/);
+  // The peer answers with both codecs: we send the first; a re-offer names only it.
+  const answer = peer.offer(['pcma', 'pcmu']);
+  await server.updateEndpoint(ep.id, { remote_sdp: answer });
+  const held = await server.updateEndpoint(ep.id, { direction: 'sendonly' });
+  assert.match(held.sdp, /m=audio \d+ RTP\/AVP 8 101\r\n/);
+  assert.match(held.sdp, /a=rtpmap:101 telephone-event\/8000\r\n/);
+  assert.match(held.sdp, /a=sendonly/);
+  assert.doesNotMatch(held.sdp, /PCMU/);
 });
 
 test('MediaServer rejects bad SDP, unknown ids, and an exhausted port pool', async (t) => {

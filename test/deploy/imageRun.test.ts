@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -9,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { firstExternalIpv4 } from '../../src/control/LocalAddress.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { testPortRange } from '../helpers/server.ts';
+import { freeTcpPort } from '../helpers/mainProcess.ts';
 
 /**
  * There is no Docker engine here, so this runs the server the way the image does: the compiled
@@ -29,14 +29,6 @@ function readDockerfile(): { env: Record<string, string>; cmd: string[] } {
   const cmd = /^CMD (\[.*\])$/m.exec(runtime);
   assert.ok(cmd, 'the Dockerfile has a JSON-form CMD');
   return { env, cmd: JSON.parse(cmd[1]!) as string[] };
-}
-
-async function freeTcpPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 /** Whether the unprivileged user can read the checkout (a clone under a private home cannot). */

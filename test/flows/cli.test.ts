@@ -71,3 +71,15 @@ test('media-server with an unknown command prints usage and exits 2', async () =
   assert.equal(r.code, 2);
   assert.match(r.err, /usage:/);
 });
+
+test('media-server flows validate reports an alias bomb as an invalid flow (exit 1), not a crash', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-bomb-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  let bomb = 'name: bomb\nstart: a\nsteps:\n  a: { type: hangup }\nvariables:\n  l0: &l0 [x, x, x, x, x, x, x, x, x]\n';
+  for (let i = 1; i < 9; i++) bomb += `  l${i}: &l${i} [${Array(9).fill(`*l${i - 1}`).join(', ')}]\n`;
+  const file = path.join(dir, 'bomb.yaml');
+  fs.writeFileSync(file, bomb);
+  const r = await cli(['flows', 'validate', file]);
+  assert.equal(r.code, 1, r.out + r.err);
+  assert.match(r.out, /bomb\.yaml:1:1: YAML limits: aliases expand to more than 100/);
+});

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -106,4 +107,22 @@ test('loadFlowText() rejects steps that loop forever without waiting', () => {
   const r = loadFlowText('name: l\nstart: a\nsteps:\n  a: { type: goto, target: b }\n  b: { type: set, values: { x: 1 }, next: a }\n', 'l.yaml');
   assert.equal(r.ok, false);
   if (!r.ok) assert.match(formatProblem(r.errors[0]!), /^l\.yaml:4:3: steps a → b → a loop forever/);
+});
+
+test('loadFlowFile() reports an alias bomb or absurd nesting on disk as problems, without throwing or running out of memory', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flow-limits-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  let bomb = 'name: bomb\nstart: a\nsteps:\n  a: { type: hangup }\nvariables:\n  l0: &l0 [x, x, x, x, x, x, x, x, x]\n';
+  for (let i = 1; i < 9; i++) bomb += `  l${i}: &l${i} [${Array(9).fill(`*l${i - 1}`).join(', ')}]\n`;
+  const cases: Array<[string, string, RegExp]> = [
+    ['bomb.yaml', bomb, /aliases expand to more than 100/],
+    ['deep.yaml', `name: deep\nstart: a\nsteps:\n  a: { type: hangup }\nvariables:\n  v:\n    ${'- '.repeat(5000)}x\n`, /nests deeper than 64/],
+    ['huge.yaml', `name: huge\n${'# '.repeat(200_000)}\n`, /the limit is 262144/],
+  ];
+  for (const [file, text, why] of cases) {
+    fs.writeFileSync(path.join(dir, file), text);
+    const r = loadFlowFile(path.join(dir, file));
+    assert.equal(r.ok, false, file);
+    if (!r.ok) assert.match(r.errors[0]!.message, why, file);
+  }
 });

@@ -144,3 +144,57 @@ test('a session completes with the outcome visible over the API', async (t) => {
   assert.deepEqual(s.outcome, { action: 'transfer', target: 'sip:sales@pbx' });
   assert.equal(s.current_step, null);
 });
+
+/** Nine levels of `&a [*a × 9]`: 9^9 nodes if expanded. */
+function aliasBomb(name: string): string {
+  let y = `name: ${name}\nstart: a\nsteps:\n  a: { type: hangup }\nvariables:\n  l0: &l0 [x, x, x, x, x, x, x, x, x]\n`;
+  for (let i = 1; i < 9; i++) y += `  l${i}: &l${i} [${Array(9).fill(`*l${i - 1}`).join(', ')}]\n`;
+  return y;
+}
+
+test('PUT /flows/:name refuses an alias bomb, deep nesting and an oversized flow with 400 INVALID_FLOW', async (t) => {
+  const { app, dir } = await setup(t);
+  const bodies: Array<[string, RegExp]> = [
+    [aliasBomb('bomb'), /aliases expand to more than 100/],
+    [`name: bomb\nstart: a\nsteps:\n  a: { type: hangup }\nvariables:\n  v: ${'['.repeat(100_000)}`, /nests deeper than 64/],
+    [`name: bomb\nstart: a\nsteps:\n  a: { type: hangup }\nvariables:\n  v:\n    ${'- '.repeat(5000)}x\n`, /nests deeper than 64/],
+    [`name: bomb\nstart: a\nsteps:\n  a: { type: hangup }\n${'# padding\n'.repeat(30_000)}`, /bytes; the limit is 262144/],
+  ];
+  for (const [yaml, why] of bodies) {
+    const r = await app.inject({ method: 'PUT', url: '/flows/bomb', headers: { 'content-type': 'text/yaml' }, payload: yaml });
+    assert.equal(r.statusCode, 400, r.body.slice(0, 300));
+    assert.equal(r.json().error.code, 'INVALID_FLOW');
+    assert.match(r.json().error.message, why);
+  }
+  assert.equal(fs.existsSync(path.join(dir, 'bomb.yaml')), false);
+});
+
+test('PUT /flows/:name never writes through a link in the flows directory', async (t) => {
+  const { app, dir } = await setup(t);
+  const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'flow-outside-'));
+  t.after(() => fs.rmSync(outside, { recursive: true, force: true }));
+  const victim = path.join(outside, 'victim.txt');
+  fs.writeFileSync(victim, 'keep me');
+  // the temporary name the service used to write first, and the flow's own file, as links out
+  fs.symlinkSync(victim, path.join(dir, `menu2.yaml.${process.pid}.tmp`));
+  fs.symlinkSync(victim, path.join(dir, 'menu2.yaml'));
+  const r = await app.inject({ method: 'PUT', url: '/flows/menu2', headers: { 'content-type': 'text/yaml' }, payload: MENU.replace('name: menu', 'name: menu2') });
+  assert.ok(r.statusCode === 200 || r.statusCode === 201, r.body);
+  assert.equal(fs.readFileSync(victim, 'utf8'), 'keep me');
+  assert.equal(fs.lstatSync(path.join(dir, 'menu2.yaml')).isSymbolicLink(), false, 'the link itself was replaced');
+});
+
+test('FlowService.put() on a full flows directory throws INSUFFICIENT_STORAGE (507) and leaves no temporary file', async (t) => {
+  const { smallTmpfs, fillDisk } = await import('../helpers/tmpfs.ts');
+  const { StorageError } = await import('../../src/common/errors.ts');
+  const dir = smallTmpfs(t, 64 * 1024);
+  if (dir === null) {
+    t.diagnostic('tmpfs not mountable here: the ENOSPC mapping is covered in test/api/recordingDiskFull.test.ts');
+    return;
+  }
+  const flows = new FlowService({ engines: new FakeEngines({ clock: new ManualClock() }), dir });
+  t.after(() => flows.close());
+  fillDisk(dir);
+  assert.throws(() => flows.put('menu', MENU), (e: unknown) => e instanceof StorageError && e.code === 'INSUFFICIENT_STORAGE');
+  assert.deepEqual(fs.readdirSync(dir), ['filler.bin']);
+});

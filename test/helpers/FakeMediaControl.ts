@@ -1,6 +1,6 @@
 import { CapacityError, InvalidStateError, NotFoundError, UnsupportedError, ValidationError } from '../../src/common/errors.ts';
 import { EventBus } from '../../src/control/EventBus.ts';
-import type { MediaControl } from '../../src/control/MediaControl.ts';
+import type { DrainStatus, MediaControl } from '../../src/control/MediaControl.ts';
 import type {
   BridgeInfo,
   CodecDescription,
@@ -199,12 +199,23 @@ export class FakeMediaControl implements MediaControl {
     this.events.emit('bridge.deleted', { bridge_id: id });
   }
 
+  draining = false;
+
+  drain(): DrainStatus {
+    this.draining = true;
+    return this.drainStatus();
+  }
+
+  drainStatus(): DrainStatus {
+    return { draining: this.draining, endpoints: this.#endpoints.size };
+  }
+
   isLive(): boolean {
     return this.live;
   }
 
   isReady(): boolean {
-    return this.ready;
+    return this.ready && !this.draining;
   }
 
   async metrics(): Promise<{ contentType: string; body: string }> {

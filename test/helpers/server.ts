@@ -12,8 +12,14 @@ export function testPortRange(size = 200): { RTP_PORT_START: string; RTP_PORT_EN
   return { RTP_PORT_START: String(start), RTP_PORT_END: String(start + size - 1) };
 }
 
+/**
+ * SILENCE_FILL is off unless a test asks for it: most tests count exactly the packets a prompt or
+ * a relay sends, and an idle endpoint's comfort noise/silence before a bridge or a prompt would
+ * race with them. Tests of real calls (flows, silence, DTMF, the beep) turn it on (the product
+ * default, `cn`).
+ */
 export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({ MEDIA_WORKERS: '1', LOG_LEVEL: 'silent', ...testPortRange(), ...env });
+  return loadConfig({ MEDIA_WORKERS: '1', LOG_LEVEL: 'silent', SILENCE_FILL: 'off', ...testPortRange(), ...env });
 }
 
 export async function startServer(env: Record<string, string> = {}): Promise<MediaServer> {

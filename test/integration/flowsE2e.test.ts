@@ -52,7 +52,8 @@ interface Call {
 }
 
 async function setup(t: { after(fn: () => unknown): void }, env: Record<string, string> = {}): Promise<Call> {
-  const server = await startServer(env);
+  // Real calls: idle endpoints keep sending (comfort noise / silence) as in production.
+  const server = await startServer({ SILENCE_FILL: 'cn', ...env });
   t.after(() => server.close());
   const flows = new FlowService({
     engines: MediaFlowEngines.forServer(server),

@@ -1,42 +1,19 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import http from 'node:http';
 import net from 'node:net';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
-import { testPortRange } from '../helpers/server.ts';
+import { freeTcpPort, startMain } from '../helpers/mainProcess.ts';
 
 /** The README's walk-through against the real process: npm start's entry, REST, events, SIGTERM. */
 
-async function freeTcpPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-function startMain(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, LOG_LEVEL: 'info', MEDIA_WORKERS: '1', ...testPortRange(), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const ready = new Promise<void>((resolve, reject) => {
-    const check = () => (output.includes('media-server-core ready') ? resolve() : undefined);
-    child.stdout.on('data', check);
-    exited.then((code) => reject(new Error(`exited with ${code}: ${output}`)));
-  });
-  ready.catch(() => {}); // a test that expects the process to fail does not await readiness
-  return { child, ready, exited, output: () => output };
-}
-
 test('npm start entry: REST walk-through, events over WebSocket, SIGTERM exits 0', async (t) => {
   const port = await freeTcpPort();
-  const main = startMain({ API_PORT: String(port), API_TOKEN: 'secret' });
+  // DRAIN_TIMEOUT_MS=0: SIGTERM stops at once with the call still up (drain.test.ts covers waiting)
+  const main = startMain({ API_PORT: String(port), API_TOKEN: 'secret', DRAIN_TIMEOUT_MS: '0' });
   t.after(() => main.child.kill('SIGKILL'));
   await main.ready;
   const base = `http://127.0.0.1:${port}`;
@@ -90,4 +67,40 @@ test('binding the API beyond loopback without a token refuses to start', async (
   const code = await main.exited;
   assert.notEqual(code, 0);
   assert.match(main.output(), /API_TOKEN/);
+});
+
+test('npm start entry: WEBHOOK_URL + WEBHOOK_SECRET deliver signed events and export msc_webhook_* on /metrics', async (t) => {
+  const secret = 'a-raw-secret-for-this-test-only';
+  const got: Array<{ headers: http.IncomingHttpHeaders; body: string }> = [];
+  let arrived: () => void = () => undefined;
+  const first = new Promise<void>((r) => (arrived = r));
+  const receiver = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      got.push({ headers: req.headers, body });
+      res.writeHead(204).end();
+      if ((JSON.parse(body) as Array<{ type: string }>).some((e) => e.type === 'endpoint.created')) arrived();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise((r) => { receiver.closeAllConnections(); receiver.close(r); }));
+  const port = await freeTcpPort();
+  const main = startMain({ API_PORT: String(port), WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as net.AddressInfo).port}/hook`, WEBHOOK_SECRET: secret });
+  t.after(() => main.child.kill('SIGKILL'));
+  await main.ready;
+  const peer = await RtpPeer.open();
+  t.after(() => peer.close());
+  const res = await fetch(`http://127.0.0.1:${port}/endpoints`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ remote_sdp: peer.offer() }) });
+  assert.equal(res.status, 201);
+  await first;
+  for (const { headers, body } of got) {
+    const expected = createHmac('sha256', secret).update(`${String(headers['webhook-id'])}.${String(headers['webhook-timestamp'])}.${body}`).digest('base64');
+    assert.equal(headers['webhook-signature'], `v1,${expected}`);
+  }
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  assert.match(metrics, /^msc_webhook_events_delivered_total [1-9]\d*$/m);
+  assert.match(metrics, /^msc_webhook_events_dropped_total\{reason="queue_full"\} 0$/m);
+  main.child.kill('SIGTERM');
+  assert.equal(await main.exited, 0);
 });

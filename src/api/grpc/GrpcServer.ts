@@ -104,13 +104,6 @@ function need<T>(service: T | undefined, name: string): T {
   return service;
 }
 
-/** An AbortSignal that fires when the client cancels the call (or its deadline passes). */
-function cancelSignal(call: { on(event: 'cancelled', l: () => void): unknown }): AbortSignal {
-  const controller = new AbortController();
-  call.on('cancelled', () => controller.abort(new GrpcStatusError(status.CANCELLED, 'CANCELLED', 'call cancelled')));
-  return controller.signal;
-}
-
 /**
  * Starts the gRPC API (DESIGN.md, "Planes": REST, WebSocket events and gRPC over one control
  * plane) on config.apiHost:config.grpcPort. The `MediaServer` service mirrors the REST contract:
@@ -204,6 +197,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       await control.deleteBridge(ref(req));
       return {};
     }),
+    Drain: unary('Drain', async () => control.drain()),
 
     StartPlayback: unary<StartPlaybackMessage>('StartPlayback', async (req) => {
       const playback = need(services.playback, 'playback');
@@ -269,7 +263,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       return {};
     }),
 
-    SendDtmf: unary<SendDtmfMessage>('SendDtmf', async (req, call) => {
+    SendDtmf: unary<SendDtmfMessage>('SendDtmf', async (req) => {
       const dtmf = need(services.dtmf, 'dtmf');
       const id = text(req.endpoint_id);
       validator.check('IdParams', { id }, 'request/endpoint_id');
@@ -277,8 +271,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       if (req.duration_ms !== undefined && req.duration_ms !== null) body.duration_ms = req.duration_ms;
       validator.check('DtmfRequest', body);
       const options = body.duration_ms === undefined ? {} : { durationMs: body.duration_ms as number };
-      // a client giving up (cancel, deadline) stops the digits still to go
-      return dtmf.send(id, body.digits as string, { ...options, signal: cancelSignal(call) });
+      // as REST's 202: accepted at once, the outcome is the dtmf.sent / dtmf.failed event
+      return dtmf.start(id, body.digits as string, options);
     }),
 
     StartFlow: unary<StartFlowMessage>('StartFlow', async (req) => {

@@ -1,6 +1,7 @@
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import {
   CapacityError,
+  StorageError,
   InvalidStateError,
   MediaServerError,
   NotFoundError,
@@ -50,6 +51,7 @@ export function toGrpcError(err: unknown, internal?: (err: unknown) => void): Gr
       : err instanceof UnsupportedError ? status.INVALID_ARGUMENT
       : err instanceof InvalidStateError ? status.FAILED_PRECONDITION
       : err instanceof CapacityError ? status.RESOURCE_EXHAUSTED
+      : err instanceof StorageError ? status.RESOURCE_EXHAUSTED
       : null;
     if (grpcCode !== null) return withCode(grpcCode, err.code, err.message);
   }

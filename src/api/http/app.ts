@@ -1,13 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
 import websocket from '@fastify/websocket';
 import type { Logger } from '../../common/logger.ts';
 import type { Config } from '../../config/config.ts';
 import type { MediaApiRoot } from '../../control/MediaControl.ts';
 import { createAuthHook } from './auth.ts';
+import { declareCommonErrors } from './commonErrors.ts';
 import { registerDocs } from './docs.ts';
 import { errorHandler, frameworkErrorHandler, notFoundHandler } from './errorHandler.ts';
 import { ApiMetrics } from './metrics.ts';
+import { adminRoutes } from './routes/admin.ts';
 import { bridgeRoutes } from './routes/bridges.ts';
 import { conferenceRoutes } from './routes/conferences.ts';
 import { dtmfRoutes } from './routes/dtmf.ts';
@@ -34,6 +37,8 @@ export interface BuildAppOptions {
   extraRoutes?: RoutePlugin[];
   /** Largest accepted request body. Default 1 MiB: an SDP is a few KiB. */
   bodyLimit?: number;
+  /** More prom-client registries exposed on /metrics (the webhook's, which main.ts owns). */
+  metricsRegistries?: Registry[];
   /** /events tuning; defaults suit production (1 MiB backlog bound, 30 s ping). */
   events?: { maxBufferedBytes?: number; pingIntervalMs?: number };
 }
@@ -117,7 +122,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     },
   }) as unknown as FastifyInstance;
 
-  const metrics = new ApiMetrics();
+  const metrics = new ApiMetrics(opts.metricsRegistries);
   app.decorate('apiMetrics', metrics);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
@@ -137,9 +142,11 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     );
   });
 
+  declareCommonErrors(app, { secured: config.apiToken !== null });
   await registerDocs(app, { version: packageVersion(), secured: config.apiToken !== null });
 
   await app.register(systemRoutes, { control, metrics });
+  await app.register(adminRoutes, { control });
   await app.register(endpointRoutes, { control });
   await app.register(bridgeRoutes, { control });
   await app.register(eventRoutes, { control, metrics, ...opts.events });

@@ -4,6 +4,7 @@ import {
   InvalidStateError,
   MediaServerError,
   NotFoundError,
+  StorageError,
   UnsupportedError,
   ValidationError,
 } from '../../common/errors.ts';
@@ -70,6 +71,7 @@ export function mapError(err: unknown): Mapped {
       : err instanceof UnsupportedError ? 400 // SIP would say 488; HTTP has no closer code
       : err instanceof InvalidStateError ? 409
       : err instanceof CapacityError ? 503
+      : err instanceof StorageError ? 507
       : 500;
     if (status === 500) return { status, body: errorBody('INTERNAL', 'internal error') };
     return { status, body: errorBody(err.code, err.message) };

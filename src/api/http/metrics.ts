@@ -7,6 +7,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
  */
 export class ApiMetrics {
   readonly registry = new Registry();
+  /** Registries owned elsewhere (the webhook delivery), appended after ours. */
+  readonly #extra: readonly Registry[];
+
+  constructor(extra: readonly Registry[] = []) {
+    this.#extra = extra;
+  }
+
   readonly requests = new Counter({
     name: 'api_http_requests_total',
     help: 'HTTP requests answered, by method, route pattern and status code',
@@ -45,7 +52,11 @@ export class ApiMetrics {
 
   /** Our exposition text appended to the control plane's. */
   async merge(controlText: string): Promise<string> {
-    const own = await this.registry.metrics();
+    let own = await this.registry.metrics();
+    for (const r of this.#extra) {
+      const text = await r.metrics();
+      own = own === '' || own.endsWith('\n') ? own + text : `${own}\n${text}`;
+    }
     if (controlText === '') return own;
     return controlText.endsWith('\n') ? controlText + own : `${controlText}\n${own}`;
   }

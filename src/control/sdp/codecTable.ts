@@ -17,6 +17,8 @@ export const SUPPORTED_CODECS: readonly CodecInfo[] = [
 ];
 
 export const TELEPHONE_EVENT = 'telephone-event';
+/** RFC 3389 comfort noise (static payload type 13 at 8000 Hz, dynamic at other rates). */
+export const COMFORT_NOISE = 'cn';
 
 /** RFC 3551 table 4 (and 5 for the video ones that show up in audio offers by mistake). */
 const STATIC_PAYLOAD_TYPES: ReadonlyMap<number, { name: string; clockRate: number; channels: number }> = new Map([

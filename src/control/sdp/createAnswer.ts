@@ -1,10 +1,11 @@
-import { UnsupportedError } from '../../common/errors.ts';
+import { UnsupportedError, type MediaServerError } from '../../common/errors.ts';
 import type { MediaDescription } from 'sdp-transform';
-import { describeFormat, matchFormat, parseLocalCodecs, rtpmapName, SUPPORTED_CODECS, TELEPHONE_EVENT, type LocalCodecSet } from './codecTable.ts';
+import { COMFORT_NOISE, describeFormat, matchFormat, parseLocalCodecs, rtpmapName, SUPPORTED_CODECS, TELEPHONE_EVENT, type LocalCodecSet } from './codecTable.ts';
 import { answerDirection, effectiveRemoteDirection, isRemoteHold } from './direction.ts';
 import { parseRemoteSdp } from './parseRemoteSdp.ts';
-import { addressProblem, isPlainRtp, remoteTransport, unsupportedAddress } from './remoteMedia.ts';
-import type { AnswerResult, LocalMediaOptions, NegotiatedCodec, NegotiatedMedia, NegotiatedTelephoneEvent, ParsedFormat, ParsedMedia } from './types.ts';
+import { packetTime } from './ptime.ts';
+import { addressError, isPlainRtp, remoteTransport } from './remoteMedia.ts';
+import type { AnswerResult, LocalMediaOptions, NegotiatedCodec, NegotiatedComfortNoise, NegotiatedMedia, NegotiatedTelephoneEvent, ParsedFormat, ParsedMedia } from './types.ts';
 import { audioMedia, DEFAULT_PTIME, opusFmtp, rejectedMedia, TELEPHONE_EVENTS, validateLocal, writeSdp, type OutFormat } from './writeSdp.ts';
 
 /** RFC 4733 7.1.1: without fmtp the receiver supports events 0-15. */
@@ -23,7 +24,7 @@ function commonFormats(m: ParsedMedia, local: LocalCodecSet): { accepted: Parsed
   const accepted: ParsedFormat[] = [];
   const refused: string[] = [];
   for (const f of m.formats) {
-    if (f.name === TELEPHONE_EVENT) continue;
+    if (f.name === TELEPHONE_EVENT || f.name === COMFORT_NOISE) continue;
     const match = matchFormat(f, local);
     if (typeof match === 'string') refused.push(`${describeFormat(f)}: ${match}`);
     else accepted.push(f);
@@ -31,10 +32,9 @@ function commonFormats(m: ParsedMedia, local: LocalCodecSet): { accepted: Parsed
   return { accepted, refused };
 }
 
-/** Remote ptime, if sane, else ours: RFC 4566 6 makes it a receiver's wish, so it is echoed. */
-function ptimeFor(m: ParsedMedia, local: LocalMediaOptions): number {
-  const p = m.ptime;
-  return p !== null && Number.isInteger(p) && p >= 10 && p <= 120 ? p : local.ptime ?? DEFAULT_PTIME;
+/** Remote ptime within our limits, else ours: RFC 4566 6 makes it a receiver's wish, so it is echoed. */
+function ptimeFor(m: ParsedMedia, local: LocalMediaOptions, codecName: string): number {
+  return packetTime(m.ptime, codecName, local.ptime ?? DEFAULT_PTIME);
 }
 
 function toNegotiated(f: ParsedFormat, ptime: number): NegotiatedCodec {
@@ -42,13 +42,27 @@ function toNegotiated(f: ParsedFormat, ptime: number): NegotiatedCodec {
 }
 
 /**
+ * The telephone-event format to answer: the one at the codec's clock (RFC 4733 2.1), else one at
+ * another clock (baresip offers opus/48000 with telephone-event/8000 only). The receiver reads
+ * event durations in the event format's own clock, so a differing one is accepted, not dropped.
+ * Among other clocks 8000 is preferred: the rate every implementation supports.
+ */
+function pickTelephoneEvent(m: ParsedMedia, clockRate: number): ParsedFormat | null {
+  const events = m.formats.filter((f) => f.name === TELEPHONE_EVENT && f.channels === 1 && f.clockRate > 0);
+  return events.find((f) => f.clockRate === clockRate) ?? events.find((f) => f.clockRate === 8000) ?? events[0] ?? null;
+}
+
+/**
  * Answer a remote offer (RFC 3264 6). The first audio m= line we can serve is accepted, every
- * other m= line is refused with port 0, keeping their number and order. Codecs keep the offerer's
- * order and payload type numbers (6.1); telephone-event is accepted at the chosen codec's clock
- * rate (RFC 4733 2.1); rtcp-mux is answered when offered (RFC 5761 5.1.1).
+ * other m= line is refused with port 0, keeping their number and order. The answer has ONE audio
+ * codec, the first of the offer's we support (the offerer's preference, 6.1), with the offerer's
+ * payload type number; plus one telephone-event (preferably at the codec's clock, RFC 4733 2.1)
+ * and CN (RFC 3389) when offered at the codec's clock. Every format answered is one the endpoint
+ * accepts. rtcp-mux is answered when offered (RFC 5761 5.1.1).
  *
  * Throws ValidationError('INVALID_SDP') for a malformed offer, UnsupportedError for one we cannot
- * serve: NO_COMMON_CODEC, UNSUPPORTED_TRANSPORT (SRTP, DTLS), UNSUPPORTED_ADDRESS (IPv6),
+ * serve: NO_COMMON_CODEC, UNSUPPORTED_TRANSPORT (SRTP, DTLS), UNSUPPORTED_ADDRESS (IPv6); a
+ * destination that can never be right (broadcast, multicast, a port below 1024) is INVALID_SDP;
  * NO_AUDIO_STREAM (every audio m= line has port 0).
  */
 export function createAnswer(remoteOfferText: string, local: LocalMediaOptions): AnswerResult {
@@ -57,15 +71,16 @@ export function createAnswer(remoteOfferText: string, local: LocalMediaOptions):
   const offer = parseRemoteSdp(remoteOfferText);
 
   let chosen: { m: ParsedMedia; accepted: ParsedFormat[] } | null = null;
-  let firstProblem: UnsupportedError | null = null;
+  let firstProblem: MediaServerError | null = null;
   for (const m of offer.media) {
     if (m.type !== 'audio' || m.port === 0) continue;
     const where = `m= line ${m.index + 1} (audio)`;
-    let problem: UnsupportedError | null = null;
+    let problem: MediaServerError | null = null;
+    const badAddress = addressError(m);
     if (!isPlainRtp(m.protocol)) {
       problem = new UnsupportedError('UNSUPPORTED_TRANSPORT', `${where} uses ${m.protocol}; only RTP/AVP and RTP/AVPF are supported (no SRTP/DTLS)`);
-    } else if (addressProblem(m) !== null) {
-      problem = unsupportedAddress(m);
+    } else if (badAddress !== null) {
+      problem = badAddress;
     } else {
       const { accepted, refused } = commonFormats(m, allowed);
       if (accepted.length > 0) {
@@ -82,39 +97,35 @@ export function createAnswer(remoteOfferText: string, local: LocalMediaOptions):
   }
 
   const { m } = chosen;
-  const ptime = ptimeFor(m, local);
-  const accepted = local.singleCodec ? chosen.accepted.slice(0, 1) : chosen.accepted;
-  const codecs = accepted.map((f) => toNegotiated(f, ptime));
-  const codec = codecs[0] as NegotiatedCodec;
+  const first = chosen.accepted[0] as ParsedFormat;
+  const ptime = ptimeFor(m, local, first.name);
+  // One codec (RFC 3264 6.1 allows a subset): the peer may switch among answered formats at any
+  // time, and the endpoint sends and receives exactly one, as FreeSWITCH and rtpengine answer.
+  const codec = toNegotiated(first, ptime);
+  const codecs = [codec];
 
-  // telephone-event at each accepted clock rate the offer has it for; the one matching the chosen
-  // codec is the one we use.
-  const events: ParsedFormat[] = [];
-  if (allowed.telephoneEvent) {
-    for (const rate of new Set(codecs.map((c) => c.clockRate))) {
-      const te = m.formats.find((f) => f.name === TELEPHONE_EVENT && f.clockRate === rate && f.channels === 1);
-      if (te) events.push(te);
-    }
-  }
-  const te = events.find((f) => f.clockRate === codec.clockRate);
-  const telephoneEvent: NegotiatedTelephoneEvent | null = te
-    ? { payloadType: te.payloadType, clockRate: te.clockRate, events: te.fmtpLine === '' ? DEFAULT_EVENTS : te.fmtpLine }
+  const teFormat = allowed.telephoneEvent ? pickTelephoneEvent(m, codec.clockRate) : null;
+  const telephoneEvent: NegotiatedTelephoneEvent | null = teFormat
+    ? { payloadType: teFormat.payloadType, clockRate: teFormat.clockRate, events: teFormat.fmtpLine === '' ? DEFAULT_EVENTS : teFormat.fmtpLine }
     : null;
+  // RFC 3389: CN at the codec's clock only (its timestamps run on the audio clock), and only
+  // when the offer has it: we never offer CN ourselves.
+  const cnFormat = m.formats.find((f) => f.name === COMFORT_NOISE && f.clockRate === codec.clockRate && f.channels === 1) ?? null;
+  const comfortNoise: NegotiatedComfortNoise | null = cnFormat ? { payloadType: cnFormat.payloadType, clockRate: cnFormat.clockRate } : null;
 
   const rtcpMux = m.rtcpMux && local.rtcpMux !== false;
   const remoteDirection = effectiveRemoteDirection(m);
   const direction = answerDirection(local.direction ?? 'sendrecv', remoteDirection);
 
-  const formats: OutFormat[] = [
-    ...accepted.map((f) => ({
-      payloadType: f.payloadType,
-      name: f.name,
-      clockRate: f.clockRate,
-      channels: f.channels,
-      fmtp: f.name === 'opus' ? opusFmtp(local) : '',
-    })),
-    ...events.map((f) => ({ payloadType: f.payloadType, name: TELEPHONE_EVENT, clockRate: f.clockRate, channels: 1, fmtp: TELEPHONE_EVENTS })),
-  ];
+  const formats: OutFormat[] = [{
+    payloadType: codec.payloadType,
+    name: codec.name,
+    clockRate: codec.clockRate,
+    channels: codec.channels,
+    fmtp: codec.name === 'opus' ? opusFmtp(local) : '',
+  }];
+  if (teFormat) formats.push({ payloadType: teFormat.payloadType, name: TELEPHONE_EVENT, clockRate: teFormat.clockRate, channels: 1, fmtp: TELEPHONE_EVENTS });
+  if (cnFormat) formats.push({ payloadType: cnFormat.payloadType, name: COMFORT_NOISE, clockRate: cnFormat.clockRate, channels: 1, fmtp: '' });
   const media: MediaDescription[] = offer.media.map((om) => om === m
     ? audioMedia({
       port: local.rtpPort,
@@ -134,6 +145,7 @@ export function createAnswer(remoteOfferText: string, local: LocalMediaOptions):
     rtcpMux,
     codec,
     telephoneEvent,
+    comfortNoise,
     direction,
     remoteDirection,
     onHold: isRemoteHold(m),

@@ -1,6 +1,7 @@
 import { parse, parseParams, type MediaDescription, type SessionDescription } from 'sdp-transform';
 import { ValidationError } from '../../common/errors.ts';
 import { staticPayloadType } from './codecTable.ts';
+import { isPtimeText } from './ptime.ts';
 import type { Direction, ParsedFormat, ParsedMedia, ParsedSdp } from './types.ts';
 
 /** Far above any real offer; keeps a hostile body from costing more than a parse. */
@@ -74,7 +75,21 @@ function formatsOf(m: MediaDescription, pts: number[]): ParsedFormat[] {
   });
 }
 
-function parseMedia(session: SessionDescription, m: MediaDescription, index: number): ParsedMedia {
+/**
+ * The a=ptime value of each m= section as written: sdp-transform reads "1e9" as 1 and "-20" as
+ * "", so the policy must see the text itself. Session-level lines (before any m=) are ignored.
+ */
+function rawPtimes(sdpText: string): Array<string | undefined> {
+  const out: Array<string | undefined> = [];
+  let index = -1;
+  for (const line of sdpText.split(/\r\n|\r|\n/)) {
+    if (line.startsWith('m=')) index++;
+    else if (index >= 0 && out[index] === undefined && line.startsWith('a=ptime:')) out[index] = line.slice(8).trim();
+  }
+  return out;
+}
+
+function parseMedia(session: SessionDescription, m: MediaDescription, index: number, rawPtime: string | undefined): ParsedMedia {
   const n = index + 1;
   const type = text(m.type).toLowerCase();
   const protocol = text(m.protocol);
@@ -117,7 +132,9 @@ function parseMedia(session: SessionDescription, m: MediaDescription, index: num
     rtcpPort = integer(m.rtcp.port, 1, 65535);
     if (rtcpPort === null) throw invalid(`${where} a=rtcp port "${text(m.rtcp.port)}" is out of range 1-65535`);
   }
-  const ptime = Number(text(m.ptime));
+  if (rawPtime !== undefined && !isPtimeText(rawPtime)) {
+    throw invalid(`${where} a=ptime:${JSON.stringify(rawPtime.slice(0, 20))} is not a packet time (a positive number of milliseconds)`);
+  }
   return {
     index,
     type,
@@ -130,7 +147,7 @@ function parseMedia(session: SessionDescription, m: MediaDescription, index: num
     direction: direction(m.direction) ?? direction(session.direction) ?? 'sendrecv',
     rtcpMux: text(m.rtcpMux) === 'rtcp-mux',
     rtcpPort,
-    ptime: Number.isFinite(ptime) && ptime > 0 ? ptime : null,
+    ptime: rawPtime === undefined ? null : Number(rawPtime),
     mid: m.mid === undefined ? null : text(m.mid),
   };
 }
@@ -160,7 +177,8 @@ export function parseRemoteSdp(sdpText: string): ParsedSdp {
   }
   const media = Array.isArray(session.media) ? session.media : [];
   if (media.length === 0) throw invalid('no m= line');
-  const parsed = media.map((m, i) => parseMedia(session, m, i));
+  const ptimes = rawPtimes(sdpText);
+  const parsed = media.map((m, i) => parseMedia(session, m, i, ptimes[i]));
   if (!parsed.some((m) => m.type === 'audio')) throw invalid('no audio m= line');
   return {
     origin: {

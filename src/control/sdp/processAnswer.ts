@@ -2,7 +2,8 @@ import { UnsupportedError, ValidationError } from '../../common/errors.ts';
 import { describeFormat, SUPPORTED_CODECS, TELEPHONE_EVENT } from './codecTable.ts';
 import { answerDirection, effectiveRemoteDirection, isRemoteHold } from './direction.ts';
 import { parseRemoteSdp } from './parseRemoteSdp.ts';
-import { addressProblem, remoteTransport, unsupportedAddress } from './remoteMedia.ts';
+import { packetTime } from './ptime.ts';
+import { addressError, remoteTransport } from './remoteMedia.ts';
 import type { NegotiatedCodec, NegotiatedMedia, NegotiatedTelephoneEvent, ParsedFormat } from './types.ts';
 import { DEFAULT_PTIME } from './writeSdp.ts';
 
@@ -35,27 +36,26 @@ export function processAnswer(ourOfferText: string, answerText: string): Negotia
     throw new ValidationError('INVALID_SDP', `m= line ${om.index + 1} of the answer is ${am?.type ?? 'missing'}, our offer had audio there`);
   }
   if (am.port === 0) throw new UnsupportedError('STREAM_REJECTED', `the answer refused the audio stream (m= line ${om.index + 1} port 0)`);
-  if (addressProblem(am) !== null) throw unsupportedAddress(am);
+  const addressProblem = addressError(am);
+  if (addressProblem !== null) throw addressProblem;
 
-  const ptimeOk = am.ptime !== null && Number.isInteger(am.ptime) && am.ptime >= 10 && am.ptime <= 120;
-  const ptime = ptimeOk ? am.ptime as number : om.ptime ?? DEFAULT_PTIME;
-  const codecs: NegotiatedCodec[] = [];
-  for (const f of am.formats) {
-    if (f.name === TELEPHONE_EVENT || !isSupported(f)) continue;
-    if (!om.formats.some((o) => sameFormat(o, f))) continue;
-    codecs.push({ name: f.name, payloadType: f.payloadType, clockRate: f.clockRate, channels: f.channels, fmtp: f.fmtp, ptime });
-  }
+  const used = am.formats.filter((f) => f.name !== TELEPHONE_EVENT && isSupported(f) && om.formats.some((o) => sameFormat(o, f)));
+  const ptime = packetTime(am.ptime, used[0]?.name ?? '', om.ptime ?? DEFAULT_PTIME);
+  const codecs: NegotiatedCodec[] = used.map((f) => ({ name: f.name, payloadType: f.payloadType, clockRate: f.clockRate, channels: f.channels, fmtp: f.fmtp, ptime }));
   const codec = codecs[0];
   if (!codec) {
     const has = am.formats.map(describeFormat).join(', ') || 'nothing';
     throw new ValidationError('INVALID_SDP', `the answer picks none of the codecs we offered (it has ${has})`);
   }
 
-  let telephoneEvent: NegotiatedTelephoneEvent | null = null;
-  const te = am.formats.find((f) => f.name === TELEPHONE_EVENT && f.clockRate === codec.clockRate);
-  if (te && om.formats.some((o) => o.name === TELEPHONE_EVENT && o.clockRate === te.clockRate)) {
-    telephoneEvent = { payloadType: te.payloadType, clockRate: te.clockRate, events: te.fmtpLine === '' ? '0-15' : te.fmtpLine };
-  }
+  // The answer's telephone-event we offered: at the codec's clock (RFC 4733 2.1), else at the
+  // clock the answerer chose (durations are read in that clock).
+  const offeredEvents = am.formats.filter((f) => f.name === TELEPHONE_EVENT && f.clockRate > 0
+    && om.formats.some((o) => o.name === TELEPHONE_EVENT && o.clockRate === f.clockRate));
+  const te = offeredEvents.find((f) => f.clockRate === codec.clockRate) ?? offeredEvents[0];
+  const telephoneEvent: NegotiatedTelephoneEvent | null = te
+    ? { payloadType: te.payloadType, clockRate: te.clockRate, events: te.fmtpLine === '' ? '0-15' : te.fmtpLine }
+    : null;
 
   const rtcpMux = om.rtcpMux && am.rtcpMux;
   const remoteDirection = effectiveRemoteDirection(am);
@@ -64,6 +64,8 @@ export function processAnswer(ourOfferText: string, answerText: string): Negotia
     rtcpMux,
     codec,
     telephoneEvent,
+    // We offer no CN (README: answered only when offered), so an answer cannot add it (6.1).
+    comfortNoise: null,
     direction: answerDirection(om.direction, remoteDirection),
     remoteDirection,
     onHold: isRemoteHold(am),

@@ -35,12 +35,22 @@ export interface RemoteTransport {
   rtcpPort: number;
 }
 
-/** RFC 4733 telephone-event payload agreed on, at the audio codec's clock rate (RFC 4733 2.1). */
+/**
+ * RFC 4733 telephone-event payload agreed on: at the audio codec's clock rate (RFC 4733 2.1) when
+ * the peer offers it there, else at the clock the peer offers (telephone-event/8000 with Opus):
+ * event durations are read and written in this clock.
+ */
 export interface NegotiatedTelephoneEvent {
   payloadType: number;
   clockRate: number;
   /** Event list from the remote fmtp (default '0-15', RFC 4733 7.1.1). */
   events: string;
+}
+
+/** RFC 3389 comfort noise agreed on, at the audio codec's clock rate. */
+export interface NegotiatedComfortNoise {
+  payloadType: number;
+  clockRate: number;
 }
 
 /** The result of an offer/answer exchange for the one audio stream we terminate. */
@@ -52,13 +62,17 @@ export interface NegotiatedMedia {
   /** The codec to send with: the first of `codecs`. */
   codec: NegotiatedCodec;
   telephoneEvent: NegotiatedTelephoneEvent | null;
+  comfortNoise: NegotiatedComfortNoise | null;
   /** OUR direction: whether we may send and/or should expect to receive. */
   direction: Direction;
   /** The remote's direction as it wrote it, with a c=0.0.0.0 hold read as not receiving. */
   remoteDirection: Direction;
   /** The remote put the stream on hold (sendonly/inactive, or c=0.0.0.0, RFC 3264 8.4). */
   onHold: boolean;
-  /** Every codec accepted, in the offerer's order (RFC 3264 6.1). */
+  /**
+   * Every audio codec agreed on. Our answers name one codec, so it is `[codec]`; from a peer's
+   * answer to our offer, the ones it listed that we offered (we send and expect the first).
+   */
   codecs: NegotiatedCodec[];
   /** Index of the audio m= line negotiated, in the offer. */
   mediaIndex: number;
@@ -91,8 +105,12 @@ export interface LocalMediaOptions {
   ptime?: number;
   /** Offer (or accept) RTP/RTCP multiplexing, RFC 5761. Default true. */
   rtcpMux?: boolean;
-  /** Answer with only the chosen codec (plus telephone-event) instead of every common one. */
-  singleCodec?: boolean;
+  /**
+   * The media in use when we offer again in an established session (hold, resume): the re-offer
+   * names only its codec and telephone-event, with their payload type numbers (RFC 3264 8.3.2),
+   * as our answers name one codec (README: answer policy).
+   */
+  negotiated?: { codec: NegotiatedCodec; telephoneEvent: NegotiatedTelephoneEvent | null };
   /** Our receive preferences for Opus, RFC 7587 7.1. */
   opus?: { maxAverageBitrate?: number; useInbandFec?: boolean };
 }

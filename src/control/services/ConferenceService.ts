@@ -16,6 +16,8 @@ export interface ConferenceHost extends WorkerRequester {
   hasEndpoint(id: string): boolean;
   workerOf(endpointId: string): number;
   workerForAffinity(affinity: string): number;
+  /** Throws CapacityError 'DRAINING' while the server takes no new calls. */
+  assertAdmitting(): void;
 }
 
 export interface CreateConferenceRequest extends ConferenceSettings {
@@ -131,6 +133,7 @@ export class ConferenceService {
   }
 
   async create(req: CreateConferenceRequest = {}): Promise<ConferenceInfo> {
+    this.#host.assertAdmitting();
     const id = req.id ?? randomUUID();
     if (this.#rooms.has(id)) throw new InvalidStateError('CONFERENCE_EXISTS', `conference ${id} exists`);
     const worker = this.#host.workerForAffinity(id);

@@ -1,4 +1,5 @@
-import { NotFoundError, ValidationError } from '../../common/errors.ts';
+import { randomUUID } from 'node:crypto';
+import { MediaServerError, NotFoundError, ValidationError } from '../../common/errors.ts';
 import type { DtmfMethod, DtmfPressed, DtmfRequests, DtmfSendResult, DtmfSource } from '../../protocol/index.ts';
 import type { EventBus } from '../EventBus.ts';
 import { wire } from '../events.ts';
@@ -22,6 +23,15 @@ export interface DtmfPress {
   seq: number;
 }
 
+/** What `start()` answers at once (POST /endpoints/:id/dtmf, 202); the outcome comes as an event. */
+export interface DtmfSendAccepted {
+  id: string;
+  endpoint_id: string;
+  /** The digits to send, A-D upper-cased. */
+  digits: string;
+  duration_ms: number;
+}
+
 export interface DtmfSendOptions {
   /** Tone / event length per digit (40-5000 ms, default 100). */
   durationMs?: number;
@@ -30,6 +40,9 @@ export interface DtmfSendOptions {
 }
 
 const DIGITS = /^[0-9*#A-Da-d]{1,64}$/;
+const DEFAULT_DURATION_MS = 100;
+/** Longest send accepted: digits × duration_ms, so no request keeps a line busy for minutes. */
+export const MAX_DTMF_TOTAL_MS = 30_000;
 
 /**
  * DTMF on the control plane: sending digits to an endpoint (RFC 4733 when its peer negotiated
@@ -49,12 +62,8 @@ export class DtmfService {
    * packet; in-band: its tone and pause), with the method used.
    */
   async send(endpointId: string, digits: string, options: DtmfSendOptions = {}): Promise<DtmfSendResult> {
-    if (!DIGITS.test(digits)) throw new ValidationError('INVALID_DTMF', 'digits must be 1-64 of 0-9 * # A-D');
     const durationMs = options.durationMs;
-    if (durationMs !== undefined && !(Number.isInteger(durationMs) && durationMs >= 40 && durationMs <= 5000)) {
-      throw new ValidationError('INVALID_DTMF', 'duration_ms must be an integer 40-5000');
-    }
-    this.#assertEndpoint(endpointId);
+    this.#check(endpointId, digits, durationMs);
     const signal = options.signal;
     signal?.throwIfAborted();
     const params: DtmfRequests['dtmf.send']['params'] = { endpointId, digits };
@@ -70,6 +79,34 @@ export class DtmfService {
       signal.addEventListener('abort', onAbort, { once: true });
       sent.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });
+  }
+
+  /**
+   * Starts sending `digits` and answers at once with an id (the API's 202): sending 64 long
+   * presses takes a while, and no request waits for it. The outcome is an event on the bus:
+   * `dtmf.sent {id, endpoint_id, digits, method}` once the last digit went out, or
+   * `dtmf.failed {id, endpoint_id, digits, code, message}` (endpoint gone, media not negotiated,
+   * interrupted). Bad digits, a bad duration, a send over MAX_DTMF_TOTAL_MS or an unknown
+   * endpoint throw at once.
+   */
+  start(endpointId: string, digits: string, options: { durationMs?: number } = {}): DtmfSendAccepted {
+    const durationMs = options.durationMs ?? DEFAULT_DURATION_MS;
+    this.#check(endpointId, digits, durationMs);
+    const accepted: DtmfSendAccepted = { id: `dtmf-${randomUUID()}`, endpoint_id: endpointId, digits: digits.toUpperCase(), duration_ms: durationMs };
+    const subject = { id: accepted.id, endpoint_id: endpointId };
+    this.send(endpointId, digits, { durationMs }).then(
+      (r) => this.#host.events.publish('dtmf.sent', { ...subject, digits: r.digits, method: r.method }),
+      (err: unknown) => {
+        const named = err instanceof MediaServerError;
+        this.#host.events.publish('dtmf.failed', {
+          ...subject,
+          digits: accepted.digits,
+          code: named ? err.code : 'INTERNAL',
+          message: named ? err.message : 'internal error',
+        });
+      },
+    );
+    return accepted;
   }
 
   /** Turns in-band detection on an endpoint on or off (RFC 4733 receive is always on). */
@@ -145,6 +182,18 @@ export class DtmfService {
       });
       signal?.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  #check(endpointId: string, digits: string, durationMs: number | undefined): void {
+    if (typeof digits !== 'string' || !DIGITS.test(digits)) throw new ValidationError('INVALID_DTMF', 'digits must be 1-64 of 0-9 * # A-D');
+    if (durationMs !== undefined && !(Number.isInteger(durationMs) && durationMs >= 40 && durationMs <= 5000)) {
+      throw new ValidationError('INVALID_DTMF', 'duration_ms must be an integer 40-5000');
+    }
+    const total = digits.length * (durationMs ?? DEFAULT_DURATION_MS);
+    if (total > MAX_DTMF_TOTAL_MS) {
+      throw new ValidationError('DTMF_TOO_LONG', `${digits.length} digits of ${durationMs ?? DEFAULT_DURATION_MS} ms is ${total} ms of tones; the limit is ${MAX_DTMF_TOTAL_MS} ms (digits × duration_ms)`);
+    }
+    this.#assertEndpoint(endpointId);
   }
 
   #assertEndpoint(endpointId: string): void {

@@ -1,6 +1,7 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { statfs, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidStateError, NotFoundError, UnsupportedError, ValidationError } from '../../common/errors.ts';
+import { InvalidStateError, NotFoundError, StorageError, UnsupportedError, ValidationError } from '../../common/errors.ts';
+import { fsError, openNoFollow, resolveWritablePath } from '../../media/playback/safePath.ts';
 import type { Config } from '../../config/config.ts';
 import type {
   RecordingCause, RecordingFormat, RecordingNotifications, RecordingStartOptions, RecordingStartParams,
@@ -106,6 +107,8 @@ export interface RecordCallResult {
 
 interface RecordingRecord {
   info: RecordingInfo;
+  /** The name's lexical path, held in #busyPaths while it records. */
+  claim: string;
   /** The media worker running it. */
   worker: number;
   /** Settles when the worker has answered recording.start (either way). */
@@ -129,6 +132,8 @@ const EXT: Record<RecordingFormat, string> = { wav: 'wav', mp3: 'mp3', opus: 'op
 export const RECORDING_CONTENT_TYPES: Record<RecordingFormat, string> = { wav: 'audio/wav', mp3: 'audio/mpeg', opus: 'audio/ogg' };
 /** One path segment of a `name`: no dot files, no `..`, nothing a shell or URL would mangle. */
 const SAFE_SEGMENT = /^[A-Za-z0-9_+][A-Za-z0-9._+-]{0,127}$/;
+/** Free space a new recording needs (about 4 s of 8 kHz WAV): less answers 507 at once. */
+const MIN_FREE_BYTES = 64 * 1024;
 /** Finished recordings kept for GET and download; older ones are forgotten (files stay). */
 const KEEP_FINISHED = 1000;
 
@@ -190,14 +195,20 @@ export class RecordingService {
     }
 
     const id = this.#newId();
-    const file = this.resolvePath(o.name ?? id, o.format);
-    if (this.#busyPaths.has(file)) throw new InvalidStateError('RECORDING_PATH_BUSY', `another recording is writing ${path.relative(this.#root, file)}`);
+    const claim = this.resolvePath(o.name ?? id, o.format);
+    if (this.#busyPaths.has(claim)) throw new InvalidStateError('RECORDING_PATH_BUSY', `another recording is writing ${path.relative(this.#root, claim)}`);
     // Claimed before the first await: a concurrent start with the same name must see it busy.
-    this.#busyPaths.add(file);
+    this.#busyPaths.add(claim);
+    let file: string;
     try {
-      await mkdir(path.dirname(file), { recursive: true });
+      // Real path, each folder resolved on its own: a link out of the directory is refused.
+      file = await resolveWritablePath(this.#root, path.relative(this.#root, claim).split(path.sep).join('/'));
+      const free = await statfs(path.dirname(file));
+      if (free.bavail * free.bsize < MIN_FREE_BYTES) {
+        throw new StorageError('INSUFFICIENT_STORAGE', `the recordings directory has ${free.bavail * free.bsize} bytes free; a recording needs at least ${MIN_FREE_BYTES}`);
+      }
     } catch (err) {
-      this.#busyPaths.delete(file);
+      this.#busyPaths.delete(claim);
       throw err;
     }
 
@@ -213,6 +224,7 @@ export class RecordingService {
         ...(o.conferenceId !== undefined ? { conference_id: o.conferenceId } : {}),
         created_at: new Date().toISOString(),
       },
+      claim,
       worker,
       started: new Promise<void>((r) => { markStarted = r; }),
       finished,
@@ -240,7 +252,7 @@ export class RecordingService {
       record.info.sample_rate = started.sampleRate;
     } catch (err) {
       this.#records.delete(id);
-      this.#busyPaths.delete(file);
+      this.#busyPaths.delete(claim);
       throw err;
     } finally {
       markStarted();
@@ -306,17 +318,29 @@ export class RecordingService {
     return this.#record(id).finished;
   }
 
-  /** The file of a recording, for download (a WAV in progress is playable as it grows). */
-  async media(id: string): Promise<{ path: string; format: RecordingFormat; contentType: string; bytes: number }> {
+  /**
+   * The file of a recording, opened for download (a WAV in progress is playable as it grows).
+   * Opened without following links: a file swapped for a symlink since is refused. The caller
+   * owns `file` and must close it.
+   */
+  async media(id: string): Promise<{ path: string; file: FileHandle; format: RecordingFormat; contentType: string; bytes: number }> {
     const info = this.#record(id).info;
     if (info.state === 'starting') throw new InvalidStateError('RECORDING_NOT_READY', `recording ${id} is starting`);
-    let bytes: number;
+    let file: FileHandle;
     try {
-      bytes = (await stat(info.path)).size;
-    } catch {
+      file = await openNoFollow(info.path, 'read');
+    } catch (err) {
+      const e = fsError(err, path.basename(info.path));
+      if (e instanceof ValidationError) throw e;
       throw new NotFoundError('RECORDING_FILE_NOT_FOUND', `the file of recording ${id} is gone`);
     }
-    return { path: info.path, format: info.format, contentType: RECORDING_CONTENT_TYPES[info.format], bytes };
+    try {
+      const bytes = (await file.stat()).size;
+      return { path: info.path, file, format: info.format, contentType: RECORDING_CONTENT_TYPES[info.format], bytes };
+    } catch (err) {
+      await file.close().catch(() => undefined);
+      throw err;
+    }
   }
 
   /**
@@ -438,7 +462,7 @@ export class RecordingService {
     info.cause = o.cause;
     if (o.digit !== undefined) info.digit = o.digit;
     if (o.error !== undefined) info.error = o.error;
-    this.#busyPaths.delete(info.path);
+    this.#busyPaths.delete(record.claim);
     record.resolveFinished({ ...info });
     this.#forgetOld();
   }

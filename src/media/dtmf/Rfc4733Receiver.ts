@@ -29,6 +29,12 @@ import { DTMF_DIGITS } from './DtmfEvent.ts';
 export interface Rfc4733ReceiverOptions {
   /** RTP clock rate of the telephone-event payload type (8000, or 48000 for telephone-event/48000). */
   clockRate?: number;
+  /**
+   * Clock of the packets' RTP timestamps: the audio codec's. Events share the audio stream, so a
+   * peer with telephone-event/8000 next to opus/48000 stamps events on the 48 kHz timeline while
+   * durations count 8 kHz units. Default: `clockRate`.
+   */
+  timestampRate?: number;
   /** Close a press whose end packets were all lost after this long without packets. */
   timeoutMs?: number;
   /** Called once per press, when it ends. */
@@ -77,6 +83,9 @@ class PressState {
 
 export class Rfc4733Receiver {
   readonly clockRate: number;
+  readonly timestampRate: number;
+  /** Duration units per timestamp unit. */
+  readonly #tsScale: number;
   readonly timeoutMs: number;
   readonly #onDigit: ((event: DtmfEvent) => void) | undefined;
   readonly #onDigitStart: ((digit: DtmfDigit, startMs: number) => void) | undefined;
@@ -87,6 +96,9 @@ export class Rfc4733Receiver {
 
   constructor(options: Rfc4733ReceiverOptions = {}) {
     this.clockRate = options.clockRate ?? 8000;
+    this.timestampRate = options.timestampRate ?? this.clockRate;
+    if (!(this.timestampRate > 0)) throw new RangeError(`timestampRate must be positive, got ${this.timestampRate}`);
+    this.#tsScale = this.clockRate / this.timestampRate;
     this.timeoutMs = options.timeoutMs ?? 300;
     if (!(this.clockRate > 0)) throw new RangeError(`clockRate must be positive, got ${this.clockRate}`);
     this.#onDigit = options.onDigit;
@@ -121,7 +133,9 @@ export class Rfc4733Receiver {
     let ended = 0;
 
     if (st.seen) {
-      const d = tsDiff(timestamp >>> 0, st.timestamp);
+      const dTs = tsDiff(timestamp >>> 0, st.timestamp);
+      // The timestamp step in duration units (segments of long events are measured in both).
+      const d = this.#tsScale === 1 ? dTs : Math.round(dTs * this.#tsScale);
       if (d === 0) {
         if (!st.open) {
           this.#stats.duplicates++;

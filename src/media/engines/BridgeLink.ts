@@ -88,16 +88,20 @@ export class BridgeLink implements MediaSink {
       this.#framing = false;
     }
     const source = (this.#serial ^ ssrc) >>> 0;
-    const srcClock = isEvent ? src.telephoneEvent!.clockRate : src.codec.clockRate;
-    const dstClock = isEvent ? (dst.telephoneEvent ? dst.telephoneEvent.clockRate : 0) : dst.codec.clockRate;
+    // Timestamps of events too are on the audio timeline (they share the stream, RFC 4733 2.1);
+    // event durations are in the telephone-event clock, which may differ from the codec's.
+    const srcClock = src.codec.clockRate;
+    const dstClock = dst.codec.clockRate;
     const tsOut = srcClock === dstClock ? ts : this.#scaleTs(ts, srcClock, dstClock);
     if (isEvent) {
       // RFC 4733 -> in-band: the DTMF engine hears these events too and plays tones on `peer`.
       if (dst.telephoneEvent === null) return;
       buf[1] = (buf[1]! & 0x80) | dst.telephoneEvent.payloadType;
-      if (srcClock !== dstClock && payloadLength >= 4) {
+      const srcEventClock = src.telephoneEvent!.clockRate;
+      const dstEventClock = dst.telephoneEvent.clockRate;
+      if (srcEventClock !== dstEventClock && payloadLength >= 4) {
         const at = payloadOffset + 2;
-        const duration = Math.min(0xffff, Math.round((((buf[at]! << 8) | buf[at + 1]!) * dstClock) / srcClock));
+        const duration = Math.min(0xffff, Math.round((((buf[at]! << 8) | buf[at + 1]!) * dstEventClock) / srcEventClock));
         buf[at] = duration >>> 8;
         buf[at + 1] = duration & 0xff;
       }

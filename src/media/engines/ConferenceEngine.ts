@@ -9,7 +9,7 @@ import { dispatch, type MediaEngine, type WorkerContext } from './MediaEngine.ts
 import { ConferenceRoom, participantInfo, type RoomHost, type RoomOptions } from './conference/ConferenceRoom.ts';
 import type { Participant, ParticipantFlags } from './conference/Participant.ts';
 import type { PlayerSource } from './playback/PlayerSource.ts';
-import { createPlaybackResources, preparePlayer, type PlaybackResources } from './playback/playbackResources.ts';
+import { preparePlayer, sharedPlaybackResources, type PlaybackResources } from './playback/playbackResources.ts';
 
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const MAX_MEDIA_ITEMS = 200;
@@ -108,7 +108,7 @@ export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHo
   }
 
   get #playback(): PlaybackResources {
-    this.#resources ??= createPlaybackResources(this.#ctx.settings);
+    this.#resources ??= sharedPlaybackResources(this.#ctx.settings);
     return this.#resources;
   }
 
@@ -347,6 +347,6 @@ export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHo
     if (this.#closed) return;
     this.#closed = true;
     for (const room of [...this.#rooms.values()]) room.end('shutdown');
-    this.#resources?.tts.close();
+    this.#resources?.close();
   }
 }

@@ -16,6 +16,12 @@ export interface AudioTap {
 export interface FrameSource {
   /** Writes exactly `out.length` samples at the endpoint's PCM rate; returns 0 when finished. */
   fill(out: Int16Array, nowMs: number): number;
+  /**
+   * true once the frame just filled was the last: the endpoint hands its outbound audio over in
+   * the same tick (onEnded, the next source, the relay) instead of one fill() later. Sources
+   * that cannot tell leave it out and end with fill() returning 0.
+   */
+  readonly ended?: boolean;
   /** Called once when the source is replaced or the endpoint closes (not when fill() returns 0). */
   detach?(reason: 'replaced' | 'closed'): void;
 }
@@ -241,31 +247,41 @@ export class EndpointAudio implements Clocked {
     const pcm = this.#pcmOut;
     const n = source.fill(pcm, nowMs);
     if (n === 0) {
-      if (override !== null) {
-        this.#override = null;
-        const ended = this.#onOverrideEnded;
-        this.#onOverrideEnded = null;
-        if (this.#source === null) this.#clock.delete(this);
-        ended?.(override);
-        return;
-      }
-      if (this.#source === source) {
-        this.#source = null;
-        this.#clock.delete(this);
-        this.endpoint.sender.resetSource();
-        const ended = this.#onSourceEnded;
-        this.#onSourceEnded = null;
-        ended?.(source);
-      }
+      this.#ended(source, override);
+      // Nothing went out this tick: the idle fill (if it already ran, it stood aside) takes it.
+      if (this.#source === null) this.endpoint.idleFill?.onTick(nowMs);
       return;
     }
     for (const tap of this.taps) tap.onAudio(pcm, encoder.sampleRate, 'out', nowMs);
-    if (!this.endpoint.canSend) return;
-    const packet = this.#nextPacket();
-    const bytes = encoder.encode(pcm, packet.subarray(12));
-    const clockSamples = Math.round((media.codec.clockRate * media.codec.ptime) / 1000);
-    this.endpoint.sender.writeHeader(packet, media.codec.payloadType, this.#sourceToken, clockSamples, nowMs);
-    this.endpoint.send(packet, 12 + bytes);
+    if (this.endpoint.canSend) {
+      const packet = this.#nextPacket();
+      const bytes = encoder.encode(pcm, packet.subarray(12));
+      const clockSamples = Math.round((media.codec.clockRate * media.codec.ptime) / 1000);
+      this.endpoint.sender.writeHeader(packet, media.codec.payloadType, this.#sourceToken, clockSamples, nowMs);
+      this.endpoint.send(packet, 12 + bytes);
+    }
+    // Its last frame is out: whatever comes next (a beep, the relay) may start at once.
+    if (source.ended === true) this.#ended(source, override);
+  }
+
+  /** `source` (the override when not null) has finished: hand the outbound audio over. */
+  #ended(source: FrameSource, override: FrameSource | null): void {
+    if (override !== null) {
+      this.#override = null;
+      const ended = this.#onOverrideEnded;
+      this.#onOverrideEnded = null;
+      if (this.#source === null) this.#clock.delete(this);
+      ended?.(override);
+      return;
+    }
+    if (this.#source === source) {
+      this.#source = null;
+      this.#clock.delete(this);
+      this.endpoint.sender.resetSource();
+      const ended = this.#onSourceEnded;
+      this.#onSourceEnded = null;
+      ended?.(source);
+    }
   }
 
   /** Sends a packet whose payload the caller wrote at offset 12 (DTMF events): header from our stream. */

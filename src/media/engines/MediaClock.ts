@@ -5,6 +5,10 @@ export interface Clocked {
 
 export const FRAME_MS = 20;
 
+/** Tick lateness histogram: 0.1 ms bins up to 100 ms, the last bin holds everything later. */
+const LATE_BIN_MS = 0.1;
+const LATE_BINS = 1001;
+
 /**
  * The worker's media clock: one timer for everything that produces or consumes audio frames.
  * Ticks are scheduled against an absolute timeline (start + n x 20 ms), so timer lateness does
@@ -21,6 +25,9 @@ export class MediaClock {
   /** Lateness statistics for metrics: how late ticks ran, in ms. */
   lateMax = 0;
   lateSum = 0;
+  /** Ticks per lateness bin since the last resetLateness() (for percentiles). */
+  readonly #lateBins = new Uint32Array(LATE_BINS);
+  #lateCount = 0;
 
   add(c: Clocked): void {
     this.#subscribers.add(c);
@@ -56,6 +63,9 @@ export class MediaClock {
       const late = now - this.#next;
       if (late > this.lateMax) this.lateMax = late;
       this.lateSum += late;
+      const bin = Math.floor(late / LATE_BIN_MS);
+      this.#lateBins[bin < LATE_BINS ? bin : LATE_BINS - 1]!++;
+      this.#lateCount++;
       this.ticks++;
       for (const c of this.#subscribers) {
         try {
@@ -73,6 +83,28 @@ export class MediaClock {
     if (this.#subscribers.size > 0) this.#schedule();
     else this.#timer = null;
   };
+
+  /**
+   * Tick lateness at percentile `p` (0..100) since the last resetLateness(), ms, to the 0.1 ms
+   * bin's upper edge (100 ms stands for anything later); 0 without ticks.
+   */
+  latePercentile(p: number): number {
+    if (this.#lateCount === 0) return 0;
+    const rank = Math.ceil((p / 100) * this.#lateCount);
+    let seen = 0;
+    for (let i = 0; i < LATE_BINS; i++) {
+      seen += this.#lateBins[i]!;
+      if (seen >= rank) return (i + 1) * LATE_BIN_MS;
+    }
+    return LATE_BINS * LATE_BIN_MS;
+  }
+
+  /** Start a new lateness window (lateMax and the percentiles). */
+  resetLateness(): void {
+    this.lateMax = 0;
+    this.#lateBins.fill(0);
+    this.#lateCount = 0;
+  }
 
   close(): void {
     this.#subscribers.clear();

@@ -41,6 +41,10 @@ export interface MediaEngine<Slice extends { [M in keyof Slice]: { params: unkno
   onEndpointConfigured?(endpointId: string): void;
   /** The endpoint is closing: stop what uses it (stop players, finalise recordings). */
   onEndpointClosed?(endpointId: string): void;
+  /** Resolves once what the engine warms at start-up (encoder threads) is ready. */
+  warmUp?(): Promise<void>;
+  /** Resolves once what a first call would otherwise wait for is warm (encoder threads). */
+  warmUp?(): Promise<void>;
   /** Worker metrics contribution, merged into worker.metrics as `engines.<prefix>`. */
   metrics?(): Record<string, number>;
   /** Worker shutdown: finish what must not be lost (recordings), then release everything. */

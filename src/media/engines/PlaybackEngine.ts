@@ -56,8 +56,9 @@ function startParams(p: PlaybackStartParams): PlaybackStartParams {
 /**
  * Prompt playback and TTS on a worker's endpoints (`playback.*` requests).
  *
- * A playback resolves its playlist at the endpoint's PCM rate (prompts decoded once per worker
- * through the shared PromptCache, speech through the TtsService), then its Player becomes the
+ * A playback prepares its playlist at the endpoint's PCM rate in the TTS and decode pool (off this
+ * thread; prompts decoded and speech synthesised once, cached for every worker) and starts with its
+ * first entry ready, later ones prepared while it plays; its Player becomes the
  * endpoint's outbound source on the 20 ms media clock; EndpointAudio keeps the RTP stream
  * continuous across the switch (SSRC kept, sequence and timestamp continue, marker on the jump).
  * One playback per endpoint: a new one replaces the current one, which finishes 'stopped'.
@@ -79,7 +80,7 @@ export class PlaybackEngine implements MediaEngine<PlaybackRequests> {
     this.#offDigit = ctx.onDigit((endpointId, digit) => this.onDigit(endpointId, digit));
   }
 
-  /** The worker's prompt cache and TTS service, created on first use and shared with the conference engine. */
+  /** The worker's line to the TTS and decode pool, created on first use and shared with the conference engine. */
   get resources(): PlaybackResources {
     this.#resources ??= sharedPlaybackResources(this.#ctx.settings);
     return this.#resources;
@@ -274,15 +275,6 @@ export class PlaybackEngine implements MediaEngine<PlaybackRequests> {
       finished_error: c.error,
       failed_to_start: c.failedToStart,
     };
-    if (this.#resources !== undefined) {
-      const s = this.#resources.cache.stats();
-      out.prompt_cache_hits = s.hits;
-      out.prompt_cache_misses = s.misses;
-      out.prompt_cache_bytes = s.bytes;
-      out.prompt_cache_entries = s.entries;
-      out.prompt_cache_evictions = s.evictions;
-      out.tts_syntheses = this.#resources.tts.syntheses;
-    }
     return out;
   }
 
@@ -294,6 +286,6 @@ export class PlaybackEngine implements MediaEngine<PlaybackRequests> {
       if (pb.state === 'loading') pb.abort.abort();
       else pb.source?.player.stop();
     }
-    this.#resources?.tts.close();
+    this.#resources?.close();
   }
 }

@@ -1,6 +1,7 @@
 import { unlink } from 'node:fs/promises';
 import { InvalidStateError, NotFoundError, UnsupportedError, ValidationError } from '../../common/errors.ts';
 import { createRecordingWriter } from '../recording/createRecordingWriter.ts';
+import { EncoderPool } from '../recording/EncoderPool.ts';
 import { Recorder, type RecorderResult } from '../recording/Recorder.ts';
 import type { RecordingWriter } from '../recording/RecordingWriter.ts';
 import type { Handlers, RecordingOutcome, RecordingRequests, RecordingStartParams, RecordingStarted } from '../../protocol/index.ts';
@@ -31,9 +32,18 @@ export class RecordingEngine implements MediaEngine<RecordingRequests> {
   #closedUnderruns = 0;
   #closedDroppedSamples = 0;
 
+  readonly #encodersWarm: Promise<void>;
+
   constructor(ctx: WorkerContext) {
     this.#ctx = ctx;
     this.#offDigit = ctx.onDigit((endpointId, digit) => this.onDigit(endpointId, digit));
+    // Start the encoder threads and warm lamejs and the Opus WASM now, not on the first MP3/Opus
+    // recording (settings.warmEncoders false: tests and tools that record WAV only).
+    this.#encodersWarm = ctx.settings.warmEncoders === false ? Promise.resolve() : EncoderPool.shared().warm();
+  }
+
+  warmUp(): Promise<void> {
+    return this.#encodersWarm;
   }
 
   readonly handlers: Handlers<RecordingRequests> = {

@@ -30,6 +30,10 @@ export type MediaItem =
   | { readonly kind: 'silence'; readonly durationMs: number }
   | ({ readonly kind: 'digits'; readonly digits: string; readonly mode: DigitsMode; readonly digitDurationMs: number } & Readonly<TtsItemOptions>);
 
+/**
+ * Longest TTS text, characters: the one limit of `tts:` items, TtsService and the REST schema
+ * (CreatePlaybackRequest items allow `tts:` plus this many; a test keeps them equal).
+ */
 export const MAX_TTS_TEXT = 4000;
 const MAX_SILENCE_MS = 3_600_000;
 const PROMPT_NAME = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*(?:\/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$/;
@@ -41,6 +45,11 @@ const DIGITS = /^[0-9*#A-Da-d]{1,64}$/;
 function invalid(item: string, why: string): ValidationError {
   const shown = item.length > 80 ? `${item.slice(0, 77)}...` : item;
   return new ValidationError('INVALID_MEDIA', `media item '${shown}': ${why}`);
+}
+
+/** The error for a TTS text over MAX_TTS_TEXT, the same from every layer. */
+export function ttsTextTooLong(length: number, limit: number = MAX_TTS_TEXT): ValidationError {
+  return new ValidationError('TTS_TEXT_TOO_LONG', `TTS text of ${length} characters exceeds the ${limit} character limit`);
 }
 
 /** Validate TTS options shared by `tts:` and `digits:` items; they may reach a spawned process. */
@@ -112,7 +121,7 @@ export function parseMediaItem(input: string, options: MediaItemOptions = {}): M
       // The text is kept verbatim (inner whitespace included); only the item as a whole is trimmed.
       const text = input.trimStart().slice(scheme[0].length).trim();
       if (text.length === 0) throw invalid(item, 'empty text');
-      if (text.length > MAX_TTS_TEXT) throw invalid(item, `text longer than ${MAX_TTS_TEXT} characters`);
+      if (text.length > MAX_TTS_TEXT) throw ttsTextTooLong(text.length);
       if (text.includes('\0')) throw invalid(item, 'text contains NUL');
       return { kind: 'tts', text, ...checkTtsOptions(item, options) };
     }

@@ -33,6 +33,11 @@ export interface PlayerOptions {
   loop?: number | boolean;
   /** Stop on DTMF: true for any digit, or a string of the digits that interrupt. */
   bargeIn?: boolean | string;
+  /**
+   * Start every lazy entry's load now instead of when the player reaches it, so later entries are
+   * prepared while earlier ones play. A load that fails ends the playback when its turn comes.
+   */
+  prefetch?: boolean;
 }
 
 export interface PlayerEvents {
@@ -56,6 +61,8 @@ class Slot {
   pos = 0;
   readonly source: PlaylistSource;
   loading: Promise<void> | undefined;
+  /** A lazy entry's load failed; reported when the player reaches it. */
+  error: Error | undefined;
   constructor(source: PlaylistSource, kind: number) {
     this.source = source;
     this.kind = kind;
@@ -96,6 +103,7 @@ export class Player extends TypedEmitter<PlayerEvents> {
     if (Number.isNaN(this.loops)) throw new ValidationError('INVALID_PLAYBACK', 'loop must be a number or a boolean');
     this.#bargeIn = opts.bargeIn ?? false;
     this.#slots = sources.map((s) => this.#slot(s));
+    if (opts.prefetch === true) for (const slot of this.#slots) if (slot.kind === K_LAZY) this.#startLoad(slot);
   }
 
   #slot(s: PlaylistSource): Slot {
@@ -238,6 +246,10 @@ export class Player extends TypedEmitter<PlayerEvents> {
           slot.kind = K_PCM;
           return this.#read(slot, out, off, count);
         }
+        if (slot.error !== undefined) {
+          this.fail(slot.error);
+          return 0;
+        }
         if (slot.loading === undefined) this.#startLoad(slot);
         if (this.#state !== 'finished') this.#state = 'loading';
         return 0;
@@ -255,7 +267,9 @@ export class Player extends TypedEmitter<PlayerEvents> {
         slot.pcm = pcm;
       },
       (err: unknown) => {
-        if (this.#state !== 'finished') this.fail(err instanceof Error ? err : new Error(String(err)));
+        slot.error = err instanceof Error ? err : new Error(String(err));
+        // Waiting on this very entry: fail now; otherwise when the player gets to it.
+        if (this.#state === 'loading' && this.#slots[this.#index] === slot) this.fail(slot.error);
       },
     );
   }

@@ -1,4 +1,6 @@
 import { ValidationError } from '../../common/errors.ts';
+import { DestinationPolicy } from '../../common/net/DestinationPolicy.ts';
+import { guardedRequest, RedirectError, UnreachableError, type GuardedRequestOptions } from '../../common/net/guardedRequest.ts';
 
 export interface FetchMediaOptions {
   /** Whole-request limit (connect, headers and body), ms. Default 10 000. */
@@ -10,57 +12,71 @@ export interface FetchMediaOptions {
   method?: 'GET' | 'POST';
   headers?: Record<string, string>;
   body?: string;
+  /** Where the request may go (MEDIA_FETCH_ALLOW / MEDIA_FETCH_DENY); the default policy without one. */
+  policy?: DestinationPolicy;
+  /** Told the real reason of a MEDIA_FETCH_FAILED that the error text keeps generic (for logs). */
+  onUnreachable?: (url: string, detail: string) => void;
 }
 
 export const DEFAULT_FETCH_TIMEOUT_MS = 10_000;
 export const DEFAULT_FETCH_MAX_BYTES = 20 * 1024 * 1024;
 
+let defaultPolicy: DestinationPolicy | null = null;
+
 /**
- * Fetch a media body with a timeout and a size limit. Every failure is a ValidationError with a
- * code the API can report: MEDIA_FETCH_TIMEOUT, MEDIA_TOO_LARGE, MEDIA_FETCH_FAILED (HTTP status or
- * network error). A caller abort is rethrown as the signal's reason.
+ * Fetch a media body with a timeout, a size limit and a destination policy. Every failure is a
+ * ValidationError with a code the API can report: MEDIA_FETCH_TIMEOUT, MEDIA_TOO_LARGE,
+ * MEDIA_FETCH_FAILED (HTTP status, redirects, or a destination refused or unreachable: one text
+ * for the last, so errors cannot map which internal ports answer). A caller abort is rethrown as
+ * the signal's reason.
  */
 export async function fetchMedia(url: string, opts: FetchMediaOptions = {}): Promise<Uint8Array> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS;
   const maxBytes = opts.maxBytes ?? DEFAULT_FETCH_MAX_BYTES;
+  const method = opts.method ?? 'GET';
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = opts.signal === undefined ? timeout : AbortSignal.any([timeout, opts.signal]);
   const fail = (err: unknown): never => {
     if (opts.signal?.aborted === true) throw opts.signal.reason;
-    if (timeout.aborted) throw new ValidationError('MEDIA_FETCH_TIMEOUT', `${opts.method ?? 'GET'} ${url}: no complete answer within ${timeoutMs} ms`);
+    if (timeout.aborted) throw new ValidationError('MEDIA_FETCH_TIMEOUT', `${method} ${url}: no complete answer within ${timeoutMs} ms`);
     if (err instanceof ValidationError) throw err;
-    // undici hides the reason (ECONNREFUSED, ENOTFOUND, bad port) in `cause`.
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new ValidationError('MEDIA_FETCH_FAILED', `${opts.method ?? 'GET'} ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+    if (err instanceof RedirectError) throw new ValidationError('MEDIA_FETCH_FAILED', `${method} ${url}: ${err.message}`);
+    opts.onUnreachable?.(url, err instanceof UnreachableError ? err.detail : String(err));
+    throw new ValidationError('MEDIA_FETCH_FAILED', `${method} ${url}: destination refused or unreachable`);
   };
+  let parsed: URL;
   try {
-    const init: RequestInit = { method: opts.method ?? 'GET', signal, redirect: 'follow' };
+    parsed = new URL(url);
+  } catch {
+    throw new ValidationError('MEDIA_FETCH_FAILED', `${method} ${url}: not a URL`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new ValidationError('MEDIA_FETCH_FAILED', `${method} ${url}: only http and https URLs are fetched`);
+  }
+  try {
+    const init: GuardedRequestOptions = { policy: opts.policy ?? (defaultPolicy ??= new DestinationPolicy()), method, signal };
     if (opts.headers !== undefined) init.headers = opts.headers;
     if (opts.body !== undefined) init.body = opts.body;
-    const res = await fetch(url, init);
-    if (!res.ok) {
-      await res.body?.cancel().catch(() => undefined);
-      throw new ValidationError('MEDIA_FETCH_FAILED', `${opts.method ?? 'GET'} ${url}: HTTP ${res.status}`);
+    const res = await guardedRequest(url, init);
+    if (res.status < 200 || res.status > 299) {
+      res.body.destroy();
+      throw new ValidationError('MEDIA_FETCH_FAILED', `${method} ${url}: HTTP ${res.status}`);
     }
-    const declared = Number(res.headers.get('content-length') ?? NaN);
+    const declared = Number(res.headers['content-length'] ?? NaN);
     if (declared > maxBytes) {
-      await res.body?.cancel().catch(() => undefined);
+      res.body.destroy();
       throw new ValidationError('MEDIA_TOO_LARGE', `${url}: body of ${declared} bytes exceeds the ${maxBytes} byte limit`);
     }
-    if (res.body === null) return new Uint8Array(0);
     // Count while reading: Content-Length may be absent (chunked) or wrong.
-    const chunks: Uint8Array[] = [];
+    const chunks: Buffer[] = [];
     let total = 0;
-    const reader = res.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      total += chunk.byteLength;
       if (total > maxBytes) {
-        await reader.cancel().catch(() => undefined);
+        res.body.destroy();
         throw new ValidationError('MEDIA_TOO_LARGE', `${url}: body exceeds the ${maxBytes} byte limit`);
       }
-      chunks.push(value);
+      chunks.push(chunk);
     }
     const out = new Uint8Array(total);
     let off = 0;

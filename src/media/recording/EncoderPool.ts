@@ -1,5 +1,6 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { deserializeError, type SerializedError } from '../../common/errors.ts';
+import { startThread } from '../../common/startThread.ts';
 import type { EncoderClient, EncoderHost } from './EncoderHost.ts';
 import type { EncoderSessionConfig, EncoderSessionResult } from './EncoderSession.ts';
 
@@ -8,7 +9,9 @@ export type PoolRequest =
   | { t: 'open'; id: number; cfg: EncoderSessionConfig }
   | { t: 'data'; id: number; buf: ArrayBuffer; len: number }
   | { t: 'flush'; id: number }
-  | { t: 'close'; id: number };
+  | { t: 'close'; id: number }
+  /** Load and run each encoder once (lamejs, the Opus WASM) so the first recording starts warm. */
+  | { t: 'warm'; id: 0 };
 
 /** Messages from the encoder worker. */
 export type PoolReply =
@@ -18,12 +21,15 @@ export type PoolReply =
   | { t: 'error'; id: number; err: SerializedError }
   | { t: 'flushed'; id: number }
   | { t: 'closed'; id: number; result: EncoderSessionResult }
-  | { t: 'close_failed'; id: number; err: SerializedError };
+  | { t: 'close_failed'; id: number; err: SerializedError }
+  | { t: 'warmed'; id: 0 };
 
 interface Slot {
   worker: Worker;
   sessions: number;
   dead: boolean;
+  /** Resolved once the thread has warmed its encoders (or died). */
+  warmed: Promise<void>;
 }
 
 interface Session {
@@ -33,15 +39,6 @@ interface Session {
   closed: { resolve: (r: EncoderSessionResult) => void; reject: (err: Error) => void } | null;
   /** Flushes in flight, answered in order. */
   flushes: Array<{ resolve: () => void; reject: (err: Error) => void }>;
-}
-
-function startWorker(): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./encoderWorker.js', import.meta.url));
-  // Under tsx (tests, `npm start`), Node 20 does not carry the loader hooks registered by
-  // `--import tsx` into worker threads: register them in the worker before loading the module.
-  const api = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  const target = JSON.stringify(new URL('./encoderWorker.ts', import.meta.url).href);
-  return new Worker(`import(${api}).then((m) => { m.register(); return import(${target}); })`, { eval: true });
 }
 
 /**
@@ -70,6 +67,17 @@ export class EncoderPool implements EncoderHost {
 
   constructor(o: { threads?: number } = {}) {
     this.#threads = Math.max(1, o.threads ?? 1);
+  }
+
+  /**
+   * Start every thread now and have each load and run its encoders once (module load, the Opus
+   * WASM compile: seconds on a cold process), so the first recording opens as fast as later ones.
+   * Resolves when all are warm. Media workers call it at start-up.
+   */
+  warm(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    while (this.#slots.filter((s) => !s.dead).length < this.#threads) this.#spawn();
+    return Promise.all(this.#slots.map((s) => s.warmed)).then(() => undefined);
   }
 
   get threads(): number {
@@ -127,26 +135,34 @@ export class EncoderPool implements EncoderHost {
 
   #pick(): Slot {
     for (let i = this.#slots.length - 1; i >= 0; i--) if (this.#slots[i]!.dead) this.#slots.splice(i, 1);
-    if (this.#slots.length < this.#threads) {
-      const worker = startWorker();
-      const slot: Slot = { worker, sessions: 0, dead: false };
-      worker.unref();
-      worker.on('message', (m: PoolReply) => this.#onReply(m));
-      worker.on('error', (err) => this.#kill(slot, err));
-      worker.on('exit', (code) => this.#kill(slot, new Error(`encoder worker exited with code ${code}`)));
-      this.#slots.push(slot);
-      return slot;
-    }
+    if (this.#slots.length < this.#threads) return this.#spawn();
     let best = this.#slots[0]!;
     for (const s of this.#slots) if (s.sessions < best.sessions) best = s;
     return best;
+  }
+
+  #spawn(): Slot {
+    const worker = startThread(new URL('./encoderWorker.ts', import.meta.url));
+    let warmedNow = (): void => undefined;
+    const slot: Slot = { worker, sessions: 0, dead: false, warmed: new Promise<void>((r) => (warmedNow = r)) };
+    worker.unref();
+    worker.on('message', (m: PoolReply) => (m.t === 'warmed' ? warmedNow() : this.#onReply(m)));
+    const die = (err: Error): void => {
+      warmedNow();
+      this.#kill(slot, err);
+    };
+    worker.on('error', die);
+    worker.on('exit', (code) => die(new Error(`encoder worker exited with code ${code}`)));
+    this.#post(slot, { t: 'warm', id: 0 });
+    this.#slots.push(slot);
+    return slot;
   }
 
   #post(slot: Slot, msg: PoolRequest): void {
     slot.worker.postMessage(msg);
   }
 
-  #onReply(m: PoolReply): void {
+  #onReply(m: Exclude<PoolReply, { t: 'warmed' }>): void {
     const s = this.#sessions.get(m.id);
     if (s === undefined) return;
     switch (m.t) {

@@ -1,5 +1,6 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { InvalidStateError, UnsupportedError, ValidationError } from '../../common/errors.ts';
+import { openNoFollow, type OpenMode } from '../playback/safePath.ts';
 import { Mp3StreamEncoder, parseMp3FrameHeader } from './Mp3StreamEncoder.ts';
 import { OggOpusEncoder } from './OggOpusEncoder.ts';
 import type { IfExists } from './RecordingWriter.ts';
@@ -80,18 +81,18 @@ export class EncoderSession {
     if (cfg.format !== 'mp3' && cfg.format !== 'opus') {
       throw new UnsupportedError('UNSUPPORTED_FORMAT', `encoder format ${String(cfg.format)}`);
     }
-    let flags = cfg.ifExists === 'overwrite' ? 'w' : 'wx';
+    let mode: OpenMode = cfg.ifExists === 'overwrite' ? 'overwrite' : 'create';
     let fileBytes = 0;
     if (cfg.ifExists === 'append') {
       // Ogg Opus could chain a second logical stream, but players and ffprobe report chained
       // files poorly; refuse rather than write something half-supported.
       if (cfg.format === 'opus') throw new UnsupportedError('APPEND_UNSUPPORTED', 'append is not supported for Ogg Opus recordings');
       fileBytes = await checkMp3Append(cfg);
-      flags = 'a';
+      mode = 'append';
     }
     let fh: FileHandle;
     try {
-      fh = await open(cfg.path, flags);
+      fh = await openNoFollow(cfg.path, mode);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
         throw new InvalidStateError('RECORDING_EXISTS', `recording file already exists: ${cfg.path}`);
@@ -213,7 +214,7 @@ export class EncoderSession {
 async function checkMp3Append(cfg: EncoderSessionConfig): Promise<number> {
   let fh: FileHandle;
   try {
-    fh = await open(cfg.path, 'r');
+    fh = await openNoFollow(cfg.path, 'read');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
     throw err;

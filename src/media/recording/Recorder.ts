@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { ValidationError } from '../../common/errors.ts';
 import { TypedEmitter } from '../../common/TypedEmitter.ts';
 import type { RecordingResult, RecordingWriter } from './RecordingWriter.ts';
@@ -221,10 +222,13 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
       const res = await this.#writer.close();
       r = { ...res, cause };
     } catch (err) {
+      // The writer could not finalise: report at least the bytes the file holds.
       const error = err instanceof Error ? err : new Error(String(err));
-      r = { path: this.#writer.path, format: this.#writer.format, bytes: 0, durationMs: 0, droppedFrames: this.#writer.stats.droppedFrames, cause: 'error', error };
+      const bytes = await stat(this.#writer.path).then((st) => st.size, () => 0);
+      r = { path: this.#writer.path, format: this.#writer.format, bytes, durationMs: 0, droppedFrames: this.#writer.stats.droppedFrames, cause: 'error', error };
     }
-    if (r.cause !== 'error' && this.#writer.error !== null) r = { ...r, cause: 'error', error: this.#writer.error };
+    // A writer that failed (disk full) but kept its file playable resolves with what it holds.
+    if (r.error === undefined && this.#writer.error !== null) r = { ...r, cause: 'error', error: this.#writer.error };
     this.#state = 'stopped';
     this.emit('stopped', r);
     return r;

@@ -1,5 +1,6 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { InvalidStateError, ValidationError } from '../../common/errors.ts';
+import { fsError, openNoFollow, type OpenMode } from '../playback/safePath.ts';
 import {
   checkWriterOptions,
   copyFrame,
@@ -22,6 +23,8 @@ export interface WavFileWriterOptions {
   /** Chunks that may be queued for the disk (including the one being written) before frames
    * are dropped and counted; also the most chunk memory the writer ever holds. Default 8. */
   maxQueuedChunks?: number;
+  /** Opens the file (tests inject I/O faults here); default `openNoFollow()`. */
+  openFile?: (path: string, mode: OpenMode) => Promise<FileHandle>;
 }
 
 const OPEN = 0;
@@ -113,7 +116,7 @@ export class WavFileWriter implements RecordingWriter {
     if (ifExists === 'append') {
       let fh: FileHandle | null = null;
       try {
-        fh = await open(o.path, 'r+');
+        fh = await (o.openFile ?? openNoFollow)(o.path, 'update');
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
@@ -121,7 +124,8 @@ export class WavFileWriter implements RecordingWriter {
     }
     let fh: FileHandle;
     try {
-      fh = await open(o.path, ifExists === 'overwrite' ? 'w' : 'wx');
+      // Never through a final symlink; 'fail' creates a new file only (O_EXCL).
+      fh = await (o.openFile ?? openNoFollow)(o.path, ifExists === 'overwrite' ? 'overwrite' : 'create');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
         throw new InvalidStateError('RECORDING_EXISTS', `recording file already exists: ${o.path}`);
@@ -134,7 +138,7 @@ export class WavFileWriter implements RecordingWriter {
       await writeFully(fh, header, WAV_HEADER_BYTES, 0);
     } catch (err) {
       await fh.close().catch(() => undefined);
-      throw err;
+      throw fsError(err, o.path);
     }
     return new WavFileWriter(fh, o, WAV_HEADER_BYTES, 40, 0);
   }
@@ -237,6 +241,12 @@ export class WavFileWriter implements RecordingWriter {
     return new Promise((resolve) => this.#waiters.push({ target, resolve }));
   }
 
+  /**
+   * Flush, finalise and close. After a write error (a full disk) the file is cut back to the
+   * last whole chunk and its header made to match, so it stays playable: close() then resolves
+   * with what the file holds and `error` tells why it ended; it rejects only when even that
+   * repair failed.
+   */
   close(): Promise<RecordingResult> {
     if (this.#closing === null) this.#closing = this.#finish();
     return this.#closing;
@@ -247,13 +257,26 @@ export class WavFileWriter implements RecordingWriter {
     if (this.#state === OPEN) this.#state = CLOSING;
     // After a failure flush() returns at once; let an in-flight write settle before closing.
     if (this.#pumping !== null) await this.#pumping;
-    try {
-      if (this.#error === null) await this.#fh.datasync();
-    } catch (err) {
-      this.#fail(err);
+    let repairFailed: unknown = null;
+    if (this.#error === null) {
+      try {
+        await this.#fh.datasync();
+      } catch (err) {
+        this.#fail(err);
+      }
+    } else {
+      // A chunk may have been written in part: drop the torn tail (truncating needs no space)
+      // and rewrite the sizes in place, so header and data agree.
+      try {
+        await this.#fh.truncate(this.#dataOffset + this.#dataBytes);
+        await this.#writeSizes();
+        await this.#fh.datasync().catch(() => undefined);
+      } catch (err) {
+        repairFailed = err;
+      }
     }
-    await this.#fh.close().catch((err: unknown) => this.#fail(err));
-    if (this.#error !== null) throw this.#error;
+    await this.#fh.close().catch((err: unknown) => { repairFailed ??= err; this.#fail(err); });
+    if (this.#error !== null && repairFailed !== null) throw this.#error;
     return {
       path: this.path,
       format: 'wav',
@@ -332,7 +355,8 @@ export class WavFileWriter implements RecordingWriter {
 
   #fail(err: unknown): void {
     if (this.#error !== null) return;
-    this.#error = err instanceof Error ? err : new Error(String(err));
+    const e = fsError(err, this.path);
+    this.#error = e instanceof Error ? e : new Error(String(e));
     this.#state = FAILED;
     this.#wake();
     try {

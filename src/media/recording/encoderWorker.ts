@@ -4,11 +4,17 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { serializeError } from '../../common/errors.ts';
+import { lowerThreadPriority } from '../../common/threadPriority.ts';
 import { EncoderSession } from './EncoderSession.ts';
+import { Mp3StreamEncoder } from './Mp3StreamEncoder.ts';
+import { OggOpusEncoder } from './OggOpusEncoder.ts';
 import type { PoolReply, PoolRequest } from './EncoderPool.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('encoderWorker.ts must run in a worker thread');
+
+// Encoding has seconds of slack (chunks queue); the media clock has none.
+lowerThreadPriority();
 
 const sessions = new Map<number, EncoderSession>();
 // Sessions still opening: data arriving meanwhile waits for the open to finish.
@@ -33,9 +39,30 @@ port.on('message', (msg: PoolRequest) => {
   handle(msg);
 });
 
+/** One frame through each encoder: compiles and JITs what the first recording would otherwise wait for. */
+function warm(): void {
+  const silence = new Int16Array(960);
+  const out: Uint8Array[] = [];
+  try {
+    for (const sampleRate of [8000, 16000, 48000]) {
+      new Mp3StreamEncoder({ sampleRate, channels: 1 }).encode(silence, 0, sampleRate / 50, out);
+      const opus = new OggOpusEncoder({ sampleRate, channels: 1 });
+      opus.headers(out);
+      opus.encode(silence, 0, sampleRate / 50, out);
+      opus.close();
+    }
+  } catch {
+    // a failing encoder reports itself when a recording opens
+  }
+  reply({ t: 'warmed', id: 0 });
+}
+
 function handle(msg: PoolRequest): void {
   const id = msg.id;
   switch (msg.t) {
+    case 'warm':
+      warm();
+      break;
     case 'open': {
       const p = EncoderSession.open(msg.cfg, (err) => reply({ t: 'error', id, err: serializeError(err) })).then(
         (s) => {

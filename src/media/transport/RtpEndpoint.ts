@@ -1,5 +1,5 @@
 import dgram from 'node:dgram';
-import type { EndpointMediaConfig, WorkerEndpointStats } from '../../protocol/index.ts';
+import { MAX_LATCH_PACKETS, type EndpointMediaConfig, type WorkerEndpointStats } from '../../protocol/endpoint.ts';
 import { RtpPacket } from '../rtp/RtpPacket.ts';
 import { Drop, dropsToRecord, DROP_REASON_NAMES } from './dropReasons.ts';
 import { RtpSender } from './RtpSender.ts';
@@ -29,13 +29,20 @@ export interface EndpointListener {
 
 const view = new RtpPacket();
 
+
 /**
  * One RTP leg inside a media worker: its UDP sockets (RTP + RTCP, or RTCP muxed on the RTP
  * port, RFC 5761), symmetric-RTP latching, receive statistics, RTCP and our outbound stream.
  *
- * Symmetric RTP: the remote address comes from SDP; the first valid packet with our payload
- * type may correct it (NAT), after which the source is locked and packets from anywhere else
- * are dropped and counted (injection defence). A renegotiation unlocks it again.
+ * Symmetric RTP with a learning probation (like Asterisk's strictrtp=seqno): the remote address
+ * comes from SDP, and the first valid packet from that very address locks the leg at once. A
+ * packet from any other address (the peer behind a NAT, or someone else) makes that source a
+ * candidate: it takes the leg only after `latchPackets` consecutive in-sequence packets, which a
+ * stray or spraying source does not produce. The candidate's packets are held meanwhile and
+ * delivered in order when it latches, so the real peer's first packets are not lost; those of a
+ * candidate that fails are dropped and counted (`unlatched_source`). Once locked, packets from
+ * anywhere else are dropped and counted (`source_mismatch`). Only a renegotiation that changes the
+ * remote address unlocks the leg again.
  */
 export class RtpEndpoint {
   readonly id: string;
@@ -52,6 +59,8 @@ export class RtpEndpoint {
    * correction, and no window in which another source could take the leg).
    */
   strictSource = false;
+  /** Consecutive in-sequence packets a source other than the SDP's needs to take the leg. */
+  latchPackets = 4;
   listener: EndpointListener | null = null;
   /** PCM side (decode for taps, encode generated audio); created by the engines on demand. */
   audio: EndpointAudio | null = null;
@@ -59,6 +68,13 @@ export class RtpEndpoint {
   onEventPacket: EventPacketListener | null = null;
   /** Audio packets with their sequence number and timestamp, for a jitter buffer; set by the conference engine. */
   onAudioPacket: AudioPacketListener | null = null;
+  /**
+   * What keeps the stream going while nothing else sends (SILENCE_FILL); set by the worker. A
+   * source that ends without a frame calls it so the tick is not left empty.
+   */
+  idleFill: { onTick(nowMs: number): void } | null = null;
+  /** RFC 4733 events are being sent (set by the DTMF engine): the idle fill stands aside meanwhile. */
+  sendingEvents = false;
 
   readonly #rtpSocket: dgram.Socket;
   readonly #rtcpSocket: dgram.Socket;
@@ -67,6 +83,18 @@ export class RtpEndpoint {
   #remotePort = 0;
   #remoteRtcpPort = 0;
   #remoteRtcpIp = '';
+  /** Where the SDP said the peer is: packets from there are trusted at once. */
+  #sdpIp = '';
+  #sdpPort = 0;
+  #sdpRtcpIp = '';
+  #sdpRtcpPort = 0;
+  /** Latching candidate (a source other than the SDP's) and its run of in-sequence packets. */
+  #candidateIp = '';
+  #candidatePort = 0;
+  #candidateSeq = 0;
+  #candidateRun = 0;
+  /** The candidate's packets received during its probation, delivered if it latches. */
+  readonly #held: Array<Buffer | null> = new Array<Buffer | null>(MAX_LATCH_PACKETS - 1).fill(null);
   /** The peer before the last renegotiation moved us elsewhere: never latched onto again. */
   #formerIp = '';
   #formerRtcpIp = '';
@@ -78,6 +106,7 @@ export class RtpEndpoint {
   #sending = false;
   #audioPt = -1;
   #eventPt = -1;
+  #cnPt = -1;
   #lastPacketMs = 0;
   #timeoutReported = false;
   #closed = false;
@@ -85,10 +114,13 @@ export class RtpEndpoint {
   packetsReceived = 0;
   bytesReceived = 0;
   /**
-   * Telephone-event packets received. They share the sequence space with audio (RFC 4733 2.1),
-   * so `seq - eventPackets` numbers the audio packets alone, without gaps that are not losses.
+   * Telephone-event and comfort noise packets received. They share the sequence space with audio
+   * (RFC 4733 2.1, RFC 3389 4), so `seq - eventPackets` numbers the audio packets alone, without
+   * gaps that are not losses.
    */
   eventPackets = 0;
+  /** Comfort noise packets received (RFC 3389): counted as received, not decoded or relayed. */
+  comfortNoisePackets = 0;
 
   private constructor(id: string, rtpPort: number, rtcpPort: number, mediaTimeoutMs: number, cname: string, rtp: dgram.Socket, rtcp: dgram.Socket) {
     this.id = id;
@@ -130,6 +162,7 @@ export class RtpEndpoint {
     this.media = media;
     this.#audioPt = media.codec.payloadType;
     this.#eventPt = media.telephoneEvent ? media.telephoneEvent.payloadType : -1;
+    this.#cnPt = media.comfortNoise ? media.comfortNoise.payloadType : -1;
     const wasSending = this.#sending;
     this.#receiving = media.direction === 'sendrecv' || media.direction === 'recvonly';
     this.#sending = media.direction === 'sendrecv' || media.direction === 'sendonly';
@@ -157,9 +190,15 @@ export class RtpEndpoint {
       this.#formerRtcpPort = moved ? formerRtcpPort : 0;
       this.#remoteRtcpIp = this.#remoteIp;
       this.#remoteRtcpPort = remote ? (media.rtcpMux ? remote.rtpPort : remote.rtcpPort) : 0;
+      this.#sdpIp = this.#remoteIp;
+      this.#sdpPort = this.#remotePort;
+      this.#sdpRtcpIp = this.#remoteRtcpIp;
+      this.#sdpRtcpPort = this.#remoteRtcpPort;
       this.#locked = this.strictSource && remote !== null;
       this.#rtcpLocked = this.#locked;
     }
+    // Packets held for a latching candidate were checked against the previous negotiation.
+    this.#dropCandidate();
     const codecChanged = !previous || previous.codec.clockRate !== media.codec.clockRate || previous.codec.ptime !== media.codec.ptime;
     if (codecChanged) {
       this.sender.clockRate = media.codec.clockRate;
@@ -198,7 +237,8 @@ export class RtpEndpoint {
     }
     const pt = msg[1]! & 0x7f;
     const isEvent = pt === this.#eventPt;
-    if (pt !== this.#audioPt && !isEvent) {
+    const isCn = pt === this.#cnPt;
+    if (pt !== this.#audioPt && !isEvent && !isCn) {
       this.drops[Drop.UNKNOWN_PAYLOAD_TYPE]! += 1;
       return;
     }
@@ -207,13 +247,66 @@ export class RtpEndpoint {
         this.drops[Drop.SOURCE_MISMATCH]! += 1;
         return;
       }
-    } else {
-      if (rinfo.port === this.#formerPort && rinfo.address === this.#formerIp) {
-        this.drops[Drop.SOURCE_MISMATCH]! += 1;
-        return;
-      }
+    } else if (rinfo.port === this.#sdpPort && rinfo.address === this.#sdpIp) {
+      this.#dropCandidate();
       this.#latch(rinfo.address, rinfo.port);
+    } else if (this.strictSource || (rinfo.port === this.#formerPort && rinfo.address === this.#formerIp)) {
+      this.drops[Drop.SOURCE_MISMATCH]! += 1;
+      return;
+    } else if (!this.#probation(msg, rinfo.address, rinfo.port)) {
+      return;
+    } else {
+      this.#latch(rinfo.address, rinfo.port);
+      // The packets that earned the latch, in order, before this one.
+      const held = this.#held;
+      const n = this.#candidateRun - 1;
+      for (let i = 0; i < n; i++) {
+        const h = held[i]!;
+        held[i] = null;
+        this.#deliver(h, nowMs);
+      }
+      this.#candidateRun = 0;
     }
+    this.#deliver(msg, nowMs);
+  };
+
+  /**
+   * One packet of a source that is neither the SDP's address nor locked: true when it completes
+   * the source's run of `latchPackets` consecutive sequence numbers (it latches), else the packet
+   * is held (a new source or a break in the sequence restarts the run, dropping what was held).
+   */
+  #probation(msg: Buffer, ip: string, port: number): boolean {
+    const seq = (msg[2]! << 8) | msg[3]!;
+    if (this.#candidateRun > 0 && port === this.#candidatePort && ip === this.#candidateIp
+      && seq === ((this.#candidateSeq + 1) & 0xffff)) {
+      this.#candidateRun++;
+    } else {
+      this.#dropCandidate();
+      this.#candidateIp = ip;
+      this.#candidatePort = port;
+      this.#candidateRun = 1;
+    }
+    this.#candidateSeq = seq;
+    const need = this.latchPackets < 1 ? 1 : this.latchPackets > MAX_LATCH_PACKETS ? MAX_LATCH_PACKETS : this.latchPackets;
+    if (this.#candidateRun >= need) return true;
+    this.#held[this.#candidateRun - 1] = msg;
+    return false;
+  }
+
+  /** Forgets the current candidate's held packets, counting them as dropped. */
+  #dropCandidate(): void {
+    const held = this.#held;
+    const n = this.#candidateRun;
+    for (let i = 0; i < n; i++) held[i] = null;
+    if (n > 0) this.drops[Drop.UNLATCHED_SOURCE]! += n;
+    this.#candidateRun = 0;
+  }
+
+  /** A packet from the accepted source: statistics, then the engines and the sink. */
+  #deliver(msg: Buffer, nowMs: number): void {
+    const pt = msg[1]! & 0x7f;
+    const isEvent = pt === this.#eventPt;
+    const isCn = pt === this.#cnPt;
     if (!this.#receiving) {
       this.drops[Drop.NOT_RECEIVING]! += 1;
       return;
@@ -228,7 +321,15 @@ export class RtpEndpoint {
     this.#timeoutReported = false;
     const payloadOffset = view.payloadOffset;
     const payloadLength = view.payloadLength;
-    this.rtcp.onRtp(ssrc, seq, ts, payloadLength, nowMs, isEvent);
+    // Events and CN count as received for loss (shared sequence numbers) but carry no sampling
+    // instant of the audio: they stay out of the jitter.
+    this.rtcp.onRtp(ssrc, seq, ts, payloadLength, nowMs, isEvent || isCn);
+    if (isCn) {
+      // The peer's silence (RFC 3389): taps and a bridge peer hear nothing, as with DTX.
+      this.eventPackets++;
+      this.comfortNoisePackets++;
+      return;
+    }
     // Engines' handlers must never take the worker down with them: a failure drops the packet
     // and is counted (try/catch costs nothing on V8's optimised path).
     try {
@@ -248,7 +349,7 @@ export class RtpEndpoint {
     } catch {
       this.drops[Drop.HANDLER_ERROR]! += 1;
     }
-  };
+  }
 
   #latch(ip: string, port: number): void {
     this.#locked = true;
@@ -279,6 +380,12 @@ export class RtpEndpoint {
       }
     } else if (rinfo.port === this.#formerRtcpPort && rinfo.address === this.#formerRtcpIp) {
       this.drops[Drop.SOURCE_MISMATCH]! += 1;
+      return;
+    } else if (!(rinfo.port === this.#sdpRtcpPort && rinfo.address === this.#sdpRtcpIp)
+      && !(this.#locked && rinfo.address === this.#remoteIp && !this.strictSource)) {
+      // RTCP from elsewhere than the SDP says is trusted only from the host RTP latched onto
+      // (a NAT maps the RTCP port separately); before that it would let anyone take the leg's RTCP.
+      this.drops[Drop.UNLATCHED_SOURCE]! += 1;
       return;
     }
     const result = this.rtcp.onRtcp(msg, nowMs);
@@ -368,6 +475,7 @@ export class RtpEndpoint {
     this.audio = null;
     this.onEventPacket = null;
     this.onAudioPacket = null;
+    this.idleFill = null;
     if (this.media !== null && this.#remoteRtcpPort !== 0) {
       try {
         const len = this.rtcp.buildReport(performance.now(), true);

@@ -14,6 +14,8 @@ export const Drop = {
   TRANSCODE_FAILED: RTP_PARSE_ERROR_NAMES.length + 5,
   /** An engine's packet handler threw: the packet is dropped, the worker lives on. */
   HANDLER_ERROR: RTP_PARSE_ERROR_NAMES.length + 6,
+  /** From a source that had not (yet) passed latching probation (a learning candidate). */
+  UNLATCHED_SOURCE: RTP_PARSE_ERROR_NAMES.length + 7,
 } as const;
 
 export const DROP_REASON_NAMES: readonly string[] = [
@@ -25,6 +27,7 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'malformed_rtcp',
   'transcode_failed',
   'handler_error',
+  'unlatched_source',
 ];
 
 /** Non-zero counters as a name → count record (read path only). */

@@ -1,4 +1,5 @@
 import { decodeAudio } from '../playback/decodeAudio.ts';
+import type { DestinationPolicy } from '../../common/net/DestinationPolicy.ts';
 import { fetchMedia } from '../playback/fetchMedia.ts';
 import type { TtsEngine, TtsOptions, TtsResult } from './TtsEngine.ts';
 
@@ -8,6 +9,8 @@ export interface HttpTtsOptions {
   headers?: Record<string, string>;
   timeoutMs?: number;
   maxBytes?: number;
+  /** Where the engine (and its redirects) may be reached; the default policy refuses loopback. */
+  policy?: DestinationPolicy;
 }
 
 /** A TTS service over HTTP (a cloud engine behind a small adapter, Piper/Coqui servers...). */
@@ -29,6 +32,7 @@ export class HttpTtsEngine implements TtsEngine {
       timeoutMs: this.#opts.timeoutMs ?? 15_000,
       maxBytes: this.#opts.maxBytes ?? 20 * 1024 * 1024,
       ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+      ...(this.#opts.policy !== undefined ? { policy: this.#opts.policy } : {}),
     });
     return decodeAudio(bytes, `${this.name} TTS answer`);
   }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { NotFoundError, ValidationError } from '../../common/errors.ts';
 import { toRate, type DecodedAudio } from '../playback/decodeAudio.ts';
-import { checkTtsOptions } from '../playback/MediaItem.ts';
+import { checkTtsOptions, MAX_TTS_TEXT, ttsTextTooLong } from '../playback/MediaItem.ts';
 import type { PromptCache } from '../playback/PromptCache.ts';
 import type { TtsEngine, TtsOptions } from './TtsEngine.ts';
 
@@ -11,7 +11,7 @@ export interface TtsServiceOptions {
   defaultEngine?: string;
   /** Cache for synthesized speech (share the worker's PromptCache so one byte bound covers both). */
   cache?: PromptCache;
-  /** Longest text accepted, characters. Default 2000. */
+  /** Longest text accepted, characters; at most (and by default) MAX_TTS_TEXT. */
   maxTextLength?: number;
   /** Cached speech lifetime, ms; default: until evicted. */
   cacheTtlMs?: number;
@@ -41,7 +41,7 @@ export class TtsService {
     for (const e of opts.engines ?? []) this.register(e);
     if (opts.defaultEngine !== undefined) this.setDefault(opts.defaultEngine);
     this.#cache = opts.cache;
-    this.maxTextLength = opts.maxTextLength ?? 2000;
+    this.maxTextLength = Math.min(opts.maxTextLength ?? MAX_TTS_TEXT, MAX_TTS_TEXT);
     this.#ttlMs = opts.cacheTtlMs;
   }
 
@@ -76,9 +76,7 @@ export class TtsService {
 
   async synthesize(text: string, opts: SynthesizeOptions = {}): Promise<DecodedAudio> {
     if (typeof text !== 'string' || text.trim().length === 0) throw new ValidationError('INVALID_TTS', 'text is empty');
-    if (text.length > this.maxTextLength) {
-      throw new ValidationError('INVALID_TTS', `text of ${text.length} characters exceeds the ${this.maxTextLength} character limit`);
-    }
+    if (text.length > this.maxTextLength) throw ttsTextTooLong(text.length, this.maxTextLength);
     if (text.includes('\0')) throw new ValidationError('INVALID_TTS', 'text contains NUL');
     const name = opts.engine ?? this.#default;
     if (name === undefined) throw new NotFoundError('TTS_ENGINE_NOT_FOUND', 'no TTS engine is registered');

@@ -23,22 +23,29 @@ export function runProcess(cmd: string, args: readonly string[], opts: RunProces
     let total = 0;
     let stderr = '';
     let failure: Error | undefined;
+    let spawnFailed = false;
+    // After a failed spawn (ENOENT, EACCES) Node 20 leaves `pid` undefined but a handle whose
+    // kill() signals pid 0, i.e. our own process group: only ever kill a child that started.
+    const killChild = (): void => {
+      if (spawnFailed || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+    };
     // Our own timer, not spawn's `timeout`: that one is never cleared when the spawn itself fails
     // (ENOENT emits no 'exit') and would hold the event loop open for the full timeout.
     const timer = setTimeout(() => {
       failure ??= new ValidationError('TTS_FAILED', `${cmd}: no result within ${timeoutMs} ms`);
-      child.kill('SIGKILL');
+      killChild();
     }, timeoutMs);
     const onAbort = (): void => {
       failure ??= opts.signal?.reason as Error;
-      child.kill('SIGKILL');
+      killChild();
     };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.stdout.on('data', (c: Buffer) => {
       total += c.length;
       if (total > maxBytes) {
         failure ??= new ValidationError('TTS_FAILED', `${cmd}: output exceeds ${maxBytes} bytes`);
-        child.kill('SIGKILL');
+        killChild();
         return;
       }
       chunks.push(c);
@@ -49,6 +56,7 @@ export function runProcess(cmd: string, args: readonly string[], opts: RunProces
     // EPIPE when the child exits without reading all input; the exit status tells the story.
     child.stdin.on('error', () => undefined);
     child.on('error', (err: NodeJS.ErrnoException) => {
+      spawnFailed = true;
       failure ??= err.code === 'ENOENT'
         ? new UnsupportedError('TTS_ENGINE_UNAVAILABLE', `${cmd} is not installed`)
         : new ValidationError('TTS_FAILED', `${cmd}: ${err.message}`);

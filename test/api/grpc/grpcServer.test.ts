@@ -218,8 +218,14 @@ describe('gRPC MediaServer service', () => {
     const recs = await client.call<{ recordings: Array<{ id: string }> }>('ListRecordings');
     assert.ok(recs.recordings.some((r) => r.id === rec.id));
 
-    const sent = await client.call('SendDtmf', { endpoint_id: ep.id, digits: '1#', duration_ms: 60 });
-    assert.deepEqual(sent, { digits: '1#', method: 'rfc4733' });
+    const dtmfSent = new Promise<Record<string, unknown>>((resolve) => {
+      const off = server.events.subscribe((e) => { if (e.type === 'dtmf.sent' && e.endpoint_id === ep.id) { off(); resolve(e); } });
+    });
+    const accepted = await client.call('SendDtmf', { endpoint_id: ep.id, digits: '1#', duration_ms: 60 });
+    assert.match(String(accepted.id), /^dtmf-/);
+    assert.deepEqual({ ...accepted, id: 'x' }, { id: 'x', endpoint_id: ep.id, digits: '1#', duration_ms: 60 });
+    const sent = await dtmfSent;
+    assert.deepEqual([sent.id, sent.method], [accepted.id, 'rfc4733']);
     const events = caller.received.filter((p) => p.pt === 101);
     assert.deepEqual([...new Set(events.map((p) => p.payload[0]))], [1, 11], 'events 1 and # (RFC 4733 section 3.2)');
 
@@ -235,6 +241,8 @@ describe('gRPC MediaServer service', () => {
     const digits = await rejectsWith(client.call('SendDtmf', { endpoint_id: ep.id, digits: '12x' }), status.INVALID_ARGUMENT);
     assert.match(digits.details, /^VALIDATION_ERROR: request\/digits /);
     await rejectsWith(client.call('SendDtmf', { endpoint_id: 'nope', digits: '1' }), status.NOT_FOUND);
+    const long = await rejectsWith(client.call('SendDtmf', { endpoint_id: ep.id, digits: '1'.repeat(64), duration_ms: 5000 }), status.INVALID_ARGUMENT);
+    assert.match(long.details, /^DTMF_TOO_LONG: /);
     await client.call('DeleteEndpoint', { id: ep.id });
   });
 

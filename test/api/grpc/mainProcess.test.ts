@@ -5,20 +5,13 @@ import { test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { RtpPeer } from '../../helpers/RtpPeer.ts';
 import { testPortRange } from '../../helpers/server.ts';
+import { freeTcpPort } from '../../helpers/mainProcess.ts';
 import { GrpcTestClient, nextMessage, streamError } from './grpcClient.ts';
-
-async function freeTcpPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 test('npm start entry with GRPC_PORT: the gRPC API answers beside REST, and SIGTERM with an open Events stream exits 0', async (t) => {
   const [apiPort, grpcPort] = [await freeTcpPort(), await freeTcpPort()];
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, LOG_LEVEL: 'info', MEDIA_WORKERS: '1', ...testPortRange(), API_PORT: String(apiPort), GRPC_PORT: String(grpcPort), API_TOKEN: 'secret' },
+    env: { ...process.env, LOG_LEVEL: 'info', MEDIA_WORKERS: '1', ...testPortRange(), API_PORT: String(apiPort), GRPC_PORT: String(grpcPort), API_TOKEN: 'secret', DRAIN_TIMEOUT_MS: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   t.after(() => child.kill('SIGKILL'));

@@ -68,3 +68,23 @@ test('the document declares bearer auth only when a token is configured', async 
   const res = await secured.app.inject({ method: 'GET', url: '/docs/json', headers: { authorization: 'Bearer tok' } });
   assert.deepEqual(res.json<{ security?: unknown }>().security, [{ bearer: [] }]);
 });
+
+test('every operation declares the statuses any route can answer: 400, 500, 503; 413/415 with a body, 414 with a path parameter, 401 with a token', async (t) => {
+  const { app } = await createTestApp(t, { token: 'tok' });
+  const doc = (await app.inject({ method: 'GET', url: '/docs/json', headers: { authorization: 'Bearer tok' } })).json<OpenApiDoc>();
+  for (const [p, item] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(item)) {
+      const declared = Object.keys(op.responses);
+      const expected = ['400', '500', '503'];
+      if (p !== '/health') expected.push('401');
+      if (method !== 'get') expected.push('413', '415');
+      if (p.includes('{')) expected.push('414');
+      for (const s of expected) assert.ok(declared.includes(s), `${method.toUpperCase()} ${p} declares ${s}`);
+    }
+  }
+  // What the schema-less framework answers is what the document says: a path parameter over the
+  // router's limit is 414 on a route that declares it.
+  const long = await app.inject({ method: 'GET', url: `/endpoints/${'x'.repeat(300)}`, headers: { authorization: 'Bearer tok' } });
+  assert.equal(long.statusCode, 414);
+  assert.ok(Object.keys(doc.paths['/endpoints/{id}']!.get!.responses).includes('414'));
+});

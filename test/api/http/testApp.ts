@@ -11,6 +11,7 @@ export interface TestAppOptions extends FakeMediaControlOptions {
   events?: BuildAppOptions['events'];
   extraRoutes?: BuildAppOptions['extraRoutes'];
   flows?: unknown;
+  metricsRegistries?: BuildAppOptions['metricsRegistries'];
 }
 
 export interface TestApp {
@@ -32,6 +33,7 @@ export async function createTestApp(t: TestContext, opts: TestAppOptions = {}): 
     events: opts.events,
     extraRoutes: opts.extraRoutes,
     flows: opts.flows,
+    ...(opts.metricsRegistries !== undefined ? { metricsRegistries: opts.metricsRegistries } : {}),
   });
   t.after(() => app.close());
   await app.ready();

@@ -86,10 +86,10 @@ test('createAnswer() L16/16000 answer on a dynamic payload type is read by ffpro
   assert.equal(s.sample_rate, '16000');
 });
 
-// ffmpeg reads one format per m= line (the last rtpmap it knows wins), hence singleCodec.
+// ffmpeg reads one format per m= line (the last rtpmap it knows wins): our answers name one codec.
 test('createAnswer() Opus answer (RFC 7587 rtpmap and fmtp) is read by ffprobe as opus 48 kHz', async (t) => {
   const port = await freePort();
-  const { sdp, media } = createAnswer(fixture('freeswitch-opus.sdp'), local({ rtpPort: port, rtcpPort: port + 1, singleCodec: true }));
+  const { sdp, media } = createAnswer(fixture('freeswitch-opus.sdp'), local({ rtpPort: port, rtcpPort: port + 1 }));
   assert.equal(media.codec.name, 'opus');
   const enc = new OpusScript(48000, 1, OpusScript.Application.VOIP);
   t.after(() => enc.delete());

@@ -45,7 +45,7 @@ const mutated = fc.tuple(fc.constantFrom(...FIXTURES), fc.array(mutation, { minL
 
 const LOCALS = [
   local(),
-  local({ codecs: ['opus', 'l16', 'telephone-event'], rtcpMux: false, direction: 'sendonly', singleCodec: true }),
+  local({ codecs: ['opus', 'l16', 'telephone-event'], rtcpMux: false, direction: 'sendonly' }),
   local({ codecs: ['pcma', 'l16/48000'], previousSdp: createOffer(local()).sdp }),
 ];
 

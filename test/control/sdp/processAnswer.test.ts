@@ -18,7 +18,8 @@ test('processAnswer() reads the answer our own createAnswer() gives to our offer
   assert.equal(media.rtcpMux, true);
   assert.equal(media.codec.name, 'opus');
   assert.equal(media.codec.payloadType, 96);
-  assert.deepEqual(media.codecs.map((c) => c.name), ['opus', 'pcmu']);
+  // Our answers name one codec (README: answer policy).
+  assert.deepEqual(media.codecs.map((c) => c.name), ['opus']);
   assert.deepEqual(media.telephoneEvent, { payloadType: 97, clockRate: 48000, events: '0-16' });
   assert.equal(media.direction, 'sendrecv');
 });
@@ -65,4 +66,12 @@ test('processAnswer() combines our offered direction with the answer\'s', () => 
   const held = processAnswer(OFFER, answer('m=audio 30000 RTP/AVP 0', ['a=inactive']));
   assert.equal(held.direction, 'inactive');
   assert.equal(held.onHold, true);
+});
+
+test('processAnswer() takes the answer\'s telephone-event at another clock than the codec (opus + telephone-event/8000)', () => {
+  const a = answer('m=audio 30000 RTP/AVP 96 98', ['a=rtpmap:96 opus/48000/2', 'a=rtpmap:98 telephone-event/8000']);
+  const media = processAnswer(OFFER, a);
+  assert.equal(media.codec.name, 'opus');
+  assert.deepEqual(media.telephoneEvent, { payloadType: 98, clockRate: 8000, events: '0-15' });
+  assert.equal(media.comfortNoise, null);
 });

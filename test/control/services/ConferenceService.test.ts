@@ -13,6 +13,7 @@ function fakeHost(): { host: ConferenceHost; requests: string[]; answerCreate: (
     hasEndpoint: () => true,
     workerOf: () => 0,
     workerForAffinity: () => 0,
+    assertAdmitting: () => undefined,
     request: fakeRequest((method) => {
       requests.push(method);
       if (method === 'conference.create') return new Promise((resolve) => { answerCreate = () => resolve({}); });

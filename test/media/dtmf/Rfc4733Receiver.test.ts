@@ -112,6 +112,19 @@ test('Rfc4733Receiver joins the segments of a long-duration event (RFC 4733 2.5.
   assert.equal(events[0]!.durationMs, ((0xffff + 8000) * 1000) / 8000);
 });
 
+test('Rfc4733Receiver with telephone-event/8000 on a 48 kHz timeline (Opus) joins segments in the event clock', () => {
+  const { rx, events } = collector({ clockRate: 8000, timestampRate: 48000 });
+  const ts = 0xfff00000;
+  rx.push(3, 1, ts, true, payload(4, false, 160), 8000);
+  rx.push(3, 2, ts, false, payload(4, false, 0xffff), 16190);
+  // The next segment starts 0xFFFF event units later: six times as many 48 kHz timestamp units.
+  rx.push(3, 3, (ts + 0xffff * 6) >>> 0, false, payload(4, false, 160), 16200);
+  rx.push(3, 4, (ts + 0xffff * 6) >>> 0, false, payload(4, true, 800), 16300);
+  assert.equal(events.length, 1);
+  assert.equal(events[0]!.digit, '4');
+  assert.equal(events[0]!.durationMs, ((0xffff + 800) * 1000) / 8000);
+});
+
 test('Rfc4733Receiver counts malformed, non-DTMF and late packets without reporting them', () => {
   const { rx, events } = collector();
   rx.push(1, 1, 500, true, Uint8Array.of(1, 2, 3), 0);

@@ -60,7 +60,8 @@ function harness(t: TestContext, endpoints: string[] = ['ep1']): Harness {
   const ctx: WorkerContext = {
     workerIndex: 0,
     clock,
-    settings: { promptsDir: 'prompts', recordingsDir: 'recordings' },
+    // the HTTP test servers listen on loopback, which the default fetch policy refuses
+    settings: { promptsDir: 'prompts', recordingsDir: 'recordings', mediaFetchAllow: ['127.0.0.1'] },
     endpoint: () => { throw new Error('not used'); },
     audio: (id) => {
       const a = audio.get(id);

@@ -53,7 +53,7 @@ test('parseMediaItem() rejects bad items with a ValidationError naming the probl
     ['https://user:pw@example.com/a.wav', /credentials/],
     ['http://', /valid URL/],
     ['tts:', /empty text/],
-    [`tts:${'a'.repeat(5000)}`, /longer than/],
+    [`tts:${'a'.repeat(5000)}`, /exceeds the 4000 character limit/],
     ['tone:', /tone/],
     ['tone:hoot', /unknown tone 'hoot'/],
     ['tone:5', /outside 20\.\.20000/],
@@ -68,7 +68,7 @@ test('parseMediaItem() rejects bad items with a ValidationError naming the probl
   for (const [item, why] of bad) {
     assert.throws(() => parseMediaItem(item), (err: unknown) => {
       assert.ok(err instanceof ValidationError, `${item}: ${String(err)}`);
-      assert.equal(err.code, 'INVALID_MEDIA');
+      assert.equal(err.code, item.startsWith('tts:a') ? 'TTS_TEXT_TOO_LONG' : 'INVALID_MEDIA');
       assert.match(err.message, why, item);
       return true;
     });

@@ -13,6 +13,10 @@ import { digitsToText, resolvePlaylist } from '../../../src/media/playback/resol
 import type { TtsEngine, TtsOptions } from '../../../src/media/tts/TtsEngine.ts';
 import { TtsService } from '../../../src/media/tts/TtsService.ts';
 import { toneShare, tool } from './audioHelpers.ts';
+import { DestinationPolicy } from '../../../src/common/net/DestinationPolicy.ts';
+
+/** The test servers listen on loopback, which the default policy refuses. */
+const LOOPBACK_ALLOWED = new DestinationPolicy({ allow: ['127.0.0.1'] });
 
 const PROMPTS = path.resolve('prompts');
 
@@ -152,7 +156,7 @@ test('resolvePlaylist() fetches http items, caches them and refetches after the 
   const { url, hits } = await server(t);
   let now = 0;
   const cache = new PromptCache({ now: () => now });
-  const ctx = { rate: 8000, cache, http: { ttlMs: 60_000 } };
+  const ctx = { rate: 8000, cache, http: { ttlMs: 60_000, policy: LOOPBACK_ALLOWED } };
   const [a] = await resolvePlaylist([`${url}/a.wav`], ctx);
   assert.ok(a?.kind === 'pcm' && a.pcm.length === 3200 && toneShare(a.pcm, 8000, 900, 100, 3100) > 0.9);
   await resolvePlaylist([`${url}/a.wav`], ctx);
@@ -164,7 +168,7 @@ test('resolvePlaylist() fetches http items, caches them and refetches after the 
 
 test('resolvePlaylist() reports HTTP 404, timeouts and oversize bodies as clean ValidationErrors', async (t) => {
   const { url } = await server(t);
-  const ctx = { rate: 8000, cache: new PromptCache(), http: { timeoutMs: 300, maxBytes: 100_000 } };
+  const ctx = { rate: 8000, cache: new PromptCache(), http: { timeoutMs: 300, maxBytes: 100_000, policy: LOOPBACK_ALLOWED } };
   const code = (c: string, re: RegExp) => (e: unknown) => e instanceof ValidationError && e.code === c && re.test(e.message);
   await assert.rejects(resolvePlaylist([`${url}/missing.wav`], ctx), code('MEDIA_FETCH_FAILED', /HTTP 404/));
   await assert.rejects(resolvePlaylist([`${url}/slow`], ctx), code('MEDIA_FETCH_TIMEOUT', /300 ms/));
@@ -174,7 +178,7 @@ test('resolvePlaylist() reports HTTP 404, timeouts and oversize bodies as clean 
   await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
   const port = (closed.address() as AddressInfo).port;
   await new Promise<void>((r) => closed.close(() => r()));
-  await assert.rejects(resolvePlaylist([`http://127.0.0.1:${port}/x.wav`], ctx), code('MEDIA_FETCH_FAILED', /ECONNREFUSED/));
+  await assert.rejects(resolvePlaylist([`http://127.0.0.1:${port}/x.wav`], ctx), code('MEDIA_FETCH_FAILED', /: destination refused or unreachable$/));
   assert.equal(ctx.cache.size, 0, 'failures are not cached');
 });
 

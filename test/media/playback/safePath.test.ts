@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { link, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -55,4 +56,36 @@ test('resolveSafePath() reports a missing file as NotFoundError and needs a root
   await assert.rejects(resolveSafePath('nope.wav', [root]), (err: unknown) => err instanceof NotFoundError && err.code === 'MEDIA_NOT_FOUND');
   await assert.rejects(resolveSafePath('sub/ok.wav', []), ValidationError);
   await assert.rejects(resolveSafePath('a\0b', [root]), ValidationError);
+});
+
+test('resolveWritablePath() resolves each folder: links inside the root are followed, links out refused, nothing created outside', async (t) => {
+  const { root, other } = await layout(t);
+  const { resolveWritablePath } = await import('../../../src/media/playback/safePath.ts');
+  const pathForbidden = (err: unknown): boolean => err instanceof ValidationError && err.code === 'PATH_FORBIDDEN';
+  assert.equal(await resolveWritablePath(root, 'new/deeper/x.wav'), path.join(root, 'new', 'deeper', 'x.wav'));
+  await symlink(path.join(root, 'sub'), path.join(root, 'sub-link'));
+  assert.equal(await resolveWritablePath(root, 'sub-link/y.wav'), path.join(root, 'sub', 'y.wav'));
+  await assert.rejects(resolveWritablePath(root, 'escape-dir/a/b.wav'), pathForbidden);
+  await assert.rejects(resolveWritablePath(root, 'escape.wav'), pathForbidden);
+  await assert.rejects(resolveWritablePath(root, 'sub/ok.wav/x.wav'), pathForbidden);
+  await assert.rejects(resolveWritablePath(root, '../x.wav'), pathForbidden);
+  assert.deepEqual((await readdir(other)).sort(), ['secret.wav']);
+});
+
+test('openNoFollow() refuses a final symlink, a hard-linked file and a FIFO (without blocking), and overwrite truncates only after the checks', async (t) => {
+  const { root, other } = await layout(t);
+  const { openNoFollow } = await import('../../../src/media/playback/safePath.ts');
+  const pathForbidden = (err: unknown): boolean => err instanceof ValidationError && err.code === 'PATH_FORBIDDEN';
+  await assert.rejects(openNoFollow(path.join(root, 'escape.wav'), 'overwrite'), pathForbidden);
+  await assert.rejects(openNoFollow(path.join(root, 'escape.wav'), 'read'), pathForbidden);
+  await assert.rejects(openNoFollow(path.join(root, 'escape.wav'), 'create'), { code: 'EEXIST' });
+  await link(path.join(other, 'secret.wav'), path.join(root, 'hard.wav'));
+  await assert.rejects(openNoFollow(path.join(root, 'hard.wav'), 'overwrite'), pathForbidden);
+  assert.equal(await readFile(path.join(other, 'secret.wav'), 'utf8'), 'x', 'not truncated');
+  execFileSync('mkfifo', [path.join(root, 'pipe.wav')]);
+  await assert.rejects(openNoFollow(path.join(root, 'pipe.wav'), 'overwrite'), pathForbidden);
+  await assert.rejects(openNoFollow(path.join(root, 'pipe.wav'), 'read'), pathForbidden);
+  const fh = await openNoFollow(path.join(root, 'sub', 'ok.wav'), 'overwrite');
+  await fh.close();
+  assert.equal(await readFile(path.join(root, 'sub', 'ok.wav'), 'utf8'), '');
 });

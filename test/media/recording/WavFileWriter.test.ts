@@ -182,7 +182,8 @@ test('WavFileWriter drops and counts whole frames when its bounded queue is full
 test('WavFileWriter reports an I/O error at open, and close() is idempotent', async (t) => {
   const dir = await tempDir(t);
   await assert.rejects(WavFileWriter.open({ path: join(dir, 'missing', 'a.wav'), sampleRate: 8000, channels: 1 }), { code: 'ENOENT' });
-  await assert.rejects(WavFileWriter.open({ path: '/dev/full', sampleRate: 8000, channels: 1, ifExists: 'overwrite' }), { code: 'ENOSPC' });
+  // a device is not a recording file: refused before anything is written (ENOSPC is tested on a full tmpfs)
+  await assert.rejects(WavFileWriter.open({ path: '/dev/full', sampleRate: 8000, channels: 1, ifExists: 'overwrite' }), { code: 'PATH_FORBIDDEN' });
   const w = await WavFileWriter.open({ path: join(dir, 'ok.wav'), sampleRate: 8000, channels: 1 });
   const p1 = w.close();
   assert.equal(w.close(), p1);
@@ -227,4 +228,49 @@ test('WavFileWriter survives SIGKILL: a child killed mid-recording leaves a WAV 
   const header = parseWavHeader(await readFile(path));
   assert.ok(44 + header.declaredDataBytes <= (await stat(path)).size, 'header never claims more than is on disk');
   await run('sox', [path, '-n', 'stat']);
+});
+
+test('WavFileWriter on a disk that fills up ends with the error yet leaves a playable file and reports what it holds', async (t) => {
+  const { smallTmpfs } = await import('../../helpers/tmpfs.ts');
+  const { openNoFollow } = await import('../../../src/media/playback/safePath.ts');
+  // 160 KiB of tmpfs (real ENOSPC); where mounting is not allowed, a file handle that answers
+  // ENOSPC after as many bytes (the writer cannot tell the difference).
+  const fs = process.env.FORCE_NO_TMPFS ? null : smallTmpfs(t, 160 * 1024);
+  const dir = fs ?? await tempDir(t);
+  if (fs === null) t.diagnostic('tmpfs not mountable here: ENOSPC simulated at the file handle');
+  const openFile: Parameters<typeof WavFileWriter.open>[0]['openFile'] = fs !== null ? undefined : async (p, mode) => {
+    const fh = await openNoFollow(p, mode);
+    let budget = 160 * 1024;
+    const write = fh.write.bind(fh) as (b: Uint8Array, o: number, l: number, pos: number) => Promise<{ bytesWritten: number; buffer: Uint8Array }>;
+    (fh as unknown as { write: typeof write }).write = async (b, o, l, pos) => {
+      const end = pos + l;
+      if (end > budget) {
+        if (pos < budget) { const part = budget - pos; budget = pos; return write(b, o, part, pos); }
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      }
+      return write(b, o, l, pos);
+    };
+    return fh;
+  };
+  const path = join(dir, 'full.wav');
+  const errors: Error[] = [];
+  const w = await WavFileWriter.open({ path, sampleRate: 8000, channels: 1, flushIntervalMs: 100, onError: (e) => errors.push(e), ...(openFile ? { openFile } : {}) });
+  const frame = sine(8000, 0.02, 440);
+  // 20 s of audio (320 KB) into 160 KiB: write a second at a time, letting the disk catch up.
+  for (let s = 0; s < 20 && w.error === null; s++) {
+    for (let i = 0; i < 50; i++) w.write(frame);
+    await w.flush();
+  }
+  assert.ok(w.error !== null, 'the disk filled up');
+  assert.equal((w.error as { code?: string }).code, 'INSUFFICIENT_STORAGE');
+  assert.equal(errors.length, 1);
+  const r = await w.close();
+  const file = await readFile(path);
+  const h = parseWavHeader(file);
+  assert.equal(r.bytes, file.length, 'reports the bytes the file holds');
+  assert.equal(h.declaredDataBytes, file.length - 44, 'header matches the data');
+  assert.ok(file.length > 100 * 1024, `most of the disk holds audio: ${file.length}`);
+  assert.equal(r.durationMs, ((file.length - 44) / 2 / 8000) * 1000);
+  const probe = await ffprobe(path);
+  assert.ok(Math.abs(probe.duration * 1000 - r.durationMs) < 1, `${probe.duration} s vs ${r.durationMs} ms`);
 });

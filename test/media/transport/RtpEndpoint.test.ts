@@ -147,3 +147,141 @@ test('RtpEndpoint after a re-INVITE to a new address does not latch onto a late 
   assert.equal(ep.remote?.rtpPort, y.address().port, 'we send to the new peer');
   assert.equal(ep.packetsReceived, 2, 'the new peer\'s media is accepted, the old peer\'s late packet is not');
 });
+
+// ---- latching (learning probation, like Asterisk's strictrtp=seqno) ----------------------------
+
+async function udpPeer(): Promise<dgram.Socket> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+  return s;
+}
+
+function rtpPacket(seq: number, fill: number): Buffer {
+  const b = Buffer.alloc(172, fill);
+  b[0] = 0x80;
+  b[1] = 0;
+  b.writeUInt16BE(seq & 0xffff, 2);
+  b.writeUInt32BE(seq * 160, 4);
+  b.writeUInt32BE(0xabc, 8);
+  return b;
+}
+
+/** Resolves once the datagram is handed to the kernel, so sends from several sockets keep their order. */
+function sendTo(sock: dgram.Socket, buf: Buffer, port: number): Promise<void> {
+  return new Promise((resolve, reject) => sock.send(buf, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+}
+
+/** Polls `cond` on every turn of the event loop (each received datagram is one), for up to 3 s. */
+function until(cond: () => boolean): Promise<void> {
+  const deadline = performance.now() + 3000;
+  return new Promise((resolve, reject) => {
+    const poll = (): void => {
+      if (cond()) resolve();
+      else if (performance.now() > deadline) reject(new Error('condition not reached'));
+      else setImmediate(poll);
+    };
+    poll();
+  });
+}
+
+function drop(ep: RtpEndpoint, reason: string): number {
+  return (ep.stats().dropped as Record<string, number>)[reason] ?? 0;
+}
+
+/** Records the sequence numbers the endpoint delivers to its sink. */
+function sinkOf(ep: RtpEndpoint): number[] {
+  const seqs: number[] = [];
+  ep.sink = { onPacket: (_b, _o, _l, _e, seq) => { seqs.push(seq); } };
+  return seqs;
+}
+
+test('RtpEndpoint: a foreign source sending a few packets first does not take the leg; the peer behind NAT latches after 4 in-sequence packets, none lost', { timeout: 5000 }, async (t) => {
+  const sdpPeer = await udpPeer(); // the address in the SDP: nobody sends from it (NAT)
+  const nat = await udpPeer();
+  const foreign = await udpPeer();
+  const ep = await openEndpoint();
+  t.after(() => { ep.close(); sdpPeer.close(); nat.close(); foreign.close(); });
+  const delivered = sinkOf(ep);
+  const latched: number[] = [];
+  ep.listener = { onMediaTimeout() {}, onBye() {}, onRemoteLatched: (_ep, _ip, port) => { latched.push(port); } };
+  ep.configure(media(sdpPeer.address().port, 'sendrecv'), 0);
+
+  // Random sequence numbers, as a scanner or a stray stream would send.
+  for (const seq of [17, 40_000, 9]) await sendTo(foreign, rtpPacket(seq, 0xee), ep.rtpPort);
+  for (let seq = 500; seq < 504; seq++) await sendTo(nat, rtpPacket(seq, 0x11), ep.rtpPort);
+  await until(() => ep.packetsReceived === 4);
+  assert.equal(ep.remote?.rtpPort, nat.address().port, 'the real peer took the leg');
+  assert.deepEqual(latched, [nat.address().port], 'endpoint.remote_latched once, for the actual latch');
+  assert.deepEqual(delivered, [500, 501, 502, 503], 'the probation packets are delivered, in order');
+  assert.equal(drop(ep, 'unlatched_source'), 3, 'the foreign packets are counted');
+
+  // Locked now: the foreign source is refused even with a perfect sequence.
+  for (let seq = 10; seq < 20; seq++) await sendTo(foreign, rtpPacket(seq, 0xee), ep.rtpPort);
+  await sendTo(nat, rtpPacket(504, 0x11), ep.rtpPort);
+  await until(() => ep.packetsReceived === 5);
+  assert.equal(drop(ep, 'source_mismatch'), 10);
+  assert.equal(ep.remote?.rtpPort, nat.address().port);
+});
+
+test('RtpEndpoint: a source that breaks its sequence before 4 packets never latches', { timeout: 5000 }, async (t) => {
+  const sdpPeer = await udpPeer();
+  const foreign = await udpPeer();
+  const ep = await openEndpoint();
+  t.after(() => { ep.close(); sdpPeer.close(); foreign.close(); });
+  ep.configure(media(sdpPeer.address().port, 'sendrecv'), 0);
+  // Runs of three, over and over: never four consecutive.
+  for (let run = 0; run < 5; run++) for (let i = 0; i < 3; i++) await sendTo(foreign, rtpPacket(run * 100 + i, 0xee), ep.rtpPort);
+  // The SDP's own address is trusted at its first packet, and ends the foreign candidate.
+  await sendTo(sdpPeer, rtpPacket(7, 0x22), ep.rtpPort);
+  await until(() => ep.packetsReceived === 1);
+  assert.equal(ep.remote?.rtpPort, sdpPeer.address().port);
+  assert.equal(drop(ep, 'unlatched_source'), 15);
+});
+
+test('RtpEndpoint re-learns only after a new SDP moves the remote address', { timeout: 5000 }, async (t) => {
+  const sdp1 = await udpPeer();
+  const nat1 = await udpPeer();
+  const sdp2 = await udpPeer();
+  const nat2 = await udpPeer();
+  const ep = await openEndpoint();
+  t.after(() => { ep.close(); sdp1.close(); nat1.close(); sdp2.close(); nat2.close(); });
+  ep.configure(media(sdp1.address().port, 'sendrecv'), 0);
+  for (let seq = 1; seq <= 4; seq++) await sendTo(nat1, rtpPacket(seq, 1), ep.rtpPort);
+  await until(() => ep.packetsReceived === 4);
+  assert.equal(ep.remote?.rtpPort, nat1.address().port);
+  // A new source, however well behaved, cannot move a locked leg without signalling.
+  for (let seq = 1; seq <= 8; seq++) await sendTo(nat2, rtpPacket(seq, 2), ep.rtpPort);
+  await sendTo(nat1, rtpPacket(5, 1), ep.rtpPort);
+  await until(() => ep.packetsReceived === 5);
+  assert.equal(ep.remote?.rtpPort, nat1.address().port);
+  // The re-INVITE (transfer) names another peer: learning starts again.
+  ep.configure(media(sdp2.address().port, 'sendrecv'), 100);
+  for (let seq = 20; seq < 24; seq++) await sendTo(nat2, rtpPacket(seq, 2), ep.rtpPort);
+  await until(() => ep.packetsReceived === 9);
+  assert.equal(ep.remote?.rtpPort, nat2.address().port);
+});
+
+test('RtpEndpoint with latchPackets 1 latches on the first packet (the previous behaviour, for RTP_LATCH_PACKETS=1)', { timeout: 5000 }, async (t) => {
+  const sdpPeer = await udpPeer();
+  const nat = await udpPeer();
+  const ep = await openEndpoint();
+  t.after(() => { ep.close(); sdpPeer.close(); nat.close(); });
+  ep.latchPackets = 1;
+  ep.configure(media(sdpPeer.address().port, 'sendrecv'), 0);
+  await sendTo(nat, rtpPacket(9, 1), ep.rtpPort);
+  await until(() => ep.packetsReceived === 1);
+  assert.equal(ep.remote?.rtpPort, nat.address().port);
+});
+
+test('RtpEndpoint takes RTCP from elsewhere than the SDP only from the host RTP latched onto', { timeout: 5000 }, async (t) => {
+  const sdpPeer = await udpPeer();
+  const foreign = await udpPeer();
+  const ep = await openEndpoint();
+  t.after(() => { ep.close(); sdpPeer.close(); foreign.close(); });
+  ep.configure(media(sdpPeer.address().port, 'sendrecv'), 0);
+  // A receiver report (RFC 3550 6.4.2) with no report blocks.
+  const rr = Buffer.from([0x80, 201, 0, 1, 0, 0, 0x0a, 0xbc]);
+  await sendTo(foreign, rr, ep.rtcpPort);
+  await until(() => drop(ep, 'unlatched_source') === 1);
+  assert.equal(ep.remote?.rtcpPort, sdpPeer.address().port + 1, 'RTCP still goes where the SDP says');
+});

@@ -11,6 +11,7 @@ import { Text2WaveEngine } from '../../../src/media/tts/Text2WaveEngine.ts';
 import type { TtsEngine, TtsOptions } from '../../../src/media/tts/TtsEngine.ts';
 import { TtsService } from '../../../src/media/tts/TtsService.ts';
 import { rms } from '../playback/audioHelpers.ts';
+import { DestinationPolicy } from '../../../src/common/net/DestinationPolicy.ts';
 
 class CountingEngine implements TtsEngine {
   calls = 0;
@@ -96,7 +97,8 @@ test('HttpTtsEngine POSTs {text, voice, lang} as JSON and decodes the WAV answer
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => srv.close(() => r())));
   const base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
-  const engine = new HttpTtsEngine({ url: `${base}/tts`, headers: { authorization: 'Bearer k' } });
+  const policy = new DestinationPolicy({ allow: ['127.0.0.1'] });
+  const engine = new HttpTtsEngine({ url: `${base}/tts`, headers: { authorization: 'Bearer k' }, policy });
   const { pcm, sampleRate } = await engine.synthesize('Hello "there"; rm -rf /', { voice: 'v1', lang: 'en-US' });
   assert.equal(sampleRate, 16000);
   assert.ok(Math.abs(pcm.length - 8000) < 2);
@@ -105,7 +107,9 @@ test('HttpTtsEngine POSTs {text, voice, lang} as JSON and decodes the WAV answer
     method: 'POST', type: 'application/json', auth: 'Bearer k',
     body: { text: 'Hello "there"; rm -rf /', voice: 'v1', lang: 'en-US' },
   });
-  await assert.rejects(new HttpTtsEngine({ url: `${base}/fail` }).synthesize('x'), /HTTP 500/);
+  await assert.rejects(new HttpTtsEngine({ url: `${base}/fail`, policy }).synthesize('x'), /HTTP 500/);
+  // without the exception, the default policy refuses the loopback engine
+  await assert.rejects(new HttpTtsEngine({ url: `${base}/tts` }).synthesize('x'), /destination refused or unreachable/);
 });
 
 let hasText2Wave = true;
@@ -123,4 +127,19 @@ test('Text2WaveEngine speaks through festival text2wave', { skip: hasText2Wave ?
 
 test('Text2WaveEngine refuses a voice that is not a plain identifier (it becomes Scheme code)', async () => {
   await assert.rejects(new Text2WaveEngine().synthesize('hi', { voice: 'x) (system "id"' }), ValidationError);
+});
+
+test('One TTS text limit: tts: items, TtsService and the REST schema all allow exactly MAX_TTS_TEXT', async () => {
+  const { MAX_TTS_TEXT, parseMediaItem } = await import('../../../src/media/playback/MediaItem.ts');
+  const { readFileSync } = await import('node:fs');
+  const tts = new TtsService({ engines: [new CountingEngine('a')] });
+  const longest = 'a'.repeat(MAX_TTS_TEXT);
+  assert.equal(parseMediaItem(`tts:${longest}`).kind, 'tts');
+  await tts.synthesize(longest); // an item the parser accepts is not refused by the service
+  await assert.rejects(tts.synthesize(`${longest}a`), (e: unknown) => e instanceof ValidationError && e.code === 'TTS_TEXT_TOO_LONG');
+  assert.throws(() => parseMediaItem(`tts:${longest}a`), (e: unknown) => e instanceof ValidationError && e.code === 'TTS_TEXT_TOO_LONG');
+  // A higher per-service setting cannot lift the one limit.
+  assert.equal(new TtsService({ maxTextLength: 10 * MAX_TTS_TEXT }).maxTextLength, MAX_TTS_TEXT);
+  const schema = JSON.parse(readFileSync(new URL('../../../schemas/api/CreatePlaybackRequest.json', import.meta.url), 'utf8')) as { properties: { media: { items: { maxLength: number } } } };
+  assert.equal(schema.properties.media.items.maxLength, 'tts:'.length + MAX_TTS_TEXT);
 });

@@ -12,9 +12,13 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   401: 'Missing or invalid bearer token',
   404: 'No such object',
   409: 'The object cannot do that in its current state',
+  413: 'The request body is larger than the limit',
+  414: 'A path parameter is too long',
+  415: 'The request body has a content type the route does not take',
   426: 'Plain HTTP request to a WebSocket route',
   500: 'Internal error (details are logged, never returned)',
-  503: 'A resource pool is exhausted (ports, workers)',
+  503: 'A resource pool is exhausted (ports, workers), or the server is draining, not ready or shutting down',
+  507: 'INSUFFICIENT_STORAGE: the disk (or quota) that would hold the file is full',
 };
 
 /** 204 reply, documented without a body. */

@@ -15,14 +15,14 @@ export function dtmfRoutes(dtmf: DtmfService): (app: FastifyInstance) => Promise
     app.post<{ Params: IdParams; Body: DtmfBody }>('/endpoints/:id/dtmf', {
       schema: {
         tags: ['endpoints'],
-        summary: 'Send DTMF: RFC 4733 events when the peer negotiated telephone-event, else in-band tones; replies once sent',
+        summary: 'Send DTMF: RFC 4733 events when the peer negotiated telephone-event, else in-band tones. Answers 202 at once; dtmf.sent or dtmf.failed (same id) reports the outcome',
         params: ref('IdParams'),
         body: ref('DtmfRequest'),
-        response: { 200: ref('DtmfResult'), ...errorResponses(400, 401, 404, 409, 500) },
+        response: { 202: ref('DtmfAccepted'), ...errorResponses(400, 401, 404, 500) },
       },
-    }, async (request) => {
+    }, async (request, reply) => {
       const options = request.body.duration_ms === undefined ? {} : { durationMs: request.body.duration_ms };
-      return dtmf.send(request.params.id, request.body.digits, options);
+      return reply.code(202).send(dtmf.start(request.params.id, request.body.digits, options));
     });
   };
 }

@@ -138,7 +138,7 @@ export async function flowRoutes(app: FastifyInstance, opts: { flows: FlowServic
           { type: 'object', required: ['yaml'], additionalProperties: false, properties: { yaml: { type: 'string', minLength: 1 } } },
         ],
       },
-      response: { 200: flowInfo, 201: flowInfo, 400: errorSchema, 409: errorSchema },
+      response: { 200: flowInfo, 201: flowInfo, 400: errorSchema, 409: errorSchema, 507: { ...errorSchema, description: 'INSUFFICIENT_STORAGE: the flows directory is full' } },
     },
   }, async (req, reply) => {
     const body = req.body;

@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { RecordingService, StartRecordingOptions } from '../../../control/services/RecordingService.ts';
@@ -43,7 +42,7 @@ export function recordingRoutes(recordings: RecordingService): (app: FastifyInst
         tags: ['recordings'],
         summary: 'Start recording an endpoint or a bridge',
         body: ref('CreateRecordingRequest'),
-        response: { 201: ref('Recording'), ...errorResponses(400, 401, 404, 409, 500, 503) },
+        response: { 201: ref('Recording'), ...errorResponses(400, 401, 404, 409, 500, 503, 507) },
       },
     }, async (request, reply) => reply.code(201).send(await recordings.start(startOptions(request.body))));
 
@@ -104,8 +103,15 @@ export function recordingRoutes(recordings: RecordingService): (app: FastifyInst
       },
     }, async (request, reply) => {
       const m = await recordings.media(request.params.id);
-      // a file still growing is served as far as it was when asked, so length and body agree
-      const body = m.bytes > 0 ? createReadStream(m.path, { start: 0, end: m.bytes - 1 }) : Buffer.alloc(0);
+      // a file still growing is served as far as it was when asked, so length and body agree;
+      // read from the handle the service opened (no link followed), which the stream closes
+      let body: NodeJS.ReadableStream | Buffer;
+      if (m.bytes > 0) {
+        body = m.file.createReadStream({ start: 0, end: m.bytes - 1, autoClose: true });
+      } else {
+        await m.file.close();
+        body = Buffer.alloc(0);
+      }
       return reply
         .type(m.contentType)
         .header('content-length', m.bytes)

@@ -20,19 +20,23 @@ export async function systemRoutes(app: FastifyInstance, { control, metrics }: S
     },
   }, async (_request, reply) => {
     if (!control.isLive()) return reply.code(503).send({ status: 'not_ready' });
-    return { status: 'ok' };
+    // Draining is alive: an orchestrator must not kill the calls it is letting finish.
+    const drain = control.drainStatus();
+    return drain.draining ? { status: 'draining', endpoints: drain.endpoints } : { status: 'ok' };
   });
 
   app.get('/ready', {
     schema: {
       tags: ['system'],
-      summary: 'Readiness: every media worker up and not shutting down',
+      summary: 'Readiness: every media worker up, an RTP port pair free, not draining or shutting down',
       response: { 200: ref('Health'), 503: ref('Health'), ...errorResponses(401) },
     },
   }, async (_request, reply) => {
+    if (control.drainStatus().draining) return reply.code(503).send({ status: 'draining' });
     if (!control.isReady()) return reply.code(503).send({ status: 'not_ready' });
     return { status: 'ok' };
   });
+
 
   app.get('/metrics', {
     schema: {

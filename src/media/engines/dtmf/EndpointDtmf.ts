@@ -44,6 +44,9 @@ class ToneSource implements FrameSource {
   fill(out: Int16Array): number {
     return this.generator.fill(out) > 0 ? out.length : 0;
   }
+  get ended(): boolean {
+    return !this.generator.busy;
+  }
   detach(reason: 'replaced' | 'closed'): void {
     this.#owner.toneDetached(this, reason);
   }
@@ -125,10 +128,12 @@ export class EndpointDtmf implements AudioTap, Clocked {
   /** (Re)applies the endpoint's negotiated media: event clock rate, detector tap. */
   configure(): void {
     if (this.#closed) return;
-    const te = this.endpoint.media?.telephoneEvent ?? null;
+    const media = this.endpoint.media;
+    const te = media?.telephoneEvent ?? null;
     const rate = te ? te.clockRate : 8000;
-    if (rate !== this.#receiver.clockRate) {
-      this.#receiver = this.#makeReceiver(rate);
+    const tsRate = te && media ? media.codec.clockRate : rate;
+    if (rate !== this.#receiver.clockRate || tsRate !== this.#receiver.timestampRate) {
+      this.#receiver = this.#makeReceiver(rate, tsRate);
       this.#rfcOpen = 0;
       this.#updateClock();
     }
@@ -154,8 +159,8 @@ export class EndpointDtmf implements AudioTap, Clocked {
     }
   }
 
-  #makeReceiver(clockRate: number): Rfc4733Receiver {
-    return new Rfc4733Receiver({ clockRate, onDigit: this.#onRfcDigit, onDigitStart: this.#onRfcStart });
+  #makeReceiver(clockRate: number, timestampRate = clockRate): Rfc4733Receiver {
+    return new Rfc4733Receiver({ clockRate, timestampRate, onDigit: this.#onRfcDigit, onDigitStart: this.#onRfcStart });
   }
 
   readonly #onEventPacket = (ssrc: number, seq: number, ts: number, marker: boolean, payload: Uint8Array, nowMs: number): void => {
@@ -219,11 +224,15 @@ export class EndpointDtmf implements AudioTap, Clocked {
         const rtp = this.endpoint.sender;
         // RFC 4733 2.5.1.1: every packet of an event carries the time the event began.
         if ((flags & MARKER) !== 0) this.#eventTs = this.#eventStart(nowMs);
-        rtp.writeInsertedHeader(packet, this.#eventPt, tsAdd(this.#eventTs, sender.timestampOffset), (flags & MARKER) !== 0);
+        // Durations count the telephone-event clock, timestamps the audio timeline (RFC 4733 2.1):
+        // a later segment's offset is converted when the two clocks differ.
+        const offset = rtp.clockRate === sender.clockRate ? sender.timestampOffset : Math.round((sender.timestampOffset * rtp.clockRate) / sender.clockRate);
+        rtp.writeInsertedHeader(packet, this.#eventPt, tsAdd(this.#eventTs, offset), (flags & MARKER) !== 0);
         if (this.endpoint.send(packet, 16)) this.#counters.eventPacketsSent++;
       }
       if (!sender.busy) {
         this.#sender = null;
+        this.endpoint.sendingEvents = false;
         settle(this.#eventWaiters, null);
         this.#eventWaiters = [];
       }
@@ -269,6 +278,7 @@ export class EndpointDtmf implements AudioTap, Clocked {
       this.#sender = sender;
     }
     sender.send(digits, durationMs);
+    this.endpoint.sendingEvents = true;
     this.#eventPt = te.payloadType;
     this.#counters.sentRfc4733 += digits.length;
     this.#updateClock();
@@ -317,6 +327,7 @@ export class EndpointDtmf implements AudioTap, Clocked {
     const err = new InvalidStateError('DTMF_STOPPED', `DTMF sending on ${this.id} was stopped`);
     if (this.#sender !== null) {
       this.#sender = null;
+      this.endpoint.sendingEvents = false;
       settle(this.#eventWaiters, err);
       this.#eventWaiters = [];
       this.#updateClock();

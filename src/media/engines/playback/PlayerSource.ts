@@ -33,6 +33,11 @@ export class PlayerSource implements FrameSource {
     return this.player.sampleRate;
   }
 
+  /** The player finished in the last fill(): its last frame went out (FrameSource.ended). */
+  get ended(): boolean {
+    return this.player.state === 'finished' && this.#queuedAction === undefined;
+  }
+
   /**
    * Plays `digits:` items in DTMF mode through `send` (the endpoint's DTMF engine: RFC 4733
    * events when the peer negotiated telephone-event, else tones) instead of mixing tones here.

@@ -49,6 +49,10 @@ export class ToneSource implements FrameSource {
     this.#tone = tone;
   }
 
+  get ended(): boolean {
+    return this.#pos >= this.#tone.length;
+  }
+
   fill(out: Int16Array): number {
     const tone = this.#tone;
     if (this.#pos >= tone.length) return 0;
