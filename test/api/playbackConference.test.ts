@@ -10,6 +10,7 @@ import { EventBus } from '../../src/control/EventBus.ts';
 import { PlaybackService, type ConferencePlaybackTarget, type PlaybackHost } from '../../src/control/services/PlaybackService.ts';
 import { FakeMediaControl } from '../helpers/FakeMediaControl.ts';
 import { fakeRequest } from '../helpers/fakeWorker.ts';
+import type { WorkerMethod } from '../../src/protocol/index.ts';
 
 /**
  * PlaybackService paths that need no media: playback into a conference through its target (the
@@ -20,7 +21,7 @@ import { fakeRequest } from '../helpers/fakeWorker.ts';
 interface Scripted {
   service: PlaybackService;
   bus: EventBus;
-  requests: Array<{ method: string; params: Record<string, unknown> }>;
+  requests: Array<{ method: WorkerMethod; params: Record<string, unknown> }>;
   conference: { plays: Array<{ id: string; media: string[]; opts: Record<string, unknown> }>; stops: string[] };
   app: FastifyInstance;
 }

@@ -128,7 +128,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const pkg = loadMediaServerProto() as unknown as { mediaserver: { v1: { MediaServer: { service: ServiceDefinition } } } };
   const definition = pkg.mediaserver.v1.MediaServer.service;
 
-  const internal = (method: string) => (err: unknown) => log.error({ err, method }, 'gRPC call failed');
+  const internal = (rpc: string) => (err: unknown) => log.error({ err, method: rpc }, 'gRPC call failed');
 
   function authorized(metadata: Metadata): boolean {
     // RFC 6750 section 2.1, as the HTTP API; tokenMatches compares in constant time
@@ -138,7 +138,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const unauthenticated = () => toGrpcError(new GrpcStatusError(status.UNAUTHENTICATED, 'UNAUTHORIZED', 'missing or invalid bearer token'));
 
   /** A unary handler: auth, then `fn`, its result or its error mapped to a status. */
-  function unary<Req>(method: string, fn: (req: Req, call: ServerUnaryCall<Req, unknown>) => Promise<unknown>) {
+  function unary<Req>(rpc: string, fn: (req: Req, call: ServerUnaryCall<Req, unknown>) => Promise<unknown>) {
     return (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>): void => {
       if (!authorized(call.metadata)) {
         callback(unauthenticated());
@@ -153,8 +153,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       result.then(
         (reply) => callback(null, reply),
         (err: unknown) => {
-          const e = toGrpcError(err, internal(method));
-          if (e.code !== status.INTERNAL) log.debug({ method, status: status[e.code], details: e.details }, 'gRPC call rejected');
+          const e = toGrpcError(err, internal(rpc));
+          if (e.code !== status.INTERNAL) log.debug({ method: rpc, status: status[e.code], details: e.details }, 'gRPC call rejected');
           callback(e);
         },
       );
