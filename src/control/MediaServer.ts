@@ -9,7 +9,6 @@ import type {
 import { EventBus } from './EventBus.ts';
 import { wire } from './events.ts';
 import type { DrainStatus, MediaControl, MediaEngines } from './MediaControl.ts';
-import { placeEndpoint } from './Placement.ts';
 import { PortPool } from './PortPool.ts';
 import { OwnDestinations } from './OwnDestinations.ts';
 import { LocalAddress } from './LocalAddress.ts';
@@ -31,7 +30,8 @@ import type {
   EndpointStats,
   UpdateEndpointRequest,
 } from './types.ts';
-import { WorkerHandle } from './WorkerHandle.ts';
+import type { WorkerHandle } from './WorkerHandle.ts';
+import { WorkerPool } from './WorkerPool.ts';
 import { renderMetrics } from './metrics.ts';
 import { AudioPrepPool } from '../media/prep/AudioPrepPool.ts';
 
@@ -88,7 +88,7 @@ export class MediaServer implements MediaControl, MediaEngines {
   readonly #ports: PortPool;
   /** Media destinations that would be this server itself (SDP destination policy). */
   readonly #own: OwnDestinations;
-  readonly #workers: WorkerHandle[] = [];
+  readonly #pool: WorkerPool;
   /** TTS and decode threads with the cache of prepared audio, shared by every media worker. */
   #prep: AudioPrepPool | null = null;
   readonly #endpoints = new Map<string, EndpointRecord>();
@@ -101,9 +101,6 @@ export class MediaServer implements MediaControl, MediaEngines {
   readonly #idleWaiters = new Set<() => void>();
   /** What our SDP announces; resolved (and the bind address checked) in start(). */
   #address: LocalAddress | null = null;
-  readonly #startedAt: number[] = [];
-  readonly #quickDeaths: number[] = [];
-  readonly #respawnTimers = new Set<NodeJS.Timeout>();
   readonly #counters = { endpointsCreated: 0, bridgesCreated: 0, workerRestarts: 0, mediaTimeouts: 0 };
 
   constructor(config: Config, logger: Logger) {
@@ -116,6 +113,11 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.recordings = new RecordingService(this, this.conferences);
     this.dtmf = new DtmfService(this);
     this.#own = new OwnDestinations(config, (port) => this.#ports.holds(port));
+    this.#pool = new WorkerPool(this.#logger, workerSettings(config), {
+      onNotification: (type, payload) => this.#deliver(type, payload),
+      onWorkerDied: (handle, code, error) => this.#onWorkerDied(handle, code, error),
+      onWorkerRestarted: (index) => this.events.publish('worker.started', { worker: index }),
+    });
   }
 
   /** Starts the media workers; resolves when all are ready. */
@@ -126,11 +128,10 @@ export class MediaServer implements MediaControl, MediaEngines {
       threads: this.config.ttsThreads, cacheBytes: this.config.ttsCacheBytes,
       fetchAllow: this.config.mediaFetchAllow, fetchDeny: this.config.mediaFetchDeny,
     });
-    for (let i = 0; i < this.config.mediaWorkers; i++) this.#workers.push(this.#spawn(i));
-    await Promise.all([...this.#workers.map((w) => w.ready()), this.#prep.ready()]);
+    await Promise.all([this.#pool.start(this.config.mediaWorkers, this.#prep), this.#prep.ready()]);
     this.#started = true;
     this.#logger.info({
-      workers: this.#workers.length, ports: this.#ports.capacity, bind: this.config.rtpBindIp,
+      workers: this.#pool.size, ports: this.#ports.capacity, bind: this.config.rtpBindIp,
       announce: this.#address.perPeer ? `the interface routing to each peer (offers: ${this.#address.default})` : this.#address.default,
     }, 'media server started');
   }
@@ -141,33 +142,7 @@ export class MediaServer implements MediaControl, MediaEngines {
   }
 
   get workerCount(): number {
-    return this.#workers.length;
-  }
-
-  #spawn(index: number): WorkerHandle {
-    this.#startedAt[index] = performance.now();
-    // The worker's own line to the prep pool: a MessagePort beside the control channel.
-    const { port1, port2 } = new MessageChannel();
-    this.#prep?.serve(port1);
-    const handle = new WorkerHandle(index, this.#logger, { settings: { ...this.#workerSettings(), prepPort: port2 } }, [port2]);
-    handle.on('exit', () => port1.close());
-    handle.on('notification', (type, payload) => this.#deliver(type, payload));
-    handle.on('exit', (code, error) => this.#onWorkerExit(handle, code, error));
-    return handle;
-  }
-
-  /** Plain settings every media worker gets at start (engines read what they need). */
-  #workerSettings(): WorkerSettings {
-    const c = this.config;
-    return {
-      promptsDir: c.promptsDir,
-      recordingsDir: c.recordingsDir,
-      flowsDir: c.flowsDir,
-      dtmfInband: c.dtmfInband,
-      silenceFill: c.silenceFill,
-      mediaFetchAllow: c.mediaFetchAllow,
-      mediaFetchDeny: c.mediaFetchDeny,
-    };
+    return this.#pool.size;
   }
 
   /**
@@ -176,7 +151,7 @@ export class MediaServer implements MediaControl, MediaEngines {
    */
   async request<M extends WorkerMethod>(workerIndex: number, method: M, params: WorkerRequests[M]['params']): Promise<WorkerRequests[M]['result']> {
     this.#assertRunning();
-    const worker = this.#workers[workerIndex];
+    const worker = this.#pool.get(workerIndex);
     if (!worker) throw new NotFoundError('WORKER_NOT_FOUND', `no media worker ${workerIndex}`);
     return worker.request(method, params);
   }
@@ -188,7 +163,7 @@ export class MediaServer implements MediaControl, MediaEngines {
 
   /** The worker an affinity key maps to (same rule as endpoint placement). */
   workerForAffinity(affinity: string): number {
-    return placeEndpoint(affinity, this.#workers.map((w) => w.endpointCount));
+    return this.#pool.place(affinity);
   }
 
   /** Whether an endpoint exists (engines validating ids). */
@@ -232,7 +207,8 @@ export class MediaServer implements MediaControl, MediaEngines {
     'conference.ended': (n) => this.conferences.onNotification('conference.ended', n),
   };
 
-  #onWorkerExit(handle: WorkerHandle, code: number, error: Error | null): void {
+  /** A worker died: what lived there is gone (the pool restarts it). */
+  #onWorkerDied(handle: WorkerHandle, code: number, error: Error | null): void {
     if (this.#closing) return;
     const index = handle.index;
     this.#logger.error({ worker: index, code, err: error ?? undefined }, 'media worker died; closing its endpoints and restarting it');
@@ -247,22 +223,6 @@ export class MediaServer implements MediaControl, MediaEngines {
       this.#forgetEndpoint(ep, 'worker_died');
     }
     this.#counters.workerRestarts++;
-    // A worker that dies soon after starting (a crash loop) is restarted with a growing delay.
-    const quick = performance.now() - (this.#startedAt[index] ?? 0) < 5000;
-    this.#quickDeaths[index] = quick ? (this.#quickDeaths[index] ?? 0) + 1 : 0;
-    const delay = quick ? Math.min(5000, 100 * 2 ** (this.#quickDeaths[index]! - 1)) : 0;
-    const respawn = () => {
-      this.#respawnTimers.delete(timer);
-      if (this.#closing) return;
-      const replacement = this.#spawn(index);
-      this.#workers[index] = replacement;
-      replacement.ready().then(
-        () => this.events.publish('worker.started', { worker: index }),
-        (err: unknown) => this.#logger.error({ err, worker: index }, 'replacement worker failed to start'),
-      );
-    };
-    const timer = setTimeout(respawn, delay);
-    this.#respawnTimers.add(timer);
   }
 
   // ---- endpoints ----------------------------------------------------------------------------
@@ -272,8 +232,8 @@ export class MediaServer implements MediaControl, MediaEngines {
     // The caller's list as given; the configured preference always carries telephone-event.
     const codecs = req.codecs && req.codecs.length > 0 ? req.codecs.map((c) => c.toLowerCase()) : [...this.config.codecs];
     if (!req.codecs && !codecs.includes('telephone-event')) codecs.push('telephone-event');
-    const workerIndex = placeEndpoint(req.affinity, this.#workers.map((w) => w.endpointCount));
-    const worker = this.#workers[workerIndex]!;
+    const workerIndex = this.#pool.place(req.affinity);
+    const worker = this.#pool.get(workerIndex)!;
     const id = randomUUID();
     const { rtpPort, rtcpPort } = await this.#bindPorts(worker, id);
     worker.endpointCount++;
@@ -391,7 +351,7 @@ export class MediaServer implements MediaControl, MediaEngines {
 
   async listEndpoints(): Promise<EndpointInfo[]> {
     const stats = new Map<string, WorkerEndpointStats>();
-    await Promise.all(this.#workers.map(async (w) => {
+    await Promise.all(this.#pool.all.map(async (w) => {
       if (!w.alive) return;
       const all = await w.request('endpoint.statsAll', {}).catch(() => ({}));
       for (const [id, s] of Object.entries(all)) stats.set(id, s);
@@ -655,11 +615,11 @@ export class MediaServer implements MediaControl, MediaEngines {
 
   isReady(): boolean {
     // Ready means a new endpoint can be created: workers up and a port pair left.
-    return this.#started && !this.#closing && !this.#draining && this.#workers.every((w) => w.alive) && this.#ports.available > 0;
+    return this.#started && !this.#closing && !this.#draining && this.#pool.all.every((w) => w.alive) && this.#ports.available > 0;
   }
 
   async workerMetrics(): Promise<WorkerMetrics[]> {
-    const all = await Promise.all(this.#workers.map((w) => (w.alive ? w.request('worker.metrics', {}).catch(() => null) : null)));
+    const all = await Promise.all(this.#pool.all.map((w) => (w.alive ? w.request('worker.metrics', {}).catch(() => null) : null)));
     return all.filter((m): m is WorkerMetrics => m !== null);
   }
 
@@ -678,22 +638,21 @@ export class MediaServer implements MediaControl, MediaEngines {
 
   /** Test hook: kills a worker from the inside, as a crash would. */
   async crashWorker(index: number): Promise<void> {
-    await this.#workers[index]?.request('worker.crash', {});
+    await this.#pool.get(index)?.request('worker.crash', {});
   }
 
   /** Stops accepting work, closes every endpoint (RTCP BYE), stops the workers. Idempotent. */
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
-    for (const t of this.#respawnTimers) clearTimeout(t);
-    this.#respawnTimers.clear();
+    this.#pool.close();
     // Engines first: recordings are finalised before their endpoints go.
-    await Promise.all(this.#workers.map((w) => (w.alive ? w.request('worker.shutdown', {}).catch(() => {}) : null)));
+    await Promise.all(this.#pool.all.map((w) => (w.alive ? w.request('worker.shutdown', {}).catch(() => {}) : null)));
     await Promise.all([...this.#endpoints.values()].map((ep) => ep.worker.request('endpoint.close', { id: ep.id }).catch(() => {})));
     for (const ep of [...this.#endpoints.values()]) this.#forgetEndpoint(ep, 'shutdown');
     // Give the sockets a moment to flush the BYEs before the threads go.
     await new Promise((r) => setTimeout(r, 20));
-    await Promise.all(this.#workers.map((w) => w.terminate()));
+    await this.#pool.terminate();
     this.#prep?.close();
     this.playback.close();
     this.recordings.close();
@@ -726,4 +685,17 @@ function applyLocalDirection(m: NegotiatedMedia, wanted: Direction): NegotiatedM
   const recv = (m.direction === 'sendrecv' || m.direction === 'recvonly') && (wanted === 'sendrecv' || wanted === 'recvonly');
   const direction: Direction = send && recv ? 'sendrecv' : send ? 'sendonly' : recv ? 'recvonly' : 'inactive';
   return { ...m, direction };
+}
+
+/** Plain settings every media worker gets at start (engines read what they need). */
+function workerSettings(c: Config): WorkerSettings {
+  return {
+    promptsDir: c.promptsDir,
+    recordingsDir: c.recordingsDir,
+    flowsDir: c.flowsDir,
+    dtmfInband: c.dtmfInband,
+    silenceFill: c.silenceFill,
+    mediaFetchAllow: c.mediaFetchAllow,
+    mediaFetchDeny: c.mediaFetchDeny,
+  };
 }
