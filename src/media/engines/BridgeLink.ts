@@ -116,6 +116,18 @@ export class BridgeLink implements MediaSink {
       this.#target.deliver(buf, buf.length, source, seq, tsOut, nowMs);
       return;
     }
+    const cn = src.comfortNoise;
+    if (cn != null && (buf[1]! & 0x7f) === cn.payloadType) {
+      // The peer's silence (RFC 3389 SID). Relayed to a leg that negotiated CN (both at their
+      // codec's clock), so its peer sees no sequence gap and no silent wire; never decoded as
+      // audio. A transcoding link drops it: its output pauses, as with DTX.
+      const dstCn = dst.comfortNoise;
+      if (dstCn == null || !sameCodec(src.codec, dst.codec)) return;
+      buf[1] = (buf[1]! & 0x80) | dstCn.payloadType;
+      this.relayed++;
+      this.#target.deliver(buf, buf.length, source, seq, tsOut, nowMs);
+      return;
+    }
     if (sameCodec(src.codec, dst.codec)) {
       // Renegotiated from transcoding to relay: frames still buffered for the old codec must not follow.
       if (this.#ticking) this.#stopTicking();
