@@ -1,12 +1,14 @@
-import type { MessagePort } from 'node:worker_threads';
 /**
  * The typed channel between the control plane (main thread) and a media worker.
  * Requests carry an id and get exactly one response; notifications flow worker -> control.
- * Only plain data crosses (structured clone), plus MessagePorts for cross-worker bridges.
+ * Only plain data crosses (structured clone), plus SharedArrayBuffers for cross-worker bridges.
  */
 import type { SerializedError } from './errors.ts';
 
 export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+
+/** Bytes of each direction's ring of a cross-worker bridge (SpscRing data area; ~85 PCMU packets). */
+export const BRIDGE_RING_BYTES = 16384;
 
 /** Upper bound of RTP_LATCH_PACKETS: an endpoint holds at most this many - 1 packets on probation. */
 export const MAX_LATCH_PACKETS = 16;
@@ -72,9 +74,16 @@ export interface WorkerRequests {
   'endpoint.statsAll': { params: Record<string, never>; result: Record<string, WorkerEndpointStats> };
   /** Both legs live on this worker. */
   'bridge.create': { params: { id: string; a: string; b: string }; result: { mode: 'relay' | 'transcode' } };
-  /** One leg lives here, the other on another worker reached through `port`. */
+  /**
+   * One leg lives here, the other on another worker. Packets cross in two SpscRings: this
+   * worker pushes into `tx` and rings `peerBell` (the other worker's Doorbell); it drains `rx`
+   * when its own `bell` rings. Every ring of one consumer worker shares that worker's bell.
+   */
   'bridge.createRemote': {
-    params: { id: string; local: string; port: MessagePort; peerMedia: EndpointMediaConfig };
+    params: {
+      id: string; local: string; peerMedia: EndpointMediaConfig;
+      tx: SharedArrayBuffer; rx: SharedArrayBuffer; bell: SharedArrayBuffer; peerBell: SharedArrayBuffer;
+    };
     result: { mode: 'relay' | 'transcode' };
   };
   /** The remote leg of a cross-worker bridge renegotiated its media. */

@@ -3,7 +3,9 @@ import { MessageChannel } from 'node:worker_threads';
 import type { Config } from '../config/config.ts';
 import { CapacityError, InvalidStateError, NotFoundError, ValidationError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
-import type { EndpointMediaConfig, WorkerEndpointStats, WorkerMetrics } from '../common/workerProtocol.ts';
+import { BRIDGE_RING_BYTES, type EndpointMediaConfig, type WorkerEndpointStats, type WorkerMetrics } from '../common/workerProtocol.ts';
+import { Doorbell } from '../common/Doorbell.ts';
+import { SpscRing } from '../common/SpscRing.ts';
 import { EventBus } from './EventBus.ts';
 import type { DrainStatus, MediaControl } from './MediaControl.ts';
 import { placeEndpoint } from './Placement.ts';
@@ -92,6 +94,8 @@ export class MediaServer implements MediaControl {
   readonly #startedAt: number[] = [];
   readonly #quickDeaths: number[] = [];
   readonly #respawnTimers = new Set<NodeJS.Timeout>();
+  /** Each worker's doorbell for its cross-worker bridges' rings (a replacement worker gets a new one). */
+  readonly #doorbells = new WeakMap<WorkerHandle, SharedArrayBuffer>();
   readonly #counters = { endpointsCreated: 0, bridgesCreated: 0, workerRestarts: 0, mediaTimeouts: 0 };
 
   constructor(config: Config, logger: Logger) {
@@ -488,15 +492,13 @@ export class MediaServer implements MediaControl {
       }
       aMedia = a.media;
       bMedia = b.media;
-      const { port1, port2 } = new MessageChannel();
+      // One shared-memory ring per direction; each worker's doorbell wakes it for all its rings.
+      const ab = SpscRing.create(BRIDGE_RING_BYTES);
+      const ba = SpscRing.create(BRIDGE_RING_BYTES);
+      const [bellA, bellB] = [this.#doorbell(a.worker), this.#doorbell(b.worker)];
+      ({ mode } = await a.worker.request('bridge.createRemote', { id, local: a.id, peerMedia: toWorkerMedia(b.media), tx: ab, rx: ba, bell: bellA, peerBell: bellB }));
       try {
-        ({ mode } = await a.worker.request('bridge.createRemote', { id, local: a.id, port: port1 as never, peerMedia: toWorkerMedia(b.media) }, [port1 as never]));
-      } catch (err) {
-        port2.close(); // never handed over: ours to close (worker A closes port1 on failure)
-        throw err;
-      }
-      try {
-        await b.worker.request('bridge.createRemote', { id, local: b.id, port: port2 as never, peerMedia: toWorkerMedia(a.media) }, [port2 as never]);
+        await b.worker.request('bridge.createRemote', { id, local: b.id, peerMedia: toWorkerMedia(a.media), tx: ba, rx: ab, bell: bellB, peerBell: bellA });
       } catch (err) {
         await a.worker.request('bridge.delete', { id }).catch(() => {});
         throw err;
@@ -561,6 +563,15 @@ export class MediaServer implements MediaControl {
 
   #bridgeInfo(b: BridgeRecord): BridgeInfo {
     return { id: b.id, endpoint_a: b.a.id, endpoint_b: b.b.id, mode: bridgeMode(b), cross_worker: b.a.worker !== b.b.worker, created_at: b.createdAt };
+  }
+
+  #doorbell(worker: WorkerHandle): SharedArrayBuffer {
+    let bell = this.#doorbells.get(worker);
+    if (bell === undefined) {
+      bell = Doorbell.create();
+      this.#doorbells.set(worker, bell);
+    }
+    return bell;
   }
 
   // ---- operations ---------------------------------------------------------------------------
