@@ -5,23 +5,34 @@
  * and rings), so a busy worker drains in batches and is never woken per packet.
  *
  * Cells (Int32): [0] sequence, bumped by every notification; [1] 1 while the consumer sleeps or
- * is about to. Consumer protocol (no lost wake-up): `seq = prepare()`, check every ring, then
+ * is about to; [2] the bell's id (a SharedArrayBuffer sent to a thread arrives as a new object
+ * each time, so a thread recognises a bell it already waits on by this id, not by identity).
+ * One consumer per bell: `notify` wakes one waiter. Consumer protocol (no lost wake-up): `seq = prepare()`, check every ring, then
  * `wait(seq)` if all were empty (or `cancel()` if not). A producer that published after that
  * check sees the flag, bumps the sequence and notifies; a `wait` called after the bump returns
  * at once.
  */
+let nextId = 1;
+
 export class Doorbell {
   static create(): SharedArrayBuffer {
-    return new SharedArrayBuffer(8);
+    const buffer = new SharedArrayBuffer(12);
+    new Int32Array(buffer)[2] = nextId++;
+    return buffer;
   }
 
   readonly buffer: SharedArrayBuffer;
   readonly #cells: Int32Array;
 
   constructor(buffer: SharedArrayBuffer) {
-    if (buffer.byteLength < 8) throw new RangeError('not a doorbell buffer (use Doorbell.create)');
+    if (buffer.byteLength !== 12) throw new RangeError('not a doorbell buffer (use Doorbell.create)');
     this.buffer = buffer;
-    this.#cells = new Int32Array(buffer, 0, 2);
+    this.#cells = new Int32Array(buffer, 0, 3);
+  }
+
+  /** Unique per Doorbell.create() in one process. */
+  static idOf(buffer: SharedArrayBuffer): number {
+    return new Int32Array(buffer, 8, 1)[0]!;
   }
 
   /** Producer, after publishing: wakes the consumer if it sleeps. */

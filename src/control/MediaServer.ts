@@ -8,7 +8,7 @@ import { Doorbell } from '../common/Doorbell.ts';
 import { SpscRing } from '../common/SpscRing.ts';
 import { EventBus } from './EventBus.ts';
 import type { DrainStatus, MediaControl } from './MediaControl.ts';
-import { placeEndpoint } from './Placement.ts';
+import { Placement, placeEndpoint } from './Placement.ts';
 import { PortPool } from './PortPool.ts';
 import { OwnDestinations } from './OwnDestinations.ts';
 import { LocalAddress } from './LocalAddress.ts';
@@ -79,6 +79,8 @@ export class MediaServer implements MediaControl {
   /** Media destinations that would be this server itself (SDP destination policy). */
   readonly #own: OwnDestinations;
   readonly #workers: WorkerHandle[] = [];
+  /** Where endpoints go: by affinity key, or beside the partner leg a B2BUA will bridge them with. */
+  readonly #placement = new Placement();
   /** TTS and decode threads with the cache of prepared audio, shared by every media worker. */
   #prep: AudioPrepPool | null = null;
   readonly #endpoints = new Map<string, EndpointRecord>();
@@ -239,10 +241,18 @@ export class MediaServer implements MediaControl {
     // The caller's list as given; the configured preference always carries telephone-event.
     const codecs = req.codecs && req.codecs.length > 0 ? req.codecs.map((c) => c.toLowerCase()) : [...this.config.codecs];
     if (!req.codecs && !codecs.includes('telephone-event')) codecs.push('telephone-event');
-    const workerIndex = placeEndpoint(req.affinity, this.#workers.map((w) => w.endpointCount));
-    const worker = this.#workers[workerIndex]!;
     const id = randomUUID();
-    const { rtpPort, rtcpPort } = await this.#bindPorts(worker, id);
+    const workers = this.#workers;
+    const workerIndex = this.#placement.place(id, req.affinity, req.remote_sdp === undefined, workers.map((w) => w.endpointCount), performance.now(), workers.map((w) => w.alive));
+    const worker = workers[workerIndex]!;
+    let ports: { rtpPort: number; rtcpPort: number };
+    try {
+      ports = await this.#bindPorts(worker, id);
+    } catch (err) {
+      this.#placement.settled(id);
+      throw err;
+    }
+    const { rtpPort, rtcpPort } = ports;
     worker.endpointCount++;
     const record: EndpointRecord = {
       id, worker, rtpPort, rtcpPort,
@@ -275,6 +285,7 @@ export class MediaServer implements MediaControl {
         record.sessionVersion = offer.sessionVersion;
       }
     } catch (err) {
+      this.#placement.settled(id);
       worker.endpointCount--;
       await worker.request('endpoint.close', { id }).catch(() => {});
       this.#ports.release(rtpPort);
@@ -423,6 +434,7 @@ export class MediaServer implements MediaControl {
   #forgetEndpoint(record: EndpointRecord, reason: string): void {
     if (record.state === 'closed') return;
     record.state = 'closed';
+    this.#placement.settled(record.id);
     record.worker.endpointCount--;
     this.#endpoints.delete(record.id);
     this.#ports.release(record.rtpPort);
@@ -515,6 +527,8 @@ export class MediaServer implements MediaControl {
     this.#bridges.set(id, record);
     a.bridgeId = id;
     b.bridgeId = id;
+    this.#placement.settled(a.id);
+    this.#placement.settled(b.id);
     this.#counters.bridgesCreated++;
     if (a.worker !== b.worker) {
       // A re-INVITE that completed while the halves were built was not forwarded to the other

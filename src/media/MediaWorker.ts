@@ -52,8 +52,8 @@ export class MediaWorker implements EndpointListener {
   /** Idle endpoints' comfort noise / silence (SILENCE_FILL). */
   readonly #fills = new Map<string, SilenceFill>();
   readonly #silenceFill: SilenceFillMode;
-  /** Consumers of cross-worker bridges, by doorbell (the control plane gives each worker one). */
-  readonly #inboxes = new Map<SharedArrayBuffer, RingInbox>();
+  /** Consumers of cross-worker bridges, by doorbell id (the control plane gives each worker one). */
+  readonly #inboxes = new Map<number, RingInbox>();
   // Totals of closed endpoints, so worker metrics stay monotonic.
   #closedTotals = { received: 0, sent: 0, lost: 0, relayed: 0, dropped: {} as Record<string, number> };
 
@@ -220,10 +220,11 @@ export class MediaWorker implements EndpointListener {
     const tx = new SpscRing(p.tx);
     const rx = new SpscRing(p.rx);
     const remote = new RingTarget(tx, new Doorbell(p.peerBell), p.peerMedia, local.drops);
-    let inbox = this.#inboxes.get(p.bell);
+    const bellId = Doorbell.idOf(p.bell);
+    let inbox = this.#inboxes.get(bellId);
     if (inbox === undefined) {
       inbox = new RingInbox(p.bell, SpscRing.maxPayloadOf(BRIDGE_RING_BYTES));
-      this.#inboxes.set(p.bell, inbox);
+      this.#inboxes.set(bellId, inbox);
     }
     // Packets from the other worker arrive converted for us: the inbox continues our stream.
     inbox.add(rx, local);
