@@ -3,17 +3,20 @@ import { createHash } from 'node:crypto';
 /**
  * Which worker owns a new endpoint. With an affinity key (a call id, a conference name) every
  * endpoint of that key lands on the same worker, so bridges and mixes stay local; without one,
- * the least-loaded worker.
+ * the least-loaded worker (of those running, when `alive` says which are).
  */
-export function placeEndpoint(affinity: string | null | undefined, loads: readonly number[]): number {
+export function placeEndpoint(affinity: string | null | undefined, loads: readonly number[], alive?: readonly boolean[]): number {
   if (loads.length === 0) throw new Error('no media workers');
   if (affinity) {
     const h = createHash('sha1').update(affinity).digest();
     return h.readUInt32BE(0) % loads.length;
   }
-  let best = 0;
-  for (let i = 1; i < loads.length; i++) if (loads[i]! < loads[best]!) best = i;
-  return best;
+  let best = -1;
+  for (let i = 0; i < loads.length; i++) {
+    if (alive?.[i] === false) continue;
+    if (best < 0 || loads[i]! < loads[best]!) best = i;
+  }
+  return best < 0 ? 0 : best;
 }
 
 /** How long a leg created without an affinity key waits for its partner (ms). */
@@ -66,7 +69,7 @@ export class Placement {
       waiting.splice(i, 1);
       return leg.worker;
     }
-    const worker = placeEndpoint(null, loads);
+    const worker = placeEndpoint(null, loads, alive);
     if (waiting.length >= MAX_WAITING) waiting.shift();
     waiting.push({ id, worker, offers, at: nowMs });
     return worker;
