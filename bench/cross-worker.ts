@@ -2,7 +2,8 @@
  * npm run bench:cross-worker — one direction of a bridge between two worker threads, three ways
  * in one run: a same-worker bridge (the producer sends itself), the old cross-worker path
  * (postMessage of a copy per packet over a MessageChannel) and the shared-memory ring
- * (SpscRing + Doorbell, drained by RingInbox). Every packet ends in a real UDP send to a sink
+ * (SpscRing + Doorbell, drained by RingInbox), plus the rings polled every 1 ms instead of woken
+ * (the alternative wake-up; the wake-ups column then counts polls). Every packet ends in a real UDP send to a sink
  * on 127.0.0.1 that counts it and its latency.
  *
  * Printed per path: packets delivered/s, CPU µs per packet of the producer and consumer
@@ -26,7 +27,7 @@ const rates = (args.rate ?? '20000,40000').split(',').map(Number);
 const seconds = Number(args.seconds ?? '3');
 const bridges = Number(args.bridges ?? '200');
 const rounds = Number(args.rounds ?? '3');
-type Mode = 'local' | 'port' | 'ring';
+type Mode = 'local' | 'port' | 'ring' | 'poll';
 
 const threadUrl = new URL('./cross-worker/thread.ts', import.meta.url).href;
 const tsx = import.meta.resolve('tsx/esm/api');
@@ -97,9 +98,9 @@ async function run(mode: Mode, rate: number): Promise<Result> {
 
 const f = (n: number, d = 2) => n.toFixed(d).padStart(8);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-const modes = ['local', 'port', 'ring'] as const;
+const modes = ['local', 'port', 'ring', 'poll'] as const;
 for (const rate of rates) {
-  const all: Record<Mode, Result[]> = { local: [], port: [], ring: [] };
+  const all: Record<Mode, Result[]> = { local: [], port: [], ring: [], poll: [] };
   for (let round = 0; round < rounds; round++) for (const mode of modes) all[mode].push(await run(mode, rate));
   const results = {} as Record<Mode, Result>;
   for (const mode of modes) {
@@ -111,10 +112,10 @@ for (const rate of rates) {
     };
   }
   console.log(`\n${rate} packets/s offered over ${bridges} bridges for ${seconds} s, median of ${rounds} rounds, node ${process.version}`);
-  console.log('path          delivered/s  producer µs/pkt  consumer µs/pkt  threads µs/pkt  process CPU µs/pkt  p50 ms  p99 ms  dropped  wake-ups');
+  console.log('path            delivered/s  producer µs/pkt  consumer µs/pkt  threads µs/pkt  process CPU µs/pkt  p50 ms  p99 ms  dropped  wake-ups');
   for (const r of Object.values(results)) {
-    const name = { local: 'same worker', port: 'postMessage', ring: 'SAB ring' }[r.mode];
-    console.log(`${name.padEnd(12)} ${f(r.pps, 0)}     ${f(r.producerUs)}         ${f(r.consumerUs)}        ${f(r.producerUs + r.consumerUs)}          ${f(r.cpuUs)}      ${f(r.p50)} ${f(r.p99)}  ${String(r.dropped).padStart(7)}  ${String(r.wakeups).padStart(8)}`);
+    const name = { local: 'same worker', port: 'postMessage', ring: 'SAB ring', poll: 'ring, 1ms poll' }[r.mode];
+    console.log(`${name.padEnd(14)} ${f(r.pps, 0)}     ${f(r.producerUs)}         ${f(r.consumerUs)}        ${f(r.producerUs + r.consumerUs)}          ${f(r.cpuUs)}      ${f(r.p50)} ${f(r.p99)}  ${String(r.dropped).padStart(7)}  ${String(r.wakeups).padStart(8)}`);
   }
   const t = (r: Result) => r.producerUs + r.consumerUs;
   console.log(`ratios: threads µs/pkt postMessage/ring ${(t(results.port) / t(results.ring)).toFixed(2)}x, ring/same-worker ${(t(results.ring) / t(results.local)).toFixed(2)}x, postMessage/same-worker ${(t(results.port) / t(results.local)).toFixed(2)}x; ` +

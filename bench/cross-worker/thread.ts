@@ -6,6 +6,8 @@
  *   port:  producer postMessage([copy, source, seq, ts]) over a MessageChannel, consumer sends
  *          on 'message' (the cross-worker path before the rings, as RemoteTarget did it).
  *   ring:  producer RingTarget-style push into a SpscRing + Doorbell.ring(), consumer RingInbox.
+ *   poll:  the same rings without the doorbell: the consumer reads every ring each 1 ms timer
+ *          tick (the alternative to waking it; costs latency and a timer per worker).
  *
  * Packets are 172-byte PCMU RTP; bytes 12..19 carry the send time (ms since the epoch, float64)
  * so the sink measures latency. CPU per thread comes from /proc/thread-self/stat.
@@ -20,7 +22,7 @@ import { RingInbox } from '../../src/media/engines/RingInbox.ts';
 
 interface Data {
   role: 'producer' | 'consumer';
-  mode: 'local' | 'port' | 'ring';
+  mode: 'local' | 'port' | 'ring' | 'poll';
   sinkPort: number;
   rate: number;
   seconds: number;
@@ -70,6 +72,27 @@ if (d.role === 'consumer') {
       sock.send(m[0], 0, m[0].length, d.sinkPort, HOST);
     };
     for (const port of d.ports!) port.on('message', onMessage);
+  } else if (d.mode === 'poll') {
+    const rings = d.rings!.map((r) => new SpscRing(r));
+    const words = Array.from({ length: 64 }, () => new Uint32Array(1024));
+    const bytes = words.map((w) => new Uint8Array(w.buffer));
+    let slot = 0;
+    let polls = 0;
+    setInterval(() => {
+      polls++;
+      // At most 64 packets per tick per copy buffer round (dgram reads them on the next tick).
+      for (let budget = 64, i = 0; i < rings.length && budget > 0; i++) {
+        const ring = rings[i]!;
+        let length: number;
+        while (budget > 0 && (length = ring.read(words[slot]!)) >= 0) {
+          relayed++;
+          budget--;
+          sock.send(bytes[slot]!, 0, length, d.sinkPort, HOST);
+          slot = (slot + 1) & 63;
+        }
+      }
+    }, 1);
+    reportWhenAsked(() => ({ relayed, wakeups: polls }));
   } else {
     const inbox = new RingInbox(d.bell!, SpscRing.maxPayloadOf(16384));
     const sink = {
@@ -114,8 +137,9 @@ if (d.role === 'consumer') {
         const bridge = sent % bridges;
         if (d.mode === 'local') sock.send(buf, 0, 172, d.sinkPort, HOST);
         else if (d.mode === 'port') ports[bridge]!.postMessage([buf.slice(0, 172), 7, sent & 0xffff, sent * 160]);
-        else if (rings[bridge]!.push(buf, 172, 7, sent & 0xffff, sent * 160)) bell!.ring();
-        else dropped++;
+        else if (rings[bridge]!.push(buf, 172, 7, sent & 0xffff, sent * 160)) {
+          if (d.mode === 'ring') bell!.ring();
+        } else dropped++;
         sent++;
       }
       if (sent >= total) {
