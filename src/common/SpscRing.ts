@@ -34,6 +34,12 @@ export class SpscRing {
   /** Own end's counter, kept locally (only this side writes it). */
   #head = 0;
   #tail = 0;
+  /**
+   * The other end's counter as last loaded: reloaded only when it would refuse (full / empty),
+   * so a busy pair does not pull each other's cache line on every packet.
+   */
+  #tailSeen = 0;
+  #headSeen = 0;
   /** Metadata of the record returned by the last read(). */
   source = 0;
   seq = 0;
@@ -59,6 +65,8 @@ export class SpscRing {
     this.#bytes = new Uint8Array(buffer, SpscRing.CONTROL_BYTES);
     this.#head = Atomics.load(this.#control, 0) >>> 0;
     this.#tail = Atomics.load(this.#control, 1) >>> 0;
+    this.#headSeen = this.#head;
+    this.#tailSeen = this.#tail;
   }
 
   /** The largest payload one record may carry (a quarter of the ring, so a few always fit). */
@@ -92,13 +100,15 @@ export class SpscRing {
     }
     const need = SpscRing.RECORD_BYTES + ((length + 3) & ~3);
     let head = this.#head;
-    const tail = Atomics.load(control, 1) >>> 0;
     let pos = head & this.#mask;
     // A record never straddles the end: the rest of the area is skipped with a WRAP marker.
     const skip = this.capacity - pos < need ? this.capacity - pos : 0;
-    if (((head - tail) >>> 0) + skip + need > this.capacity) {
-      Atomics.add(control, 2, 1);
-      return false;
+    if (((head - this.#tailSeen) >>> 0) + skip + need > this.capacity) {
+      this.#tailSeen = Atomics.load(control, 1) >>> 0;
+      if (((head - this.#tailSeen) >>> 0) + skip + need > this.capacity) {
+        Atomics.add(control, 2, 1);
+        return false;
+      }
     }
     const words = this.#words;
     if (skip !== 0) {
@@ -126,7 +136,9 @@ export class SpscRing {
 
   /** Consumer: whether a record is waiting (one atomic load). */
   get readable(): boolean {
-    return (Atomics.load(this.#control, 0) >>> 0) !== this.#tail;
+    if (this.#headSeen !== this.#tail) return true;
+    this.#headSeen = Atomics.load(this.#control, 0) >>> 0;
+    return this.#headSeen !== this.#tail;
   }
 
   /**
@@ -137,9 +149,11 @@ export class SpscRing {
    */
   read(out: Uint32Array): number {
     const control = this.#control;
-    const head = Atomics.load(control, 0) >>> 0;
     let tail = this.#tail;
-    if (head === tail) return -1;
+    if (this.#headSeen === tail) {
+      this.#headSeen = Atomics.load(control, 0) >>> 0;
+      if (this.#headSeen === tail) return -1;
+    }
     const words = this.#words;
     let pos = tail & this.#mask;
     let length = words[pos >>> 2]!;
