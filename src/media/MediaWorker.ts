@@ -1,13 +1,13 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { InvalidStateError, NotFoundError } from '../common/errors.ts';
-import type {
-  NotificationType,
-  WorkerMethod,
-  WorkerMetrics,
-  WorkerNotifications,
-  WorkerRequests,
+import {
+  BRIDGE_RING_BYTES,
+  type NotificationType,
+  type WorkerMethod,
+  type WorkerMetrics,
+  type WorkerNotifications,
+  type WorkerRequests,
 } from '../common/workerProtocol.ts';
-import { BRIDGE_RING_BYTES } from '../common/workerProtocol.ts';
 import { Doorbell } from '../common/Doorbell.ts';
 import { SpscRing } from '../common/SpscRing.ts';
 import { BridgeLink, LocalTarget, RingTarget } from './engines/BridgeLink.ts';

@@ -1,4 +1,5 @@
 import { Doorbell } from '../../common/Doorbell.ts';
+import { InvalidStateError } from '../../common/errors.ts';
 import { SpscRing } from '../../common/SpscRing.ts';
 
 /** Where a packet from another worker goes: the local leg of a cross-worker bridge. */
@@ -61,7 +62,7 @@ export class RingInbox {
 
   /** Starts delivering `ring`'s packets to `sink`. */
   add(ring: SpscRing, sink: RingSink): void {
-    if (this.#closed) throw new Error('ring inbox closed');
+    if (this.#closed) throw new InvalidStateError('INBOX_CLOSED', 'the worker is closing: no new cross-worker bridge');
     if (ring.maxPayload > this.#payloadLimit) throw new RangeError(`ring records up to ${ring.maxPayload} bytes exceed the inbox's ${this.#payloadLimit}`);
     this.#rings.push(ring);
     this.#sinks.push(sink);
