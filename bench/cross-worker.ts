@@ -8,7 +8,8 @@
  *
  * Printed per path: packets delivered/s, CPU µs per packet of the producer and consumer
  * threads (Linux /proc/thread-self/stat), process CPU µs per packet (everything, sink included), p50/p99
- * latency from the producer's clock to the sink, and the ratios against the same-worker bridge.
+ * latency from the producer's clock to the sink, packets stuck in a ring (accepted, never handed
+ * on: a lost wake-up would show here; sink losses do not), and the ratios against the same-worker bridge.
  *
  * Each packet belongs to one of --bridges bridges (a ring or a MessageChannel each, as in the
  * server; the consumer's rings share its doorbell). The paths run in turn, --rounds times, and
@@ -41,7 +42,7 @@ function reply<T>(w: Worker, msg?: string): Promise<T> {
   });
 }
 
-interface Result { mode: Mode; delivered: number; pps: number; producerUs: number; consumerUs: number; cpuUs: number; p50: number; p99: number; dropped: number; wakeups: number }
+interface Result { mode: Mode; stuck: number; delivered: number; pps: number; producerUs: number; consumerUs: number; cpuUs: number; p50: number; p99: number; dropped: number; wakeups: number }
 
 async function run(mode: Mode, rate: number): Promise<Result> {
   const sink = dgram.createSocket('udp4');
@@ -82,15 +83,16 @@ async function run(mode: Mode, rate: number): Promise<Result> {
   while (delivered < expected && performance.now() - t0 < 1000) await new Promise((r) => setTimeout(r, 5));
   const cpu = process.cpuUsage(cpu0);
   const [p, c] = await Promise.all([
-    reply<{ activeMs: number; dropped: number }>(producer, 'report'),
-    consumer ? reply<{ activeMs: number; wakeups?: number }>(consumer, 'report') : Promise.resolve({ activeMs: 0, wakeups: 0 }),
+    reply<{ activeMs: number; dropped: number; sent: number }>(producer, 'report'),
+    consumer ? reply<{ activeMs: number; wakeups?: number; relayed: number }>(consumer, 'report') : Promise.resolve({ activeMs: 0, wakeups: 0, relayed: -1 }),
   ]);
   await Promise.all([producer.terminate(), consumer?.terminate()]);
   sink.close();
   const lat = latencies.slice(0, Math.min(delivered, latencies.length)).sort();
   const pct = (q: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(q * lat.length))]! : NaN);
   return {
-    mode, delivered, pps: delivered / seconds,
+    // Accepted by the producer but never handed on by the consumer (0 unless a wake-up was lost).
+    mode, stuck: c.relayed < 0 ? 0 : p.sent - p.dropped - c.relayed, delivered, pps: delivered / seconds,
     producerUs: (p.activeMs * 1000) / delivered, consumerUs: (c.activeMs * 1000) / delivered,
     cpuUs: (cpu.user + cpu.system) / delivered, p50: pct(0.5), p99: pct(0.99), dropped: p.dropped, wakeups: c.wakeups ?? 0,
   };
@@ -107,15 +109,15 @@ for (const rate of rates) {
     const rs = all[mode];
     const m = (k: keyof Result) => median(rs.map((r) => r[k] as number));
     results[mode] = {
-      mode, delivered: m('delivered'), pps: m('pps'), producerUs: m('producerUs'), consumerUs: m('consumerUs'),
+      mode, stuck: Math.max(...rs.map((r) => r.stuck)), delivered: m('delivered'), pps: m('pps'), producerUs: m('producerUs'), consumerUs: m('consumerUs'),
       cpuUs: m('cpuUs'), p50: m('p50'), p99: m('p99'), dropped: m('dropped'), wakeups: m('wakeups'),
     };
   }
   console.log(`\n${rate} packets/s offered over ${bridges} bridges for ${seconds} s, median of ${rounds} rounds, node ${process.version}`);
-  console.log('path            delivered/s  producer µs/pkt  consumer µs/pkt  threads µs/pkt  process CPU µs/pkt  p50 ms  p99 ms  dropped  wake-ups');
+  console.log('path            delivered/s  producer µs/pkt  consumer µs/pkt  threads µs/pkt  process CPU µs/pkt  p50 ms  p99 ms  dropped  wake-ups  stuck');
   for (const r of Object.values(results)) {
     const name = { local: 'same worker', port: 'postMessage', ring: 'SAB ring', poll: 'ring, 1ms poll' }[r.mode];
-    console.log(`${name.padEnd(14)} ${f(r.pps, 0)}     ${f(r.producerUs)}         ${f(r.consumerUs)}        ${f(r.producerUs + r.consumerUs)}          ${f(r.cpuUs)}      ${f(r.p50)} ${f(r.p99)}  ${String(r.dropped).padStart(7)}  ${String(r.wakeups).padStart(8)}`);
+    console.log(`${name.padEnd(14)} ${f(r.pps, 0)}     ${f(r.producerUs)}         ${f(r.consumerUs)}        ${f(r.producerUs + r.consumerUs)}          ${f(r.cpuUs)}      ${f(r.p50)} ${f(r.p99)}  ${String(r.dropped).padStart(7)}  ${String(r.wakeups).padStart(8)}  ${String(r.stuck).padStart(5)}`);
   }
   const t = (r: Result) => r.producerUs + r.consumerUs;
   console.log(`ratios: threads µs/pkt postMessage/ring ${(t(results.port) / t(results.ring)).toFixed(2)}x, ring/same-worker ${(t(results.ring) / t(results.local)).toFixed(2)}x, postMessage/same-worker ${(t(results.port) / t(results.local)).toFixed(2)}x; ` +
