@@ -21,7 +21,7 @@ import dgram from 'node:dgram';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { Doorbell } from '../src/common/Doorbell.ts';
 import { SpscRing } from '../src/common/SpscRing.ts';
-import { BRIDGE_RING_BYTES } from '../src/common/workerProtocol.ts';
+import { BRIDGE_RING_BYTES } from '../src/protocol/bridge.ts';
 
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')) as Array<[string, string]>);
 const rates = (args.rate ?? '20000,40000').split(',').map(Number);

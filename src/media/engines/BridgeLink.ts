@@ -1,6 +1,6 @@
 import type { Doorbell } from '../../common/Doorbell.ts';
 import type { SpscRing } from '../../common/SpscRing.ts';
-import type { EndpointMediaConfig } from '../../common/workerProtocol.ts';
+import type { EndpointMediaConfig } from '../../protocol/index.ts';
 import type { MediaSink, RtpEndpoint } from '../transport/RtpEndpoint.ts';
 import { Drop } from '../transport/dropReasons.ts';
 import { createTranscoder, sameCodec, type Transcoder } from './Transcoder.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { EndpointMediaConfig } from '../../../src/common/workerProtocol.ts';
+import type { EndpointMediaConfig } from '../../../src/protocol/index.ts';
 import { Doorbell } from '../../../src/common/Doorbell.ts';
 import { SpscRing } from '../../../src/common/SpscRing.ts';
 import { BridgeLink, RingTarget, type LinkTarget } from '../../../src/media/engines/BridgeLink.ts';
