@@ -17,7 +17,7 @@ type Fake = { ep: RtpEndpoint & { onAudioPacket: ((...a: unknown[]) => void) | n
 
 function fake(id: string): Fake {
   const ep = {
-    id, closed: false, onAudioPacket: null,
+    id, closed: false, onAudioPacket: null, eventPackets: 0,
     media: { remote: null, rtcpMux: false, direction: 'sendrecv', telephoneEvent: null, codec: { name: 'pcmu', payloadType: 0, clockRate: 8000, channels: 1, ptime: 20, fmtp: {} } },
   };
   const audio = {
