@@ -98,7 +98,7 @@ test('test/run.ts ends green with one summary line after node\'s own when a peer
   assert.equal(local.code, 0, local.out);
   const lines = local.out.trimEnd().split('\n');
   assert.match(lines.at(-2)!, /^# duration_ms|^ℹ duration_ms/, 'node\'s own summary comes first');
-  assert.match(local.out, /# skip 1|ℹ skipped 1/);
+  assert.match(local.out, /# skipped 1|ℹ skipped 1/);
   assert.equal(lines.at(-1), 'missing test peers: ffmpeg — skipped 1 test; install with: apt-get install ffmpeg');
 
   const ci = await runner({ ...env, CI: 'true' });
