@@ -28,7 +28,7 @@ const report = path.join(scratch, 'skips');
 // failed signals pid 0 in Node 20) ends the test run, not this summary.
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=120000', ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...files],
   { stdio: 'inherit', detached: true, env: { ...process.env, TEST_PEERS_REPORT: report } },
 );
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
