@@ -113,7 +113,7 @@ function heardMost(x: Int16Array, freq: number, rate: number): number {
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'conference-media-'));
   server = await startServer();
-  conferences = ConferenceService.of(server);
+  conferences = server.conferences;
 });
 
 after(async () => {

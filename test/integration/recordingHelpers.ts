@@ -43,7 +43,7 @@ export async function setup(t: T, env: Record<string, string> = {}) {
   const dir = tempDir(t, 'msc-rec-');
   const server = await startServer({ RECORDINGS_DIR: dir, ...env });
   t.after(() => server.close());
-  const recordings = RecordingService.of(server);
+  const recordings = server.recordings;
   return { dir, server, recordings };
 }
 
