@@ -296,7 +296,8 @@ test('MediaServer reports a dead worker, closes its endpoints and keeps serving'
   const ep = await server.createEndpoint({});
   const died = nextEvent(server, 'worker.died');
   const deleted = nextEvent(server, 'endpoint.deleted', (e) => e.endpoint_id === ep.id);
-  const restarted = nextEvent(server, 'worker.started');
+  // a replacement warms its encoders before it reports started: seconds on a loaded machine
+  const restarted = nextEvent(server, 'worker.started', () => true, 60_000);
   await server.crashWorker(0);
   await died;
   assert.equal((await deleted).reason, 'worker_died');
