@@ -10,6 +10,7 @@ import { ConferenceRoom, participantInfo, type RoomHost, type RoomOptions } from
 import type { Participant, ParticipantFlags } from './conference/Participant.ts';
 import type { PlayerSource } from './playback/PlayerSource.ts';
 import { preparePlayer, sharedPlaybackResources, type PlaybackResources } from './playback/playbackResources.ts';
+import type { RtpEndpoint } from '../transport/RtpEndpoint.ts';
 
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const MAX_MEDIA_ITEMS = 200;
@@ -187,7 +188,7 @@ export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHo
     const eid = id(params.endpointId, 'endpointId');
     const other = this.#byEndpoint.get(eid);
     if (other !== undefined) throw new InvalidStateError('ALREADY_IN_CONFERENCE', `endpoint ${eid} is already in conference ${other.id}`);
-    let endpoint;
+    let endpoint: RtpEndpoint;
     try {
       endpoint = this.#ctx.endpoint(eid);
     } catch (err) {
