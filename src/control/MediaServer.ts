@@ -25,7 +25,7 @@ import type {
   UpdateEndpointRequest,
 } from './types.ts';
 import { WorkerHandle } from './WorkerHandle.ts';
-import { renderMetrics } from './metrics.ts';
+import { ServerMetrics } from './metrics.ts';
 import { AudioPrepPool } from '../media/prep/AudioPrepPool.ts';
 
 interface EndpointRecord {
@@ -93,6 +93,7 @@ export class MediaServer implements MediaControl {
   readonly #quickDeaths: number[] = [];
   readonly #respawnTimers = new Set<NodeJS.Timeout>();
   readonly #counters = { endpointsCreated: 0, bridgesCreated: 0, workerRestarts: 0, mediaTimeouts: 0 };
+  readonly #metrics: ServerMetrics;
 
   constructor(config: Config, logger: Logger) {
     this.config = config;
@@ -100,6 +101,16 @@ export class MediaServer implements MediaControl {
     this.events = new EventBus(config.eventBufferSize);
     this.#ports = new PortPool(config.rtpPortStart, config.rtpPortEnd);
     this.#own = new OwnDestinations(config, (port) => this.#ports.holds(port));
+    this.#metrics = new ServerMetrics(async () => ({
+      endpoints: this.#endpoints.size,
+      bridges: this.#bridges.size,
+      portsAvailable: this.#ports.available,
+      portsTotal: this.#ports.capacity,
+      counters: this.#counters,
+      workers: await this.workerMetrics(),
+      eventSeq: this.events.lastSeq,
+      ...(this.#prep !== null ? { prep: this.#prep.stats() } : {}),
+    }), this.events);
   }
 
   /** Starts the media workers; resolves when all are ready. */
@@ -623,17 +634,9 @@ export class MediaServer implements MediaControl {
     return all.filter((m): m is WorkerMetrics => m !== null);
   }
 
-  async metrics(): Promise<{ contentType: string; body: string }> {
-    return renderMetrics({
-      endpoints: this.#endpoints.size,
-      bridges: this.#bridges.size,
-      portsAvailable: this.#ports.available,
-      portsTotal: this.#ports.capacity,
-      counters: this.#counters,
-      workers: await this.workerMetrics(),
-      eventSeq: this.events.lastSeq,
-      ...(this.#prep !== null ? { prep: this.#prep.stats() } : {}),
-    });
+  /** Prometheus exposition of the control plane, every worker and the process. */
+  metrics(): Promise<{ contentType: string; body: string }> {
+    return this.#metrics.render();
   }
 
   /** Test hook: kills a worker from the inside, as a crash would. */
@@ -655,6 +658,7 @@ export class MediaServer implements MediaControl {
     await new Promise((r) => setTimeout(r, 20));
     await Promise.all(this.#workers.map((w) => w.terminate()));
     this.#prep?.close();
+    this.#metrics.close();
   }
 }
 

@@ -196,8 +196,8 @@ test('GET /events closes a client that stops reading with 1013, without stalling
   t.diagnostic(`${N} events emitted in ${emitMs.toFixed(0)} ms (worst ${CHUNK}-event chunk ${worstChunkMs.toFixed(1)} ms) with one stalled client`);
   assert.ok(emitMs < 5000, `emitting took ${emitMs} ms`);
 
-  assert.equal(await metric(app, 'api_events_slow_consumer_disconnects_total'), 1);
-  assert.equal(await metric(app, 'api_events_clients'), 1);
+  assert.equal(await metric(app, 'msc_ws_slow_consumer_disconnects_total'), 1);
+  assert.equal(await metric(app, 'msc_ws_event_clients'), 1);
   // the healthy client got every event, in order
   assert.equal(healthy.received.length, 1 + N);
   assert.deepEqual(healthy.seqs, range(1, N + 1));
@@ -221,7 +221,7 @@ test('GET /events drops a client that stops answering pings', async (t) => {
   const { code } = await silent.closed;
   assert.equal(code, 1006); // terminated, no close handshake
   assert.equal(answering.ws.readyState, WebSocket.OPEN);
-  assert.equal(await metric(app, 'api_events_clients'), 1);
+  assert.equal(await metric(app, 'msc_ws_event_clients'), 1);
 });
 
 test('app.close() closes /events clients with 1001 and unsubscribes from the bus', async (t) => {
