@@ -2,7 +2,7 @@ import { randomUUID, randomInt } from 'node:crypto';
 import { MessageChannel } from 'node:worker_threads';
 import type { Config } from '../config/config.ts';
 import { CapacityError, InvalidStateError, NotFoundError, ValidationError } from '../common/errors.ts';
-import type { Logger } from '../common/logger.ts';
+import { moduleLogger, type Logger } from '../common/logger.ts';
 import type { EndpointMediaConfig, WorkerEndpointStats, WorkerMetrics } from '../common/workerProtocol.ts';
 import { EventBus } from './EventBus.ts';
 import type { DrainStatus, MediaControl } from './MediaControl.ts';
@@ -97,7 +97,7 @@ export class MediaServer implements MediaControl {
 
   constructor(config: Config, logger: Logger) {
     this.config = config;
-    this.#logger = logger.child({ module: 'media-server' });
+    this.#logger = moduleLogger(logger, 'media-server');
     this.events = new EventBus(config.eventBufferSize);
     this.#ports = new PortPool(config.rtpPortStart, config.rtpPortEnd);
     this.#own = new OwnDestinations(config, (port) => this.#ports.holds(port));
