@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric, type MetricObjectWithValues, type MetricValue } from 'prom-client';
-import type { WorkerMetrics } from '../common/workerProtocol.ts';
+import type { WorkerMetrics } from '../protocol/index.ts';
 import type { EventBus } from './EventBus.ts';
 import type { ServerEvent } from './types.ts';
 

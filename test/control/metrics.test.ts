@@ -2,7 +2,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventBus } from '../../src/control/EventBus.ts';
 import { ENGINE_SAMPLES, ServerMetrics, type MetricsSnapshot } from '../../src/control/metrics.ts';
-import { ConferenceService } from '../../src/control/services/ConferenceService.ts';
 import { namingProblems, parseExposition, sampleValue } from '../helpers/promText.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { startServer } from '../helpers/server.ts';
@@ -51,7 +50,7 @@ test('msc_conference_mixes_total does not go down when a conference ends', async
   t.after(() => server.close());
   const peer = await RtpPeer.open();
   t.after(() => peer.close());
-  const conferences = ConferenceService.of(server);
+  const conferences = server.conferences;
   const mixes = async () => sampleValue(parseExposition((await server.metrics()).body), 'msc_conference_mixes_total', { worker: '0' }) ?? -1;
   await conferences.create({ id: 'metrics-room' });
   const ep = await server.createEndpoint({ remote_sdp: peer.offer(['pcmu']), affinity: 'metrics-room' });

@@ -116,7 +116,7 @@ function collect(type: string, into: ServerEvent[]): () => void {
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'conference-'));
   server = await startServer();
-  conferences = ConferenceService.of(server);
+  conferences = server.conferences;
 });
 
 after(async () => {

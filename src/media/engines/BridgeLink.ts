@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { EndpointMediaConfig } from '../../common/workerProtocol.ts';
+import type { EndpointMediaConfig } from '../../protocol/index.ts';
 import type { MediaSink, RtpEndpoint } from '../transport/RtpEndpoint.ts';
 import { Drop } from '../transport/dropReasons.ts';
 import { createTranscoder, sameCodec, type Transcoder } from './Transcoder.ts';

@@ -1,4 +1,4 @@
-import type { MediaCodecConfig } from '../../../common/workerProtocol.ts';
+import type { MediaCodecConfig, ParticipantState } from '../../../protocol/index.ts';
 import type { Codec } from '../../codecs/Codec.ts';
 import { createCodec } from '../../codecs/index.ts';
 import { JitterBuffer, JB_EMPTY, JB_LOST } from '../../dsp/JitterBuffer.ts';
@@ -9,7 +9,7 @@ import type { EndpointAudio, FrameSource } from '../EndpointAudio.ts';
 import { codecOptions } from '../Transcoder.ts';
 
 /** active: in the mix; waiting: for a moderator (hears music); held: muted, deaf, hears music. */
-export type ParticipantState = 'active' | 'waiting' | 'held';
+export type { ParticipantState };
 
 export interface ParticipantFlags {
   muted: boolean;
