@@ -1,5 +1,4 @@
 import { randomUUID, randomInt } from 'node:crypto';
-import { MessageChannel } from 'node:worker_threads';
 import type { Config } from '../config/config.ts';
 import { CapacityError, InvalidStateError, NotFoundError, ValidationError } from '../common/errors.ts';
 import { moduleLogger, type Logger } from '../common/logger.ts';
@@ -9,6 +8,8 @@ import type {
 import { EventBus } from './EventBus.ts';
 import { wire } from './events.ts';
 import type { DrainStatus, MediaControl, MediaEngines } from './MediaControl.ts';
+import { BRIDGE_RING_BYTES } from '../protocol/bridge.ts';
+import { SpscRing } from '../common/SpscRing.ts';
 import { PortPool } from './PortPool.ts';
 import { OwnDestinations } from './OwnDestinations.ts';
 import { LocalAddress } from './LocalAddress.ts';
@@ -243,10 +244,17 @@ export class MediaServer implements MediaControl, MediaEngines {
     // The caller's list as given; the configured preference always carries telephone-event.
     const codecs = req.codecs && req.codecs.length > 0 ? req.codecs.map((c) => c.toLowerCase()) : [...this.config.codecs];
     if (!req.codecs && !codecs.includes('telephone-event')) codecs.push('telephone-event');
-    const workerIndex = this.#pool.place(req.affinity);
-    const worker = this.#pool.get(workerIndex)!;
     const id = randomUUID();
-    const { rtpPort, rtcpPort } = await this.#bindPorts(worker, id);
+    const workerIndex = this.#pool.placeLeg(id, req.affinity, req.remote_sdp === undefined);
+    const worker = this.#pool.get(workerIndex)!;
+    let ports: { rtpPort: number; rtcpPort: number };
+    try {
+      ports = await this.#bindPorts(worker, id);
+    } catch (err) {
+      this.#pool.settled(id);
+      throw err;
+    }
+    const { rtpPort, rtcpPort } = ports;
     worker.endpointCount++;
     const record: EndpointRecord = {
       id, worker, rtpPort, rtcpPort,
@@ -279,6 +287,7 @@ export class MediaServer implements MediaControl, MediaEngines {
         record.sessionVersion = offer.sessionVersion;
       }
     } catch (err) {
+      this.#pool.settled(id);
       worker.endpointCount--;
       await worker.request('endpoint.close', { id }).catch(() => {});
       this.#ports.release(rtpPort);
@@ -427,6 +436,7 @@ export class MediaServer implements MediaControl, MediaEngines {
   #forgetEndpoint(record: EndpointRecord, reason: 'deleted' | 'worker_died' | 'shutdown'): void {
     if (record.state === 'closed') return;
     record.state = 'closed';
+    this.#pool.settled(record.id);
     record.worker.endpointCount--;
     this.#endpoints.delete(record.id);
     this.#ports.release(record.rtpPort);
@@ -498,15 +508,13 @@ export class MediaServer implements MediaControl, MediaEngines {
       }
       aMedia = a.media;
       bMedia = b.media;
-      const { port1, port2 } = new MessageChannel();
+      // One shared-memory ring per direction; each worker's doorbell wakes it for all its rings.
+      const ab = SpscRing.create(BRIDGE_RING_BYTES);
+      const ba = SpscRing.create(BRIDGE_RING_BYTES);
+      const [bellA, bellB] = [this.#pool.doorbellOf(a.worker), this.#pool.doorbellOf(b.worker)];
+      ({ mode } = await a.worker.request('bridge.createRemote', { id, local: a.id, peerMedia: toWorkerMedia(b.media), tx: ab, rx: ba, bell: bellA, peerBell: bellB }));
       try {
-        ({ mode } = await a.worker.request('bridge.createRemote', { id, local: a.id, port: port1, peerMedia: toWorkerMedia(b.media) }, [port1]));
-      } catch (err) {
-        port2.close(); // never handed over: ours to close (worker A closes port1 on failure)
-        throw err;
-      }
-      try {
-        await b.worker.request('bridge.createRemote', { id, local: b.id, port: port2, peerMedia: toWorkerMedia(a.media) }, [port2]);
+        await b.worker.request('bridge.createRemote', { id, local: b.id, peerMedia: toWorkerMedia(a.media), tx: ba, rx: ab, bell: bellB, peerBell: bellA });
       } catch (err) {
         await a.worker.request('bridge.delete', { id }).catch(() => {});
         throw err;
@@ -523,6 +531,8 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.#bridges.set(id, record);
     a.bridgeId = id;
     b.bridgeId = id;
+    this.#pool.settled(a.id);
+    this.#pool.settled(b.id);
     this.#counters.bridgesCreated++;
     if (a.worker !== b.worker) {
       // A re-INVITE that completed while the halves were built was not forwarded to the other

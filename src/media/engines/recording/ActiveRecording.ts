@@ -227,7 +227,9 @@ export class ActiveRecording implements Clocked {
     }
   }
 
+  /** What arrived before the pause was said before it: written out (recorded) first. */
   pause(): void {
+    if (this.recorder.state === 'recording') this.drain();
     this.recorder.pause();
   }
 
