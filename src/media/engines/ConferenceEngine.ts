@@ -82,6 +82,9 @@ export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHo
   readonly #byEndpoint = new Map<string, ConferenceRoom>();
   #resources: PlaybackResources | undefined;
   readonly #counters = { created: 0, ended: 0, joined: 0, left: 0 };
+  // mixes and mixing CPU of ended rooms (and of stats windows reset), so the metrics' counters never go down
+  #endedMixes = 0;
+  #endedMixCpuMs = 0;
   #closed = false;
 
   constructor(ctx: WorkerContext) {
@@ -254,6 +257,8 @@ export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHo
     if (this.#rooms.get(room.id) === room) this.#rooms.delete(room.id);
     this.#ctx.clock.delete(room);
     this.#counters.ended++;
+    this.#endedMixes += room.mixes;
+    this.#endedMixCpuMs += room.mixCpuMs;
   }
 
   onParticipantLeft(p: Participant): void {
@@ -271,8 +276,8 @@ export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHo
 
   metrics(): Record<string, number> {
     let participants = 0;
-    let mixes = 0;
-    let cpu = 0;
+    let mixes = this.#endedMixes;
+    let cpu = this.#endedMixCpuMs;
     let p99 = 0;
     for (const room of this.#rooms.values()) {
       participants += room.participants.size;
@@ -316,7 +321,11 @@ export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHo
         jb.concealed += s.concealed;
         jb.received += s.received;
       }
-      if (reset) room.resetStats();
+      if (reset) {
+        this.#endedMixes += room.mixes;
+        this.#endedMixCpuMs += room.mixCpuMs;
+        room.resetStats();
+      }
     }
     const quantile = (q: number): number => {
       let total = 0;
