@@ -1,7 +1,7 @@
 import { randomUUID, randomInt } from 'node:crypto';
 import type { Config } from '../config/config.ts';
 import { CapacityError, InvalidStateError, NotFoundError, ValidationError } from '../common/errors.ts';
-import type { Logger } from '../common/logger.ts';
+import { moduleLogger, type Logger } from '../common/logger.ts';
 import type {
   EndpointMediaConfig, NotificationType, WorkerEndpointStats, WorkerMethod, WorkerMetrics, WorkerNotifications, WorkerRequests, WorkerSettings,
 } from '../protocol/index.ts';
@@ -33,7 +33,7 @@ import type {
 } from './types.ts';
 import type { WorkerHandle } from './WorkerHandle.ts';
 import { WorkerPool } from './WorkerPool.ts';
-import { renderMetrics } from './metrics.ts';
+import { ServerMetrics } from './metrics.ts';
 import { AudioPrepPool } from '../media/prep/AudioPrepPool.ts';
 
 interface EndpointRecord {
@@ -103,10 +103,11 @@ export class MediaServer implements MediaControl, MediaEngines {
   /** What our SDP announces; resolved (and the bind address checked) in start(). */
   #address: LocalAddress | null = null;
   readonly #counters = { endpointsCreated: 0, bridgesCreated: 0, workerRestarts: 0, mediaTimeouts: 0 };
+  readonly #metrics: ServerMetrics;
 
   constructor(config: Config, logger: Logger) {
     this.config = config;
-    this.#logger = logger.child({ module: 'media-server' });
+    this.#logger = moduleLogger(logger, 'media-server');
     this.events = new EventBus(config.eventBufferSize);
     this.#ports = new PortPool(config.rtpPortStart, config.rtpPortEnd);
     this.conferences = new ConferenceService(this);
@@ -119,6 +120,16 @@ export class MediaServer implements MediaControl, MediaEngines {
       onWorkerDied: (handle, code, error) => this.#onWorkerDied(handle, code, error),
       onWorkerRestarted: (index) => this.events.publish('worker.started', { worker: index }),
     });
+    this.#metrics = new ServerMetrics(async () => ({
+      endpoints: this.#endpoints.size,
+      bridges: this.#bridges.size,
+      portsAvailable: this.#ports.available,
+      portsTotal: this.#ports.capacity,
+      counters: this.#counters,
+      workers: await this.workerMetrics(),
+      eventSeq: this.events.lastSeq,
+      ...(this.#prep !== null ? { prep: this.#prep.stats() } : {}),
+    }), this.events);
   }
 
   /** Starts the media workers; resolves when all are ready. */
@@ -633,17 +644,9 @@ export class MediaServer implements MediaControl, MediaEngines {
     return all.filter((m): m is WorkerMetrics => m !== null);
   }
 
-  async metrics(): Promise<{ contentType: string; body: string }> {
-    return renderMetrics({
-      endpoints: this.#endpoints.size,
-      bridges: this.#bridges.size,
-      portsAvailable: this.#ports.available,
-      portsTotal: this.#ports.capacity,
-      counters: this.#counters,
-      workers: await this.workerMetrics(),
-      eventSeq: this.events.lastSeq,
-      ...(this.#prep !== null ? { prep: this.#prep.stats() } : {}),
-    });
+  /** Prometheus exposition of the control plane, every worker and the process. */
+  metrics(): Promise<{ contentType: string; body: string }> {
+    return this.#metrics.render();
   }
 
   /** Test hook: kills a worker from the inside, as a crash would. */
@@ -667,6 +670,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.playback.close();
     this.recordings.close();
     this.conferences.close();
+    this.#metrics.close();
   }
 }
 

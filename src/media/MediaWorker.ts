@@ -1,4 +1,5 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import { InvalidStateError, NotFoundError } from '../common/errors.ts';
 import type {
   BridgeRequests,
@@ -313,8 +314,14 @@ export class MediaWorker implements EndpointListener {
     for (const [prefix, engine] of Object.entries(this.#engines)) if (engine.metrics) engines[prefix] = engine.metrics();
     result.engines = engines;
     const clock = this.clock;
-    result.clock = { ticks: clock.ticks, lateMaxMs: clock.lateMax, lateP50Ms: clock.latePercentile(50), lateP99Ms: clock.latePercentile(99) };
+    result.clock = {
+      ticks: clock.ticks, lateMaxMs: clock.lateMax, lateP50Ms: clock.latePercentile(50), lateP99Ms: clock.latePercentile(99),
+      lateHistogram: clock.lateHistogram(),
+    };
     clock.resetLateness();
+    // this thread's isolate: its heap and its resourceLimits' ceiling
+    const heap = getHeapStatistics();
+    result.heap = { usedBytes: heap.used_heap_size, totalBytes: heap.total_heap_size, limitBytes: heap.heap_size_limit, externalBytes: heap.external_memory };
     return result;
   }
 

@@ -322,9 +322,9 @@ test('MediaServer.metrics() exposes engine counters per worker in Prometheus tex
   const server = await startServer();
   t.after(() => server.close());
   const body = (await server.metrics()).body;
-  assert.match(body, /^msc_playback_active\{worker="0"\} 0$/m);
+  assert.match(body, /^msc_playbacks\{worker="0"\} 0$/m);
   assert.match(body, /^# TYPE msc_rtp_packets_received_total counter$/m);
-  assert.match(body, /^msc_media_clock_late_max_seconds\{worker="0"\} /m);
+  assert.match(body, /^msc_worker_tick_lateness_max_seconds\{worker="0"\} /m);
   for (const line of body.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
     assert.match(line, /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.e+-]+$/, `valid exposition line: ${line}`);

@@ -8,7 +8,7 @@ import { buildApp } from '../../src/api/http/app.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { MediaFlowEngines } from '../../src/control/MediaFlowEngines.ts';
 import type { MediaServer } from '../../src/control/MediaServer.ts';
-import type { EndpointInfo, ServerEvent } from '../../src/control/types.ts';
+import type { EndpointInfo } from '../../src/control/types.ts';
 import { FlowService } from '../../src/flows/FlowService.ts';
 import { run } from '../helpers/proc.ts';
 import { nextEvent, startServer } from '../helpers/server.ts';

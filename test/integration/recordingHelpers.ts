@@ -1,4 +1,3 @@
-import { RecordingService } from '../../src/control/services/RecordingService.ts';
 import { linearToUlaw } from '../../src/media/codecs/g711.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { tempDir } from '../helpers/audio.ts';

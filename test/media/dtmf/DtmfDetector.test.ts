@@ -36,7 +36,7 @@ interface Condition {
 async function checkAllKeys(dir: string, c: Condition): Promise<void> {
   const level = c.levelDbm0 ?? -10;
   const twist = c.twistDb ?? 0;
-  const tones = await Promise.all([...DTMF_KEYPAD].map((key, k) => {
+  const tones = await Promise.all([...DTMF_KEYPAD].map((_key, k) => {
     const t: SoxTone = {
       lowHz: DTMF_ROW_HZ[k >> 2]! * (1 + (c.lowDev ?? 0)),
       highHz: DTMF_COL_HZ[k & 3]! * (1 + (c.highDev ?? 0)),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { linearToUlaw, ulawToLinear } from '../../../src/media/codecs/g711.ts';
+import { linearToUlaw } from '../../../src/media/codecs/g711.ts';
 import { ConferenceRoom, type RoomHost, type RoomOptions } from '../../../src/media/engines/conference/ConferenceRoom.ts';
 import type { Participant, ParticipantFlags } from '../../../src/media/engines/conference/Participant.ts';
 import type { EndpointAudio, FrameSource } from '../../../src/media/engines/EndpointAudio.ts';

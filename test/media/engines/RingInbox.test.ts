@@ -71,7 +71,7 @@ test('RingInbox delivers from several rings sharing one doorbell, and stops for 
   const got: string[] = [];
   let wake: () => void = () => {};
   const sink = (name: string): RingSink => ({
-    sendRelayed(buf, length, source) {
+    sendRelayed(_buf, length, source) {
       got.push(`${name}${source}:${length}`);
       wake();
       return true;
