@@ -176,7 +176,7 @@ async function run(mode: string): Promise<{ mode: string; best: Step | null; at:
 }
 
 console.log(`bench:relay — ${os.availableParallelism()} cores (load average ${os.loadavg()[0]!.toFixed(1)}), media workers ${workers}, generator threads ${genThreads}, ${seconds}s per step, payload ${payload}${haveRtpengine ? '' : ', rtpengine not installed'}`);
-const results = [];
+const results: Array<Awaited<ReturnType<typeof run>>> = [];
 for (const mode of relays) results.push(await run(mode));
 
 const byMode = (m: string) => results.find((r) => r.mode === m);
