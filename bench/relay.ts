@@ -19,6 +19,7 @@
  * Options: --relays=bare,rtpengine,plain,b2bua,xworker --workers=2 (media workers; rtpengine
  *          threads) --gen=N (generator threads) --seconds=3 (per step) --max=1600 (calls)
  *          --at=200 --payload=speech|silence --cap=0 (1: step up to capacity, else --at only)
+ *          --prof=DIR (CPU profiles of the relay processes, all threads)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
@@ -33,6 +34,8 @@ const maxCalls = Number(args.max ?? '1600');
 const atCalls = Number(args.at ?? '200');
 const payload = args.payload ?? 'speech';
 const capacity = (args.cap ?? '1') !== '0';
+/** --prof=DIR: the relay processes run with --cpu-prof (every thread writes a .cpuprofile there). */
+const profDir = args.prof;
 const HIST_BIN_MS = 0.05;
 const haveRtpengine = spawnSync('rtpengine', ['--version']).status === 0;
 let relays = (args.relays ?? 'bare,rtpengine,plain,b2bua,xworker').split(',');
@@ -44,7 +47,7 @@ class RelayChild {
   readonly #lines: string[] = [];
   #waiters: Array<(l: string) => void> = [];
   constructor(mode: string) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', new URL('./relay/relayProcess.ts', import.meta.url).pathname, mode, String(workers)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.child = spawn(process.execPath, [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), '--import', 'tsx', new URL('./relay/relayProcess.ts', import.meta.url).pathname, mode, String(workers)], { stdio: ['pipe', 'pipe', 'inherit'] });
     createInterface({ input: this.child.stdout! }).on('line', (l) => {
       const w = this.#waiters.shift();
       if (w) w(l); else this.#lines.push(l);
