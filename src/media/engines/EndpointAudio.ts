@@ -1,15 +1,32 @@
 import type { EndpointMediaConfig } from '../../common/workerProtocol.ts';
 import type { Codec } from '../codecs/Codec.ts';
 import { createCodec } from '../codecs/index.ts';
-import { JitterBuffer, JB_EMPTY, JB_LOST, type JitterBufferStats } from '../dsp/JitterBuffer.ts';
+import { tsDiff } from '../../common/seq.ts';
+import { PacketOrderer, ORDER_LOST, ORDER_WAIT } from '../dsp/PacketOrderer.ts';
 import type { RtpEndpoint } from '../transport/RtpEndpoint.ts';
 import type { Clocked, MediaClock } from './MediaClock.ts';
 import { codecOptions } from './Transcoder.ts';
 
 /** Receives the decoded audio of an endpoint: what it received ('in') and what it sent ('out'). */
 export interface AudioTap {
-  /** `pcm` is only valid during the call (a reused buffer): copy what must be kept. */
-  onAudio(pcm: Int16Array, sampleRate: number, direction: 'in' | 'out', nowMs: number): void;
+  /**
+   * `pcm` is only valid during the call (a reused buffer): copy what must be kept.
+   * 'in': decoded on arrival in sequence order; `nowMs` is the packet's arrival, `position` its
+   * place on the sender's timeline (RTP timestamp offset, in samples at `sampleRate`, from the
+   * start of stream `epoch`; `epoch` changes when the sender does: new SSRC, sequence jump,
+   * codec change). 'out': what we sent, one frame per media clock tick at `nowMs`; position -1.
+   */
+  onAudio(pcm: Int16Array, sampleRate: number, direction: 'in' | 'out', nowMs: number, position: number, epoch: number): void;
+}
+
+/** Counters of the decoding path of received audio (recordings, in-band DTMF). */
+export interface ReceivedAudioStats {
+  received: number;
+  late: number;
+  lost: number;
+  concealed: number;
+  duplicates: number;
+  discarded: number;
 }
 
 /** Produces the endpoint's outbound audio, one frame per media clock tick. */
@@ -32,12 +49,14 @@ const PACKET_RING = 16;
 let sourceSerial = 0;
 /** Concealment without a codec PLC: the last frame again, 6 dB down each time. */
 const FADE = 0.5;
+/** Consecutive lost packets concealed; beyond, the gap is silent. */
+const MAX_CONCEAL = 5;
 
 /**
- * The PCM side of one endpoint, created on demand by the engines: received audio goes through
- * an adaptive jitter buffer with loss concealment and is decoded on the media clock for taps
- * (recorders, DTMF detector), and generated frames (player, mixer output) are encoded generated frames (player,
- * mixer output) into our continuous outbound RTP stream. While a generated source is attached
+ * The PCM side of one endpoint, created on demand by the engines: received audio is put back in
+ * sequence order, decoded on arrival with loss concealment and handed to taps (recorders, DTMF
+ * detector) with its place on the sender's timeline; generated frames (player, mixer output) are
+ * encoded into our continuous outbound RTP stream. While a generated source is attached
  * the relayed stream of a bridge peer is suppressed (one outbound source at a time).
  */
 export class EndpointAudio implements Clocked {
@@ -54,21 +73,30 @@ export class EndpointAudio implements Clocked {
   #override: FrameSource | null = null;
   #onOverrideEnded: ((source: FrameSource) => void) | null = null;
   readonly #pcmIn = new Int16Array(48000 * 0.12);
+  #frameView = this.#pcmIn.subarray(0, 0);
   #pcmOut = new Int16Array(160);
   // dgram.send() reads the bytes on a later tick (its address lookup defers to nextTick), so a
   // clock catching up several ticks at once must not reuse one buffer: a small ring of them.
   readonly #packets: Uint8Array[] = Array.from({ length: PACKET_RING }, () => new Uint8Array(1500));
   #packetIndex = 0;
-  // Inbound: received payloads go through an adaptive jitter buffer and are decoded (or
-  // concealed) on the media clock, so taps get evenly timed frames whatever the network did.
-  readonly #inbound: Clocked = { onTick: (nowMs) => this.#pullInbound(nowMs) };
+  // Inbound: received payloads are put back in sequence order (no playout delay) and decoded on
+  // arrival, with their RTP timestamp as position: taps (recordings, the DTMF detector) follow
+  // the sender's timeline, whatever the media clock's lateness. The clock is used only to end the
+  // wait for a reordered packet.
+  readonly #inbound: Clocked = { onTick: (nowMs) => this.#drainReceived(nowMs, false) };
   #inboundClocked = false;
-  #jb: JitterBuffer | null = null;
-  #jbKey = '';
-  #jbMedia: EndpointMediaConfig | null = null;
-  readonly #jbPayload = new Uint8Array(1500);
-  #jbView = this.#jbPayload.subarray(0, 0);
-  #inDueMs = 0;
+  readonly #orderer = new PacketOrderer();
+  #orderMedia: EndpointMediaConfig | null = null;
+  #ssrc = -1;
+  readonly #payload = new Uint8Array(1500);
+  #payloadView = this.#payload.subarray(0, 0);
+  #epoch = 0;
+  #haveTs = false;
+  #lastTs = 0;
+  #extTs = 0;
+  /** Position (samples at the decoder's rate) where the last decoded or concealed audio ended. */
+  #streamEnd = 0;
+  #lostRun = 0;
   #haveLast = false;
   #lastSamples = 0;
   concealedFrames = 0;
@@ -107,84 +135,105 @@ export class EndpointAudio implements Clocked {
   }
 
   /** Received audio packet (called by the endpoint for every audio packet while taps exist). */
-  onReceived(seq: number, ts: number, payload: Uint8Array, nowMs: number): void {
+  onReceived(seq: number, ts: number, payload: Uint8Array, nowMs: number, ssrc = 0): void {
     if (this.taps.size === 0) return;
     this.#ensureCodecs();
     const media = this.endpoint.media;
     if (!this.#decoder || !media) return;
-    // Checked again only after a renegotiation (a new media object), not per packet. The codec
-    // name is part of the key: payloads buffered in the old codec must not reach the new decoder.
-    if (this.#jb === null || media !== this.#jbMedia) {
-      this.#jbMedia = media;
-      const key = `${media.codec.name}/${media.codec.clockRate}/${media.codec.ptime}`;
-      if (this.#jb === null || key !== this.#jbKey) {
-        this.#jb = new JitterBuffer({ clockRate: media.codec.clockRate, frameMs: media.codec.ptime > 0 ? media.codec.ptime : 20 });
-        this.#jbKey = key;
-      }
+    // A renegotiation (new media object) or another sender starts a new stream: positions and
+    // decoder history of the old one do not carry over.
+    if (media !== this.#orderMedia || ssrc !== this.#ssrc) {
+      if (this.#orderMedia !== null) this.#orderer.reset();
+      this.#orderMedia = media;
+      this.#ssrc = ssrc;
     }
-    this.#jb.put((seq - this.endpoint.eventPackets) & 0xffff, ts, payload, nowMs);
-    if (!this.#inboundClocked) {
+    this.#orderer.put((seq - this.endpoint.eventPackets) & 0xffff, ts, payload, nowMs);
+    this.#drainReceived(nowMs, false);
+    if (this.#orderer.held > 0 && !this.#inboundClocked) {
       this.#inboundClocked = true;
-      this.#inDueMs = 0;
       this.#clock.add(this.#inbound);
     }
   }
 
-  /** Drops received audio not yet delivered to taps (a recording resumed after a pause). */
-  discardBuffered(): void {
-    this.#jb?.reset();
-    this.#haveLast = false;
+  /** Hands every received packet still waiting behind a gap to the taps now (a recording stops). */
+  flushReceived(): void {
+    this.#drainReceived(performance.now(), true);
   }
 
-  /** Jitter buffer counters of the received stream (late, lost, concealed...), null if unused. */
-  get jitterBuffer(): { stats: JitterBufferStats; targetDelayMs: number } | null {
-    return this.#jb === null ? null : { stats: this.#jb.stats, targetDelayMs: this.#jb.targetDelayMs };
+  /** Counters of the received-audio decoding path, null before it was used. */
+  get receivedStats(): ReceivedAudioStats | null {
+    if (this.#orderMedia === null) return null;
+    const s = this.#orderer.stats;
+    return { received: s.received, late: s.late, lost: s.lost, concealed: this.concealedFrames, duplicates: s.duplicates, discarded: s.discarded };
   }
 
-  #pullInbound(nowMs: number): void {
-    const jb = this.#jb;
+  #drainReceived(nowMs: number, force: boolean): void {
     const decoder = this.#decoder;
     const media = this.endpoint.media;
-    if (this.taps.size === 0 || jb === null || decoder === null || media === null) {
-      this.#clock.delete(this.#inbound);
-      this.#inboundClocked = false;
-      jb?.reset();
+    const orderer = this.#orderer;
+    if (this.taps.size === 0 || decoder === null || media === null) {
+      orderer.reset();
+      this.#stopInbound();
       return;
     }
-    const ptime = media.codec.ptime > 0 ? media.codec.ptime : 20;
-    this.#inDueMs += 20;
-    while (this.#inDueMs >= ptime) {
-      this.#inDueMs -= ptime;
-      const r = jb.get(this.#jbPayload, nowMs);
-      if (r === JB_EMPTY) {
-        this.#haveLast = false; // the peer paused (hold, DTX): taps hear nothing, as on the wire
-        continue;
-      }
-      const pcm = this.#pcmIn;
+    const pcm = this.#pcmIn;
+    const rate = decoder.sampleRate;
+    for (;;) {
+      const r = orderer.next(this.#payload, nowMs, force);
+      if (r === ORDER_WAIT) break;
       let n = 0;
-      if (r === JB_LOST) {
-        const frame = Math.round((decoder.sampleRate * ptime) / 1000);
+      let position = this.#streamEnd;
+      if (r === ORDER_LOST) {
+        // Real loss (a sequence number past the reorder window): conceal a few frames at the
+        // lost packet's place; a longer gap stays silent (its place comes from the next timestamp).
+        if (!this.#haveLast || ++this.#lostRun > MAX_CONCEAL) continue;
+        const ptime = media.codec.ptime > 0 ? media.codec.ptime : 20;
+        const frame = Math.round((rate * ptime) / 1000);
         if (decoder.conceal !== undefined) n = decoder.conceal(pcm, frame);
-        else if (this.#haveLast) {
+        else {
           n = this.#lastSamples;
           for (let i = 0; i < n; i++) pcm[i] = (pcm[i]! * FADE) | 0;
         }
         if (n <= 0) continue;
         this.concealedFrames++;
       } else {
-        if (this.#jbView.length !== r) this.#jbView = this.#jbPayload.subarray(0, r);
+        if (orderer.restarted) {
+          this.#epoch++;
+          this.#haveTs = false;
+        }
+        const ts = orderer.ts;
+        if (!this.#haveTs) {
+          this.#haveTs = true;
+          this.#extTs = 0;
+        } else {
+          this.#extTs += tsDiff(ts, this.#lastTs);
+        }
+        this.#lastTs = ts;
+        position = Math.round((this.#extTs * rate) / media.codec.clockRate);
+        if (this.#payloadView.length !== r) this.#payloadView = this.#payload.subarray(0, r);
         try {
-          n = decoder.decode(this.#jbView, pcm);
+          n = decoder.decode(this.#payloadView, pcm);
         } catch {
           continue;
         }
         if (n <= 0) continue;
         this.#haveLast = true;
         this.#lastSamples = n;
+        this.#lostRun = 0;
       }
-      const frame = pcm.subarray(0, n);
-      for (const tap of this.taps) tap.onAudio(frame, decoder.sampleRate, 'in', nowMs);
+      this.#streamEnd = position + n;
+      if (this.#frameView.length !== n) this.#frameView = pcm.subarray(0, n); // a view per size, not per packet
+      const frame = this.#frameView;
+      const at = r === ORDER_LOST ? nowMs : orderer.arrivalMs;
+      for (const tap of this.taps) tap.onAudio(frame, rate, 'in', at, position, this.#epoch);
     }
+    if (orderer.held === 0) this.#stopInbound();
+  }
+
+  #stopInbound(): void {
+    if (!this.#inboundClocked) return;
+    this.#inboundClocked = false;
+    this.#clock.delete(this.#inbound);
   }
 
   get source(): FrameSource | null {
@@ -252,7 +301,7 @@ export class EndpointAudio implements Clocked {
       if (this.#source === null) this.endpoint.idleFill?.onTick(nowMs);
       return;
     }
-    for (const tap of this.taps) tap.onAudio(pcm, encoder.sampleRate, 'out', nowMs);
+    for (const tap of this.taps) tap.onAudio(pcm, encoder.sampleRate, 'out', nowMs, -1, 0);
     if (this.endpoint.canSend) {
       const packet = this.#nextPacket();
       const bytes = encoder.encode(pcm, packet.subarray(12));

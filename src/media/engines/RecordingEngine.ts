@@ -53,8 +53,8 @@ const IF_EXISTS: readonly string[] = ['fail', 'overwrite', 'append'];
 
 /**
  * The recording engine of a media worker (`recording.*` requests): recordings of an endpoint, of
- * a bridge's two legs or of a conference's mix, written on the media clock so frames stay aligned through jitter and
- * loss (DESIGN.md, "Media model"). Every recording ends in exactly one `recording.finished`
+ * a bridge's two legs or of a conference's mix, received audio placed by RTP timestamp, written on the media clock (sample-exact on a
+ * loss-free stream, legs aligned by arrival) (DESIGN.md, "Media model"). Every recording ends in exactly one `recording.finished`
  * notification: stopped, by its own options (max duration, silence, DTMF), when its endpoint
  * closes or its conference ends ('hangup'), or when the worker shuts down ('shutdown'; the file is finalised first).
  */
@@ -100,14 +100,6 @@ export class RecordingEngine implements MediaEngine {
         return { recordingId: params.recordingId, state: 'paused' };
       case 'recording.resume': {
         const rec = this.#get(String(params.recordingId));
-        // Audio still in the jitter buffers arrived during the pause: not recorded late.
-        for (const id of rec.endpointIds) {
-          try {
-            this.#ctx.audio(id).discardBuffered();
-          } catch {
-            // the endpoint is gone: nothing buffered
-          }
-        }
         rec.resume();
         return { recordingId: params.recordingId, state: 'recording' };
       }
@@ -207,7 +199,7 @@ export class RecordingEngine implements MediaEngine {
       const room = findConference(this.#ctx, p.conferenceId);
       if (room === undefined || room.ended) throw new NotFoundError('CONFERENCE_NOT_FOUND', `conference ${p.conferenceId} not found on media worker ${this.#ctx.workerIndex}`);
       if (stereo) throw new UnsupportedError('UNSUPPORTED_CHANNELS', 'a conference recording is mono: the full mix');
-      specs = [{ taps: room.taps, inChannel: -1, outChannel: 0 }];
+      specs = [{ taps: room.taps, audio: null, inChannel: -1, outChannel: 0 }];
       endpointIds = [];
       rate = room.sampleRate;
       beepTo = [];
@@ -215,14 +207,14 @@ export class RecordingEngine implements MediaEngine {
     } else if (p.bridge !== undefined) {
       const a = this.#localAudio(p.bridge.a);
       const b = this.#localAudio(p.bridge.b);
-      specs = [{ taps: a.taps, inChannel: 0, outChannel: -1 }, { taps: b.taps, inChannel: 1, outChannel: -1 }];
+      specs = [{ taps: a.taps, audio: a, inChannel: 0, outChannel: -1 }, { taps: b.taps, audio: b, inChannel: 1, outChannel: -1 }];
       endpointIds = [p.bridge.a, p.bridge.b];
       // the higher rate of the two legs, so neither loses bandwidth
       rate = Math.max(a.sampleRate, b.sampleRate);
       beepTo = [a, b];
     } else if (typeof p.endpointId === 'string') {
       const audio = this.#ctx.audio(p.endpointId);
-      specs = [{ taps: audio.taps, inChannel: 0, outChannel: 1 }];
+      specs = [{ taps: audio.taps, audio, inChannel: 0, outChannel: 1 }];
       endpointIds = [p.endpointId];
       rate = audio.sampleRate;
       beepTo = [audio];

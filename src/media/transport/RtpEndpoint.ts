@@ -5,6 +5,7 @@ import { Drop, dropsToRecord, DROP_REASON_NAMES } from './dropReasons.ts';
 import { RtpSender } from './RtpSender.ts';
 import { RtcpSession } from './RtcpSession.ts';
 import type { EndpointAudio } from '../engines/EndpointAudio.ts';
+import type { JitterBuffer } from '../dsp/JitterBuffer.ts';
 
 /** Receives telephone-event packets (RFC 4733) of an endpoint: the DTMF engine. */
 export type EventPacketListener = (ssrc: number, seq: number, ts: number, marker: boolean, payload: Uint8Array, nowMs: number) => void;
@@ -19,6 +20,8 @@ export interface MediaSink {
    * belongs to the sink for this call only (it may rewrite it in place and send it on).
    */
   onPacket(buf: Buffer, payloadOffset: number, payloadLength: number, isEvent: boolean, seq: number, ts: number, ssrc: number, nowMs: number): void;
+  /** The sink's playout jitter buffer, when it decodes (a transcoding bridge). */
+  readonly jitterBuffer?: JitterBuffer | null;
 }
 
 export interface EndpointListener {
@@ -341,7 +344,7 @@ export class RtpEndpoint {
         const onAudio = this.onAudioPacket;
         if (onAudio !== null) onAudio(ssrc, seq, ts, msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
         const audio = this.audio;
-        if (audio !== null && audio.taps.size > 0) audio.onReceived(seq, ts, msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
+        if (audio !== null && audio.taps.size > 0) audio.onReceived(seq, ts, msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs, ssrc);
       }
       // The sink may rewrite the buffer in place and send it on: it goes last.
       const sink = this.sink;
@@ -461,11 +464,20 @@ export class RtpEndpoint {
     };
   }
 
+  /**
+   * The receive buffer of this leg's decoding path: a transcoding bridge's playout jitter buffer,
+   * else the in-order decoding of recordings and in-band DTMF (no playout delay, nothing discarded
+   * to adjust one).
+   */
   #jitterBufferStats(): WorkerEndpointStats['jitterBuffer'] {
-    const jb = this.audio?.jitterBuffer;
-    if (!jb) return null;
-    const s = jb.stats;
-    return { delayMs: jb.targetDelayMs, late: s.late, lost: s.lost, concealed: s.concealed, duplicates: s.duplicates };
+    const jb = this.sink?.jitterBuffer;
+    if (jb) {
+      const s = jb.stats;
+      return { delayMs: jb.targetDelayMs, late: s.late, lost: s.lost, concealed: s.concealed, duplicates: s.duplicates, discarded: s.discarded };
+    }
+    const r = this.audio?.receivedStats;
+    if (!r) return null;
+    return { delayMs: 0, late: r.late, lost: r.lost, concealed: r.concealed, duplicates: r.duplicates, discarded: r.discarded };
   }
 
   /** Sends RTCP BYE (RFC 3550 6.6) and closes the sockets. Idempotent. */

@@ -101,3 +101,21 @@ test('BridgeLink never decodes audio buffered before a renegotiation with the ne
   assert.ok(peak <= 16, `silence stays silence across the codec change (peak ${peak})`);
   link.close();
 });
+
+test('BridgeLink transcoding: a clock catching up several ticks at once sends distinct packets (the socket reads each buffer later)', () => {
+  const from = { media: media('pcmu', 0), eventPackets: 0, drops: new Uint32Array(DROP_REASON_NAMES.length) };
+  const handed: Uint8Array[] = [];
+  const target: LinkTarget = {
+    media: () => ({ ...media('l16', 96), codec: { name: 'l16', payloadType: 96, clockRate: 8000, channels: 1, ptime: 20, fmtp: {} } }),
+    // as sendRelayed() does: the header is rewritten in place, the bytes are read on a later tick
+    deliver: (buf, _len, _source, seq) => { buf[2] = seq >> 8; buf[3] = seq & 0xff; handed.push(buf); },
+  };
+  const clock = new ManualClock();
+  const link = new BridgeLink(from as unknown as RtpEndpoint, target, clock as unknown as MediaClock);
+  // a burst of 40 packets after a stall, then 10 ticks run back to back (one turn of the loop)
+  for (let seq = 0; seq < 40; seq++) link.onPacket(packet(seq, seq * 160, 0), 12, 160, false, seq, seq * 160, 0x11223344, 0);
+  for (let i = 0; i < 10; i++) clock.tick(200 + 20 * i);
+  const seqs = handed.map((b) => (b[2]! << 8) | b[3]!);
+  assert.ok(seqs.length >= 5, `${seqs.length} frames sent`);
+  assert.equal(new Set(seqs).size, seqs.length, `sequence numbers on the wire: ${seqs.join(', ')}`);
+});

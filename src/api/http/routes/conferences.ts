@@ -68,7 +68,7 @@ export function participantBody(p: ParticipantInfo): Record<string, unknown> {
   return {
     endpoint_id: p.endpointId, state: p.state, muted: p.muted, deaf: p.deaf, moderator: p.moderator, hold: p.hold,
     talking: p.talking, gain_db: p.gainDb, output_gain_db: p.outputGainDb, codec: p.codec, joined_at: p.joinedAt,
-    jitter_buffer: jb === null ? null : { delay_ms: jb.delayMs, late: jb.late, lost: jb.lost, concealed: jb.concealed, duplicates: jb.duplicates },
+    jitter_buffer: jb === null ? null : { delay_ms: jb.delayMs, late: jb.late, lost: jb.lost, concealed: jb.concealed, duplicates: jb.duplicates, discarded: jb.discarded },
   };
 }
 

@@ -291,7 +291,7 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
       if (needed && music.fill(this.musicFrame, nowMs) === 0) this.musicFrame.fill(0);
     }
     this.mixer.mix();
-    for (const tap of this.taps) tap.onAudio(this.mixer.fullMix, this.sampleRate, 'out', nowMs);
+    for (const tap of this.taps) tap.onAudio(this.mixer.fullMix, this.sampleRate, 'out', nowMs, -1, 0);
     for (let i = 0; i < list.length; i++) {
       const p = list[i]!;
       if (p.channel.talkChanged) {
@@ -363,6 +363,7 @@ export function participantInfo(p: Participant): Record<string, unknown> {
       lost: jb.stats.lost,
       concealed: jb.stats.concealed,
       duplicates: jb.stats.duplicates,
+      discarded: jb.stats.discarded,
     },
   };
 }

@@ -16,6 +16,9 @@ import { FRAME_MS, type Clocked, type MediaClock } from '../MediaClock.ts';
  */
 const INBAND_END_LATENCY_MS = 35;
 
+/** Event packet buffers (power of two): more than the sends of one clock catch-up (5 ticks). */
+const EVENT_PACKET_RING = 8;
+
 /** Silence after each in-band tone we generate (ITU-T Q.24 asks receivers to accept 40 ms). */
 const TONE_PAUSE_MS = 80;
 
@@ -88,7 +91,10 @@ export class EndpointDtmf implements AudioTap, Clocked {
   #eventPt = -1;
   #eventTs = 0;
   #lastEventMs = -1;
-  readonly #packet = new Uint8Array(16);
+  // dgram.send() reads the bytes on a later tick, so a clock catching up several ticks at once
+  // must not reuse one buffer (two datagrams would carry the second packet): a small ring.
+  readonly #packets: Uint8Array[] = Array.from({ length: EVENT_PACKET_RING }, () => new Uint8Array(16));
+  #packetIndex = 0;
   #eventWaiters: Waiter[] = [];
   // In-band sending.
   #tone: ToneSource | null = null;
@@ -102,8 +108,8 @@ export class EndpointDtmf implements AudioTap, Clocked {
     this.#clock = clock;
     this.#counters = counters;
     this.#onPress = onPress;
-    // In-band digits are detected after the jitter buffer (up to 200 ms behind the RFC 4733
-    // events of the same press): the window covers that delay.
+    // In-band digits are detected on arrival, a reorder wait at most (60 ms) behind the RFC 4733
+    // events of the same press: the window covers that and the tone's own length.
     this.#merger = new DtmfMerger({ onDigit: this.#onMerged, windowMs: 300 });
     this.#receiver = this.#makeReceiver(8000);
   }
@@ -180,10 +186,9 @@ export class EndpointDtmf implements AudioTap, Clocked {
   };
 
   readonly #onInbandDigit = (event: DtmfEvent): void => {
-    // Put the press on the packet-arrival clock the RFC 4733 receiver uses, for the merger.
-    // The audio went through the endpoint's jitter buffer first: take its delay off too.
-    const jb = this.#tapped?.jitterBuffer;
-    event.startMs = this.#nowMs - event.durationMs - INBAND_END_LATENCY_MS - (jb ? jb.targetDelayMs : 0);
+    // Put the press on the packet-arrival clock the RFC 4733 receiver uses, for the merger (the
+    // audio is decoded on arrival, in sequence order: no playout delay to take off).
+    event.startMs = this.#nowMs - event.durationMs - INBAND_END_LATENCY_MS;
     if (!this.#merger.push(event)) this.#counters.suppressed++;
   };
 
@@ -193,7 +198,10 @@ export class EndpointDtmf implements AudioTap, Clocked {
     this.#onPress(this, event);
   };
 
-  /** AudioTap: decoded received audio goes through the in-band detector. */
+  /**
+   * AudioTap: received audio, decoded on arrival in sequence order, goes through the in-band
+   * detector: detection depends on neither the media clock's lateness nor a playout buffer.
+   */
   onAudio(pcm: Int16Array, sampleRate: number, direction: 'in' | 'out', nowMs: number): void {
     if (direction !== 'in' || this.#tapped === null) return;
     let detector = this.#detector;
@@ -218,7 +226,8 @@ export class EndpointDtmf implements AudioTap, Clocked {
     if (this.#rfcOpen > 0) this.#receiver.tick(nowMs);
     const sender = this.#sender;
     if (sender !== null) {
-      const packet = this.#packet;
+      this.#packetIndex = (this.#packetIndex + 1) & (EVENT_PACKET_RING - 1);
+      const packet = this.#packets[this.#packetIndex]!;
       const flags = sender.next(packet, 12);
       if ((flags & SEND) !== 0) {
         const rtp = this.endpoint.sender;
