@@ -136,7 +136,7 @@ async function measure(relay: RelayChild, gens: Generators, calls: number): Prom
 }
 
 function line(mode: string, s: Step): string {
-  const d = s.dtmf ? ` dtmf windows: gated=${s.dtmf.inbandGated ?? 0} analysed=${s.dtmf.inbandAnalysed ?? 0}` : '';
+  const d = s.dtmf && s.dtmf.inbandWindows ? ` in-band DTMF windows=${s.dtmf.inbandWindows} analysed=${(100 * (s.dtmf.inbandAnalysed ?? 0) / s.dtmf.inbandWindows).toFixed(0)}% measured=${(100 * (s.dtmf.inbandMeasured ?? 0) / s.dtmf.inbandWindows).toFixed(2)}%` : '';
   return `  ${mode.padEnd(9)} calls=${String(s.calls).padStart(4)} loss=${(s.loss * 100).toFixed(2)}% p50=${s.p50.toFixed(2)}ms p99=${s.p99.toFixed(2)}ms cpu/pkt=${s.cpuUsPerPacket.toFixed(2)}us relayed=${Math.round(s.pps)}pps ${s.ok ? 'ok' : 'FAIL'}${d}`;
 }
 
