@@ -2,7 +2,8 @@
  * Load generator thread: for its calls, two sockets (caller side and callee side) each sending
  * one PCMU packet (12-byte header, 160-byte payload) per 20 ms to its leg of the relay, and
  * measuring what comes back through the other leg: count and one-way latency (send time carried
- * in the first 8 payload bytes).
+ * in the first 32 payload bytes, two bits per byte in bytes that PCMU decodes to |x| <= 24, so
+ * that silence stays silence to a server listening for in-band DTMF).
  *
  * Payload: `speech` (default) plays a real recording (Asterisk's prompts, PCMU) alternating with
  * as long a silence, each call from its own offset, like a conversation where each side talks
@@ -60,9 +61,31 @@ let sent = 0;
 let received = 0;
 const hist = new Uint32Array(HIST_BINS + 1);
 
+const stamp = new Float64Array(1);
+const stampBytes = new Uint8Array(stamp.buffer);
+const STAMP_AT = 12;
+const STAMP_LEN = 32;
+
+function writeStamp(packet: Buffer, t: number): void {
+  stamp[0] = t;
+  for (let i = 0; i < 8; i++) {
+    const b = stampBytes[i]!;
+    for (let k = 0; k < 4; k++) packet[STAMP_AT + i * 4 + k] = 0xfc | ((b >> (2 * k)) & 3);
+  }
+}
+
+function readStamp(msg: Buffer): number {
+  for (let i = 0; i < 8; i++) {
+    let b = 0;
+    for (let k = 0; k < 4; k++) b |= (msg[STAMP_AT + i * 4 + k]! & 3) << (2 * k);
+    stampBytes[i] = b;
+  }
+  return stamp[0]!;
+}
+
 function onMessage(msg: Buffer): void {
-  if (!measuring || msg.length < 20) return;
-  const latency = performance.now() - msg.readDoubleLE(12);
+  if (!measuring || msg.length < STAMP_AT + STAMP_LEN) return;
+  const latency = performance.now() - readStamp(msg);
   if (latency < 0) return;
   received++;
   const bin = Math.min(HIST_BINS, Math.floor(latency / BIN_MS));
@@ -78,7 +101,7 @@ function sendOne(leg: Leg): void {
   if (leg.pos + 160 > audio.length) leg.pos = 0;
   packet.writeUInt16BE(leg.seq, 2);
   packet.writeUInt32BE((leg.seq * 160) >>> 0, 4);
-  packet.writeDoubleLE(performance.now(), 12);
+  writeStamp(packet, performance.now());
   leg.sock.send(packet, leg.port, '127.0.0.1');
   if (measuring) sent++;
 }

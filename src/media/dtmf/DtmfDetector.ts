@@ -234,7 +234,28 @@ export class DtmfDetector {
   process(samples: Int16Array): number {
     const before = this.#stats.digits;
     if (this.#decim === 1) {
-      for (let i = 0; i < samples.length; i++) this.#sample(samples[i]!);
+      // Half window by half window: a sum of squares and a copy per sample, the rest per half.
+      const buf = this.#buf;
+      const len = samples.length;
+      let i = 0;
+      while (i < len) {
+        const n = this.#n;
+        const m = HALF - n < len - i ? HALF - n : len - i;
+        let e = this.#energy;
+        for (let k = 0, at = HALF + n; k < m; k++, at++) {
+          const x = samples[i + k]!;
+          e += x * x;
+          buf[at] = x;
+        }
+        this.#energy = e;
+        i += m;
+        if (n + m < HALF) {
+          this.#n = n + m;
+          break;
+        }
+        this.#n = 0;
+        this.#halfDone();
+      }
     } else {
       const taps = this.#taps;
       const ring = this.#ring;
@@ -289,6 +310,11 @@ export class DtmfDetector {
       return;
     }
     this.#n = 0;
+    this.#halfDone();
+  }
+
+  /** A half window is complete in #buf[HALF, N): evaluate the window it ends, then shift. */
+  #halfDone(): void {
     this.#halves++;
     // The current half's DFT, only when this window could hold a digit (else nobody reads it:
     // the next window computes it from the samples kept in #buf if that one needs it).
