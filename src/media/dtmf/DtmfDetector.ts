@@ -58,6 +58,11 @@ export interface DtmfDetectorOptions {
   relativePeakDb?: number;
   /** The two tones must hold at least this share of the total energy (dB, negative). */
   toTotalDb?: number;
+  /**
+   * The exact pre-filters (energy gate, tone-share bound) on (default) or off: off gives the same
+   * detections at the full cost, for comparison in tests and benchmarks.
+   */
+  prefilter?: boolean;
   /** Called once per press, when it ends, with its duration. */
   onDigit?: (event: DtmfEvent) => void;
   /** Called when a press is recognised (about 32 ms in), before its duration is known. */
@@ -133,6 +138,7 @@ export class DtmfDetector {
   #halves = 0;
   /** Window energy (sum of squares over N samples) below which no window can hold a digit. */
   readonly #energyGate: number;
+  readonly #prefilter: boolean;
   /** Per frequency: the rectangular window's power gain at the largest accepted offset. */
   readonly #minRectGain = new Float64Array(8);
   // Goertzel constants per frequency: 2 cos w, cos w, sin w, and cos/sin of w (HALF - 1).
@@ -176,7 +182,8 @@ export class DtmfDetector {
     this.#relPeak = Math.pow(10, (options.relativePeakDb ?? 8) / 10);
     this.#toTotal = Math.pow(10, (options.toTotalDb ?? -1) / 10);
     // A hit needs rowRaw * 3 >= threshold, rowRaw = 2 |X|^2 / N^2 <= 2 sum x^2 / N.
-    this.#energyGate = (this.#threshold * N) / 6;
+    this.#prefilter = options.prefilter ?? true;
+    this.#energyGate = this.#prefilter ? (this.#threshold * N) / 6 : -1;
     for (let f = 0; f < 8; f++) this.#minRectGain[f] = rectGain(this.#maxDev * FREQS[f]!);
 
     for (let f = 0; f < 8; f++) {
@@ -448,7 +455,7 @@ export class DtmfDetector {
     // The energy share test below, with each tone's power at its largest possible correction
     // (the offset is at most maxDev): if even that fails, the measured offsets cannot pass it.
     const total = (this.#prevEnergy + this.#energy) / N;
-    if (rowRaw / this.#minRectGain[row]! + colRaw / this.#minRectGain[col]! < total * this.#toTotal) return -1;
+    if (this.#prefilter && rowRaw / this.#minRectGain[row]! + colRaw / this.#minRectGain[col]! < total * this.#toTotal) return -1;
     this.#stats.measured++;
 
     if (!this.#measure(row)) return -1;
