@@ -162,9 +162,11 @@ async function run(mode: string): Promise<{ mode: string; best: Step | null; at:
     console.log(line(mode, s));
     if (s.calls === atCalls) at = s;
     if (!capacity) break;
-    if (s.ok) best = s; else lastFail = Math.min(lastFail, calls);
-    // Double until the first failure (through --at), then one bisection step between the last pass and it.
-    if (lastFail === Infinity) calls = calls < atCalls && calls * 2 > atCalls ? atCalls : calls * 2;
+    if (s.ok) { if (best === null || s.calls > best.calls) best = s; } else if (calls >= atCalls) lastFail = Math.min(lastFail, calls);
+    // Double through --at whatever happens (the comparison load is always measured), then until
+    // the first failure, then one bisection step between the last pass and it.
+    if (calls < atCalls) calls = calls * 2 > atCalls ? atCalls : calls * 2;
+    else if (lastFail === Infinity) calls *= 2;
     else {
       const next = Math.round(((best?.calls ?? 0) + lastFail) / 2 / 25) * 25;
       if (next <= (best?.calls ?? 0) || next >= lastFail || steps.length > 10) break;
