@@ -75,7 +75,7 @@ const sdp = (port: number, te: boolean): string => ['v=0', `o=gen 1 1 IN IP4 127
   `m=audio ${port} RTP/AVP 0${te ? ' 101' : ''}`, 'a=rtpmap:0 PCMU/8000', ...(te ? ['a=rtpmap:101 telephone-event/8000'] : []), 'a=ptime:20', ''].join('\r\n');
 
 async function serverRelay(variant: 'plain' | 'b2bua' | 'xworker'): Promise<Relay> {
-  const config = loadConfig({ MEDIA_WORKERS: String(workers), DTMF_INBAND: process.env.DTMF_INBAND ?? 'auto', LOG_LEVEL: 'silent', RTP_PORT_START: '10000', RTP_PORT_END: '30999', MEDIA_TIMEOUT_MS: '0' });
+  const config = loadConfig({ MEDIA_WORKERS: String(workers), DTMF_INBAND: process.env.DTMF_INBAND ?? 'auto', ...(process.env.SILENCE_FILL ? { SILENCE_FILL: process.env.SILENCE_FILL } : {}), LOG_LEVEL: 'silent', RTP_PORT_START: '10000', RTP_PORT_END: '30999', MEDIA_TIMEOUT_MS: '0' });
   const server = new MediaServer(config, silentLogger);
   await server.start();
   // Start-up work on other threads (encoder and TTS warm-up) must not land in a measurement:
