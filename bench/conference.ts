@@ -38,11 +38,10 @@ async function child(): Promise<void> {
   const { loadConfig } = await import('../src/config/config.ts');
   const { silentLogger } = await import('../src/common/logger.ts');
   const { MediaServer } = await import('../src/control/MediaServer.ts');
-  const { ConferenceService } = await import('../src/control/services/ConferenceService.ts');
   const config = loadConfig({ MEDIA_WORKERS: '1', LOG_LEVEL: 'silent', RTP_PORT_START: '32000', RTP_PORT_END: '39999', MEDIA_TIMEOUT_MS: '0' });
   const server = new MediaServer(config, silentLogger);
   await server.start();
-  const conferences = ConferenceService.of(server);
+  const conferences = server.conferences;
   const size = Number(args.size ?? '10');
   // Ports of the generator are unknown here: symmetric RTP latches on the first packet.
   const offer = ['v=0', 'o=gen 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 9 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', 'a=ptime:20', ''].join('\r\n');
@@ -63,7 +62,7 @@ async function child(): Promise<void> {
       }
       out({ ports });
     } else if (cmd === 'stats') {
-      const stats = await server.workerRequest(0, 'conference.stats', { reset: true });
+      const stats = await server.request(0, 'conference.stats', { reset: true });
       out({ cpu: process.cpuUsage(), stats });
     } else if (cmd === 'exit') {
       await server.close();

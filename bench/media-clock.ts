@@ -18,7 +18,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../src/common/logger.ts';
-import type { WorkerMetrics } from '../src/common/workerProtocol.ts';
+import type { WorkerMetrics } from '../src/protocol/index.ts';
 import { loadConfig } from '../src/config/config.ts';
 import { MediaServer } from '../src/control/MediaServer.ts';
 
@@ -94,12 +94,12 @@ const sendTimer = setInterval(() => {
 // The clock only runs while something is clocked: one looping tone keeps it ticking in both phases.
 const listener = await phone();
 const toneEp = await server.createEndpoint({ remote_sdp: listener.sdp, affinity: 'bench' });
-await server.engineRequest(toneEp.id, 'playback.start', { playbackId: 'tone', endpointId: toneEp.id, media: ['tone:440'] });
+await server.request(server.workerOf(toneEp.id), 'playback.start', { playbackId: 'tone', endpointId: toneEp.id, media: ['tone:440'] });
 // Endpoints the churn plays to and records.
 const spare: string[] = [];
 for (let i = 0; i < 8; i++) spare.push((await server.createEndpoint({ remote_sdp: listener.sdp, affinity: 'bench' })).id);
 
-const metrics = (): Promise<WorkerMetrics> => server.workerRequest<WorkerMetrics>(0, 'worker.metrics', {});
+const metrics = (): Promise<WorkerMetrics> => server.request(0, 'worker.metrics', {});
 
 async function phase(churn: boolean): Promise<{ m: WorkerMetrics; ops: Record<string, number>; failures: number }> {
   const ops: Record<string, number> = { tts: 0, prompt: 0, http: 0, mp3: 0, opus: 0 };
@@ -114,22 +114,22 @@ async function phase(churn: boolean): Promise<{ m: WorkerMetrics; ops: Record<st
   const end = performance.now() + SECONDS * 1000;
   while (performance.now() < end) {
     if (churn) {
-      const kind = ['tts', 'prompt', 'http', 'mp3', 'opus'][n % 5]!;
+      const kind = (['tts', 'prompt', 'http', 'mp3', 'opus'] as const)[n % 5]!;
       const ep = spare[n % spare.length]!;
       const id = `c${n++}`;
       ops[kind]!++;
       if (kind === 'tts') {
         const text = `Reference ${randomUUID()}. Thank you for calling; all of our agents are busy, please stay on the line and your call will be answered shortly.`;
-        track(server.engineRequest(ep, 'playback.start', { playbackId: id, endpointId: ep, media: [`tts:${text}`] }));
+        track(server.request(server.workerOf(ep), 'playback.start', { playbackId: id, endpointId: ep, media: [`tts:${text}`] }));
       } else if (kind === 'prompt') {
         copyFileSync(path.join(root, 'prompts', 'vm-greeting.wav'), path.join(promptsDir, `${id}.wav`));
-        track(server.engineRequest(ep, 'playback.start', { playbackId: id, endpointId: ep, media: [`prompt:${id}`] }));
+        track(server.request(server.workerOf(ep), 'playback.start', { playbackId: id, endpointId: ep, media: [`prompt:${id}`] }));
       } else if (kind === 'http') {
-        track(server.engineRequest(ep, 'playback.start', { playbackId: id, endpointId: ep, media: [`http://127.0.0.1:${httpPort}/m.mp3?${id}`] }));
+        track(server.request(server.workerOf(ep), 'playback.start', { playbackId: id, endpointId: ep, media: [`http://127.0.0.1:${httpPort}/m.mp3?${id}`] }));
       } else {
-        track(server.engineRequest(ep, 'recording.start', { recordingId: id, endpointId: ep, format: kind, path: path.join(recordingsDir, `${id}.${kind}`) })
+        track(server.request(server.workerOf(ep), 'recording.start', { recordingId: id, endpointId: ep, format: kind, path: path.join(recordingsDir, `${id}.${kind}`) })
           .then(() => new Promise((r) => setTimeout(r, 2000)))
-          .then(() => server.engineRequest(ep, 'recording.stop', { recordingId: id })));
+          .then(() => server.request(server.workerOf(ep), 'recording.stop', { recordingId: id })));
       }
     }
     await new Promise((r) => setTimeout(r, EVERY_MS));

@@ -7,7 +7,6 @@ import { checkWritableDirs } from './config/writableDirs.ts';
 import { createLogger } from './common/logger.ts';
 import { MediaServer } from './control/MediaServer.ts';
 import { buildApp } from './api/http/app.ts';
-import { engineRoutes } from './api/http/routes/engineRoutes.ts';
 import { MediaFlowEngines } from './control/MediaFlowEngines.ts';
 import { FlowService } from './flows/FlowService.ts';
 import { WebhookDelivery } from './control/WebhookDelivery.ts';
@@ -15,7 +14,6 @@ import { WebhookSigner } from './common/WebhookSigner.ts';
 import { startGrpcServer } from './api/grpc/GrpcServer.ts';
 import { buildOperatorApp } from './api/http/operatorApp.ts';
 import { flushWebSockets } from './api/http/flushWebSockets.ts';
-import { grpcEngineServices } from './api/grpc/engineServices.ts';
 
 const logger = createLogger();
 
@@ -45,7 +43,7 @@ async function main(): Promise<void> {
   const loaded = flows.loadDir();
   for (const p of loaded.problems) logger.warn({ problem: p }, 'flow not loaded');
   flows.watch();
-  const app = await buildApp({ control: server, config, logger, flows, extraRoutes: engineRoutes(server), ...(webhook !== null ? { metricsRegistries: [webhook.registry] } : {}) });
+  const app = await buildApp({ control: server, config, logger, flows, ...(webhook !== null ? { metricsRegistries: [webhook.registry] } : {}) });
   await app.listen({ host: config.apiHost, port: config.apiPort });
   const operator = config.metricsPort === null ? null : await buildOperatorApp({ control: server, metrics: app.apiMetrics, logger });
   await operator?.listen({ host: config.metricsHost, port: config.metricsPort! });
@@ -54,7 +52,7 @@ async function main(): Promise<void> {
     const bound = listener?.address();
     if (bound && typeof bound === 'object') server.addListeningPort(bound.port);
   }
-  const grpc = config.grpcPort === null ? null : await startGrpcServer({ control: server, config, logger, services: grpcEngineServices(server), flows });
+  const grpc = config.grpcPort === null ? null : await startGrpcServer({ control: server, config, logger, flows });
   if (grpc !== null) server.addListeningPort(grpc.port);
   logger.info({ api: `http://${config.apiHost}:${config.apiPort}`, rtp: `${config.rtpBindIp}:${config.rtpPortStart}-${config.rtpPortEnd}`, workers: server.workerCount }, 'media-server-core ready');
 

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../common/errors.ts';
-import { MAX_LATCH_PACKETS } from '../common/workerProtocol.ts';
+import { MAX_LATCH_PACKETS } from '../protocol/endpoint.ts';
 import { parseWebhookSecret } from '../common/WebhookSigner.ts';
 import { parseDestinationList } from '../common/net/DestinationPolicy.ts';
 

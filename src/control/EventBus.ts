@@ -1,3 +1,4 @@
+import type { ServerEventType, ServerEvents } from './events.ts';
 import type { ServerEvent } from './types.ts';
 
 export type EventListener = (event: ServerEvent) => void;
@@ -26,6 +27,11 @@ export class EventBus {
   /** Oldest seq still replayable (0 when nothing was emitted). */
   get oldestSeq(): number {
     return this.#seq === 0 ? 0 : Math.max(1, this.#seq - this.#capacity + 1);
+  }
+
+  /** Emits an event of the catalogue (control/events.ts), its payload checked against it. */
+  publish<T extends ServerEventType>(type: T, payload: ServerEvents[T]): ServerEvent {
+    return this.emit(type, payload);
   }
 
   emit(type: string, payload: Record<string, unknown> = {}): ServerEvent {

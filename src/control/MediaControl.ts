@@ -1,4 +1,8 @@
 import type { EventBus } from './EventBus.ts';
+import type { ConferenceService } from './services/ConferenceService.ts';
+import type { DtmfService } from './services/DtmfService.ts';
+import type { PlaybackService } from './services/PlaybackService.ts';
+import type { RecordingService } from './services/RecordingService.ts';
 import type {
   BridgeInfo,
   CreateBridgeRequest,
@@ -47,3 +51,14 @@ export interface MediaControl {
   /** Prometheus exposition text, gathered from the control plane and every worker. */
   metrics(): Promise<{ contentType: string; body: string }>;
 }
+
+/** The engine services a MediaServer owns; the APIs register the routes of those present. */
+export interface MediaEngines {
+  readonly playback: PlaybackService;
+  readonly recordings: RecordingService;
+  readonly conferences: ConferenceService;
+  readonly dtmf: DtmfService;
+}
+
+/** What the APIs are built from: the control plane, with its engines (a test's fake may have none). */
+export type MediaApiRoot = MediaControl & Partial<MediaEngines>;

@@ -13,9 +13,6 @@ import type {
 } from '../flows/FlowEngines.ts';
 import { guardedFetcher } from '../flows/FlowEngines.ts';
 import type { MediaServer } from './MediaServer.ts';
-import { ConferenceService } from './services/ConferenceService.ts';
-import { PlaybackService } from './services/PlaybackService.ts';
-import { RecordingService } from './services/RecordingService.ts';
 import type { ServerEvent } from './types.ts';
 
 /** What a flow's `record` step asks of the recording service (the REST body's names). */
@@ -77,9 +74,9 @@ export class MediaFlowEngines implements FlowEngines {
       settings: { allow: 'FLOW_HTTP_ALLOW', deny: 'FLOW_HTTP_DENY' },
     });
     return new MediaFlowEngines(server, {
-      playback: PlaybackService.of(server),
-      recordings: RecordingService.of(server),
-      conferences: ConferenceService.of(server),
+      playback: server.playback,
+      recordings: server.recordings,
+      conferences: server.conferences,
     }, guardedFetcher(policy));
   }
 
@@ -149,9 +146,8 @@ export class MediaFlowEngines implements FlowEngines {
   }
 
   onDtmf(endpointId: string, cb: (digit: string) => void): () => void {
-    return this.#server.events.subscribe((e: ServerEvent) => {
-      if (e.type === 'endpoint.dtmf' && e.endpoint_id === endpointId && typeof e.digit === 'string') cb(e.digit);
-    });
+    // keyed by endpoint in the DTMF service: a session hears its own caller's keys only
+    return this.#server.dtmf.onDigit(endpointId, (press) => cb(press.digit));
   }
 
   onHangup(endpointId: string, cb: (cause: string) => void): () => void {

@@ -3,10 +3,12 @@ import { MessageChannel } from 'node:worker_threads';
 import type { Config } from '../config/config.ts';
 import { CapacityError, InvalidStateError, NotFoundError, ValidationError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
-import type { EndpointMediaConfig, WorkerEndpointStats, WorkerMetrics } from '../common/workerProtocol.ts';
+import type {
+  EndpointMediaConfig, NotificationType, WorkerEndpointStats, WorkerMethod, WorkerMetrics, WorkerNotifications, WorkerRequests, WorkerSettings,
+} from '../protocol/index.ts';
 import { EventBus } from './EventBus.ts';
-import type { DrainStatus, MediaControl } from './MediaControl.ts';
-import { placeEndpoint } from './Placement.ts';
+import { wire } from './events.ts';
+import type { DrainStatus, MediaControl, MediaEngines } from './MediaControl.ts';
 import { PortPool } from './PortPool.ts';
 import { OwnDestinations } from './OwnDestinations.ts';
 import { LocalAddress } from './LocalAddress.ts';
@@ -14,6 +16,10 @@ import { parseRemoteSdp } from './sdp/parseRemoteSdp.ts';
 import { createAnswer } from './sdp/createAnswer.ts';
 import { createOffer } from './sdp/createOffer.ts';
 import { processAnswer } from './sdp/processAnswer.ts';
+import { ConferenceService } from './services/ConferenceService.ts';
+import { DtmfService } from './services/DtmfService.ts';
+import { PlaybackService } from './services/PlaybackService.ts';
+import { RecordingService } from './services/RecordingService.ts';
 import type { LocalMediaOptions, NegotiatedMedia } from './sdp/types.ts';
 import type {
   BridgeInfo,
@@ -24,7 +30,8 @@ import type {
   EndpointStats,
   UpdateEndpointRequest,
 } from './types.ts';
-import { WorkerHandle } from './WorkerHandle.ts';
+import type { WorkerHandle } from './WorkerHandle.ts';
+import { WorkerPool } from './WorkerPool.ts';
 import { renderMetrics } from './metrics.ts';
 import { AudioPrepPool } from '../media/prep/AudioPrepPool.ts';
 
@@ -66,17 +73,22 @@ const EMPTY_STATS: EndpointStats = {
 };
 
 /**
- * The control plane's facade: endpoints and bridges as handles over media workers, port
- * allocation, SDP offer/answer, placement by affinity, worker supervision and the event bus.
+ * The control plane's root: endpoints and bridges as handles over media workers, port
+ * allocation, SDP offer/answer, placement by affinity, worker supervision and the event bus;
+ * it owns the engine services (playback, recordings, conferences, DTMF), and close() reaches them.
  */
-export class MediaServer implements MediaControl {
+export class MediaServer implements MediaControl, MediaEngines {
   readonly events: EventBus;
   readonly config: Config;
+  readonly conferences: ConferenceService;
+  readonly playback: PlaybackService;
+  readonly recordings: RecordingService;
+  readonly dtmf: DtmfService;
   readonly #logger: Logger;
   readonly #ports: PortPool;
   /** Media destinations that would be this server itself (SDP destination policy). */
   readonly #own: OwnDestinations;
-  readonly #workers: WorkerHandle[] = [];
+  readonly #pool: WorkerPool;
   /** TTS and decode threads with the cache of prepared audio, shared by every media worker. */
   #prep: AudioPrepPool | null = null;
   readonly #endpoints = new Map<string, EndpointRecord>();
@@ -89,9 +101,6 @@ export class MediaServer implements MediaControl {
   readonly #idleWaiters = new Set<() => void>();
   /** What our SDP announces; resolved (and the bind address checked) in start(). */
   #address: LocalAddress | null = null;
-  readonly #startedAt: number[] = [];
-  readonly #quickDeaths: number[] = [];
-  readonly #respawnTimers = new Set<NodeJS.Timeout>();
   readonly #counters = { endpointsCreated: 0, bridgesCreated: 0, workerRestarts: 0, mediaTimeouts: 0 };
 
   constructor(config: Config, logger: Logger) {
@@ -99,7 +108,16 @@ export class MediaServer implements MediaControl {
     this.#logger = logger.child({ module: 'media-server' });
     this.events = new EventBus(config.eventBufferSize);
     this.#ports = new PortPool(config.rtpPortStart, config.rtpPortEnd);
+    this.conferences = new ConferenceService(this);
+    this.playback = new PlaybackService(this, { conferences: this.conferences });
+    this.recordings = new RecordingService(this, this.conferences);
+    this.dtmf = new DtmfService(this);
     this.#own = new OwnDestinations(config, (port) => this.#ports.holds(port));
+    this.#pool = new WorkerPool(this.#logger, workerSettings(config), {
+      onNotification: (type, payload) => this.#deliver(type, payload),
+      onWorkerDied: (handle, code, error) => this.#onWorkerDied(handle, code, error),
+      onWorkerRestarted: (index) => this.events.publish('worker.started', { worker: index }),
+    });
   }
 
   /** Starts the media workers; resolves when all are ready. */
@@ -110,11 +128,10 @@ export class MediaServer implements MediaControl {
       threads: this.config.ttsThreads, cacheBytes: this.config.ttsCacheBytes,
       fetchAllow: this.config.mediaFetchAllow, fetchDeny: this.config.mediaFetchDeny,
     });
-    for (let i = 0; i < this.config.mediaWorkers; i++) this.#workers.push(this.#spawn(i));
-    await Promise.all([...this.#workers.map((w) => w.ready()), this.#prep.ready()]);
+    await Promise.all([this.#pool.start(this.config.mediaWorkers, this.#prep), this.#prep.ready()]);
     this.#started = true;
     this.#logger.info({
-      workers: this.#workers.length, ports: this.#ports.capacity, bind: this.config.rtpBindIp,
+      workers: this.#pool.size, ports: this.#ports.capacity, bind: this.config.rtpBindIp,
       announce: this.#address.perPeer ? `the interface routing to each peer (offers: ${this.#address.default})` : this.#address.default,
     }, 'media server started');
   }
@@ -125,48 +142,18 @@ export class MediaServer implements MediaControl {
   }
 
   get workerCount(): number {
-    return this.#workers.length;
+    return this.#pool.size;
   }
 
-  #spawn(index: number): WorkerHandle {
-    this.#startedAt[index] = performance.now();
-    // The worker's own line to the prep pool: a MessagePort beside the control channel.
-    const { port1, port2 } = new MessageChannel();
-    this.#prep?.serve(port1);
-    const handle = new WorkerHandle(index, this.#logger, { settings: { ...this.#workerSettings(), prepPort: port2 } }, [port2]);
-    handle.on('exit', () => port1.close());
-    handle.on('notification', (type, payload) => this.#onNotification(type, payload as never));
-    handle.on('exit', (code, error) => this.#onWorkerExit(handle, code, error));
-    return handle;
-  }
-
-  /** Plain settings every media worker gets at start (engines read what they need). */
-  #workerSettings(): Record<string, unknown> {
-    const c = this.config;
-    return {
-      promptsDir: c.promptsDir,
-      recordingsDir: c.recordingsDir,
-      flowsDir: c.flowsDir,
-      dtmfInband: c.dtmfInband,
-      silenceFill: c.silenceFill,
-      mediaFetchAllow: c.mediaFetchAllow,
-      mediaFetchDeny: c.mediaFetchDeny,
-    };
-  }
-
-  /** Routes an engine request (`playback.start`, ...) to the worker owning `endpointId`. */
-  async engineRequest<T = unknown>(endpointId: string, method: string, params: Record<string, unknown>): Promise<T> {
+  /**
+   * Sends an engine request (`playback.start`, ...) to a worker: the one owning the endpoint
+   * (`workerOf`), or the one a conference was placed on (`workerForAffinity`).
+   */
+  async request<M extends WorkerMethod>(workerIndex: number, method: M, params: WorkerRequests[M]['params']): Promise<WorkerRequests[M]['result']> {
     this.#assertRunning();
-    const record = this.#endpoint(endpointId);
-    return (await record.worker.request(method as never, params as never)) as T;
-  }
-
-  /** Routes an engine request to a given worker (conferences are placed by their own affinity). */
-  async workerRequest<T = unknown>(workerIndex: number, method: string, params: Record<string, unknown>): Promise<T> {
-    this.#assertRunning();
-    const worker = this.#workers[workerIndex];
+    const worker = this.#pool.get(workerIndex);
     if (!worker) throw new NotFoundError('WORKER_NOT_FOUND', `no media worker ${workerIndex}`);
-    return (await worker.request(method as never, params as never)) as T;
+    return worker.request(method, params);
   }
 
   /** The worker index an endpoint lives on (for engines that need co-location). */
@@ -176,7 +163,7 @@ export class MediaServer implements MediaControl {
 
   /** The worker an affinity key maps to (same rule as endpoint placement). */
   workerForAffinity(affinity: string): number {
-    return placeEndpoint(affinity, this.#workers.map((w) => w.endpointCount));
+    return this.#pool.place(affinity);
   }
 
   /** Whether an endpoint exists (engines validating ids). */
@@ -184,48 +171,58 @@ export class MediaServer implements MediaControl {
     return this.#endpoints.has(id);
   }
 
-  #onNotification(type: string, payload: Record<string, unknown>): void {
-    if (typeof payload.id !== 'string') {
-      // engine notifications name their objects explicitly (playbackId, endpointId, ...)
-      this.events.emit(type, snakeKeys(payload));
+  /** Hands a worker notification to its owner, which updates its state and speaks in public. */
+  #deliver<T extends NotificationType>(type: T, payload: WorkerNotifications[T]): void {
+    if (!Object.hasOwn(this.#owners, type)) {
+      this.#logger.warn({ type }, 'unknown worker notification');
       return;
     }
-    const ep = this.#endpoints.get(payload.id);
-    if (type === 'endpoint.remote_latched' && ep && payload.kind === 'rtp') {
-      ep.latched = { ip: String(payload.ip), rtpPort: Number(payload.port) };
-    }
-    if (type === 'endpoint.media_timeout') this.#counters.mediaTimeouts++;
-    const { id, ...rest } = payload;
-    this.events.emit(type, { endpoint_id: id, ...snakeKeys(rest) });
+    this.#owners[type](payload);
   }
 
-  #onWorkerExit(handle: WorkerHandle, code: number, error: Error | null): void {
+  /** The owner of each notification (mediasoup's delivery by handler id, here by name). */
+  readonly #owners: { [T in NotificationType]: (payload: WorkerNotifications[T]) => void } = {
+    'endpoint.media_timeout': (n) => {
+      this.#counters.mediaTimeouts++;
+      this.events.publish('endpoint.media_timeout', wire.mediaTimeout(n));
+    },
+    'endpoint.remote_latched': (n) => {
+      const ep = this.#endpoints.get(n.id);
+      if (ep && n.kind === 'rtp') ep.latched = { ip: n.ip, rtpPort: n.port };
+      this.events.publish('endpoint.remote_latched', wire.remoteLatched(n));
+    },
+    'endpoint.rtcp_bye': (n) => this.events.publish('endpoint.rtcp_bye', wire.rtcpBye(n)),
+    'worker.error': (n) => this.#logger.error({ message: n.message }, 'media worker error'),
+    'endpoint.dtmf': (n) => this.dtmf.onPressed(n),
+    'playback.started': (n) => this.playback.onStarted(n),
+    'playback.finished': (n) => this.playback.onFinished(n),
+    'recording.started': (n) => this.recordings.onStarted(n),
+    'recording.finished': (n) => this.recordings.onFinished(n),
+    'conference.created': (n) => this.conferences.onNotification('conference.created', n),
+    'conference.participant.joined': (n) => this.conferences.onNotification('conference.participant.joined', n),
+    'conference.participant.left': (n) => this.conferences.onNotification('conference.participant.left', n),
+    'conference.participant.updated': (n) => this.conferences.onNotification('conference.participant.updated', n),
+    'conference.talking.started': (n) => this.conferences.onNotification('conference.talking.started', n),
+    'conference.talking.stopped': (n) => this.conferences.onNotification('conference.talking.stopped', n),
+    'conference.ended': (n) => this.conferences.onNotification('conference.ended', n),
+  };
+
+  /** A worker died: what lived there is gone (the pool restarts it). */
+  #onWorkerDied(handle: WorkerHandle, code: number, error: Error | null): void {
     if (this.#closing) return;
     const index = handle.index;
     this.#logger.error({ worker: index, code, err: error ?? undefined }, 'media worker died; closing its endpoints and restarting it');
-    this.events.emit('worker.died', { worker: index, code, error: error ? error.message : null });
+    this.events.publish('worker.died', { worker: index, code, error: error ? error.message : null });
+    // What lived there ends without a notification: its owners are told.
+    this.playback.workerDied(index);
+    this.recordings.workerDied(index);
+    this.conferences.workerDied(index);
     for (const ep of [...this.#endpoints.values()]) {
       if (ep.worker !== handle) continue;
       if (ep.bridgeId) this.#forgetBridge(ep.bridgeId, 'worker_died');
       this.#forgetEndpoint(ep, 'worker_died');
     }
     this.#counters.workerRestarts++;
-    // A worker that dies soon after starting (a crash loop) is restarted with a growing delay.
-    const quick = performance.now() - (this.#startedAt[index] ?? 0) < 5000;
-    this.#quickDeaths[index] = quick ? (this.#quickDeaths[index] ?? 0) + 1 : 0;
-    const delay = quick ? Math.min(5000, 100 * 2 ** (this.#quickDeaths[index]! - 1)) : 0;
-    const respawn = () => {
-      this.#respawnTimers.delete(timer);
-      if (this.#closing) return;
-      const replacement = this.#spawn(index);
-      this.#workers[index] = replacement;
-      replacement.ready().then(
-        () => this.events.emit('worker.started', { worker: index }),
-        (err: unknown) => this.#logger.error({ err, worker: index }, 'replacement worker failed to start'),
-      );
-    };
-    const timer = setTimeout(respawn, delay);
-    this.#respawnTimers.add(timer);
   }
 
   // ---- endpoints ----------------------------------------------------------------------------
@@ -235,8 +232,8 @@ export class MediaServer implements MediaControl {
     // The caller's list as given; the configured preference always carries telephone-event.
     const codecs = req.codecs && req.codecs.length > 0 ? req.codecs.map((c) => c.toLowerCase()) : [...this.config.codecs];
     if (!req.codecs && !codecs.includes('telephone-event')) codecs.push('telephone-event');
-    const workerIndex = placeEndpoint(req.affinity, this.#workers.map((w) => w.endpointCount));
-    const worker = this.#workers[workerIndex]!;
+    const workerIndex = this.#pool.place(req.affinity);
+    const worker = this.#pool.get(workerIndex)!;
     const id = randomUUID();
     const { rtpPort, rtcpPort } = await this.#bindPorts(worker, id);
     worker.endpointCount++;
@@ -278,7 +275,7 @@ export class MediaServer implements MediaControl {
     }
     this.#endpoints.set(id, record);
     this.#counters.endpointsCreated++;
-    this.events.emit('endpoint.created', { endpoint_id: id, worker: workerIndex, rtp_port: rtpPort, state: record.state });
+    this.events.publish('endpoint.created', { endpoint_id: id, worker: workerIndex, rtp_port: rtpPort, state: record.state });
     return this.#info(record, null);
   }
 
@@ -354,7 +351,7 @@ export class MediaServer implements MediaControl {
 
   async listEndpoints(): Promise<EndpointInfo[]> {
     const stats = new Map<string, WorkerEndpointStats>();
-    await Promise.all(this.#workers.map(async (w) => {
+    await Promise.all(this.#pool.all.map(async (w) => {
       if (!w.alive) return;
       const all = await w.request('endpoint.statsAll', {}).catch(() => ({}));
       for (const [id, s] of Object.entries(all)) stats.set(id, s);
@@ -403,7 +400,7 @@ export class MediaServer implements MediaControl {
     } else {
       throw new ValidationError('VALIDATION_ERROR', 'body must have remote_sdp or direction');
     }
-    this.events.emit('endpoint.updated', { endpoint_id: id, state: record.state, direction: record.media?.direction ?? record.direction });
+    this.events.publish('endpoint.updated', { endpoint_id: id, state: record.state, direction: record.media?.direction ?? record.direction });
     return this.getEndpoint(id);
   }
 
@@ -416,13 +413,15 @@ export class MediaServer implements MediaControl {
     this.#forgetEndpoint(record, 'deleted');
   }
 
-  #forgetEndpoint(record: EndpointRecord, reason: string): void {
+  #forgetEndpoint(record: EndpointRecord, reason: 'deleted' | 'worker_died' | 'shutdown'): void {
     if (record.state === 'closed') return;
     record.state = 'closed';
     record.worker.endpointCount--;
     this.#endpoints.delete(record.id);
     this.#ports.release(record.rtpPort);
-    this.events.emit('endpoint.deleted', { endpoint_id: record.id, reason });
+    this.events.publish('endpoint.deleted', { endpoint_id: record.id, reason });
+    this.dtmf.endpointClosed(record.id);
+    this.conferences.endpointClosed(record.id);
     if (this.#endpoints.size === 0) for (const idle of this.#idleWaiters) idle();
   }
 
@@ -490,13 +489,13 @@ export class MediaServer implements MediaControl {
       bMedia = b.media;
       const { port1, port2 } = new MessageChannel();
       try {
-        ({ mode } = await a.worker.request('bridge.createRemote', { id, local: a.id, port: port1 as never, peerMedia: toWorkerMedia(b.media) }, [port1 as never]));
+        ({ mode } = await a.worker.request('bridge.createRemote', { id, local: a.id, port: port1, peerMedia: toWorkerMedia(b.media) }, [port1]));
       } catch (err) {
         port2.close(); // never handed over: ours to close (worker A closes port1 on failure)
         throw err;
       }
       try {
-        await b.worker.request('bridge.createRemote', { id, local: b.id, port: port2 as never, peerMedia: toWorkerMedia(a.media) }, [port2 as never]);
+        await b.worker.request('bridge.createRemote', { id, local: b.id, port: port2, peerMedia: toWorkerMedia(a.media) }, [port2]);
       } catch (err) {
         await a.worker.request('bridge.delete', { id }).catch(() => {});
         throw err;
@@ -520,7 +519,7 @@ export class MediaServer implements MediaControl {
       if (a.media !== aMedia && a.media) await b.worker.request('bridge.updatePeer', { id, peerMedia: toWorkerMedia(a.media) }).catch(() => {});
       if (b.media !== bMedia && b.media) await a.worker.request('bridge.updatePeer', { id, peerMedia: toWorkerMedia(b.media) }).catch(() => {});
     }
-    this.events.emit('bridge.created', { bridge_id: id, endpoint_a: a.id, endpoint_b: b.id, mode });
+    this.events.publish('bridge.created', { bridge_id: id, endpoint_a: a.id, endpoint_b: b.id, mode });
     return this.#bridgeInfo(record);
   }
 
@@ -540,7 +539,7 @@ export class MediaServer implements MediaControl {
     this.#forgetBridge(id, endpointId === undefined ? 'deleted' : 'endpoint_deleted', endpointId);
   }
 
-  #forgetBridge(id: string, reason: string, endpointId?: string): void {
+  #forgetBridge(id: string, reason: 'deleted' | 'endpoint_deleted' | 'worker_died', endpointId?: string): void {
     const bridge = this.#bridges.get(id);
     if (!bridge) return;
     this.#bridges.delete(id);
@@ -550,7 +549,8 @@ export class MediaServer implements MediaControl {
       // The surviving half on another worker must stop forwarding into a dead port.
       for (const ep of [bridge.a, bridge.b]) if (ep.worker.alive) void ep.worker.request('bridge.delete', { id }).catch(() => {});
     }
-    this.events.emit('bridge.deleted', { bridge_id: id, reason, ...(endpointId !== undefined ? { endpoint_id: endpointId } : {}) });
+    this.events.publish('bridge.deleted', { bridge_id: id, reason, ...(endpointId !== undefined ? { endpoint_id: endpointId } : {}) });
+    this.recordings.bridgeClosed(id);
   }
 
   #bridge(id: string): BridgeRecord {
@@ -580,7 +580,7 @@ export class MediaServer implements MediaControl {
     if (!this.#draining) {
       this.#draining = true;
       this.#logger.info({ endpoints: this.#endpoints.size }, 'draining: no new calls, waiting for the calls in progress');
-      this.events.emit('server.draining', { endpoints: this.#endpoints.size });
+      this.events.publish('server.draining', { endpoints: this.#endpoints.size });
       this.#onDrain();
     }
     return this.drainStatus();
@@ -615,11 +615,11 @@ export class MediaServer implements MediaControl {
 
   isReady(): boolean {
     // Ready means a new endpoint can be created: workers up and a port pair left.
-    return this.#started && !this.#closing && !this.#draining && this.#workers.every((w) => w.alive) && this.#ports.available > 0;
+    return this.#started && !this.#closing && !this.#draining && this.#pool.all.every((w) => w.alive) && this.#ports.available > 0;
   }
 
   async workerMetrics(): Promise<WorkerMetrics[]> {
-    const all = await Promise.all(this.#workers.map((w) => (w.alive ? w.request('worker.metrics', {}).catch(() => null) : null)));
+    const all = await Promise.all(this.#pool.all.map((w) => (w.alive ? w.request('worker.metrics', {}).catch(() => null) : null)));
     return all.filter((m): m is WorkerMetrics => m !== null);
   }
 
@@ -638,23 +638,25 @@ export class MediaServer implements MediaControl {
 
   /** Test hook: kills a worker from the inside, as a crash would. */
   async crashWorker(index: number): Promise<void> {
-    await this.#workers[index]?.request('worker.crash', {});
+    await this.#pool.get(index)?.request('worker.crash', {});
   }
 
   /** Stops accepting work, closes every endpoint (RTCP BYE), stops the workers. Idempotent. */
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
-    for (const t of this.#respawnTimers) clearTimeout(t);
-    this.#respawnTimers.clear();
+    this.#pool.close();
     // Engines first: recordings are finalised before their endpoints go.
-    await Promise.all(this.#workers.map((w) => (w.alive ? w.request('worker.shutdown', {}).catch(() => {}) : null)));
+    await Promise.all(this.#pool.all.map((w) => (w.alive ? w.request('worker.shutdown', {}).catch(() => {}) : null)));
     await Promise.all([...this.#endpoints.values()].map((ep) => ep.worker.request('endpoint.close', { id: ep.id }).catch(() => {})));
     for (const ep of [...this.#endpoints.values()]) this.#forgetEndpoint(ep, 'shutdown');
     // Give the sockets a moment to flush the BYEs before the threads go.
     await new Promise((r) => setTimeout(r, 20));
-    await Promise.all(this.#workers.map((w) => w.terminate()));
+    await this.#pool.terminate();
     this.#prep?.close();
+    this.playback.close();
+    this.recordings.close();
+    this.conferences.close();
   }
 }
 
@@ -685,8 +687,15 @@ function applyLocalDirection(m: NegotiatedMedia, wanted: Direction): NegotiatedM
   return { ...m, direction };
 }
 
-function snakeKeys(o: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) out[k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = v;
-  return out;
+/** Plain settings every media worker gets at start (engines read what they need). */
+function workerSettings(c: Config): WorkerSettings {
+  return {
+    promptsDir: c.promptsDir,
+    recordingsDir: c.recordingsDir,
+    flowsDir: c.flowsDir,
+    dtmfInband: c.dtmfInband,
+    silenceFill: c.silenceFill,
+    mediaFetchAllow: c.mediaFetchAllow,
+    mediaFetchDeny: c.mediaFetchDeny,
+  };
 }

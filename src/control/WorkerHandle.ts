@@ -9,7 +9,8 @@ import type {
   WorkerMethod,
   WorkerNotifications,
   WorkerRequests,
-} from '../common/workerProtocol.ts';
+  WorkerSettings,
+} from '../protocol/index.ts';
 
 interface Pending {
   resolve(value: unknown): void;
@@ -53,7 +54,7 @@ export class WorkerHandle extends TypedEmitter<HandleEvents> {
   endpointCount = 0;
 
   /** `transfer`: MessagePorts inside workerData, handed over to the thread. */
-  constructor(index: number, logger: Logger, workerData: Record<string, unknown> = {}, transfer: Transferable[] = []) {
+  constructor(index: number, logger: Logger, workerData: { settings?: WorkerSettings } = {}, transfer: Transferable[] = []) {
     super();
     this.index = index;
     this.#logger = logger;
@@ -104,7 +105,7 @@ export class WorkerHandle extends TypedEmitter<HandleEvents> {
   request<M extends WorkerMethod>(
     method: M,
     params: WorkerRequests[M]['params'],
-    transfer?: readonly unknown[],
+    transfer?: readonly Transferable[],
   ): Promise<WorkerRequests[M]['result']> {
     if (!this.#alive) {
       return Promise.reject(new InvalidStateError('WORKER_DIED', `media worker ${this.index} is not running`));
@@ -114,7 +115,7 @@ export class WorkerHandle extends TypedEmitter<HandleEvents> {
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       try {
-        this.#worker.postMessage(msg, transfer as never);
+        this.#worker.postMessage(msg, transfer);
       } catch (err) {
         // parameters that cannot be cloned: no answer will come for this id
         this.#pending.delete(id);
@@ -131,7 +132,7 @@ export class WorkerHandle extends TypedEmitter<HandleEvents> {
       if (msg.ok) p.resolve(msg.result);
       else p.reject(deserializeError(msg.error));
     } else if (msg.t === 'note') {
-      this.emit('notification', msg.type, msg.payload as never);
+      this.emit('notification', msg.type, msg.payload as WorkerNotifications[typeof msg.type]);
     }
   }
 

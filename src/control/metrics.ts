@@ -1,4 +1,4 @@
-import type { WorkerMetrics } from '../common/workerProtocol.ts';
+import type { WorkerMetrics } from '../protocol/index.ts';
 
 export interface MetricsSnapshot {
   endpoints: number;

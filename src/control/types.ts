@@ -2,7 +2,9 @@
  * Public shapes of the control plane, shared by the API layer (REST, WebSocket, gRPC) and the
  * MediaServer facade. Snake_case because they are the wire contract (DESIGN.md).
  */
-export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+import type { Direction } from '../protocol/endpoint.ts';
+
+export type { Direction };
 
 export interface EndpointStats {
   packets_received: number;

@@ -2,23 +2,26 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 import { InvalidStateError, NotFoundError } from '../common/errors.ts';
 import type {
-  NotificationType,
+  BridgeRequests,
+  EndpointRequests,
+  Handlers,
+  Notify,
+  WorkerAdminRequests,
   WorkerMethod,
   WorkerMetrics,
-  WorkerNotifications,
   WorkerRequests,
-} from '../common/workerProtocol.ts';
+  WorkerSettings,
+} from '../protocol/index.ts';
 import { BridgeLink, LocalTarget, RemoteTarget } from './engines/BridgeLink.ts';
 import { EndpointAudio } from './engines/EndpointAudio.ts';
 import { MediaClock } from './engines/MediaClock.ts';
 import { SilenceFill, type SilenceFillMode } from './engines/SilenceFill.ts';
-import type { MediaEngine, WorkerContext } from './engines/MediaEngine.ts';
-import { createEngines } from './engines/registry.ts';
+import type { WorkerContext } from './engines/MediaEngine.ts';
+import { createEngines, type Engines } from './engines/registry.ts';
 import { dropsToRecord } from './transport/dropReasons.ts';
 import { RtpEndpoint, type EndpointListener } from './transport/RtpEndpoint.ts';
 
-export type Notify = <T extends NotificationType>(type: T, payload: WorkerNotifications[T]) => void;
-export type NotifyAny = (type: string, payload: Record<string, unknown>) => void;
+export type { Notify };
 
 interface Bridge {
   id: string;
@@ -32,7 +35,8 @@ interface Bridge {
 /**
  * Everything one media worker thread owns: its endpoints (and their sockets), bridges, and the
  * housekeeping timer (RTCP, media timeouts). Requests arrive from the control plane through
- * `handle()`; notifications go back through `notify`.
+ * `handle()`, which dispatches by one table: this class's endpoint, bridge and worker handlers
+ * and the engines' tables, together typed by the protocol; notifications go back through `notify`.
  */
 export class MediaWorker implements EndpointListener {
   readonly index: number;
@@ -43,14 +47,15 @@ export class MediaWorker implements EndpointListener {
   readonly #housekeeping: NodeJS.Timeout;
   readonly #lag: IntervalHistogram;
   readonly clock = new MediaClock();
-  readonly #engines: Record<string, MediaEngine>;
+  readonly #engines: Engines;
+  readonly #handlers: Handlers<WorkerRequests>;
   /** Idle endpoints' comfort noise / silence (SILENCE_FILL). */
   readonly #fills = new Map<string, SilenceFill>();
   readonly #silenceFill: SilenceFillMode;
   // Totals of closed endpoints, so worker metrics stay monotonic.
   #closedTotals = { received: 0, sent: 0, lost: 0, relayed: 0, dropped: {} as Record<string, number> };
 
-  constructor(index: number, notify: Notify, settings: Record<string, unknown> = {}) {
+  constructor(index: number, notify: Notify, settings: WorkerSettings = {}) {
     this.index = index;
     this.#notify = notify;
     const fill = settings.silenceFill;
@@ -66,7 +71,7 @@ export class MediaWorker implements EndpointListener {
         if (ep.audio === null) ep.audio = new EndpointAudio(ep, this.clock);
         return ep.audio;
       },
-      notify: (type, payload) => (notify as unknown as NotifyAny)(type, payload),
+      notify,
       emitDigit: (endpointId, digit) => {
         for (const listener of digitListeners) listener(endpointId, digit);
       },
@@ -75,12 +80,15 @@ export class MediaWorker implements EndpointListener {
         return () => { digitListeners.delete(listener); };
       },
       sendDtmf: async (endpointId, digits, durationMs) => {
-        const dtmf = this.#engines.dtmf;
-        if (!dtmf) throw new InvalidStateError('DTMF_UNAVAILABLE', 'no DTMF engine in this worker');
-        await dtmf.handle('dtmf.send', { endpointId, digits, ...(durationMs !== undefined ? { durationMs } : {}) });
+        await this.#engines.dtmf.handlers['dtmf.send']({ endpointId, digits, ...(durationMs !== undefined ? { durationMs } : {}) });
       },
     };
     this.#engines = createEngines(ctx);
+    const e = this.#engines;
+    this.#handlers = {
+      ...this.#endpointHandlers, ...this.#bridgeHandlers, ...this.#workerHandlers,
+      ...e.playback.handlers, ...e.recording.handlers, ...e.conference.handlers, ...e.dtmf.handlers,
+    };
     this.#lag = monitorEventLoopDelay({ resolution: 10 });
     this.#lag.enable();
     this.#housekeeping = setInterval(() => this.#tick(), 500);
@@ -94,42 +102,49 @@ export class MediaWorker implements EndpointListener {
     return Promise.all(Object.values(this.#engines).map((e) => e.warmUp?.())).then(() => undefined);
   }
 
+  /** Answers one request of the control plane (an unknown method: UNKNOWN_METHOD). */
   async handle<M extends WorkerMethod>(method: M, params: WorkerRequests[M]['params']): Promise<WorkerRequests[M]['result']> {
-    const p = params as never;
-    switch (method) {
-      case 'endpoint.create': return this.#createEndpoint(p) as never;
-      case 'endpoint.configure': return this.#configureEndpoint(p) as never;
-      case 'endpoint.close': return this.#closeEndpoint(p) as never;
-      case 'endpoint.stats': return this.#endpoint((p as { id: string }).id).stats() as never;
-      case 'endpoint.statsAll': {
-        const all: Record<string, unknown> = {};
-        for (const [id, ep] of this.#endpoints) all[id] = ep.stats();
-        return all as never;
-      }
-      case 'bridge.create': return this.#createBridge(p) as never;
-      case 'bridge.createRemote': return this.#createRemoteBridge(p) as never;
-      case 'bridge.updatePeer': {
-        const { id, peerMedia } = params as WorkerRequests['bridge.updatePeer']['params'];
-        const bridge = this.#bridges.get(id);
-        if (bridge?.remote) bridge.remote.peerMedia = peerMedia;
-        return { ok: true } as never;
-      }
-      case 'bridge.delete': this.#deleteBridge((p as { id: string }).id); return { ok: true } as never;
-      case 'worker.metrics': return this.#metrics() as never;
-      case 'worker.shutdown':
-        await this.shutdown();
-        return { ok: true } as never;
-      case 'worker.crash':
-        setImmediate(() => { throw new Error('crash requested by worker.crash'); });
-        return { ok: true } as never;
-      default: {
-        const dot = String(method).indexOf('.');
-        const engine = this.#engines[String(method).slice(0, dot)];
-        if (dot > 0 && engine) return (await engine.handle(String(method), params as Record<string, unknown>)) as never;
-        throw new InvalidStateError('UNKNOWN_METHOD', `unknown worker method ${String(method)}`);
-      }
-    }
+    if (!Object.hasOwn(this.#handlers, method)) throw new InvalidStateError('UNKNOWN_METHOD', `unknown worker method ${String(method)}`);
+    return this.#handlers[method](params);
   }
+
+  readonly #endpointHandlers: Handlers<EndpointRequests> = {
+    'endpoint.create': (p) => this.#createEndpoint(p),
+    'endpoint.configure': (p) => this.#configureEndpoint(p),
+    'endpoint.close': (p) => this.#closeEndpoint(p),
+    'endpoint.stats': (p) => this.#endpoint(p.id).stats(),
+    'endpoint.statsAll': () => {
+      const all: WorkerRequests['endpoint.statsAll']['result'] = {};
+      for (const [id, ep] of this.#endpoints) all[id] = ep.stats();
+      return all;
+    },
+  };
+
+  readonly #bridgeHandlers: Handlers<BridgeRequests> = {
+    'bridge.create': (p) => this.#createBridge(p),
+    'bridge.createRemote': (p) => this.#createRemoteBridge(p),
+    'bridge.updatePeer': ({ id, peerMedia }) => {
+      const bridge = this.#bridges.get(id);
+      if (bridge?.remote) bridge.remote.peerMedia = peerMedia;
+      return { ok: true };
+    },
+    'bridge.delete': (p) => {
+      this.#deleteBridge(p.id);
+      return { ok: true };
+    },
+  };
+
+  readonly #workerHandlers: Handlers<WorkerAdminRequests> = {
+    'worker.metrics': () => this.#metrics(),
+    'worker.shutdown': async () => {
+      await this.shutdown();
+      return { ok: true };
+    },
+    'worker.crash': () => {
+      setImmediate(() => { throw new Error('crash requested by worker.crash'); });
+      return { ok: true };
+    },
+  };
 
   #endpoint(id: string): RtpEndpoint {
     const ep = this.#endpoints.get(id);
@@ -219,7 +234,7 @@ export class MediaWorker implements EndpointListener {
   #attachRemoteBridge(p: WorkerRequests['bridge.createRemote']['params']): { mode: 'relay' | 'transcode' } {
     const local = this.#endpoint(p.local);
     if (this.#bridgeOf.has(local.id)) throw new InvalidStateError('ALREADY_BRIDGED', `endpoint ${local.id} is already bridged`);
-    const remote = new RemoteTarget(p.port as never, p.peerMedia);
+    const remote = new RemoteTarget(p.port, p.peerMedia);
     const link = new BridgeLink(local, remote, this.clock);
     local.sink = link;
     local.sender.resetSource();

@@ -4,12 +4,12 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { serializeError } from '../common/errors.ts';
-import type { FromWorker, ToWorker } from '../common/workerProtocol.ts';
+import type { FromWorker, ParamsOf, ToWorker, WorkerSettings } from '../protocol/index.ts';
 import { MediaWorker } from './MediaWorker.ts';
 
 if (!parentPort) throw new Error('media/worker.ts must run in a worker thread');
 const port = parentPort;
-const { index, settings } = workerData as { index: number; settings?: Record<string, unknown> };
+const { index, settings } = workerData as { index: number; settings?: WorkerSettings };
 
 const post = (msg: FromWorker) => port.postMessage(msg);
 const worker = new MediaWorker(index, (type, payload) => post({ t: 'note', type, payload }), settings ?? {});
@@ -20,7 +20,7 @@ port.on('message', (msg: ToWorker) => {
     return;
   }
   if (msg.t !== 'req') return;
-  worker.handle(msg.method, msg.params as never).then(
+  worker.handle(msg.method, msg.params as ParamsOf<typeof msg.method>).then(
     (result) => post({ t: 'res', id: msg.id, ok: true, result }),
     (err: unknown) => post({ t: 'res', id: msg.id, ok: false, error: serializeError(err) }),
   );

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/http/app.ts';
-import { engineRoutes } from '../../src/api/http/routes/engineRoutes.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import type { MediaServer } from '../../src/control/MediaServer.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
@@ -16,7 +15,7 @@ describe('/conferences', () => {
 
   before(async () => {
     server = await startServer({ MEDIA_WORKERS: '2' });
-    app = await buildApp({ control: server, config: server.config, logger: silentLogger, extraRoutes: engineRoutes(server) });
+    app = await buildApp({ control: server, config: server.config, logger: silentLogger });
     await app.ready();
   });
 

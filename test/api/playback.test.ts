@@ -5,7 +5,6 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/http/app.ts';
-import { engineRoutes } from '../../src/api/http/routes/engineRoutes.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import type { MediaServer } from '../../src/control/MediaServer.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
@@ -33,7 +32,7 @@ describe('/playback', () => {
     await writeFile(path.join(dir, 'secret.wav'), 'not for callers');
     await symlink(path.join(dir, 'secret.wav'), path.join(prompts, 'escape.wav'));
     server = await startServer({ PROMPTS_DIR: prompts, RECORDINGS_DIR: recordings });
-    app = await buildApp({ control: server, config: server.config, logger: silentLogger, extraRoutes: engineRoutes(server) });
+    app = await buildApp({ control: server, config: server.config, logger: silentLogger });
     await app.ready();
     peer = await RtpPeer.open();
     endpointId = (await server.createEndpoint({ remote_sdp: peer.offer(['pcmu']) })).id;

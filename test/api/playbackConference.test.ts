@@ -9,6 +9,8 @@ import { loadConfig } from '../../src/config/config.ts';
 import { EventBus } from '../../src/control/EventBus.ts';
 import { PlaybackService, type ConferencePlaybackTarget, type PlaybackHost } from '../../src/control/services/PlaybackService.ts';
 import { FakeMediaControl } from '../helpers/FakeMediaControl.ts';
+import { fakeRequest } from '../helpers/fakeWorker.ts';
+import type { WorkerMethod } from '../../src/protocol/index.ts';
 
 /**
  * PlaybackService paths that need no media: playback into a conference through its target (the
@@ -19,7 +21,7 @@ import { FakeMediaControl } from '../helpers/FakeMediaControl.ts';
 interface Scripted {
   service: PlaybackService;
   bus: EventBus;
-  requests: Array<{ method: string; params: Record<string, unknown> }>;
+  requests: Array<{ method: WorkerMethod; params: Record<string, unknown> }>;
   conference: { plays: Array<{ id: string; media: string[]; opts: Record<string, unknown> }>; stops: string[] };
   app: FastifyInstance;
 }
@@ -31,29 +33,28 @@ async function scripted(t: TestContext, withConferences = true): Promise<Scripte
     events: bus,
     hasEndpoint: (id) => id === 'ep1',
     workerOf: () => 0,
-    engineRequest: async <T>(_endpointId: string, method: string, params: Record<string, unknown>): Promise<T> => {
+    request: fakeRequest((method, params) => {
       requests.push({ method, params });
-      if (method === 'playback.start') bus.emit('playback.started', { playback_id: params.playbackId, endpoint_id: 'ep1' });
-      if (method === 'playback.stop') bus.emit('playback.finished', { playback_id: params.playbackId, endpoint_id: 'ep1', reason: 'stopped', played_ms: 40 });
-      return { state: 'playing' } as T;
-    },
+      if (method === 'playback.start') service.onStarted({ playbackId: params.playbackId as string, endpointId: 'ep1' });
+      if (method === 'playback.stop') service.onFinished({ playbackId: params.playbackId as string, endpointId: 'ep1', reason: 'stopped', playedMs: 40 });
+      return { state: 'playing' };
+    }),
   };
   const conference: Scripted['conference'] = { plays: [], stops: [] };
   const target: ConferencePlaybackTarget = {
     play: async (id, media, opts) => {
       if (id !== 'room1') throw new NotFoundError('CONFERENCE_NOT_FOUND', `conference ${id} not found`);
       conference.plays.push({ id, media, opts });
-      bus.emit('playback.started', { playback_id: opts.playbackId, conference_id: id });
+      service.onStarted({ playbackId: opts.playbackId as string, conferenceId: id });
       return { playbackId: opts.playbackId, conferenceId: id };
     },
     stopPlay: async (id, playbackId) => {
       conference.stops.push(playbackId);
-      bus.emit('playback.finished', { playback_id: playbackId, conference_id: id, reason: 'stopped', played_ms: 20 });
+      service.onFinished({ playbackId, conferenceId: id, reason: 'stopped', playedMs: 20 });
     },
     workerOf: () => 0,
   };
-  const service = new PlaybackService(host);
-  if (withConferences) service.useConferences(target);
+  const service = new PlaybackService(host, withConferences ? { conferences: target } : {});
   t.after(() => service.close());
   const app = await buildApp({ control: new FakeMediaControl(), config: loadConfig({}), logger: silentLogger, extraRoutes: [playbackRoutes(service)] });
   t.after(() => app.close());
@@ -110,28 +111,28 @@ test('POST /playback with conference_id refuses the TTS and digit options a conf
 
 test('PlaybackService.stop() of a conference playback still loading stops it once it plays', async (t) => {
   const bus = new EventBus(100);
-  const host: PlaybackHost = { events: bus, hasEndpoint: () => false, workerOf: () => 0, engineRequest: async <T>() => ({}) as T };
+  const host: PlaybackHost = { events: bus, hasEndpoint: () => false, workerOf: () => 0, request: fakeRequest(() => ({})) };
   const playing = new Set<string>();
   const stops: string[] = [];
   let asked!: () => void;
   const playAsked = new Promise<void>((r) => { asked = r; });
   let loaded!: () => void;
   const load = new Promise<void>((r) => { loaded = r; });
-  const service = new PlaybackService(host).useConferences({
+  const service = new PlaybackService(host, { conferences: {
     play: async (id, _media, opts) => {
       asked();
       await load; // the worker resolves the playlist
       playing.add(opts.playbackId as string);
-      bus.emit('playback.started', { playback_id: opts.playbackId, conference_id: id });
+      service.onStarted({ playbackId: opts.playbackId as string, conferenceId: id });
       return {};
     },
     stopPlay: async (id, playbackId) => {
       stops.push(playbackId);
       // as the conference engine: a playback it does not mix yet is not found
       if (!playing.delete(playbackId)) throw new NotFoundError('PLAYBACK_NOT_FOUND', `no playback ${playbackId}`);
-      bus.emit('playback.finished', { playback_id: playbackId, conference_id: id, reason: 'stopped', played_ms: 0 });
+      service.onFinished({ playbackId, conferenceId: id, reason: 'stopped', playedMs: 0 });
     },
-  });
+  } });
   t.after(() => service.close());
   const starting = service.start({ conferenceId: 'room1', media: ['prompt:hold-music'], loop: true });
   await playAsked;
@@ -154,7 +155,7 @@ test('PlaybackService.play() passes the options to the worker and resolves with 
   assert.equal(start.method, 'playback.start');
   assert.deepEqual(start.params.options, { voice: 'en-us', digitsMode: 'dtmf' });
   assert.equal(start.params.bargeIn, true);
-  s.bus.emit('playback.finished', { playback_id: start.params.playbackId, endpoint_id: 'ep1', reason: 'barge_in', digit: '7', played_ms: 300 });
+  s.service.onFinished({ playbackId: start.params.playbackId as string, endpointId: 'ep1', reason: 'barge_in', digit: '7', playedMs: 300 });
   assert.deepEqual(await playing, { reason: 'barge_in', digit: '7' });
   const record = s.service.get(start.params.playbackId as string);
   assert.equal(record.state, 'finished');
@@ -180,7 +181,7 @@ test('PlaybackService: a media worker dying finishes its playbacks with reason e
   const s = await scripted(t);
   const playing = s.service.play('ep1', ['prompt:beep']);
   await new Promise((r) => setImmediate(r));
-  s.bus.emit('worker.died', { worker: 0, code: 1, error: 'boom' });
+  s.service.workerDied(0);
   assert.deepEqual(await playing, { reason: 'error' });
   assert.equal(s.service.list()[0]!.error, 'media worker died');
 });
@@ -188,13 +189,13 @@ test('PlaybackService: a media worker dying finishes its playbacks with reason e
 test('PlaybackService: unknown endpoint is NotFoundError, and finished records are bounded', async (t) => {
   const s = await scripted(t);
   await assert.rejects(s.service.start({ endpointId: 'ep2', media: ['prompt:beep'] }), (err: unknown) => err instanceof NotFoundError && err.code === 'ENDPOINT_NOT_FOUND');
-  const small = new PlaybackService({ events: s.bus, hasEndpoint: () => true, workerOf: () => 0, engineRequest: async <T>() => ({}) as T }, { keepFinished: 2 });
+  const small = new PlaybackService({ events: s.bus, hasEndpoint: () => true, workerOf: () => 0, request: fakeRequest(() => ({})) }, { keepFinished: 2 });
   t.after(() => small.close());
   const ids: string[] = [];
   for (let i = 0; i < 4; i++) {
     const r = await small.start({ endpointId: 'ep1', media: ['prompt:beep'] });
     ids.push(r.id);
-    s.bus.emit('playback.finished', { playback_id: r.id, endpoint_id: 'ep1', reason: 'done' });
+    small.onFinished({ playbackId: r.id, endpointId: 'ep1', reason: 'done', playedMs: 0 });
   }
   assert.deepEqual(small.list().map((r) => r.id), ids.slice(2));
 });

@@ -4,7 +4,6 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { buildApp } from '../../src/api/http/app.ts';
-import { engineRoutes } from '../../src/api/http/routes/engineRoutes.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { startServer } from '../helpers/server.ts';
@@ -16,7 +15,7 @@ import { startServer } from '../helpers/server.ts';
 async function setup(t: TestContext, env: Record<string, string>) {
   const server = await startServer(env);
   t.after(() => server.close());
-  const app = await buildApp({ control: server, config: server.config, logger: silentLogger, extraRoutes: engineRoutes(server) });
+  const app = await buildApp({ control: server, config: server.config, logger: silentLogger });
   t.after(() => app.close());
   await app.ready();
   const peer = await RtpPeer.open();

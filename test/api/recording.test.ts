@@ -6,7 +6,6 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/http/app.ts';
-import { engineRoutes } from '../../src/api/http/routes/engineRoutes.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import type { MediaServer } from '../../src/control/MediaServer.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
@@ -30,7 +29,7 @@ describe('/recordings', () => {
     dir = await mkdtemp(path.join(tmpdir(), 'recording-api-'));
     recordingsDir = path.join(dir, 'recordings');
     server = await startServer({ RECORDINGS_DIR: recordingsDir });
-    app = await buildApp({ control: server, config: server.config, logger: silentLogger, extraRoutes: engineRoutes(server) });
+    app = await buildApp({ control: server, config: server.config, logger: silentLogger });
     await app.ready();
     peer = await RtpPeer.open();
     endpointId = (await server.createEndpoint({ remote_sdp: peer.offer(['pcmu']) })).id;

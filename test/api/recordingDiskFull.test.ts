@@ -3,7 +3,6 @@ import { readFileSync, statSync, truncateSync } from 'node:fs';
 import { test } from 'node:test';
 import { buildApp } from '../../src/api/http/app.ts';
 import { mapError } from '../../src/api/http/errorHandler.ts';
-import { engineRoutes } from '../../src/api/http/routes/engineRoutes.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { fsError } from '../../src/media/playback/safePath.ts';
 import { parseWavHeader } from '../../src/media/recording/wav.ts';
@@ -31,7 +30,7 @@ test('/recordings on a real full disk: POST answers 507; a recording that fills 
   }
   const server = await startServer({ RECORDINGS_DIR: dir });
   t.after(() => server.close());
-  const app = await buildApp({ control: server, config: server.config, logger: silentLogger, extraRoutes: engineRoutes(server) });
+  const app = await buildApp({ control: server, config: server.config, logger: silentLogger });
   t.after(() => app.close());
   await app.ready();
   const peer = await RtpPeer.open();

@@ -5,7 +5,6 @@ import path from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/http/app.ts';
-import { engineRoutes } from '../../src/api/http/routes/engineRoutes.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { MediaFlowEngines } from '../../src/control/MediaFlowEngines.ts';
 import type { MediaServer } from '../../src/control/MediaServer.ts';
@@ -132,7 +131,7 @@ function rig(): Promise<Rig> {
     });
     assert.deepEqual(flows.loadDir().problems, []);
     cleanups.push(() => flows.close());
-    const app = await buildApp({ control: server, config: server.config, logger: silentLogger, flows, extraRoutes: engineRoutes(server) });
+    const app = await buildApp({ control: server, config: server.config, logger: silentLogger, flows });
     cleanups.push(() => app.close());
     const uas = await SipUas.listen({ app, events: server.events });
     cleanups.push(() => uas.close());

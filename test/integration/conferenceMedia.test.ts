@@ -129,7 +129,7 @@ function rms(x: Int16Array): number {
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'conference-media-'));
   server = await startServer();
-  conferences = ConferenceService.of(server);
+  conferences = server.conferences;
 });
 
 after(async () => {

@@ -32,7 +32,7 @@ const waiters: Array<() => void> = [];
 
 before(async () => {
   server = await startServer();
-  dtmf = DtmfService.of(server);
+  dtmf = server.dtmf;
   server.events.subscribe((e) => {
     if (e.type !== 'endpoint.dtmf') return;
     events.push(e);

@@ -16,7 +16,7 @@ let dtmf: DtmfService;
 
 before(async () => {
   server = await startServer({ PROMPTS_DIR: 'prompts' });
-  dtmf = DtmfService.of(server);
+  dtmf = server.dtmf;
 });
 
 after(async () => {
@@ -88,7 +88,7 @@ test('DtmfService.nextDigit() rejects with ENDPOINT_NOT_FOUND when its endpoint 
 
 test('a received digit reaches the playback engine through the worker digit hook (barge-in)', async (t) => {
   const { id, port, peer, pt } = await endpoint(t);
-  const playback = PlaybackService.of(server);
+  const playback = server.playback;
   const started = nextEvent(server, 'playback.started', (e) => e.endpoint_id === id);
   const playing = playback.play(id, ['prompt:hold-music'], { bargeIn: true });
   await started;
@@ -98,7 +98,7 @@ test('a received digit reaches the playback engine through the worker digit hook
 
 test('in-band tones sent while a prompt plays pre-empt it and the prompt resumes afterwards', async (t) => {
   const { id, peer } = await endpoint(t, false);
-  const playback = PlaybackService.of(server);
+  const playback = server.playback;
   const started = nextEvent(server, 'playback.started', (e) => e.endpoint_id === id);
   const record = await playback.start({ endpointId: id, media: ['prompt:hold-music'], loop: true });
   await started;

@@ -18,9 +18,9 @@ test('the first MP3 and the first Ogg Opus recording of a fresh server start abo
   const startMs = async (format: 'mp3' | 'opus'): Promise<number> => {
     const recordingId = `r${++n}`;
     const t0 = performance.now();
-    await server.engineRequest(ep.id, 'recording.start', { recordingId, endpointId: ep.id, format, path: path.join(dir, `${recordingId}.${format}`) });
+    await server.request(server.workerOf(ep.id), 'recording.start', { recordingId, endpointId: ep.id, format, path: path.join(dir, `${recordingId}.${format}`) });
     const ms = performance.now() - t0;
-    await server.engineRequest(ep.id, 'recording.stop', { recordingId });
+    await server.request(server.workerOf(ep.id), 'recording.stop', { recordingId });
     return ms;
   };
   for (const format of ['mp3', 'opus'] as const) {

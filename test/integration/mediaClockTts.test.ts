@@ -40,7 +40,7 @@ test('a relayed call on the only media worker keeps flowing (no gap over 200 ms 
   assert.equal(text.length, 1000);
   const windowStart = performance.now();
   const started = nextEvent(server, 'playback.started', (e) => e.endpoint_id === c.id, 60_000);
-  await server.engineRequest(c.id, 'playback.start', { playbackId: 'long-tts', endpointId: c.id, media: [`tts:${text}`] });
+  await server.request(server.workerOf(c.id), 'playback.start', { playbackId: 'long-tts', endpointId: c.id, media: [`tts:${text}`] });
   await started;
   // The speech plays on the same worker clock too: keep relaying through the first second of it.
   const until = arrivals.length + 50;

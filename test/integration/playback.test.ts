@@ -135,7 +135,7 @@ describe('playback over RTP', { concurrency: true }, () => {
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'playback-rtp-'));
     server = await startServer();
-    playback = PlaybackService.of(server);
+    playback = server.playback;
   });
 
   after(async () => {

@@ -14,7 +14,7 @@ test('a greeting followed by a sentence never synthesised before starts as fast 
   const startMs = async (media: string[]): Promise<number> => {
     const playbackId = `p${++n}`;
     const t0 = performance.now();
-    await server.engineRequest(ep.id, 'playback.start', { playbackId, endpointId: ep.id, media });
+    await server.request(server.workerOf(ep.id), 'playback.start', { playbackId, endpointId: ep.id, media });
     return performance.now() - t0;
   };
   await startMs(['prompt:goodbye']); // decoded and cached

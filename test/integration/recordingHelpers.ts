@@ -146,7 +146,7 @@ export async function setup(t: T, env: Record<string, string> = {}) {
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const server = await startServer({ RECORDINGS_DIR: dir, ...env });
   t.after(() => server.close());
-  const recordings = RecordingService.of(server);
+  const recordings = server.recordings;
   return { dir, server, recordings };
 }
 

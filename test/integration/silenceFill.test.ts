@@ -117,7 +117,7 @@ test('a prompt continues the silence stream: next sequence number, timestamp one
   const ep = await s.createEndpoint({ remote_sdp: peer.offer(['pcmu']) });
   t.after(() => s.deleteEndpoint(ep.id).catch(() => {}));
   await peer.waitFor(10, 5000);
-  const result = await PlaybackService.of(s).play(ep.id, ['tone:1000:200']);
+  const result = await s.playback.play(ep.id, ['tone:1000:200']);
   assert.equal(result.reason, 'done');
   const isSilence = (p: ReceivedRtp): boolean => p.payload.every((b) => b === 0xff);
   const firstTone = peer.received.findIndex((p) => !isSilence(p));
@@ -190,7 +190,7 @@ test('RFC 4733 events to an idle endpoint go out alone; the silence resumes afte
   const ep = await s.createEndpoint({ remote_sdp: peer.offer(['pcmu']) });
   t.after(() => s.deleteEndpoint(ep.id).catch(() => {}));
   await peer.waitFor(5, 5000);
-  await DtmfService.of(s).send(ep.id, '12', { durationMs: 100 });
+  await s.dtmf.send(ep.id, '12', { durationMs: 100 });
   const lastEvent = (): number => {
     for (let i = peer.received.length - 1; i >= 0; i--) if (peer.received[i]!.pt === 101) return i;
     return -1;

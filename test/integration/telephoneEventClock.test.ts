@@ -137,7 +137,7 @@ test('RFC 4733 presses we send to an Opus peer with telephone-event/8000 count d
   const peer = await openPeer(t);
   const ep = await server.createEndpoint({ remote_sdp: baresipOffer(peer) });
   t.after(() => server.deleteEndpoint(ep.id).catch(() => {}));
-  const result = await DtmfService.of(server).send(ep.id, '7', { durationMs: 120 });
+  const result = await server.dtmf.send(ep.id, '7', { durationMs: 120 });
   assert.equal(result.method, 'rfc4733');
   const ends = (): number => peer.received.filter((p) => p.pt === 101 && (p.payload[1]! & 0x80) !== 0).length;
   while (ends() < 3) await peer.waitFor(peer.received.length + 1, 5000);

@@ -16,11 +16,7 @@ import { loadSync, type Options } from '@grpc/proto-loader';
 import { ValidationError } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { Config } from '../../config/config.ts';
-import type { MediaControl } from '../../control/MediaControl.ts';
-import type { ConferenceService } from '../../control/services/ConferenceService.ts';
-import type { DtmfService } from '../../control/services/DtmfService.ts';
-import type { PlaybackService } from '../../control/services/PlaybackService.ts';
-import type { RecordingService } from '../../control/services/RecordingService.ts';
+import type { MediaApiRoot, MediaEngines } from '../../control/MediaControl.ts';
 import type { CreateBridgeRequest, CreateEndpointRequest, UpdateEndpointRequest } from '../../control/types.ts';
 import { tokenMatches } from '../http/auth.ts';
 import { EventStreams, type EventStreamsOptions, type EventsCall } from './EventStreams.ts';
@@ -71,24 +67,16 @@ export function loadMediaServerProto(): GrpcObject {
   return loadPackageDefinition(loadSync(PROTO_PATH, PROTO_OPTIONS));
 }
 
-/** The engine services reached over gRPC; an RPC whose service is absent is UNIMPLEMENTED. */
-export interface GrpcEngineServices {
-  playback?: PlaybackService;
-  recordings?: RecordingService;
-  dtmf?: DtmfService;
-  conferences?: ConferenceService;
-}
-
 /** What StartFlow needs of the FlowService. */
 export interface GrpcFlows {
   start(endpointId: string, flowName: string, variables: Record<string, unknown>): { id: string; flowName: string; version: number };
 }
 
 export interface GrpcServerOptions {
-  control: MediaControl;
+  /** The MediaServer: endpoints, bridges and the engine services it owns (an RPC whose service is absent is UNIMPLEMENTED). */
+  control: MediaApiRoot;
   config: Pick<Config, 'apiHost' | 'grpcPort' | 'apiToken'>;
   logger: Logger;
-  services?: GrpcEngineServices;
   flows?: GrpcFlows;
   events?: EventStreamsOptions;
 }
@@ -123,7 +111,7 @@ function need<T>(service: T | undefined, name: string): T {
  */
 export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServerHandle> {
   const { control, config } = opts;
-  const services = opts.services ?? {};
+  const services: Partial<MediaEngines> = opts.control;
   const log = opts.logger.child({ module: 'grpc' });
   // grpc-js writes its own diagnostics (a failed bind, a protocol error) to console.error; they
   // go to our JSON log instead. Its logger is process-wide: the last server started owns it.
@@ -140,7 +128,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const pkg = loadMediaServerProto() as unknown as { mediaserver: { v1: { MediaServer: { service: ServiceDefinition } } } };
   const definition = pkg.mediaserver.v1.MediaServer.service;
 
-  const internal = (method: string) => (err: unknown) => log.error({ err, method }, 'gRPC call failed');
+  const internal = (rpc: string) => (err: unknown) => log.error({ err, method: rpc }, 'gRPC call failed');
 
   function authorized(metadata: Metadata): boolean {
     // RFC 6750 section 2.1, as the HTTP API; tokenMatches compares in constant time
@@ -150,7 +138,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const unauthenticated = () => toGrpcError(new GrpcStatusError(status.UNAUTHENTICATED, 'UNAUTHORIZED', 'missing or invalid bearer token'));
 
   /** A unary handler: auth, then `fn`, its result or its error mapped to a status. */
-  function unary<Req>(method: string, fn: (req: Req, call: ServerUnaryCall<Req, unknown>) => Promise<unknown>) {
+  function unary<Req>(rpc: string, fn: (req: Req, call: ServerUnaryCall<Req, unknown>) => Promise<unknown>) {
     return (call: ServerUnaryCall<Req, unknown>, callback: sendUnaryData<unknown>): void => {
       if (!authorized(call.metadata)) {
         callback(unauthenticated());
@@ -165,8 +153,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       result.then(
         (reply) => callback(null, reply),
         (err: unknown) => {
-          const e = toGrpcError(err, internal(method));
-          if (e.code !== status.INTERNAL) log.debug({ method, status: status[e.code], details: e.details }, 'gRPC call rejected');
+          const e = toGrpcError(err, internal(rpc));
+          if (e.code !== status.INTERNAL) log.debug({ method: rpc, status: status[e.code], details: e.details }, 'gRPC call rejected');
           callback(e);
         },
       );

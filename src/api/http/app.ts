@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 import websocket from '@fastify/websocket';
 import type { Logger } from '../../common/logger.ts';
 import type { Config } from '../../config/config.ts';
-import type { MediaControl } from '../../control/MediaControl.ts';
+import type { MediaApiRoot } from '../../control/MediaControl.ts';
 import { createAuthHook } from './auth.ts';
 import { declareCommonErrors } from './commonErrors.ts';
 import { registerDocs } from './docs.ts';
@@ -12,8 +12,12 @@ import { errorHandler, frameworkErrorHandler, notFoundHandler } from './errorHan
 import { ApiMetrics } from './metrics.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { bridgeRoutes } from './routes/bridges.ts';
+import { conferenceRoutes } from './routes/conferences.ts';
+import { dtmfRoutes } from './routes/dtmf.ts';
 import { endpointRoutes } from './routes/endpoints.ts';
 import { eventRoutes } from './routes/events.ts';
+import { playbackRoutes } from './routes/playback.ts';
+import { recordingRoutes } from './routes/recordings.ts';
 import { systemRoutes } from './routes/system.ts';
 import { loadApiSchemas } from './schemas.ts';
 
@@ -21,7 +25,11 @@ import { loadApiSchemas } from './schemas.ts';
 export type RoutePlugin = (app: FastifyInstance) => Promise<void>;
 
 export interface BuildAppOptions {
-  control: MediaControl;
+  /**
+   * The MediaServer: endpoints and bridges, and the engine services it owns (playback,
+   * recordings, conferences, DTMF), whose routes are registered for each one present.
+   */
+  control: MediaApiRoot;
   config: Config;
   logger: Logger;
   /** The flow service; when given, the routes of ./routes/flows.ts are registered with it. */
@@ -142,6 +150,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(endpointRoutes, { control });
   await app.register(bridgeRoutes, { control });
   await app.register(eventRoutes, { control, metrics, ...opts.events });
+  if (control.conferences) await app.register(conferenceRoutes(control.conferences));
+  if (control.dtmf) await app.register(dtmfRoutes(control.dtmf));
+  if (control.playback) await app.register(playbackRoutes(control.playback));
+  if (control.recordings) await app.register(recordingRoutes(control.recordings));
 
   if (opts.flows !== undefined) {
     const flowRoutes = await loadFlowRoutes();

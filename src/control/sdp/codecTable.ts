@@ -1,5 +1,5 @@
 import { ValidationError } from '../../common/errors.ts';
-import type { CodecInfo } from '../../media/codecs/Codec.ts';
+import type { CodecInfo } from '../../protocol/codecs.ts';
 import type { ParsedFormat } from './types.ts';
 
 /**

@@ -3,8 +3,10 @@
  * Everything here crosses the worker channel and the API as is: no classes, no functions.
  */
 
+import type { Direction } from '../../protocol/endpoint.ts';
+
 /** RFC 3264 5.1 / RFC 4566 6 media direction, always from the point of view of its writer. */
-export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+export type { Direction };
 
 /** One payload format the two sides agreed on. */
 export interface NegotiatedCodec {

@@ -1,81 +1,35 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidStateError, MediaServerError, NotFoundError } from '../../common/errors.ts';
-import type { ServerEvent } from '../types.ts';
+import type {
+  ConferenceInfo, ConferenceNotifications, ConferenceRequests, ConferenceSettings, ParticipantChanges, ParticipantInfo,
+  ParticipantState,
+} from '../../protocol/index.ts';
+import type { EventBus } from '../EventBus.ts';
+import { wire } from '../events.ts';
+import type { WorkerRequester } from './WorkerRequester.ts';
+
+export type { ConferenceInfo, ParticipantChanges, ParticipantInfo, ParticipantState };
 
 /** What the service needs from the MediaServer (a narrow interface, so tests can fake it). */
-export interface ConferenceHost {
-  readonly events: {
-    subscribe(listener: (event: ServerEvent) => void): () => void;
-    emit(type: string, payload?: Record<string, unknown>): unknown;
-  };
+export interface ConferenceHost extends WorkerRequester {
+  readonly events: Pick<EventBus, 'publish'>;
   hasEndpoint(id: string): boolean;
   workerOf(endpointId: string): number;
   workerForAffinity(affinity: string): number;
-  workerRequest<T = unknown>(workerIndex: number, method: string, params: Record<string, unknown>): Promise<T>;
   /** Throws CapacityError 'DRAINING' while the server takes no new calls. */
   assertAdmitting(): void;
 }
 
-export interface CreateConferenceRequest {
+export interface CreateConferenceRequest extends ConferenceSettings {
   id?: string;
-  sampleRate?: 8000 | 16000 | 48000;
-  maxParticipants?: number;
-  loudestTalkers?: number;
-  entryTone?: boolean;
-  exitTone?: boolean;
-  waitForModerator?: boolean;
-  endOnModeratorLeave?: boolean;
-  /** Media item looped to members waiting for a moderator or on hold (default prompt:hold-music). */
-  holdMusic?: string;
-}
-
-export interface ParticipantChanges {
-  muted?: boolean;
-  deaf?: boolean;
-  moderator?: boolean;
-  hold?: boolean;
-  gainDb?: number;
-  outputGainDb?: number;
 }
 
 export interface AddParticipantRequest extends ParticipantChanges {
   endpointId: string;
 }
 
-export type ParticipantState = 'active' | 'waiting' | 'held';
-
-export interface ParticipantInfo {
-  endpointId: string;
-  state: ParticipantState;
-  muted: boolean;
-  deaf: boolean;
-  moderator: boolean;
-  hold: boolean;
-  talking: boolean;
-  gainDb: number;
-  outputGainDb: number;
-  codec: string;
-  joinedAt: string;
-  jitterBuffer: { delayMs: number; late: number; lost: number; concealed: number; duplicates: number; discarded: number } | null;
-}
-
-export interface ConferenceInfo {
-  conferenceId: string;
-  worker: number;
-  sampleRate: number;
-  maxParticipants: number;
-  loudestTalkers: number;
-  entryTone: boolean;
-  exitTone: boolean;
-  waitForModerator: boolean;
-  endOnModeratorLeave: boolean;
-  createdAt: string;
-  participants: ParticipantInfo[];
-  playbacks: string[];
-}
-
-/** Why a membership ended, for the flows (FlowEngines' LeaveResult). */
-export type LeaveReason = 'left' | 'ended' | 'kicked' | 'hangup' | 'stopped';
+/** Why a membership ended, for the flows (FlowEngines' LeaveResult): the worker's reasons, or 'stopped' on abort. */
+export type MembershipEnd = 'left' | 'ended' | 'kicked' | 'hangup' | 'stopped';
 
 export interface JoinOptions extends ParticipantChanges {
   /** End the conference when this participant leaves. */
@@ -98,37 +52,69 @@ interface Room {
  * leaves (or is kicked, hangs up, or the conference ends) and honours an AbortSignal.
  */
 export class ConferenceService {
-  static readonly #byHost = new WeakMap<ConferenceHost, ConferenceService>();
-
-  /** The one service of a MediaServer, created on first use (API routes and flows share it). */
-  static of(host: ConferenceHost): ConferenceService {
-    let service = ConferenceService.#byHost.get(host);
-    if (service === undefined) {
-      service = new ConferenceService(host);
-      ConferenceService.#byHost.set(host, service);
-    }
-    return service;
-  }
-
   readonly #host: ConferenceHost;
   readonly #rooms = new Map<string, Room>();
-  readonly #unsubscribe: () => void;
+  /** Flow memberships (join()) waiting for their end, by endpoint. */
+  readonly #members = new Map<string, Set<Member>>();
 
   constructor(host: ConferenceHost) {
     this.#host = host;
-    this.#unsubscribe = host.events.subscribe((e) => this.#onEvent(e));
   }
 
-  #onEvent(e: ServerEvent): void {
-    if (e.type === 'conference.ended' && typeof e.conference_id === 'string') {
-      this.#rooms.delete(e.conference_id);
-    } else if (e.type === 'worker.died') {
-      for (const room of [...this.#rooms.values()]) {
-        if (room.worker !== e.worker) continue;
-        this.#rooms.delete(room.id);
-        this.#host.events.emit('conference.ended', { conference_id: room.id, reason: 'worker_died' });
+  /** The engine's `conference.*` notifications: state first, then the public event. */
+  onNotification<T extends keyof ConferenceNotifications>(type: T, n: ConferenceNotifications[T]): void {
+    const events = this.#host.events;
+    switch (type) {
+      case 'conference.created': events.publish('conference.created', wire.conferenceCreated(n as ConferenceNotifications['conference.created'])); return;
+      case 'conference.participant.joined':
+        events.publish('conference.participant.joined', wire.participantJoined(n as ConferenceNotifications['conference.participant.joined']));
+        return;
+      case 'conference.participant.updated':
+        events.publish('conference.participant.updated', wire.participantUpdated(n as ConferenceNotifications['conference.participant.updated']));
+        return;
+      case 'conference.talking.started':
+      case 'conference.talking.stopped':
+        events.publish(type as 'conference.talking.started', wire.talking(n as ConferenceNotifications['conference.talking.started']));
+        return;
+      case 'conference.participant.left': {
+        const left = n as ConferenceNotifications['conference.participant.left'];
+        events.publish('conference.participant.left', wire.participantLeft(left));
+        for (const m of this.#membersOf(left.endpointId)) if (m.room === left.conferenceId) m.finish(left.reason);
+        return;
       }
+      case 'conference.ended': {
+        const ended = n as ConferenceNotifications['conference.ended'];
+        this.#rooms.delete(ended.conferenceId);
+        events.publish('conference.ended', wire.conferenceEnded(ended));
+        this.#endMembers(ended.conferenceId);
+        return;
+      }
+      default:
     }
+  }
+
+  /** The worker died: its conferences end ('worker_died'); no notification will come. */
+  workerDied(workerIndex: number): void {
+    for (const room of [...this.#rooms.values()]) {
+      if (room.worker !== workerIndex) continue;
+      this.#rooms.delete(room.id);
+      this.#host.events.publish('conference.ended', { conference_id: room.id, reason: 'worker_died' });
+      this.#endMembers(room.id);
+    }
+  }
+
+  /** The endpoint is gone: a membership of it ends with 'hangup'. */
+  endpointClosed(endpointId: string): void {
+    for (const m of this.#membersOf(endpointId)) m.finish('hangup');
+  }
+
+  #membersOf(endpointId: string): Member[] {
+    const set = this.#members.get(endpointId);
+    return set === undefined ? [] : [...set];
+  }
+
+  #endMembers(conferenceId: string): void {
+    for (const set of [...this.#members.values()]) for (const m of [...set]) if (m.room === conferenceId) m.finish('ended');
   }
 
   #room(id: string): Room {
@@ -151,12 +137,13 @@ export class ConferenceService {
     const id = req.id ?? randomUUID();
     if (this.#rooms.has(id)) throw new InvalidStateError('CONFERENCE_EXISTS', `conference ${id} exists`);
     const worker = this.#host.workerForAffinity(id);
-    const params: Record<string, unknown> = { conferenceId: id };
-    for (const [k, v] of Object.entries(req)) if (k !== 'id' && v !== undefined) params[k] = v;
+    const { id: _id, ...settings } = req;
+    // An option left undefined takes the engine's default, as one not given.
+    const params: ConferenceRequests['conference.create']['params'] = { conferenceId: id, ...settings };
     // Claimed before the request so that two concurrent creates of one id cannot both succeed.
     this.#rooms.set(id, { id, worker });
     try {
-      return await this.#host.workerRequest<ConferenceInfo>(worker, 'conference.create', params);
+      return await this.#host.request(worker, 'conference.create', params);
     } catch (err) {
       this.#rooms.delete(id);
       throw err;
@@ -165,12 +152,12 @@ export class ConferenceService {
 
   async get(id: string): Promise<ConferenceInfo> {
     const room = this.#room(id);
-    return this.#host.workerRequest<ConferenceInfo>(room.worker, 'conference.get', { conferenceId: id });
+    return this.#host.request(room.worker, 'conference.get', { conferenceId: id });
   }
 
   async list(): Promise<ConferenceInfo[]> {
     const workers = [...new Set([...this.#rooms.values()].map((r) => r.worker))].sort((a, b) => a - b);
-    const lists = await Promise.all(workers.map((w) => this.#host.workerRequest<ConferenceInfo[]>(w, 'conference.list', {})));
+    const lists = await Promise.all(workers.map((w) => this.#host.request(w, 'conference.list', {})));
     return lists.flat().filter((c) => this.#rooms.has(c.conferenceId));
   }
 
@@ -178,7 +165,7 @@ export class ConferenceService {
   async delete(id: string): Promise<void> {
     const room = this.#room(id);
     try {
-      await this.#host.workerRequest(room.worker, 'conference.destroy', { conferenceId: id });
+      await this.#host.request(room.worker, 'conference.destroy', { conferenceId: id });
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
     }
@@ -194,32 +181,32 @@ export class ConferenceService {
         `endpoint ${req.endpointId} is on media worker ${worker} but conference ${id} is on worker ${room.worker}: ` +
         `create participant endpoints with affinity "${id}" (the conference id) so they land on the conference's worker`);
     }
-    return this.#host.workerRequest<ParticipantInfo>(room.worker, 'conference.join', { conferenceId: id, ...req });
+    return this.#host.request(room.worker, 'conference.join', { conferenceId: id, ...req });
   }
 
   async updateParticipant(id: string, endpointId: string, changes: ParticipantChanges): Promise<ParticipantInfo> {
     const room = this.#room(id);
-    return this.#host.workerRequest<ParticipantInfo>(room.worker, 'conference.update', { conferenceId: id, endpointId, ...changes });
+    return this.#host.request(room.worker, 'conference.update', { conferenceId: id, endpointId, ...changes });
   }
 
   /** Kicks (default) or lets a participant leave; its endpoint stays open. */
   async removeParticipant(id: string, endpointId: string, reason: 'kicked' | 'left' = 'kicked'): Promise<void> {
     const room = this.#room(id);
-    await this.#host.workerRequest(room.worker, 'conference.leave', { conferenceId: id, endpointId, reason });
+    await this.#host.request(room.worker, 'conference.leave', { conferenceId: id, endpointId, reason });
   }
 
   /** Plays media into the conference (everyone active hears it); finishes with playback.finished. */
   async play(id: string, media: string[], opts: { playbackId?: string; loop?: number | boolean } = {}): Promise<{ playbackId: string; conferenceId: string }> {
     const room = this.#room(id);
     const playbackId = opts.playbackId ?? randomUUID();
-    const params: Record<string, unknown> = { conferenceId: id, playbackId, media };
+    const params: ConferenceRequests['conference.play']['params'] = { conferenceId: id, playbackId, media };
     if (opts.loop !== undefined) params.loop = opts.loop;
-    return this.#host.workerRequest(room.worker, 'conference.play', params);
+    return this.#host.request(room.worker, 'conference.play', params);
   }
 
   async stopPlay(id: string, playbackId: string): Promise<void> {
     const room = this.#room(id);
-    await this.#host.workerRequest(room.worker, 'conference.stopPlay', { conferenceId: id, playbackId });
+    await this.#host.request(room.worker, 'conference.stopPlay', { conferenceId: id, playbackId });
   }
 
   /**
@@ -227,7 +214,7 @@ export class ConferenceService {
    * resolves when the endpoint leaves it: left, kicked, hangup (endpoint closed) or ended; with
    * 'stopped' when `signal` aborts (the participant is then removed).
    */
-  async join(endpointId: string, room: string, opts: JoinOptions | Record<string, unknown>, signal: AbortSignal): Promise<{ reason: LeaveReason }> {
+  async join(endpointId: string, room: string, opts: JoinOptions | Record<string, unknown>, signal: AbortSignal): Promise<{ reason: MembershipEnd }> {
     if (signal.aborted) return { reason: 'stopped' };
     const o = opts as JoinOptions;
     if (!this.#rooms.has(room)) {
@@ -239,20 +226,22 @@ export class ConferenceService {
       // Aborted while the room was created: the abort listener below would never fire.
       if (signal.aborted) return { reason: 'stopped' };
     }
-    let settle: (r: { reason: LeaveReason }) => void = () => {};
-    const done = new Promise<{ reason: LeaveReason }>((resolve) => { settle = resolve; });
-    const unsubscribe = this.#host.events.subscribe((e) => {
-      if (e.type === 'conference.participant.left' && e.endpoint_id === endpointId && e.conference_id === room) {
-        const r = e.reason;
-        finish(r === 'kicked' || r === 'ended' || r === 'hangup' || r === 'left' ? r : 'left');
-      } else if (e.type === 'endpoint.deleted' && e.endpoint_id === endpointId) {
-        finish('hangup');
-      } else if (e.type === 'conference.ended' && e.conference_id === room) {
-        finish('ended');
-      }
-    });
+    let settle: (r: { reason: MembershipEnd }) => void = () => {};
+    const done = new Promise<{ reason: MembershipEnd }>((resolve) => { settle = resolve; });
+    const member: Member = { room, finish: (reason) => finish(reason) };
+    let members = this.#members.get(endpointId);
+    if (members === undefined) {
+      members = new Set();
+      this.#members.set(endpointId, members);
+    }
+    members.add(member);
+    const unsubscribe = (): void => {
+      const set = this.#members.get(endpointId);
+      set?.delete(member);
+      if (set?.size === 0) this.#members.delete(endpointId);
+    };
     let finished = false;
-    const finish = (reason: LeaveReason): void => {
+    const finish = (reason: MembershipEnd): void => {
       if (finished) return;
       finished = true;
       unsubscribe();
@@ -283,7 +272,11 @@ export class ConferenceService {
     return done;
   }
 
-  close(): void {
-    this.#unsubscribe();
-  }
+  /** Nothing to release: conferences end with their workers. */
+  close(): void {}
+}
+
+interface Member {
+  room: string;
+  finish(reason: MembershipEnd): void;
 }

@@ -1,24 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { MediaServerError, NotFoundError, ValidationError } from '../../common/errors.ts';
-import type { ServerEvent } from '../types.ts';
+import type { DtmfMethod, DtmfPressed, DtmfRequests, DtmfSendResult, DtmfSource } from '../../protocol/index.ts';
+import type { EventBus } from '../EventBus.ts';
+import { wire } from '../events.ts';
+import type { WorkerRequester } from './WorkerRequester.ts';
 
 /** What the service needs from the MediaServer (a narrow interface, so tests can fake it). */
-export interface DtmfHost {
-  readonly events: {
-    subscribe(listener: (event: ServerEvent) => void): () => void;
-    emit(type: string, payload: Record<string, unknown>): unknown;
-  };
+export interface DtmfHost extends WorkerRequester {
+  readonly events: Pick<EventBus, 'publish'>;
   hasEndpoint(id: string): boolean;
-  engineRequest<T = unknown>(endpointId: string, method: string, params: Record<string, unknown>): Promise<T>;
+  workerOf(endpointId: string): number;
 }
 
-export type DtmfMethod = 'rfc4733' | 'inband';
-export type DtmfSource = 'rfc4733' | 'inband';
-
-export interface DtmfSendResult {
-  digits: string;
-  method: DtmfMethod;
-}
+export type { DtmfMethod, DtmfSendResult, DtmfSource };
 
 /** One key press as the `endpoint.dtmf` event reports it. */
 export interface DtmfPress {
@@ -57,18 +51,8 @@ export const MAX_DTMF_TOTAL_MS = 30_000;
  */
 export class DtmfService {
   readonly #host: DtmfHost;
-  static readonly #byHost = new WeakMap<DtmfHost, DtmfService>();
-
-  /** The one service of a MediaServer, created on first use (API routes and flows share it). */
-  static of(host: DtmfHost): DtmfService {
-    let service = DtmfService.#byHost.get(host);
-    if (service === undefined) {
-      service = new DtmfService(host);
-      DtmfService.#byHost.set(host, service);
-    }
-    return service;
-  }
-
+  /** Key press listeners by endpoint: a press reaches only those of its endpoint. */
+  readonly #listeners = new Map<string, Set<DigitListener>>();
   constructor(host: DtmfHost) {
     this.#host = host;
   }
@@ -82,13 +66,14 @@ export class DtmfService {
     this.#check(endpointId, digits, durationMs);
     const signal = options.signal;
     signal?.throwIfAborted();
-    const params: Record<string, unknown> = { endpointId, digits };
+    const params: DtmfRequests['dtmf.send']['params'] = { endpointId, digits };
     if (durationMs !== undefined) params.durationMs = durationMs;
-    const sent = this.#host.engineRequest<DtmfSendResult>(endpointId, 'dtmf.send', params);
+    const worker = this.#host.workerOf(endpointId);
+    const sent = this.#host.request(worker, 'dtmf.send', params);
     if (!signal) return sent;
     return new Promise<DtmfSendResult>((resolve, reject) => {
       const onAbort = (): void => {
-        this.#host.engineRequest(endpointId, 'dtmf.stop', { endpointId }).catch(() => { /* endpoint gone */ });
+        this.#host.request(worker, 'dtmf.stop', { endpointId }).catch(() => { /* endpoint gone */ });
         reject(signal.reason);
       };
       signal.addEventListener('abort', onAbort, { once: true });
@@ -110,10 +95,10 @@ export class DtmfService {
     const accepted: DtmfSendAccepted = { id: `dtmf-${randomUUID()}`, endpoint_id: endpointId, digits: digits.toUpperCase(), duration_ms: durationMs };
     const subject = { id: accepted.id, endpoint_id: endpointId };
     this.send(endpointId, digits, { durationMs }).then(
-      (r) => this.#host.events.emit('dtmf.sent', { ...subject, digits: r.digits, method: r.method }),
+      (r) => this.#host.events.publish('dtmf.sent', { ...subject, digits: r.digits, method: r.method }),
       (err: unknown) => {
         const named = err instanceof MediaServerError;
-        this.#host.events.emit('dtmf.failed', {
+        this.#host.events.publish('dtmf.failed', {
           ...subject,
           digits: accepted.digits,
           code: named ? err.code : 'INTERNAL',
@@ -127,18 +112,47 @@ export class DtmfService {
   /** Turns in-band detection on an endpoint on or off (RFC 4733 receive is always on). */
   async configure(endpointId: string, options: { inband?: boolean }): Promise<{ inband: boolean; telephoneEvent: boolean }> {
     this.#assertEndpoint(endpointId);
-    const params: Record<string, unknown> = { endpointId };
+    const params: DtmfRequests['dtmf.configure']['params'] = { endpointId };
     if (options.inband !== undefined) params.inband = options.inband;
-    const r = await this.#host.engineRequest<{ inband: boolean; telephoneEvent: boolean }>(endpointId, 'dtmf.configure', params);
+    const r = await this.#host.request(this.#host.workerOf(endpointId), 'dtmf.configure', params);
     return { inband: r.inband, telephoneEvent: r.telephoneEvent };
   }
 
   /** Calls `listener` for every key press received on `endpointId`; returns the unsubscribe. */
   onDigit(endpointId: string, listener: (press: DtmfPress) => void): () => void {
-    return this.#host.events.subscribe((event) => {
-      if (event.type !== 'endpoint.dtmf' || event.endpoint_id !== endpointId) return;
-      listener(pressOf(event));
-    });
+    return this.#listen(endpointId, { press: listener, closed: () => undefined });
+  }
+
+  /** The engine's `endpoint.dtmf`: published, then handed to the endpoint's listeners. */
+  onPressed(n: DtmfPressed): void {
+    const event = this.#host.events.publish('endpoint.dtmf', wire.dtmf(n));
+    const listeners = this.#listeners.get(n.endpointId);
+    if (listeners === undefined) return;
+    const press: DtmfPress = { endpointId: n.endpointId, digit: n.digit, source: n.source, durationMs: n.durationMs, seq: event.seq };
+    for (const l of [...listeners]) l.press(press);
+  }
+
+  /** The endpoint is gone (hangup or worker death): no digit can come any more. */
+  endpointClosed(endpointId: string): void {
+    const listeners = this.#listeners.get(endpointId);
+    if (listeners === undefined) return;
+    this.#listeners.delete(endpointId);
+    for (const l of listeners) l.closed();
+  }
+
+  #listen(endpointId: string, listener: DigitListener): () => void {
+    let set = this.#listeners.get(endpointId);
+    if (set === undefined) {
+      set = new Set();
+      this.#listeners.set(endpointId, set);
+    }
+    set.add(listener);
+    return () => {
+      const s = this.#listeners.get(endpointId);
+      if (s === undefined) return;
+      s.delete(listener);
+      if (s.size === 0) this.#listeners.delete(endpointId);
+    };
   }
 
   /**
@@ -153,18 +167,18 @@ export class DtmfService {
         unsubscribe();
         reject(signal!.reason);
       };
-      const unsubscribe = this.#host.events.subscribe((event) => {
-        if (event.endpoint_id !== endpointId) return;
-        if (event.type === 'endpoint.dtmf') {
+      const unsubscribe = this.#listen(endpointId, {
+        press: (press) => {
           unsubscribe();
           signal?.removeEventListener('abort', onAbort);
-          resolve(pressOf(event));
-        } else if (event.type === 'endpoint.deleted') {
+          resolve(press);
+        },
+        closed: () => {
           // hangup or worker death: no digit can come any more
           unsubscribe();
           signal?.removeEventListener('abort', onAbort);
           reject(new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} was deleted`));
-        }
+        },
       });
       signal?.addEventListener('abort', onAbort, { once: true });
     });
@@ -187,12 +201,7 @@ export class DtmfService {
   }
 }
 
-function pressOf(event: ServerEvent): DtmfPress {
-  return {
-    endpointId: String(event.endpoint_id),
-    digit: String(event.digit),
-    source: event.source === 'inband' ? 'inband' : 'rfc4733',
-    durationMs: Number(event.duration_ms),
-    seq: event.seq,
-  };
+interface DigitListener {
+  press(press: DtmfPress): void;
+  closed(): void;
 }

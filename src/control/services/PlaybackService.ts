@@ -1,17 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidStateError, NotFoundError, UnsupportedError, ValidationError } from '../../common/errors.ts';
-import type { ServerEvent } from '../types.ts';
+import type {
+  PlaybackFinished, PlaybackFinishReason, PlaybackItemOptions, PlaybackStarted, PlaybackStartParams, PlaybackState,
+} from '../../protocol/index.ts';
+import type { EventBus } from '../EventBus.ts';
+import { wire } from '../events.ts';
+import type { WorkerRequester } from './WorkerRequester.ts';
 
 /** What the service needs from the MediaServer (a narrow interface, so tests can fake it). */
-export interface PlaybackHost {
-  readonly events: { subscribe(listener: (event: ServerEvent) => void): () => void };
+export interface PlaybackHost extends WorkerRequester {
+  readonly events: Pick<EventBus, 'publish'>;
   hasEndpoint(id: string): boolean;
   workerOf(endpointId: string): number;
-  engineRequest<T = unknown>(endpointId: string, method: string, params: Record<string, unknown>): Promise<T>;
 }
 
-export type PlaybackState = 'loading' | 'playing' | 'paused' | 'finished';
-export type PlaybackFinishReason = 'done' | 'stopped' | 'barge_in' | 'error';
+export type { PlaybackFinishReason, PlaybackState };
 
 export interface StartPlaybackRequest {
   endpointId?: string;
@@ -50,12 +53,13 @@ export interface PlaybackRecord {
   playedMs?: number;
 }
 
-export interface PlayResult {
+/** How an endpoint playback of a flow (`play()`, `say()`) ended. */
+export interface EndpointPlayResult {
   reason: PlaybackFinishReason;
   digit?: string;
 }
 
-export interface PlayOptions extends Omit<StartPlaybackRequest, 'endpointId' | 'conferenceId' | 'media'> {
+export interface EndpointPlayOptions extends Omit<StartPlaybackRequest, 'endpointId' | 'conferenceId' | 'media'> {
   /** Aborting stops the playback; play() then resolves promptly with reason 'stopped'. */
   signal?: AbortSignal;
 }
@@ -88,6 +92,8 @@ export interface ConferencePlaybackTarget {
 export interface PlaybackServiceOptions {
   /** Finished playbacks kept for GET /playback/:id. Default 1000. */
   keepFinished?: number;
+  /** Where `conferenceId` playbacks go (the conference service); without it they are refused. */
+  conferences?: ConferencePlaybackTarget;
 }
 
 /**
@@ -98,57 +104,43 @@ export interface PlaybackServiceOptions {
  * AbortSignal.
  */
 export class PlaybackService {
-  static readonly #byHost = new WeakMap<PlaybackHost, PlaybackService>();
-
-  /** The one service of a MediaServer, created on first use (API routes and flows share it). */
-  static of(host: PlaybackHost): PlaybackService {
-    let service = PlaybackService.#byHost.get(host);
-    if (service === undefined) {
-      service = new PlaybackService(host);
-      PlaybackService.#byHost.set(host, service);
-    }
-    return service;
-  }
-
   readonly #host: PlaybackHost;
   readonly #entries = new Map<string, Entry>();
   /** Finished ids, oldest first, to bound what is kept. */
   readonly #finishedOrder: string[] = [];
   readonly #keepFinished: number;
-  readonly #unsubscribe: () => void;
-  #conferences: ConferencePlaybackTarget | undefined;
+  readonly #conferences: ConferencePlaybackTarget | undefined;
 
   constructor(host: PlaybackHost, opts: PlaybackServiceOptions = {}) {
     this.#host = host;
     this.#keepFinished = opts.keepFinished ?? 1000;
-    this.#unsubscribe = host.events.subscribe((e) => this.#onEvent(e));
+    this.#conferences = opts.conferences;
   }
 
-  /** Enables `conferenceId` playbacks through the conference service; returns this. */
-  useConferences(target: ConferencePlaybackTarget): this {
-    this.#conferences = target;
-    return this;
+  /** The engine's `playback.started` (an endpoint's or a conference's playback). */
+  onStarted(n: PlaybackStarted): void {
+    const entry = this.#entries.get(n.playbackId);
+    if (entry !== undefined && entry.record.state === 'loading') entry.record.state = 'playing';
+    this.#host.events.publish('playback.started', wire.playbackStarted(n));
   }
 
-  #onEvent(e: ServerEvent): void {
-    if (e.type === 'worker.died') {
-      for (const entry of this.#entries.values()) {
-        if (entry.workerIndex === e.worker && entry.record.state !== 'finished') this.#finish(entry, { reason: 'error', error: 'media worker died' });
-      }
-      return;
+  /** The engine's `playback.finished`: the record ends, then the event goes out. */
+  onFinished(n: PlaybackFinished): void {
+    const entry = this.#entries.get(n.playbackId);
+    if (entry !== undefined && entry.record.state !== 'finished') {
+      const r: Partial<PlaybackRecord> = { reason: n.reason, playedMs: n.playedMs };
+      if (n.digit !== undefined) r.digit = n.digit;
+      if (n.error !== undefined) r.error = n.error;
+      this.#finish(entry, r);
     }
-    if (e.type !== 'playback.started' && e.type !== 'playback.finished') return;
-    const entry = typeof e.playback_id === 'string' ? this.#entries.get(e.playback_id) : undefined;
-    if (entry === undefined || entry.record.state === 'finished') return;
-    if (e.type === 'playback.started') {
-      if (entry.record.state === 'loading') entry.record.state = 'playing';
-      return;
+    this.#host.events.publish('playback.finished', wire.playbackFinished(n));
+  }
+
+  /** The worker died: its playbacks end in error (no notification will come). */
+  workerDied(workerIndex: number): void {
+    for (const entry of this.#entries.values()) {
+      if (entry.workerIndex === workerIndex && entry.record.state !== 'finished') this.#finish(entry, { reason: 'error', error: 'media worker died' });
     }
-    const r: Partial<PlaybackRecord> = { reason: e.reason as PlaybackFinishReason };
-    if (typeof e.digit === 'string') r.digit = e.digit;
-    if (typeof e.error === 'string') r.error = e.error;
-    if (typeof e.played_ms === 'number') r.playedMs = e.played_ms;
-    this.#finish(entry, r);
   }
 
   #finish(entry: Entry, r: Partial<PlaybackRecord>): void {
@@ -183,15 +175,18 @@ export class PlaybackService {
     const entry: Entry = { record, workerIndex: this.#host.workerOf(endpointId), finished, resolve };
     // Registered before the request: the engine's events may arrive before its reply.
     this.#entries.set(id, entry);
-    const options: Record<string, unknown> = {};
-    for (const k of ['voice', 'lang', 'rate', 'engine', 'digitsMode', 'digitDurationMs'] as const) {
-      if (req[k] !== undefined) options[k] = req[k];
-    }
-    const params: Record<string, unknown> = { playbackId: id, endpointId, media: req.media, options };
+    const options: PlaybackItemOptions = {};
+    if (req.voice !== undefined) options.voice = req.voice;
+    if (req.lang !== undefined) options.lang = req.lang;
+    if (req.rate !== undefined) options.rate = req.rate;
+    if (req.engine !== undefined) options.engine = req.engine;
+    if (req.digitsMode !== undefined) options.digitsMode = req.digitsMode;
+    if (req.digitDurationMs !== undefined) options.digitDurationMs = req.digitDurationMs;
+    const params: PlaybackStartParams = { playbackId: id, endpointId, media: req.media, options };
     if (req.loop !== undefined) params.loop = req.loop;
     if (req.bargeIn !== undefined) params.bargeIn = req.bargeIn;
     try {
-      await this.#host.engineRequest(endpointId, 'playback.start', params);
+      await this.#host.request(entry.workerIndex, 'playback.start', params);
     } catch (err) {
       this.#entries.delete(id);
       // A missing prompt or file is a bad media item of this request (400), not an unknown object.
@@ -261,7 +256,7 @@ export class PlaybackService {
       if (entry.record.state === 'loading') entry.stopWanted = true;
       try {
         if (entry.record.conferenceId !== undefined) await this.#conferences?.stopPlay(entry.record.conferenceId, id);
-        else await this.#host.engineRequest(entry.record.endpointId as string, 'playback.stop', { playbackId: id });
+        else await this.#host.request(this.#host.workerOf(entry.record.endpointId as string), 'playback.stop', { playbackId: id });
       } catch (err) {
         // It finished (or its endpoint went) meanwhile: the finished event says how.
         if (!(err instanceof NotFoundError)) throw err;
@@ -284,7 +279,7 @@ export class PlaybackService {
     if (entry.record.conferenceId !== undefined) throw new UnsupportedError('PAUSE_UNSUPPORTED', 'a conference playback cannot be paused; stop it instead');
     let info: { state?: PlaybackState };
     try {
-      info = await this.#host.engineRequest(entry.record.endpointId as string, paused ? 'playback.pause' : 'playback.resume', { playbackId: id });
+      info = await this.#host.request(this.#host.workerOf(entry.record.endpointId as string), paused ? 'playback.pause' : 'playback.resume', { playbackId: id });
     } catch (err) {
       if (err instanceof NotFoundError) throw new InvalidStateError('PLAYBACK_FINISHED', `playback ${id} has finished`);
       throw err;
@@ -314,12 +309,12 @@ export class PlaybackService {
    * the digit, `'stopped'` (replaced, endpoint closed, or `signal` aborted: then the playback is
    * stopped and this resolves without waiting for the worker), `'error'`.
    */
-  async play(endpointId: string, media: string[], opts: PlayOptions = {}): Promise<PlayResult> {
+  async play(endpointId: string, media: string[], opts: EndpointPlayOptions = {}): Promise<EndpointPlayResult> {
     const { signal, ...rest } = opts;
     if (signal?.aborted) return { reason: 'stopped' };
     const entry = await this.#begin({ ...rest, endpointId, media });
-    const result = (r: PlaybackRecord): PlayResult => {
-      const out: PlayResult = { reason: r.reason ?? 'stopped' };
+    const result = (r: PlaybackRecord): EndpointPlayResult => {
+      const out: EndpointPlayResult = { reason: r.reason ?? 'stopped' };
       if (r.digit !== undefined) out.digit = r.digit;
       return out;
     };
@@ -328,7 +323,7 @@ export class PlaybackService {
       this.stop(entry.record.id).catch(() => undefined);
       return { reason: 'stopped' };
     }
-    return new Promise<PlayResult>((resolve) => {
+    return new Promise<EndpointPlayResult>((resolve) => {
       const onAbort = (): void => {
         this.stop(entry.record.id).catch(() => undefined);
         resolve({ reason: 'stopped' });
@@ -342,11 +337,10 @@ export class PlaybackService {
   }
 
   /** Speaks `text` (TTS) on an endpoint; see play(). */
-  async say(endpointId: string, text: string, opts: PlayOptions = {}): Promise<PlayResult> {
+  async say(endpointId: string, text: string, opts: EndpointPlayOptions = {}): Promise<EndpointPlayResult> {
     return this.play(endpointId, [`tts:${text}`], opts);
   }
 
-  close(): void {
-    this.#unsubscribe();
-  }
+  /** Nothing to release: playbacks end with their endpoints and workers. */
+  close(): void {}
 }

@@ -3,19 +3,23 @@ import path from 'node:path';
 import { InvalidStateError, NotFoundError, StorageError, UnsupportedError, ValidationError } from '../../common/errors.ts';
 import { fsError, openNoFollow, resolveWritablePath } from '../../media/playback/safePath.ts';
 import type { Config } from '../../config/config.ts';
+import type {
+  RecordingCause, RecordingFormat, RecordingNotifications, RecordingStartOptions, RecordingStartParams,
+} from '../../protocol/index.ts';
 import type { EventBus } from '../EventBus.ts';
-import type { BridgeInfo, ServerEvent } from '../types.ts';
+import { wire } from '../events.ts';
+import type { BridgeInfo } from '../types.ts';
+import type { WorkerRequester } from './WorkerRequester.ts';
 
-export type RecordingFormat = 'wav' | 'mp3' | 'opus';
+export type { RecordingFormat };
 export type RecordingState = 'starting' | 'recording' | 'paused' | 'stopping' | 'finished' | 'failed';
 /** Why a recording ended (worker causes; 'shutdown' when the server stopped; 'error' on failure). */
-export type RecordingEndCause = 'stopped' | 'max_duration' | 'silence' | 'dtmf' | 'hangup' | 'shutdown' | 'error';
+export type RecordingEndCause = RecordingCause;
 
 /** What the service needs from the MediaServer (an interface, so tests can stand in). */
-export interface RecordingHost {
-  readonly events: EventBus;
+export interface RecordingHost extends WorkerRequester {
+  readonly events: Pick<EventBus, 'publish'>;
   readonly config: Pick<Config, 'recordingsDir'>;
-  workerRequest<T = unknown>(workerIndex: number, method: string, params: Record<string, unknown>): Promise<T>;
   workerOf(endpointId: string): number;
   hasEndpoint(id: string): boolean;
   getBridge(id: string): BridgeInfo;
@@ -133,13 +137,11 @@ const MIN_FREE_BYTES = 64 * 1024;
 /** Finished recordings kept for GET and download; older ones are forgotten (files stay). */
 const KEEP_FINISHED = 1000;
 
-const services = new WeakMap<RecordingHost, RecordingService>();
-
 /**
  * Recordings on the control plane: ids, file placement under `recordingsDir`, routing to the
  * worker that owns the endpoint, and the state each recording is in, kept from the worker's
- * `recording.started/finished` notifications. One per MediaServer (`RecordingService.of()`),
- * shared by the REST routes and the flows.
+ * `recording.started/finished` notifications. One per MediaServer (`server.recordings`), shared
+ * by the REST and gRPC APIs and the flows.
  */
 export class RecordingService {
   readonly #host: RecordingHost;
@@ -147,30 +149,14 @@ export class RecordingService {
   readonly #records = new Map<string, RecordingRecord>();
   /** Paths of recordings in progress: two recordings never write one file. */
   readonly #busyPaths = new Set<string>();
-  readonly #unsubscribe: () => void;
   #serial = 0;
-  #conferences: RecordingConferences | null = null;
+  readonly #conferences: RecordingConferences | null;
 
-  constructor(host: RecordingHost) {
+  /** `conferences`: where conference recordings are placed; without it they are refused. */
+  constructor(host: RecordingHost, conferences: RecordingConferences | null = null) {
     this.#host = host;
-    this.#root = path.resolve(host.config.recordingsDir);
-    this.#unsubscribe = host.events.subscribe((e) => this.#onEvent(e));
-  }
-
-  /** The service of a server, created on first use, so routes and flows share one registry. */
-  static of(host: RecordingHost): RecordingService {
-    let s = services.get(host);
-    if (s === undefined) {
-      s = new RecordingService(host);
-      services.set(host, s);
-    }
-    return s;
-  }
-
-  /** Enables conference recordings (conference_id), placed on the conference's worker. */
-  useConferences(conferences: RecordingConferences): this {
     this.#conferences = conferences;
-    return this;
+    this.#root = path.resolve(host.config.recordingsDir);
   }
 
   /** Starts a recording; resolves once the worker has opened the file and taps the audio. */
@@ -189,7 +175,7 @@ export class RecordingService {
     }
 
     let worker: number;
-    let target: Record<string, unknown>;
+    let target: Pick<RecordingStartParams, 'endpointId' | 'bridge' | 'conferenceId'>;
     let bridge: BridgeInfo | null = null;
     if (o.conferenceId !== undefined) {
       worker = this.#conferences!.workerOf(o.conferenceId);
@@ -246,7 +232,7 @@ export class RecordingService {
     };
     // Registered before the request: the worker's finished notification may come first.
     this.#records.set(id, record);
-    const options: Record<string, unknown> = {};
+    const options: RecordingStartOptions = {};
     if (o.maxDurationMs !== undefined) options.maxDurationMs = o.maxDurationMs;
     if (o.maxSilenceMs !== undefined) options.maxSilenceMs = o.maxSilenceMs;
     if (o.terminateOn !== undefined) options.terminateOn = o.terminateOn;
@@ -254,7 +240,7 @@ export class RecordingService {
     if (o.ifExists !== undefined) options.ifExists = o.ifExists;
     if (o.encoder !== undefined) options.encoder = o.encoder;
     try {
-      const started = await this.#host.workerRequest<{ sampleRate: number }>(worker, 'recording.start', {
+      const started = await this.#host.request(worker, 'recording.start', {
         recordingId: id,
         ...target,
         format: o.format,
@@ -284,7 +270,7 @@ export class RecordingService {
     const s = record.info.state;
     if (s !== 'recording' && s !== 'paused') return { ...record.info };
     try {
-      const live = await this.#host.workerRequest<{ elapsedMs: number }>(record.worker, 'recording.get', { recordingId: id });
+      const live = await this.#host.request(record.worker, 'recording.get', { recordingId: id });
       return { ...record.info, duration_ms: live.elapsedMs };
     } catch {
       return { ...record.info };
@@ -309,7 +295,7 @@ export class RecordingService {
     if (record.info.state === 'recording' || record.info.state === 'paused') {
       record.info.state = 'stopping';
       try {
-        await this.#host.workerRequest(record.worker, 'recording.stop', { recordingId: id });
+        await this.#host.request(record.worker, 'recording.stop', { recordingId: id });
       } catch (err) {
         // Ended on its own (or its endpoint went) just now: the finished event has the result.
         if (!(err instanceof NotFoundError)) throw err;
@@ -402,17 +388,14 @@ export class RecordingService {
     return file;
   }
 
-  /** Stops listening to the bus; recordings themselves end with their endpoints or workers. */
-  close(): void {
-    this.#unsubscribe();
-    services.delete(this.#host);
-  }
+  /** Nothing to release: recordings end with their endpoints or workers. */
+  close(): void {}
 
   async #setPaused(id: string, paused: boolean): Promise<RecordingInfo> {
     const record = this.#record(id);
     const s = record.info.state;
     if (s !== 'recording' && s !== 'paused') throw new InvalidStateError('RECORDING_NOT_ACTIVE', `recording ${id} is ${s}`);
-    await this.#host.workerRequest(record.worker, paused ? 'recording.pause' : 'recording.resume', { recordingId: id });
+    await this.#host.request(record.worker, paused ? 'recording.pause' : 'recording.resume', { recordingId: id });
     if (record.info.state === 'recording' || record.info.state === 'paused') record.info.state = paused ? 'paused' : 'recording';
     return { ...record.info };
   }
@@ -428,43 +411,45 @@ export class RecordingService {
     return `rec-${Date.now().toString(36)}-${(++this.#serial).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   }
 
-  #onEvent(e: ServerEvent): void {
-    switch (e.type) {
-      case 'recording.finished': {
-        const record = this.#records.get(String(e.recording_id));
-        if (record === undefined) return;
-        this.#finish(record, {
-          recordingId: record.info.id,
-          path: String(e.path),
-          format: record.info.format,
-          durationMs: Number(e.duration_ms) || 0,
-          bytes: Number(e.bytes) || 0,
-          cause: e.cause as RecordingEndCause,
-          ...(typeof e.digit === 'string' ? { digit: e.digit } : {}),
-          ...(typeof e.error === 'string' ? { error: e.error } : {}),
-        });
-        return;
+  /** The engine's `recording.started`: published as is (the start request's answer updates the state). */
+  onStarted(n: RecordingNotifications['recording.started']): void {
+    this.#host.events.publish('recording.started', wire.recordingStarted(n));
+  }
+
+  /** The engine's `recording.finished`: the record ends with the finalised file, then the event goes out. */
+  onFinished(n: RecordingNotifications['recording.finished']): void {
+    const record = this.#records.get(n.recordingId);
+    if (record !== undefined) {
+      this.#finish(record, {
+        recordingId: record.info.id,
+        path: n.path,
+        format: record.info.format,
+        durationMs: n.durationMs,
+        bytes: n.bytes,
+        cause: n.cause,
+        ...(n.digit !== undefined ? { digit: n.digit } : {}),
+        ...(n.error !== undefined ? { error: n.error } : {}),
+      });
+    }
+    this.#host.events.publish('recording.finished', wire.recordingFinished(n));
+  }
+
+  /** A bridge was deleted: a recording of it ends (the conversation it recorded is over). */
+  bridgeClosed(bridgeId: string): void {
+    for (const record of this.#records.values()) {
+      if (record.info.bridge_id === bridgeId && (record.info.state === 'recording' || record.info.state === 'paused')) {
+        record.info.state = 'stopping';
+        void this.#host.request(record.worker, 'recording.stop', { recordingId: record.info.id, cause: 'hangup' }).catch(() => undefined);
       }
-      case 'bridge.deleted': {
-        // A bridge recording ends with its bridge (the conversation it recorded is over).
-        for (const record of this.#records.values()) {
-          if (record.info.bridge_id === e.bridge_id && (record.info.state === 'recording' || record.info.state === 'paused')) {
-            record.info.state = 'stopping';
-            void this.#host.workerRequest(record.worker, 'recording.stop', { recordingId: record.info.id, cause: 'hangup' }).catch(() => undefined);
-          }
-        }
-        return;
+    }
+  }
+
+  /** The worker died: its recordings end without a notification; the WAV on disk stays playable up to the last flush. */
+  workerDied(workerIndex: number): void {
+    for (const record of this.#records.values()) {
+      if (record.worker === workerIndex && !isEnded(record.info.state)) {
+        this.#finish(record, { recordingId: record.info.id, path: record.info.path, format: record.info.format, durationMs: 0, bytes: 0, cause: 'error', error: 'media worker died' });
       }
-      case 'worker.died': {
-        // Its recordings end without a notification; the WAV on disk stays playable up to the last flush.
-        for (const record of this.#records.values()) {
-          if (record.worker === e.worker && !isEnded(record.info.state)) {
-            this.#finish(record, { recordingId: record.info.id, path: record.info.path, format: record.info.format, durationMs: 0, bytes: 0, cause: 'error', error: 'media worker died' });
-          }
-        }
-        return;
-      }
-      default:
     }
   }
 

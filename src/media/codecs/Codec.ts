@@ -1,3 +1,6 @@
+import type { CodecInfo } from '../../protocol/codecs.ts';
+
+export type { CodecInfo };
 /**
  * A codec turns 20 ms (or ptime) frames of PCM16 at `sampleRate` into RTP payloads and back.
  * Implementations are pure (no sockets, no timers) and allocate nothing per call: callers pass
@@ -22,13 +25,3 @@ export interface Codec {
   close?(): void;
 }
 
-/** Static description used by SDP negotiation and codec factories. */
-export interface CodecInfo {
-  name: string;
-  /** Static payload type (RFC 3551) or undefined for dynamic ones. */
-  staticPayloadType?: number;
-  clockRate: number;
-  sampleRate: number;
-  /** Channel count as written in rtpmap (opus/48000/2). */
-  rtpmapChannels?: number;
-}

@@ -6,7 +6,9 @@ export type DtmfDigit =
   | '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9'
   | '*' | '#' | 'A' | 'B' | 'C' | 'D';
 
-export type DtmfSource = 'rfc4733' | 'inband';
+import type { DtmfSource } from '../../protocol/dtmf.ts';
+
+export type { DtmfSource };
 
 /** One key press, reported once, when it ends. */
 export interface DtmfEvent {

@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { EndpointMediaConfig } from '../../common/workerProtocol.ts';
+import type { EndpointMediaConfig } from '../../protocol/index.ts';
 import type { MediaSink, RtpEndpoint } from '../transport/RtpEndpoint.ts';
 import { Drop } from '../transport/dropReasons.ts';
 import { createTranscoder, sameCodec, type Transcoder } from './Transcoder.ts';
@@ -49,6 +49,8 @@ export class BridgeLink implements MediaSink {
   #tsOut = 0;
   #tsStarted = false;
   #lastSsrc = -1;
+  /** Changed when a relayed packet is dropped: the next one starts a new talkspurt (no sequence gap). */
+  #salt = 0;
   relayed = 0;
   // Decoding transcoders: jitter buffer drained on the media clock.
   readonly #clock: MediaClock | null;
@@ -94,7 +96,7 @@ export class BridgeLink implements MediaSink {
       this.#tsStarted = false;
       this.#framing = false;
     }
-    const source = (this.#serial ^ ssrc) >>> 0;
+    const source = (this.#serial ^ ssrc ^ this.#salt) >>> 0;
     // Timestamps of events too are on the audio timeline (they share the stream, RFC 4733 2.1);
     // event durations are in the telephone-event clock, which may differ from the codec's.
     const srcClock = src.codec.clockRate;
@@ -112,6 +114,23 @@ export class BridgeLink implements MediaSink {
         buf[at] = duration >>> 8;
         buf[at + 1] = duration & 0xff;
       }
+      this.relayed++;
+      this.#target.deliver(buf, buf.length, source, seq, tsOut, nowMs);
+      return;
+    }
+    const cn = src.comfortNoise;
+    if (cn != null && (buf[1]! & 0x7f) === cn.payloadType) {
+      // The peer's silence (RFC 3389 SID). Relayed to a leg that negotiated CN (both at their
+      // codec's clock), so its peer sees no sequence gap and no silent wire; never decoded as
+      // audio. A transcoding link drops it: its output pauses, as with DTX.
+      const dstCn = dst.comfortNoise;
+      if (dstCn == null || !sameCodec(src.codec, dst.codec)) {
+        // Not passed on: the next packet continues our stream as a new talkspurt (next sequence
+        // number, timestamp by the elapsed time, marker), not after a gap its peer counts as loss.
+        this.#salt = (this.#salt + 0x9e3779b1) >>> 0;
+        return;
+      }
+      buf[1] = (buf[1]! & 0x80) | dstCn.payloadType;
       this.relayed++;
       this.#target.deliver(buf, buf.length, source, seq, tsOut, nowMs);
       return;

@@ -1,14 +1,17 @@
 import { InvalidStateError, NotFoundError, ValidationError } from '../../common/errors.ts';
+import type {
+  ConferenceInfo, ConferenceRequests, ConferenceSettings, ConferenceStats, Handlers, NotificationType, ParticipantChanges,
+  ParticipantInfo, PlaybackFinished, WorkerNotifications,
+} from '../../protocol/index.ts';
 import type { FinishReason } from '../playback/Player.ts';
 import type { AudioTap } from './EndpointAudio.ts';
-import type { MediaEngine, WorkerContext } from './MediaEngine.ts';
-import { ConferenceRoom, participantInfo, type ConferenceOptions, type ConferenceSampleRate, type RoomHost } from './conference/ConferenceRoom.ts';
+import { dispatch, type MediaEngine, type WorkerContext } from './MediaEngine.ts';
+import { ConferenceRoom, participantInfo, type RoomHost, type RoomOptions } from './conference/ConferenceRoom.ts';
 import type { Participant, ParticipantFlags } from './conference/Participant.ts';
 import type { PlayerSource } from './playback/PlayerSource.ts';
 import { preparePlayer, sharedPlaybackResources, type PlaybackResources } from './playback/playbackResources.ts';
 
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
-const RATES = new Set([8000, 16000, 48000]);
 const MAX_MEDIA_ITEMS = 200;
 export const DEFAULT_HOLD_MUSIC = 'prompt:hold-music';
 
@@ -23,42 +26,39 @@ export function findConference(ctx: WorkerContext, conferenceId: string): Confer
   return engines.get(ctx)?.room(conferenceId);
 }
 
-function id(params: Record<string, unknown>, key: string): string {
-  const v = params[key];
+// The control plane is typed, but the worker still checks the values it is handed.
+function id(v: unknown, key: string): string {
   if (typeof v !== 'string' || !ID.test(v)) throw new ValidationError('VALIDATION_ERROR', `${key} must be an id of 1..128 [A-Za-z0-9_.:-]`);
   return v;
 }
 
-function bool(params: Record<string, unknown>, key: string, dflt: boolean): boolean {
-  const v = params[key];
+function bool(v: unknown, key: string, dflt: boolean): boolean {
   if (v === undefined) return dflt;
   if (typeof v !== 'boolean') throw new ValidationError('VALIDATION_ERROR', `${key} must be a boolean`);
   return v;
 }
 
-function int(params: Record<string, unknown>, key: string, dflt: number, min: number, max: number): number {
-  const v = params[key];
+function int(v: unknown, key: string, dflt: number, min: number, max: number): number {
   if (v === undefined) return dflt;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new ValidationError('VALIDATION_ERROR', `${key} must be an integer in [${min}, ${max}]`);
   return v;
 }
 
-function db(params: Record<string, unknown>, key: string): number | undefined {
-  const v = params[key];
+function db(v: unknown, key: string): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < -60 || v > 24) throw new ValidationError('VALIDATION_ERROR', `${key} must be a number of dB in [-60, 24]`);
   return v;
 }
 
 /** Boolean flags and gains of a join or update request; only those given. */
-function flagChanges(p: Record<string, unknown>): Partial<ParticipantFlags> {
+function flagChanges(p: ParticipantChanges): Partial<ParticipantFlags> {
   const out: Partial<ParticipantFlags> = {};
   for (const k of ['muted', 'deaf', 'moderator', 'hold'] as const) {
-    if (p[k] !== undefined) out[k] = bool(p, k, false);
+    if (p[k] !== undefined) out[k] = bool(p[k], k, false);
   }
-  const g = db(p, 'gainDb');
+  const g = db(p.gainDb, 'gainDb');
   if (g !== undefined) out.gainDb = g;
-  const og = db(p, 'outputGainDb');
+  const og = db(p.outputGainDb, 'outputGainDb');
   if (og !== undefined) out.outputGainDb = og;
   return out;
 }
@@ -74,7 +74,7 @@ function flagChanges(p: Record<string, unknown>): Partial<ParticipantFlags> {
  * `conference.talking.started/stopped`, `conference.ended`; playbacks into a conference report
  * `playback.started/finished {playbackId, conferenceId, reason}` like endpoint playbacks.
  */
-export class ConferenceEngine implements MediaEngine, RoomHost {
+export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHost {
   readonly #ctx: WorkerContext;
   readonly #rooms = new Map<string, ConferenceRoom>();
   /** endpoint id -> its room (an endpoint is in at most one conference). */
@@ -92,15 +92,16 @@ export class ConferenceEngine implements MediaEngine, RoomHost {
     return this.#rooms.get(conferenceId);
   }
 
-  #room(params: Record<string, unknown>): ConferenceRoom {
-    const cid = id(params, 'conferenceId');
+  #room(params: { conferenceId: string }): ConferenceRoom {
+    if (this.#closed) throw new InvalidStateError('WORKER_CLOSING', 'the media worker is shutting down');
+    const cid = id(params.conferenceId, 'conferenceId');
     const room = this.#rooms.get(cid);
     if (room === undefined) throw new NotFoundError('CONFERENCE_NOT_FOUND', `no conference ${cid}`);
     return room;
   }
 
-  #participant(room: ConferenceRoom, params: Record<string, unknown>): Participant {
-    const eid = id(params, 'endpointId');
+  #participant(room: ConferenceRoom, params: { endpointId: string }): Participant {
+    const eid = id(params.endpointId, 'endpointId');
     const p = room.participants.get(eid);
     if (p === undefined) throw new NotFoundError('PARTICIPANT_NOT_FOUND', `endpoint ${eid} is not in conference ${room.id}`);
     return p;
@@ -111,58 +112,66 @@ export class ConferenceEngine implements MediaEngine, RoomHost {
     return this.#resources;
   }
 
-  handle(method: string, params: Record<string, unknown>): Promise<unknown> | unknown {
-    if (this.#closed) throw new InvalidStateError('WORKER_CLOSING', 'the media worker is shutting down');
-    switch (method) {
-      case 'conference.create': return this.create(params);
-      case 'conference.destroy': {
-        const room = this.#room(params);
-        room.end('deleted');
-        return {};
-      }
-      case 'conference.get': return this.#room(params).info(this.#ctx.workerIndex);
-      case 'conference.list': return [...this.#rooms.values()].map((r) => r.info(this.#ctx.workerIndex));
-      case 'conference.join': return this.join(params);
-      case 'conference.update': {
-        const room = this.#room(params);
-        const p = this.#participant(room, params);
-        room.update(p, flagChanges(params));
-        return participantInfo(p);
-      }
-      case 'conference.leave': {
-        const room = this.#room(params);
-        const p = this.#participant(room, params);
-        const reason = params.reason === 'left' ? 'left' : 'kicked';
-        room.leave(p, reason);
-        return {};
-      }
-      case 'conference.play': return this.play(params);
-      case 'conference.stats': return this.stats(params.reset === true);
-      case 'conference.stopPlay': {
-        const room = this.#room(params);
-        const pid = id(params, 'playbackId');
-        if (!room.stopPlayback(pid)) throw new NotFoundError('PLAYBACK_NOT_FOUND', `no playback ${pid} in conference ${room.id}`);
-        return {};
-      }
-      default: throw new InvalidStateError('UNKNOWN_METHOD', `unknown worker method ${method}`);
-    }
+  readonly handlers: Handlers<ConferenceRequests> = {
+    'conference.create': (p) => this.create(this.#open(p)),
+    'conference.destroy': (p) => {
+      this.#room(p).end('deleted');
+      return {};
+    },
+    'conference.get': (p) => this.#room(p).info(this.#ctx.workerIndex),
+    'conference.list': (p) => {
+      this.#open(p);
+      return [...this.#rooms.values()].map((r) => r.info(this.#ctx.workerIndex));
+    },
+    'conference.join': (p) => this.join(p),
+    'conference.update': (params) => {
+      const room = this.#room(params);
+      const p = this.#participant(room, params);
+      room.update(p, flagChanges(params));
+      return participantInfo(p);
+    },
+    'conference.leave': (params) => {
+      const room = this.#room(params);
+      const p = this.#participant(room, params);
+      room.leave(p, params.reason === 'left' ? 'left' : 'kicked');
+      return {};
+    },
+    'conference.play': (p) => this.play(p),
+    'conference.stats': (p) => this.stats(this.#open(p).reset === true),
+    'conference.stopPlay': (params) => {
+      const room = this.#room(params);
+      const pid = id(params.playbackId, 'playbackId');
+      if (!room.stopPlayback(pid)) throw new NotFoundError('PLAYBACK_NOT_FOUND', `no playback ${pid} in conference ${room.id}`);
+      return {};
+    },
+  };
+
+  /** Calls one request's handler (direct callers and tests). */
+  handle<M extends keyof ConferenceRequests>(method: M, params: ConferenceRequests[M]['params']) {
+    return dispatch(this.handlers, method, params);
   }
 
-  create(params: Record<string, unknown>): Record<string, unknown> {
-    const cid = id(params, 'conferenceId');
+  /** Refuses requests once the worker shuts down; returns the params. */
+  #open<P>(params: P): P {
+    if (this.#closed) throw new InvalidStateError('WORKER_CLOSING', 'the media worker is shutting down');
+    return params;
+  }
+
+  create(params: { conferenceId: string } & ConferenceSettings): ConferenceInfo {
+    const cid = id(params.conferenceId, 'conferenceId');
     if (this.#rooms.has(cid)) throw new InvalidStateError('CONFERENCE_EXISTS', `conference ${cid} exists`);
-    const rate = int(params, 'sampleRate', 8000, 8000, 48000);
-    if (!RATES.has(rate)) throw new ValidationError('VALIDATION_ERROR', 'sampleRate must be 8000, 16000 or 48000');
-    const holdMusic = params.holdMusic === undefined ? DEFAULT_HOLD_MUSIC : params.holdMusic;
+    const rate = int(params.sampleRate, 'sampleRate', 8000, 8000, 48000);
+    if (rate !== 8000 && rate !== 16000 && rate !== 48000) throw new ValidationError('VALIDATION_ERROR', 'sampleRate must be 8000, 16000 or 48000');
+    const holdMusic: unknown = params.holdMusic === undefined ? DEFAULT_HOLD_MUSIC : params.holdMusic;
     if (typeof holdMusic !== 'string' || holdMusic.length === 0 || holdMusic.length > 1024) throw new ValidationError('VALIDATION_ERROR', 'holdMusic must be a media item');
-    const options: ConferenceOptions = {
-      sampleRate: rate as ConferenceSampleRate,
-      maxParticipants: int(params, 'maxParticipants', 0, 0, 10_000),
-      loudestTalkers: int(params, 'loudestTalkers', 0, 0, 10_000),
-      entryTone: bool(params, 'entryTone', true),
-      exitTone: bool(params, 'exitTone', true),
-      waitForModerator: bool(params, 'waitForModerator', false),
-      endOnModeratorLeave: bool(params, 'endOnModeratorLeave', false),
+    const options: RoomOptions = {
+      sampleRate: rate,
+      maxParticipants: int(params.maxParticipants, 'maxParticipants', 0, 0, 10_000),
+      loudestTalkers: int(params.loudestTalkers, 'loudestTalkers', 0, 0, 10_000),
+      entryTone: bool(params.entryTone, 'entryTone', true),
+      exitTone: bool(params.exitTone, 'exitTone', true),
+      waitForModerator: bool(params.waitForModerator, 'waitForModerator', false),
+      endOnModeratorLeave: bool(params.endOnModeratorLeave, 'endOnModeratorLeave', false),
       holdMusic,
     };
     const room = new ConferenceRoom(cid, options, this);
@@ -173,9 +182,9 @@ export class ConferenceEngine implements MediaEngine, RoomHost {
     return room.info(this.#ctx.workerIndex);
   }
 
-  join(params: Record<string, unknown>): Record<string, unknown> {
+  join(params: ConferenceRequests['conference.join']['params']): ParticipantInfo {
     const room = this.#room(params);
-    const eid = id(params, 'endpointId');
+    const eid = id(params.endpointId, 'endpointId');
     const other = this.#byEndpoint.get(eid);
     if (other !== undefined) throw new InvalidStateError('ALREADY_IN_CONFERENCE', `endpoint ${eid} is already in conference ${other.id}`);
     let endpoint;
@@ -201,23 +210,23 @@ export class ConferenceEngine implements MediaEngine, RoomHost {
     return participantInfo(p);
   }
 
-  async play(params: Record<string, unknown>): Promise<Record<string, unknown>> {
+  async play(params: ConferenceRequests['conference.play']['params']): Promise<{ playbackId: string; conferenceId: string }> {
     const room = this.#room(params);
-    const pid = id(params, 'playbackId');
-    const media = params.media;
+    const pid = id(params.playbackId, 'playbackId');
+    const media: unknown = params.media;
     if (!Array.isArray(media) || media.length === 0 || media.length > MAX_MEDIA_ITEMS || !media.every((m) => typeof m === 'string')) {
       throw new ValidationError('INVALID_MEDIA', `media must be a list of 1..${MAX_MEDIA_ITEMS} strings`);
     }
-    const loop = params.loop;
+    const loop: unknown = params.loop;
     if (loop !== undefined && typeof loop !== 'boolean' && !(typeof loop === 'number' && loop >= 0)) throw new ValidationError('INVALID_PLAYBACK', 'loop must be a boolean or a count');
-    const source = await preparePlayer(this.#playback, media as string[], room.sampleRate, loop === undefined ? {} : { loop });
+    const source = await preparePlayer(this.#playback, media, room.sampleRate, loop === undefined ? {} : { loop });
     if (room.ended) {
       source.detach('closed');
       throw new InvalidStateError('CONFERENCE_ENDED', `conference ${room.id} has ended`);
     }
     source.player.on('finished', (reason: FinishReason, info: { error?: Error; playedSamples: number }) => {
       room.stopPlayback(pid);
-      const payload: Record<string, unknown> = { playbackId: pid, conferenceId: room.id, reason, playedMs: Math.round((info.playedSamples * 1000) / room.sampleRate) };
+      const payload: PlaybackFinished = { playbackId: pid, conferenceId: room.id, reason, playedMs: Math.round((info.playedSamples * 1000) / room.sampleRate) };
       if (info.error !== undefined) payload.error = info.error.message;
       this.notify('playback.finished', payload);
     });
@@ -228,7 +237,7 @@ export class ConferenceEngine implements MediaEngine, RoomHost {
 
   // ---- RoomHost ------------------------------------------------------------------------------
 
-  notify(type: string, payload: Record<string, unknown>): void {
+  notify<T extends NotificationType>(type: T, payload: WorkerNotifications[T]): void {
     this.#ctx.notify(type, payload);
   }
 
@@ -287,7 +296,7 @@ export class ConferenceEngine implements MediaEngine, RoomHost {
    * Worker-wide conference statistics for benchmarks and diagnostics: mixes, mixing CPU, tick
    * lateness quantiles over all rooms, jitter buffer totals; `reset` starts a new measurement.
    */
-  stats(reset: boolean): Record<string, number> {
+  stats(reset: boolean): ConferenceStats {
     const hist = new Uint32Array(1001);
     let mixes = 0;
     let cpu = 0;

@@ -1,9 +1,10 @@
 import { InvalidStateError, ValidationError } from '../../common/errors.ts';
+import type { DtmfRequests, DtmfSendResult, Handlers } from '../../protocol/index.ts';
 import type { DtmfEvent } from '../dtmf/DtmfEvent.ts';
 import { isDtmfString } from '../dtmf/DtmfEvent.ts';
 import { BridgeLink } from './BridgeLink.ts';
 import { EndpointDtmf, type DtmfCounters, type InbandWork } from './dtmf/EndpointDtmf.ts';
-import type { MediaEngine, WorkerContext } from './MediaEngine.ts';
+import { dispatch, type MediaEngine, type WorkerContext } from './MediaEngine.ts';
 
 /** Press duration when the caller gives none (RFC 4733 senders commonly use 100 ms or more). */
 export const DEFAULT_DTMF_DURATION_MS = 100;
@@ -15,11 +16,6 @@ export const MAX_DTMF_DIGITS = 64;
 /** A press converted across a bridge keeps its length within these bounds. */
 const CONVERT_MIN_MS = 60;
 const CONVERT_MAX_MS = 1000;
-
-export interface DtmfSendResult {
-  digits: string;
-  method: 'rfc4733' | 'inband';
-}
 
 /**
  * The worker's DTMF engine (`dtmf.*` requests). Every configured endpoint gets an EndpointDtmf:
@@ -38,7 +34,7 @@ export interface DtmfSendResult {
  * - `dtmf.stop {endpointId}` abandons what is being sent;
  * - `dtmf.configure {endpointId, inband?}` → `{endpointId, inband, telephoneEvent}`.
  */
-export class DtmfEngine implements MediaEngine {
+export class DtmfEngine implements MediaEngine<DtmfRequests> {
   readonly #ctx: WorkerContext;
   readonly #states = new Map<string, EndpointDtmf>();
   readonly #counters: DtmfCounters = {
@@ -52,24 +48,26 @@ export class DtmfEngine implements MediaEngine {
     this.#ctx = ctx;
   }
 
-  handle(method: string, params: Record<string, unknown>): Promise<unknown> | unknown {
-    switch (method) {
-      case 'dtmf.send': return this.#send(params);
-      case 'dtmf.stop': {
-        this.#states.get(endpointIdOf(params))?.stopSending();
-        return { ok: true };
+  readonly handlers: Handlers<DtmfRequests> = {
+    'dtmf.send': (p) => this.#send(p),
+    'dtmf.stop': (p) => {
+      this.#states.get(endpointIdOf(p.endpointId))?.stopSending();
+      return { ok: true };
+    },
+    'dtmf.configure': (p) => {
+      const state = this.#state(endpointIdOf(p.endpointId));
+      const inband: unknown = p.inband;
+      if (inband !== undefined) {
+        if (typeof inband !== 'boolean') throw new ValidationError('INVALID_PARAMS', 'inband must be a boolean');
+        state.setInband(inband);
       }
-      case 'dtmf.configure': {
-        const state = this.#state(endpointIdOf(params));
-        if (params.inband !== undefined) {
-          if (typeof params.inband !== 'boolean') throw new ValidationError('INVALID_PARAMS', 'inband must be a boolean');
-          state.setInband(params.inband);
-        }
-        return { endpointId: state.id, inband: state.inband, telephoneEvent: state.telephoneEvent };
-      }
-      default:
-        throw new InvalidStateError('UNKNOWN_METHOD', `unknown DTMF method ${method}`);
-    }
+      return { endpointId: state.id, inband: state.inband, telephoneEvent: state.telephoneEvent };
+    },
+  };
+
+  /** Calls one request's handler (direct callers and tests). */
+  handle<M extends keyof DtmfRequests>(method: M, params: DtmfRequests[M]['params']) {
+    return dispatch(this.handlers, method, params);
   }
 
   onEndpointConfigured(endpointId: string): void {
@@ -115,13 +113,13 @@ export class DtmfEngine implements MediaEngine {
     return state;
   }
 
-  async #send(params: Record<string, unknown>): Promise<DtmfSendResult> {
-    const state = this.#state(endpointIdOf(params));
-    const digits = params.digits;
+  async #send(params: DtmfRequests['dtmf.send']['params']): Promise<DtmfSendResult> {
+    const state = this.#state(endpointIdOf(params.endpointId));
+    const digits: unknown = params.digits;
     if (typeof digits !== 'string' || digits.length === 0 || digits.length > MAX_DTMF_DIGITS || !isDtmfString(digits)) {
       throw new ValidationError('INVALID_DTMF', `digits must be 1-${MAX_DTMF_DIGITS} of 0-9 * # A-D`);
     }
-    const durationMs = params.durationMs ?? DEFAULT_DTMF_DURATION_MS;
+    const durationMs: unknown = params.durationMs ?? DEFAULT_DTMF_DURATION_MS;
     if (typeof durationMs !== 'number' || !(durationMs >= MIN_DTMF_DURATION_MS && durationMs <= MAX_DTMF_DURATION_MS)) {
       throw new ValidationError('INVALID_DTMF', `durationMs must be ${MIN_DTMF_DURATION_MS}-${MAX_DTMF_DURATION_MS}`);
     }
@@ -164,8 +162,8 @@ export class DtmfEngine implements MediaEngine {
   }
 }
 
-function endpointIdOf(params: Record<string, unknown>): string {
-  const id = params.endpointId;
+/** The control plane is typed, but the worker still checks the id it is handed. */
+function endpointIdOf(id: unknown): string {
   if (typeof id !== 'string' || id === '') throw new ValidationError('INVALID_PARAMS', 'endpointId is required');
   return id;
 }

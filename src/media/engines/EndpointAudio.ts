@@ -1,4 +1,4 @@
-import type { EndpointMediaConfig } from '../../common/workerProtocol.ts';
+import type { EndpointMediaConfig } from '../../protocol/index.ts';
 import type { Codec } from '../codecs/Codec.ts';
 import { createCodec } from '../codecs/index.ts';
 import { tsDiff } from '../../common/seq.ts';

@@ -1,3 +1,4 @@
+import type { Handlers, Notify, WorkerSettings } from '../../protocol/index.ts';
 import type { RtpEndpoint } from '../transport/RtpEndpoint.ts';
 import type { EndpointAudio } from './EndpointAudio.ts';
 import type { MediaClock } from './MediaClock.ts';
@@ -7,13 +8,13 @@ export interface WorkerContext {
   readonly workerIndex: number;
   readonly clock: MediaClock;
   /** Paths and limits the control plane passed at worker start (prompts dir, recordings dir...). */
-  readonly settings: Readonly<Record<string, unknown>>;
+  readonly settings: Readonly<WorkerSettings>;
   /** The endpoint, or NotFoundError('ENDPOINT_NOT_FOUND'). */
   endpoint(id: string): RtpEndpoint;
   /** The endpoint's PCM side, created on first use. */
   audio(id: string): EndpointAudio;
-  /** Sends a notification to the control plane; it becomes an event on the bus (keys snake_cased). */
-  notify(type: string, payload: Record<string, unknown>): void;
+  /** Sends a notification to the control plane, which hands it to the engine's owner there. */
+  notify: Notify;
   /**
    * A DTMF digit was detected on an endpoint (the DTMF engine calls this once per key press,
    * whatever its source): every listener registered with onDigit() hears it (playback barge-in,
@@ -30,19 +31,29 @@ export interface WorkerContext {
 }
 
 /**
- * One engine of a media worker. Requests whose method starts with `<prefix>.` (e.g.
- * `playback.start`) are routed to the engine registered under that prefix in engines/registry.ts.
+ * One engine of a media worker, implementing one slice of the protocol (src/protocol/): a
+ * handler per request method of `Slice`. MediaWorker merges the engines' tables into its one
+ * dispatch table (engines/registry.ts lists the engines).
  */
-export interface MediaEngine {
-  handle(method: string, params: Record<string, unknown>): Promise<unknown> | unknown;
+export interface MediaEngine<Slice extends { [M in keyof Slice]: { params: unknown; result: unknown } }> {
+  readonly handlers: Handlers<Slice>;
   /** The endpoint got (re)negotiated media: engines that attach to every endpoint (DTMF) do it here. */
   onEndpointConfigured?(endpointId: string): void;
   /** The endpoint is closing: stop what uses it (stop players, finalise recordings). */
   onEndpointClosed?(endpointId: string): void;
   /** Resolves once what the engine warms at start-up (encoder threads) is ready. */
   warmUp?(): Promise<void>;
+  /** Resolves once what a first call would otherwise wait for is warm (encoder threads). */
+  warmUp?(): Promise<void>;
   /** Worker metrics contribution, merged into worker.metrics as `engines.<prefix>`. */
   metrics?(): Record<string, number>;
   /** Worker shutdown: finish what must not be lost (recordings), then release everything. */
   close(): Promise<void> | void;
+}
+
+/** Calls the handler of `method` in `handlers` (the engines' `handle()`, for direct callers and tests). */
+export function dispatch<S extends { [M in keyof S]: { params: unknown; result: unknown } }, M extends keyof S>(
+  handlers: Handlers<S>, method: M, params: S[M]['params'],
+): S[M]['result'] | Promise<S[M]['result']> {
+  return handlers[method](params);
 }

@@ -1,36 +1,12 @@
 import { InvalidStateError, NotFoundError, ValidationError } from '../../common/errors.ts';
-import type { MediaItemOptions } from '../playback/MediaItem.ts';
 import type { FinishReason } from '../playback/Player.ts';
+import type {
+  Handlers, PlaybackFinished, PlaybackInfo, PlaybackItemOptions, PlaybackRequests, PlaybackStartParams, PlaybackState,
+} from '../../protocol/index.ts';
 import type { EndpointAudio } from './EndpointAudio.ts';
-import type { MediaEngine, WorkerContext } from './MediaEngine.ts';
+import { dispatch, type MediaEngine, type WorkerContext } from './MediaEngine.ts';
 import { PlayerSource } from './playback/PlayerSource.ts';
 import { preparePlayer, sharedPlaybackResources, type PlaybackResources } from './playback/playbackResources.ts';
-
-export type PlaybackState = 'loading' | 'playing' | 'paused' | 'finished';
-
-/** `playback.start` parameters (the control plane's PlaybackService builds them). */
-export interface PlaybackStartParams {
-  playbackId: string;
-  endpointId: string;
-  media: string[];
-  /** Times the playlist is played; true: until stopped. */
-  loop?: number | boolean;
-  /** Stop on DTMF: true for any digit, or the digits that interrupt. */
-  bargeIn?: boolean | string;
-  /** TTS voice/lang/rate/engine and digits mode for the string items. */
-  options?: MediaItemOptions;
-}
-
-export interface PlaybackInfo {
-  playbackId: string;
-  endpointId: string;
-  state: PlaybackState;
-  /** Index of the playlist entry being played, and completed passes over the playlist. */
-  index: number;
-  pass: number;
-  playedMs: number;
-  reason?: FinishReason;
-}
 
 interface Playback {
   readonly id: string;
@@ -47,19 +23,19 @@ interface Playback {
 const MAX_MEDIA_ITEMS = 200;
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
-function str(params: Record<string, unknown>, key: string): string {
-  const v = params[key];
+/** The control plane is typed, but the worker still checks what identifies and what it loads. */
+function str(v: unknown, key: string): string {
   if (typeof v !== 'string' || !ID.test(v)) throw new ValidationError('INVALID_PLAYBACK', `${key} must be an id of 1..128 [A-Za-z0-9_.:-]`);
   return v;
 }
 
-function startParams(p: Record<string, unknown>): PlaybackStartParams {
-  const out: PlaybackStartParams = { playbackId: str(p, 'playbackId'), endpointId: str(p, 'endpointId'), media: [] };
-  const media = p.media;
+function startParams(p: PlaybackStartParams): PlaybackStartParams {
+  const out: PlaybackStartParams = { playbackId: str(p.playbackId, 'playbackId'), endpointId: str(p.endpointId, 'endpointId'), media: [] };
+  const media: unknown = p.media;
   if (!Array.isArray(media) || media.length === 0 || media.length > MAX_MEDIA_ITEMS || !media.every((m) => typeof m === 'string')) {
     throw new ValidationError('INVALID_MEDIA', `media must be a list of 1..${MAX_MEDIA_ITEMS} strings`);
   }
-  out.media = media as string[];
+  out.media = media;
   if (p.loop !== undefined) {
     if (typeof p.loop !== 'boolean' && !(typeof p.loop === 'number' && p.loop >= 0)) throw new ValidationError('INVALID_PLAYBACK', 'loop must be a boolean or a count');
     out.loop = p.loop;
@@ -72,7 +48,7 @@ function startParams(p: Record<string, unknown>): PlaybackStartParams {
   }
   if (p.options !== undefined) {
     if (typeof p.options !== 'object' || p.options === null || Array.isArray(p.options)) throw new ValidationError('INVALID_PLAYBACK', 'options must be an object');
-    out.options = p.options as MediaItemOptions;
+    out.options = p.options as PlaybackItemOptions;
   }
   return out;
 }
@@ -90,7 +66,7 @@ function startParams(p: Record<string, unknown>): PlaybackStartParams {
  * Notifications: `playback.started {playbackId, endpointId}`,
  * `playback.finished {playbackId, endpointId, reason: done|stopped|barge_in|error, digit?, error?, playedMs}`.
  */
-export class PlaybackEngine implements MediaEngine {
+export class PlaybackEngine implements MediaEngine<PlaybackRequests> {
   readonly #ctx: WorkerContext;
   readonly #byId = new Map<string, Playback>();
   readonly #byEndpoint = new Map<string, Playback>();
@@ -110,17 +86,27 @@ export class PlaybackEngine implements MediaEngine {
     return this.#resources;
   }
 
-  handle(method: string, params: Record<string, unknown>): Promise<unknown> | unknown {
+  readonly handlers: Handlers<PlaybackRequests> = {
+    'playback.start': (p) => this.start(startParams(this.#open(p))),
+    'playback.stop': (p) => this.stop(str(this.#open(p).playbackId, 'playbackId')),
+    'playback.pause': (p) => this.pause(str(this.#open(p).playbackId, 'playbackId')),
+    'playback.resume': (p) => this.resume(str(this.#open(p).playbackId, 'playbackId')),
+    'playback.get': (p) => this.get(str(this.#open(p).playbackId, 'playbackId')),
+    'playback.list': (p) => {
+      this.#open(p);
+      return [...this.#byId.values()].map((pb) => this.#info(pb));
+    },
+  };
+
+  /** Calls one request's handler (direct callers and tests). */
+  handle<M extends keyof PlaybackRequests>(method: M, params: PlaybackRequests[M]['params']) {
+    return dispatch(this.handlers, method, params);
+  }
+
+  /** Refuses requests once the worker shuts down; returns the params. */
+  #open<P>(params: P): P {
     if (this.#closed) throw new InvalidStateError('WORKER_CLOSING', 'the media worker is shutting down');
-    switch (method) {
-      case 'playback.start': return this.start(startParams(params));
-      case 'playback.stop': return this.stop(str(params, 'playbackId'));
-      case 'playback.pause': return this.pause(str(params, 'playbackId'));
-      case 'playback.resume': return this.resume(str(params, 'playbackId'));
-      case 'playback.get': return this.get(str(params, 'playbackId'));
-      case 'playback.list': return [...this.#byId.values()].map((pb) => this.#info(pb));
-      default: throw new InvalidStateError('UNKNOWN_METHOD', `unknown worker method ${method}`);
-    }
+    return params;
   }
 
   async start(p: PlaybackStartParams): Promise<PlaybackInfo> {
@@ -196,7 +182,7 @@ export class PlaybackEngine implements MediaEngine {
     // tick. Otherwise (stop, barge-in, error) give the endpoint back to the relay now, unless the
     // source was already replaced or the endpoint is closing.
     if (reason !== 'done' && pb.source !== undefined && pb.audio.source === pb.source) pb.audio.setSource(null);
-    const payload: Record<string, unknown> = {
+    const payload: PlaybackFinished = {
       playbackId: pb.id, endpointId: pb.endpointId, reason,
       playedMs: Math.round((info.playedSamples * 1000) / (pb.source?.sampleRate ?? 8000)),
     };

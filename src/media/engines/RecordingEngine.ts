@@ -3,50 +3,12 @@ import { InvalidStateError, NotFoundError, UnsupportedError, ValidationError } f
 import { createRecordingWriter } from '../recording/createRecordingWriter.ts';
 import { EncoderPool } from '../recording/EncoderPool.ts';
 import { Recorder, type RecorderResult } from '../recording/Recorder.ts';
-import type { IfExists, RecordingFormat, RecordingWriter } from '../recording/RecordingWriter.ts';
+import type { RecordingWriter } from '../recording/RecordingWriter.ts';
+import type { Handlers, RecordingOutcome, RecordingRequests, RecordingStartParams, RecordingStarted } from '../../protocol/index.ts';
 import { findConference } from './ConferenceEngine.ts';
 import type { EndpointAudio } from './EndpointAudio.ts';
-import type { MediaEngine, WorkerContext } from './MediaEngine.ts';
-import { ActiveRecording, type EndingSource, type RecordingOutcome, type TapSpec } from './recording/ActiveRecording.ts';
-
-export type { RecordingCause, RecordingOutcome } from './recording/ActiveRecording.ts';
-
-/** `recording.start` parameters (the control plane has validated and placed the path). */
-export interface RecordingStartParams {
-  recordingId: string;
-  /** Record one endpoint: left = received, right = sent (stereo), or both mixed (mono). */
-  endpointId?: string;
-  /** Record a bridge: left = leg A received, right = leg B received. Both legs on this worker. */
-  bridge?: { id?: string; a: string; b: string };
-  /** Record a conference of this worker: its full mix, mono. */
-  conferenceId?: string;
-  format: RecordingFormat;
-  /** Absolute path of the file. */
-  path: string;
-  channels?: 'mono' | 'stereo';
-  options?: RecordingStartOptions;
-}
-
-export interface RecordingStartOptions {
-  maxDurationMs?: number;
-  maxSilenceMs?: number;
-  silenceThresholdDbfs?: number;
-  terminateOn?: string;
-  beep?: boolean;
-  ifExists?: IfExists;
-  /** bit/s for mp3/opus. */
-  bitrate?: number;
-  /** mp3/opus: where encoding runs (tests use 'inline'); default the shared encoder threads. */
-  encoder?: 'thread' | 'inline';
-}
-
-export interface RecordingStarted {
-  recordingId: string;
-  path: string;
-  format: RecordingFormat;
-  sampleRate: number;
-  channels: 1 | 2;
-}
+import { dispatch, type MediaEngine, type WorkerContext } from './MediaEngine.ts';
+import { ActiveRecording, type EndingSource, type TapSpec } from './recording/ActiveRecording.ts';
 
 const FORMATS: readonly string[] = ['wav', 'mp3', 'opus'];
 const IF_EXISTS: readonly string[] = ['fail', 'overwrite', 'append'];
@@ -58,7 +20,7 @@ const IF_EXISTS: readonly string[] = ['fail', 'overwrite', 'append'];
  * notification: stopped, by its own options (max duration, silence, DTMF), when its endpoint
  * closes or its conference ends ('hangup'), or when the worker shuts down ('shutdown'; the file is finalised first).
  */
-export class RecordingEngine implements MediaEngine {
+export class RecordingEngine implements MediaEngine<RecordingRequests> {
   readonly #ctx: WorkerContext;
   readonly #active = new Map<string, ActiveRecording>();
   /** Ids whose writer is being opened (start in flight). */
@@ -84,32 +46,27 @@ export class RecordingEngine implements MediaEngine {
     return this.#encodersWarm;
   }
 
-  async handle(method: string, params: Record<string, unknown>): Promise<unknown> {
-    switch (method) {
-      case 'recording.start': {
-        const p = params as unknown as RecordingStartParams;
-        const done = this.#start(p);
-        return done;
-      }
-      case 'recording.stop': {
-        const cause = params.cause === 'hangup' ? 'hangup' : 'stopped';
-        return this.stop(String(params.recordingId), cause);
-      }
-      case 'recording.pause':
-        this.#get(String(params.recordingId)).pause();
-        return { recordingId: params.recordingId, state: 'paused' };
-      case 'recording.resume': {
-        const rec = this.#get(String(params.recordingId));
-        rec.resume();
-        return { recordingId: params.recordingId, state: 'recording' };
-      }
-      case 'recording.get': {
-        const rec = this.#get(String(params.recordingId));
-        return { recordingId: rec.id, state: rec.recorder.state, elapsedMs: Math.round(rec.recorder.elapsedMs) };
-      }
-      default:
-        throw new InvalidStateError('UNKNOWN_METHOD', `unknown worker method ${method}`);
-    }
+  readonly handlers: Handlers<RecordingRequests> = {
+    'recording.start': (p) => this.#start(p),
+    'recording.stop': (p) => this.stop(p.recordingId, p.cause === 'hangup' ? 'hangup' : 'stopped'),
+    'recording.pause': (p) => {
+      this.#get(p.recordingId).pause();
+      return { recordingId: p.recordingId, state: 'paused' };
+    },
+    'recording.resume': (p) => {
+      const rec = this.#get(p.recordingId);
+      rec.resume();
+      return { recordingId: p.recordingId, state: 'recording' };
+    },
+    'recording.get': (p) => {
+      const rec = this.#get(p.recordingId);
+      return { recordingId: rec.id, state: rec.recorder.state, elapsedMs: Math.round(rec.recorder.elapsedMs) };
+    },
+  };
+
+  /** Calls one request's handler (direct callers and tests). */
+  handle<M extends keyof RecordingRequests>(method: M, params: RecordingRequests[M]['params']) {
+    return dispatch(this.handlers, method, params);
   }
 
   /** Stops a recording and resolves with the finalised file. */

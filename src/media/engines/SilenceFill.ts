@@ -1,4 +1,4 @@
-import type { EndpointMediaConfig } from '../../common/workerProtocol.ts';
+import type { EndpointMediaConfig } from '../../protocol/index.ts';
 import { createCodec } from '../codecs/index.ts';
 import type { RtpEndpoint } from '../transport/RtpEndpoint.ts';
 import { FRAME_MS, type Clocked, type MediaClock } from './MediaClock.ts';

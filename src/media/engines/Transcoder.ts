@@ -1,4 +1,4 @@
-import type { MediaCodecConfig } from '../../common/workerProtocol.ts';
+import type { MediaCodecConfig } from '../../protocol/index.ts';
 import type { Codec } from '../codecs/Codec.ts';
 import { createCodec, type CreateCodecOptions } from '../codecs/index.ts';
 import { alawToUlawTable, ulawToAlawTable } from '../codecs/g711.ts';

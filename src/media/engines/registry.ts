@@ -1,14 +1,22 @@
 import { DtmfEngine } from './DtmfEngine.ts';
 import { ConferenceEngine } from './ConferenceEngine.ts';
-import type { MediaEngine, WorkerContext } from './MediaEngine.ts';
+import type { WorkerContext } from './MediaEngine.ts';
 import { PlaybackEngine } from './PlaybackEngine.ts';
 import { RecordingEngine } from './RecordingEngine.ts';
 
+/** The engines of a media worker, by the prefix of their methods (`playback.*`, ...). */
+export interface Engines {
+  conference: ConferenceEngine;
+  dtmf: DtmfEngine;
+  playback: PlaybackEngine;
+  recording: RecordingEngine;
+}
+
 /**
- * The engines of a media worker, by method prefix. Each engine lives in its own module; add
- * one line here to register it.
+ * The engines of a media worker. Each lives in its own module and implements its slice of the
+ * protocol; add one line here (and its slice to protocol/index.ts) to register one.
  */
-export function createEngines(ctx: WorkerContext): Record<string, MediaEngine> {
+export function createEngines(ctx: WorkerContext): Engines {
   return {
     conference: new ConferenceEngine(ctx),
     dtmf: new DtmfEngine(ctx),

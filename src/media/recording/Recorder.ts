@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { ValidationError } from '../../common/errors.ts';
 import { TypedEmitter } from '../../common/TypedEmitter.ts';
 import type { RecordingResult, RecordingWriter } from './RecordingWriter.ts';
+import type { RecorderState } from '../../protocol/recording.ts';
 
 export type RecordingStopCause = 'stopped' | 'max_duration' | 'silence' | 'dtmf' | 'hangup' | 'error';
 
@@ -46,7 +47,7 @@ export interface RecorderEvents {
   stopped: (r: RecorderResult) => void;
 }
 
-export type RecorderState = 'recording' | 'paused' | 'stopping' | 'stopped';
+export type { RecorderState };
 
 const BEEP_HZ = 1000;
 const BEEP_MS = 200;

@@ -1,9 +1,9 @@
 import { isAbsolute } from 'node:path';
 import { endianness } from 'node:os';
 import { UnsupportedError, ValidationError } from '../../common/errors.ts';
+import type { IfExists, RecordingFormat } from '../../protocol/recording.ts';
 
-export type RecordingFormat = 'wav' | 'mp3' | 'opus';
-export type IfExists = 'fail' | 'overwrite' | 'append';
+export type { IfExists, RecordingFormat };
 
 /**
  * What a finished recording amounts to. `bytes` is the whole file; `durationMs` is the audio this

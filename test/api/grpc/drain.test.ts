@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { startGrpcServer } from '../../../src/api/grpc/GrpcServer.ts';
-import { grpcEngineServices } from '../../../src/api/grpc/engineServices.ts';
 import { silentLogger } from '../../../src/common/logger.ts';
 import { startServer } from '../../helpers/server.ts';
 import { GrpcTestClient } from './grpcClient.ts';
@@ -10,7 +9,7 @@ import { GrpcTestClient } from './grpcClient.ts';
 test('gRPC Drain: the server takes no new endpoints (RESOURCE_EXHAUSTED, as every 503, with DRAINING) and reports the legs left', async (t) => {
   const server = await startServer({ GRPC_PORT: '0' });
   t.after(() => server.close());
-  const grpc = await startGrpcServer({ control: server, config: server.config, logger: silentLogger, services: grpcEngineServices(server) });
+  const grpc = await startGrpcServer({ control: server, config: server.config, logger: silentLogger });
   t.after(() => grpc.close());
   const client = new GrpcTestClient(grpc.port);
   t.after(() => client.close());

@@ -6,7 +6,6 @@ import { startGrpcServer, type GrpcServerHandle } from '../../../src/api/grpc/Gr
 import { silentLogger } from '../../../src/common/logger.ts';
 import type { MediaServer } from '../../../src/control/MediaServer.ts';
 import { MediaFlowEngines } from '../../../src/control/MediaFlowEngines.ts';
-import { grpcEngineServices } from '../../../src/api/grpc/engineServices.ts';
 import { linearToUlaw, ulawToLinear } from '../../../src/media/codecs/g711.ts';
 import { FlowService } from '../../../src/flows/FlowService.ts';
 import { RtpPeer } from '../../helpers/RtpPeer.ts';
@@ -50,7 +49,6 @@ describe('gRPC MediaServer service', () => {
       control: server,
       config: server.config,
       logger: silentLogger,
-      services: grpcEngineServices(server),
       flows,
     });
     client = new GrpcTestClient(grpc.port);
@@ -409,8 +407,8 @@ describe('gRPC auth and limits', () => {
     server.events.emit('grpctest.auth');
     assert.equal((await ping).type, 'grpctest.auth');
     cancelStream(live);
-    // engines the server was started without answer UNIMPLEMENTED
-    await rejectsWith(good.call('StartPlayback', { endpoint_id: 'x', media: ['prompt:beep'] }), status.UNIMPLEMENTED);
+    // the engines come with the MediaServer; flows the server was started without answer UNIMPLEMENTED
+    await rejectsWith(good.call('StartPlayback', { endpoint_id: 'x', media: ['prompt:beep'] }), status.NOT_FOUND);
     await rejectsWith(good.call('StartFlow', { endpoint_id: 'x', flow: 'f' }), status.UNIMPLEMENTED);
   });
 

@@ -6,7 +6,6 @@ import { test, type TestContext } from 'node:test';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../../src/api/http/app.ts';
-import { engineRoutes } from '../../../src/api/http/routes/engineRoutes.ts';
 import { silentLogger } from '../../../src/common/logger.ts';
 import { MediaFlowEngines } from '../../../src/control/MediaFlowEngines.ts';
 import { FlowService } from '../../../src/flows/FlowService.ts';
@@ -200,7 +199,7 @@ async function fuzzApp(t: TestContext, token: string | null = null): Promise<Fas
   const flows = new FlowService({ engines: MediaFlowEngines.forServer(server), dir: path.join(dir, 'flows'), emit: (type, payload) => server.events.emit(type, payload) });
   t.after(() => flows.close());
   flows.put('main-menu', 'name: main-menu\nstart: bye\nsteps:\n  bye: { type: hangup, cause: done }\n');
-  const app = await buildApp({ control: server, config: { ...server.config, apiToken: token }, logger: silentLogger, flows, extraRoutes: engineRoutes(server) });
+  const app = await buildApp({ control: server, config: { ...server.config, apiToken: token }, logger: silentLogger, flows });
   t.after(() => app.close());
   await app.ready();
   return app;

@@ -1,23 +1,24 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConferenceService, type ConferenceHost } from '../../../src/control/services/ConferenceService.ts';
-import type { ServerEvent } from '../../../src/control/types.ts';
+import { EventBus } from '../../../src/control/EventBus.ts';
+import { fakeRequest } from '../../helpers/fakeWorker.ts';
 
 /** A host whose worker answers `conference.create` only when told to. */
 function fakeHost(): { host: ConferenceHost; requests: string[]; answerCreate: () => void } {
   const requests: string[] = [];
   let answerCreate: () => void = () => undefined;
   const host: ConferenceHost = {
-    events: { subscribe: (_l: (e: ServerEvent) => void) => () => undefined, emit: () => undefined },
+    events: new EventBus(10),
     hasEndpoint: () => true,
     workerOf: () => 0,
     workerForAffinity: () => 0,
     assertAdmitting: () => undefined,
-    workerRequest: <T>(_w: number, method: string): Promise<T> => {
+    request: fakeRequest((method) => {
       requests.push(method);
-      if (method === 'conference.create') return new Promise<T>((resolve) => { answerCreate = () => resolve({} as T); });
-      return Promise.resolve({} as T);
-    },
+      if (method === 'conference.create') return new Promise((resolve) => { answerCreate = () => resolve({}); });
+      return {};
+    }),
   };
   return { host, requests, answerCreate: () => answerCreate() };
 }

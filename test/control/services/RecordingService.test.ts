@@ -6,6 +6,7 @@ import { test, type TestContext } from 'node:test';
 import { NotFoundError } from '../../../src/common/errors.ts';
 import { EventBus } from '../../../src/control/EventBus.ts';
 import { RecordingService, type RecordingHost } from '../../../src/control/services/RecordingService.ts';
+import { fakeRequest } from '../../helpers/fakeWorker.ts';
 
 /**
  * RecordingService paths that need no media, over a host whose worker answers when the test
@@ -33,19 +34,19 @@ async function scripted(t: TestContext): Promise<Scripted> {
     hasEndpoint: () => true,
     workerOf: () => 0,
     getBridge: () => { throw new NotFoundError('BRIDGE_NOT_FOUND', 'no bridge'); },
-    workerRequest: <T>(_w: number, method: string, params: Record<string, unknown>): Promise<T> => {
+    request: fakeRequest((method, params) => {
       methods.push(method);
       if (method === 'recording.start') {
-        return new Promise<T>((resolve, reject) => {
-          answerStart = (ok) => (ok ? resolve({ sampleRate: 8000 } as T) : reject(new Error('disk full')));
+        return new Promise((resolve, reject) => {
+          answerStart = (ok) => (ok ? resolve({ sampleRate: 8000 }) : reject(new Error('disk full')));
           asked();
         });
       }
       if (method === 'recording.stop') {
-        bus.emit('recording.finished', { recording_id: params.recordingId, path: 'x.wav', duration_ms: 0, bytes: 44, cause: 'stopped' });
+        service.onFinished({ recordingId: params.recordingId as string, path: 'x.wav', format: 'wav', durationMs: 0, bytes: 44, droppedFrames: 0, cause: 'stopped' });
       }
-      return Promise.resolve({} as T);
-    },
+      return {};
+    }),
   };
   const service = new RecordingService(host);
   t.after(() => service.close());

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { linearToUlaw, ulawToLinear } from '../../../src/media/codecs/g711.ts';
-import { ConferenceRoom, type ConferenceOptions, type RoomHost } from '../../../src/media/engines/conference/ConferenceRoom.ts';
+import { ConferenceRoom, type RoomHost, type RoomOptions } from '../../../src/media/engines/conference/ConferenceRoom.ts';
 import type { Participant, ParticipantFlags } from '../../../src/media/engines/conference/Participant.ts';
 import type { EndpointAudio, FrameSource } from '../../../src/media/engines/EndpointAudio.ts';
 import type { PlayerSource } from '../../../src/media/engines/playback/PlayerSource.ts';
@@ -17,7 +17,7 @@ type Fake = { ep: RtpEndpoint & { onAudioPacket: ((...a: unknown[]) => void) | n
 
 function fake(id: string): Fake {
   const ep = {
-    id, closed: false, onAudioPacket: null,
+    id, closed: false, onAudioPacket: null, eventPackets: 0,
     media: { remote: null, rtcpMux: false, direction: 'sendrecv', telephoneEvent: null, codec: { name: 'pcmu', payloadType: 0, clockRate: 8000, channels: 1, ptime: 20, fmtp: {} } },
   };
   const audio = {
@@ -31,7 +31,7 @@ function fake(id: string): Fake {
   return { ep: ep as unknown as Fake['ep'], audio: audio as unknown as Fake['audio'] };
 }
 
-const OPTS: ConferenceOptions = {
+const OPTS: RoomOptions = {
   sampleRate: 8000, maxParticipants: 0, loudestTalkers: 0, entryTone: false, exitTone: false,
   waitForModerator: false, endOnModeratorLeave: false, holdMusic: 'prompt:hold-music',
 };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { EndpointMediaConfig } from '../../../src/common/workerProtocol.ts';
+import type { EndpointMediaConfig } from '../../../src/protocol/index.ts';
 import { EndpointAudio } from '../../../src/media/engines/EndpointAudio.ts';
 import type { Clocked, MediaClock } from '../../../src/media/engines/MediaClock.ts';
 import type { RtpEndpoint } from '../../../src/media/transport/RtpEndpoint.ts';

@@ -40,7 +40,7 @@ test('AudioPrepPool serves every worker\'s port from one cache: one synthesis fo
   beep.pcm[0] = 4242; // the cached entry is the same memory in both workers
   assert.equal(again.pcm[0], 4242);
   // Errors keep their class and code across the port.
-  await assert.rejects(clients[0]!.prepare({ kind: 'tts', text: 'x'.repeat(5000), sampleRate: 8000 }), (e: unknown) => e instanceof ValidationError && e.code === 'INVALID_TTS');
+  await assert.rejects(clients[0]!.prepare({ kind: 'tts', text: 'x'.repeat(5000), sampleRate: 8000 }), (e: unknown) => e instanceof ValidationError && e.code === 'TTS_TEXT_TOO_LONG');
   await assert.rejects(clients[1]!.prepare({ kind: 'file', path: path.join(prompts, 'README.md'), sampleRate: 8000, label: 'README.md' }), (e: unknown) => e instanceof Error && /not a WAV or MP3/.test(e.message));
   // A caller that gives up stops waiting at once.
   const ac = new AbortController();

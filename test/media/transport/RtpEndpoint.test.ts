@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { test } from 'node:test';
-import type { Direction, EndpointMediaConfig } from '../../../src/common/workerProtocol.ts';
+import type { Direction, EndpointMediaConfig } from '../../../src/protocol/index.ts';
 import { seqDiff, tsDiff } from '../../../src/common/seq.ts';
 import { EndpointAudio, type FrameSource } from '../../../src/media/engines/EndpointAudio.ts';
 import type { MediaClock } from '../../../src/media/engines/MediaClock.ts';

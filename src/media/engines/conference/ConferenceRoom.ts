@@ -1,35 +1,22 @@
 import { InvalidStateError } from '../../../common/errors.ts';
+import type {
+  ConferenceEndReason, ConferenceInfo, ConferenceSampleRate, ConferenceSettings, LeaveReason, NotificationType,
+  ParticipantInfo, ParticipantState, WorkerNotifications,
+} from '../../../protocol/index.ts';
 import { Mixer, type MixerChannel } from '../../dsp/Mixer.ts';
 import { ToneGenerator, type ToneSpec } from '../../playback/ToneGenerator.ts';
 import type { RtpEndpoint } from '../../transport/RtpEndpoint.ts';
 import type { AudioTap, EndpointAudio, FrameSource } from '../EndpointAudio.ts';
 import type { Clocked } from '../MediaClock.ts';
 import type { PlayerSource } from '../playback/PlayerSource.ts';
-import { Participant, type ParticipantFlags, type ParticipantRoom, type ParticipantState } from './Participant.ts';
+import { Participant, type ParticipantFlags, type ParticipantRoom } from './Participant.ts';
 
-export type ConferenceSampleRate = 8000 | 16000 | 48000;
-
-export interface ConferenceOptions {
-  sampleRate: ConferenceSampleRate;
-  /** 0: no limit. */
-  maxParticipants: number;
-  /** Mix only the N loudest talkers; 0: everyone. */
-  loudestTalkers: number;
-  entryTone: boolean;
-  exitTone: boolean;
-  /** Members hear music, and are not mixed, until a moderator is present. */
-  waitForModerator: boolean;
-  /** The conference ends when its last moderator leaves. */
-  endOnModeratorLeave: boolean;
-  /** Media item looped to members waiting or on hold. */
-  holdMusic: string;
-}
-
-export type LeaveReason = 'left' | 'kicked' | 'hangup' | 'ended';
+/** A room's options, every one decided (ConferenceSettings with the engine's defaults applied). */
+export type RoomOptions = Required<ConferenceSettings> & { sampleRate: ConferenceSampleRate };
 
 /** What a room asks of its engine (notifications, music loading); keeps the room free of I/O. */
 export interface RoomHost {
-  notify(type: string, payload: Record<string, unknown>): void;
+  notify<T extends NotificationType>(type: T, payload: WorkerNotifications[T]): void;
   /** Loads a looping player at the room's rate for the hold music (async; null on failure). */
   loadMusic(media: string, sampleRate: number): Promise<PlayerSource | null>;
   /** The room ended (moderator left, destroyed): the engine forgets it. */
@@ -58,7 +45,7 @@ const LATE_BUCKETS = 1000;
  */
 export class ConferenceRoom implements Clocked, ParticipantRoom {
   readonly id: string;
-  readonly options: ConferenceOptions;
+  readonly options: RoomOptions;
   readonly sampleRate: number;
   readonly frameSamples: number;
   readonly createdAt = new Date().toISOString();
@@ -83,7 +70,7 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
   mixes = 0;
   mixCpuMs = 0;
 
-  constructor(id: string, options: ConferenceOptions, host: RoomHost) {
+  constructor(id: string, options: RoomOptions, host: RoomHost) {
     this.id = id;
     this.options = options;
     this.sampleRate = options.sampleRate;
@@ -167,7 +154,7 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
   }
 
   /** Ends the conference: every participant leaves with 'ended', playbacks stop. Idempotent. */
-  end(reason: string): void {
+  end(reason: Exclude<ConferenceEndReason, 'worker_died'>): void {
     if (this.#ended) return;
     this.#ended = true;
     for (const p of [...this.participants.values()]) this.leave(p, 'ended');
@@ -322,7 +309,7 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
     return LATE_BUCKETS / 10;
   }
 
-  info(workerIndex: number): Record<string, unknown> {
+  info(workerIndex: number): ConferenceInfo {
     const o = this.options;
     return {
       conferenceId: this.id,
@@ -341,7 +328,7 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
   }
 }
 
-export function participantInfo(p: Participant): Record<string, unknown> {
+export function participantInfo(p: Participant): ParticipantInfo {
   const f = p.flags;
   const jb = p.jitterBuffer;
   const state: ParticipantState = p.state;

@@ -1,4 +1,4 @@
-import type { MediaCodecConfig } from '../../../common/workerProtocol.ts';
+import type { MediaCodecConfig, ParticipantState } from '../../../protocol/index.ts';
 import type { Codec } from '../../codecs/Codec.ts';
 import { createCodec } from '../../codecs/index.ts';
 import { JitterBuffer, JB_EMPTY, JB_LOST } from '../../dsp/JitterBuffer.ts';
@@ -9,7 +9,7 @@ import type { EndpointAudio, FrameSource } from '../EndpointAudio.ts';
 import { codecOptions } from '../Transcoder.ts';
 
 /** active: in the mix; waiting: for a moderator (hears music); held: muted, deaf, hears music. */
-export type ParticipantState = 'active' | 'waiting' | 'held';
+export type { ParticipantState };
 
 export interface ParticipantFlags {
   muted: boolean;
@@ -122,7 +122,9 @@ export class Participant implements FrameSource {
       if (this.#ssrc !== -1) jb.reset();
       this.#ssrc = ssrc;
     }
-    jb.put(seq, ts, payload, nowMs);
+    // Events and CN share the audio's sequence numbers (RFC 4733 2.1, RFC 3389 4): numbered
+    // without them, their places are not gaps to count as loss and conceal.
+    jb.put((seq - this.endpoint.eventPackets) & 0xffff, ts, payload, nowMs);
   };
 
   /** (Re)builds decoder, jitter buffer and resamplers when the negotiated codec changes. */

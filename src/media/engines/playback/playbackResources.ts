@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { MessagePort } from 'node:worker_threads';
+import type { WorkerSettings } from '../../../protocol/worker.ts';
 import type { MediaItemOptions } from '../../playback/MediaItem.ts';
 import { Player, type PlayerOptions } from '../../playback/Player.ts';
 import { preparePlaylist, type ResolveContext } from '../../playback/resolvePlaylist.ts';
@@ -32,7 +33,7 @@ function stringList(v: unknown): string[] {
  * `mediaFetchAllow`, `mediaFetchDeny`): still off its thread, but neither shared nor warmed
  * before the first request. HTTP items are fetched by the pool, under its destination policy.
  */
-export function createPlaybackResources(settings: Readonly<Record<string, unknown>>): PlaybackResources {
+export function createPlaybackResources(settings: Readonly<WorkerSettings>): PlaybackResources {
   const promptsDir = path.resolve(typeof settings.promptsDir === 'string' ? settings.promptsDir : 'prompts');
   const recordingsDir = path.resolve(typeof settings.recordingsDir === 'string' ? settings.recordingsDir : 'recordings');
   let prep: AudioPrep;
@@ -55,7 +56,7 @@ const shared = new WeakMap<object, PlaybackResources>();
  * The resources of this worker thread, one per settings object (every engine of a worker gets
  * the same one).
  */
-export function sharedPlaybackResources(settings: Readonly<Record<string, unknown>>): PlaybackResources {
+export function sharedPlaybackResources(settings: Readonly<WorkerSettings>): PlaybackResources {
   let res = shared.get(settings);
   if (res === undefined) {
     res = createPlaybackResources(settings);

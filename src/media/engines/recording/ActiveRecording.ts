@@ -1,26 +1,11 @@
-import { Recorder, type RecorderResult, type RecordingStopCause } from '../../recording/Recorder.ts';
-import type { RecordingFormat } from '../../recording/RecordingWriter.ts';
+import { Recorder, type RecorderResult } from '../../recording/Recorder.ts';
+import type { RecordingCause, RecordingOutcome, RecordingSubject } from '../../../protocol/recording.ts';
 import type { RtpEndpoint } from '../../transport/RtpEndpoint.ts';
 import { BridgeLink } from '../BridgeLink.ts';
 import type { AudioTap, EndpointAudio, FrameSource } from '../EndpointAudio.ts';
 import type { Clocked } from '../MediaClock.ts';
 import { TimelineChannel } from './TimelineChannel.ts';
 
-/** Why a recording ended, as reported: the Recorder's causes plus a worker shutdown. */
-export type RecordingCause = RecordingStopCause | 'shutdown';
-
-export interface RecordingOutcome {
-  recordingId: string;
-  path: string;
-  format: RecordingFormat;
-  durationMs: number;
-  bytes: number;
-  droppedFrames: number;
-  cause: RecordingCause;
-  /** The key that ended it, when cause is 'dtmf'. */
-  digit?: string;
-  error?: string;
-}
 
 /**
  * Where a channel's audio comes from: the taps of an endpoint (received 'in', sent 'out') or of
@@ -242,7 +227,9 @@ export class ActiveRecording implements Clocked {
     }
   }
 
+  /** What arrived before the pause was said before it: written out (recorded) first. */
   pause(): void {
+    if (this.recorder.state === 'recording') this.drain();
     this.recorder.pause();
   }
 
@@ -281,8 +268,8 @@ export class ActiveRecording implements Clocked {
   }
 
   /** What it records, for notifications. */
-  subject(): Record<string, string> {
-    const out: Record<string, string> = {};
+  subject(): RecordingSubject {
+    const out: RecordingSubject = {};
     const ep = this.endpointIds[0];
     if (ep !== undefined) out.endpointId = ep;
     if (this.bridgeId !== null) out.bridgeId = this.bridgeId;

@@ -1,0 +1,52 @@
+/** `worker.*`: the media worker thread itself (metrics, shutdown) and what it is started with. */
+import type { MessagePort } from 'node:worker_threads';
+
+/** Plain settings every media worker gets at start (engines read what they need). */
+export interface WorkerSettings {
+  /** Directory of `prompt:NAME` files. */
+  promptsDir?: string;
+  recordingsDir?: string;
+  flowsDir?: string;
+  /** In-band DTMF detection default: 'auto' (only for peers without telephone-event), 'on', 'off'. */
+  dtmfInband?: 'auto' | 'on' | 'off';
+  /** What an endpoint sends when it has nothing to say (SILENCE_FILL). */
+  silenceFill?: 'cn' | 'silence' | 'off';
+  /** Destinations `http(s)://` media items may (not) be fetched from. */
+  mediaFetchAllow?: string[];
+  mediaFetchDeny?: string[];
+  /** The line to the control plane's TTS and decode pool; without it a worker runs a pool of its own. */
+  prepPort?: MessagePort;
+  /** That own pool's threads and cache (tests, tools). */
+  ttsThreads?: number;
+  ttsCacheBytes?: number;
+  /** false: do not start the encoder threads ahead of the first mp3/opus recording (tests, tools). */
+  warmEncoders?: boolean;
+}
+
+export interface WorkerMetrics {
+  workerIndex: number;
+  endpoints: number;
+  bridges: number;
+  packetsReceived: number;
+  packetsSent: number;
+  packetsRelayed: number;
+  packetsLost: number;
+  dropped: Record<string, number>;
+  eventLoopLagMs: { p50: number; p99: number; max: number };
+  /** Per-engine counters (playback, recording, dtmf, conference). */
+  engines?: Record<string, Record<string, number>>;
+  /** Media clock tick lateness since the previous metrics request. */
+  clock?: { ticks: number; lateMaxMs: number; lateP50Ms?: number; lateP99Ms?: number };
+}
+
+export interface WorkerAdminRequests {
+  'worker.metrics': { params: Record<string, never>; result: WorkerMetrics };
+  /** Lets the engines finish (recordings finalised) before the worker is terminated. */
+  'worker.shutdown': { params: Record<string, never>; result: { ok: true } };
+  /** Test hook: makes the worker throw from its event loop (worker death handling). */
+  'worker.crash': { params: Record<string, never>; result: { ok: true } };
+}
+
+export interface WorkerAdminNotifications {
+  'worker.error': { message: string };
+}
