@@ -11,7 +11,8 @@ let lastLiteral = '';
  * queue entry and a deferred send per packet. Remote addresses here are IPv4 literals (from SDP or
  * latched from a received packet), so they are answered at once and the datagram goes out inside
  * send(); anything else still goes through dns.lookup. The last literal validated is remembered,
- * so the check is one string comparison per packet.
+ * so the check is one string comparison per packet. Note that bind() to a literal then reports
+ * 'listening' inside the call: pass bind() its callback (as RtpEndpoint.open does) or listen first.
  */
 export function literalLookup(address: string, family: unknown, callback: LookupCallback): void {
   if (address === lastLiteral || isIPv4(address)) {
