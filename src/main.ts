@@ -37,7 +37,7 @@ async function main(): Promise<void> {
     engines: MediaFlowEngines.forServer(server),
     emit: (type, payload) => server.events.emit(type, payload),
     dir: config.flowsDir,
-    logger: logger.child({ module: 'flows' }),
+    logger,
     admit: () => server.assertAdmitting(),
   });
   const loaded = flows.loadDir();

@@ -10,6 +10,8 @@ import { linearToUlaw, ulawToLinear } from '../../src/media/codecs/g711.ts';
 import { run } from '../helpers/proc.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { nextEvent, startServer } from '../helpers/server.ts';
+import { needs } from '../helpers/peers.ts';
+import { toneAmplitude as tone } from '../helpers/audio.ts';
 
 /**
  * Conferences over real RTP: each participant is an RtpPeer sending its own sine as PCMU every
@@ -82,19 +84,6 @@ class Talker {
   }
 }
 
-/** Goertzel amplitude of `freq` in `x` (a pure sine of amplitude A reads A). */
-function tone(x: Int16Array, freq: number, rate = 8000): number {
-  const coeff = 2 * Math.cos((2 * Math.PI * freq) / rate);
-  let s1 = 0;
-  let s2 = 0;
-  for (let i = 0; i < x.length; i++) {
-    const s = x[i]! + coeff * s1 - s2;
-    s2 = s1;
-    s1 = s;
-  }
-  return (2 * Math.sqrt(Math.max(0, s1 * s1 + s2 * s2 - coeff * s1 * s2))) / x.length;
-}
-
 function levels(x: Int16Array): number[] {
   return FREQS.map((f) => Math.round(tone(x, f)));
 }
@@ -126,7 +115,7 @@ after(async () => {
 });
 
 describe('conference over RTP', () => {
-  test('three parties: each hears the other two and not itself (ffmpeg decodes what they got)', async (t) => {
+  test('three parties: each hears the other two and not itself (ffmpeg decodes what they got)', needs('ffmpeg'), async (t) => {
     const events: ServerEvent[] = [];
     t.after(collect('conference.', events));
     const room = 'three-party';

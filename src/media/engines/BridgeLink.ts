@@ -1,4 +1,5 @@
-import type { MessagePort } from 'node:worker_threads';
+import type { Doorbell } from '../../common/Doorbell.ts';
+import type { SpscRing } from '../../common/SpscRing.ts';
 import type { EndpointMediaConfig } from '../../protocol/index.ts';
 import type { MediaSink, RtpEndpoint } from '../transport/RtpEndpoint.ts';
 import { Drop } from '../transport/dropReasons.ts';
@@ -323,20 +324,26 @@ export class LocalTarget implements LinkTarget {
 }
 
 /**
- * A destination leg on another worker: the converted packet is posted through a MessagePort
- * (a copy; cross-worker bridging works but costs more than a local relay).
+ * A destination leg on another worker: the converted packet is copied into a shared-memory ring
+ * that the other worker drains (RingInbox), waking it only when it sleeps. A full ring drops
+ * the packet and counts it on the receiving leg (`bridge_ring_full`).
  */
-export class RemoteTarget implements LinkTarget {
-  readonly #port: MessagePort;
+export class RingTarget implements LinkTarget {
+  readonly #ring: SpscRing;
+  readonly #bell: Doorbell;
+  readonly #drops: Uint32Array;
   peerMedia: EndpointMediaConfig;
-  constructor(port: MessagePort, peerMedia: EndpointMediaConfig) {
-    this.#port = port;
+  constructor(ring: SpscRing, bell: Doorbell, peerMedia: EndpointMediaConfig, drops: Uint32Array) {
+    this.#ring = ring;
+    this.#bell = bell;
     this.peerMedia = peerMedia;
+    this.#drops = drops;
   }
   media(): EndpointMediaConfig | null {
     return this.peerMedia;
   }
   deliver(buf: Uint8Array, length: number, source: number, seq: number, ts: number): void {
-    this.#port.postMessage([buf.slice(0, length), source, seq, ts]);
+    if (this.#ring.push(buf, length, source, seq, ts)) this.#bell.ring();
+    else this.#drops[Drop.BRIDGE_RING_FULL]! += 1;
   }
 }
