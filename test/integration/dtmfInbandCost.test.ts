@@ -5,7 +5,7 @@ import { DtmfGenerator } from '../../src/media/dtmf/DtmfGenerator.ts';
 import { linearToUlaw } from '../../src/media/codecs/g711.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { nextEvent, startServer } from '../helpers/server.ts';
-import { readWav } from '../media/dtmf/audioTools.ts';
+import { readWav } from '../helpers/audio.ts';
 
 /**
  * In-band DTMF stays on for legs without telephone-event (B2BUAs rely on `endpoint.dtmf` for

@@ -14,7 +14,7 @@ let lastLiteral = '';
  * so the check is one string comparison per packet. Note that bind() to a literal then reports
  * 'listening' inside the call: pass bind() its callback (as RtpEndpoint.open does) or listen first.
  */
-export function literalLookup(address: string, family: unknown, callback: LookupCallback): void {
+export function literalLookup(address: string, _family: unknown, callback: LookupCallback): void {
   if (address === lastLiteral || isIPv4(address)) {
     lastLiteral = address;
     callback(null, address, 4);
