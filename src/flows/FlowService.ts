@@ -6,7 +6,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import { fsError } from '../media/playback/safePath.ts';
+import { fsError } from '../common/safePath.ts';
 import path from 'node:path';
 import { InvalidStateError, NotFoundError, ValidationError } from '../common/errors.ts';
 import { silentLogger, type Logger } from '../common/logger.ts';
