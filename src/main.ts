@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     : null;
   const flows = new FlowService({
     engines: MediaFlowEngines.forServer(server),
-    emit: (type, payload) => server.events.emit(type, payload),
+    emit: server.events.forFlows(),
     dir: config.flowsDir,
     logger: logger.child({ module: 'flows' }),
     admit: () => server.assertAdmitting(),

@@ -2,6 +2,7 @@ import { loadConfig, type Config } from '../../src/config/config.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { MediaServer } from '../../src/control/MediaServer.ts';
 import type { ServerEvent } from '../../src/control/types.ts';
+import { eventProblem } from './eventSchemas.ts';
 
 let nextRange = 0;
 
@@ -22,8 +23,36 @@ export function testConfig(env: Record<string, string> = {}): Config {
   return loadConfig({ MEDIA_WORKERS: '1', LOG_LEVEL: 'silent', SILENCE_FILL: 'off', ...testPortRange(), ...env });
 }
 
-export async function startServer(env: Record<string, string> = {}): Promise<MediaServer> {
+export interface StartServerOptions {
+  /** Type prefixes of events the test injects itself (bus.emit): not checked against the schemas. */
+  ownEvents?: readonly string[];
+}
+
+/**
+ * A started MediaServer whose every event is checked against the published schemas
+ * (schemas/events/): an event that does not match (unknown type, missing, extra or mistyped
+ * field) makes close() reject, which fails the test that closes it.
+ */
+export async function startServer(env: Record<string, string> = {}, opts: StartServerOptions = {}): Promise<MediaServer> {
   const server = new MediaServer(testConfig(env), silentLogger);
+  const invalid: string[] = [];
+  const own = opts.ownEvents ?? [];
+  const unsubscribe = server.events.subscribe((e) => {
+    if (own.some((p) => e.type.startsWith(p))) return;
+    let problem: string | null;
+    try {
+      problem = eventProblem(e);
+    } catch (err) {
+      problem = `the schemas could not check it: ${String(err)}`;
+    }
+    if (problem !== null) invalid.push(`${JSON.stringify(e)}: ${problem}`);
+  });
+  const close = server.close.bind(server);
+  server.close = async () => {
+    await close();
+    unsubscribe();
+    if (invalid.length > 0) throw new Error(`events that do not match schemas/events/:\n${invalid.join('\n')}`);
+  };
   await server.start();
   return server;
 }
