@@ -33,6 +33,7 @@ import type {
 import type { WorkerHandle } from './WorkerHandle.ts';
 import { WorkerPool } from './WorkerPool.ts';
 import { renderMetrics } from './metrics.ts';
+import { KeyedListeners } from '../common/KeyedListeners.ts';
 import { AudioPrepPool } from '../media/prep/AudioPrepPool.ts';
 
 interface EndpointRecord {
@@ -67,6 +68,18 @@ interface BridgeRecord {
   createdAt: string;
 }
 
+/**
+ * Why a call leg is over, or as good as over: closed (deleted, worker_died, shutdown), or its
+ * peer went quiet (media_timeout) or said goodbye (rtcp_bye) while the endpoint stays.
+ */
+export type EndpointEndCause = 'deleted' | 'worker_died' | 'shutdown' | 'media_timeout' | 'rtcp_bye';
+
+/** How a bridge ended; `endpointId`: the leg whose deletion ended it. */
+export interface BridgeEnd {
+  reason: 'deleted' | 'endpoint_deleted' | 'worker_died';
+  endpointId?: string;
+}
+
 const EMPTY_STATS: EndpointStats = {
   packets_received: 0, packets_sent: 0, bytes_received: 0, bytes_sent: 0, packets_lost: 0,
   fraction_lost: 0, jitter_ms: 0, rtt_ms: null, mos: 4.41, dropped: {},
@@ -93,6 +106,9 @@ export class MediaServer implements MediaControl, MediaEngines {
   #prep: AudioPrepPool | null = null;
   readonly #endpoints = new Map<string, EndpointRecord>();
   readonly #bridges = new Map<string, BridgeRecord>();
+  /** Per endpoint and per bridge: their end reaches their own listeners only (flow sessions). */
+  readonly #endpointEnds = new KeyedListeners<EndpointEndCause>();
+  readonly #bridgeEnds = new KeyedListeners<BridgeEnd>();
   #closing = false;
   #started = false;
   #draining = false;
@@ -166,6 +182,19 @@ export class MediaServer implements MediaControl, MediaEngines {
     return this.#pool.place(affinity);
   }
 
+  /**
+   * Calls `listener` when the endpoint's call is over: once when it closes (then forgotten), and
+   * on a media timeout or an RTCP BYE. Returns the removal.
+   */
+  onEndpointEnd(endpointId: string, listener: (cause: EndpointEndCause) => void): () => void {
+    return this.#endpointEnds.add(endpointId, listener);
+  }
+
+  /** Calls `listener` once when the bridge ends. Returns the removal. */
+  onBridgeEnd(bridgeId: string, listener: (end: BridgeEnd) => void): () => void {
+    return this.#bridgeEnds.add(bridgeId, listener);
+  }
+
   /** Whether an endpoint exists (engines validating ids). */
   hasEndpoint(id: string): boolean {
     return this.#endpoints.has(id);
@@ -185,13 +214,17 @@ export class MediaServer implements MediaControl, MediaEngines {
     'endpoint.media_timeout': (n) => {
       this.#counters.mediaTimeouts++;
       this.events.publish('endpoint.media_timeout', wire.mediaTimeout(n));
+      this.#endpointEnds.call(n.id, 'media_timeout');
     },
     'endpoint.remote_latched': (n) => {
       const ep = this.#endpoints.get(n.id);
       if (ep && n.kind === 'rtp') ep.latched = { ip: n.ip, rtpPort: n.port };
       this.events.publish('endpoint.remote_latched', wire.remoteLatched(n));
     },
-    'endpoint.rtcp_bye': (n) => this.events.publish('endpoint.rtcp_bye', wire.rtcpBye(n)),
+    'endpoint.rtcp_bye': (n) => {
+      this.events.publish('endpoint.rtcp_bye', wire.rtcpBye(n));
+      this.#endpointEnds.call(n.id, 'rtcp_bye');
+    },
     'worker.error': (n) => this.#logger.error({ message: n.message }, 'media worker error'),
     'endpoint.dtmf': (n) => this.dtmf.onPressed(n),
     'playback.started': (n) => this.playback.onStarted(n),
@@ -420,6 +453,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.#endpoints.delete(record.id);
     this.#ports.release(record.rtpPort);
     this.events.publish('endpoint.deleted', { endpoint_id: record.id, reason });
+    this.#endpointEnds.end(record.id, reason);
     this.dtmf.endpointClosed(record.id);
     this.conferences.endpointClosed(record.id);
     if (this.#endpoints.size === 0) for (const idle of this.#idleWaiters) idle();
@@ -550,6 +584,7 @@ export class MediaServer implements MediaControl, MediaEngines {
       for (const ep of [bridge.a, bridge.b]) if (ep.worker.alive) void ep.worker.request('bridge.delete', { id }).catch(() => {});
     }
     this.events.publish('bridge.deleted', { bridge_id: id, reason, ...(endpointId !== undefined ? { endpoint_id: endpointId } : {}) });
+    this.#bridgeEnds.end(id, endpointId !== undefined ? { reason, endpointId } : { reason });
     this.recordings.bridgeClosed(id);
   }
 
