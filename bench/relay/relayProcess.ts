@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { loadConfig } from '../../src/config/config.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { MediaServer } from '../../src/control/MediaServer.ts';
+import { AudioPrepPool } from '../../src/media/prep/AudioPrepPool.ts';
 
 const mode = process.argv[2];
 const workers = Number(process.argv[3] ?? '1');
@@ -54,7 +55,7 @@ function bareRelay(): Relay {
 
 async function serverRelay(): Promise<Relay> {
   const config = loadConfig({ MEDIA_WORKERS: String(workers), LOG_LEVEL: 'silent', RTP_PORT_START: '10000', RTP_PORT_END: '30999', MEDIA_TIMEOUT_MS: '0' });
-  const server = new MediaServer(config, silentLogger);
+  const server = new MediaServer(config, silentLogger, { prep: AudioPrepPool.start });
   await server.start();
   const legs: Array<[number, number]> = [];
   // A typical phone's offer: PCMU with telephone-event (a peer without it would also get in-band

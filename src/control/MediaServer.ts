@@ -4,7 +4,7 @@ import type { Config } from '../config/config.ts';
 import { CapacityError, InvalidStateError, NotFoundError, ValidationError } from '../common/errors.ts';
 import type { Logger } from '../common/logger.ts';
 import type {
-  EndpointMediaConfig, NotificationType, WorkerEndpointStats, WorkerMethod, WorkerMetrics, WorkerNotifications, WorkerRequests, WorkerSettings,
+  EndpointMediaConfig, NotificationType, PrepService, StartPrep, WorkerEndpointStats, WorkerMethod, WorkerMetrics, WorkerNotifications, WorkerRequests, WorkerSettings,
 } from '../protocol/index.ts';
 import { EventBus } from './EventBus.ts';
 import { wire } from './events.ts';
@@ -34,7 +34,6 @@ import type { WorkerHandle } from './WorkerHandle.ts';
 import { WorkerPool } from './WorkerPool.ts';
 import { renderMetrics } from './metrics.ts';
 import { KeyedListeners } from '../common/KeyedListeners.ts';
-import { AudioPrepPool } from '../media/prep/AudioPrepPool.ts';
 
 interface EndpointRecord {
   id: string;
@@ -74,6 +73,12 @@ interface BridgeRecord {
  */
 export type EndpointEndCause = 'deleted' | 'worker_died' | 'shutdown' | 'media_timeout' | 'rtcp_bye';
 
+/** What MediaServer is built with beside its configuration: the tiers it starts but does not import. */
+export interface MediaServerParts {
+  /** Starts the audio prep tier (TTS, decoding, cache): AudioPrepPool.start. */
+  prep: StartPrep;
+}
+
 /** How a bridge ended; `endpointId`: the leg whose deletion ended it. */
 export interface BridgeEnd {
   reason: 'deleted' | 'endpoint_deleted' | 'worker_died';
@@ -103,7 +108,8 @@ export class MediaServer implements MediaControl, MediaEngines {
   readonly #own: OwnDestinations;
   readonly #pool: WorkerPool;
   /** TTS and decode threads with the cache of prepared audio, shared by every media worker. */
-  #prep: AudioPrepPool | null = null;
+  #prep: PrepService | null = null;
+  readonly #startPrep: StartPrep;
   readonly #endpoints = new Map<string, EndpointRecord>();
   readonly #bridges = new Map<string, BridgeRecord>();
   /** Per endpoint and per bridge: their end reaches their own listeners only (flow sessions). */
@@ -119,8 +125,10 @@ export class MediaServer implements MediaControl, MediaEngines {
   #address: LocalAddress | null = null;
   readonly #counters = { endpointsCreated: 0, bridgesCreated: 0, workerRestarts: 0, mediaTimeouts: 0 };
 
-  constructor(config: Config, logger: Logger) {
+  /** `parts.prep` starts the audio prep tier (main.ts: AudioPrepPool.start); the control plane imports no media code. */
+  constructor(config: Config, logger: Logger, parts: MediaServerParts) {
     this.config = config;
+    this.#startPrep = parts.prep;
     this.#logger = logger.child({ module: 'media-server' });
     this.events = new EventBus(config.eventBufferSize);
     this.#ports = new PortPool(config.rtpPortStart, config.rtpPortEnd);
@@ -140,7 +148,7 @@ export class MediaServer implements MediaControl, MediaEngines {
   async start(): Promise<void> {
     this.#address = await LocalAddress.resolve({ rtpBindIp: this.config.rtpBindIp, publicIp: this.config.publicIp });
     // Started before the workers: espeak-ng loads and warms while they start.
-    this.#prep = new AudioPrepPool({
+    this.#prep = this.#startPrep({
       threads: this.config.ttsThreads, cacheBytes: this.config.ttsCacheBytes,
       fetchAllow: this.config.mediaFetchAllow, fetchDeny: this.config.mediaFetchDeny,
     });
