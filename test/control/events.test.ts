@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { EventBus } from '../../src/control/EventBus.ts';
 import { SERVER_EVENT_TYPES } from '../../src/control/events.ts';
+import { FlowService } from '../../src/flows/FlowService.ts';
+import { FakeEngines } from '../../src/flows/testing/FakeEngines.ts';
+import { ManualClock } from '../../src/flows/testing/ManualClock.ts';
 import { eventProblem, schemaEventTypes } from '../helpers/eventSchemas.ts';
 import { startServer } from '../helpers/server.ts';
 
@@ -24,4 +28,20 @@ test('a test server fails its close() on an event that does not match its schema
   t.after(() => server.close().catch(() => {}));
   server.events.emit('endpoint.deleted', { endpoint_id: 'x', reason: 'deleted', extra: true });
   await assert.rejects(server.close(), /do not match schemas\/events.*additional/s);
+});
+
+test('the flows\' events reach the bus in the catalogue\'s form: flow.step keeps its step type as step_type', async (t) => {
+  const bus = new EventBus(100);
+  const clock = new ManualClock();
+  const flows = new FlowService({ engines: new FakeEngines({ clock }), emit: bus.forFlows() });
+  t.after(() => flows.close());
+  flows.put('t', 'name: t\nstart: hello\nsteps:\n  hello:\n    type: play\n    media: [prompt:hello]\n');
+  flows.start('ep', 't');
+  await clock.advance(60_000);
+  const events = bus.since(0);
+  assert.deepEqual(events.map((e) => e.type), ['flow.loaded', 'flow.started', 'flow.step', 'flow.completed']);
+  const step = events.find((e) => e.type === 'flow.step');
+  assert.equal(step?.step, 'hello');
+  assert.equal(step?.step_type, 'play');
+  for (const e of events) assert.equal(eventProblem(e), null, `${e.type}: ${eventProblem(e)}`);
 });
