@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     engines: MediaFlowEngines.forServer(server),
     emit: server.events.forFlows(),
     dir: config.flowsDir,
-    logger: logger.child({ module: 'flows' }),
+    logger,
     admit: () => server.assertAdmitting(),
   });
   const loaded = flows.loadDir();

@@ -1,14 +1,15 @@
 import { randomUUID, randomInt } from 'node:crypto';
-import { MessageChannel } from 'node:worker_threads';
 import type { Config } from '../config/config.ts';
 import { CapacityError, InvalidStateError, NotFoundError, ValidationError } from '../common/errors.ts';
-import type { Logger } from '../common/logger.ts';
+import { moduleLogger, type Logger } from '../common/logger.ts';
 import type {
   EndpointMediaConfig, NotificationType, PrepService, StartPrep, WorkerEndpointStats, WorkerMethod, WorkerMetrics, WorkerNotifications, WorkerRequests, WorkerSettings,
 } from '../protocol/index.ts';
 import { EventBus } from './EventBus.ts';
 import { wire } from './events.ts';
 import type { DrainStatus, MediaControl, MediaEngines } from './MediaControl.ts';
+import { BRIDGE_RING_BYTES } from '../protocol/bridge.ts';
+import { SpscRing } from '../common/SpscRing.ts';
 import { PortPool } from './PortPool.ts';
 import { OwnDestinations } from './OwnDestinations.ts';
 import { LocalAddress } from './LocalAddress.ts';
@@ -32,7 +33,7 @@ import type {
 } from './types.ts';
 import type { WorkerHandle } from './WorkerHandle.ts';
 import { WorkerPool } from './WorkerPool.ts';
-import { renderMetrics } from './metrics.ts';
+import { ServerMetrics } from './metrics.ts';
 import { KeyedListeners } from '../common/KeyedListeners.ts';
 
 interface EndpointRecord {
@@ -124,12 +125,13 @@ export class MediaServer implements MediaControl, MediaEngines {
   /** What our SDP announces; resolved (and the bind address checked) in start(). */
   #address: LocalAddress | null = null;
   readonly #counters = { endpointsCreated: 0, bridgesCreated: 0, workerRestarts: 0, mediaTimeouts: 0 };
+  readonly #metrics: ServerMetrics;
 
   /** `parts.prep` starts the audio prep tier (main.ts: AudioPrepPool.start); the control plane imports no media code. */
   constructor(config: Config, logger: Logger, parts: MediaServerParts) {
     this.config = config;
     this.#startPrep = parts.prep;
-    this.#logger = logger.child({ module: 'media-server' });
+    this.#logger = moduleLogger(logger, 'media-server');
     this.events = new EventBus(config.eventBufferSize);
     this.#ports = new PortPool(config.rtpPortStart, config.rtpPortEnd);
     this.conferences = new ConferenceService(this);
@@ -142,6 +144,16 @@ export class MediaServer implements MediaControl, MediaEngines {
       onWorkerDied: (handle, code, error) => this.#onWorkerDied(handle, code, error),
       onWorkerRestarted: (index) => this.events.publish('worker.started', { worker: index }),
     });
+    this.#metrics = new ServerMetrics(async () => ({
+      endpoints: this.#endpoints.size,
+      bridges: this.#bridges.size,
+      portsAvailable: this.#ports.available,
+      portsTotal: this.#ports.capacity,
+      counters: this.#counters,
+      workers: await this.workerMetrics(),
+      eventSeq: this.events.lastSeq,
+      ...(this.#prep !== null ? { prep: this.#prep.stats() } : {}),
+    }), this.events);
   }
 
   /** Starts the media workers; resolves when all are ready. */
@@ -273,10 +285,17 @@ export class MediaServer implements MediaControl, MediaEngines {
     // The caller's list as given; the configured preference always carries telephone-event.
     const codecs = req.codecs && req.codecs.length > 0 ? req.codecs.map((c) => c.toLowerCase()) : [...this.config.codecs];
     if (!req.codecs && !codecs.includes('telephone-event')) codecs.push('telephone-event');
-    const workerIndex = this.#pool.place(req.affinity);
-    const worker = this.#pool.get(workerIndex)!;
     const id = randomUUID();
-    const { rtpPort, rtcpPort } = await this.#bindPorts(worker, id);
+    const workerIndex = this.#pool.placeLeg(id, req.affinity, req.remote_sdp === undefined);
+    const worker = this.#pool.get(workerIndex)!;
+    let ports: { rtpPort: number; rtcpPort: number };
+    try {
+      ports = await this.#bindPorts(worker, id);
+    } catch (err) {
+      this.#pool.settled(id);
+      throw err;
+    }
+    const { rtpPort, rtcpPort } = ports;
     worker.endpointCount++;
     const record: EndpointRecord = {
       id, worker, rtpPort, rtcpPort,
@@ -309,6 +328,7 @@ export class MediaServer implements MediaControl, MediaEngines {
         record.sessionVersion = offer.sessionVersion;
       }
     } catch (err) {
+      this.#pool.settled(id);
       worker.endpointCount--;
       await worker.request('endpoint.close', { id }).catch(() => {});
       this.#ports.release(rtpPort);
@@ -457,6 +477,7 @@ export class MediaServer implements MediaControl, MediaEngines {
   #forgetEndpoint(record: EndpointRecord, reason: 'deleted' | 'worker_died' | 'shutdown'): void {
     if (record.state === 'closed') return;
     record.state = 'closed';
+    this.#pool.settled(record.id);
     record.worker.endpointCount--;
     this.#endpoints.delete(record.id);
     this.#ports.release(record.rtpPort);
@@ -529,15 +550,13 @@ export class MediaServer implements MediaControl, MediaEngines {
       }
       aMedia = a.media;
       bMedia = b.media;
-      const { port1, port2 } = new MessageChannel();
+      // One shared-memory ring per direction; each worker's doorbell wakes it for all its rings.
+      const ab = SpscRing.create(BRIDGE_RING_BYTES);
+      const ba = SpscRing.create(BRIDGE_RING_BYTES);
+      const [bellA, bellB] = [this.#pool.doorbellOf(a.worker), this.#pool.doorbellOf(b.worker)];
+      ({ mode } = await a.worker.request('bridge.createRemote', { id, local: a.id, peerMedia: toWorkerMedia(b.media), tx: ab, rx: ba, bell: bellA, peerBell: bellB }));
       try {
-        ({ mode } = await a.worker.request('bridge.createRemote', { id, local: a.id, port: port1, peerMedia: toWorkerMedia(b.media) }, [port1]));
-      } catch (err) {
-        port2.close(); // never handed over: ours to close (worker A closes port1 on failure)
-        throw err;
-      }
-      try {
-        await b.worker.request('bridge.createRemote', { id, local: b.id, port: port2, peerMedia: toWorkerMedia(a.media) }, [port2]);
+        await b.worker.request('bridge.createRemote', { id, local: b.id, peerMedia: toWorkerMedia(a.media), tx: ba, rx: ab, bell: bellB, peerBell: bellA });
       } catch (err) {
         await a.worker.request('bridge.delete', { id }).catch(() => {});
         throw err;
@@ -554,6 +573,8 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.#bridges.set(id, record);
     a.bridgeId = id;
     b.bridgeId = id;
+    this.#pool.settled(a.id);
+    this.#pool.settled(b.id);
     this.#counters.bridgesCreated++;
     if (a.worker !== b.worker) {
       // A re-INVITE that completed while the halves were built was not forwarded to the other
@@ -666,17 +687,9 @@ export class MediaServer implements MediaControl, MediaEngines {
     return all.filter((m): m is WorkerMetrics => m !== null);
   }
 
-  async metrics(): Promise<{ contentType: string; body: string }> {
-    return renderMetrics({
-      endpoints: this.#endpoints.size,
-      bridges: this.#bridges.size,
-      portsAvailable: this.#ports.available,
-      portsTotal: this.#ports.capacity,
-      counters: this.#counters,
-      workers: await this.workerMetrics(),
-      eventSeq: this.events.lastSeq,
-      ...(this.#prep !== null ? { prep: this.#prep.stats() } : {}),
-    });
+  /** Prometheus exposition of the control plane, every worker and the process. */
+  metrics(): Promise<{ contentType: string; body: string }> {
+    return this.#metrics.render();
   }
 
   /** Test hook: kills a worker from the inside, as a crash would. */
@@ -700,6 +713,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.playback.close();
     this.recordings.close();
     this.conferences.close();
+    this.#metrics.close();
   }
 }
 

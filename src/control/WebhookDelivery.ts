@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Logger } from '../common/logger.ts';
-import { silentLogger } from '../common/logger.ts';
+import { moduleLogger, silentLogger } from '../common/logger.ts';
 import type { EventBus } from './EventBus.ts';
 import type { ServerEvent } from './types.ts';
 import { WebhookSigner } from '../common/WebhookSigner.ts';
@@ -98,7 +98,7 @@ export class WebhookDelivery {
 
   constructor(opts: WebhookDeliveryOptions) {
     this.#url = opts.url;
-    this.#log = (opts.logger ?? silentLogger).child({ module: 'webhook' });
+    this.#log = moduleLogger(opts.logger ?? silentLogger, 'webhook');
     this.#maxBatch = opts.maxBatch ?? 100;
     this.#maxQueue = opts.maxQueue ?? 10_000;
     this.#lingerMs = opts.lingerMs ?? 20;

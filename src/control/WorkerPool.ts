@@ -1,8 +1,8 @@
-import type { MessagePort } from 'node:worker_threads';
 import { MessageChannel } from 'node:worker_threads';
 import type { Logger } from '../common/logger.ts';
 import type { NotificationType, PrepService, WorkerNotifications, WorkerSettings } from '../protocol/index.ts';
-import { placeEndpoint } from './Placement.ts';
+import { Doorbell } from '../common/Doorbell.ts';
+import { Placement, placeEndpoint } from './Placement.ts';
 import { WorkerHandle } from './WorkerHandle.ts';
 
 /** What the pool tells its owner (MediaServer). */
@@ -25,7 +25,7 @@ const MAX_RESTART_DELAY_MS = 5000;
 /**
  * The media worker threads: spawned with their settings (and a line to the prep pool),
  * supervised, restarted at the same index when one dies (with a growing delay in a crash loop:
- * 100 ms, 200 ms, ... up to 5 s), and placed by affinity.
+ * 100 ms, 200 ms, ... up to 5 s), and placed by affinity (or beside a partner leg: Placement).
  */
 export class WorkerPool {
   readonly #workers: WorkerHandle[] = [];
@@ -37,6 +37,10 @@ export class WorkerPool {
   readonly #respawnTimers = new Set<NodeJS.Timeout>();
   #prep: PrepServer | null = null;
   #closing = false;
+  /** Where endpoints go: by affinity key, or beside the partner leg a B2BUA will bridge them with. */
+  readonly #placement = new Placement();
+  /** Each worker's doorbell for its cross-worker bridges' rings (a replacement worker gets a new one). */
+  readonly #doorbells = new WeakMap<WorkerHandle, SharedArrayBuffer>();
 
   constructor(logger: Logger, settings: WorkerSettings, owner: WorkerPoolOwner) {
     this.#logger = logger;
@@ -66,6 +70,30 @@ export class WorkerPool {
   /** The worker an affinity key maps to (the least loaded without one). */
   place(affinity: string | undefined): number {
     return placeEndpoint(affinity, this.#workers.map((w) => w.endpointCount));
+  }
+
+  /**
+   * The worker for new endpoint `id`: its affinity key's, else beside the waiting leg it will
+   * likely be bridged with (`offers`: created without the peer's SDP). See Placement.
+   */
+  placeLeg(id: string, affinity: string | undefined, offers: boolean): number {
+    const workers = this.#workers;
+    return this.#placement.place(id, affinity, offers, workers.map((w) => w.endpointCount), performance.now(), workers.map((w) => w.alive));
+  }
+
+  /** Endpoint `id` needs no partner any more (bridged, deleted, never created). */
+  settled(id: string): void {
+    this.#placement.settled(id);
+  }
+
+  /** The doorbell that wakes `worker` for the rings of its cross-worker bridges. */
+  doorbellOf(worker: WorkerHandle): SharedArrayBuffer {
+    let bell = this.#doorbells.get(worker);
+    if (bell === undefined) {
+      bell = Doorbell.create();
+      this.#doorbells.set(worker, bell);
+    }
+    return bell;
   }
 
   /** No more restarts (the threads themselves are stopped by their owner's shutdown). */

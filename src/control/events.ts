@@ -64,16 +64,16 @@ export type ServerEventType = keyof ServerEvents;
 
 /** The bus's envelope names: no payload may use them (EventBus writes them last, over the payload). */
 type Reserved = 'seq' | 'type' | 'time';
-/** Compile-time check: a payload field named like an envelope field fails here. */
-type NoReserved<T> = { [K in keyof T]: Extract<keyof T[K], Reserved> extends never ? T[K] : never };
-const _noReserved = <T extends NoReserved<T>>(): void => {};
-_noReserved<ServerEvents>();
+/** The envelope names some payload uses (never, as it must be). */
+type ReservedInPayloads = { [K in ServerEventType]: Extract<keyof ServerEvents[K], Reserved> }[ServerEventType];
+/** Compile-time check, on EVENT_TYPES below: a payload field named like an envelope field fails it. */
+type NoReservedNames = [ReservedInPayloads] extends [never] ? unknown : { 'a payload uses seq, type or time': never };
 
 /**
  * Every event type, at run time (the schemas test compares it with schemas/events/); an object
  * so that the compiler insists on every key of the catalogue.
  */
-const EVENT_TYPES: { [K in ServerEventType]: true } = {
+const EVENT_TYPES: { [K in ServerEventType]: true } & NoReservedNames = {
   'endpoint.created': true, 'endpoint.updated': true, 'endpoint.deleted': true, 'endpoint.media_timeout': true,
   'endpoint.remote_latched': true, 'endpoint.rtcp_bye': true, 'endpoint.dtmf': true, 'dtmf.sent': true, 'dtmf.failed': true,
   'bridge.created': true, 'bridge.deleted': true, 'worker.died': true, 'worker.started': true, 'server.draining': true,

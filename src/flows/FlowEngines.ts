@@ -9,7 +9,7 @@
  */
 
 import { DestinationPolicy } from '../common/net/DestinationPolicy.ts';
-import { guardedRequest } from '../common/net/guardedRequest.ts';
+import { guardedRequest, readBodyCapped } from '../common/net/guardedRequest.ts';
 
 /** Why a playback (or TTS) ended. */
 export type PlayEndReason = 'finished' | 'dtmf' | 'stopped' | 'hangup';
@@ -142,17 +142,9 @@ export function guardedFetcher(policy: DestinationPolicy, maxBytes = MAX_HTTP_ST
     const res = await guardedRequest(req.url, { policy, method: req.method, headers: req.headers, ...(req.body !== undefined ? { body: req.body } : {}), signal: req.signal });
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      total += chunk.byteLength;
-      if (total > maxBytes) {
-        res.body.destroy();
-        throw new Error(`answer larger than ${maxBytes} bytes`);
-      }
-      chunks.push(chunk);
-    }
-    return { status: res.status, headers, body: Buffer.concat(chunks).toString('utf8') };
+    const body = await readBodyCapped(res, maxBytes);
+    if (body === null) throw new Error(`answer larger than ${maxBytes} bytes`);
+    return { status: res.status, headers, body: body.toString('utf8') };
   };
 }
 

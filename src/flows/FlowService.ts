@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { fsError } from '../common/safePath.ts';
 import path from 'node:path';
 import { InvalidStateError, NotFoundError, ValidationError } from '../common/errors.ts';
-import { silentLogger, type Logger } from '../common/logger.ts';
+import { moduleLogger, silentLogger, type Logger } from '../common/logger.ts';
 import type { SubflowInput } from './actors.ts';
 import type { AnyStateMachine } from 'xstate';
 import { compileFlow, type CompiledFlow } from './compiler.ts';
@@ -96,7 +96,7 @@ export class FlowService {
     this.#admit = opts.admit ?? (() => {});
     this.#emit = opts.emit ?? (() => {});
     this.#dir = opts.dir ? path.resolve(opts.dir) : null;
-    this.#log = (opts.logger ?? silentLogger).child({ module: 'flows' });
+    this.#log = moduleLogger(opts.logger ?? silentLogger, 'flows');
     this.#keepFinished = opts.keepFinished ?? 1000;
     this.#maxDepth = opts.maxCallDepth ?? 8;
     this.#hooks = {

@@ -1,5 +1,5 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { MessagePort } from 'node:worker_threads';
+import { getHeapStatistics } from 'node:v8';
 import { InvalidStateError, NotFoundError } from '../common/errors.ts';
 import type {
   BridgeRequests,
@@ -12,7 +12,11 @@ import type {
   WorkerRequests,
   WorkerSettings,
 } from '../protocol/index.ts';
-import { BridgeLink, LocalTarget, RemoteTarget } from './engines/BridgeLink.ts';
+import { BRIDGE_RING_BYTES } from '../protocol/bridge.ts';
+import { Doorbell } from '../common/Doorbell.ts';
+import { SpscRing } from '../common/SpscRing.ts';
+import { BridgeLink, LocalTarget, RingTarget } from './engines/BridgeLink.ts';
+import { RingInbox } from './engines/RingInbox.ts';
 import { EndpointAudio } from './engines/EndpointAudio.ts';
 import { MediaClock } from './engines/MediaClock.ts';
 import { SilenceFill, type SilenceFillMode } from './engines/SilenceFill.ts';
@@ -27,8 +31,10 @@ interface Bridge {
   id: string;
   links: BridgeLink[];
   endpoints: RtpEndpoint[];
-  port: MessagePort | null;
-  remote: RemoteTarget | null;
+  /** Cross-worker: the ring this worker drains, and the inbox draining it. */
+  rx: SpscRing | null;
+  inbox: RingInbox | null;
+  remote: RingTarget | null;
 }
 
 
@@ -52,6 +58,8 @@ export class MediaWorker implements EndpointListener {
   /** Idle endpoints' comfort noise / silence (SILENCE_FILL). */
   readonly #fills = new Map<string, SilenceFill>();
   readonly #silenceFill: SilenceFillMode;
+  /** Consumers of cross-worker bridges, by doorbell id (the control plane gives each worker one). */
+  readonly #inboxes = new Map<number, RingInbox>();
   // Totals of closed endpoints, so worker metrics stay monotonic.
   #closedTotals = { received: 0, sent: 0, lost: 0, relayed: 0, dropped: {} as Record<string, number> };
 
@@ -216,7 +224,7 @@ export class MediaWorker implements EndpointListener {
     b.sink = ba;
     a.sender.resetSource();
     b.sender.resetSource();
-    this.#bridges.set(p.id, { id: p.id, links: [ab, ba], endpoints: [a, b], port: null, remote: null });
+    this.#bridges.set(p.id, { id: p.id, links: [ab, ba], endpoints: [a, b], rx: null, inbox: null, remote: null });
     this.#bridgeOf.set(a.id, p.id);
     this.#bridgeOf.set(b.id, p.id);
     this.#refreshFill(a);
@@ -225,26 +233,23 @@ export class MediaWorker implements EndpointListener {
   }
 
   #createRemoteBridge(p: WorkerRequests['bridge.createRemote']['params']): { mode: 'relay' | 'transcode' } {
-    try {
-      return this.#attachRemoteBridge(p);
-    } catch (err) {
-      p.port.close(); // the transferred port is ours now: refused, it must not stay open
-      throw err;
-    }
-  }
-
-  #attachRemoteBridge(p: WorkerRequests['bridge.createRemote']['params']): { mode: 'relay' | 'transcode' } {
     const local = this.#endpoint(p.local);
     if (this.#bridgeOf.has(local.id)) throw new InvalidStateError('ALREADY_BRIDGED', `endpoint ${local.id} is already bridged`);
-    const remote = new RemoteTarget(p.port, p.peerMedia);
+    const tx = new SpscRing(p.tx);
+    const rx = new SpscRing(p.rx);
+    const remote = new RingTarget(tx, new Doorbell(p.peerBell), p.peerMedia, local.drops);
+    const bellId = Doorbell.idOf(p.bell);
+    let inbox = this.#inboxes.get(bellId);
+    if (inbox === undefined) {
+      inbox = new RingInbox(p.bell, SpscRing.maxPayloadOf(BRIDGE_RING_BYTES));
+      this.#inboxes.set(bellId, inbox);
+    }
+    // Packets from the other worker arrive converted for us: the inbox continues our stream.
+    inbox.add(rx, local);
     const link = new BridgeLink(local, remote, this.clock);
     local.sink = link;
     local.sender.resetSource();
-    // Packets from the other worker arrive converted for us: just continue our stream.
-    p.port.on('message', (m: [Uint8Array, number, number, number]) => {
-      local.sendRelayed(m[0], m[0].length, m[1], m[2], m[3], performance.now());
-    });
-    this.#bridges.set(p.id, { id: p.id, links: [link], endpoints: [local], port: p.port, remote });
+    this.#bridges.set(p.id, { id: p.id, links: [link], endpoints: [local], rx, inbox, remote });
     this.#bridgeOf.set(local.id, p.id);
     this.#refreshFill(local);
     return { mode: link.mode };
@@ -262,7 +267,7 @@ export class MediaWorker implements EndpointListener {
       this.#bridgeOf.delete(ep.id);
       this.#refreshFill(ep);
     }
-    bridge.port?.close();
+    if (bridge.rx !== null) bridge.inbox?.remove(bridge.rx);
     this.#bridges.delete(id);
   }
 
@@ -311,8 +316,14 @@ export class MediaWorker implements EndpointListener {
     for (const [prefix, engine] of Object.entries(this.#engines)) if (engine.metrics) engines[prefix] = engine.metrics();
     result.engines = engines;
     const clock = this.clock;
-    result.clock = { ticks: clock.ticks, lateMaxMs: clock.lateMax, lateP50Ms: clock.latePercentile(50), lateP99Ms: clock.latePercentile(99) };
+    result.clock = {
+      ticks: clock.ticks, lateMaxMs: clock.lateMax, lateP50Ms: clock.latePercentile(50), lateP99Ms: clock.latePercentile(99),
+      lateHistogram: clock.lateHistogram(),
+    };
     clock.resetLateness();
+    // this thread's isolate: its heap and its resourceLimits' ceiling
+    const heap = getHeapStatistics();
+    result.heap = { usedBytes: heap.used_heap_size, totalBytes: heap.total_heap_size, limitBytes: heap.heap_size_limit, externalBytes: heap.external_memory };
     return result;
   }
 
@@ -349,6 +360,8 @@ export class MediaWorker implements EndpointListener {
     for (const fill of this.#fills.values()) fill.stop();
     this.#fills.clear();
     for (const id of [...this.#bridges.keys()]) this.#deleteBridge(id);
+    for (const inbox of this.#inboxes.values()) inbox.close();
+    this.#inboxes.clear();
     for (const ep of this.#endpoints.values()) ep.close();
     this.#endpoints.clear();
   }

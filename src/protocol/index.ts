@@ -4,7 +4,8 @@
  * Types only; imported by both planes, which import nothing of each other.
  *
  * Requests carry an id and get exactly one response; notifications flow worker -> control.
- * Only plain data crosses (structured clone), plus MessagePorts for cross-worker bridges.
+ * Only plain data crosses (structured clone), plus SharedArrayBuffers (the rings and doorbells
+ * of cross-worker bridges) and the prep pool's MessagePort.
  */
 import type { SerializedError } from '../common/errors.ts';
 import type { BridgeNotifications, BridgeRequests } from './bridge.ts';

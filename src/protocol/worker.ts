@@ -35,8 +35,16 @@ export interface WorkerMetrics {
   eventLoopLagMs: { p50: number; p99: number; max: number };
   /** Per-engine counters (playback, recording, dtmf, conference). */
   engines?: Record<string, Record<string, number>>;
-  /** Media clock tick lateness since the previous metrics request. */
-  clock?: { ticks: number; lateMaxMs: number; lateP50Ms?: number; lateP99Ms?: number };
+  /**
+   * Media clock tick lateness: max and percentiles since the previous metrics request, and a
+   * histogram cumulative since the worker started (counts[i]: ticks at most boundsMs[i] late).
+   */
+  clock?: {
+    ticks: number; lateMaxMs: number; lateP50Ms?: number; lateP99Ms?: number;
+    lateHistogram?: { boundsMs: number[]; counts: number[]; sumMs: number; count: number };
+  };
+  /** The worker's V8 heap (v8.getHeapStatistics() inside the worker). */
+  heap?: { usedBytes: number; totalBytes: number; limitBytes: number; externalBytes: number };
 }
 
 export interface WorkerAdminRequests {

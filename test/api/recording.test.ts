@@ -10,7 +10,8 @@ import { silentLogger } from '../../src/common/logger.ts';
 import type { MediaServer } from '../../src/control/MediaServer.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { nextEvent, startServer } from '../helpers/server.ts';
-import { sine, streamPcmu } from '../integration/recordingHelpers.ts';
+import { sine } from '../helpers/audio.ts';
+import { streamPcmu } from '../integration/recordingHelpers.ts';
 
 /**
  * /recordings over a real MediaServer (one worker) and app.inject: schemas, errors, the reply
@@ -98,7 +99,7 @@ describe('/recordings', () => {
     assert.equal(res.statusCode, 201);
     const id = res.json<{ id: string }>().id;
     const lose = new Set([10, 11]);
-    await streamPcmu(peer, (await server.getEndpoint(endpointId)).rtp_port, sine(700, 600), lose);
+    await streamPcmu(peer, (await server.getEndpoint(endpointId)).rtp_port, sine(8000, 0.6, 700, 8000), lose);
     assert.equal((await app.inject({ method: 'DELETE', url: `/recordings/${id}` })).statusCode, 200);
     const ep = (await app.inject({ method: 'GET', url: `/endpoints/${endpointId}` })).json<{ stats: { jitter_buffer: Record<string, number> | null } }>();
     const jb = ep.stats.jitter_buffer;
@@ -262,7 +263,7 @@ describe('/recordings', () => {
       assert.equal(rec.conference_id, 'rec-room');
       assert.equal(rec.endpoint_id, null);
       // a tone from the member, in real time, is in the full mix
-      await streamPcmu(member, ep.rtp_port, sine(500, 400));
+      await streamPcmu(member, ep.rtp_port, sine(8000, 0.4, 500, 8000));
       const finished = nextEvent(server, 'recording.finished', (e) => e.recording_id === rec.id);
       assert.equal((await app.inject({ method: 'DELETE', url: '/conferences/rec-room' })).statusCode, 204);
       const e = await finished;

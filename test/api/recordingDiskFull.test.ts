@@ -9,7 +9,8 @@ import { parseWavHeader } from '../../src/media/recording/wav.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { nextEvent, startServer } from '../helpers/server.ts';
 import { fillDisk, smallTmpfs } from '../helpers/tmpfs.ts';
-import { probe } from '../integration/recordingHelpers.ts';
+import { ffprobe } from '../helpers/audio.ts';
+import { needs } from '../helpers/peers.ts';
 
 test('A full disk: ENOSPC is 507 INSUFFICIENT_STORAGE, never a 500', () => {
   const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
@@ -21,7 +22,7 @@ test('A full disk: ENOSPC is 507 INSUFFICIENT_STORAGE, never a 500', () => {
   }
 });
 
-test('/recordings on a real full disk: POST answers 507; a recording that fills it ends with cause error and DELETE reports the playable file it left', { timeout: 60_000 }, async (t) => {
+test('/recordings on a real full disk: POST answers 507; a recording that fills it ends with cause error and DELETE reports the playable file it left', { timeout: 60_000, ...needs('ffprobe') }, async (t) => {
   const dir = smallTmpfs(t, 512 * 1024);
   if (dir === null) {
     // Mounting needs root; the mapping above and WavFileWriter's simulated ENOSPC cover it then.
@@ -62,6 +63,6 @@ test('/recordings on a real full disk: POST answers 507; a recording that fills 
   assert.ok(file.length > 64 * 1024, `audio was kept: ${file.length} bytes`);
   assert.equal(parseWavHeader(file).declaredDataBytes, file.length - 44, 'header matches the data');
   assert.equal(result.duration_ms, Math.round(((file.length - 44) / 2 / 8000) * 1000));
-  const p = await probe(rec.path);
-  assert.ok(Math.abs(p.durationS * 1000 - result.duration_ms) <= 1, `ffprobe ${p.durationS} s vs ${result.duration_ms} ms`);
+  const p = await ffprobe(rec.path);
+  assert.ok(Math.abs(p.duration * 1000 - result.duration_ms) <= 1, `ffprobe ${p.duration} s vs ${result.duration_ms} ms`);
 });

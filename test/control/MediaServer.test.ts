@@ -125,6 +125,53 @@ test('MediaServer maps telephone-event payload types between legs', async (t) =>
   assert.deepEqual([...pb.received[0]!.payload], [5, 0x0a, 0x00, 0xa0]);
 });
 
+/** `peer`'s offer with CN (RFC 3389) at 8000 Hz as payload type 13. */
+function offerWithCn(peer: RtpPeer): string {
+  return peer.offer(['pcmu']).replace('RTP/AVP 0 101', 'RTP/AVP 0 13 101').replace('a=rtpmap:0 PCMU/8000', 'a=rtpmap:0 PCMU/8000\r\na=rtpmap:13 CN/8000');
+}
+
+test('MediaServer relays comfort noise (RFC 3389) between legs that both answered CN: no gap in the sequence, no silence on the wire', async (t) => {
+  const server = await startServer();
+  t.after(() => server.close());
+  const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
+  t.after(() => { pa.close(); pb.close(); });
+  const a = await server.createEndpoint({ remote_sdp: offerWithCn(pa) });
+  const b = await server.createEndpoint({ remote_sdp: offerWithCn(pb) });
+  assert.match(a.sdp, /a=rtpmap:13 CN\/8000/, 'CN is answered');
+  const bridge = await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
+  assert.equal(bridge.mode, 'relay');
+  // a talkspurt, the peer's silence (one SID packet covering 200 ms), another talkspurt
+  for (let i = 0; i < 5; i++) pa.send(a.rtp_port, payload(160, i), 0);
+  pa.send(a.rtp_port, Buffer.from([60]), 13, { samples: 1600 });
+  for (let i = 0; i < 5; i++) pa.send(a.rtp_port, payload(160, i), 0, { marker: i === 0 });
+  await pb.waitFor(11);
+  const got = pb.received;
+  assert.deepEqual(got.map((r) => r.pt), [0, 0, 0, 0, 0, 13, 0, 0, 0, 0, 0], 'the CN packet is passed on in its place');
+  assert.deepEqual([...got[5]!.payload], [60], 'with its noise level');
+  for (let i = 1; i < got.length; i++) assert.equal(got[i]!.seq, (got[i - 1]!.seq + 1) & 0xffff, 'no gap the peer would count as loss');
+  assert.equal((got[6]!.ts - got[5]!.ts) >>> 0, 1600, 'the silence keeps its length on the timeline');
+  assert.equal((await server.getEndpoint(b.id)).stats.packets_sent, 11);
+});
+
+test('MediaServer relaying to a leg without CN leaves no sequence gap where a comfort noise packet was dropped; the talkspurt after it is marked', async (t) => {
+  const server = await startServer();
+  t.after(() => server.close());
+  const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
+  t.after(() => { pa.close(); pb.close(); });
+  const a = await server.createEndpoint({ remote_sdp: offerWithCn(pa) });
+  const b = await server.createEndpoint({ remote_sdp: pb.offer(['pcmu']) });
+  assert.doesNotMatch(b.sdp, /CN\/8000/);
+  await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
+  for (let i = 0; i < 5; i++) pa.send(a.rtp_port, payload(160, i), 0);
+  pa.send(a.rtp_port, Buffer.from([60]), 13, { samples: 1600 });
+  for (let i = 0; i < 5; i++) pa.send(a.rtp_port, payload(160, i), 0, { marker: i === 0 });
+  await pb.waitFor(10);
+  const got = pb.received;
+  assert.deepEqual(got.map((r) => r.pt), new Array(10).fill(0), 'only audio reaches a leg that has no CN');
+  for (let i = 1; i < got.length; i++) assert.equal(got[i]!.seq, (got[i - 1]!.seq + 1) & 0xffff, 'no gap the peer would count as loss');
+  assert.equal(got[5]!.marker, true, 'the talkspurt after the silence starts with the marker');
+});
+
 test('MediaServer locks the remote source and counts injected and malformed packets', async (t) => {
   const server = await startServer();
   t.after(() => server.close());
@@ -249,7 +296,8 @@ test('MediaServer reports a dead worker, closes its endpoints and keeps serving'
   const ep = await server.createEndpoint({});
   const died = nextEvent(server, 'worker.died');
   const deleted = nextEvent(server, 'endpoint.deleted', (e) => e.endpoint_id === ep.id);
-  const restarted = nextEvent(server, 'worker.started');
+  // a replacement warms its encoders before it reports started: seconds on a loaded machine
+  const restarted = nextEvent(server, 'worker.started', () => true, 60_000);
   await server.crashWorker(0);
   await died;
   assert.equal((await deleted).reason, 'worker_died');
@@ -274,9 +322,9 @@ test('MediaServer.metrics() exposes engine counters per worker in Prometheus tex
   const server = await startServer();
   t.after(() => server.close());
   const body = (await server.metrics()).body;
-  assert.match(body, /^msc_playback_active\{worker="0"\} 0$/m);
+  assert.match(body, /^msc_playbacks\{worker="0"\} 0$/m);
   assert.match(body, /^# TYPE msc_rtp_packets_received_total counter$/m);
-  assert.match(body, /^msc_media_clock_late_max_seconds\{worker="0"\} /m);
+  assert.match(body, /^msc_worker_tick_lateness_max_seconds\{worker="0"\} /m);
   for (const line of body.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
     assert.match(line, /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.e+-]+$/, `valid exposition line: ${line}`);

@@ -306,7 +306,7 @@ test('WebhookDelivery with a hanging receiver counts every dropped event, logs r
   assert.match(body, /^msc_webhook_events_delivered_total 0$/m);
   assert.match(body, /^# TYPE msc_webhook_retries_total counter$/m);
   // the API's own families are still there
-  assert.match(body, /^# TYPE api_http_requests_total counter$/m);
+  assert.match(body, /^# TYPE msc_http_requests_total counter$/m);
 
   // close() discards the 10 queued and the one in flight: counted and reported
   hook.close();

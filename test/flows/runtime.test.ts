@@ -44,10 +44,10 @@ test('collect counts noinput and nomatch separately and tapers prompts per attem
   assert.deepEqual(h.played(), ['prompt:p1', 'prompt:ni1', 'prompt:p2', 'prompt:nm1', 'prompt:p3', 'prompt:ni2', 'prompt:p3']);
   const end = h.ended();
   assert.equal(end?.type, 'flow.completed');
-  assert.deepEqual((end?.payload.variables as Record<string, unknown>).code, '123');
-  assert.equal((end?.payload.variables as Record<string, unknown>).ni, 2);
-  assert.equal((end?.payload.variables as Record<string, unknown>).nm, 1);
-  assert.equal((end?.payload.variables as Record<string, unknown>).tries, 4);
+  assert.deepEqual((end!.payload.variables as Record<string, unknown>).code, '123');
+  assert.equal((end!.payload.variables as Record<string, unknown>).ni, 2);
+  assert.equal((end!.payload.variables as Record<string, unknown>).nm, 1);
+  assert.equal((end!.payload.variables as Record<string, unknown>).tries, 4);
 });
 
 test('collect goes to on_failure after max_attempts, and fails the flow without one', async (t) => {
@@ -60,7 +60,7 @@ test('collect goes to on_failure after max_attempts, and fails the flow without 
   assert.equal(s2.status, 'failed');
   assert.equal(s2.error?.code, 'MAX_ATTEMPTS');
   const failed = h.events.find((e) => e.type === 'flow.failed');
-  assert.equal((failed?.payload.error as { code: string }).code, 'MAX_ATTEMPTS');
+  assert.equal((failed!.payload.error as { code: string }).code, 'MAX_ATTEMPTS');
   assert.equal(h.clock.pending, 0, 'no timers left behind');
 });
 

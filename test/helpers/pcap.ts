@@ -1,6 +1,7 @@
 /**
- * Minimal reader for classic libpcap capture files (not pcapng), for replaying captures such as
- * SIPp's /usr/share/sip-tester/*.pcap into endpoints under test.
+ * Minimal reader and writer for classic libpcap capture files (not pcapng), for replaying captures
+ * such as SIPp's /usr/share/sip-tester/*.pcap into endpoints under test and for handing our own
+ * packets to tshark.
  *
  * Format: https://wiki.wireshark.org/Development/LibpcapFileFormat (global header 24 bytes,
  * record header 16 bytes). Both byte orders, microsecond (0xa1b2c3d4) and nanosecond
@@ -133,4 +134,42 @@ function udpFromIpv4(rec: Buffer, off: number): UdpDatagram | undefined {
 
 function ipString(b: Buffer, off: number): string {
   return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
+}
+
+/** Write UDP datagrams (127.0.0.1 → 127.0.0.1) as a pcap with raw IPv4 link type, for tshark. */
+export function writePcapUdp(datagrams: { srcPort: number; dstPort: number; payload: Uint8Array }[]): Buffer {
+  const parts: Buffer[] = [];
+  const gh = Buffer.alloc(24);
+  gh.writeUInt32LE(0xa1b2c3d4, 0);
+  gh.writeUInt16LE(2, 4);
+  gh.writeUInt16LE(4, 6);
+  gh.writeUInt32LE(65535, 16);
+  gh.writeUInt32LE(101, 20); // LINKTYPE_RAW
+  parts.push(gh);
+  datagrams.forEach((d, i) => {
+    const len = 20 + 8 + d.payload.length;
+    const rec = Buffer.alloc(16 + len);
+    rec.writeUInt32LE(1700000000 + i, 0);
+    rec.writeUInt32LE(0, 4);
+    rec.writeUInt32LE(len, 8);
+    rec.writeUInt32LE(len, 12);
+    const ip = 16;
+    rec[ip] = 0x45;
+    rec.writeUInt16BE(len, ip + 2);
+    rec[ip + 8] = 64;
+    rec[ip + 9] = 17;
+    rec.writeUInt32BE(0x7f000001, ip + 12);
+    rec.writeUInt32BE(0x7f000001, ip + 16);
+    let sum = 0;
+    for (let k = 0; k < 20; k += 2) sum += rec.readUInt16BE(ip + k);
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    rec.writeUInt16BE(~sum & 0xffff, ip + 10);
+    const udp = ip + 20;
+    rec.writeUInt16BE(d.srcPort, udp);
+    rec.writeUInt16BE(d.dstPort, udp + 2);
+    rec.writeUInt16BE(8 + d.payload.length, udp + 4);
+    rec.set(d.payload, udp + 8);
+    parts.push(rec);
+  });
+  return Buffer.concat(parts);
 }

@@ -8,13 +8,15 @@ import { buildApp } from '../../src/api/http/app.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { MediaFlowEngines } from '../../src/control/MediaFlowEngines.ts';
 import type { MediaServer } from '../../src/control/MediaServer.ts';
-import type { EndpointInfo, ServerEvent } from '../../src/control/types.ts';
+import type { EndpointInfo } from '../../src/control/types.ts';
 import { FlowService } from '../../src/flows/FlowService.ts';
 import { run } from '../helpers/proc.ts';
 import { nextEvent, startServer } from '../helpers/server.ts';
-import { Baresip, baresipInstalled, type BaresipOptions } from '../helpers/sip/Baresip.ts';
+import { Baresip, type BaresipOptions } from '../helpers/sip/Baresip.ts';
 import { SipUas, type SipCall } from '../helpers/sip/SipUas.ts';
-import { chunkedCorrelation, decodeWithFfmpeg, probe, rms, SPEECH_WAV, tonePower } from './recordingHelpers.ts';
+import { chunkedCorrelation, decodeWithFfmpeg, ffprobe, rms, tonePower } from '../helpers/audio.ts';
+import { SPEECH_WAV } from './recordingHelpers.ts';
+import { needs } from '../helpers/peers.ts';
 
 /**
  * A real softphone calls the product: baresip (Debian package) dials the SIP test shim, which
@@ -22,16 +24,6 @@ import { chunkedCorrelation, decodeWithFfmpeg, probe, rms, SPEECH_WAV, tonePower
  * DELETE), over real UDP on 127.0.0.1. Baresip's microphone is a WAV file; what it hears and
  * what it sends are dumped to WAV files and checked against what the server played and recorded.
  */
-
-const installed = baresipInstalled();
-const skip = installed ? false : 'baresip is not installed (apt-get install baresip-core; .ci/run installs it)';
-
-// where CI promises every peer, a missing one is a failure, not a skip
-if (!installed && process.env.CI === 'true') {
-  test('baresip is installed (required under CI)', () => {
-    assert.fail('baresip or one of its modules (aufile, aubridge, sndfile, ctrl_tcp, menu, opus, g722, g711) is missing; .ci/run installs the baresip-core package');
-  });
-}
 
 /** The caller's tone and the tone we play, far apart so either is told from the other. */
 const CALLER_HZ = 600;
@@ -264,7 +256,7 @@ function loudMs(x: Int16Array, rate: number): number {
   return n * 20;
 }
 
-test('baresip default offer (Opus, G.722, PCMU, PCMA, telephone-event/8000): the call connects, audio flows both ways', { skip }, async (t) => {
+test('baresip default offer (Opus, G.722, PCMU, PCMA, telephone-event/8000): the call connects, audio flows both ways', needs('baresip', 'sox', 'ffmpeg'), async (t) => {
   const c = await twoWayAudio(t, undefined, 'opus', 48000);
   assert.match(c.offers[0]!, /^m=audio \d+ RTP\/AVP 96 9 0 8 101\r?$/m, 'the offer is baresip\'s default');
   assert.match(c.offers[0]!, /a=rtpmap:96 opus\/48000\/2/);
@@ -273,7 +265,7 @@ test('baresip default offer (Opus, G.722, PCMU, PCMA, telephone-event/8000): the
 
 // baresip's account parameter audio_codecs needs name/rate/channels (a bare "G722" means G722/8000/1)
 for (const [codec, rate] of [['G722', 16000], ['PCMU', 8000], ['PCMA', 8000]] as const) {
-  test(`baresip offering only ${codec}: the call connects, audio flows both ways`, { skip }, async (t) => {
+  test(`baresip offering only ${codec}: the call connects, audio flows both ways`, needs('baresip', 'sox', 'ffmpeg'), async (t) => {
     await twoWayAudio(t, [`${codec}/${rate}/1`], codec, rate);
   });
 }
@@ -288,7 +280,7 @@ function digitsOf(t: TestContext, r: Rig, endpointId: string): string[] {
 }
 
 for (const [offer, codecs, rate] of [['PCMU', ['PCMU/8000/1'], 8000], ['its default offer, Opus', undefined, 48000]] as const) {
-  test(`baresip (${offer}): RFC 4733 key presses reach a flow's collect exactly as pressed`, { skip }, async (t) => {
+  test(`baresip (${offer}): RFC 4733 key presses reach a flow's collect exactly as pressed`, needs('baresip', 'sox'), async (t) => {
     const r = await rig();
     const source = await soxWav(path.join(r.dir, `quiet-${rate}.wav`), rate, 'synth', '20', 'sine', String(CALLER_HZ), 'vol', '0.01');
     const { phone, call: c } = await call(t, r, { source, sampleRate: rate, ...(codecs ? { codecs: [...codecs] } : {}) });
@@ -314,7 +306,7 @@ for (const [offer, codecs, rate] of [['PCMU', ['PCMU/8000/1'], 8000], ['its defa
   });
 }
 
-test('baresip (PCMU): while a flow waits for keys the line is not silent (comfort noise or encoded silence)', { skip }, async (t) => {
+test('baresip (PCMU): while a flow waits for keys the line is not silent (comfort noise or encoded silence)', needs('baresip', 'sox', 'ffmpeg'), async (t) => {
   const r = await rig();
   const source = await soxWav(path.join(r.dir, 'quiet-8000.wav'), 8000, 'synth', '20', 'sine', String(CALLER_HZ), 'vol', '0.01');
   const { phone, call: c } = await call(t, r, { source, sampleRate: 8000, codecs: ['PCMU/8000/1'] });
@@ -332,7 +324,7 @@ test('baresip (PCMU): while a flow waits for keys the line is not silent (comfor
   assert.ok(rms(atPhone) < 300, `and it is quiet (rms ${rms(atPhone).toFixed(0)})`);
 });
 
-test('baresip hold and resume by re-INVITE: our direction follows the offer, media stops and resumes', { skip }, async (t) => {
+test('baresip hold and resume by re-INVITE: our direction follows the offer, media stops and resumes', needs('baresip', 'sox', 'ffmpeg'), async (t) => {
   const r = await rig();
   const source = await soxWav(path.join(r.dir, 'tone-8000.wav'), 8000, 'synth', '20', 'sine', String(CALLER_HZ), 'vol', '0.4');
   const { phone, call: c } = await call(t, r, { source, sampleRate: 8000, codecs: ['PCMU/8000/1'] });
@@ -374,7 +366,7 @@ test('baresip hold and resume by re-INVITE: our direction follows the offer, med
 });
 
 for (const [offer, codecs, rate] of [['PCMU', ['PCMU/8000/1'], 8000], ['its default offer, Opus', undefined, 48000]] as const) {
-  test(`baresip (${offer}) leaves a voicemail: the recording is the audio it sent`, { skip }, async (t) => {
+  test(`baresip (${offer}) leaves a voicemail: the recording is the audio it sent`, needs('baresip', 'sox', 'ffmpeg', 'ffprobe', 'asterisk-sounds'), async (t) => {
     const r = await rig();
     // the message: 1 s of silence, 1.8 s of speech, 0.8 s of a 440 Hz tone; baresip hangs up at its end
     const speech = path.join(r.dir, `speech-${rate}.wav`);
@@ -397,7 +389,7 @@ for (const [offer, codecs, rate] of [['PCMU', ['PCMU/8000/1'], 8000], ['its defa
     assert.ok(sent, 'baresip wrote what it sent');
 
     const file = path.isAbsolute(result.path) ? result.path : path.join(r.dir, 'recordings', result.path);
-    const info = await probe(file);
+    const info = await ffprobe(file);
     assert.equal(info.codec, 'pcm_s16le');
     const recorded = await decodeWithFfmpeg(file, 8000);
     const reference = await decodeWithFfmpeg(sent, 8000);
@@ -422,7 +414,7 @@ for (const [offer, codecs, rate] of [['PCMU', ['PCMU/8000/1'], 8000], ['its defa
   });
 }
 
-test('baresip hears the greeting then the beep, presses # to end its message: the flow hangs up and baresip gets our BYE', { skip }, async (t) => {
+test('baresip hears the greeting then the beep, presses # to end its message: the flow hangs up and baresip gets our BYE', needs('baresip', 'sox', 'ffmpeg'), async (t) => {
   const r = await rig();
   const source = await soxWav(path.join(r.dir, 'tone-8000.wav'), 8000, 'synth', '20', 'sine', String(CALLER_HZ), 'vol', '0.4');
   const { phone, call: c } = await call(t, r, { source, sampleRate: 8000, codecs: ['PCMU/8000/1'] });
@@ -466,7 +458,7 @@ function blocksOf(x: Int16Array, hz: number, rate: number): number[] {
   return out;
 }
 
-test('two baresip calls bridged (Opus ↔ PCMU, transcoded): each hears the other', { skip }, async (t) => {
+test('two baresip calls bridged (Opus ↔ PCMU, transcoded): each hears the other', needs('baresip', 'sox', 'ffmpeg'), async (t) => {
   const r = await rig();
   const toneA = await soxWav(path.join(r.dir, 'tone-48000.wav'), 48000, 'synth', '20', 'sine', String(CALLER_HZ), 'vol', '0.4');
   const toneB = await soxWav(path.join(r.dir, 'tone-b-8000.wav'), 8000, 'synth', '20', 'sine', String(OUR_HZ), 'vol', '0.4');

@@ -10,6 +10,8 @@ import { linearToUlaw, ulawToLinear } from '../../src/media/codecs/g711.ts';
 import { run } from '../helpers/proc.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { nextEvent, startServer } from '../helpers/server.ts';
+import { needs } from '../helpers/peers.ts';
+import { toneAmplitude as tone } from '../helpers/audio.ts';
 
 /**
  * Conferences over real RTP: each participant is an RtpPeer sending its own sine as PCMU every
@@ -82,19 +84,6 @@ class Talker {
   }
 }
 
-/** Goertzel amplitude of `freq` in `x` (a pure sine of amplitude A reads A). */
-function tone(x: Int16Array, freq: number, rate = 8000): number {
-  const coeff = 2 * Math.cos((2 * Math.PI * freq) / rate);
-  let s1 = 0;
-  let s2 = 0;
-  for (let i = 0; i < x.length; i++) {
-    const s = x[i]! + coeff * s1 - s2;
-    s2 = s1;
-    s1 = s;
-  }
-  return (2 * Math.sqrt(Math.max(0, s1 * s1 + s2 * s2 - coeff * s1 * s2))) / x.length;
-}
-
 function levels(x: Int16Array): number[] {
   return FREQS.map((f) => Math.round(tone(x, f)));
 }
@@ -126,7 +115,7 @@ after(async () => {
 });
 
 describe('conference over RTP', () => {
-  test('three parties: each hears the other two and not itself (ffmpeg decodes what they got)', async (t) => {
+  test('three parties: each hears the other two and not itself (ffmpeg decodes what they got)', needs('ffmpeg'), async (t) => {
     const events: ServerEvent[] = [];
     t.after(collect('conference.', events));
     const room = 'three-party';
@@ -165,6 +154,36 @@ describe('conference over RTP', () => {
       [talkers[0]!.endpointId, 'left'], [talkers[1]!.endpointId, 'ended'], [talkers[2]!.endpointId, 'ended'],
     ]);
     assert.equal(conferences.has(room), false);
+  });
+
+  test('a member\'s RFC 4733 and comfort noise packets are not counted as lost audio (they share its sequence numbers)', async (t) => {
+    const room = 'events-not-loss';
+    await conferences.create({ id: room, entryTone: false, exitTone: false });
+    t.after(() => conferences.delete(room).catch(() => undefined));
+    const peer = await RtpPeer.open();
+    t.after(() => peer.close());
+    const offer = peer.offer(['pcmu']).replace('RTP/AVP 0 101', 'RTP/AVP 0 13 101').replace('a=rtpmap:0 PCMU/8000', 'a=rtpmap:0 PCMU/8000\r\na=rtpmap:13 CN/8000');
+    const ep = await server.createEndpoint({ remote_sdp: offer, affinity: room });
+    assert.ok(ep.telephone_event, 'telephone-event negotiated');
+    assert.match(ep.sdp, /a=rtpmap:13 CN\/8000/, 'CN negotiated');
+    await conferences.addParticipant(room, { endpointId: ep.id });
+    const payload = new Uint8Array(160).fill(0xff);
+    const talk = async (frames: number) => {
+      for (let i = 0; i < frames; i++) {
+        peer.send(ep.rtp_port, payload, 0, { marker: i === 0 });
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    await talk(15);
+    await peer.sendDtmf(ep.rtp_port, '5');
+    await talk(10);
+    peer.send(ep.rtp_port, Uint8Array.of(60), 13, { samples: 800 }); // silence begins: one SID packet
+    await new Promise((r) => setTimeout(r, 100));
+    await talk(15);
+    await new Promise((r) => setTimeout(r, 300)); // the playout reaches the last packet
+    const member = (await conferences.get(room)).participants.find((p) => p.endpointId === ep.id);
+    assert.ok(member?.jitterBuffer, 'the member has a jitter buffer');
+    assert.equal(member.jitterBuffer.lost, 0, `no audio was lost: ${JSON.stringify(member.jitterBuffer)}`);
   });
 
   test('volume does not drop when a third participant joins', async (t) => {

@@ -10,6 +10,8 @@ import { createCodec } from '../../src/media/codecs/index.ts';
 import { freeUdpPortPair, run, waitUntilBound } from '../helpers/proc.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { nextEvent, startServer } from '../helpers/server.ts';
+import { needs } from '../helpers/peers.ts';
+import { rms, toneAmplitude as tone } from '../helpers/audio.ts';
 
 /**
  * Conferences with members in different codecs (a 16 kHz room with G.722 and PCMU members), an
@@ -95,18 +97,6 @@ class Member {
   }
 }
 
-function tone(x: Int16Array, freq: number, rate: number): number {
-  const coeff = 2 * Math.cos((2 * Math.PI * freq) / rate);
-  let s1 = 0;
-  let s2 = 0;
-  for (let i = 0; i < x.length; i++) {
-    const s = x[i]! + coeff * s1 - s2;
-    s2 = s1;
-    s1 = s;
-  }
-  return (2 * Math.sqrt(Math.max(0, s1 * s1 + s2 * s2 - coeff * s1 * s2))) / x.length;
-}
-
 /**
  * The tone's amplitude in most 20 ms blocks (the median): a member heard is heard in most frames,
  * while on a loaded machine the room's jitter buffer may conceal or skip a few, which would pull
@@ -118,12 +108,6 @@ function heardMost(x: Int16Array, freq: number, rate: number): number {
   for (let i = 0; i + n <= x.length; i += n) amps.push(tone(x.subarray(i, i + n), freq, rate));
   amps.sort((p, q) => p - q);
   return amps[amps.length >> 1] ?? 0;
-}
-
-function rms(x: Int16Array): number {
-  let s = 0;
-  for (const v of x) s += v * v;
-  return Math.sqrt(s / Math.max(1, x.length));
 }
 
 before(async () => {
@@ -165,7 +149,7 @@ describe('conference media', () => {
     await conferences.delete(room);
   });
 
-  test('an ffmpeg receiver in the room decodes both talkers', async (t) => {
+  test('an ffmpeg receiver in the room decodes both talkers', needs('ffmpeg'), async (t) => {
     const room = 'ffmpeg-room';
     await conferences.create({ id: room, entryTone: false });
     const a = await Member.open(room, 'pcmu', [500]);

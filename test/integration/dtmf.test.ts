@@ -9,7 +9,9 @@ import { readPcapFile } from '../helpers/pcap.ts';
 import { run } from '../helpers/proc.ts';
 import { RtpPeer, type ReceivedRtp } from '../helpers/RtpPeer.ts';
 import { startServer } from '../helpers/server.ts';
-import { scratchDir, soxTone } from '../media/dtmf/audioTools.ts';
+import { tempDir } from '../helpers/audio.ts';
+import { soxTone } from '../media/dtmf/audioTools.ts';
+import { needs } from '../helpers/peers.ts';
 
 /**
  * DTMF through a real MediaServer with real peers: SIPp's RFC 4733 captures replayed into
@@ -25,8 +27,7 @@ const COL: Record<string, number> = { 1: 1209, 4: 1209, 7: 1209, '*': 1209, 2: 1
 
 let server: MediaServer;
 let dtmf: DtmfService;
-const scratch = scratchDir('dtmf-int-');
-const dir = scratch.dir;
+const dir = tempDir({ after }, 'dtmf-int-');
 const events: ServerEvent[] = [];
 const waiters: Array<() => void> = [];
 
@@ -42,7 +43,6 @@ before(async () => {
 
 after(async () => {
   await server.close();
-  scratch.cleanup();
 });
 
 /** The `endpoint.dtmf` events of one endpoint so far. */
@@ -177,7 +177,7 @@ function seqOrder(a: number, b: number): number {
   return (((a - b) & 0xffff) << 16) >> 16;
 }
 
-test('every SIPp dtmf_2833 capture replayed into an endpoint gives exactly one endpoint.dtmf with its digit', async (t) => {
+test('every SIPp dtmf_2833 capture replayed into an endpoint gives exactly one endpoint.dtmf with its digit', needs('sipp-captures'), async (t) => {
   const files = readdirSync(CAPTURES).filter((f) => /^dtmf_2833_.*\.pcap$/.test(f)).sort();
   assert.equal(files.length, 12);
   await Promise.all(files.map(async (file) => {
@@ -250,7 +250,7 @@ test('RFC 4733 sent by the server: constant timestamp per event, growing duratio
   }
 });
 
-test('in-band DTMF sent to an endpoint without telephone-event is detected by spandsp dtmfdetect', async (t) => {
+test('in-band DTMF sent to an endpoint without telephone-event is detected by spandsp dtmfdetect', needs('sox', 'gst-launch-1.0', 'gst-spandsp'), async (t) => {
   const peer = await openPeer(t);
   const ep = await server.createEndpoint({ remote_sdp: peer.offer(['pcmu'], { telephoneEvent: false }) });
   const result = await dtmf.send(ep.id, '159#', { durationMs: 80 });
@@ -261,7 +261,7 @@ test('in-band DTMF sent to an endpoint without telephone-event is detected by sp
   assert.equal(await gstDigitsOfPcmu('inband-out', peer.received), '159#');
 });
 
-test('sox-made tones sent into an endpoint as PCMU give endpoint.dtmf with source inband', async (t) => {
+test('sox-made tones sent into an endpoint as PCMU give endpoint.dtmf with source inband', needs('sox'), async (t) => {
   const peer = await openPeer(t);
   const ep = await server.createEndpoint({ remote_sdp: peer.offer(['pcmu'], { telephoneEvent: false }) });
   const ulaw = await soxUlawDigits('into', '4*9D', 80);
@@ -272,7 +272,7 @@ test('sox-made tones sent into an endpoint as PCMU give endpoint.dtmf with sourc
   for (const e of got) assert.ok(Math.abs(Number(e.duration_ms) - 80) <= 20, `duration ${String(e.duration_ms)} ms for an 80 ms tone`);
 });
 
-test('the same press as RFC 4733 and in-band tones gives one event; in-band detection can be turned off', async (t) => {
+test('the same press as RFC 4733 and in-band tones gives one event; in-band detection can be turned off', needs('sox'), async (t) => {
   const peer = await openPeer(t);
   const ep = await server.createEndpoint({ remote_sdp: peer.offer(['pcmu']) });
   const pt = telephoneEventPt(ep.sdp);
@@ -306,7 +306,7 @@ test('the same press as RFC 4733 and in-band tones gives one event; in-band dete
   assert.deepEqual(pressesOf(ep.id).map((e) => e.digit), ['6', '0', 'A']);
 });
 
-test('a bridge converts RFC 4733 to in-band tones and in-band tones to RFC 4733 when one leg lacks telephone-event', async (t) => {
+test('a bridge converts RFC 4733 to in-band tones and in-band tones to RFC 4733 when one leg lacks telephone-event', needs('sox', 'gst-launch-1.0', 'gst-spandsp'), async (t) => {
   const peerA = await openPeer(t);
   const peerB = await openPeer(t);
   const a = await server.createEndpoint({ remote_sdp: peerA.offer(['pcmu']) });

@@ -7,7 +7,9 @@ import type { ServerEvent } from '../../src/control/types.ts';
 import { run } from '../helpers/proc.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { startServer } from '../helpers/server.ts';
-import { scratchDir, soxTone } from '../media/dtmf/audioTools.ts';
+import { tempDir } from '../helpers/audio.ts';
+import { soxTone } from '../media/dtmf/audioTools.ts';
+import { needs } from '../helpers/peers.ts';
 
 /**
  * In-band DTMF at a loaded start: many PCMU callers without telephone-event key digits at once
@@ -43,10 +45,8 @@ async function ulawDigits(dir: string): Promise<Buffer> {
   return out;
 }
 
-test(`in-band DTMF: ${STREAMS} PCMU callers keying ${DIGITS} at once on a fresh, loaded server lose no digit`, async (t) => {
-  const scratch = scratchDir('dtmf-load-');
-  t.after(() => scratch.cleanup());
-  const ulaw = await ulawDigits(scratch.dir);
+test(`in-band DTMF: ${STREAMS} PCMU callers keying ${DIGITS} at once on a fresh, loaded server lose no digit`, needs('sox'), async (t) => {
+  const ulaw = await ulawDigits(tempDir(t, 'dtmf-load-'));
 
   const load: ChildProcess[] = [];
   t.after(() => { for (const c of load) c.kill('SIGKILL'); });

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { after, before, test, type TestContext } from 'node:test';
 import type { MediaServer } from '../../src/control/MediaServer.ts';
 import { DtmfService } from '../../src/control/services/DtmfService.ts';
-import { PlaybackService } from '../../src/control/services/PlaybackService.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { nextEvent, startServer } from '../helpers/server.ts';
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { freeUdpPortPair, run, waitUntilBound } from '../helpers/proc.ts';
 import { startServer } from '../helpers/server.ts';
+import { needs } from '../helpers/peers.ts';
 
 /**
  * Real peers on both sides of a bridge: ffmpeg sends pink noise (only the exact alignment correlates) as PCMU RTP into endpoint A, and a
@@ -114,7 +115,7 @@ async function bridgeThroughFfmpeg(t: { after(fn: () => unknown): void }, receiv
   return { ref, got, stats: await server.getEndpoint(a.id), statsB: await server.getEndpoint(b.id) };
 }
 
-test('ffmpeg → endpoint A → bridge → endpoint B → ffmpeg: PCMU relayed bit-exact', async (t) => {
+test('ffmpeg → endpoint A → bridge → endpoint B → ffmpeg: PCMU relayed bit-exact', needs('ffmpeg', 'asterisk-sounds'), async (t) => {
   const { ref, got, stats } = await bridgeThroughFfmpeg(t, { pt: 0, name: 'PCMU', format: 'mulaw' });
   const { r } = bestCorrelation(ref, got, 8000);
   assert.ok(r > 0.999, `correlation with the source ${r.toFixed(4)}`);
@@ -122,7 +123,7 @@ test('ffmpeg → endpoint A → bridge → endpoint B → ffmpeg: PCMU relayed b
   assert.equal(stats.stats.packets_lost, 0);
 });
 
-test('ffmpeg PCMU → bridge transcoding to PCMA → ffmpeg: the audio survives', async (t) => {
+test('ffmpeg PCMU → bridge transcoding to PCMA → ffmpeg: the audio survives', needs('ffmpeg', 'asterisk-sounds'), async (t) => {
   const { ref, got, statsB } = await bridgeThroughFfmpeg(t, { pt: 8, name: 'PCMA', format: 'alaw' });
   assert.equal(statsB.codec?.name, 'pcma');
   const { r } = bestCorrelation(ref, got, 8000);
@@ -175,7 +176,7 @@ async function transcodeSpeech(t: { after(fn: () => unknown): void }, rx: { pt: 
   return { ref: await decodeG711(reference, 'mulaw'), got: new Int16Array(b16.buffer, b16.byteOffset, b16.length >> 1), mode: bridge.mode };
 }
 
-test('PCMU → bridge → G.722 (16 kHz) received by ffmpeg: real speech survives the transcoding', async (t) => {
+test('PCMU → bridge → G.722 (16 kHz) received by ffmpeg: real speech survives the transcoding', needs('ffmpeg', 'asterisk-sounds'), async (t) => {
   const { ref, got, mode } = await transcodeSpeech(t, { pt: 9, rtpmap: 'G722/8000' });
   assert.equal(mode, 'transcode');
   assert.ok(got.length >= 8000, `received ${got.length} samples`);
@@ -183,7 +184,7 @@ test('PCMU → bridge → G.722 (16 kHz) received by ffmpeg: real speech survive
   assert.ok(r > 0.95, `median correlation with the source over 100 ms chunks ${r.toFixed(3)}`);
 });
 
-test('PCMU → bridge → Opus received by GStreamer: real speech survives the transcoding', async (t) => {
+test('PCMU → bridge → Opus received by GStreamer: real speech survives the transcoding', needs('ffmpeg', 'gst-launch-1.0', 'asterisk-sounds'), async (t) => {
   const { ref, got, mode } = await transcodeSpeech(t, {
     pt: 111, rtpmap: 'opus/48000/2', fmtp: 'minptime=10;useinbandfec=1',
     gstCaps: 'application/x-rtp,media=audio,clock-rate=48000,encoding-name=OPUS,payload=111', gstDepay: 'rtpopusdepay',

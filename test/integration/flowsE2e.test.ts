@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { run } from '../helpers/proc.ts';
 import { nextEvent, startServer } from '../helpers/server.ts';
+import { needs } from '../helpers/peers.ts';
 
 /**
  * The example flows end to end over real RTP on 127.0.0.1: a caller (RtpPeer) whose endpoint
@@ -198,7 +199,7 @@ async function speechUlaw(dir: string): Promise<Buffer> {
   return readFileSync(out);
 }
 
-test('voicemail over RTP: greeting, beep, the caller speaks, "#" ends the message, "1" saves it', async (t) => {
+test('voicemail over RTP: greeting, beep, the caller speaks, "#" ends the message, "1" saves it', needs('sox', 'ffprobe', 'asterisk-sounds'), async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'msc-vm-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const { server, flows, caller, endpointId, rtpPort, speak } = await setup(t, { RECORDINGS_DIR: dir });
@@ -243,7 +244,7 @@ function tonePower(packets: Array<{ pt: number; payload: Buffer }>, freq: number
   return energy === 0 ? 0 : (2 * power) / (x.length * energy);
 }
 
-test('conference-pin over RTP: two callers enter the PIN, join the room and hear each other', async (t) => {
+test('conference-pin over RTP: two callers enter the PIN, join the room and hear each other', needs('sox'), async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'msc-conf-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const a = await setup(t);

@@ -8,6 +8,8 @@ import { PlaybackService } from '../../src/control/services/PlaybackService.ts';
 import { freeUdpPortPair, run, waitUntilBound } from '../helpers/proc.ts';
 import { RtpPeer, type ReceivedRtp } from '../helpers/RtpPeer.ts';
 import { nextEvent, startServer } from '../helpers/server.ts';
+import { needs } from '../helpers/peers.ts';
+import { rms } from '../helpers/audio.ts';
 
 /**
  * Playback over real RTP: an RtpPeer or an ffmpeg receiver is the far end, and what it got is
@@ -71,12 +73,6 @@ function toneFrequency(pcm: Int16Array, rate: number, from: number, to: number):
     }
   }
   return (crossings * rate) / (last - first);
-}
-
-function rms(pcm: Int16Array, from = 0, to = pcm.length): number {
-  let s = 0;
-  for (let i = from; i < to; i++) s += pcm[i]! * pcm[i]!;
-  return Math.sqrt(s / Math.max(1, to - from));
 }
 
 /**
@@ -144,7 +140,7 @@ describe('playback over RTP', { concurrency: true }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('prompt:goodbye reaches the peer as 20 ms PCMU frames of one continuous stream that correlates with the prompt decoded by sox', async (t) => {
+  test('prompt:goodbye reaches the peer as 20 ms PCMU frames of one continuous stream that correlates with the prompt decoded by sox', needs('sox', 'ffmpeg'), async (t) => {
     const { peer, id } = await openPeer(t);
     let startedAt = 0;
     const started = nextEvent(server, 'playback.started', (e) => e.endpoint_id === id).then((e) => { startedAt = performance.now(); return e; });
@@ -214,7 +210,7 @@ describe('playback over RTP', { concurrency: true }, () => {
     assert.deepEqual(markers, [runs[1]!.start, runs[2]!.start], 'markers only at the switches');
   });
 
-  test('tone:440 is received at 440 Hz and -13 dBFS (measured on what ffmpeg decodes from the PCMU stream)', async (t) => {
+  test('tone:440 is received at 440 Hz and -13 dBFS (measured on what ffmpeg decodes from the PCMU stream)', needs('ffmpeg'), async (t) => {
     const { peer, id } = await openPeer(t);
     assert.equal((await playback.play(id, ['tone:440:1000'])).reason, 'done');
     await peer.waitFor(50);
@@ -225,7 +221,7 @@ describe('playback over RTP', { concurrency: true }, () => {
     assert.ok(Math.abs(level - -13) < 0.5, `level ${level.toFixed(2)} dBFS`);
   });
 
-  test('tts:hello produces speech on the endpoint (say() resolves done)', async (t) => {
+  test('tts:hello produces speech on the endpoint (say() resolves done)', needs('ffmpeg'), async (t) => {
     const { peer, id } = await openPeer(t);
     const result = await playback.say(id, 'hello');
     assert.equal(result.reason, 'done');
@@ -235,7 +231,7 @@ describe('playback over RTP', { concurrency: true }, () => {
     assert.ok(rms(pcm) > 500, `speech level ${rms(pcm).toFixed(0)} RMS is not silence`);
   });
 
-  test('digits: in DTMF mode to a peer without telephone-event are in-band tones that GStreamer\'s spandsp dtmfdetect decodes', async (t) => {
+  test('digits: in DTMF mode to a peer without telephone-event are in-band tones that GStreamer\'s spandsp dtmfdetect decodes', needs('ffmpeg', 'sox', 'gst-launch-1.0', 'gst-spandsp'), async (t) => {
     const { peer, id } = await openPeer(t, ['pcmu'], false);
     const record = await playback.start({ endpointId: id, media: ['silence:100', 'digits:159#', 'silence:100'], digitsMode: 'dtmf', digitDurationMs: 80 });
     const done = await playback.finished(record.id);
@@ -285,7 +281,7 @@ describe('playback over RTP', { concurrency: true }, () => {
     assert.deepEqual(await second, { reason: 'stopped' });
   });
 
-  test('a G.722 endpoint gets 16 kHz audio: ffmpeg decodes the tone at 1000 Hz', async (t) => {
+  test('a G.722 endpoint gets 16 kHz audio: ffmpeg decodes the tone at 1000 Hz', needs('ffmpeg'), async (t) => {
     const { pcm, codec } = await toneThroughFfmpeg(t, 'g722', 9, 'G722/8000', 16000);
     assert.equal(codec, 'g722');
     assert.ok(pcm.length >= 16000, `${pcm.length} samples`);
@@ -293,7 +289,7 @@ describe('playback over RTP', { concurrency: true }, () => {
     assert.ok(Math.abs(f - 1000) < 2, `measured ${f.toFixed(2)} Hz`);
   });
 
-  test('an Opus endpoint gets 48 kHz audio: ffmpeg decodes the tone at 1000 Hz', async (t) => {
+  test('an Opus endpoint gets 48 kHz audio: ffmpeg decodes the tone at 1000 Hz', needs('ffmpeg'), async (t) => {
     const { pcm, codec } = await toneThroughFfmpeg(t, 'opus', 111, 'opus/48000/2', 48000);
     assert.equal(codec, 'opus');
     assert.ok(pcm.length >= 48000, `${pcm.length} samples`);

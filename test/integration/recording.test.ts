@@ -3,14 +3,16 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { run } from '../helpers/proc.ts';
-import { chunkedCorrelation, decodeWithFfmpeg, peerEndpoint, probe, rms, setup, sine, SPEECH_WAV, streamPcmu, tonePower } from './recordingHelpers.ts';
+import { chunkedCorrelation, decodeWithFfmpeg, ffprobe, rms, sine, tonePower } from '../helpers/audio.ts';
+import { peerEndpoint, setup, SPEECH_WAV, streamPcmu } from './recordingHelpers.ts';
+import { needs } from '../helpers/peers.ts';
 
 /**
  * Recording through a real MediaServer: RTP from a peer socket into an endpoint, the worker's
  * RecordingEngine on the media clock, files checked by ffprobe, ffmpeg and opusinfo.
  */
 
-test('RecordingService.start() records an endpoint in wav, mp3 and opus at once: ffprobe and opusinfo accept them, the audio correlates with the speech sent', async (t) => {
+test('RecordingService.start() records an endpoint in wav, mp3 and opus at once: ffprobe and opusinfo accept them, the audio correlates with the speech sent', needs('ffmpeg', 'ffprobe', 'opusinfo', 'asterisk-sounds'), async (t) => {
   const { dir, server, recordings } = await setup(t);
   const { peer, ep } = await peerEndpoint(t, server);
   const speech = await decodeWithFfmpeg(SPEECH_WAV);
@@ -40,12 +42,12 @@ test('RecordingService.start() records an endpoint in wav, mp3 and opus at once:
   });
 
   for (const r of results) {
-    const p = await probe(r.path);
+    const p = await ffprobe(r.path);
     assert.equal(p.codec, { wav: 'pcm_s16le', mp3: 'mp3', opus: 'opus' }[r.format]);
     assert.equal(p.channels, 1);
     if (r.format !== 'opus') assert.equal(p.sampleRate, 8000);
     // an MP3 without a Xing header: ffprobe estimates its duration from the bitrate
-    assert.ok(Math.abs(p.durationS * 1000 - r.duration_ms) < (r.format === 'mp3' ? 300 : 100), `${r.format}: ffprobe ${p.durationS} s vs ${r.duration_ms} ms`);
+    assert.ok(Math.abs(p.duration * 1000 - r.duration_ms) < (r.format === 'mp3' ? 300 : 100), `${r.format}: ffprobe ${p.duration} s vs ${r.duration_ms} ms`);
     const got = await decodeWithFfmpeg(r.path);
     // G.711 alone is near-identical; after a lossy codec the waveform still follows the speech
     const c = chunkedCorrelation(speech, got);
@@ -58,7 +60,7 @@ test('RecordingService.start() records an endpoint in wav, mp3 and opus at once:
   assert.equal(recordings.get(wav.id).state, 'finished');
 });
 
-test('RecordingService.start() of a bridge in stereo puts leg A on the left and leg B on the right', async (t) => {
+test('RecordingService.start() of a bridge in stereo puts leg A on the left and leg B on the right', needs('ffmpeg', 'ffprobe'), async (t) => {
   const { server, recordings } = await setup(t);
   const a = await peerEndpoint(t, server, 'call-1');
   const b = await peerEndpoint(t, server, 'call-1');
@@ -66,9 +68,9 @@ test('RecordingService.start() of a bridge in stereo puts leg A on the left and 
   const rec = await recordings.start({ bridgeId: bridge.id, format: 'wav', channels: 'stereo' });
   assert.equal(rec.bridge_id, bridge.id);
   assert.equal(rec.endpoint_id, a.ep.id);
-  await Promise.all([streamPcmu(a.peer, a.ep.rtp_port, sine(400, 1000)), streamPcmu(b.peer, b.ep.rtp_port, sine(1300, 1000))]);
+  await Promise.all([streamPcmu(a.peer, a.ep.rtp_port, sine(8000, 1, 400, 8000)), streamPcmu(b.peer, b.ep.rtp_port, sine(8000, 1, 1300, 8000))]);
   const r = await recordings.stop(rec.id);
-  const p = await probe(r.path);
+  const p = await ffprobe(r.path);
   assert.equal(p.channels, 2);
   const left = await channel(r.path, 0);
   const right = await channel(r.path, 1);
@@ -76,13 +78,13 @@ test('RecordingService.start() of a bridge in stereo puts leg A on the left and 
   assert.ok(tonePower(right, 1300, 8000) > 100 * tonePower(right, 400, 8000), 'right is leg B (1300 Hz)');
 });
 
-test('RecordingService.start() of a bridged endpoint in stereo: left = what it received, right = what the bridge sent it', async (t) => {
+test('RecordingService.start() of a bridged endpoint in stereo: left = what it received, right = what the bridge sent it', needs('ffmpeg'), async (t) => {
   const { server, recordings } = await setup(t);
   const a = await peerEndpoint(t, server, 'call-2');
   const b = await peerEndpoint(t, server, 'call-2');
   await server.createBridge({ endpoint_a: a.ep.id, endpoint_b: b.ep.id });
   const rec = await recordings.start({ endpointId: a.ep.id, format: 'wav', channels: 'stereo' });
-  await Promise.all([streamPcmu(a.peer, a.ep.rtp_port, sine(400, 800)), streamPcmu(b.peer, b.ep.rtp_port, sine(1300, 800))]);
+  await Promise.all([streamPcmu(a.peer, a.ep.rtp_port, sine(8000, 0.8, 400, 8000)), streamPcmu(b.peer, b.ep.rtp_port, sine(8000, 0.8, 1300, 8000))]);
   const r = await recordings.stop(rec.id);
   const left = await channel(r.path, 0);
   const right = await channel(r.path, 1);
@@ -100,14 +102,14 @@ async function channel(file: string, c: 0 | 1): Promise<Int16Array> {
   return new Int16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
 }
 
-test('RecordingService.start() keeps the timeline through packet loss: lost frames are recorded as silence', async (t) => {
+test('RecordingService.start() keeps the timeline through packet loss: lost frames are recorded as silence', needs('ffmpeg'), async (t) => {
   const { server, recordings } = await setup(t);
   const { peer, ep } = await peerEndpoint(t, server);
   const rec = await recordings.start({ endpointId: ep.id, format: 'wav' });
   // 1.2 s of tone, frames 25..34 (200 ms) lost on the way
   const lose = new Set<number>();
   for (let i = 25; i < 35; i++) lose.add(i);
-  await streamPcmu(peer, ep.rtp_port, sine(700, 1200), lose);
+  await streamPcmu(peer, ep.rtp_port, sine(8000, 1.2, 700, 8000), lose);
   // the decoding path's jitter buffer saw the 10 frames go missing
   const jb = (await server.getEndpoint(ep.id)).stats.jitter_buffer;
   assert.ok(jb && jb.lost === 10 && jb.concealed >= 1, `jitter buffer stats ${JSON.stringify(jb)}`);

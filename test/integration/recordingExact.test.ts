@@ -5,7 +5,9 @@ import { test } from 'node:test';
 import type { MediaServer } from '../../src/control/MediaServer.ts';
 import { freeUdpPortPair, run } from '../helpers/proc.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
-import { decodeWithFfmpeg, setup } from './recordingHelpers.ts';
+import { decodeWithFfmpeg } from '../helpers/audio.ts';
+import { setup } from './recordingHelpers.ts';
+import { needs } from '../helpers/peers.ts';
 
 /**
  * A recording of a loss-free PCMU stream is the stream, sample for sample: whatever the pacing,
@@ -77,7 +79,7 @@ async function untilReceived(server: MediaServer, id: string, n: number): Promis
   assert.fail(`endpoint ${id} received ${(await server.getEndpoint(id)).stats.packets_received} of ${n} packets`);
 }
 
-test('a recording of a loss-free PCMU stream sent with jittery pacing is sample-exact with what was sent', async (t) => {
+test('a recording of a loss-free PCMU stream sent with jittery pacing is sample-exact with what was sent', needs('ffmpeg'), async (t) => {
   const { dir, server, recordings } = await setup(t);
   const src = await mulawSource(dir, SECONDS);
   const peer = await RtpPeer.open();
@@ -134,7 +136,7 @@ test('a recording of a loss-free PCMU stream sent with jittery pacing is sample-
   assert.ok(jb && jb.lost === 0 && jb.concealed === 0 && jb.discarded === 0 && jb.late === 0, `nothing lost, concealed or discarded: ${JSON.stringify(jb)}`);
 });
 
-test('a recording of ffmpeg sending PCMU RTP is sample-exact with what ffmpeg sent', async (t) => {
+test('a recording of ffmpeg sending PCMU RTP is sample-exact with what ffmpeg sent', needs('ffmpeg'), async (t) => {
   const { dir, server, recordings } = await setup(t);
   const src = await mulawSource(dir, SECONDS);
   const senderPort = await freeUdpPortPair();
@@ -154,7 +156,7 @@ test('a recording of ffmpeg sending PCMU RTP is sample-exact with what ffmpeg se
   assert.equal(c.differing, 0, `${c.differing} samples differ, the first at ${(c.firstDiff / 8).toFixed(1)} ms`);
 });
 
-test('a stereo bridge recording keeps both legs sample-exact and aligned by arrival', async (t) => {
+test('a stereo bridge recording keeps both legs sample-exact and aligned by arrival', needs('ffmpeg'), async (t) => {
   const { dir, server, recordings } = await setup(t);
   const src = await mulawSource(dir, 3);
   const legs: Array<{ peer: RtpPeer; ep: Awaited<ReturnType<MediaServer['createEndpoint']>> }> = [];

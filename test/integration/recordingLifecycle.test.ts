@@ -4,14 +4,16 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ulawToLinear } from '../../src/media/codecs/g711.ts';
 import { nextEvent } from '../helpers/server.ts';
-import { decodeWithFfmpeg, peerEndpoint, probe, setup, sine, streamPcmu, tonePower } from './recordingHelpers.ts';
+import { decodeWithFfmpeg, ffprobe, sine, tonePower } from '../helpers/audio.ts';
+import { peerEndpoint, setup, streamPcmu } from './recordingHelpers.ts';
+import { needs } from '../helpers/peers.ts';
 
 /**
  * How recordings end and what their options do, through a real MediaServer: max duration,
  * hangup, pause, beep, placement limits, and shutdown finalising the file.
  */
 
-test('RecordingService: max_duration_ms stops the recording with cause max_duration and a recording.finished event', async (t) => {
+test('RecordingService: max_duration_ms stops the recording with cause max_duration and a recording.finished event', needs('ffprobe'), async (t) => {
   const { server, recordings } = await setup(t);
   const { ep } = await peerEndpoint(t, server);
   const finished = nextEvent(server, 'recording.finished');
@@ -25,40 +27,40 @@ test('RecordingService: max_duration_ms stops the recording with cause max_durat
   const info = recordings.get(rec.id);
   assert.equal(info.state, 'finished');
   assert.equal(info.cause, 'max_duration');
-  const p = await probe(rec.path);
-  assert.ok(Math.abs(p.durationS - 0.3) < 0.005, `ffprobe says ${p.durationS} s`);
+  const p = await ffprobe(rec.path);
+  assert.ok(Math.abs(p.duration - 0.3) < 0.005, `ffprobe says ${p.duration} s`);
   // DELETE after the end answers the result
   const r = await recordings.stop(rec.id);
   assert.equal(r.cause, 'max_duration');
 });
 
-test('RecordingService: deleting the endpoint finalises its recordings with cause hangup', async (t) => {
+test('RecordingService: deleting the endpoint finalises its recordings with cause hangup', needs('ffprobe'), async (t) => {
   const { server, recordings } = await setup(t);
   const { peer, ep } = await peerEndpoint(t, server);
   const rec = await recordings.start({ endpointId: ep.id, format: 'mp3' });
-  await streamPcmu(peer, ep.rtp_port, sine(500, 400));
+  await streamPcmu(peer, ep.rtp_port, sine(8000, 0.4, 500, 8000));
   const finished = recordings.finished(rec.id);
   await server.deleteEndpoint(ep.id);
   const info = await finished;
   assert.equal(info.cause, 'hangup');
   assert.equal(info.state, 'finished');
   assert.ok(info.duration_ms! >= 300, `duration ${info.duration_ms}`);
-  const p = await probe(rec.path);
+  const p = await ffprobe(rec.path);
   assert.equal(p.codec, 'mp3');
 });
 
-test('RecordingService: pause drops the audio meanwhile, resume continues', async (t) => {
+test('RecordingService: pause drops the audio meanwhile, resume continues', needs('ffmpeg'), async (t) => {
   const { server, recordings } = await setup(t);
   const { peer, ep } = await peerEndpoint(t, server);
   const t0 = performance.now();
   const rec = await recordings.start({ endpointId: ep.id, format: 'wav' });
-  await streamPcmu(peer, ep.rtp_port, sine(600, 300));
+  await streamPcmu(peer, ep.rtp_port, sine(8000, 0.3, 600, 8000));
   const t1 = performance.now();
   assert.equal((await recordings.pause(rec.id)).state, 'paused');
-  await streamPcmu(peer, ep.rtp_port, sine(1500, 400));
+  await streamPcmu(peer, ep.rtp_port, sine(8000, 0.4, 1500, 8000));
   const t2 = performance.now();
   assert.equal((await recordings.resume(rec.id)).state, 'recording');
-  await streamPcmu(peer, ep.rtp_port, sine(600, 300));
+  await streamPcmu(peer, ep.rtp_port, sine(8000, 0.3, 600, 8000));
   const r = await recordings.stop(rec.id);
   // The unpaused time as this run measured it (slower on a loaded machine), the pause (400 ms
   // and more) left out; a recording that kept the pause would exceed it by that much.
@@ -68,7 +70,7 @@ test('RecordingService: pause drops the audio meanwhile, resume continues', asyn
   assert.ok(tonePower(got, 1500, 8000) < 0.01 * tonePower(got, 600, 8000), 'nothing of what was said during the pause');
 });
 
-test('RecordingService: beep plays a 1 kHz tone to the peer and starts the file with it', async (t) => {
+test('RecordingService: beep plays a 1 kHz tone to the peer and starts the file with it', needs('ffmpeg'), async (t) => {
   const { server, recordings } = await setup(t);
   const { peer, ep } = await peerEndpoint(t, server);
   const rec = await recordings.start({ endpointId: ep.id, format: 'wav', beep: true });
@@ -93,17 +95,17 @@ test('RecordingService: a bridge across two media workers is refused with BRIDGE
   assert.deepEqual(recordings.list(), []);
 });
 
-test('MediaServer.close() finalises a WAV in progress: the file is complete and playable', async (t) => {
+test('MediaServer.close() finalises a WAV in progress: the file is complete and playable', needs('ffprobe'), async (t) => {
   const { server, recordings } = await setup(t);
   const { peer, ep } = await peerEndpoint(t, server);
   const rec = await recordings.start({ endpointId: ep.id, format: 'wav' });
   const finished = nextEvent(server, 'recording.finished');
-  await streamPcmu(peer, ep.rtp_port, sine(800, 600));
+  await streamPcmu(peer, ep.rtp_port, sine(8000, 0.6, 800, 8000));
   await server.close();
   const e = await finished;
   assert.equal(e.cause, 'shutdown');
-  const p = await probe(rec.path);
-  assert.ok(p.durationS >= 0.55, `ffprobe says ${p.durationS} s`);
+  const p = await ffprobe(rec.path);
+  assert.ok(p.duration >= 0.55, `ffprobe says ${p.duration} s`);
   // header sizes agree with the file: RIFF size = file - 8, data size = file - 44
   const b = readFileSync(rec.path);
   assert.equal(b.readUInt32LE(4), b.length - 8);
@@ -115,7 +117,7 @@ test('RecordingService: terminate_on ends the recording on an RFC 4733 key press
   const { server, recordings } = await setup(t);
   const { peer, ep } = await peerEndpoint(t, server);
   const rec = await recordings.start({ endpointId: ep.id, format: 'wav', terminateOn: '#' });
-  await streamPcmu(peer, ep.rtp_port, sine(500, 200));
+  await streamPcmu(peer, ep.rtp_port, sine(8000, 0.2, 500, 8000));
   const done = recordings.finished(rec.id);
   // RFC 4733 section 2.5: '5' (not a terminator), then '#' (event 11); one timestamp per event,
   // growing durations, the end packet three times
@@ -134,24 +136,24 @@ test('RecordingService: terminate_on ends the recording on an RFC 4733 key press
   assert.equal(info.state, 'finished');
 });
 
-test('RecordingService.record() for flows: an aborted signal stops the recording and resolves with the file (cause stopped)', async (t) => {
+test('RecordingService.record() for flows: an aborted signal stops the recording and resolves with the file (cause stopped)', needs('ffprobe'), async (t) => {
   const { dir, server, recordings } = await setup(t);
   const { peer, ep } = await peerEndpoint(t, server);
   const ac = new AbortController();
   const started = nextEvent(server, 'recording.started');
   const done = recordings.record(ep.id, { format: 'wav', name: 'voicemail/box-1/msg', max_duration_ms: 60_000, max_silence_ms: 0, terminate_on: '', beep: false }, ac.signal);
   await started;
-  await streamPcmu(peer, ep.rtp_port, sine(500, 300));
+  await streamPcmu(peer, ep.rtp_port, sine(8000, 0.3, 500, 8000));
   ac.abort();
   const r = await done;
   assert.equal(r.cause, 'stopped');
   assert.equal(r.path, path.join(dir, 'voicemail', 'box-1', 'msg.wav'));
   assert.ok(r.durationMs >= 250, `duration ${r.durationMs}`);
-  const p = await probe(r.path);
-  assert.ok(p.durationS >= 0.25);
+  const p = await ffprobe(r.path);
+  assert.ok(p.duration >= 0.25);
   // a second take with the same name overwrites (a flow re-recording a message)
   const again = recordings.record(ep.id, { format: 'wav', name: 'voicemail/box-1/msg', max_duration_ms: 200 }, new AbortController().signal);
   assert.equal((await again).cause, 'max_duration');
-  assert.ok(Math.abs((await probe(r.path)).durationS - 0.2) < 0.01);
+  assert.ok(Math.abs((await ffprobe(r.path)).duration - 0.2) < 0.01);
   await assert.rejects(recordings.record(ep.id, { format: 'wav' }, AbortSignal.abort()), { name: 'AbortError' });
 });

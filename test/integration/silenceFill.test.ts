@@ -4,8 +4,6 @@ import { test, type TestContext } from 'node:test';
 import type { MediaServer } from '../../src/control/MediaServer.ts';
 import OpusScript from 'opusscript';
 import { loadConfig } from '../../src/config/config.ts';
-import { DtmfService } from '../../src/control/services/DtmfService.ts';
-import { PlaybackService } from '../../src/control/services/PlaybackService.ts';
 import { RtpPeer, type ReceivedRtp } from '../helpers/RtpPeer.ts';
 import { startServer } from '../helpers/server.ts';
 

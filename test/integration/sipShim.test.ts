@@ -1,21 +1,18 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { buildApp } from '../../src/api/http/app.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { freeUdpPortPair, run } from '../helpers/proc.ts';
 import { nextEvent, startServer } from '../helpers/server.ts';
 import { SipUas } from '../helpers/sip/SipUas.ts';
+import { needs } from '../helpers/peers.ts';
 
 /**
  * The SIP test shim that the baresip tests call through, checked by a UA nobody here wrote:
  * SIPp's built-in uac scenario (INVITE with SDP, 200 expected, ACK, BYE, 200 expected) fails
  * on any missing or unexpected response.
  */
-// as for baresip: skipped with a reason on a workstation without SIPp, a failure under CI
-const skip = spawnSync('sipp', ['-v'], { stdio: 'ignore' }).error && process.env.CI !== 'true' ? 'SIPp is not installed (apt-get install sip-tester)' : false;
-
-test('the SIP test shim completes SIPp\'s uac scenario: INVITE → endpoint with our answer, BYE → endpoint deleted', { skip }, async (t) => {
+test('the SIP test shim completes SIPp\'s uac scenario: INVITE → endpoint with our answer, BYE → endpoint deleted', needs('sipp'), async (t) => {
   const server = await startServer();
   t.after(() => server.close());
   const app = await buildApp({ control: server, config: server.config, logger: silentLogger });

@@ -6,6 +6,7 @@ import { MIN_SEQUENTIAL, ReceiveStats } from '../../src/media/rtp/ReceiveStats.t
 import { readPcapFile } from '../helpers/pcap.ts';
 import { run } from '../helpers/proc.ts';
 import { startServer } from '../helpers/server.ts';
+import { needs } from '../helpers/peers.ts';
 
 /**
  * SIPp's G.711 A-law capture (Debian sip-tester) against tshark's RTP analysis of the same file:
@@ -26,7 +27,7 @@ async function tsharkStreams(): Promise<TsharkStream> {
   return { packets: Number(m[1]), lost: Number(m[2]), meanJitterMs: Number(m[3]), maxJitterMs: Number(m[4]) };
 }
 
-test('ReceiveStats on the capture\'s own arrival times matches tshark\'s jitter (RFC 3550 A.8)', async () => {
+test('ReceiveStats on the capture\'s own arrival times matches tshark\'s jitter (RFC 3550 A.8)', needs('tshark', 'sipp-captures'), async () => {
   const expected = await tsharkStreams();
   const rtp = readPcapFile(CAPTURE).datagrams.filter((d) => d.srcPort === 5000);
   const stats = new ReceiveStats(8000);
@@ -45,7 +46,7 @@ test('ReceiveStats on the capture\'s own arrival times matches tshark\'s jitter 
   assert.ok(Math.abs(max - expected.maxJitterMs) < 0.01, `max jitter ${max} vs tshark ${expected.maxJitterMs}`);
 });
 
-test('the capture replayed into an endpoint in real time: same packet count, no loss, jitter of the same order', async (t) => {
+test('the capture replayed into an endpoint in real time: same packet count, no loss, jitter of the same order', needs('tshark', 'sipp-captures'), async (t) => {
   const expected = await tsharkStreams();
   const server = await startServer();
   t.after(() => server.close());

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test, type TestContext } from 'node:test';
 import type { MediaServer } from '../../src/control/MediaServer.ts';
-import { DtmfService } from '../../src/control/services/DtmfService.ts';
 import type { ServerEvent } from '../../src/control/types.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { startServer } from '../helpers/server.ts';

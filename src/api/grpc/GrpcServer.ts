@@ -14,7 +14,7 @@ import {
 } from '@grpc/grpc-js';
 import { loadSync, type Options } from '@grpc/proto-loader';
 import { ValidationError } from '../../common/errors.ts';
-import type { Logger } from '../../common/logger.ts';
+import { moduleLogger, type Logger } from '../../common/logger.ts';
 import type { Config } from '../../config/config.ts';
 import type { MediaApiRoot, MediaEngines } from '../../control/MediaControl.ts';
 import type { CreateBridgeRequest, CreateEndpointRequest, UpdateEndpointRequest } from '../../control/types.ts';
@@ -112,7 +112,7 @@ function need<T>(service: T | undefined, name: string): T {
 export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServerHandle> {
   const { control, config } = opts;
   const services: Partial<MediaEngines> = opts.control;
-  const log = opts.logger.child({ module: 'grpc' });
+  const log = moduleLogger(opts.logger, 'grpc');
   // grpc-js writes its own diagnostics (a failed bind, a protocol error) to console.error; they
   // go to our JSON log instead. Its logger is process-wide: the last server started owns it.
   const joined = (args: unknown[]) => args.map(String).join(' ');

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import websocket from '@fastify/websocket';
-import type { Logger } from '../../common/logger.ts';
+import { moduleLogger, type Logger } from '../../common/logger.ts';
 import type { Config } from '../../config/config.ts';
 import type { MediaApiRoot } from '../../control/MediaControl.ts';
 import { createAuthHook } from './auth.ts';
@@ -103,7 +103,7 @@ function closeWebSockets(this: FastifyInstance, done: () => void): void {
 export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
   const { control, config } = opts;
   const app = fastify({
-    loggerInstance: opts.logger.child({ module: 'api' }),
+    loggerInstance: moduleLogger(opts.logger, 'api'),
     // fastify's request log line carries the full URL, which may hold ?token=; we log our own
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
@@ -149,7 +149,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(adminRoutes, { control });
   await app.register(endpointRoutes, { control });
   await app.register(bridgeRoutes, { control });
-  await app.register(eventRoutes, { control, metrics, ...opts.events });
+  await app.register(eventRoutes, { control, metrics, logger: opts.logger, ...opts.events });
   if (control.conferences) await app.register(conferenceRoutes(control.conferences));
   if (control.dtmf) await app.register(dtmfRoutes(control.dtmf));
   if (control.playback) await app.register(playbackRoutes(control.playback));

@@ -15,30 +15,30 @@ export class ApiMetrics {
   }
 
   readonly requests = new Counter({
-    name: 'api_http_requests_total',
+    name: 'msc_http_requests_total',
     help: 'HTTP requests answered, by method, route pattern and status code',
     labelNames: ['method', 'route', 'status_code'] as const,
     registers: [this.registry],
   });
   readonly duration = new Histogram({
-    name: 'api_http_request_duration_seconds',
+    name: 'msc_http_request_duration_seconds',
     help: 'HTTP request duration, by method and route pattern',
     labelNames: ['method', 'route'] as const,
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
   readonly wsClients = new Gauge({
-    name: 'api_events_clients',
+    name: 'msc_ws_event_clients',
     help: 'WebSocket /events clients connected',
     registers: [this.registry],
   });
   readonly wsSlowConsumers = new Counter({
-    name: 'api_events_slow_consumer_disconnects_total',
+    name: 'msc_ws_slow_consumer_disconnects_total',
     help: 'WebSocket /events clients closed with 1013 because they did not read fast enough',
     registers: [this.registry],
   });
   readonly wsEventsSent = new Counter({
-    name: 'api_events_sent_total',
+    name: 'msc_ws_events_sent_total',
     help: 'Event frames sent to WebSocket /events clients (replay included)',
     registers: [this.registry],
   });

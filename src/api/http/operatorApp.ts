@@ -1,5 +1,5 @@
 import fastify, { LogController, type FastifyInstance } from 'fastify';
-import type { Logger } from '../../common/logger.ts';
+import { moduleLogger, type Logger } from '../../common/logger.ts';
 import type { MediaControl } from '../../control/MediaControl.ts';
 import { errorHandler, notFoundHandler } from './errorHandler.ts';
 import type { ApiMetrics } from './metrics.ts';
@@ -20,7 +20,7 @@ export interface OperatorAppOptions {
  */
 export async function buildOperatorApp(opts: OperatorAppOptions): Promise<FastifyInstance> {
   const app = fastify({
-    loggerInstance: opts.logger.child({ module: 'operator-api' }),
+    loggerInstance: moduleLogger(opts.logger, 'operator-api'),
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
   }) as unknown as FastifyInstance;

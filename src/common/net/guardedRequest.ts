@@ -144,3 +144,27 @@ export async function guardedRequest(target: string, opts: GuardedRequestOptions
   }
 }
 
+/**
+ * Reads a response body, counting while reading (Content-Length may be absent or wrong): the
+ * bytes (in a buffer of their own, not Node's shared pool), or null once more than `maxBytes`
+ * came (the stream is destroyed).
+ */
+export async function readBodyCapped(res: GuardedResponse, maxBytes: number): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    total += chunk.byteLength;
+    if (total > maxBytes) {
+      res.body.destroy();
+      return null;
+    }
+    chunks.push(chunk);
+  }
+  const out = Buffer.allocUnsafeSlow(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}

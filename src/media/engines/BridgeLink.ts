@@ -1,4 +1,5 @@
-import type { MessagePort } from 'node:worker_threads';
+import type { Doorbell } from '../../common/Doorbell.ts';
+import type { SpscRing } from '../../common/SpscRing.ts';
 import type { EndpointMediaConfig } from '../../protocol/index.ts';
 import type { MediaSink, RtpEndpoint } from '../transport/RtpEndpoint.ts';
 import { Drop } from '../transport/dropReasons.ts';
@@ -49,6 +50,8 @@ export class BridgeLink implements MediaSink {
   #tsOut = 0;
   #tsStarted = false;
   #lastSsrc = -1;
+  /** Changed when a relayed packet is dropped: the next one starts a new talkspurt (no sequence gap). */
+  #salt = 0;
   relayed = 0;
   // Decoding transcoders: jitter buffer drained on the media clock.
   readonly #clock: MediaClock | null;
@@ -94,7 +97,7 @@ export class BridgeLink implements MediaSink {
       this.#tsStarted = false;
       this.#framing = false;
     }
-    const source = (this.#serial ^ ssrc) >>> 0;
+    const source = (this.#serial ^ ssrc ^ this.#salt) >>> 0;
     // Timestamps of events too are on the audio timeline (they share the stream, RFC 4733 2.1);
     // event durations are in the telephone-event clock, which may differ from the codec's.
     const srcClock = src.codec.clockRate;
@@ -112,6 +115,23 @@ export class BridgeLink implements MediaSink {
         buf[at] = duration >>> 8;
         buf[at + 1] = duration & 0xff;
       }
+      this.relayed++;
+      this.#target.deliver(buf, buf.length, source, seq, tsOut, nowMs);
+      return;
+    }
+    const cn = src.comfortNoise;
+    if (cn != null && (buf[1]! & 0x7f) === cn.payloadType) {
+      // The peer's silence (RFC 3389 SID). Relayed to a leg that negotiated CN (both at their
+      // codec's clock), so its peer sees no sequence gap and no silent wire; never decoded as
+      // audio. A transcoding link drops it: its output pauses, as with DTX.
+      const dstCn = dst.comfortNoise;
+      if (dstCn == null || !sameCodec(src.codec, dst.codec)) {
+        // Not passed on: the next packet continues our stream as a new talkspurt (next sequence
+        // number, timestamp by the elapsed time, marker), not after a gap its peer counts as loss.
+        this.#salt = (this.#salt + 0x9e3779b1) >>> 0;
+        return;
+      }
+      buf[1] = (buf[1]! & 0x80) | dstCn.payloadType;
       this.relayed++;
       this.#target.deliver(buf, buf.length, source, seq, tsOut, nowMs);
       return;
@@ -304,20 +324,26 @@ export class LocalTarget implements LinkTarget {
 }
 
 /**
- * A destination leg on another worker: the converted packet is posted through a MessagePort
- * (a copy; cross-worker bridging works but costs more than a local relay).
+ * A destination leg on another worker: the converted packet is copied into a shared-memory ring
+ * that the other worker drains (RingInbox), waking it only when it sleeps. A full ring drops
+ * the packet and counts it on the receiving leg (`bridge_ring_full`).
  */
-export class RemoteTarget implements LinkTarget {
-  readonly #port: MessagePort;
+export class RingTarget implements LinkTarget {
+  readonly #ring: SpscRing;
+  readonly #bell: Doorbell;
+  readonly #drops: Uint32Array;
   peerMedia: EndpointMediaConfig;
-  constructor(port: MessagePort, peerMedia: EndpointMediaConfig) {
-    this.#port = port;
+  constructor(ring: SpscRing, bell: Doorbell, peerMedia: EndpointMediaConfig, drops: Uint32Array) {
+    this.#ring = ring;
+    this.#bell = bell;
     this.peerMedia = peerMedia;
+    this.#drops = drops;
   }
   media(): EndpointMediaConfig | null {
     return this.peerMedia;
   }
   deliver(buf: Uint8Array, length: number, source: number, seq: number, ts: number): void {
-    this.#port.postMessage([buf.slice(0, length), source, seq, ts]);
+    if (this.#ring.push(buf, length, source, seq, ts)) this.#bell.ring();
+    else this.#drops[Drop.BRIDGE_RING_FULL]! += 1;
   }
 }

@@ -10,6 +10,7 @@ import { ConferenceRoom, participantInfo, type RoomHost, type RoomOptions } from
 import type { Participant, ParticipantFlags } from './conference/Participant.ts';
 import type { PlayerSource } from './playback/PlayerSource.ts';
 import { preparePlayer, sharedPlaybackResources, type PlaybackResources } from './playback/playbackResources.ts';
+import type { RtpEndpoint } from '../transport/RtpEndpoint.ts';
 
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const MAX_MEDIA_ITEMS = 200;
@@ -81,6 +82,9 @@ export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHo
   readonly #byEndpoint = new Map<string, ConferenceRoom>();
   #resources: PlaybackResources | undefined;
   readonly #counters = { created: 0, ended: 0, joined: 0, left: 0 };
+  // mixes and mixing CPU of ended rooms (and of stats windows reset), so the metrics' counters never go down
+  #endedMixes = 0;
+  #endedMixCpuMs = 0;
   #closed = false;
 
   constructor(ctx: WorkerContext) {
@@ -187,7 +191,7 @@ export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHo
     const eid = id(params.endpointId, 'endpointId');
     const other = this.#byEndpoint.get(eid);
     if (other !== undefined) throw new InvalidStateError('ALREADY_IN_CONFERENCE', `endpoint ${eid} is already in conference ${other.id}`);
-    let endpoint;
+    let endpoint: RtpEndpoint;
     try {
       endpoint = this.#ctx.endpoint(eid);
     } catch (err) {
@@ -253,6 +257,8 @@ export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHo
     if (this.#rooms.get(room.id) === room) this.#rooms.delete(room.id);
     this.#ctx.clock.delete(room);
     this.#counters.ended++;
+    this.#endedMixes += room.mixes;
+    this.#endedMixCpuMs += room.mixCpuMs;
   }
 
   onParticipantLeft(p: Participant): void {
@@ -270,8 +276,8 @@ export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHo
 
   metrics(): Record<string, number> {
     let participants = 0;
-    let mixes = 0;
-    let cpu = 0;
+    let mixes = this.#endedMixes;
+    let cpu = this.#endedMixCpuMs;
     let p99 = 0;
     for (const room of this.#rooms.values()) {
       participants += room.participants.size;
@@ -315,7 +321,11 @@ export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHo
         jb.concealed += s.concealed;
         jb.received += s.received;
       }
-      if (reset) room.resetStats();
+      if (reset) {
+        this.#endedMixes += room.mixes;
+        this.#endedMixCpuMs += room.mixCpuMs;
+        room.resetStats();
+      }
     }
     const quantile = (q: number): number => {
       let total = 0;

@@ -8,6 +8,8 @@ export const FRAME_MS = 20;
 /** Tick lateness histogram: 0.1 ms bins up to 100 ms, the last bin holds everything later. */
 const LATE_BIN_MS = 0.1;
 const LATE_BINS = 1001;
+/** Upper bounds (ms) of the cumulative lateness histogram exported to Prometheus; multiples of LATE_BIN_MS. */
+export const LATE_HISTOGRAM_BOUNDS_MS: readonly number[] = [0.5, 1, 2, 5, 10, 20, 50, 100];
 
 /**
  * The worker's media clock: one timer for everything that produces or consumes audio frames.
@@ -28,6 +30,8 @@ export class MediaClock {
   /** Ticks per lateness bin since the last resetLateness() (for percentiles). */
   readonly #lateBins = new Uint32Array(LATE_BINS);
   #lateCount = 0;
+  /** Ticks per LATE_HISTOGRAM_BOUNDS_MS bucket (not cumulative across buckets) of the windows already reset. */
+  readonly #lateFolded = new Float64Array(LATE_HISTOGRAM_BOUNDS_MS.length);
 
   add(c: Clocked): void {
     this.#subscribers.add(c);
@@ -99,8 +103,33 @@ export class MediaClock {
     return LATE_BINS * LATE_BIN_MS;
   }
 
-  /** Start a new lateness window (lateMax and the percentiles). */
+  /**
+   * Lateness as a Prometheus histogram, cumulative since the clock started: counts[i] is the
+   * number of ticks at most boundsMs[i] late (to the 0.1 ms bin's upper edge, as the
+   * percentiles); ticks later than the last bound count only in `count`. Read at scrape time.
+   */
+  lateHistogram(): { boundsMs: number[]; counts: number[]; sumMs: number; count: number } {
+    const counts: number[] = [];
+    let below = 0;
+    let bin = 0;
+    for (let b = 0; b < LATE_HISTOGRAM_BOUNDS_MS.length; b++) {
+      const lastBin = Math.round(LATE_HISTOGRAM_BOUNDS_MS[b]! / LATE_BIN_MS) - 1;
+      for (; bin <= lastBin && bin < LATE_BINS - 1; bin++) below += this.#lateBins[bin]!;
+      below += this.#lateFolded[b]!;
+      counts.push(below);
+    }
+    return { boundsMs: [...LATE_HISTOGRAM_BOUNDS_MS], counts, sumMs: this.lateSum, count: this.ticks };
+  }
+
+  /** Start a new lateness window (lateMax and the percentiles); the histogram keeps its counts. */
   resetLateness(): void {
+    let bin = 0;
+    for (let b = 0; b < LATE_HISTOGRAM_BOUNDS_MS.length; b++) {
+      const lastBin = Math.round(LATE_HISTOGRAM_BOUNDS_MS[b]! / LATE_BIN_MS) - 1;
+      let n = 0;
+      for (; bin <= lastBin && bin < LATE_BINS - 1; bin++) n += this.#lateBins[bin]!;
+      this.#lateFolded[b]! += n;
+    }
     this.lateMax = 0;
     this.#lateBins.fill(0);
     this.#lateCount = 0;

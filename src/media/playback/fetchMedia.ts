@@ -1,6 +1,6 @@
 import { ValidationError } from '../../common/errors.ts';
 import { DestinationPolicy } from '../../common/net/DestinationPolicy.ts';
-import { guardedRequest, RedirectError, UnreachableError, type GuardedRequestOptions } from '../../common/net/guardedRequest.ts';
+import { guardedRequest, readBodyCapped, RedirectError, UnreachableError, type GuardedRequestOptions } from '../../common/net/guardedRequest.ts';
 
 export interface FetchMediaOptions {
   /** Whole-request limit (connect, headers and body), ms. Default 10 000. */
@@ -67,24 +67,9 @@ export async function fetchMedia(url: string, opts: FetchMediaOptions = {}): Pro
       res.body.destroy();
       throw new ValidationError('MEDIA_TOO_LARGE', `${url}: body of ${declared} bytes exceeds the ${maxBytes} byte limit`);
     }
-    // Count while reading: Content-Length may be absent (chunked) or wrong.
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      total += chunk.byteLength;
-      if (total > maxBytes) {
-        res.body.destroy();
-        throw new ValidationError('MEDIA_TOO_LARGE', `${url}: body exceeds the ${maxBytes} byte limit`);
-      }
-      chunks.push(chunk);
-    }
-    const out = new Uint8Array(total);
-    let off = 0;
-    for (const c of chunks) {
-      out.set(c, off);
-      off += c.byteLength;
-    }
-    return out;
+    const body = await readBodyCapped(res, maxBytes);
+    if (body === null) throw new ValidationError('MEDIA_TOO_LARGE', `${url}: body exceeds the ${maxBytes} byte limit`);
+    return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
   } catch (err) {
     return fail(err);
   }

@@ -1,6 +1,6 @@
 import { msToNtp, msToNtpMiddle32, ntpMiddle32, rttFromReportBlock } from '../rtp/ntp.ts';
 import { parseRtcp, type ReportBlock } from '../rtp/rtcp.ts';
-import { buildCompoundRtcp } from '../rtp/rtcpWriter.ts';
+import { buildCompoundRtcp, type SenderInfo } from '../rtp/rtcpWriter.ts';
 import { ReceiveStats } from '../rtp/ReceiveStats.ts';
 import { estimateMos } from '../rtp/mos.ts';
 import type { RtpSender } from './RtpSender.ts';
@@ -102,7 +102,7 @@ export class RtcpSession {
     const sent = sender.packets !== this.#sentSinceReport;
     this.#sentSinceReport = sender.packets;
     const block = this.#stats.makeReportBlock(nowMs, this.#block);
-    let senderInfo;
+    let senderInfo: SenderInfo | undefined;
     if (sent) {
       msToNtp(performance.timeOrigin + nowMs, this.#ntp);
       // RTP timestamp of "now": last sent plus the time since, in our clock (6.4.1).

@@ -39,7 +39,8 @@ export type AudioPacketListener = (ssrc: number, seq: number, ts: number, payloa
 /** Where an endpoint's received media goes (a bridge link, later mixers and recorders). */
 export interface MediaSink {
   /**
-   * A validated packet with our negotiated audio or telephone-event payload type. The buffer
+   * A validated packet with our negotiated audio, telephone-event or CN payload type (CN comes
+   * with `isEvent` false: the sink tells it by the endpoint's `media.comfortNoise`). The buffer
    * belongs to the sink for this call only (it may rewrite it in place and send it on).
    */
   onPacket(buf: Buffer, payloadOffset: number, payloadLength: number, isEvent: boolean, seq: number, ts: number, ssrc: number, nowMs: number): void;
@@ -350,16 +351,14 @@ export class RtpEndpoint {
     // Events and CN count as received for loss (shared sequence numbers) but carry no sampling
     // instant of the audio: they stay out of the jitter.
     this.rtcp.onRtp(ssrc, seq, ts, payloadLength, nowMs, isEvent || isCn);
-    if (isCn) {
-      // The peer's silence (RFC 3389): taps and a bridge peer hear nothing, as with DTX.
-      this.eventPackets++;
-      this.comfortNoisePackets++;
-      return;
-    }
     // Engines' handlers must never take the worker down with them: a failure drops the packet
     // and is counted (try/catch costs nothing on V8's optimised path).
     try {
-      if (isEvent) {
+      if (isCn) {
+        // The peer's silence (RFC 3389): taps hear nothing, as with DTX; a bridge passes it on.
+        this.eventPackets++;
+        this.comfortNoisePackets++;
+      } else if (isEvent) {
         this.eventPackets++;
         const onEvent = this.onEventPacket;
         if (onEvent !== null) onEvent(ssrc, seq, ts, (msg[1]! & 0x80) !== 0, msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);

@@ -16,6 +16,8 @@ export const Drop = {
   HANDLER_ERROR: RTP_PARSE_ERROR_NAMES.length + 6,
   /** From a source that had not (yet) passed latching probation (a learning candidate). */
   UNLATCHED_SOURCE: RTP_PARSE_ERROR_NAMES.length + 7,
+  /** Bound for the other worker of a cross-worker bridge, whose ring was full (it fell behind). */
+  BRIDGE_RING_FULL: RTP_PARSE_ERROR_NAMES.length + 8,
 } as const;
 
 export const DROP_REASON_NAMES: readonly string[] = [
@@ -28,6 +30,7 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'transcode_failed',
   'handler_error',
   'unlatched_source',
+  'bridge_ring_full',
 ];
 
 /** Non-zero counters as a name → count record (read path only). */

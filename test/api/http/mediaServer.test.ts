@@ -67,5 +67,5 @@ test('the API over the real MediaServer: endpoint and bridge lifecycle, errors, 
   assert.equal((await app.inject({ method: 'GET', url: '/ready' })).statusCode, 200);
   const metrics = await app.inject({ method: 'GET', url: '/metrics' });
   assert.equal(metrics.statusCode, 200);
-  assert.match(metrics.body, /^api_http_requests_total\{/m);
+  assert.match(metrics.body, /^msc_http_requests_total\{/m);
 });

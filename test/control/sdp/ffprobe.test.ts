@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import OpusScript from 'opusscript';
 import { createAnswer, type NegotiatedCodec } from '../../../src/control/sdp/index.ts';
 import { fixture, local } from './fixtures.ts';
+import { needs } from '../../helpers/peers.ts';
 
 /** A free UDP port from the kernel (ffprobe binds it, and the next one for RTCP, right after). */
 async function freePort(): Promise<number> {
@@ -68,7 +69,7 @@ async function probe(t: TestContext, sdp: string, port: number, codec: Negotiate
   return streams[0] as Probed;
 }
 
-test('createAnswer() PCMU answer to the SIPp offer is read by ffprobe as pcm_mulaw 8 kHz', async (t) => {
+test('createAnswer() PCMU answer to the SIPp offer is read by ffprobe as pcm_mulaw 8 kHz', needs('ffprobe'), async (t) => {
   const port = await freePort();
   const { sdp, media } = createAnswer(fixture('sipp-uac.sdp'), local({ rtpPort: port, rtcpPort: port + 1 }));
   const s = await probe(t, sdp, port, media.codec, new Uint8Array(160).fill(0xff));
@@ -76,7 +77,7 @@ test('createAnswer() PCMU answer to the SIPp offer is read by ffprobe as pcm_mul
   assert.equal(s.sample_rate, '8000');
 });
 
-test('createAnswer() L16/16000 answer on a dynamic payload type is read by ffprobe as pcm_s16be 16 kHz', async (t) => {
+test('createAnswer() L16/16000 answer on a dynamic payload type is read by ffprobe as pcm_s16be 16 kHz', needs('ffprobe'), async (t) => {
   const port = await freePort();
   const offer = fixture('sipp-uac.sdp').replace('RTP/AVP 0', 'RTP/AVP 118').replace('a=rtpmap:0 PCMU/8000', 'a=rtpmap:118 L16/16000');
   const { sdp, media } = createAnswer(offer, local({ rtpPort: port, rtcpPort: port + 1, codecs: ['l16'] }));
@@ -87,7 +88,7 @@ test('createAnswer() L16/16000 answer on a dynamic payload type is read by ffpro
 });
 
 // ffmpeg reads one format per m= line (the last rtpmap it knows wins): our answers name one codec.
-test('createAnswer() Opus answer (RFC 7587 rtpmap and fmtp) is read by ffprobe as opus 48 kHz', async (t) => {
+test('createAnswer() Opus answer (RFC 7587 rtpmap and fmtp) is read by ffprobe as opus 48 kHz', needs('ffprobe'), async (t) => {
   const port = await freePort();
   const { sdp, media } = createAnswer(fixture('freeswitch-opus.sdp'), local({ rtpPort: port, rtcpPort: port + 1 }));
   assert.equal(media.codec.name, 'opus');

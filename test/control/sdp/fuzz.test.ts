@@ -55,7 +55,7 @@ function expectedError(err: unknown): boolean {
 
 test('createAnswer() on mutated real-world offers only throws ValidationError or UnsupportedError', () => {
   fc.assert(fc.property(mutated, fc.constantFrom(...LOCALS), (offer, loc) => {
-    let result;
+    let result: ReturnType<typeof createAnswer> | undefined;
     try {
       result = createAnswer(offer, loc);
     } catch (err) {

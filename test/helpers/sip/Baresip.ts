@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -32,13 +32,6 @@ export interface BaresipEvent {
   param?: string;
   peeruri?: string;
   [k: string]: unknown;
-}
-
-/** Whether the baresip binary and the modules these tests use are installed. */
-export function baresipInstalled(): boolean {
-  const r = spawnSync('baresip', ['-h'], { stdio: 'ignore' });
-  if (r.error) return false;
-  return ['aufile', 'aubridge', 'sndfile', 'ctrl_tcp', 'menu', 'opus', 'g722', 'g711'].every((m) => existsSync(path.join(MODULE_DIR, `${m}.so`)));
 }
 
 function freeTcpPort(): Promise<number> {

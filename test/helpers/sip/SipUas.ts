@@ -152,7 +152,7 @@ export class SipUas extends EventEmitter<{ call: [SipCall]; reinvite: [SipCall, 
   }
 
   #onDatagram(datagram: Buffer, rinfo: dgram.RemoteInfo): void {
-    let msg;
+    let msg: ReturnType<typeof parseSip>;
     try {
       msg = parseSip(datagram);
     } catch {

@@ -7,6 +7,7 @@ import { PcmaCodec, PcmuCodec, ulawToLinear } from '../../../src/media/codecs/g7
 import { G722Codec } from '../../../src/media/codecs/g722.ts';
 import { L16Codec } from '../../../src/media/codecs/l16.ts';
 import type { Codec } from '../../../src/media/codecs/Codec.ts';
+import { needs } from '../../helpers/peers.ts';
 
 const SPEECH = '/usr/share/asterisk/sounds/en/demo-congrats.wav';
 
@@ -208,7 +209,7 @@ test('G722Codec and L16Codec conceal with the rate-scaled G711Plc (16 and 48 kHz
   }
 });
 
-test('G711Plc on real speech (single 20 ms losses) beats repetition of the last frame', () => {
+test('G711Plc on real speech (single 20 ms losses) beats repetition of the last frame', needs('ffmpeg', 'asterisk-sounds'), () => {
   const b = execFileSync('ffmpeg', ['-v', 'error', '-i', SPEECH, '-ar', '8000', '-ac', '1', '-f', 's16le', '-'], { maxBuffer: 1 << 24 });
   const x = new Int16Array(b.buffer.slice(b.byteOffset, b.byteOffset + (b.length & ~1)));
   const frames = Math.floor(x.length / 160);

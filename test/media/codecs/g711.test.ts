@@ -5,6 +5,7 @@ import {
   linearToUlaw, ulawToLinear, linearToAlaw, alawToLinear, ulawToAlawTable, alawToUlawTable,
   PcmuCodec, PcmaCodec, transcodeUlawToAlaw,
 } from '../../../src/media/codecs/g711.ts';
+import { needs } from '../../helpers/peers.ts';
 
 // An independent port of the G.191 rules written as a segment search over end-point tables
 // (the style of the classic g711.c), with G.191's one's-complement folding of negatives.
@@ -82,7 +83,7 @@ test('ulawToLinear()/alawToLinear() match the reference for all 256 codes', () =
   assert.equal(alawToLinear(0xaa), 32256);
 });
 
-test('G.711 decode is bit-exact with ffmpeg for all 256 codes', () => {
+test('G.711 decode is bit-exact with ffmpeg for all 256 codes', needs('ffmpeg'), () => {
   for (const [fmt, dec] of [['mulaw', ulawToLinear], ['alaw', alawToLinear]] as const) {
     const out = ffmpeg(['-f', fmt, '-ar', '8000', '-ac', '1', '-i', '-', '-f', 's16le', '-'], CODES);
     assert.equal(out.length, 512);
@@ -90,7 +91,7 @@ test('G.711 decode is bit-exact with ffmpeg for all 256 codes', () => {
   }
 });
 
-test('G.711 encode agrees with ffmpeg except where ffmpeg rounds to the nearest level at a threshold', () => {
+test('G.711 encode agrees with ffmpeg except where ffmpeg rounds to the nearest level at a threshold', needs('ffmpeg'), () => {
   // FFmpeg builds its encode table from midpoints between reconstruction levels; G.711 places
   // decision values at segment end points and G.191 folds negatives by one's complement. So both
   // may differ only by one step, only near a decision value, and ffmpeg's pick is the nearer level.

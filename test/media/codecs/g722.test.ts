@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { G722Codec, G722Decoder, G722Encoder } from '../../../src/media/codecs/g722.ts';
+import { needs } from '../../helpers/peers.ts';
 
 const SPEECH = '/usr/share/asterisk/sounds/en/demo-congrats.wav';
 
@@ -38,7 +39,7 @@ function snrDb(ref: Int16Array, out: Int16Array, delay: number, from: number): n
   return 10 * Math.log10(s / e);
 }
 
-test('G722Encoder.encode() produces the same bitstream as ffmpeg on speech and loud tones', () => {
+test('G722Encoder.encode() produces the same bitstream as ffmpeg on speech and loud tones', needs('ffmpeg', 'asterisk-sounds'), () => {
   const pcm = testSignal();
   const ours = new Uint8Array(pcm.length / 2);
   assert.equal(new G722Encoder().encode(pcm, ours), pcm.length / 2);
@@ -50,7 +51,7 @@ test('G722Encoder.encode() produces the same bitstream as ffmpeg on speech and l
   assert.equal(diffs, 0, `${diffs} of ${ours.length} octets differ`);
 });
 
-test('G722Decoder.decode() output equals ffmpeg decoding our bitstream, and tracks the source', () => {
+test('G722Decoder.decode() output equals ffmpeg decoding our bitstream, and tracks the source', needs('ffmpeg', 'asterisk-sounds'), () => {
   const pcm = testSignal();
   const bits = new Uint8Array(pcm.length / 2);
   new G722Encoder().encode(pcm, bits);

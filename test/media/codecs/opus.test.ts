@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { OpusCodec, opusFrameSamples, opusPacketSamples } from '../../../src/media/codecs/opus.ts';
 import { InvalidStateError } from '../../../src/common/errors.ts';
+import { needs } from '../../helpers/peers.ts';
 
 const SPEECH = '/usr/share/asterisk/sounds/en/demo-congrats.wav';
 
@@ -55,7 +56,7 @@ function bestSnr(a: Int16Array, b: Int16Array, minLag: number, maxLag: number, f
   return best;
 }
 
-test('OpusCodec round trip of 20 ms speech frames keeps the waveform (SNR > 10 dB at 32 kbit/s)', (t) => {
+test('OpusCodec round trip of 20 ms speech frames keeps the waveform (SNR > 10 dB at 32 kbit/s)', needs('ffmpeg', 'asterisk-sounds'), (t) => {
   const codec = new OpusCodec({ bitrate: 32000 });
   t.after(() => codec.close());
   assert.deepEqual([codec.name, codec.clockRate, codec.sampleRate, codec.channels, codec.rtpmapChannels],
@@ -82,7 +83,7 @@ test('OpusCodec round trip of 20 ms speech frames keeps the waveform (SNR > 10 d
   assert.ok(snr > 10, `snr ${snr.toFixed(1)} dB`); // measured 12.5 dB (SILK is not waveform-exact)
 });
 
-test('OpusCodec decodes packets from ffmpeg (libopus in Ogg) like ffmpeg does', (t) => {
+test('OpusCodec decodes packets from ffmpeg (libopus in Ogg) like ffmpeg does', needs('ffmpeg', 'asterisk-sounds'), (t) => {
   const codec = new OpusCodec();
   t.after(() => codec.close());
   const ogg = ffmpeg(['-i', SPEECH, '-t', '3', '-ar', '48000', '-ac', '1', '-c:a', 'libopus', '-b:a', '24k',
@@ -108,7 +109,7 @@ test('OpusCodec decodes packets from ffmpeg (libopus in Ogg) like ffmpeg does', 
   assert.ok(snr > 40, `snr ${snr.toFixed(1)} dB`);
 });
 
-test('OpusCodec honours bitrate: 12 kbit/s packets are smaller than 64 kbit/s ones', (t) => {
+test('OpusCodec honours bitrate: 12 kbit/s packets are smaller than 64 kbit/s ones', needs('ffmpeg', 'asterisk-sounds'), (t) => {
   const low = new OpusCodec({ bitrate: 12000 });
   const high = new OpusCodec({ bitrate: 64000 });
   t.after(() => {
@@ -155,7 +156,7 @@ test('OpusCodec.conceal() fills a lost frame from PLC and decodeFec() covers the
   assert.equal(codec.decode(following, out), 960);
 });
 
-test('OpusCodec with fec sets INBAND_FEC: the bitstream changes at the same bitrate', (t) => {
+test('OpusCodec with fec sets INBAND_FEC: the bitstream changes at the same bitrate', needs('ffmpeg', 'asterisk-sounds'), (t) => {
   const plain = new OpusCodec({ bitrate: 24000 });
   const fec = new OpusCodec({ bitrate: 24000, fec: true, packetLossPercent: 20 });
   t.after(() => {

@@ -2,26 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Mixer, type MixerChannel } from '../../../src/media/dsp/Mixer.ts';
+import { toneAmplitude as tone } from '../../helpers/audio.ts';
 
 const N = 160;
 const RATE = 8000;
 
 function sineInto(out: Int16Array, freq: number, amp: number, frame: number): void {
   for (let i = 0; i < out.length; i++) out[i] = Math.round(amp * Math.sin((2 * Math.PI * freq * (frame * out.length + i)) / RATE));
-}
-
-/** Goertzel magnitude of `freq` in `x`, normalised to the amplitude of a pure sine. */
-function tone(x: Int16Array, freq: number): number {
-  const w = (2 * Math.PI * freq) / RATE;
-  const coeff = 2 * Math.cos(w);
-  let s1 = 0;
-  let s2 = 0;
-  for (let i = 0; i < x.length; i++) {
-    const s = x[i]! + coeff * s1 - s2;
-    s2 = s1;
-    s1 = s;
-  }
-  return (2 * Math.sqrt(s1 * s1 + s2 * s2 - coeff * s1 * s2)) / x.length;
 }
 
 function feed(mixer: Mixer, chans: MixerChannel[], freqs: number[], amp: number, frame: number): void {

@@ -5,7 +5,9 @@ import { ValidationError } from '../../../src/common/errors.ts';
 import { DtmfDetector } from '../../../src/media/dtmf/DtmfDetector.ts';
 import type { DtmfEvent } from '../../../src/media/dtmf/DtmfEvent.ts';
 import { DTMF_COL_HZ, DTMF_KEYPAD, DTMF_ROW_HZ, DtmfGenerator } from '../../../src/media/dtmf/DtmfGenerator.ts';
-import { readWav, scratchDir, soxRaw, soxTone, type SoxTone } from './audioTools.ts';
+import { readWav, tempDir } from '../../helpers/audio.ts';
+import { soxRaw, soxTone, type SoxTone } from './audioTools.ts';
+import { needs } from '../../helpers/peers.ts';
 
 function detect(samples: Int16Array, options: ConstructorParameters<typeof DtmfDetector>[0] = {}): DtmfEvent[] {
   const events: DtmfEvent[] = [];
@@ -34,7 +36,7 @@ interface Condition {
 async function checkAllKeys(dir: string, c: Condition): Promise<void> {
   const level = c.levelDbm0 ?? -10;
   const twist = c.twistDb ?? 0;
-  const tones = await Promise.all([...DTMF_KEYPAD].map((key, k) => {
+  const tones = await Promise.all([...DTMF_KEYPAD].map((_key, k) => {
     const t: SoxTone = {
       lowHz: DTMF_ROW_HZ[k >> 2]! * (1 + (c.lowDev ?? 0)),
       highHz: DTMF_COL_HZ[k & 3]! * (1 + (c.highDev ?? 0)),
@@ -54,9 +56,8 @@ async function checkAllKeys(dir: string, c: Condition): Promise<void> {
   assert.deepEqual(failures, [], `${c.name}: ${c.expect ? 'must be detected' : 'must be rejected'}`);
 }
 
-test('DtmfDetector meets the ITU-T Q.24 limits on sox-made tones, all 16 keys', async (t) => {
-  const { dir, cleanup } = scratchDir('dtmf-q24-');
-  t.after(cleanup);
+test('DtmfDetector meets the ITU-T Q.24 limits on sox-made tones, all 16 keys', needs('sox'), async (t) => {
+  const dir = tempDir(t, 'dtmf-q24-');
   const conditions: Condition[] = [
     { name: 'nominal -10 dBm0', expect: true },
     // Frequency tolerance: operate at +-1.5 %, not at +-3.5 %.
@@ -84,9 +85,8 @@ test('DtmfDetector meets the ITU-T Q.24 limits on sox-made tones, all 16 keys', 
   for (const c of conditions) await checkAllKeys(dir, c);
 });
 
-test('DtmfDetector finds 40 ms tones wherever they fall against its analysis windows', async (t) => {
-  const { dir, cleanup } = scratchDir('dtmf-align-');
-  t.after(cleanup);
+test('DtmfDetector finds 40 ms tones wherever they fall against its analysis windows', needs('sox'), async (t) => {
+  const dir = tempDir(t, 'dtmf-align-');
   // Lead-in from 0 to 6.25 ms in 0.625 ms steps covers every offset against the 51-sample hop.
   const leads = Array.from({ length: 11 }, (_, i) => i * 0.625);
   const tones = await Promise.all(leads.flatMap((lead) => [
@@ -131,7 +131,7 @@ test('DtmfDetector accepts 16 and 48 kHz input, decimating internally', () => {
   assert.throws(() => new DtmfDetector({ sampleRate: 44100 }), ValidationError);
 });
 
-test('DtmfDetector reports no digit in real speech (talk-off over the Asterisk prompts)', () => {
+test('DtmfDetector reports no digit in real speech (talk-off over the Asterisk prompts)', needs('asterisk-sounds'), () => {
   const root = '/usr/share/asterisk/sounds/en';
   const files = readdirSync(root).filter((f) => f.endsWith('.wav')).sort();
   assert.ok(files.length >= 150, `expected a broad set of prompts, found ${files.length}`);
@@ -152,9 +152,8 @@ test('DtmfDetector reports no digit in real speech (talk-off over the Asterisk p
   assert.deepEqual(falses, [], 'no false digits');
 });
 
-test('DtmfDetector reports no digit in music-like signals made by sox', async (t) => {
-  const { dir, cleanup } = scratchDir('dtmf-music-');
-  t.after(cleanup);
+test('DtmfDetector reports no digit in music-like signals made by sox', needs('sox'), async (t) => {
+  const dir = tempDir(t, 'dtmf-music-');
   const chords: Array<[string, string[]]> = [
     ['saw-square chord', ['sawtooth', '130.81', 'square', '164.81', 'triangle', '196', 'sawtooth', '261.63']],
     ['plucked chord', ['pluck', '220', 'pluck', '277.18', 'pluck', '329.63', 'pluck', '440']],

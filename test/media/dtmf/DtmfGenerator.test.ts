@@ -6,7 +6,8 @@ import { promisify } from 'node:util';
 import { ValidationError } from '../../../src/common/errors.ts';
 import { DtmfDetector } from '../../../src/media/dtmf/DtmfDetector.ts';
 import { dbm0ToAmplitude, dtmfFrequencies, DtmfGenerator } from '../../../src/media/dtmf/DtmfGenerator.ts';
-import { scratchDir, writeWav } from './audioTools.ts';
+import { tempDir, writeWav } from '../../helpers/audio.ts';
+import { needs } from '../../helpers/peers.ts';
 
 const run = promisify(execFile);
 const ALL = '0123456789*#ABCD';
@@ -22,9 +23,8 @@ async function gstDigits(file: string): Promise<string> {
   return codes.map((c) => ALL[c] ?? '?').join('');
 }
 
-test('DtmfGenerator output is decoded by GStreamer dtmfdetect (spandsp) at 8, 16 and 48 kHz', async (t) => {
-  const { dir, cleanup } = scratchDir('dtmf-gst-');
-  t.after(cleanup);
+test('DtmfGenerator output is decoded by GStreamer dtmfdetect (spandsp) at 8, 16 and 48 kHz', needs('gst-launch-1.0', 'gst-spandsp'), async (t) => {
+  const dir = tempDir(t, 'dtmf-gst-');
   for (const sampleRate of [8000, 16000, 48000]) {
     const file = join(dir, `digits-${sampleRate}.wav`);
     writeWav(file, DtmfGenerator.toneFor(ALL + '5551', { sampleRate, durationMs: 70, pauseMs: 60 }), sampleRate);

@@ -7,6 +7,7 @@ import { Rfc4733Receiver, parseRfc4733Payload } from '../../../src/media/dtmf/Rf
 import { Rfc4733Sender } from '../../../src/media/dtmf/Rfc4733Sender.ts';
 import { readPcapFile } from '../../helpers/pcap.ts';
 import { decodeRtp } from './audioTools.ts';
+import { needs } from '../../helpers/peers.ts';
 
 const CAPTURES = '/usr/share/sip-tester';
 
@@ -20,7 +21,7 @@ function payload(event: number, end: boolean, duration: number, volume = 10): Ui
   return Uint8Array.of(event, (end ? 0x80 : 0) | volume, duration >> 8, duration & 0xff);
 }
 
-test('Rfc4733Receiver gives exactly one right digit for every SIPp dtmf_2833 capture', () => {
+test('Rfc4733Receiver gives exactly one right digit for every SIPp dtmf_2833 capture', needs('sipp-captures'), () => {
   const files = readdirSync(CAPTURES).filter((f) => /^dtmf_2833_.*\.pcap$/.test(f)).sort();
   assert.equal(files.length, 12, 'sip-tester ships 12 dtmf_2833 captures (0-9, star, pound)');
   const names: Record<string, string> = { star: '*', pound: '#' };

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parsePcap, readPcapFile } from '../../helpers/pcap.ts';
+import { needs } from '../../helpers/peers.ts';
 
 /** An IPv4/UDP packet 10.0.0.1:5004 -> 10.0.0.2:6000 carrying `payload`. */
 function ipv4Udp(payload: Buffer): Buffer {
@@ -75,7 +76,7 @@ test('parsePcap() skips non-UDP and truncated records and rejects pcapng', () =>
   assert.throws(() => parsePcap(Buffer.from([0x0a, 0x0d, 0x0d, 0x0a, ...new Array(20).fill(0)])), /pcapng/);
 });
 
-test('readPcapFile() reads the SIPp RFC 2833 captures', () => {
+test('readPcapFile() reads the SIPp RFC 2833 captures', needs('sipp-captures'), () => {
   const { linkType, datagrams } = readPcapFile('/usr/share/sip-tester/dtmf_2833_1.pcap');
   assert.equal(linkType, 1);
   assert.equal(datagrams.length, 10);

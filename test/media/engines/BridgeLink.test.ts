@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { EndpointMediaConfig } from '../../../src/protocol/index.ts';
-import { BridgeLink, type LinkTarget } from '../../../src/media/engines/BridgeLink.ts';
+import { Doorbell } from '../../../src/common/Doorbell.ts';
+import { SpscRing } from '../../../src/common/SpscRing.ts';
+import { BridgeLink, RingTarget, type LinkTarget } from '../../../src/media/engines/BridgeLink.ts';
 import type { Clocked, MediaClock } from '../../../src/media/engines/MediaClock.ts';
 import type { RtpEndpoint } from '../../../src/media/transport/RtpEndpoint.ts';
 import { DROP_REASON_NAMES } from '../../../src/media/transport/dropReasons.ts';
@@ -118,4 +120,25 @@ test('BridgeLink transcoding: a clock catching up several ticks at once sends di
   const seqs = handed.map((b) => (b[2]! << 8) | b[3]!);
   assert.ok(seqs.length >= 5, `${seqs.length} frames sent`);
   assert.equal(new Set(seqs).size, seqs.length, `sequence numbers on the wire: ${seqs.join(', ')}`);
+});
+
+test('BridgeLink into a RingTarget hands packets to the other worker\'s ring and counts a full ring as bridge_ring_full', () => {
+  const from = { media: media('pcmu', 0), eventPackets: 0, drops: new Uint32Array(DROP_REASON_NAMES.length) };
+  const sab = SpscRing.create(1024);
+  const bellBuffer = Doorbell.create();
+  const target = new RingTarget(new SpscRing(sab), new Doorbell(bellBuffer), media('pcmu', 8), from.drops);
+  const link = new BridgeLink(from as unknown as RtpEndpoint, target, null);
+  // 1024 bytes hold five 188-byte records (16 + 172): the sixth and seventh are refused.
+  for (let seq = 0; seq < 7; seq++) link.onPacket(packet(seq, seq * 160, 0), 12, 160, false, seq, seq * 160, 0x11223344, seq * 20);
+  assert.equal(from.drops[DROP_REASON_NAMES.indexOf('bridge_ring_full')], 2);
+  const rx = new SpscRing(sab);
+  const out = new Uint32Array(256);
+  const bytes = new Uint8Array(out.buffer);
+  const seqs: number[] = [];
+  for (let n = rx.read(out); n >= 0; n = rx.read(out)) {
+    assert.equal(n, 172);
+    assert.equal(bytes[1]! & 0x7f, 8, 'payload type mapped for the destination leg');
+    seqs.push(rx.seq);
+  }
+  assert.deepEqual(seqs, [0, 1, 2, 3, 4]);
 });

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { linearToUlaw, ulawToLinear } from '../../../src/media/codecs/g711.ts';
+import { linearToUlaw } from '../../../src/media/codecs/g711.ts';
 import { ConferenceRoom, type RoomHost, type RoomOptions } from '../../../src/media/engines/conference/ConferenceRoom.ts';
 import type { Participant, ParticipantFlags } from '../../../src/media/engines/conference/Participant.ts';
 import type { EndpointAudio, FrameSource } from '../../../src/media/engines/EndpointAudio.ts';
 import type { PlayerSource } from '../../../src/media/engines/playback/PlayerSource.ts';
 import type { RtpEndpoint } from '../../../src/media/transport/RtpEndpoint.ts';
+import { toneAmplitude as tone } from '../../helpers/audio.ts';
 
 /**
  * ConferenceRoom driven by hand, without sockets or timers: fake endpoints take RTP payloads
@@ -17,7 +18,7 @@ type Fake = { ep: RtpEndpoint & { onAudioPacket: ((...a: unknown[]) => void) | n
 
 function fake(id: string): Fake {
   const ep = {
-    id, closed: false, onAudioPacket: null,
+    id, closed: false, onAudioPacket: null, eventPackets: 0,
     media: { remote: null, rtcpMux: false, direction: 'sendrecv', telephoneEvent: null, codec: { name: 'pcmu', payloadType: 0, clockRate: 8000, channels: 1, ptime: 20, fmtp: {} } },
   };
   const audio = {
@@ -74,18 +75,6 @@ class Talker {
   pull(nowMs: number): void {
     this.f.audio.source?.fill(this.heard, nowMs);
   }
-}
-
-function tone(x: Int16Array, freq: number): number {
-  const coeff = 2 * Math.cos((2 * Math.PI * freq) / 8000);
-  let s1 = 0;
-  let s2 = 0;
-  for (let i = 0; i < x.length; i++) {
-    const s = x[i]! + coeff * s1 - s2;
-    s2 = s1;
-    s1 = s;
-  }
-  return (2 * Math.sqrt(Math.max(0, s1 * s1 + s2 * s2 - coeff * s1 * s2))) / x.length;
 }
 
 let now = 1000;

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { InvalidStateError } from '../../../src/common/errors.ts';
 import { parseToneSpec } from '../../../src/media/playback/ToneGenerator.ts';
 import { Player, type FinishReason } from '../../../src/media/playback/Player.ts';
-import { rms, toneShare } from './audioHelpers.ts';
+import { rms, toneShare } from '../../helpers/audio.ts';
 
 const RATE = 8000;
 const FRAME = 160;

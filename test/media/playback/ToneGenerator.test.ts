@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseToneSpec, ToneGenerator } from '../../../src/media/playback/ToneGenerator.ts';
-import { rms, toneShare } from './audioHelpers.ts';
+import { rms, toneShare } from '../../helpers/audio.ts';
 
 function render(spec: string, rate: number, seconds: number): Int16Array {
   const g = new ToneGenerator(parseToneSpec(spec), rate);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { convertRate, convertedLength } from '../../../src/media/playback/convertRate.ts';
-import { rms, toneShare } from './audioHelpers.ts';
+import { rms, toneShare } from '../../helpers/audio.ts';
 
 function sine(freq: number, rate: number, seconds: number, amp = 16000): Int16Array {
   const n = Math.round(rate * seconds);

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { UnsupportedError, ValidationError } from '../../../src/common/errors.ts';
 import { decodeAudio, decodeAudioAt, decodeWav, detectFormat, fixStreamedWav } from '../../../src/media/playback/decodeAudio.ts';
-import { toneShare, tool, zeroCrossingHz } from './audioHelpers.ts';
+import { toneShare, tool, zeroCrossingHz } from '../../helpers/audio.ts';
+import { needs } from '../../helpers/peers.ts';
 
 async function tmp(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'decode-'));
@@ -13,7 +14,7 @@ async function tmp(t: { after: (fn: () => Promise<void>) => void }): Promise<str
   return dir;
 }
 
-test('decodeAudioAt() turns a 44.1 kHz 24-bit stereo WAV (sox) into 8 kHz mono with the right tone and length', async (t) => {
+test('decodeAudioAt() turns a 44.1 kHz 24-bit stereo WAV (sox) into 8 kHz mono with the right tone and length', needs('sox'), async (t) => {
   const dir = await tmp(t);
   const f = path.join(dir, 'tone.wav');
   // 1 kHz left and right, 1.5 s.
@@ -29,7 +30,7 @@ test('decodeAudioAt() turns a 44.1 kHz 24-bit stereo WAV (sox) into 8 kHz mono w
   assert.ok(peak > 14000 && peak < 18500, `peak ${peak}`);
 });
 
-test('decodeWav() averages channels to mono', async (t) => {
+test('decodeWav() averages channels to mono', needs('sox'), async (t) => {
   const dir = await tmp(t);
   const f = path.join(dir, 'lr.wav');
   // Left 500 Hz, right 1500 Hz: mono holds both at half level.
@@ -41,7 +42,7 @@ test('decodeWav() averages channels to mono', async (t) => {
   assert.ok(toneShare(pcm, 16000, 1500) > 0.4);
 });
 
-test('decodeWav() reads 8-bit, 32-bit int, 32-bit float, mu-law and A-law WAVs', async (t) => {
+test('decodeWav() reads 8-bit, 32-bit int, 32-bit float, mu-law and A-law WAVs', needs('sox'), async (t) => {
   const dir = await tmp(t);
   const cases: [string, string[]][] = [
     ['u8', ['-e', 'unsigned-integer', '-b', '8']],
@@ -62,7 +63,7 @@ test('decodeWav() reads 8-bit, 32-bit int, 32-bit float, mu-law and A-law WAVs',
   }
 });
 
-test('decodeAudio() decodes an MP3 made by ffmpeg', async (t) => {
+test('decodeAudio() decodes an MP3 made by ffmpeg', needs('ffmpeg'), async (t) => {
   const dir = await tmp(t);
   const f = path.join(dir, 'tone.mp3');
   tool('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=22050:duration=1', '-ac', '2', '-b:a', '64k', f]);

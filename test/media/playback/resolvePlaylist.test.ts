@@ -12,8 +12,9 @@ import { PromptCache } from '../../../src/media/playback/PromptCache.ts';
 import { digitsToText, resolvePlaylist } from '../../../src/media/playback/resolvePlaylist.ts';
 import type { TtsEngine, TtsOptions } from '../../../src/media/tts/TtsEngine.ts';
 import { TtsService } from '../../../src/media/tts/TtsService.ts';
-import { toneShare, tool } from './audioHelpers.ts';
+import { toneShare, tool } from '../../helpers/audio.ts';
 import { DestinationPolicy } from '../../../src/common/net/DestinationPolicy.ts';
+import { needs } from '../../helpers/peers.ts';
 
 /** The test servers listen on loopback, which the default policy refuses. */
 const LOOPBACK_ALLOWED = new DestinationPolicy({ allow: ['127.0.0.1'] });
@@ -48,7 +49,7 @@ test('resolvePlaylist() decodes a prompt once for many concurrent playbacks', as
   assert.deepEqual([s.misses, s.coalesced, s.entries], [20, 19, 1]);
 });
 
-test('resolvePlaylist() re-reads a prompt file that changed (key has mtime and size)', async (t) => {
+test('resolvePlaylist() re-reads a prompt file that changed (key has mtime and size)', needs('sox'), async (t) => {
   const dir = await tmp(t);
   const f = path.join(dir, 'msg.wav');
   tool('sox', ['-n', '-r', '8000', '-b', '16', '-c', '1', f, 'synth', '0.5', 'sine', '500']);
@@ -67,7 +68,7 @@ test('resolvePlaylist() re-reads a prompt file that changed (key has mtime and s
   }
 });
 
-test('resolvePlaylist() finds MP3 prompts and file items under the media roots only', async (t) => {
+test('resolvePlaylist() finds MP3 prompts and file items under the media roots only', needs('ffmpeg'), async (t) => {
   const dir = await tmp(t);
   tool('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'sine=frequency=600:sample_rate=16000:duration=0.5', path.join(dir, 'jingle.mp3')]);
   await writeFile(path.join(dir, 'text.wav'), 'not audio');
@@ -152,7 +153,7 @@ async function server(t: { after: (fn: () => Promise<void>) => void }): Promise<
   return { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, hits };
 }
 
-test('resolvePlaylist() fetches http items, caches them and refetches after the TTL', async (t) => {
+test('resolvePlaylist() fetches http items, caches them and refetches after the TTL', needs('sox'), async (t) => {
   const { url, hits } = await server(t);
   let now = 0;
   const cache = new PromptCache({ now: () => now });
@@ -166,7 +167,7 @@ test('resolvePlaylist() fetches http items, caches them and refetches after the 
   assert.equal(hits.get('/a.wav'), 2, 'refetched after the TTL');
 });
 
-test('resolvePlaylist() reports HTTP 404, timeouts and oversize bodies as clean ValidationErrors', async (t) => {
+test('resolvePlaylist() reports HTTP 404, timeouts and oversize bodies as clean ValidationErrors', needs('sox'), async (t) => {
   const { url } = await server(t);
   const ctx = { rate: 8000, cache: new PromptCache(), http: { timeoutMs: 300, maxBytes: 100_000, policy: LOOPBACK_ALLOWED } };
   const code = (c: string, re: RegExp) => (e: unknown) => e instanceof ValidationError && e.code === c && re.test(e.message);

@@ -6,7 +6,8 @@ import { InvalidStateError, UnsupportedError, ValidationError } from '../../../s
 import { EncoderPool } from '../../../src/media/recording/EncoderPool.ts';
 import { Mp3Writer } from '../../../src/media/recording/Mp3Writer.ts';
 import { parseMp3FrameHeader } from '../../../src/media/recording/Mp3StreamEncoder.ts';
-import { bestCorrelation, chirp, decode, feedFrames, ffprobe, sine, tempDir } from './audio.ts';
+import { bestCorrelation, chirp, decodePlanar, feedFrames, ffprobe, sine, tempDir } from '../../helpers/audio.ts';
+import { needs } from '../../helpers/peers.ts';
 
 // One pool for the file, closed at the end, so no thread outlives the tests.
 const pool = new EncoderPool({ threads: 1 });
@@ -17,8 +18,8 @@ for (const [rate, channels] of [
   [16000, 1],
   [48000, 2],
 ] as const) {
-  test(`Mp3Writer writes ${rate} Hz ${channels} ch MP3 that ffmpeg decodes back to the source`, async (t) => {
-    const dir = await tempDir(t);
+  test(`Mp3Writer writes ${rate} Hz ${channels} ch MP3 that ffmpeg decodes back to the source`, needs('ffmpeg', 'ffprobe'), async (t) => {
+    const dir = tempDir(t);
     const path = join(dir, 'a.mp3');
     const w = await Mp3Writer.open({ path, sampleRate: rate, channels, encoder: pool });
     const seconds = 2;
@@ -35,7 +36,7 @@ for (const [rate, channels] of [
     const frame = rate >= 32000 ? 1152 : 576;
     assert.ok(p.duration >= seconds && p.duration < seconds + (3 * frame) / rate, `ffprobe duration ${p.duration}`);
 
-    const got = await decode(path, rate, channels);
+    const got = await decodePlanar(path, rate, channels);
     const maxLag = 3 * frame;
     const l = bestCorrelation(left, got[0]!, maxLag);
     assert.ok(l.r > 0.95, `left correlation ${l.r}`);
@@ -48,7 +49,7 @@ for (const [rate, channels] of [
 }
 
 test('Mp3Writer at 8 kHz writes MPEG-2.5 frames', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t);
   const path = join(dir, 'v25.mp3');
   const w = await Mp3Writer.open({ path, sampleRate: 8000, channels: 1, encoder: pool });
   feedFrames(8000, [chirp(8000, 0.5, 200, 3000)], (f) => w.write(f));
@@ -58,19 +59,19 @@ test('Mp3Writer at 8 kHz writes MPEG-2.5 frames', async (t) => {
   assert.deepEqual(parseMp3FrameHeader(head), { sampleRate: 8000, channels: 1 });
 });
 
-test('Mp3Writer with encoder inline (setImmediate slices) writes the same kind of file', async (t) => {
-  const dir = await tempDir(t);
+test('Mp3Writer with encoder inline (setImmediate slices) writes the same kind of file', needs('ffmpeg'), async (t) => {
+  const dir = tempDir(t);
   const path = join(dir, 'inline.mp3');
   const w = await Mp3Writer.open({ path, sampleRate: 16000, channels: 1, encoder: 'inline' });
   const src = sine(16000, 1, 700);
   feedFrames(16000, [src], (f) => w.write(f));
   await w.close();
-  const got = await decode(path, 16000, 1);
+  const got = await decodePlanar(path, 16000, 1);
   assert.ok(bestCorrelation(src, got[0]!, 2000).r > 0.95);
 });
 
-test('Mp3Writer with ifExists append concatenates frames of a compatible MP3 and refuses others', async (t) => {
-  const dir = await tempDir(t);
+test('Mp3Writer with ifExists append concatenates frames of a compatible MP3 and refuses others', needs('ffprobe'), async (t) => {
+  const dir = tempDir(t);
   const path = join(dir, 'vm.mp3');
   for (let i = 0; i < 2; i++) {
     const w = await Mp3Writer.open({ path, sampleRate: 8000, channels: 1, ifExists: i === 0 ? 'fail' : 'append', encoder: pool });
@@ -85,7 +86,7 @@ test('Mp3Writer with ifExists append concatenates frames of a compatible MP3 and
 });
 
 test('Mp3Writer.open() refuses bad bit rates, existing files and unreachable paths with the right errors', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t);
   await assert.rejects(Mp3Writer.open({ path: join(dir, 'a.mp3'), sampleRate: 8000, channels: 1, bitrate: 192000, encoder: pool }), UnsupportedError);
   await writeFile(join(dir, 'b.mp3'), '');
   await assert.rejects(Mp3Writer.open({ path: join(dir, 'b.mp3'), sampleRate: 8000, channels: 1, encoder: pool }), InvalidStateError);
@@ -94,7 +95,7 @@ test('Mp3Writer.open() refuses bad bit rates, existing files and unreachable pat
 });
 
 test('Mp3Writer drops and counts frames when the encoder holds all its chunks', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t);
   const path = join(dir, 'q.mp3');
   const w = await Mp3Writer.open({ path, sampleRate: 8000, channels: 1, chunkMs: 100, maxQueuedChunks: 2, encoder: pool });
   // A synchronous burst: chunks cannot come back before it ends.
@@ -106,7 +107,7 @@ test('Mp3Writer drops and counts frames when the encoder holds all its chunks', 
 });
 
 test('Mp3Writer reports a dead encoder thread through onError and close(), never through write()', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t);
   const own = new EncoderPool();
   const errors: Error[] = [];
   const w = await Mp3Writer.open({ path: join(dir, 'dead.mp3'), sampleRate: 8000, channels: 1, encoder: own, onError: (e) => errors.push(e) });

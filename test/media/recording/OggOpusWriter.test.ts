@@ -7,7 +7,8 @@ import { EncoderPool } from '../../../src/media/recording/EncoderPool.ts';
 import { OggOpusWriter } from '../../../src/media/recording/OggOpusWriter.ts';
 import { OPUS_PRE_SKIP_48K } from '../../../src/media/recording/OggOpusEncoder.ts';
 import { oggCrc32 } from '../../../src/media/recording/ogg.ts';
-import { bestCorrelation, chirp, decode, feedFrames, ffprobe, run, sine, tempDir } from './audio.ts';
+import { bestCorrelation, chirp, decodePlanar, execTool, feedFrames, ffprobe, sine, tempDir } from '../../helpers/audio.ts';
+import { needs } from '../../helpers/peers.ts';
 
 const pool = new EncoderPool({ threads: 1 });
 test.after(() => pool.close());
@@ -58,7 +59,7 @@ function readPages(file: Uint8Array): Page[] {
 
 async function opusinfo(path: string): Promise<string> {
   // Exit status 0 and no warning or error lines: what RFC 7845 conformance looks like to it.
-  const { stdout, stderr } = await run('opusinfo', [path]);
+  const { stdout, stderr } = await execTool('opusinfo', [path]);
   const out = stdout + stderr;
   assert.doesNotMatch(out, /warning|error/i, out);
   return out;
@@ -69,8 +70,8 @@ for (const [rate, channels] of [
   [16000, 1],
   [48000, 2],
 ] as const) {
-  test(`OggOpusWriter writes ${rate} Hz ${channels} ch Ogg Opus that opusinfo accepts and ffmpeg decodes to the exact length`, async (t) => {
-    const dir = await tempDir(t);
+  test(`OggOpusWriter writes ${rate} Hz ${channels} ch Ogg Opus that opusinfo accepts and ffmpeg decodes to the exact length`, needs('opusinfo', 'ffmpeg', 'ffprobe'), async (t) => {
+    const dir = tempDir(t);
     const path = join(dir, 'a.opus');
     const w = await OggOpusWriter.open({ path, sampleRate: rate, channels, encoder: pool, comments: ['TITLE=test'] });
     const seconds = 2.5;
@@ -93,7 +94,7 @@ for (const [rate, channels] of [
 
     // Pre-skip and end trimming exact: decoded length equals the input, and the chirp lines up
     // with its source at (almost) zero lag, which it would not with a wrong pre-skip.
-    const got = await decode(path, rate, channels);
+    const got = await decodePlanar(path, rate, channels);
     assert.equal(got[0]!.length, seconds * rate);
     const c = bestCorrelation(left, got[0]!, 40, -40);
     assert.ok(c.r > 0.9, `correlation ${c.r}`);
@@ -102,8 +103,8 @@ for (const [rate, channels] of [
   });
 }
 
-test('OggOpusWriter pages follow RFC 3533/7845: BOS then EOS, headers alone, sequence, granules, CRC', async (t) => {
-  const dir = await tempDir(t);
+test('OggOpusWriter pages follow RFC 3533/7845: BOS then EOS, headers alone, sequence, granules, CRC', needs('opusinfo'), async (t) => {
+  const dir = tempDir(t);
   const path = join(dir, 'p.opus');
   const w = await OggOpusWriter.open({ path, sampleRate: 8000, channels: 1, encoder: pool, flushMs: 500 });
   // 2.01 s: not a whole number of 20 ms frames, so the last one is padded and end-trimmed.
@@ -141,8 +142,8 @@ test('OggOpusWriter pages follow RFC 3533/7845: BOS then EOS, headers alone, seq
   await opusinfo(path);
 });
 
-test('OggOpusWriter leaves a decodable prefix when the process dies mid-recording', async (t) => {
-  const dir = await tempDir(t);
+test('OggOpusWriter leaves a decodable prefix when the process dies mid-recording', needs('ffmpeg'), async (t) => {
+  const dir = tempDir(t);
   const path = join(dir, 'live.opus');
   const w = await OggOpusWriter.open({ path, sampleRate: 16000, channels: 1, encoder: pool, flushMs: 200 });
   t.after(() => w.close());
@@ -152,7 +153,7 @@ test('OggOpusWriter leaves a decodable prefix when the process dies mid-recordin
   await w.flush();
   const crashed = join(dir, 'crashed.opus');
   await copyFile(path, crashed);
-  const got = await decode(crashed, 16000, 1);
+  const got = await decodePlanar(crashed, 16000, 1);
   // All but the newest 20 ms packet (held back for the EOS page) is decodable; no EOS needed.
   assert.ok(got[0]!.length >= 16000 * 1.9, `decoded ${got[0]!.length} samples from the prefix`);
   const c = bestCorrelation(src.subarray(0, got[0]!.length), got[0]!, 20, -20);
@@ -160,7 +161,7 @@ test('OggOpusWriter leaves a decodable prefix when the process dies mid-recordin
 });
 
 test('OggOpusWriter refuses append and impossible bit rates', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t);
   await assert.rejects(OggOpusWriter.open({ path: join(dir, 'a.opus'), sampleRate: 8000, channels: 1, ifExists: 'append', encoder: pool }), UnsupportedError);
   await assert.rejects(OggOpusWriter.open({ path: join(dir, 'a.opus'), sampleRate: 8000, channels: 1, bitrate: 1000, encoder: pool }), UnsupportedError);
 });

@@ -7,7 +7,8 @@ import { Recorder, type RecorderResult } from '../../../src/media/recording/Reco
 import type { RecordingResult, RecordingWriter, RecordingWriterStats } from '../../../src/media/recording/RecordingWriter.ts';
 import { WavFileWriter } from '../../../src/media/recording/WavFileWriter.ts';
 import { createRecordingWriter } from '../../../src/media/recording/createRecordingWriter.ts';
-import { ffprobe, sine, tempDir } from './audio.ts';
+import { ffprobe, sine, tempDir } from '../../helpers/audio.ts';
+import { needs } from '../../helpers/peers.ts';
 
 /** In-memory writer: keeps a copy of every interleaved frame written. */
 class MemoryWriter implements RecordingWriter {
@@ -129,8 +130,8 @@ test('Recorder with trimSilence false keeps the silence that ended the recording
   assert.equal(res.durationMs, 800);
 });
 
-test('Recorder silence detection on real speech: a prompt then silence stops with the prompt kept whole', async (t) => {
-  const dir = await tempDir(t);
+test('Recorder silence detection on real speech: a prompt then silence stops with the prompt kept whole', needs('ffprobe', 'asterisk-sounds'), async (t) => {
+  const dir = tempDir(t);
   const speech = await readFile('/usr/share/asterisk/sounds/en/vm-intro.wav');
   const pcm = new Int16Array(speech.buffer.slice(speech.byteOffset + 44, speech.byteOffset + speech.length - ((speech.length - 44) % 2)));
   const path = join(dir, 'vm.wav');
@@ -204,8 +205,8 @@ test('Recorder.hangup() and stop() give their causes; a failing writer gives err
   assert.equal(w.frames.length, 1);
 });
 
-test('Recorder in stereo over a real WAV writer: beep, then both legs, read back by ffprobe', async (t) => {
-  const dir = await tempDir(t);
+test('Recorder in stereo over a real WAV writer: beep, then both legs, read back by ffprobe', needs('ffprobe'), async (t) => {
+  const dir = tempDir(t);
   const path = join(dir, 'bridge.wav');
   const w = await createRecordingWriter({ path, format: 'wav', sampleRate: 16000, channels: 2 });
   const r = new Recorder(w, { sampleRate: 16000, channelMode: 'stereo', beep: true, maxDurationMs: 1000 });

@@ -6,7 +6,8 @@ import { InvalidStateError, UnsupportedError, ValidationError } from '../../../s
 import { WavFileWriter } from '../../../src/media/recording/WavFileWriter.ts';
 import { parseWavHeader } from '../../../src/media/recording/wav.ts';
 import { interleave } from '../../../src/media/recording/RecordingWriter.ts';
-import { chirp, feedFrames, ffprobe, run, sine, tempDir } from './audio.ts';
+import { chirp, execTool, feedFrames, ffprobe, sine, tempDir } from '../../helpers/audio.ts';
+import { needs } from '../../helpers/peers.ts';
 
 function samplesOf(file: Buffer, dataOffset = 44): Int16Array {
   return new Int16Array(file.buffer.slice(file.byteOffset + dataOffset, file.byteOffset + file.length));
@@ -18,8 +19,8 @@ for (const [rate, channels] of [
   [48000, 2],
   [8000, 2],
 ] as const) {
-  test(`WavFileWriter writes ${rate} Hz ${channels} ch that ffprobe and sox read with the right length`, async (t) => {
-    const dir = await tempDir(t);
+  test(`WavFileWriter writes ${rate} Hz ${channels} ch that ffprobe and sox read with the right length`, needs('ffprobe', 'soxi'), async (t) => {
+    const dir = tempDir(t);
     const path = join(dir, 'a.wav');
     const w = await WavFileWriter.open({ path, sampleRate: rate, channels });
     const left = chirp(rate, 1.5, 200, rate / 2 - 500);
@@ -34,7 +35,7 @@ for (const [rate, channels] of [
     const p = await ffprobe(path);
     assert.deepEqual([p.codec, p.sampleRate, p.channels], ['pcm_s16le', rate, channels]);
     assert.ok(Math.abs(p.duration - 1.5) < 0.001, `ffprobe duration ${p.duration}`);
-    const { stdout } = await run('soxi', ['-s', path]);
+    const { stdout } = await execTool('soxi', ['-s', path]);
     assert.equal(Number(stdout.trim()), rate * 1.5);
 
     // Bit-exact, and interleaved L R L R as RIFF requires.
@@ -47,7 +48,7 @@ for (const [rate, channels] of [
 }
 
 test('WavFileWriter.write() takes interleaved frames as well as planar ones', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t);
   const path = join(dir, 'i.wav');
   const w = await WavFileWriter.open({ path, sampleRate: 8000, channels: 2 });
   const l = sine(8000, 0.02, 300);
@@ -62,8 +63,8 @@ test('WavFileWriter.write() takes interleaved frames as well as planar ones', as
   assert.deepEqual(got.subarray(320, 640), frame);
 });
 
-test('WavFileWriter leaves a playable file at any moment: a copy taken while open (no close) is read by ffprobe and sox', async (t) => {
-  const dir = await tempDir(t);
+test('WavFileWriter leaves a playable file at any moment: a copy taken while open (no close) is read by ffprobe and sox', needs('ffprobe', 'soxi', 'sox'), async (t) => {
+  const dir = tempDir(t);
   const path = join(dir, 'live.wav');
   const w = await WavFileWriter.open({ path, sampleRate: 8000, channels: 1, flushIntervalMs: 200 });
   t.after(() => w.close());
@@ -75,7 +76,7 @@ test('WavFileWriter leaves a playable file at any moment: a copy taken while ope
   await copyFile(path, crashed);
   const p = await ffprobe(crashed);
   assert.ok(Math.abs(p.duration - 1.3) < 0.001, `duration after crash ${p.duration}`);
-  const { stdout } = await run('soxi', ['-s', crashed]);
+  const { stdout } = await execTool('soxi', ['-s', crashed]);
   assert.equal(Number(stdout.trim()), 8000 * 1.3);
 
   // Torn at arbitrary byte offsets (mid-sample too): still decodes, header never over-claims badly.
@@ -84,14 +85,14 @@ test('WavFileWriter leaves a playable file at any moment: a copy taken while ope
     const torn = join(dir, `torn-${cut}.wav`);
     await copyFile(crashed, torn);
     await truncate(torn, cut);
-    await run('sox', [torn, '-n', 'stat']);
+    await execTool('sox', [torn, '-n', 'stat']);
     const d = await ffprobe(torn);
     assert.ok(d.duration <= 1.3 + 1e-9, `torn ${cut}: ${d.duration}`);
   }
 });
 
-test('WavFileWriter with ifExists append continues a compatible file', async (t) => {
-  const dir = await tempDir(t);
+test('WavFileWriter with ifExists append continues a compatible file', needs('ffprobe'), async (t) => {
+  const dir = tempDir(t);
   const path = join(dir, 'vm.wav');
   const a = chirp(16000, 1, 200, 4000);
   const b = sine(16000, 0.6, 1000);
@@ -110,7 +111,7 @@ test('WavFileWriter with ifExists append continues a compatible file', async (t)
 });
 
 test('WavFileWriter append recovers audio flushed after the last header update (crash) and drops a torn sample', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t);
   const path = join(dir, 'crash.wav');
   const a = sine(8000, 0.5, 500);
   const w1 = await WavFileWriter.open({ path, sampleRate: 8000, channels: 1 });
@@ -128,10 +129,10 @@ test('WavFileWriter append recovers audio flushed after the last header update (
   assert.equal((await stat(path)).size, 44 + head.declaredDataBytes);
 });
 
-test('WavFileWriter append works on a WAV with a LIST chunk written by ffmpeg', async (t) => {
-  const dir = await tempDir(t);
+test('WavFileWriter append works on a WAV with a LIST chunk written by ffmpeg', needs('ffmpeg', 'ffprobe'), async (t) => {
+  const dir = tempDir(t);
   const path = join(dir, 'ff.wav');
-  await run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=8000:duration=0.5',
+  await execTool('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=8000:duration=0.5',
     '-metadata', 'title=test', '-c:a', 'pcm_s16le', path]);
   const before = parseWavHeader(await readFile(path));
   assert.ok(before.dataOffset > 44, 'ffmpeg wrote a LIST chunk before data');
@@ -143,7 +144,7 @@ test('WavFileWriter append works on a WAV with a LIST chunk written by ffmpeg', 
 });
 
 test('WavFileWriter append refuses a file with another rate or channel count', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t);
   const path = join(dir, 'x.wav');
   const w = await WavFileWriter.open({ path, sampleRate: 8000, channels: 1 });
   await w.close();
@@ -154,7 +155,7 @@ test('WavFileWriter append refuses a file with another rate or channel count', a
 });
 
 test('WavFileWriter.open() with ifExists fail rejects an existing file; overwrite replaces it', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t);
   const path = join(dir, 'e.wav');
   await writeFile(path, 'x');
   await assert.rejects(WavFileWriter.open({ path, sampleRate: 8000, channels: 1 }), InvalidStateError);
@@ -166,7 +167,7 @@ test('WavFileWriter.open() with ifExists fail rejects an existing file; overwrit
 });
 
 test('WavFileWriter drops and counts whole frames when its bounded queue is full, never part of one', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t);
   const path = join(dir, 'q.wav');
   // 100 ms chunks, 2 may wait: the pump cannot run during this synchronous burst.
   const w = await WavFileWriter.open({ path, sampleRate: 8000, channels: 1, flushIntervalMs: 100, maxQueuedChunks: 2 });
@@ -180,7 +181,7 @@ test('WavFileWriter drops and counts whole frames when its bounded queue is full
 });
 
 test('WavFileWriter reports an I/O error at open, and close() is idempotent', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t);
   await assert.rejects(WavFileWriter.open({ path: join(dir, 'missing', 'a.wav'), sampleRate: 8000, channels: 1 }), { code: 'ENOENT' });
   // a device is not a recording file: refused before anything is written (ENOSPC is tested on a full tmpfs)
   await assert.rejects(WavFileWriter.open({ path: '/dev/full', sampleRate: 8000, channels: 1, ifExists: 'overwrite' }), { code: 'PATH_FORBIDDEN' });
@@ -192,8 +193,8 @@ test('WavFileWriter reports an I/O error at open, and close() is idempotent', as
   assert.equal(w.stats.droppedFrames, 1);
 });
 
-test('WavFileWriter survives SIGKILL: a child killed mid-recording leaves a WAV that sox and ffprobe read', async (t) => {
-  const dir = await tempDir(t);
+test('WavFileWriter survives SIGKILL: a child killed mid-recording leaves a WAV that sox and ffprobe read', needs('ffprobe', 'sox'), async (t) => {
+  const dir = tempDir(t);
   const path = join(dir, 'killed.wav');
   const { spawn } = await import('node:child_process');
   const { fileURLToPath } = await import('node:url');
@@ -227,16 +228,16 @@ test('WavFileWriter survives SIGKILL: a child killed mid-recording leaves a WAV 
   assert.ok(p.duration >= 1, `duration ${p.duration}`);
   const header = parseWavHeader(await readFile(path));
   assert.ok(44 + header.declaredDataBytes <= (await stat(path)).size, 'header never claims more than is on disk');
-  await run('sox', [path, '-n', 'stat']);
+  await execTool('sox', [path, '-n', 'stat']);
 });
 
-test('WavFileWriter on a disk that fills up ends with the error yet leaves a playable file and reports what it holds', async (t) => {
+test('WavFileWriter on a disk that fills up ends with the error yet leaves a playable file and reports what it holds', needs('ffprobe'), async (t) => {
   const { smallTmpfs } = await import('../../helpers/tmpfs.ts');
   const { openNoFollow } = await import('../../../src/common/safePath.ts');
   // 160 KiB of tmpfs (real ENOSPC); where mounting is not allowed, a file handle that answers
   // ENOSPC after as many bytes (the writer cannot tell the difference).
   const fs = process.env.FORCE_NO_TMPFS ? null : smallTmpfs(t, 160 * 1024);
-  const dir = fs ?? await tempDir(t);
+  const dir = fs ?? tempDir(t);
   if (fs === null) t.diagnostic('tmpfs not mountable here: ENOSPC simulated at the file handle');
   const openFile: Parameters<typeof WavFileWriter.open>[0]['openFile'] = fs !== null ? undefined : async (p, mode) => {
     const fh = await openNoFollow(p, mode);

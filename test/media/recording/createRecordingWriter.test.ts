@@ -7,13 +7,14 @@ import { EncoderPool } from '../../../src/media/recording/EncoderPool.ts';
 import { Mp3Writer } from '../../../src/media/recording/Mp3Writer.ts';
 import { OggOpusWriter } from '../../../src/media/recording/OggOpusWriter.ts';
 import { WavFileWriter } from '../../../src/media/recording/WavFileWriter.ts';
-import { feedFrames, ffprobe, sine, tempDir } from './audio.ts';
+import { feedFrames, ffprobe, sine, tempDir } from '../../helpers/audio.ts';
+import { needs } from '../../helpers/peers.ts';
 
 const pool = new EncoderPool();
 test.after(() => pool.close());
 
-test('createRecordingWriter() opens the writer for each format; every file reads back at 1 s', async (t) => {
-  const dir = await tempDir(t);
+test('createRecordingWriter() opens the writer for each format; every file reads back at 1 s', needs('ffprobe'), async (t) => {
+  const dir = tempDir(t);
   const kinds = [
     ['wav', WavFileWriter, 'pcm_s16le'],
     ['mp3', Mp3Writer, 'mp3'],
@@ -34,7 +35,7 @@ test('createRecordingWriter() opens the writer for each format; every file reads
 });
 
 test('createRecordingWriter() refuses relative paths with .., unknown formats, rates and channel counts', async (t) => {
-  const dir = await tempDir(t);
+  const dir = tempDir(t);
   for (const path of ['../x.wav', 'recordings/../../x.wav', 'a\\..\\b.wav']) {
     await assert.rejects(createRecordingWriter({ path, format: 'wav', sampleRate: 8000, channels: 1 }), ValidationError, path);
   }

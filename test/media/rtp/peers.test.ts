@@ -16,13 +16,14 @@ import { RtpPacket, serializeRtpHeader } from '../../../src/media/rtp/RtpPacket.
 import { ReceiveStats, SeqStatus } from '../../../src/media/rtp/ReceiveStats.ts';
 import { parseRtcp, isRtcp, findCname, type RtcpPacket } from '../../../src/media/rtp/rtcp.ts';
 import { buildCompoundRtcp } from '../../../src/media/rtp/rtcpWriter.ts';
-import { readPcapUdp, writePcapUdp } from './helpers.ts';
+import { readPcapFile, writePcapUdp } from '../../helpers/pcap.ts';
+import { needs } from '../../helpers/peers.ts';
 
 const run = promisify(execFile);
 const G711A_PCAP = '/usr/share/sip-tester/g711a.pcap';
 
-test('RtpPacket and ReceiveStats agree with tshark on the SIPp G.711 A-law capture', async () => {
-  const datagrams = readPcapUdp(G711A_PCAP);
+test('RtpPacket and ReceiveStats agree with tshark on the SIPp G.711 A-law capture', needs('tshark', 'sipp-captures'), async () => {
+  const { datagrams } = readPcapFile(G711A_PCAP);
   assert.equal(datagrams.length, 236);
   const view = new RtpPacket();
   const stats = new ReceiveStats(8000);
@@ -79,7 +80,7 @@ function drain(sock: Socket, marker: Buffer): Promise<void> {
   });
 }
 
-test('ffmpeg RTP and RTCP over UDP parse cleanly and count no loss', async (t) => {
+test('ffmpeg RTP and RTCP over UDP parse cleanly and count no loss', needs('ffmpeg'), async (t) => {
   const rtpSock = await bindLocal(t);
   const rtcpSock = await bindLocal(t);
   const marker = Buffer.from('end-of-test');
@@ -126,7 +127,7 @@ test('ffmpeg RTP and RTCP over UDP parse cleanly and count no loss', async (t) =
   assert.equal(findCname(first, 305419896), 'ffmpeg@test');
 });
 
-test('tshark dissects our RTP headers and compound RTCP without complaint', async (t) => {
+test('tshark dissects our RTP headers and compound RTCP without complaint', needs('tshark'), async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'rtp-tshark-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const rtp = new Uint8Array(172);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EspeakWasmEngine } from '../../../src/media/tts/EspeakWasmEngine.ts';
-import { rms } from '../playback/audioHelpers.ts';
+import { rms } from '../../helpers/audio.ts';
 
 test('EspeakWasmEngine.synthesize() speaks "hello world" as non-silent audio of plausible length', async (t) => {
   const engine = new EspeakWasmEngine();

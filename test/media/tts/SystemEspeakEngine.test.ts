@@ -5,9 +5,10 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { UnsupportedError } from '../../../src/common/errors.ts';
 import { SystemEspeakEngine } from '../../../src/media/tts/SystemEspeakEngine.ts';
-import { rms } from '../playback/audioHelpers.ts';
+import { rms } from '../../helpers/audio.ts';
+import { needs } from '../../helpers/peers.ts';
 
-test('SystemEspeakEngine speaks text full of shell metacharacters instead of running it', async (t) => {
+test('SystemEspeakEngine speaks text full of shell metacharacters instead of running it', needs('espeak-ng'), async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'tts-shell-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const victim = path.join(dir, 'x');
@@ -21,12 +22,12 @@ test('SystemEspeakEngine speaks text full of shell metacharacters instead of run
   assert.deepEqual(await readdir(dir), ['x'], 'nothing was deleted or created');
 });
 
-test('SystemEspeakEngine speaks a text that looks like an option', async () => {
+test('SystemEspeakEngine speaks a text that looks like an option', needs('espeak-ng'), async () => {
   const { pcm } = await new SystemEspeakEngine().synthesize('--help -w /tmp/owned.wav');
   assert.ok(pcm.length > 10_000);
 });
 
-test('SystemEspeakEngine reports a missing program and honours abort', async () => {
+test('SystemEspeakEngine reports a missing program and honours abort', needs('espeak-ng'), async () => {
   await assert.rejects(new SystemEspeakEngine({ command: 'espeak-ng-does-not-exist' }).synthesize('hi'), UnsupportedError);
   const ac = new AbortController();
   const p = new SystemEspeakEngine().synthesize('a long text '.repeat(200), { signal: ac.signal });

@@ -10,8 +10,9 @@ import { HttpTtsEngine } from '../../../src/media/tts/HttpTtsEngine.ts';
 import { Text2WaveEngine } from '../../../src/media/tts/Text2WaveEngine.ts';
 import type { TtsEngine, TtsOptions } from '../../../src/media/tts/TtsEngine.ts';
 import { TtsService } from '../../../src/media/tts/TtsService.ts';
-import { rms } from '../playback/audioHelpers.ts';
+import { rms } from '../../helpers/audio.ts';
 import { DestinationPolicy } from '../../../src/common/net/DestinationPolicy.ts';
+import { needs } from '../../helpers/peers.ts';
 
 class CountingEngine implements TtsEngine {
   calls = 0;
@@ -77,7 +78,7 @@ test('TtsService enforces text limits', async () => {
   await assert.rejects(tts.synthesize('hi', { rate: 0 }), ValidationError);
 });
 
-test('HttpTtsEngine POSTs {text, voice, lang} as JSON and decodes the WAV answer', async (t) => {
+test('HttpTtsEngine POSTs {text, voice, lang} as JSON and decodes the WAV answer', needs('sox'), async (t) => {
   const wav = execFileSync('sox', ['-n', '-r', '16000', '-b', '16', '-c', '1', '-t', 'wav', '-', 'synth', '0.5', 'sine', '300']);
   let received: unknown;
   const srv = createServer((req, res) => {
@@ -112,14 +113,7 @@ test('HttpTtsEngine POSTs {text, voice, lang} as JSON and decodes the WAV answer
   await assert.rejects(new HttpTtsEngine({ url: `${base}/tts` }).synthesize('x'), /destination refused or unreachable/);
 });
 
-let hasText2Wave = true;
-try {
-  execFileSync('text2wave', ['--help'], { stdio: 'ignore' });
-} catch {
-  hasText2Wave = false;
-}
-
-test('Text2WaveEngine speaks through festival text2wave', { skip: hasText2Wave ? false : 'text2wave (festival) not installed' }, async () => {
+test('Text2WaveEngine speaks through festival text2wave', needs('text2wave'), async () => {
   const { pcm } = await new Text2WaveEngine().synthesize('hello world; rm -rf /tmp/x');
   assert.ok(pcm.length > 8000);
   assert.ok(rms(pcm) > 300);

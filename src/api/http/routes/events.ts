@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { MediaControl } from '../../../control/MediaControl.ts';
 import type { ServerEvent } from '../../../control/types.ts';
+import { moduleLogger, type Logger } from '../../../common/logger.ts';
 import type { ApiMetrics } from '../metrics.ts';
 import { ref } from '../schemas.ts';
 import { errorBody } from '../errorHandler.ts';
@@ -10,6 +11,8 @@ import { errorResponses } from './common.ts';
 export interface EventRoutesOptions {
   control: MediaControl;
   metrics: ApiMetrics;
+  /** The root logger (this route logs as module 'events-ws'). */
+  logger: Logger;
   /**
    * A client whose unsent backlog (ws `bufferedAmount`: socket write buffer plus frames not yet
    * framed) passes this is closed with 1013 rather than buffering without bound. Default 1 MiB.
@@ -71,7 +74,8 @@ export async function eventRoutes(app: FastifyInstance, opts: EventRoutesOptions
   const pingIntervalMs = opts.pingIntervalMs ?? 30_000;
   const bus = control.events;
   const clients = new Set<Client>();
-  const log = app.log.child({ module: 'events-ws' });
+  // the root logger: app.log already binds module 'api'
+  const log = moduleLogger(opts.logger, 'events-ws');
 
   function drop(client: Client): void {
     if (clients.delete(client)) metrics.wsClients.dec();

@@ -122,7 +122,9 @@ export class Participant implements FrameSource {
       if (this.#ssrc !== -1) jb.reset();
       this.#ssrc = ssrc;
     }
-    jb.put(seq, ts, payload, nowMs);
+    // Events and CN share the audio's sequence numbers (RFC 4733 2.1, RFC 3389 4): numbered
+    // without them, their places are not gaps to count as loss and conceal.
+    jb.put((seq - this.endpoint.eventPackets) & 0xffff, ts, payload, nowMs);
   };
 
   /** (Re)builds decoder, jitter buffer and resamplers when the negotiated codec changes. */

@@ -208,8 +208,8 @@ test('GET /events closes a client that stops reading with 1013, without stalling
   // A stalled client must not make emitting dearer than serving two live ones (plus slack for GC).
   assert.ok(perEvent < 3 * basePerEvent + 0.02, `emitting took ${perEvent.toFixed(4)} ms/event against ${basePerEvent.toFixed(4)} with no stalled client`);
 
-  assert.equal(await metric(app, 'api_events_slow_consumer_disconnects_total'), 1);
-  assert.equal(await metric(app, 'api_events_clients'), 1);
+  assert.equal(await metric(app, 'msc_ws_slow_consumer_disconnects_total'), 1);
+  assert.equal(await metric(app, 'msc_ws_event_clients'), 1);
   // the healthy client got every event, in order
   assert.equal(healthy.received.length, 1 + BASE + N);
   assert.deepEqual(healthy.seqs, range(1, BASE + N + 1));
@@ -233,7 +233,7 @@ test('GET /events drops a client that stops answering pings', async (t) => {
   const { code } = await silent.closed;
   assert.equal(code, 1006); // terminated, no close handshake
   assert.equal(answering.ws.readyState, WebSocket.OPEN);
-  assert.equal(await metric(app, 'api_events_clients'), 1);
+  assert.equal(await metric(app, 'msc_ws_event_clients'), 1);
 });
 
 test('app.close() closes /events clients with 1001 and unsubscribes from the bus', async (t) => {

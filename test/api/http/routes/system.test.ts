@@ -27,11 +27,11 @@ test('GET /metrics serves the control plane text followed by the API request cou
   assert.equal(res.statusCode, 200);
   assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
   assert.match(res.body, /^media_endpoints 1$/m);
-  assert.match(res.body, /^api_http_requests_total\{method="POST",route="\/endpoints",status_code="201"\} 1$/m);
+  assert.match(res.body, /^msc_http_requests_total\{method="POST",route="\/endpoints",status_code="201"\} 1$/m);
   // labelled by route pattern, so ids do not explode the label set
-  assert.match(res.body, /^api_http_requests_total\{method="GET",route="\/endpoints\/:id",status_code="404"\} 2$/m);
-  assert.match(res.body, /^api_http_request_duration_seconds_count\{method="GET",route="\/endpoints\/:id"\} 2$/m);
-  assert.match(res.body, /^api_events_slow_consumer_disconnects_total 0$/m);
+  assert.match(res.body, /^msc_http_requests_total\{method="GET",route="\/endpoints\/:id",status_code="404"\} 2$/m);
+  assert.match(res.body, /^msc_http_request_duration_seconds_count\{method="GET",route="\/endpoints\/:id"\} 2$/m);
+  assert.match(res.body, /^msc_ws_slow_consumer_disconnects_total 0$/m);
   // two expositions joined: every HELP line is on a line of its own
   assert.doesNotMatch(res.body, /\S# HELP/);
 });
