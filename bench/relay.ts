@@ -1,33 +1,53 @@
 /**
- * npm run bench:relay — bridged calls through media-server-core against a bare Node dgram
- * relay, measured in the same run on the same machine (not a timed test).
+ * npm run bench:relay — bridged calls through media-server-core side by side with a bare Node
+ * dgram relay and rtpengine, measured in one run on the same machine (not a timed test).
  *
- * A call is two legs, 50 packets/s each way (PCMU 20 ms). For each relay the generator steps
- * the number of calls up and reports the highest N with loss < 1% and p99 latency < 5 ms, plus
- * the relay process' CPU microseconds per relayed packet. The ratio bare/server of CPU per packet
- * is the efficiency against the ceiling (1.0 = as cheap as a bare relay).
+ * A call is two legs, 50 packets/s each way (PCMU 20 ms; the payload is speech half of the time,
+ * see bench/relay/generator.ts). Relays, each in its own process (bench/relay/relayProcess.ts):
+ *   bare      a plain Node dgram relay (the ceiling for Node);
+ *   rtpengine Debian rtpengine-daemon, userspace forwarding, driven over ng (skipped if absent);
+ *   plain     media-server-core, PCMU offers without telephone-event, no affinity key (the default
+ *             path of most B2BUAs: in-band DTMF listening on every leg, placement by load);
+ *   b2bua     PCMU + telephone-event offers, one affinity key per call;
+ *   xworker   as b2bua but the two legs forced onto different workers (needs --workers >= 2).
+ * For each, the generator steps the number of calls up (doubling from 50, then one bisection)
+ * and reports the highest N with loss < 1% and p99 latency < 5 ms, and at the comparison load
+ * (--at, default 200 calls) the relaying process' CPU microseconds per relayed packet. CPU per
+ * packet is compared at that same load: at light load fixed costs (timers, housekeeping)
+ * dominate the per-packet figure, and past saturation every relay batches more per wake-up.
  *
- * Options: --workers=1,2 (server worker counts) --gen=N (generator threads, default cores-1)
- *          --seconds=3 (measure time per step) --max=4000 (calls)
+ * Options: --relays=bare,rtpengine,plain,b2bua,xworker --workers=2 (media workers; rtpengine
+ *          threads) --gen=N (generator threads) --seconds=3 (per step) --max=1600 (calls)
+ *          --at=200 --payload=speech|silence --cap=0 (1: step up to capacity, else --at only)
+ *          --prof=DIR (CPU profiles of the relay processes, all threads)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')) as Array<[string, string]>);
-const workerCounts = (args.workers ?? '1').split(',').map(Number);
-const genThreads = Number(args.gen ?? Math.max(1, os.availableParallelism() - Math.max(...workerCounts)));
+const workers = Number(args.workers ?? Math.max(1, os.availableParallelism()));
+const genThreads = Number(args.gen ?? 1);
 const seconds = Number(args.seconds ?? '3');
-const maxCalls = Number(args.max ?? '4000');
+const maxCalls = Number(args.max ?? '1600');
+const atCalls = Number(args.at ?? '200');
+const payload = args.payload ?? 'speech';
+const capacity = (args.cap ?? '1') !== '0';
+/** --prof=DIR: the relay processes run with --cpu-prof (every thread writes a .cpuprofile there). */
+const profDir = args.prof;
 const HIST_BIN_MS = 0.05;
+const haveRtpengine = spawnSync('rtpengine', ['--version']).status === 0;
+let relays = (args.relays ?? 'bare,rtpengine,plain,b2bua,xworker').split(',');
+if (!haveRtpengine) relays = relays.filter((r) => r !== 'rtpengine');
+if (workers < 2) relays = relays.filter((r) => r !== 'xworker');
 
 class RelayChild {
   readonly child: ChildProcess;
   readonly #lines: string[] = [];
   #waiters: Array<(l: string) => void> = [];
-  constructor(mode: string, workers: number) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', new URL('./relay/relayProcess.ts', import.meta.url).pathname, mode, String(workers)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  constructor(mode: string) {
+    this.child = spawn(process.execPath, [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), '--import', 'tsx', new URL('./relay/relayProcess.ts', import.meta.url).pathname, mode, String(workers)], { stdio: ['pipe', 'pipe', 'inherit'] });
     createInterface({ input: this.child.stdout! }).on('line', (l) => {
       const w = this.#waiters.shift();
       if (w) w(l); else this.#lines.push(l);
@@ -53,7 +73,7 @@ class Generators {
     const url = new URL('./relay/generator.ts', import.meta.url).href;
     const tsx = import.meta.resolve('tsx/esm/api');
     for (let i = 0; i < n; i++) {
-      this.threads.push(new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); })`, { eval: true }));
+      this.threads.push(new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); })`, { eval: true, workerData: { payload } }));
     }
   }
   #call(w: Worker, msg: object): Promise<any> {
@@ -73,7 +93,7 @@ class Generators {
   }
 }
 
-interface Step { calls: number; loss: number; p50: number; p99: number; cpuUsPerPacket: number; pps: number; ok: boolean }
+interface Step { calls: number; loss: number; p50: number; p99: number; cpuUsPerPacket: number; pps: number; ok: boolean; dtmf?: Record<string, number> }
 
 function percentile(hist: number[], total: number, p: number): number {
   let acc = 0;
@@ -92,33 +112,43 @@ async function measure(relay: RelayChild, gens: Generators, calls: number): Prom
   await gens.all({ cmd: 'start' });
   await new Promise((r) => setTimeout(r, 1000)); // latching, warm-up
   await gens.all({ cmd: 'measure' });
-  const cpu0 = await relay.ask('cpu');
+  const s0 = await relay.ask('cpu');
   await new Promise((r) => setTimeout(r, seconds * 1000));
-  const cpu1 = await relay.ask('cpu');
+  const s1 = await relay.ask('cpu');
   await gens.all({ cmd: 'stopSending' });
   await new Promise((r) => setTimeout(r, 200)); // in-flight packets
   const reports = await gens.all({ cmd: 'report' });
   const sent = reports.reduce((s, r) => s + r.sent, 0);
   const received = reports.reduce((s, r) => s + r.received, 0);
   const hist = reports[0].hist.map((_: number, i: number) => reports.reduce((s, r) => s + r.hist[i], 0));
-  const relayed = cpu1.relayed - cpu0.relayed;
+  // rtpengine reports no counter here: what the generator got back is what it relayed.
+  const relayed = s0.relayed === null ? received : s1.relayed - s0.relayed;
   const loss = sent === 0 ? 1 : Math.max(0, 1 - received / sent);
   const p99 = percentile(hist, received, 0.99);
+  const dtmf = s1.dtmf ? Object.fromEntries(Object.entries(s1.dtmf as Record<string, number>).map(([k, v]) => [k, v - (s0.dtmf[k] ?? 0)])) : undefined;
   return {
     calls, loss, p50: percentile(hist, received, 0.5), p99,
-    cpuUsPerPacket: relayed > 0 ? (cpu1.cpuUs - cpu0.cpuUs) / relayed : Infinity,
+    cpuUsPerPacket: relayed > 0 ? (s1.cpuUs - s0.cpuUs) / relayed : Infinity,
     pps: relayed / seconds,
     ok: loss < 0.01 && p99 < 5,
+    ...(dtmf ? { dtmf } : {}),
   };
 }
 
-async function run(mode: 'bare' | 'server', workers: number): Promise<{ best: Step | null; steps: Step[] }> {
-  const relay = new RelayChild(mode, workers);
+function line(mode: string, s: Step): string {
+  const d = s.dtmf && s.dtmf.inbandWindows ? ` in-band DTMF windows=${s.dtmf.inbandWindows} analysed=${(100 * (s.dtmf.inbandAnalysed ?? 0) / s.dtmf.inbandWindows).toFixed(0)}% measured=${(100 * (s.dtmf.inbandMeasured ?? 0) / s.dtmf.inbandWindows).toFixed(2)}%` : '';
+  return `  ${mode.padEnd(9)} calls=${String(s.calls).padStart(4)} loss=${(s.loss * 100).toFixed(2)}% p50=${s.p50.toFixed(2)}ms p99=${s.p99.toFixed(2)}ms cpu/pkt=${s.cpuUsPerPacket.toFixed(2)}us relayed=${Math.round(s.pps)}pps ${s.ok ? 'ok' : 'FAIL'}${d}`;
+}
+
+async function run(mode: string): Promise<{ mode: string; best: Step | null; at: Step | null; steps: Step[] }> {
+  const relay = new RelayChild(mode);
   await relay.next(); // ready
   const gens = new Generators(genThreads);
   const steps: Step[] = [];
   let best: Step | null = null;
-  let calls = 50;
+  let at: Step | null = null;
+  // Up to the comparison load first (doubling from 50 passes through 200), then on to capacity.
+  let calls = capacity ? Math.min(50, atCalls) : atCalls;
   let lastFail = Infinity;
   while (calls <= maxCalls) {
     let s: Step;
@@ -129,43 +159,43 @@ async function run(mode: 'bare' | 'server', workers: number): Promise<{ best: St
       break;
     }
     steps.push(s);
-    console.log(`  ${mode}${mode === 'server' ? `(${workers}w)` : ''} calls=${s.calls} loss=${(s.loss * 100).toFixed(2)}% p50=${s.p50.toFixed(2)}ms p99=${s.p99.toFixed(2)}ms cpu/pkt=${s.cpuUsPerPacket.toFixed(2)}us relayed=${Math.round(s.pps)}pps ${s.ok ? 'ok' : 'FAIL'}`);
-    if (s.ok) best = s; else lastFail = Math.min(lastFail, calls);
-    // Double until the first failure, then one bisection step between the last pass and it.
-    if (lastFail === Infinity) calls *= 2;
+    console.log(line(mode, s));
+    if (s.calls === atCalls) at = s;
+    if (!capacity) break;
+    if (s.ok) { if (best === null || s.calls > best.calls) best = s; } else if (calls >= atCalls) lastFail = Math.min(lastFail, calls);
+    // Double through --at whatever happens (the comparison load is always measured), then until
+    // the first failure, then one bisection step between the last pass and it.
+    if (calls < atCalls) calls = calls * 2 > atCalls ? atCalls : calls * 2;
+    else if (lastFail === Infinity) calls *= 2;
     else {
       const next = Math.round(((best?.calls ?? 0) + lastFail) / 2 / 25) * 25;
-      if (next <= (best?.calls ?? 0) || next >= lastFail || steps.length > 12) break;
+      if (next <= (best?.calls ?? 0) || next >= lastFail || steps.length > 10) break;
       calls = next;
     }
     // The relay keeps its calls: going down means a fresh relay.
-    if (best && calls < steps[steps.length - 1]!.calls) break;
+    if (calls < steps[steps.length - 1]!.calls) break;
   }
   await gens.close();
   await relay.close();
-  return { best, steps };
+  return { mode, best, at, steps };
 }
 
-console.log(`bench:relay — ${os.availableParallelism()} cores, generator threads ${genThreads}, ${seconds}s per step`);
-const bare = await run('bare', 1);
-const results: Array<{ workers: number; best: Step | null; steps: Step[] }> = [];
-for (const w of workerCounts) results.push({ workers: w, ...(await run('server', w)) });
+console.log(`bench:relay — ${os.availableParallelism()} cores (load average ${os.loadavg()[0]!.toFixed(1)}), media workers ${workers}, generator threads ${genThreads}, ${seconds}s per step, payload ${payload}${haveRtpengine ? '' : ', rtpengine not installed'}`);
+const results: Array<Awaited<ReturnType<typeof run>>> = [];
+for (const mode of relays) results.push(await run(mode));
 
-// CPU per packet is compared at the same load (the highest number of calls both relays passed
-// at): at light load fixed costs (timers, housekeeping) dominate the per-packet figure, and past
-// saturation both relays just batch more per wake-up.
-const atCalls = (steps: Step[], n: number) => steps.find((s) => s.calls === n);
-console.log('\nresults');
-const bareCpu = bare.best?.cpuUsPerPacket ?? NaN;
-console.log(`  bare dgram relay: highest N=${bare.best?.calls ?? 0} calls, ${bareCpu.toFixed(2)} us CPU per packet → ${Math.round(1e6 / bareCpu / 100)} calls per core`);
+const byMode = (m: string) => results.find((r) => r.mode === m);
+const cpuAt = (m: string) => byMode(m)?.at?.cpuUsPerPacket ?? NaN;
+console.log(`\nresults at ${atCalls} calls (${atCalls * 100} packets/s relayed), CPU of the relaying process per relayed packet`);
+console.log('  relay      cpu/pkt   loss    p99     highest N (loss<1%, p99<5ms)');
 for (const r of results) {
-  const cpu = r.best?.cpuUsPerPacket ?? NaN;
-  // the highest load both passed (both relays unsaturated); else the highest both ran
-  const passedBoth = r.steps.filter((s) => s.ok && atCalls(bare.steps, s.calls)?.ok).map((s) => s.calls);
-  const common = passedBoth.length > 0 ? Math.max(...passedBoth) : Math.max(...r.steps.map((s) => s.calls).filter((n) => atCalls(bare.steps, n)));
-  const b = atCalls(bare.steps, common)!;
-  const m = atCalls(r.steps, common)!;
-  console.log(`  media-server-core ${r.workers} worker(s): highest N=${r.best?.calls ?? 0} calls (p99 ${r.best?.p99.toFixed(2)} ms), ${cpu.toFixed(2)} us CPU per packet → ${Math.round(1e6 / cpu / 100)} calls per core`);
-  console.log(`    ratio to bare relay: CPU efficiency ${(b.cpuUsPerPacket / m.cpuUsPerPacket).toFixed(2)} (at ${common} calls: ${b.cpuUsPerPacket.toFixed(2)} vs ${m.cpuUsPerPacket.toFixed(2)} us/packet), capacity ${((r.best?.calls ?? 0) / Math.max(1, bare.best?.calls ?? 1)).toFixed(2)}`);
+  const a = r.at;
+  console.log(`  ${r.mode.padEnd(9)} ${a ? `${a.cpuUsPerPacket.toFixed(2).padStart(6)}us ${(a.loss * 100).toFixed(2).padStart(5)}% ${a.p99.toFixed(2).padStart(6)}ms` : '      -       -        -'}   ${capacity ? (r.best?.calls ?? 0) : '-'}`);
 }
+const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) ? (a / b).toFixed(2) : 'n/a');
+console.log('ratios (same run, same load)');
+console.log(`  plain / b2bua CPU per packet:         ${ratio(cpuAt('plain'), cpuAt('b2bua'))}  (target <= 1.15)`);
+console.log(`  b2bua efficiency vs bare (bare/b2bua): ${ratio(cpuAt('bare'), cpuAt('b2bua'))}  (target >= 0.9)`);
+console.log(`  b2bua / rtpengine CPU per packet:     ${ratio(cpuAt('b2bua'), cpuAt('rtpengine'))}  (target <= 1)`);
+console.log(`  xworker / b2bua CPU per packet:       ${ratio(cpuAt('xworker'), cpuAt('b2bua'))}`);
 process.exit(0);

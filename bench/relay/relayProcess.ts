@@ -1,25 +1,42 @@
 /**
  * The relay under test, as a child process driven by line commands on stdin:
  *   `calls N`  → grow to N bridged calls, answer `{"legs":[[portA,portB],...]}`
- *   `cpu`      → answer `{"cpuUs":..., "relayed":...}` (process CPU time, packets relayed)
- * Mode `bare`: a plain Node dgram relay, the ceiling. Mode `server`: media-server-core's
- * MediaServer with MEDIA_WORKERS workers, endpoints answered from SDP and bridged.
+ *   `cpu`      → answer `{"cpuUs":..., "relayed":..., "dtmf":{...}}` (CPU time of the relaying
+ *                process, packets relayed, in-band DTMF analysis counters of the server)
+ * Modes:
+ * - `bare`: a plain Node dgram relay, the ceiling for Node;
+ * - `plain`: media-server-core, PCMU offers without telephone-event and no affinity key (what
+ *   most B2BUAs send: in-band DTMF detection runs on every leg, placement is by load);
+ * - `b2bua`: PCMU + telephone-event offers, one affinity key per call (both legs on one worker);
+ * - `xworker`: PCMU + telephone-event, the two legs forced onto different workers (two affinity
+ *   keys chosen to map to different workers): every packet crosses threads;
+ * - `rtpengine`: Debian's rtpengine-daemon in userspace (no kernel module), driven over its ng
+ *   control protocol on 127.0.0.1; its CPU is read from /proc.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { loadConfig } from '../../src/config/config.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { MediaServer } from '../../src/control/MediaServer.ts';
 import { AudioPrepPool } from '../../src/media/prep/AudioPrepPool.ts';
+import { NgClient } from './ng.ts';
 
-const mode = process.argv[2];
+const mode = process.argv[2]!;
 const workers = Number(process.argv[3] ?? '1');
 
 interface Relay {
   grow(n: number): Promise<Array<[number, number]>>;
-  relayed(): Promise<number>;
+  /** CPU microseconds of the relaying process(es) and packets relayed (null: the generator counts). */
+  sample(): Promise<{ cpuUs: number; relayed: number | null; dtmf?: Record<string, number> }>;
   close(): Promise<void>;
+}
+
+function selfCpu(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
 }
 
 /** Two sockets per call; each forwards to the address last seen on the other (latching). */
@@ -48,40 +65,103 @@ function bareRelay(): Relay {
       }
       return legs;
     },
-    async relayed() { return relayed; },
+    async sample() { return { cpuUs: selfCpu(), relayed }; },
     async close() {},
   };
 }
 
-async function serverRelay(): Promise<Relay> {
-  const config = loadConfig({ MEDIA_WORKERS: String(workers), LOG_LEVEL: 'silent', RTP_PORT_START: '10000', RTP_PORT_END: '30999', MEDIA_TIMEOUT_MS: '0' });
+/** Where the SDP says the peer is until it latches (nothing listens there; the generator binds ephemeral ports). */
+const PLACEHOLDER_PORT = 50000;
+const sdp = (port: number, te: boolean): string => ['v=0', `o=gen 1 1 IN IP4 127.0.0.1`, 's=-', 'c=IN IP4 127.0.0.1', 't=0 0',
+  `m=audio ${port} RTP/AVP 0${te ? ' 101' : ''}`, 'a=rtpmap:0 PCMU/8000', ...(te ? ['a=rtpmap:101 telephone-event/8000'] : []), 'a=ptime:20', ''].join('\r\n');
+
+async function serverRelay(variant: 'plain' | 'b2bua' | 'xworker'): Promise<Relay> {
+  const config = loadConfig({ MEDIA_WORKERS: String(workers), DTMF_INBAND: process.env.DTMF_INBAND ?? 'auto', ...(process.env.SILENCE_FILL ? { SILENCE_FILL: process.env.SILENCE_FILL } : {}), LOG_LEVEL: 'silent', RTP_PORT_START: '10000', RTP_PORT_END: '30999', MEDIA_TIMEOUT_MS: '0' });
   const server = new MediaServer(config, silentLogger, { prep: AudioPrepPool.start });
   await server.start();
+  // Start-up work on other threads (encoder and TTS warm-up) must not land in a measurement:
+  // wait until the process is idle (under 5% of a core over 300 ms, at most 15 s).
+  for (let i = 0; i < 50; i++) {
+    const c0 = selfCpu();
+    await new Promise((r) => setTimeout(r, 300));
+    if (selfCpu() - c0 < 15_000) break;
+  }
   const legs: Array<[number, number]> = [];
-  // A typical phone's offer: PCMU with telephone-event (a peer without it would also get in-band
-  // DTMF detection, which decodes every packet: see DTMF_INBAND).
   // The generator's ports are unknown here: the SDP names a placeholder and symmetric RTP
   // latches on the first packet, as it would behind a NAT.
-  const offer = ['v=0', 'o=gen 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 9 RTP/AVP 0 101', 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000', 'a=ptime:20', ''].join('\r\n');
+  const offer = sdp(PLACEHOLDER_PORT, variant !== 'plain');
+  // xworker: affinity keys that map to worker 0 and worker 1 (found once, reused per call index).
+  const keyFor = (call: number, worker: number): string => {
+    for (let k = 0; ; k++) {
+      const key = `x-${call}-${worker}-${k}`;
+      if (server.workerForAffinity(key) === worker) return key;
+    }
+  };
+  if (variant === 'xworker' && workers < 2) throw new Error('xworker needs --workers=2 or more');
   return {
     async grow(n) {
       while (legs.length < n) {
-        const affinity = `call-${legs.length}`;
-        const a = await server.createEndpoint({ remote_sdp: offer, affinity });
-        const b = await server.createEndpoint({ remote_sdp: offer, affinity });
+        const i = legs.length;
+        const affA = variant === 'b2bua' ? `call-${i}` : variant === 'xworker' ? keyFor(i, 0) : undefined;
+        const affB = variant === 'b2bua' ? `call-${i}` : variant === 'xworker' ? keyFor(i, 1) : undefined;
+        const a = await server.createEndpoint({ remote_sdp: offer, ...(affA ? { affinity: affA } : {}) });
+        const b = await server.createEndpoint({ remote_sdp: offer, ...(affB ? { affinity: affB } : {}) });
         await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
         legs.push([a.rtp_port, b.rtp_port]);
       }
       return legs;
     },
-    async relayed() {
-      return (await server.workerMetrics()).reduce((s, m) => s + m.packetsRelayed, 0);
+    async sample() {
+      const m = await server.workerMetrics();
+      const dtmf: Record<string, number> = {};
+      for (const w of m) for (const [k, v] of Object.entries(w.engines?.dtmf ?? {})) dtmf[k] = (dtmf[k] ?? 0) + v;
+      return { cpuUs: selfCpu(), relayed: m.reduce((s, x) => s + x.packetsRelayed, 0), dtmf };
     },
     close: () => server.close(),
   };
 }
 
-const relay = mode === 'bare' ? bareRelay() : await serverRelay();
+/** rtpengine, userspace forwarding (--table=-1), one offer/answer per call over ng. */
+async function rtpengineRelay(): Promise<Relay> {
+  const ngPort = 22222 + (process.pid % 1000);
+  const child: ChildProcess = spawn('rtpengine', ['--foreground', '--log-stderr', '--log-level=3', '--table=-1', '--interface=127.0.0.1',
+    `--listen-ng=127.0.0.1:${ngPort}`, '--port-min=31000', '--port-max=39999', `--num-threads=${workers}`, '--config-file=none', '--delete-delay=0'],
+  { stdio: ['ignore', 'ignore', 'inherit'] });
+  const ng = new NgClient(ngPort);
+  for (let i = 0; ; i++) {
+    try { await ng.request({ command: 'ping' }, 200); break; } catch (err) { if (i > 50) throw err; }
+  }
+  const clk = 100; // USER_HZ
+  const cpuUs = (): number => {
+    const f = readFileSync(`/proc/${child.pid}/stat`, 'latin1');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return ((Number(rest[11]) + Number(rest[12])) * 1e6) / clk; // utime, stime
+  };
+  const legs: Array<[number, number]> = [];
+  const portOf = (s: string): number => Number(/m=audio (\d+)/.exec(s)![1]);
+  return {
+    async grow(n) {
+      while (legs.length < n) {
+        const id = `bench-${legs.length}`;
+        const o = await ng.request({ command: 'offer', 'call-id': id, 'from-tag': 'a', sdp: sdp(PLACEHOLDER_PORT, true) });
+        if (o.result !== 'ok') throw new Error(`rtpengine offer: ${String(o['error-reason'] ?? o.result)}`);
+        const r = await ng.request({ command: 'answer', 'call-id': id, 'from-tag': 'a', 'to-tag': 'b', sdp: sdp(PLACEHOLDER_PORT, true) });
+        if (r.result !== 'ok') throw new Error(`rtpengine answer: ${String(r['error-reason'] ?? r.result)}`);
+        // The offer's rewritten SDP goes to the callee (where B sends), the answer's to the caller.
+        legs.push([portOf(r.sdp as string), portOf(o.sdp as string)]);
+      }
+      return legs;
+    },
+    async sample() { return { cpuUs: cpuUs(), relayed: null }; },
+    async close() {
+      ng.close();
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}
+
+const relay = mode === 'bare' ? bareRelay() : mode === 'rtpengine' ? await rtpengineRelay() : await serverRelay(mode as 'plain' | 'b2bua' | 'xworker');
 const rl = createInterface({ input: process.stdin });
 rl.on('line', async (line) => {
   const [cmd, arg] = line.trim().split(/\s+/);
@@ -94,8 +174,7 @@ rl.on('line', async (line) => {
       process.stdout.write(JSON.stringify({ error: err instanceof Error ? err.message : String(err) }) + '\n');
     }
   } else if (cmd === 'cpu') {
-    const u = process.cpuUsage();
-    process.stdout.write(JSON.stringify({ cpuUs: u.user + u.system, relayed: await relay.relayed() }) + '\n');
+    process.stdout.write(JSON.stringify(await relay.sample()) + '\n');
   } else if (cmd === 'exit') {
     await relay.close();
     process.exit(0);

@@ -80,6 +80,9 @@ export const ENGINE_SAMPLES: Record<string, Record<string, EngineSample | null>>
     sentInband: { family: 'msc_dtmf_digits_sent_total', labels: { method: 'inband' } },
     eventPacketsSent: { family: 'msc_dtmf_event_packets_sent_total' },
     converted: { family: 'msc_dtmf_digits_converted_total' },
+    inbandWindows: { family: 'msc_dtmf_inband_windows_total', labels: { stage: 'seen' } },
+    inbandAnalysed: { family: 'msc_dtmf_inband_windows_total', labels: { stage: 'analysed' } },
+    inbandMeasured: { family: 'msc_dtmf_inband_windows_total', labels: { stage: 'measured' } },
   },
   conference: {
     conferences: { family: 'msc_conferences' },
@@ -161,6 +164,7 @@ const FAMILIES: readonly Family[] = [
   engineFamily('msc_dtmf_digits_sent_total', 'counter', 'DTMF digits sent, by method (rfc4733, inband).', ['method']),
   engineFamily('msc_dtmf_event_packets_sent_total', 'counter', 'RFC 4733 event packets sent.'),
   engineFamily('msc_dtmf_digits_converted_total', 'counter', 'DTMF digits carried across a bridge from one method to the other.'),
+  engineFamily('msc_dtmf_inband_windows_total', 'counter', 'In-band DTMF analysis windows (6.4 ms) of received audio, by stage: seen, analysed (loud enough for the DFTs), measured (tone-like: full measurement).', ['stage']),
   engineFamily('msc_conferences', 'gauge', 'Conferences running.'),
   engineFamily('msc_conference_participants', 'gauge', 'Conference participants.'),
   engineFamily('msc_conferences_created_total', 'counter', 'Conferences created.'),

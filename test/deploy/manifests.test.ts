@@ -13,7 +13,7 @@ function knownSettings(): Set<string> {
   const src = read('src/config/config.ts');
   const names = new Set<string>();
   for (const m of src.matchAll(/env(?:\.|\[')([A-Z][A-Z0-9_]+)/g)) names.add(m[1]!);
-  for (const m of src.matchAll(/\(env, '([A-Z][A-Z0-9_]+)'/g)) names.add(m[1]!);
+  for (const m of src.matchAll(/\(\s*env,\s*'([A-Z][A-Z0-9_]+)'/g)) names.add(m[1]!);
   return names;
 }
 

@@ -93,10 +93,13 @@ export class PacketOrderer {
     return this.#held;
   }
 
-  /** Stores a copy of `payload`; false when it was not kept (late, duplicate, too large). */
-  put(seq: number, ts: number, payload: Uint8Array, arrivalMs: number): boolean {
+  /**
+   * Stores a copy of `payload` (of its `length` bytes from `offset`: a received datagram needs no
+   * view made per packet); false when it was not kept (late, duplicate, too large).
+   */
+  put(seq: number, ts: number, payload: Uint8Array, arrivalMs: number, offset = 0, length = payload.length - offset): boolean {
     const stats = this.stats;
-    if (payload.length > this.maxPayload) {
+    if (length > this.maxPayload) {
       stats.discarded++;
       return false;
     }
@@ -129,8 +132,9 @@ export class PacketOrderer {
       stats.duplicates++;
       return false;
     }
-    this.#ring.set(payload, idx * this.maxPayload);
-    this.#lengths[idx] = payload.length;
+    const ring = this.#ring;
+    for (let i = 0, at = idx * this.maxPayload; i < length; i++, at++) ring[at] = payload[offset + i]!;
+    this.#lengths[idx] = length;
     this.#seqs[idx] = seq;
     this.#tss[idx] = ts >>> 0;
     this.#arrivals[idx] = arrivalMs;

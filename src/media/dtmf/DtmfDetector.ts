@@ -4,7 +4,7 @@
  * internally to 8 kHz (callers with other rates resample first).
  *
  * Analysis: windows of N = 102 samples (12.75 ms) every 51 samples (50 % overlap). The detector
- * keeps running rectangular-window DFTs at the eight frequencies (one per 51-sample half, added
+ * takes rectangular-window DFTs at the eight frequencies (Goertzel, one per 51-sample half, added
  * up per window), which pick the strongest row and column and feed the relative peak and energy
  * tests. For the two winners it then takes Hann-windowed DFTs one bin below, at and one bin above
  * the nominal frequency; the three magnitudes give the tone's exact frequency and amplitude
@@ -26,6 +26,14 @@
  * full. It ends after 4 consecutive windows without it: an interruption of 10 ms touches at most 3
  * windows so it does not split a press, and a 40 ms pause always ends it, so the same digit after a
  * pause is a new press. A different digit hitting 4 windows in a row ends the press and starts one.
+ *
+ * Pre-filters (exact: they only skip work whose outcome is already known, so detection is the
+ * same as without them): the DFTs of a half window are computed only when a window containing it
+ * has the energy to hold a digit (|X(w)|^2 <= N sum x^2, so a window whose mean power is below a
+ * sixth of the per-tone threshold cannot pass the level test: silence costs a sum of squares), and
+ * the Hann measurements run only when the two strongest rectangular powers, corrected by the
+ * rectangular window's largest loss at an accepted offset, could still hold the required share of
+ * the energy (most speech stops there). `stats` counts windows, analysed and measured ones.
  *
  * Pure: no sockets, no timers; allocates nothing per sample or window (only the reported event).
  */
@@ -50,6 +58,11 @@ export interface DtmfDetectorOptions {
   relativePeakDb?: number;
   /** The two tones must hold at least this share of the total energy (dB, negative). */
   toTotalDb?: number;
+  /**
+   * The exact pre-filters (energy gate, tone-share bound) on (default) or off: off gives the same
+   * detections at the full cost, for comparison in tests and benchmarks.
+   */
+  prefilter?: boolean;
   /** Called once per press, when it ends, with its duration. */
   onDigit?: (event: DtmfEvent) => void;
   /** Called when a press is recognised (about 32 ms in), before its duration is known. */
@@ -59,6 +72,13 @@ export interface DtmfDetectorOptions {
 export interface DtmfDetectorStats {
   /** Analysis windows evaluated. */
   windows: number;
+  /**
+   * Windows that got past the energy pre-filter and had their eight-frequency DFT computed
+   * (`windows - analysed` were too quiet to hold a digit: silence costs a sum of squares).
+   */
+  analysed: number;
+  /** Windows that got past the tone-share bound as well and were measured (Hann DFTs). */
+  measured: number;
   /** Windows that looked like a digit. */
   hits: number;
   digits: number;
@@ -85,9 +105,6 @@ export class DtmfDetector {
   readonly #relPeak: number;
   readonly #toTotal: number;
 
-  // DFT tables: cos and -sin of w0*n for n in one half window, per frequency.
-  readonly #cos = new Float64Array(8 * HALF);
-  readonly #nsin = new Float64Array(8 * HALF);
   // e^{-j w0 HALF}: moves the second half's DFT to the window's time origin.
   readonly #rotC = new Float64Array(8);
   readonly #rotS = new Float64Array(8);
@@ -115,8 +132,21 @@ export class DtmfDetector {
   #kIm = 0;
   #energy = 0;
   #prevEnergy = 0;
+  /** Whether #prevRe/#prevIm hold the previous half's DFT (computed only when a window needed it). */
+  #prevDone = false;
   #n = 0;
   #halves = 0;
+  /** Window energy (sum of squares over N samples) below which no window can hold a digit. */
+  readonly #energyGate: number;
+  readonly #prefilter: boolean;
+  /** Per frequency: the rectangular window's power gain at the largest accepted offset. */
+  readonly #minRectGain = new Float64Array(8);
+  // Goertzel constants per frequency: 2 cos w, cos w, sin w, and cos/sin of w (HALF - 1).
+  readonly #gCoeff = new Float64Array(8);
+  readonly #gCos = new Float64Array(8);
+  readonly #gSin = new Float64Array(8);
+  readonly #gEndCos = new Float64Array(8);
+  readonly #gEndSin = new Float64Array(8);
 
   // Decimator (16/48 kHz input): FIR low-pass over a ring of recent input.
   readonly #decim: number;
@@ -134,7 +164,7 @@ export class DtmfDetector {
   #lastHitEnd = 0;
   #misses = 0;
 
-  readonly #stats: DtmfDetectorStats = { windows: 0, hits: 0, digits: 0 };
+  readonly #stats: DtmfDetectorStats = { windows: 0, analysed: 0, measured: 0, hits: 0, digits: 0 };
 
   constructor(options: DtmfDetectorOptions = {}) {
     this.sampleRate = options.sampleRate ?? RATE;
@@ -151,13 +181,18 @@ export class DtmfDetector {
     this.#maxDev = options.maxFrequencyDeviation ?? 0.025;
     this.#relPeak = Math.pow(10, (options.relativePeakDb ?? 8) / 10);
     this.#toTotal = Math.pow(10, (options.toTotalDb ?? -1) / 10);
+    // A hit needs rowRaw * 3 >= threshold, rowRaw = 2 |X|^2 / N^2 <= 2 sum x^2 / N.
+    this.#prefilter = options.prefilter ?? true;
+    this.#energyGate = this.#prefilter ? (this.#threshold * N) / 6 : -1;
+    for (let f = 0; f < 8; f++) this.#minRectGain[f] = rectGain(this.#maxDev * FREQS[f]!);
 
     for (let f = 0; f < 8; f++) {
       const w = (2 * Math.PI * FREQS[f]!) / RATE;
-      for (let n = 0; n < HALF; n++) {
-        this.#cos[f * HALF + n] = Math.cos(w * n);
-        this.#nsin[f * HALF + n] = -Math.sin(w * n);
-      }
+      this.#gCoeff[f] = 2 * Math.cos(w);
+      this.#gCos[f] = Math.cos(w);
+      this.#gSin[f] = Math.sin(w);
+      this.#gEndCos[f] = Math.cos(w * (HALF - 1));
+      this.#gEndSin[f] = Math.sin(w * (HALF - 1));
       this.#rotC[f] = Math.cos(w * HALF);
       this.#rotS[f] = -Math.sin(w * HALF);
       for (let k = 0; k < 3; k++) {
@@ -206,7 +241,28 @@ export class DtmfDetector {
   process(samples: Int16Array): number {
     const before = this.#stats.digits;
     if (this.#decim === 1) {
-      for (let i = 0; i < samples.length; i++) this.#sample(samples[i]!);
+      // Half window by half window: a sum of squares and a copy per sample, the rest per half.
+      const buf = this.#buf;
+      const len = samples.length;
+      let i = 0;
+      while (i < len) {
+        const n = this.#n;
+        const m = HALF - n < len - i ? HALF - n : len - i;
+        let e = this.#energy;
+        for (let k = 0, at = HALF + n; k < m; k++, at++) {
+          const x = samples[i + k]!;
+          e += x * x;
+          buf[at] = x;
+        }
+        this.#energy = e;
+        i += m;
+        if (n + m < HALF) {
+          this.#n = n + m;
+          break;
+        }
+        this.#n = 0;
+        this.#halfDone();
+      }
     } else {
       const taps = this.#taps;
       const ring = this.#ring;
@@ -240,6 +296,8 @@ export class DtmfDetector {
     this.#re.fill(0);
     this.#im.fill(0);
     this.#energy = 0;
+    this.#prevEnergy = 0;
+    this.#prevDone = false;
     this.#n = 0;
     this.#halves = 0;
     this.#cand = -1;
@@ -252,37 +310,69 @@ export class DtmfDetector {
 
   #sample(x: number): void {
     const n = this.#n;
-    const re = this.#re;
-    const im = this.#im;
-    const c = this.#cos;
-    const s = this.#nsin;
     this.#energy += x * x;
     this.#buf[HALF + n] = x;
-    for (let f = 0, k = n; f < 8; f++, k += HALF) {
-      re[f] = re[f]! + x * c[k]!;
-      im[f] = im[f]! + x * s[k]!;
-    }
     if (n + 1 < HALF) {
       this.#n = n + 1;
       return;
     }
     this.#n = 0;
+    this.#halfDone();
+  }
+
+  /** A half window is complete in #buf[HALF, N): evaluate the window it ends, then shift. */
+  #halfDone(): void {
     this.#halves++;
-    if (this.#halves >= 2) this.#window();
+    // The current half's DFT, only when this window could hold a digit (else nobody reads it:
+    // the next window computes it from the samples kept in #buf if that one needs it).
+    let done = false;
+    if (this.#halves >= 2 && this.#prevEnergy + this.#energy >= this.#energyGate) {
+      if (!this.#prevDone) this.#halfDft(0, this.#prevRe, this.#prevIm);
+      this.#halfDft(HALF, this.#re, this.#im);
+      done = true;
+    }
+    if (this.#halves >= 2) this.#window(done);
     // This half becomes the first half of the next window.
-    this.#prevRe.set(re);
-    this.#prevIm.set(im);
+    if (done) {
+      this.#prevRe.set(this.#re);
+      this.#prevIm.set(this.#im);
+    }
+    this.#prevDone = done;
     this.#prevEnergy = this.#energy;
     this.#buf.copyWithin(0, HALF);
-    re.fill(0);
-    im.fill(0);
     this.#energy = 0;
   }
 
-  /** Evaluate the window made of the previous and the current half. */
-  #window(): void {
+  /**
+   * Rectangular DFT at the eight frequencies of the half window at `from` in #buf, time origin at
+   * its start, by Goertzel's recursion (one multiply per sample and frequency): with s[n] = x[n] +
+   * 2 cos(w) s[n-1] - s[n-2], sum x[n] e^{-jwn} = e^{-jw(HALF-1)} (s[HALF-1] - e^{-jw} s[HALF-2]).
+   */
+  #halfDft(from: number, re: Float64Array, im: Float64Array): void {
+    const buf = this.#buf;
+    const end = from + HALF;
+    for (let f = 0; f < 8; f++) {
+      const coeff = this.#gCoeff[f]!;
+      let s1 = 0;
+      let s2 = 0;
+      for (let n = from; n < end; n++) {
+        const s0 = buf[n]! + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+      }
+      const yr = s1 - this.#gCos[f]! * s2;
+      const yi = this.#gSin[f]! * s2;
+      const cm = this.#gEndCos[f]!;
+      const sm = this.#gEndSin[f]!;
+      re[f] = yr * cm + yi * sm;
+      im[f] = yi * cm - yr * sm;
+    }
+  }
+
+  /** Evaluate the window made of the previous and the current half (`analysed`: both DFTs are there). */
+  #window(analysed: boolean): void {
     this.#stats.windows++;
-    const hit = this.#classify();
+    const hit = analysed ? this.#classify() : -1;
     if (hit >= 0) this.#stats.hits++;
     // Window [start, end) in 8 kHz samples.
     const end = this.#halves * HALF;
@@ -339,6 +429,7 @@ export class DtmfDetector {
 
   /** Keypad index (row * 4 + column) when the window holds a valid DTMF pair, else -1. */
   #classify(): number {
+    this.#stats.analysed++;
     const pow = this.#pow;
     const xr = this.#xr;
     const xi = this.#xi;
@@ -361,6 +452,11 @@ export class DtmfDetector {
     // Cheap exit for silence and most speech: the rectangular window loses at most 4.4 dB at the
     // largest accepted offset, so a tone above threshold cannot be this weak.
     if (rowRaw * 3 < this.#threshold || colRaw * 3 < this.#threshold) return -1;
+    // The energy share test below, with each tone's power at its largest possible correction
+    // (the offset is at most maxDev): if even that fails, the measured offsets cannot pass it.
+    const total = (this.#prevEnergy + this.#energy) / N;
+    if (this.#prefilter && rowRaw / this.#minRectGain[row]! + colRaw / this.#minRectGain[col]! < total * this.#toTotal) return -1;
+    this.#stats.measured++;
 
     if (!this.#measure(row)) return -1;
     const rowPow = this.#measPower;
@@ -404,7 +500,6 @@ export class DtmfDetector {
     }
 
     // Share of the total energy, with the rectangular window's loss at the offsets put back.
-    const total = (this.#prevEnergy + this.#energy) / N;
     if (rowRaw / rectGain(rowOffset) + colRaw / rectGain(colOffset) < total * this.#toTotal) return -1;
     return (row << 2) + (col - 4);
   }

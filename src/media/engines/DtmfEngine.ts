@@ -3,7 +3,7 @@ import type { DtmfRequests, DtmfSendResult, Handlers } from '../../protocol/inde
 import type { DtmfEvent } from '../dtmf/DtmfEvent.ts';
 import { isDtmfString } from '../dtmf/DtmfEvent.ts';
 import { BridgeLink } from './BridgeLink.ts';
-import { EndpointDtmf, type DtmfCounters } from './dtmf/EndpointDtmf.ts';
+import { EndpointDtmf, type DtmfCounters, type InbandWork } from './dtmf/EndpointDtmf.ts';
 import { dispatch, type MediaEngine, type WorkerContext } from './MediaEngine.ts';
 
 /** Press duration when the caller gives none (RFC 4733 senders commonly use 100 ms or more). */
@@ -41,6 +41,8 @@ export class DtmfEngine implements MediaEngine<DtmfRequests> {
     rfc4733Digits: 0, inbandDigits: 0, suppressed: 0, sentRfc4733: 0, sentInband: 0, eventPacketsSent: 0,
   };
   #converted = 0;
+  /** In-band analysis work of endpoints already closed. */
+  readonly #closedWork: InbandWork = { windows: 0, analysed: 0, measured: 0 };
 
   constructor(ctx: WorkerContext) {
     this.#ctx = ctx;
@@ -76,11 +78,21 @@ export class DtmfEngine implements MediaEngine<DtmfRequests> {
     const state = this.#states.get(endpointId);
     if (!state) return;
     state.close();
+    state.addInbandWork(this.#closedWork);
     this.#states.delete(endpointId);
   }
 
+  /**
+   * Counters, with the in-band detectors' work: `inbandWindows` (6.4 ms windows of received audio
+   * seen), `inbandAnalysed` (loud enough to run the DFTs), `inbandMeasured` (full measurement).
+   */
   metrics(): Record<string, number> {
-    return { endpoints: this.#states.size, ...this.#counters, converted: this.#converted };
+    const work: InbandWork = { ...this.#closedWork };
+    for (const state of this.#states.values()) state.addInbandWork(work);
+    return {
+      endpoints: this.#states.size, ...this.#counters, converted: this.#converted,
+      inbandWindows: work.windows, inbandAnalysed: work.analysed, inbandMeasured: work.measured,
+    };
   }
 
   close(): void {

@@ -125,8 +125,11 @@ export class EndpointAudio implements Clocked, EndpointAudioSide {
     this.#codecMedia = media;
   }
 
-  /** Received audio packet (called by the endpoint for every audio packet while taps exist). */
-  onReceived(seq: number, ts: number, payload: Uint8Array, nowMs: number, ssrc = 0): void {
+  /**
+   * Received audio packet (called by the endpoint for every audio packet while taps exist): the
+   * payload is `length` bytes of `payload` from `offset` (the datagram itself, no view per packet).
+   */
+  onReceived(seq: number, ts: number, payload: Uint8Array, nowMs: number, ssrc = 0, offset = 0, length = payload.length - offset): void {
     if (this.taps.size === 0) return;
     this.#ensureCodecs();
     const media = this.endpoint.media;
@@ -138,7 +141,7 @@ export class EndpointAudio implements Clocked, EndpointAudioSide {
       this.#orderMedia = media;
       this.#ssrc = ssrc;
     }
-    this.#orderer.put((seq - this.endpoint.eventPackets) & 0xffff, ts, payload, nowMs);
+    this.#orderer.put((seq - this.endpoint.eventPackets) & 0xffff, ts, payload, nowMs, offset, length);
     this.#drainReceived(nowMs, false);
     if (this.#orderer.held > 0 && !this.#inboundClocked) {
       this.#inboundClocked = true;

@@ -43,8 +43,10 @@ export function fixStreamedWav(bytes: Uint8Array): Uint8Array {
     const size = view.getUint32(pos + 4, true);
     const avail = bytes.length - pos - 8;
     if (id === 'data') {
-      // Keep whole sample frames only; wavefile rejects a trailing partial sample.
-      if (size > avail) copy().setUint32(pos + 4, avail, true);
+      // A writer streaming to a pipe cannot seek back: it leaves the size 0 (festival's text2wave)
+      // or 0xFFFFFFFF (ffmpeg); the data is then the rest of the file. Keep whole sample frames
+      // only; wavefile rejects a trailing partial sample.
+      if (size > avail || (size === 0 && avail > 0)) copy().setUint32(pos + 4, avail, true);
       break;
     }
     pos += 8 + size + (size & 1);

@@ -2,6 +2,7 @@ import dgram from 'node:dgram';
 import { MAX_LATCH_PACKETS, type EndpointMediaConfig, type WorkerEndpointStats } from '../../protocol/endpoint.ts';
 import { RtpPacket } from '../rtp/RtpPacket.ts';
 import { Drop, dropsToRecord, DROP_REASON_NAMES } from './dropReasons.ts';
+import { literalLookup } from './literalLookup.ts';
 import { RtpSender } from './RtpSender.ts';
 import { RtcpSession } from './RtcpSession.ts';
 import type { JitterBuffer } from '../dsp/JitterBuffer.ts';
@@ -26,7 +27,8 @@ export interface EndpointAudioSide {
   /** What generates the outbound audio, if anything does (the silence fill stays out then). */
   readonly source: unknown;
   readonly receivedStats: ReceivedAudioStats | null;
-  onReceived(seq: number, ts: number, payload: Uint8Array, nowMs: number, ssrc: number): void;
+  /** The payload is `packet[offset, offset + length)` (no subarray per packet). */
+  onReceived(seq: number, ts: number, packet: Uint8Array, nowMs: number, ssrc: number, offset: number, length: number): void;
   close(): void;
 }
 
@@ -166,8 +168,8 @@ export class RtpEndpoint {
 
   /** Binds both sockets; rejects with the bind error (EADDRINUSE) so the caller can retry. */
   static async open(id: string, ip: string, rtpPort: number, rtcpPort: number, mediaTimeoutMs: number, cname: string): Promise<RtpEndpoint> {
-    const rtp = dgram.createSocket({ type: 'udp4' });
-    const rtcp = dgram.createSocket({ type: 'udp4' });
+    const rtp = dgram.createSocket({ type: 'udp4', lookup: literalLookup });
+    const rtcp = dgram.createSocket({ type: 'udp4', lookup: literalLookup });
     try {
       await bind(rtp, ip, rtpPort);
       await bind(rtcp, ip, rtcpPort);
@@ -366,7 +368,7 @@ export class RtpEndpoint {
         const onAudio = this.onAudioPacket;
         if (onAudio !== null) onAudio(ssrc, seq, ts, msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
         const audio = this.audio;
-        if (audio !== null && audio.taps.size > 0) audio.onReceived(seq, ts, msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs, ssrc);
+        if (audio !== null && audio.taps.size > 0) audio.onReceived(seq, ts, msg, nowMs, ssrc, payloadOffset, payloadLength);
       }
       // The sink may rewrite the buffer in place and send it on: it goes last.
       const sink = this.sink;
@@ -438,7 +440,9 @@ export class RtpEndpoint {
     // A generated source (player, mixer) owns the outbound stream while it is attached.
     if (this.audio !== null && this.audio.source !== null) return false;
     this.sender.rewrite(buf, source, seqIn, tsIn, nowMs);
-    this.#rtpSocket.send(buf, 0, length, this.#remotePort, this.#remoteIp);
+    // The whole buffer (a relayed datagram) goes without offset and length: no view made per send.
+    if (length === buf.length) this.#rtpSocket.send(buf, this.#remotePort, this.#remoteIp);
+    else this.#rtpSocket.send(buf, 0, length, this.#remotePort, this.#remoteIp);
     this.sender.count(length);
     return true;
   }

@@ -113,3 +113,27 @@ test('decodeAudio() rejects what is not WAV or MP3 with a clear error', async ()
   const truncated = new Uint8Array([0x52, 0x49, 0x46, 0x46, 0, 0, 0, 0, 0x57, 0x41, 0x56, 0x45]);
   assert.throws(() => decodeWav(truncated), ValidationError);
 });
+
+test('decodeWav() reads a WAV streamed to a pipe with a data size of 0 (festival text2wave) as the rest of the file', () => {
+  const samples = 320;
+  const b = new Uint8Array(44 + samples * 2);
+  const v = new DataView(b.buffer);
+  b.set([0x52, 0x49, 0x46, 0x46], 0);
+  v.setUint32(4, 36, true); // as streamed: the header alone
+  b.set([0x57, 0x41, 0x56, 0x45, 0x66, 0x6d, 0x74, 0x20], 8);
+  v.setUint32(16, 16, true);
+  v.setUint16(20, 1, true);
+  v.setUint16(22, 1, true);
+  v.setUint32(24, 16000, true);
+  v.setUint32(28, 32000, true);
+  v.setUint16(32, 2, true);
+  v.setUint16(34, 16, true);
+  b.set([0x64, 0x61, 0x74, 0x61], 36);
+  v.setUint32(40, 0, true);
+  for (let i = 0; i < samples; i++) v.setInt16(44 + i * 2, i * 10 - 1600, true);
+  const { pcm, sampleRate } = decodeWav(b);
+  assert.equal(sampleRate, 16000);
+  assert.equal(pcm.length, samples);
+  assert.equal(pcm[0], -1600);
+  assert.equal(pcm[319], 1590);
+});

@@ -22,6 +22,16 @@ const EVENT_PACKET_RING = 8;
 /** Silence after each in-band tone we generate (ITU-T Q.24 asks receivers to accept 40 ms). */
 const TONE_PAUSE_MS = 80;
 
+/** In-band analysis work, summed over an endpoint's detectors (see DtmfDetectorStats). */
+export interface InbandWork {
+  /** Analysis windows (6.4 ms hops) of received audio the detector saw. */
+  windows: number;
+  /** Windows loud enough to hold a digit: the eight-frequency DFT ran. */
+  analysed: number;
+  /** Windows that also passed the tone-share bound: the full measurement ran. */
+  measured: number;
+}
+
 export interface DtmfCounters {
   rfc4733Digits: number;
   inbandDigits: number;
@@ -77,6 +87,8 @@ export class EndpointDtmf implements AudioTap, Clocked {
   #receiver: Rfc4733Receiver;
   #detector: DtmfDetector | null = null;
   #detectorBroken = false;
+  /** Work of detectors replaced after a rate change. */
+  readonly #retired: InbandWork = { windows: 0, analysed: 0, measured: 0 };
   /** Explicit `dtmf.configure {inband}`; null follows `#defaultInband`. */
   #inbandSetting: boolean | null = null;
   readonly #defaultInband: InbandMode;
@@ -208,6 +220,7 @@ export class EndpointDtmf implements AudioTap, Clocked {
     if (detector === null || detector.sampleRate !== sampleRate) {
       if (this.#detectorBroken) return;
       try {
+        if (detector !== null) addWork(this.#retired, detector.stats);
         detector = new DtmfDetector({ sampleRate, onDigit: this.#onInbandDigit });
       } catch {
         // A rate the detector does not take (it handles 8, 16 and 48 kHz): no in-band detection.
@@ -218,6 +231,12 @@ export class EndpointDtmf implements AudioTap, Clocked {
     }
     this.#nowMs = nowMs;
     detector.process(pcm);
+  }
+
+  /** Adds this endpoint's in-band analysis work so far to `into`. */
+  addInbandWork(into: InbandWork): void {
+    addWork(into, this.#retired);
+    if (this.#detector !== null) addWork(into, this.#detector.stats);
   }
 
   /** Media clock: RFC 4733 receive timeout and RFC 4733 sending. */
@@ -368,4 +387,10 @@ function settle(waiters: Waiter[], err: Error | null): void {
     if (err === null) w.resolve();
     else w.reject(err);
   }
+}
+
+function addWork(into: InbandWork, w: Readonly<InbandWork>): void {
+  into.windows += w.windows;
+  into.analysed += w.analysed;
+  into.measured += w.measured;
 }
