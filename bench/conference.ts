@@ -38,8 +38,9 @@ async function child(): Promise<void> {
   const { loadConfig } = await import('../src/config/config.ts');
   const { silentLogger } = await import('../src/common/logger.ts');
   const { MediaServer } = await import('../src/control/MediaServer.ts');
+  const { AudioPrepPool } = await import('../src/media/prep/AudioPrepPool.ts');
   const config = loadConfig({ MEDIA_WORKERS: '1', LOG_LEVEL: 'silent', RTP_PORT_START: '32000', RTP_PORT_END: '39999', MEDIA_TIMEOUT_MS: '0' });
-  const server = new MediaServer(config, silentLogger);
+  const server = new MediaServer(config, silentLogger, { prep: AudioPrepPool.start });
   await server.start();
   const conferences = server.conferences;
   const size = Number(args.size ?? '10');

@@ -21,6 +21,7 @@ import { silentLogger } from '../src/common/logger.ts';
 import type { WorkerMetrics } from '../src/protocol/index.ts';
 import { loadConfig } from '../src/config/config.ts';
 import { MediaServer } from '../src/control/MediaServer.ts';
+import { AudioPrepPool } from '../src/media/prep/AudioPrepPool.ts';
 
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')) as Array<[string, string]>);
 const CALLS = Number(args.calls ?? 20);
@@ -56,7 +57,7 @@ const config = loadConfig({
   MEDIA_WORKERS: '1', LOG_LEVEL: 'silent', RTP_PORT_START: '41000', RTP_PORT_END: '41999',
   PROMPTS_DIR: promptsDir, RECORDINGS_DIR: recordingsDir, MEDIA_FETCH_ALLOW: '127.0.0.1',
 });
-const server = new MediaServer(config, silentLogger);
+const server = new MediaServer(config, silentLogger, { prep: AudioPrepPool.start });
 await server.start();
 
 /** A UDP socket standing for a phone: sends PCMU 20 ms packets, counts what it receives. */

@@ -6,6 +6,7 @@ import { assertSafeApiBinding, loadConfig } from './config/config.ts';
 import { checkWritableDirs } from './config/writableDirs.ts';
 import { createLogger } from './common/logger.ts';
 import { MediaServer } from './control/MediaServer.ts';
+import { AudioPrepPool } from './media/prep/AudioPrepPool.ts';
 import { buildApp } from './api/http/app.ts';
 import { MediaFlowEngines } from './control/MediaFlowEngines.ts';
 import { FlowService } from './flows/FlowService.ts';
@@ -23,7 +24,7 @@ async function main(): Promise<void> {
   for (const p of checkWritableDirs(config)) {
     logger.error({ setting: p.setting, dir: p.dir, cause: p.cause }, `${p.setting} ${p.dir} is not writable (${p.cause}): ${p.effect}`);
   }
-  const server = new MediaServer(config, logger);
+  const server = new MediaServer(config, logger, { prep: AudioPrepPool.start });
   await server.start();
   const webhook = config.webhookUrl
     ? new WebhookDelivery({
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
     : null;
   const flows = new FlowService({
     engines: MediaFlowEngines.forServer(server),
-    emit: (type, payload) => server.events.emit(type, payload),
+    emit: server.events.forFlows(),
     dir: config.flowsDir,
     logger,
     admit: () => server.assertAdmitting(),

@@ -21,6 +21,7 @@ import { createInterface } from 'node:readline';
 import { loadConfig } from '../../src/config/config.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { MediaServer } from '../../src/control/MediaServer.ts';
+import { AudioPrepPool } from '../../src/media/prep/AudioPrepPool.ts';
 import { NgClient } from './ng.ts';
 
 const mode = process.argv[2]!;
@@ -76,7 +77,7 @@ const sdp = (port: number, te: boolean): string => ['v=0', `o=gen 1 1 IN IP4 127
 
 async function serverRelay(variant: 'plain' | 'b2bua' | 'xworker'): Promise<Relay> {
   const config = loadConfig({ MEDIA_WORKERS: String(workers), DTMF_INBAND: process.env.DTMF_INBAND ?? 'auto', ...(process.env.SILENCE_FILL ? { SILENCE_FILL: process.env.SILENCE_FILL } : {}), LOG_LEVEL: 'silent', RTP_PORT_START: '10000', RTP_PORT_END: '30999', MEDIA_TIMEOUT_MS: '0' });
-  const server = new MediaServer(config, silentLogger);
+  const server = new MediaServer(config, silentLogger, { prep: AudioPrepPool.start });
   await server.start();
   // Start-up work on other threads (encoder and TTS warm-up) must not land in a measurement:
   // wait until the process is idle (under 5% of a core over 300 ms, at most 15 s).

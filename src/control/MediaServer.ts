@@ -3,7 +3,7 @@ import type { Config } from '../config/config.ts';
 import { CapacityError, InvalidStateError, NotFoundError, ValidationError } from '../common/errors.ts';
 import { moduleLogger, type Logger } from '../common/logger.ts';
 import type {
-  EndpointMediaConfig, NotificationType, WorkerEndpointStats, WorkerMethod, WorkerMetrics, WorkerNotifications, WorkerRequests, WorkerSettings,
+  EndpointMediaConfig, NotificationType, PrepService, StartPrep, WorkerEndpointStats, WorkerMethod, WorkerMetrics, WorkerNotifications, WorkerRequests, WorkerSettings,
 } from '../protocol/index.ts';
 import { EventBus } from './EventBus.ts';
 import { wire } from './events.ts';
@@ -34,7 +34,7 @@ import type {
 import type { WorkerHandle } from './WorkerHandle.ts';
 import { WorkerPool } from './WorkerPool.ts';
 import { ServerMetrics } from './metrics.ts';
-import { AudioPrepPool } from '../media/prep/AudioPrepPool.ts';
+import { KeyedListeners } from '../common/KeyedListeners.ts';
 
 interface EndpointRecord {
   id: string;
@@ -68,6 +68,24 @@ interface BridgeRecord {
   createdAt: string;
 }
 
+/**
+ * Why a call leg is over, or as good as over: closed (deleted, worker_died, shutdown), or its
+ * peer went quiet (media_timeout) or said goodbye (rtcp_bye) while the endpoint stays.
+ */
+export type EndpointEndCause = 'deleted' | 'worker_died' | 'shutdown' | 'media_timeout' | 'rtcp_bye';
+
+/** What MediaServer is built with beside its configuration: the tiers it starts but does not import. */
+export interface MediaServerParts {
+  /** Starts the audio prep tier (TTS, decoding, cache): AudioPrepPool.start. */
+  prep: StartPrep;
+}
+
+/** How a bridge ended; `endpointId`: the leg whose deletion ended it. */
+export interface BridgeEnd {
+  reason: 'deleted' | 'endpoint_deleted' | 'worker_died';
+  endpointId?: string;
+}
+
 const EMPTY_STATS: EndpointStats = {
   packets_received: 0, packets_sent: 0, bytes_received: 0, bytes_sent: 0, packets_lost: 0,
   fraction_lost: 0, jitter_ms: 0, rtt_ms: null, mos: 4.41, dropped: {},
@@ -91,9 +109,13 @@ export class MediaServer implements MediaControl, MediaEngines {
   readonly #own: OwnDestinations;
   readonly #pool: WorkerPool;
   /** TTS and decode threads with the cache of prepared audio, shared by every media worker. */
-  #prep: AudioPrepPool | null = null;
+  #prep: PrepService | null = null;
+  readonly #startPrep: StartPrep;
   readonly #endpoints = new Map<string, EndpointRecord>();
   readonly #bridges = new Map<string, BridgeRecord>();
+  /** Per endpoint and per bridge: their end reaches their own listeners only (flow sessions). */
+  readonly #endpointEnds = new KeyedListeners<EndpointEndCause>();
+  readonly #bridgeEnds = new KeyedListeners<BridgeEnd>();
   #closing = false;
   #started = false;
   #draining = false;
@@ -105,8 +127,10 @@ export class MediaServer implements MediaControl, MediaEngines {
   readonly #counters = { endpointsCreated: 0, bridgesCreated: 0, workerRestarts: 0, mediaTimeouts: 0 };
   readonly #metrics: ServerMetrics;
 
-  constructor(config: Config, logger: Logger) {
+  /** `parts.prep` starts the audio prep tier (main.ts: AudioPrepPool.start); the control plane imports no media code. */
+  constructor(config: Config, logger: Logger, parts: MediaServerParts) {
     this.config = config;
+    this.#startPrep = parts.prep;
     this.#logger = moduleLogger(logger, 'media-server');
     this.events = new EventBus(config.eventBufferSize);
     this.#ports = new PortPool(config.rtpPortStart, config.rtpPortEnd);
@@ -136,7 +160,7 @@ export class MediaServer implements MediaControl, MediaEngines {
   async start(): Promise<void> {
     this.#address = await LocalAddress.resolve({ rtpBindIp: this.config.rtpBindIp, publicIp: this.config.publicIp });
     // Started before the workers: espeak-ng loads and warms while they start.
-    this.#prep = new AudioPrepPool({
+    this.#prep = this.#startPrep({
       threads: this.config.ttsThreads, cacheBytes: this.config.ttsCacheBytes,
       fetchAllow: this.config.mediaFetchAllow, fetchDeny: this.config.mediaFetchDeny,
     });
@@ -178,6 +202,19 @@ export class MediaServer implements MediaControl, MediaEngines {
     return this.#pool.place(affinity);
   }
 
+  /**
+   * Calls `listener` when the endpoint's call is over: once when it closes (then forgotten), and
+   * on a media timeout or an RTCP BYE. Returns the removal.
+   */
+  onEndpointEnd(endpointId: string, listener: (cause: EndpointEndCause) => void): () => void {
+    return this.#endpointEnds.add(endpointId, listener);
+  }
+
+  /** Calls `listener` once when the bridge ends. Returns the removal. */
+  onBridgeEnd(bridgeId: string, listener: (end: BridgeEnd) => void): () => void {
+    return this.#bridgeEnds.add(bridgeId, listener);
+  }
+
   /** Whether an endpoint exists (engines validating ids). */
   hasEndpoint(id: string): boolean {
     return this.#endpoints.has(id);
@@ -197,13 +234,17 @@ export class MediaServer implements MediaControl, MediaEngines {
     'endpoint.media_timeout': (n) => {
       this.#counters.mediaTimeouts++;
       this.events.publish('endpoint.media_timeout', wire.mediaTimeout(n));
+      this.#endpointEnds.call(n.id, 'media_timeout');
     },
     'endpoint.remote_latched': (n) => {
       const ep = this.#endpoints.get(n.id);
       if (ep && n.kind === 'rtp') ep.latched = { ip: n.ip, rtpPort: n.port };
       this.events.publish('endpoint.remote_latched', wire.remoteLatched(n));
     },
-    'endpoint.rtcp_bye': (n) => this.events.publish('endpoint.rtcp_bye', wire.rtcpBye(n)),
+    'endpoint.rtcp_bye': (n) => {
+      this.events.publish('endpoint.rtcp_bye', wire.rtcpBye(n));
+      this.#endpointEnds.call(n.id, 'rtcp_bye');
+    },
     'worker.error': (n) => this.#logger.error({ message: n.message }, 'media worker error'),
     'endpoint.dtmf': (n) => this.dtmf.onPressed(n),
     'playback.started': (n) => this.playback.onStarted(n),
@@ -441,6 +482,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.#endpoints.delete(record.id);
     this.#ports.release(record.rtpPort);
     this.events.publish('endpoint.deleted', { endpoint_id: record.id, reason });
+    this.#endpointEnds.end(record.id, reason);
     this.dtmf.endpointClosed(record.id);
     this.conferences.endpointClosed(record.id);
     if (this.#endpoints.size === 0) for (const idle of this.#idleWaiters) idle();
@@ -571,6 +613,7 @@ export class MediaServer implements MediaControl, MediaEngines {
       for (const ep of [bridge.a, bridge.b]) if (ep.worker.alive) void ep.worker.request('bridge.delete', { id }).catch(() => {});
     }
     this.events.publish('bridge.deleted', { bridge_id: id, reason, ...(endpointId !== undefined ? { endpoint_id: endpointId } : {}) });
+    this.#bridgeEnds.end(id, endpointId !== undefined ? { reason, endpointId } : { reason });
     this.recordings.bridgeClosed(id);
   }
 

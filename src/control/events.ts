@@ -9,12 +9,13 @@ import type {
   ConferenceNotifications, Direction, DtmfPressed, EndpointNotifications, PlaybackFinished, PlaybackStarted,
   RecordingNotifications,
 } from '../protocol/index.ts';
+import type { FlowEvents } from '../flows/events.ts';
 
 type RecordingSubjectWire = { endpoint_id?: string; bridge_id?: string; conference_id?: string };
 type PlaybackTargetWire = { endpoint_id: string } | { conference_id: string };
 
-/** Event type -> payload (without the bus's `seq`, `type` and `time`). */
-export interface ServerEvents {
+/** The control plane's events: type -> payload (without the bus's `seq`, `type` and `time`). */
+export interface ControlEvents {
   'endpoint.created': { endpoint_id: string; worker: number; rtp_port: number; state: 'offered' | 'active' | 'closed' };
   'endpoint.updated': { endpoint_id: string; state: 'offered' | 'active' | 'closed'; direction: Direction };
   'endpoint.deleted': { endpoint_id: string; reason: 'deleted' | 'worker_died' | 'shutdown' };
@@ -54,17 +55,35 @@ export interface ServerEvents {
   'conference.talking.started': { conference_id: string; endpoint_id: string };
   'conference.talking.stopped': { conference_id: string; endpoint_id: string };
   'conference.ended': { conference_id: string; reason: 'deleted' | 'moderator_left' | 'shutdown' | 'worker_died' };
-  // Flow events: FlowService's own vocabulary, already in wire form.
-  'flow.loaded': { name: string; version: number; file: string };
-  'flow.invalid': { file: string; flow: string | null; errors: unknown[] };
-  'flow.removed': { name: string };
-  'flow.started': Record<string, unknown>;
-  'flow.step': Record<string, unknown>;
-  'flow.completed': Record<string, unknown>;
-  'flow.failed': Record<string, unknown>;
 }
 
+/** Every public event: the control plane's and the flows' own (flows/events.ts), merged. */
+export interface ServerEvents extends ControlEvents, FlowEvents {}
+
 export type ServerEventType = keyof ServerEvents;
+
+/** The bus's envelope names: no payload may use them (EventBus writes them last, over the payload). */
+type Reserved = 'seq' | 'type' | 'time';
+/** The envelope names some payload uses (never, as it must be). */
+type ReservedInPayloads = { [K in ServerEventType]: Extract<keyof ServerEvents[K], Reserved> }[ServerEventType];
+/** Compile-time check, on EVENT_TYPES below: a payload field named like an envelope field fails it. */
+type NoReservedNames = [ReservedInPayloads] extends [never] ? unknown : { 'a payload uses seq, type or time': never };
+
+/**
+ * Every event type, at run time (the schemas test compares it with schemas/events/); an object
+ * so that the compiler insists on every key of the catalogue.
+ */
+const EVENT_TYPES: { [K in ServerEventType]: true } & NoReservedNames = {
+  'endpoint.created': true, 'endpoint.updated': true, 'endpoint.deleted': true, 'endpoint.media_timeout': true,
+  'endpoint.remote_latched': true, 'endpoint.rtcp_bye': true, 'endpoint.dtmf': true, 'dtmf.sent': true, 'dtmf.failed': true,
+  'bridge.created': true, 'bridge.deleted': true, 'worker.died': true, 'worker.started': true, 'server.draining': true,
+  'playback.started': true, 'playback.finished': true, 'recording.started': true, 'recording.finished': true,
+  'conference.created': true, 'conference.participant.joined': true, 'conference.participant.left': true,
+  'conference.participant.updated': true, 'conference.talking.started': true, 'conference.talking.stopped': true,
+  'conference.ended': true, 'flow.loaded': true, 'flow.invalid': true, 'flow.removed': true, 'flow.started': true,
+  'flow.step': true, 'flow.completed': true, 'flow.failed': true,
+};
+export const SERVER_EVENT_TYPES = Object.keys(EVENT_TYPES) as ServerEventType[];
 
 /** Optional fields are written only when present (no `undefined` on the wire). */
 function opt<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {

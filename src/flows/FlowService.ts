@@ -6,7 +6,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import { fsError } from '../media/playback/safePath.ts';
+import { fsError } from '../common/safePath.ts';
 import path from 'node:path';
 import { InvalidStateError, NotFoundError, ValidationError } from '../common/errors.ts';
 import { moduleLogger, silentLogger, type Logger } from '../common/logger.ts';
@@ -18,6 +18,7 @@ import { systemClock, type FlowEngines } from './FlowEngines.ts';
 import { FlowRun, FlowSession, provideFlow, type RunHooks } from './FlowSession.ts';
 import { crossCheck, loadFlowText, matchesType, readFlowSource } from './loader.ts';
 import { formatProblem, type FlowDefinition, type FlowProblem } from './types.ts';
+import type { FlowEmit } from './events.ts';
 
 /** ValidationError carrying every problem found, each pointing at file:line:column. */
 export class FlowValidationError extends ValidationError {
@@ -28,7 +29,8 @@ export class FlowValidationError extends ValidationError {
   }
 }
 
-export type EmitFn = (type: string, payload: Record<string, unknown>) => void;
+/** Where the flows' events go (control/events.ts merges FlowEvents into the public catalogue). */
+export type EmitFn = FlowEmit;
 
 export interface FlowServiceOptions {
   engines: FlowEngines;
@@ -104,7 +106,7 @@ export class FlowService {
         if (!session) return;
         session.recordStep(step, type, flow, this.#now);
         this.#emit('flow.step', {
-          session_id: sessionId, flow: session.flowName, endpoint_id: session.endpointId, step, type,
+          session_id: sessionId, flow: session.flowName, endpoint_id: session.endpointId, step, step_type: type,
           ...(flow !== session.flowName ? { subflow: flow } : {}),
         });
       },

@@ -76,8 +76,10 @@ export class MediaWorker implements EndpointListener {
       endpoint: (id) => this.#endpoint(id),
       audio: (id) => {
         const ep = this.#endpoint(id);
-        if (ep.audio === null) ep.audio = new EndpointAudio(ep, this.clock);
-        return ep.audio;
+        if (ep.audio instanceof EndpointAudio) return ep.audio;
+        const audio = new EndpointAudio(ep, this.clock);
+        ep.audio = audio;
+        return audio;
       },
       notify,
       emitDigit: (endpointId, digit) => {

@@ -22,6 +22,7 @@ export type * from './conference.ts';
 export type * from './dtmf.ts';
 export type * from './endpoint.ts';
 export type * from './playback.ts';
+export type * from './prep.ts';
 export type * from './recording.ts';
 export type * from './worker.ts';
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { buildApp } from '../../src/api/http/app.ts';
 import { mapError } from '../../src/api/http/errorHandler.ts';
 import { silentLogger } from '../../src/common/logger.ts';
-import { fsError } from '../../src/media/playback/safePath.ts';
+import { fsError } from '../../src/common/safePath.ts';
 import { parseWavHeader } from '../../src/media/recording/wav.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { nextEvent, startServer } from '../helpers/server.ts';

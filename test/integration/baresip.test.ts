@@ -118,7 +118,7 @@ function rig(): Promise<Rig> {
     cleanups.push(() => server.close());
     const flows = new FlowService({
       engines: MediaFlowEngines.forServer(server),
-      emit: (type, payload) => server.events.emit(type, payload),
+      emit: server.events.forFlows(),
       dir: flowsDir,
     });
     assert.deepEqual(flows.loadDir().problems, []);

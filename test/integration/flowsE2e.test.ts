@@ -58,7 +58,7 @@ async function setup(t: { after(fn: () => unknown): void }, env: Record<string, 
   t.after(() => server.close());
   const flows = new FlowService({
     engines: MediaFlowEngines.forServer(server),
-    emit: (type, payload) => server.events.emit(type, payload),
+    emit: server.events.forFlows(),
     dir: FLOWS_DIR,
   });
   flows.loadDir();

@@ -72,7 +72,7 @@ test(`say then record {beep: true}: the caller hears the beep on ${RUNS} of ${RU
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const server = await startServer({ RECORDINGS_DIR: dir, SILENCE_FILL: 'cn' });
   t.after(() => server.close());
-  const flows = new FlowService({ engines: MediaFlowEngines.forServer(server), emit: (type, payload) => server.events.emit(type, payload) });
+  const flows = new FlowService({ engines: MediaFlowEngines.forServer(server), emit: server.events.forFlows() });
   t.after(() => flows.close());
   flows.put('say-then-record', FLOW);
 

@@ -30,3 +30,22 @@ export function loadApiSchemas(dir: string = API_SCHEMAS_DIR): ApiSchema[] {
 export function ref(id: string): { $ref: string } {
   return { $ref: `${id}#` };
 }
+
+/** schemas/events/: the published event catalogue (control/events.ts is its TypeScript side). */
+export const EVENT_SCHEMAS_DIR = fileURLToPath(new URL('../../../schemas/events/', import.meta.url));
+
+/**
+ * The event schemas: EventEnvelope, EventsGap, one `event.TYPE` per event type, and `ServerEvent`
+ * (built here, not written by hand): one frame of GET /events, any of the event types.
+ */
+export function loadEventSchemas(dir: string = EVENT_SCHEMAS_DIR): ApiSchema[] {
+  const schemas = loadApiSchemas(dir);
+  const events = schemas.filter((s) => s.$id.startsWith('event.'));
+  const union: ApiSchema = {
+    $id: 'ServerEvent',
+    title: 'ServerEvent',
+    description: 'One event of the bus (GET /events, gRPC Events, webhooks): its `type` names the schema that describes it.',
+    oneOf: events.map((s) => ref(s.$id)),
+  };
+  return [...schemas, union];
+}

@@ -3,6 +3,7 @@ import { MediaServerError, NotFoundError, ValidationError } from '../../common/e
 import type { DtmfMethod, DtmfPressed, DtmfRequests, DtmfSendResult, DtmfSource } from '../../protocol/index.ts';
 import type { EventBus } from '../EventBus.ts';
 import { wire } from '../events.ts';
+import { KeyedListeners } from '../../common/KeyedListeners.ts';
 import type { WorkerRequester } from './WorkerRequester.ts';
 
 /** What the service needs from the MediaServer (a narrow interface, so tests can fake it). */
@@ -51,8 +52,8 @@ export const MAX_DTMF_TOTAL_MS = 30_000;
  */
 export class DtmfService {
   readonly #host: DtmfHost;
-  /** Key press listeners by endpoint: a press reaches only those of its endpoint. */
-  readonly #listeners = new Map<string, Set<DigitListener>>();
+  /** Key press listeners by endpoint: a press reaches only those of its endpoint; null: it closed. */
+  readonly #listeners = new KeyedListeners<DtmfPress | null>();
   constructor(host: DtmfHost) {
     this.#host = host;
   }
@@ -120,39 +121,20 @@ export class DtmfService {
 
   /** Calls `listener` for every key press received on `endpointId`; returns the unsubscribe. */
   onDigit(endpointId: string, listener: (press: DtmfPress) => void): () => void {
-    return this.#listen(endpointId, { press: listener, closed: () => undefined });
+    return this.#listeners.add(endpointId, (press) => {
+      if (press !== null) listener(press);
+    });
   }
 
   /** The engine's `endpoint.dtmf`: published, then handed to the endpoint's listeners. */
   onPressed(n: DtmfPressed): void {
     const event = this.#host.events.publish('endpoint.dtmf', wire.dtmf(n));
-    const listeners = this.#listeners.get(n.endpointId);
-    if (listeners === undefined) return;
-    const press: DtmfPress = { endpointId: n.endpointId, digit: n.digit, source: n.source, durationMs: n.durationMs, seq: event.seq };
-    for (const l of [...listeners]) l.press(press);
+    this.#listeners.call(n.endpointId, { endpointId: n.endpointId, digit: n.digit, source: n.source, durationMs: n.durationMs, seq: event.seq });
   }
 
   /** The endpoint is gone (hangup or worker death): no digit can come any more. */
   endpointClosed(endpointId: string): void {
-    const listeners = this.#listeners.get(endpointId);
-    if (listeners === undefined) return;
-    this.#listeners.delete(endpointId);
-    for (const l of listeners) l.closed();
-  }
-
-  #listen(endpointId: string, listener: DigitListener): () => void {
-    let set = this.#listeners.get(endpointId);
-    if (set === undefined) {
-      set = new Set();
-      this.#listeners.set(endpointId, set);
-    }
-    set.add(listener);
-    return () => {
-      const s = this.#listeners.get(endpointId);
-      if (s === undefined) return;
-      s.delete(listener);
-      if (s.size === 0) this.#listeners.delete(endpointId);
-    };
+    this.#listeners.end(endpointId, null);
   }
 
   /**
@@ -167,18 +149,12 @@ export class DtmfService {
         unsubscribe();
         reject(signal!.reason);
       };
-      const unsubscribe = this.#listen(endpointId, {
-        press: (press) => {
-          unsubscribe();
-          signal?.removeEventListener('abort', onAbort);
-          resolve(press);
-        },
-        closed: () => {
-          // hangup or worker death: no digit can come any more
-          unsubscribe();
-          signal?.removeEventListener('abort', onAbort);
-          reject(new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} was deleted`));
-        },
+      const unsubscribe = this.#listeners.add(endpointId, (press) => {
+        unsubscribe();
+        signal?.removeEventListener('abort', onAbort);
+        // null: hangup or worker death, no digit can come any more
+        if (press !== null) resolve(press);
+        else reject(new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} was deleted`));
       });
       signal?.addEventListener('abort', onAbort, { once: true });
     });
@@ -199,9 +175,4 @@ export class DtmfService {
   #assertEndpoint(endpointId: string): void {
     if (!this.#host.hasEndpoint(endpointId)) throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} not found`);
   }
-}
-
-interface DigitListener {
-  press(press: DtmfPress): void;
-  closed(): void;
 }

@@ -1,7 +1,7 @@
 import { statfs, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidStateError, NotFoundError, StorageError, UnsupportedError, ValidationError } from '../../common/errors.ts';
-import { fsError, openNoFollow, resolveWritablePath } from '../../media/playback/safePath.ts';
+import { fsError, openNoFollow, resolveWritablePath } from '../../common/safePath.ts';
 import type { Config } from '../../config/config.ts';
 import type {
   RecordingCause, RecordingFormat, RecordingNotifications, RecordingStartOptions, RecordingStartParams,

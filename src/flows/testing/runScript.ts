@@ -10,6 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { FlowService } from '../FlowService.ts';
 import { loadFlowFile } from '../loader.ts';
 import { formatProblem } from '../types.ts';
+import type { FlowEvents } from '../events.ts';
 import { FakeEngines, defaultDuration, type HttpRule } from './FakeEngines.ts';
 import { ManualClock } from './ManualClock.ts';
 
@@ -120,17 +121,20 @@ async function runScenario(flowFile: string, flowName: string, sc: Scenario, ind
   const service = new FlowService({
     engines,
     dir: path.dirname(flowFile),
-    emit: (type, p) => {
+    emit: (type, payload) => {
       if (type === 'flow.step') {
+        const p = payload as FlowEvents['flow.step'];
         const label = p.subflow ? `${String(p.subflow)}/${String(p.step)}` : String(p.step);
         steps.push(label);
-        log.push(`${fmtTime(clock.now())}  step ${label} (${String(p.type)})`);
+        log.push(`${fmtTime(clock.now())}  step ${label} (${p.step_type})`);
         const n = (stepSeen.get(label) ?? 0) + 1;
         stepSeen.set(label, n);
         for (const a of relative) if (a.on_step === label && (a.occurrence ?? 1) === n) clock.setTimeout(() => perform(a), a.after_ms ?? 0);
       } else if (type === 'flow.completed') {
+        const p = payload as FlowEvents['flow.completed'];
         log.push(`${fmtTime(clock.now())}  completed: ${JSON.stringify(p.outcome)}`);
       } else if (type === 'flow.failed') {
+        const p = payload as FlowEvents['flow.failed'];
         log.push(`${fmtTime(clock.now())}  FAILED: ${JSON.stringify(p.error)}`);
       }
     },

@@ -3,7 +3,7 @@ import type { Codec } from '../codecs/Codec.ts';
 import { createCodec } from '../codecs/index.ts';
 import { tsDiff } from '../../common/seq.ts';
 import { PacketOrderer, ORDER_LOST, ORDER_WAIT } from '../dsp/PacketOrderer.ts';
-import type { RtpEndpoint } from '../transport/RtpEndpoint.ts';
+import type { EndpointAudioSide, ReceivedAudioStats, RtpEndpoint } from '../transport/RtpEndpoint.ts';
 import type { Clocked, MediaClock } from './MediaClock.ts';
 import { codecOptions } from './Transcoder.ts';
 
@@ -19,15 +19,6 @@ export interface AudioTap {
   onAudio(pcm: Int16Array, sampleRate: number, direction: 'in' | 'out', nowMs: number, position: number, epoch: number): void;
 }
 
-/** Counters of the decoding path of received audio (recordings, in-band DTMF). */
-export interface ReceivedAudioStats {
-  received: number;
-  late: number;
-  lost: number;
-  concealed: number;
-  duplicates: number;
-  discarded: number;
-}
 
 /** Produces the endpoint's outbound audio, one frame per media clock tick. */
 export interface FrameSource {
@@ -59,7 +50,7 @@ const MAX_CONCEAL = 5;
  * encoded into our continuous outbound RTP stream. While a generated source is attached
  * the relayed stream of a bridge peer is suppressed (one outbound source at a time).
  */
-export class EndpointAudio implements Clocked {
+export class EndpointAudio implements Clocked, EndpointAudioSide {
   readonly endpoint: RtpEndpoint;
   readonly #clock: MediaClock;
   readonly taps = new Set<AudioTap>();

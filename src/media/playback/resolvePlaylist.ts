@@ -9,7 +9,7 @@ import { fetchMedia } from './fetchMedia.ts';
 import { parseMediaItem, type MediaItem, type MediaItemOptions } from './MediaItem.ts';
 import type { PlaylistSource } from './Player.ts';
 import { fileKey, urlKey, type PromptCache } from './PromptCache.ts';
-import { openNoFollow, resolveSafePath } from './safePath.ts';
+import { openNoFollow, resolveSafePath } from '../../common/safePath.ts';
 
 export interface ResolveContext {
   /** The endpoint's PCM rate: every source is delivered at it. */

@@ -6,6 +6,7 @@ import type { DecodedAudio } from '../playback/decodeAudio.ts';
 import { fileKey, PromptCache, urlKey, type PromptCacheStats } from '../playback/PromptCache.ts';
 import { ttsKey, type AudioPrep, type PrepClientMessage, type PrepRequest, type PrepServerMessage } from './AudioPrep.ts';
 import type { ThreadJob, ThreadReply } from './prepThread.ts';
+import type { PrepService, PrepSettings, StartPrep } from '../../protocol/prep.ts';
 
 export interface AudioPrepPoolOptions {
   /** Threads decoding and synthesising; default 2. */
@@ -47,7 +48,10 @@ export interface AudioPrepStats extends PromptCacheStats {
  * MessagePort (`serve()`); the PCM is in SharedArrayBuffers, so a cached prompt is one copy in
  * memory however many workers play it. Nothing here runs on a media clock.
  */
-export class AudioPrepPool implements AudioPrep {
+export class AudioPrepPool implements AudioPrep, PrepService {
+  /** The prep tier the control plane starts (main.ts hands it to MediaServer). */
+  static readonly start: StartPrep = (s: PrepSettings) => new AudioPrepPool(s);
+
   readonly cache: PromptCache;
   readonly #threads: Thread[] = [];
   readonly #jobs = new Map<number, Job>();

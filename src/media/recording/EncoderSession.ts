@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { InvalidStateError, UnsupportedError, ValidationError } from '../../common/errors.ts';
-import { openNoFollow, type OpenMode } from '../playback/safePath.ts';
+import { openNoFollow, type OpenMode } from '../../common/safePath.ts';
 import { Mp3StreamEncoder, parseMp3FrameHeader } from './Mp3StreamEncoder.ts';
 import { OggOpusEncoder } from './OggOpusEncoder.ts';
 import type { IfExists } from './RecordingWriter.ts';

@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { InvalidStateError, ValidationError } from '../../common/errors.ts';
-import { fsError, openNoFollow, type OpenMode } from '../playback/safePath.ts';
+import { fsError, openNoFollow, type OpenMode } from '../../common/safePath.ts';
 import {
   checkWriterOptions,
   copyFrame,

@@ -5,8 +5,32 @@ import { Drop, dropsToRecord, DROP_REASON_NAMES } from './dropReasons.ts';
 import { literalLookup } from './literalLookup.ts';
 import { RtpSender } from './RtpSender.ts';
 import { RtcpSession } from './RtcpSession.ts';
-import type { EndpointAudio } from '../engines/EndpointAudio.ts';
 import type { JitterBuffer } from '../dsp/JitterBuffer.ts';
+
+/** Counters of the decoding path of received audio (recordings, in-band DTMF). */
+export interface ReceivedAudioStats {
+  received: number;
+  late: number;
+  lost: number;
+  concealed: number;
+  duplicates: number;
+  discarded: number;
+}
+
+/**
+ * The PCM side of an endpoint as the transport drives it (engines/EndpointAudio is the one):
+ * owned here so that the transport imports nothing of the engines.
+ */
+export interface EndpointAudioSide {
+  /** Who listens to the decoded audio: the transport hands packets over only when someone does. */
+  readonly taps: { readonly size: number };
+  /** What generates the outbound audio, if anything does (the silence fill stays out then). */
+  readonly source: unknown;
+  readonly receivedStats: ReceivedAudioStats | null;
+  /** The payload is `packet[offset, offset + length)` (no subarray per packet). */
+  onReceived(seq: number, ts: number, packet: Uint8Array, nowMs: number, ssrc: number, offset: number, length: number): void;
+  close(): void;
+}
 
 /** Receives telephone-event packets (RFC 4733) of an endpoint: the DTMF engine. */
 export type EventPacketListener = (ssrc: number, seq: number, ts: number, marker: boolean, payload: Uint8Array, nowMs: number) => void;
@@ -68,7 +92,7 @@ export class RtpEndpoint {
   latchPackets = 4;
   listener: EndpointListener | null = null;
   /** PCM side (decode for taps, encode generated audio); created by the engines on demand. */
-  audio: EndpointAudio | null = null;
+  audio: EndpointAudioSide | null = null;
   /** Telephone-event packets, for DTMF detection; set by the DTMF engine. */
   onEventPacket: EventPacketListener | null = null;
   /** Audio packets with their sequence number and timestamp, for a jitter buffer; set by the conference engine. */

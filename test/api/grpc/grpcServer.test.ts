@@ -42,8 +42,8 @@ describe('gRPC MediaServer service', () => {
   };
 
   before(async () => {
-    server = await startServer({ PROMPTS_DIR: path.resolve('prompts'), GRPC_PORT: '0' });
-    flows = new FlowService({ engines: MediaFlowEngines.forServer(server), emit: (type, payload) => server.events.emit(type, payload) });
+    server = await startServer({ PROMPTS_DIR: path.resolve('prompts'), GRPC_PORT: '0' }, { ownEvents: ['grpctest.', 'other.'] });
+    flows = new FlowService({ engines: MediaFlowEngines.forServer(server), emit: server.events.forFlows() });
     flows.put('grpc-bye', 'name: grpc-bye\nstart: bye\nsteps:\n  bye: { type: hangup, cause: done }\n');
     grpc = await startGrpcServer({
       control: server,
@@ -384,7 +384,7 @@ describe('gRPC MediaServer service', () => {
 
 describe('gRPC auth and limits', () => {
   test('with API_TOKEN every call needs authorization: Bearer <token>, compared exactly', async (t) => {
-    const server = await startServer({ API_TOKEN: 's3cret-token', GRPC_PORT: '0' });
+    const server = await startServer({ API_TOKEN: 's3cret-token', GRPC_PORT: '0' }, { ownEvents: ['grpctest.'] });
     t.after(() => server.close());
     const grpc = await startGrpcServer({ control: server, config: server.config, logger: silentLogger });
     t.after(() => grpc.close());
@@ -415,7 +415,7 @@ describe('gRPC auth and limits', () => {
   });
 
   test('without a token, calls need no metadata', async (t) => {
-    const server = await startServer({ GRPC_PORT: '0' });
+    const server = await startServer({ GRPC_PORT: '0' }, { ownEvents: ['grpctest.'] });
     t.after(() => server.close());
     const grpc = await startGrpcServer({ control: server, config: server.config, logger: silentLogger });
     t.after(() => grpc.close());
@@ -428,7 +428,7 @@ describe('gRPC auth and limits', () => {
   });
 
   test('a reader that stops reading is ended with RESOURCE_EXHAUSTED, after the events it was sent, without stalling the bus', async (t) => {
-    const server = await startServer({ GRPC_PORT: '0' });
+    const server = await startServer({ GRPC_PORT: '0' }, { ownEvents: ['grpctest.'] });
     t.after(() => server.close());
     const grpc = await startGrpcServer({ control: server, config: server.config, logger: silentLogger, events: { maxQueuedBytes: 64 * 1024 } });
     t.after(() => grpc.close());
@@ -470,7 +470,7 @@ describe('gRPC auth and limits', () => {
   });
 
   test('close() ends open Events streams with UNAVAILABLE and is idempotent', async (t) => {
-    const server = await startServer({ GRPC_PORT: '0' });
+    const server = await startServer({ GRPC_PORT: '0' }, { ownEvents: ['grpctest.'] });
     t.after(() => server.close());
     const grpc = await startGrpcServer({ control: server, config: server.config, logger: silentLogger });
     const c = new GrpcTestClient(grpc.port);

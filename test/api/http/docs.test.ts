@@ -88,3 +88,16 @@ test('every operation declares the statuses any route can answer: 400, 500, 503;
   assert.equal(long.statusCode, 414);
   assert.ok(Object.keys(doc.paths['/endpoints/{id}']!.get!.responses).includes('414'));
 });
+
+test('GET /docs/json publishes the event catalogue: the envelope, one schema per event type, ServerEvent naming them all', async (t) => {
+  const { app } = await createTestApp(t);
+  const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json<OpenApiDoc>();
+  const names = Object.keys(doc.components.schemas);
+  assert.ok(names.includes('EventEnvelope'));
+  assert.ok(names.includes('EventsGap'));
+  const events = names.filter((n) => n.startsWith('event.'));
+  assert.ok(events.includes('event.endpoint.created') && events.includes('event.flow.step'), events.join(','));
+  const union = doc.components.schemas.ServerEvent as { oneOf: { $ref: string }[] };
+  assert.deepEqual(union.oneOf.map((r) => r.$ref).sort(), events.map((n) => `#/components/schemas/${n}`).sort());
+  assert.match(JSON.stringify(doc.paths['/events']?.get), /ServerEvent/);
+});

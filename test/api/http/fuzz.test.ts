@@ -196,7 +196,7 @@ async function fuzzApp(t: TestContext, token: string | null = null): Promise<Fas
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const server = await startServer({ ...testPortRange(1000), RECORDINGS_DIR: path.join(dir, 'recordings'), FLOWS_DIR: path.join(dir, 'flows'), PROMPTS_DIR: path.resolve('prompts') });
   t.after(() => server.close());
-  const flows = new FlowService({ engines: MediaFlowEngines.forServer(server), dir: path.join(dir, 'flows'), emit: (type, payload) => server.events.emit(type, payload) });
+  const flows = new FlowService({ engines: MediaFlowEngines.forServer(server), dir: path.join(dir, 'flows'), emit: server.events.forFlows() });
   t.after(() => flows.close());
   flows.put('main-menu', 'name: main-menu\nstart: bye\nsteps:\n  bye: { type: hangup, cause: done }\n');
   const app = await buildApp({ control: server, config: { ...server.config, apiToken: token }, logger: silentLogger, flows });

@@ -233,7 +233,7 @@ test('WavFileWriter survives SIGKILL: a child killed mid-recording leaves a WAV 
 
 test('WavFileWriter on a disk that fills up ends with the error yet leaves a playable file and reports what it holds', needs('ffprobe'), async (t) => {
   const { smallTmpfs } = await import('../../helpers/tmpfs.ts');
-  const { openNoFollow } = await import('../../../src/media/playback/safePath.ts');
+  const { openNoFollow } = await import('../../../src/common/safePath.ts');
   // 160 KiB of tmpfs (real ENOSPC); where mounting is not allowed, a file handle that answers
   // ENOSPC after as many bytes (the writer cannot tell the difference).
   const fs = process.env.FORCE_NO_TMPFS ? null : smallTmpfs(t, 160 * 1024);

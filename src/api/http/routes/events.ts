@@ -145,7 +145,8 @@ export async function eventRoutes(app: FastifyInstance, opts: EventRoutesOptions
         'Upgrade to WebSocket. With `since`, events with seq > since still buffered are replayed first, preceded by ' +
         '`{"type":"events.gap","oldest_seq":N}` when some were already dropped from the buffer (or the server restarted). ' +
         '`types` keeps events whose type starts with one of the comma-separated prefixes. Slow readers are closed with 1013. ' +
-        '`token` may replace the Authorization header.',
+        '`token` may replace the Authorization header. Each frame is a `ServerEvent` (components/schemas: one `event.TYPE` ' +
+        'schema per event type, the envelope `EventEnvelope` {seq, type, time}; also schemas/events/ and its asyncapi.yaml).',
       querystring: ref('EventsQuery'),
       response: { ...errorResponses(400, 401, 426) },
     },

@@ -1,7 +1,7 @@
 import { constants as fsConstants, type Stats } from 'node:fs';
 import { lstat, mkdir, open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { NotFoundError, StorageError, ValidationError } from '../../common/errors.ts';
+import { NotFoundError, StorageError, ValidationError } from './errors.ts';
 
 function inside(root: string, p: string): boolean {
   const rel = path.relative(root, p);
