@@ -11,8 +11,13 @@ import { EVENT_SCHEMAS_DIR, loadApiSchemas } from '../src/api/http/schemas.ts';
 export const ASYNCAPI_PATH = path.join(EVENT_SCHEMAS_DIR, 'asyncapi.yaml');
 
 export function renderAsyncApi(dir: string = EVENT_SCHEMAS_DIR): string {
-  const version = (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  const version = (
+    JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  ).version;
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   const byId = new Map(loadApiSchemas(dir).map((s, i) => [s.$id, files[i] as string]));
   const messages: Record<string, unknown> = {};
   for (const [id, file] of byId) {
@@ -25,10 +30,17 @@ export function renderAsyncApi(dir: string = EVENT_SCHEMAS_DIR): string {
     info: {
       title: 'media-server-core events',
       version,
-      description: 'Every event of the bus, one JSON text frame each, with a strictly increasing `seq` (EventEnvelope.json). ' +
+      description:
+        'Every event of the bus, one JSON text frame each, with a strictly increasing `seq` (EventEnvelope.json). ' +
         'The same events reach gRPC Events streams and webhooks. Generated from the schemas beside this file (npm run schemas:events).',
     },
-    servers: { api: { host: 'localhost:8080', protocol: 'ws', description: 'API_HOST:API_PORT; ?since=SEQ replays, ?types=prefix,... filters, ?token= authenticates.' } },
+    servers: {
+      api: {
+        host: 'localhost:8080',
+        protocol: 'ws',
+        description: 'API_HOST:API_PORT; ?since=SEQ replays, ?types=prefix,... filters, ?token= authenticates.',
+      },
+    },
     channels: {
       events: {
         address: '/events',
@@ -36,7 +48,11 @@ export function renderAsyncApi(dir: string = EVENT_SCHEMAS_DIR): string {
       },
     },
     operations: {
-      sendEvents: { action: 'send', channel: { $ref: '#/channels/events' }, summary: 'The server sends every event to each connected client.' },
+      sendEvents: {
+        action: 'send',
+        channel: { $ref: '#/channels/events' },
+        summary: 'The server sends every event to each connected client.',
+      },
     },
     components: { messages },
   };

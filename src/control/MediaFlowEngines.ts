@@ -30,13 +30,26 @@ export interface FlowRecordOptions {
  */
 export interface FlowMediaHost {
   readonly playback: {
-    play(endpointId: string, items: readonly string[], opts: { bargeIn: boolean; signal: AbortSignal; voice?: string }): Promise<{ reason: string; digit?: string }>;
+    play(
+      endpointId: string,
+      items: readonly string[],
+      opts: { bargeIn: boolean; signal: AbortSignal; voice?: string },
+    ): Promise<{ reason: string; digit?: string }>;
   };
   readonly recordings: {
-    record(endpointId: string, opts: FlowRecordOptions, signal: AbortSignal): Promise<{ path: string; durationMs: number; cause: string; digit?: string }>;
+    record(
+      endpointId: string,
+      opts: FlowRecordOptions,
+      signal: AbortSignal,
+    ): Promise<{ path: string; durationMs: number; cause: string; digit?: string }>;
   };
   readonly conferences: {
-    join(endpointId: string, room: string, opts: Record<string, unknown>, signal: AbortSignal): Promise<{ reason: string }>;
+    join(
+      endpointId: string,
+      room: string,
+      opts: Record<string, unknown>,
+      signal: AbortSignal,
+    ): Promise<{ reason: string }>;
   };
   readonly dtmf: Pick<MediaServer['dtmf'], 'onDigit'>;
   createBridge: MediaServer['createBridge'];
@@ -48,12 +61,21 @@ export interface FlowMediaHost {
 }
 
 const PLAY_REASONS: Record<string, PlayResult['reason']> = {
-  done: 'finished', finished: 'finished', barge_in: 'dtmf', dtmf: 'dtmf', stopped: 'stopped', hangup: 'hangup',
+  done: 'finished',
+  finished: 'finished',
+  barge_in: 'dtmf',
+  dtmf: 'dtmf',
+  stopped: 'stopped',
+  hangup: 'hangup',
 };
 
 const RECORD_CAUSES: Record<string, RecordResult['cause']> = {
-  dtmf: 'terminator', terminator: 'terminator', silence: 'silence', max_duration: 'max_duration',
-  hangup: 'hangup', stopped: 'stopped',
+  dtmf: 'terminator',
+  terminator: 'terminator',
+  silence: 'silence',
+  max_duration: 'max_duration',
+  hangup: 'hangup',
+  stopped: 'stopped',
 };
 
 /**
@@ -84,11 +106,20 @@ export class MediaFlowEngines implements FlowEngines {
     return new MediaFlowEngines(server, guardedFetcher(policy));
   }
 
-  async play(endpointId: string, items: readonly string[], opts: PlayOptions & { voice?: string }): Promise<PlayResult> {
+  async play(
+    endpointId: string,
+    items: readonly string[],
+    opts: PlayOptions & { voice?: string },
+  ): Promise<PlayResult> {
     // say's voice selects the TTS voice
-    const r = await this.#server.playback.play(endpointId, items, { bargeIn: opts.bargeIn, signal: opts.signal, ...(opts.voice ? { voice: opts.voice } : {}) });
+    const r = await this.#server.playback.play(endpointId, items, {
+      bargeIn: opts.bargeIn,
+      signal: opts.signal,
+      ...(opts.voice ? { voice: opts.voice } : {}),
+    });
     // A failed playback is the step's error (on_error), not a prompt that was heard.
-    if (r.reason === 'error') throw new MediaServerError('PLAYBACK_FAILED', `playback on endpoint ${endpointId} ended in error`);
+    if (r.reason === 'error')
+      throw new MediaServerError('PLAYBACK_FAILED', `playback on endpoint ${endpointId} ended in error`);
     return { reason: PLAY_REASONS[r.reason] ?? 'stopped', ...(r.digit ? { digit: r.digit } : {}) };
   }
 
@@ -97,23 +128,42 @@ export class MediaFlowEngines implements FlowEngines {
   }
 
   async record(endpointId: string, opts: RecordOptions, signal: AbortSignal): Promise<RecordResult> {
-    const r = await this.#server.recordings.record(endpointId, {
-      format: opts.format,
-      ...(opts.path ? { name: opts.path } : {}),
-      max_duration_ms: opts.maxDurationMs,
-      max_silence_ms: opts.silenceTimeoutMs,
-      terminate_on: opts.terminators,
-      beep: opts.beep,
-    }, signal);
-    return { path: r.path, durationMs: r.durationMs, cause: RECORD_CAUSES[r.cause] ?? 'stopped', ...(r.digit ? { digit: r.digit } : {}) };
+    const r = await this.#server.recordings.record(
+      endpointId,
+      {
+        format: opts.format,
+        ...(opts.path ? { name: opts.path } : {}),
+        max_duration_ms: opts.maxDurationMs,
+        max_silence_ms: opts.silenceTimeoutMs,
+        terminate_on: opts.terminators,
+        beep: opts.beep,
+      },
+      signal,
+    );
+    return {
+      path: r.path,
+      durationMs: r.durationMs,
+      cause: RECORD_CAUSES[r.cause] ?? 'stopped',
+      ...(r.digit ? { digit: r.digit } : {}),
+    };
   }
 
-  async joinConference(endpointId: string, room: string, opts: ConferenceOptions, signal: AbortSignal): Promise<LeaveResult> {
+  async joinConference(
+    endpointId: string,
+    room: string,
+    opts: ConferenceOptions,
+    signal: AbortSignal,
+  ): Promise<LeaveResult> {
     const r = await this.#server.conferences.join(endpointId, room, opts, signal);
     return { reason: (r.reason as LeaveResult['reason']) ?? 'left' };
   }
 
-  async bridge(endpointId: string, targetEndpointId: string, _opts: Record<string, unknown>, signal: AbortSignal): Promise<LeaveResult> {
+  async bridge(
+    endpointId: string,
+    targetEndpointId: string,
+    _opts: Record<string, unknown>,
+    signal: AbortSignal,
+  ): Promise<LeaveResult> {
     const bridge = await this.#server.createBridge({ endpoint_a: endpointId, endpoint_b: targetEndpointId });
     return new Promise<LeaveResult>((resolve) => {
       const finish = (reason: LeaveResult['reason']) => {
@@ -129,7 +179,8 @@ export class MediaFlowEngines implements FlowEngines {
       const offs = [
         this.#server.onBridgeEnd(bridge.id, (end) => {
           if (end.reason === 'deleted') finish('ended');
-          else finish(end.reason === 'endpoint_deleted' && end.endpointId === targetEndpointId ? 'peer_hangup' : 'hangup');
+          else
+            finish(end.reason === 'endpoint_deleted' && end.endpointId === targetEndpointId ? 'peer_hangup' : 'hangup');
         }),
         this.#server.onEndpointEnd(targetEndpointId, legClosed('peer_hangup')),
         this.#server.onEndpointEnd(endpointId, legClosed('hangup')),

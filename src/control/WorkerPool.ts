@@ -69,7 +69,10 @@ export class WorkerPool {
 
   /** The worker an affinity key maps to (the least loaded without one). */
   place(affinity: string | undefined): number {
-    return placeEndpoint(affinity, this.#workers.map((w) => w.endpointCount));
+    return placeEndpoint(
+      affinity,
+      this.#workers.map((w) => w.endpointCount),
+    );
   }
 
   /**
@@ -78,7 +81,14 @@ export class WorkerPool {
    */
   placeLeg(id: string, affinity: string | undefined, offers: boolean): number {
     const workers = this.#workers;
-    return this.#placement.place(id, affinity, offers, workers.map((w) => w.endpointCount), performance.now(), workers.map((w) => w.alive));
+    return this.#placement.place(
+      id,
+      affinity,
+      offers,
+      workers.map((w) => w.endpointCount),
+      performance.now(),
+      workers.map((w) => w.alive),
+    );
   }
 
   /** Endpoint `id` needs no partner any more (bridged, deleted, never created). */

@@ -28,8 +28,13 @@ export type * from './worker.ts';
 
 /** Every request a media worker answers. */
 export interface WorkerRequests
-  extends EndpointRequests, BridgeRequests, WorkerAdminRequests,
-  PlaybackRequests, RecordingRequests, ConferenceRequests, DtmfRequests {}
+  extends EndpointRequests,
+    BridgeRequests,
+    WorkerAdminRequests,
+    PlaybackRequests,
+    RecordingRequests,
+    ConferenceRequests,
+    DtmfRequests {}
 
 export type WorkerMethod = keyof WorkerRequests;
 export type ParamsOf<M extends WorkerMethod> = WorkerRequests[M]['params'];
@@ -40,8 +45,13 @@ export type ResultOf<M extends WorkerMethod> = WorkerRequests[M]['result'];
  * of them is a plain `Record<string, unknown>` too.
  */
 export interface WorkerNotifications
-  extends EndpointNotifications, BridgeNotifications, WorkerAdminNotifications,
-  PlaybackNotifications, RecordingNotifications, ConferenceNotifications, DtmfNotifications {}
+  extends EndpointNotifications,
+    BridgeNotifications,
+    WorkerAdminNotifications,
+    PlaybackNotifications,
+    RecordingNotifications,
+    ConferenceNotifications,
+    DtmfNotifications {}
 
 export type NotificationType = keyof WorkerNotifications;
 

@@ -53,7 +53,10 @@ test('resolveSafePath() rejects symlinks that escape the roots (file and directo
 
 test('resolveSafePath() reports a missing file as NotFoundError and needs a root', async (t) => {
   const { root } = await layout(t);
-  await assert.rejects(resolveSafePath('nope.wav', [root]), (err: unknown) => err instanceof NotFoundError && err.code === 'MEDIA_NOT_FOUND');
+  await assert.rejects(
+    resolveSafePath('nope.wav', [root]),
+    (err: unknown) => err instanceof NotFoundError && err.code === 'MEDIA_NOT_FOUND',
+  );
   await assert.rejects(resolveSafePath('sub/ok.wav', []), ValidationError);
   await assert.rejects(resolveSafePath('a\0b', [root]), ValidationError);
 });

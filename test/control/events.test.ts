@@ -17,8 +17,14 @@ test('the schemas refuse an unknown type, a missing, an extra or a mistyped fiel
   assert.equal(eventProblem({ ...base, type: 'endpoint.deleted', endpoint_id: 'a', reason: 'deleted' }), null);
   assert.match(eventProblem({ ...base, type: 'endpoint.closed', endpoint_id: 'a' }) ?? '', /unknown event type/);
   assert.match(eventProblem({ ...base, type: 'endpoint.deleted', endpoint_id: 'a' }) ?? '', /reason/);
-  assert.match(eventProblem({ ...base, type: 'endpoint.deleted', endpoint_id: 'a', reason: 'deleted', extra: 1 }) ?? '', /additional/);
-  assert.match(eventProblem({ ...base, type: 'endpoint.deleted', endpoint_id: 'a', reason: 'gone' }) ?? '', /allowed values/);
+  assert.match(
+    eventProblem({ ...base, type: 'endpoint.deleted', endpoint_id: 'a', reason: 'deleted', extra: 1 }) ?? '',
+    /additional/,
+  );
+  assert.match(
+    eventProblem({ ...base, type: 'endpoint.deleted', endpoint_id: 'a', reason: 'gone' }) ?? '',
+    /allowed values/,
+  );
   assert.match(eventProblem({ ...base, type: 'worker.started', worker: '0' }) ?? '', /integer/);
   assert.match(eventProblem({ ...base, type: 'playback.started', playback_id: 'p' }) ?? '', /oneOf/);
 });
@@ -30,7 +36,7 @@ test('a test server fails its close() on an event that does not match its schema
   await assert.rejects(server.close(), /do not match schemas\/events.*additional/s);
 });
 
-test('the flows\' events reach the bus in the catalogue\'s form: flow.step keeps its step type as step_type', async (t) => {
+test("the flows' events reach the bus in the catalogue's form: flow.step keeps its step type as step_type", async (t) => {
   const bus = new EventBus(100);
   const clock = new ManualClock();
   const flows = new FlowService({ engines: new FakeEngines({ clock }), emit: bus.forFlows() });
@@ -39,7 +45,10 @@ test('the flows\' events reach the bus in the catalogue\'s form: flow.step keeps
   flows.start('ep', 't');
   await clock.advance(60_000);
   const events = bus.since(0);
-  assert.deepEqual(events.map((e) => e.type), ['flow.loaded', 'flow.started', 'flow.step', 'flow.completed']);
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['flow.loaded', 'flow.started', 'flow.step', 'flow.completed'],
+  );
   const step = events.find((e) => e.type === 'flow.step');
   assert.equal(step?.step, 'hello');
   assert.equal(step?.step_type, 'play');

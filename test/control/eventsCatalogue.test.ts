@@ -15,16 +15,28 @@ import { EVENT_SCHEMAS_DIR } from '../../src/api/http/schemas.ts';
 const EVENTS_TS = fileURLToPath(new URL('../../src/control/events.ts', import.meta.url));
 const ENVELOPE = new Set(['seq', 'type', 'time']);
 
-interface Field { required: boolean; kinds: Set<string>; strings: Set<string> | null }
+interface Field {
+  required: boolean;
+  kinds: Set<string>;
+  strings: Set<string> | null;
+}
 
 function catalogue(): Map<string, Map<string, Field>> {
   const program = ts.createProgram([EVENTS_TS], {
-    strict: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    allowImportingTsExtensions: true, noEmit: true, skipLibCheck: true, types: [],
+    strict: true,
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    allowImportingTsExtensions: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
   });
   const checker = program.getTypeChecker();
   const source = program.getSourceFile(EVENTS_TS)!;
-  const symbol = checker.getExportsOfModule(checker.getSymbolAtLocation(source)!).find((s) => s.name === 'ServerEvents')!;
+  const symbol = checker
+    .getExportsOfModule(checker.getSymbolAtLocation(source)!)
+    .find((s) => s.name === 'ServerEvents')!;
   const events = checker.getDeclaredTypeOfSymbol(symbol);
   const out = new Map<string, Map<string, Field>>();
   for (const event of checker.getPropertiesOfType(events)) {
@@ -46,7 +58,11 @@ function catalogue(): Map<string, Map<string, Field>> {
           const f = c.flags;
           if (f & ts.TypeFlags.Undefined) continue;
           if (f & ts.TypeFlags.StringLiteral) strings.add((c as ts.StringLiteralType).value);
-          else if (f & ts.TypeFlags.String) { kinds.add('string'); onlyLiterals = false; continue; }
+          else if (f & ts.TypeFlags.String) {
+            kinds.add('string');
+            onlyLiterals = false;
+            continue;
+          }
           if (f & ts.TypeFlags.StringLike) kinds.add('string');
           else if (f & ts.TypeFlags.NumberLike) kinds.add('number');
           else if (f & ts.TypeFlags.BooleanLike) kinds.add('boolean');
@@ -63,7 +79,12 @@ function catalogue(): Map<string, Map<string, Field>> {
   return out;
 }
 
-interface PropSchema { type?: string | string[]; enum?: unknown[]; const?: unknown; oneOf?: PropSchema[] }
+interface PropSchema {
+  type?: string | string[];
+  enum?: unknown[];
+  const?: unknown;
+  oneOf?: PropSchema[];
+}
 
 function schemaField(p: PropSchema, required: boolean): Field {
   const kinds = new Set<string>();
@@ -73,19 +94,26 @@ function schemaField(p: PropSchema, required: boolean): Field {
     for (const v of values) kinds.add(v === null ? 'null' : typeof v);
     if (values.every((v) => typeof v === 'string')) strings = new Set(values as string[]);
   }
-  for (const t of p.type === undefined ? [] : Array.isArray(p.type) ? p.type : [p.type]) kinds.add(t === 'integer' ? 'number' : t);
+  for (const t of p.type === undefined ? [] : Array.isArray(p.type) ? p.type : [p.type])
+    kinds.add(t === 'integer' ? 'number' : t);
   if (p.oneOf) kinds.add('object');
   return { required, kinds, strings };
 }
 
-const show = (f: Field | undefined) => f && { required: f.required, kinds: [...f.kinds].sort(), strings: f.strings && [...f.strings].sort() };
+const show = (f: Field | undefined) =>
+  f && { required: f.required, kinds: [...f.kinds].sort(), strings: f.strings && [...f.strings].sort() };
 
 test('every event of the TypeScript catalogue has the fields, required-ness, JSON types and enums of its schema', () => {
   const ts = catalogue();
   assert.ok(ts.size >= 30, `${ts.size} events read from ServerEvents`);
   for (const [type, fields] of ts) {
-    const schema = JSON.parse(readFileSync(path.join(EVENT_SCHEMAS_DIR, `${type}.json`), 'utf8')) as { required: string[]; properties: Record<string, PropSchema> };
-    const names = Object.keys(schema.properties).filter((n) => !ENVELOPE.has(n)).sort();
+    const schema = JSON.parse(readFileSync(path.join(EVENT_SCHEMAS_DIR, `${type}.json`), 'utf8')) as {
+      required: string[];
+      properties: Record<string, PropSchema>;
+    };
+    const names = Object.keys(schema.properties)
+      .filter((n) => !ENVELOPE.has(n))
+      .sort();
     assert.deepEqual(names, [...fields.keys()].sort(), `${type}: field names`);
     for (const [name, field] of fields) {
       const expected = schemaField(schema.properties[name]!, schema.required.includes(name));

@@ -18,7 +18,9 @@ function validators(): Map<string, ValidateFunction> {
   addFormats(ajv);
   const schemas = loadEventSchemas();
   for (const s of schemas) ajv.addSchema(s);
-  compiled = new Map(schemas.filter((s) => s.$id.startsWith('event.')).map((s) => [s.$id.slice('event.'.length), ajv.getSchema(s.$id)!]));
+  compiled = new Map(
+    schemas.filter((s) => s.$id.startsWith('event.')).map((s) => [s.$id.slice('event.'.length), ajv.getSchema(s.$id)!]),
+  );
   return compiled;
 }
 
@@ -32,5 +34,7 @@ export function eventProblem(event: ServerEvent): string | null {
   const validate = validators().get(event.type);
   if (validate === undefined) return `unknown event type '${event.type}' (no schemas/events/${event.type}.json)`;
   if (validate(JSON.parse(JSON.stringify(event)))) return null;
-  return (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}${e.params ? ` ${JSON.stringify(e.params)}` : ''}`).join('; ');
+  return (validate.errors ?? [])
+    .map((e) => `${e.instancePath || '/'} ${e.message ?? ''}${e.params ? ` ${JSON.stringify(e.params)}` : ''}`)
+    .join('; ');
 }

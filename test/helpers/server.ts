@@ -34,7 +34,10 @@ export interface StartServerOptions {
  * (schemas/events/): an event that does not match (unknown type, missing, extra or mistyped
  * field) makes close() reject, which fails the test that closes it.
  */
-export async function startServer(env: Record<string, string> = {}, opts: StartServerOptions = {}): Promise<MediaServer> {
+export async function startServer(
+  env: Record<string, string> = {},
+  opts: StartServerOptions = {},
+): Promise<MediaServer> {
   const server = new MediaServer(testConfig(env), silentLogger, { prep: AudioPrepPool.start });
   const invalid: string[] = [];
   const own = opts.ownEvents ?? [];
@@ -63,9 +66,17 @@ export async function startServer(env: Record<string, string> = {}, opts: StartS
 }
 
 /** Resolves with the first event of `type` matching `pred`, emitted from now on. */
-export function nextEvent(server: { events: { subscribe(l: (e: ServerEvent) => void): () => void } }, type: string, pred: (e: ServerEvent) => boolean = () => true, timeoutMs = 5000): Promise<ServerEvent> {
+export function nextEvent(
+  server: { events: { subscribe(l: (e: ServerEvent) => void): () => void } },
+  type: string,
+  pred: (e: ServerEvent) => boolean = () => true,
+  timeoutMs = 5000,
+): Promise<ServerEvent> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { unsubscribe(); reject(new Error(`no ${type} event within ${timeoutMs} ms`)); }, timeoutMs);
+    const timer = setTimeout(() => {
+      unsubscribe();
+      reject(new Error(`no ${type} event within ${timeoutMs} ms`));
+    }, timeoutMs);
     const unsubscribe = server.events.subscribe((e) => {
       if (e.type === type && pred(e)) {
         clearTimeout(timer);

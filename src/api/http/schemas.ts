@@ -16,7 +16,9 @@ export const API_SCHEMAS_DIR = fileURLToPath(new URL('../../../schemas/api/', im
  * stable. Throws on a file without `$id`: routes could not reference it.
  */
 export function loadApiSchemas(dir: string = API_SCHEMAS_DIR): ApiSchema[] {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   return files.map((file) => {
     const schema = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as Partial<ApiSchema>;
     if (typeof schema.$id !== 'string' || schema.$id === '') {
@@ -44,7 +46,8 @@ export function loadEventSchemas(dir: string = EVENT_SCHEMAS_DIR): ApiSchema[] {
   const union: ApiSchema = {
     $id: 'ServerEvent',
     title: 'ServerEvent',
-    description: 'One event of the bus (GET /events, gRPC Events, webhooks): its `type` names the schema that describes it.',
+    description:
+      'One event of the bus (GET /events, gRPC Events, webhooks): its `type` names the schema that describes it.',
     oneOf: events.map((s) => ref(s.$id)),
   };
   return [...schemas, union];

@@ -74,7 +74,9 @@ export class DtmfService {
     if (!signal) return sent;
     return new Promise<DtmfSendResult>((resolve, reject) => {
       const onAbort = (): void => {
-        this.#host.request(worker, 'dtmf.stop', { endpointId }).catch(() => { /* endpoint gone */ });
+        this.#host.request(worker, 'dtmf.stop', { endpointId }).catch(() => {
+          /* endpoint gone */
+        });
         reject(signal.reason);
       };
       signal.addEventListener('abort', onAbort, { once: true });
@@ -93,7 +95,12 @@ export class DtmfService {
   start(endpointId: string, digits: string, options: { durationMs?: number } = {}): DtmfSendAccepted {
     const durationMs = options.durationMs ?? DEFAULT_DURATION_MS;
     this.#check(endpointId, digits, durationMs);
-    const accepted: DtmfSendAccepted = { id: `dtmf-${randomUUID()}`, endpoint_id: endpointId, digits: digits.toUpperCase(), duration_ms: durationMs };
+    const accepted: DtmfSendAccepted = {
+      id: `dtmf-${randomUUID()}`,
+      endpoint_id: endpointId,
+      digits: digits.toUpperCase(),
+      duration_ms: durationMs,
+    };
     const subject = { id: accepted.id, endpoint_id: endpointId };
     this.send(endpointId, digits, { durationMs }).then(
       (r) => this.#host.events.publish('dtmf.sent', { ...subject, digits: r.digits, method: r.method }),
@@ -111,7 +118,10 @@ export class DtmfService {
   }
 
   /** Turns in-band detection on an endpoint on or off (RFC 4733 receive is always on). */
-  async configure(endpointId: string, options: { inband?: boolean }): Promise<{ inband: boolean; telephoneEvent: boolean }> {
+  async configure(
+    endpointId: string,
+    options: { inband?: boolean },
+  ): Promise<{ inband: boolean; telephoneEvent: boolean }> {
     this.#assertEndpoint(endpointId);
     const params: DtmfRequests['dtmf.configure']['params'] = { endpointId };
     if (options.inband !== undefined) params.inband = options.inband;
@@ -129,7 +139,13 @@ export class DtmfService {
   /** The engine's `endpoint.dtmf`: published, then handed to the endpoint's listeners. */
   onPressed(n: DtmfPressed): void {
     const event = this.#host.events.publish('endpoint.dtmf', wire.dtmf(n));
-    this.#listeners.call(n.endpointId, { endpointId: n.endpointId, digit: n.digit, source: n.source, durationMs: n.durationMs, seq: event.seq });
+    this.#listeners.call(n.endpointId, {
+      endpointId: n.endpointId,
+      digit: n.digit,
+      source: n.source,
+      durationMs: n.durationMs,
+      seq: event.seq,
+    });
   }
 
   /** The endpoint is gone (hangup or worker death): no digit can come any more. */
@@ -161,18 +177,23 @@ export class DtmfService {
   }
 
   #check(endpointId: string, digits: string, durationMs: number | undefined): void {
-    if (typeof digits !== 'string' || !DIGITS.test(digits)) throw new ValidationError('INVALID_DTMF', 'digits must be 1-64 of 0-9 * # A-D');
+    if (typeof digits !== 'string' || !DIGITS.test(digits))
+      throw new ValidationError('INVALID_DTMF', 'digits must be 1-64 of 0-9 * # A-D');
     if (durationMs !== undefined && !(Number.isInteger(durationMs) && durationMs >= 40 && durationMs <= 5000)) {
       throw new ValidationError('INVALID_DTMF', 'duration_ms must be an integer 40-5000');
     }
     const total = digits.length * (durationMs ?? DEFAULT_DURATION_MS);
     if (total > MAX_DTMF_TOTAL_MS) {
-      throw new ValidationError('DTMF_TOO_LONG', `${digits.length} digits of ${durationMs ?? DEFAULT_DURATION_MS} ms is ${total} ms of tones; the limit is ${MAX_DTMF_TOTAL_MS} ms (digits × duration_ms)`);
+      throw new ValidationError(
+        'DTMF_TOO_LONG',
+        `${digits.length} digits of ${durationMs ?? DEFAULT_DURATION_MS} ms is ${total} ms of tones; the limit is ${MAX_DTMF_TOTAL_MS} ms (digits × duration_ms)`,
+      );
     }
     this.#assertEndpoint(endpointId);
   }
 
   #assertEndpoint(endpointId: string): void {
-    if (!this.#host.hasEndpoint(endpointId)) throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} not found`);
+    if (!this.#host.hasEndpoint(endpointId))
+      throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} not found`);
   }
 }

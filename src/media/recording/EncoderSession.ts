@@ -86,7 +86,8 @@ export class EncoderSession {
     if (cfg.ifExists === 'append') {
       // Ogg Opus could chain a second logical stream, but players and ffprobe report chained
       // files poorly; refuse rather than write something half-supported.
-      if (cfg.format === 'opus') throw new UnsupportedError('APPEND_UNSUPPORTED', 'append is not supported for Ogg Opus recordings');
+      if (cfg.format === 'opus')
+        throw new UnsupportedError('APPEND_UNSUPPORTED', 'append is not supported for Ogg Opus recordings');
       fileBytes = await checkMp3Append(cfg);
       mode = 'append';
     }

@@ -52,7 +52,10 @@ const CLOSE_TRY_AGAIN_LATER = 1013;
 
 function parsePrefixes(types: string | undefined): string[] | null {
   if (types === undefined) return null;
-  const list = types.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  const list = types
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
   return list.length === 0 ? null : list;
 }
 
@@ -151,7 +154,10 @@ export async function eventRoutes(app: FastifyInstance, opts: EventRoutesOptions
       response: { ...errorResponses(400, 401, 426) },
     },
     handler: async (_request, reply) =>
-      reply.code(426).header('upgrade', 'websocket').send(errorBody('UPGRADE_REQUIRED', 'GET /events is a WebSocket; send Upgrade: websocket')),
+      reply
+        .code(426)
+        .header('upgrade', 'websocket')
+        .send(errorBody('UPGRADE_REQUIRED', 'GET /events is a WebSocket; send Upgrade: websocket')),
     wsHandler: (socket, request) => {
       const prefixes = parsePrefixes(request.query.types);
       let lastSeq = bus.lastSeq;
@@ -161,7 +167,12 @@ export async function eventRoutes(app: FastifyInstance, opts: EventRoutesOptions
         const oldest = bus.oldestSeq;
         // since > lastSeq: the seqs the client knows come from before a restart
         if (since > bus.lastSeq || (oldest > 0 && since < oldest - 1)) {
-          const gap: EventsGapNotice = { type: 'events.gap', requested_since: since, oldest_seq: oldest, last_seq: bus.lastSeq };
+          const gap: EventsGapNotice = {
+            type: 'events.gap',
+            requested_since: since,
+            oldest_seq: oldest,
+            last_seq: bus.lastSeq,
+          };
           socket.send(JSON.stringify(gap));
         }
         // replay and registration happen in this same tick, so no live event falls between them
