@@ -65,8 +65,10 @@ for (const [capacity, burst] of [
     assert.deepEqual(sink.errors, []);
     assert.equal(sink.received, count);
     assert.ok(inbox.wakeups > 0, 'the consumer slept and was woken by the doorbell');
-    // Woken per burst, not per packet: the doorbell rings only a sleeping consumer.
-    assert.ok(inbox.wakeups < count / 2, `${inbox.wakeups} wake-ups for ${count} packets`);
+    // The doorbell rings only a sleeping consumer, so a burst costs fewer wake-ups than packets.
+    // On a loaded machine the consumer often catches up mid-burst (about 1.9 packets a wake-up
+    // seen at load 15, about 50 when idle); a doorbell rung per packet would give one each.
+    assert.ok(inbox.wakeups < count * 0.8, `${inbox.wakeups} wake-ups for ${count} packets`);
     if (capacity === 4096)
       assert.ok(new SpscRing(ringBuffer).dropped > 0, 'a small ring filled up (and the producer retried)');
   });
