@@ -24,13 +24,14 @@ import { PcmuCodec } from '../src/media/codecs/g711.ts';
 import { JitterBuffer } from '../src/media/dsp/JitterBuffer.ts';
 import { Mixer } from '../src/media/dsp/Mixer.ts';
 
-const args: Record<string, string> = Object.fromEntries(process.argv.slice(2).map((a) => {
-  const [k, v] = a.replace(/^--/, '').split('=');
-  return [k!, v ?? 'true'];
-}));
+const args: Record<string, string> = Object.fromEntries(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--/, '').split('=');
+    return [k!, v ?? 'true'];
+  }),
+);
 /** Set in the server child's environment (never a flag, so it cannot be passed on by mistake). */
 const IS_CHILD = process.env.BENCH_CONFERENCE_CHILD === '1';
-
 
 // ---- the server under test (child process) ---------------------------------------------------
 
@@ -38,16 +39,35 @@ async function child(): Promise<void> {
   const { loadConfig } = await import('../src/config/config.ts');
   const { silentLogger } = await import('../src/common/logger.ts');
   const { MediaServer } = await import('../src/control/MediaServer.ts');
-  const config = loadConfig({ MEDIA_WORKERS: '1', LOG_LEVEL: 'silent', RTP_PORT_START: '32000', RTP_PORT_END: '39999', MEDIA_TIMEOUT_MS: '0' });
-  const server = new MediaServer(config, silentLogger);
+  const { AudioPrepPool } = await import('../src/media/prep/AudioPrepPool.ts');
+  const config = loadConfig({
+    MEDIA_WORKERS: '1',
+    LOG_LEVEL: 'silent',
+    RTP_PORT_START: '32000',
+    RTP_PORT_END: '39999',
+    MEDIA_TIMEOUT_MS: '0',
+  });
+  const server = new MediaServer(config, silentLogger, { prep: AudioPrepPool.start });
   await server.start();
   const conferences = server.conferences;
   const size = Number(args.size ?? '10');
   // Ports of the generator are unknown here: symmetric RTP latches on the first packet.
-  const offer = ['v=0', 'o=gen 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 9 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', 'a=ptime:20', ''].join('\r\n');
+  const offer = [
+    'v=0',
+    'o=gen 1 1 IN IP4 127.0.0.1',
+    's=-',
+    'c=IN IP4 127.0.0.1',
+    't=0 0',
+    'm=audio 9 RTP/AVP 0',
+    'a=rtpmap:0 PCMU/8000',
+    'a=ptime:20',
+    '',
+  ].join('\r\n');
   const ports: number[] = [];
   let rooms = 0;
-  const out = (o: unknown): void => { process.stdout.write(JSON.stringify(o) + '\n'); };
+  const out = (o: unknown): void => {
+    process.stdout.write(JSON.stringify(o) + '\n');
+  };
   for await (const line of createInterface({ input: process.stdin })) {
     const [cmd, arg] = line.split(' ');
     if (cmd === 'grow') {
@@ -82,12 +102,18 @@ class Server {
   readonly #lines: string[] = [];
   #waiters: Array<(l: string) => void> = [];
   constructor() {
-    this.proc = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, ...process.argv.slice(2)], {
-      stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, BENCH_CONFERENCE_CHILD: '1' },
-    });
+    this.proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', new URL(import.meta.url).pathname, ...process.argv.slice(2)],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+        env: { ...process.env, BENCH_CONFERENCE_CHILD: '1' },
+      },
+    );
     createInterface({ input: this.proc.stdout! }).on('line', (l) => {
       const w = this.#waiters.shift();
-      if (w) w(l); else this.#lines.push(l);
+      if (w) w(l);
+      else this.#lines.push(l);
     });
   }
   async ask(cmd: string): Promise<any> {
@@ -97,13 +123,22 @@ class Server {
   }
 }
 
-interface Member { sock: dgram.Socket; port: number; seq: number; received: number; freq: number }
+interface Member {
+  sock: dgram.Socket;
+  port: number;
+  seq: number;
+  received: number;
+  freq: number;
+}
 
 function ulaw(s: number): number {
   // G.711 μ-law (ITU-T G.711 table 2), for the generator's tones.
   const BIAS = 0x84;
   let sign = 0;
-  if (s < 0) { s = -s; sign = 0x80; }
+  if (s < 0) {
+    s = -s;
+    sign = 0x80;
+  }
   if (s > 32635) s = 32635;
   s += BIAS;
   let exp = 7;
@@ -116,11 +151,16 @@ async function main(): Promise<void> {
   const seconds = Number(args.seconds ?? '3');
   const size = Number(args.size ?? '10');
   const maxRooms = Number(args.max ?? '60');
-  const steps = (args.steps ?? '1,2,4,6,8,10,12,16,20,24,28,32,40,48,56,64').split(',').map(Number).filter((n) => n <= maxRooms);
+  const steps = (args.steps ?? '1,2,4,6,8,10,12,16,20,24,28,32,40,48,56,64')
+    .split(',')
+    .map(Number)
+    .filter((n) => n <= maxRooms);
 
   const pure = pureCosts(size);
-  console.log(`baselines (no sockets), CPU µs per participant-second: Mixer alone ${pure.mixerUs.toFixed(1)}, ` +
-    `jitter buffer + decode + mix + encode ${pure.pipelineUs.toFixed(1)}`);
+  console.log(
+    `baselines (no sockets), CPU µs per participant-second: Mixer alone ${pure.mixerUs.toFixed(1)}, ` +
+      `jitter buffer + decode + mix + encode ${pure.pipelineUs.toFixed(1)}`,
+  );
 
   const server = new Server();
   const members: Member[] = [];
@@ -134,7 +174,8 @@ async function main(): Promise<void> {
       for (let f = 0; f < 50; f++) {
         const b = Buffer.alloc(172);
         b[0] = 0x80;
-        for (let i = 0; i < 160; i++) b[12 + i] = ulaw(Math.round(4000 * Math.sin((2 * Math.PI * freq * (f * 160 + i)) / 8000)));
+        for (let i = 0; i < 160; i++)
+          b[12 + i] = ulaw(Math.round(4000 * Math.sin((2 * Math.PI * freq * (f * 160 + i)) / 8000)));
         list.push(b);
       }
       frames.set(freq, list);
@@ -169,7 +210,9 @@ async function main(): Promise<void> {
       sock.bind(0, '127.0.0.1');
       await once(sock, 'listening');
       const m: Member = { sock, port, seq: 0, received: 0, freq: 300 + 100 * (members.length % size) };
-      sock.on('message', () => { m.received++; });
+      sock.on('message', () => {
+        m.received++;
+      });
       members.push(m);
     }
     // Settle (jitter buffers fill, latching), then measure.
@@ -190,7 +233,9 @@ async function main(): Promise<void> {
     const perPart = cpuUs / members.length / elapsed;
     const ok = loss < 0.01 && st.tickLateP99Ms < 5;
     results.push({ rooms, ok, cpuUsPerParticipantSecond: perPart });
-    console.log(`${String(rooms).padStart(5)} ${String(members.length).padStart(12)} ${(loss * 100).toFixed(2).padStart(10)} ${st.tickLateP50Ms.toFixed(1).padStart(11)} ${st.tickLateP99Ms.toFixed(1).padStart(11)} ${(concealed * 100).toFixed(2).padStart(11)} ${((cpuUs / elapsed / 1e6) * 100).toFixed(0).padStart(5)} ${perPart.toFixed(0).padStart(22)}${ok ? '' : '  <- fails'}`);
+    console.log(
+      `${String(rooms).padStart(5)} ${String(members.length).padStart(12)} ${(loss * 100).toFixed(2).padStart(10)} ${st.tickLateP50Ms.toFixed(1).padStart(11)} ${st.tickLateP99Ms.toFixed(1).padStart(11)} ${(concealed * 100).toFixed(2).padStart(11)} ${((cpuUs / elapsed / 1e6) * 100).toFixed(0).padStart(5)} ${perPart.toFixed(0).padStart(22)}${ok ? '' : '  <- fails'}`,
+    );
     if (!ok && results.filter((r) => !r.ok).length >= 2) break;
   }
   clearInterval(timer);
@@ -201,10 +246,14 @@ async function main(): Promise<void> {
     console.log('no passing step');
     return;
   }
-  console.log(`\nhighest passing: ${best.rooms} conferences of ${size} (${best.rooms * size} participants) on one worker; ` +
-    `${best.cpuUsPerParticipantSecond.toFixed(0)} µs CPU per participant-second (${(best.cpuUsPerParticipantSecond / 1e4).toFixed(2)}% of a core)`);
-  console.log(`ratio server / pure pipeline (JB+decode+mix+encode, no sockets): ${(best.cpuUsPerParticipantSecond / pure.pipelineUs).toFixed(1)}x; ` +
-    `server / Mixer alone: ${(best.cpuUsPerParticipantSecond / pure.mixerUs).toFixed(1)}x; packets sent by the generator: ${sent}`);
+  console.log(
+    `\nhighest passing: ${best.rooms} conferences of ${size} (${best.rooms * size} participants) on one worker; ` +
+      `${best.cpuUsPerParticipantSecond.toFixed(0)} µs CPU per participant-second (${(best.cpuUsPerParticipantSecond / 1e4).toFixed(2)}% of a core)`,
+  );
+  console.log(
+    `ratio server / pure pipeline (JB+decode+mix+encode, no sockets): ${(best.cpuUsPerParticipantSecond / pure.pipelineUs).toFixed(1)}x; ` +
+      `server / Mixer alone: ${(best.cpuUsPerParticipantSecond / pure.mixerUs).toFixed(1)}x; packets sent by the generator: ${sent}`,
+  );
 }
 
 /** CPU µs per participant per second of audio: the Mixer alone, and the whole pipeline without I/O. */
@@ -212,7 +261,8 @@ function pureCosts(size: number): { mixerUs: number; pipelineUs: number } {
   const frames = 3000; // 60 s of audio
   const mixer = new Mixer({ frameSamples: 160 });
   const chans = Array.from({ length: size }, () => mixer.add());
-  for (const [k, ch] of chans.entries()) for (let i = 0; i < 160; i++) ch.input[i] = Math.round(4000 * Math.sin((2 * Math.PI * (300 + 100 * k) * i) / 8000));
+  for (const [k, ch] of chans.entries())
+    for (let i = 0; i < 160; i++) ch.input[i] = Math.round(4000 * Math.sin((2 * Math.PI * (300 + 100 * k) * i) / 8000));
   let t = performance.now();
   for (let f = 0; f < frames; f++) {
     for (const ch of chans) ch.hasInput = true;

@@ -23,7 +23,9 @@ import { Doorbell } from '../src/common/Doorbell.ts';
 import { SpscRing } from '../src/common/SpscRing.ts';
 import { BRIDGE_RING_BYTES } from '../src/protocol/bridge.ts';
 
-const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')) as Array<[string, string]>);
+const args = Object.fromEntries(
+  process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')) as Array<[string, string]>,
+);
 const rates = (args.rate ?? '20000,40000').split(',').map(Number);
 const seconds = Number(args.seconds ?? '3');
 const bridges = Number(args.bridges ?? '200');
@@ -33,7 +35,10 @@ type Mode = 'local' | 'port' | 'ring' | 'poll';
 const threadUrl = new URL('./cross-worker/thread.ts', import.meta.url).href;
 const tsx = import.meta.resolve('tsx/esm/api');
 function thread(data: Record<string, unknown>, transfer: never[] = []): Worker {
-  return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(threadUrl)}); })`, { eval: true, workerData: data, transferList: transfer });
+  return new Worker(
+    `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(threadUrl)}); })`,
+    { eval: true, workerData: data, transferList: transfer },
+  );
 }
 function reply<T>(w: Worker, msg?: string): Promise<T> {
   return new Promise((resolve) => {
@@ -42,7 +47,19 @@ function reply<T>(w: Worker, msg?: string): Promise<T> {
   });
 }
 
-interface Result { mode: Mode; stuck: number; delivered: number; pps: number; producerUs: number; consumerUs: number; cpuUs: number; p50: number; p99: number; dropped: number; wakeups: number }
+interface Result {
+  mode: Mode;
+  stuck: number;
+  delivered: number;
+  pps: number;
+  producerUs: number;
+  consumerUs: number;
+  cpuUs: number;
+  p50: number;
+  p99: number;
+  dropped: number;
+  wakeups: number;
+}
 
 async function run(mode: Mode, rate: number): Promise<Result> {
   const sink = dgram.createSocket('udp4');
@@ -51,7 +68,8 @@ async function run(mode: Mode, rate: number): Promise<Result> {
   const latencies = new Float64Array(Math.round(rate * seconds));
   let delivered = 0;
   sink.on('message', (m) => {
-    if (delivered < latencies.length) latencies[delivered] = performance.timeOrigin + performance.now() - m.readDoubleLE(12);
+    if (delivered < latencies.length)
+      latencies[delivered] = performance.timeOrigin + performance.now() - m.readDoubleLE(12);
     delivered++;
   });
   const common = { mode, sinkPort: sink.address().port, rate, seconds };
@@ -71,8 +89,14 @@ async function run(mode: Mode, rate: number): Promise<Result> {
     }
   }
   const bell = Doorbell.create();
-  const producer = thread({ ...common, role: 'producer', ...(mode === 'port' ? { ports: pPorts } : { rings, bell }) }, pTransfer);
-  const consumer = mode === 'local' ? null : thread({ ...common, role: 'consumer', ...(mode === 'port' ? { ports: cPorts } : { rings, bell }) }, cTransfer);
+  const producer = thread(
+    { ...common, role: 'producer', ...(mode === 'port' ? { ports: pPorts } : { rings, bell }) },
+    pTransfer,
+  );
+  const consumer =
+    mode === 'local'
+      ? null
+      : thread({ ...common, role: 'consumer', ...(mode === 'port' ? { ports: cPorts } : { rings, bell }) }, cTransfer);
   await Promise.all([reply(producer), consumer ? reply(consumer) : null]);
   await Promise.all([reply(producer, 'mark'), consumer ? reply(consumer, 'mark') : null]);
   const cpu0 = process.cpuUsage();
@@ -84,7 +108,9 @@ async function run(mode: Mode, rate: number): Promise<Result> {
   const cpu = process.cpuUsage(cpu0);
   const [p, c] = await Promise.all([
     reply<{ activeMs: number; dropped: number; sent: number }>(producer, 'report'),
-    consumer ? reply<{ activeMs: number; wakeups?: number; relayed: number }>(consumer, 'report') : Promise.resolve({ activeMs: 0, wakeups: 0, relayed: -1 }),
+    consumer
+      ? reply<{ activeMs: number; wakeups?: number; relayed: number }>(consumer, 'report')
+      : Promise.resolve({ activeMs: 0, wakeups: 0, relayed: -1 }),
   ]);
   await Promise.all([producer.terminate(), consumer?.terminate()]);
   sink.close();
@@ -92,9 +118,17 @@ async function run(mode: Mode, rate: number): Promise<Result> {
   const pct = (q: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(q * lat.length))]! : NaN);
   return {
     // Accepted by the producer but never handed on by the consumer (0 unless a wake-up was lost).
-    mode, stuck: c.relayed < 0 ? 0 : p.sent - p.dropped - c.relayed, delivered, pps: delivered / seconds,
-    producerUs: (p.activeMs * 1000) / delivered, consumerUs: (c.activeMs * 1000) / delivered,
-    cpuUs: (cpu.user + cpu.system) / delivered, p50: pct(0.5), p99: pct(0.99), dropped: p.dropped, wakeups: c.wakeups ?? 0,
+    mode,
+    stuck: c.relayed < 0 ? 0 : p.sent - p.dropped - c.relayed,
+    delivered,
+    pps: delivered / seconds,
+    producerUs: (p.activeMs * 1000) / delivered,
+    consumerUs: (c.activeMs * 1000) / delivered,
+    cpuUs: (cpu.user + cpu.system) / delivered,
+    p50: pct(0.5),
+    p99: pct(0.99),
+    dropped: p.dropped,
+    wakeups: c.wakeups ?? 0,
   };
 }
 
@@ -109,17 +143,34 @@ for (const rate of rates) {
     const rs = all[mode];
     const m = (k: keyof Result) => median(rs.map((r) => r[k] as number));
     results[mode] = {
-      mode, stuck: Math.max(...rs.map((r) => r.stuck)), delivered: m('delivered'), pps: m('pps'), producerUs: m('producerUs'), consumerUs: m('consumerUs'),
-      cpuUs: m('cpuUs'), p50: m('p50'), p99: m('p99'), dropped: m('dropped'), wakeups: m('wakeups'),
+      mode,
+      stuck: Math.max(...rs.map((r) => r.stuck)),
+      delivered: m('delivered'),
+      pps: m('pps'),
+      producerUs: m('producerUs'),
+      consumerUs: m('consumerUs'),
+      cpuUs: m('cpuUs'),
+      p50: m('p50'),
+      p99: m('p99'),
+      dropped: m('dropped'),
+      wakeups: m('wakeups'),
     };
   }
-  console.log(`\n${rate} packets/s offered over ${bridges} bridges for ${seconds} s, median of ${rounds} rounds, node ${process.version}`);
-  console.log('path            delivered/s  producer µs/pkt  consumer µs/pkt  threads µs/pkt  process CPU µs/pkt  p50 ms  p99 ms  dropped  wake-ups  stuck');
+  console.log(
+    `\n${rate} packets/s offered over ${bridges} bridges for ${seconds} s, median of ${rounds} rounds, node ${process.version}`,
+  );
+  console.log(
+    'path            delivered/s  producer µs/pkt  consumer µs/pkt  threads µs/pkt  process CPU µs/pkt  p50 ms  p99 ms  dropped  wake-ups  stuck',
+  );
   for (const r of Object.values(results)) {
     const name = { local: 'same worker', port: 'postMessage', ring: 'SAB ring', poll: 'ring, 1ms poll' }[r.mode];
-    console.log(`${name.padEnd(14)} ${f(r.pps, 0)}     ${f(r.producerUs)}         ${f(r.consumerUs)}        ${f(r.producerUs + r.consumerUs)}          ${f(r.cpuUs)}      ${f(r.p50)} ${f(r.p99)}  ${String(r.dropped).padStart(7)}  ${String(r.wakeups).padStart(8)}  ${String(r.stuck).padStart(5)}`);
+    console.log(
+      `${name.padEnd(14)} ${f(r.pps, 0)}     ${f(r.producerUs)}         ${f(r.consumerUs)}        ${f(r.producerUs + r.consumerUs)}          ${f(r.cpuUs)}      ${f(r.p50)} ${f(r.p99)}  ${String(r.dropped).padStart(7)}  ${String(r.wakeups).padStart(8)}  ${String(r.stuck).padStart(5)}`,
+    );
   }
   const t = (r: Result) => r.producerUs + r.consumerUs;
-  console.log(`ratios: threads µs/pkt postMessage/ring ${(t(results.port) / t(results.ring)).toFixed(2)}x, ring/same-worker ${(t(results.ring) / t(results.local)).toFixed(2)}x, postMessage/same-worker ${(t(results.port) / t(results.local)).toFixed(2)}x; ` +
-    `process CPU postMessage/ring ${(results.port.cpuUs / results.ring.cpuUs).toFixed(2)}x, ring/same-worker ${(results.ring.cpuUs / results.local.cpuUs).toFixed(2)}x`);
+  console.log(
+    `ratios: threads µs/pkt postMessage/ring ${(t(results.port) / t(results.ring)).toFixed(2)}x, ring/same-worker ${(t(results.ring) / t(results.local)).toFixed(2)}x, postMessage/same-worker ${(t(results.port) / t(results.local)).toFixed(2)}x; ` +
+      `process CPU postMessage/ring ${(results.port.cpuUs / results.ring.cpuUs).toFixed(2)}x, ring/same-worker ${(results.ring.cpuUs / results.local.cpuUs).toFixed(2)}x`,
+  );
 }

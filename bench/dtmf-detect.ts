@@ -32,7 +32,8 @@ function wavSamples(file: string): Int16Array {
 /** `seconds` of audio at `rate` built by repeating `source`. */
 function loop(source: Int16Array, rate: number, seconds: number): Int16Array {
   const out = new Int16Array(rate * seconds);
-  for (let i = 0; i < out.length; i += source.length) out.set(source.subarray(0, Math.min(source.length, out.length - i)), i);
+  for (let i = 0; i < out.length; i += source.length)
+    out.set(source.subarray(0, Math.min(source.length, out.length - i)), i);
   return out;
 }
 
@@ -58,21 +59,30 @@ function measure(name: string, audio: Int16Array, rate: number, prefilter = true
   const sps = audio.length / seconds;
   console.log(
     `${name.padEnd(34)} ${audioSeconds.toFixed(0).padStart(5)} s audio  ${(seconds * 1000).toFixed(0).padStart(6)} ms  ` +
-    `${(sps / 1e6).toFixed(2).padStart(6)} Msamples/s  ${(audioSeconds / seconds).toFixed(0).padStart(6)}x real time  (${digits} digits)`,
+      `${(sps / 1e6).toFixed(2).padStart(6)} Msamples/s  ${(audioSeconds / seconds).toFixed(0).padStart(6)}x real time  (${digits} digits)`,
   );
 }
 
-const files = readdirSync(SPEECH).filter((f) => f.endsWith('.wav')).sort();
+const files = readdirSync(SPEECH)
+  .filter((f) => f.endsWith('.wav'))
+  .sort();
 const speechParts = files.map((f) => wavSamples(`${SPEECH}/${f}`));
 const speech = new Int16Array(speechParts.reduce((n, p) => n + p.length, 0));
 let at = 0;
-for (const p of speechParts) { speech.set(p, at); at += p.length; }
+for (const p of speechParts) {
+  speech.set(p, at);
+  at += p.length;
+}
 
 console.log(`DtmfDetector throughput (node ${process.version}), 20 ms frames`);
 measure('speech 8 kHz (talk-off path)', loop(speech, 8000, SECONDS), 8000);
 measure('speech 8 kHz, pre-filters off', loop(speech, 8000, SECONDS), 8000, false);
 measure('silence 8 kHz', new Int16Array(8000 * SECONDS), 8000);
 measure('silence 8 kHz, pre-filters off', new Int16Array(8000 * SECONDS), 8000, false);
-measure('DTMF tones 8 kHz (full path)', loop(DtmfGenerator.toneFor('0123456789*#ABCD', { durationMs: 200, pauseMs: 0 }), 8000, SECONDS), 8000);
+measure(
+  'DTMF tones 8 kHz (full path)',
+  loop(DtmfGenerator.toneFor('0123456789*#ABCD', { durationMs: 200, pauseMs: 0 }), 8000, SECONDS),
+  8000,
+);
 const tones48 = DtmfGenerator.toneFor('0123456789*#ABCD', { sampleRate: 48000, durationMs: 100, pauseMs: 100 });
 measure('DTMF digits 48 kHz (decimated)', loop(tones48, 48000, Math.max(1, Math.round(SECONDS / 6))), 48000);

@@ -16,8 +16,17 @@ const IDLE_MS = 1000;
 const counts = { set: 0, fired: 0, cleared: 0 };
 const clock: FlowClock = {
   now: () => systemClock.now(),
-  setTimeout: (fn, ms) => { counts.set++; return systemClock.setTimeout(() => { counts.fired++; fn(); }, ms); },
-  clearTimeout: (h) => { counts.cleared++; systemClock.clearTimeout(h); },
+  setTimeout: (fn, ms) => {
+    counts.set++;
+    return systemClock.setTimeout(() => {
+      counts.fired++;
+      fn();
+    }, ms);
+  },
+  clearTimeout: (h) => {
+    counts.cleared++;
+    systemClock.clearTimeout(h);
+  },
 };
 
 const FLOW = `
@@ -40,7 +49,10 @@ steps:
 
 const gc = (globalThis as { gc?: () => void }).gc;
 function heap(): number {
-  if (gc) { gc(); gc(); }
+  if (gc) {
+    gc();
+    gc();
+  }
   return process.memoryUsage().heapUsed;
 }
 function timers(): number {

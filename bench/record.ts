@@ -36,7 +36,8 @@ async function source(): Promise<Int16Array> {
     speech = new Int16Array(b.buffer.slice(b.byteOffset + 44, b.byteOffset + b.length - ((b.length - 44) % 2)));
   } catch {
     speech = new Int16Array(RATE * 2);
-    for (let i = 0; i < speech.length; i++) speech[i] = Math.round(8000 * Math.sin(2 * Math.PI * (200 * i + (i * i) / 20) / RATE));
+    for (let i = 0; i < speech.length; i++)
+      speech[i] = Math.round(8000 * Math.sin((2 * Math.PI * (200 * i + (i * i) / 20)) / RATE));
   }
   for (let i = 0; i < out.length; i++) out[i] = speech[i % speech.length]!;
   return out;
@@ -72,7 +73,11 @@ function baseline(pcm: Int16Array): Row {
   return { name: 'baseline copy', cpuMs: (cpuMs() - c0) / 20 };
 }
 
-function encodeOnly(name: string, pcm: Int16Array, make: () => { encode(p: Int16Array, o: number, l: number, out: Uint8Array[]): void; finish(out: Uint8Array[]): void }): Row {
+function encodeOnly(
+  name: string,
+  pcm: Int16Array,
+  make: () => { encode(p: Int16Array, o: number, l: number, out: Uint8Array[]): void; finish(out: Uint8Array[]): void },
+): Row {
   // Warm the JIT on a few seconds first, as a long-running server would be.
   const warm = make();
   const sink: Uint8Array[] = [];
@@ -88,7 +93,11 @@ function encodeOnly(name: string, pcm: Int16Array, make: () => { encode(p: Int16
   return { name, cpuMs: cpuMs() - c0 };
 }
 
-async function writer(name: string, pcm: Int16Array, open: () => Promise<RecordingWriter & { flush(): Promise<void> }>): Promise<Row> {
+async function writer(
+  name: string,
+  pcm: Int16Array,
+  open: () => Promise<RecordingWriter & { flush(): Promise<void> }>,
+): Promise<Row> {
   const w = await open();
   const frames: Int16Array[] = [];
   for (let i = 0; i + FRAME <= pcm.length; i += FRAME) frames.push(pcm.subarray(i, i + FRAME));
@@ -119,21 +128,45 @@ async function main(): Promise<void> {
     const base = baseline(pcm);
     const rows: Row[] = [base];
     rows.push(encodeOnly('mp3 encode (16 kbit/s)', pcm, () => new Mp3StreamEncoder({ sampleRate: RATE, channels: 1 })));
-    rows.push(encodeOnly('opus encode (16 kbit/s)', pcm, () => {
-      const e = new OggOpusEncoder({ sampleRate: RATE, channels: 1 });
-      e.headers([]);
-      return e;
-    }));
+    rows.push(
+      encodeOnly('opus encode (16 kbit/s)', pcm, () => {
+        const e = new OggOpusEncoder({ sampleRate: RATE, channels: 1 });
+        e.headers([]);
+        return e;
+      }),
+    );
     let n = 0;
     const path = (ext: string): string => join(dir, `r${n++}.${ext}`);
-    rows.push(await writer('wav writer', pcm, () => WavFileWriter.open({ path: path('wav'), sampleRate: RATE, channels: 1 })));
+    rows.push(
+      await writer('wav writer', pcm, () => WavFileWriter.open({ path: path('wav'), sampleRate: RATE, channels: 1 })),
+    );
     // Warm the pool thread (start-up and JIT), then measure.
-    await writer('warm', pcm.subarray(0, RATE * 5), () => Mp3Writer.open({ path: path('mp3'), sampleRate: RATE, channels: 1, encoder: pool }));
-    await writer('warm', pcm.subarray(0, RATE * 5), () => OggOpusWriter.open({ path: path('opus'), sampleRate: RATE, channels: 1, encoder: pool }));
-    rows.push(await writer('mp3 writer (thread)', pcm, () => Mp3Writer.open({ path: path('mp3'), sampleRate: RATE, channels: 1, encoder: pool })));
-    rows.push(await writer('opus writer (thread)', pcm, () => OggOpusWriter.open({ path: path('opus'), sampleRate: RATE, channels: 1, encoder: pool })));
-    rows.push(await writer('mp3 writer (inline)', pcm, () => Mp3Writer.open({ path: path('mp3'), sampleRate: RATE, channels: 1, encoder: 'inline' })));
-    rows.push(await writer('opus writer (inline)', pcm, () => OggOpusWriter.open({ path: path('opus'), sampleRate: RATE, channels: 1, encoder: 'inline' })));
+    await writer('warm', pcm.subarray(0, RATE * 5), () =>
+      Mp3Writer.open({ path: path('mp3'), sampleRate: RATE, channels: 1, encoder: pool }),
+    );
+    await writer('warm', pcm.subarray(0, RATE * 5), () =>
+      OggOpusWriter.open({ path: path('opus'), sampleRate: RATE, channels: 1, encoder: pool }),
+    );
+    rows.push(
+      await writer('mp3 writer (thread)', pcm, () =>
+        Mp3Writer.open({ path: path('mp3'), sampleRate: RATE, channels: 1, encoder: pool }),
+      ),
+    );
+    rows.push(
+      await writer('opus writer (thread)', pcm, () =>
+        OggOpusWriter.open({ path: path('opus'), sampleRate: RATE, channels: 1, encoder: pool }),
+      ),
+    );
+    rows.push(
+      await writer('mp3 writer (inline)', pcm, () =>
+        Mp3Writer.open({ path: path('mp3'), sampleRate: RATE, channels: 1, encoder: 'inline' }),
+      ),
+    );
+    rows.push(
+      await writer('opus writer (inline)', pcm, () =>
+        OggOpusWriter.open({ path: path('opus'), sampleRate: RATE, channels: 1, encoder: 'inline' }),
+      ),
+    );
 
     const lines = [
       `recording cost, ${RATE} Hz mono, ${SECONDS} s of speech per run, node ${process.version}`,

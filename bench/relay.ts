@@ -26,7 +26,9 @@ import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 
-const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')) as Array<[string, string]>);
+const args = Object.fromEntries(
+  process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')) as Array<[string, string]>,
+);
 const workers = Number(args.workers ?? Math.max(1, os.availableParallelism()));
 const genThreads = Number(args.gen ?? 1);
 const seconds = Number(args.seconds ?? '3');
@@ -47,10 +49,22 @@ class RelayChild {
   readonly #lines: string[] = [];
   #waiters: Array<(l: string) => void> = [];
   constructor(mode: string) {
-    this.child = spawn(process.execPath, [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), '--import', 'tsx', new URL('./relay/relayProcess.ts', import.meta.url).pathname, mode, String(workers)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.child = spawn(
+      process.execPath,
+      [
+        ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+        '--import',
+        'tsx',
+        new URL('./relay/relayProcess.ts', import.meta.url).pathname,
+        mode,
+        String(workers),
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
     createInterface({ input: this.child.stdout! }).on('line', (l) => {
       const w = this.#waiters.shift();
-      if (w) w(l); else this.#lines.push(l);
+      if (w) w(l);
+      else this.#lines.push(l);
     });
   }
   next(): Promise<string> {
@@ -73,11 +87,19 @@ class Generators {
     const url = new URL('./relay/generator.ts', import.meta.url).href;
     const tsx = import.meta.resolve('tsx/esm/api');
     for (let i = 0; i < n; i++) {
-      this.threads.push(new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); })`, { eval: true, workerData: { payload } }));
+      this.threads.push(
+        new Worker(
+          `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); })`,
+          { eval: true, workerData: { payload } },
+        ),
+      );
     }
   }
   #call(w: Worker, msg: object): Promise<any> {
-    return new Promise((resolve) => { w.once('message', resolve); w.postMessage(msg); });
+    return new Promise((resolve) => {
+      w.once('message', resolve);
+      w.postMessage(msg);
+    });
   }
   all(msg: object): Promise<any[]> {
     return Promise.all(this.threads.map((w) => this.#call(w, msg)));
@@ -93,7 +115,16 @@ class Generators {
   }
 }
 
-interface Step { calls: number; loss: number; p50: number; p99: number; cpuUsPerPacket: number; pps: number; ok: boolean; dtmf?: Record<string, number> }
+interface Step {
+  calls: number;
+  loss: number;
+  p50: number;
+  p99: number;
+  cpuUsPerPacket: number;
+  pps: number;
+  ok: boolean;
+  dtmf?: Record<string, number>;
+}
 
 function percentile(hist: number[], total: number, p: number): number {
   let acc = 0;
@@ -125,9 +156,14 @@ async function measure(relay: RelayChild, gens: Generators, calls: number): Prom
   const relayed = s0.relayed === null ? received : s1.relayed - s0.relayed;
   const loss = sent === 0 ? 1 : Math.max(0, 1 - received / sent);
   const p99 = percentile(hist, received, 0.99);
-  const dtmf = s1.dtmf ? Object.fromEntries(Object.entries(s1.dtmf as Record<string, number>).map(([k, v]) => [k, v - (s0.dtmf[k] ?? 0)])) : undefined;
+  const dtmf = s1.dtmf
+    ? Object.fromEntries(Object.entries(s1.dtmf as Record<string, number>).map(([k, v]) => [k, v - (s0.dtmf[k] ?? 0)]))
+    : undefined;
   return {
-    calls, loss, p50: percentile(hist, received, 0.5), p99,
+    calls,
+    loss,
+    p50: percentile(hist, received, 0.5),
+    p99,
     cpuUsPerPacket: relayed > 0 ? (s1.cpuUs - s0.cpuUs) / relayed : Infinity,
     pps: relayed / seconds,
     ok: loss < 0.01 && p99 < 5,
@@ -136,7 +172,10 @@ async function measure(relay: RelayChild, gens: Generators, calls: number): Prom
 }
 
 function line(mode: string, s: Step): string {
-  const d = s.dtmf && s.dtmf.inbandWindows ? ` in-band DTMF windows=${s.dtmf.inbandWindows} analysed=${(100 * (s.dtmf.inbandAnalysed ?? 0) / s.dtmf.inbandWindows).toFixed(0)}% measured=${(100 * (s.dtmf.inbandMeasured ?? 0) / s.dtmf.inbandWindows).toFixed(2)}%` : '';
+  const d =
+    s.dtmf && s.dtmf.inbandWindows
+      ? ` in-band DTMF windows=${s.dtmf.inbandWindows} analysed=${((100 * (s.dtmf.inbandAnalysed ?? 0)) / s.dtmf.inbandWindows).toFixed(0)}% measured=${((100 * (s.dtmf.inbandMeasured ?? 0)) / s.dtmf.inbandWindows).toFixed(2)}%`
+      : '';
   return `  ${mode.padEnd(9)} calls=${String(s.calls).padStart(4)} loss=${(s.loss * 100).toFixed(2)}% p50=${s.p50.toFixed(2)}ms p99=${s.p99.toFixed(2)}ms cpu/pkt=${s.cpuUsPerPacket.toFixed(2)}us relayed=${Math.round(s.pps)}pps ${s.ok ? 'ok' : 'FAIL'}${d}`;
 }
 
@@ -162,7 +201,9 @@ async function run(mode: string): Promise<{ mode: string; best: Step | null; at:
     console.log(line(mode, s));
     if (s.calls === atCalls) at = s;
     if (!capacity) break;
-    if (s.ok) { if (best === null || s.calls > best.calls) best = s; } else if (calls >= atCalls) lastFail = Math.min(lastFail, calls);
+    if (s.ok) {
+      if (best === null || s.calls > best.calls) best = s;
+    } else if (calls >= atCalls) lastFail = Math.min(lastFail, calls);
     // Double through --at whatever happens (the comparison load is always measured), then until
     // the first failure, then one bisection step between the last pass and it.
     if (calls < atCalls) calls = calls * 2 > atCalls ? atCalls : calls * 2;
@@ -180,17 +221,23 @@ async function run(mode: string): Promise<{ mode: string; best: Step | null; at:
   return { mode, best, at, steps };
 }
 
-console.log(`bench:relay — ${os.availableParallelism()} cores (load average ${os.loadavg()[0]!.toFixed(1)}), media workers ${workers}, generator threads ${genThreads}, ${seconds}s per step, payload ${payload}${haveRtpengine ? '' : ', rtpengine not installed'}`);
+console.log(
+  `bench:relay — ${os.availableParallelism()} cores (load average ${os.loadavg()[0]!.toFixed(1)}), media workers ${workers}, generator threads ${genThreads}, ${seconds}s per step, payload ${payload}${haveRtpengine ? '' : ', rtpengine not installed'}`,
+);
 const results: Array<Awaited<ReturnType<typeof run>>> = [];
 for (const mode of relays) results.push(await run(mode));
 
 const byMode = (m: string) => results.find((r) => r.mode === m);
 const cpuAt = (m: string) => byMode(m)?.at?.cpuUsPerPacket ?? NaN;
-console.log(`\nresults at ${atCalls} calls (${atCalls * 100} packets/s relayed), CPU of the relaying process per relayed packet`);
+console.log(
+  `\nresults at ${atCalls} calls (${atCalls * 100} packets/s relayed), CPU of the relaying process per relayed packet`,
+);
 console.log('  relay      cpu/pkt   loss    p99     highest N (loss<1%, p99<5ms)');
 for (const r of results) {
   const a = r.at;
-  console.log(`  ${r.mode.padEnd(9)} ${a ? `${a.cpuUsPerPacket.toFixed(2).padStart(6)}us ${(a.loss * 100).toFixed(2).padStart(5)}% ${a.p99.toFixed(2).padStart(6)}ms` : '      -       -        -'}   ${capacity ? (r.best?.calls ?? 0) : '-'}`);
+  console.log(
+    `  ${r.mode.padEnd(9)} ${a ? `${a.cpuUsPerPacket.toFixed(2).padStart(6)}us ${(a.loss * 100).toFixed(2).padStart(5)}% ${a.p99.toFixed(2).padStart(6)}ms` : '      -       -        -'}   ${capacity ? (r.best?.calls ?? 0) : '-'}`,
+  );
 }
 const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) ? (a / b).toFixed(2) : 'n/a');
 console.log('ratios (same run, same load)');

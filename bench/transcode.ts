@@ -112,13 +112,21 @@ const results: Array<{ name: string; ab: number; ba: number }> = [];
   const pcmaList = payloads(new PcmaCodec(), src);
   const ab = new Leg(new PcmuCodec(), new PcmaCodec());
   const ba = new Leg(new PcmaCodec(), new PcmuCodec());
-  results.push({ name: 'PCMU<->PCMA via linear', ab: measure(pcmuList, (p) => ab.frame(p)), ba: measure(pcmaList, (p) => ba.frame(p)) });
+  results.push({
+    name: 'PCMU<->PCMA via linear',
+    ab: measure(pcmuList, (p) => ab.frame(p)),
+    ba: measure(pcmaList, (p) => ba.frame(p)),
+  });
 }
 {
   const g722List = payloads(new G722Codec(), src);
   const ab = new Leg(new PcmuCodec(), new G722Codec());
   const ba = new Leg(new G722Codec(), new PcmuCodec());
-  results.push({ name: 'PCMU<->G.722 (8k<->16k)', ab: measure(pcmuList, (p) => ab.frame(p)), ba: measure(g722List, (p) => ba.frame(p)) });
+  results.push({
+    name: 'PCMU<->G.722 (8k<->16k)',
+    ab: measure(pcmuList, (p) => ab.frame(p)),
+    ba: measure(g722List, (p) => ba.frame(p)),
+  });
 }
 for (const rate of [48000, 8000]) {
   const enc = new OpusCodec({ sampleRate: rate, bitrate: 24000 });
@@ -158,11 +166,17 @@ const parts: Array<[string, number]> = [];
 const base = results[0]!;
 const baseCall = (base.ab + base.ba) * 50;
 const lines: string[] = [];
-lines.push(`transcode bench: ${process.version}, ${SECONDS} s per case, source ${existsSync(SPEECH) ? 'speech' : 'synthetic'}`);
+lines.push(
+  `transcode bench: ${process.version}, ${SECONDS} s per case, source ${existsSync(SPEECH) ? 'speech' : 'synthetic'}`,
+);
 lines.push('pair                                 A->B µs/frame  B->A µs/frame  calls/core   x baseline');
 for (const r of results) {
   const perCall = (r.ab + r.ba) * 50; // µs of CPU per second of call
-  lines.push(`${r.name.padEnd(36)} ${r.ab.toFixed(2).padStart(13)}  ${r.ba.toFixed(2).padStart(13)}  ${Math.floor(1e6 / perCall).toString().padStart(10)}  ${(perCall / baseCall).toFixed(1).padStart(10)}`);
+  lines.push(
+    `${r.name.padEnd(36)} ${r.ab.toFixed(2).padStart(13)}  ${r.ba.toFixed(2).padStart(13)}  ${Math.floor(1e6 / perCall)
+      .toString()
+      .padStart(10)}  ${(perCall / baseCall).toFixed(1).padStart(10)}`,
+  );
 }
 lines.push('components (µs per 20 ms frame):');
 for (const [name, us] of parts) lines.push(`  ${name.padEnd(20)} ${us.toFixed(2)}`);

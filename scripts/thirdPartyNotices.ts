@@ -10,10 +10,16 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-interface LockPackage { version?: string; license?: string; dev?: boolean }
+interface LockPackage {
+  version?: string;
+  license?: string;
+  dev?: boolean;
+}
 
 export function renderNotices(root = ROOT): string {
-  const lock = JSON.parse(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockPackage> };
+  const lock = JSON.parse(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, LockPackage>;
+  };
   const rows: Array<{ name: string; version: string; license: string }> = [];
   for (const [where, pkg] of Object.entries(lock.packages)) {
     if (where === '' || pkg.dev) continue;

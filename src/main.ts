@@ -6,6 +6,7 @@ import { assertSafeApiBinding, loadConfig } from './config/config.ts';
 import { checkWritableDirs } from './config/writableDirs.ts';
 import { createLogger } from './common/logger.ts';
 import { MediaServer } from './control/MediaServer.ts';
+import { AudioPrepPool } from './media/prep/AudioPrepPool.ts';
 import { buildApp } from './api/http/app.ts';
 import { MediaFlowEngines } from './control/MediaFlowEngines.ts';
 import { FlowService } from './flows/FlowService.ts';
@@ -21,9 +22,12 @@ async function main(): Promise<void> {
   const config = loadConfig();
   assertSafeApiBinding(config);
   for (const p of checkWritableDirs(config)) {
-    logger.error({ setting: p.setting, dir: p.dir, cause: p.cause }, `${p.setting} ${p.dir} is not writable (${p.cause}): ${p.effect}`);
+    logger.error(
+      { setting: p.setting, dir: p.dir, cause: p.cause },
+      `${p.setting} ${p.dir} is not writable (${p.cause}): ${p.effect}`,
+    );
   }
-  const server = new MediaServer(config, logger);
+  const server = new MediaServer(config, logger, { prep: AudioPrepPool.start });
   await server.start();
   const webhook = config.webhookUrl
     ? new WebhookDelivery({
@@ -35,7 +39,7 @@ async function main(): Promise<void> {
     : null;
   const flows = new FlowService({
     engines: MediaFlowEngines.forServer(server),
-    emit: (type, payload) => server.events.emit(type, payload),
+    emit: server.events.forFlows(),
     dir: config.flowsDir,
     logger,
     admit: () => server.assertAdmitting(),
@@ -43,9 +47,16 @@ async function main(): Promise<void> {
   const loaded = flows.loadDir();
   for (const p of loaded.problems) logger.warn({ problem: p }, 'flow not loaded');
   flows.watch();
-  const app = await buildApp({ control: server, config, logger, flows, ...(webhook !== null ? { metricsRegistries: [webhook.registry] } : {}) });
+  const app = await buildApp({
+    control: server,
+    config,
+    logger,
+    flows,
+    ...(webhook !== null ? { metricsRegistries: [webhook.registry] } : {}),
+  });
   await app.listen({ host: config.apiHost, port: config.apiPort });
-  const operator = config.metricsPort === null ? null : await buildOperatorApp({ control: server, metrics: app.apiMetrics, logger });
+  const operator =
+    config.metricsPort === null ? null : await buildOperatorApp({ control: server, metrics: app.apiMetrics, logger });
   await operator?.listen({ host: config.metricsHost, port: config.metricsPort! });
   // Ports chosen by the system (0) are known only now: never a media destination (SDP policy).
   for (const listener of [app.server, operator?.server]) {
@@ -54,7 +65,14 @@ async function main(): Promise<void> {
   }
   const grpc = config.grpcPort === null ? null : await startGrpcServer({ control: server, config, logger, flows });
   if (grpc !== null) server.addListeningPort(grpc.port);
-  logger.info({ api: `http://${config.apiHost}:${config.apiPort}`, rtp: `${config.rtpBindIp}:${config.rtpPortStart}-${config.rtpPortEnd}`, workers: server.workerCount }, 'media-server-core ready');
+  logger.info(
+    {
+      api: `http://${config.apiHost}:${config.apiPort}`,
+      rtp: `${config.rtpBindIp}:${config.rtpPortStart}-${config.rtpPortEnd}`,
+      workers: server.workerCount,
+    },
+    'media-server-core ready',
+  );
 
   // SIGTERM/SIGINT, POST /admin/drain or gRPC Drain: drain (no new calls, the calls in progress
   // go on until they end or DRAIN_TIMEOUT_MS passes), then stop. A second signal stops at once;
@@ -98,7 +116,8 @@ async function main(): Promise<void> {
     const timeout = AbortSignal.timeout(config.drainTimeoutMs);
     await server.whenIdle(AbortSignal.any([timeout, skipDrain.signal]));
     const left = server.drainStatus().endpoints;
-    if (left > 0) logger.warn({ endpoints: left, timedOut: timeout.aborted }, 'drain ended with calls in progress; closing them');
+    if (left > 0)
+      logger.warn({ endpoints: left, timedOut: timeout.aborted }, 'drain ended with calls in progress; closing them');
     await stop(reason);
   };
   const onSignal = (signal: string) => {
@@ -108,7 +127,10 @@ async function main(): Promise<void> {
       skipDrain.abort();
     }
   };
-  server.whenDrainRequested().then(() => drainThenStop('drain requested'), () => {});
+  server.whenDrainRequested().then(
+    () => drainThenStop('drain requested'),
+    () => {},
+  );
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
 }

@@ -40,7 +40,9 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 child.on('close', (code, signal) => {
   let skipped = 0;
   try {
-    skipped = readFileSync(report, 'utf8').split('\n').filter((l) => l !== '').length;
+    skipped = readFileSync(report, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '').length;
   } catch {
     // no test skipped for a missing peer
   }
@@ -54,7 +56,9 @@ child.on('close', (code, signal) => {
       console.log(`missing test peers: ${missing.join(', ')} — CI=true, so this run fails; install with: ${install}`);
       exit = exit || 1;
     } else {
-      console.log(`missing test peers: ${missing.join(', ')} — skipped ${skipped} test${skipped === 1 ? "" : "s"}; install with: ${install}`);
+      console.log(
+        `missing test peers: ${missing.join(', ')} — skipped ${skipped} test${skipped === 1 ? '' : 's'}; install with: ${install}`,
+      );
     }
   }
   process.exit(exit);

@@ -18,12 +18,20 @@ import { linearToUlaw } from '../../src/media/codecs/g711.ts';
 
 const HIST_BINS = 2000; // 0.05 ms bins up to 100 ms
 const BIN_MS = 0.05;
-const SPEECH = ['/usr/share/asterisk/sounds/en/all-circuits-busy-now.wav', '/usr/share/asterisk/sounds/en/agent-newlocation.wav', '/usr/share/asterisk/sounds/en/activated.wav'];
+const SPEECH = [
+  '/usr/share/asterisk/sounds/en/all-circuits-busy-now.wav',
+  '/usr/share/asterisk/sounds/en/agent-newlocation.wav',
+  '/usr/share/asterisk/sounds/en/activated.wav',
+];
 
 /** 8 kHz 16-bit mono WAV → PCMU bytes; null when the file is not there. */
 function wavToUlaw(path: string): Uint8Array | null {
   let buf: Buffer;
-  try { buf = readFileSync(path); } catch { return null; }
+  try {
+    buf = readFileSync(path);
+  } catch {
+    return null;
+  }
   let off = 12;
   while (off + 8 <= buf.length) {
     const id = buf.toString('latin1', off, off + 4);
@@ -46,13 +54,22 @@ function pattern(kind: string): Uint8Array {
   const total = Math.max(160 * 50, Math.ceil((2 * speech) / 160) * 160);
   const out = new Uint8Array(total).fill(0xff);
   let at = 0;
-  for (const p of parts) { out.set(p, at); at += p.length; }
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 
 const audio = pattern((workerData as { payload?: string } | undefined)?.payload ?? 'speech');
 
-interface Leg { sock: dgram.Socket; port: number; seq: number; pos: number; packet: Buffer }
+interface Leg {
+  sock: dgram.Socket;
+  port: number;
+  seq: number;
+  pos: number;
+  packet: Buffer;
+}
 
 const legs: Leg[] = [];
 let sending = false;
@@ -139,7 +156,10 @@ parentPort!.on('message', async (m: { cmd: string; legs?: Array<[number, number]
     sending = true;
     parentPort!.postMessage({ ok: true });
   } else if (m.cmd === 'measure') {
-    sent = 0; received = 0; hist.fill(0); measuring = true;
+    sent = 0;
+    received = 0;
+    hist.fill(0);
+    measuring = true;
     parentPort!.postMessage({ ok: true });
   } else if (m.cmd === 'stopSending') {
     sending = false;

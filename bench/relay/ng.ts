@@ -18,20 +18,23 @@ export function bdecode(buf: Buffer): BValue {
   let i = 0;
   const next = (): BValue => {
     const c = buf[i]!;
-    if (c === 0x69) { // i
+    if (c === 0x69) {
+      // i
       const end = buf.indexOf(0x65, i);
       const n = Number(buf.toString('latin1', i + 1, end));
       i = end + 1;
       return n;
     }
-    if (c === 0x6c) { // l
+    if (c === 0x6c) {
+      // l
       i++;
       const out: BValue[] = [];
       while (buf[i] !== 0x65) out.push(next());
       i++;
       return out;
     }
-    if (c === 0x64) { // d
+    if (c === 0x64) {
+      // d
       i++;
       const out: Record<string, BValue> = {};
       while (buf[i] !== 0x65) {
@@ -69,8 +72,14 @@ export class NgClient {
   request(dict: Record<string, BValue>, timeoutMs = 2000): Promise<Record<string, BValue>> {
     const cookie = `c${++this.#cookie}`;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { this.#pending.delete(cookie); reject(new Error(`ng ${String(dict.command)} timed out`)); }, timeoutMs);
-      this.#pending.set(cookie, (v) => { clearTimeout(timer); resolve(v); });
+      const timer = setTimeout(() => {
+        this.#pending.delete(cookie);
+        reject(new Error(`ng ${String(dict.command)} timed out`));
+      }, timeoutMs);
+      this.#pending.set(cookie, (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      });
       this.#sock.send(`${cookie} ${bencode(dict)}`, this.#port, '127.0.0.1');
     });
   }

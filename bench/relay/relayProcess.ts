@@ -21,6 +21,7 @@ import { createInterface } from 'node:readline';
 import { loadConfig } from '../../src/config/config.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { MediaServer } from '../../src/control/MediaServer.ts';
+import { AudioPrepPool } from '../../src/media/prep/AudioPrepPool.ts';
 import { NgClient } from './ng.ts';
 
 const mode = process.argv[2]!;
@@ -54,29 +55,56 @@ function bareRelay(): Relay {
         let peerB = 0;
         a.on('message', (msg, rinfo) => {
           peerA = rinfo.port;
-          if (peerB !== 0) { b.send(msg, peerB, '127.0.0.1'); relayed++; }
+          if (peerB !== 0) {
+            b.send(msg, peerB, '127.0.0.1');
+            relayed++;
+          }
         });
         b.on('message', (msg, rinfo) => {
           peerB = rinfo.port;
-          if (peerA !== 0) { a.send(msg, peerA, '127.0.0.1'); relayed++; }
+          if (peerA !== 0) {
+            a.send(msg, peerA, '127.0.0.1');
+            relayed++;
+          }
         });
         legs.push([a.address().port, b.address().port]);
       }
       return legs;
     },
-    async sample() { return { cpuUs: selfCpu(), relayed }; },
+    async sample() {
+      return { cpuUs: selfCpu(), relayed };
+    },
     async close() {},
   };
 }
 
 /** Where the SDP says the peer is until it latches (nothing listens there; the generator binds ephemeral ports). */
 const PLACEHOLDER_PORT = 50000;
-const sdp = (port: number, te: boolean): string => ['v=0', `o=gen 1 1 IN IP4 127.0.0.1`, 's=-', 'c=IN IP4 127.0.0.1', 't=0 0',
-  `m=audio ${port} RTP/AVP 0${te ? ' 101' : ''}`, 'a=rtpmap:0 PCMU/8000', ...(te ? ['a=rtpmap:101 telephone-event/8000'] : []), 'a=ptime:20', ''].join('\r\n');
+const sdp = (port: number, te: boolean): string =>
+  [
+    'v=0',
+    `o=gen 1 1 IN IP4 127.0.0.1`,
+    's=-',
+    'c=IN IP4 127.0.0.1',
+    't=0 0',
+    `m=audio ${port} RTP/AVP 0${te ? ' 101' : ''}`,
+    'a=rtpmap:0 PCMU/8000',
+    ...(te ? ['a=rtpmap:101 telephone-event/8000'] : []),
+    'a=ptime:20',
+    '',
+  ].join('\r\n');
 
 async function serverRelay(variant: 'plain' | 'b2bua' | 'xworker'): Promise<Relay> {
-  const config = loadConfig({ MEDIA_WORKERS: String(workers), DTMF_INBAND: process.env.DTMF_INBAND ?? 'auto', ...(process.env.SILENCE_FILL ? { SILENCE_FILL: process.env.SILENCE_FILL } : {}), LOG_LEVEL: 'silent', RTP_PORT_START: '10000', RTP_PORT_END: '30999', MEDIA_TIMEOUT_MS: '0' });
-  const server = new MediaServer(config, silentLogger);
+  const config = loadConfig({
+    MEDIA_WORKERS: String(workers),
+    DTMF_INBAND: process.env.DTMF_INBAND ?? 'auto',
+    ...(process.env.SILENCE_FILL ? { SILENCE_FILL: process.env.SILENCE_FILL } : {}),
+    LOG_LEVEL: 'silent',
+    RTP_PORT_START: '10000',
+    RTP_PORT_END: '30999',
+    MEDIA_TIMEOUT_MS: '0',
+  });
+  const server = new MediaServer(config, silentLogger, { prep: AudioPrepPool.start });
   await server.start();
   // Start-up work on other threads (encoder and TTS warm-up) must not land in a measurement:
   // wait until the process is idle (under 5% of a core over 300 ms, at most 15 s).
@@ -123,12 +151,31 @@ async function serverRelay(variant: 'plain' | 'b2bua' | 'xworker'): Promise<Rela
 /** rtpengine, userspace forwarding (--table=-1), one offer/answer per call over ng. */
 async function rtpengineRelay(): Promise<Relay> {
   const ngPort = 22222 + (process.pid % 1000);
-  const child: ChildProcess = spawn('rtpengine', ['--foreground', '--log-stderr', '--log-level=3', '--table=-1', '--interface=127.0.0.1',
-    `--listen-ng=127.0.0.1:${ngPort}`, '--port-min=31000', '--port-max=39999', `--num-threads=${workers}`, '--config-file=none', '--delete-delay=0'],
-  { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child: ChildProcess = spawn(
+    'rtpengine',
+    [
+      '--foreground',
+      '--log-stderr',
+      '--log-level=3',
+      '--table=-1',
+      '--interface=127.0.0.1',
+      `--listen-ng=127.0.0.1:${ngPort}`,
+      '--port-min=31000',
+      '--port-max=39999',
+      `--num-threads=${workers}`,
+      '--config-file=none',
+      '--delete-delay=0',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
   const ng = new NgClient(ngPort);
   for (let i = 0; ; i++) {
-    try { await ng.request({ command: 'ping' }, 200); break; } catch (err) { if (i > 50) throw err; }
+    try {
+      await ng.request({ command: 'ping' }, 200);
+      break;
+    } catch (err) {
+      if (i > 50) throw err;
+    }
   }
   const clk = 100; // USER_HZ
   const cpuUs = (): number => {
@@ -142,16 +189,29 @@ async function rtpengineRelay(): Promise<Relay> {
     async grow(n) {
       while (legs.length < n) {
         const id = `bench-${legs.length}`;
-        const o = await ng.request({ command: 'offer', 'call-id': id, 'from-tag': 'a', sdp: sdp(PLACEHOLDER_PORT, true) });
+        const o = await ng.request({
+          command: 'offer',
+          'call-id': id,
+          'from-tag': 'a',
+          sdp: sdp(PLACEHOLDER_PORT, true),
+        });
         if (o.result !== 'ok') throw new Error(`rtpengine offer: ${String(o['error-reason'] ?? o.result)}`);
-        const r = await ng.request({ command: 'answer', 'call-id': id, 'from-tag': 'a', 'to-tag': 'b', sdp: sdp(PLACEHOLDER_PORT, true) });
+        const r = await ng.request({
+          command: 'answer',
+          'call-id': id,
+          'from-tag': 'a',
+          'to-tag': 'b',
+          sdp: sdp(PLACEHOLDER_PORT, true),
+        });
         if (r.result !== 'ok') throw new Error(`rtpengine answer: ${String(r['error-reason'] ?? r.result)}`);
         // The offer's rewritten SDP goes to the callee (where B sends), the answer's to the caller.
         legs.push([portOf(r.sdp as string), portOf(o.sdp as string)]);
       }
       return legs;
     },
-    async sample() { return { cpuUs: cpuUs(), relayed: null }; },
+    async sample() {
+      return { cpuUs: cpuUs(), relayed: null };
+    },
     async close() {
       ng.close();
       child.kill('SIGTERM');
@@ -160,7 +220,12 @@ async function rtpengineRelay(): Promise<Relay> {
   };
 }
 
-const relay = mode === 'bare' ? bareRelay() : mode === 'rtpengine' ? await rtpengineRelay() : await serverRelay(mode as 'plain' | 'b2bua' | 'xworker');
+const relay =
+  mode === 'bare'
+    ? bareRelay()
+    : mode === 'rtpengine'
+      ? await rtpengineRelay()
+      : await serverRelay(mode as 'plain' | 'b2bua' | 'xworker');
 const rl = createInterface({ input: process.stdin });
 rl.on('line', async (line) => {
   const [cmd, arg] = line.trim().split(/\s+/);

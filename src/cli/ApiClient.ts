@@ -6,14 +6,21 @@ export interface ApiTarget {
 }
 
 /** MEDIA_SERVER_URL / API_HOST+API_PORT and API_TOKEN, overridden by --url and --token. */
-export function apiTarget(options: { url?: string | undefined; token?: string | undefined }, env = process.env): ApiTarget {
+export function apiTarget(
+  options: { url?: string | undefined; token?: string | undefined },
+  env = process.env,
+): ApiTarget {
   const host = env.API_HOST && env.API_HOST !== '0.0.0.0' ? env.API_HOST : '127.0.0.1';
   const url = options.url ?? env.MEDIA_SERVER_URL ?? `http://${host}:${env.API_PORT ?? '8080'}`;
   return { url: url.replace(/\/+$/, ''), token: options.token ?? env.API_TOKEN ?? null };
 }
 
 export class ApiCallError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -28,15 +35,27 @@ export class ApiClient {
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
     try {
-      res = await fetch(`${this.target.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      res = await fetch(`${this.target.url}${path}`, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
     } catch (err) {
-      throw new ApiCallError(0, 'UNREACHABLE', `cannot reach ${this.target.url} (${(err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message}); is the server running (npm start)?`);
+      throw new ApiCallError(
+        0,
+        'UNREACHABLE',
+        `cannot reach ${this.target.url} (${(err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message}); is the server running (npm start)?`,
+      );
     }
     const text = await res.text();
-    const json = text ? JSON.parse(text) as unknown : undefined;
+    const json = text ? (JSON.parse(text) as unknown) : undefined;
     if (!res.ok) {
       const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
-      throw new ApiCallError(res.status, e?.code ?? String(res.status), `${method} ${path}: ${res.status} ${e?.code ?? ''} ${e?.message ?? text}`.trim());
+      throw new ApiCallError(
+        res.status,
+        e?.code ?? String(res.status),
+        `${method} ${path}: ${res.status} ${e?.code ?? ''} ${e?.message ?? text}`.trim(),
+      );
     }
     return json as T;
   }

@@ -22,7 +22,12 @@ export class TestPhone {
   readonly #ip: string;
   readonly #codec = new PcmuCodec();
   readonly #dtmf = new Rfc4733Sender({ clockRate: 8000, ptimeMs: 20 });
-  readonly #header: RtpHeaderInit = { pt: PCMU, seq: Math.floor(Math.random() * 0xffff), ts: Math.floor(Math.random() * 0xffffffff), ssrc: (Math.random() * 0xffffffff) >>> 0 };
+  readonly #header: RtpHeaderInit = {
+    pt: PCMU,
+    seq: Math.floor(Math.random() * 0xffff),
+    ts: Math.floor(Math.random() * 0xffffffff),
+    ssrc: (Math.random() * 0xffffffff) >>> 0,
+  };
   readonly #out = new Uint8Array(12 + SAMPLES);
   readonly #silence = new Uint8Array(SAMPLES).fill(0xff);
   #remote: { ip: string; port: number } | null = null;
@@ -46,7 +51,10 @@ export class TestPhone {
     const socket = dgram.createSocket('udp4');
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
-      socket.bind(0, ip, () => { socket.off('error', reject); resolve(); });
+      socket.bind(0, ip, () => {
+        socket.off('error', reject);
+        resolve();
+      });
     });
     return new TestPhone(socket, ip);
   }
@@ -58,10 +66,19 @@ export class TestPhone {
   /** Our SDP offer: PCMU and telephone-event/8000, RTCP on the same port (rtcp-mux). */
   offer(): string {
     return [
-      'v=0', `o=test-phone 1 1 IN IP4 ${this.#ip}`, 's=media-server call', `c=IN IP4 ${this.#ip}`, 't=0 0',
+      'v=0',
+      `o=test-phone 1 1 IN IP4 ${this.#ip}`,
+      's=media-server call',
+      `c=IN IP4 ${this.#ip}`,
+      't=0 0',
       `m=audio ${this.port} RTP/AVP ${PCMU} ${TELEPHONE_EVENT}`,
-      `a=rtpmap:${PCMU} PCMU/8000`, `a=rtpmap:${TELEPHONE_EVENT} telephone-event/8000`, `a=fmtp:${TELEPHONE_EVENT} 0-16`,
-      'a=rtcp-mux', 'a=ptime:20', 'a=sendrecv', '',
+      `a=rtpmap:${PCMU} PCMU/8000`,
+      `a=rtpmap:${TELEPHONE_EVENT} telephone-event/8000`,
+      `a=fmtp:${TELEPHONE_EVENT} 0-16`,
+      'a=rtcp-mux',
+      'a=ptime:20',
+      'a=sendrecv',
+      '',
     ].join('\r\n');
   }
 

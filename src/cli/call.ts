@@ -25,8 +25,20 @@ export interface CallOptions {
   log: (line: string) => void;
 }
 
-interface Created { id: string; ip: string; rtp_port: number }
-interface FlowEvent { type: string; session_id?: string; step?: string; outcome?: unknown; error?: unknown; digit?: string; endpoint_id?: string }
+interface Created {
+  id: string;
+  ip: string;
+  rtp_port: number;
+}
+interface FlowEvent {
+  type: string;
+  session_id?: string;
+  step?: string;
+  outcome?: unknown;
+  error?: unknown;
+  digit?: string;
+  endpoint_id?: string;
+}
 
 export async function callFlow(client: ApiClient, o: CallOptions): Promise<number> {
   const phone = await TestPhone.open();
@@ -46,7 +58,7 @@ export async function callFlow(client: ApiClient, o: CallOptions): Promise<numbe
         const e = JSON.parse(data.toString()) as FlowEvent;
         if (e.endpoint_id !== ep.id && e.session_id !== sessionId) return;
         if (e.type === 'flow.started') sessionId = e.session_id ?? null;
-        else if (e.type === 'flow.step') o.log(`  step ${e.step ?? ""}`);
+        else if (e.type === 'flow.step') o.log(`  step ${e.step ?? ''}`);
         else if (e.type === 'playback.started') o.log('  ♪ playing');
         else if (e.type === 'endpoint.deleted') resolve('hangup');
         else if (e.type === 'flow.completed' || e.type === 'flow.failed') resolve(e);
@@ -71,20 +83,43 @@ export async function callFlow(client: ApiClient, o: CallOptions): Promise<numbe
       ws!.once('unexpected-response', (_q, res) => reject(new Error(`events: ${res.statusCode}`)));
     });
 
-    o.log(`calling flow '${o.flow}' from 127.0.0.1:${phone.port} (endpoint ${ep.id})${o.keys ? ': type digits, q hangs up' : ''}`);
-    await client.request<{ session_id: string }>('POST', `/endpoints/${ep.id}/flow`, { flow: o.flow, variables: o.variables });
+    o.log(
+      `calling flow '${o.flow}' from 127.0.0.1:${phone.port} (endpoint ${ep.id})${o.keys ? ': type digits, q hangs up' : ''}`,
+    );
+    await client.request<{ session_id: string }>('POST', `/endpoints/${ep.id}/flow`, {
+      flow: o.flow,
+      variables: o.variables,
+    });
     [...o.digits].forEach((d, i) => {
-      timers.push(setTimeout(() => { phone.press(d); o.log(`  key ${d}`); }, o.waitMs + i * o.gapMs));
+      timers.push(
+        setTimeout(
+          () => {
+            phone.press(d);
+            o.log(`  key ${d}`);
+          },
+          o.waitMs + i * o.gapMs,
+        ),
+      );
     });
 
     const end = await ended;
     phone.writeWav(o.out);
     o.log(`heard ${phone.heardSeconds.toFixed(1)} s → ${o.out}`);
     if (typeof end === 'string') {
-      o.log(end === 'timeout' ? `no outcome after ${o.maxMs} ms: hanging up` : end === 'hangup' ? 'the server hung up' : 'hanging up');
+      o.log(
+        end === 'timeout'
+          ? `no outcome after ${o.maxMs} ms: hanging up`
+          : end === 'hangup'
+            ? 'the server hung up'
+            : 'hanging up',
+      );
       return end === 'timeout' ? 1 : 0;
     }
-    o.log(end.type === 'flow.completed' ? `flow completed: ${JSON.stringify(end.outcome)}` : `flow failed: ${JSON.stringify(end.error)}`);
+    o.log(
+      end.type === 'flow.completed'
+        ? `flow completed: ${JSON.stringify(end.outcome)}`
+        : `flow failed: ${JSON.stringify(end.error)}`,
+    );
     return end.type === 'flow.completed' ? 0 : 1;
   } finally {
     for (const t of timers) clearTimeout(t);

@@ -32,11 +32,19 @@ export async function tailEvents(client: ApiClient, options: TailOptions): Promi
     const result = await new Promise<'closed' | 'done' | 'refused'>((resolve) => {
       const ws = new WebSocket(client.eventsUrl(since));
       let done = false;
-      const stop = () => { done = true; ws.close(1000); resolve('done'); };
+      const stop = () => {
+        done = true;
+        ws.close(1000);
+        resolve('done');
+      };
       options.signal.addEventListener('abort', stop, { once: true });
-      ws.on('open', () => { retryMs = 250; });
+      ws.on('open', () => {
+        retryMs = 250;
+      });
       ws.on('unexpected-response', (_req, res) => {
-        options.err(`events: the server answered ${res.statusCode}${res.statusCode === 401 ? ' (set API_TOKEN or --token)' : ''}`);
+        options.err(
+          `events: the server answered ${res.statusCode}${res.statusCode === 401 ? ' (set API_TOKEN or --token)' : ''}`,
+        );
         options.signal.removeEventListener('abort', stop);
         resolve('refused');
       });

@@ -44,14 +44,21 @@ function flowsDir(): string {
 function defaultFiles(): string[] {
   const dir = flowsDir();
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => path.join(dir, f));
+  return fs
+    .readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .map((f) => path.join(dir, f));
 }
 
 function takeOption(args: string[], name: string): string | undefined {
   const i = args.findIndex((a) => a === name || a.startsWith(`${name}=`));
   if (i < 0) return undefined;
   const a = args[i]!;
-  if (a.includes('=')) { args.splice(i, 1); return a.slice(name.length + 1); }
+  if (a.includes('=')) {
+    args.splice(i, 1);
+    return a.slice(name.length + 1);
+  }
   const v = args[i + 1];
   args.splice(i, 2);
   return v;
@@ -66,7 +73,10 @@ function takeFlag(args: string[], name: string): boolean {
 
 function validate(files: string[], io: Io): number {
   const list = files.length > 0 ? files : defaultFiles();
-  if (list.length === 0) { io.err(`no flow files given and none found in ${flowsDir()}/`); return 1; }
+  if (list.length === 0) {
+    io.err(`no flow files given and none found in ${flowsDir()}/`);
+    return 1;
+  }
   let bad = 0;
   const defs: FlowDefinition[] = [];
   for (const f of list) {
@@ -91,7 +101,11 @@ function validate(files: string[], io: Io): number {
   const cross = crossCheck([...known.values()]).filter((p) => defs.some((d) => d.file === p.file));
   for (const p of cross) io.out(`  ${formatProblem(p)}`);
   const failed = bad + (cross.length > 0 ? 1 : 0);
-  io.out(failed === 0 ? `${list.length} flow(s) valid` : `${bad} of ${list.length} flow(s) invalid${cross.length ? `, ${cross.length} cross-flow problem(s)` : ''}`);
+  io.out(
+    failed === 0
+      ? `${list.length} flow(s) valid`
+      : `${bad} of ${list.length} flow(s) invalid${cross.length ? `, ${cross.length} cross-flow problem(s)` : ''}`,
+  );
   return failed === 0 ? 0 : 1;
 }
 
@@ -107,13 +121,25 @@ function resolveFlowFile(nameOrFile: string): string | null {
 
 function graph(args: string[], io: Io): number {
   const format = takeOption(args, '--format') ?? 'mermaid';
-  if (format !== 'mermaid' && format !== 'dot') { io.err(`unknown format '${format}' (mermaid or dot)`); return 2; }
+  if (format !== 'mermaid' && format !== 'dot') {
+    io.err(`unknown format '${format}' (mermaid or dot)`);
+    return 2;
+  }
   const target = args[0];
-  if (!target) { io.err(USAGE); return 2; }
+  if (!target) {
+    io.err(USAGE);
+    return 2;
+  }
   const file = resolveFlowFile(target);
-  if (!file) { io.err(`no flow '${target}' (neither a file nor a flow in ${flowsDir()}/)`); return 1; }
+  if (!file) {
+    io.err(`no flow '${target}' (neither a file nor a flow in ${flowsDir()}/)`);
+    return 1;
+  }
   const r = loadFlowFile(file);
-  if (!r.ok) { for (const e of r.errors) io.err(formatProblem(e)); return 1; }
+  if (!r.ok) {
+    for (const e of r.errors) io.err(formatProblem(e));
+    return 1;
+  }
   const g = flowGraph(compileFlow(r.flow));
   io.out((format === 'dot' ? toDot(g) : toMermaid(g)).trimEnd());
   return 0;
@@ -123,10 +149,19 @@ async function test(args: string[], io: Io): Promise<number> {
   const script = takeOption(args, '--script');
   const verbose = takeFlag(args, '--verbose') || takeFlag(args, '-v');
   const file = args[0];
-  if (!file || !script) { io.err(USAGE); return 2; }
+  if (!file || !script) {
+    io.err(USAGE);
+    return 2;
+  }
   const flowFile = resolveFlowFile(file);
-  if (!flowFile) { io.err(`no flow file '${file}'`); return 1; }
-  if (!fs.existsSync(script)) { io.err(`no script file '${script}'`); return 1; }
+  if (!flowFile) {
+    io.err(`no flow file '${file}'`);
+    return 1;
+  }
+  if (!fs.existsSync(script)) {
+    io.err(`no script file '${script}'`);
+    return 1;
+  }
   const report = await runScript(flowFile, script);
   io.out(formatReport(report, verbose));
   return report.passed ? 0 : 1;
@@ -149,13 +184,26 @@ async function client(cmd: 'events' | 'call', args: string[], io: Io): Promise<n
       const since = takeOption(args, '--since');
       const limit = intOption(args, '--limit', 0);
       const types = (takeOption(args, '--types') ?? '').split(',').filter(Boolean);
-      if ((since !== undefined && !/^\d+$/.test(since)) || limit === null || args.length > 0) { io.err(USAGE); return 2; }
-      return await tailEvents(api, { since: since === undefined ? null : Number(since), types, limit: limit || null, signal: abort.signal, out: io.out, err: io.err });
+      if ((since !== undefined && !/^\d+$/.test(since)) || limit === null || args.length > 0) {
+        io.err(USAGE);
+        return 2;
+      }
+      return await tailEvents(api, {
+        since: since === undefined ? null : Number(since),
+        types,
+        limit: limit || null,
+        signal: abort.signal,
+        out: io.out,
+        err: io.err,
+      });
     }
     const variables: Record<string, string> = {};
     for (let v = takeOption(args, '--var'); v !== undefined; v = takeOption(args, '--var')) {
       const eq = v.indexOf('=');
-      if (eq <= 0) { io.err(`--var takes NAME=VALUE, got '${v}'`); return 2; }
+      if (eq <= 0) {
+        io.err(`--var takes NAME=VALUE, got '${v}'`);
+        return 2;
+      }
       variables[v.slice(0, eq)] = v.slice(eq + 1);
     }
     const digits = takeOption(args, '--digits') ?? '';
@@ -165,37 +213,77 @@ async function client(cmd: 'events' | 'call', args: string[], io: Io): Promise<n
     const outOption = takeOption(args, '--out');
     const flow = args.shift();
     const out = outOption ?? `call-${flow ?? ''}.wav`;
-    if (!flow || waitMs === null || gapMs === null || maxSeconds === null || args.length > 0 || !/^[0-9*#A-Da-d]*$/.test(digits)) { io.err(USAGE); return 2; }
+    if (
+      !flow ||
+      waitMs === null ||
+      gapMs === null ||
+      maxSeconds === null ||
+      args.length > 0 ||
+      !/^[0-9*#A-Da-d]*$/.test(digits)
+    ) {
+      io.err(USAGE);
+      return 2;
+    }
     return await callFlow(api, {
-      flow, digits: digits.toUpperCase(), waitMs, gapMs, out, variables, maxMs: maxSeconds * 1000,
-      keys: process.stdin.isTTY ? process.stdin : null, signal: abort.signal, log: io.out,
+      flow,
+      digits: digits.toUpperCase(),
+      waitMs,
+      gapMs,
+      out,
+      variables,
+      maxMs: maxSeconds * 1000,
+      keys: process.stdin.isTTY ? process.stdin : null,
+      signal: abort.signal,
+      log: io.out,
     });
   } catch (err) {
-    if (err instanceof ApiCallError) { io.err(err.message); return 1; }
+    if (err instanceof ApiCallError) {
+      io.err(err.message);
+      return 1;
+    }
     throw err;
   } finally {
     process.off('SIGINT', onSigint);
   }
 }
 
-export async function main(argv: string[], io: Io = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`) }): Promise<number> {
+export async function main(
+  argv: string[],
+  io: Io = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`) },
+): Promise<number> {
   const args = [...argv];
   const group = args.shift();
-  if (group === undefined || group === 'help' || group === '--help' || group === '-h') { io.out(USAGE); return group === undefined ? 2 : 0; }
+  if (group === undefined || group === 'help' || group === '--help' || group === '-h') {
+    io.out(USAGE);
+    return group === undefined ? 2 : 0;
+  }
   if (group === 'events' || group === 'call') return client(group, args, io);
-  if (group !== 'flows') { io.err(`unknown command '${group}'\n${USAGE}`); return 2; }
+  if (group !== 'flows') {
+    io.err(`unknown command '${group}'\n${USAGE}`);
+    return 2;
+  }
   const cmd = args.shift();
   switch (cmd) {
-    case 'validate': return validate(args, io);
-    case 'graph': return graph(args, io);
-    case 'test': return test(args, io);
-    default: io.err(`unknown flows command '${cmd ?? ''}'\n${USAGE}`); return 2;
+    case 'validate':
+      return validate(args, io);
+    case 'graph':
+      return graph(args, io);
+    case 'test':
+      return test(args, io);
+    default:
+      io.err(`unknown flows command '${cmd ?? ''}'\n${USAGE}`);
+      return 2;
   }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-    process.exitCode = 1;
-  });
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

@@ -56,7 +56,8 @@ export class SpscRing {
   /** One end of the ring in `buffer` (made by `SpscRing.create`). */
   constructor(buffer: SharedArrayBuffer) {
     const capacity = buffer.byteLength - SpscRing.CONTROL_BYTES;
-    if (capacity < 256 || (capacity & (capacity - 1)) !== 0) throw new RangeError('not a ring buffer (use SpscRing.create)');
+    if (capacity < 256 || (capacity & (capacity - 1)) !== 0)
+      throw new RangeError('not a ring buffer (use SpscRing.create)');
     this.buffer = buffer;
     this.capacity = capacity;
     this.#mask = capacity - 1;

@@ -20,7 +20,10 @@ export function parseWebhookSecret(secret: string): Buffer {
     key = Buffer.from(secret, 'utf8');
   }
   if (key.length < MIN_WEBHOOK_SECRET_BYTES) {
-    throw new ValidationError('INVALID_CONFIG', `WEBHOOK_SECRET must hold at least ${MIN_WEBHOOK_SECRET_BYTES} bytes, got ${key.length}`);
+    throw new ValidationError(
+      'INVALID_CONFIG',
+      `WEBHOOK_SECRET must hold at least ${MIN_WEBHOOK_SECRET_BYTES} bytes, got ${key.length}`,
+    );
   }
   return key;
 }
@@ -46,7 +49,10 @@ export class WebhookSigner {
   }
 
   /** The three headers for one attempt of message `id` with this exact body. */
-  headers(id: string, body: string): { 'webhook-id': string; 'webhook-timestamp': string; 'webhook-signature': string } {
+  headers(
+    id: string,
+    body: string,
+  ): { 'webhook-id': string; 'webhook-timestamp': string; 'webhook-signature': string } {
     const timestamp = String(Math.floor(this.#now() / 1000));
     const mac = createHmac('sha256', this.#key).update(`${id}.${timestamp}.${body}`).digest('base64');
     return { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': `v1,${mac}` };

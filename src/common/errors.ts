@@ -29,7 +29,13 @@ export class CapacityError extends MediaServerError {}
 /** 507: the disk (or quota) holding recordings or flows is full. */
 export class StorageError extends MediaServerError {}
 
-export type ErrorKind = 'NotFoundError' | 'InvalidStateError' | 'ValidationError' | 'UnsupportedError' | 'CapacityError' | 'StorageError';
+export type ErrorKind =
+  | 'NotFoundError'
+  | 'InvalidStateError'
+  | 'ValidationError'
+  | 'UnsupportedError'
+  | 'CapacityError'
+  | 'StorageError';
 
 /** Plain form that crosses the worker channel; rebuilt into the right class on the other side. */
 export interface SerializedError {
@@ -47,12 +53,19 @@ export function serializeError(err: unknown): SerializedError {
 
 export function deserializeError(e: SerializedError): Error {
   switch (e.kind) {
-    case 'NotFoundError': return new NotFoundError(e.code, e.message);
-    case 'InvalidStateError': return new InvalidStateError(e.code, e.message);
-    case 'ValidationError': return new ValidationError(e.code, e.message);
-    case 'UnsupportedError': return new UnsupportedError(e.code, e.message);
-    case 'CapacityError': return new CapacityError(e.code, e.message);
-    case 'StorageError': return new StorageError(e.code, e.message);
-    default: return new Error(e.message);
+    case 'NotFoundError':
+      return new NotFoundError(e.code, e.message);
+    case 'InvalidStateError':
+      return new InvalidStateError(e.code, e.message);
+    case 'ValidationError':
+      return new ValidationError(e.code, e.message);
+    case 'UnsupportedError':
+      return new UnsupportedError(e.code, e.message);
+    case 'CapacityError':
+      return new CapacityError(e.code, e.message);
+    case 'StorageError':
+      return new StorageError(e.code, e.message);
+    default:
+      return new Error(e.message);
   }
 }

@@ -16,7 +16,8 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info'): L
 export function moduleLogger(root: Logger, module: string): Logger {
   const bound = (root.bindings() as { module?: unknown }).module;
   if (bound === module) return root;
-  if (bound !== undefined) throw new Error(`the '${module}' logger must be made from the root logger, not from '${String(bound)}'`);
+  if (bound !== undefined)
+    throw new Error(`the '${module}' logger must be made from the root logger, not from '${String(bound)}'`);
   return root.child({ module });
 }
 

@@ -76,9 +76,11 @@ type Env = Record<string, string | undefined>;
 function int(env: Env, name: string, def: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return def;
-  if (!/^\d+$/.test(raw.trim())) throw new ValidationError('INVALID_CONFIG', `${name} must be an integer, got "${raw}"`);
+  if (!/^\d+$/.test(raw.trim()))
+    throw new ValidationError('INVALID_CONFIG', `${name} must be an integer, got "${raw}"`);
   const n = Number(raw);
-  if (n < min || n > max) throw new ValidationError('INVALID_CONFIG', `${name} must be between ${min} and ${max}, got ${n}`);
+  if (n < min || n > max)
+    throw new ValidationError('INVALID_CONFIG', `${name} must be between ${min} and ${max}, got ${n}`);
   return n;
 }
 
@@ -117,13 +119,20 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const rtpPortStart = int(env, 'RTP_PORT_START', 10000, 1024, 65534);
   const rtpPortEnd = int(env, 'RTP_PORT_END', 10999, 1025, 65535);
   if (rtpPortEnd <= rtpPortStart) {
-    throw new ValidationError('INVALID_CONFIG', `RTP_PORT_END (${rtpPortEnd}) must be above RTP_PORT_START (${rtpPortStart})`);
+    throw new ValidationError(
+      'INVALID_CONFIG',
+      `RTP_PORT_END (${rtpPortEnd}) must be above RTP_PORT_START (${rtpPortStart})`,
+    );
   }
   const logLevel = env.LOG_LEVEL ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ValidationError('INVALID_CONFIG', `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   }
-  const codecs = env.CODECS ? env.CODECS.split(',').map((c) => c.trim().toLowerCase()).filter(Boolean) : DEFAULT_CODECS;
+  const codecs = env.CODECS
+    ? env.CODECS.split(',')
+        .map((c) => c.trim().toLowerCase())
+        .filter(Boolean)
+    : DEFAULT_CODECS;
   const grpcRaw = env.GRPC_PORT;
   return {
     apiHost: env.API_HOST ?? '127.0.0.1',
@@ -132,7 +141,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     allowInsecureApi: bool(env, 'ALLOW_INSECURE_API'),
     grpcPort: grpcRaw === undefined || grpcRaw === '' ? null : int(env, 'GRPC_PORT', 0, 0, 65535),
     drainTimeoutMs: int(env, 'DRAIN_TIMEOUT_MS', 120_000, 0, 86_400_000),
-    metricsPort: env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? null : int(env, 'METRICS_PORT', 0, 0, 65535),
+    metricsPort:
+      env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? null : int(env, 'METRICS_PORT', 0, 0, 65535),
     metricsHost: env.METRICS_HOST || (env.API_HOST ?? '127.0.0.1'),
     rtpPortStart,
     rtpPortEnd,

@@ -25,6 +25,7 @@ export function checkWritableDirs(config: Pick<Config, 'recordingsDir' | 'flowsD
     }
   };
   check('RECORDINGS_DIR', config.recordingsDir, true, 'recordings cannot be written until it is');
-  if (fs.existsSync(config.flowsDir)) check('FLOWS_DIR', config.flowsDir, false, 'PUT/DELETE /flows answer 409 FLOWS_DIR_NOT_WRITABLE');
+  if (fs.existsSync(config.flowsDir))
+    check('FLOWS_DIR', config.flowsDir, false, 'PUT/DELETE /flows answer 409 FLOWS_DIR_NOT_WRITABLE');
   return problems;
 }

@@ -1,3 +1,4 @@
+import type { FlowEmit } from '../flows/events.ts';
 import type { ServerEventType, ServerEvents } from './events.ts';
 import type { ServerEvent } from './types.ts';
 
@@ -34,6 +35,17 @@ export class EventBus {
     return this.emit(type, payload);
   }
 
+  /** FlowService's sink: the flows' events (flows/events.ts) are part of the catalogue. */
+  forFlows(): FlowEmit {
+    return (type, payload) => {
+      this.emit(type, payload);
+    };
+  }
+
+  /**
+   * Untyped: for tests and tools that inject events of their own. The server publishes through
+   * publish() only, so what it emits is in the catalogue (and its schemas, schemas/events/).
+   */
   emit(type: string, payload: Record<string, unknown> = {}): ServerEvent {
     const event: ServerEvent = { ...payload, seq: ++this.#seq, type, time: new Date().toISOString() };
     this.#ring[event.seq % this.#capacity] = event;

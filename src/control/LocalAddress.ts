@@ -110,10 +110,16 @@ function assertBindable(ip: string): Promise<void> {
     const socket = dgram.createSocket('udp4');
     socket.once('error', (err: NodeJS.ErrnoException) => {
       socket.close();
-      const hint = err.code === 'EADDRNOTAVAIL'
-        ? ' (not an address of this host; behind 1:1 NAT bind RTP_BIND_IP=0.0.0.0 and announce PUBLIC_IP)'
-        : '';
-      reject(new ValidationError('INVALID_CONFIG', `cannot bind RTP sockets to RTP_BIND_IP=${ip}: ${err.code ?? err.message}${hint}`));
+      const hint =
+        err.code === 'EADDRNOTAVAIL'
+          ? ' (not an address of this host; behind 1:1 NAT bind RTP_BIND_IP=0.0.0.0 and announce PUBLIC_IP)'
+          : '';
+      reject(
+        new ValidationError(
+          'INVALID_CONFIG',
+          `cannot bind RTP sockets to RTP_BIND_IP=${ip}: ${err.code ?? err.message}${hint}`,
+        ),
+      );
     });
     socket.bind(0, ip, () => {
       socket.close();

@@ -3,7 +3,16 @@ import type { Config } from '../config/config.ts';
 import { CapacityError, InvalidStateError, NotFoundError, ValidationError } from '../common/errors.ts';
 import { moduleLogger, type Logger } from '../common/logger.ts';
 import type {
-  EndpointMediaConfig, NotificationType, WorkerEndpointStats, WorkerMethod, WorkerMetrics, WorkerNotifications, WorkerRequests, WorkerSettings,
+  EndpointMediaConfig,
+  NotificationType,
+  PrepService,
+  StartPrep,
+  WorkerEndpointStats,
+  WorkerMethod,
+  WorkerMetrics,
+  WorkerNotifications,
+  WorkerRequests,
+  WorkerSettings,
 } from '../protocol/index.ts';
 import { EventBus } from './EventBus.ts';
 import { wire } from './events.ts';
@@ -34,7 +43,7 @@ import type {
 import type { WorkerHandle } from './WorkerHandle.ts';
 import { WorkerPool } from './WorkerPool.ts';
 import { ServerMetrics } from './metrics.ts';
-import { AudioPrepPool } from '../media/prep/AudioPrepPool.ts';
+import { KeyedListeners } from '../common/KeyedListeners.ts';
 
 interface EndpointRecord {
   id: string;
@@ -68,9 +77,35 @@ interface BridgeRecord {
   createdAt: string;
 }
 
+/**
+ * Why a call leg is over, or as good as over: closed (deleted, worker_died, shutdown), or its
+ * peer went quiet (media_timeout) or said goodbye (rtcp_bye) while the endpoint stays.
+ */
+export type EndpointEndCause = 'deleted' | 'worker_died' | 'shutdown' | 'media_timeout' | 'rtcp_bye';
+
+/** What MediaServer is built with beside its configuration: the tiers it starts but does not import. */
+export interface MediaServerParts {
+  /** Starts the audio prep tier (TTS, decoding, cache): AudioPrepPool.start. */
+  prep: StartPrep;
+}
+
+/** How a bridge ended; `endpointId`: the leg whose deletion ended it. */
+export interface BridgeEnd {
+  reason: 'deleted' | 'endpoint_deleted' | 'worker_died';
+  endpointId?: string;
+}
+
 const EMPTY_STATS: EndpointStats = {
-  packets_received: 0, packets_sent: 0, bytes_received: 0, bytes_sent: 0, packets_lost: 0,
-  fraction_lost: 0, jitter_ms: 0, rtt_ms: null, mos: 4.41, dropped: {},
+  packets_received: 0,
+  packets_sent: 0,
+  bytes_received: 0,
+  bytes_sent: 0,
+  packets_lost: 0,
+  fraction_lost: 0,
+  jitter_ms: 0,
+  rtt_ms: null,
+  mos: 4.41,
+  dropped: {},
 };
 
 /**
@@ -91,22 +126,30 @@ export class MediaServer implements MediaControl, MediaEngines {
   readonly #own: OwnDestinations;
   readonly #pool: WorkerPool;
   /** TTS and decode threads with the cache of prepared audio, shared by every media worker. */
-  #prep: AudioPrepPool | null = null;
+  #prep: PrepService | null = null;
+  readonly #startPrep: StartPrep;
   readonly #endpoints = new Map<string, EndpointRecord>();
   readonly #bridges = new Map<string, BridgeRecord>();
+  /** Per endpoint and per bridge: their end reaches their own listeners only (flow sessions). */
+  readonly #endpointEnds = new KeyedListeners<EndpointEndCause>();
+  readonly #bridgeEnds = new KeyedListeners<BridgeEnd>();
   #closing = false;
   #started = false;
   #draining = false;
   #onDrain: () => void = () => {};
-  readonly #drainRequested = new Promise<void>((resolve) => { this.#onDrain = resolve; });
+  readonly #drainRequested = new Promise<void>((resolve) => {
+    this.#onDrain = resolve;
+  });
   readonly #idleWaiters = new Set<() => void>();
   /** What our SDP announces; resolved (and the bind address checked) in start(). */
   #address: LocalAddress | null = null;
   readonly #counters = { endpointsCreated: 0, bridgesCreated: 0, workerRestarts: 0, mediaTimeouts: 0 };
   readonly #metrics: ServerMetrics;
 
-  constructor(config: Config, logger: Logger) {
+  /** `parts.prep` starts the audio prep tier (main.ts: AudioPrepPool.start); the control plane imports no media code. */
+  constructor(config: Config, logger: Logger, parts: MediaServerParts) {
     this.config = config;
+    this.#startPrep = parts.prep;
     this.#logger = moduleLogger(logger, 'media-server');
     this.events = new EventBus(config.eventBufferSize);
     this.#ports = new PortPool(config.rtpPortStart, config.rtpPortEnd);
@@ -120,32 +163,44 @@ export class MediaServer implements MediaControl, MediaEngines {
       onWorkerDied: (handle, code, error) => this.#onWorkerDied(handle, code, error),
       onWorkerRestarted: (index) => this.events.publish('worker.started', { worker: index }),
     });
-    this.#metrics = new ServerMetrics(async () => ({
-      endpoints: this.#endpoints.size,
-      bridges: this.#bridges.size,
-      portsAvailable: this.#ports.available,
-      portsTotal: this.#ports.capacity,
-      counters: this.#counters,
-      workers: await this.workerMetrics(),
-      eventSeq: this.events.lastSeq,
-      ...(this.#prep !== null ? { prep: this.#prep.stats() } : {}),
-    }), this.events);
+    this.#metrics = new ServerMetrics(
+      async () => ({
+        endpoints: this.#endpoints.size,
+        bridges: this.#bridges.size,
+        portsAvailable: this.#ports.available,
+        portsTotal: this.#ports.capacity,
+        counters: this.#counters,
+        workers: await this.workerMetrics(),
+        eventSeq: this.events.lastSeq,
+        ...(this.#prep !== null ? { prep: this.#prep.stats() } : {}),
+      }),
+      this.events,
+    );
   }
 
   /** Starts the media workers; resolves when all are ready. */
   async start(): Promise<void> {
     this.#address = await LocalAddress.resolve({ rtpBindIp: this.config.rtpBindIp, publicIp: this.config.publicIp });
     // Started before the workers: espeak-ng loads and warms while they start.
-    this.#prep = new AudioPrepPool({
-      threads: this.config.ttsThreads, cacheBytes: this.config.ttsCacheBytes,
-      fetchAllow: this.config.mediaFetchAllow, fetchDeny: this.config.mediaFetchDeny,
+    this.#prep = this.#startPrep({
+      threads: this.config.ttsThreads,
+      cacheBytes: this.config.ttsCacheBytes,
+      fetchAllow: this.config.mediaFetchAllow,
+      fetchDeny: this.config.mediaFetchDeny,
     });
     await Promise.all([this.#pool.start(this.config.mediaWorkers, this.#prep), this.#prep.ready()]);
     this.#started = true;
-    this.#logger.info({
-      workers: this.#pool.size, ports: this.#ports.capacity, bind: this.config.rtpBindIp,
-      announce: this.#address.perPeer ? `the interface routing to each peer (offers: ${this.#address.default})` : this.#address.default,
-    }, 'media server started');
+    this.#logger.info(
+      {
+        workers: this.#pool.size,
+        ports: this.#ports.capacity,
+        bind: this.config.rtpBindIp,
+        announce: this.#address.perPeer
+          ? `the interface routing to each peer (offers: ${this.#address.default})`
+          : this.#address.default,
+      },
+      'media server started',
+    );
   }
 
   /** A port this process listens on that the configuration did not know (API_PORT=0): never a media destination. */
@@ -161,7 +216,11 @@ export class MediaServer implements MediaControl, MediaEngines {
    * Sends an engine request (`playback.start`, ...) to a worker: the one owning the endpoint
    * (`workerOf`), or the one a conference was placed on (`workerForAffinity`).
    */
-  async request<M extends WorkerMethod>(workerIndex: number, method: M, params: WorkerRequests[M]['params']): Promise<WorkerRequests[M]['result']> {
+  async request<M extends WorkerMethod>(
+    workerIndex: number,
+    method: M,
+    params: WorkerRequests[M]['params'],
+  ): Promise<WorkerRequests[M]['result']> {
     this.#assertRunning();
     const worker = this.#pool.get(workerIndex);
     if (!worker) throw new NotFoundError('WORKER_NOT_FOUND', `no media worker ${workerIndex}`);
@@ -176,6 +235,19 @@ export class MediaServer implements MediaControl, MediaEngines {
   /** The worker an affinity key maps to (same rule as endpoint placement). */
   workerForAffinity(affinity: string): number {
     return this.#pool.place(affinity);
+  }
+
+  /**
+   * Calls `listener` when the endpoint's call is over: once when it closes (then forgotten), and
+   * on a media timeout or an RTCP BYE. Returns the removal.
+   */
+  onEndpointEnd(endpointId: string, listener: (cause: EndpointEndCause) => void): () => void {
+    return this.#endpointEnds.add(endpointId, listener);
+  }
+
+  /** Calls `listener` once when the bridge ends. Returns the removal. */
+  onBridgeEnd(bridgeId: string, listener: (end: BridgeEnd) => void): () => void {
+    return this.#bridgeEnds.add(bridgeId, listener);
   }
 
   /** Whether an endpoint exists (engines validating ids). */
@@ -197,13 +269,17 @@ export class MediaServer implements MediaControl, MediaEngines {
     'endpoint.media_timeout': (n) => {
       this.#counters.mediaTimeouts++;
       this.events.publish('endpoint.media_timeout', wire.mediaTimeout(n));
+      this.#endpointEnds.call(n.id, 'media_timeout');
     },
     'endpoint.remote_latched': (n) => {
       const ep = this.#endpoints.get(n.id);
       if (ep && n.kind === 'rtp') ep.latched = { ip: n.ip, rtpPort: n.port };
       this.events.publish('endpoint.remote_latched', wire.remoteLatched(n));
     },
-    'endpoint.rtcp_bye': (n) => this.events.publish('endpoint.rtcp_bye', wire.rtcpBye(n)),
+    'endpoint.rtcp_bye': (n) => {
+      this.events.publish('endpoint.rtcp_bye', wire.rtcpBye(n));
+      this.#endpointEnds.call(n.id, 'rtcp_bye');
+    },
     'worker.error': (n) => this.#logger.error({ message: n.message }, 'media worker error'),
     'endpoint.dtmf': (n) => this.dtmf.onPressed(n),
     'playback.started': (n) => this.playback.onStarted(n),
@@ -223,7 +299,10 @@ export class MediaServer implements MediaControl, MediaEngines {
   #onWorkerDied(handle: WorkerHandle, code: number, error: Error | null): void {
     if (this.#closing) return;
     const index = handle.index;
-    this.#logger.error({ worker: index, code, err: error ?? undefined }, 'media worker died; closing its endpoints and restarting it');
+    this.#logger.error(
+      { worker: index, code, err: error ?? undefined },
+      'media worker died; closing its endpoints and restarting it',
+    );
     this.events.publish('worker.died', { worker: index, code, error: error ? error.message : null });
     // What lived there ends without a notification: its owners are told.
     this.playback.workerDied(index);
@@ -242,7 +321,8 @@ export class MediaServer implements MediaControl, MediaEngines {
   async createEndpoint(req: CreateEndpointRequest): Promise<EndpointInfo> {
     this.assertAdmitting();
     // The caller's list as given; the configured preference always carries telephone-event.
-    const codecs = req.codecs && req.codecs.length > 0 ? req.codecs.map((c) => c.toLowerCase()) : [...this.config.codecs];
+    const codecs =
+      req.codecs && req.codecs.length > 0 ? req.codecs.map((c) => c.toLowerCase()) : [...this.config.codecs];
     if (!req.codecs && !codecs.includes('telephone-event')) codecs.push('telephone-event');
     const id = randomUUID();
     const workerIndex = this.#pool.placeLeg(id, req.affinity, req.remote_sdp === undefined);
@@ -257,7 +337,10 @@ export class MediaServer implements MediaControl, MediaEngines {
     const { rtpPort, rtcpPort } = ports;
     worker.endpointCount++;
     const record: EndpointRecord = {
-      id, worker, rtpPort, rtcpPort,
+      id,
+      worker,
+      rtpPort,
+      rtcpPort,
       affinity: req.affinity ?? null,
       codecs,
       direction: req.direction ?? 'sendrecv',
@@ -295,7 +378,12 @@ export class MediaServer implements MediaControl, MediaEngines {
     }
     this.#endpoints.set(id, record);
     this.#counters.endpointsCreated++;
-    this.events.publish('endpoint.created', { endpoint_id: id, worker: workerIndex, rtp_port: rtpPort, state: record.state });
+    this.events.publish('endpoint.created', {
+      endpoint_id: id,
+      worker: workerIndex,
+      rtp_port: rtpPort,
+      state: record.state,
+    });
     return this.#info(record, null);
   }
 
@@ -320,8 +408,12 @@ export class MediaServer implements MediaControl, MediaEngines {
         const pair = this.#ports.acquire();
         try {
           await worker.request('endpoint.create', {
-            id, ip: this.config.rtpBindIp, rtpPort: pair.rtpPort, rtcpPort: pair.rtcpPort,
-            mediaTimeoutMs: this.config.mediaTimeoutMs, cname: `${id}@media-server-core`,
+            id,
+            ip: this.config.rtpBindIp,
+            rtpPort: pair.rtpPort,
+            rtcpPort: pair.rtcpPort,
+            mediaTimeoutMs: this.config.mediaTimeoutMs,
+            cname: `${id}@media-server-core`,
             strictSource: this.config.strictSource,
             latchPackets: this.config.latchPackets,
           });
@@ -330,7 +422,10 @@ export class MediaServer implements MediaControl, MediaEngines {
           failed.push(pair.rtpPort);
           const message = err instanceof Error ? err.message : String(err);
           if (/EMFILE|ENFILE/.test(message)) {
-            throw new CapacityError('NO_SOCKETS_AVAILABLE', 'the process is out of file descriptors for RTP sockets (raise ulimit -n)');
+            throw new CapacityError(
+              'NO_SOCKETS_AVAILABLE',
+              'the process is out of file descriptors for RTP sockets (raise ulimit -n)',
+            );
           }
           if (!/EADDRINUSE|EACCES/.test(message)) throw err;
         }
@@ -352,7 +447,9 @@ export class MediaServer implements MediaControl, MediaEngines {
       sessionVersion: record.sessionVersion,
       ...(record.sdp ? { previousSdp: record.sdp } : {}),
       // A re-offer in an established session names the codec in use only (README: answer policy).
-      ...(record.media ? { negotiated: { codec: record.media.codec, telephoneEvent: record.media.telephoneEvent } } : {}),
+      ...(record.media
+        ? { negotiated: { codec: record.media.codec, telephoneEvent: record.media.telephoneEvent } }
+        : {}),
     };
   }
 
@@ -371,11 +468,13 @@ export class MediaServer implements MediaControl, MediaEngines {
 
   async listEndpoints(): Promise<EndpointInfo[]> {
     const stats = new Map<string, WorkerEndpointStats>();
-    await Promise.all(this.#pool.all.map(async (w) => {
-      if (!w.alive) return;
-      const all = await w.request('endpoint.statsAll', {}).catch(() => ({}));
-      for (const [id, s] of Object.entries(all)) stats.set(id, s);
-    }));
+    await Promise.all(
+      this.#pool.all.map(async (w) => {
+        if (!w.alive) return;
+        const all = await w.request('endpoint.statsAll', {}).catch(() => ({}));
+        for (const [id, s] of Object.entries(all)) stats.set(id, s);
+      }),
+    );
     return [...this.#endpoints.values()].map((r) => this.#info(r, stats.get(r.id) ?? null));
   }
 
@@ -420,7 +519,11 @@ export class MediaServer implements MediaControl, MediaEngines {
     } else {
       throw new ValidationError('VALIDATION_ERROR', 'body must have remote_sdp or direction');
     }
-    this.events.publish('endpoint.updated', { endpoint_id: id, state: record.state, direction: record.media?.direction ?? record.direction });
+    this.events.publish('endpoint.updated', {
+      endpoint_id: id,
+      state: record.state,
+      direction: record.media?.direction ?? record.direction,
+    });
     return this.getEndpoint(id);
   }
 
@@ -441,6 +544,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.#endpoints.delete(record.id);
     this.#ports.release(record.rtpPort);
     this.events.publish('endpoint.deleted', { endpoint_id: record.id, reason });
+    this.#endpointEnds.end(record.id, reason);
     this.dtmf.endpointClosed(record.id);
     this.conferences.endpointClosed(record.id);
     if (this.#endpoints.size === 0) for (const idle of this.#idleWaiters) idle();
@@ -454,7 +558,9 @@ export class MediaServer implements MediaControl, MediaEngines {
 
   #info(r: EndpointRecord, s: WorkerEndpointStats | null): EndpointInfo {
     const media = r.media;
-    const remote = s?.remote ?? (media?.remote ? { ip: media.remote.ip, rtpPort: media.remote.rtpPort, rtcpPort: media.remote.rtcpPort } : null);
+    const remote =
+      s?.remote ??
+      (media?.remote ? { ip: media.remote.ip, rtpPort: media.remote.rtpPort, rtcpPort: media.remote.rtcpPort } : null);
     return {
       id: r.id,
       state: r.state,
@@ -464,25 +570,47 @@ export class MediaServer implements MediaControl, MediaEngines {
       rtcp_mux: media?.rtcpMux ?? false,
       sdp: r.sdp,
       direction: media?.direction ?? r.direction,
-      codec: media ? {
-        name: media.codec.name, payload_type: media.codec.payloadType, clock_rate: media.codec.clockRate,
-        channels: media.codec.channels, ptime: media.codec.ptime,
-      } : null,
-      telephone_event: media?.telephoneEvent ? { payload_type: media.telephoneEvent.payloadType, clock_rate: media.telephoneEvent.clockRate } : null,
+      codec: media
+        ? {
+            name: media.codec.name,
+            payload_type: media.codec.payloadType,
+            clock_rate: media.codec.clockRate,
+            channels: media.codec.channels,
+            ptime: media.codec.ptime,
+          }
+        : null,
+      telephone_event: media?.telephoneEvent
+        ? { payload_type: media.telephoneEvent.payloadType, clock_rate: media.telephoneEvent.clockRate }
+        : null,
       remote: remote ? { ip: remote.ip, rtp_port: remote.rtpPort, rtcp_port: remote.rtcpPort } : null,
       affinity: r.affinity,
       worker: r.worker.index,
       bridge_id: r.bridgeId,
       created_at: r.createdAt,
-      stats: s ? {
-        packets_received: s.packetsReceived, packets_sent: s.packetsSent, bytes_received: s.bytesReceived,
-        bytes_sent: s.bytesSent, packets_lost: s.packetsLost, fraction_lost: s.fractionLost, jitter_ms: s.jitterMs,
-        rtt_ms: s.rttMs, mos: s.mos, dropped: s.dropped,
-        jitter_buffer: s.jitterBuffer ? {
-          delay_ms: s.jitterBuffer.delayMs, late: s.jitterBuffer.late, lost: s.jitterBuffer.lost,
-          concealed: s.jitterBuffer.concealed, duplicates: s.jitterBuffer.duplicates, discarded: s.jitterBuffer.discarded,
-        } : null,
-      } : { ...EMPTY_STATS, dropped: {} },
+      stats: s
+        ? {
+            packets_received: s.packetsReceived,
+            packets_sent: s.packetsSent,
+            bytes_received: s.bytesReceived,
+            bytes_sent: s.bytesSent,
+            packets_lost: s.packetsLost,
+            fraction_lost: s.fractionLost,
+            jitter_ms: s.jitterMs,
+            rtt_ms: s.rttMs,
+            mos: s.mos,
+            dropped: s.dropped,
+            jitter_buffer: s.jitterBuffer
+              ? {
+                  delay_ms: s.jitterBuffer.delayMs,
+                  late: s.jitterBuffer.late,
+                  lost: s.jitterBuffer.lost,
+                  concealed: s.jitterBuffer.concealed,
+                  duplicates: s.jitterBuffer.duplicates,
+                  discarded: s.jitterBuffer.discarded,
+                }
+              : null,
+          }
+        : { ...EMPTY_STATS, dropped: {} },
     };
   }
 
@@ -490,11 +618,13 @@ export class MediaServer implements MediaControl, MediaEngines {
 
   async createBridge(req: CreateBridgeRequest): Promise<BridgeInfo> {
     this.#assertRunning();
-    if (req.endpoint_a === req.endpoint_b) throw new ValidationError('VALIDATION_ERROR', 'endpoint_a and endpoint_b must differ');
+    if (req.endpoint_a === req.endpoint_b)
+      throw new ValidationError('VALIDATION_ERROR', 'endpoint_a and endpoint_b must differ');
     const a = this.#endpoint(req.endpoint_a);
     const b = this.#endpoint(req.endpoint_b);
     for (const ep of [a, b]) {
-      if (ep.bridgeId) throw new InvalidStateError('ALREADY_BRIDGED', `endpoint ${ep.id} is already in bridge ${ep.bridgeId}`);
+      if (ep.bridgeId)
+        throw new InvalidStateError('ALREADY_BRIDGED', `endpoint ${ep.id} is already in bridge ${ep.bridgeId}`);
     }
     const id = randomUUID();
     let mode: 'relay' | 'transcode';
@@ -504,7 +634,10 @@ export class MediaServer implements MediaControl, MediaEngines {
       ({ mode } = await a.worker.request('bridge.create', { id, a: a.id, b: b.id }));
     } else {
       if (!a.media || !b.media) {
-        throw new InvalidStateError('ENDPOINT_NOT_ACTIVE', 'both endpoints must have negotiated media to bridge across workers');
+        throw new InvalidStateError(
+          'ENDPOINT_NOT_ACTIVE',
+          'both endpoints must have negotiated media to bridge across workers',
+        );
       }
       aMedia = a.media;
       bMedia = b.media;
@@ -512,9 +645,25 @@ export class MediaServer implements MediaControl, MediaEngines {
       const ab = SpscRing.create(BRIDGE_RING_BYTES);
       const ba = SpscRing.create(BRIDGE_RING_BYTES);
       const [bellA, bellB] = [this.#pool.doorbellOf(a.worker), this.#pool.doorbellOf(b.worker)];
-      ({ mode } = await a.worker.request('bridge.createRemote', { id, local: a.id, peerMedia: toWorkerMedia(b.media), tx: ab, rx: ba, bell: bellA, peerBell: bellB }));
+      ({ mode } = await a.worker.request('bridge.createRemote', {
+        id,
+        local: a.id,
+        peerMedia: toWorkerMedia(b.media),
+        tx: ab,
+        rx: ba,
+        bell: bellA,
+        peerBell: bellB,
+      }));
       try {
-        await b.worker.request('bridge.createRemote', { id, local: b.id, peerMedia: toWorkerMedia(a.media), tx: ba, rx: ab, bell: bellB, peerBell: bellA });
+        await b.worker.request('bridge.createRemote', {
+          id,
+          local: b.id,
+          peerMedia: toWorkerMedia(a.media),
+          tx: ba,
+          rx: ab,
+          bell: bellB,
+          peerBell: bellA,
+        });
       } catch (err) {
         await a.worker.request('bridge.delete', { id }).catch(() => {});
         throw err;
@@ -523,9 +672,16 @@ export class MediaServer implements MediaControl, MediaEngines {
     // A leg deleted (or lost with its worker) while the workers built the bridge: undo it, or
     // the other leg would stay in a bridge nobody can see through the deleted one.
     if (a.state === 'closed' || b.state === 'closed') {
-      await Promise.all([...new Set([a.worker, b.worker])].map((w) => (w.alive ? w.request('bridge.delete', { id }).catch(() => {}) : null)));
+      await Promise.all(
+        [...new Set([a.worker, b.worker])].map((w) =>
+          w.alive ? w.request('bridge.delete', { id }).catch(() => {}) : null,
+        ),
+      );
       const gone = a.state === 'closed' ? a : b;
-      throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${gone.id} was deleted while the bridge was being created`);
+      throw new NotFoundError(
+        'ENDPOINT_NOT_FOUND',
+        `endpoint ${gone.id} was deleted while the bridge was being created`,
+      );
     }
     const record: BridgeRecord = { id, a, b, mode, createdAt: new Date().toISOString() };
     this.#bridges.set(id, record);
@@ -537,8 +693,10 @@ export class MediaServer implements MediaControl, MediaEngines {
     if (a.worker !== b.worker) {
       // A re-INVITE that completed while the halves were built was not forwarded to the other
       // worker (the bridge was not registered yet): send each half its peer's current media.
-      if (a.media !== aMedia && a.media) await b.worker.request('bridge.updatePeer', { id, peerMedia: toWorkerMedia(a.media) }).catch(() => {});
-      if (b.media !== bMedia && b.media) await a.worker.request('bridge.updatePeer', { id, peerMedia: toWorkerMedia(b.media) }).catch(() => {});
+      if (a.media !== aMedia && a.media)
+        await b.worker.request('bridge.updatePeer', { id, peerMedia: toWorkerMedia(a.media) }).catch(() => {});
+      if (b.media !== bMedia && b.media)
+        await a.worker.request('bridge.updatePeer', { id, peerMedia: toWorkerMedia(b.media) }).catch(() => {});
     }
     this.events.publish('bridge.created', { bridge_id: id, endpoint_a: a.id, endpoint_b: b.id, mode });
     return this.#bridgeInfo(record);
@@ -568,9 +726,15 @@ export class MediaServer implements MediaControl, MediaEngines {
     bridge.b.bridgeId = null;
     if (reason === 'worker_died') {
       // The surviving half on another worker must stop forwarding into a dead port.
-      for (const ep of [bridge.a, bridge.b]) if (ep.worker.alive) void ep.worker.request('bridge.delete', { id }).catch(() => {});
+      for (const ep of [bridge.a, bridge.b])
+        if (ep.worker.alive) void ep.worker.request('bridge.delete', { id }).catch(() => {});
     }
-    this.events.publish('bridge.deleted', { bridge_id: id, reason, ...(endpointId !== undefined ? { endpoint_id: endpointId } : {}) });
+    this.events.publish('bridge.deleted', {
+      bridge_id: id,
+      reason,
+      ...(endpointId !== undefined ? { endpoint_id: endpointId } : {}),
+    });
+    this.#bridgeEnds.end(id, endpointId !== undefined ? { reason, endpointId } : { reason });
     this.recordings.bridgeClosed(id);
   }
 
@@ -581,7 +745,14 @@ export class MediaServer implements MediaControl, MediaEngines {
   }
 
   #bridgeInfo(b: BridgeRecord): BridgeInfo {
-    return { id: b.id, endpoint_a: b.a.id, endpoint_b: b.b.id, mode: bridgeMode(b), cross_worker: b.a.worker !== b.b.worker, created_at: b.createdAt };
+    return {
+      id: b.id,
+      endpoint_a: b.a.id,
+      endpoint_b: b.b.id,
+      mode: bridgeMode(b),
+      cross_worker: b.a.worker !== b.b.worker,
+      created_at: b.createdAt,
+    };
   }
 
   // ---- operations ---------------------------------------------------------------------------
@@ -600,7 +771,10 @@ export class MediaServer implements MediaControl, MediaEngines {
   drain(): DrainStatus {
     if (!this.#draining) {
       this.#draining = true;
-      this.#logger.info({ endpoints: this.#endpoints.size }, 'draining: no new calls, waiting for the calls in progress');
+      this.#logger.info(
+        { endpoints: this.#endpoints.size },
+        'draining: no new calls, waiting for the calls in progress',
+      );
       this.events.publish('server.draining', { endpoints: this.#endpoints.size });
       this.#onDrain();
     }
@@ -636,11 +810,19 @@ export class MediaServer implements MediaControl, MediaEngines {
 
   isReady(): boolean {
     // Ready means a new endpoint can be created: workers up and a port pair left.
-    return this.#started && !this.#closing && !this.#draining && this.#pool.all.every((w) => w.alive) && this.#ports.available > 0;
+    return (
+      this.#started &&
+      !this.#closing &&
+      !this.#draining &&
+      this.#pool.all.every((w) => w.alive) &&
+      this.#ports.available > 0
+    );
   }
 
   async workerMetrics(): Promise<WorkerMetrics[]> {
-    const all = await Promise.all(this.#pool.all.map((w) => (w.alive ? w.request('worker.metrics', {}).catch(() => null) : null)));
+    const all = await Promise.all(
+      this.#pool.all.map((w) => (w.alive ? w.request('worker.metrics', {}).catch(() => null) : null)),
+    );
     return all.filter((m): m is WorkerMetrics => m !== null);
   }
 
@@ -661,7 +843,9 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.#pool.close();
     // Engines first: recordings are finalised before their endpoints go.
     await Promise.all(this.#pool.all.map((w) => (w.alive ? w.request('worker.shutdown', {}).catch(() => {}) : null)));
-    await Promise.all([...this.#endpoints.values()].map((ep) => ep.worker.request('endpoint.close', { id: ep.id }).catch(() => {})));
+    await Promise.all(
+      [...this.#endpoints.values()].map((ep) => ep.worker.request('endpoint.close', { id: ep.id }).catch(() => {})),
+    );
     for (const ep of [...this.#endpoints.values()]) this.#forgetEndpoint(ep, 'shutdown');
     // Give the sockets a moment to flush the BYEs before the threads go.
     await new Promise((r) => setTimeout(r, 20));
@@ -686,17 +870,30 @@ function toWorkerMedia(m: NegotiatedMedia): EndpointMediaConfig {
   return {
     remote: m.remote ? { ip: m.remote.ip, rtpPort: m.remote.rtpPort, rtcpPort: m.remote.rtcpPort } : null,
     rtcpMux: m.rtcpMux,
-    codec: { name: m.codec.name, payloadType: m.codec.payloadType, clockRate: m.codec.clockRate, channels: m.codec.channels, ptime: m.codec.ptime, fmtp: m.codec.fmtp },
-    telephoneEvent: m.telephoneEvent ? { payloadType: m.telephoneEvent.payloadType, clockRate: m.telephoneEvent.clockRate } : null,
-    comfortNoise: m.comfortNoise ? { payloadType: m.comfortNoise.payloadType, clockRate: m.comfortNoise.clockRate } : null,
+    codec: {
+      name: m.codec.name,
+      payloadType: m.codec.payloadType,
+      clockRate: m.codec.clockRate,
+      channels: m.codec.channels,
+      ptime: m.codec.ptime,
+      fmtp: m.codec.fmtp,
+    },
+    telephoneEvent: m.telephoneEvent
+      ? { payloadType: m.telephoneEvent.payloadType, clockRate: m.telephoneEvent.clockRate }
+      : null,
+    comfortNoise: m.comfortNoise
+      ? { payloadType: m.comfortNoise.payloadType, clockRate: m.comfortNoise.clockRate }
+      : null,
     direction: m.direction,
   };
 }
 
 /** Our direction from the peer's answer, further restricted by what the API asked for. */
 function applyLocalDirection(m: NegotiatedMedia, wanted: Direction): NegotiatedMedia {
-  const send = (m.direction === 'sendrecv' || m.direction === 'sendonly') && (wanted === 'sendrecv' || wanted === 'sendonly');
-  const recv = (m.direction === 'sendrecv' || m.direction === 'recvonly') && (wanted === 'sendrecv' || wanted === 'recvonly');
+  const send =
+    (m.direction === 'sendrecv' || m.direction === 'sendonly') && (wanted === 'sendrecv' || wanted === 'sendonly');
+  const recv =
+    (m.direction === 'sendrecv' || m.direction === 'recvonly') && (wanted === 'sendrecv' || wanted === 'recvonly');
   const direction: Direction = send && recv ? 'sendrecv' : send ? 'sendonly' : recv ? 'recvonly' : 'inactive';
   return { ...m, direction };
 }

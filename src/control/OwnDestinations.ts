@@ -18,7 +18,8 @@ export class OwnDestinations {
   /** `holdsPort`: whether one of our endpoints has this port bound now. */
   constructor(config: Config, holdsPort: (port: number) => boolean) {
     this.#holdsPort = holdsPort;
-    for (const ip of [config.rtpBindIp, config.publicIp, config.apiHost, config.metricsHost]) if (ip) this.#addresses.add(ip);
+    for (const ip of [config.rtpBindIp, config.publicIp, config.apiHost, config.metricsHost])
+      if (ip) this.#addresses.add(ip);
     for (const list of Object.values(os.networkInterfaces())) {
       for (const a of list ?? []) if (a.family === 'IPv4') this.#addresses.add(a.address);
     }
@@ -43,9 +44,15 @@ export class OwnDestinations {
   /** Throws ValidationError('INVALID_SDP') when `remote` points at this server's own listeners. */
   check(remote: RemoteTransport | null): void {
     if (remote === null || !this.#isOwnAddress(remote.ip)) return;
-    for (const [what, port] of [['RTP', remote.rtpPort], ['RTCP', remote.rtcpPort]] as const) {
+    for (const [what, port] of [
+      ['RTP', remote.rtpPort],
+      ['RTCP', remote.rtcpPort],
+    ] as const) {
       if (this.#isOwnPort(port)) {
-        throw new ValidationError('INVALID_SDP', `the ${what} destination ${remote.ip}:${port} is this media server's own listening port`);
+        throw new ValidationError(
+          'INVALID_SDP',
+          `the ${what} destination ${remote.ip}:${port} is this media server's own listening port`,
+        );
       }
     }
   }

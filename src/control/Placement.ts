@@ -5,7 +5,11 @@ import { createHash } from 'node:crypto';
  * endpoint of that key lands on the same worker, so bridges and mixes stay local; without one,
  * the least-loaded worker (of those running, when `alive` says which are).
  */
-export function placeEndpoint(affinity: string | null | undefined, loads: readonly number[], alive?: readonly boolean[]): number {
+export function placeEndpoint(
+  affinity: string | null | undefined,
+  loads: readonly number[],
+  alive?: readonly boolean[],
+): number {
   if (loads.length === 0) throw new Error('no media workers');
   if (affinity) {
     const h = createHash('sha1').update(affinity).digest();
@@ -59,7 +63,14 @@ export class Placement {
    * The worker for endpoint `id`. `offers`: created without the peer's SDP. `alive[i]` false:
    * a worker being replaced, never chosen for a partner.
    */
-  place(id: string, affinity: string | null | undefined, offers: boolean, loads: readonly number[], nowMs: number, alive?: readonly boolean[]): number {
+  place(
+    id: string,
+    affinity: string | null | undefined,
+    offers: boolean,
+    loads: readonly number[],
+    nowMs: number,
+    alive?: readonly boolean[],
+  ): number {
     if (affinity) return placeEndpoint(affinity, loads);
     this.#expire(nowMs);
     const waiting = this.#waiting;

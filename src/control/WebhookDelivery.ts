@@ -80,7 +80,12 @@ export class WebhookDelivery {
   readonly #droppedTotal: Counter<'reason'>;
   /** Pre-bound children: a drop in an overflow burst is a plain increment. */
   readonly #dropped: Record<WebhookDropReason, { inc(n?: number): void }>;
-  readonly #droppedBy: Record<WebhookDropReason, number> = { queue_full: 0, rejected: 0, attempts_exhausted: 0, shutdown: 0 };
+  readonly #droppedBy: Record<WebhookDropReason, number> = {
+    queue_full: 0,
+    rejected: 0,
+    attempts_exhausted: 0,
+    shutdown: 0,
+  };
   /** FIFO of pending events: #queue[#head..] are live; compacted when the dead prefix grows. */
   #queue: ServerEvent[] = [];
   #head = 0;
@@ -120,8 +125,16 @@ export class WebhookDelivery {
         this.set(queue());
       },
     });
-    this.#deliveredTotal = new Counter({ name: 'msc_webhook_events_delivered_total', help: 'Events the webhook receiver accepted (2xx).', registers });
-    this.#retriesTotal = new Counter({ name: 'msc_webhook_retries_total', help: 'Webhook requests that failed and were retried.', registers });
+    this.#deliveredTotal = new Counter({
+      name: 'msc_webhook_events_delivered_total',
+      help: 'Events the webhook receiver accepted (2xx).',
+      registers,
+    });
+    this.#retriesTotal = new Counter({
+      name: 'msc_webhook_retries_total',
+      help: 'Webhook requests that failed and were retried.',
+      registers,
+    });
     this.#droppedTotal = new Counter({
       name: 'msc_webhook_events_dropped_total',
       help: 'Events never delivered to the webhook, by reason: queue_full (receiver too slow), rejected (4xx), attempts_exhausted, shutdown.',
@@ -212,7 +225,13 @@ export class WebhookDelivery {
     const by: Partial<Record<WebhookDropReason, number>> = {};
     for (const [reason, n] of Object.entries(u) as Array<[WebhookDropReason, number]>) if (n > 0) by[reason] = n;
     this.#log.warn(
-      { dropped: total, by, dropped_total: this.stats.dropped, queued: this.#queue.length - this.#head, last_status: this.#lastStatus },
+      {
+        dropped: total,
+        by,
+        dropped_total: this.stats.dropped,
+        queued: this.#queue.length - this.#head,
+        last_status: this.#lastStatus,
+      },
       'webhook events dropped',
     );
     this.#unlogged = { queue_full: 0, rejected: 0, attempts_exhausted: 0, shutdown: 0 };

@@ -54,7 +54,12 @@ export class WorkerHandle extends TypedEmitter<HandleEvents> {
   endpointCount = 0;
 
   /** `transfer`: MessagePorts inside workerData, handed over to the thread. */
-  constructor(index: number, logger: Logger, workerData: { settings?: WorkerSettings } = {}, transfer: Transferable[] = []) {
+  constructor(
+    index: number,
+    logger: Logger,
+    workerData: { settings?: WorkerSettings } = {},
+    transfer: Transferable[] = [],
+  ) {
     super();
     this.index = index;
     this.#logger = logger;

@@ -1,7 +1,6 @@
-import type { MessagePort } from 'node:worker_threads';
 import { MessageChannel } from 'node:worker_threads';
 import type { Logger } from '../common/logger.ts';
-import type { NotificationType, WorkerNotifications, WorkerSettings } from '../protocol/index.ts';
+import type { NotificationType, PrepService, WorkerNotifications, WorkerSettings } from '../protocol/index.ts';
 import { Doorbell } from '../common/Doorbell.ts';
 import { Placement, placeEndpoint } from './Placement.ts';
 import { WorkerHandle } from './WorkerHandle.ts';
@@ -16,10 +15,8 @@ export interface WorkerPoolOwner {
   onWorkerRestarted(index: number): void;
 }
 
-/** The prep pool's side of each worker's line to it (AudioPrepPool.serve). */
-export interface PrepServer {
-  serve(port: MessagePort): void;
-}
+/** The prep tier's side of each worker's line to it. */
+export type PrepServer = Pick<PrepService, 'serve'>;
 
 /** A worker that dies this soon after it started is in a crash loop: its restart is delayed. */
 const QUICK_DEATH_MS = 5000;
@@ -72,7 +69,10 @@ export class WorkerPool {
 
   /** The worker an affinity key maps to (the least loaded without one). */
   place(affinity: string | undefined): number {
-    return placeEndpoint(affinity, this.#workers.map((w) => w.endpointCount));
+    return placeEndpoint(
+      affinity,
+      this.#workers.map((w) => w.endpointCount),
+    );
   }
 
   /**
@@ -81,7 +81,14 @@ export class WorkerPool {
    */
   placeLeg(id: string, affinity: string | undefined, offers: boolean): number {
     const workers = this.#workers;
-    return this.#placement.place(id, affinity, offers, workers.map((w) => w.endpointCount), performance.now(), workers.map((w) => w.alive));
+    return this.#placement.place(
+      id,
+      affinity,
+      offers,
+      workers.map((w) => w.endpointCount),
+      performance.now(),
+      workers.map((w) => w.alive),
+    );
   }
 
   /** Endpoint `id` needs no partner any more (bridged, deleted, never created). */

@@ -6,15 +6,21 @@
  * Published as JSON Schema under schemas/events/.
  */
 import type {
-  ConferenceNotifications, Direction, DtmfPressed, EndpointNotifications, PlaybackFinished, PlaybackStarted,
+  ConferenceNotifications,
+  Direction,
+  DtmfPressed,
+  EndpointNotifications,
+  PlaybackFinished,
+  PlaybackStarted,
   RecordingNotifications,
 } from '../protocol/index.ts';
+import type { FlowEvents } from '../flows/events.ts';
 
 type RecordingSubjectWire = { endpoint_id?: string; bridge_id?: string; conference_id?: string };
 type PlaybackTargetWire = { endpoint_id: string } | { conference_id: string };
 
-/** Event type -> payload (without the bus's `seq`, `type` and `time`). */
-export interface ServerEvents {
+/** The control plane's events: type -> payload (without the bus's `seq`, `type` and `time`). */
+export interface ControlEvents {
   'endpoint.created': { endpoint_id: string; worker: number; rtp_port: number; state: 'offered' | 'active' | 'closed' };
   'endpoint.updated': { endpoint_id: string; state: 'offered' | 'active' | 'closed'; direction: Direction };
   'endpoint.deleted': { endpoint_id: string; reason: 'deleted' | 'worker_died' | 'shutdown' };
@@ -33,38 +39,108 @@ export interface ServerEvents {
   'server.draining': { endpoints: number };
   'playback.started': { playback_id: string } & PlaybackTargetWire;
   'playback.finished': { playback_id: string } & PlaybackTargetWire & {
-    reason: 'done' | 'stopped' | 'barge_in' | 'error'; played_ms: number; digit?: string; error?: string;
-  };
+      reason: 'done' | 'stopped' | 'barge_in' | 'error';
+      played_ms: number;
+      digit?: string;
+      error?: string;
+    };
   'recording.started': {
-    recording_id: string; path: string; format: 'wav' | 'mp3' | 'opus'; sample_rate: number; channels: 1 | 2;
+    recording_id: string;
+    path: string;
+    format: 'wav' | 'mp3' | 'opus';
+    sample_rate: number;
+    channels: 1 | 2;
   } & RecordingSubjectWire;
   'recording.finished': {
-    recording_id: string; path: string; format: 'wav' | 'mp3' | 'opus'; duration_ms: number; bytes: number;
-    dropped_frames: number; cause: RecordingNotifications['recording.finished']['cause']; digit?: string; error?: string;
+    recording_id: string;
+    path: string;
+    format: 'wav' | 'mp3' | 'opus';
+    duration_ms: number;
+    bytes: number;
+    dropped_frames: number;
+    cause: RecordingNotifications['recording.finished']['cause'];
+    digit?: string;
+    error?: string;
   } & RecordingSubjectWire;
   'conference.created': { conference_id: string; worker: number; sample_rate: number };
   'conference.participant.joined': {
-    conference_id: string; endpoint_id: string; moderator: boolean; muted: boolean; deaf: boolean; state: 'active' | 'waiting' | 'held';
+    conference_id: string;
+    endpoint_id: string;
+    moderator: boolean;
+    muted: boolean;
+    deaf: boolean;
+    state: 'active' | 'waiting' | 'held';
   };
-  'conference.participant.left': { conference_id: string; endpoint_id: string; reason: 'left' | 'kicked' | 'hangup' | 'ended' };
+  'conference.participant.left': {
+    conference_id: string;
+    endpoint_id: string;
+    reason: 'left' | 'kicked' | 'hangup' | 'ended';
+  };
   'conference.participant.updated': {
-    conference_id: string; endpoint_id: string; muted: boolean; deaf: boolean; hold: boolean; moderator: boolean;
+    conference_id: string;
+    endpoint_id: string;
+    muted: boolean;
+    deaf: boolean;
+    hold: boolean;
+    moderator: boolean;
     state: 'active' | 'waiting' | 'held';
   };
   'conference.talking.started': { conference_id: string; endpoint_id: string };
   'conference.talking.stopped': { conference_id: string; endpoint_id: string };
   'conference.ended': { conference_id: string; reason: 'deleted' | 'moderator_left' | 'shutdown' | 'worker_died' };
-  // Flow events: FlowService's own vocabulary, already in wire form.
-  'flow.loaded': { name: string; version: number; file: string };
-  'flow.invalid': { file: string; flow: string | null; errors: unknown[] };
-  'flow.removed': { name: string };
-  'flow.started': Record<string, unknown>;
-  'flow.step': Record<string, unknown>;
-  'flow.completed': Record<string, unknown>;
-  'flow.failed': Record<string, unknown>;
 }
 
+/** Every public event: the control plane's and the flows' own (flows/events.ts), merged. */
+export interface ServerEvents extends ControlEvents, FlowEvents {}
+
 export type ServerEventType = keyof ServerEvents;
+
+/** The bus's envelope names: no payload may use them (EventBus writes them last, over the payload). */
+type Reserved = 'seq' | 'type' | 'time';
+/** The envelope names some payload uses (never, as it must be). */
+type ReservedInPayloads = { [K in ServerEventType]: Extract<keyof ServerEvents[K], Reserved> }[ServerEventType];
+/** Compile-time check, on EVENT_TYPES below: a payload field named like an envelope field fails it. */
+type NoReservedNames = [ReservedInPayloads] extends [never] ? unknown : { 'a payload uses seq, type or time': never };
+
+/**
+ * Every event type, at run time (the schemas test compares it with schemas/events/); an object
+ * so that the compiler insists on every key of the catalogue.
+ */
+const EVENT_TYPES: { [K in ServerEventType]: true } & NoReservedNames = {
+  'endpoint.created': true,
+  'endpoint.updated': true,
+  'endpoint.deleted': true,
+  'endpoint.media_timeout': true,
+  'endpoint.remote_latched': true,
+  'endpoint.rtcp_bye': true,
+  'endpoint.dtmf': true,
+  'dtmf.sent': true,
+  'dtmf.failed': true,
+  'bridge.created': true,
+  'bridge.deleted': true,
+  'worker.died': true,
+  'worker.started': true,
+  'server.draining': true,
+  'playback.started': true,
+  'playback.finished': true,
+  'recording.started': true,
+  'recording.finished': true,
+  'conference.created': true,
+  'conference.participant.joined': true,
+  'conference.participant.left': true,
+  'conference.participant.updated': true,
+  'conference.talking.started': true,
+  'conference.talking.stopped': true,
+  'conference.ended': true,
+  'flow.loaded': true,
+  'flow.invalid': true,
+  'flow.removed': true,
+  'flow.started': true,
+  'flow.step': true,
+  'flow.completed': true,
+  'flow.failed': true,
+};
+export const SERVER_EVENT_TYPES = Object.keys(EVENT_TYPES) as ServerEventType[];
 
 /** Optional fields are written only when present (no `undefined` on the wire). */
 function opt<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
@@ -72,7 +148,11 @@ function opt<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V 
 }
 
 function subject(o: { endpointId?: string; bridgeId?: string; conferenceId?: string }): RecordingSubjectWire {
-  return { ...opt('endpoint_id', o.endpointId), ...opt('bridge_id', o.bridgeId), ...opt('conference_id', o.conferenceId) };
+  return {
+    ...opt('endpoint_id', o.endpointId),
+    ...opt('bridge_id', o.bridgeId),
+    ...opt('conference_id', o.conferenceId),
+  };
 }
 
 function target(o: { endpointId?: string; conferenceId?: string }): PlaybackTargetWire {
@@ -84,36 +164,92 @@ type CN = ConferenceNotifications;
 
 /** Worker notification -> public event payload, one mapping per event. */
 export const wire = {
-  mediaTimeout: (n: EN['endpoint.media_timeout']): ServerEvents['endpoint.media_timeout'] =>
-    ({ endpoint_id: n.id, last_packet_ago_ms: n.lastPacketAgoMs }),
-  remoteLatched: (n: EN['endpoint.remote_latched']): ServerEvents['endpoint.remote_latched'] =>
-    ({ endpoint_id: n.id, ip: n.ip, port: n.port, kind: n.kind }),
-  rtcpBye: (n: EN['endpoint.rtcp_bye']): ServerEvents['endpoint.rtcp_bye'] =>
-    ({ endpoint_id: n.id, ssrc: n.ssrc, reason: n.reason }),
-  dtmf: (n: DtmfPressed): ServerEvents['endpoint.dtmf'] =>
-    ({ endpoint_id: n.endpointId, digit: n.digit, source: n.source, duration_ms: n.durationMs }),
-  playbackStarted: (n: PlaybackStarted): ServerEvents['playback.started'] => ({ playback_id: n.playbackId, ...target(n) }),
+  mediaTimeout: (n: EN['endpoint.media_timeout']): ServerEvents['endpoint.media_timeout'] => ({
+    endpoint_id: n.id,
+    last_packet_ago_ms: n.lastPacketAgoMs,
+  }),
+  remoteLatched: (n: EN['endpoint.remote_latched']): ServerEvents['endpoint.remote_latched'] => ({
+    endpoint_id: n.id,
+    ip: n.ip,
+    port: n.port,
+    kind: n.kind,
+  }),
+  rtcpBye: (n: EN['endpoint.rtcp_bye']): ServerEvents['endpoint.rtcp_bye'] => ({
+    endpoint_id: n.id,
+    ssrc: n.ssrc,
+    reason: n.reason,
+  }),
+  dtmf: (n: DtmfPressed): ServerEvents['endpoint.dtmf'] => ({
+    endpoint_id: n.endpointId,
+    digit: n.digit,
+    source: n.source,
+    duration_ms: n.durationMs,
+  }),
+  playbackStarted: (n: PlaybackStarted): ServerEvents['playback.started'] => ({
+    playback_id: n.playbackId,
+    ...target(n),
+  }),
   playbackFinished: (n: PlaybackFinished): ServerEvents['playback.finished'] => ({
-    playback_id: n.playbackId, ...target(n), reason: n.reason, played_ms: n.playedMs, ...opt('digit', n.digit), ...opt('error', n.error),
+    playback_id: n.playbackId,
+    ...target(n),
+    reason: n.reason,
+    played_ms: n.playedMs,
+    ...opt('digit', n.digit),
+    ...opt('error', n.error),
   }),
   recordingStarted: (n: RecordingNotifications['recording.started']): ServerEvents['recording.started'] => ({
-    recording_id: n.recordingId, path: n.path, format: n.format, sample_rate: n.sampleRate, channels: n.channels, ...subject(n),
+    recording_id: n.recordingId,
+    path: n.path,
+    format: n.format,
+    sample_rate: n.sampleRate,
+    channels: n.channels,
+    ...subject(n),
   }),
   recordingFinished: (n: RecordingNotifications['recording.finished']): ServerEvents['recording.finished'] => ({
-    recording_id: n.recordingId, path: n.path, format: n.format, duration_ms: n.durationMs, bytes: n.bytes,
-    dropped_frames: n.droppedFrames, cause: n.cause, ...opt('digit', n.digit), ...opt('error', n.error), ...subject(n),
+    recording_id: n.recordingId,
+    path: n.path,
+    format: n.format,
+    duration_ms: n.durationMs,
+    bytes: n.bytes,
+    dropped_frames: n.droppedFrames,
+    cause: n.cause,
+    ...opt('digit', n.digit),
+    ...opt('error', n.error),
+    ...subject(n),
   }),
-  conferenceCreated: (n: CN['conference.created']): ServerEvents['conference.created'] =>
-    ({ conference_id: n.conferenceId, worker: n.worker, sample_rate: n.sampleRate }),
+  conferenceCreated: (n: CN['conference.created']): ServerEvents['conference.created'] => ({
+    conference_id: n.conferenceId,
+    worker: n.worker,
+    sample_rate: n.sampleRate,
+  }),
   participantJoined: (n: CN['conference.participant.joined']): ServerEvents['conference.participant.joined'] => ({
-    conference_id: n.conferenceId, endpoint_id: n.endpointId, moderator: n.moderator, muted: n.muted, deaf: n.deaf, state: n.state,
+    conference_id: n.conferenceId,
+    endpoint_id: n.endpointId,
+    moderator: n.moderator,
+    muted: n.muted,
+    deaf: n.deaf,
+    state: n.state,
   }),
-  participantLeft: (n: CN['conference.participant.left']): ServerEvents['conference.participant.left'] =>
-    ({ conference_id: n.conferenceId, endpoint_id: n.endpointId, reason: n.reason }),
+  participantLeft: (n: CN['conference.participant.left']): ServerEvents['conference.participant.left'] => ({
+    conference_id: n.conferenceId,
+    endpoint_id: n.endpointId,
+    reason: n.reason,
+  }),
   participantUpdated: (n: CN['conference.participant.updated']): ServerEvents['conference.participant.updated'] => ({
-    conference_id: n.conferenceId, endpoint_id: n.endpointId, muted: n.muted, deaf: n.deaf, hold: n.hold, moderator: n.moderator, state: n.state,
+    conference_id: n.conferenceId,
+    endpoint_id: n.endpointId,
+    muted: n.muted,
+    deaf: n.deaf,
+    hold: n.hold,
+    moderator: n.moderator,
+    state: n.state,
   }),
-  talking: (n: CN['conference.talking.started']): ServerEvents['conference.talking.started'] =>
-    ({ conference_id: n.conferenceId, endpoint_id: n.endpointId }),
-  conferenceEnded: (n: CN['conference.ended']): ServerEvents['conference.ended'] => ({ conference_id: n.conferenceId, reason: n.reason }),
+  talking: (n: CN['conference.talking.started']): ServerEvents['conference.talking.started'] => ({
+    conference_id: n.conferenceId,
+    endpoint_id: n.endpointId,
+  }),
+  conferenceEnded: (n: CN['conference.ended']): ServerEvents['conference.ended'] => ({
+    conference_id: n.conferenceId,
+    reason: n.reason,
+  }),
 };

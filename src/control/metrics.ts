@@ -1,4 +1,12 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import {
+  collectDefaultMetrics,
+  Counter,
+  Gauge,
+  Registry,
+  type Metric,
+  type MetricObjectWithValues,
+  type MetricValue,
+} from 'prom-client';
 import type { WorkerMetrics } from '../protocol/index.ts';
 import type { EventBus } from './EventBus.ts';
 import type { ServerEvent } from './types.ts';
@@ -12,7 +20,16 @@ export interface MetricsSnapshot {
   workers: WorkerMetrics[];
   eventSeq: number;
   /** The TTS and decode pool and its cache of prepared audio. */
-  prep?: { threads: number; jobs: number; hits: number; misses: number; coalesced: number; evictions: number; bytes: number; entries: number };
+  prep?: {
+    threads: number;
+    jobs: number;
+    hits: number;
+    misses: number;
+    coalesced: number;
+    evictions: number;
+    bytes: number;
+    entries: number;
+  };
 }
 
 type Labels = Record<string, string>;
@@ -22,16 +39,20 @@ type Read = (s: MetricsSnapshot, out: Sink) => void;
 const NO_LABELS: Labels = {};
 
 /** Figures of one worker as `(labels, value)` pairs labelled by its index. */
-const perWorker = (f: (w: WorkerMetrics) => number | undefined): Read => (s, out) => {
-  for (const w of s.workers) {
-    const v = f(w);
-    if (v !== undefined) out({ worker: String(w.workerIndex) }, v);
-  }
-};
-const single = (f: (s: MetricsSnapshot) => number | undefined): Read => (s, out) => {
-  const v = f(s);
-  if (v !== undefined) out(NO_LABELS, v);
-};
+const perWorker =
+  (f: (w: WorkerMetrics) => number | undefined): Read =>
+  (s, out) => {
+    for (const w of s.workers) {
+      const v = f(w);
+      if (v !== undefined) out({ worker: String(w.workerIndex) }, v);
+    }
+  };
+const single =
+  (f: (s: MetricsSnapshot) => number | undefined): Read =>
+  (s, out) => {
+    const v = f(s);
+    if (v !== undefined) out(NO_LABELS, v);
+  };
 
 interface Family {
   name: string;
@@ -98,8 +119,16 @@ export const ENGINE_SAMPLES: Record<string, Record<string, EngineSample | null>>
   },
 };
 
-const engineFamily = (name: string, type: 'gauge' | 'counter', help: string, extraLabels: readonly string[] = []): Family => ({
-  name, type, help, labels: ['worker', ...extraLabels],
+const engineFamily = (
+  name: string,
+  type: 'gauge' | 'counter',
+  help: string,
+  extraLabels: readonly string[] = [],
+): Family => ({
+  name,
+  type,
+  help,
+  labels: ['worker', ...extraLabels],
   read: (s, out) => {
     for (const w of s.workers) {
       const worker = String(w.workerIndex);
@@ -121,50 +150,197 @@ const ms = (v: number | undefined): number | undefined => (v === undefined ? und
 const FAMILIES: readonly Family[] = [
   { name: 'msc_endpoints', type: 'gauge', help: 'Endpoints allocated.', read: single((s) => s.endpoints) },
   { name: 'msc_bridges', type: 'gauge', help: 'Active bridges.', read: single((s) => s.bridges) },
-  { name: 'msc_rtp_ports_available', type: 'gauge', help: 'RTP port pairs free in the pool.', read: single((s) => s.portsAvailable) },
-  { name: 'msc_rtp_ports_capacity', type: 'gauge', help: 'RTP port pairs in the pool (RTP_PORT_START..RTP_PORT_END).', read: single((s) => s.portsTotal) },
-  { name: 'msc_endpoints_created_total', type: 'counter', help: 'Endpoints created.', read: single((s) => s.counters.endpointsCreated) },
-  { name: 'msc_bridges_created_total', type: 'counter', help: 'Bridges created.', read: single((s) => s.counters.bridgesCreated) },
-  { name: 'msc_worker_restarts_total', type: 'counter', help: 'Media workers restarted after dying.', read: single((s) => s.counters.workerRestarts) },
-  { name: 'msc_media_timeouts_total', type: 'counter', help: 'Endpoints that stopped receiving RTP.', read: single((s) => s.counters.mediaTimeouts) },
-  { name: 'msc_events_total', type: 'counter', help: 'Events emitted on the event bus.', read: single((s) => s.eventSeq) },
-  { name: 'msc_worker_endpoints', type: 'gauge', help: 'Endpoints per media worker.', labels: ['worker'], read: perWorker((w) => w.endpoints) },
-  { name: 'msc_worker_bridges', type: 'gauge', help: 'Bridges per media worker.', labels: ['worker'], read: perWorker((w) => w.bridges) },
-  { name: 'msc_rtp_packets_received_total', type: 'counter', help: 'RTP packets accepted.', labels: ['worker'], read: perWorker((w) => w.packetsReceived) },
-  { name: 'msc_rtp_packets_sent_total', type: 'counter', help: 'RTP packets sent.', labels: ['worker'], read: perWorker((w) => w.packetsSent) },
-  { name: 'msc_rtp_packets_relayed_total', type: 'counter', help: 'RTP packets forwarded by bridges.', labels: ['worker'], read: perWorker((w) => w.packetsRelayed) },
-  { name: 'msc_rtp_packets_lost_total', type: 'counter', help: 'RTP packets lost on the way from the peers (RFC 3550 A.3).', labels: ['worker'], read: perWorker((w) => w.packetsLost) },
   {
-    name: 'msc_rtp_packets_dropped_total', type: 'counter', help: 'Received packets dropped, by reason.', labels: ['worker', 'reason'],
+    name: 'msc_rtp_ports_available',
+    type: 'gauge',
+    help: 'RTP port pairs free in the pool.',
+    read: single((s) => s.portsAvailable),
+  },
+  {
+    name: 'msc_rtp_ports_capacity',
+    type: 'gauge',
+    help: 'RTP port pairs in the pool (RTP_PORT_START..RTP_PORT_END).',
+    read: single((s) => s.portsTotal),
+  },
+  {
+    name: 'msc_endpoints_created_total',
+    type: 'counter',
+    help: 'Endpoints created.',
+    read: single((s) => s.counters.endpointsCreated),
+  },
+  {
+    name: 'msc_bridges_created_total',
+    type: 'counter',
+    help: 'Bridges created.',
+    read: single((s) => s.counters.bridgesCreated),
+  },
+  {
+    name: 'msc_worker_restarts_total',
+    type: 'counter',
+    help: 'Media workers restarted after dying.',
+    read: single((s) => s.counters.workerRestarts),
+  },
+  {
+    name: 'msc_media_timeouts_total',
+    type: 'counter',
+    help: 'Endpoints that stopped receiving RTP.',
+    read: single((s) => s.counters.mediaTimeouts),
+  },
+  {
+    name: 'msc_events_total',
+    type: 'counter',
+    help: 'Events emitted on the event bus.',
+    read: single((s) => s.eventSeq),
+  },
+  {
+    name: 'msc_worker_endpoints',
+    type: 'gauge',
+    help: 'Endpoints per media worker.',
+    labels: ['worker'],
+    read: perWorker((w) => w.endpoints),
+  },
+  {
+    name: 'msc_worker_bridges',
+    type: 'gauge',
+    help: 'Bridges per media worker.',
+    labels: ['worker'],
+    read: perWorker((w) => w.bridges),
+  },
+  {
+    name: 'msc_rtp_packets_received_total',
+    type: 'counter',
+    help: 'RTP packets accepted.',
+    labels: ['worker'],
+    read: perWorker((w) => w.packetsReceived),
+  },
+  {
+    name: 'msc_rtp_packets_sent_total',
+    type: 'counter',
+    help: 'RTP packets sent.',
+    labels: ['worker'],
+    read: perWorker((w) => w.packetsSent),
+  },
+  {
+    name: 'msc_rtp_packets_relayed_total',
+    type: 'counter',
+    help: 'RTP packets forwarded by bridges.',
+    labels: ['worker'],
+    read: perWorker((w) => w.packetsRelayed),
+  },
+  {
+    name: 'msc_rtp_packets_lost_total',
+    type: 'counter',
+    help: 'RTP packets lost on the way from the peers (RFC 3550 A.3).',
+    labels: ['worker'],
+    read: perWorker((w) => w.packetsLost),
+  },
+  {
+    name: 'msc_rtp_packets_dropped_total',
+    type: 'counter',
+    help: 'Received packets dropped, by reason.',
+    labels: ['worker', 'reason'],
     read: (s, out) => {
-      for (const w of s.workers) for (const [reason, n] of Object.entries(w.dropped)) out({ worker: String(w.workerIndex), reason }, n);
+      for (const w of s.workers)
+        for (const [reason, n] of Object.entries(w.dropped)) out({ worker: String(w.workerIndex), reason }, n);
     },
   },
-  { name: 'msc_worker_event_loop_lag_p50_seconds', type: 'gauge', help: 'Event loop delay median per media worker since the previous scrape.', labels: ['worker'], read: perWorker((w) => w.eventLoopLagMs.p50 / 1000) },
-  { name: 'msc_worker_event_loop_lag_p99_seconds', type: 'gauge', help: 'Event loop delay p99 per media worker since the previous scrape.', labels: ['worker'], read: perWorker((w) => w.eventLoopLagMs.p99 / 1000) },
-  { name: 'msc_worker_event_loop_lag_max_seconds', type: 'gauge', help: 'Event loop delay max per media worker since the previous scrape.', labels: ['worker'], read: perWorker((w) => w.eventLoopLagMs.max / 1000) },
-  { name: 'msc_worker_tick_lateness_max_seconds', type: 'gauge', help: 'Largest media clock tick lateness per worker since the previous scrape.', labels: ['worker'], read: perWorker((w) => ms(w.clock?.lateMaxMs)) },
-  { name: 'msc_worker_heap_used_bytes', type: 'gauge', help: 'V8 heap in use per media worker.', labels: ['worker'], read: perWorker((w) => w.heap?.usedBytes) },
-  { name: 'msc_worker_heap_total_bytes', type: 'gauge', help: 'V8 heap allocated per media worker.', labels: ['worker'], read: perWorker((w) => w.heap?.totalBytes) },
-  { name: 'msc_worker_heap_limit_bytes', type: 'gauge', help: 'V8 heap size limit per media worker (its resourceLimits).', labels: ['worker'], read: perWorker((w) => w.heap?.limitBytes) },
-  { name: 'msc_worker_external_memory_bytes', type: 'gauge', help: 'Memory outside the V8 heap (buffers, typed arrays) per media worker.', labels: ['worker'], read: perWorker((w) => w.heap?.externalBytes) },
+  {
+    name: 'msc_worker_event_loop_lag_p50_seconds',
+    type: 'gauge',
+    help: 'Event loop delay median per media worker since the previous scrape.',
+    labels: ['worker'],
+    read: perWorker((w) => w.eventLoopLagMs.p50 / 1000),
+  },
+  {
+    name: 'msc_worker_event_loop_lag_p99_seconds',
+    type: 'gauge',
+    help: 'Event loop delay p99 per media worker since the previous scrape.',
+    labels: ['worker'],
+    read: perWorker((w) => w.eventLoopLagMs.p99 / 1000),
+  },
+  {
+    name: 'msc_worker_event_loop_lag_max_seconds',
+    type: 'gauge',
+    help: 'Event loop delay max per media worker since the previous scrape.',
+    labels: ['worker'],
+    read: perWorker((w) => w.eventLoopLagMs.max / 1000),
+  },
+  {
+    name: 'msc_worker_tick_lateness_max_seconds',
+    type: 'gauge',
+    help: 'Largest media clock tick lateness per worker since the previous scrape.',
+    labels: ['worker'],
+    read: perWorker((w) => ms(w.clock?.lateMaxMs)),
+  },
+  {
+    name: 'msc_worker_heap_used_bytes',
+    type: 'gauge',
+    help: 'V8 heap in use per media worker.',
+    labels: ['worker'],
+    read: perWorker((w) => w.heap?.usedBytes),
+  },
+  {
+    name: 'msc_worker_heap_total_bytes',
+    type: 'gauge',
+    help: 'V8 heap allocated per media worker.',
+    labels: ['worker'],
+    read: perWorker((w) => w.heap?.totalBytes),
+  },
+  {
+    name: 'msc_worker_heap_limit_bytes',
+    type: 'gauge',
+    help: 'V8 heap size limit per media worker (its resourceLimits).',
+    labels: ['worker'],
+    read: perWorker((w) => w.heap?.limitBytes),
+  },
+  {
+    name: 'msc_worker_external_memory_bytes',
+    type: 'gauge',
+    help: 'Memory outside the V8 heap (buffers, typed arrays) per media worker.',
+    labels: ['worker'],
+    read: perWorker((w) => w.heap?.externalBytes),
+  },
   engineFamily('msc_playbacks', 'gauge', 'Playbacks running.'),
   engineFamily('msc_playbacks_started_total', 'counter', 'Playbacks started.'),
-  engineFamily('msc_playbacks_finished_total', 'counter', 'Playbacks finished, by reason (done, stopped, barge_in, error).', ['reason']),
+  engineFamily(
+    'msc_playbacks_finished_total',
+    'counter',
+    'Playbacks finished, by reason (done, stopped, barge_in, error).',
+    ['reason'],
+  ),
   engineFamily('msc_playbacks_failed_to_start_total', 'counter', 'Playbacks whose media could not be prepared.'),
   engineFamily('msc_recordings', 'gauge', 'Recordings running.'),
   engineFamily('msc_recordings_started_total', 'counter', 'Recordings started.'),
   engineFamily('msc_recordings_finished_total', 'counter', 'Recordings finalised.'),
   engineFamily('msc_recording_errors_total', 'counter', 'Recordings that failed (encoder or disk errors).'),
-  engineFamily('msc_recording_silent_frames_total', 'counter', 'Frames recorded as silence because no audio arrived in time.'),
+  engineFamily(
+    'msc_recording_silent_frames_total',
+    'counter',
+    'Frames recorded as silence because no audio arrived in time.',
+  ),
   engineFamily('msc_recording_dropped_samples_total', 'counter', 'Samples dropped because the recorder fell behind.'),
   engineFamily('msc_dtmf_endpoints', 'gauge', 'Endpoints with DTMF detection or generation.'),
-  engineFamily('msc_dtmf_digits_received_total', 'counter', 'DTMF digits detected, by method (rfc4733, inband).', ['method']),
-  engineFamily('msc_dtmf_digits_suppressed_total', 'counter', 'DTMF detections dropped as duplicates of a digit already reported.'),
+  engineFamily('msc_dtmf_digits_received_total', 'counter', 'DTMF digits detected, by method (rfc4733, inband).', [
+    'method',
+  ]),
+  engineFamily(
+    'msc_dtmf_digits_suppressed_total',
+    'counter',
+    'DTMF detections dropped as duplicates of a digit already reported.',
+  ),
   engineFamily('msc_dtmf_digits_sent_total', 'counter', 'DTMF digits sent, by method (rfc4733, inband).', ['method']),
   engineFamily('msc_dtmf_event_packets_sent_total', 'counter', 'RFC 4733 event packets sent.'),
-  engineFamily('msc_dtmf_digits_converted_total', 'counter', 'DTMF digits carried across a bridge from one method to the other.'),
-  engineFamily('msc_dtmf_inband_windows_total', 'counter', 'In-band DTMF analysis windows (6.4 ms) of received audio, by stage: seen, analysed (loud enough for the DFTs), measured (tone-like: full measurement).', ['stage']),
+  engineFamily(
+    'msc_dtmf_digits_converted_total',
+    'counter',
+    'DTMF digits carried across a bridge from one method to the other.',
+  ),
+  engineFamily(
+    'msc_dtmf_inband_windows_total',
+    'counter',
+    'In-band DTMF analysis windows (6.4 ms) of received audio, by stage: seen, analysed (loud enough for the DFTs), measured (tone-like: full measurement).',
+    ['stage'],
+  ),
   engineFamily('msc_conferences', 'gauge', 'Conferences running.'),
   engineFamily('msc_conference_participants', 'gauge', 'Conference participants.'),
   engineFamily('msc_conferences_created_total', 'counter', 'Conferences created.'),
@@ -173,14 +349,54 @@ const FAMILIES: readonly Family[] = [
   engineFamily('msc_conference_leaves_total', 'counter', 'Participants that left a conference.'),
   engineFamily('msc_conference_mixes_total', 'counter', 'Conference mix cycles (one per room per 20 ms frame).'),
   engineFamily('msc_conference_mix_cpu_seconds_total', 'counter', 'CPU time spent mixing conferences.'),
-  { name: 'msc_prep_threads', type: 'gauge', help: 'Threads of the TTS and decode pool.', read: single((s) => s.prep?.threads) },
-  { name: 'msc_prep_jobs', type: 'gauge', help: 'Syntheses and decodes running or queued in the pool.', read: single((s) => s.prep?.jobs) },
-  { name: 'msc_prep_cache_hits_total', type: 'counter', help: 'Prepared audio (speech, prompts, HTTP media) served from the cache.', read: single((s) => s.prep?.hits) },
-  { name: 'msc_prep_cache_misses_total', type: 'counter', help: 'Requests that needed a synthesis or decode (or joined one in flight).', read: single((s) => s.prep?.misses) },
-  { name: 'msc_prep_cache_coalesced_total', type: 'counter', help: 'Requests that joined a synthesis or decode already in flight.', read: single((s) => s.prep?.coalesced) },
-  { name: 'msc_prep_cache_evictions_total', type: 'counter', help: 'Entries evicted to keep the cache within TTS_CACHE_BYTES.', read: single((s) => s.prep?.evictions) },
-  { name: 'msc_prep_cache_bytes', type: 'gauge', help: 'PCM bytes held by the cache.', read: single((s) => s.prep?.bytes) },
-  { name: 'msc_prep_cache_entries', type: 'gauge', help: 'Entries in the cache.', read: single((s) => s.prep?.entries) },
+  {
+    name: 'msc_prep_threads',
+    type: 'gauge',
+    help: 'Threads of the TTS and decode pool.',
+    read: single((s) => s.prep?.threads),
+  },
+  {
+    name: 'msc_prep_jobs',
+    type: 'gauge',
+    help: 'Syntheses and decodes running or queued in the pool.',
+    read: single((s) => s.prep?.jobs),
+  },
+  {
+    name: 'msc_prep_cache_hits_total',
+    type: 'counter',
+    help: 'Prepared audio (speech, prompts, HTTP media) served from the cache.',
+    read: single((s) => s.prep?.hits),
+  },
+  {
+    name: 'msc_prep_cache_misses_total',
+    type: 'counter',
+    help: 'Requests that needed a synthesis or decode (or joined one in flight).',
+    read: single((s) => s.prep?.misses),
+  },
+  {
+    name: 'msc_prep_cache_coalesced_total',
+    type: 'counter',
+    help: 'Requests that joined a synthesis or decode already in flight.',
+    read: single((s) => s.prep?.coalesced),
+  },
+  {
+    name: 'msc_prep_cache_evictions_total',
+    type: 'counter',
+    help: 'Entries evicted to keep the cache within TTS_CACHE_BYTES.',
+    read: single((s) => s.prep?.evictions),
+  },
+  {
+    name: 'msc_prep_cache_bytes',
+    type: 'gauge',
+    help: 'PCM bytes held by the cache.',
+    read: single((s) => s.prep?.bytes),
+  },
+  {
+    name: 'msc_prep_cache_entries',
+    type: 'gauge',
+    help: 'Entries in the cache.',
+    read: single((s) => s.prep?.entries),
+  },
 ];
 
 /**
@@ -202,7 +418,11 @@ class TickLatenessHistogram {
       if (h === undefined) continue;
       const worker = String(w.workerIndex);
       h.boundsMs.forEach((bound, i) => {
-        values.push({ metricName: `${this.name}_bucket`, labels: { worker, le: bound / 1000 }, value: h.counts[i] ?? 0 });
+        values.push({
+          metricName: `${this.name}_bucket`,
+          labels: { worker, le: bound / 1000 },
+          value: h.counts[i] ?? 0,
+        });
       });
       values.push({ metricName: `${this.name}_bucket`, labels: { worker, le: '+Inf' }, value: h.count });
       values.push({ metricName: `${this.name}_sum`, labels: { worker }, value: h.sumMs / 1000 });
@@ -283,16 +503,25 @@ export class ServerMetrics {
       const labelNames = f.labels ?? [];
       if (f.type === 'counter') {
         new Counter({
-          name: f.name, help: f.help, labelNames, registers: [this.registry],
+          name: f.name,
+          help: f.help,
+          labelNames,
+          registers: [this.registry],
           collect() {
             this.reset();
             const s = current();
-            if (s !== null) f.read(s, (labels, v) => { if (Number.isFinite(v) && v >= 0) this.inc(labels, v); });
+            if (s !== null)
+              f.read(s, (labels, v) => {
+                if (Number.isFinite(v) && v >= 0) this.inc(labels, v);
+              });
           },
         });
       } else {
         new Gauge({
-          name: f.name, help: f.help, labelNames, registers: [this.registry],
+          name: f.name,
+          help: f.help,
+          labelNames,
+          registers: [this.registry],
           collect() {
             this.reset();
             const s = current();
@@ -304,15 +533,21 @@ export class ServerMetrics {
     this.registry.registerMetric(new TickLatenessHistogram(current) as unknown as Metric);
     const flows = this.#flows;
     new Counter({
-      name: 'msc_flow_sessions_total', help: 'Flow sessions ended, by flow and outcome (hangup, transfer, completed, stopped, failed).',
-      labelNames: ['flow', 'outcome'], registers: [this.registry],
+      name: 'msc_flow_sessions_total',
+      help: 'Flow sessions ended, by flow and outcome (hangup, transfer, completed, stopped, failed).',
+      labelNames: ['flow', 'outcome'],
+      registers: [this.registry],
       collect() {
         this.reset();
-        for (const [flow, byOutcome] of flows.ended) for (const [outcome, n] of byOutcome) this.inc({ flow, outcome }, n);
+        for (const [flow, byOutcome] of flows.ended)
+          for (const [outcome, n] of byOutcome) this.inc({ flow, outcome }, n);
       },
     });
     new Gauge({
-      name: 'msc_flow_sessions_active', help: 'Flow sessions running, by flow.', labelNames: ['flow'], registers: [this.registry],
+      name: 'msc_flow_sessions_active',
+      help: 'Flow sessions running, by flow.',
+      labelNames: ['flow'],
+      registers: [this.registry],
       collect() {
         this.reset();
         for (const [flow, n] of flows.active) this.set({ flow }, n);

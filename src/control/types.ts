@@ -22,7 +22,14 @@ export interface EndpointStats {
   /** Packets dropped on receive, by reason (malformed, source_mismatch, unknown_payload_type, ...). */
   dropped: Record<string, number>;
   /** The decoding path's adaptive jitter buffer; null while nothing decodes this endpoint. */
-  jitter_buffer?: { delay_ms: number; late: number; lost: number; concealed: number; duplicates: number; discarded: number } | null;
+  jitter_buffer?: {
+    delay_ms: number;
+    late: number;
+    lost: number;
+    concealed: number;
+    duplicates: number;
+    discarded: number;
+  } | null;
 }
 
 export interface CodecDescription {

@@ -108,7 +108,12 @@ export interface FlowEngines {
   /** Joins a named conference room; resolves when the participant leaves or the room ends. */
   joinConference(endpointId: string, room: string, opts: ConferenceOptions, signal: AbortSignal): Promise<LeaveResult>;
   /** Bridges the endpoint with another; resolves when the bridge ends (abort unbridges). */
-  bridge(endpointId: string, targetEndpointId: string, opts: Record<string, unknown>, signal: AbortSignal): Promise<LeaveResult>;
+  bridge(
+    endpointId: string,
+    targetEndpointId: string,
+    opts: Record<string, unknown>,
+    signal: AbortSignal,
+  ): Promise<LeaveResult>;
   /** Ends the call leg (the b2bua is told through the flow outcome). */
   hangup(endpointId: string, cause: string): Promise<void>;
   /** DTMF digits received on the endpoint ('0'-'9', '*', '#', 'A'-'D'); returns unsubscribe. */
@@ -139,9 +144,16 @@ export const MAX_HTTP_STEP_BODY_BYTES = 1024 * 1024;
  */
 export function guardedFetcher(policy: DestinationPolicy, maxBytes = MAX_HTTP_STEP_BODY_BYTES): HttpFetcher {
   return async (req) => {
-    const res = await guardedRequest(req.url, { policy, method: req.method, headers: req.headers, ...(req.body !== undefined ? { body: req.body } : {}), signal: req.signal });
+    const res = await guardedRequest(req.url, {
+      policy,
+      method: req.method,
+      headers: req.headers,
+      ...(req.body !== undefined ? { body: req.body } : {}),
+      signal: req.signal,
+    });
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    for (const [k, v] of Object.entries(res.headers))
+      if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
     const body = await readBodyCapped(res, maxBytes);
     if (body === null) throw new Error(`answer larger than ${maxBytes} bytes`);
     return { status: res.status, headers, body: body.toString('utf8') };
@@ -155,4 +167,5 @@ let defaultFetcher: HttpFetcher | null = null;
  * beside them), link-local, metadata, multicast and the like refused (FLOW_HTTP_ALLOW/DENY set it
  * for the server).
  */
-export const fetchHttp: HttpFetcher = (req) => (defaultFetcher ??= guardedFetcher(new DestinationPolicy({ allowLocal: true })))(req);
+export const fetchHttp: HttpFetcher = (req) =>
+  (defaultFetcher ??= guardedFetcher(new DestinationPolicy({ allowLocal: true })))(req);

@@ -6,7 +6,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import { fsError } from '../media/playback/safePath.ts';
+import { fsError } from '../common/safePath.ts';
 import path from 'node:path';
 import { InvalidStateError, NotFoundError, ValidationError } from '../common/errors.ts';
 import { moduleLogger, silentLogger, type Logger } from '../common/logger.ts';
@@ -18,6 +18,7 @@ import { systemClock, type FlowEngines } from './FlowEngines.ts';
 import { FlowRun, FlowSession, provideFlow, type RunHooks } from './FlowSession.ts';
 import { crossCheck, loadFlowText, matchesType, readFlowSource } from './loader.ts';
 import { formatProblem, type FlowDefinition, type FlowProblem } from './types.ts';
+import type { FlowEmit } from './events.ts';
 
 /** ValidationError carrying every problem found, each pointing at file:line:column. */
 export class FlowValidationError extends ValidationError {
@@ -28,7 +29,8 @@ export class FlowValidationError extends ValidationError {
   }
 }
 
-export type EmitFn = (type: string, payload: Record<string, unknown>) => void;
+/** Where the flows' events go (control/events.ts merges FlowEvents into the public catalogue). */
+export type EmitFn = FlowEmit;
 
 export interface FlowServiceOptions {
   engines: FlowEngines;
@@ -104,7 +106,11 @@ export class FlowService {
         if (!session) return;
         session.recordStep(step, type, flow, this.#now);
         this.#emit('flow.step', {
-          session_id: sessionId, flow: session.flowName, endpoint_id: session.endpointId, step, type,
+          session_id: sessionId,
+          flow: session.flowName,
+          endpoint_id: session.endpointId,
+          step,
+          step_type: type,
           ...(flow !== session.flowName ? { subflow: flow } : {}),
         });
       },
@@ -131,7 +137,10 @@ export class FlowService {
     if (!this.#dir) return { loaded: [], problems: [] };
     const loaded: string[] = [];
     const problems: FlowProblem[] = [];
-    const files = fs.readdirSync(this.#dir).filter((f) => /\.ya?ml$/.test(f)).sort();
+    const files = fs
+      .readdirSync(this.#dir)
+      .filter((f) => /\.ya?ml$/.test(f))
+      .sort();
     for (const f of files) {
       const r = this.#loadFile(path.join(this.#dir, f));
       if (r.ok) loaded.push(r.name);
@@ -154,12 +163,15 @@ export class FlowService {
       // Editors write in several steps (truncate, write, rename): settle before reading.
       const prev = this.#pending.get(file);
       if (prev) clearTimeout(prev);
-      this.#pending.set(file, setTimeout(() => {
-        this.#pending.delete(file);
-        if (this.#closed) return;
-        if (fs.existsSync(file)) this.#loadFile(file);
-        else this.#unloadFile(file);
-      }, RELOAD_DEBOUNCE_MS));
+      this.#pending.set(
+        file,
+        setTimeout(() => {
+          this.#pending.delete(file);
+          if (this.#closed) return;
+          if (fs.existsSync(file)) this.#loadFile(file);
+          else this.#unloadFile(file);
+        }, RELOAD_DEBOUNCE_MS),
+      );
     });
     this.#watcher.on('error', (err) => this.#log.error({ err }, 'flow directory watch failed'));
   }
@@ -202,14 +214,23 @@ export class FlowService {
   #reportInvalid(file: string, problems: FlowProblem[]): void {
     this.#problems.set(file, problems);
     const kept = this.#fileNames.get(file);
-    this.#log.warn({ file, problems: problems.map(formatProblem), kept_version: kept ? this.#flows.get(kept)?.version : undefined }, 'invalid flow file ignored');
+    this.#log.warn(
+      { file, problems: problems.map(formatProblem), kept_version: kept ? this.#flows.get(kept)?.version : undefined },
+      'invalid flow file ignored',
+    );
     this.#emit('flow.invalid', { file, flow: kept ?? null, errors: problems.map(formatProblem) });
   }
 
   #register(def: FlowDefinition, file: string | null): FlowEntry {
     const prev = this.#flows.get(def.name);
     if (prev && prev.compiled.definition.source === def.source) return prev;
-    const entry: FlowEntry = { name: def.name, version: ++this.#versionSeq, file, loadedAt: this.#now, compiled: compileFlow(def) };
+    const entry: FlowEntry = {
+      name: def.name,
+      version: ++this.#versionSeq,
+      file,
+      loadedAt: this.#now,
+      compiled: compileFlow(def),
+    };
     this.#flows.set(def.name, entry);
     for (const w of def.warnings) this.#log.warn({ flow: def.name }, formatProblem(w));
     this.#log.info({ flow: def.name, version: entry.version, file }, prev ? 'flow reloaded' : 'flow loaded');
@@ -232,14 +253,25 @@ export class FlowService {
     const file = this.#dir ? path.join(this.#dir, `${name}.yaml`) : null;
     const def = this.validate(text, file ? path.relative(process.cwd(), file) || file : `${name}.yaml`);
     if (def.name !== name) {
-      throw new FlowValidationError([{ file: def.file, line: 1, column: 1, message: `the flow's name is '${def.name}' but it is uploaded as '${name}'` }]);
+      throw new FlowValidationError([
+        {
+          file: def.file,
+          line: 1,
+          column: 1,
+          message: `the flow's name is '${def.name}' but it is uploaded as '${name}'`,
+        },
+      ]);
     }
     if (file) {
       // A new temporary file (O_EXCL: never an existing file or link, which it would write
       // through), then rename, which replaces a link at `file` rather than its target.
       const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
       try {
-        const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o644);
+        const fd = fs.openSync(
+          tmp,
+          fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+          0o644,
+        );
         try {
           fs.writeFileSync(fd, text);
         } finally {
@@ -327,7 +359,10 @@ export class FlowService {
     }
     const running = this.#byEndpoint.get(endpointId);
     if (running && running.status === 'running') {
-      throw new InvalidStateError('FLOW_ALREADY_RUNNING', `endpoint '${endpointId}' is already running flow '${running.flowName}' (session ${running.id})`);
+      throw new InvalidStateError(
+        'FLOW_ALREADY_RUNNING',
+        `endpoint '${endpointId}' is already running flow '${running.flowName}' (session ${running.id})`,
+      );
     }
     this.#checkVariables(entry.compiled.definition, variables);
     const id = randomUUID();
@@ -336,7 +371,11 @@ export class FlowService {
     // Registered before the run starts so the first step's notification finds it.
     this.#sessions.set(id, session);
     this.#byEndpoint.set(endpointId, session);
-    const run = new FlowRun(this.#machineFor(entry.compiled), { flowName, endpointId, sessionId: id, depth: 0, variables }, this.#engines.clock);
+    const run = new FlowRun(
+      this.#machineFor(entry.compiled),
+      { flowName, endpointId, sessionId: id, depth: 0, variables },
+      this.#engines.clock,
+    );
     session.attach(run);
     void run.done.then((out) => this.#ended(session, out));
     this.#emit('flow.started', { ...base, version: entry.version, variables });
@@ -358,18 +397,27 @@ export class FlowService {
   }
 
   #runSubflow(input: SubflowInput, signal: AbortSignal): Promise<FlowOutput> {
-    if (input.depth > this.#maxDepth) return Promise.reject(new Error(`call depth over ${this.#maxDepth} (a flow calling itself?)`));
+    if (input.depth > this.#maxDepth)
+      return Promise.reject(new Error(`call depth over ${this.#maxDepth} (a flow calling itself?)`));
     const entry = this.#flows.get(input.flow);
     if (!entry) return Promise.reject(new NotFoundError('FLOW_NOT_FOUND', `subflow '${input.flow}' is not loaded`));
     const run = new FlowRun(
       this.#machineFor(entry.compiled),
-      { flowName: input.flow, endpointId: input.endpointId, sessionId: input.sessionId, depth: input.depth, variables: input.variables },
+      {
+        flowName: input.flow,
+        endpointId: input.endpointId,
+        sessionId: input.sessionId,
+        depth: input.depth,
+        variables: input.variables,
+      },
       this.#engines.clock,
     );
     signal.addEventListener('abort', () => run.stop(), { once: true });
     // XState starts invoked actors before the parent's entry actions have run; deferring the
     // child keeps flow.step events in order (parent step, then the subflow's first step).
-    queueMicrotask(() => { if (!signal.aborted) run.start(); });
+    queueMicrotask(() => {
+      if (!signal.aborted) run.start();
+    });
     return run.done;
   }
 
@@ -389,7 +437,10 @@ export class FlowService {
     for (const s of this.#sessions.values()) if (s.status !== 'running') finished++;
     for (const [id, s] of this.#sessions) {
       if (finished <= this.#keepFinished) break;
-      if (s.status !== 'running') { this.#sessions.delete(id); finished--; }
+      if (s.status !== 'running') {
+        this.#sessions.delete(id);
+        finished--;
+      }
     }
   }
 
@@ -429,5 +480,8 @@ export class FlowService {
 /** A flows directory we cannot write (read-only mount, another owner): say which and why. */
 function notWritable(dir: string, err: unknown): InvalidStateError {
   const code = (err as NodeJS.ErrnoException).code ?? 'error';
-  return new InvalidStateError('FLOWS_DIR_NOT_WRITABLE', `cannot write the flows directory ${dir} (${code}); make it writable by the server's user or upload flows elsewhere`);
+  return new InvalidStateError(
+    'FLOWS_DIR_NOT_WRITABLE',
+    `cannot write the flows directory ${dir} (${code}); make it writable by the server's user or upload flows elsewhere`,
+  );
 }

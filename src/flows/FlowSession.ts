@@ -22,13 +22,25 @@ export interface RunHooks {
  * flow, not per session: `provide()` rebuilds the state tree, the costly part of a start. The
  * hooks find their session through the context (session id, flow name).
  */
-export function provideFlow(compiled: CompiledFlow, engines: FlowEngines, runSubflow: SubflowRunner, hooks: RunHooks): AnyStateMachine {
+export function provideFlow(
+  compiled: CompiledFlow,
+  engines: FlowEngines,
+  runSubflow: SubflowRunner,
+  hooks: RunHooks,
+): AnyStateMachine {
   return compiled.machine.provide({
     actors: createFlowActors(engines, runSubflow),
     actions: {
-      notifyStep: ({ context }: { context: FlowContext }, params: { step: string; type: string }) => hooks.onStep(context.sessionId, context.flowName, params.step, params.type),
-      log: ({ context }: { context: FlowContext }, params: { message: Template; level: 'debug' | 'info' | 'warn' | 'error'; step: string }) => {
-        hooks.logger[params.level]({ flow: context.flowName, session_id: context.sessionId, step: params.step }, renderText(params.message, context));
+      notifyStep: ({ context }: { context: FlowContext }, params: { step: string; type: string }) =>
+        hooks.onStep(context.sessionId, context.flowName, params.step, params.type),
+      log: (
+        { context }: { context: FlowContext },
+        params: { message: Template; level: 'debug' | 'info' | 'warn' | 'error'; step: string },
+      ) => {
+        hooks.logger[params.level](
+          { flow: context.flowName, session_id: context.sessionId, step: params.step },
+          renderText(params.message, context),
+        );
       },
     } as never,
   });
@@ -43,15 +55,22 @@ export class FlowRun {
 
   /** `machine` comes from provideFlow(). */
   constructor(machine: AnyStateMachine, input: FlowInput, clock: FlowClock = systemClock) {
-    this.done = new Promise((resolve) => { this.#settle = resolve; });
+    this.done = new Promise((resolve) => {
+      this.#settle = resolve;
+    });
     this.actor = createActor(machine, { input, clock });
     this.actor.subscribe({
       complete: () => this.#finish(this.actor.getSnapshot().output as FlowOutput),
-      error: (err: unknown) => this.#finish({
-        outcome: null,
-        error: { code: 'FLOW_CRASHED', message: err instanceof Error ? err.message : String(err), step: this.context()?.currentStep ?? null },
-        variables: this.context()?.vars ?? {},
-      }),
+      error: (err: unknown) =>
+        this.#finish({
+          outcome: null,
+          error: {
+            code: 'FLOW_CRASHED',
+            message: err instanceof Error ? err.message : String(err),
+            step: this.context()?.currentStep ?? null,
+          },
+          variables: this.context()?.vars ?? {},
+        }),
     });
   }
 
@@ -165,7 +184,12 @@ export class FlowSession {
       status: this.status,
       current_step: this.currentStep,
       variables: this.variables,
-      history: this.history.map((h) => ({ step: h.step, type: h.type, flow: h.flow, at: new Date(h.at).toISOString() })),
+      history: this.history.map((h) => ({
+        step: h.step,
+        type: h.type,
+        flow: h.flow,
+        at: new Date(h.at).toISOString(),
+      })),
       outcome: this.outcome,
       error: this.error,
       started_at: new Date(this.startedAt).toISOString(),

@@ -6,17 +6,48 @@
  */
 import { fromCallback, fromPromise } from 'xstate';
 import {
-  fetchHttp, systemClock, type ConferenceOptions, type FlowClock, type FlowEngines, type HttpResponse,
-  type LeaveResult, type PlayResult, type RecordOptions, type RecordResult,
+  fetchHttp,
+  systemClock,
+  type ConferenceOptions,
+  type FlowClock,
+  type FlowEngines,
+  type HttpResponse,
+  type LeaveResult,
+  type PlayResult,
+  type RecordOptions,
+  type RecordResult,
 } from './FlowEngines.ts';
 import type { FlowOutput } from './context.ts';
 
-export interface PlayInput { endpointId: string; items: string[]; bargeIn: boolean }
-export interface SayInput { endpointId: string; text: string; voice: string | null; bargeIn: boolean }
-export interface RecordInput { endpointId: string; options: RecordOptions }
-export interface ConferenceInput { endpointId: string; room: string; options: Record<string, unknown> }
-export interface BridgeInput { endpointId: string; target: string; options: Record<string, unknown> }
-export interface HangupInput { endpointId: string; cause: string }
+export interface PlayInput {
+  endpointId: string;
+  items: string[];
+  bargeIn: boolean;
+}
+export interface SayInput {
+  endpointId: string;
+  text: string;
+  voice: string | null;
+  bargeIn: boolean;
+}
+export interface RecordInput {
+  endpointId: string;
+  options: RecordOptions;
+}
+export interface ConferenceInput {
+  endpointId: string;
+  room: string;
+  options: Record<string, unknown>;
+}
+export interface BridgeInput {
+  endpointId: string;
+  target: string;
+  options: Record<string, unknown>;
+}
+export interface HangupInput {
+  endpointId: string;
+  cause: string;
+}
 export interface HttpInput {
   method: string;
   url: string;
@@ -45,9 +76,7 @@ export interface SubflowInput {
 /** Runs a named flow to its end on the same endpoint (the FlowService supplies it). */
 export type SubflowRunner = (input: SubflowInput, signal: AbortSignal) => Promise<FlowOutput>;
 
-export type FlowEvent =
-  | { type: 'DTMF'; digit: string }
-  | { type: 'HANGUP'; cause: string };
+export type FlowEvent = { type: 'DTMF'; digit: string } | { type: 'HANGUP'; cause: string };
 
 function abortError(): Error {
   const e = new Error('aborted');
@@ -58,9 +87,18 @@ function abortError(): Error {
 /** Resolves after `ms` on `clock`, or rejects when `signal` aborts (and clears the timer). */
 export function delay(clock: FlowClock, ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal.aborted) { reject(abortError()); return; }
-    const onAbort = (): void => { clock.clearTimeout(h); reject(abortError()); };
-    const h = clock.setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(); }, ms);
+    if (signal.aborted) {
+      reject(abortError());
+      return;
+    }
+    const onAbort = (): void => {
+      clock.clearTimeout(h);
+      reject(abortError());
+    };
+    const h = clock.setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -68,7 +106,11 @@ export function delay(clock: FlowClock, ms: number, signal: AbortSignal): Promis
 function parseBody(res: HttpResponse): unknown {
   const ct = Object.entries(res.headers).find(([k]) => k.toLowerCase() === 'content-type')?.[1] ?? '';
   if (ct.includes('json') || /^\s*[[{]/.test(res.body)) {
-    try { return JSON.parse(res.body) as unknown; } catch { /* keep text */ }
+    try {
+      return JSON.parse(res.body) as unknown;
+    } catch {
+      /* keep text */
+    }
   }
   return res.body;
 }
@@ -77,7 +119,12 @@ function parseBody(res: HttpResponse): unknown {
  * One request with timeout, retried on network errors, timeouts and 5xx/429 with exponential
  * backoff (backoff · 2^(n-1)). 4xx other than 429 is an answer, not a transient failure.
  */
-export async function httpWithRetries(input: HttpInput, fetcher: (typeof fetchHttp), clock: FlowClock, signal: AbortSignal): Promise<HttpOutput> {
+export async function httpWithRetries(
+  input: HttpInput,
+  fetcher: typeof fetchHttp,
+  clock: FlowClock,
+  signal: AbortSignal,
+): Promise<HttpOutput> {
   let last: HttpOutput = { ok: false, status: 0, body: null, headers: {}, attempts: 0, error: 'not attempted' };
   for (let attempt = 1; attempt <= input.retries + 1; attempt++) {
     if (attempt > 1) await delay(clock, input.backoffMs * 2 ** (attempt - 2), signal);
@@ -86,13 +133,33 @@ export async function httpWithRetries(input: HttpInput, fetcher: (typeof fetchHt
     signal.addEventListener('abort', onAbort, { once: true });
     const timer = clock.setTimeout(() => ac.abort(), input.timeoutMs);
     try {
-      const res = await fetcher({ method: input.method, url: input.url, headers: input.headers, ...(input.body !== undefined ? { body: input.body } : {}), signal: ac.signal });
+      const res = await fetcher({
+        method: input.method,
+        url: input.url,
+        headers: input.headers,
+        ...(input.body !== undefined ? { body: input.body } : {}),
+        signal: ac.signal,
+      });
       const ok = res.status >= 200 && res.status < 300;
-      last = { ok, status: res.status, body: parseBody(res), headers: res.headers, attempts: attempt, error: ok ? null : `HTTP ${res.status}` };
+      last = {
+        ok,
+        status: res.status,
+        body: parseBody(res),
+        headers: res.headers,
+        attempts: attempt,
+        error: ok ? null : `HTTP ${res.status}`,
+      };
       if (ok || (res.status < 500 && res.status !== 429)) return last;
     } catch (err) {
       if (signal.aborted) throw abortError();
-      last = { ok: false, status: 0, body: null, headers: {}, attempts: attempt, error: ac.signal.aborted ? `timeout after ${input.timeoutMs} ms` : (err as Error).message };
+      last = {
+        ok: false,
+        status: 0,
+        body: null,
+        headers: {},
+        attempts: attempt,
+        error: ac.signal.aborted ? `timeout after ${input.timeoutMs} ms` : (err as Error).message,
+      };
     } finally {
       clock.clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
@@ -123,24 +190,41 @@ export function createFlowActors(engines: FlowEngines, runSubflow: SubflowRunner
   const clock = engines.clock ?? systemClock;
   const fetcher = engines.http ?? fetchHttp;
   return {
-    play: fromPromise<PlayResult, PlayInput>(({ input, signal }) => engines.play(input.endpointId, input.items, { bargeIn: input.bargeIn, signal })),
+    play: fromPromise<PlayResult, PlayInput>(({ input, signal }) =>
+      engines.play(input.endpointId, input.items, { bargeIn: input.bargeIn, signal }),
+    ),
     say: fromPromise<PlayResult, SayInput>(({ input, signal }) =>
-      engines.say(input.endpointId, input.text, { bargeIn: input.bargeIn, signal, ...(input.voice ? { voice: input.voice } : {}) })),
-    record: fromPromise<RecordResult, RecordInput>(({ input, signal }) => engines.record(input.endpointId, input.options, signal)),
+      engines.say(input.endpointId, input.text, {
+        bargeIn: input.bargeIn,
+        signal,
+        ...(input.voice ? { voice: input.voice } : {}),
+      }),
+    ),
+    record: fromPromise<RecordResult, RecordInput>(({ input, signal }) =>
+      engines.record(input.endpointId, input.options, signal),
+    ),
     conference: fromPromise<LeaveResult, ConferenceInput>(({ input, signal }) => {
       const o = input.options;
       const opts: ConferenceOptions = { ...o };
-      if (o.end_on_exit !== undefined) { opts.endOnExit = Boolean(o.end_on_exit); delete opts.end_on_exit; }
+      if (o.end_on_exit !== undefined) {
+        opts.endOnExit = Boolean(o.end_on_exit);
+        delete opts.end_on_exit;
+      }
       return engines.joinConference(input.endpointId, input.room, opts, signal);
     }),
-    bridge: fromPromise<LeaveResult, BridgeInput>(({ input, signal }) => engines.bridge(input.endpointId, input.target, input.options, signal)),
+    bridge: fromPromise<LeaveResult, BridgeInput>(({ input, signal }) =>
+      engines.bridge(input.endpointId, input.target, input.options, signal),
+    ),
     http: fromPromise<HttpOutput, HttpInput>(({ input, signal }) => httpWithRetries(input, fetcher, clock, signal)),
     subflow: fromPromise<FlowOutput, SubflowInput>(({ input, signal }) => runSubflow(input, signal)),
     hangupCall: fromPromise<void, HangupInput>(({ input }) => engines.hangup(input.endpointId, input.cause)),
     endpointEvents: fromCallback<FlowEvent, { endpointId: string }>(({ sendBack, input }) => {
       const offDtmf = engines.onDtmf(input.endpointId, (digit) => sendBack({ type: 'DTMF', digit }));
       const offHangup = engines.onHangup(input.endpointId, (cause) => sendBack({ type: 'HANGUP', cause }));
-      return () => { offDtmf(); offHangup(); };
+      return () => {
+        offDtmf();
+        offHangup();
+      };
     }),
   };
 }

@@ -9,8 +9,15 @@
 import { assign, setup, type AnyStateMachine } from 'xstate';
 import { placeholderActors, type FlowEvent, type HttpOutput } from './actors.ts';
 import {
-  pickTapered, scopeOf, toPlain, userVariables, valueOf, renderText,
-  type FlowContext, type FlowInput, type FlowOutput,
+  pickTapered,
+  scopeOf,
+  toPlain,
+  userVariables,
+  valueOf,
+  renderText,
+  type FlowContext,
+  type FlowInput,
+  type FlowOutput,
 } from './context.ts';
 import { safeEvaluate, type Ast, type Template } from './expressions.ts';
 import type { FlowDefinition, Step, Valuer } from './types.ts';
@@ -41,21 +48,36 @@ const MAX_STEPS_PER_EVENT = 1000;
 
 function compileStep(step: Step, cc: CompileContext): StateConfig {
   switch (step.type) {
-    case 'play': return compilePlay(step, cc);
-    case 'say': return compileSay(step, cc);
-    case 'collect': return step.sourceType === 'menu' ? compileMenu(step, cc) : compileCollect(step, cc);
-    case 'record': return compileRecord(step, cc);
-    case 'conference': return compileConference(step, cc);
-    case 'bridge': return compileBridge(step, cc);
-    case 'http': return compileHttp(step, cc);
-    case 'set': return compileSet(step, cc);
-    case 'branch': return step.sourceType === 'goto' ? compileGoto(step, cc) : compileBranch(step, cc);
-    case 'call': return compileCall(step, cc);
-    case 'return': return compileReturn(step, cc);
-    case 'wait': return compileWait(step, cc);
-    case 'log': return compileLog(step, cc);
-    case 'transfer': return compileTransfer(step, cc);
-    case 'hangup': return compileHangup(step, cc);
+    case 'play':
+      return compilePlay(step, cc);
+    case 'say':
+      return compileSay(step, cc);
+    case 'collect':
+      return step.sourceType === 'menu' ? compileMenu(step, cc) : compileCollect(step, cc);
+    case 'record':
+      return compileRecord(step, cc);
+    case 'conference':
+      return compileConference(step, cc);
+    case 'bridge':
+      return compileBridge(step, cc);
+    case 'http':
+      return compileHttp(step, cc);
+    case 'set':
+      return compileSet(step, cc);
+    case 'branch':
+      return step.sourceType === 'goto' ? compileGoto(step, cc) : compileBranch(step, cc);
+    case 'call':
+      return compileCall(step, cc);
+    case 'return':
+      return compileReturn(step, cc);
+    case 'wait':
+      return compileWait(step, cc);
+    case 'log':
+      return compileLog(step, cc);
+    case 'transfer':
+      return compileTransfer(step, cc);
+    case 'hangup':
+      return compileHangup(step, cc);
   }
 }
 
@@ -68,7 +90,11 @@ function appendDigit(c: FlowContext['collect'], digit: string, terminator: strin
   return { ...c, buffer: c.buffer + digit };
 }
 
-function assignAll(ctx: FlowContext, values: ReadonlyArray<readonly [string, Valuer]>, extra?: Record<string, unknown>): Record<string, unknown> {
+function assignAll(
+  ctx: FlowContext,
+  values: ReadonlyArray<readonly [string, Valuer]>,
+  extra?: Record<string, unknown>,
+): Record<string, unknown> {
   const vars = { ...ctx.vars };
   for (const [k, v] of values) {
     // Each assignment sees the ones before it, as authors read them top to bottom.
@@ -98,7 +124,9 @@ export const flowSetup = setup({
       const burstCount = context.burstEvent === event ? context.burstCount + 1 : 1;
       // A loop of steps that never waits would block the event loop forever: fail the flow.
       if (burstCount > MAX_STEPS_PER_EVENT) {
-        throw new Error(`more than ${MAX_STEPS_PER_EVENT} steps without waiting for anything, last '${params.step}' (a loop of set/branch/goto/log steps?)`);
+        throw new Error(
+          `more than ${MAX_STEPS_PER_EVENT} steps without waiting for anything, last '${params.step}' (a loop of set/branch/goto/log steps?)`,
+        );
       }
       return { currentStep: params.step, burstEvent: event, burstCount };
     }),
@@ -107,7 +135,8 @@ export const flowSetup = setup({
     })),
     collectInit: assign(({ context }, params: { bargeIn: boolean; terminator?: string }) => {
       let collect = { buffer: '', terminated: false, attempt: 1, noinput: 0, nomatch: 0 };
-      if (params.bargeIn) for (const d of context.typeahead) collect = appendDigit(collect, d, params.terminator ?? '#');
+      if (params.bargeIn)
+        for (const d of context.typeahead) collect = appendDigit(collect, d, params.terminator ?? '#');
       return { collect, typeahead: '' };
     }),
     collectClear: assign(({ context }) => ({ collect: { ...context.collect, buffer: '', terminated: false } })),
@@ -132,11 +161,28 @@ export const flowSetup = setup({
       return { vars: { ...context.vars, [params.variable]: rec, last_recording: rec } };
     }),
     storeLeave: assign(({ context, event }, params: { variable: string }) => ({
-      vars: { ...context.vars, [params.variable]: ((event as unknown as Ev).output as LeaveResult | undefined)?.reason ?? 'left' },
+      vars: {
+        ...context.vars,
+        [params.variable]: ((event as unknown as Ev).output as LeaveResult | undefined)?.reason ?? 'left',
+      },
     })),
     storeHttp: assign(({ context, event }, params: { result: string | null; assign: Array<[string, Valuer]> }) => {
-      const out = ((event as unknown as Ev).output ?? { ok: false, status: 0, body: null, headers: {}, attempts: 0, error: errorMessage((event as unknown as Ev).error) }) as HttpOutput;
-      const response = toPlain({ status: out.status, body: out.body, headers: out.headers, ok: out.ok, attempts: out.attempts, error: out.error });
+      const out = ((event as unknown as Ev).output ?? {
+        ok: false,
+        status: 0,
+        body: null,
+        headers: {},
+        attempts: 0,
+        error: errorMessage((event as unknown as Ev).error),
+      }) as HttpOutput;
+      const response = toPlain({
+        status: out.status,
+        body: out.body,
+        headers: out.headers,
+        ok: out.ok,
+        attempts: out.attempts,
+        error: out.error,
+      });
       let vars: Record<string, unknown> = { ...context.vars, last_response: response };
       if (params.result) vars[params.result] = response;
       if (out.ok) vars = assignAll({ ...context, vars }, params.assign, { response });
@@ -150,10 +196,15 @@ export const flowSetup = setup({
       return { vars, typeahead: '' };
     }),
     adoptOutcome: assign(({ event }) => ({ outcome: ((event as unknown as Ev).output as FlowOutput).outcome })),
-    assignVars: assign(({ context }, params: { values: Array<[string, Valuer]> }) => ({ vars: assignAll(context, params.values) })),
+    assignVars: assign(({ context }, params: { values: Array<[string, Valuer]> }) => ({
+      vars: assignAll(context, params.values),
+    })),
     setReturn: assign(({ context }, params: { values: Array<[string, Valuer]> | null }) => {
       const scope = scopeOf(context);
-      const variables = params.values === null ? userVariables(context) : Object.fromEntries(params.values.map(([k, v]) => [k, valueOf(v, scope)]));
+      const variables =
+        params.values === null
+          ? userVariables(context)
+          : Object.fromEntries(params.values.map(([k, v]) => [k, valueOf(v, scope)]));
       return { outcome: { action: 'completed' as const, variables } };
     }),
     setTransfer: assign(({ context }, params: { target: Template }) => ({
@@ -162,8 +213,9 @@ export const flowSetup = setup({
     setError: assign(({ context, event }, params: { step: string; code: string; message?: string }) => {
       const e = (event as unknown as Ev).error;
       const out = (event as unknown as Ev).output as HttpOutput | FlowOutput | undefined;
-      const fromOutput = out && 'error' in out && out.error ? (typeof out.error === 'string' ? out.error : out.error.message) : null;
-      const message = params.message ?? (e !== undefined ? errorMessage(e) : fromOutput ?? 'step failed');
+      const fromOutput =
+        out && 'error' in out && out.error ? (typeof out.error === 'string' ? out.error : out.error.message) : null;
+      const message = params.message ?? (e !== undefined ? errorMessage(e) : (fromOutput ?? 'step failed'));
       const error = { code: params.code, message, step: params.step };
       return { error, vars: { ...context.vars, last_error: error } };
     }),
@@ -174,16 +226,20 @@ export const flowSetup = setup({
     finalizeOutcome: assign(({ context }) => ({
       outcome: context.hungUp
         ? { action: 'hangup' as const, cause: context.hangupCause ?? 'hangup' }
-        : context.outcome ?? { action: 'completed' as const, variables: userVariables(context) },
+        : (context.outcome ?? { action: 'completed' as const, variables: userVariables(context) }),
     })),
-    hangupOutcome: assign(({ context }) => ({ outcome: { action: 'hangup' as const, cause: context.hangupCause ?? 'hangup' } })),
+    hangupOutcome: assign(({ context }) => ({
+      outcome: { action: 'hangup' as const, cause: context.hangupCause ?? 'hangup' },
+    })),
   },
   guards: {
-    expr: ({ context }, params: { ast: Ast; text: string | null }) => Boolean(safeEvaluate(params.ast, scopeOf(context))),
+    expr: ({ context }, params: { ast: Ast; text: string | null }) =>
+      Boolean(safeEvaluate(params.ast, scopeOf(context))),
     isHungUp: ({ context }) => context.hungUp,
     collectHasInput: ({ context }) => context.collect.buffer.length > 0 || context.collect.terminated,
     collectEmpty: ({ context }) => context.collect.buffer.length === 0 && !context.collect.terminated,
-    collectComplete: ({ context }, params: { max: number }) => context.collect.terminated || context.collect.buffer.length >= params.max,
+    collectComplete: ({ context }, params: { max: number }) =>
+      context.collect.terminated || context.collect.buffer.length >= params.max,
     collectValid: ({ context }, params: { min: number; max: number; pattern: RegExp | null; digits?: string }) => {
       const b = context.collect.buffer;
       if (b.length < params.min || b.length > params.max) return false;
@@ -192,7 +248,8 @@ export const flowSetup = setup({
     },
     attemptsExhausted: ({ context }, params: { max: number }) => context.collect.attempt > params.max,
     httpOk: ({ event }) => ((event as unknown as Ev).output as HttpOutput | undefined)?.ok === true,
-    outcomeIs: ({ event }, params: { action: string }) => ((event as unknown as Ev).output as FlowOutput | undefined)?.outcome?.action === params.action,
+    outcomeIs: ({ event }, params: { action: string }) =>
+      ((event as unknown as Ev).output as FlowOutput | undefined)?.outcome?.action === params.action,
   },
 });
 
@@ -242,14 +299,23 @@ export function compileFlow(flow: FlowDefinition): CompiledFlow {
       burstEvent: null,
       burstCount: 0,
     }),
-    invoke: { src: 'endpointEvents', input: ({ context }: { context: FlowContext }) => ({ endpointId: context.endpointId }) },
+    invoke: {
+      src: 'endpointEvents',
+      input: ({ context }: { context: FlowContext }) => ({ endpointId: context.endpointId }),
+    },
     initial: flow.start,
     on: { DTMF: { actions: 'bufferDigit' }, HANGUP: rootHangup },
     states,
-    output: ({ context }: { context: FlowContext }): FlowOutput => ({ outcome: context.outcome, error: context.error, variables: userVariables(context) }),
+    output: ({ context }: { context: FlowContext }): FlowOutput => ({
+      outcome: context.outcome,
+      error: context.error,
+      variables: userVariables(context),
+    }),
   };
   // The config is assembled from data; XState validates targets and names when it is created.
-  const machine = flowSetup.createMachine(config as unknown as Parameters<typeof flowSetup.createMachine>[0]) as unknown as AnyStateMachine;
+  const machine = flowSetup.createMachine(
+    config as unknown as Parameters<typeof flowSetup.createMachine>[0],
+  ) as unknown as AnyStateMachine;
   return { definition: flow, machine };
 }
 

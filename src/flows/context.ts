@@ -53,7 +53,14 @@ export interface FlowOutput {
 }
 
 /** Names the runtime owns; `set` cannot overwrite them. */
-export const BUILTINS = ['endpoint_id', 'session_id', 'flow_name', 'attempt', 'noinput_count', 'nomatch_count'] as const;
+export const BUILTINS = [
+  'endpoint_id',
+  'session_id',
+  'flow_name',
+  'attempt',
+  'noinput_count',
+  'nomatch_count',
+] as const;
 
 /** The scope expressions see: variables plus read-only built-ins. Built per step, not per packet. */
 export function scopeOf(ctx: FlowContext, extra?: Record<string, unknown>): Scope {
@@ -82,10 +89,14 @@ export function valueOf(v: Valuer, scope: Scope): unknown {
 /** Renders a JSON body template into plain data. */
 export function renderJson(j: JsonTemplate, scope: Scope): unknown {
   switch (j.kind) {
-    case 'template': return renderValue(j.t, scope);
-    case 'literal': return j.value;
-    case 'array': return j.items.map((x) => renderJson(x, scope));
-    case 'object': return Object.fromEntries(j.entries.map(([k, x]) => [k, renderJson(x, scope)]));
+    case 'template':
+      return renderValue(j.t, scope);
+    case 'literal':
+      return j.value;
+    case 'array':
+      return j.items.map((x) => renderJson(x, scope));
+    case 'object':
+      return Object.fromEntries(j.entries.map(([k, x]) => [k, renderJson(x, scope)]));
   }
 }
 

@@ -20,7 +20,15 @@ export class ExpressionError extends Error {
   }
 }
 
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype', '__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__']);
+const FORBIDDEN_KEYS = new Set([
+  '__proto__',
+  'constructor',
+  'prototype',
+  '__defineGetter__',
+  '__defineSetter__',
+  '__lookupGetter__',
+  '__lookupSetter__',
+]);
 const BINARY_OPS = new Set(['==', '!=', '===', '!==', '<', '<=', '>', '>=', '+', '-', '*', '/', '%', '&&', '||', '??']);
 const UNARY_OPS = new Set(['!', '-', '+']);
 /** Upper bound on regex source length for matches(): keeps catastrophic patterns rare and short. */
@@ -39,7 +47,8 @@ function regex(source: unknown): RegExp {
   const s = str(source);
   let re = regexCache.get(s);
   if (re === undefined) {
-    if (s.length > MAX_REGEX_LENGTH) throw new ExpressionError(`regular expression longer than ${MAX_REGEX_LENGTH} characters`);
+    if (s.length > MAX_REGEX_LENGTH)
+      throw new ExpressionError(`regular expression longer than ${MAX_REGEX_LENGTH} characters`);
     re = new RegExp(s);
     if (regexCache.size > 1000) regexCache.clear();
     regexCache.set(s, re);
@@ -49,7 +58,11 @@ function regex(source: unknown): RegExp {
 
 /** The functions an expression may call; names are the whole API, documented in flows/README.md. */
 export const FUNCTIONS: Readonly<Record<string, { arity: [number, number]; fn: Fn }>> = {
-  len: { arity: [1, 1], fn: ([v]) => (typeof v === 'string' || Array.isArray(v) ? v.length : v && typeof v === 'object' ? Object.keys(v).length : 0) },
+  len: {
+    arity: [1, 1],
+    fn: ([v]) =>
+      typeof v === 'string' || Array.isArray(v) ? v.length : v && typeof v === 'object' ? Object.keys(v).length : 0,
+  },
   matches: { arity: [2, 2], fn: ([v, re]) => regex(re).test(str(v)) },
   contains: { arity: [2, 2], fn: ([h, n]) => (Array.isArray(h) ? h.includes(n) : str(h).includes(str(n))) },
   starts_with: { arity: [2, 2], fn: ([v, p]) => str(v).startsWith(str(p)) },
@@ -63,11 +76,20 @@ export const FUNCTIONS: Readonly<Record<string, { arity: [number, number]; fn: F
   round: { arity: [1, 1], fn: ([v]) => Math.round(Number(v)) },
   min: { arity: [1, 16], fn: (a) => Math.min(...a.map(Number)) },
   max: { arity: [1, 16], fn: (a) => Math.max(...a.map(Number)) },
-  join: { arity: [1, 2], fn: ([v, sep]) => (Array.isArray(v) ? v.map(str).join(sep === undefined ? ',' : str(sep)) : str(v)) },
+  join: {
+    arity: [1, 2],
+    fn: ([v, sep]) => (Array.isArray(v) ? v.map(str).join(sep === undefined ? ',' : str(sep)) : str(v)),
+  },
   split: { arity: [2, 2], fn: ([v, sep]) => str(v).split(str(sep)) },
-  slice: { arity: [2, 3], fn: ([v, a, b]) => (Array.isArray(v) ? v : str(v)).slice(Number(a), b === undefined ? undefined : Number(b)) },
+  slice: {
+    arity: [2, 3],
+    fn: ([v, a, b]) => (Array.isArray(v) ? v : str(v)).slice(Number(a), b === undefined ? undefined : Number(b)),
+  },
   default: { arity: [2, 2], fn: ([v, d]) => (v === undefined || v === null || v === '' ? d : v) },
-  is_empty: { arity: [1, 1], fn: ([v]) => v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0) },
+  is_empty: {
+    arity: [1, 1],
+    fn: ([v]) => v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0),
+  },
   json: { arity: [1, 1], fn: ([v]) => JSON.stringify(v ?? null) },
   digits: { arity: [1, 1], fn: ([v]) => str(v).split('').join(' ') },
 };
@@ -85,7 +107,8 @@ jsep.addBinaryOp('??', 1);
 function check(node: Ast): void {
   switch (node.type) {
     case 'Literal':
-      if ((node as jsep.Literal).value instanceof RegExp) throw new ExpressionError('regular expression literals are not allowed; use matches(value, "pattern")');
+      if ((node as jsep.Literal).value instanceof RegExp)
+        throw new ExpressionError('regular expression literals are not allowed; use matches(value, "pattern")');
       return;
     case 'Identifier': {
       const name = (node as jsep.Identifier).name;
@@ -131,12 +154,16 @@ function check(node: Ast): void {
     }
     case 'CallExpression': {
       const c = node as jsep.CallExpression;
-      if (c.callee.type !== 'Identifier') throw new ExpressionError('only the built-in functions can be called (len, matches, ...)');
+      if (c.callee.type !== 'Identifier')
+        throw new ExpressionError('only the built-in functions can be called (len, matches, ...)');
       const name = (c.callee as jsep.Identifier).name;
       const f = Object.hasOwn(FUNCTIONS, name) ? FUNCTIONS[name] : undefined;
-      if (f === undefined) throw new ExpressionError(`unknown function '${name}' (known: ${Object.keys(FUNCTIONS).join(', ')})`);
+      if (f === undefined)
+        throw new ExpressionError(`unknown function '${name}' (known: ${Object.keys(FUNCTIONS).join(', ')})`);
       if (c.arguments.length < f.arity[0] || c.arguments.length > f.arity[1]) {
-        throw new ExpressionError(`${name}() takes ${f.arity[0] === f.arity[1] ? f.arity[0] : `${f.arity[0]} to ${f.arity[1]}`} argument(s), got ${c.arguments.length}`);
+        throw new ExpressionError(
+          `${name}() takes ${f.arity[0] === f.arity[1] ? f.arity[0] : `${f.arity[0]} to ${f.arity[1]}`} argument(s), got ${c.arguments.length}`,
+        );
       }
       for (const a of c.arguments) check(a);
       if (name === 'matches' && c.arguments[1]?.type === 'Literal') {
@@ -230,18 +257,32 @@ export function evaluate(node: Ast, scope: Scope): unknown {
       const l = evaluate(b.left, scope);
       const r = evaluate(b.right, scope);
       switch (b.operator) {
-        case '==': case '===': return looseEq(l, r);
-        case '!=': case '!==': return !looseEq(l, r);
-        case '<': return (l as number) < (r as number);
-        case '<=': return (l as number) <= (r as number);
-        case '>': return (l as number) > (r as number);
-        case '>=': return (l as number) >= (r as number);
-        case '+': return typeof l === 'string' || typeof r === 'string' ? str(l) + str(r) : Number(l) + Number(r);
-        case '-': return Number(l) - Number(r);
-        case '*': return Number(l) * Number(r);
-        case '/': return Number(l) / Number(r);
-        case '%': return Number(l) % Number(r);
-        default: throw new ExpressionError(`operator '${b.operator}' is not allowed`);
+        case '==':
+        case '===':
+          return looseEq(l, r);
+        case '!=':
+        case '!==':
+          return !looseEq(l, r);
+        case '<':
+          return (l as number) < (r as number);
+        case '<=':
+          return (l as number) <= (r as number);
+        case '>':
+          return (l as number) > (r as number);
+        case '>=':
+          return (l as number) >= (r as number);
+        case '+':
+          return typeof l === 'string' || typeof r === 'string' ? str(l) + str(r) : Number(l) + Number(r);
+        case '-':
+          return Number(l) - Number(r);
+        case '*':
+          return Number(l) * Number(r);
+        case '/':
+          return Number(l) / Number(r);
+        case '%':
+          return Number(l) % Number(r);
+        default:
+          throw new ExpressionError(`operator '${b.operator}' is not allowed`);
       }
     }
     case 'ConditionalExpression': {

@@ -6,7 +6,11 @@
 import type { AnyStateMachine, StateNode } from 'xstate';
 import type { CompiledFlow } from './compiler.ts';
 
-export interface GraphEdge { from: string; to: string; label: string }
+export interface GraphEdge {
+  from: string;
+  to: string;
+  label: string;
+}
 export interface FlowGraph {
   name: string;
   start: string;
@@ -24,14 +28,22 @@ function guardLabel(g: unknown): string | null {
   const guard = g as { type?: string; params?: Record<string, unknown> };
   const p = guard.params ?? {};
   switch (guard.type) {
-    case 'expr': return String(p.text ?? 'condition');
-    case 'collectValid': return p.digits !== undefined ? `key ${String(p.digits)}` : 'valid input';
-    case 'attemptsExhausted': return `after ${String(p.max)} attempts`;
-    case 'isHungUp': return 'hung up';
-    case 'httpOk': return '2xx';
-    case 'outcomeIs': return `subflow ${String(p.action)}`;
-    case 'collectEmpty': return 'no input';
-    default: return guard.type ?? null;
+    case 'expr':
+      return String(p.text ?? 'condition');
+    case 'collectValid':
+      return p.digits !== undefined ? `key ${String(p.digits)}` : 'valid input';
+    case 'attemptsExhausted':
+      return `after ${String(p.max)} attempts`;
+    case 'isHungUp':
+      return 'hung up';
+    case 'httpOk':
+      return '2xx';
+    case 'outcomeIs':
+      return `subflow ${String(p.action)}`;
+    case 'collectEmpty':
+      return 'no input';
+    default:
+      return guard.type ?? null;
   }
 }
 
@@ -56,7 +68,10 @@ export function flowGraph(compiled: CompiledFlow): FlowGraph {
   const seen = new Set<string>();
   const add = (from: string, to: string, label: string): void => {
     const k = `${from}\u0000${to}\u0000${label}`;
-    if (!seen.has(k)) { seen.add(k); edges.push({ from, to, label }); }
+    if (!seen.has(k)) {
+      seen.add(k);
+      edges.push({ from, to, label });
+    }
   };
   const visit = (step: string, node: AnyNode): void => {
     const lists: Array<[string, ReadonlyArray<{ target?: ReadonlyArray<AnyNode> | undefined; guard?: unknown }>]> = [];
@@ -85,7 +100,8 @@ export function flowGraph(compiled: CompiledFlow): FlowGraph {
     label: `${s.name}\n(${'sourceType' in s ? s.sourceType : s.type})`,
     kind: 'step' as const,
   }));
-  for (const [id, label] of Object.entries(END_LABELS)) if (edges.some((e) => e.to === id)) nodes.push({ id, label, kind: 'end' });
+  for (const [id, label] of Object.entries(END_LABELS))
+    if (edges.some((e) => e.to === id)) nodes.push({ id, label, kind: 'end' });
   return { name: def.name, start: def.start, nodes, edges };
 }
 
@@ -103,7 +119,8 @@ export function toMermaid(g: FlowGraph): string {
     const label = esc(n.label).replace(/\n/g, '<br/>');
     out.push(n.kind === 'end' ? `  ${mid(n.id)}(["${label}"])` : `  ${mid(n.id)}["${label}"]`);
   }
-  for (const e of g.edges) out.push(e.label ? `  ${mid(e.from)} -->|"${esc(e.label)}"| ${mid(e.to)}` : `  ${mid(e.from)} --> ${mid(e.to)}`);
+  for (const e of g.edges)
+    out.push(e.label ? `  ${mid(e.from)} -->|"${esc(e.label)}"| ${mid(e.to)}` : `  ${mid(e.from)} --> ${mid(e.to)}`);
   return `${out.join('\n')}\n`;
 }
 
@@ -112,8 +129,15 @@ function dq(s: string): string {
 }
 
 export function toDot(g: FlowGraph): string {
-  const out = [`digraph ${dq(g.name)} {`, '  rankdir=TB;', '  node [shape=box, style=rounded];', '  __start [shape=circle, label="start"];', `  __start -> ${dq(g.start)};`];
-  for (const n of g.nodes) out.push(`  ${dq(n.id)} [label=${dq(n.label)}${n.kind === 'end' ? ', shape=doublecircle' : ''}];`);
+  const out = [
+    `digraph ${dq(g.name)} {`,
+    '  rankdir=TB;',
+    '  node [shape=box, style=rounded];',
+    '  __start [shape=circle, label="start"];',
+    `  __start -> ${dq(g.start)};`,
+  ];
+  for (const n of g.nodes)
+    out.push(`  ${dq(n.id)} [label=${dq(n.label)}${n.kind === 'end' ? ', shape=doublecircle' : ''}];`);
   for (const e of g.edges) out.push(`  ${dq(e.from)} -> ${dq(e.to)}${e.label ? ` [label=${dq(e.label)}]` : ''};`);
   out.push('}');
   return `${out.join('\n')}\n`;

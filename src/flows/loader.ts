@@ -12,7 +12,15 @@ import { LineCounter, isMap, isScalar, isSeq, isPair, parseDocument, type Docume
 import { checkYamlLimits, MAX_FLOW_ALIASES, MAX_FLOW_BYTES } from './yamlLimits.ts';
 import { ExpressionError, parseExpression, parseTemplate, type Template } from './expressions.ts';
 import type {
-  FlowDefinition, FlowProblem, Handler, JsonTemplate, NextBranch, SourcePos, Step, Valuer, VariableDecl,
+  FlowDefinition,
+  FlowProblem,
+  Handler,
+  JsonTemplate,
+  NextBranch,
+  SourcePos,
+  Step,
+  Valuer,
+  VariableDecl,
 } from './types.ts';
 
 const SCHEMA_PATH = fileURLToPath(new URL('../../schemas/flow.schema.json', import.meta.url));
@@ -28,7 +36,9 @@ export function flowSchema(): Record<string, unknown> {
 
 function getValidator(): ValidateFunction {
   if (validator === null) {
-    const schema = flowSchema() as { $defs: Record<string, { properties?: Record<string, unknown>; [k: string]: unknown }> };
+    const schema = flowSchema() as {
+      $defs: Record<string, { properties?: Record<string, unknown>; [k: string]: unknown }>;
+    };
     const ajv = new Ajv2020({ allErrors: true, strict: false, verbose: true });
     validator = ajv.compile(schema);
     const stepDef = schema.$defs.step as { properties: { type: { enum: string[] } } };
@@ -99,7 +109,10 @@ class Positions {
 
 function describePath(p: readonly PathSeg[]): string {
   if (p[0] === 'steps' && p.length >= 2) {
-    const rest = p.slice(2).map((s) => (typeof s === 'number' ? `[${s}]` : `.${s}`)).join('');
+    const rest = p
+      .slice(2)
+      .map((s) => (typeof s === 'number' ? `[${s}]` : `.${s}`))
+      .join('');
     return `step '${String(p[1])}'${rest ? ` field '${rest.slice(1)}'` : ''}`;
   }
   return p.length ? `'${p.map(String).join('.')}'` : 'the flow';
@@ -124,21 +137,30 @@ function didYouMean(word: string, candidates: readonly string[]): string {
   let bestD = 3;
   for (const c of candidates) {
     // A prefix ('barge' for 'barge_in') is as good a guess as a typo.
-    const dist = c.toLowerCase().startsWith(word.toLowerCase()) && word.length >= 3 ? 1 : levenshtein(word.toLowerCase(), c.toLowerCase());
-    if (dist < bestD) { bestD = dist; best = c; }
+    const dist =
+      c.toLowerCase().startsWith(word.toLowerCase()) && word.length >= 3
+        ? 1
+        : levenshtein(word.toLowerCase(), c.toLowerCase());
+    if (dist < bestD) {
+      bestD = dist;
+      best = c;
+    }
   }
   return best ? ` (did you mean '${best}'?)` : '';
 }
 
 const ONE_OF_HINTS: Record<string, string> = {
   media: 'a media item (prompt:NAME, tts:TEXT, tone:440, silence:500, digits:123, a path or URL) or a list of them',
-  next: "a step name, or a list of {if: <condition>, goto: <step>}",
+  next: 'a step name, or a list of {if: <condition>, goto: <step>}',
   variable: 'a default value, or {type, default, description, required}',
 };
 
 function toPath(instancePath: string): PathSeg[] {
   if (instancePath === '') return [];
-  return instancePath.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return instancePath
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 function schemaProblems(errors: ErrorObject[], pos: Positions, data: unknown): FlowProblem[] {
@@ -153,7 +175,8 @@ function schemaProblems(errors: ErrorObject[], pos: Positions, data: unknown): F
     if (e.keyword === 'if') continue;
     const p = toPath(e.instancePath);
     // Errors inside a oneOf's branches are noise: the oneOf error itself says what was expected.
-    if (e.keyword !== 'oneOf' && oneOfPaths.some((op) => e.instancePath === op || e.instancePath.startsWith(`${op}/`))) continue;
+    if (e.keyword !== 'oneOf' && oneOfPaths.some((op) => e.instancePath === op || e.instancePath.startsWith(`${op}/`)))
+      continue;
     const where = describePath(p);
     switch (e.keyword) {
       case 'required': {
@@ -165,22 +188,41 @@ function schemaProblems(errors: ErrorObject[], pos: Positions, data: unknown): F
       case 'additionalProperties': {
         const extra = (e.params as { additionalProperty: string }).additionalProperty;
         const t = stepType(p);
-        const allowed = t && p.length === 2 ? stepFields[t] ?? [] : Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
-        out.push(pos.problem([...p, extra], `unknown field '${extra}' in ${where}${t && p.length === 2 ? ` (type ${t})` : ''}${didYouMean(extra, allowed)}; allowed: ${allowed.join(', ')}`, true));
+        const allowed =
+          t && p.length === 2
+            ? (stepFields[t] ?? [])
+            : Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+        out.push(
+          pos.problem(
+            [...p, extra],
+            `unknown field '${extra}' in ${where}${t && p.length === 2 ? ` (type ${t})` : ''}${didYouMean(extra, allowed)}; allowed: ${allowed.join(', ')}`,
+            true,
+          ),
+        );
         break;
       }
       case 'enum': {
         const value = p.reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k as string], data);
         const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map(String);
         if (p[0] === 'steps' && p.length === 3 && p[2] === 'type') {
-          out.push(pos.problem(p, `unknown step type '${String(value)}' in step '${String(p[1])}'${didYouMean(String(value), allowed)}; known types: ${allowed.join(', ')}`));
+          out.push(
+            pos.problem(
+              p,
+              `unknown step type '${String(value)}' in step '${String(p[1])}'${didYouMean(String(value), allowed)}; known types: ${allowed.join(', ')}`,
+            ),
+          );
         } else {
           out.push(pos.problem(p, `${where} must be one of ${allowed.join(', ')} (got '${String(value)}')`));
         }
         break;
       }
       case 'type':
-        out.push(pos.problem(p, `${where} must be ${String((e.params as { type: string | string[] }).type).replace(/,/g, ' or ')}`));
+        out.push(
+          pos.problem(
+            p,
+            `${where} must be ${String((e.params as { type: string | string[] }).type).replace(/,/g, ' or ')}`,
+          ),
+        );
         break;
       case 'oneOf': {
         const ref = /\$defs\/(\w+)/.exec(e.schemaPath);
@@ -202,7 +244,12 @@ function schemaProblems(errors: ErrorObject[], pos: Positions, data: unknown): F
         }
         break;
       }
-      case 'minimum': case 'maximum': case 'minItems': case 'minProperties': case 'minLength': case 'maxLength':
+      case 'minimum':
+      case 'maximum':
+      case 'minItems':
+      case 'minProperties':
+      case 'minLength':
+      case 'maxLength':
         out.push(pos.problem(p, `${where} ${e.message ?? 'is out of range'}`));
         break;
       default:
@@ -229,7 +276,9 @@ class Normaliser {
     if (name === undefined || name === null) return null;
     const n = String(name);
     if (!this.#stepNames.has(n)) {
-      this.problems.push(this.#pos.problem(p, `${what} '${n}' is not a step of this flow${didYouMean(n, [...this.#stepNames])}`));
+      this.problems.push(
+        this.#pos.problem(p, `${what} '${n}' is not a step of this flow${didYouMean(n, [...this.#stepNames])}`),
+      );
     }
     return n;
   }
@@ -272,7 +321,8 @@ class Normaliser {
   json(p: PathSeg[], v: unknown): JsonTemplate {
     if (typeof v === 'string') return { kind: 'template', t: this.template(p, v) };
     if (Array.isArray(v)) return { kind: 'array', items: v.map((x, i) => this.json([...p, i], x)) };
-    if (v !== null && typeof v === 'object') return { kind: 'object', entries: Object.entries(v).map(([k, x]) => [k, this.json([...p, k], x)]) };
+    if (v !== null && typeof v === 'object')
+      return { kind: 'object', entries: Object.entries(v).map(([k, x]) => [k, this.json([...p, k], x)]) };
     return { kind: 'literal', value: v };
   }
 
@@ -316,14 +366,26 @@ class Normaliser {
       case 'play':
         return { ...base, type: 'play', media: this.media([...p, 'media'], s.media), bargeIn: bool('barge_in', false) };
       case 'say':
-        return { ...base, type: 'say', text: this.template([...p, 'text'], String(s.text)), voice: (s.voice as string) ?? null, bargeIn: bool('barge_in', false) };
+        return {
+          ...base,
+          type: 'say',
+          text: this.template([...p, 'text'], String(s.text)),
+          voice: (s.voice as string) ?? null,
+          bargeIn: bool('barge_in', false),
+        };
       case 'collect':
       case 'menu': {
         const prompts: Template[][] = [];
         if (s.prompt !== undefined) prompts.push(this.media([...p, 'prompt'], s.prompt));
         if (Array.isArray(s.prompts)) s.prompts.forEach((m, i) => prompts.push(this.media([...p, 'prompts', i], m)));
         if (s.prompt !== undefined && s.prompts !== undefined) {
-          this.problems.push(this.#pos.problem([...p, 'prompts'], `step '${name}': use either 'prompt' or 'prompts' (tapered), not both`, true));
+          this.problems.push(
+            this.#pos.problem(
+              [...p, 'prompts'],
+              `step '${name}': use either 'prompt' or 'prompts' (tapered), not both`,
+              true,
+            ),
+          );
         }
         let choices: Record<string, string> | null = null;
         let maxDefault = 20;
@@ -333,12 +395,24 @@ class Normaliser {
             choices[k] = this.ref([...p, 'options', k], v, `menu option '${k}' step`) ?? '';
           }
           maxDefault = Math.max(...Object.keys(choices).map((k) => k.length));
-          if (s.next !== undefined) this.problems.push(this.#pos.problem([...p, 'next'], `step '${name}' (menu): a menu continues through its options; remove 'next'`, true));
+          if (s.next !== undefined)
+            this.problems.push(
+              this.#pos.problem(
+                [...p, 'next'],
+                `step '${name}' (menu): a menu continues through its options; remove 'next'`,
+                true,
+              ),
+            );
         }
         const minDigits = num('min_digits', 1);
         const maxDigits = num('max_digits', maxDefault);
         if (minDigits > maxDigits) {
-          this.problems.push(this.#pos.problem([...p, 'min_digits'], `step '${name}': min_digits (${minDigits}) is greater than max_digits (${maxDigits})`));
+          this.problems.push(
+            this.#pos.problem(
+              [...p, 'min_digits'],
+              `step '${name}': min_digits (${minDigits}) is greater than max_digits (${maxDigits})`,
+            ),
+          );
         }
         let pattern: string | null = null;
         if (typeof s.pattern === 'string') {
@@ -346,27 +420,38 @@ class Normaliser {
             new RegExp(s.pattern);
             pattern = s.pattern;
           } catch (err) {
-            this.problems.push(this.#pos.problem([...p, 'pattern'], `step '${name}': invalid pattern: ${(err as Error).message}`));
+            this.problems.push(
+              this.#pos.problem([...p, 'pattern'], `step '${name}': invalid pattern: ${(err as Error).message}`),
+            );
           }
         }
         const terminator = typeof s.terminator === 'string' ? s.terminator : s.type === 'menu' ? '' : '#';
         const maxAttempts = num('max_attempts', 3);
         const onFailure = this.ref([...p, 'on_failure'], s.on_failure, 'on_failure step');
         return {
-          ...base, type: 'collect', sourceType: s.type, prompts,
+          ...base,
+          type: 'collect',
+          sourceType: s.type,
+          prompts,
           variable: typeof s.variable === 'string' ? s.variable : s.type === 'menu' ? 'choice' : 'digits',
-          minDigits, maxDigits, terminator,
+          minDigits,
+          maxDigits,
+          terminator,
           firstDigitTimeoutMs: num('first_digit_timeout_ms', 5000),
           interDigitTimeoutMs: num('inter_digit_timeout_ms', 3000),
-          pattern, bargeIn: bool('barge_in', true), maxAttempts,
+          pattern,
+          bargeIn: bool('barge_in', true),
+          maxAttempts,
           noinput: this.handler([...p, 'noinput'], s.noinput),
           nomatch: this.handler([...p, 'nomatch'], s.nomatch),
-          onFailure, choices,
+          onFailure,
+          choices,
         };
       }
       case 'record':
         return {
-          ...base, type: 'record',
+          ...base,
+          type: 'record',
           path: typeof s.path === 'string' ? this.template([...p, 'path'], s.path) : null,
           format: (s.format as 'wav' | 'mp3' | 'opus') ?? 'wav',
           maxDurationMs: num('max_duration_ms', 120000),
@@ -376,15 +461,29 @@ class Normaliser {
           variable: typeof s.variable === 'string' ? s.variable : 'recording',
         };
       case 'conference':
-        return { ...base, type: 'conference', room: this.template([...p, 'room'], String(s.room)), options: (s.options as Raw) ?? {} };
+        return {
+          ...base,
+          type: 'conference',
+          room: this.template([...p, 'room'], String(s.room)),
+          options: (s.options as Raw) ?? {},
+        };
       case 'bridge':
-        return { ...base, type: 'bridge', target: this.template([...p, 'target'], String(s.target)), options: (s.options as Raw) ?? {} };
+        return {
+          ...base,
+          type: 'bridge',
+          target: this.template([...p, 'target'], String(s.target)),
+          options: (s.options as Raw) ?? {},
+        };
       case 'http':
         return {
-          ...base, type: 'http',
+          ...base,
+          type: 'http',
           method: (s.method as 'GET') ?? 'GET',
           url: this.template([...p, 'url'], String(s.url)),
-          headers: Object.entries((s.headers as Record<string, string>) ?? {}).map(([k, v]) => [k, this.template([...p, 'headers', k], v)]),
+          headers: Object.entries((s.headers as Record<string, string>) ?? {}).map(([k, v]) => [
+            k,
+            this.template([...p, 'headers', k], v),
+          ]),
           body: s.body === undefined ? null : this.json([...p, 'body'], s.body),
           bodyIsText: typeof s.body === 'string',
           timeoutMs: num('timeout_ms', 5000),
@@ -399,26 +498,56 @@ class Normaliser {
       case 'branch': {
         const conds = (s.conditions as Array<{ if: string; goto: string }>).map((c, i) => {
           const e = this.expr([...p, 'conditions', i, 'if'], c.if);
-          return { cond: e?.ast ?? null, condText: c.if, target: this.ref([...p, 'conditions', i, 'goto'], c.goto, 'goto step') ?? '' };
+          return {
+            cond: e?.ast ?? null,
+            condText: c.if,
+            target: this.ref([...p, 'conditions', i, 'goto'], c.goto, 'goto step') ?? '',
+          };
         });
         const els = this.ref([...p, 'else'], s.else, 'else step');
-        if (s.next !== undefined) this.problems.push(this.#pos.problem([...p, 'next'], `step '${name}' (branch): use 'else' instead of 'next'`, true));
-        return { ...base, type: 'branch', sourceType: 'branch', next: els ? [...conds, { cond: null, condText: null, target: els }] : conds };
+        if (s.next !== undefined)
+          this.problems.push(
+            this.#pos.problem([...p, 'next'], `step '${name}' (branch): use 'else' instead of 'next'`, true),
+          );
+        return {
+          ...base,
+          type: 'branch',
+          sourceType: 'branch',
+          next: els ? [...conds, { cond: null, condText: null, target: els }] : conds,
+        };
       }
       case 'goto': {
-        if (s.next !== undefined) this.problems.push(this.#pos.problem([...p, 'next'], `step '${name}' (goto): 'next' makes no sense here; use 'target'`, true));
+        if (s.next !== undefined)
+          this.problems.push(
+            this.#pos.problem([...p, 'next'], `step '${name}' (goto): 'next' makes no sense here; use 'target'`, true),
+          );
         const t = this.ref([...p, 'target'], s.target, 'goto target') ?? '';
         return { ...base, type: 'branch', sourceType: 'goto', next: [{ cond: null, condText: null, target: t }] };
       }
       case 'call':
-        return { ...base, type: 'call', flow: String(s.flow), params: this.assignments([...p, 'params'], s.params), returns: this.assignments([...p, 'returns'], s.returns) };
+        return {
+          ...base,
+          type: 'call',
+          flow: String(s.flow),
+          params: this.assignments([...p, 'params'], s.params),
+          returns: this.assignments([...p, 'returns'], s.returns),
+        };
       case 'return':
         this.terminal(p, s, name);
-        return { ...base, type: 'return', values: s.values === undefined ? null : this.assignments([...p, 'values'], s.values) };
+        return {
+          ...base,
+          type: 'return',
+          values: s.values === undefined ? null : this.assignments([...p, 'values'], s.values),
+        };
       case 'wait':
         return { ...base, type: 'wait', durationMs: num('duration_ms', 0) };
       case 'log':
-        return { ...base, type: 'log', message: this.template([...p, 'message'], String(s.message)), level: (s.level as 'info') ?? 'info' };
+        return {
+          ...base,
+          type: 'log',
+          message: this.template([...p, 'message'], String(s.message)),
+          level: (s.level as 'info') ?? 'info',
+        };
       case 'transfer':
         this.terminal(p, s, name);
         return { ...base, type: 'transfer', target: this.template([...p, 'target'], String(s.target)) };
@@ -431,7 +560,14 @@ class Normaliser {
   }
 
   terminal(p: PathSeg[], s: Raw, name: string): void {
-    if (s.next !== undefined) this.problems.push(this.#pos.problem([...p, 'next'], `step '${name}' (${String(s.type)}) ends the flow; 'next' is never taken`, true));
+    if (s.next !== undefined)
+      this.problems.push(
+        this.#pos.problem(
+          [...p, 'next'],
+          `step '${name}' (${String(s.type)}) ends the flow; 'next' is never taken`,
+          true,
+        ),
+      );
   }
 }
 
@@ -452,13 +588,18 @@ function stepTargets(s: Step): string[] {
 /** Parses, validates and normalises one flow. `file` is used in positions only. */
 export function loadFlowText(text: string, file: string): LoadResult {
   const tooBig = checkYamlLimits(text);
-  if (tooBig !== null) return { ok: false, warnings: [], errors: [{ file, ...tooBig, message: `YAML limits: ${tooBig.message}` }] };
+  if (tooBig !== null)
+    return { ok: false, warnings: [], errors: [{ file, ...tooBig, message: `YAML limits: ${tooBig.message}` }] };
   const lc = new LineCounter();
   let doc: Document;
   try {
     doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   } catch (err) {
-    return { ok: false, warnings: [], errors: [{ file, line: 1, column: 1, message: `YAML syntax: ${(err as Error).message}` }] };
+    return {
+      ok: false,
+      warnings: [],
+      errors: [{ file, line: 1, column: 1, message: `YAML syntax: ${(err as Error).message}` }],
+    };
   }
   const pos = new Positions(doc, lc, file, text);
   if (doc.errors.length > 0) {
@@ -467,7 +608,12 @@ export function loadFlowText(text: string, file: string): LoadResult {
       warnings: [],
       errors: doc.errors.map((e) => {
         const lp = lc.linePos(e.pos[0]);
-        return { file, line: lp.line, column: lp.col, message: `YAML syntax: ${e.message.split('\n')[0] ?? e.message}` };
+        return {
+          file,
+          line: lp.line,
+          column: lp.col,
+          message: `YAML syntax: ${e.message.split('\n')[0] ?? e.message}`,
+        };
       }),
     };
   }
@@ -482,7 +628,11 @@ export function loadFlowText(text: string, file: string): LoadResult {
     return { ok: false, warnings: [], errors: [{ file, line: 1, column: 1, message }] };
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    return { ok: false, warnings: [], errors: [{ file, line: 1, column: 1, message: 'a flow file must be a mapping with name, start and steps' }] };
+    return {
+      ok: false,
+      warnings: [],
+      errors: [{ file, line: 1, column: 1, message: 'a flow file must be a mapping with name, start and steps' }],
+    };
   }
   const validate = getValidator();
   if (!validate(data)) {
@@ -502,9 +652,16 @@ export function loadFlowText(text: string, file: string): LoadResult {
   for (const [k, v] of Object.entries((raw.variables as Raw) ?? {})) {
     if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
       const d = v as { type?: VariableDecl['type']; default?: unknown; required?: boolean; description?: string };
-      variables[k] = { type: d.type ?? null, default: d.default ?? null, required: d.required ?? false, description: d.description ?? null };
+      variables[k] = {
+        type: d.type ?? null,
+        default: d.default ?? null,
+        required: d.required ?? false,
+        description: d.description ?? null,
+      };
       if (d.type && d.default !== undefined && d.default !== null && !matchesType(d.default, d.type)) {
-        n.problems.push(pos.problem(['variables', k, 'default'], `variable '${k}': default does not match type ${d.type}`));
+        n.problems.push(
+          pos.problem(['variables', k, 'default'], `variable '${k}': default does not match type ${d.type}`),
+        );
       }
     } else {
       variables[k] = { type: null, default: v, required: false, description: null };
@@ -517,12 +674,24 @@ export function loadFlowText(text: string, file: string): LoadResult {
   for (const s0 of Object.values(steps)) {
     const path: string[] = [];
     let cur: Step | undefined = s0;
-    while (cur && instant.has(cur.type) && cur.next.length >= 1 && cur.next[0]!.cond === null && !path.includes(cur.name)) {
+    while (
+      cur &&
+      instant.has(cur.type) &&
+      cur.next.length >= 1 &&
+      cur.next[0]!.cond === null &&
+      !path.includes(cur.name)
+    ) {
       path.push(cur.name);
       cur = steps[cur.next[0]!.target];
     }
     if (cur && path.includes(cur.name) && cur.name === s0.name) {
-      n.problems.push(pos.problem(['steps', s0.name], `steps ${[...path, s0.name].join(' → ')} loop forever without waiting for anything (add a collect, wait or condition)`, true));
+      n.problems.push(
+        pos.problem(
+          ['steps', s0.name],
+          `steps ${[...path, s0.name].join(' → ')} loop forever without waiting for anything (add a collect, wait or condition)`,
+          true,
+        ),
+      );
       break;
     }
   }
@@ -549,16 +718,26 @@ export function loadFlowText(text: string, file: string): LoadResult {
     flow: {
       name: String(raw.name),
       description: typeof raw.description === 'string' ? raw.description : '',
-      file, source: text, variables, start, onError, onHangup, steps, warnings: n.warnings,
+      file,
+      source: text,
+      variables,
+      start,
+      onError,
+      onHangup,
+      steps,
+      warnings: n.warnings,
     },
   };
 }
 
 export function matchesType(v: unknown, t: NonNullable<VariableDecl['type']>): boolean {
   switch (t) {
-    case 'array': return Array.isArray(v);
-    case 'object': return v !== null && typeof v === 'object' && !Array.isArray(v);
-    default: return typeof v === t;
+    case 'array':
+      return Array.isArray(v);
+    case 'object':
+      return v !== null && typeof v === 'object' && !Array.isArray(v);
+    default:
+      return typeof v === t;
   }
 }
 
@@ -567,7 +746,10 @@ function dedupe(ps: FlowProblem[]): FlowProblem[] {
   const out: FlowProblem[] = [];
   for (const p of ps) {
     const k = `${p.line}:${p.column}:${p.message}`;
-    if (!seen.has(k)) { seen.add(k); out.push(p); }
+    if (!seen.has(k)) {
+      seen.add(k);
+      out.push(p);
+    }
   }
   return out.sort((a, b) => a.line - b.line || a.column - b.column);
 }
@@ -580,7 +762,15 @@ export function readFlowSource(file: string): { ok: true; text: string } | { ok:
   try {
     const size = fs.statSync(file).size;
     if (size > MAX_FLOW_BYTES) {
-      return { ok: false, problem: { file, line: 1, column: 1, message: `YAML limits: the flow is ${size} bytes; the limit is ${MAX_FLOW_BYTES}` } };
+      return {
+        ok: false,
+        problem: {
+          file,
+          line: 1,
+          column: 1,
+          message: `YAML limits: the flow is ${size} bytes; the limit is ${MAX_FLOW_BYTES}`,
+        },
+      };
     }
     return { ok: true, text: fs.readFileSync(file, 'utf8') };
   } catch (err) {
@@ -604,13 +794,17 @@ export function crossCheck(flows: readonly FlowDefinition[]): FlowProblem[] {
   const out: FlowProblem[] = [];
   for (const f of flows) {
     const prev = names.get(f.name);
-    if (prev) out.push({ file: f.file, line: 1, column: 1, message: `flow name '${f.name}' is already used by ${prev.file}` });
+    if (prev)
+      out.push({ file: f.file, line: 1, column: 1, message: `flow name '${f.name}' is already used by ${prev.file}` });
     else names.set(f.name, f);
   }
   for (const f of flows) {
     for (const s of Object.values(f.steps)) {
       if (s.type === 'call' && !names.has(s.flow)) {
-        out.push({ ...s.pos, message: `step '${s.name}' calls flow '${s.flow}', which does not exist${didYouMean(s.flow, [...names.keys()])}` });
+        out.push({
+          ...s.pos,
+          message: `step '${s.name}' calls flow '${s.flow}', which does not exist${didYouMean(s.flow, [...names.keys()])}`,
+        });
       }
     }
   }

@@ -46,8 +46,17 @@ interface StepBase {
   onHangup: string | null;
 }
 
-export interface PlayStep extends StepBase { type: 'play'; media: Template[]; bargeIn: boolean }
-export interface SayStep extends StepBase { type: 'say'; text: Template; voice: string | null; bargeIn: boolean }
+export interface PlayStep extends StepBase {
+  type: 'play';
+  media: Template[];
+  bargeIn: boolean;
+}
+export interface SayStep extends StepBase {
+  type: 'say';
+  text: Template;
+  voice: string | null;
+  bargeIn: boolean;
+}
 export interface CollectStep extends StepBase {
   type: 'collect';
   /** Source type, for graphs and events: `menu` normalises into collect with choices. */
@@ -78,8 +87,16 @@ export interface RecordStep extends StepBase {
   beep: boolean;
   variable: string;
 }
-export interface ConferenceStep extends StepBase { type: 'conference'; room: Template; options: Record<string, unknown> }
-export interface BridgeStep extends StepBase { type: 'bridge'; target: Template; options: Record<string, unknown> }
+export interface ConferenceStep extends StepBase {
+  type: 'conference';
+  room: Template;
+  options: Record<string, unknown>;
+}
+export interface BridgeStep extends StepBase {
+  type: 'bridge';
+  target: Template;
+  options: Record<string, unknown>;
+}
 export interface HttpStep extends StepBase {
   type: 'http';
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -95,19 +112,59 @@ export interface HttpStep extends StepBase {
   assign: Array<[string, Valuer]>;
   fallback: string | null;
 }
-export interface SetStep extends StepBase { type: 'set'; values: Array<[string, Valuer]> }
+export interface SetStep extends StepBase {
+  type: 'set';
+  values: Array<[string, Valuer]>;
+}
 /** `branch` and `goto` both normalise to this: nothing happens, `next` decides. */
-export interface BranchStep extends StepBase { type: 'branch'; sourceType: 'branch' | 'goto' }
-export interface CallStep extends StepBase { type: 'call'; flow: string; params: Array<[string, Valuer]>; returns: Array<[string, Valuer]> }
-export interface ReturnStep extends StepBase { type: 'return'; values: Array<[string, Valuer]> | null }
-export interface WaitStep extends StepBase { type: 'wait'; durationMs: number }
-export interface LogStep extends StepBase { type: 'log'; message: Template; level: 'debug' | 'info' | 'warn' | 'error' }
-export interface TransferStep extends StepBase { type: 'transfer'; target: Template }
-export interface HangupStep extends StepBase { type: 'hangup'; cause: string }
+export interface BranchStep extends StepBase {
+  type: 'branch';
+  sourceType: 'branch' | 'goto';
+}
+export interface CallStep extends StepBase {
+  type: 'call';
+  flow: string;
+  params: Array<[string, Valuer]>;
+  returns: Array<[string, Valuer]>;
+}
+export interface ReturnStep extends StepBase {
+  type: 'return';
+  values: Array<[string, Valuer]> | null;
+}
+export interface WaitStep extends StepBase {
+  type: 'wait';
+  durationMs: number;
+}
+export interface LogStep extends StepBase {
+  type: 'log';
+  message: Template;
+  level: 'debug' | 'info' | 'warn' | 'error';
+}
+export interface TransferStep extends StepBase {
+  type: 'transfer';
+  target: Template;
+}
+export interface HangupStep extends StepBase {
+  type: 'hangup';
+  cause: string;
+}
 
 export type Step =
-  | PlayStep | SayStep | CollectStep | RecordStep | ConferenceStep | BridgeStep | HttpStep | SetStep
-  | BranchStep | CallStep | ReturnStep | WaitStep | LogStep | TransferStep | HangupStep;
+  | PlayStep
+  | SayStep
+  | CollectStep
+  | RecordStep
+  | ConferenceStep
+  | BridgeStep
+  | HttpStep
+  | SetStep
+  | BranchStep
+  | CallStep
+  | ReturnStep
+  | WaitStep
+  | LogStep
+  | TransferStep
+  | HangupStep;
 
 export type StepType = Step['type'];
 

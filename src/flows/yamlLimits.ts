@@ -37,7 +37,10 @@ export function checkYamlLimits(text: string): YamlLimitProblem | null {
   while (i < n) {
     // Start of a line: its indentation closes deeper block levels and may open one.
     let col = 0;
-    while (i < n && text[i] === ' ') { i++; col++; }
+    while (i < n && text[i] === ' ') {
+      i++;
+      col++;
+    }
     const first = text[i];
     const blank = i >= n || first === '\n' || first === '\r' || first === '#';
     if (!blank && flow === 0) {
@@ -47,7 +50,10 @@ export function checkYamlLimits(text: string): YamlLimitProblem | null {
       while (i + 1 < n && (text[i] === '-' || text[i] === '?') && (text[i + 1] === ' ' || text[i + 1] === '\t')) {
         i += 2;
         col += 2;
-        while (i < n && text[i] === ' ') { i++; col++; }
+        while (i < n && text[i] === ' ') {
+          i++;
+          col++;
+        }
         indents.push(col);
         if (indents.length > MAX_FLOW_DEPTH) break;
       }

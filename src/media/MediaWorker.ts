@@ -37,7 +37,6 @@ interface Bridge {
   remote: RingTarget | null;
 }
 
-
 /**
  * Everything one media worker thread owns: its endpoints (and their sockets), bridges, and the
  * housekeeping timer (RTCP, media timeouts). Requests arrive from the control plane through
@@ -76,8 +75,10 @@ export class MediaWorker implements EndpointListener {
       endpoint: (id) => this.#endpoint(id),
       audio: (id) => {
         const ep = this.#endpoint(id);
-        if (ep.audio === null) ep.audio = new EndpointAudio(ep, this.clock);
-        return ep.audio;
+        if (ep.audio instanceof EndpointAudio) return ep.audio;
+        const audio = new EndpointAudio(ep, this.clock);
+        ep.audio = audio;
+        return audio;
       },
       notify,
       emitDigit: (endpointId, digit) => {
@@ -85,17 +86,28 @@ export class MediaWorker implements EndpointListener {
       },
       onDigit: (listener) => {
         digitListeners.add(listener);
-        return () => { digitListeners.delete(listener); };
+        return () => {
+          digitListeners.delete(listener);
+        };
       },
       sendDtmf: async (endpointId, digits, durationMs) => {
-        await this.#engines.dtmf.handlers['dtmf.send']({ endpointId, digits, ...(durationMs !== undefined ? { durationMs } : {}) });
+        await this.#engines.dtmf.handlers['dtmf.send']({
+          endpointId,
+          digits,
+          ...(durationMs !== undefined ? { durationMs } : {}),
+        });
       },
     };
     this.#engines = createEngines(ctx);
     const e = this.#engines;
     this.#handlers = {
-      ...this.#endpointHandlers, ...this.#bridgeHandlers, ...this.#workerHandlers,
-      ...e.playback.handlers, ...e.recording.handlers, ...e.conference.handlers, ...e.dtmf.handlers,
+      ...this.#endpointHandlers,
+      ...this.#bridgeHandlers,
+      ...this.#workerHandlers,
+      ...e.playback.handlers,
+      ...e.recording.handlers,
+      ...e.conference.handlers,
+      ...e.dtmf.handlers,
     };
     this.#lag = monitorEventLoopDelay({ resolution: 10 });
     this.#lag.enable();
@@ -111,8 +123,12 @@ export class MediaWorker implements EndpointListener {
   }
 
   /** Answers one request of the control plane (an unknown method: UNKNOWN_METHOD). */
-  async handle<M extends WorkerMethod>(method: M, params: WorkerRequests[M]['params']): Promise<WorkerRequests[M]['result']> {
-    if (!Object.hasOwn(this.#handlers, method)) throw new InvalidStateError('UNKNOWN_METHOD', `unknown worker method ${String(method)}`);
+  async handle<M extends WorkerMethod>(
+    method: M,
+    params: WorkerRequests[M]['params'],
+  ): Promise<WorkerRequests[M]['result']> {
+    if (!Object.hasOwn(this.#handlers, method))
+      throw new InvalidStateError('UNKNOWN_METHOD', `unknown worker method ${String(method)}`);
     return this.#handlers[method](params);
   }
 
@@ -149,7 +165,9 @@ export class MediaWorker implements EndpointListener {
       return { ok: true };
     },
     'worker.crash': () => {
-      setImmediate(() => { throw new Error('crash requested by worker.crash'); });
+      setImmediate(() => {
+        throw new Error('crash requested by worker.crash');
+      });
       return { ok: true };
     },
   };
@@ -173,7 +191,8 @@ export class MediaWorker implements EndpointListener {
   #configureEndpoint(p: WorkerRequests['endpoint.configure']['params']): { ok: true } {
     const ep = this.#endpoint(p.id);
     ep.configure(p.media, performance.now());
-    if (this.#silenceFill !== 'off' && !this.#fills.has(ep.id)) this.#fills.set(ep.id, new SilenceFill(ep, this.clock, this.#silenceFill));
+    if (this.#silenceFill !== 'off' && !this.#fills.has(ep.id))
+      this.#fills.set(ep.id, new SilenceFill(ep, this.clock, this.#silenceFill));
     this.#refreshFill(ep);
     for (const engine of Object.values(this.#engines)) {
       try {
@@ -214,7 +233,8 @@ export class MediaWorker implements EndpointListener {
     const a = this.#endpoint(p.a);
     const b = this.#endpoint(p.b);
     for (const ep of [a, b]) {
-      if (this.#bridgeOf.has(ep.id)) throw new InvalidStateError('ALREADY_BRIDGED', `endpoint ${ep.id} is already bridged`);
+      if (this.#bridgeOf.has(ep.id))
+        throw new InvalidStateError('ALREADY_BRIDGED', `endpoint ${ep.id} is already bridged`);
     }
     const ab = new BridgeLink(a, new LocalTarget(b), this.clock);
     const ba = new BridgeLink(b, new LocalTarget(a), this.clock);
@@ -232,7 +252,8 @@ export class MediaWorker implements EndpointListener {
 
   #createRemoteBridge(p: WorkerRequests['bridge.createRemote']['params']): { mode: 'relay' | 'transcode' } {
     const local = this.#endpoint(p.local);
-    if (this.#bridgeOf.has(local.id)) throw new InvalidStateError('ALREADY_BRIDGED', `endpoint ${local.id} is already bridged`);
+    if (this.#bridgeOf.has(local.id))
+      throw new InvalidStateError('ALREADY_BRIDGED', `endpoint ${local.id} is already bridged`);
     const tx = new SpscRing(p.tx);
     const rx = new SpscRing(p.rx);
     const remote = new RingTarget(tx, new Doorbell(p.peerBell), p.peerMedia, local.drops);
@@ -311,17 +332,26 @@ export class MediaWorker implements EndpointListener {
     };
     lag.reset();
     const engines: Record<string, Record<string, number>> = {};
-    for (const [prefix, engine] of Object.entries(this.#engines)) if (engine.metrics) engines[prefix] = engine.metrics();
+    for (const [prefix, engine] of Object.entries(this.#engines))
+      if (engine.metrics) engines[prefix] = engine.metrics();
     result.engines = engines;
     const clock = this.clock;
     result.clock = {
-      ticks: clock.ticks, lateMaxMs: clock.lateMax, lateP50Ms: clock.latePercentile(50), lateP99Ms: clock.latePercentile(99),
+      ticks: clock.ticks,
+      lateMaxMs: clock.lateMax,
+      lateP50Ms: clock.latePercentile(50),
+      lateP99Ms: clock.latePercentile(99),
       lateHistogram: clock.lateHistogram(),
     };
     clock.resetLateness();
     // this thread's isolate: its heap and its resourceLimits' ceiling
     const heap = getHeapStatistics();
-    result.heap = { usedBytes: heap.used_heap_size, totalBytes: heap.total_heap_size, limitBytes: heap.heap_size_limit, externalBytes: heap.external_memory };
+    result.heap = {
+      usedBytes: heap.used_heap_size,
+      totalBytes: heap.total_heap_size,
+      limitBytes: heap.heap_size_limit,
+      externalBytes: heap.external_memory,
+    };
     return result;
   }
 
@@ -340,13 +370,15 @@ export class MediaWorker implements EndpointListener {
 
   /** Lets engines finish what must not be lost (recordings), then closes everything. */
   async shutdown(): Promise<void> {
-    await Promise.all(Object.values(this.#engines).map(async (e) => {
-      try {
-        await e.close();
-      } catch {
-        // keep closing the others
-      }
-    }));
+    await Promise.all(
+      Object.values(this.#engines).map(async (e) => {
+        try {
+          await e.close();
+        } catch {
+          // keep closing the others
+        }
+      }),
+    );
     this.close();
   }
 

@@ -16,8 +16,13 @@ export interface BridgeRequests {
    */
   'bridge.createRemote': {
     params: {
-      id: string; local: string; peerMedia: EndpointMediaConfig;
-      tx: SharedArrayBuffer; rx: SharedArrayBuffer; bell: SharedArrayBuffer; peerBell: SharedArrayBuffer;
+      id: string;
+      local: string;
+      peerMedia: EndpointMediaConfig;
+      tx: SharedArrayBuffer;
+      rx: SharedArrayBuffer;
+      bell: SharedArrayBuffer;
+      peerBell: SharedArrayBuffer;
     };
     result: { mode: BridgeMode };
   };

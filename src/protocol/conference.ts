@@ -51,7 +51,14 @@ export interface ParticipantInfo {
   outputGainDb: number;
   codec: string;
   joinedAt: string;
-  jitterBuffer: { delayMs: number; late: number; lost: number; concealed: number; duplicates: number; discarded: number } | null;
+  jitterBuffer: {
+    delayMs: number;
+    late: number;
+    lost: number;
+    concealed: number;
+    duplicates: number;
+    discarded: number;
+  } | null;
 }
 
 export interface ConferenceInfo {
@@ -107,11 +114,22 @@ export interface ConferenceRequests {
 export interface ConferenceNotifications {
   'conference.created': { conferenceId: string; worker: number; sampleRate: number };
   'conference.participant.joined': {
-    conferenceId: string; endpointId: string; moderator: boolean; muted: boolean; deaf: boolean; state: ParticipantState;
+    conferenceId: string;
+    endpointId: string;
+    moderator: boolean;
+    muted: boolean;
+    deaf: boolean;
+    state: ParticipantState;
   };
   'conference.participant.left': { conferenceId: string; endpointId: string; reason: LeaveReason };
   'conference.participant.updated': {
-    conferenceId: string; endpointId: string; muted: boolean; deaf: boolean; hold: boolean; moderator: boolean; state: ParticipantState;
+    conferenceId: string;
+    endpointId: string;
+    muted: boolean;
+    deaf: boolean;
+    hold: boolean;
+    moderator: boolean;
+    state: ParticipantState;
   };
   'conference.talking.started': { conferenceId: string; endpointId: string };
   'conference.talking.stopped': { conferenceId: string; endpointId: string };

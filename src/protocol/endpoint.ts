@@ -33,7 +33,14 @@ export interface WorkerEndpointStats {
   mos: number;
   dropped: Record<string, number>;
   remote: { ip: string; rtpPort: number; rtcpPort: number } | null;
-  jitterBuffer: { delayMs: number; late: number; lost: number; concealed: number; duplicates: number; discarded: number } | null;
+  jitterBuffer: {
+    delayMs: number;
+    late: number;
+    lost: number;
+    concealed: number;
+    duplicates: number;
+    discarded: number;
+  } | null;
 }
 
 export interface EndpointCreateParams {

@@ -22,13 +22,19 @@ export type * from './conference.ts';
 export type * from './dtmf.ts';
 export type * from './endpoint.ts';
 export type * from './playback.ts';
+export type * from './prep.ts';
 export type * from './recording.ts';
 export type * from './worker.ts';
 
 /** Every request a media worker answers. */
 export interface WorkerRequests
-  extends EndpointRequests, BridgeRequests, WorkerAdminRequests,
-  PlaybackRequests, RecordingRequests, ConferenceRequests, DtmfRequests {}
+  extends EndpointRequests,
+    BridgeRequests,
+    WorkerAdminRequests,
+    PlaybackRequests,
+    RecordingRequests,
+    ConferenceRequests,
+    DtmfRequests {}
 
 export type WorkerMethod = keyof WorkerRequests;
 export type ParamsOf<M extends WorkerMethod> = WorkerRequests[M]['params'];
@@ -39,8 +45,13 @@ export type ResultOf<M extends WorkerMethod> = WorkerRequests[M]['result'];
  * of them is a plain `Record<string, unknown>` too.
  */
 export interface WorkerNotifications
-  extends EndpointNotifications, BridgeNotifications, WorkerAdminNotifications,
-  PlaybackNotifications, RecordingNotifications, ConferenceNotifications, DtmfNotifications {}
+  extends EndpointNotifications,
+    BridgeNotifications,
+    WorkerAdminNotifications,
+    PlaybackNotifications,
+    RecordingNotifications,
+    ConferenceNotifications,
+    DtmfNotifications {}
 
 export type NotificationType = keyof WorkerNotifications;
 

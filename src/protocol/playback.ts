@@ -54,17 +54,19 @@ export interface PlaybackRequests {
 }
 
 /** Where a playback plays: an endpoint, or the mix of a conference. */
-export type PlaybackTarget = { endpointId: string; conferenceId?: never } | { conferenceId: string; endpointId?: never };
+export type PlaybackTarget =
+  | { endpointId: string; conferenceId?: never }
+  | { conferenceId: string; endpointId?: never };
 
 export type PlaybackStarted = { playbackId: string } & PlaybackTarget;
 
 export type PlaybackFinished = { playbackId: string } & PlaybackTarget & {
-  reason: PlaybackFinishReason;
-  playedMs: number;
-  /** The digit of a barge-in. */
-  digit?: string;
-  error?: string;
-};
+    reason: PlaybackFinishReason;
+    playedMs: number;
+    /** The digit of a barge-in. */
+    digit?: string;
+    error?: string;
+  };
 
 export interface PlaybackNotifications {
   'playback.started': PlaybackStarted;

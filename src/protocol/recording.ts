@@ -72,7 +72,10 @@ export interface RecordingRequests {
   'recording.stop': { params: { recordingId: string; cause?: 'stopped' | 'hangup' }; result: RecordingOutcome };
   'recording.pause': { params: { recordingId: string }; result: { recordingId: string; state: 'paused' } };
   'recording.resume': { params: { recordingId: string }; result: { recordingId: string; state: 'recording' } };
-  'recording.get': { params: { recordingId: string }; result: { recordingId: string; state: RecorderState; elapsedMs: number } };
+  'recording.get': {
+    params: { recordingId: string };
+    result: { recordingId: string; state: RecorderState; elapsedMs: number };
+  };
 }
 
 export interface RecordingNotifications {

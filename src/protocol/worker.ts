@@ -40,7 +40,10 @@ export interface WorkerMetrics {
    * histogram cumulative since the worker started (counts[i]: ticks at most boundsMs[i] late).
    */
   clock?: {
-    ticks: number; lateMaxMs: number; lateP50Ms?: number; lateP99Ms?: number;
+    ticks: number;
+    lateMaxMs: number;
+    lateP50Ms?: number;
+    lateP99Ms?: number;
     lateHistogram?: { boundsMs: number[]; counts: number[]; sumMs: number; count: number };
   };
   /** The worker's V8 heap (v8.getHeapStatistics() inside the worker). */

@@ -28,7 +28,10 @@ describe('/conferences', () => {
   async function endpoint(affinity?: string): Promise<string> {
     const peer = await RtpPeer.open();
     peers.push(peer);
-    const ep = await server.createEndpoint({ remote_sdp: peer.offer(['pcmu']), ...(affinity !== undefined ? { affinity } : {}) });
+    const ep = await server.createEndpoint({
+      remote_sdp: peer.offer(['pcmu']),
+      ...(affinity !== undefined ? { affinity } : {}),
+    });
     return ep.id;
   }
 
@@ -37,7 +40,12 @@ describe('/conferences', () => {
 
   test('POST /conferences answers 201 {id, worker} placed by affinity; GET lists it; DELETE ends it', async () => {
     const created = nextEvent(server, 'conference.created', (e) => e.conference_id === 'api-room');
-    const res = await inject('POST', '/conferences', { id: 'api-room', sample_rate: 16000, max_participants: 5, loudest_talkers: 3 });
+    const res = await inject('POST', '/conferences', {
+      id: 'api-room',
+      sample_rate: 16000,
+      max_participants: 5,
+      loudest_talkers: 3,
+    });
     assert.equal(res.statusCode, 201, res.body);
     const body = res.json();
     assert.equal(body.id, 'api-room');
@@ -49,7 +57,10 @@ describe('/conferences', () => {
     assert.deepEqual(body.participants, []);
     assert.equal((await created).worker, body.worker);
     const list = await inject('GET', '/conferences');
-    assert.deepEqual(list.json().map((c: { id: string }) => c.id), ['api-room']);
+    assert.deepEqual(
+      list.json().map((c: { id: string }) => c.id),
+      ['api-room'],
+    );
     assert.equal((await inject('POST', '/conferences', { id: 'api-room' })).json().error.code, 'CONFERENCE_EXISTS');
     const ended = nextEvent(server, 'conference.ended', (e) => e.conference_id === 'api-room');
     assert.equal((await inject('DELETE', '/conferences/api-room')).statusCode, 204);
@@ -66,12 +77,7 @@ describe('/conferences', () => {
   });
 
   test('schema violations answer 400 naming the field', async () => {
-    const bad = [
-      { sample_rate: 44100 },
-      { max_participants: -1 },
-      { id: 'has space' },
-      { unknown_option: true },
-    ];
+    const bad = [{ sample_rate: 44100 }, { max_participants: -1 }, { id: 'has space' }, { unknown_option: true }];
     for (const body of bad) {
       const res = await inject('POST', '/conferences', body);
       assert.equal(res.statusCode, 400, JSON.stringify(body));
@@ -84,14 +90,21 @@ describe('/conferences', () => {
     await inject('POST', '/conferences', { id: 'members', entry_tone: false });
     const a = await endpoint('members');
     const b = await endpoint('members');
-    const res = await inject('POST', '/conferences/members/participants', { endpoint_id: a, moderator: true, gain_db: -3 });
+    const res = await inject('POST', '/conferences/members/participants', {
+      endpoint_id: a,
+      moderator: true,
+      gain_db: -3,
+    });
     assert.equal(res.statusCode, 201, res.body);
     assert.equal(res.json().endpoint_id, a);
     assert.equal(res.json().moderator, true);
     assert.equal(res.json().gain_db, -3);
     assert.equal(res.json().state, 'active');
     assert.equal(res.json().codec, 'pcmu');
-    assert.equal((await inject('POST', '/conferences/members/participants', { endpoint_id: b, hold: true })).json().state, 'held');
+    assert.equal(
+      (await inject('POST', '/conferences/members/participants', { endpoint_id: b, hold: true })).json().state,
+      'held',
+    );
     const updated = nextEvent(server, 'conference.participant.updated', (e) => e.endpoint_id === a);
     const patch = await inject('PATCH', `/conferences/members/participants/${a}`, { muted: true, output_gain_db: 6 });
     assert.equal(patch.statusCode, 200, patch.body);
@@ -99,12 +112,25 @@ describe('/conferences', () => {
     assert.equal(patch.json().output_gain_db, 6);
     assert.equal((await updated).muted, true);
     const info = (await inject('GET', '/conferences/members')).json();
-    assert.deepEqual(info.participants.map((p: { endpoint_id: string; muted: boolean; hold: boolean }) => [p.endpoint_id, p.muted, p.hold]), [[a, true, false], [b, false, true]]);
+    assert.deepEqual(
+      info.participants.map((p: { endpoint_id: string; muted: boolean; hold: boolean }) => [
+        p.endpoint_id,
+        p.muted,
+        p.hold,
+      ]),
+      [
+        [a, true, false],
+        [b, false, true],
+      ],
+    );
     assert.equal((await inject('PATCH', `/conferences/members/participants/${a}`, {})).statusCode, 400);
     const left = nextEvent(server, 'conference.participant.left', (e) => e.endpoint_id === b);
     assert.equal((await inject('DELETE', `/conferences/members/participants/${b}`)).statusCode, 204);
     assert.equal((await left).reason, 'kicked');
-    assert.equal((await inject('DELETE', `/conferences/members/participants/${b}`)).json().error.code, 'PARTICIPANT_NOT_FOUND');
+    assert.equal(
+      (await inject('DELETE', `/conferences/members/participants/${b}`)).json().error.code,
+      'PARTICIPANT_NOT_FOUND',
+    );
     assert.ok(server.hasEndpoint(b), 'a kicked participant keeps its endpoint');
     await inject('DELETE', '/conferences/members');
   });
@@ -128,7 +154,10 @@ describe('/conferences', () => {
     const full = await inject('POST', '/conferences/placed/participants', { endpoint_id: b });
     assert.equal(full.statusCode, 409);
     assert.equal(full.json().error.code, 'CONFERENCE_FULL');
-    assert.equal((await inject('POST', '/conferences/placed/participants', { endpoint_id: 'missing' })).statusCode, 404);
+    assert.equal(
+      (await inject('POST', '/conferences/placed/participants', { endpoint_id: 'missing' })).statusCode,
+      404,
+    );
     assert.equal((await inject('POST', '/conferences/nowhere/participants', { endpoint_id: a })).statusCode, 404);
     await inject('DELETE', '/conferences/placed');
   });

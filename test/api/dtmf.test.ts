@@ -33,7 +33,8 @@ describe('POST /endpoints/:id/dtmf', () => {
     peerPlain.close();
   });
 
-  const post = (id: string, body: unknown) => app.inject({ method: 'POST', url: `/endpoints/${id}/dtmf`, payload: body as Record<string, unknown> });
+  const post = (id: string, body: unknown) =>
+    app.inject({ method: 'POST', url: `/endpoints/${id}/dtmf`, payload: body as Record<string, unknown> });
 
   test('answers 202 with an id at once; dtmf.sent {id, method: rfc4733} follows once sent when the peer negotiated telephone-event', async () => {
     const res = await post(withTe, { digits: '1a', duration_ms: 60 });
@@ -84,11 +85,21 @@ describe('POST /endpoints/:id/dtmf', () => {
     const sent = await nextEvent(server, 'dtmf.sent', (e) => e.id === res.json().id);
     assert.deepEqual([sent.digits, sent.method], ['#', 'inband']);
     await peerPlain.waitFor(1);
-    assert.ok(peerPlain.received.every((p) => p.pt === 0), 'audio only');
+    assert.ok(
+      peerPlain.received.every((p) => p.pt === 0),
+      'audio only',
+    );
   });
 
   test('rejects digits that are not DTMF, a missing field, a bad duration and unknown fields with 400', async () => {
-    for (const body of [{ digits: '12x' }, { digits: '' }, {}, { digits: '1', duration_ms: 10 }, { digits: '1', duration_ms: 60000 }, { digits: '1', volume: 3 }]) {
+    for (const body of [
+      { digits: '12x' },
+      { digits: '' },
+      {},
+      { digits: '1', duration_ms: 10 },
+      { digits: '1', duration_ms: 60000 },
+      { digits: '1', volume: 3 },
+    ]) {
       const res = await post(withTe, body);
       assert.equal(res.statusCode, 400, `${JSON.stringify(body)}: ${res.body}`);
       assert.equal(typeof res.json().error.code, 'string');

@@ -45,7 +45,8 @@ describe('/playback', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const post = (body: unknown) => app.inject({ method: 'POST', url: '/playback', payload: body as Record<string, unknown> });
+  const post = (body: unknown) =>
+    app.inject({ method: 'POST', url: '/playback', payload: body as Record<string, unknown> });
 
   test('POST /playback answers 201 with the playing playback; GET shows it; DELETE stops it with reason stopped', async () => {
     const started = nextEvent(server, 'playback.started');
@@ -116,7 +117,11 @@ describe('/playback', () => {
   });
 
   test('GET, DELETE and pause of an unknown playback are 404 PLAYBACK_NOT_FOUND', async () => {
-    for (const [method, url] of [['GET', '/playback/nope'], ['DELETE', '/playback/nope'], ['POST', '/playback/nope/pause']] as const) {
+    for (const [method, url] of [
+      ['GET', '/playback/nope'],
+      ['DELETE', '/playback/nope'],
+      ['POST', '/playback/nope/pause'],
+    ] as const) {
       const res = await app.inject({ method, url });
       assert.equal(res.statusCode, 404, `${method} ${url}`);
       assert.equal(res.json().error.code, 'PLAYBACK_NOT_FOUND');
@@ -136,16 +141,27 @@ describe('/playback', () => {
       const res = await post({ endpoint_id: endpointId, media: ['prompt:beep', item] });
       assert.equal(res.statusCode, 400, `${item}: ${res.body}`);
       const message = res.json().error.message as string;
-      assert.ok(message.includes(item.replace(/^prompt:/, '')) || message.includes(item), `${item}: message names it: ${message}`);
+      assert.ok(
+        message.includes(item.replace(/^prompt:/, '')) || message.includes(item),
+        `${item}: message names it: ${message}`,
+      );
       assert.ok(message.includes(why), `${item}: ${message}`);
     }
   });
 
   test('POST /playback with a bad or missing media item is 400 naming the item, and nothing plays', async () => {
     const events: string[] = [];
-    const off = server.events.subscribe((e) => { if (e.type.startsWith('playback.')) events.push(e.type); });
+    const off = server.events.subscribe((e) => {
+      if (e.type.startsWith('playback.')) events.push(e.type);
+    });
     try {
-      for (const [item, code] of [['tone:abc', 'INVALID_MEDIA'], ['prompt:missing', 'PROMPT_NOT_FOUND'], ['nothing-here.wav', 'MEDIA_NOT_FOUND'], ['silence:0', 'INVALID_MEDIA'], ['bogus:1', 'INVALID_MEDIA']]) {
+      for (const [item, code] of [
+        ['tone:abc', 'INVALID_MEDIA'],
+        ['prompt:missing', 'PROMPT_NOT_FOUND'],
+        ['nothing-here.wav', 'MEDIA_NOT_FOUND'],
+        ['silence:0', 'INVALID_MEDIA'],
+        ['bogus:1', 'INVALID_MEDIA'],
+      ]) {
         const res = await post({ endpoint_id: endpointId, media: ['prompt:beep', item as string] });
         assert.equal(res.statusCode, 400, `${item}: ${res.body}`);
         assert.equal(res.json().error.code, code, item);
@@ -163,8 +179,14 @@ describe('/playback', () => {
       [{ endpoint_id: endpointId, media: [] }, 'body/media must NOT have fewer than 1 items'],
       [{ endpoint_id: endpointId, media: ['prompt:beep'], volume: 3 }, 'body/volume is not allowed'],
       [{ media: ['prompt:beep'] }, 'exactly one of endpoint_id and conference_id'],
-      [{ endpoint_id: endpointId, conference_id: 'c', media: ['prompt:beep'] }, 'exactly one of endpoint_id and conference_id'],
-      [{ endpoint_id: endpointId, media: ['prompt:beep'], digits_mode: 'morse' }, 'body/digits_mode must be one of: speak, dtmf'],
+      [
+        { endpoint_id: endpointId, conference_id: 'c', media: ['prompt:beep'] },
+        'exactly one of endpoint_id and conference_id',
+      ],
+      [
+        { endpoint_id: endpointId, media: ['prompt:beep'], digits_mode: 'morse' },
+        'body/digits_mode must be one of: speak, dtmf',
+      ],
     ];
     for (const [body, message] of bad) {
       const res = await post(body);
@@ -174,12 +196,20 @@ describe('/playback', () => {
   });
 
   test('POST /playback with conference_id plays into a real conference: a participant hears the tone, then finished done', async () => {
-    const conf = await app.inject({ method: 'POST', url: '/conferences', payload: { id: 'pb-room', entry_tone: false, exit_tone: false } });
+    const conf = await app.inject({
+      method: 'POST',
+      url: '/conferences',
+      payload: { id: 'pb-room', entry_tone: false, exit_tone: false },
+    });
     assert.equal(conf.statusCode, 201, conf.body);
     const member = await RtpPeer.open();
     try {
       const ep = await server.createEndpoint({ remote_sdp: member.offer(['pcmu']), affinity: 'pb-room' });
-      const join = await app.inject({ method: 'POST', url: '/conferences/pb-room/participants', payload: { endpoint_id: ep.id } });
+      const join = await app.inject({
+        method: 'POST',
+        url: '/conferences/pb-room/participants',
+        payload: { endpoint_id: ep.id },
+      });
       assert.equal(join.statusCode, 201, join.body);
       const res = await post({ conference_id: 'pb-room', media: ['tone:1000:400'] });
       assert.equal(res.statusCode, 201, res.body);

@@ -21,7 +21,8 @@ async function setup(t: TestContext, env: Record<string, string>) {
   const peer = await RtpPeer.open();
   t.after(() => peer.close());
   const endpointId = (await server.createEndpoint({ remote_sdp: peer.offer(['pcmu']) })).id;
-  const play = (url: string) => app.inject({ method: 'POST', url: '/playback', payload: { endpoint_id: endpointId, media: [url] } });
+  const play = (url: string) =>
+    app.inject({ method: 'POST', url: '/playback', payload: { endpoint_id: endpointId, media: [url] } });
   return { app, play };
 }
 
@@ -33,20 +34,29 @@ async function mediaHost(t: TestContext): Promise<{ base: string; requests: Inco
     res.writeHead(200, { 'content-type': 'audio/wav' }).end(wav);
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  t.after(() => new Promise<void>((r) => {
-    srv.closeAllConnections();
-    srv.close(() => r());
-  }));
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        srv.closeAllConnections();
+        srv.close(() => r());
+      }),
+  );
   return { base: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, requests };
 }
 
 test('POST /playback refuses loopback and metadata URLs by default with one generic error', async (t) => {
   const { play } = await setup(t, {});
   const host = await mediaHost(t);
-  for (const url of [`${host.base}/metrics`, 'http://169.254.169.254/latest/meta-data/', 'http://metadata.google.internal/computeMetadata/v1/']) {
+  for (const url of [
+    `${host.base}/metrics`,
+    'http://169.254.169.254/latest/meta-data/',
+    'http://metadata.google.internal/computeMetadata/v1/',
+  ]) {
     const res = await play(url);
     assert.equal(res.statusCode, 400, res.body);
-    assert.deepEqual(res.json(), { error: { code: 'MEDIA_FETCH_FAILED', message: `GET ${url}: destination refused or unreachable` } });
+    assert.deepEqual(res.json(), {
+      error: { code: 'MEDIA_FETCH_FAILED', message: `GET ${url}: destination refused or unreachable` },
+    });
   }
   assert.equal(host.requests.length, 0);
 });
@@ -58,5 +68,8 @@ test('POST /playback fetches from loopback when MEDIA_FETCH_ALLOW lists it, and 
   assert.equal(res.statusCode, 201, res.body);
   assert.equal(host.requests.length, 1);
   const denied = await play('http://media.blocked.example/a.wav');
-  assert.equal(denied.json().error.message, 'GET http://media.blocked.example/a.wav: destination refused or unreachable');
+  assert.equal(
+    denied.json().error.message,
+    'GET http://media.blocked.example/a.wav: destination refused or unreachable',
+  );
 });

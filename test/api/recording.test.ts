@@ -94,14 +94,20 @@ describe('/recordings', () => {
     assert.equal(late.json().error.code, 'RECORDING_NOT_ACTIVE');
   });
 
-  test('GET /endpoints/:id reports the recording path\'s receive counters, discarded included', async () => {
-    const res = await app.inject({ method: 'POST', url: '/recordings', payload: { endpoint_id: endpointId, format: 'wav' } });
+  test("GET /endpoints/:id reports the recording path's receive counters, discarded included", async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/recordings',
+      payload: { endpoint_id: endpointId, format: 'wav' },
+    });
     assert.equal(res.statusCode, 201);
     const id = res.json<{ id: string }>().id;
     const lose = new Set([10, 11]);
     await streamPcmu(peer, (await server.getEndpoint(endpointId)).rtp_port, sine(8000, 0.6, 700, 8000), lose);
     assert.equal((await app.inject({ method: 'DELETE', url: `/recordings/${id}` })).statusCode, 200);
-    const ep = (await app.inject({ method: 'GET', url: `/endpoints/${endpointId}` })).json<{ stats: { jitter_buffer: Record<string, number> | null } }>();
+    const ep = (await app.inject({ method: 'GET', url: `/endpoints/${endpointId}` })).json<{
+      stats: { jitter_buffer: Record<string, number> | null };
+    }>();
     const jb = ep.stats.jitter_buffer;
     assert.ok(jb !== null, 'the decoding path is reported');
     assert.deepEqual(Object.keys(jb).sort(), ['concealed', 'delay_ms', 'discarded', 'duplicates', 'late', 'lost']);
@@ -111,7 +117,7 @@ describe('/recordings', () => {
     assert.equal(jb.delay_ms, 0, 'in-order decoding: no playout delay');
   });
 
-  test('GET /recordings/:id/media streams the file with the format\'s content type', async () => {
+  test("GET /recordings/:id/media streams the file with the format's content type", async () => {
     const rec = (await post({ endpoint_id: endpointId, format: 'opus', name: 'downloads/one' })).json();
     assert.equal(rec.path, path.join(recordingsDir, 'downloads', 'one.opus'));
     // audio so the file has pages beyond the headers
@@ -136,7 +142,17 @@ describe('/recordings', () => {
 
   test('POST /recordings refuses names that leave the recordings directory', async () => {
     await writeFile(path.join(dir, 'victim.wav'), 'keep me');
-    for (const name of ['../victim', '../../etc/passwd', '/tmp/x', 'a/../../victim', '.hidden', 'a//b', 'sp ace', 'x\u0000y', 'ok/..']) {
+    for (const name of [
+      '../victim',
+      '../../etc/passwd',
+      '/tmp/x',
+      'a/../../victim',
+      '.hidden',
+      'a//b',
+      'sp ace',
+      'x\u0000y',
+      'ok/..',
+    ]) {
       const res = await post({ endpoint_id: endpointId, format: 'wav', name, if_exists: 'overwrite' });
       assert.equal(res.statusCode, 400, `${JSON.stringify(name)}: ${res.body}`);
       assert.equal(res.json().error.code, 'INVALID_NAME');
@@ -242,20 +258,29 @@ describe('/recordings', () => {
       assert.equal(res.statusCode, status, `${JSON.stringify(body)}: ${res.body}`);
       assert.equal(res.json().error.code, code, JSON.stringify(body));
     }
-    for (const [method, url] of [['GET', '/recordings/nope'], ['DELETE', '/recordings/nope'], ['POST', '/recordings/nope/pause'], ['GET', '/recordings/nope/media']] as const) {
+    for (const [method, url] of [
+      ['GET', '/recordings/nope'],
+      ['DELETE', '/recordings/nope'],
+      ['POST', '/recordings/nope/pause'],
+      ['GET', '/recordings/nope/media'],
+    ] as const) {
       const res = await app.inject({ method, url });
       assert.equal(res.statusCode, 404, `${method} ${url}`);
       assert.equal(res.json().error.code, 'RECORDING_NOT_FOUND');
     }
   });
 
-  test('POST /recordings with conference_id records the room\'s mix; the recording ends with the conference', async () => {
+  test("POST /recordings with conference_id records the room's mix; the recording ends with the conference", async () => {
     const conf = await app.inject({ method: 'POST', url: '/conferences', payload: { id: 'rec-room' } });
     assert.equal(conf.statusCode, 201, conf.body);
     const member = await RtpPeer.open();
     try {
       const ep = await server.createEndpoint({ remote_sdp: member.offer(['pcmu']) });
-      const joined = await app.inject({ method: 'POST', url: '/conferences/rec-room/participants', payload: { endpoint_id: ep.id } });
+      const joined = await app.inject({
+        method: 'POST',
+        url: '/conferences/rec-room/participants',
+        payload: { endpoint_id: ep.id },
+      });
       assert.equal(joined.statusCode, 201, joined.body);
       const res = await post({ conference_id: 'rec-room', format: 'wav' });
       assert.equal(res.statusCode, 201, res.body);

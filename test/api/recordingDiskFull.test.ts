@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { buildApp } from '../../src/api/http/app.ts';
 import { mapError } from '../../src/api/http/errorHandler.ts';
 import { silentLogger } from '../../src/common/logger.ts';
-import { fsError } from '../../src/media/playback/safePath.ts';
+import { fsError } from '../../src/common/safePath.ts';
 import { parseWavHeader } from '../../src/media/recording/wav.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { nextEvent, startServer } from '../helpers/server.ts';
@@ -22,7 +22,10 @@ test('A full disk: ENOSPC is 507 INSUFFICIENT_STORAGE, never a 500', () => {
   }
 });
 
-test('/recordings on a real full disk: POST answers 507; a recording that fills it ends with cause error and DELETE reports the playable file it left', { timeout: 60_000, ...needs('ffprobe') }, async (t) => {
+test('/recordings on a real full disk: POST answers 507; a recording that fills it ends with cause error and DELETE reports the playable file it left', {
+  timeout: 60_000,
+  ...needs('ffprobe'),
+}, async (t) => {
   const dir = smallTmpfs(t, 512 * 1024);
   if (dir === null) {
     // Mounting needs root; the mapping above and WavFileWriter's simulated ENOSPC cover it then.
@@ -47,7 +50,11 @@ test('/recordings on a real full disk: POST answers 507; a recording that fills 
 
   // Room for about 6 s of 8 kHz WAV: the recording (silence while no audio comes) fills it.
   truncateSync(filler, statSync(filler).size - 96 * 1024);
-  const res = await app.inject({ method: 'POST', url: '/recordings', payload: { endpoint_id: endpointId, format: 'wav', name: 'fills' } });
+  const res = await app.inject({
+    method: 'POST',
+    url: '/recordings',
+    payload: { endpoint_id: endpointId, format: 'wav', name: 'fills' },
+  });
   assert.equal(res.statusCode, 201, res.body);
   const rec = res.json();
   const finished = await nextEvent(server, 'recording.finished', (e) => e.recording_id === rec.id, 30_000);
@@ -64,5 +71,8 @@ test('/recordings on a real full disk: POST answers 507; a recording that fills 
   assert.equal(parseWavHeader(file).declaredDataBytes, file.length - 44, 'header matches the data');
   assert.equal(result.duration_ms, Math.round(((file.length - 44) / 2 / 8000) * 1000));
   const p = await ffprobe(rec.path);
-  assert.ok(Math.abs(p.duration * 1000 - result.duration_ms) <= 1, `ffprobe ${p.duration} s vs ${result.duration_ms} ms`);
+  assert.ok(
+    Math.abs(p.duration * 1000 - result.duration_ms) <= 1,
+    `ffprobe ${p.duration} s vs ${result.duration_ms} ms`,
+  );
 });

@@ -30,9 +30,30 @@ test('media-server call FLOW --digits: the test phone hears the prompts, presses
   const wav = path.join(dir, 'heard.wav');
 
   const c = capture();
-  const code = await main(['call', 'main-menu', '--digits', '1', '--wait', '2500', '--out', wav, '--url', url, '--token', 'cli-secret', '--max-seconds', '60'], c.io);
+  const code = await main(
+    [
+      'call',
+      'main-menu',
+      '--digits',
+      '1',
+      '--wait',
+      '2500',
+      '--out',
+      wav,
+      '--url',
+      url,
+      '--token',
+      'cli-secret',
+      '--max-seconds',
+      '60',
+    ],
+    c.io,
+  );
   assert.equal(code, 0, [...c.out, ...c.err].join('\n'));
-  assert.ok(c.out.some((l) => l === 'flow completed: {"action":"transfer","target":"sip:sales@pbx.example.com"}'), c.out.join('\n'));
+  assert.ok(
+    c.out.some((l) => l === 'flow completed: {"action":"transfer","target":"sip:sales@pbx.example.com"}'),
+    c.out.join('\n'),
+  );
 
   // What the phone heard: the welcome/menu prompts, as a WAV with audio in it.
   const bytes = fs.readFileSync(wav);
@@ -46,8 +67,30 @@ test('media-server call FLOW --digits: the test phone hears the prompts, presses
 
   // The events command: the flow's own events, replayed from the start of the buffer.
   const e = capture();
-  assert.equal(await main(['events', '--since', '0', '--types', 'flow.started,flow.completed', '--limit', '2', '--url', url, '--token', 'cli-secret'], e.io), 0, e.err.join('\n'));
-  assert.deepEqual(e.out.map((l) => (JSON.parse(l) as { type: string }).type), ['flow.started', 'flow.completed']);
+  assert.equal(
+    await main(
+      [
+        'events',
+        '--since',
+        '0',
+        '--types',
+        'flow.started,flow.completed',
+        '--limit',
+        '2',
+        '--url',
+        url,
+        '--token',
+        'cli-secret',
+      ],
+      e.io,
+    ),
+    0,
+    e.err.join('\n'),
+  );
+  assert.deepEqual(
+    e.out.map((l) => (JSON.parse(l) as { type: string }).type),
+    ['flow.started', 'flow.completed'],
+  );
   const seqs = e.out.map((l) => (JSON.parse(l) as { seq: number }).seq);
   assert.ok(seqs[1]! > seqs[0]!);
 
@@ -62,11 +105,20 @@ test('media-server call FLOW --digits: the test phone hears the prompts, presses
 
 test('media-server call reports an unreachable server and an unknown flow plainly', async (t) => {
   const c = capture();
-  assert.equal(await main(['call', 'main-menu', '--url', 'http://127.0.0.1:9', '--out', path.join(os.tmpdir(), 'never.wav')], c.io), 1);
+  assert.equal(
+    await main(
+      ['call', 'main-menu', '--url', 'http://127.0.0.1:9', '--out', path.join(os.tmpdir(), 'never.wav')],
+      c.io,
+    ),
+    1,
+  );
   assert.match(c.err.join('\n'), /cannot reach http:\/\/127\.0\.0\.1:9 .*npm start/);
 
   const url = await serverUrl(t, {});
   const u = capture();
-  assert.equal(await main(['call', 'no-such-flow', '--url', url, '--out', path.join(os.tmpdir(), 'never.wav')], u.io), 1);
+  assert.equal(
+    await main(['call', 'no-such-flow', '--url', url, '--out', path.join(os.tmpdir(), 'never.wav')], u.io),
+    1,
+  );
   assert.match(u.err.join('\n'), /404 FLOW_NOT_FOUND/);
 });

@@ -8,7 +8,12 @@ import { duplicateKeys } from '../helpers/jsonKeys.ts';
 
 function capture(): { root: pino.Logger; lines: () => string[] } {
   let out = '';
-  const stream = new Writable({ write(chunk, _enc, cb) { out += String(chunk); cb(); } });
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      out += String(chunk);
+      cb();
+    },
+  });
   return { root: pino({ base: { pid: 1 } }, stream), lines: () => out.split('\n').filter((l) => l !== '') };
 }
 
@@ -18,7 +23,7 @@ test('duplicateKeys() finds a key repeated in one object, at any depth, and noth
   assert.deepEqual(duplicateKeys('{"a":1,"b":{"a":1}}'), []);
 });
 
-test('moduleLogger() binds module once; its own logger comes back as is; another module\'s is refused', () => {
+test("moduleLogger() binds module once; its own logger comes back as is; another module's is refused", () => {
   const { root, lines } = capture();
   const flows = moduleLogger(root, 'flows');
   assert.equal(moduleLogger(flows, 'flows'), flows);
@@ -31,7 +36,10 @@ test('moduleLogger() binds module once; its own logger comes back as is; another
 test('FlowService writes module once, given the root logger or its own module logger', (t) => {
   for (const given of ['root', 'flows'] as const) {
     const { root, lines } = capture();
-    const service = new FlowService({ engines: {} as never, logger: given === 'root' ? root : moduleLogger(root, 'flows') });
+    const service = new FlowService({
+      engines: {} as never,
+      logger: given === 'root' ? root : moduleLogger(root, 'flows'),
+    });
     t.after(() => service.close());
     service.put('probe', 'name: probe\nstart: out\nsteps:\n  out:\n    type: hangup\n');
     const loaded = lines().filter((l) => l.includes('flow loaded'));

@@ -5,13 +5,37 @@ import { LocalAddress, firstExternalIpv4 } from '../../src/control/LocalAddress.
 
 type Interfaces = ReturnType<typeof os.networkInterfaces>;
 const loopbackOnly: Interfaces = {
-  lo: [{ address: '127.0.0.1', netmask: '255.0.0.0', family: 'IPv4', mac: '00:00:00:00:00:00', internal: true, cidr: '127.0.0.1/8' }],
+  lo: [
+    {
+      address: '127.0.0.1',
+      netmask: '255.0.0.0',
+      family: 'IPv4',
+      mac: '00:00:00:00:00:00',
+      internal: true,
+      cidr: '127.0.0.1/8',
+    },
+  ],
 };
 const withEth: Interfaces = {
   ...loopbackOnly,
   eth0: [
-    { address: 'fe80::1', netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', mac: '02:00:00:00:00:01', internal: false, cidr: 'fe80::1/64', scopeid: 2 },
-    { address: '198.51.100.20', netmask: '255.255.255.0', family: 'IPv4', mac: '02:00:00:00:00:01', internal: false, cidr: '198.51.100.20/24' },
+    {
+      address: 'fe80::1',
+      netmask: 'ffff:ffff:ffff:ffff::',
+      family: 'IPv6',
+      mac: '02:00:00:00:00:01',
+      internal: false,
+      cidr: 'fe80::1/64',
+      scopeid: 2,
+    },
+    {
+      address: '198.51.100.20',
+      netmask: '255.255.255.0',
+      family: 'IPv4',
+      mac: '02:00:00:00:00:01',
+      internal: false,
+      cidr: '198.51.100.20/24',
+    },
   ],
 };
 
@@ -43,10 +67,16 @@ test('LocalAddress on the wildcard: the routing interface per peer, the first ex
 });
 
 test('LocalAddress refuses a wildcard bind with nothing to announce, and a bind address the host does not have', async () => {
-  await assert.rejects(LocalAddress.resolve({ rtpBindIp: '0.0.0.0', publicIp: null }, loopbackOnly), (err: Error & { code?: string }) => {
-    assert.equal(err.code, 'INVALID_CONFIG');
-    assert.match(err.message, /PUBLIC_IP/);
-    return true;
-  });
-  await assert.rejects(LocalAddress.resolve({ rtpBindIp: '203.0.113.77', publicIp: '203.0.113.77' }), /EADDRNOTAVAIL.*PUBLIC_IP/);
+  await assert.rejects(
+    LocalAddress.resolve({ rtpBindIp: '0.0.0.0', publicIp: null }, loopbackOnly),
+    (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'INVALID_CONFIG');
+      assert.match(err.message, /PUBLIC_IP/);
+      return true;
+    },
+  );
+  await assert.rejects(
+    LocalAddress.resolve({ rtpBindIp: '203.0.113.77', publicIp: '203.0.113.77' }),
+    /EADDRNOTAVAIL.*PUBLIC_IP/,
+  );
 });

@@ -13,7 +13,10 @@ function ulawToLinear(u: number): number {
 function linearToAlaw(pcm: number): number {
   let mask: number;
   if (pcm >= 0) mask = 0xd5;
-  else { mask = 0x55; pcm = -pcm - 1; }
+  else {
+    mask = 0x55;
+    pcm = -pcm - 1;
+  }
   const segEnd = [0xff, 0x1ff, 0x3ff, 0x7ff, 0xfff, 0x1fff, 0x3fff, 0x7fff];
   pcm >>= 3;
   let seg = 0;
@@ -34,7 +37,10 @@ test('MediaServer.createEndpoint() answers an offer and bridges two legs, relayi
   const server = await startServer();
   t.after(() => server.close());
   const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); pb.close(); });
+  t.after(() => {
+    pa.close();
+    pb.close();
+  });
 
   const a = await server.createEndpoint({ remote_sdp: pa.offer(['pcmu']) });
   const b = await server.createEndpoint({ remote_sdp: pb.offer(['pcmu']) });
@@ -52,15 +58,19 @@ test('MediaServer.createEndpoint() answers an offer and bridges two legs, relayi
   }
   await pb.waitFor(50);
   const got = pb.received;
-  assert.deepEqual(got.map((r) => r.payload), sent, 'payloads arrive unchanged and in order');
+  assert.deepEqual(
+    got.map((r) => r.payload),
+    sent,
+    'payloads arrive unchanged and in order',
+  );
   assert.equal(new Set(got.map((r) => r.ssrc)).size, 1, 'one SSRC on the outbound stream');
-  assert.notEqual(got[0]!.ssrc, pa.ssrc, 'the SSRC is the server leg\'s own');
+  assert.notEqual(got[0]!.ssrc, pa.ssrc, "the SSRC is the server leg's own");
   for (let i = 1; i < got.length; i++) {
     assert.equal(got[i]!.seq, (got[i - 1]!.seq + 1) & 0xffff, 'sequence continues');
     assert.equal((got[i]!.ts - got[i - 1]!.ts) >>> 0, 160, 'timestamp advances by one frame');
   }
   assert.equal(got[0]!.marker, true, 'the first packet of a new source carries the marker');
-  assert.equal(got[0]!.from.port, b.rtp_port, 'sent from the leg\'s own RTP port (symmetric RTP)');
+  assert.equal(got[0]!.from.port, b.rtp_port, "sent from the leg's own RTP port (symmetric RTP)");
 
   const info = await server.getEndpoint(a.id);
   assert.equal(info.stats.packets_received, 50);
@@ -72,7 +82,11 @@ test('MediaServer keeps the outbound stream continuous across re-bridging', asyn
   const server = await startServer();
   t.after(() => server.close());
   const [pa, pb, pc] = [await RtpPeer.open(), await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); pb.close(); pc.close(); });
+  t.after(() => {
+    pa.close();
+    pb.close();
+    pc.close();
+  });
   const a = await server.createEndpoint({ remote_sdp: pa.offer() });
   const b = await server.createEndpoint({ remote_sdp: pb.offer() });
   const c = await server.createEndpoint({ remote_sdp: pc.offer() });
@@ -89,15 +103,18 @@ test('MediaServer keeps the outbound stream continuous across re-bridging', asyn
   assert.equal(new Set(got.map((r) => r.ssrc)).size, 1, 'SSRC unchanged across sources');
   for (let i = 1; i < 20; i++) assert.equal(got[i]!.seq, (got[i - 1]!.seq + 1) & 0xffff, `sequence continues at ${i}`);
   assert.equal(got[10]!.marker, true, 'marker on the switch');
-  assert.ok(((got[10]!.ts - got[9]!.ts) >>> 0) >= 160, 'timestamp moves forward across the switch');
-  assert.ok(((got[10]!.ts - got[9]!.ts) >>> 0) < 8000 * 5, 'by about the elapsed time');
+  assert.ok((got[10]!.ts - got[9]!.ts) >>> 0 >= 160, 'timestamp moves forward across the switch');
+  assert.ok((got[10]!.ts - got[9]!.ts) >>> 0 < 8000 * 5, 'by about the elapsed time');
 });
 
 test('MediaServer transcodes PCMU to PCMA through a bridge', async (t) => {
   const server = await startServer();
   t.after(() => server.close());
   const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); pb.close(); });
+  t.after(() => {
+    pa.close();
+    pb.close();
+  });
   const a = await server.createEndpoint({ remote_sdp: pa.offer(['pcmu']) });
   const b = await server.createEndpoint({ remote_sdp: pb.offer(['pcma']) });
   const bridge = await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
@@ -114,9 +131,14 @@ test('MediaServer maps telephone-event payload types between legs', async (t) =>
   const server = await startServer();
   t.after(() => server.close());
   const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); pb.close(); });
+  t.after(() => {
+    pa.close();
+    pb.close();
+  });
   const a = await server.createEndpoint({ remote_sdp: pa.offer(['pcmu']) });
-  const b = await server.createEndpoint({ remote_sdp: pb.offer(['pcmu']).replaceAll(' 101', ' 96').replace('101 telephone', '96 telephone') });
+  const b = await server.createEndpoint({
+    remote_sdp: pb.offer(['pcmu']).replaceAll(' 101', ' 96').replace('101 telephone', '96 telephone'),
+  });
   assert.equal(b.telephone_event?.payload_type, 96);
   await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
   pa.send(a.rtp_port, Buffer.from([5, 0x0a, 0x00, 0xa0]), 101, { marker: true, samples: 0 });
@@ -127,14 +149,20 @@ test('MediaServer maps telephone-event payload types between legs', async (t) =>
 
 /** `peer`'s offer with CN (RFC 3389) at 8000 Hz as payload type 13. */
 function offerWithCn(peer: RtpPeer): string {
-  return peer.offer(['pcmu']).replace('RTP/AVP 0 101', 'RTP/AVP 0 13 101').replace('a=rtpmap:0 PCMU/8000', 'a=rtpmap:0 PCMU/8000\r\na=rtpmap:13 CN/8000');
+  return peer
+    .offer(['pcmu'])
+    .replace('RTP/AVP 0 101', 'RTP/AVP 0 13 101')
+    .replace('a=rtpmap:0 PCMU/8000', 'a=rtpmap:0 PCMU/8000\r\na=rtpmap:13 CN/8000');
 }
 
 test('MediaServer relays comfort noise (RFC 3389) between legs that both answered CN: no gap in the sequence, no silence on the wire', async (t) => {
   const server = await startServer();
   t.after(() => server.close());
   const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); pb.close(); });
+  t.after(() => {
+    pa.close();
+    pb.close();
+  });
   const a = await server.createEndpoint({ remote_sdp: offerWithCn(pa) });
   const b = await server.createEndpoint({ remote_sdp: offerWithCn(pb) });
   assert.match(a.sdp, /a=rtpmap:13 CN\/8000/, 'CN is answered');
@@ -146,9 +174,14 @@ test('MediaServer relays comfort noise (RFC 3389) between legs that both answere
   for (let i = 0; i < 5; i++) pa.send(a.rtp_port, payload(160, i), 0, { marker: i === 0 });
   await pb.waitFor(11);
   const got = pb.received;
-  assert.deepEqual(got.map((r) => r.pt), [0, 0, 0, 0, 0, 13, 0, 0, 0, 0, 0], 'the CN packet is passed on in its place');
+  assert.deepEqual(
+    got.map((r) => r.pt),
+    [0, 0, 0, 0, 0, 13, 0, 0, 0, 0, 0],
+    'the CN packet is passed on in its place',
+  );
   assert.deepEqual([...got[5]!.payload], [60], 'with its noise level');
-  for (let i = 1; i < got.length; i++) assert.equal(got[i]!.seq, (got[i - 1]!.seq + 1) & 0xffff, 'no gap the peer would count as loss');
+  for (let i = 1; i < got.length; i++)
+    assert.equal(got[i]!.seq, (got[i - 1]!.seq + 1) & 0xffff, 'no gap the peer would count as loss');
   assert.equal((got[6]!.ts - got[5]!.ts) >>> 0, 1600, 'the silence keeps its length on the timeline');
   assert.equal((await server.getEndpoint(b.id)).stats.packets_sent, 11);
 });
@@ -157,7 +190,10 @@ test('MediaServer relaying to a leg without CN leaves no sequence gap where a co
   const server = await startServer();
   t.after(() => server.close());
   const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); pb.close(); });
+  t.after(() => {
+    pa.close();
+    pb.close();
+  });
   const a = await server.createEndpoint({ remote_sdp: offerWithCn(pa) });
   const b = await server.createEndpoint({ remote_sdp: pb.offer(['pcmu']) });
   assert.doesNotMatch(b.sdp, /CN\/8000/);
@@ -167,8 +203,13 @@ test('MediaServer relaying to a leg without CN leaves no sequence gap where a co
   for (let i = 0; i < 5; i++) pa.send(a.rtp_port, payload(160, i), 0, { marker: i === 0 });
   await pb.waitFor(10);
   const got = pb.received;
-  assert.deepEqual(got.map((r) => r.pt), new Array(10).fill(0), 'only audio reaches a leg that has no CN');
-  for (let i = 1; i < got.length; i++) assert.equal(got[i]!.seq, (got[i - 1]!.seq + 1) & 0xffff, 'no gap the peer would count as loss');
+  assert.deepEqual(
+    got.map((r) => r.pt),
+    new Array(10).fill(0),
+    'only audio reaches a leg that has no CN',
+  );
+  for (let i = 1; i < got.length; i++)
+    assert.equal(got[i]!.seq, (got[i - 1]!.seq + 1) & 0xffff, 'no gap the peer would count as loss');
   assert.equal(got[5]!.marker, true, 'the talkspurt after the silence starts with the marker');
 });
 
@@ -176,7 +217,11 @@ test('MediaServer locks the remote source and counts injected and malformed pack
   const server = await startServer();
   t.after(() => server.close());
   const [pa, pb, attacker] = [await RtpPeer.open(), await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); pb.close(); attacker.close(); });
+  t.after(() => {
+    pa.close();
+    pb.close();
+    attacker.close();
+  });
   const a = await server.createEndpoint({ remote_sdp: pa.offer() });
   const b = await server.createEndpoint({ remote_sdp: pb.offer() });
   await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
@@ -204,7 +249,11 @@ test('MediaServer latches the remote address after 4 in-sequence packets from el
   const server = await startServer();
   t.after(() => server.close());
   const [pa, nat, pb] = [await RtpPeer.open(), await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); nat.close(); pb.close(); });
+  t.after(() => {
+    pa.close();
+    nat.close();
+    pb.close();
+  });
   const a = await server.createEndpoint({ remote_sdp: pa.offer() }); // SDP says pa's port...
   const b = await server.createEndpoint({ remote_sdp: pb.offer() });
   await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
@@ -213,7 +262,11 @@ test('MediaServer latches the remote address after 4 in-sequence packets from el
   const ev = await latched;
   assert.equal(ev.port, nat.port);
   await pb.waitFor(4);
-  assert.deepEqual(pb.received.map((p) => p.payload), [0, 1, 2, 3].map((i) => payload(160, i)), 'none lost to the probation');
+  assert.deepEqual(
+    pb.received.map((p) => p.payload),
+    [0, 1, 2, 3].map((i) => payload(160, i)),
+    'none lost to the probation',
+  );
   pb.send(b.rtp_port, payload(160, 9));
   await nat.waitFor(1); // and media for A now goes to where A really is
   assert.equal(pa.received.length, 0);
@@ -256,12 +309,20 @@ test('MediaServer rejects bad SDP, unknown ids, and an exhausted port pool', asy
   const server = await startServer({ RTP_PORT_START: '31000', RTP_PORT_END: '31003' });
   t.after(() => server.close());
   await assert.rejects(server.createEndpoint({ remote_sdp: 'garbage' }), ValidationError);
-  await assert.rejects(server.createEndpoint({ remote_sdp: 'v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 3\r\n' }), UnsupportedError);
+  await assert.rejects(
+    server.createEndpoint({
+      remote_sdp: 'v=0\r\no=x 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 3\r\n',
+    }),
+    UnsupportedError,
+  );
   await assert.rejects(server.getEndpoint('nope'), NotFoundError);
   await assert.rejects(server.deleteBridge('nope'), NotFoundError);
   const e1 = await server.createEndpoint({});
   await server.createEndpoint({});
-  await assert.rejects(server.createEndpoint({}), (err: unknown) => err instanceof CapacityError && err.code === 'NO_PORTS_AVAILABLE');
+  await assert.rejects(
+    server.createEndpoint({}),
+    (err: unknown) => err instanceof CapacityError && err.code === 'NO_PORTS_AVAILABLE',
+  );
   await server.deleteEndpoint(e1.id);
   const e3 = await server.createEndpoint({});
   assert.ok(e3.rtp_port === 31000 || e3.rtp_port === 31002, 'ports return to the pool');
@@ -271,7 +332,10 @@ test('MediaServer bridges endpoints placed on different workers', async (t) => {
   const server = await startServer({ MEDIA_WORKERS: '2' });
   t.after(() => server.close());
   const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); pb.close(); });
+  t.after(() => {
+    pa.close();
+    pb.close();
+  });
   const a = await server.createEndpoint({ remote_sdp: pa.offer(), affinity: 'call-1' });
   let b = await server.createEndpoint({ remote_sdp: pb.offer(), affinity: 'call-1' });
   assert.equal(a.worker, b.worker, 'same affinity, same worker');
@@ -335,9 +399,16 @@ test('MediaServer re-frames odd packet sizes into 20 ms Opus frames and the work
   const server = await startServer();
   t.after(() => server.close());
   const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); pb.close(); });
+  t.after(() => {
+    pa.close();
+    pb.close();
+  });
   let died = false;
-  t.after(server.events.subscribe((e) => { if (e.type === 'worker.died') died = true; }));
+  t.after(
+    server.events.subscribe((e) => {
+      if (e.type === 'worker.died') died = true;
+    }),
+  );
   const a = await server.createEndpoint({ remote_sdp: pa.offer(['pcmu']) });
   const b = await server.createEndpoint({ remote_sdp: pb.offer(['opus']) });
   await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
@@ -349,7 +420,7 @@ test('MediaServer re-frames odd packet sizes into 20 ms Opus frames and the work
   await pb.waitFor(30);
   assert.equal(died, false);
   const frames = pb.received;
-  for (const f of frames) assert.equal(f.payload[0]! >> 3 & 0x3, 1, 'TOC says a 20 ms frame (config 1, 5, 9...)');
+  for (const f of frames) assert.equal((f.payload[0]! >> 3) & 0x3, 1, 'TOC says a 20 ms frame (config 1, 5, 9...)');
   for (let i = 1; i < frames.length; i++) {
     assert.equal(frames[i]!.seq, (frames[i - 1]!.seq + 1) & 0xffff);
     assert.equal((frames[i]!.ts - frames[i - 1]!.ts) >>> 0, 960, '20 ms at 48 kHz');
@@ -361,7 +432,11 @@ test('MediaServer with RTP_STRICT_SOURCE accepts media only from the SDP address
   const server = await startServer({ RTP_STRICT_SOURCE: '1' });
   t.after(() => server.close());
   const [pa, other, pb] = [await RtpPeer.open(), await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); other.close(); pb.close(); });
+  t.after(() => {
+    pa.close();
+    other.close();
+    pb.close();
+  });
   const a = await server.createEndpoint({ remote_sdp: pa.offer() });
   const b = await server.createEndpoint({ remote_sdp: pb.offer() });
   await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
@@ -374,11 +449,14 @@ test('MediaServer with RTP_STRICT_SOURCE accepts media only from the SDP address
   assert.deepEqual(pb.received[0]!.payload, payload(160, 9));
 });
 
-test('MediaServer reports a bridge\'s mode from its legs\' current codecs after a re-INVITE', async (t) => {
+test("MediaServer reports a bridge's mode from its legs' current codecs after a re-INVITE", async (t) => {
   const server = await startServer();
   t.after(() => server.close());
   const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); pb.close(); });
+  t.after(() => {
+    pa.close();
+    pb.close();
+  });
   const a = await server.createEndpoint({ remote_sdp: pa.offer(['pcmu']) });
   const b = await server.createEndpoint({ remote_sdp: pb.offer(['pcmu']) });
   const bridge = await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });

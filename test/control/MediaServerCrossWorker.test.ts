@@ -29,13 +29,16 @@ function assertContinuous(got: ReceivedRtp[], what: string): void {
   }
 }
 
-test('MediaServer puts a B2BUA\'s legs created without affinity on one worker, call after call', async (t) => {
+test("MediaServer puts a B2BUA's legs created without affinity on one worker, call after call", async (t) => {
   const server = await startServer({ MEDIA_WORKERS: '2' });
   t.after(() => server.close());
   const workersUsed = new Set<number>();
   for (let call = 0; call < 4; call++) {
     const [caller, callee] = [await RtpPeer.open(), await RtpPeer.open()];
-    t.after(() => { caller.close(); callee.close(); });
+    t.after(() => {
+      caller.close();
+      callee.close();
+    });
     // INVITE in: leg A answers the caller's offer; INVITE out: leg B offers; 200 OK: its answer.
     const a = await server.createEndpoint({ remote_sdp: caller.offer() });
     const b = await server.createEndpoint({});
@@ -46,7 +49,10 @@ test('MediaServer puts a B2BUA\'s legs created without affinity on one worker, c
     workersUsed.add(a.worker);
     for (let i = 0; i < 5; i++) caller.send(a.rtp_port, payload(160, i));
     await callee.waitFor(5);
-    assert.deepEqual(callee.received.map((r) => r.payload), [0, 1, 2, 3, 4].map((i) => payload(160, i)));
+    assert.deepEqual(
+      callee.received.map((r) => r.payload),
+      [0, 1, 2, 3, 4].map((i) => payload(160, i)),
+    );
   }
   assert.equal(workersUsed.size, 2, 'calls still spread over the workers');
 });
@@ -55,7 +61,10 @@ test('MediaServer relays across workers through the rings: order, payload, seque
   const server = await startServer({ MEDIA_WORKERS: '2' });
   t.after(() => server.close());
   const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); pb.close(); });
+  t.after(() => {
+    pa.close();
+    pb.close();
+  });
   const a = await server.createEndpoint({ remote_sdp: pa.offer(), affinity: 'call-x' });
   const b = await legElsewhere(server, a, pb.offer());
   const bridge = await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
@@ -68,11 +77,17 @@ test('MediaServer relays across workers through the rings: order, payload, seque
     pb.send(b.rtp_port, payload(160, 1000 + i));
     if (i % 20 === 19) await Promise.all([pb.waitFor(i + 1), pa.waitFor(i + 1)]);
   }
-  assert.deepEqual(pb.received.map((r) => r.payload), Array.from({ length: n }, (_, i) => payload(160, i)));
-  assert.deepEqual(pa.received.map((r) => r.payload), Array.from({ length: n }, (_, i) => payload(160, 1000 + i)));
+  assert.deepEqual(
+    pb.received.map((r) => r.payload),
+    Array.from({ length: n }, (_, i) => payload(160, i)),
+  );
+  assert.deepEqual(
+    pa.received.map((r) => r.payload),
+    Array.from({ length: n }, (_, i) => payload(160, 1000 + i)),
+  );
   assertContinuous(pb.received, 'a to b');
   assertContinuous(pa.received, 'b to a');
-  assert.equal(pb.received[0]!.from.port, b.rtp_port, 'sent from b\'s own port');
+  assert.equal(pb.received[0]!.from.port, b.rtp_port, "sent from b's own port");
   for (const ep of [a, b]) assert.deepEqual((await server.getEndpoint(ep.id)).stats.dropped, {}, 'nothing dropped');
 });
 
@@ -80,7 +95,10 @@ test('MediaServer maps telephone-event payload types across workers', async (t) 
   const server = await startServer({ MEDIA_WORKERS: '2' });
   t.after(() => server.close());
   const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); pb.close(); });
+  t.after(() => {
+    pa.close();
+    pb.close();
+  });
   const a = await server.createEndpoint({ remote_sdp: pa.offer(), affinity: 'call-dtmf' });
   // b's peer numbers telephone-event 96.
   const b = await legElsewhere(server, a, pb.offer().replaceAll('101', '96'));
@@ -91,7 +109,13 @@ test('MediaServer maps telephone-event payload types across workers', async (t) 
   await pb.waitFor(3 + 6);
   const events = pb.received.filter((r) => r.pt !== 0);
   assert.ok(events.length >= 6, 'every event packet crossed');
-  assert.ok(events.every((r) => r.pt === 96), 'mapped to b\'s payload type');
-  assert.ok(events.every((r) => r.payload[0] === 7), 'digit 7 kept');
+  assert.ok(
+    events.every((r) => r.pt === 96),
+    "mapped to b's payload type",
+  );
+  assert.ok(
+    events.every((r) => r.payload[0] === 7),
+    'digit 7 kept',
+  );
   assert.equal(events.at(-1)!.payload[1]! & 0x80, 0x80, 'end bit kept');
 });

@@ -22,7 +22,11 @@ test('MediaServer.deleteEndpoint() during a cross-worker createBridge() frees th
   const server = await startServer({ MEDIA_WORKERS: '2' });
   t.after(() => server.close());
   const [pa, pb, pc] = [await RtpPeer.open(), await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); pb.close(); pc.close(); });
+  t.after(() => {
+    pa.close();
+    pb.close();
+    pc.close();
+  });
   const a = await server.createEndpoint({ remote_sdp: pa.offer(), affinity: 'call-1' });
   let b = await server.createEndpoint({ remote_sdp: pb.offer(), affinity: 'call-1' });
   let k = 0;
@@ -49,7 +53,10 @@ test('MediaServer.createBridge() across workers during a re-INVITE sends the oth
   const server = await startServer({ MEDIA_WORKERS: '2' });
   t.after(() => server.close());
   const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); pb.close(); });
+  t.after(() => {
+    pa.close();
+    pb.close();
+  });
   const a = await server.createEndpoint({ remote_sdp: pa.offer(['pcmu']), affinity: 'call-1' });
   let b = await server.createEndpoint({ remote_sdp: pb.offer(['pcmu']), affinity: 'call-1' });
   let k = 0;
@@ -65,6 +72,10 @@ test('MediaServer.createBridge() across workers during a re-INVITE sends the oth
   assert.equal(updated.codec?.name, 'pcma');
   for (let i = 0; i < 5; i++) pa.send(a.rtp_port, Buffer.alloc(160, 0xff), 0);
   await pb.waitFor(5);
-  assert.deepEqual(pb.received.map((r) => r.pt), [8, 8, 8, 8, 8], 'b\'s peer gets the PCMA it negotiated');
+  assert.deepEqual(
+    pb.received.map((r) => r.pt),
+    [8, 8, 8, 8, 8],
+    "b's peer gets the PCMA it negotiated",
+  );
   assert.equal(pb.received[0]!.payload[0], 0xd5, 'mu-law silence converted to A-law silence');
 });

@@ -8,7 +8,7 @@ test('placeEndpoint() keeps an affinity key on one worker and otherwise takes th
   assert.throws(() => placeEndpoint(null, []));
 });
 
-test('Placement puts a B2BUA\'s offering leg beside its answering leg, and spreads the calls', () => {
+test("Placement puts a B2BUA's offering leg beside its answering leg, and spreads the calls", () => {
   const p = new Placement();
   const loads = [0, 0];
   const place = (id: string, offers: boolean, affinity?: string) => {

@@ -59,8 +59,14 @@ test('WebhookDelivery retries with backoff after two failures and delivers the b
   await hook.idle();
 
   assert.equal(attempts.length, 3);
-  assert.deepEqual(batch.map((e) => e.seq), [1, 2, 3]);
-  assert.deepEqual(batch.map((e) => e.type), ['endpoint.created', 'endpoint.created', 'bridge.created']);
+  assert.deepEqual(
+    batch.map((e) => e.seq),
+    [1, 2, 3],
+  );
+  assert.deepEqual(
+    batch.map((e) => e.type),
+    ['endpoint.created', 'endpoint.created', 'bridge.created'],
+  );
   assert.equal(attempts[0]?.type, 'application/json');
   // the same batch each time, not a partial or reordered one
   assert.equal(attempts[0]?.body, attempts[2]?.body);
@@ -69,7 +75,13 @@ test('WebhookDelivery retries with backoff after two failures and delivers the b
   const gap2 = attempts[2]!.at - attempts[1]!.at;
   assert.ok(gap1 >= 15, `first backoff ${gap1} ms`);
   assert.ok(gap2 >= 30, `second backoff ${gap2} ms`);
-  assert.deepEqual(hook.stats, { delivered: 3, dropped: 0, droppedBy: { queue_full: 0, rejected: 0, attempts_exhausted: 0, shutdown: 0 }, retries: 2, queued: 0 });
+  assert.deepEqual(hook.stats, {
+    delivered: 3,
+    dropped: 0,
+    droppedBy: { queue_full: 0, rejected: 0, attempts_exhausted: 0, shutdown: 0 },
+    retries: 2,
+    queued: 0,
+  });
 });
 
 test('WebhookDelivery splits a burst into batches of maxBatch, in seq order', async (t) => {
@@ -86,8 +98,14 @@ test('WebhookDelivery splits a burst into batches of maxBatch, in seq order', as
   t.after(() => hook.close());
   for (let i = 0; i < 35; i++) bus.emit('dtmf', { digit: String(i % 10) });
   await hook.idle();
-  assert.deepEqual(seen, Array.from({ length: 35 }, (_, i) => i + 1));
-  assert.ok(sizes.every((n) => n <= 10), `batch sizes ${sizes.join(',')}`);
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 35 }, (_, i) => i + 1),
+  );
+  assert.ok(
+    sizes.every((n) => n <= 10),
+    `batch sizes ${sizes.join(',')}`,
+  );
   assert.equal(hook.stats.delivered, 35);
 });
 
@@ -114,7 +132,13 @@ test('WebhookDelivery drops the oldest events when the queue is full and counts 
   await hook.idle();
   // 3..7 were dropped; the newest five survive, in order
   assert.deepEqual(received, [1, 2, 8, 9, 10, 11, 12]);
-  assert.deepEqual(hook.stats, { delivered: 7, dropped: 5, droppedBy: { queue_full: 5, rejected: 0, attempts_exhausted: 0, shutdown: 0 }, retries: 0, queued: 0 });
+  assert.deepEqual(hook.stats, {
+    delivered: 7,
+    dropped: 5,
+    droppedBy: { queue_full: 5, rejected: 0, attempts_exhausted: 0, shutdown: 0 },
+    retries: 0,
+    queued: 0,
+  });
 });
 
 test('WebhookDelivery aborts a request that hangs past timeoutMs and retries it', async (t) => {
@@ -150,7 +174,13 @@ test('WebhookDelivery does not retry a batch the receiver refuses with 400', asy
   bus.emit('e');
   await hook.idle();
   assert.equal(calls, 1);
-  assert.deepEqual(hook.stats, { delivered: 0, dropped: 2, droppedBy: { queue_full: 0, rejected: 2, attempts_exhausted: 0, shutdown: 0 }, retries: 0, queued: 0 });
+  assert.deepEqual(hook.stats, {
+    delivered: 0,
+    dropped: 2,
+    droppedBy: { queue_full: 0, rejected: 2, attempts_exhausted: 0, shutdown: 0 },
+    retries: 0,
+    queued: 0,
+  });
 });
 
 test('WebhookDelivery.close() aborts the backoff wait, unsubscribes and is idempotent', async (t) => {
@@ -227,7 +257,11 @@ test('WebhookDelivery signs every attempt per Standard Webhooks; the id stays ac
   const a = attempts[1]!;
   assert.equal(verify(secret, a.headers, a.body.replace('"a"', '"b"')), false, 'tampered body');
   assert.equal(verify(`whsec_${randomBytes(32).toString('base64')}`, a.headers, a.body), false, 'other secret');
-  assert.equal(verify(secret, { ...a.headers, 'webhook-timestamp': String(Number(a.headers['webhook-timestamp']) + 1) }, a.body), false, 'other timestamp');
+  assert.equal(
+    verify(secret, { ...a.headers, 'webhook-timestamp': String(Number(a.headers['webhook-timestamp']) + 1) }, a.body),
+    false,
+    'other timestamp',
+  );
   assert.equal(verify(secret, { ...a.headers, 'webhook-id': 'msg_other' }, a.body), false, 'other id');
 
   // the next delivery gets its own id
@@ -248,7 +282,10 @@ test('WebhookSigner takes a raw secret as its bytes and refuses short or malform
   const signer = new WebhookSigner(raw, () => 1_700_000_000_123);
   const h = signer.headers('msg_1', '[]');
   assert.equal(h['webhook-timestamp'], '1700000000');
-  assert.equal(h['webhook-signature'], `v1,${createHmac('sha256', raw).update('msg_1.1700000000.[]').digest('base64')}`);
+  assert.equal(
+    h['webhook-signature'],
+    `v1,${createHmac('sha256', raw).update('msg_1.1700000000.[]').digest('base64')}`,
+  );
   assert.throws(() => new WebhookSigner('short'), /at least 16 bytes/);
   assert.throws(() => new WebhookSigner('whsec_not base64!'), /base64/);
   assert.throws(() => loadConfig({ WEBHOOK_SECRET: 'short' }), /WEBHOOK_SECRET/);
@@ -256,7 +293,11 @@ test('WebhookSigner takes a raw secret as its bytes and refuses short or malform
 });
 
 /** A pino logger whose lines the test reads. */
-function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknown>>; next: () => Promise<Record<string, unknown>> } {
+function capturingLogger(): {
+  logger: Logger;
+  lines: Array<Record<string, unknown>>;
+  next: () => Promise<Record<string, unknown>>;
+} {
   const lines: Array<Record<string, unknown>> = [];
   const waiters: Array<(l: Record<string, unknown>) => void> = [];
   const stream = new Writable({
@@ -276,7 +317,16 @@ test('WebhookDelivery with a hanging receiver counts every dropped event, logs r
   const arrived = deferred<void>();
   const url = await receiver(t, () => arrived.resolve()); // never answers
   const log = capturingLogger();
-  const hook = new WebhookDelivery({ bus, url, maxQueue: 10, maxBatch: 5, lingerMs: 0, timeoutMs: 60_000, logger: log.logger, dropLogIntervalMs: 50 });
+  const hook = new WebhookDelivery({
+    bus,
+    url,
+    maxQueue: 10,
+    maxBatch: 5,
+    lingerMs: 0,
+    timeoutMs: 60_000,
+    logger: log.logger,
+    dropLogIntervalMs: 50,
+  });
   t.after(() => hook.close());
   bus.emit('e');
   await arrived.promise; // event 1 is in flight, held by the receiver

@@ -13,11 +13,16 @@ test('WorkerHandle.ready() rejects when the thread exits before it is ready', { 
   assert.equal(handle.alive, false);
 });
 
-test('WorkerHandle.request() rejects at once when its parameters cannot be sent, and the worker keeps answering', { timeout: 10_000 }, async (t) => {
+test('WorkerHandle.request() rejects at once when its parameters cannot be sent, and the worker keeps answering', {
+  timeout: 10_000,
+}, async (t) => {
   const handle = new WorkerHandle(0, silentLogger);
   t.after(() => handle.terminate());
   await handle.ready();
-  await assert.rejects(handle.request('endpoint.stats', { id: (() => 'x') as never }), /could not be cloned|DataCloneError/);
+  await assert.rejects(
+    handle.request('endpoint.stats', { id: (() => 'x') as never }),
+    /could not be cloned|DataCloneError/,
+  );
   const metrics = await handle.request('worker.metrics', {});
   assert.equal(metrics.workerIndex, 0);
 });

@@ -7,9 +7,13 @@ import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { startServer } from '../helpers/server.ts';
 
 const EMPTY: MetricsSnapshot = {
-  endpoints: 0, bridges: 0, portsAvailable: 0, portsTotal: 0,
+  endpoints: 0,
+  bridges: 0,
+  portsAvailable: 0,
+  portsTotal: 0,
   counters: { endpointsCreated: 0, bridgesCreated: 0, workerRestarts: 0, mediaTimeouts: 0 },
-  workers: [], eventSeq: 0,
+  workers: [],
+  eventSeq: 0,
 };
 
 test('every engine figure a real worker reports has a place in ENGINE_SAMPLES (none falls off /metrics)', async (t) => {
@@ -19,7 +23,8 @@ test('every engine figure a real worker reports has a place in ENGINE_SAMPLES (n
   const engines = Object.entries(w!.engines ?? {});
   assert.ok(engines.length >= 4);
   for (const [engine, values] of engines) {
-    for (const key of Object.keys(values)) assert.notEqual(ENGINE_SAMPLES[engine]?.[key], undefined, `${engine}.${key} is mapped (or left out with null)`);
+    for (const key of Object.keys(values))
+      assert.notEqual(ENGINE_SAMPLES[engine]?.[key], undefined, `${engine}.${key} is mapped (or left out with null)`);
   }
 });
 
@@ -51,12 +56,13 @@ test('msc_conference_mixes_total does not go down when a conference ends', async
   const peer = await RtpPeer.open();
   t.after(() => peer.close());
   const conferences = server.conferences;
-  const mixes = async () => sampleValue(parseExposition((await server.metrics()).body), 'msc_conference_mixes_total', { worker: '0' }) ?? -1;
+  const mixes = async () =>
+    sampleValue(parseExposition((await server.metrics()).body), 'msc_conference_mixes_total', { worker: '0' }) ?? -1;
   await conferences.create({ id: 'metrics-room' });
   const ep = await server.createEndpoint({ remote_sdp: peer.offer(['pcmu']), affinity: 'metrics-room' });
   await conferences.addParticipant('metrics-room', { endpointId: ep.id } as never);
   let during = 0;
   while ((during = await mixes()) < 5) await new Promise((r) => setTimeout(r, 20));
   await conferences.delete('metrics-room');
-  assert.ok(await mixes() >= during, 'the ended room\'s mixes stay counted');
+  assert.ok((await mixes()) >= during, "the ended room's mixes stay counted");
 });

@@ -33,7 +33,11 @@ function readDockerfile(): { env: Record<string, string>; cmd: string[] } {
 
 /** Whether the unprivileged user can read the checkout (a clone under a private home cannot). */
 function readableBy(user: { uid: number; gid: number }): boolean {
-  const probe = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(path.join(ROOT, 'dist/main.js'))})`], { ...user });
+  const probe = spawnSync(
+    process.execPath,
+    ['-e', `require('fs').accessSync(${JSON.stringify(path.join(ROOT, 'dist/main.js'))})`],
+    { ...user },
+  );
   return probe.status === 0;
 }
 
@@ -64,7 +68,11 @@ test('the image way: dist/ with the Dockerfile ENV and CMD as an unprivileged us
   fs.mkdirSync(recordingsDir);
   fs.cpSync(path.join(ROOT, 'flows'), flowsDir, { recursive: true });
   if (user) {
-    for (const p of [recordingsDir, flowsDir, ...fs.readdirSync(flowsDir, { recursive: true }).map((f) => path.join(flowsDir, String(f)))]) {
+    for (const p of [
+      recordingsDir,
+      flowsDir,
+      ...fs.readdirSync(flowsDir, { recursive: true }).map((f) => path.join(flowsDir, String(f))),
+    ]) {
       fs.chownSync(p, user.uid, user.gid);
     }
   }
@@ -87,8 +95,12 @@ test('the image way: dist/ with the Dockerfile ENV and CMD as an unprivileged us
     ...(user ?? {}),
   });
   let output = '';
-  child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   t.after(() => child.kill('SIGKILL'));
 
@@ -114,7 +126,7 @@ test('the image way: dist/ with the Dockerfile ENV and CMD as an unprivileged us
       ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
     });
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) as Record<string, any> : {} };
+    return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : {} };
   };
 
   // An offer (no peer yet) announces the host's first non-loopback address, never the wildcard.
@@ -160,12 +172,23 @@ test('the image way: dist/ with the Dockerfile ENV and CMD as an unprivileged us
 test('RTP_BIND_IP that is not an address of this host is a start-up error naming the fix', async () => {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', MEDIA_WORKERS: '1', API_PORT: '0', RTP_BIND_IP: '203.0.113.77', ...testPortRange() },
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'info',
+      MEDIA_WORKERS: '1',
+      API_PORT: '0',
+      RTP_BIND_IP: '203.0.113.77',
+      ...testPortRange(),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
   const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   assert.equal(code, 1, output);
   assert.match(output, /cannot bind RTP sockets to RTP_BIND_IP=203\.0\.113\.77: EADDRNOTAVAIL/);

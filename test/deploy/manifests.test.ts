@@ -20,13 +20,17 @@ function knownSettings(): Set<string> {
 const seconds = (s: string) => Number(/^(\d+)s$/.exec(s)?.[1] ?? NaN);
 
 test('the Kubernetes Deployment: host networking, probes on the operator port, a grace period above DRAIN_TIMEOUT_MS, known settings only', () => {
-  const docs = parseAllDocuments(read('deploy/kubernetes/media-server.yaml')).map((d) => d.toJS() as Record<string, any>);
+  const docs = parseAllDocuments(read('deploy/kubernetes/media-server.yaml')).map(
+    (d) => d.toJS() as Record<string, any>,
+  );
   const deployment = docs.find((d) => d.kind === 'Deployment');
   assert.ok(deployment);
   const pod = deployment.spec.template.spec;
   assert.equal(pod.hostNetwork, true, 'RTP needs the host network (a Service cannot carry a UDP range)');
   const container = pod.containers[0];
-  const env = Object.fromEntries((container.env as Array<{ name: string; value?: string }>).map((e) => [e.name, e.value]));
+  const env = Object.fromEntries(
+    (container.env as Array<{ name: string; value?: string }>).map((e) => [e.name, e.value]),
+  );
   const known = knownSettings();
   for (const name of Object.keys(env)) assert.ok(known.has(name), `${name} is not a setting the server reads`);
 
@@ -37,20 +41,33 @@ test('the Kubernetes Deployment: host networking, probes on the operator port, a
   assert.deepEqual(container.readinessProbe.httpGet, { path: '/ready', port: 'metrics' });
   assert.deepEqual(container.livenessProbe.httpGet, { path: '/health', port: 'metrics' });
   // the values parse as the server would parse them
-  const config = loadConfig({ ...Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined) as Array<[string, string]>), PUBLIC_IP: '203.0.113.1', API_TOKEN: 'x' });
+  const config = loadConfig({
+    ...Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined) as Array<[string, string]>),
+    PUBLIC_IP: '203.0.113.1',
+    API_TOKEN: 'x',
+  });
   assert.equal(config.rtpBindIp, '0.0.0.0');
   assert.equal(config.drainTimeoutMs, drainMs);
 });
 
 test('the compose file: wildcard bind, PUBLIC_IP announced, a stop grace period above the default drain, known settings only', () => {
-  const compose = parse(read('deploy/docker-compose.yml'), { merge: true }) as { services: Record<string, { environment: Record<string, string>; stop_grace_period: string }> };
+  const compose = parse(read('deploy/docker-compose.yml'), { merge: true }) as {
+    services: Record<string, { environment: Record<string, string>; stop_grace_period: string }>;
+  };
   const known = knownSettings();
   const defaultDrainMs = loadConfig({}).drainTimeoutMs;
   for (const [name, service] of Object.entries(compose.services)) {
-    for (const key of Object.keys(service.environment)) assert.ok(known.has(key), `${name}: ${key} is not a setting the server reads`);
-    assert.equal(service.environment.RTP_BIND_IP, '0.0.0.0', `${name} binds the wildcard (PUBLIC_IP is on no interface behind NAT)`);
+    for (const key of Object.keys(service.environment))
+      assert.ok(known.has(key), `${name}: ${key} is not a setting the server reads`);
+    assert.equal(
+      service.environment.RTP_BIND_IP,
+      '0.0.0.0',
+      `${name} binds the wildcard (PUBLIC_IP is on no interface behind NAT)`,
+    );
     assert.match(service.environment.PUBLIC_IP!, /PUBLIC_IP/);
-    const drainMs = service.environment.DRAIN_TIMEOUT_MS ? Number(service.environment.DRAIN_TIMEOUT_MS) : defaultDrainMs;
+    const drainMs = service.environment.DRAIN_TIMEOUT_MS
+      ? Number(service.environment.DRAIN_TIMEOUT_MS)
+      : defaultDrainMs;
     assert.ok(seconds(service.stop_grace_period) * 1000 > drainMs, `${name}: stop_grace_period above the drain`);
   }
 });

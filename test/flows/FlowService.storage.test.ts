@@ -17,13 +17,16 @@ test('FlowService.put() into a flows directory it cannot write names the directo
   fs.mkdirSync(path.join(dir, 'stuck.yaml'));
   const service = new FlowService({ engines: new FakeEngines({ clock: new ManualClock() }), dir });
   t.after(() => service.close());
-  assert.throws(() => service.put('stuck', yaml), (err: unknown) => {
-    assert.ok(err instanceof InvalidStateError);
-    assert.equal(err.code, 'FLOWS_DIR_NOT_WRITABLE');
-    assert.ok(err.message.includes(dir), err.message);
-    assert.match(err.message, /EISDIR/);
-    return true;
-  });
+  assert.throws(
+    () => service.put('stuck', yaml),
+    (err: unknown) => {
+      assert.ok(err instanceof InvalidStateError);
+      assert.equal(err.code, 'FLOWS_DIR_NOT_WRITABLE');
+      assert.ok(err.message.includes(dir), err.message);
+      assert.match(err.message, /EISDIR/);
+      return true;
+    },
+  );
   assert.deepEqual(fs.readdirSync(dir), ['stuck.yaml'], 'no temp file left behind');
   assert.throws(() => service.get('stuck'), /no flow named/);
 });

@@ -14,8 +14,12 @@ function cli(args: string[], cwd = root): Promise<{ code: number | null; out: st
     const p = spawn(process.execPath, [bin, ...args], { cwd, env: { ...process.env, FLOWS_DIR: '' } });
     let out = '';
     let err = '';
-    p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     p.on('error', reject);
     p.on('close', (code) => resolve({ code, out, err }));
   });
@@ -30,7 +34,13 @@ test('media-server flows validate accepts the example flows (exit 0)', async () 
 
 test('media-server flows validate prints file:line:column problems and exits 1', async () => {
   const bad = path.join('test', 'flows', 'fixtures', 'bad');
-  const r = await cli(['flows', 'validate', path.join(bad, 'unknown-step-type.yaml'), path.join(bad, 'missing-goto.yaml'), 'flows/voicemail.yaml']);
+  const r = await cli([
+    'flows',
+    'validate',
+    path.join(bad, 'unknown-step-type.yaml'),
+    path.join(bad, 'missing-goto.yaml'),
+    'flows/voicemail.yaml',
+  ]);
   assert.equal(r.code, 1);
   assert.match(r.out, /test\/flows\/fixtures\/bad\/unknown-step-type\.yaml:5:11: unknown step type 'plya'/);
   assert.match(r.out, /missing-goto\.yaml:7:11: next step 'nowhere'/);
@@ -76,7 +86,10 @@ test('media-server flows validate reports an alias bomb as an invalid flow (exit
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-bomb-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   let bomb = 'name: bomb\nstart: a\nsteps:\n  a: { type: hangup }\nvariables:\n  l0: &l0 [x, x, x, x, x, x, x, x, x]\n';
-  for (let i = 1; i < 9; i++) bomb += `  l${i}: &l${i} [${Array(9).fill(`*l${i - 1}`).join(', ')}]\n`;
+  for (let i = 1; i < 9; i++)
+    bomb += `  l${i}: &l${i} [${Array(9)
+      .fill(`*l${i - 1}`)
+      .join(', ')}]\n`;
   const file = path.join(dir, 'bomb.yaml');
   fs.writeFileSync(file, bomb);
   const r = await cli(['flows', 'validate', file]);

@@ -7,7 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { formatReport, runScript } from '../../src/flows/testing/runScript.ts';
 
 const flowsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../flows');
-const scripts = fs.readdirSync(path.join(flowsDir, 'tests')).filter((f) => f.endsWith('.yaml')).sort();
+const scripts = fs
+  .readdirSync(path.join(flowsDir, 'tests'))
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 
 test('every example flow has a test script', () => {
   const examples = ['main-menu', 'voicemail', 'conference-pin', 'survey', 'appointment-reminder'];
@@ -27,13 +30,16 @@ test('runScript() fails, with a readable report, when the flow does not do what 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flow-script-'));
   t.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const script = path.join(tmp, 'wrong.yaml');
-  fs.writeFileSync(script, [
-    'caller:',
-    '  - { on_step: menu, after_ms: 2000, dtmf: "1" }',
-    'expect:',
-    '  steps: [welcome, menu, support]',
-    '  outcome: { action: transfer, target: "sip:nobody@pbx" }',
-  ].join('\n'));
+  fs.writeFileSync(
+    script,
+    [
+      'caller:',
+      '  - { on_step: menu, after_ms: 2000, dtmf: "1" }',
+      'expect:',
+      '  steps: [welcome, menu, support]',
+      '  outcome: { action: transfer, target: "sip:nobody@pbx" }',
+    ].join('\n'),
+  );
   const report = await runScript(path.join(flowsDir, 'main-menu.yaml'), script);
   assert.equal(report.passed, false);
   const text = formatReport(report);

@@ -1,12 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { evaluate, parseExpression, parseTemplate, renderTemplate, renderValue, ExpressionError } from '../../src/flows/expressions.ts';
+import {
+  evaluate,
+  parseExpression,
+  parseTemplate,
+  renderTemplate,
+  renderValue,
+  ExpressionError,
+} from '../../src/flows/expressions.ts';
 
 const run = (text: string, scope: Record<string, unknown> = {}): unknown => evaluate(parseExpression(text), scope);
 
 test('evaluate() computes comparison, logic, arithmetic and the ternary', () => {
   assert.equal(run('1 + 2 * 3'), 7);
-  assert.equal(run("a == '1' && b > 2", { a: 1, b: 3 }), true, "digits as strings compare equal to numbers");
+  assert.equal(run("a == '1' && b > 2", { a: 1, b: 3 }), true, 'digits as strings compare equal to numbers');
   assert.equal(run('a || b', { a: '', b: 'x' }), 'x');
   assert.equal(run('x ?? 5', {}), 5);
   assert.equal(run("n > 1 ? 'many' : 'one'", { n: 2 }), 'many');
@@ -63,6 +70,9 @@ test('renderTemplate() fills {{ }} holes; a single hole keeps the value type', (
   assert.equal(renderTemplate(parseTemplate('{{ missing }}!'), {}), '!');
   assert.equal(renderValue(parseTemplate('{{ n }}'), { n: 3 }), 3);
   assert.deepEqual(renderValue(parseTemplate('{{ o }}'), { o: { a: 1 } }), { a: 1 });
-  assert.throws(() => parseTemplate('Hi {{ name'), (e: ExpressionError) => e.index === 3);
+  assert.throws(
+    () => parseTemplate('Hi {{ name'),
+    (e: ExpressionError) => e.index === 3,
+  );
   assert.throws(() => parseTemplate('Hi {{ a = }}'), ExpressionError);
 });

@@ -12,18 +12,29 @@ async function webhook(t: { after: (fn: () => unknown) => void }, statuses: numb
   const got: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body: string; at: number }> = [];
   const server = http.createServer((req, res) => {
     let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString(); });
+    req.on('data', (c: Buffer) => {
+      body += c.toString();
+    });
     req.on('end', () => {
       got.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, at: Date.now() });
-      const status = statuses.length > 1 ? statuses.shift()! : statuses[0] ?? 200;
-      if (status === 0) { req.socket.destroy(); return; } // connection reset
+      const status = statuses.length > 1 ? statuses.shift()! : (statuses[0] ?? 200);
+      if (status === 0) {
+        req.socket.destroy();
+        return;
+      } // connection reset
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ id: 'w-1', ok: status < 300, echo: body ? JSON.parse(body) : null }));
     });
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  t.after(() => new Promise((r) => { server.closeAllConnections(); server.close(r); }));
+  t.after(
+    () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(r);
+      }),
+  );
   return { got, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
@@ -56,12 +67,22 @@ steps:
 }
 
 async function run(yaml: string) {
-  const engines = new FakeEngines({ clock: systemClock, http: async (req) => {
-    const res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body ?? null, signal: req.signal });
-    const headers: Record<string, string> = {};
-    res.headers.forEach((v, k) => { headers[k] = v; });
-    return { status: res.status, headers, body: await res.text() };
-  } });
+  const engines = new FakeEngines({
+    clock: systemClock,
+    http: async (req) => {
+      const res = await fetch(req.url, {
+        method: req.method,
+        headers: req.headers,
+        body: req.body ?? null,
+        signal: req.signal,
+      });
+      const headers: Record<string, string> = {};
+      res.headers.forEach((v, k) => {
+        headers[k] = v;
+      });
+      return { status: res.status, headers, body: await res.text() };
+    },
+  });
   const service = new FlowService({ engines });
   service.put('h', yaml);
   const s = service.start('ep', 'h', { caller: { number: '+1555' } });
@@ -102,11 +123,22 @@ test('http step does not retry a 4xx, and fails the flow without a fallback', as
 });
 
 test('http step times out a silent server and reports it', async (t) => {
-  const server = http.createServer(() => { /* never answers */ });
+  const server = http.createServer(() => {
+    /* never answers */
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  t.after(() => new Promise((r) => { server.closeAllConnections(); server.close(r); }));
+  t.after(
+    () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(r);
+      }),
+  );
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const { out } = await run(flowYaml(url, 0, true).replace('timeout_ms: 2000', 'timeout_ms: 100'));
-  assert.deepEqual(out.outcome, { action: 'completed', variables: { how: 'fallback', err: 'timeout after 100 ms', attempts: 1 } });
+  assert.deepEqual(out.outcome, {
+    action: 'completed',
+    variables: { how: 'fallback', err: 'timeout after 100 ms', attempts: 1 },
+  });
 });

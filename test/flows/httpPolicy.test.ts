@@ -20,7 +20,13 @@ async function app(t: TestContext): Promise<{ base: string; hits: string[] }> {
     else res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => new Promise((r) => { server.closeAllConnections(); server.close(r); }));
+  t.after(
+    () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(r);
+      }),
+  );
   return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hits };
 }
 
@@ -31,7 +37,10 @@ test('flow http steps reach the application on loopback but not metadata, direct
   const ok = await fetchHttp(get(`${a.base}/hook`));
   assert.equal(ok.status, 200);
   assert.equal(ok.body, '{"ok":true}');
-  await assert.rejects(fetchHttp(get('http://169.254.169.254/latest/meta-data/')), /destination refused or unreachable/);
+  await assert.rejects(
+    fetchHttp(get('http://169.254.169.254/latest/meta-data/')),
+    /destination refused or unreachable/,
+  );
   await assert.rejects(fetchHttp(get('http://metadata.google.internal/')), /destination refused or unreachable/);
   await assert.rejects(fetchHttp(get(`${a.base}/imds`)), /destination refused or unreachable/);
   await assert.rejects(fetchHttp(get(`${a.base}/big`)), /answer larger than 1048576 bytes/);
@@ -39,9 +48,14 @@ test('flow http steps reach the application on loopback but not metadata, direct
 });
 
 test('a flow http step to a refused destination takes its fallback with one generic error', async () => {
-  const engines = new FakeEngines({ clock: systemClock, http: guardedFetcher(new DestinationPolicy({ allowLocal: true })) });
+  const engines = new FakeEngines({
+    clock: systemClock,
+    http: guardedFetcher(new DestinationPolicy({ allowLocal: true })),
+  });
   const service = new FlowService({ engines });
-  service.put('h', `
+  service.put(
+    'h',
+    `
 name: h
 start: post
 steps:
@@ -54,10 +68,14 @@ steps:
     next: done
   done: { type: return, values: { how: "'ok'" } }
   fb: { type: return, values: { how: "'fallback'", err: last_response.error } }
-`);
+`,
+  );
   const out = await service.start('ep', 'h', {}).done;
   service.close();
-  assert.deepEqual(out.outcome, { action: 'completed', variables: { how: 'fallback', err: 'destination refused or unreachable' } });
+  assert.deepEqual(out.outcome, {
+    action: 'completed',
+    variables: { how: 'fallback', err: 'destination refused or unreachable' },
+  });
 });
 
 test('MediaFlowEngines applies FLOW_HTTP_DENY to http steps', async (t) => {

@@ -55,7 +55,25 @@ test('loadFlowFile() loads the good fixture and the compiler builds a machine fo
   const r = loadFlowFile(path.join(fixtures, 'good', 'all-steps.yaml'));
   assert.ok(r.ok, r.ok ? '' : r.errors.map(formatProblem).join('\n'));
   const types = new Set<string>(Object.values(r.flow.steps).map((s) => ('sourceType' in s ? s.sourceType : s.type)));
-  for (const t of ['play', 'say', 'collect', 'menu', 'record', 'conference', 'bridge', 'http', 'set', 'branch', 'goto', 'call', 'return', 'wait', 'log', 'transfer', 'hangup']) {
+  for (const t of [
+    'play',
+    'say',
+    'collect',
+    'menu',
+    'record',
+    'conference',
+    'bridge',
+    'http',
+    'set',
+    'branch',
+    'goto',
+    'call',
+    'return',
+    'wait',
+    'log',
+    'transfer',
+    'hangup',
+  ]) {
     assert.ok(types.has(t), `fixture covers ${t}`);
   }
   const { machine } = compileFlow(r.flow);
@@ -63,11 +81,16 @@ test('loadFlowFile() loads the good fixture and the compiler builds a machine fo
   assert.ok(machine.root.states.__end);
   // menu normalised into collect with choices and no terminator
   const pick = r.flow.steps.pick;
-  assert.ok(pick?.type === 'collect' && pick.choices?.['2'] === 'rec' && pick.terminator === '' && pick.maxDigits === 1);
+  assert.ok(
+    pick?.type === 'collect' && pick.choices?.['2'] === 'rec' && pick.terminator === '' && pick.maxDigits === 1,
+  );
 });
 
 test('loadFlowText() warns about unreachable steps and a name differing from the file', () => {
-  const r = loadFlowText('name: other\nstart: a\nsteps:\n  a: { type: hangup }\n  lost: { type: hangup }\n', 'flows/mine.yaml');
+  const r = loadFlowText(
+    'name: other\nstart: a\nsteps:\n  a: { type: hangup }\n  lost: { type: hangup }\n',
+    'flows/mine.yaml',
+  );
   assert.ok(r.ok);
   const msgs = r.flow.warnings.map((w) => w.message).join('\n');
   assert.match(msgs, /step 'lost' is never reached/);
@@ -75,7 +98,10 @@ test('loadFlowText() warns about unreachable steps and a name differing from the
 });
 
 test('loadFlowText() reports every problem at once, not only the first', () => {
-  const r = loadFlowText('name: x\nstart: a\nsteps:\n  a:\n    type: play\n    media: p\n    next: b\n  c:\n    type: goto\n    target: d\n', 'x.yaml');
+  const r = loadFlowText(
+    'name: x\nstart: a\nsteps:\n  a:\n    type: play\n    media: p\n    next: b\n  c:\n    type: goto\n    target: d\n',
+    'x.yaml',
+  );
   assert.equal(r.ok, false);
   if (!r.ok) assert.equal(r.errors.length, 2, r.errors.map(formatProblem).join('\n'));
 });
@@ -104,7 +130,10 @@ test('schemas/flow.schema.json accepts every example flow and is a valid 2020-12
 });
 
 test('loadFlowText() rejects steps that loop forever without waiting', () => {
-  const r = loadFlowText('name: l\nstart: a\nsteps:\n  a: { type: goto, target: b }\n  b: { type: set, values: { x: 1 }, next: a }\n', 'l.yaml');
+  const r = loadFlowText(
+    'name: l\nstart: a\nsteps:\n  a: { type: goto, target: b }\n  b: { type: set, values: { x: 1 }, next: a }\n',
+    'l.yaml',
+  );
   assert.equal(r.ok, false);
   if (!r.ok) assert.match(formatProblem(r.errors[0]!), /^l\.yaml:4:3: steps a → b → a loop forever/);
 });
@@ -113,10 +142,17 @@ test('loadFlowFile() reports an alias bomb or absurd nesting on disk as problems
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flow-limits-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   let bomb = 'name: bomb\nstart: a\nsteps:\n  a: { type: hangup }\nvariables:\n  l0: &l0 [x, x, x, x, x, x, x, x, x]\n';
-  for (let i = 1; i < 9; i++) bomb += `  l${i}: &l${i} [${Array(9).fill(`*l${i - 1}`).join(', ')}]\n`;
+  for (let i = 1; i < 9; i++)
+    bomb += `  l${i}: &l${i} [${Array(9)
+      .fill(`*l${i - 1}`)
+      .join(', ')}]\n`;
   const cases: Array<[string, string, RegExp]> = [
     ['bomb.yaml', bomb, /aliases expand to more than 100/],
-    ['deep.yaml', `name: deep\nstart: a\nsteps:\n  a: { type: hangup }\nvariables:\n  v:\n    ${'- '.repeat(5000)}x\n`, /nests deeper than 64/],
+    [
+      'deep.yaml',
+      `name: deep\nstart: a\nsteps:\n  a: { type: hangup }\nvariables:\n  v:\n    ${'- '.repeat(5000)}x\n`,
+      /nests deeper than 64/,
+    ],
     ['huge.yaml', `name: huge\n${'# '.repeat(200_000)}\n`, /the limit is 262144/],
   ];
   for (const [file, text, why] of cases) {

@@ -23,7 +23,10 @@ test('FlowService.watch() reloads a changed file: new sessions get it, running o
       if (i >= 0) waiters.splice(i, 1)[0]!.resolve(p);
     },
   });
-  t.after(() => { service.close(); fs.rmSync(dir, { recursive: true, force: true }); });
+  t.after(() => {
+    service.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
   const next = (type: string) => new Promise<Record<string, unknown>>((resolve) => waiters.push({ type, resolve }));
   service.loadDir();
   service.watch();
@@ -35,7 +38,13 @@ test('FlowService.watch() reloads a changed file: new sessions get it, running o
   assert.equal((await loaded).version, v1 + 1);
   const fresh = service.start('e2', 'live');
   await clock.settle();
-  assert.deepEqual(engines.calls.map((c) => [c.endpointId, c.args[0]]), [['e1', 'prompt:v1'], ['e2', 'prompt:v2']]);
+  assert.deepEqual(
+    engines.calls.map((c) => [c.endpointId, c.args[0]]),
+    [
+      ['e1', 'prompt:v1'],
+      ['e2', 'prompt:v2'],
+    ],
+  );
   assert.equal(old.version, v1);
   assert.equal(fresh.version, v1 + 1);
 

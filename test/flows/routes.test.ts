@@ -54,8 +54,14 @@ test('GET /flows and GET /flows/:name list flows with their YAML', async (t) => 
   const list = await app.inject({ method: 'GET', url: '/flows' });
   assert.equal(list.statusCode, 200);
   const body = list.json();
-  assert.deepEqual(body.flows.map((f: { name: string }) => f.name), ['menu']);
-  assert.deepEqual(body.flows[0].steps, [{ name: 'ask', type: 'menu' }, { name: 'sales', type: 'transfer' }]);
+  assert.deepEqual(
+    body.flows.map((f: { name: string }) => f.name),
+    ['menu'],
+  );
+  assert.deepEqual(body.flows[0].steps, [
+    { name: 'ask', type: 'menu' },
+    { name: 'sales', type: 'transfer' },
+  ]);
   const one = await app.inject({ method: 'GET', url: '/flows/menu' });
   assert.equal(one.statusCode, 200);
   assert.equal(one.json().yaml, MENU);
@@ -67,24 +73,48 @@ test('GET /flows and GET /flows/:name list flows with their YAML', async (t) => 
 test('PUT /flows/:name takes YAML or JSON {yaml}, validates it, and writes the file', async (t) => {
   const { app, dir } = await setup(t);
   const yaml = MENU.replace('name: menu', 'name: other');
-  const created = await app.inject({ method: 'PUT', url: '/flows/other', headers: { 'content-type': 'text/yaml' }, payload: yaml });
+  const created = await app.inject({
+    method: 'PUT',
+    url: '/flows/other',
+    headers: { 'content-type': 'text/yaml' },
+    payload: yaml,
+  });
   assert.equal(created.statusCode, 201, created.body);
   assert.equal(created.json().name, 'other');
   assert.equal(fs.readFileSync(path.join(dir, 'other.yaml'), 'utf8'), yaml);
-  const replaced = await app.inject({ method: 'PUT', url: '/flows/other', payload: { yaml: yaml.replace('sip:sales', 'sip:s2') } });
+  const replaced = await app.inject({
+    method: 'PUT',
+    url: '/flows/other',
+    payload: { yaml: yaml.replace('sip:sales', 'sip:s2') },
+  });
   assert.equal(replaced.statusCode, 200, replaced.body);
   assert.ok(replaced.json().version > created.json().version);
-  const xyaml = await app.inject({ method: 'PUT', url: '/flows/other', headers: { 'content-type': 'application/x-yaml' }, payload: yaml });
+  const xyaml = await app.inject({
+    method: 'PUT',
+    url: '/flows/other',
+    headers: { 'content-type': 'application/x-yaml' },
+    payload: yaml,
+  });
   assert.equal(xyaml.statusCode, 200);
 
-  const bad = await app.inject({ method: 'PUT', url: '/flows/other', headers: { 'content-type': 'text/yaml' }, payload: 'name: other\nstart: a\nsteps:\n  a:\n    type: plya\n' });
+  const bad = await app.inject({
+    method: 'PUT',
+    url: '/flows/other',
+    headers: { 'content-type': 'text/yaml' },
+    payload: 'name: other\nstart: a\nsteps:\n  a:\n    type: plya\n',
+  });
   assert.equal(bad.statusCode, 400);
   assert.equal(bad.json().error.code, 'INVALID_FLOW');
   assert.match(bad.json().error.message, /other\.yaml:5:11: unknown step type 'plya'/);
   const still = await app.inject({ method: 'GET', url: '/flows/other' });
   assert.equal(still.json().version, xyaml.json().version, 'the invalid upload replaced nothing');
 
-  const renamed = await app.inject({ method: 'PUT', url: '/flows/third', headers: { 'content-type': 'text/yaml' }, payload: yaml });
+  const renamed = await app.inject({
+    method: 'PUT',
+    url: '/flows/third',
+    headers: { 'content-type': 'text/yaml' },
+    payload: yaml,
+  });
   assert.equal(renamed.statusCode, 400);
   assert.match(renamed.json().error.message, /uploaded as 'third'/);
   const badName = await app.inject({ method: 'PUT', url: '/flows/Bad.Name', payload: { yaml } });
@@ -101,7 +131,11 @@ test('DELETE /flows/:name removes the flow and its file', async (t) => {
 
 test('POST /endpoints/:id/flow starts a session; GET/DELETE /flow-sessions inspect and stop it', async (t) => {
   const { app, clock, engines, events } = await setup(t);
-  const start = await app.inject({ method: 'POST', url: '/endpoints/ep-1/flow', payload: { flow: 'menu', variables: { caller: { number: '+1555' } } } });
+  const start = await app.inject({
+    method: 'POST',
+    url: '/endpoints/ep-1/flow',
+    payload: { flow: 'menu', variables: { caller: { number: '+1555' } } },
+  });
   assert.equal(start.statusCode, 201, start.body);
   const id = start.json().session_id as string;
   assert.match(id, /^[0-9a-f-]{36}$/);
@@ -110,7 +144,10 @@ test('POST /endpoints/:id/flow starts a session; GET/DELETE /flow-sessions inspe
   const busy = await app.inject({ method: 'POST', url: '/endpoints/ep-1/flow', payload: { flow: 'menu' } });
   assert.equal(busy.statusCode, 409);
   assert.equal(busy.json().error.code, 'FLOW_ALREADY_RUNNING');
-  assert.equal((await app.inject({ method: 'POST', url: '/endpoints/ep-2/flow', payload: { flow: 'nope' } })).json().error.code, 'FLOW_NOT_FOUND');
+  assert.equal(
+    (await app.inject({ method: 'POST', url: '/endpoints/ep-2/flow', payload: { flow: 'nope' } })).json().error.code,
+    'FLOW_NOT_FOUND',
+  );
   assert.equal((await app.inject({ method: 'POST', url: '/endpoints/ep-2/flow', payload: {} })).statusCode, 400);
 
   const s = await app.inject({ method: 'GET', url: `/flow-sessions/${id}` });
@@ -119,10 +156,16 @@ test('POST /endpoints/:id/flow starts a session; GET/DELETE /flow-sessions inspe
   assert.equal(body.status, 'running');
   assert.equal(body.current_step, 'ask');
   assert.deepEqual(body.variables.caller, { number: '+1555' });
-  assert.deepEqual(body.history.map((h: { step: string }) => h.step), ['ask']);
+  assert.deepEqual(
+    body.history.map((h: { step: string }) => h.step),
+    ['ask'],
+  );
 
   const list = await app.inject({ method: 'GET', url: '/flow-sessions?status=running' });
-  assert.deepEqual(list.json().sessions.map((x: { id: string }) => x.id), [id]);
+  assert.deepEqual(
+    list.json().sessions.map((x: { id: string }) => x.id),
+    [id],
+  );
 
   const stop = await app.inject({ method: 'DELETE', url: `/flow-sessions/${id}` });
   assert.equal(stop.statusCode, 200);
@@ -135,7 +178,8 @@ test('POST /endpoints/:id/flow starts a session; GET/DELETE /flow-sessions inspe
 
 test('a session completes with the outcome visible over the API', async (t) => {
   const { app, clock, engines } = await setup(t);
-  const id = (await app.inject({ method: 'POST', url: '/endpoints/ep-9/flow', payload: { flow: 'menu' } })).json().session_id as string;
+  const id = (await app.inject({ method: 'POST', url: '/endpoints/ep-9/flow', payload: { flow: 'menu' } })).json()
+    .session_id as string;
   await clock.advance(2000);
   engines.sendDtmf('ep-9', '1');
   await clock.settle();
@@ -148,7 +192,10 @@ test('a session completes with the outcome visible over the API', async (t) => {
 /** Nine levels of `&a [*a × 9]`: 9^9 nodes if expanded. */
 function aliasBomb(name: string): string {
   let y = `name: ${name}\nstart: a\nsteps:\n  a: { type: hangup }\nvariables:\n  l0: &l0 [x, x, x, x, x, x, x, x, x]\n`;
-  for (let i = 1; i < 9; i++) y += `  l${i}: &l${i} [${Array(9).fill(`*l${i - 1}`).join(', ')}]\n`;
+  for (let i = 1; i < 9; i++)
+    y += `  l${i}: &l${i} [${Array(9)
+      .fill(`*l${i - 1}`)
+      .join(', ')}]\n`;
   return y;
 }
 
@@ -156,12 +203,26 @@ test('PUT /flows/:name refuses an alias bomb, deep nesting and an oversized flow
   const { app, dir } = await setup(t);
   const bodies: Array<[string, RegExp]> = [
     [aliasBomb('bomb'), /aliases expand to more than 100/],
-    [`name: bomb\nstart: a\nsteps:\n  a: { type: hangup }\nvariables:\n  v: ${'['.repeat(100_000)}`, /nests deeper than 64/],
-    [`name: bomb\nstart: a\nsteps:\n  a: { type: hangup }\nvariables:\n  v:\n    ${'- '.repeat(5000)}x\n`, /nests deeper than 64/],
-    [`name: bomb\nstart: a\nsteps:\n  a: { type: hangup }\n${'# padding\n'.repeat(30_000)}`, /bytes; the limit is 262144/],
+    [
+      `name: bomb\nstart: a\nsteps:\n  a: { type: hangup }\nvariables:\n  v: ${'['.repeat(100_000)}`,
+      /nests deeper than 64/,
+    ],
+    [
+      `name: bomb\nstart: a\nsteps:\n  a: { type: hangup }\nvariables:\n  v:\n    ${'- '.repeat(5000)}x\n`,
+      /nests deeper than 64/,
+    ],
+    [
+      `name: bomb\nstart: a\nsteps:\n  a: { type: hangup }\n${'# padding\n'.repeat(30_000)}`,
+      /bytes; the limit is 262144/,
+    ],
   ];
   for (const [yaml, why] of bodies) {
-    const r = await app.inject({ method: 'PUT', url: '/flows/bomb', headers: { 'content-type': 'text/yaml' }, payload: yaml });
+    const r = await app.inject({
+      method: 'PUT',
+      url: '/flows/bomb',
+      headers: { 'content-type': 'text/yaml' },
+      payload: yaml,
+    });
     assert.equal(r.statusCode, 400, r.body.slice(0, 300));
     assert.equal(r.json().error.code, 'INVALID_FLOW');
     assert.match(r.json().error.message, why);
@@ -178,7 +239,12 @@ test('PUT /flows/:name never writes through a link in the flows directory', asyn
   // the temporary name the service used to write first, and the flow's own file, as links out
   fs.symlinkSync(victim, path.join(dir, `menu2.yaml.${process.pid}.tmp`));
   fs.symlinkSync(victim, path.join(dir, 'menu2.yaml'));
-  const r = await app.inject({ method: 'PUT', url: '/flows/menu2', headers: { 'content-type': 'text/yaml' }, payload: MENU.replace('name: menu', 'name: menu2') });
+  const r = await app.inject({
+    method: 'PUT',
+    url: '/flows/menu2',
+    headers: { 'content-type': 'text/yaml' },
+    payload: MENU.replace('name: menu', 'name: menu2'),
+  });
   assert.ok(r.statusCode === 200 || r.statusCode === 201, r.body);
   assert.equal(fs.readFileSync(victim, 'utf8'), 'keep me');
   assert.equal(fs.lstatSync(path.join(dir, 'menu2.yaml')).isSymbolicLink(), false, 'the link itself was replaced');
@@ -195,6 +261,9 @@ test('FlowService.put() on a full flows directory throws INSUFFICIENT_STORAGE (5
   const flows = new FlowService({ engines: new FakeEngines({ clock: new ManualClock() }), dir });
   t.after(() => flows.close());
   fillDisk(dir);
-  assert.throws(() => flows.put('menu', MENU), (e: unknown) => e instanceof StorageError && e.code === 'INSUFFICIENT_STORAGE');
+  assert.throws(
+    () => flows.put('menu', MENU),
+    (e: unknown) => e instanceof StorageError && e.code === 'INSUFFICIENT_STORAGE',
+  );
   assert.deepEqual(fs.readdirSync(dir), ['filler.bin']);
 });

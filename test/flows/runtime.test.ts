@@ -41,7 +41,15 @@ test('collect counts noinput and nomatch separately and tapers prompts per attem
   await h.clock.advanceTo(22000);
   h.engines.sendDtmf('ep', '123#');
   await h.clock.advance(10);
-  assert.deepEqual(h.played(), ['prompt:p1', 'prompt:ni1', 'prompt:p2', 'prompt:nm1', 'prompt:p3', 'prompt:ni2', 'prompt:p3']);
+  assert.deepEqual(h.played(), [
+    'prompt:p1',
+    'prompt:ni1',
+    'prompt:p2',
+    'prompt:nm1',
+    'prompt:p3',
+    'prompt:ni2',
+    'prompt:p3',
+  ]);
   const end = h.ended();
   assert.equal(end?.type, 'flow.completed');
   assert.deepEqual((end!.payload.variables as Record<string, unknown>).code, '123');
@@ -84,7 +92,10 @@ steps:
   h.engines.sendDtmf('ep1', '5');
   h.engines.sendDtmf('ep0', '5');
   await h.clock.advance(1);
-  const [p1, p0] = [h.engines.calls.find((c) => c.endpointId === 'ep1'), h.engines.calls.find((c) => c.endpointId === 'ep0')];
+  const [p1, p0] = [
+    h.engines.calls.find((c) => c.endpointId === 'ep1'),
+    h.engines.calls.find((c) => c.endpointId === 'ep0'),
+  ];
   assert.equal(p1?.endedAt, 2000, 'barge-in stopped the prompt at once');
   assert.equal(s1.variables.k, '5');
   assert.equal(s1.status, 'completed');
@@ -132,12 +143,19 @@ steps:
   assert.equal(a.variables.v, '12');
   assert.equal(b.variables.v, '12', 'terminator not included');
   assert.equal(c.variables.v, '1234', 'input ends at max_digits');
-  const afterTimes = h.events.filter((e) => e.type === 'flow.step' && e.payload.step === 'after').map((e) => [e.payload.endpoint_id, e.at]);
-  assert.deepEqual(afterTimes.sort(), [['a', 5000], ['b', 1000], ['c', 1000]]);
+  const afterTimes = h.events
+    .filter((e) => e.type === 'flow.step' && e.payload.step === 'after')
+    .map((e) => [e.payload.endpoint_id, e.at]);
+  assert.deepEqual(afterTimes.sort(), [
+    ['a', 5000],
+    ['b', 1000],
+    ['c', 1000],
+  ]);
 });
 
 test('a barge-in play hands its digit to the next collect (type-ahead)', async (t) => {
-  const h = harness({ m: `
+  const h = harness({
+    m: `
 name: m
 start: hello
 steps:
@@ -148,7 +166,8 @@ steps:
     options: { "1": one, "2": two }
   one: { type: return, values: { picked: 1 } }
   two: { type: return, values: { picked: 2 } }
-` });
+`,
+  });
   t.after(() => h.service.close());
   const s = h.service.start('ep', 'm');
   await h.clock.advanceTo(500);
@@ -197,13 +216,18 @@ steps:
 });
 
 test('hangup during play stops the playback, clears timers and completes with outcome hangup', async (t) => {
-  const h = harness({ p: `
+  const h = harness(
+    {
+      p: `
 name: p
 start: a
 steps:
   a: { type: play, media: prompt:long, next: b }
   b: { type: wait, duration_ms: 1000 }
-` }, { durationOf: () => 60_000 });
+`,
+    },
+    { durationOf: () => 60_000 },
+  );
   t.after(() => h.service.close());
   const s = h.service.start('ep', 'p');
   await h.clock.advance(1000);
@@ -220,7 +244,8 @@ steps:
 });
 
 test('hangup during record finalises the recording, keeps it, then runs on_hangup', async (t) => {
-  const h = harness({ r: `
+  const h = harness({
+    r: `
 name: r
 start: rec
 on_hangup: bye
@@ -228,7 +253,8 @@ steps:
   rec: { type: record, beep: false, max_duration_ms: 60000, silence_timeout_ms: 0, variable: msg, next: never }
   never: { type: play, media: prompt:never }
   bye: { type: log, message: "saved {{ msg.path }}" }
-` });
+`,
+  });
   t.after(() => h.service.close());
   const s = h.service.start('ep', 'r');
   await h.clock.advance(4000);
@@ -264,7 +290,10 @@ test('hangup in a collect, a conference and a subflow stops them all', async (t)
 });
 
 test('stopping a session stops its playback and reports outcome stopped', async (t) => {
-  const h = harness({ p: 'name: p\nstart: a\nsteps:\n  a: { type: play, media: prompt:x }\n' }, { durationOf: () => 60_000 });
+  const h = harness(
+    { p: 'name: p\nstart: a\nsteps:\n  a: { type: play, media: prompt:x }\n' },
+    { durationOf: () => 60_000 },
+  );
   t.after(() => h.service.close());
   const s = h.service.start('ep', 'p');
   await h.clock.advance(10);
@@ -278,7 +307,8 @@ test('stopping a session stops its playback and reports outcome stopped', async 
 });
 
 test('an engine error goes to the step on_error, then the flow on_error; error is readable', async (t) => {
-  const h = harness({ e: `
+  const h = harness({
+    e: `
 name: e
 start: a
 on_error: flow_err
@@ -287,7 +317,8 @@ steps:
   step_err: { type: set, values: { where: "'step'", code: error.code }, next: b }
   b: { type: bridge, target: other }
   flow_err: { type: return, values: { where: "'flow'", msg: last_error.message } }
-` });
+`,
+  });
   t.after(() => h.service.close());
   h.engines.play = () => Promise.reject(new Error('no such prompt'));
   h.engines.bridge = () => Promise.reject(new Error('peer gone'));
@@ -308,11 +339,16 @@ test('transfer ends with the rendered target; hangup step hangs up the endpoint'
   await h.clock.settle();
   assert.deepEqual(s1.outcome, { action: 'transfer', target: 'sip:300@pbx' });
   assert.deepEqual(s2.outcome, { action: 'hangup', cause: 'done' });
-  assert.deepEqual(h.engines.calls.filter((c) => c.kind === 'hangup').map((c) => [c.endpointId, c.args[0]]), [['e2', 'done']]);
+  assert.deepEqual(
+    h.engines.calls.filter((c) => c.kind === 'hangup').map((c) => [c.endpointId, c.args[0]]),
+    [['e2', 'done']],
+  );
 });
 
 test('start() rejects unknown flows, busy endpoints and bad variables with named errors', async (t) => {
-  const h = harness({ v: 'name: v\nvariables: { n: { type: number, required: true } }\nstart: a\nsteps:\n  a: { type: collect }\n' });
+  const h = harness({
+    v: 'name: v\nvariables: { n: { type: number, required: true } }\nstart: a\nsteps:\n  a: { type: collect }\n',
+  });
   t.after(() => h.service.close());
   assert.throws(() => h.service.start('e', 'nope'), { name: 'NotFoundError', code: 'FLOW_NOT_FOUND' });
   assert.throws(() => h.service.start('e', 'v', {}), { name: 'FlowValidationError', code: 'INVALID_VARIABLES' });
@@ -338,7 +374,9 @@ test('a running session keeps its version when the flow is replaced', async (t) 
 });
 
 test('a conditional loop that never waits fails the flow instead of blocking the process', async (t) => {
-  const h = harness({ l: 'name: l\nvariables: { i: 0 }\nstart: a\nsteps:\n  a: { type: set, values: { i: i + 1 }, next: b }\n  b: { type: branch, conditions: [{ if: "i > -1", goto: a }] }\n' });
+  const h = harness({
+    l: 'name: l\nvariables: { i: 0 }\nstart: a\nsteps:\n  a: { type: set, values: { i: i + 1 }, next: b }\n  b: { type: branch, conditions: [{ if: "i > -1", goto: a }] }\n',
+  });
   t.after(() => h.service.close());
   const s = h.service.start('e', 'l');
   await h.clock.settle();
@@ -349,7 +387,8 @@ test('a conditional loop that never waits fails the flow instead of blocking the
 });
 
 test('a step-level on_hangup overrides the flow-level one; wait and log steps run on the clock', async (t) => {
-  const h = harness({ s: `
+  const h = harness({
+    s: `
 name: s
 start: pause
 on_hangup: flow_level
@@ -359,7 +398,8 @@ steps:
   ask: { type: collect, max_digits: 1, on_hangup: step_level }
   step_level: { type: set, values: { by: "'step'" } }
   flow_level: { type: set, values: { by: "'flow'" } }
-` });
+`,
+  });
   t.after(() => h.service.close());
   const a = h.service.start('a', 's');
   const b = h.service.start('b', 's');

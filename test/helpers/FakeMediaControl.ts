@@ -1,4 +1,10 @@
-import { CapacityError, InvalidStateError, NotFoundError, UnsupportedError, ValidationError } from '../../src/common/errors.ts';
+import {
+  CapacityError,
+  InvalidStateError,
+  NotFoundError,
+  UnsupportedError,
+  ValidationError,
+} from '../../src/common/errors.ts';
 import { EventBus } from '../../src/control/EventBus.ts';
 import type { DrainStatus, MediaControl } from '../../src/control/MediaControl.ts';
 import type {
@@ -67,7 +73,8 @@ export class FakeMediaControl implements MediaControl {
   }
 
   #negotiate(remoteSdp: string, codecs: string[]): { codec: CodecDescription; remote: EndpointInfo['remote'] } {
-    if (!remoteSdp.startsWith('v=0')) throw new ValidationError('INVALID_SDP', 'remote_sdp: first line must be v=0 (RFC 4566 section 5)');
+    if (!remoteSdp.startsWith('v=0'))
+      throw new ValidationError('INVALID_SDP', 'remote_sdp: first line must be v=0 (RFC 4566 section 5)');
     const m = /^m=audio (\d+) RTP\/AVP ([\d ]+)\r?$/m.exec(remoteSdp);
     if (m === null) throw new ValidationError('INVALID_SDP', 'remote_sdp: no audio m= line');
     const pts = (m[2] ?? '').split(' ').map(Number);
@@ -80,7 +87,8 @@ export class FakeMediaControl implements MediaControl {
 
   async createEndpoint(req: CreateEndpointRequest): Promise<EndpointInfo> {
     this.#maybeFail();
-    if (this.#endpoints.size >= this.#maxEndpoints) throw new CapacityError('NO_PORTS_AVAILABLE', 'no RTP ports available');
+    if (this.#endpoints.size >= this.#maxEndpoints)
+      throw new CapacityError('NO_PORTS_AVAILABLE', 'no RTP ports available');
     const codecs = req.codecs ?? ['pcmu', 'pcma', 'telephone-event'];
     const neg = req.remote_sdp !== undefined ? this.#negotiate(req.remote_sdp, codecs) : null;
     const id = `ep-${this.#nextId++}`;
@@ -154,7 +162,8 @@ export class FakeMediaControl implements MediaControl {
 
   async createBridge(req: CreateBridgeRequest): Promise<BridgeInfo> {
     this.#maybeFail();
-    if (req.endpoint_a === req.endpoint_b) throw new ValidationError('SAME_ENDPOINT', 'cannot bridge an endpoint to itself');
+    if (req.endpoint_a === req.endpoint_b)
+      throw new ValidationError('SAME_ENDPOINT', 'cannot bridge an endpoint to itself');
     const a = this.#endpoint(req.endpoint_a);
     const b = this.#endpoint(req.endpoint_b);
     for (const ep of [a, b]) {

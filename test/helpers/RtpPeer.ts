@@ -37,8 +37,13 @@ export class RtpPeer {
       }
       if (msg.length < 12) return;
       p.received.push({
-        pt: msg[1]! & 0x7f, marker: (msg[1]! & 0x80) !== 0, seq: msg.readUInt16BE(2), ts: msg.readUInt32BE(4),
-        ssrc: msg.readUInt32BE(8), payload: msg.subarray(12), from: { address: rinfo.address, port: rinfo.port },
+        pt: msg[1]! & 0x7f,
+        marker: (msg[1]! & 0x80) !== 0,
+        seq: msg.readUInt16BE(2),
+        ts: msg.readUInt32BE(4),
+        ssrc: msg.readUInt32BE(8),
+        payload: msg.subarray(12),
+        from: { address: rinfo.address, port: rinfo.port },
       });
       p.#wake();
     });
@@ -55,22 +60,42 @@ export class RtpPeer {
   }
 
   /** An SDP offer describing this peer. */
-  offer(codecs: Array<'pcmu' | 'pcma' | 'g722' | 'opus'> = ['pcmu'], opts: { telephoneEvent?: boolean; direction?: string } = {}): string {
-    const pts: Record<string, [number, string]> = { pcmu: [0, 'PCMU/8000'], pcma: [8, 'PCMA/8000'], g722: [9, 'G722/8000'], opus: [111, 'opus/48000/2'] };
+  offer(
+    codecs: Array<'pcmu' | 'pcma' | 'g722' | 'opus'> = ['pcmu'],
+    opts: { telephoneEvent?: boolean; direction?: string } = {},
+  ): string {
+    const pts: Record<string, [number, string]> = {
+      pcmu: [0, 'PCMU/8000'],
+      pcma: [8, 'PCMA/8000'],
+      g722: [9, 'G722/8000'],
+      opus: [111, 'opus/48000/2'],
+    };
     const list = codecs.map((c) => pts[c]!);
     const te = opts.telephoneEvent !== false;
     const fmts = [...list.map((l) => l[0]), ...(te ? [101] : [])].join(' ');
     return [
-      'v=0', 'o=peer 1 1 IN IP4 127.0.0.1', 's=test', 'c=IN IP4 127.0.0.1', 't=0 0',
+      'v=0',
+      'o=peer 1 1 IN IP4 127.0.0.1',
+      's=test',
+      'c=IN IP4 127.0.0.1',
+      't=0 0',
       `m=audio ${this.port} RTP/AVP ${fmts}`,
       ...list.map(([pt, map]) => `a=rtpmap:${pt} ${map}`),
       ...(te ? ['a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-16'] : []),
-      `a=rtcp:${this.rtcpPort}`, 'a=ptime:20', `a=${opts.direction ?? 'sendrecv'}`, '',
+      `a=rtcp:${this.rtcpPort}`,
+      'a=ptime:20',
+      `a=${opts.direction ?? 'sendrecv'}`,
+      '',
     ].join('\r\n');
   }
 
   /** Sends one RTP packet to `port` on 127.0.0.1; seq/ts advance by one 20 ms frame. */
-  send(port: number, payload: Uint8Array, pt = 0, opts: { marker?: boolean; samples?: number; ssrc?: number } = {}): void {
+  send(
+    port: number,
+    payload: Uint8Array,
+    pt = 0,
+    opts: { marker?: boolean; samples?: number; ssrc?: number } = {},
+  ): void {
     const b = Buffer.alloc(12 + payload.length);
     b[0] = 0x80;
     b[1] = (opts.marker ? 0x80 : 0) | pt;
@@ -122,8 +147,17 @@ export class RtpPeer {
   waitFor(n: number, timeoutMs = 5000): Promise<void> {
     if (this.received.length >= n) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`received ${this.received.length} of ${n} RTP packets`)), timeoutMs);
-      this.#waiters.push({ n, resolve: () => { clearTimeout(timer); resolve(); } });
+      const timer = setTimeout(
+        () => reject(new Error(`received ${this.received.length} of ${n} RTP packets`)),
+        timeoutMs,
+      );
+      this.#waiters.push({
+        n,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
     });
   }
 

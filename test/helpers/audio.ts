@@ -62,7 +62,13 @@ export function rms(x: Int16Array, from = 0, to = x.length): number {
 }
 
 /** Goertzel: the squared magnitude of `freq` in `x[from, to)` and the block's energy. */
-function goertzel(x: Int16Array, freq: number, rate: number, from: number, to: number): { power: number; energy: number } {
+function goertzel(
+  x: Int16Array,
+  freq: number,
+  rate: number,
+  from: number,
+  to: number,
+): { power: number; energy: number } {
   const k = 2 * Math.cos((2 * Math.PI * freq) / rate);
   let s1 = 0;
   let s2 = 0;
@@ -97,7 +103,7 @@ export function toneShare(pcm: Int16Array, rate: number, freq: number, from = 0,
 export function zeroCrossingHz(pcm: Int16Array, rate: number): number {
   let crossings = 0;
   for (let i = 1; i < pcm.length; i++) {
-    if ((pcm[i - 1]! < 0) !== (pcm[i]! < 0)) crossings++;
+    if (pcm[i - 1]! < 0 !== pcm[i]! < 0) crossings++;
   }
   return (crossings / 2) * (rate / pcm.length);
 }
@@ -106,7 +112,12 @@ export function zeroCrossingHz(pcm: Int16Array, rate: number): number {
  * Best normalised cross-correlation of `got` against `ref` over lags minLag..maxLag (got delayed),
  * over a window in the middle of `ref` (edges excluded: codec ramp-up and padding).
  */
-export function bestCorrelation(ref: Int16Array, got: Int16Array, maxLag: number, minLag = 0): { r: number; lag: number } {
+export function bestCorrelation(
+  ref: Int16Array,
+  got: Int16Array,
+  maxLag: number,
+  minLag = 0,
+): { r: number; lag: number } {
   // A window of at most 6000 samples in the middle keeps the search cheap at 48 kHz.
   const mid = ref.length >> 1;
   const half = Math.min(Math.floor(ref.length * 0.4), 3000);
@@ -140,12 +151,18 @@ export function bestCorrelation(ref: Int16Array, got: Int16Array, maxLag: number
  * Where `ref[from, from + length)` best matches inside `x`: the offset in `x` and the normalised
  * cross-correlation there (1 = identical waveform).
  */
-export function findSegment(ref: Int16Array, x: Int16Array, from: number, length: number): { offset: number; r: number } {
+export function findSegment(
+  ref: Int16Array,
+  x: Int16Array,
+  from: number,
+  length: number,
+): { offset: number; r: number } {
   let best = { offset: -1, r: -1 };
   let sxx = 0;
   for (let i = 0; i < length; i++) sxx += ref[from + i]! * ref[from + i]!;
   for (let p = 0; p + length <= x.length; p++) {
-    let sxy = 0, syy = 0;
+    let sxy = 0,
+      syy = 0;
     for (let i = 0; i < length; i++) {
       const b = x[p + i]!;
       sxy += ref[from + i]! * b;
@@ -197,7 +214,8 @@ export function readRaw(file: string): Int16Array {
 /** PCM16 samples of a RIFF/WAVE file (as stored: interleaved when it has several channels). */
 export function readWav(file: string): { sampleRate: number; samples: Int16Array } {
   const b = readFileSync(file);
-  if (b.toString('ascii', 0, 4) !== 'RIFF' || b.toString('ascii', 8, 12) !== 'WAVE') throw new Error(`${file}: not a WAV file`);
+  if (b.toString('ascii', 0, 4) !== 'RIFF' || b.toString('ascii', 8, 12) !== 'WAVE')
+    throw new Error(`${file}: not a WAV file`);
   let sampleRate = 0;
   let off = 12;
   while (off + 8 <= b.length) {
@@ -249,7 +267,15 @@ export interface Probe {
 /** ffprobe's view of the first audio stream. */
 export async function ffprobe(file: string): Promise<Probe> {
   const { stdout } = await execTool('ffprobe', [
-    '-v', 'error', '-select_streams', 'a:0', '-show_entries', 'stream=codec_name,sample_rate,channels,duration:format=duration', '-of', 'json', file,
+    '-v',
+    'error',
+    '-select_streams',
+    'a:0',
+    '-show_entries',
+    'stream=codec_name,sample_rate,channels,duration:format=duration',
+    '-of',
+    'json',
+    file,
   ]);
   const j = JSON.parse(stdout) as { streams: Array<Record<string, string | number>>; format: { duration?: string } };
   const s = j.streams[0];
@@ -264,11 +290,17 @@ export async function ffprobe(file: string): Promise<Probe> {
 
 /** Any audio file decoded by ffmpeg (none of our code in the path) to interleaved S16 at `rate`. */
 export async function decodeWithFfmpeg(file: string, rate = 8000, channels = 1): Promise<Int16Array> {
-  const { stdout } = await execTool('ffmpeg', ['-v', 'error', '-i', file, '-f', 's16le', '-ac', String(channels), '-ar', String(rate), '-'], {
-    encoding: 'buffer',
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  return new Int16Array(stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + stdout.length - (stdout.length % 2)));
+  const { stdout } = await execTool(
+    'ffmpeg',
+    ['-v', 'error', '-i', file, '-f', 's16le', '-ac', String(channels), '-ar', String(rate), '-'],
+    {
+      encoding: 'buffer',
+      maxBuffer: 256 * 1024 * 1024,
+    },
+  );
+  return new Int16Array(
+    stdout.buffer.slice(stdout.byteOffset, stdout.byteOffset + stdout.length - (stdout.length % 2)),
+  );
 }
 
 /** decodeWithFfmpeg(), one array per channel. */

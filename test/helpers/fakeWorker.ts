@@ -8,5 +8,6 @@ import type { WorkerRequester } from '../../src/control/services/WorkerRequester
 export function fakeRequest(
   answer: (method: WorkerMethod, params: Record<string, unknown>, workerIndex: number) => unknown,
 ): WorkerRequester['request'] {
-  return async (workerIndex, method, params) => (await answer(method, params as Record<string, unknown>, workerIndex)) as never;
+  return async (workerIndex, method, params) =>
+    (await answer(method, params as Record<string, unknown>, workerIndex)) as never;
 }

@@ -26,8 +26,12 @@ export function startMain(env: Record<string, string>): MainProcess {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   const ready = new Promise<void>((resolve, reject) => {
     const check = () => (output.includes('media-server-core ready') ? resolve() : undefined);

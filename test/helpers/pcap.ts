@@ -46,11 +46,19 @@ export function parsePcap(buf: Buffer): PcapFile {
   const magicLE = buf.readUInt32LE(0);
   let le: boolean;
   let nanos: boolean;
-  if (magicLE === 0xa1b2c3d4) { le = true; nanos = false; }
-  else if (magicLE === 0xa1b23c4d) { le = true; nanos = true; }
-  else if (magicLE === 0xd4c3b2a1) { le = false; nanos = false; }
-  else if (magicLE === 0x4d3cb2a1) { le = false; nanos = true; }
-  else throw new Error(`pcap: unknown magic 0x${magicLE.toString(16)} (pcapng is not supported)`);
+  if (magicLE === 0xa1b2c3d4) {
+    le = true;
+    nanos = false;
+  } else if (magicLE === 0xa1b23c4d) {
+    le = true;
+    nanos = true;
+  } else if (magicLE === 0xd4c3b2a1) {
+    le = false;
+    nanos = false;
+  } else if (magicLE === 0x4d3cb2a1) {
+    le = false;
+    nanos = true;
+  } else throw new Error(`pcap: unknown magic 0x${magicLE.toString(16)} (pcapng is not supported)`);
 
   const u32 = (off: number): number => (le ? buf.readUInt32LE(off) : buf.readUInt32BE(off));
   // The link type shares its 32-bit field with FCS bits in the top nibble (pcap-savefile(5)).
@@ -66,15 +74,24 @@ export function parsePcap(buf: Buffer): PcapFile {
     const inclLen = u32(off + 8);
     const origLen = u32(off + 12);
     off += 16;
-    if (off + inclLen > buf.length) { skipped++; break; }
+    if (off + inclLen > buf.length) {
+      skipped++;
+      break;
+    }
     const rec = buf.subarray(off, off + inclLen);
     off += inclLen;
     const us = sec * 1e6 + (nanos ? frac / 1000 : frac);
     firstUs ??= us;
-    if (inclLen < origLen) { skipped++; continue; }
+    if (inclLen < origLen) {
+      skipped++;
+      continue;
+    }
     const ipOff = ipv4Offset(rec, linkType);
     const d = ipOff < 0 ? undefined : udpFromIpv4(rec, ipOff);
-    if (d === undefined) { skipped++; continue; }
+    if (d === undefined) {
+      skipped++;
+      continue;
+    }
     d.timeMs = (us - firstUs) / 1000;
     datagrams.push(d);
   }

@@ -31,7 +31,10 @@ export const PEERS = {
   tshark: { bins: ['tshark'], pkg: 'tshark' },
   sipp: { bins: ['sipp'], pkg: 'sip-tester' },
   /** SIPp's sample captures (g711a.pcap, dtmf_2833_*.pcap). */
-  'sipp-captures': { files: ['/usr/share/sip-tester/g711a.pcap', '/usr/share/sip-tester/dtmf_2833_1.pcap'], pkg: 'sip-tester' },
+  'sipp-captures': {
+    files: ['/usr/share/sip-tester/g711a.pcap', '/usr/share/sip-tester/dtmf_2833_1.pcap'],
+    pkg: 'sip-tester',
+  },
   opusinfo: { bins: ['opusinfo'], pkg: 'opus-tools' },
   opusdec: { bins: ['opusdec'], pkg: 'opus-tools' },
   'gst-launch-1.0': { bins: ['gst-launch-1.0'], pkg: 'gstreamer1.0-tools' },
@@ -40,7 +43,11 @@ export const PEERS = {
   'espeak-ng': { bins: ['espeak-ng'], pkg: 'espeak-ng' },
   /** festival's text2wave (with its default voice). */
   text2wave: { bins: ['text2wave'], pkg: 'festival' },
-  baresip: { bins: ['baresip'], files: BARESIP_MODULES.map((m) => `/usr/lib/baresip/modules/${m}.so`), pkg: 'baresip-core' },
+  baresip: {
+    bins: ['baresip'],
+    files: BARESIP_MODULES.map((m) => `/usr/lib/baresip/modules/${m}.so`),
+    pkg: 'baresip-core',
+  },
   /** Asterisk's recorded English prompts (8 kHz speech). */
   'asterisk-sounds': {
     files: ['all-circuits-busy-now', 'demo-congrats', 'vm-intro'].map((f) => `/usr/share/asterisk/sounds/en/${f}.wav`),
@@ -50,7 +57,12 @@ export const PEERS = {
 
 export type Peer = keyof typeof PEERS;
 
-const MULTIARCH: Record<string, string> = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu', arm: 'arm-linux-gnueabihf', ia32: 'i386-linux-gnu' };
+const MULTIARCH: Record<string, string> = {
+  x64: 'x86_64-linux-gnu',
+  arm64: 'aarch64-linux-gnu',
+  arm: 'arm-linux-gnueabihf',
+  ia32: 'i386-linux-gnu',
+};
 
 function onPath(bin: string): boolean {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {

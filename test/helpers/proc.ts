@@ -8,12 +8,20 @@ export interface RunResult {
 }
 
 /** Runs a command (argument array, no shell) and resolves when it exits or is killed on timeout. */
-export function run(cmd: string, args: string[], timeoutMs = 20_000): { child: ChildProcess; done: Promise<RunResult> } {
+export function run(
+  cmd: string,
+  args: string[],
+  timeoutMs = 20_000,
+): { child: ChildProcess; done: Promise<RunResult> } {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const done = new Promise<RunResult>((resolve) => {
     child.on('close', (code) => {
@@ -28,7 +36,7 @@ export function run(cmd: string, args: string[], timeoutMs = 20_000): { child: C
 export async function freeUdpPortPair(): Promise<number> {
   for (let i = 0; i < 50; i++) {
     const port = 40000 + 2 * Math.floor(Math.random() * 10000);
-    if (await udpPortFree(port) && await udpPortFree(port + 1)) return port;
+    if ((await udpPortFree(port)) && (await udpPortFree(port + 1))) return port;
   }
   throw new Error('no free UDP port pair');
 }
@@ -36,7 +44,10 @@ export async function freeUdpPortPair(): Promise<number> {
 export function udpPortFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = dgram.createSocket('udp4');
-    s.once('error', () => { s.close(); resolve(false); });
+    s.once('error', () => {
+      s.close();
+      resolve(false);
+    });
     s.bind({ port, address: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
   });
 }

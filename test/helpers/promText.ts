@@ -38,9 +38,16 @@ function parseLabels(text: string | undefined, line: string): Record<string, str
   let quoted = false;
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
-    if (c === '\\' && quoted) { cur += c + (text[++i] ?? ''); continue; }
+    if (c === '\\' && quoted) {
+      cur += c + (text[++i] ?? '');
+      continue;
+    }
     if (c === '"') quoted = !quoted;
-    if (c === ',' && !quoted) { parts.push(cur); cur = ''; continue; }
+    if (c === ',' && !quoted) {
+      parts.push(cur);
+      cur = '';
+      continue;
+    }
     cur += c;
   }
   if (cur !== '') parts.push(cur);
@@ -114,9 +121,11 @@ export function namingProblems(families: Map<string, Family>, prefix = 'msc_'): 
     if (f.type === null) problems.push(`${f.name}: no TYPE`);
     if (f.type === 'untyped') problems.push(`${f.name}: untyped`);
     if (!/^[a-z][a-z0-9]*(_[a-z0-9]+)*$/.test(f.name)) problems.push(`${f.name}: not snake_case`);
-    if (/_(ms|millis|milliseconds|us|ns|kb|mb|percent)(_|$)/.test(f.name)) problems.push(`${f.name}: not in base units`);
+    if (/_(ms|millis|milliseconds|us|ns|kb|mb|percent)(_|$)/.test(f.name))
+      problems.push(`${f.name}: not in base units`);
     if (f.type === 'counter' && !f.name.endsWith('_total')) problems.push(`${f.name}: counter without _total`);
-    if (f.name.startsWith(prefix) && f.type !== 'counter' && f.name.endsWith('_total')) problems.push(`${f.name}: _total on a ${f.type}`);
+    if (f.name.startsWith(prefix) && f.type !== 'counter' && f.name.endsWith('_total'))
+      problems.push(`${f.name}: _total on a ${f.type}`);
     for (const s of f.samples) {
       for (const label of Object.keys(s.labels)) {
         if (!/^[a-z][a-z0-9_]*$/.test(label)) problems.push(`${f.name}: label ${label} not snake_case`);
@@ -128,7 +137,11 @@ export function namingProblems(families: Map<string, Family>, prefix = 'msc_'): 
 }
 
 /** The value of the one sample of `name` whose labels include `labels`; undefined when none. */
-export function sampleValue(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number | undefined {
+export function sampleValue(
+  families: Map<string, Family>,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   const f = familyOf(name, families);
   const s = f?.samples.find((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v));
   return s?.value;

@@ -9,7 +9,12 @@ import { workerData } from 'node:worker_threads';
 import { Doorbell } from '../../src/common/Doorbell.ts';
 import { SpscRing } from '../../src/common/SpscRing.ts';
 
-const { ring: ringBuffer, bell: bellBuffer, count, burst } = workerData as { ring: SharedArrayBuffer; bell: SharedArrayBuffer; count: number; burst: number };
+const {
+  ring: ringBuffer,
+  bell: bellBuffer,
+  count,
+  burst,
+} = workerData as { ring: SharedArrayBuffer; bell: SharedArrayBuffer; count: number; burst: number };
 const ring = new SpscRing(ringBuffer);
 const bell = new Doorbell(bellBuffer);
 const pause = new Int32Array(new SharedArrayBuffer(4));

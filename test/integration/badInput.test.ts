@@ -11,7 +11,10 @@ test('random datagrams to endpoint ports and to unallocated ports of the range n
   const server = await startServer({ RTP_PORT_START: '32100', RTP_PORT_END: '32199' });
   t.after(() => server.close());
   const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); pb.close(); });
+  t.after(() => {
+    pa.close();
+    pb.close();
+  });
   const a = await server.createEndpoint({ remote_sdp: pa.offer() });
   const b = await server.createEndpoint({ remote_sdp: pb.offer() });
   await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });

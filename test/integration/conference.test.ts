@@ -42,7 +42,10 @@ class Talker {
 
   static async open(room: string, freq: number): Promise<Talker> {
     const t = new Talker(await RtpPeer.open(), freq);
-    const ep = await server.createEndpoint({ remote_sdp: t.peer.offer(['pcmu'], { telephoneEvent: false }), affinity: room });
+    const ep = await server.createEndpoint({
+      remote_sdp: t.peer.offer(['pcmu'], { telephoneEvent: false }),
+      affinity: room,
+    });
     t.endpointId = ep.id;
     t.rtpPort = ep.rtp_port;
     return t;
@@ -55,7 +58,8 @@ class Talker {
     this.#timer = setInterval(() => {
       const due = Math.floor((performance.now() - t0) / 20) + 1;
       while (this.#n < due) {
-        for (let i = 0; i < 160; i++) payload[i] = linearToUlaw(Math.round(AMP * Math.sin((2 * Math.PI * this.freq * (this.#n * 160 + i)) / 8000)));
+        for (let i = 0; i < 160; i++)
+          payload[i] = linearToUlaw(Math.round(AMP * Math.sin((2 * Math.PI * this.freq * (this.#n * 160 + i)) / 8000)));
         this.#n++;
         this.peer.send(this.rtpPort, payload);
       }
@@ -92,14 +96,32 @@ async function decodeWithFfmpeg(name: string, payloads: readonly Buffer[]): Prom
   const file = path.join(dir, `${name}.ulaw`);
   const out = path.join(dir, `${name}.s16`);
   writeFileSync(file, Buffer.concat(payloads));
-  const r = await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'mulaw', '-ar', '8000', '-ac', '1', '-i', file, '-f', 's16le', out]).done;
+  const r = await run('ffmpeg', [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'mulaw',
+    '-ar',
+    '8000',
+    '-ac',
+    '1',
+    '-i',
+    file,
+    '-f',
+    's16le',
+    out,
+  ]).done;
   assert.equal(r.code, 0, r.stderr);
   const b = readFileSync(out);
   return new Int16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
 }
 
 function collect(type: string, into: ServerEvent[]): () => void {
-  return server.events.subscribe((e) => { if (e.type.startsWith(type)) into.push(e); });
+  return server.events.subscribe((e) => {
+    if (e.type.startsWith(type)) into.push(e);
+  });
 }
 
 before(async () => {
@@ -115,54 +137,76 @@ after(async () => {
 });
 
 describe('conference over RTP', () => {
-  test('three parties: each hears the other two and not itself (ffmpeg decodes what they got)', needs('ffmpeg'), async (t) => {
-    const events: ServerEvent[] = [];
-    t.after(collect('conference.', events));
-    const room = 'three-party';
-    await conferences.create({ id: room, entryTone: false, exitTone: false });
-    const talkers = await Promise.all(FREQS.map((f) => Talker.open(room, f)));
-    t.after(() => talkers.forEach((x) => x.close()));
-    for (const x of talkers) {
-      x.start();
-      await conferences.addParticipant(room, { endpointId: x.endpointId });
-    }
-    // Let the jitter buffers fill and the mix settle, then listen for 0.5 s.
-    for (const x of talkers) await x.hear(10);
-    for (let i = 0; i < 3; i++) {
-      const from = talkers[i]!.peer.received.length;
-      await talkers[i]!.peer.waitFor(from + 25);
-      const pcm = await decodeWithFfmpeg(`p${i}`, talkers[i]!.peer.received.slice(from, from + 25).map((r) => r.payload));
-      const l = levels(pcm);
-      for (let j = 0; j < 3; j++) {
-        if (i === j) assert.ok(l[j]! < AMP / 30, `participant ${i} hears itself: ${l}`);
-        else assert.ok(l[j]! > AMP * 0.85 && l[j]! < AMP * 1.15, `participant ${i} hears ${j} at ${l[j]} (want ~${AMP}): ${l}`);
+  test(
+    'three parties: each hears the other two and not itself (ffmpeg decodes what they got)',
+    needs('ffmpeg'),
+    async (t) => {
+      const events: ServerEvent[] = [];
+      t.after(collect('conference.', events));
+      const room = 'three-party';
+      await conferences.create({ id: room, entryTone: false, exitTone: false });
+      const talkers = await Promise.all(FREQS.map((f) => Talker.open(room, f)));
+      t.after(() => talkers.forEach((x) => x.close()));
+      for (const x of talkers) {
+        x.start();
+        await conferences.addParticipant(room, { endpointId: x.endpointId });
       }
-    }
-    const info = await conferences.get(room);
-    assert.equal(info.participants.length, 3);
-    assert.ok(info.participants.every((p) => p.state === 'active' && p.codec === 'pcmu'));
-    const joined = events.filter((e) => e.type === 'conference.participant.joined').map((e) => e.endpoint_id);
-    assert.deepEqual(joined, talkers.map((x) => x.endpointId));
-    assert.ok(events.some((e) => e.type === 'conference.talking.started' && e.conference_id === room));
-    // Leaving: an event per member, the room ends when deleted.
-    await conferences.removeParticipant(room, talkers[0]!.endpointId, 'left');
-    const ended = nextEvent(server, 'conference.ended', (e) => e.conference_id === room);
-    await conferences.delete(room);
-    await ended;
-    const left = events.filter((e) => e.type === 'conference.participant.left');
-    assert.deepEqual(left.map((e) => [e.endpoint_id, e.reason]), [
-      [talkers[0]!.endpointId, 'left'], [talkers[1]!.endpointId, 'ended'], [talkers[2]!.endpointId, 'ended'],
-    ]);
-    assert.equal(conferences.has(room), false);
-  });
+      // Let the jitter buffers fill and the mix settle, then listen for 0.5 s.
+      for (const x of talkers) await x.hear(10);
+      for (let i = 0; i < 3; i++) {
+        const from = talkers[i]!.peer.received.length;
+        await talkers[i]!.peer.waitFor(from + 25);
+        const pcm = await decodeWithFfmpeg(
+          `p${i}`,
+          talkers[i]!.peer.received.slice(from, from + 25).map((r) => r.payload),
+        );
+        const l = levels(pcm);
+        for (let j = 0; j < 3; j++) {
+          if (i === j) assert.ok(l[j]! < AMP / 30, `participant ${i} hears itself: ${l}`);
+          else
+            assert.ok(
+              l[j]! > AMP * 0.85 && l[j]! < AMP * 1.15,
+              `participant ${i} hears ${j} at ${l[j]} (want ~${AMP}): ${l}`,
+            );
+        }
+      }
+      const info = await conferences.get(room);
+      assert.equal(info.participants.length, 3);
+      assert.ok(info.participants.every((p) => p.state === 'active' && p.codec === 'pcmu'));
+      const joined = events.filter((e) => e.type === 'conference.participant.joined').map((e) => e.endpoint_id);
+      assert.deepEqual(
+        joined,
+        talkers.map((x) => x.endpointId),
+      );
+      assert.ok(events.some((e) => e.type === 'conference.talking.started' && e.conference_id === room));
+      // Leaving: an event per member, the room ends when deleted.
+      await conferences.removeParticipant(room, talkers[0]!.endpointId, 'left');
+      const ended = nextEvent(server, 'conference.ended', (e) => e.conference_id === room);
+      await conferences.delete(room);
+      await ended;
+      const left = events.filter((e) => e.type === 'conference.participant.left');
+      assert.deepEqual(
+        left.map((e) => [e.endpoint_id, e.reason]),
+        [
+          [talkers[0]!.endpointId, 'left'],
+          [talkers[1]!.endpointId, 'ended'],
+          [talkers[2]!.endpointId, 'ended'],
+        ],
+      );
+      assert.equal(conferences.has(room), false);
+    },
+  );
 
-  test('a member\'s RFC 4733 and comfort noise packets are not counted as lost audio (they share its sequence numbers)', async (t) => {
+  test("a member's RFC 4733 and comfort noise packets are not counted as lost audio (they share its sequence numbers)", async (t) => {
     const room = 'events-not-loss';
     await conferences.create({ id: room, entryTone: false, exitTone: false });
     t.after(() => conferences.delete(room).catch(() => undefined));
     const peer = await RtpPeer.open();
     t.after(() => peer.close());
-    const offer = peer.offer(['pcmu']).replace('RTP/AVP 0 101', 'RTP/AVP 0 13 101').replace('a=rtpmap:0 PCMU/8000', 'a=rtpmap:0 PCMU/8000\r\na=rtpmap:13 CN/8000');
+    const offer = peer
+      .offer(['pcmu'])
+      .replace('RTP/AVP 0 101', 'RTP/AVP 0 13 101')
+      .replace('a=rtpmap:0 PCMU/8000', 'a=rtpmap:0 PCMU/8000\r\na=rtpmap:13 CN/8000');
     const ep = await server.createEndpoint({ remote_sdp: offer, affinity: room });
     assert.ok(ep.telephone_event, 'telephone-event negotiated');
     assert.match(ep.sdp, /a=rtpmap:13 CN\/8000/, 'CN negotiated');
@@ -203,7 +247,10 @@ describe('conference over RTP', () => {
     const heard = await b!.hear(25);
     const afterLevel = tone(heard, FREQS[0]!);
     assert.ok(tone(heard, FREQS[2]!) > AMP * 0.85, 'the third is heard');
-    assert.ok(Math.abs(20 * Math.log10(afterLevel / before)) < 0.5, `A's level at B went from ${before} to ${afterLevel}`);
+    assert.ok(
+      Math.abs(20 * Math.log10(afterLevel / before)) < 0.5,
+      `A's level at B went from ${before} to ${afterLevel}`,
+    );
     await conferences.delete(room);
   });
 
@@ -227,14 +274,28 @@ describe('conference over RTP', () => {
     assert.ok(l1[0]! < AMP / 30, `muted 0 is not heard by 1: ${l1}`);
     assert.ok(l1[2]! > AMP * 0.85, `deaf 2 is still heard by 1: ${l1}`);
     const l2 = levels(await talkers[2]!.hear(25));
-    assert.ok(l2.every((v) => v < AMP / 30), `deaf 2 hears nothing: ${l2}`);
+    assert.ok(
+      l2.every((v) => v < AMP / 30),
+      `deaf 2 hears nothing: ${l2}`,
+    );
     const l0 = levels(await talkers[0]!.hear(25));
     assert.ok(l0[1]! > AMP * 0.85 && l0[2]! > AMP * 0.85, `muted 0 still hears: ${l0}`);
-    assert.deepEqual(events.map((e) => [e.endpoint_id, e.muted, e.deaf]), [
-      [talkers[0]!.endpointId, true, false], [talkers[2]!.endpointId, false, true],
-    ]);
+    assert.deepEqual(
+      events.map((e) => [e.endpoint_id, e.muted, e.deaf]),
+      [
+        [talkers[0]!.endpointId, true, false],
+        [talkers[2]!.endpointId, false, true],
+      ],
+    );
     const info = await conferences.get(room);
-    assert.deepEqual(info.participants.map((p) => [p.muted, p.deaf]), [[true, false], [false, false], [false, true]]);
+    assert.deepEqual(
+      info.participants.map((p) => [p.muted, p.deaf]),
+      [
+        [true, false],
+        [false, false],
+        [false, true],
+      ],
+    );
     await conferences.delete(room);
   });
 
@@ -244,8 +305,13 @@ describe('conference over RTP', () => {
     const [a, b] = await Promise.all([Talker.open(room, 400), Talker.open(room, 700)]);
     t.after(() => [a, b].forEach((x) => x!.close()));
     await conferences.addParticipant(room, { endpointId: a!.endpointId });
-    await assert.rejects(conferences.addParticipant(room, { endpointId: b!.endpointId }), { code: 'CONFERENCE_FULL', name: 'InvalidStateError' });
-    await assert.rejects(conferences.addParticipant(room, { endpointId: a!.endpointId }), { code: 'ALREADY_IN_CONFERENCE' });
+    await assert.rejects(conferences.addParticipant(room, { endpointId: b!.endpointId }), {
+      code: 'CONFERENCE_FULL',
+      name: 'InvalidStateError',
+    });
+    await assert.rejects(conferences.addParticipant(room, { endpointId: a!.endpointId }), {
+      code: 'ALREADY_IN_CONFERENCE',
+    });
     await assert.rejects(conferences.addParticipant(room, { endpointId: 'nope' }), { code: 'ENDPOINT_NOT_FOUND' });
     const left = nextEvent(server, 'conference.participant.left', (e) => e.endpoint_id === a!.endpointId);
     await server.deleteEndpoint(a!.endpointId);
@@ -256,7 +322,13 @@ describe('conference over RTP', () => {
 
   test('wait_for_moderator: members hear music until the moderator joins; end_on_moderator_leave ends the room', async (t) => {
     const room = 'moderated';
-    await conferences.create({ id: room, waitForModerator: true, endOnModeratorLeave: true, entryTone: false, exitTone: false });
+    await conferences.create({
+      id: room,
+      waitForModerator: true,
+      endOnModeratorLeave: true,
+      entryTone: false,
+      exitTone: false,
+    });
     const [member, mod] = await Promise.all([Talker.open(room, 400), Talker.open(room, 700)]);
     t.after(() => [member, mod].forEach((x) => x!.close()));
     member!.start();
@@ -268,7 +340,11 @@ describe('conference over RTP', () => {
     let energy = 0;
     for (const v of waiting) energy += v * v;
     assert.ok(Math.sqrt(energy / waiting.length) > 100, 'hold music is heard while waiting');
-    const live = nextEvent(server, 'conference.participant.updated', (e) => e.endpoint_id === member!.endpointId && e.state === 'active');
+    const live = nextEvent(
+      server,
+      'conference.participant.updated',
+      (e) => e.endpoint_id === member!.endpointId && e.state === 'active',
+    );
     await conferences.addParticipant(room, { endpointId: mod!.endpointId, moderator: true });
     await live;
     await member!.hear(10);

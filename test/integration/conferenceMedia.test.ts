@@ -48,7 +48,10 @@ class Member {
 
   static async open(room: string, codecName: 'pcmu' | 'g722', tones: number[], amp = 5000): Promise<Member> {
     const m = new Member(await RtpPeer.open(), codecName, tones, amp);
-    const ep = await server.createEndpoint({ remote_sdp: m.peer.offer([codecName], { telephoneEvent: false }), affinity: room });
+    const ep = await server.createEndpoint({
+      remote_sdp: m.peer.offer([codecName], { telephoneEvent: false }),
+      affinity: room,
+    });
     m.endpointId = ep.id;
     m.#port = ep.rtp_port;
     return m;
@@ -141,11 +144,17 @@ describe('conference media', () => {
     assert.ok(heardMost(hb, 400, 16000) > 5000 * 0.8, `B hears C (PCMU) ${heardMost(hb, 400, 16000)}`);
     assert.ok(tone(hb, 1500, 16000) < 200, 'B does not hear itself');
     const hc = await c.hear(25);
-    assert.ok(heardMost(hc, 1000, 8000) > 4000 * 0.8 && heardMost(hc, 1500, 8000) > 5000 * 0.8, 'C hears both G.722 members');
+    assert.ok(
+      heardMost(hc, 1000, 8000) > 4000 * 0.8 && heardMost(hc, 1500, 8000) > 5000 * 0.8,
+      'C hears both G.722 members',
+    );
     assert.ok(tone(hc, 2000, 8000) < 100, `no alias of 6 kHz at 2 kHz in the PCMU stream: ${tone(hc, 2000, 8000)}`);
     assert.ok(tone(hc, 400, 8000) < 100, 'C does not hear itself');
     const info = await conferences.get(room);
-    assert.deepEqual(info.participants.map((p) => p.codec), ['g722', 'g722', 'pcmu']);
+    assert.deepEqual(
+      info.participants.map((p) => p.codec),
+      ['g722', 'g722', 'pcmu'],
+    );
     await conferences.delete(room);
   });
 
@@ -156,14 +165,47 @@ describe('conference media', () => {
     const b = await Member.open(room, 'pcmu', [900]);
     t.after(() => [a, b].forEach((m) => m.close()));
     const port = await freeUdpPortPair();
-    const sdp = (direction: string) => ['v=0', 'o=ffmpeg 1 1 IN IP4 127.0.0.1', 's=peer', 'c=IN IP4 127.0.0.1', 't=0 0',
-      `m=audio ${port} RTP/AVP 0`, 'a=rtpmap:0 PCMU/8000', `a=rtcp:${port + 1}`, 'a=ptime:20', `a=${direction}`, ''].join('\r\n');
+    const sdp = (direction: string) =>
+      [
+        'v=0',
+        'o=ffmpeg 1 1 IN IP4 127.0.0.1',
+        's=peer',
+        'c=IN IP4 127.0.0.1',
+        't=0 0',
+        `m=audio ${port} RTP/AVP 0`,
+        'a=rtpmap:0 PCMU/8000',
+        `a=rtcp:${port + 1}`,
+        'a=ptime:20',
+        `a=${direction}`,
+        '',
+      ].join('\r\n');
     const ep = await server.createEndpoint({ remote_sdp: sdp('recvonly'), affinity: room });
     const sdpFile = path.join(dir, 'ffmpeg.sdp');
     writeFileSync(sdpFile, sdp('sendonly'));
     const out = path.join(dir, 'ffmpeg.s16');
-    const receiver = run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-protocol_whitelist', 'file,udp,rtp',
-      '-i', sdpFile, '-t', '1.5', '-ac', '1', '-ar', '8000', '-f', 's16le', out], 20_000);
+    const receiver = run(
+      'ffmpeg',
+      [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-y',
+        '-protocol_whitelist',
+        'file,udp,rtp',
+        '-i',
+        sdpFile,
+        '-t',
+        '1.5',
+        '-ac',
+        '1',
+        '-ar',
+        '8000',
+        '-f',
+        's16le',
+        out,
+      ],
+      20_000,
+    );
     t.after(() => receiver.child.kill('SIGKILL'));
     await waitUntilBound(port);
     for (const m of [a, b]) {
@@ -177,7 +219,10 @@ describe('conference media', () => {
     const pcm = new Int16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
     const tail = pcm.subarray(Math.max(0, pcm.length - 4000));
     assert.ok(tail.length >= 4000, `ffmpeg decoded ${pcm.length} samples`);
-    assert.ok(heardMost(tail, 500, 8000) > 5000 * 0.8 && heardMost(tail, 900, 8000) > 5000 * 0.8, `ffmpeg hears both: ${heardMost(tail, 500, 8000)} ${heardMost(tail, 900, 8000)}`);
+    assert.ok(
+      heardMost(tail, 500, 8000) > 5000 * 0.8 && heardMost(tail, 900, 8000) > 5000 * 0.8,
+      `ffmpeg hears both: ${heardMost(tail, 500, 8000)} ${heardMost(tail, 900, 8000)}`,
+    );
     await conferences.delete(room);
   });
 
@@ -197,8 +242,14 @@ describe('conference media', () => {
     await started;
     const finished = nextEvent(server, 'playback.finished', (e) => e.playback_id === playbackId);
     const [ha, hb] = await Promise.all([a.hear(15), b.hear(15)]);
-    assert.ok(tone(ha.subarray(800), 1000, 8000) > 1000, `A hears the announcement: ${tone(ha.subarray(800), 1000, 8000)}`);
-    assert.ok(tone(hb.subarray(1600), 1000, 16000) > 1000, `B hears the announcement: ${tone(hb.subarray(1600), 1000, 16000)}`);
+    assert.ok(
+      tone(ha.subarray(800), 1000, 8000) > 1000,
+      `A hears the announcement: ${tone(ha.subarray(800), 1000, 8000)}`,
+    );
+    assert.ok(
+      tone(hb.subarray(1600), 1000, 16000) > 1000,
+      `B hears the announcement: ${tone(hb.subarray(1600), 1000, 16000)}`,
+    );
     const done = await finished;
     assert.equal(done.reason, 'done');
     assert.equal(done.conference_id, room);
@@ -220,7 +271,11 @@ describe('conference media', () => {
     await conferences.addParticipant(room, { endpointId: b.endpointId });
     const heard = await hearing;
     assert.ok(tone(heard, 880, 8000) > 200, `A hears the entry tone when B joins: ${tone(heard, 880, 8000)}`);
-    const held = nextEvent(server, 'conference.participant.updated', (e) => e.endpoint_id === b.endpointId && e.state === 'held');
+    const held = nextEvent(
+      server,
+      'conference.participant.updated',
+      (e) => e.endpoint_id === b.endpointId && e.state === 'held',
+    );
     await conferences.updateParticipant(room, b.endpointId, { hold: true });
     await held;
     await Promise.all([a.hear(10), b.hear(10)]);

@@ -27,25 +27,39 @@ async function harness(t: { after(fn: () => unknown): void }, env: Record<string
   const base = `http://127.0.0.1:${port}`;
   const call: Harness['call'] = async (method, url, body) => {
     const res = await fetch(`${base}${url}`, {
-      method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      method,
+      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
     });
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) as Record<string, any> : {} };
+    return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : {} };
   };
   const events: Harness['events'] = [];
   const ws = new WebSocket(`ws://127.0.0.1:${port}/events`);
   ws.on('message', (d) => events.push(JSON.parse(d.toString())));
   ws.on('error', () => {});
-  await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+  await new Promise((r, j) => {
+    ws.once('open', r);
+    ws.once('error', j);
+  });
   const openCall = async () => {
     const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
-    t.after(() => { pa.close(); pb.close(); });
+    t.after(() => {
+      pa.close();
+      pb.close();
+    });
     const a = await call('POST', '/endpoints', { remote_sdp: pa.offer(), affinity: 'c1' });
     const b = await call('POST', '/endpoints', { remote_sdp: pb.offer(), affinity: 'c1' });
     assert.equal((await call('POST', '/bridges', { endpoint_a: a.body.id, endpoint_b: b.body.id })).status, 201);
     const rec = await call('POST', '/recordings', { endpoint_id: a.body.id, format: 'wav' });
     assert.equal(rec.status, 201, JSON.stringify(rec.body));
-    return { a: a.body.id as string, b: b.body.id as string, recording: rec.body.id as string, pa, pb, aPort: a.body.rtp_port as number };
+    return {
+      a: a.body.id as string,
+      b: b.body.id as string,
+      recording: rec.body.id as string,
+      pa,
+      pb,
+      aPort: a.body.rtp_port as number,
+    };
   };
   return { main, call, events, openCall };
 }
@@ -76,8 +90,12 @@ test('SIGTERM drains: /ready 503, new calls 503 DRAINING, the call in progress k
   h.main.child.kill('SIGTERM');
   await until(() => h.events.some((e) => e.type === 'server.draining'), 'server.draining');
   assert.equal(h.events.find((e) => e.type === 'server.draining')!.endpoints, 2);
-  assert.deepEqual((await h.call('GET', '/ready')), { status: 503, body: { status: 'draining' } });
-  assert.deepEqual((await h.call('GET', '/health')), { status: 200, body: { status: 'draining', endpoints: 2 } }, 'alive while draining');
+  assert.deepEqual(await h.call('GET', '/ready'), { status: 503, body: { status: 'draining' } });
+  assert.deepEqual(
+    await h.call('GET', '/health'),
+    { status: 200, body: { status: 'draining', endpoints: 2 } },
+    'alive while draining',
+  );
   const refused = await h.call('POST', '/endpoints', {});
   assert.equal(refused.status, 503);
   assert.equal(refused.body.error.code, 'DRAINING');
@@ -117,7 +135,10 @@ test('a drain that times out closes the calls left, finalises their recordings, 
   assert.equal(wav.toString('ascii', 0, 4), 'RIFF');
   assert.equal(wav.readUInt32LE(40), wav.length - 44, 'the WAV header covers the audio written');
   assert.ok(wav.length > 44 + 1000);
-  assert.deepEqual(h.events.filter((e) => e.type === 'endpoint.deleted').map((e) => e.reason), ['shutdown', 'shutdown']);
+  assert.deepEqual(
+    h.events.filter((e) => e.type === 'endpoint.deleted').map((e) => e.reason),
+    ['shutdown', 'shutdown'],
+  );
 });
 
 test('a second SIGTERM stops at once, still finalising the recording', async (t) => {
@@ -130,5 +151,8 @@ test('a second SIGTERM stops at once, still finalising the recording', async (t)
   h.main.child.kill('SIGTERM');
   assert.equal(await h.main.exited, 0, h.main.output());
   assert.ok(performance.now() - started < 30_000, 'did not wait for the 60 s drain');
-  assert.ok(h.events.some((e) => e.type === 'recording.finished'), 'the recording was finalised');
+  assert.ok(
+    h.events.some((e) => e.type === 'recording.finished'),
+    'the recording was finalised',
+  );
 });

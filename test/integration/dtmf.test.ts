@@ -22,8 +22,42 @@ import { needs } from '../helpers/peers.ts';
 
 const CAPTURES = '/usr/share/sip-tester';
 const KEYS = '0123456789*#ABCD';
-const ROW: Record<string, number> = { 1: 697, 2: 697, 3: 697, A: 697, 4: 770, 5: 770, 6: 770, B: 770, 7: 852, 8: 852, 9: 852, C: 852, '*': 941, 0: 941, '#': 941, D: 941 };
-const COL: Record<string, number> = { 1: 1209, 4: 1209, 7: 1209, '*': 1209, 2: 1336, 5: 1336, 8: 1336, 0: 1336, 3: 1477, 6: 1477, 9: 1477, '#': 1477, A: 1633, B: 1633, C: 1633, D: 1633 };
+const ROW: Record<string, number> = {
+  1: 697,
+  2: 697,
+  3: 697,
+  A: 697,
+  4: 770,
+  5: 770,
+  6: 770,
+  B: 770,
+  7: 852,
+  8: 852,
+  9: 852,
+  C: 852,
+  '*': 941,
+  0: 941,
+  '#': 941,
+  D: 941,
+};
+const COL: Record<string, number> = {
+  1: 1209,
+  4: 1209,
+  7: 1209,
+  '*': 1209,
+  2: 1336,
+  5: 1336,
+  8: 1336,
+  0: 1336,
+  3: 1477,
+  6: 1477,
+  9: 1477,
+  '#': 1477,
+  A: 1633,
+  B: 1633,
+  C: 1633,
+  D: 1633,
+};
 
 let server: MediaServer;
 let dtmf: DtmfService;
@@ -55,10 +89,16 @@ async function untilEvents(pred: () => boolean, what: string, timeoutMs = 5000):
   const deadline = performance.now() + timeoutMs;
   while (!pred()) {
     const left = deadline - performance.now();
-    if (left <= 0) throw new Error(`timed out waiting for ${what}; events: ${JSON.stringify(events.map((e) => [e.endpoint_id, e.digit, e.source]))}`);
+    if (left <= 0)
+      throw new Error(
+        `timed out waiting for ${what}; events: ${JSON.stringify(events.map((e) => [e.endpoint_id, e.digit, e.source]))}`,
+      );
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, left);
-      waiters.push(() => { clearTimeout(timer); resolve(); });
+      waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
     });
   }
 }
@@ -66,7 +106,9 @@ async function untilEvents(pred: () => boolean, what: string, timeoutMs = 5000):
 /** Resolves once `pred` holds for what a peer received (checked as packets arrive, bounded). */
 async function untilReceived(peer: RtpPeer, pred: () => boolean, what: string): Promise<void> {
   for (let n = peer.received.length + 1; !pred(); n = peer.received.length + 1) {
-    await peer.waitFor(n, 5000).catch(() => { throw new Error(`timed out waiting for ${what} (${peer.received.length} packets)`); });
+    await peer.waitFor(n, 5000).catch(() => {
+      throw new Error(`timed out waiting for ${what} (${peer.received.length} packets)`);
+    });
   }
 }
 
@@ -83,7 +125,13 @@ async function openPeer(t: TestContext): Promise<RtpPeer> {
 }
 
 /** An RFC 4733 press (RFC 4733 2.5.1) sent by hand: marker first, growing duration, end x3. */
-function rfc4733Packets(digit: string, ts: number, ssrc: number, pt: number, durationMs: number): Array<{ bytes: Buffer; atMs: number }> {
+function rfc4733Packets(
+  digit: string,
+  ts: number,
+  ssrc: number,
+  pt: number,
+  durationMs: number,
+): Array<{ bytes: Buffer; atMs: number }> {
   const code = KEYS.indexOf(digit);
   const out: Array<{ bytes: Buffer; atMs: number }> = [];
   const units = durationMs * 8;
@@ -121,7 +169,17 @@ async function paced(peer: RtpPeer, port: number, packets: Array<{ bytes: Buffer
 async function soxUlawDigits(name: string, digits: string, toneMs: number): Promise<Buffer> {
   const parts: Int16Array[] = [];
   for (const [i, d] of [...digits].entries()) {
-    parts.push(await soxTone(dir, `${name}-${i}`, { lowHz: ROW[d]!, highHz: COL[d]!, lowDbm0: -10, highDbm0: -10, durationMs: toneMs, leadMs: 40, trailMs: 100 }));
+    parts.push(
+      await soxTone(dir, `${name}-${i}`, {
+        lowHz: ROW[d]!,
+        highHz: COL[d]!,
+        lowDbm0: -10,
+        highDbm0: -10,
+        durationMs: toneMs,
+        leadMs: 40,
+        trailMs: 100,
+      }),
+    );
   }
   const total = parts.reduce((n, p) => n + p.length, 0);
   const pcm = Buffer.alloc(total * 2);
@@ -130,7 +188,26 @@ async function soxUlawDigits(name: string, digits: string, toneMs: number): Prom
   const raw = join(dir, `${name}.raw`);
   const ulaw = join(dir, `${name}.ul`);
   writeFileSync(raw, pcm);
-  const r = await run('sox', ['-t', 'raw', '-r', '8000', '-e', 'signed-integer', '-b', '16', '-c', '1', raw, '-t', 'raw', '-e', 'u-law', '-b', '8', ulaw]).done;
+  const r = await run('sox', [
+    '-t',
+    'raw',
+    '-r',
+    '8000',
+    '-e',
+    'signed-integer',
+    '-b',
+    '16',
+    '-c',
+    '1',
+    raw,
+    '-t',
+    'raw',
+    '-e',
+    'u-law',
+    '-b',
+    '8',
+    ulaw,
+  ]).done;
   assert.equal(r.code, 0, r.stderr);
   const bytes = readFileSync(ulaw);
   // Whole 20 ms frames, padded with μ-law silence (0xff).
@@ -162,56 +239,103 @@ async function gstDigitsOfPcmu(name: string, packets: ReceivedRtp[]): Promise<st
   const ul = join(dir, `${name}.ul`);
   const wav = join(dir, `${name}.wav`);
   writeFileSync(ul, Buffer.concat([...audio.map((p) => p.payload), Buffer.alloc(1600, 0xff)]));
-  const s = await run('sox', ['-t', 'raw', '-r', '8000', '-e', 'u-law', '-b', '8', '-c', '1', ul, '-e', 'signed-integer', '-b', '16', wav]).done;
+  const s = await run('sox', [
+    '-t',
+    'raw',
+    '-r',
+    '8000',
+    '-e',
+    'u-law',
+    '-b',
+    '8',
+    '-c',
+    '1',
+    ul,
+    '-e',
+    'signed-integer',
+    '-b',
+    '16',
+    wav,
+  ]).done;
   assert.equal(s.code, 0, s.stderr);
   const g = await run('gst-launch-1.0', [
-    '-m', 'filesrc', `location=${wav}`, '!', 'wavparse', '!', 'audioconvert', '!', 'audioresample', '!',
-    'audio/x-raw,rate=8000,format=S16LE,channels=1', '!', 'dtmfdetect', '!', 'fakesink',
+    '-m',
+    'filesrc',
+    `location=${wav}`,
+    '!',
+    'wavparse',
+    '!',
+    'audioconvert',
+    '!',
+    'audioresample',
+    '!',
+    'audio/x-raw,rate=8000,format=S16LE,channels=1',
+    '!',
+    'dtmfdetect',
+    '!',
+    'fakesink',
   ]).done;
   assert.equal(g.code, 0, g.stderr);
   // "dtmf-event, type=(int)1, number=(int)11, method=(int)2": number is the RFC 4733 event code.
-  return [...g.stdout.matchAll(/dtmf-event, type=\(int\)1, number=\(int\)(\d+)/g)].map((m) => KEYS[Number(m[1])] ?? '?').join('');
+  return [...g.stdout.matchAll(/dtmf-event, type=\(int\)1, number=\(int\)(\d+)/g)]
+    .map((m) => KEYS[Number(m[1])] ?? '?')
+    .join('');
 }
 
 function seqOrder(a: number, b: number): number {
   return (((a - b) & 0xffff) << 16) >> 16;
 }
 
-test('every SIPp dtmf_2833 capture replayed into an endpoint gives exactly one endpoint.dtmf with its digit', needs('sipp-captures'), async (t) => {
-  const files = readdirSync(CAPTURES).filter((f) => /^dtmf_2833_.*\.pcap$/.test(f)).sort();
-  assert.equal(files.length, 12);
-  await Promise.all(files.map(async (file) => {
-    const key = file.slice('dtmf_2833_'.length, -'.pcap'.length);
-    const digit = key === 'star' ? '*' : key === 'pound' ? '#' : key;
-    const peer = await openPeer(t);
-    const ep = await server.createEndpoint({ remote_sdp: peer.offer(['pcmu']) });
-    const pt = telephoneEventPt(ep.sdp);
-    const capture = readPcapFile(join(CAPTURES, file)).datagrams.filter((d) => d.payload.length >= 16);
-    // The capture's telephone-event PT (101) rewritten to the one we negotiated.
-    const packets = capture.map((d) => {
-      const bytes = Buffer.from(d.payload);
-      bytes[1] = (bytes[1]! & 0x80) | pt;
-      return { bytes, atMs: d.timeMs };
-    });
-    const start = performance.now();
-    for (const p of packets) {
-      const wait = p.atMs - (performance.now() - start);
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      peer.sendRaw(ep.rtp_port, p.bytes);
-    }
-    // A sentinel press (D) with a newer timestamp: once it is reported, every event of the
-    // capture has been (events of one endpoint arrive in order).
-    const first = capture[0]!.payload;
-    const sentinel = rfc4733Packets('D', first.readUInt32BE(4) + 8000, first.readUInt32BE(8), pt, 60);
-    for (const p of sentinel) p.bytes.writeUInt16BE(first.readUInt16BE(2) + 100, 2);
-    for (const p of sentinel) peer.sendRaw(ep.rtp_port, p.bytes);
-    await untilEvents(() => pressesOf(ep.id).some((e) => e.digit === 'D'), `sentinel on ${file}`);
-    const got = pressesOf(ep.id);
-    assert.deepEqual(got.map((e) => [e.digit, e.source]), [[digit, 'rfc4733'], ['D', 'rfc4733']], file);
-    // The reported duration is the end packets' duration field at 8 kHz.
-    assert.equal(got[0]!.duration_ms, Math.round(capture.at(-1)!.payload.readUInt16BE(14) / 8), file);
-  }));
-});
+test(
+  'every SIPp dtmf_2833 capture replayed into an endpoint gives exactly one endpoint.dtmf with its digit',
+  needs('sipp-captures'),
+  async (t) => {
+    const files = readdirSync(CAPTURES)
+      .filter((f) => /^dtmf_2833_.*\.pcap$/.test(f))
+      .sort();
+    assert.equal(files.length, 12);
+    await Promise.all(
+      files.map(async (file) => {
+        const key = file.slice('dtmf_2833_'.length, -'.pcap'.length);
+        const digit = key === 'star' ? '*' : key === 'pound' ? '#' : key;
+        const peer = await openPeer(t);
+        const ep = await server.createEndpoint({ remote_sdp: peer.offer(['pcmu']) });
+        const pt = telephoneEventPt(ep.sdp);
+        const capture = readPcapFile(join(CAPTURES, file)).datagrams.filter((d) => d.payload.length >= 16);
+        // The capture's telephone-event PT (101) rewritten to the one we negotiated.
+        const packets = capture.map((d) => {
+          const bytes = Buffer.from(d.payload);
+          bytes[1] = (bytes[1]! & 0x80) | pt;
+          return { bytes, atMs: d.timeMs };
+        });
+        const start = performance.now();
+        for (const p of packets) {
+          const wait = p.atMs - (performance.now() - start);
+          if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+          peer.sendRaw(ep.rtp_port, p.bytes);
+        }
+        // A sentinel press (D) with a newer timestamp: once it is reported, every event of the
+        // capture has been (events of one endpoint arrive in order).
+        const first = capture[0]!.payload;
+        const sentinel = rfc4733Packets('D', first.readUInt32BE(4) + 8000, first.readUInt32BE(8), pt, 60);
+        for (const p of sentinel) p.bytes.writeUInt16BE(first.readUInt16BE(2) + 100, 2);
+        for (const p of sentinel) peer.sendRaw(ep.rtp_port, p.bytes);
+        await untilEvents(() => pressesOf(ep.id).some((e) => e.digit === 'D'), `sentinel on ${file}`);
+        const got = pressesOf(ep.id);
+        assert.deepEqual(
+          got.map((e) => [e.digit, e.source]),
+          [
+            [digit, 'rfc4733'],
+            ['D', 'rfc4733'],
+          ],
+          file,
+        );
+        // The reported duration is the end packets' duration field at 8 kHz.
+        assert.equal(got[0]!.duration_ms, Math.round(capture.at(-1)!.payload.readUInt16BE(14) / 8), file);
+      }),
+    );
+  },
+);
 
 test('RFC 4733 sent by the server: constant timestamp per event, growing duration, three end packets', async (t) => {
   const peer = await openPeer(t);
@@ -225,41 +349,64 @@ test('RFC 4733 sent by the server: constant timestamp per event, growing duratio
   const packets = peer.received.filter((p) => p.pt === pt).sort((a, b) => seqOrder(a.seq, b.seq));
   // Our independent parse of RFC 4733 2.3: event, E bit, volume, duration.
   const parsed = packets.map((p) => ({
-    ts: p.ts, seq: p.seq, marker: p.marker, ssrc: p.ssrc,
-    event: p.payload[0]!, end: (p.payload[1]! & 0x80) !== 0, duration: p.payload.readUInt16BE(2),
+    ts: p.ts,
+    seq: p.seq,
+    marker: p.marker,
+    ssrc: p.ssrc,
+    event: p.payload[0]!,
+    end: (p.payload[1]! & 0x80) !== 0,
+    duration: p.payload.readUInt16BE(2),
   }));
-  for (let i = 1; i < parsed.length; i++) assert.equal(seqOrder(parsed[i]!.seq, parsed[i - 1]!.seq), 1, 'consecutive sequence numbers');
+  for (let i = 1; i < parsed.length; i++)
+    assert.equal(seqOrder(parsed[i]!.seq, parsed[i - 1]!.seq), 1, 'consecutive sequence numbers');
   assert.equal(new Set(parsed.map((p) => p.ssrc)).size, 1);
   const byTs = new Map<number, typeof parsed>();
   for (const p of parsed) byTs.set(p.ts, [...(byTs.get(p.ts) ?? []), p]);
   const presses = [...byTs.values()];
-  assert.deepEqual(presses.map((g) => KEYS[g[0]!.event]), ['1', '#', '9'], 'one timestamp per event');
+  assert.deepEqual(
+    presses.map((g) => KEYS[g[0]!.event]),
+    ['1', '#', '9'],
+    'one timestamp per event',
+  );
   let lastTs = -1;
   for (const g of presses) {
     if (lastTs >= 0) assert.ok(((g[0]!.ts - lastTs) | 0) > 0, 'each event starts later');
     lastTs = g[0]!.ts;
     assert.ok(g[0]!.marker, 'marker on the first packet');
-    assert.ok(g.slice(1).every((p) => !p.marker), 'no marker after the first packet');
+    assert.ok(
+      g.slice(1).every((p) => !p.marker),
+      'no marker after the first packet',
+    );
     assert.ok(g.every((p) => p.event === g[0]!.event));
     for (let i = 1; i < g.length; i++) assert.ok(g[i]!.duration >= g[i - 1]!.duration, 'duration never shrinks');
     assert.ok(g[0]!.duration < g.at(-1)!.duration, 'duration grows');
     const endPackets = g.filter((p) => p.end);
     assert.equal(endPackets.length, 3, 'end packet sent three times');
     assert.deepEqual(g.slice(-3), endPackets, 'end packets come last');
-    assert.ok(endPackets.every((p) => p.duration === 960), '120 ms at 8 kHz');
+    assert.ok(
+      endPackets.every((p) => p.duration === 960),
+      '120 ms at 8 kHz',
+    );
   }
 });
 
-test('in-band DTMF sent to an endpoint without telephone-event is detected by spandsp dtmfdetect', needs('sox', 'gst-launch-1.0', 'gst-spandsp'), async (t) => {
-  const peer = await openPeer(t);
-  const ep = await server.createEndpoint({ remote_sdp: peer.offer(['pcmu'], { telephoneEvent: false }) });
-  const result = await dtmf.send(ep.id, '159#', { durationMs: 80 });
-  assert.deepEqual(result, { digits: '159#', method: 'inband' });
-  // 4 x (80 ms tone + 80 ms pause) = 32 frames: sent once send() resolved.
-  await peer.waitFor(32);
-  assert.ok(peer.received.every((p) => p.pt === 0), 'PCMU only, no telephone-event');
-  assert.equal(await gstDigitsOfPcmu('inband-out', peer.received), '159#');
-});
+test(
+  'in-band DTMF sent to an endpoint without telephone-event is detected by spandsp dtmfdetect',
+  needs('sox', 'gst-launch-1.0', 'gst-spandsp'),
+  async (t) => {
+    const peer = await openPeer(t);
+    const ep = await server.createEndpoint({ remote_sdp: peer.offer(['pcmu'], { telephoneEvent: false }) });
+    const result = await dtmf.send(ep.id, '159#', { durationMs: 80 });
+    assert.deepEqual(result, { digits: '159#', method: 'inband' });
+    // 4 x (80 ms tone + 80 ms pause) = 32 frames: sent once send() resolved.
+    await peer.waitFor(32);
+    assert.ok(
+      peer.received.every((p) => p.pt === 0),
+      'PCMU only, no telephone-event',
+    );
+    assert.equal(await gstDigitsOfPcmu('inband-out', peer.received), '159#');
+  },
+);
 
 test('sox-made tones sent into an endpoint as PCMU give endpoint.dtmf with source inband', needs('sox'), async (t) => {
   const peer = await openPeer(t);
@@ -268,65 +415,109 @@ test('sox-made tones sent into an endpoint as PCMU give endpoint.dtmf with sourc
   await paced(peer, ep.rtp_port, pcmuPackets(peer, ulaw));
   await untilEvents(() => pressesOf(ep.id).length >= 4, 'four in-band presses');
   const got = pressesOf(ep.id);
-  assert.deepEqual(got.map((e) => [e.digit, e.source]), [['4', 'inband'], ['*', 'inband'], ['9', 'inband'], ['D', 'inband']]);
-  for (const e of got) assert.ok(Math.abs(Number(e.duration_ms) - 80) <= 20, `duration ${String(e.duration_ms)} ms for an 80 ms tone`);
+  assert.deepEqual(
+    got.map((e) => [e.digit, e.source]),
+    [
+      ['4', 'inband'],
+      ['*', 'inband'],
+      ['9', 'inband'],
+      ['D', 'inband'],
+    ],
+  );
+  for (const e of got)
+    assert.ok(Math.abs(Number(e.duration_ms) - 80) <= 20, `duration ${String(e.duration_ms)} ms for an 80 ms tone`);
 });
 
-test('the same press as RFC 4733 and in-band tones gives one event; in-band detection can be turned off', needs('sox'), async (t) => {
-  const peer = await openPeer(t);
-  const ep = await server.createEndpoint({ remote_sdp: peer.offer(['pcmu']) });
-  const pt = telephoneEventPt(ep.sdp);
-  // With telephone-event negotiated, in-band detection is off by default (DTMF_INBAND=auto).
-  assert.deepEqual(await dtmf.configure(ep.id, {}), { inband: false, telephoneEvent: true });
-  assert.deepEqual(await dtmf.configure(ep.id, { inband: true }), { inband: true, telephoneEvent: true });
-  const before = (await server.workerMetrics())[0]!.engines!.dtmf!.suppressed!;
-  // Digit 6 as 100 ms of tone in the audio (from 40 ms on) and as events over the same time.
-  const ulaw = await soxUlawDigits('both', '6', 100);
-  const audio = pcmuPackets(peer, ulaw);
-  const events6 = rfc4733Packets('6', peer.ts + 320, peer.ssrc, pt, 100).map((p) => ({ ...p, atMs: p.atMs + 40 }));
-  const sentinel = rfc4733Packets('0', peer.ts + 16000, peer.ssrc, pt, 60).map((p) => ({ ...p, atMs: p.atMs + audio.length * 20 + 20 }));
-  await paced(peer, ep.rtp_port, [...audio, ...events6, ...sentinel]);
-  await untilEvents(() => pressesOf(ep.id).some((e) => e.digit === '0'), 'sentinel');
-  assert.deepEqual(pressesOf(ep.id).map((e) => e.digit), ['6', '0'], 'one event for the press carried both ways');
-  // The in-band copy is detected after the jitter buffer, a little after the events: wait for it.
-  let suppressed = before;
-  for (let i = 0; i < 40 && suppressed === before; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    suppressed = (await server.workerMetrics())[0]!.engines!.dtmf!.suppressed!;
-  }
-  assert.equal(suppressed - before, 1, 'the duplicate was counted as suppressed');
-  assert.deepEqual(pressesOf(ep.id).map((e) => e.digit), ['6', '0'], 'and not reported');
+test(
+  'the same press as RFC 4733 and in-band tones gives one event; in-band detection can be turned off',
+  needs('sox'),
+  async (t) => {
+    const peer = await openPeer(t);
+    const ep = await server.createEndpoint({ remote_sdp: peer.offer(['pcmu']) });
+    const pt = telephoneEventPt(ep.sdp);
+    // With telephone-event negotiated, in-band detection is off by default (DTMF_INBAND=auto).
+    assert.deepEqual(await dtmf.configure(ep.id, {}), { inband: false, telephoneEvent: true });
+    assert.deepEqual(await dtmf.configure(ep.id, { inband: true }), { inband: true, telephoneEvent: true });
+    const before = (await server.workerMetrics())[0]!.engines!.dtmf!.suppressed!;
+    // Digit 6 as 100 ms of tone in the audio (from 40 ms on) and as events over the same time.
+    const ulaw = await soxUlawDigits('both', '6', 100);
+    const audio = pcmuPackets(peer, ulaw);
+    const events6 = rfc4733Packets('6', peer.ts + 320, peer.ssrc, pt, 100).map((p) => ({ ...p, atMs: p.atMs + 40 }));
+    const sentinel = rfc4733Packets('0', peer.ts + 16000, peer.ssrc, pt, 60).map((p) => ({
+      ...p,
+      atMs: p.atMs + audio.length * 20 + 20,
+    }));
+    await paced(peer, ep.rtp_port, [...audio, ...events6, ...sentinel]);
+    await untilEvents(() => pressesOf(ep.id).some((e) => e.digit === '0'), 'sentinel');
+    assert.deepEqual(
+      pressesOf(ep.id).map((e) => e.digit),
+      ['6', '0'],
+      'one event for the press carried both ways',
+    );
+    // The in-band copy is detected after the jitter buffer, a little after the events: wait for it.
+    let suppressed = before;
+    for (let i = 0; i < 40 && suppressed === before; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      suppressed = (await server.workerMetrics())[0]!.engines!.dtmf!.suppressed!;
+    }
+    assert.equal(suppressed - before, 1, 'the duplicate was counted as suppressed');
+    assert.deepEqual(
+      pressesOf(ep.id).map((e) => e.digit),
+      ['6', '0'],
+      'and not reported',
+    );
 
-  // With in-band detection off, tones alone report nothing: only the next sentinel arrives.
-  assert.deepEqual(await dtmf.configure(ep.id, { inband: false }), { inband: false, telephoneEvent: true });
-  const tones = pcmuPackets(peer, await soxUlawDigits('off', '3', 100));
-  const sentinel2 = rfc4733Packets('A', peer.ts + 16000, peer.ssrc, pt, 60).map((p) => ({ ...p, atMs: p.atMs + tones.length * 20 + 20 }));
-  await paced(peer, ep.rtp_port, [...tones, ...sentinel2]);
-  await untilEvents(() => pressesOf(ep.id).some((e) => e.digit === 'A'), 'second sentinel');
-  assert.deepEqual(pressesOf(ep.id).map((e) => e.digit), ['6', '0', 'A']);
-});
+    // With in-band detection off, tones alone report nothing: only the next sentinel arrives.
+    assert.deepEqual(await dtmf.configure(ep.id, { inband: false }), { inband: false, telephoneEvent: true });
+    const tones = pcmuPackets(peer, await soxUlawDigits('off', '3', 100));
+    const sentinel2 = rfc4733Packets('A', peer.ts + 16000, peer.ssrc, pt, 60).map((p) => ({
+      ...p,
+      atMs: p.atMs + tones.length * 20 + 20,
+    }));
+    await paced(peer, ep.rtp_port, [...tones, ...sentinel2]);
+    await untilEvents(() => pressesOf(ep.id).some((e) => e.digit === 'A'), 'second sentinel');
+    assert.deepEqual(
+      pressesOf(ep.id).map((e) => e.digit),
+      ['6', '0', 'A'],
+    );
+  },
+);
 
-test('a bridge converts RFC 4733 to in-band tones and in-band tones to RFC 4733 when one leg lacks telephone-event', needs('sox', 'gst-launch-1.0', 'gst-spandsp'), async (t) => {
-  const peerA = await openPeer(t);
-  const peerB = await openPeer(t);
-  const a = await server.createEndpoint({ remote_sdp: peerA.offer(['pcmu']) });
-  const b = await server.createEndpoint({ remote_sdp: peerB.offer(['pcmu'], { telephoneEvent: false }) });
-  const ptA = telephoneEventPt(a.sdp);
-  const bridge = await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
-  t.after(() => server.deleteBridge(bridge.id).catch(() => {}));
+test(
+  'a bridge converts RFC 4733 to in-band tones and in-band tones to RFC 4733 when one leg lacks telephone-event',
+  needs('sox', 'gst-launch-1.0', 'gst-spandsp'),
+  async (t) => {
+    const peerA = await openPeer(t);
+    const peerB = await openPeer(t);
+    const a = await server.createEndpoint({ remote_sdp: peerA.offer(['pcmu']) });
+    const b = await server.createEndpoint({ remote_sdp: peerB.offer(['pcmu'], { telephoneEvent: false }) });
+    const ptA = telephoneEventPt(a.sdp);
+    const bridge = await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
+    t.after(() => server.deleteBridge(bridge.id).catch(() => {}));
 
-  // A's phone presses 7 as RFC 4733: B's phone hears the tones.
-  await paced(peerA, a.rtp_port, rfc4733Packets('7', peerA.ts, peerA.ssrc, ptA, 120));
-  await untilEvents(() => pressesOf(a.id).length >= 1, 'the press on A');
-  // 120 ms tone + 80 ms pause = 10 frames of generated audio on B.
-  await peerB.waitFor(10);
-  assert.equal(await gstDigitsOfPcmu('bridge-b', peerB.received), '7');
+    // A's phone presses 7 as RFC 4733: B's phone hears the tones.
+    await paced(peerA, a.rtp_port, rfc4733Packets('7', peerA.ts, peerA.ssrc, ptA, 120));
+    await untilEvents(() => pressesOf(a.id).length >= 1, 'the press on A');
+    // 120 ms tone + 80 ms pause = 10 frames of generated audio on B.
+    await peerB.waitFor(10);
+    assert.equal(await gstDigitsOfPcmu('bridge-b', peerB.received), '7');
 
-  // B's phone sends tones for 3: A's phone gets RFC 4733 events for 3.
-  await paced(peerB, b.rtp_port, pcmuPackets(peerB, await soxUlawDigits('bridge-in', '3', 100)));
-  const eventsOnA = (): ReceivedRtp[] => peerA.received.filter((p) => p.pt === ptA);
-  await untilReceived(peerA, () => eventsOnA().filter((p) => (p.payload[1]! & 0x80) !== 0).length >= 3, 'end packets on A');
-  assert.deepEqual([...new Set(eventsOnA().map((p) => KEYS[p.payload[0]!]))], ['3']);
-  assert.deepEqual(pressesOf(a.id).map((e) => [e.digit, e.source]), [['7', 'rfc4733']]);
-  assert.deepEqual(pressesOf(b.id).map((e) => [e.digit, e.source]), [['3', 'inband']]);
-});
+    // B's phone sends tones for 3: A's phone gets RFC 4733 events for 3.
+    await paced(peerB, b.rtp_port, pcmuPackets(peerB, await soxUlawDigits('bridge-in', '3', 100)));
+    const eventsOnA = (): ReceivedRtp[] => peerA.received.filter((p) => p.pt === ptA);
+    await untilReceived(
+      peerA,
+      () => eventsOnA().filter((p) => (p.payload[1]! & 0x80) !== 0).length >= 3,
+      'end packets on A',
+    );
+    assert.deepEqual([...new Set(eventsOnA().map((p) => KEYS[p.payload[0]!]))], ['3']);
+    assert.deepEqual(
+      pressesOf(a.id).map((e) => [e.digit, e.source]),
+      [['7', 'rfc4733']],
+    );
+    assert.deepEqual(
+      pressesOf(b.id).map((e) => [e.digit, e.source]),
+      [['3', 'inband']],
+    );
+  },
+);

@@ -14,7 +14,11 @@ import { readWav } from '../helpers/audio.ts';
  * measurement runs only for tone-like windows. Counted by the DTMF engine's metrics.
  */
 
-interface Work { windows: number; analysed: number; measured: number }
+interface Work {
+  windows: number;
+  analysed: number;
+  measured: number;
+}
 
 async function work(server: MediaServer): Promise<Work> {
   const w: Work = { windows: 0, analysed: 0, measured: 0 };
@@ -27,10 +31,16 @@ async function work(server: MediaServer): Promise<Work> {
   return w;
 }
 
-async function plainCall(t: TestContext, server: MediaServer): Promise<{ a: RtpPeer; b: RtpPeer; portA: number; portB: number; idA: string }> {
+async function plainCall(
+  t: TestContext,
+  server: MediaServer,
+): Promise<{ a: RtpPeer; b: RtpPeer; portA: number; portB: number; idA: string }> {
   const a = await RtpPeer.open();
   const b = await RtpPeer.open();
-  t.after(() => { a.close(); b.close(); });
+  t.after(() => {
+    a.close();
+    b.close();
+  });
   const epA = await server.createEndpoint({ remote_sdp: a.offer(['pcmu'], { telephoneEvent: false }) });
   const epB = await server.createEndpoint({ remote_sdp: b.offer(['pcmu'], { telephoneEvent: false }) });
   await server.createBridge({ endpoint_a: epA.id, endpoint_b: epB.id });
@@ -75,7 +85,10 @@ test('a plain bridged call without telephone-event listens for in-band DTMF but 
   const sent = await sendUlaw(a, portA, quiet);
   await b.waitFor(sent - 2); // relayed to the other leg (the detector sat beside the relay)
   const silent = await work(server);
-  assert.ok(silent.windows - before.windows >= 0.9 * (sent * 160) / 51 - 4, `windows seen: ${silent.windows - before.windows} for ${sent} packets`);
+  assert.ok(
+    silent.windows - before.windows >= (0.9 * (sent * 160)) / 51 - 4,
+    `windows seen: ${silent.windows - before.windows} for ${sent} packets`,
+  );
   assert.equal(silent.analysed - before.analysed, 0, 'no DFT ran on silence or quiet noise');
 
   // Speech (an Asterisk prompt): the DFTs run, the tone-share bound stops nearly every window.
@@ -84,7 +97,10 @@ test('a plain bridged call without telephone-event listens for in-band DTMF but 
   const spoken = await work(server);
   const windows = spoken.windows - silent.windows;
   assert.ok(spoken.analysed - silent.analysed > windows / 4, 'speech is loud enough to be analysed');
-  assert.ok(spoken.measured - silent.measured <= windows / 50, `measured ${spoken.measured - silent.measured} of ${windows} speech windows`);
+  assert.ok(
+    spoken.measured - silent.measured <= windows / 50,
+    `measured ${spoken.measured - silent.measured} of ${windows} speech windows`,
+  );
 
   // A press (80 ms of digit 7 at -10 dBm0 per tone) is still reported as endpoint.dtmf.
   const press = nextEvent(server, 'endpoint.dtmf', (e) => e.endpoint_id === idA);

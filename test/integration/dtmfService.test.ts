@@ -22,7 +22,10 @@ after(async () => {
   await server.close();
 });
 
-async function endpoint(t: TestContext, telephoneEvent = true): Promise<{ id: string; port: number; peer: RtpPeer; pt: number }> {
+async function endpoint(
+  t: TestContext,
+  telephoneEvent = true,
+): Promise<{ id: string; port: number; peer: RtpPeer; pt: number }> {
   const peer = await RtpPeer.open();
   t.after(() => peer.close());
   const ep = await server.createEndpoint({ remote_sdp: peer.offer(['pcmu'], { telephoneEvent }) });
@@ -36,7 +39,10 @@ function pressFromPeer(peer: RtpPeer, port: number, pt: number, digit: number): 
   const durations = [160, 480, 800, 800, 800];
   durations.forEach((d, i) => {
     peer.ts = ts;
-    peer.send(port, Buffer.from([digit, (i >= 2 ? 0x80 : 0) | 10, d >> 8, d & 0xff]), pt, { marker: i === 0, samples: 0 });
+    peer.send(port, Buffer.from([digit, (i >= 2 ? 0x80 : 0) | 10, d >> 8, d & 0xff]), pt, {
+      marker: i === 0,
+      samples: 0,
+    });
   });
   peer.ts = (ts + 1600) >>> 0;
 }
@@ -108,7 +114,8 @@ test('in-band tones sent while a prompt plays pre-empt it and the prompt resumes
   // The prompt goes on after the tone (120 ms of tone and pause = 6 frames): more frames come.
   await peer.waitFor(peer.received.length + 10);
   const seqs = peer.received.map((p) => p.seq);
-  for (let i = 1; i < seqs.length; i++) assert.equal((seqs[i]! - seqs[i - 1]! + 0x10000) & 0xffff, 1, 'one continuous stream');
+  for (let i = 1; i < seqs.length; i++)
+    assert.equal((seqs[i]! - seqs[i - 1]! + 0x10000) & 0xffff, 1, 'one continuous stream');
   const stopped = await playback.stop(record.id);
   assert.equal(stopped.reason, 'stopped');
 });

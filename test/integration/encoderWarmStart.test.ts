@@ -18,7 +18,12 @@ test('the first MP3 and the first Ogg Opus recording of a fresh server start abo
   const startMs = async (format: 'mp3' | 'opus'): Promise<number> => {
     const recordingId = `r${++n}`;
     const t0 = performance.now();
-    await server.request(server.workerOf(ep.id), 'recording.start', { recordingId, endpointId: ep.id, format, path: path.join(dir, `${recordingId}.${format}`) });
+    await server.request(server.workerOf(ep.id), 'recording.start', {
+      recordingId,
+      endpointId: ep.id,
+      format,
+      path: path.join(dir, `${recordingId}.${format}`),
+    });
     const ms = performance.now() - t0;
     await server.request(server.workerOf(ep.id), 'recording.stop', { recordingId });
     return ms;
@@ -27,6 +32,9 @@ test('the first MP3 and the first Ogg Opus recording of a fresh server start abo
     const first = await startMs(format);
     const warm = Math.min(await startMs(format), await startMs(format));
     // Cold, the first took 0.9-2.1 s (MP3) and 3-4.5 s (Opus) against tens of ms once warm.
-    assert.ok(first < Math.max(3 * warm, warm + 150), `${format}: first recording started in ${first.toFixed(0)} ms, a warm one in ${warm.toFixed(0)} ms`);
+    assert.ok(
+      first < Math.max(3 * warm, warm + 150),
+      `${format}: first recording started in ${first.toFixed(0)} ms, a warm one in ${warm.toFixed(0)} ms`,
+    );
   }
 });

@@ -58,7 +58,7 @@ async function setup(t: { after(fn: () => unknown): void }, env: Record<string, 
   t.after(() => server.close());
   const flows = new FlowService({
     engines: MediaFlowEngines.forServer(server),
-    emit: (type, payload) => server.events.emit(type, payload),
+    emit: server.events.forFlows(),
     dir: FLOWS_DIR,
   });
   flows.loadDir();
@@ -104,7 +104,13 @@ test('main-menu over RTP: a wrong key, then 2 goes to support, which is spoken w
     for (;;) {
       const i = log.findIndex((e, k) => k > from && pred(e));
       if (i >= 0) return i;
-      if (Date.now() > until) throw new Error(`no matching event after #${from}: ${log.slice(from + 1).map((e) => e.type).join(', ')}`);
+      if (Date.now() > until)
+        throw new Error(
+          `no matching event after #${from}: ${log
+            .slice(from + 1)
+            .map((e) => e.type)
+            .join(', ')}`,
+        );
       await new Promise((r) => setTimeout(r, 20));
     }
   };
@@ -129,7 +135,9 @@ test('survey over RTP: three answers by RFC 4733 are posted to the webhook as JS
   const posts: Array<Record<string, unknown>> = [];
   const hook = createServer((req, res) => {
     let body = '';
-    req.on('data', (d) => { body += d; });
+    req.on('data', (d) => {
+      body += d;
+    });
     req.on('end', () => {
       posts.push(JSON.parse(body) as Record<string, unknown>);
       res.setHeader('content-type', 'application/json');
@@ -143,7 +151,11 @@ test('survey over RTP: three answers by RFC 4733 are posted to the webhook as JS
   const url = `http://127.0.0.1:${(hook.address() as { port: number }).port}/survey`;
   const session = flows.start(endpointId, 'survey', { webhook_url: url });
   const done = completed(server, session.id, 60_000);
-  for (const [step, key] of [['q1', '4'], ['q2', '5'], ['q3', '1']] as const) {
+  for (const [step, key] of [
+    ['q1', '4'],
+    ['q2', '5'],
+    ['q3', '1'],
+  ] as const) {
     await nextEvent(server, 'flow.step', (e) => e.session_id === session.id && e.step === step, 20_000);
     await caller.sendDtmf(rtpPort, key);
   }
@@ -170,15 +182,21 @@ test('appointment-reminder over RTP: the TTS reminder is spoken, "2" cancels and
   const posts: Array<Record<string, unknown>> = [];
   const clinic = createServer((req, res) => {
     let body = '';
-    req.on('data', (d) => { body += d; });
-    req.on('end', () => { posts.push(JSON.parse(body) as Record<string, unknown>); res.end('{}'); });
+    req.on('data', (d) => {
+      body += d;
+    });
+    req.on('end', () => {
+      posts.push(JSON.parse(body) as Record<string, unknown>);
+      res.end('{}');
+    });
   });
   clinic.listen(0, '127.0.0.1');
   await once(clinic, 'listening');
   t.after(() => clinic.close());
   const { server, flows, caller, endpointId, rtpPort } = await setup(t);
   const session = flows.start(endpointId, 'appointment-reminder', {
-    patient_name: 'Ada', appointment_time: 'Tuesday at 3 PM',
+    patient_name: 'Ada',
+    appointment_time: 'Tuesday at 3 PM',
     confirm_url: `http://127.0.0.1:${(clinic.address() as { port: number }).port}/reminders`,
   });
   const done = completed(server, session.id, 60_000);
@@ -194,39 +212,56 @@ test('appointment-reminder over RTP: the TTS reminder is spoken, "2" cancels and
 /** Real speech from the Asterisk prompts, as μ-law 8 kHz made by sox. */
 async function speechUlaw(dir: string): Promise<Buffer> {
   const out = path.join(dir, 'speech.ul');
-  const r = await run('sox', ['/usr/share/asterisk/sounds/en/all-circuits-busy-now.wav', '-r', '8000', '-c', '1', '-t', 'ul', out]).done;
+  const r = await run('sox', [
+    '/usr/share/asterisk/sounds/en/all-circuits-busy-now.wav',
+    '-r',
+    '8000',
+    '-c',
+    '1',
+    '-t',
+    'ul',
+    out,
+  ]).done;
   assert.equal(r.code, 0, r.stderr);
   return readFileSync(out);
 }
 
-test('voicemail over RTP: greeting, beep, the caller speaks, "#" ends the message, "1" saves it', needs('sox', 'ffprobe', 'asterisk-sounds'), async (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'msc-vm-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const { server, flows, caller, endpointId, rtpPort, speak } = await setup(t, { RECORDINGS_DIR: dir });
-  const session = flows.start(endpointId, 'voicemail', { mailbox: '42' });
-  const done = completed(server, session.id, 60_000);
-  const recording = nextEvent(server, 'recording.started', (e) => e.endpoint_id === endpointId, 40_000);
-  await recording;
-  const speech = await speechUlaw(dir);
-  speak(speech);
-  await new Promise((r) => setTimeout(r, (speech.length / 8) + 200)); // the caller talks
-  const finished = nextEvent(server, 'recording.finished', (e) => e.endpoint_id === endpointId, 10_000);
-  await caller.sendDtmf(rtpPort, '#');
-  const rec = await finished;
-  await nextEvent(server, 'flow.step', (e) => e.session_id === session.id && e.step === 'review', 10_000);
-  await caller.sendDtmf(rtpPort, '1');
-  const event = await done;
-  assert.equal((event.outcome as { action: string }).action, 'hangup');
-  const file = String(rec.path);
-  assert.ok(file.startsWith(dir) && file.endsWith('.wav'), file);
-  assert.ok(file.includes(path.join('voicemail', '42')), file);
-  // ffprobe reads the message; it is about as long as what the caller said.
-  const probe = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', file]).done;
-  const seconds = Number(probe.stdout.trim());
-  assert.ok(Math.abs(seconds - speech.length / 8000) < 1.0, `message ${seconds}s for ${speech.length / 8000}s of speech`);
-  const message = (event.variables as Record<string, any>).message;
-  assert.equal(message.path, file);
-});
+test(
+  'voicemail over RTP: greeting, beep, the caller speaks, "#" ends the message, "1" saves it',
+  needs('sox', 'ffprobe', 'asterisk-sounds'),
+  async (t) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'msc-vm-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const { server, flows, caller, endpointId, rtpPort, speak } = await setup(t, { RECORDINGS_DIR: dir });
+    const session = flows.start(endpointId, 'voicemail', { mailbox: '42' });
+    const done = completed(server, session.id, 60_000);
+    const recording = nextEvent(server, 'recording.started', (e) => e.endpoint_id === endpointId, 40_000);
+    await recording;
+    const speech = await speechUlaw(dir);
+    speak(speech);
+    await new Promise((r) => setTimeout(r, speech.length / 8 + 200)); // the caller talks
+    const finished = nextEvent(server, 'recording.finished', (e) => e.endpoint_id === endpointId, 10_000);
+    await caller.sendDtmf(rtpPort, '#');
+    const rec = await finished;
+    await nextEvent(server, 'flow.step', (e) => e.session_id === session.id && e.step === 'review', 10_000);
+    await caller.sendDtmf(rtpPort, '1');
+    const event = await done;
+    assert.equal((event.outcome as { action: string }).action, 'hangup');
+    const file = String(rec.path);
+    assert.ok(file.startsWith(dir) && file.endsWith('.wav'), file);
+    assert.ok(file.includes(path.join('voicemail', '42')), file);
+    // ffprobe reads the message; it is about as long as what the caller said.
+    const probe = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', file])
+      .done;
+    const seconds = Number(probe.stdout.trim());
+    assert.ok(
+      Math.abs(seconds - speech.length / 8000) < 1.0,
+      `message ${seconds}s for ${speech.length / 8000}s of speech`,
+    );
+    const message = (event.variables as Record<string, any>).message;
+    assert.equal(message.path, file);
+  },
+);
 
 /** Relative power of `freq` in μ-law audio (Goertzel), 0..1. */
 function tonePower(packets: Array<{ pt: number; payload: Buffer }>, freq: number): number {
@@ -234,57 +269,72 @@ function tonePower(packets: Array<{ pt: number; payload: Buffer }>, freq: number
   for (const p of packets) if (p.pt === 0) for (const b of p.payload) x.push(ulawToLinear(b));
   if (x.length === 0) return 0;
   const k = 2 * Math.cos((2 * Math.PI * freq) / 8000);
-  let s1 = 0, s2 = 0, energy = 0;
+  let s1 = 0,
+    s2 = 0,
+    energy = 0;
   for (const v of x) {
     const s0 = v + k * s1 - s2;
-    s2 = s1; s1 = s0;
+    s2 = s1;
+    s1 = s0;
     energy += v * v;
   }
   const power = s1 * s1 + s2 * s2 - k * s1 * s2;
   return energy === 0 ? 0 : (2 * power) / (x.length * energy);
 }
 
-test('conference-pin over RTP: two callers enter the PIN, join the room and hear each other', needs('sox'), async (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'msc-conf-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const a = await setup(t);
-  // the second caller on the same server and flow service
-  const callerB = await RtpPeer.open();
-  t.after(() => callerB.close());
-  const epB = await a.server.createEndpoint({ remote_sdp: callerB.offer(['pcmu']), affinity: 'team' });
-  const silence = Buffer.alloc(160, 0xff);
-  const clockB = setInterval(() => callerB.send(epB.rtp_port, silence), 20);
-  t.after(() => clearInterval(clockB));
+test(
+  'conference-pin over RTP: two callers enter the PIN, join the room and hear each other',
+  needs('sox'),
+  async (t) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'msc-conf-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const a = await setup(t);
+    // the second caller on the same server and flow service
+    const callerB = await RtpPeer.open();
+    t.after(() => callerB.close());
+    const epB = await a.server.createEndpoint({ remote_sdp: callerB.offer(['pcmu']), affinity: 'team' });
+    const silence = Buffer.alloc(160, 0xff);
+    const clockB = setInterval(() => callerB.send(epB.rtp_port, silence), 20);
+    t.after(() => clearInterval(clockB));
 
-  const joined = (endpointId: string) => nextEvent(a.server, 'conference.participant.joined', (e) => e.endpoint_id === endpointId, 40_000);
-  const askingPin = (endpointId: string) => nextEvent(a.server, 'flow.step', (e) => e.endpoint_id === endpointId && e.subflow === 'pin-check', 20_000);
-  const [askingA, askingB] = [askingPin(a.endpointId), askingPin(epB.id)];
-  const joinedA = joined(a.endpointId);
-  const joinedB = joined(epB.id);
-  const sessionA = a.flows.start(a.endpointId, 'conference-pin', { room: 'team', pin: '4321' });
-  const sessionB = a.flows.start(epB.id, 'conference-pin', { room: 'team', pin: '4321' });
-  const enterPin = async (peer: RtpPeer, port: number, asking: Promise<unknown>) => {
-    await asking;
-    for (const d of '4321#') await peer.sendDtmf(port, d);
-  };
-  await Promise.all([enterPin(a.caller, a.rtpPort, askingA), enterPin(callerB, epB.rtp_port, askingB)]);
-  await Promise.all([joinedA, joinedB]);
+    const joined = (endpointId: string) =>
+      nextEvent(a.server, 'conference.participant.joined', (e) => e.endpoint_id === endpointId, 40_000);
+    const askingPin = (endpointId: string) =>
+      nextEvent(a.server, 'flow.step', (e) => e.endpoint_id === endpointId && e.subflow === 'pin-check', 20_000);
+    const [askingA, askingB] = [askingPin(a.endpointId), askingPin(epB.id)];
+    const joinedA = joined(a.endpointId);
+    const joinedB = joined(epB.id);
+    const sessionA = a.flows.start(a.endpointId, 'conference-pin', { room: 'team', pin: '4321' });
+    const sessionB = a.flows.start(epB.id, 'conference-pin', { room: 'team', pin: '4321' });
+    const enterPin = async (peer: RtpPeer, port: number, asking: Promise<unknown>) => {
+      await asking;
+      for (const d of '4321#') await peer.sendDtmf(port, d);
+    };
+    await Promise.all([enterPin(a.caller, a.rtpPort, askingA), enterPin(callerB, epB.rtp_port, askingB)]);
+    await Promise.all([joinedA, joinedB]);
 
-  // A says something (a 600 Hz tone from sox); B hears it in the mix, A does not hear itself.
-  const tone = path.join(dir, 'tone.ul');
-  assert.equal((await run('sox', ['-n', '-r', '8000', '-c', '1', '-t', 'ul', tone, 'synth', '2', 'sine', '600', 'vol', '0.5']).done).code, 0);
-  const fromB = callerB.received.length;
-  const fromA = a.caller.received.length;
-  a.speak(readFileSync(tone));
-  await new Promise((r) => setTimeout(r, 2200));
-  const heardByB = tonePower(callerB.received.slice(fromB + 10), 600);
-  const heardByA = tonePower(a.caller.received.slice(fromA + 10), 600);
-  assert.ok(heardByB > 0.5, `B hears A's tone (relative power ${heardByB.toFixed(3)})`);
-  assert.ok(heardByA < 0.1, `A does not hear itself (relative power ${heardByA.toFixed(3)})`);
+    // A says something (a 600 Hz tone from sox); B hears it in the mix, A does not hear itself.
+    const tone = path.join(dir, 'tone.ul');
+    assert.equal(
+      (
+        await run('sox', ['-n', '-r', '8000', '-c', '1', '-t', 'ul', tone, 'synth', '2', 'sine', '600', 'vol', '0.5'])
+          .done
+      ).code,
+      0,
+    );
+    const fromB = callerB.received.length;
+    const fromA = a.caller.received.length;
+    a.speak(readFileSync(tone));
+    await new Promise((r) => setTimeout(r, 2200));
+    const heardByB = tonePower(callerB.received.slice(fromB + 10), 600);
+    const heardByA = tonePower(a.caller.received.slice(fromA + 10), 600);
+    assert.ok(heardByB > 0.5, `B hears A's tone (relative power ${heardByB.toFixed(3)})`);
+    assert.ok(heardByA < 0.1, `A does not hear itself (relative power ${heardByA.toFixed(3)})`);
 
-  // A hangs up: A's flow ends with hangup, B is still in the room.
-  const doneA = completed(a.server, sessionA.id, 10_000);
-  await a.server.deleteEndpoint(a.endpointId);
-  assert.equal(((await doneA).outcome as { action: string }).action, 'hangup');
-  assert.equal(a.flows.getSession(sessionB.id)?.status, 'running');
-});
+    // A hangs up: A's flow ends with hangup, B is still in the room.
+    const doneA = completed(a.server, sessionA.id, 10_000);
+    await a.server.deleteEndpoint(a.endpointId);
+    assert.equal(((await doneA).outcome as { action: string }).action, 'hangup');
+    assert.equal(a.flows.getSession(sessionB.id)?.status, 'running');
+  },
+);

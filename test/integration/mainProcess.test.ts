@@ -23,11 +23,17 @@ test('npm start entry: REST walk-through, events over WebSocket, SIGTERM exits 0
   const events: Array<{ seq: number; type: string }> = [];
   const ws = new WebSocket(`ws://127.0.0.1:${port}/events`, { headers: { authorization: 'Bearer secret' } });
   ws.on('message', (d) => events.push(JSON.parse(d.toString())));
-  await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+  await new Promise((r, j) => {
+    ws.once('open', r);
+    ws.once('error', j);
+  });
   t.after(() => ws.close());
 
   const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); pb.close(); });
+  t.after(() => {
+    pa.close();
+    pb.close();
+  });
   const post = async (path: string, body: unknown) => {
     const res = await fetch(`${base}${path}`, { method: 'POST', headers: auth, body: JSON.stringify(body) });
     return { status: res.status, body: (await res.json()) as Record<string, any> };
@@ -83,18 +89,34 @@ test('npm start entry: WEBHOOK_URL + WEBHOOK_SECRET deliver signed events and ex
     });
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  t.after(() => new Promise((r) => { receiver.closeAllConnections(); receiver.close(r); }));
+  t.after(
+    () =>
+      new Promise((r) => {
+        receiver.closeAllConnections();
+        receiver.close(r);
+      }),
+  );
   const port = await freeTcpPort();
-  const main = startMain({ API_PORT: String(port), WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as net.AddressInfo).port}/hook`, WEBHOOK_SECRET: secret });
+  const main = startMain({
+    API_PORT: String(port),
+    WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as net.AddressInfo).port}/hook`,
+    WEBHOOK_SECRET: secret,
+  });
   t.after(() => main.child.kill('SIGKILL'));
   await main.ready;
   const peer = await RtpPeer.open();
   t.after(() => peer.close());
-  const res = await fetch(`http://127.0.0.1:${port}/endpoints`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ remote_sdp: peer.offer() }) });
+  const res = await fetch(`http://127.0.0.1:${port}/endpoints`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ remote_sdp: peer.offer() }),
+  });
   assert.equal(res.status, 201);
   await first;
   for (const { headers, body } of got) {
-    const expected = createHmac('sha256', secret).update(`${String(headers['webhook-id'])}.${String(headers['webhook-timestamp'])}.${body}`).digest('base64');
+    const expected = createHmac('sha256', secret)
+      .update(`${String(headers['webhook-id'])}.${String(headers['webhook-timestamp'])}.${body}`)
+      .digest('base64');
     assert.equal(headers['webhook-signature'], `v1,${expected}`);
   }
   const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();

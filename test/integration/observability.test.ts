@@ -41,20 +41,37 @@ before(async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'msc-observability-'));
   cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   fs.writeFileSync(path.join(dir, 'metrics-probe.yaml'), PROBE_FLOW);
-  const receiver = http.createServer((req, res) => { req.resume(); req.on('end', () => res.writeHead(204).end()); });
+  const receiver = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(204).end());
+  });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  cleanups.push(() => new Promise((r) => { receiver.closeAllConnections(); receiver.close(r); }));
+  cleanups.push(
+    () =>
+      new Promise((r) => {
+        receiver.closeAllConnections();
+        receiver.close(r);
+      }),
+  );
 
   const [port, metricsPort] = [await freeTcpPort(), await freeTcpPort()];
   main = startMain({
-    API_PORT: String(port), METRICS_PORT: String(metricsPort), LOG_LEVEL: 'debug', FLOWS_DIR: dir, DRAIN_TIMEOUT_MS: '0',
+    API_PORT: String(port),
+    METRICS_PORT: String(metricsPort),
+    LOG_LEVEL: 'debug',
+    FLOWS_DIR: dir,
+    DRAIN_TIMEOUT_MS: '0',
     WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as net.AddressInfo).port}/hook`,
   });
   cleanups.push(() => main.child.kill('SIGKILL'));
   await main.ready;
   const base = `http://127.0.0.1:${port}`;
   const post = async (p: string, body: unknown) => {
-    const res = await fetch(`${base}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`${base}${p}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     const json = (await res.json()) as Record<string, any>;
     assert.equal(res.status, 201, JSON.stringify(json));
     return json;
@@ -62,7 +79,10 @@ before(async () => {
 
   const ws = new WebSocket(`ws://127.0.0.1:${port}/events`);
   cleanups.push(() => ws.close());
-  await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+  await new Promise((r, j) => {
+    ws.once('open', r);
+    ws.once('error', j);
+  });
   const flowEnded = new Promise<Record<string, unknown>>((resolve) => {
     ws.on('message', (d) => {
       const e = JSON.parse(d.toString()) as Record<string, unknown>;
@@ -72,7 +92,11 @@ before(async () => {
 
   // a relayed call
   const [pa, pb, pc] = [await RtpPeer.open(), await RtpPeer.open(), await RtpPeer.open()];
-  cleanups.push(() => { pa.close(); pb.close(); pc.close(); });
+  cleanups.push(() => {
+    pa.close();
+    pb.close();
+    pc.close();
+  });
   const a = await post('/endpoints', { remote_sdp: pa.offer(), affinity: 'call-1' });
   const b = await post('/endpoints', { remote_sdp: pb.offer(), affinity: 'call-1' });
   await post('/bridges', { endpoint_a: a.id, endpoint_b: b.id });
@@ -123,7 +147,10 @@ test('/metrics: traffic, workers, flows, webhook and the process show with sensi
 
   // the media worker: heap within its limit, event loop lag and tick lateness in seconds
   const used = v('msc_worker_heap_used_bytes', w0);
-  assert.ok(used > 1e6 && used <= v('msc_worker_heap_total_bytes', w0) && used < v('msc_worker_heap_limit_bytes', w0), `heap used ${used}`);
+  assert.ok(
+    used > 1e6 && used <= v('msc_worker_heap_total_bytes', w0) && used < v('msc_worker_heap_limit_bytes', w0),
+    `heap used ${used}`,
+  );
   assert.ok(v('msc_worker_external_memory_bytes', w0) > 0);
   for (const q of ['p50', 'p99', 'max']) {
     const lag = v(`msc_worker_event_loop_lag_${q}_seconds`, w0);
@@ -132,7 +159,9 @@ test('/metrics: traffic, workers, flows, webhook and the process show with sensi
   assert.ok(v('msc_worker_event_loop_lag_p50_seconds', w0) <= v('msc_worker_event_loop_lag_max_seconds', w0));
   const ticks = v('msc_worker_tick_lateness_seconds_count', w0);
   assert.ok(ticks > 0, 'the media clock ran (the flow and the bridge tick on it)');
-  const buckets = (f.get('msc_worker_tick_lateness_seconds') as Family).samples.filter((s) => s.name.endsWith('_bucket') && s.labels.worker === '0');
+  const buckets = (f.get('msc_worker_tick_lateness_seconds') as Family).samples.filter(
+    (s) => s.name.endsWith('_bucket') && s.labels.worker === '0',
+  );
   for (let i = 1; i < buckets.length; i++) assert.ok(buckets[i]!.value >= buckets[i - 1]!.value, 'cumulative buckets');
   assert.equal(buckets.at(-1)!.labels.le, '+Inf');
   assert.equal(buckets.at(-1)!.value, ticks);
@@ -151,7 +180,10 @@ test('/metrics: traffic, workers, flows, webhook and the process show with sensi
 });
 
 test('log lines carry each key once', () => {
-  const lines = main.output().split('\n').filter((l) => l.startsWith('{'));
+  const lines = main
+    .output()
+    .split('\n')
+    .filter((l) => l.startsWith('{'));
   assert.ok(lines.length > 5, main.output());
   const problems: string[] = [];
   for (const line of lines) {
@@ -162,7 +194,9 @@ test('log lines carry each key once', () => {
   const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   // the lines this run must have written: flows loaded, the flow's own log step, the API
   assert.ok(parsed.some((l) => l.module === 'flows' && l.msg === 'flow loaded'));
-  assert.ok(parsed.some((l) => l.module === 'flows' && l.msg === 'probe session running' && l.flow === 'metrics-probe'));
+  assert.ok(
+    parsed.some((l) => l.module === 'flows' && l.msg === 'probe session running' && l.flow === 'metrics-probe'),
+  );
   assert.ok(parsed.some((l) => l.module === 'media-server'));
 });
 
@@ -190,12 +224,22 @@ test('the Grafana dashboard queries only families the server exposes', () => {
     for (const m of expr.matchAll(/\b((?:msc|process|nodejs)_[a-z0-9_]+)\b/g)) {
       const name = m[1]!;
       used.add(name);
-      const family = families.has(name) || ['_bucket', '_sum', '_count'].some((s) => name.endsWith(s) && families.get(name.slice(0, -s.length))?.type === 'histogram');
+      const family =
+        families.has(name) ||
+        ['_bucket', '_sum', '_count'].some(
+          (s) => name.endsWith(s) && families.get(name.slice(0, -s.length))?.type === 'histogram',
+        );
       if (!family) missing.add(name);
     }
   }
   assert.deepEqual([...missing], [], 'every metric the dashboard uses exists');
-  for (const wanted of ['msc_rtp_packets_dropped_total', 'msc_flow_sessions_total', 'msc_worker_tick_lateness_seconds_bucket', 'msc_webhook_events_queued', 'process_cpu_seconds_total']) {
+  for (const wanted of [
+    'msc_rtp_packets_dropped_total',
+    'msc_flow_sessions_total',
+    'msc_worker_tick_lateness_seconds_bucket',
+    'msc_webhook_events_queued',
+    'process_cpu_seconds_total',
+  ]) {
     assert.ok(used.has(wanted), `the dashboard shows ${wanted}`);
   }
 });

@@ -22,7 +22,10 @@ test('a greeting followed by a sentence never synthesised before starts as fast 
   const sentence = `Your reference is ${randomUUID()}. ${'Please leave your message after the tone and press the pound key when you are done. '.repeat(8)}`;
   const finished = nextEvent(server, 'playback.finished', (e) => e.playback_id === 'p3', 60_000);
   const withSentence = await startMs(['prompt:goodbye', `tts:${sentence}`]);
-  assert.ok(withSentence < Math.max(3 * alone, alone + 150), `greeting + new sentence started in ${withSentence.toFixed(0)} ms, the greeting alone in ${alone.toFixed(0)} ms`);
+  assert.ok(
+    withSentence < Math.max(3 * alone, alone + 150),
+    `greeting + new sentence started in ${withSentence.toFixed(0)} ms, the greeting alone in ${alone.toFixed(0)} ms`,
+  );
   // The sentence follows the greeting in the same playback.
   assert.equal((await finished).reason, 'done');
   // The shared cache shows in /metrics: the greeting decoded once and reused, the sentence synthesised.

@@ -35,9 +35,19 @@ test('Bridge PCMU -> L16 conceals lost packets with G.711 PLC: the received wave
   const receiver = await RtpPeer.open();
   t.after(() => receiver.close());
   const a = await server.createEndpoint({ remote_sdp: sender.offer(['pcmu'], { telephoneEvent: false }) });
-  const l16Offer = ['v=0', 'o=peer 1 1 IN IP4 127.0.0.1', 's=test', 'c=IN IP4 127.0.0.1', 't=0 0',
-    `m=audio ${receiver.port} RTP/AVP 96`, 'a=rtpmap:96 L16/8000', `a=rtcp:${receiver.rtcpPort}`, 'a=ptime:20',
-    'a=sendrecv', ''].join('\r\n');
+  const l16Offer = [
+    'v=0',
+    'o=peer 1 1 IN IP4 127.0.0.1',
+    's=test',
+    'c=IN IP4 127.0.0.1',
+    't=0 0',
+    `m=audio ${receiver.port} RTP/AVP 96`,
+    'a=rtpmap:96 L16/8000',
+    `a=rtcp:${receiver.rtcpPort}`,
+    'a=ptime:20',
+    'a=sendrecv',
+    '',
+  ].join('\r\n');
   const b = await server.createEndpoint({ remote_sdp: l16Offer });
   assert.equal(b.codec?.name, 'l16');
   await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
@@ -67,7 +77,8 @@ test('Bridge PCMU -> L16 conceals lost packets with G.711 PLC: the received wave
   assert.equal(stats.packets_lost, lost.size, 'the losses reached the server');
 
   const packets = receiver.received.filter((p) => p.pt === 96).sort((p, q) => ((p.seq - q.seq) << 16) >> 16);
-  for (let i = 1; i < packets.length; i++) assert.equal((packets[i]!.seq - packets[i - 1]!.seq) & 0xffff, 1, 'no gap on the way out');
+  for (let i = 1; i < packets.length; i++)
+    assert.equal((packets[i]!.seq - packets[i - 1]!.seq) & 0xffff, 1, 'no gap on the way out');
   const y = new Int16Array(packets.length * 160);
   let n = 0;
   for (const p of packets) for (let i = 0; i + 1 < p.payload.length; i += 2) y[n++] = p.payload.readInt16BE(i);

@@ -45,11 +45,14 @@ function ulawToLinear(u: number): number {
 /** Share of the signal's energy at `freq` (Goertzel), 0..1, over `x[from, from + n)`. */
 function tonePower(x: Float64Array, from: number, n: number, freq: number): number {
   const k = 2 * Math.cos((2 * Math.PI * freq) / 8000);
-  let s1 = 0, s2 = 0, energy = 0;
+  let s1 = 0,
+    s2 = 0,
+    energy = 0;
   for (let i = from; i < from + n; i++) {
     const v = x[i]!;
     const s0 = v + k * s1 - s2;
-    s2 = s1; s1 = s0;
+    s2 = s1;
+    s1 = s0;
     energy += v * v;
   }
   const power = s1 * s1 + s2 * s2 - k * s1 * s2;
@@ -72,7 +75,7 @@ test(`say then record {beep: true}: the caller hears the beep on ${RUNS} of ${RU
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const server = await startServer({ RECORDINGS_DIR: dir, SILENCE_FILL: 'cn' });
   t.after(() => server.close());
-  const flows = new FlowService({ engines: MediaFlowEngines.forServer(server), emit: (type, payload) => server.events.emit(type, payload) });
+  const flows = new FlowService({ engines: MediaFlowEngines.forServer(server), emit: server.events.forFlows() });
   t.after(() => flows.close());
   flows.put('say-then-record', FLOW);
 

@@ -10,7 +10,12 @@ export const SPEECH_WAV = '/usr/share/asterisk/sounds/en/all-circuits-busy-now.w
  * Sends `pcm` as PCMU RTP, one 20 ms packet per timer tick (a real-time peer). Frames whose index
  * is in `lose` are not sent (packet loss: sequence numbers still advance). Resolves when all sent.
  */
-export function streamPcmu(peer: RtpPeer, port: number, pcm: Int16Array, lose: ReadonlySet<number> = new Set()): Promise<void> {
+export function streamPcmu(
+  peer: RtpPeer,
+  port: number,
+  pcm: Int16Array,
+  lose: ReadonlySet<number> = new Set(),
+): Promise<void> {
   const frames = Math.floor(pcm.length / 160);
   let i = 0;
   const start = performance.now();
@@ -52,4 +57,3 @@ export async function peerEndpoint(t: T, server: Awaited<ReturnType<typeof start
   const ep = await server.createEndpoint({ remote_sdp: peer.offer(['pcmu']), ...(affinity ? { affinity } : {}) });
   return { peer, ep };
 }
-

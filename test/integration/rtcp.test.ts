@@ -5,14 +5,19 @@ import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { buildCompoundRtcp } from '../../src/media/rtp/rtcpWriter.ts';
 import { nextEvent, startServer } from '../helpers/server.ts';
 
-async function waitForRtcp(peer: RtpPeer, pred: (packets: RtcpPacket[]) => boolean, timeoutMs: number): Promise<RtcpPacket[]> {
+async function waitForRtcp(
+  peer: RtpPeer,
+  pred: (packets: RtcpPacket[]) => boolean,
+  timeoutMs: number,
+): Promise<RtcpPacket[]> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     for (const raw of peer.rtcpReceived) {
       const parsed = parseRtcp(raw);
       if (parsed.error === 0 && pred(parsed.packets)) return parsed.packets;
     }
-    if (Date.now() > until) throw new Error(`no matching RTCP within ${timeoutMs} ms (${peer.rtcpReceived.length} received)`);
+    if (Date.now() > until)
+      throw new Error(`no matching RTCP within ${timeoutMs} ms (${peer.rtcpReceived.length} received)`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -21,7 +26,10 @@ test('an endpoint sends RFC 3550 reports (SR with a report block, SDES CNAME) ab
   const server = await startServer();
   t.after(() => server.close());
   const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); pb.close(); });
+  t.after(() => {
+    pa.close();
+    pb.close();
+  });
   const a = await server.createEndpoint({ remote_sdp: pa.offer() });
   const b = await server.createEndpoint({ remote_sdp: pb.offer() });
   await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
@@ -35,7 +43,7 @@ test('an endpoint sends RFC 3550 reports (SR with a report block, SDES CNAME) ab
   const sr = packets[0]!;
   if (sr.kind !== 'sr') throw new Error('expected SR');
   assert.equal(sr.ssrc, pb.received[0]!.ssrc, 'the SR is about the stream we send to this peer');
-  assert.equal(sr.reports[0]!.ssrc, pb.ssrc, 'its report block is about the peer\'s stream');
+  assert.equal(sr.reports[0]!.ssrc, pb.ssrc, "its report block is about the peer's stream");
   assert.ok(sr.packetCount > 0);
   const sdes = packets.find((p) => p.kind === 'sdes');
   assert.ok(sdes && sdes.kind === 'sdes' && /@media-server-core$/.test(sdes.chunks[0]!.items[0]!.value));
@@ -52,7 +60,10 @@ test('after a transfer re-INVITE, a late RTCP BYE from the previous peer is drop
   const server = await startServer();
   t.after(() => server.close());
   const [oldPeer, newPeer] = [await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { oldPeer.close(); newPeer.close(); });
+  t.after(() => {
+    oldPeer.close();
+    newPeer.close();
+  });
   const ep = await server.createEndpoint({ remote_sdp: oldPeer.offer() });
   await server.updateEndpoint(ep.id, { remote_sdp: newPeer.offer() }); // media moves to the new peer
   const bye = (peer: RtpPeer, reason: string) => {

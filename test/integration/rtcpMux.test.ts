@@ -8,7 +8,10 @@ test('rtcp-mux (RFC 5761): RTCP on the RTP port is demultiplexed, RTP keeps flow
   const server = await startServer();
   t.after(() => server.close());
   const [pa, pb] = [await RtpPeer.open(), await RtpPeer.open()];
-  t.after(() => { pa.close(); pb.close(); });
+  t.after(() => {
+    pa.close();
+    pb.close();
+  });
   const a = await server.createEndpoint({ remote_sdp: pa.offer().replace('a=ptime:20', 'a=ptime:20\r\na=rtcp-mux') });
   assert.equal(a.rtcp_mux, true);
   assert.match(a.sdp, /a=rtcp-mux/);

@@ -14,7 +14,10 @@ import { startServer } from '../helpers/server.ts';
  * Gaps are bounded by the packet interval plus the lateness both sides measured in the same run.
  */
 
-interface Arrival { pkt: ReceivedRtp; atMs: number }
+interface Arrival {
+  pkt: ReceivedRtp;
+  atMs: number;
+}
 
 async function openPeer(t: TestContext): Promise<{ peer: RtpPeer; arrivals: Arrival[] }> {
   const peer = await RtpPeer.open();
@@ -22,7 +25,8 @@ async function openPeer(t: TestContext): Promise<{ peer: RtpPeer; arrivals: Arri
   const arrivals: Arrival[] = [];
   // RtpPeer's own listener runs first (registered in open()): the packet is its last one.
   peer.rtp.on('message', (msg) => {
-    if (msg.length >= 12 && !(msg[1]! >= 192 && msg[1]! <= 223)) arrivals.push({ pkt: peer.received.at(-1)!, atMs: performance.now() });
+    if (msg.length >= 12 && !(msg[1]! >= 192 && msg[1]! <= 223))
+      arrivals.push({ pkt: peer.received.at(-1)!, atMs: performance.now() });
   });
   return { peer, arrivals };
 }
@@ -34,7 +38,8 @@ async function server(t: TestContext, env: Record<string, string> = {}): Promise
 }
 
 function offerWithCn(peer: RtpPeer): string {
-  return peer.offer(['pcmu'], { telephoneEvent: false })
+  return peer
+    .offer(['pcmu'], { telephoneEvent: false })
     .replace('RTP/AVP 0', 'RTP/AVP 0 13')
     .replace('a=rtpmap:0 PCMU/8000', 'a=rtpmap:0 PCMU/8000\r\na=rtpmap:13 CN/8000');
 }
@@ -76,14 +81,20 @@ test('an idle PCMU endpoint sends encoded silence every ptime, a continuous stre
   for (const { pkt } of got) {
     assert.equal(pkt.pt, 0);
     assert.equal(pkt.payload.length, 160);
-    assert.ok(pkt.payload.every((b) => b === 0xff), 'μ-law digital silence');
+    assert.ok(
+      pkt.payload.every((b) => b === 0xff),
+      'μ-law digital silence',
+    );
   }
   for (let i = 1; i < got.length; i++) {
     assert.equal((got[i]!.pkt.seq - got[i - 1]!.pkt.seq) & 0xffff, 1, 'sequence numbers continue');
     assert.equal((got[i]!.pkt.ts - got[i - 1]!.pkt.ts) >>> 0, 160, 'one 20 ms frame per packet');
   }
   const gap = maxGap(got);
-  assert.ok(gap <= 20 + late + 5, `largest gap ${gap.toFixed(1)} ms; ptime 20, lateness measured ${late.toFixed(1)} ms`);
+  assert.ok(
+    gap <= 20 + late + 5,
+    `largest gap ${gap.toFixed(1)} ms; ptime 20, lateness measured ${late.toFixed(1)} ms`,
+  );
 });
 
 test('with CN negotiated an idle endpoint sends comfort noise (RFC 3389) at start and every 200 ms', async (t) => {
@@ -106,7 +117,10 @@ test('with CN negotiated an idle endpoint sends comfort noise (RFC 3389) at star
     assert.equal((got[i]!.pkt.ts - got[i - 1]!.pkt.ts) >>> 0, 1600, 'timestamps follow the 200 ms between updates');
   }
   const gap = maxGap(got);
-  assert.ok(gap <= 200 + late + 5, `largest gap ${gap.toFixed(1)} ms; interval 200, lateness measured ${late.toFixed(1)} ms`);
+  assert.ok(
+    gap <= 200 + late + 5,
+    `largest gap ${gap.toFixed(1)} ms; interval 200, lateness measured ${late.toFixed(1)} ms`,
+  );
 });
 
 test('a prompt continues the silence stream: next sequence number, timestamp one frame on, marker; silence resumes after it', async (t) => {
@@ -151,7 +165,10 @@ test('an idle Opus endpoint sends 20 ms Opus frames that an independent decoder 
     const out = Buffer.from(dec.decode(p.payload));
     const pcm = new Int16Array(out.buffer, out.byteOffset, out.length >> 1);
     assert.equal(pcm.length, 960, '20 ms at 48 kHz');
-    assert.ok(pcm.every((v) => Math.abs(v) < 8), 'silence');
+    assert.ok(
+      pcm.every((v) => Math.abs(v) < 8),
+      'silence',
+    );
   }
   for (let i = 1; i < 5; i++) assert.equal((peer.received[i]!.ts - peer.received[i - 1]!.ts) >>> 0, 960);
 });
@@ -196,7 +213,10 @@ test('RFC 4733 events to an idle endpoint go out alone; the silence resumes afte
   await peer.waitFor(lastEvent() + 3, 5000);
   const firstEvent = peer.received.findIndex((p) => p.pt === 101);
   const during = peer.received.slice(firstEvent, lastEvent() + 1);
-  assert.ok(during.every((p) => p.pt === 101), 'no silence between the first and the last event packet');
+  assert.ok(
+    during.every((p) => p.pt === 101),
+    'no silence between the first and the last event packet',
+  );
   const all = peer.received;
   for (let i = 1; i < all.length; i++) assert.equal((all[i]!.seq - all[i - 1]!.seq) & 0xffff, 1, 'one sequence space');
   const resumed = all[lastEvent() + 1]!;

@@ -32,12 +32,22 @@ after(async () => {
 
 function baresipOffer(peer: RtpPeer): string {
   return [
-    'v=0', 'o=- 1 2 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0',
+    'v=0',
+    'o=- 1 2 IN IP4 127.0.0.1',
+    's=-',
+    'c=IN IP4 127.0.0.1',
+    't=0 0',
     `m=audio ${peer.port} RTP/AVP 96 9 0 8 101`,
-    'a=rtpmap:96 opus/48000/2', 'a=fmtp:96 stereo=1;sprop-stereo=1',
-    'a=rtpmap:9 G722/8000', 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:8 PCMA/8000',
-    'a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-15',
-    `a=rtcp:${peer.rtcpPort}`, 'a=sendrecv', '',
+    'a=rtpmap:96 opus/48000/2',
+    'a=fmtp:96 stereo=1;sprop-stereo=1',
+    'a=rtpmap:9 G722/8000',
+    'a=rtpmap:0 PCMU/8000',
+    'a=rtpmap:8 PCMA/8000',
+    'a=rtpmap:101 telephone-event/8000',
+    'a=fmtp:101 0-15',
+    `a=rtcp:${peer.rtcpPort}`,
+    'a=sendrecv',
+    '',
   ].join('\r\n');
 }
 
@@ -66,7 +76,7 @@ function eventPayload(code: number, end: boolean, duration8k: number): Buffer {
   return Buffer.from([code, (end ? 0x80 : 0) | 10, duration8k >>> 8, duration8k & 0xff]);
 }
 
-test('Opus with telephone-event/8000 (baresip\'s default offer): presses are read at 8 kHz and cost no loss', async (t) => {
+test("Opus with telephone-event/8000 (baresip's default offer): presses are read at 8 kHz and cost no loss", async (t) => {
   const peer = await openPeer(t);
   const ref = await openPeer(t);
   const ep = await server.createEndpoint({ remote_sdp: baresipOffer(peer) });
@@ -83,7 +93,11 @@ test('Opus with telephone-event/8000 (baresip\'s default offer): presses are rea
   // 2 s of Opus, 20 ms apart; three presses of 100 ms (5 update packets + 3 end packets each,
   // sequence numbers shared with the audio, timestamps on the 48 kHz timeline) on `peer` only.
   const digits = ['1', '5', '9'];
-  const pressAt = new Map([[20, 0], [45, 1], [70, 2]]);
+  const pressAt = new Map([
+    [20, 0],
+    [45, 1],
+    [70, 2],
+  ]);
   let seq = 4000;
   let refSeq = 4000;
   let ts = 960_000;
@@ -100,7 +114,8 @@ test('Opus with telephone-event/8000 (baresip\'s default offer): presses are rea
       for (let i = 1; i <= 5; i++) {
         peer.sendRaw(ep.rtp_port, packet(101, seq++, eventTs, peer.ssrc, eventPayload(code, false, 160 * i), i === 1));
       }
-      for (let i = 0; i < 3; i++) peer.sendRaw(ep.rtp_port, packet(101, seq++, eventTs, peer.ssrc, eventPayload(code, true, 800)));
+      for (let i = 0; i < 3; i++)
+        peer.sendRaw(ep.rtp_port, packet(101, seq++, eventTs, peer.ssrc, eventPayload(code, true, 800)));
     }
     ts += 960;
   }
@@ -110,10 +125,17 @@ test('Opus with telephone-event/8000 (baresip\'s default offer): presses are rea
   while (mine().length < digits.length && performance.now() < deadline) {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, deadline - performance.now());
-      waiters.push(() => { clearTimeout(timer); resolve(); });
+      waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
     });
   }
-  assert.deepEqual(mine().map((e) => e.digit), digits, 'one endpoint.dtmf per press');
+  assert.deepEqual(
+    mine().map((e) => e.digit),
+    digits,
+    'one endpoint.dtmf per press',
+  );
   // 800 units of the 8 kHz event clock are 100 ms (read at 48 kHz they would be 16.7 ms).
   for (const e of mine()) assert.equal(Number(e.duration_ms), 100);
 
@@ -129,7 +151,10 @@ test('Opus with telephone-event/8000 (baresip\'s default offer): presses are rea
   assert.equal(info.stats.packets_lost, 0);
   assert.deepEqual(info.stats.dropped, {});
   // The same audio schedule without presses: the presses change nothing in the quality figure.
-  assert.ok(Math.abs(info.stats.mos - refInfo.stats.mos) <= 0.05, `MOS ${info.stats.mos} with presses, ${refInfo.stats.mos} without`);
+  assert.ok(
+    Math.abs(info.stats.mos - refInfo.stats.mos) <= 0.05,
+    `MOS ${info.stats.mos} with presses, ${refInfo.stats.mos} without`,
+  );
 });
 
 test('RFC 4733 presses we send to an Opus peer with telephone-event/8000 count durations at 8 kHz', async (t) => {

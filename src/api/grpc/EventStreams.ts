@@ -162,11 +162,14 @@ export class EventStreams {
   #cutOff(client: Client): void {
     this.#slowConsumers++;
     this.#log.warn({ queued_bytes: client.queuedBytes, last_seq: client.lastSeq }, 'slow gRPC events consumer ended');
-    this.#end(client, new GrpcStatusError(
-      status.RESOURCE_EXHAUSTED,
-      'SLOW_CONSUMER',
-      `events reader fell more than ${client.limit} bytes behind; reconnect with since`,
-    ));
+    this.#end(
+      client,
+      new GrpcStatusError(
+        status.RESOURCE_EXHAUSTED,
+        'SLOW_CONSUMER',
+        `events reader fell more than ${client.limit} bytes behind; reconnect with since`,
+      ),
+    );
   }
 
   /** Ends the call with a status; what grpc-js already holds is still delivered before it. */

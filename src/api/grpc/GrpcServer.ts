@@ -69,7 +69,11 @@ export function loadMediaServerProto(): GrpcObject {
 
 /** What StartFlow needs of the FlowService. */
 export interface GrpcFlows {
-  start(endpointId: string, flowName: string, variables: Record<string, unknown>): { id: string; flowName: string; version: number };
+  start(
+    endpointId: string,
+    flowName: string,
+    variables: Record<string, unknown>,
+  ): { id: string; flowName: string; version: number };
 }
 
 export interface GrpcServerOptions {
@@ -100,7 +104,8 @@ function bearer(metadata: Metadata): string | undefined {
 }
 
 function need<T>(service: T | undefined, name: string): T {
-  if (service === undefined) throw new GrpcStatusError(status.UNIMPLEMENTED, 'UNIMPLEMENTED', `${name} is not enabled on this server`);
+  if (service === undefined)
+    throw new GrpcStatusError(status.UNIMPLEMENTED, 'UNIMPLEMENTED', `${name} is not enabled on this server`);
   return service;
 }
 
@@ -125,7 +130,9 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const streams = new EventStreams(control.events, log, opts.events);
   const token = config.apiToken;
 
-  const pkg = loadMediaServerProto() as unknown as { mediaserver: { v1: { MediaServer: { service: ServiceDefinition } } } };
+  const pkg = loadMediaServerProto() as unknown as {
+    mediaserver: { v1: { MediaServer: { service: ServiceDefinition } } };
+  };
   const definition = pkg.mediaserver.v1.MediaServer.service;
 
   const internal = (rpc: string) => (err: unknown) => log.error({ err, method: rpc }, 'gRPC call failed');
@@ -135,7 +142,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     return token === null || tokenMatches(token, bearer(metadata));
   }
 
-  const unauthenticated = () => toGrpcError(new GrpcStatusError(status.UNAUTHENTICATED, 'UNAUTHORIZED', 'missing or invalid bearer token'));
+  const unauthenticated = () =>
+    toGrpcError(new GrpcStatusError(status.UNAUTHENTICATED, 'UNAUTHORIZED', 'missing or invalid bearer token'));
 
   /** A unary handler: auth, then `fn`, its result or its error mapped to a status. */
   function unary<Req>(rpc: string, fn: (req: Req, call: ServerUnaryCall<Req, unknown>) => Promise<unknown>) {
@@ -154,7 +162,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
         (reply) => callback(null, reply),
         (err: unknown) => {
           const e = toGrpcError(err, internal(rpc));
-          if (e.code !== status.INTERNAL) log.debug({ method: rpc, status: status[e.code], details: e.details }, 'gRPC call rejected');
+          if (e.code !== status.INTERNAL)
+            log.debug({ method: rpc, status: status[e.code], details: e.details }, 'gRPC call rejected');
           callback(e);
         },
       );
@@ -174,7 +183,9 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       return endpointMessage(await control.createEndpoint(body as CreateEndpointRequest));
     }),
     GetEndpoint: unary<RefRequest>('GetEndpoint', async (req) => endpointMessage(await control.getEndpoint(ref(req)))),
-    ListEndpoints: unary('ListEndpoints', async () => ({ endpoints: (await control.listEndpoints()).map(endpointMessage) })),
+    ListEndpoints: unary('ListEndpoints', async () => ({
+      endpoints: (await control.listEndpoints()).map(endpointMessage),
+    })),
     UpdateEndpoint: unary<UpdateEndpointMessage>('UpdateEndpoint', async (req) => {
       const id = ref(req);
       const body = updateEndpointBody(req);
@@ -208,11 +219,21 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       }
       return playbackMessage(await playback.start(startPlaybackRequest(body)));
     }),
-    GetPlayback: unary<RefRequest>('GetPlayback', async (req) => playbackMessage(need(services.playback, 'playback').get(ref(req)))),
-    ListPlaybacks: unary('ListPlaybacks', async () => ({ playbacks: need(services.playback, 'playback').list().map(playbackMessage) })),
-    StopPlayback: unary<RefRequest>('StopPlayback', async (req) => playbackMessage(await need(services.playback, 'playback').stop(ref(req)))),
-    PausePlayback: unary<RefRequest>('PausePlayback', async (req) => playbackMessage(await need(services.playback, 'playback').pause(ref(req)))),
-    ResumePlayback: unary<RefRequest>('ResumePlayback', async (req) => playbackMessage(await need(services.playback, 'playback').resume(ref(req)))),
+    GetPlayback: unary<RefRequest>('GetPlayback', async (req) =>
+      playbackMessage(need(services.playback, 'playback').get(ref(req))),
+    ),
+    ListPlaybacks: unary('ListPlaybacks', async () => ({
+      playbacks: need(services.playback, 'playback').list().map(playbackMessage),
+    })),
+    StopPlayback: unary<RefRequest>('StopPlayback', async (req) =>
+      playbackMessage(await need(services.playback, 'playback').stop(ref(req))),
+    ),
+    PausePlayback: unary<RefRequest>('PausePlayback', async (req) =>
+      playbackMessage(await need(services.playback, 'playback').pause(ref(req))),
+    ),
+    ResumePlayback: unary<RefRequest>('ResumePlayback', async (req) =>
+      playbackMessage(await need(services.playback, 'playback').resume(ref(req))),
+    ),
 
     StartRecording: unary<StartRecordingMessage>('StartRecording', async (req) => {
       const recordings = need(services.recordings, 'recording');
@@ -220,11 +241,21 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       validator.check('CreateRecordingRequest', body);
       return recordingMessage(await recordings.start(startRecordingOptions(body)));
     }),
-    GetRecording: unary<RefRequest>('GetRecording', async (req) => recordingMessage(await need(services.recordings, 'recording').status(ref(req)))),
-    ListRecordings: unary('ListRecordings', async () => ({ recordings: need(services.recordings, 'recording').list().map(recordingMessage) })),
-    StopRecording: unary<RefRequest>('StopRecording', async (req) => need(services.recordings, 'recording').stop(ref(req))),
-    PauseRecording: unary<RefRequest>('PauseRecording', async (req) => recordingMessage(await need(services.recordings, 'recording').pause(ref(req)))),
-    ResumeRecording: unary<RefRequest>('ResumeRecording', async (req) => recordingMessage(await need(services.recordings, 'recording').resume(ref(req)))),
+    GetRecording: unary<RefRequest>('GetRecording', async (req) =>
+      recordingMessage(await need(services.recordings, 'recording').status(ref(req))),
+    ),
+    ListRecordings: unary('ListRecordings', async () => ({
+      recordings: need(services.recordings, 'recording').list().map(recordingMessage),
+    })),
+    StopRecording: unary<RefRequest>('StopRecording', async (req) =>
+      need(services.recordings, 'recording').stop(ref(req)),
+    ),
+    PauseRecording: unary<RefRequest>('PauseRecording', async (req) =>
+      recordingMessage(await need(services.recordings, 'recording').pause(ref(req))),
+    ),
+    ResumeRecording: unary<RefRequest>('ResumeRecording', async (req) =>
+      recordingMessage(await need(services.recordings, 'recording').resume(ref(req))),
+    ),
 
     CreateConference: unary<CreateConferenceMessage>('CreateConference', async (req) => {
       const conferences = need(services.conferences, 'conference');
@@ -232,7 +263,9 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       validator.check('ConferenceCreateRequest', body);
       return conferenceMessage(await conferences.create(createConferenceRequest(body)));
     }),
-    GetConference: unary<RefRequest>('GetConference', async (req) => conferenceMessage(await need(services.conferences, 'conference').get(ref(req)))),
+    GetConference: unary<RefRequest>('GetConference', async (req) =>
+      conferenceMessage(await need(services.conferences, 'conference').get(ref(req))),
+    ),
     ListConferences: unary('ListConferences', async () => ({
       conferences: (await need(services.conferences, 'conference').list()).map(conferenceMessage),
     })),
@@ -253,7 +286,9 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       validator.check('ConferenceParticipantParams', params);
       const body = participantChangesBody(req);
       validator.check('ConferenceParticipantUpdate', body);
-      return participantMessage(await conferences.updateParticipant(params.id, params.endpoint_id, participantChanges(body)));
+      return participantMessage(
+        await conferences.updateParticipant(params.id, params.endpoint_id, participantChanges(body)),
+      );
     }),
     RemoveParticipant: unary<ParticipantMessage>('RemoveParticipant', async (req) => {
       const conferences = need(services.conferences, 'conference');
@@ -280,7 +315,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       const id = text(req.endpoint_id);
       validator.check('IdParams', { id }, 'request/endpoint_id');
       const flow = text(req.flow);
-      if (flow.length === 0 || flow.length > 64) throw new ValidationError('VALIDATION_ERROR', 'request/flow must be 1-64 characters');
+      if (flow.length === 0 || flow.length > 64)
+        throw new ValidationError('VALIDATION_ERROR', 'request/flow must be 1-64 characters');
       let variables: Record<string, unknown> = {};
       if (req.variables_json !== undefined && req.variables_json !== null && req.variables_json !== '') {
         let parsed: unknown;

@@ -20,7 +20,12 @@ type Decoded<T> = { [K in keyof T]?: T[K] | null };
 
 export type RefRequest = Decoded<{ id: string }>;
 
-export type CreateEndpointMessage = Decoded<{ remote_sdp: string; codecs: string[]; affinity: string; direction: string }>;
+export type CreateEndpointMessage = Decoded<{
+  remote_sdp: string;
+  codecs: string[];
+  affinity: string;
+  direction: string;
+}>;
 
 export type UpdateEndpointMessage = Decoded<{ id: string; remote_sdp: string; direction: string }>;
 
@@ -103,7 +108,16 @@ export function updateEndpointBody(m: UpdateEndpointMessage): Record<string, unk
 
 /** The REST body of POST /playback (CreatePlaybackRequest.json). */
 export function playbackBody(m: StartPlaybackMessage): Record<string, unknown> {
-  const body = present(m, ['endpoint_id', 'conference_id', 'voice', 'lang', 'rate', 'engine', 'digits_mode', 'digit_duration_ms']);
+  const body = present(m, [
+    'endpoint_id',
+    'conference_id',
+    'voice',
+    'lang',
+    'rate',
+    'engine',
+    'digits_mode',
+    'digit_duration_ms',
+  ]);
   body.media = m.media ?? [];
   // the oneofs: proto-loader sets only the member the client chose
   if (m.loop_forever !== undefined && m.loop_forever !== null) body.loop = m.loop_forever;
@@ -132,8 +146,16 @@ export function startPlaybackRequest(b: Record<string, unknown>): StartPlaybackR
 /** The REST body of POST /recordings (CreateRecordingRequest.json). */
 export function recordingBody(m: StartRecordingMessage): Record<string, unknown> {
   const body = present(m, [
-    'endpoint_id', 'bridge_id', 'conference_id', 'channels', 'max_duration_ms', 'max_silence_ms',
-    'terminate_on', 'beep', 'if_exists', 'name',
+    'endpoint_id',
+    'bridge_id',
+    'conference_id',
+    'channels',
+    'max_duration_ms',
+    'max_silence_ms',
+    'terminate_on',
+    'beep',
+    'if_exists',
+    'name',
   ]);
   body.format = text(m.format);
   return body;
@@ -169,8 +191,16 @@ export function endpointMessage(e: EndpointInfo): Record<string, unknown> {
     worker: e.worker,
     created_at: e.created_at,
     stats: present(e.stats as unknown as Record<string, unknown>, [
-      'packets_received', 'packets_sent', 'bytes_received', 'bytes_sent', 'packets_lost',
-      'fraction_lost', 'jitter_ms', 'rtt_ms', 'mos', 'dropped',
+      'packets_received',
+      'packets_sent',
+      'bytes_received',
+      'bytes_sent',
+      'packets_lost',
+      'fraction_lost',
+      'jitter_ms',
+      'rtt_ms',
+      'mos',
+      'dropped',
     ]),
   };
   if (e.codec !== null) out.codec = e.codec;
@@ -199,8 +229,21 @@ export function playbackMessage(r: PlaybackRecord): Record<string, unknown> {
 
 export function recordingMessage(r: RecordingInfo): Record<string, unknown> {
   return present(r as unknown as Record<string, unknown>, [
-    'id', 'state', 'path', 'format', 'channels', 'endpoint_id', 'bridge_id', 'conference_id', 'created_at',
-    'sample_rate', 'duration_ms', 'bytes', 'cause', 'digit', 'error',
+    'id',
+    'state',
+    'path',
+    'format',
+    'channels',
+    'endpoint_id',
+    'bridge_id',
+    'conference_id',
+    'created_at',
+    'sample_rate',
+    'duration_ms',
+    'bytes',
+    'cause',
+    'digit',
+    'error',
   ]);
 }
 
@@ -232,8 +275,15 @@ const CHANGE_FIELDS = ['muted', 'deaf', 'moderator', 'hold', 'gain_db', 'output_
 /** The REST body of POST /conferences (ConferenceCreateRequest.json). */
 export function conferenceBody(m: CreateConferenceMessage): Record<string, unknown> {
   return present(m, [
-    'id', 'sample_rate', 'max_participants', 'loudest_talkers', 'entry_tone', 'exit_tone',
-    'wait_for_moderator', 'end_on_moderator_leave', 'hold_music',
+    'id',
+    'sample_rate',
+    'max_participants',
+    'loudest_talkers',
+    'entry_tone',
+    'exit_tone',
+    'wait_for_moderator',
+    'end_on_moderator_leave',
+    'hold_music',
   ]);
 }
 
@@ -273,21 +323,45 @@ export function addParticipantRequest(b: Record<string, unknown>): AddParticipan
 
 export function participantMessage(p: ParticipantInfo): Record<string, unknown> {
   const out: Record<string, unknown> = {
-    endpoint_id: p.endpointId, state: p.state, muted: p.muted, deaf: p.deaf, moderator: p.moderator, hold: p.hold,
-    talking: p.talking, gain_db: p.gainDb, output_gain_db: p.outputGainDb, codec: p.codec, joined_at: p.joinedAt,
+    endpoint_id: p.endpointId,
+    state: p.state,
+    muted: p.muted,
+    deaf: p.deaf,
+    moderator: p.moderator,
+    hold: p.hold,
+    talking: p.talking,
+    gain_db: p.gainDb,
+    output_gain_db: p.outputGainDb,
+    codec: p.codec,
+    joined_at: p.joinedAt,
   };
   const jb = p.jitterBuffer;
   if (jb !== null && jb !== undefined) {
-    out.jitter_buffer = { delay_ms: jb.delayMs, late: jb.late, lost: jb.lost, concealed: jb.concealed, duplicates: jb.duplicates, discarded: jb.discarded };
+    out.jitter_buffer = {
+      delay_ms: jb.delayMs,
+      late: jb.late,
+      lost: jb.lost,
+      concealed: jb.concealed,
+      duplicates: jb.duplicates,
+      discarded: jb.discarded,
+    };
   }
   return out;
 }
 
 export function conferenceMessage(c: ConferenceInfo): Record<string, unknown> {
   return {
-    id: c.conferenceId, worker: c.worker, sample_rate: c.sampleRate, max_participants: c.maxParticipants,
-    loudest_talkers: c.loudestTalkers, entry_tone: c.entryTone, exit_tone: c.exitTone,
-    wait_for_moderator: c.waitForModerator, end_on_moderator_leave: c.endOnModeratorLeave, created_at: c.createdAt,
-    participants: c.participants.map(participantMessage), playbacks: c.playbacks,
+    id: c.conferenceId,
+    worker: c.worker,
+    sample_rate: c.sampleRate,
+    max_participants: c.maxParticipants,
+    loudest_talkers: c.loudestTalkers,
+    entry_tone: c.entryTone,
+    exit_tone: c.exitTone,
+    wait_for_moderator: c.waitForModerator,
+    end_on_moderator_leave: c.endOnModeratorLeave,
+    created_at: c.createdAt,
+    participants: c.participants.map(participantMessage),
+    playbacks: c.playbacks,
   };
 }

@@ -46,13 +46,19 @@ export function toGrpcError(err: unknown, internal?: (err: unknown) => void): Gr
   if (err instanceof GrpcStatusError) return withCode(err.grpcCode, err.code, err.message);
   if (err instanceof MediaServerError) {
     const grpcCode =
-      err instanceof NotFoundError ? status.NOT_FOUND
-      : err instanceof ValidationError ? status.INVALID_ARGUMENT
-      : err instanceof UnsupportedError ? status.INVALID_ARGUMENT
-      : err instanceof InvalidStateError ? status.FAILED_PRECONDITION
-      : err instanceof CapacityError ? status.RESOURCE_EXHAUSTED
-      : err instanceof StorageError ? status.RESOURCE_EXHAUSTED
-      : null;
+      err instanceof NotFoundError
+        ? status.NOT_FOUND
+        : err instanceof ValidationError
+          ? status.INVALID_ARGUMENT
+          : err instanceof UnsupportedError
+            ? status.INVALID_ARGUMENT
+            : err instanceof InvalidStateError
+              ? status.FAILED_PRECONDITION
+              : err instanceof CapacityError
+                ? status.RESOURCE_EXHAUSTED
+                : err instanceof StorageError
+                  ? status.RESOURCE_EXHAUSTED
+                  : null;
     if (grpcCode !== null) return withCode(grpcCode, err.code, err.message);
   }
   internal?.(err);

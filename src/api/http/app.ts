@@ -19,7 +19,7 @@ import { eventRoutes } from './routes/events.ts';
 import { playbackRoutes } from './routes/playback.ts';
 import { recordingRoutes } from './routes/recordings.ts';
 import { systemRoutes } from './routes/system.ts';
-import { loadApiSchemas } from './schemas.ts';
+import { loadApiSchemas, loadEventSchemas } from './schemas.ts';
 
 /** A route plugin added by the caller (gRPC-side admin, tests); runs inside the app's hooks. */
 export type RoutePlugin = (app: FastifyInstance) => Promise<void>;
@@ -52,7 +52,9 @@ declare module 'fastify' {
 
 function packageVersion(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+      version?: unknown;
+    };
     return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
   } catch {
     return '0.0.0';
@@ -128,7 +130,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   app.setNotFoundHandler(notFoundHandler);
   // JSON only: a text/plain body is a 415, not a string that fails the schema
   app.removeContentTypeParser('text/plain');
-  for (const schema of loadApiSchemas()) app.addSchema(schema);
+  for (const schema of [...loadApiSchemas(), ...loadEventSchemas()]) app.addSchema(schema);
 
   // before the auth hook: its onRequest marks upgrade requests, and its onResponse destroys the
   // socket of an upgrade we refused (401); otherwise that socket would hold close() open
@@ -137,7 +139,12 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   app.addHook('onResponse', metrics.onResponse);
   app.addHook('onResponse', async (request, reply) => {
     request.log.debug(
-      { method: request.method, route: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      {
+        method: request.method,
+        route: request.routeOptions.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
       'request',
     );
   });

@@ -25,6 +25,9 @@ export function declareCommonErrors(app: FastifyInstance, opts: { secured: boole
     // a path parameter over the router's limit (414), or one that normalises the path onto no
     // route at all (`/flows/%2e%2e` is `/`: 404)
     if (route.url.includes(':')) statuses.push(404, 414);
-    route.schema = { ...schema, response: { ...errorResponses(...statuses), ...(schema.response as object | undefined) } };
+    route.schema = {
+      ...schema,
+      response: { ...errorResponses(...statuses), ...(schema.response as object | undefined) },
+    };
   });
 }

@@ -66,13 +66,19 @@ interface Mapped {
 export function mapError(err: unknown): Mapped {
   if (err instanceof MediaServerError) {
     const status =
-      err instanceof NotFoundError ? 404
-      : err instanceof ValidationError ? 400
-      : err instanceof UnsupportedError ? 400 // SIP would say 488; HTTP has no closer code
-      : err instanceof InvalidStateError ? 409
-      : err instanceof CapacityError ? 503
-      : err instanceof StorageError ? 507
-      : 500;
+      err instanceof NotFoundError
+        ? 404
+        : err instanceof ValidationError
+          ? 400
+          : err instanceof UnsupportedError
+            ? 400 // SIP would say 488; HTTP has no closer code
+            : err instanceof InvalidStateError
+              ? 409
+              : err instanceof CapacityError
+                ? 503
+                : err instanceof StorageError
+                  ? 507
+                  : 500;
     if (status === 500) return { status, body: errorBody('INTERNAL', 'internal error') };
     return { status, body: errorBody(err.code, err.message) };
   }
@@ -116,7 +122,9 @@ export function frameworkErrorHandler(err: FastifyError, _request: FastifyReques
     void reply.code(414).send(errorBody('URI_TOO_LONG', 'a path parameter is too long'));
     return;
   }
-  void reply.code(400).send(errorBody(err.code === 'FST_ERR_BAD_URL' ? 'BAD_URL' : 'BAD_REQUEST', 'malformed request URL'));
+  void reply
+    .code(400)
+    .send(errorBody(err.code === 'FST_ERR_BAD_URL' ? 'BAD_URL' : 'BAD_REQUEST', 'malformed request URL'));
 }
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {

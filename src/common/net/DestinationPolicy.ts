@@ -77,7 +77,10 @@ function addEntry(rules: { ranges: BlockList; names: NameRule[] }, entry: string
     return;
   }
   if (!NAME.test(host) || host.length > 253) {
-    throw new ValidationError('INVALID_CONFIG', `${setting}: "${e}" is neither an address, a CIDR range nor a host name`);
+    throw new ValidationError(
+      'INVALID_CONFIG',
+      `${setting}: "${e}" is neither an address, a CIDR range nor a host name`,
+    );
   }
   const subdomains = host.startsWith('*.');
   rules.names.push({ name: subdomains ? host.slice(2) : host, subdomains });
@@ -105,7 +108,10 @@ function matchesAddress(rules: Rules, address: string): boolean {
 /** Splits a comma-separated setting and validates every entry (throws INVALID_CONFIG naming it). */
 export function parseDestinationList(raw: string | undefined, setting: string): string[] {
   if (raw === undefined) return [];
-  const entries = raw.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  const entries = raw
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
   buildRules(entries, setting);
   return entries;
 }
@@ -148,7 +154,10 @@ export class DestinationPolicy {
     const names = opts.settings ?? { allow: 'MEDIA_FETCH_ALLOW', deny: 'MEDIA_FETCH_DENY' };
     this.#allow = buildRules(opts.allow ?? [], names.allow);
     const local = opts.allowLocal === true ? [] : [...LOOPBACK_RANGES, ...ownAddresses()];
-    this.#deny = buildRules([...DEFAULT_DENIED_RANGES, ...DEFAULT_DENIED_NAMES, ...local, ...(opts.deny ?? [])], names.deny);
+    this.#deny = buildRules(
+      [...DEFAULT_DENIED_RANGES, ...DEFAULT_DENIED_NAMES, ...local, ...(opts.deny ?? [])],
+      names.deny,
+    );
   }
 
   /**

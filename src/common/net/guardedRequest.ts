@@ -54,24 +54,40 @@ const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
  */
 function guardedLookup(policy: DestinationPolicy, host: string): LookupFunction {
   return (hostname, options, callback) => {
-    dnsLookup(hostname, { family: options.family ?? 0, hints: options.hints ?? 0, all: true }, (err, addresses: LookupAddress[]) => {
-      if (err) {
-        callback(err, '', 0);
-        return;
-      }
-      const allowed = addresses.filter((a) => policy.allows(host, a.address));
-      if (allowed.length === 0) {
-        callback(new UnreachableError(`${hostname} resolves only to refused addresses (${addresses.map((a) => a.address).join(', ')})`), '', 0);
-        return;
-      }
-      if (options.all === true) (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, allowed);
-      else callback(null, allowed[0]!.address, allowed[0]!.family);
-    });
+    dnsLookup(
+      hostname,
+      { family: options.family ?? 0, hints: options.hints ?? 0, all: true },
+      (err, addresses: LookupAddress[]) => {
+        if (err) {
+          callback(err, '', 0);
+          return;
+        }
+        const allowed = addresses.filter((a) => policy.allows(host, a.address));
+        if (allowed.length === 0) {
+          callback(
+            new UnreachableError(
+              `${hostname} resolves only to refused addresses (${addresses.map((a) => a.address).join(', ')})`,
+            ),
+            '',
+            0,
+          );
+          return;
+        }
+        if (options.all === true) (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, allowed);
+        else callback(null, allowed[0]!.address, allowed[0]!.family);
+      },
+    );
   };
 }
 
 /** One hop: connects only where the policy allows, and checks the connected peer again. */
-function requestOnce(url: URL, opts: GuardedRequestOptions, method: string, headers: Record<string, string>, body: string | undefined): Promise<IncomingMessage> {
+function requestOnce(
+  url: URL,
+  opts: GuardedRequestOptions,
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const host = url.hostname;
     if (!opts.policy.allowsHost(host)) {
@@ -92,7 +108,8 @@ function requestOnce(url: URL, opts: GuardedRequestOptions, method: string, head
     req.once('socket', (socket: Socket) => {
       socket.once('connect', () => {
         const peer = socket.remoteAddress;
-        if (peer === undefined || !opts.policy.allows(host, peer)) req.destroy(new UnreachableError(`connected to refused address ${peer ?? '?'}`));
+        if (peer === undefined || !opts.policy.allows(host, peer))
+          req.destroy(new UnreachableError(`connected to refused address ${peer ?? '?'}`));
       });
     });
     req.once('response', resolve);
@@ -118,7 +135,8 @@ export async function guardedRequest(target: string, opts: GuardedRequestOptions
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(opts.headers ?? {})) headers[k.toLowerCase()] = v;
   for (let hop = 0; ; hop++) {
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RedirectError(`unsupported scheme ${url.protocol}`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new RedirectError(`unsupported scheme ${url.protocol}`);
     const res = await requestOnce(url, opts, method, headers, body);
     const status = res.statusCode ?? 0;
     const location = res.headers.location;

@@ -1,21 +1,50 @@
 import { UnsupportedError, type MediaServerError } from '../../common/errors.ts';
 import type { MediaDescription } from 'sdp-transform';
-import { COMFORT_NOISE, describeFormat, matchFormat, parseLocalCodecs, rtpmapName, SUPPORTED_CODECS, TELEPHONE_EVENT, type LocalCodecSet } from './codecTable.ts';
+import {
+  COMFORT_NOISE,
+  describeFormat,
+  matchFormat,
+  parseLocalCodecs,
+  rtpmapName,
+  SUPPORTED_CODECS,
+  TELEPHONE_EVENT,
+  type LocalCodecSet,
+} from './codecTable.ts';
 import { answerDirection, effectiveRemoteDirection, isRemoteHold } from './direction.ts';
 import { parseRemoteSdp } from './parseRemoteSdp.ts';
 import { packetTime } from './ptime.ts';
 import { addressError, isPlainRtp, remoteTransport } from './remoteMedia.ts';
-import type { AnswerResult, LocalMediaOptions, NegotiatedCodec, NegotiatedComfortNoise, NegotiatedMedia, NegotiatedTelephoneEvent, ParsedFormat, ParsedMedia } from './types.ts';
-import { audioMedia, DEFAULT_PTIME, opusFmtp, rejectedMedia, TELEPHONE_EVENTS, validateLocal, writeSdp, type OutFormat } from './writeSdp.ts';
+import type {
+  AnswerResult,
+  LocalMediaOptions,
+  NegotiatedCodec,
+  NegotiatedComfortNoise,
+  NegotiatedMedia,
+  NegotiatedTelephoneEvent,
+  ParsedFormat,
+  ParsedMedia,
+} from './types.ts';
+import {
+  audioMedia,
+  DEFAULT_PTIME,
+  opusFmtp,
+  rejectedMedia,
+  TELEPHONE_EVENTS,
+  validateLocal,
+  writeSdp,
+  type OutFormat,
+} from './writeSdp.ts';
 
 /** RFC 4733 7.1.1: without fmtp the receiver supports events 0-15. */
 const DEFAULT_EVENTS = '0-15';
 
 function ourCodecNames(local: LocalCodecSet): string {
-  const names = local.codecs.flatMap((c) => c.clockRates.map((r) => {
-    const info = SUPPORTED_CODECS.find((s) => s.name === c.name && s.clockRate === r);
-    return `${rtpmapName(c.name)}/${r}${info?.rtpmapChannels === 2 ? '/2' : ''}`;
-  }));
+  const names = local.codecs.flatMap((c) =>
+    c.clockRates.map((r) => {
+      const info = SUPPORTED_CODECS.find((s) => s.name === c.name && s.clockRate === r);
+      return `${rtpmapName(c.name)}/${r}${info?.rtpmapChannels === 2 ? '/2' : ''}`;
+    }),
+  );
   return names.join(', ');
 }
 
@@ -38,7 +67,14 @@ function ptimeFor(m: ParsedMedia, local: LocalMediaOptions, codecName: string): 
 }
 
 function toNegotiated(f: ParsedFormat, ptime: number): NegotiatedCodec {
-  return { name: f.name, payloadType: f.payloadType, clockRate: f.clockRate, channels: f.channels, fmtp: f.fmtp, ptime };
+  return {
+    name: f.name,
+    payloadType: f.payloadType,
+    clockRate: f.clockRate,
+    channels: f.channels,
+    fmtp: f.fmtp,
+    ptime,
+  };
 }
 
 /**
@@ -78,7 +114,10 @@ export function createAnswer(remoteOfferText: string, local: LocalMediaOptions):
     let problem: MediaServerError | null = null;
     const badAddress = addressError(m);
     if (!isPlainRtp(m.protocol)) {
-      problem = new UnsupportedError('UNSUPPORTED_TRANSPORT', `${where} uses ${m.protocol}; only RTP/AVP and RTP/AVPF are supported (no SRTP/DTLS)`);
+      problem = new UnsupportedError(
+        'UNSUPPORTED_TRANSPORT',
+        `${where} uses ${m.protocol}; only RTP/AVP and RTP/AVPF are supported (no SRTP/DTLS)`,
+      );
     } else if (badAddress !== null) {
       problem = badAddress;
     } else {
@@ -88,12 +127,18 @@ export function createAnswer(remoteOfferText: string, local: LocalMediaOptions):
         break;
       }
       const has = refused.length > 0 ? refused.join(', ') : 'only telephone-event';
-      problem = new UnsupportedError('NO_COMMON_CODEC', `no common codec in ${where}: the offer has ${has}; we support ${ourCodecNames(allowed)}`);
+      problem = new UnsupportedError(
+        'NO_COMMON_CODEC',
+        `no common codec in ${where}: the offer has ${has}; we support ${ourCodecNames(allowed)}`,
+      );
     }
     firstProblem ??= problem;
   }
   if (chosen === null) {
-    throw firstProblem ?? new UnsupportedError('NO_AUDIO_STREAM', 'the offer has no active audio stream (every audio m= line has port 0)');
+    throw (
+      firstProblem ??
+      new UnsupportedError('NO_AUDIO_STREAM', 'the offer has no active audio stream (every audio m= line has port 0)')
+    );
   }
 
   const { m } = chosen;
@@ -106,39 +151,64 @@ export function createAnswer(remoteOfferText: string, local: LocalMediaOptions):
 
   const teFormat = allowed.telephoneEvent ? pickTelephoneEvent(m, codec.clockRate) : null;
   const telephoneEvent: NegotiatedTelephoneEvent | null = teFormat
-    ? { payloadType: teFormat.payloadType, clockRate: teFormat.clockRate, events: teFormat.fmtpLine === '' ? DEFAULT_EVENTS : teFormat.fmtpLine }
+    ? {
+        payloadType: teFormat.payloadType,
+        clockRate: teFormat.clockRate,
+        events: teFormat.fmtpLine === '' ? DEFAULT_EVENTS : teFormat.fmtpLine,
+      }
     : null;
   // RFC 3389: CN at the codec's clock only (its timestamps run on the audio clock), and only
   // when the offer has it: we never offer CN ourselves.
-  const cnFormat = m.formats.find((f) => f.name === COMFORT_NOISE && f.clockRate === codec.clockRate && f.channels === 1) ?? null;
-  const comfortNoise: NegotiatedComfortNoise | null = cnFormat ? { payloadType: cnFormat.payloadType, clockRate: cnFormat.clockRate } : null;
+  const cnFormat =
+    m.formats.find((f) => f.name === COMFORT_NOISE && f.clockRate === codec.clockRate && f.channels === 1) ?? null;
+  const comfortNoise: NegotiatedComfortNoise | null = cnFormat
+    ? { payloadType: cnFormat.payloadType, clockRate: cnFormat.clockRate }
+    : null;
 
   const rtcpMux = m.rtcpMux && local.rtcpMux !== false;
   const remoteDirection = effectiveRemoteDirection(m);
   const direction = answerDirection(local.direction ?? 'sendrecv', remoteDirection);
 
-  const formats: OutFormat[] = [{
-    payloadType: codec.payloadType,
-    name: codec.name,
-    clockRate: codec.clockRate,
-    channels: codec.channels,
-    fmtp: codec.name === 'opus' ? opusFmtp(local) : '',
-  }];
-  if (teFormat) formats.push({ payloadType: teFormat.payloadType, name: TELEPHONE_EVENT, clockRate: teFormat.clockRate, channels: 1, fmtp: TELEPHONE_EVENTS });
-  if (cnFormat) formats.push({ payloadType: cnFormat.payloadType, name: COMFORT_NOISE, clockRate: cnFormat.clockRate, channels: 1, fmtp: '' });
-  const media: MediaDescription[] = offer.media.map((om) => om === m
-    ? audioMedia({
-      port: local.rtpPort,
-      protocol: m.protocol,
-      formats,
-      // With rtcp-mux the RTP port carries RTCP; otherwise say where ours is (RFC 3605).
-      rtcpPort: rtcpMux ? null : local.rtcpPort,
-      rtcpMux,
-      ptime,
-      direction,
-      mid: m.mid,
-    })
-    : rejectedMedia(om.type, om.protocol, om.formatTokens, om.mid));
+  const formats: OutFormat[] = [
+    {
+      payloadType: codec.payloadType,
+      name: codec.name,
+      clockRate: codec.clockRate,
+      channels: codec.channels,
+      fmtp: codec.name === 'opus' ? opusFmtp(local) : '',
+    },
+  ];
+  if (teFormat)
+    formats.push({
+      payloadType: teFormat.payloadType,
+      name: TELEPHONE_EVENT,
+      clockRate: teFormat.clockRate,
+      channels: 1,
+      fmtp: TELEPHONE_EVENTS,
+    });
+  if (cnFormat)
+    formats.push({
+      payloadType: cnFormat.payloadType,
+      name: COMFORT_NOISE,
+      clockRate: cnFormat.clockRate,
+      channels: 1,
+      fmtp: '',
+    });
+  const media: MediaDescription[] = offer.media.map((om) =>
+    om === m
+      ? audioMedia({
+          port: local.rtpPort,
+          protocol: m.protocol,
+          formats,
+          // With rtcp-mux the RTP port carries RTCP; otherwise say where ours is (RFC 3605).
+          rtcpPort: rtcpMux ? null : local.rtcpPort,
+          rtcpMux,
+          ptime,
+          direction,
+          mid: m.mid,
+        })
+      : rejectedMedia(om.type, om.protocol, om.formatTokens, om.mid),
+  );
 
   const negotiated: NegotiatedMedia = {
     remote: remoteTransport(m, rtcpMux),

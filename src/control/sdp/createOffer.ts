@@ -1,6 +1,14 @@
 import { parseLocalCodecs, SUPPORTED_CODECS, TELEPHONE_EVENT, type LocalCodecSet } from './codecTable.ts';
 import type { LocalMediaOptions, SdpResult } from './types.ts';
-import { audioMedia, DEFAULT_PTIME, opusFmtp, TELEPHONE_EVENTS, validateLocal, writeSdp, type OutFormat } from './writeSdp.ts';
+import {
+  audioMedia,
+  DEFAULT_PTIME,
+  opusFmtp,
+  TELEPHONE_EVENTS,
+  validateLocal,
+  writeSdp,
+  type OutFormat,
+} from './writeSdp.ts';
 
 /** RFC 3551 6: dynamic payload types are 96-127. */
 const FIRST_DYNAMIC_PT = 96;
@@ -35,9 +43,24 @@ export function createOffer(local: LocalMediaOptions): SdpResult {
 /** A re-offer: the codec and telephone-event in use, nothing the peer could switch to. */
 function inUse(local: LocalMediaOptions, n: NonNullable<LocalMediaOptions['negotiated']>): OutFormat[] {
   const c = n.codec;
-  const formats: OutFormat[] = [{ payloadType: c.payloadType, name: c.name, clockRate: c.clockRate, channels: c.channels, fmtp: c.name === 'opus' ? opusFmtp(local) : '' }];
+  const formats: OutFormat[] = [
+    {
+      payloadType: c.payloadType,
+      name: c.name,
+      clockRate: c.clockRate,
+      channels: c.channels,
+      fmtp: c.name === 'opus' ? opusFmtp(local) : '',
+    },
+  ];
   const te = n.telephoneEvent;
-  if (te) formats.push({ payloadType: te.payloadType, name: TELEPHONE_EVENT, clockRate: te.clockRate, channels: 1, fmtp: TELEPHONE_EVENTS });
+  if (te)
+    formats.push({
+      payloadType: te.payloadType,
+      name: TELEPHONE_EVENT,
+      clockRate: te.clockRate,
+      channels: 1,
+      fmtp: TELEPHONE_EVENTS,
+    });
   return formats;
 }
 
@@ -60,7 +83,13 @@ function allFormats(local: LocalMediaOptions, allowed: LocalCodecSet): OutFormat
   if (allowed.telephoneEvent) {
     const rates = [...new Set(formats.map((f) => f.clockRate))];
     for (const rate of rates) {
-      formats.push({ payloadType: nextPt++, name: TELEPHONE_EVENT, clockRate: rate, channels: 1, fmtp: TELEPHONE_EVENTS });
+      formats.push({
+        payloadType: nextPt++,
+        name: TELEPHONE_EVENT,
+        clockRate: rate,
+        channels: 1,
+        fmtp: TELEPHONE_EVENTS,
+      });
     }
   }
   return formats;

@@ -60,7 +60,7 @@ function formatsOf(m: MediaDescription, pts: number[]): ParsedFormat[] {
       name: text(r.codec).toLowerCase(),
       clockRate: integer(r.rate, 1, 10_000_000) ?? 0,
       // RFC 4566 6: for audio the encoding parameter is the channel count, default one.
-      channels: enc === '' ? 1 : integer(enc, 1, 255) ?? 0,
+      channels: enc === '' ? 1 : (integer(enc, 1, 255) ?? 0),
     });
   }
   const fmtps = new Map<number, string>();
@@ -89,7 +89,12 @@ function rawPtimes(sdpText: string): Array<string | undefined> {
   return out;
 }
 
-function parseMedia(session: SessionDescription, m: MediaDescription, index: number, rawPtime: string | undefined): ParsedMedia {
+function parseMedia(
+  session: SessionDescription,
+  m: MediaDescription,
+  index: number,
+  rawPtime: string | undefined,
+): ParsedMedia {
   const n = index + 1;
   const type = text(m.type).toLowerCase();
   const protocol = text(m.protocol);
@@ -100,7 +105,9 @@ function parseMedia(session: SessionDescription, m: MediaDescription, index: num
   const port = integer(m.port, 0, 65535);
   if (port === null) throw invalid(`${where} port "${text(m.port)}" is out of range 0-65535`);
 
-  const formatTokens = text(m.payloads).split(/\s+/).filter((t) => t !== '');
+  const formatTokens = text(m.payloads)
+    .split(/\s+/)
+    .filter((t) => t !== '');
   if (formatTokens.length === 0 && port !== 0) throw invalid(`${where} lists no formats`);
   let formats: ParsedFormat[] = [];
   if (isRtpProfile(protocol)) {
@@ -121,7 +128,8 @@ function parseMedia(session: SessionDescription, m: MediaDescription, index: num
   if (conn) {
     ipVersion = integer(conn.version, 0, 9) ?? 0;
     connectionIp = text(conn.ip);
-    if (ipVersion !== 4 && ipVersion !== 6) throw invalid(`${where} c= address type IP${text(conn.version)} is not IP4 or IP6`);
+    if (ipVersion !== 4 && ipVersion !== 6)
+      throw invalid(`${where} c= address type IP${text(conn.version)} is not IP4 or IP6`);
     if (connectionIp === '') throw invalid(`${where} c= line has no address`);
   } else if (port !== 0) {
     throw invalid(`no c= line for ${where}, neither at session nor at media level`);
@@ -133,7 +141,9 @@ function parseMedia(session: SessionDescription, m: MediaDescription, index: num
     if (rtcpPort === null) throw invalid(`${where} a=rtcp port "${text(m.rtcp.port)}" is out of range 1-65535`);
   }
   if (rawPtime !== undefined && !isPtimeText(rawPtime)) {
-    throw invalid(`${where} a=ptime:${JSON.stringify(rawPtime.slice(0, 20))} is not a packet time (a positive number of milliseconds)`);
+    throw invalid(
+      `${where} a=ptime:${JSON.stringify(rawPtime.slice(0, 20))} is not a packet time (a positive number of milliseconds)`,
+    );
   }
   return {
     index,

@@ -27,21 +27,40 @@ export function processAnswer(ourOfferText: string, answerText: string): Negotia
   const offer = parseRemoteSdp(ourOfferText);
   const answer = parseRemoteSdp(answerText);
   if (answer.media.length !== offer.media.length) {
-    throw new ValidationError('INVALID_SDP', `the answer has ${answer.media.length} m= lines, our offer had ${offer.media.length} (RFC 3264 6)`);
+    throw new ValidationError(
+      'INVALID_SDP',
+      `the answer has ${answer.media.length} m= lines, our offer had ${offer.media.length} (RFC 3264 6)`,
+    );
   }
   const om = offer.media.find((m) => m.type === 'audio' && m.port !== 0);
   if (!om) throw new ValidationError('INVALID_SDP', 'our offer has no active audio stream');
   const am = answer.media[om.index];
   if (!am || am.type !== 'audio') {
-    throw new ValidationError('INVALID_SDP', `m= line ${om.index + 1} of the answer is ${am?.type ?? 'missing'}, our offer had audio there`);
+    throw new ValidationError(
+      'INVALID_SDP',
+      `m= line ${om.index + 1} of the answer is ${am?.type ?? 'missing'}, our offer had audio there`,
+    );
   }
-  if (am.port === 0) throw new UnsupportedError('STREAM_REJECTED', `the answer refused the audio stream (m= line ${om.index + 1} port 0)`);
+  if (am.port === 0)
+    throw new UnsupportedError(
+      'STREAM_REJECTED',
+      `the answer refused the audio stream (m= line ${om.index + 1} port 0)`,
+    );
   const addressProblem = addressError(am);
   if (addressProblem !== null) throw addressProblem;
 
-  const used = am.formats.filter((f) => f.name !== TELEPHONE_EVENT && isSupported(f) && om.formats.some((o) => sameFormat(o, f)));
+  const used = am.formats.filter(
+    (f) => f.name !== TELEPHONE_EVENT && isSupported(f) && om.formats.some((o) => sameFormat(o, f)),
+  );
   const ptime = packetTime(am.ptime, used[0]?.name ?? '', om.ptime ?? DEFAULT_PTIME);
-  const codecs: NegotiatedCodec[] = used.map((f) => ({ name: f.name, payloadType: f.payloadType, clockRate: f.clockRate, channels: f.channels, fmtp: f.fmtp, ptime }));
+  const codecs: NegotiatedCodec[] = used.map((f) => ({
+    name: f.name,
+    payloadType: f.payloadType,
+    clockRate: f.clockRate,
+    channels: f.channels,
+    fmtp: f.fmtp,
+    ptime,
+  }));
   const codec = codecs[0];
   if (!codec) {
     const has = am.formats.map(describeFormat).join(', ') || 'nothing';
@@ -50,8 +69,12 @@ export function processAnswer(ourOfferText: string, answerText: string): Negotia
 
   // The answer's telephone-event we offered: at the codec's clock (RFC 4733 2.1), else at the
   // clock the answerer chose (durations are read in that clock).
-  const offeredEvents = am.formats.filter((f) => f.name === TELEPHONE_EVENT && f.clockRate > 0
-    && om.formats.some((o) => o.name === TELEPHONE_EVENT && o.clockRate === f.clockRate));
+  const offeredEvents = am.formats.filter(
+    (f) =>
+      f.name === TELEPHONE_EVENT &&
+      f.clockRate > 0 &&
+      om.formats.some((o) => o.name === TELEPHONE_EVENT && o.clockRate === f.clockRate),
+  );
   const te = offeredEvents.find((f) => f.clockRate === codec.clockRate) ?? offeredEvents[0];
   const telephoneEvent: NegotiatedTelephoneEvent | null = te
     ? { payloadType: te.payloadType, clockRate: te.clockRate, events: te.fmtpLine === '' ? '0-15' : te.fmtpLine }

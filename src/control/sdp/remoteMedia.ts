@@ -20,10 +20,12 @@ export const MIN_MEDIA_PORT = 1024;
  */
 function ipv4Problem(ip: string): string | null {
   const [a, b, c, d] = ip.split('.').map(Number) as [number, number, number, number];
-  if (a === 255 && b === 255 && c === 255 && d === 255) return 'the limited broadcast address cannot be a media destination';
+  if (a === 255 && b === 255 && c === 255 && d === 255)
+    return 'the limited broadcast address cannot be a media destination';
   if (a >= 224 && a <= 239) return 'multicast (224.0.0.0/4) cannot be a media destination';
   if (a >= 240) return 'the reserved range 240.0.0.0/4 cannot be a media destination';
-  if (a === 0) return '0.0.0.0/8 ("this network", RFC 1122 3.2.1.3) cannot be a media destination (only c=0.0.0.0, a hold)';
+  if (a === 0)
+    return '0.0.0.0/8 ("this network", RFC 1122 3.2.1.3) cannot be a media destination (only c=0.0.0.0, a hold)';
   return null;
 }
 
@@ -41,7 +43,8 @@ export function addressError(m: ParsedMedia): MediaServerError | null {
   if (m.ipVersion === 6) {
     // RFC 4291 2.7: ff00::/8 is multicast.
     const bare = ip.split('/')[0] ?? '';
-    if (isIPv6(bare) && /^ff/i.test(bare)) return invalid(`c=IN IP6 ${ip}: multicast (ff00::/8) cannot be a media destination`);
+    if (isIPv6(bare) && /^ff/i.test(bare))
+      return invalid(`c=IN IP6 ${ip}: multicast (ff00::/8) cannot be a media destination`);
     return unsupported(`c=IN IP6 ${ip}: IPv6 is not supported, only IPv4`);
   }
   // RFC 4566 5.7: a TTL or address count after the address is only written for multicast.
@@ -50,9 +53,11 @@ export function addressError(m: ParsedMedia): MediaServerError | null {
   if (ip === HOLD_ADDRESS) return null;
   const problem = ipv4Problem(ip);
   if (problem !== null) return invalid(`c=IN IP4 ${ip}: ${problem}`);
-  if (m.port !== 0 && m.port < MIN_MEDIA_PORT) return invalid(`RTP port ${m.port} is below ${MIN_MEDIA_PORT} (a system service port, never RTP)`);
+  if (m.port !== 0 && m.port < MIN_MEDIA_PORT)
+    return invalid(`RTP port ${m.port} is below ${MIN_MEDIA_PORT} (a system service port, never RTP)`);
   // With rtcp-mux offered, a=rtcp is only a fallback, and WebRTC writes the placeholder 9 there.
-  if (m.rtcpPort !== null && m.rtcpPort < MIN_MEDIA_PORT && !m.rtcpMux) return invalid(`a=rtcp port ${m.rtcpPort} is below ${MIN_MEDIA_PORT} (a system service port, never RTCP)`);
+  if (m.rtcpPort !== null && m.rtcpPort < MIN_MEDIA_PORT && !m.rtcpMux)
+    return invalid(`a=rtcp port ${m.rtcpPort} is below ${MIN_MEDIA_PORT} (a system service port, never RTCP)`);
   return null;
 }
 
@@ -65,6 +70,6 @@ export function remoteTransport(m: ParsedMedia, rtcpMux: boolean): RemoteTranspo
   if (ip === null || ip === HOLD_ADDRESS || m.port === 0) return null;
   // A privileged a=rtcp port (only let through beside rtcp-mux, see addressError) is no destination.
   const declared = m.rtcpPort !== null && m.rtcpPort >= MIN_MEDIA_PORT ? m.rtcpPort : null;
-  const rtcpPort = rtcpMux ? m.port : declared ?? Math.min(m.port + 1, 65535);
+  const rtcpPort = rtcpMux ? m.port : (declared ?? Math.min(m.port + 1, 65535));
   return { ip, rtpPort: m.port, rtcpPort };
 }

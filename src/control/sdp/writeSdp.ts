@@ -74,7 +74,11 @@ export function audioMedia(a: OutAudio): MediaDescription {
   const rtp: MediaAttributes['rtp'] = [];
   const fmtp: MediaAttributes['fmtp'] = [];
   for (const f of a.formats) {
-    const entry: MediaAttributes['rtp'][number] = { payload: f.payloadType, codec: rtpmapName(f.name), rate: f.clockRate };
+    const entry: MediaAttributes['rtp'][number] = {
+      payload: f.payloadType,
+      codec: rtpmapName(f.name),
+      rate: f.clockRate,
+    };
     if (f.channels !== 1 && f.name !== TELEPHONE_EVENT) entry.encoding = f.channels;
     rtp.push(entry);
     if (f.fmtp !== '') fmtp.push({ payload: f.payloadType, config: f.fmtp });
@@ -96,7 +100,12 @@ export function audioMedia(a: OutAudio): MediaDescription {
 }
 
 /** RFC 3264 6: a refused stream is answered with port 0 and the offered formats. */
-export function rejectedMedia(type: string, protocol: string, formatTokens: readonly string[], mid: string | null): MediaDescription {
+export function rejectedMedia(
+  type: string,
+  protocol: string,
+  formatTokens: readonly string[],
+  mid: string | null,
+): MediaDescription {
   const fallback = /(^|\/)RTP\//i.test(protocol) ? '0' : '*';
   const m: MediaDescription = {
     type,

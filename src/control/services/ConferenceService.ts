@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidStateError, MediaServerError, NotFoundError } from '../../common/errors.ts';
 import type {
-  ConferenceInfo, ConferenceNotifications, ConferenceRequests, ConferenceSettings, ParticipantChanges, ParticipantInfo,
+  ConferenceInfo,
+  ConferenceNotifications,
+  ConferenceRequests,
+  ConferenceSettings,
+  ParticipantChanges,
+  ParticipantInfo,
   ParticipantState,
 } from '../../protocol/index.ts';
 import type { EventBus } from '../EventBus.ts';
@@ -65,16 +70,30 @@ export class ConferenceService {
   onNotification<T extends keyof ConferenceNotifications>(type: T, n: ConferenceNotifications[T]): void {
     const events = this.#host.events;
     switch (type) {
-      case 'conference.created': events.publish('conference.created', wire.conferenceCreated(n as ConferenceNotifications['conference.created'])); return;
+      case 'conference.created':
+        events.publish(
+          'conference.created',
+          wire.conferenceCreated(n as ConferenceNotifications['conference.created']),
+        );
+        return;
       case 'conference.participant.joined':
-        events.publish('conference.participant.joined', wire.participantJoined(n as ConferenceNotifications['conference.participant.joined']));
+        events.publish(
+          'conference.participant.joined',
+          wire.participantJoined(n as ConferenceNotifications['conference.participant.joined']),
+        );
         return;
       case 'conference.participant.updated':
-        events.publish('conference.participant.updated', wire.participantUpdated(n as ConferenceNotifications['conference.participant.updated']));
+        events.publish(
+          'conference.participant.updated',
+          wire.participantUpdated(n as ConferenceNotifications['conference.participant.updated']),
+        );
         return;
       case 'conference.talking.started':
       case 'conference.talking.stopped':
-        events.publish(type as 'conference.talking.started', wire.talking(n as ConferenceNotifications['conference.talking.started']));
+        events.publish(
+          type as 'conference.talking.started',
+          wire.talking(n as ConferenceNotifications['conference.talking.started']),
+        );
         return;
       case 'conference.participant.left': {
         const left = n as ConferenceNotifications['conference.participant.left'];
@@ -114,7 +133,8 @@ export class ConferenceService {
   }
 
   #endMembers(conferenceId: string): void {
-    for (const set of [...this.#members.values()]) for (const m of [...set]) if (m.room === conferenceId) m.finish('ended');
+    for (const set of [...this.#members.values()])
+      for (const m of [...set]) if (m.room === conferenceId) m.finish('ended');
   }
 
   #room(id: string): Room {
@@ -174,12 +194,15 @@ export class ConferenceService {
 
   async addParticipant(id: string, req: AddParticipantRequest): Promise<ParticipantInfo> {
     const room = this.#room(id);
-    if (!this.#host.hasEndpoint(req.endpointId)) throw new NotFoundError('ENDPOINT_NOT_FOUND', `no endpoint ${req.endpointId}`);
+    if (!this.#host.hasEndpoint(req.endpointId))
+      throw new NotFoundError('ENDPOINT_NOT_FOUND', `no endpoint ${req.endpointId}`);
     const worker = this.#host.workerOf(req.endpointId);
     if (worker !== room.worker) {
-      throw new InvalidStateError('CONFERENCE_WORKER_MISMATCH',
+      throw new InvalidStateError(
+        'CONFERENCE_WORKER_MISMATCH',
         `endpoint ${req.endpointId} is on media worker ${worker} but conference ${id} is on worker ${room.worker}: ` +
-        `create participant endpoints with affinity "${id}" (the conference id) so they land on the conference's worker`);
+          `create participant endpoints with affinity "${id}" (the conference id) so they land on the conference's worker`,
+      );
     }
     return this.#host.request(room.worker, 'conference.join', { conferenceId: id, ...req });
   }
@@ -196,7 +219,11 @@ export class ConferenceService {
   }
 
   /** Plays media into the conference (everyone active hears it); finishes with playback.finished. */
-  async play(id: string, media: string[], opts: { playbackId?: string; loop?: number | boolean } = {}): Promise<{ playbackId: string; conferenceId: string }> {
+  async play(
+    id: string,
+    media: string[],
+    opts: { playbackId?: string; loop?: number | boolean } = {},
+  ): Promise<{ playbackId: string; conferenceId: string }> {
     const room = this.#room(id);
     const playbackId = opts.playbackId ?? randomUUID();
     const params: ConferenceRequests['conference.play']['params'] = { conferenceId: id, playbackId, media };
@@ -214,7 +241,12 @@ export class ConferenceService {
    * resolves when the endpoint leaves it: left, kicked, hangup (endpoint closed) or ended; with
    * 'stopped' when `signal` aborts (the participant is then removed).
    */
-  async join(endpointId: string, room: string, opts: JoinOptions | Record<string, unknown>, signal: AbortSignal): Promise<{ reason: MembershipEnd }> {
+  async join(
+    endpointId: string,
+    room: string,
+    opts: JoinOptions | Record<string, unknown>,
+    signal: AbortSignal,
+  ): Promise<{ reason: MembershipEnd }> {
     if (signal.aborted) return { reason: 'stopped' };
     const o = opts as JoinOptions;
     if (!this.#rooms.has(room)) {
@@ -227,7 +259,9 @@ export class ConferenceService {
       if (signal.aborted) return { reason: 'stopped' };
     }
     let settle: (r: { reason: MembershipEnd }) => void = () => {};
-    const done = new Promise<{ reason: MembershipEnd }>((resolve) => { settle = resolve; });
+    const done = new Promise<{ reason: MembershipEnd }>((resolve) => {
+      settle = resolve;
+    });
     const member: Member = { room, finish: (reason) => finish(reason) };
     let members = this.#members.get(endpointId);
     if (members === undefined) {

@@ -3,6 +3,7 @@ import { MediaServerError, NotFoundError, ValidationError } from '../../common/e
 import type { DtmfMethod, DtmfPressed, DtmfRequests, DtmfSendResult, DtmfSource } from '../../protocol/index.ts';
 import type { EventBus } from '../EventBus.ts';
 import { wire } from '../events.ts';
+import { KeyedListeners } from '../../common/KeyedListeners.ts';
 import type { WorkerRequester } from './WorkerRequester.ts';
 
 /** What the service needs from the MediaServer (a narrow interface, so tests can fake it). */
@@ -51,8 +52,8 @@ export const MAX_DTMF_TOTAL_MS = 30_000;
  */
 export class DtmfService {
   readonly #host: DtmfHost;
-  /** Key press listeners by endpoint: a press reaches only those of its endpoint. */
-  readonly #listeners = new Map<string, Set<DigitListener>>();
+  /** Key press listeners by endpoint: a press reaches only those of its endpoint; null: it closed. */
+  readonly #listeners = new KeyedListeners<DtmfPress | null>();
   constructor(host: DtmfHost) {
     this.#host = host;
   }
@@ -73,7 +74,9 @@ export class DtmfService {
     if (!signal) return sent;
     return new Promise<DtmfSendResult>((resolve, reject) => {
       const onAbort = (): void => {
-        this.#host.request(worker, 'dtmf.stop', { endpointId }).catch(() => { /* endpoint gone */ });
+        this.#host.request(worker, 'dtmf.stop', { endpointId }).catch(() => {
+          /* endpoint gone */
+        });
         reject(signal.reason);
       };
       signal.addEventListener('abort', onAbort, { once: true });
@@ -92,7 +95,12 @@ export class DtmfService {
   start(endpointId: string, digits: string, options: { durationMs?: number } = {}): DtmfSendAccepted {
     const durationMs = options.durationMs ?? DEFAULT_DURATION_MS;
     this.#check(endpointId, digits, durationMs);
-    const accepted: DtmfSendAccepted = { id: `dtmf-${randomUUID()}`, endpoint_id: endpointId, digits: digits.toUpperCase(), duration_ms: durationMs };
+    const accepted: DtmfSendAccepted = {
+      id: `dtmf-${randomUUID()}`,
+      endpoint_id: endpointId,
+      digits: digits.toUpperCase(),
+      duration_ms: durationMs,
+    };
     const subject = { id: accepted.id, endpoint_id: endpointId };
     this.send(endpointId, digits, { durationMs }).then(
       (r) => this.#host.events.publish('dtmf.sent', { ...subject, digits: r.digits, method: r.method }),
@@ -110,7 +118,10 @@ export class DtmfService {
   }
 
   /** Turns in-band detection on an endpoint on or off (RFC 4733 receive is always on). */
-  async configure(endpointId: string, options: { inband?: boolean }): Promise<{ inband: boolean; telephoneEvent: boolean }> {
+  async configure(
+    endpointId: string,
+    options: { inband?: boolean },
+  ): Promise<{ inband: boolean; telephoneEvent: boolean }> {
     this.#assertEndpoint(endpointId);
     const params: DtmfRequests['dtmf.configure']['params'] = { endpointId };
     if (options.inband !== undefined) params.inband = options.inband;
@@ -120,39 +131,26 @@ export class DtmfService {
 
   /** Calls `listener` for every key press received on `endpointId`; returns the unsubscribe. */
   onDigit(endpointId: string, listener: (press: DtmfPress) => void): () => void {
-    return this.#listen(endpointId, { press: listener, closed: () => undefined });
+    return this.#listeners.add(endpointId, (press) => {
+      if (press !== null) listener(press);
+    });
   }
 
   /** The engine's `endpoint.dtmf`: published, then handed to the endpoint's listeners. */
   onPressed(n: DtmfPressed): void {
     const event = this.#host.events.publish('endpoint.dtmf', wire.dtmf(n));
-    const listeners = this.#listeners.get(n.endpointId);
-    if (listeners === undefined) return;
-    const press: DtmfPress = { endpointId: n.endpointId, digit: n.digit, source: n.source, durationMs: n.durationMs, seq: event.seq };
-    for (const l of [...listeners]) l.press(press);
+    this.#listeners.call(n.endpointId, {
+      endpointId: n.endpointId,
+      digit: n.digit,
+      source: n.source,
+      durationMs: n.durationMs,
+      seq: event.seq,
+    });
   }
 
   /** The endpoint is gone (hangup or worker death): no digit can come any more. */
   endpointClosed(endpointId: string): void {
-    const listeners = this.#listeners.get(endpointId);
-    if (listeners === undefined) return;
-    this.#listeners.delete(endpointId);
-    for (const l of listeners) l.closed();
-  }
-
-  #listen(endpointId: string, listener: DigitListener): () => void {
-    let set = this.#listeners.get(endpointId);
-    if (set === undefined) {
-      set = new Set();
-      this.#listeners.set(endpointId, set);
-    }
-    set.add(listener);
-    return () => {
-      const s = this.#listeners.get(endpointId);
-      if (s === undefined) return;
-      s.delete(listener);
-      if (s.size === 0) this.#listeners.delete(endpointId);
-    };
+    this.#listeners.end(endpointId, null);
   }
 
   /**
@@ -167,41 +165,35 @@ export class DtmfService {
         unsubscribe();
         reject(signal!.reason);
       };
-      const unsubscribe = this.#listen(endpointId, {
-        press: (press) => {
-          unsubscribe();
-          signal?.removeEventListener('abort', onAbort);
-          resolve(press);
-        },
-        closed: () => {
-          // hangup or worker death: no digit can come any more
-          unsubscribe();
-          signal?.removeEventListener('abort', onAbort);
-          reject(new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} was deleted`));
-        },
+      const unsubscribe = this.#listeners.add(endpointId, (press) => {
+        unsubscribe();
+        signal?.removeEventListener('abort', onAbort);
+        // null: hangup or worker death, no digit can come any more
+        if (press !== null) resolve(press);
+        else reject(new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} was deleted`));
       });
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
   #check(endpointId: string, digits: string, durationMs: number | undefined): void {
-    if (typeof digits !== 'string' || !DIGITS.test(digits)) throw new ValidationError('INVALID_DTMF', 'digits must be 1-64 of 0-9 * # A-D');
+    if (typeof digits !== 'string' || !DIGITS.test(digits))
+      throw new ValidationError('INVALID_DTMF', 'digits must be 1-64 of 0-9 * # A-D');
     if (durationMs !== undefined && !(Number.isInteger(durationMs) && durationMs >= 40 && durationMs <= 5000)) {
       throw new ValidationError('INVALID_DTMF', 'duration_ms must be an integer 40-5000');
     }
     const total = digits.length * (durationMs ?? DEFAULT_DURATION_MS);
     if (total > MAX_DTMF_TOTAL_MS) {
-      throw new ValidationError('DTMF_TOO_LONG', `${digits.length} digits of ${durationMs ?? DEFAULT_DURATION_MS} ms is ${total} ms of tones; the limit is ${MAX_DTMF_TOTAL_MS} ms (digits × duration_ms)`);
+      throw new ValidationError(
+        'DTMF_TOO_LONG',
+        `${digits.length} digits of ${durationMs ?? DEFAULT_DURATION_MS} ms is ${total} ms of tones; the limit is ${MAX_DTMF_TOTAL_MS} ms (digits × duration_ms)`,
+      );
     }
     this.#assertEndpoint(endpointId);
   }
 
   #assertEndpoint(endpointId: string): void {
-    if (!this.#host.hasEndpoint(endpointId)) throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} not found`);
+    if (!this.#host.hasEndpoint(endpointId))
+      throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} not found`);
   }
-}
-
-interface DigitListener {
-  press(press: DtmfPress): void;
-  closed(): void;
 }

@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidStateError, NotFoundError, UnsupportedError, ValidationError } from '../../common/errors.ts';
 import type {
-  PlaybackFinished, PlaybackFinishReason, PlaybackItemOptions, PlaybackStarted, PlaybackStartParams, PlaybackState,
+  PlaybackFinished,
+  PlaybackFinishReason,
+  PlaybackItemOptions,
+  PlaybackStarted,
+  PlaybackStartParams,
+  PlaybackState,
 } from '../../protocol/index.ts';
 import type { EventBus } from '../EventBus.ts';
 import { wire } from '../events.ts';
@@ -66,8 +71,12 @@ export interface EndpointPlayOptions extends Omit<StartPlaybackRequest, 'endpoin
 
 /** Item options the endpoint player honours and a conference playback does not (API names). */
 const ENDPOINT_ONLY_OPTIONS = [
-  ['voice', 'voice'], ['lang', 'lang'], ['rate', 'rate'], ['engine', 'engine'],
-  ['digitsMode', 'digits_mode'], ['digitDurationMs', 'digit_duration_ms'],
+  ['voice', 'voice'],
+  ['lang', 'lang'],
+  ['rate', 'rate'],
+  ['engine', 'engine'],
+  ['digitsMode', 'digits_mode'],
+  ['digitDurationMs', 'digit_duration_ms'],
 ] as const;
 
 interface Entry {
@@ -139,7 +148,8 @@ export class PlaybackService {
   /** The worker died: its playbacks end in error (no notification will come). */
   workerDied(workerIndex: number): void {
     for (const entry of this.#entries.values()) {
-      if (entry.workerIndex === workerIndex && entry.record.state !== 'finished') this.#finish(entry, { reason: 'error', error: 'media worker died' });
+      if (entry.workerIndex === workerIndex && entry.record.state !== 'finished')
+        this.#finish(entry, { reason: 'error', error: 'media worker died' });
     }
   }
 
@@ -162,16 +172,27 @@ export class PlaybackService {
   }
 
   async #begin(req: StartPlaybackRequest): Promise<Entry> {
-    if (req.conferenceId !== undefined && req.endpointId === undefined) return this.#beginConference(req.conferenceId, req);
+    if (req.conferenceId !== undefined && req.endpointId === undefined)
+      return this.#beginConference(req.conferenceId, req);
     const endpointId = req.endpointId;
-    if (endpointId === undefined) throw new ValidationError('INVALID_PLAYBACK', 'endpoint_id or conference_id is required');
-    if (!this.#host.hasEndpoint(endpointId)) throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} not found`);
+    if (endpointId === undefined)
+      throw new ValidationError('INVALID_PLAYBACK', 'endpoint_id or conference_id is required');
+    if (!this.#host.hasEndpoint(endpointId))
+      throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} not found`);
     const id = randomUUID();
-    const record: PlaybackRecord = { id, endpointId, state: 'loading', media: [...req.media], createdAt: new Date().toISOString() };
+    const record: PlaybackRecord = {
+      id,
+      endpointId,
+      state: 'loading',
+      media: [...req.media],
+      createdAt: new Date().toISOString(),
+    };
     if (req.loop !== undefined) record.loop = req.loop;
     if (req.bargeIn !== undefined) record.bargeIn = req.bargeIn;
     let resolve: (r: PlaybackRecord) => void = () => undefined;
-    const finished = new Promise<PlaybackRecord>((r) => { resolve = r; });
+    const finished = new Promise<PlaybackRecord>((r) => {
+      resolve = r;
+    });
     const entry: Entry = { record, workerIndex: this.#host.workerOf(endpointId), finished, resolve };
     // Registered before the request: the engine's events may arrive before its reply.
     this.#entries.set(id, entry);
@@ -190,7 +211,8 @@ export class PlaybackService {
     } catch (err) {
       this.#entries.delete(id);
       // A missing prompt or file is a bad media item of this request (400), not an unknown object.
-      if (err instanceof NotFoundError && err.code !== 'ENDPOINT_NOT_FOUND') throw new ValidationError(err.code, err.message);
+      if (err instanceof NotFoundError && err.code !== 'ENDPOINT_NOT_FOUND')
+        throw new ValidationError(err.code, err.message);
       throw err;
     }
     if (record.state === 'loading') record.state = 'playing';
@@ -201,18 +223,31 @@ export class PlaybackService {
   async #beginConference(conferenceId: string, req: StartPlaybackRequest): Promise<Entry> {
     const target = this.#conferences;
     if (target === undefined) {
-      throw new UnsupportedError('CONFERENCE_PLAYBACK_UNAVAILABLE', `playback into conference ${conferenceId} is not available`);
+      throw new UnsupportedError(
+        'CONFERENCE_PLAYBACK_UNAVAILABLE',
+        `playback into conference ${conferenceId} is not available`,
+      );
     }
-    if (req.bargeIn !== undefined && req.bargeIn !== false) throw new ValidationError('INVALID_PLAYBACK', 'barge_in applies to endpoint playbacks only');
+    if (req.bargeIn !== undefined && req.bargeIn !== false)
+      throw new ValidationError('INVALID_PLAYBACK', 'barge_in applies to endpoint playbacks only');
     // The conference engine's player takes no item options: refuse them rather than drop them.
     for (const [k, name] of ENDPOINT_ONLY_OPTIONS) {
-      if (req[k] !== undefined) throw new ValidationError('INVALID_PLAYBACK', `${name} applies to endpoint playbacks only`);
+      if (req[k] !== undefined)
+        throw new ValidationError('INVALID_PLAYBACK', `${name} applies to endpoint playbacks only`);
     }
     const id = randomUUID();
-    const record: PlaybackRecord = { id, conferenceId, state: 'loading', media: [...req.media], createdAt: new Date().toISOString() };
+    const record: PlaybackRecord = {
+      id,
+      conferenceId,
+      state: 'loading',
+      media: [...req.media],
+      createdAt: new Date().toISOString(),
+    };
     if (req.loop !== undefined) record.loop = req.loop;
     let resolve: (r: PlaybackRecord) => void = () => undefined;
-    const finished = new Promise<PlaybackRecord>((r) => { resolve = r; });
+    const finished = new Promise<PlaybackRecord>((r) => {
+      resolve = r;
+    });
     let workerIndex = -1;
     try {
       workerIndex = target.workerOf?.(conferenceId) ?? -1;
@@ -227,10 +262,12 @@ export class PlaybackService {
       await target.play(conferenceId, req.media, opts);
     } catch (err) {
       this.#entries.delete(id);
-      if (err instanceof NotFoundError && err.code !== 'CONFERENCE_NOT_FOUND') throw new ValidationError(err.code, err.message);
+      if (err instanceof NotFoundError && err.code !== 'CONFERENCE_NOT_FOUND')
+        throw new ValidationError(err.code, err.message);
       throw err;
     }
-    if (entry.stopWanted === true && record.state !== 'finished') await target.stopPlay(conferenceId, id).catch(() => undefined);
+    if (entry.stopWanted === true && record.state !== 'finished')
+      await target.stopPlay(conferenceId, id).catch(() => undefined);
     if (record.state === 'loading') record.state = 'playing';
     return entry;
   }
@@ -256,7 +293,10 @@ export class PlaybackService {
       if (entry.record.state === 'loading') entry.stopWanted = true;
       try {
         if (entry.record.conferenceId !== undefined) await this.#conferences?.stopPlay(entry.record.conferenceId, id);
-        else await this.#host.request(this.#host.workerOf(entry.record.endpointId as string), 'playback.stop', { playbackId: id });
+        else
+          await this.#host.request(this.#host.workerOf(entry.record.endpointId as string), 'playback.stop', {
+            playbackId: id,
+          });
       } catch (err) {
         // It finished (or its endpoint went) meanwhile: the finished event says how.
         if (!(err instanceof NotFoundError)) throw err;
@@ -275,17 +315,24 @@ export class PlaybackService {
 
   async #setPaused(id: string, paused: boolean): Promise<PlaybackRecord> {
     const entry = this.#entry(id);
-    if (entry.record.state === 'finished') throw new InvalidStateError('PLAYBACK_FINISHED', `playback ${id} has finished`);
-    if (entry.record.conferenceId !== undefined) throw new UnsupportedError('PAUSE_UNSUPPORTED', 'a conference playback cannot be paused; stop it instead');
+    if (entry.record.state === 'finished')
+      throw new InvalidStateError('PLAYBACK_FINISHED', `playback ${id} has finished`);
+    if (entry.record.conferenceId !== undefined)
+      throw new UnsupportedError('PAUSE_UNSUPPORTED', 'a conference playback cannot be paused; stop it instead');
     let info: { state?: PlaybackState };
     try {
-      info = await this.#host.request(this.#host.workerOf(entry.record.endpointId as string), paused ? 'playback.pause' : 'playback.resume', { playbackId: id });
+      info = await this.#host.request(
+        this.#host.workerOf(entry.record.endpointId as string),
+        paused ? 'playback.pause' : 'playback.resume',
+        { playbackId: id },
+      );
     } catch (err) {
       if (err instanceof NotFoundError) throw new InvalidStateError('PLAYBACK_FINISHED', `playback ${id} has finished`);
       throw err;
     }
     // the finished event may have come while we waited
-    if ((entry.record.state as PlaybackState) !== 'finished' && info.state !== undefined && info.state !== 'finished') entry.record.state = info.state;
+    if ((entry.record.state as PlaybackState) !== 'finished' && info.state !== undefined && info.state !== 'finished')
+      entry.record.state = info.state;
     return { ...entry.record };
   }
 

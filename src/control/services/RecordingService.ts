@@ -1,10 +1,20 @@
 import { statfs, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidStateError, NotFoundError, StorageError, UnsupportedError, ValidationError } from '../../common/errors.ts';
-import { fsError, openNoFollow, resolveWritablePath } from '../../media/playback/safePath.ts';
+import {
+  InvalidStateError,
+  NotFoundError,
+  StorageError,
+  UnsupportedError,
+  ValidationError,
+} from '../../common/errors.ts';
+import { fsError, openNoFollow, resolveWritablePath } from '../../common/safePath.ts';
 import type { Config } from '../../config/config.ts';
 import type {
-  RecordingCause, RecordingFormat, RecordingNotifications, RecordingStartOptions, RecordingStartParams,
+  RecordingCause,
+  RecordingFormat,
+  RecordingNotifications,
+  RecordingStartOptions,
+  RecordingStartParams,
 } from '../../protocol/index.ts';
 import type { EventBus } from '../EventBus.ts';
 import { wire } from '../events.ts';
@@ -129,7 +139,11 @@ interface WorkerOutcome {
 }
 
 const EXT: Record<RecordingFormat, string> = { wav: 'wav', mp3: 'mp3', opus: 'opus' };
-export const RECORDING_CONTENT_TYPES: Record<RecordingFormat, string> = { wav: 'audio/wav', mp3: 'audio/mpeg', opus: 'audio/ogg' };
+export const RECORDING_CONTENT_TYPES: Record<RecordingFormat, string> = {
+  wav: 'audio/wav',
+  mp3: 'audio/mpeg',
+  opus: 'audio/ogg',
+};
 /** One path segment of a `name`: no dot files, no `..`, nothing a shell or URL would mangle. */
 const SAFE_SEGMENT = /^[A-Za-z0-9_+][A-Za-z0-9._+-]{0,127}$/;
 /** Free space a new recording needs (about 4 s of 8 kHz WAV): less answers 507 at once. */
@@ -162,7 +176,8 @@ export class RecordingService {
   /** Starts a recording; resolves once the worker has opened the file and taps the audio. */
   async start(o: StartRecordingOptions): Promise<RecordingInfo> {
     const targets = [o.endpointId, o.bridgeId, o.conferenceId].filter((x) => x !== undefined);
-    if (targets.length !== 1) throw new ValidationError('VALIDATION_ERROR', 'give exactly one of endpoint_id, bridge_id or conference_id');
+    if (targets.length !== 1)
+      throw new ValidationError('VALIDATION_ERROR', 'give exactly one of endpoint_id, bridge_id or conference_id');
     if (o.conferenceId !== undefined && this.#conferences === null) {
       throw new UnsupportedError('UNSUPPORTED', 'conference recording needs the conference service');
     }
@@ -183,20 +198,28 @@ export class RecordingService {
     } else if (o.bridgeId !== undefined) {
       bridge = this.#host.getBridge(o.bridgeId);
       if (bridge.cross_worker) {
-        throw new InvalidStateError('BRIDGE_CROSS_WORKER', `bridge ${bridge.id} spans two media workers; a bridge recording needs both legs on one (create them with the same affinity)`);
+        throw new InvalidStateError(
+          'BRIDGE_CROSS_WORKER',
+          `bridge ${bridge.id} spans two media workers; a bridge recording needs both legs on one (create them with the same affinity)`,
+        );
       }
       worker = this.#host.workerOf(bridge.endpoint_a);
       target = { bridge: { id: bridge.id, a: bridge.endpoint_a, b: bridge.endpoint_b } };
     } else {
       const endpointId = o.endpointId!;
-      if (!this.#host.hasEndpoint(endpointId)) throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} not found`);
+      if (!this.#host.hasEndpoint(endpointId))
+        throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} not found`);
       worker = this.#host.workerOf(endpointId);
       target = { endpointId };
     }
 
     const id = this.#newId();
     const claim = this.resolvePath(o.name ?? id, o.format);
-    if (this.#busyPaths.has(claim)) throw new InvalidStateError('RECORDING_PATH_BUSY', `another recording is writing ${path.relative(this.#root, claim)}`);
+    if (this.#busyPaths.has(claim))
+      throw new InvalidStateError(
+        'RECORDING_PATH_BUSY',
+        `another recording is writing ${path.relative(this.#root, claim)}`,
+      );
     // Claimed before the first await: a concurrent start with the same name must see it busy.
     this.#busyPaths.add(claim);
     let file: string;
@@ -205,7 +228,10 @@ export class RecordingService {
       file = await resolveWritablePath(this.#root, path.relative(this.#root, claim).split(path.sep).join('/'));
       const free = await statfs(path.dirname(file));
       if (free.bavail * free.bsize < MIN_FREE_BYTES) {
-        throw new StorageError('INSUFFICIENT_STORAGE', `the recordings directory has ${free.bavail * free.bsize} bytes free; a recording needs at least ${MIN_FREE_BYTES}`);
+        throw new StorageError(
+          'INSUFFICIENT_STORAGE',
+          `the recordings directory has ${free.bavail * free.bsize} bytes free; a recording needs at least ${MIN_FREE_BYTES}`,
+        );
       }
     } catch (err) {
       this.#busyPaths.delete(claim);
@@ -214,11 +240,17 @@ export class RecordingService {
 
     let resolveFinished!: (info: RecordingInfo) => void;
     let markStarted!: () => void;
-    const finished = new Promise<RecordingInfo>((r) => { resolveFinished = r; });
+    const finished = new Promise<RecordingInfo>((r) => {
+      resolveFinished = r;
+    });
     const channels = o.channels ?? 'mono';
     const record: RecordingRecord = {
       info: {
-        id, state: 'starting', path: file, format: o.format, channels,
+        id,
+        state: 'starting',
+        path: file,
+        format: o.format,
+        channels,
         endpoint_id: bridge ? bridge.endpoint_a : (o.endpointId ?? null),
         bridge_id: bridge ? bridge.id : null,
         ...(o.conferenceId !== undefined ? { conference_id: o.conferenceId } : {}),
@@ -226,7 +258,9 @@ export class RecordingService {
       },
       claim,
       worker,
-      started: new Promise<void>((r) => { markStarted = r; }),
+      started: new Promise<void>((r) => {
+        markStarted = r;
+      }),
       finished,
       resolveFinished,
     };
@@ -290,7 +324,8 @@ export class RecordingService {
     if (record.info.state === 'starting') {
       // Listed before the worker opened it: stop it once it runs (or report that it never did).
       await record.started;
-      if (this.#records.get(id) !== record) throw new NotFoundError('RECORDING_NOT_FOUND', `recording ${id} failed to start`);
+      if (this.#records.get(id) !== record)
+        throw new NotFoundError('RECORDING_NOT_FOUND', `recording ${id} failed to start`);
     }
     if (record.info.state === 'recording' || record.info.state === 'paused') {
       record.info.state = 'stopping';
@@ -302,7 +337,14 @@ export class RecordingService {
       }
     }
     const info = await record.finished;
-    return { id, path: info.path, format: info.format, duration_ms: info.duration_ms ?? 0, bytes: info.bytes ?? 0, cause: info.cause ?? 'stopped' };
+    return {
+      id,
+      path: info.path,
+      format: info.format,
+      duration_ms: info.duration_ms ?? 0,
+      bytes: info.bytes ?? 0,
+      cause: info.cause ?? 'stopped',
+    };
   }
 
   async pause(id: string): Promise<RecordingInfo> {
@@ -323,7 +365,9 @@ export class RecordingService {
    * Opened without following links: a file swapped for a symlink since is refused. The caller
    * owns `file` and must close it.
    */
-  async media(id: string): Promise<{ path: string; file: FileHandle; format: RecordingFormat; contentType: string; bytes: number }> {
+  async media(
+    id: string,
+  ): Promise<{ path: string; file: FileHandle; format: RecordingFormat; contentType: string; bytes: number }> {
     const info = this.#record(id).info;
     if (info.state === 'starting') throw new InvalidStateError('RECORDING_NOT_READY', `recording ${id} is starting`);
     let file: FileHandle;
@@ -360,14 +404,26 @@ export class RecordingService {
       ...(o.beep !== undefined ? { beep: o.beep } : {}),
       ...(o.channels !== undefined ? { channels: o.channels } : {}),
     });
-    const onAbort = (): void => { void this.stop(info.id).catch(() => undefined); };
+    const onAbort = (): void => {
+      void this.stop(info.id).catch(() => undefined);
+    };
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
     try {
       const done = await this.finished(info.id);
       if (done.cause === 'error') throw new Error(`recording ${info.id} failed: ${done.error ?? 'unknown error'}`);
-      const cause = done.cause === 'dtmf' ? 'terminator' : done.cause === 'shutdown' || done.cause === undefined ? 'hangup' : done.cause;
-      return { path: done.path, durationMs: done.duration_ms ?? 0, cause, ...(done.digit !== undefined ? { digit: done.digit } : {}) };
+      const cause =
+        done.cause === 'dtmf'
+          ? 'terminator'
+          : done.cause === 'shutdown' || done.cause === undefined
+            ? 'hangup'
+            : done.cause;
+      return {
+        path: done.path,
+        durationMs: done.duration_ms ?? 0,
+        cause,
+        ...(done.digit !== undefined ? { digit: done.digit } : {}),
+      };
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
@@ -379,12 +435,23 @@ export class RecordingService {
    */
   resolvePath(name: string, format: RecordingFormat): string {
     const segments = name.split('/');
-    if (name.length > 512 || segments.length > 8 || !segments.every((s) => SAFE_SEGMENT.test(s) && s !== '.' && s !== '..' && !s.includes('..'))) {
-      throw new ValidationError('INVALID_NAME', `recording name ${JSON.stringify(name)} is not a safe relative file name (letters, digits, . _ + -, sub-folders with /, no ..)`);
+    if (
+      name.length > 512 ||
+      segments.length > 8 ||
+      !segments.every((s) => SAFE_SEGMENT.test(s) && s !== '.' && s !== '..' && !s.includes('..'))
+    ) {
+      throw new ValidationError(
+        'INVALID_NAME',
+        `recording name ${JSON.stringify(name)} is not a safe relative file name (letters, digits, . _ + -, sub-folders with /, no ..)`,
+      );
     }
     const ext = `.${EXT[format]}`;
     const file = path.resolve(this.#root, name.toLowerCase().endsWith(ext) ? name : `${name}${ext}`);
-    if (!file.startsWith(this.#root + path.sep)) throw new ValidationError('INVALID_NAME', `recording name ${JSON.stringify(name)} leaves the recordings directory`);
+    if (!file.startsWith(this.#root + path.sep))
+      throw new ValidationError(
+        'INVALID_NAME',
+        `recording name ${JSON.stringify(name)} leaves the recordings directory`,
+      );
     return file;
   }
 
@@ -394,9 +461,11 @@ export class RecordingService {
   async #setPaused(id: string, paused: boolean): Promise<RecordingInfo> {
     const record = this.#record(id);
     const s = record.info.state;
-    if (s !== 'recording' && s !== 'paused') throw new InvalidStateError('RECORDING_NOT_ACTIVE', `recording ${id} is ${s}`);
+    if (s !== 'recording' && s !== 'paused')
+      throw new InvalidStateError('RECORDING_NOT_ACTIVE', `recording ${id} is ${s}`);
     await this.#host.request(record.worker, paused ? 'recording.pause' : 'recording.resume', { recordingId: id });
-    if (record.info.state === 'recording' || record.info.state === 'paused') record.info.state = paused ? 'paused' : 'recording';
+    if (record.info.state === 'recording' || record.info.state === 'paused')
+      record.info.state = paused ? 'paused' : 'recording';
     return { ...record.info };
   }
 
@@ -439,7 +508,9 @@ export class RecordingService {
     for (const record of this.#records.values()) {
       if (record.info.bridge_id === bridgeId && (record.info.state === 'recording' || record.info.state === 'paused')) {
         record.info.state = 'stopping';
-        void this.#host.request(record.worker, 'recording.stop', { recordingId: record.info.id, cause: 'hangup' }).catch(() => undefined);
+        void this.#host
+          .request(record.worker, 'recording.stop', { recordingId: record.info.id, cause: 'hangup' })
+          .catch(() => undefined);
       }
     }
   }
@@ -448,7 +519,15 @@ export class RecordingService {
   workerDied(workerIndex: number): void {
     for (const record of this.#records.values()) {
       if (record.worker === workerIndex && !isEnded(record.info.state)) {
-        this.#finish(record, { recordingId: record.info.id, path: record.info.path, format: record.info.format, durationMs: 0, bytes: 0, cause: 'error', error: 'media worker died' });
+        this.#finish(record, {
+          recordingId: record.info.id,
+          path: record.info.path,
+          format: record.info.format,
+          durationMs: 0,
+          bytes: 0,
+          cause: 'error',
+          error: 'media worker died',
+        });
       }
     }
   }

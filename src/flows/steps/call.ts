@@ -5,7 +5,15 @@
  */
 import type { CallStep } from '../types.ts';
 import { scopeOf, valueOf, type FlowContext } from '../context.ts';
-import { errorTransitions, hangupTarget, nextTransitions, stepState, END, type CompileContext, type StateConfig } from './common.ts';
+import {
+  errorTransitions,
+  hangupTarget,
+  nextTransitions,
+  stepState,
+  END,
+  type CompileContext,
+  type StateConfig,
+} from './common.ts';
 
 export function compileCall(step: CallStep, cc: CompileContext): StateConfig {
   return stepState(step, cc, {
@@ -25,9 +33,17 @@ export function compileCall(step: CallStep, cc: CompileContext): StateConfig {
             };
           },
           onDone: [
-            { guard: { type: 'outcomeIs', params: { action: 'hangup' } }, target: hangupTarget(step, cc), actions: 'markHungUp' },
+            {
+              guard: { type: 'outcomeIs', params: { action: 'hangup' } },
+              target: hangupTarget(step, cc),
+              actions: 'markHungUp',
+            },
             { guard: { type: 'outcomeIs', params: { action: 'transfer' } }, target: END, actions: 'adoptOutcome' },
-            { guard: { type: 'outcomeIs', params: { action: 'completed' } }, target: 'done', actions: { type: 'storeReturns', params: { returns: step.returns } } },
+            {
+              guard: { type: 'outcomeIs', params: { action: 'completed' } },
+              target: 'done',
+              actions: { type: 'storeReturns', params: { returns: step.returns } },
+            },
             ...errorTransitions(step, cc, 'SUBFLOW_FAILED'),
           ],
           onError: errorTransitions(step, cc, 'SUBFLOW_FAILED'),

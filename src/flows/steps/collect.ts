@@ -11,8 +11,14 @@ import type { CollectStep } from '../types.ts';
 import { pickTapered, renderText, type FlowContext } from '../context.ts';
 import type { Template } from '../expressions.ts';
 import {
-  errorTransitions, errorTarget, nextTransitions, stepState, stepTarget,
-  type CompileContext, type StateConfig, type TransitionConfig,
+  errorTransitions,
+  errorTarget,
+  nextTransitions,
+  stepState,
+  stepTarget,
+  type CompileContext,
+  type StateConfig,
+  type TransitionConfig,
 } from './common.ts';
 
 function promptInput(list: Template[][], counter: (c: FlowContext) => number, bargeIn: boolean) {
@@ -24,10 +30,23 @@ function promptInput(list: Template[][], counter: (c: FlowContext) => number, ba
 }
 
 export function compileCollect(step: CollectStep, cc: CompileContext): StateConfig {
-  const dtmfToDigits = { target: 'digits', actions: { type: 'collectAppend', params: { terminator: step.terminator } } };
+  const dtmfToDigits = {
+    target: 'digits',
+    actions: { type: 'collectAppend', params: { terminator: step.terminator } },
+  };
   const failure: TransitionConfig = step.onFailure
     ? { target: stepTarget(step.onFailure) }
-    : { target: errorTarget(step, cc), actions: { type: 'setError', params: { step: step.name, code: 'MAX_ATTEMPTS', message: `no valid input after ${step.maxAttempts} attempts` } } };
+    : {
+        target: errorTarget(step, cc),
+        actions: {
+          type: 'setError',
+          params: {
+            step: step.name,
+            code: 'MAX_ATTEMPTS',
+            message: `no valid input after ${step.maxAttempts} attempts`,
+          },
+        },
+      };
   const exhausted = { guard: { type: 'attemptsExhausted', params: { max: step.maxAttempts } }, ...failure };
 
   const handlerStates = (kind: 'noinput' | 'nomatch'): Record<string, StateConfig> => {
@@ -42,7 +61,11 @@ export function compileCollect(step: CollectStep, cc: CompileContext): StateConf
       states[`${kind}Prompt`] = {
         invoke: {
           src: 'play',
-          input: promptInput(h.prompts, (c) => (kind === 'noinput' ? c.collect.noinput : c.collect.nomatch), step.bargeIn),
+          input: promptInput(
+            h.prompts,
+            (c) => (kind === 'noinput' ? c.collect.noinput : c.collect.nomatch),
+            step.bargeIn,
+          ),
           onDone: 'prompt',
           onError: errorTransitions(step, cc),
         },
@@ -54,10 +77,21 @@ export function compileCollect(step: CollectStep, cc: CompileContext): StateConf
 
   const store = { type: 'collectStore', params: { variable: step.variable } };
   const evaluate: TransitionConfig[] = [{ guard: 'collectEmpty', target: 'noinput' }];
-  const valid = { type: 'collectValid', params: { min: step.minDigits, max: step.maxDigits, pattern: step.pattern === null ? null : new RegExp(`^(?:${step.pattern})$`) } };
+  const valid = {
+    type: 'collectValid',
+    params: {
+      min: step.minDigits,
+      max: step.maxDigits,
+      pattern: step.pattern === null ? null : new RegExp(`^(?:${step.pattern})$`),
+    },
+  };
   if (step.choices) {
     for (const [digits, target] of Object.entries(step.choices)) {
-      evaluate.push({ guard: { type: 'collectValid', params: { ...valid.params, digits } }, target: stepTarget(target), actions: store });
+      evaluate.push({
+        guard: { type: 'collectValid', params: { ...valid.params, digits } },
+        target: stepTarget(target),
+        actions: store,
+      });
     }
   } else {
     evaluate.push({ guard: valid, target: 'matched', actions: store });
@@ -70,18 +104,19 @@ export function compileCollect(step: CollectStep, cc: CompileContext): StateConf
     states: {
       // Type-ahead from a barge-in play counts as input already given (VoiceXML §4.1.8).
       start: { always: [{ guard: 'collectHasInput', target: 'digits' }, { target: 'prompt' }] },
-      prompt: step.prompts.length > 0
-        ? {
-          entry: 'collectClear',
-          invoke: {
-            src: 'play',
-            input: promptInput(step.prompts, (c) => c.collect.attempt, step.bargeIn),
-            onDone: 'waitFirst',
-            onError: errorTransitions(step, cc),
-          },
-          on: { DTMF: step.bargeIn ? dtmfToDigits : { actions: [] } },
-        }
-        : { entry: 'collectClear', always: 'waitFirst' },
+      prompt:
+        step.prompts.length > 0
+          ? {
+              entry: 'collectClear',
+              invoke: {
+                src: 'play',
+                input: promptInput(step.prompts, (c) => c.collect.attempt, step.bargeIn),
+                onDone: 'waitFirst',
+                onError: errorTransitions(step, cc),
+              },
+              on: { DTMF: step.bargeIn ? dtmfToDigits : { actions: [] } },
+            }
+          : { entry: 'collectClear', always: 'waitFirst' },
       waitFirst: {
         after: { [step.firstDigitTimeoutMs]: 'evaluate' },
         on: { DTMF: dtmfToDigits },

@@ -6,13 +6,24 @@
  */
 import type { HttpStep } from '../types.ts';
 import { renderJson, renderText, scopeOf, toPlain, type FlowContext } from '../context.ts';
-import { errorTarget, nextTransitions, stepState, stepTarget, type CompileContext, type StateConfig, type TransitionConfig } from './common.ts';
+import {
+  errorTarget,
+  nextTransitions,
+  stepState,
+  stepTarget,
+  type CompileContext,
+  type StateConfig,
+  type TransitionConfig,
+} from './common.ts';
 
 export function compileHttp(step: HttpStep, cc: CompileContext): StateConfig {
   const store = { type: 'storeHttp', params: { result: step.result, assign: step.assign } };
   const failed: TransitionConfig[] = [{ guard: 'isHungUp', target: '#flow.__hangup' }];
   if (step.fallback) failed.push({ target: stepTarget(step.fallback), actions: store });
-  failed.push({ target: errorTarget(step, cc), actions: [store, { type: 'setError', params: { step: step.name, code: 'HTTP_FAILED' } }] });
+  failed.push({
+    target: errorTarget(step, cc),
+    actions: [store, { type: 'setError', params: { step: step.name, code: 'HTTP_FAILED' } }],
+  });
   return stepState(step, cc, {
     initial: 'requesting',
     states: {

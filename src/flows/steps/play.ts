@@ -1,7 +1,14 @@
 /** `play`: media items on the endpoint; with barge_in a digit stops it and is kept as type-ahead. */
 import type { PlayStep } from '../types.ts';
 import { renderText, type FlowContext } from '../context.ts';
-import { errorTransitions, nextTransitions, stepState, IGNORE_DTMF, type CompileContext, type StateConfig } from './common.ts';
+import {
+  errorTransitions,
+  nextTransitions,
+  stepState,
+  IGNORE_DTMF,
+  type CompileContext,
+  type StateConfig,
+} from './common.ts';
 
 export function compilePlay(step: PlayStep, cc: CompileContext): StateConfig {
   return stepState(step, cc, {

@@ -6,7 +6,14 @@
  */
 import type { RecordStep } from '../types.ts';
 import { renderText, type FlowContext } from '../context.ts';
-import { errorTransitions, hangupTarget, nextTransitions, stepState, type CompileContext, type StateConfig } from './common.ts';
+import {
+  errorTransitions,
+  hangupTarget,
+  nextTransitions,
+  stepState,
+  type CompileContext,
+  type StateConfig,
+} from './common.ts';
 
 export function compileRecord(step: RecordStep, cc: CompileContext): StateConfig {
   const store = { type: 'storeRecording', params: { variable: step.variable } };

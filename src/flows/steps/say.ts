@@ -1,7 +1,14 @@
 /** `say`: text-to-speech of a template; same barge-in rules as play. */
 import type { SayStep } from '../types.ts';
 import { renderText, type FlowContext } from '../context.ts';
-import { errorTransitions, nextTransitions, stepState, IGNORE_DTMF, type CompileContext, type StateConfig } from './common.ts';
+import {
+  errorTransitions,
+  nextTransitions,
+  stepState,
+  IGNORE_DTMF,
+  type CompileContext,
+  type StateConfig,
+} from './common.ts';
 
 export function compileSay(step: SayStep, cc: CompileContext): StateConfig {
   return stepState(step, cc, {

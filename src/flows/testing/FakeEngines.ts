@@ -6,8 +6,18 @@
  * step really stopped its playback or recording.
  */
 import type {
-  ConferenceOptions, FlowClock, FlowEngines, HttpFetcher, HttpRequest, HttpResponse, LeaveResult,
-  PlayOptions, PlayResult, RecordOptions, RecordResult, SayOptions,
+  ConferenceOptions,
+  FlowClock,
+  FlowEngines,
+  HttpFetcher,
+  HttpRequest,
+  HttpResponse,
+  LeaveResult,
+  PlayOptions,
+  PlayResult,
+  RecordOptions,
+  RecordResult,
+  SayOptions,
 } from '../FlowEngines.ts';
 import { ManualClock } from './ManualClock.ts';
 
@@ -27,7 +37,13 @@ export interface HttpRule {
   /** Exact URL, or a prefix when it ends with '*'. */
   url: string;
   /** Answers in turn (the last repeats): status/body, or a failure kind. */
-  responses: Array<{ status?: number; body?: unknown; headers?: Record<string, string>; fail?: 'timeout' | 'error'; delay_ms?: number }>;
+  responses: Array<{
+    status?: number;
+    body?: unknown;
+    headers?: Record<string, string>;
+    fail?: 'timeout' | 'error';
+    delay_ms?: number;
+  }>;
 }
 
 export interface FakeEnginesOptions {
@@ -51,18 +67,29 @@ export function defaultDuration(item: string): number {
   const [kind, ...rest] = item.split(':');
   const arg = rest.join(':');
   switch (kind) {
-    case 'silence': return Number(arg) || 0;
-    case 'tone': return Number(arg.split(':')[1]) || 500;
-    case 'digits': return arg.length * 100;
-    case 'tts': return Math.max(300, arg.length * 70);
-    default: return 1500;
+    case 'silence':
+      return Number(arg) || 0;
+    case 'tone':
+      return Number(arg.split(':')[1]) || 500;
+    case 'digits':
+      return arg.length * 100;
+    case 'tts':
+      return Math.max(300, arg.length * 70);
+    default:
+      return 1500;
   }
 }
 
 export class FakeEngines implements FlowEngines {
   readonly clock: FlowClock;
   readonly calls: FakeCall[] = [];
-  readonly requests: Array<{ method: string; url: string; headers: Record<string, string>; body: string | undefined; at: number }> = [];
+  readonly requests: Array<{
+    method: string;
+    url: string;
+    headers: Record<string, string>;
+    body: string | undefined;
+    at: number;
+  }> = [];
   readonly http: HttpFetcher;
   readonly #endpoints = new Map<string, Endpoint>();
   readonly #durationOf: (item: string) => number;
@@ -79,9 +106,15 @@ export class FakeEngines implements FlowEngines {
     this.http = typeof opts.http === 'function' ? this.#logging(opts.http) : (req) => this.#answer(req);
   }
 
-  get activePlaybacks(): number { return this.#activePlaybacks; }
-  get activeRecordings(): number { return this.#activeRecordings; }
-  get activeMemberships(): number { return this.#activeMembership; }
+  get activePlaybacks(): number {
+    return this.#activePlaybacks;
+  }
+  get activeRecordings(): number {
+    return this.#activeRecordings;
+  }
+  get activeMemberships(): number {
+    return this.#activeMembership;
+  }
   get dtmfListeners(): number {
     let n = 0;
     for (const e of this.#endpoints.values()) n += e.dtmf.size;
@@ -124,14 +157,26 @@ export class FakeEngines implements FlowEngines {
   // ---- FlowEngines ----
 
   play(endpointId: string, items: readonly string[], opts: PlayOptions): Promise<PlayResult> {
-    return this.#playLike('play', endpointId, [...items], items.reduce((a, i) => a + this.#durationOf(i), 0), opts);
+    return this.#playLike(
+      'play',
+      endpointId,
+      [...items],
+      items.reduce((a, i) => a + this.#durationOf(i), 0),
+      opts,
+    );
   }
 
   say(endpointId: string, text: string, opts: SayOptions): Promise<PlayResult> {
     return this.#playLike('say', endpointId, [text], this.#durationOf(`tts:${text}`), opts);
   }
 
-  #playLike(kind: 'play' | 'say', endpointId: string, args: string[], ms: number, opts: PlayOptions): Promise<PlayResult> {
+  #playLike(
+    kind: 'play' | 'say',
+    endpointId: string,
+    args: string[],
+    ms: number,
+    opts: PlayOptions,
+  ): Promise<PlayResult> {
     const e = this.#ep(endpointId);
     if (e.gone) return Promise.reject(new Error(`endpoint ${endpointId} is gone`));
     const call: FakeCall = { kind, endpointId, at: this.clock.now(), args, endedAt: null, result: null };
@@ -149,7 +194,9 @@ export class FakeEngines implements FlowEngines {
         opts.signal.removeEventListener('abort', onAbort);
         resolve(digit === undefined ? { reason } : { reason, digit });
       };
-      const onDigit = (d: string): void => { if (opts.bargeIn) finish('dtmf', d); };
+      const onDigit = (d: string): void => {
+        if (opts.bargeIn) finish('dtmf', d);
+      };
       const onAbort = (): void => finish('stopped');
       const timer = this.clock.setTimeout(() => finish('finished'), ms);
       e.dtmf.add(onDigit);
@@ -163,7 +210,14 @@ export class FakeEngines implements FlowEngines {
     const e = this.#ep(endpointId);
     if (e.gone) return Promise.reject(new Error(`endpoint ${endpointId} is gone`));
     const path = opts.path ?? `recordings/${endpointId}-${this.calls.length}.${opts.format}`;
-    const call: FakeCall = { kind: 'record', endpointId, at: this.clock.now(), args: [path], endedAt: null, result: null };
+    const call: FakeCall = {
+      kind: 'record',
+      endpointId,
+      at: this.clock.now(),
+      args: [path],
+      endedAt: null,
+      result: null,
+    };
     this.calls.push(call);
     this.#activeRecordings++;
     const beepMs = opts.beep ? 200 : 0;
@@ -185,7 +239,9 @@ export class FakeEngines implements FlowEngines {
         if (digit !== undefined) r.digit = digit;
         resolve(r);
       };
-      const onDigit = (d: string): void => { if (opts.terminators.includes(d)) finish('terminator', d); };
+      const onDigit = (d: string): void => {
+        if (opts.terminators.includes(d)) finish('terminator', d);
+      };
       const onHangup = (): void => finish('hangup');
       const onAbort = (): void => finish('stopped');
       const maxTimer = this.clock.setTimeout(() => finish('max_duration'), beepMs + opts.maxDurationMs);
@@ -193,11 +249,14 @@ export class FakeEngines implements FlowEngines {
       const quietFrom = (): number => Math.max(e.talkingUntil, startAt);
       const armSilence = (): void => {
         if (opts.silenceTimeoutMs <= 0) return;
-        silenceTimer = this.clock.setTimeout(() => {
-          const quiet = quietFrom();
-          if (quiet + opts.silenceTimeoutMs > this.clock.now()) armSilence();
-          else finish('silence');
-        }, Math.max(1, quietFrom() + opts.silenceTimeoutMs - this.clock.now()));
+        silenceTimer = this.clock.setTimeout(
+          () => {
+            const quiet = quietFrom();
+            if (quiet + opts.silenceTimeoutMs > this.clock.now()) armSilence();
+            else finish('silence');
+          },
+          Math.max(1, quietFrom() + opts.silenceTimeoutMs - this.clock.now()),
+        );
       };
       armSilence();
       e.dtmf.add(onDigit);
@@ -207,15 +266,30 @@ export class FakeEngines implements FlowEngines {
     });
   }
 
-  joinConference(endpointId: string, room: string, _opts: ConferenceOptions, signal: AbortSignal): Promise<LeaveResult> {
+  joinConference(
+    endpointId: string,
+    room: string,
+    _opts: ConferenceOptions,
+    signal: AbortSignal,
+  ): Promise<LeaveResult> {
     return this.#membership('conference', endpointId, room, signal);
   }
 
-  bridge(endpointId: string, target: string, _opts: Record<string, unknown>, signal: AbortSignal): Promise<LeaveResult> {
+  bridge(
+    endpointId: string,
+    target: string,
+    _opts: Record<string, unknown>,
+    signal: AbortSignal,
+  ): Promise<LeaveResult> {
     return this.#membership('bridge', endpointId, target, signal);
   }
 
-  #membership(kind: 'conference' | 'bridge', endpointId: string, arg: string, signal: AbortSignal): Promise<LeaveResult> {
+  #membership(
+    kind: 'conference' | 'bridge',
+    endpointId: string,
+    arg: string,
+    signal: AbortSignal,
+  ): Promise<LeaveResult> {
     const e = this.#ep(endpointId);
     if (e.gone) return Promise.reject(new Error(`endpoint ${endpointId} is gone`));
     const call: FakeCall = { kind, endpointId, at: this.clock.now(), args: [arg], endedAt: null, result: null };
@@ -247,7 +321,14 @@ export class FakeEngines implements FlowEngines {
 
   async hangup(endpointId: string, cause: string): Promise<void> {
     const e = this.#ep(endpointId);
-    this.calls.push({ kind: 'hangup', endpointId, at: this.clock.now(), args: [cause], endedAt: this.clock.now(), result: cause });
+    this.calls.push({
+      kind: 'hangup',
+      endpointId,
+      at: this.clock.now(),
+      args: [cause],
+      endedAt: this.clock.now(),
+      result: cause,
+    });
     if (e.gone) return;
     e.gone = true;
     for (const stop of [...e.active]) stop('hangup');
@@ -257,13 +338,17 @@ export class FakeEngines implements FlowEngines {
   onDtmf(endpointId: string, cb: (digit: string) => void): () => void {
     const e = this.#ep(endpointId);
     e.dtmf.add(cb);
-    return () => { e.dtmf.delete(cb); };
+    return () => {
+      e.dtmf.delete(cb);
+    };
   }
 
   onHangup(endpointId: string, cb: (cause: string) => void): () => void {
     const e = this.#ep(endpointId);
     e.hangup.add(cb);
-    return () => { e.hangup.delete(cb); };
+    return () => {
+      e.hangup.delete(cb);
+    };
   }
 
   endpointExists(endpointId: string): boolean {
@@ -274,16 +359,30 @@ export class FakeEngines implements FlowEngines {
 
   #logging(inner: HttpFetcher): HttpFetcher {
     return (req) => {
-      this.requests.push({ method: req.method, url: req.url, headers: req.headers, body: req.body, at: this.clock.now() });
+      this.requests.push({
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        body: req.body,
+        at: this.clock.now(),
+      });
       return inner(req);
     };
   }
 
   #answer(req: HttpRequest): Promise<HttpResponse> {
-    this.requests.push({ method: req.method, url: req.url, headers: req.headers, body: req.body, at: this.clock.now() });
-    const rule = this.#rules.find((r) =>
-      (r.method === undefined || r.method.toUpperCase() === req.method) &&
-      (r.url.endsWith('*') ? req.url.startsWith(r.url.slice(0, -1)) : r.url === req.url));
+    this.requests.push({
+      method: req.method,
+      url: req.url,
+      headers: req.headers,
+      body: req.body,
+      at: this.clock.now(),
+    });
+    const rule = this.#rules.find(
+      (r) =>
+        (r.method === undefined || r.method.toUpperCase() === req.method) &&
+        (r.url.endsWith('*') ? req.url.startsWith(r.url.slice(0, -1)) : r.url === req.url),
+    );
     if (!rule) return Promise.resolve({ status: 404, headers: {}, body: 'no rule in the test script' });
     const hit = this.#ruleHits.get(rule) ?? 0;
     this.#ruleHits.set(rule, hit + 1);
@@ -291,11 +390,21 @@ export class FakeEngines implements FlowEngines {
     return new Promise((resolve, reject) => {
       const respond = (): void => {
         req.signal.removeEventListener('abort', onAbort);
-        if (r.fail === 'error') { reject(new Error('connection refused')); return; }
+        if (r.fail === 'error') {
+          reject(new Error('connection refused'));
+          return;
+        }
         const body = typeof r.body === 'string' ? r.body : JSON.stringify(r.body ?? {});
-        resolve({ status: r.status ?? 200, headers: { 'content-type': typeof r.body === 'string' ? 'text/plain' : 'application/json', ...r.headers }, body });
+        resolve({
+          status: r.status ?? 200,
+          headers: { 'content-type': typeof r.body === 'string' ? 'text/plain' : 'application/json', ...r.headers },
+          body,
+        });
       };
-      const onAbort = (): void => { this.clock.clearTimeout(t); reject(new Error('aborted')); };
+      const onAbort = (): void => {
+        this.clock.clearTimeout(t);
+        reject(new Error('aborted'));
+      };
       // A 'timeout' answer never comes: the step's timeout aborts it.
       const t = r.fail === 'timeout' ? null : this.clock.setTimeout(respond, r.delay_ms ?? 0);
       req.signal.addEventListener('abort', onAbort, { once: true });

@@ -43,7 +43,8 @@ export class ManualClock implements FlowClock {
   /** Time of the earliest pending timer, or null. */
   nextAt(): number | null {
     let best: Timer | null = null;
-    for (const t of this.#timers.values()) if (best === null || t.at < best.at || (t.at === best.at && t.id < best.id)) best = t;
+    for (const t of this.#timers.values())
+      if (best === null || t.at < best.at || (t.at === best.at && t.id < best.id)) best = t;
     return best?.at ?? null;
   }
 

@@ -10,6 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { FlowService } from '../FlowService.ts';
 import { loadFlowFile } from '../loader.ts';
 import { formatProblem } from '../types.ts';
+import type { FlowEvents } from '../events.ts';
 import { FakeEngines, defaultDuration, type HttpRule } from './FakeEngines.ts';
 import { ManualClock } from './ManualClock.ts';
 
@@ -73,18 +74,22 @@ function fmtTime(ms: number): string {
 /** Partial deep match: every key of `expected` must match; arrays match element-wise. */
 export function partialMatch(actual: unknown, expected: unknown, at = ''): string | null {
   if (expected === null || typeof expected !== 'object') {
-    return actual === expected ? null : `${at || 'value'}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`;
+    return actual === expected
+      ? null
+      : `${at || 'value'}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`;
   }
   if (Array.isArray(expected)) {
     if (!Array.isArray(actual)) return `${at || 'value'}: expected a list, got ${JSON.stringify(actual)}`;
-    if (actual.length !== expected.length) return `${at || 'value'}: expected ${expected.length} item(s), got ${actual.length}: ${JSON.stringify(actual)}`;
+    if (actual.length !== expected.length)
+      return `${at || 'value'}: expected ${expected.length} item(s), got ${actual.length}: ${JSON.stringify(actual)}`;
     for (let i = 0; i < expected.length; i++) {
       const m = partialMatch(actual[i], expected[i], `${at}[${i}]`);
       if (m) return m;
     }
     return null;
   }
-  if (actual === null || typeof actual !== 'object') return `${at || 'value'}: expected an object, got ${JSON.stringify(actual)}`;
+  if (actual === null || typeof actual !== 'object')
+    return `${at || 'value'}: expected an object, got ${JSON.stringify(actual)}`;
   for (const [k, v] of Object.entries(expected)) {
     const m = partialMatch((actual as Record<string, unknown>)[k], v, at ? `${at}.${k}` : k);
     if (m) return m;
@@ -101,7 +106,11 @@ function includesInOrder(actual: readonly string[], wanted: readonly string[]): 
 async function runScenario(flowFile: string, flowName: string, sc: Scenario, index: number): Promise<ScenarioReport> {
   const clock = new ManualClock();
   const durations = sc.durations ?? {};
-  const engines = new FakeEngines({ clock, http: sc.http ?? [], durationOf: (item) => durations[item] ?? defaultDuration(item) });
+  const engines = new FakeEngines({
+    clock,
+    http: sc.http ?? [],
+    durationOf: (item) => durations[item] ?? defaultDuration(item),
+  });
   const endpointId = sc.endpoint_id ?? 'test-endpoint';
   const log: string[] = [];
   const steps: string[] = [];
@@ -110,27 +119,46 @@ async function runScenario(flowFile: string, flowName: string, sc: Scenario, ind
   const name = sc.name ?? `scenario ${index + 1}`;
 
   const perform = (a: CallerAction): void => {
-    if (a.dtmf !== undefined) { log.push(`${fmtTime(clock.now())}  caller presses ${a.dtmf}`); engines.sendDtmf(endpointId, String(a.dtmf)); }
-    if (a.talk_ms !== undefined) { log.push(`${fmtTime(clock.now())}  caller talks for ${a.talk_ms} ms`); engines.talk(endpointId, a.talk_ms); }
-    if (a.silence) { log.push(`${fmtTime(clock.now())}  caller is silent`); engines.talk(endpointId, 0); }
-    if (a.end_membership) { log.push(`${fmtTime(clock.now())}  conference/bridge ends`); engines.endMembership(endpointId); }
-    if (a.hangup) { log.push(`${fmtTime(clock.now())}  caller hangs up`); engines.hangupCaller(endpointId); }
+    if (a.dtmf !== undefined) {
+      log.push(`${fmtTime(clock.now())}  caller presses ${a.dtmf}`);
+      engines.sendDtmf(endpointId, String(a.dtmf));
+    }
+    if (a.talk_ms !== undefined) {
+      log.push(`${fmtTime(clock.now())}  caller talks for ${a.talk_ms} ms`);
+      engines.talk(endpointId, a.talk_ms);
+    }
+    if (a.silence) {
+      log.push(`${fmtTime(clock.now())}  caller is silent`);
+      engines.talk(endpointId, 0);
+    }
+    if (a.end_membership) {
+      log.push(`${fmtTime(clock.now())}  conference/bridge ends`);
+      engines.endMembership(endpointId);
+    }
+    if (a.hangup) {
+      log.push(`${fmtTime(clock.now())}  caller hangs up`);
+      engines.hangupCaller(endpointId);
+    }
   };
   const relative = (sc.caller ?? []).filter((a) => a.on_step !== undefined);
   const service = new FlowService({
     engines,
     dir: path.dirname(flowFile),
-    emit: (type, p) => {
+    emit: (type, payload) => {
       if (type === 'flow.step') {
+        const p = payload as FlowEvents['flow.step'];
         const label = p.subflow ? `${String(p.subflow)}/${String(p.step)}` : String(p.step);
         steps.push(label);
-        log.push(`${fmtTime(clock.now())}  step ${label} (${String(p.type)})`);
+        log.push(`${fmtTime(clock.now())}  step ${label} (${p.step_type})`);
         const n = (stepSeen.get(label) ?? 0) + 1;
         stepSeen.set(label, n);
-        for (const a of relative) if (a.on_step === label && (a.occurrence ?? 1) === n) clock.setTimeout(() => perform(a), a.after_ms ?? 0);
+        for (const a of relative)
+          if (a.on_step === label && (a.occurrence ?? 1) === n) clock.setTimeout(() => perform(a), a.after_ms ?? 0);
       } else if (type === 'flow.completed') {
+        const p = payload as FlowEvents['flow.completed'];
         log.push(`${fmtTime(clock.now())}  completed: ${JSON.stringify(p.outcome)}`);
       } else if (type === 'flow.failed') {
+        const p = payload as FlowEvents['flow.failed'];
         log.push(`${fmtTime(clock.now())}  FAILED: ${JSON.stringify(p.error)}`);
       }
     },
@@ -141,16 +169,22 @@ async function runScenario(flowFile: string, flowName: string, sc: Scenario, ind
     const session = service.start(endpointId, flowName, sc.variables ?? {});
     const limit = sc.timeout_ms ?? 3_600_000;
     let finished = false;
-    void session.done.then(() => { finished = true; });
+    void session.done.then(() => {
+      finished = true;
+    });
     await clock.settle();
     while (!finished) {
       const next = clock.nextAt();
       if (next === null) {
-        failures.push(`the flow is still running in step '${session.currentStep ?? '?'}' and waits for something the script never does (hang up, a digit...)`);
+        failures.push(
+          `the flow is still running in step '${session.currentStep ?? '?'}' and waits for something the script never does (hang up, a digit...)`,
+        );
         break;
       }
       if (next > limit) {
-        failures.push(`the flow is still running after ${limit} ms (simulated), in step '${session.currentStep ?? '?'}'`);
+        failures.push(
+          `the flow is still running after ${limit} ms (simulated), in step '${session.currentStep ?? '?'}'`,
+        );
         break;
       }
       await clock.advanceTo(next);
@@ -159,23 +193,39 @@ async function runScenario(flowFile: string, flowName: string, sc: Scenario, ind
     await clock.settle();
 
     const x = sc.expect ?? {};
-    if (x.steps && JSON.stringify(x.steps) !== JSON.stringify(steps)) failures.push(`steps: expected ${x.steps.join(' → ')}\n           got      ${steps.join(' → ')}`);
-    if (x.steps_include && !includesInOrder(steps, x.steps_include)) failures.push(`steps: expected to include, in order, ${x.steps_include.join(' → ')}; got ${steps.join(' → ')}`);
-    if (x.status && session.status !== x.status) failures.push(`status: expected ${x.status}, got ${session.status}${session.error ? ` (${session.error.code}: ${session.error.message})` : ''}`);
+    if (x.steps && JSON.stringify(x.steps) !== JSON.stringify(steps))
+      failures.push(`steps: expected ${x.steps.join(' → ')}\n           got      ${steps.join(' → ')}`);
+    if (x.steps_include && !includesInOrder(steps, x.steps_include))
+      failures.push(`steps: expected to include, in order, ${x.steps_include.join(' → ')}; got ${steps.join(' → ')}`);
+    if (x.status && session.status !== x.status)
+      failures.push(
+        `status: expected ${x.status}, got ${session.status}${session.error ? ` (${session.error.code}: ${session.error.message})` : ''}`,
+      );
     if (x.outcome !== undefined) {
       const m = partialMatch(session.outcome, x.outcome, 'outcome');
       if (m) failures.push(m);
     }
-    if (x.error_code !== undefined && session.error?.code !== x.error_code) failures.push(`error code: expected ${x.error_code}, got ${session.error?.code ?? 'none'}`);
+    if (x.error_code !== undefined && session.error?.code !== x.error_code)
+      failures.push(`error code: expected ${x.error_code}, got ${session.error?.code ?? 'none'}`);
     if (x.variables) {
       const m = partialMatch(session.variables, x.variables, 'variables');
       if (m) failures.push(m);
     }
-    const played = engines.calls.filter((c) => c.kind === 'play' || c.kind === 'say').flatMap((c) => (c.kind === 'say' ? [`tts:${c.args[0] ?? ''}`] : c.args));
-    if (x.played && JSON.stringify(x.played) !== JSON.stringify(played)) failures.push(`played: expected ${JSON.stringify(x.played)}\n            got      ${JSON.stringify(played)}`);
-    if (x.played_include && !includesInOrder(played, x.played_include)) failures.push(`played: expected to include, in order, ${JSON.stringify(x.played_include)}; got ${JSON.stringify(played)}`);
+    const played = engines.calls
+      .filter((c) => c.kind === 'play' || c.kind === 'say')
+      .flatMap((c) => (c.kind === 'say' ? [`tts:${c.args[0] ?? ''}`] : c.args));
+    if (x.played && JSON.stringify(x.played) !== JSON.stringify(played))
+      failures.push(`played: expected ${JSON.stringify(x.played)}\n            got      ${JSON.stringify(played)}`);
+    if (x.played_include && !includesInOrder(played, x.played_include))
+      failures.push(
+        `played: expected to include, in order, ${JSON.stringify(x.played_include)}; got ${JSON.stringify(played)}`,
+      );
     if (x.http_requests) {
-      const reqs = engines.requests.map((r) => ({ method: r.method, url: r.url, body: r.body === undefined ? undefined : tryJson(r.body) }));
+      const reqs = engines.requests.map((r) => ({
+        method: r.method,
+        url: r.url,
+        body: r.body === undefined ? undefined : tryJson(r.body),
+      }));
       const m = partialMatch(reqs, x.http_requests, 'http_requests');
       if (m) failures.push(m);
     }
@@ -184,12 +234,23 @@ async function runScenario(flowFile: string, flowName: string, sc: Scenario, ind
       const m = partialMatch(recs, x.recordings, 'recordings');
       if (m) failures.push(m);
     }
-    if (x.max_duration_ms !== undefined && clock.now() > x.max_duration_ms) failures.push(`took ${clock.now()} ms (simulated), more than ${x.max_duration_ms}`);
+    if (x.max_duration_ms !== undefined && clock.now() > x.max_duration_ms)
+      failures.push(`took ${clock.now()} ms (simulated), more than ${x.max_duration_ms}`);
     if (engines.activePlaybacks || engines.activeRecordings || engines.activeMemberships) {
-      failures.push(`left running after the end: ${engines.activePlaybacks} playback(s), ${engines.activeRecordings} recording(s), ${engines.activeMemberships} conference/bridge membership(s)`);
+      failures.push(
+        `left running after the end: ${engines.activePlaybacks} playback(s), ${engines.activeRecordings} recording(s), ${engines.activeMemberships} conference/bridge membership(s)`,
+      );
     }
     if (engines.dtmfListeners) failures.push(`left ${engines.dtmfListeners} DTMF listener(s) subscribed after the end`);
-    return { name, passed: failures.length === 0, failures, log, steps, outcome: session.outcome, durationMs: clock.now() };
+    return {
+      name,
+      passed: failures.length === 0,
+      failures,
+      log,
+      steps,
+      outcome: session.outcome,
+      durationMs: clock.now(),
+    };
   } catch (err) {
     failures.push(`error: ${(err as Error).message}`);
     return { name, passed: false, failures, log, steps, outcome: null, durationMs: clock.now() };
@@ -199,7 +260,11 @@ async function runScenario(flowFile: string, flowName: string, sc: Scenario, ind
 }
 
 function tryJson(s: string): unknown {
-  try { return JSON.parse(s) as unknown; } catch { return s; }
+  try {
+    return JSON.parse(s) as unknown;
+  } catch {
+    return s;
+  }
 }
 
 /** Runs every scenario of `scriptFile` against the flow in `flowFile`. */
@@ -210,12 +275,18 @@ export async function runScript(flowFile: string, scriptFile: string): Promise<S
   try {
     doc = parseYaml(fs.readFileSync(scriptFile, 'utf8'));
   } catch (err) {
-    return { flow: loaded.flow.name, passed: false, problems: [`${scriptFile}: ${(err as Error).message}`], scenarios: [] };
+    return {
+      flow: loaded.flow.name,
+      passed: false,
+      problems: [`${scriptFile}: ${(err as Error).message}`],
+      scenarios: [],
+    };
   }
   const d = (doc ?? {}) as Scenario & { scenarios?: Scenario[] };
   const list = Array.isArray(d.scenarios) ? d.scenarios.map((s) => ({ ...pickShared(d), ...s })) : [d];
   const scenarios: ScenarioReport[] = [];
-  for (const [i, sc] of list.entries()) scenarios.push(await runScenario(path.resolve(flowFile), loaded.flow.name, sc, i));
+  for (const [i, sc] of list.entries())
+    scenarios.push(await runScenario(path.resolve(flowFile), loaded.flow.name, sc, i));
   return { flow: loaded.flow.name, passed: scenarios.every((s) => s.passed), problems: [], scenarios };
 }
 
@@ -235,11 +306,15 @@ export function formatReport(r: ScriptReport, verbose = false): string {
   const lines: string[] = [];
   for (const p of r.problems) lines.push(`  ${p}`);
   for (const s of r.scenarios) {
-    lines.push(`${s.passed ? 'PASS' : 'FAIL'}  ${r.flow}: ${s.name}  (${(s.durationMs / 1000).toFixed(1)} s simulated)`);
+    lines.push(
+      `${s.passed ? 'PASS' : 'FAIL'}  ${r.flow}: ${s.name}  (${(s.durationMs / 1000).toFixed(1)} s simulated)`,
+    );
     if (verbose || !s.passed) for (const l of s.log) lines.push(`    ${l}`);
     for (const f of s.failures) lines.push(`    ✗ ${f}`);
   }
   const passed = r.scenarios.filter((s) => s.passed).length;
-  lines.push(`${r.passed ? 'ok' : 'FAILED'}: ${passed}/${r.scenarios.length} scenario(s) passed${r.problems.length ? `, ${r.problems.length} problem(s) in the flow` : ''}`);
+  lines.push(
+    `${r.passed ? 'ok' : 'FAILED'}: ${passed}/${r.scenarios.length} scenario(s) passed${r.problems.length ? `, ${r.problems.length} problem(s) in the flow` : ''}`,
+  );
   return lines.join('\n');
 }

@@ -24,4 +24,3 @@ export interface Codec {
   /** Release native/WASM state. Idempotent. */
   close?(): void;
 }
-

@@ -13,7 +13,7 @@ import { G711Plc } from './G711Plc.ts';
 
 /** G.191 alaw_compress for one 16-bit sample (only the 12 MSBs are significant). */
 function alawCompressRef(x: number): number {
-  let ix = x < 0 ? (~x) >> 4 : x >> 4; // one's complement for negatives: 0 <= ix < 2048
+  let ix = x < 0 ? ~x >> 4 : x >> 4; // one's complement for negatives: 0 <= ix < 2048
   if (ix > 15) {
     let iexp = 1;
     while (ix > 16 + 15) {
@@ -40,7 +40,7 @@ function alawExpandRef(code: number): number {
 
 /** G.191 ulaw_compress for one 16-bit sample (only the 14 MSBs are significant). */
 function ulawCompressRef(x: number): number {
-  let absno = x < 0 ? ((~x) >> 2) + 33 : (x >> 2) + 33; // 33: offset between A- and µ-law thresholds
+  let absno = x < 0 ? (~x >> 2) + 33 : (x >> 2) + 33; // 33: offset between A- and µ-law thresholds
   if (absno > 0x1fff) absno = 0x1fff;
   let i = absno >> 6;
   let segno = 1;

@@ -16,15 +16,17 @@ export { OpusCodec } from './opus.ts';
  * rates per RFC 3551 table 4 (G.722's 8000 is the RFC's historical clock rate, section 4.5.2);
  * Opus per RFC 7587 (48000/2 always); L16 at telephony rates uses dynamic payload types.
  */
-export const CODEC_INFO: readonly Readonly<CodecInfo>[] = Object.freeze([
-  { name: 'opus', clockRate: 48000, sampleRate: 48000, rtpmapChannels: 2 },
-  { name: 'g722', staticPayloadType: 9, clockRate: 8000, sampleRate: 16000 },
-  { name: 'pcmu', staticPayloadType: 0, clockRate: 8000, sampleRate: 8000 },
-  { name: 'pcma', staticPayloadType: 8, clockRate: 8000, sampleRate: 8000 },
-  { name: 'l16', clockRate: 48000, sampleRate: 48000 },
-  { name: 'l16', clockRate: 16000, sampleRate: 16000 },
-  { name: 'l16', clockRate: 8000, sampleRate: 8000 },
-].map((c) => Object.freeze(c)));
+export const CODEC_INFO: readonly Readonly<CodecInfo>[] = Object.freeze(
+  [
+    { name: 'opus', clockRate: 48000, sampleRate: 48000, rtpmapChannels: 2 },
+    { name: 'g722', staticPayloadType: 9, clockRate: 8000, sampleRate: 16000 },
+    { name: 'pcmu', staticPayloadType: 0, clockRate: 8000, sampleRate: 8000 },
+    { name: 'pcma', staticPayloadType: 8, clockRate: 8000, sampleRate: 8000 },
+    { name: 'l16', clockRate: 48000, sampleRate: 48000 },
+    { name: 'l16', clockRate: 16000, sampleRate: 16000 },
+    { name: 'l16', clockRate: 8000, sampleRate: 8000 },
+  ].map((c) => Object.freeze(c)),
+);
 
 /** The CodecInfo for an rtpmap name (case-insensitive) and optional clock rate, if we support it. */
 export function findCodecInfo(name: string, clockRate?: number): Readonly<CodecInfo> | undefined {

@@ -82,8 +82,10 @@ export interface OpusOptions {
 export function opusFrameSamples(toc: number, rate: number): number {
   const config = toc >> 3;
   let per48: number;
-  if (config < 12) per48 = [480, 960, 1920, 2880][config & 3]!; // SILK 10/20/40/60 ms
-  else if (config < 16) per48 = (config & 1) === 0 ? 480 : 960; // hybrid 10/20 ms
+  if (config < 12)
+    per48 = [480, 960, 1920, 2880][config & 3]!; // SILK 10/20/40/60 ms
+  else if (config < 16)
+    per48 = (config & 1) === 0 ? 480 : 960; // hybrid 10/20 ms
   else per48 = 120 << (config & 3); // CELT 2.5/5/10/20 ms
   return (per48 * rate) / 48000;
 }
@@ -145,7 +147,10 @@ export class OpusCodec implements Codec {
     this.#ctl(h._encoder_ctl(OPUS_SET_BITRATE, this.bitrate), 'bitrate');
     this.#ctl(h._encoder_ctl(OPUS_SET_COMPLEXITY, options.complexity ?? 5), 'complexity');
     this.#ctl(h._encoder_ctl(OPUS_SET_INBAND_FEC, this.fec ? 1 : 0), 'inband fec');
-    this.#ctl(h._encoder_ctl(OPUS_SET_PACKET_LOSS_PERC, options.packetLossPercent ?? (this.fec ? 10 : 0)), 'packet loss');
+    this.#ctl(
+      h._encoder_ctl(OPUS_SET_PACKET_LOSS_PERC, options.packetLossPercent ?? (this.fec ? 10 : 0)),
+      'packet loss',
+    );
     this.#ctl(h._encoder_ctl(OPUS_SET_DTX, options.dtx ? 1 : 0), 'dtx');
   }
 
@@ -208,7 +213,7 @@ export class OpusCodec implements Codec {
     const heap = this.#native.HEAPU16;
     const base = this.#pcmOut >> 1;
     const m = n < room ? n : room;
-    for (let i = 0, j = base; i < m; i++, j += 2) out[at + i] = (heap[j]! | (heap[j + 1]! << 8)) << 16 >> 16;
+    for (let i = 0, j = base; i < m; i++, j += 2) out[at + i] = ((heap[j]! | (heap[j + 1]! << 8)) << 16) >> 16;
     return m;
   }
 
@@ -240,7 +245,10 @@ export class OpusCodec implements Codec {
    */
   decodeFec(nextPayload: Uint8Array, out: Int16Array): number {
     const samples = nextPayload.length > 0 ? opusFrameSamples(nextPayload[0]!, this.sampleRate) : 0;
-    return this.conceal(out, samples > 0 && samples <= out.length ? samples : Math.min(out.length, this.sampleRate / 50));
+    return this.conceal(
+      out,
+      samples > 0 && samples <= out.length ? samples : Math.min(out.length, this.sampleRate / 50),
+    );
   }
 
   close(): void {

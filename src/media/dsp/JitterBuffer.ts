@@ -69,7 +69,15 @@ export class JitterBuffer {
   readonly maxPayload: number;
   readonly minDelayMs: number;
   readonly maxDelayMs: number;
-  readonly stats: JitterBufferStats = { received: 0, late: 0, lost: 0, concealed: 0, duplicates: 0, discarded: 0, resets: 0 };
+  readonly stats: JitterBufferStats = {
+    received: 0,
+    late: 0,
+    lost: 0,
+    concealed: 0,
+    duplicates: 0,
+    discarded: 0,
+    resets: 0,
+  };
 
   readonly #mask: number;
   readonly #ring: Uint8Array;
@@ -160,7 +168,12 @@ export class JitterBuffer {
         d = 0;
       }
       if (d < 0) {
-        if (d > -this.capacity && this.#seqs[seq & this.#mask] === seq && this.#lengths[seq & this.#mask] === CONSUMED_SLOT) stats.duplicates++;
+        if (
+          d > -this.capacity &&
+          this.#seqs[seq & this.#mask] === seq &&
+          this.#lengths[seq & this.#mask] === CONSUMED_SLOT
+        )
+          stats.duplicates++;
         else if (d > -this.capacity) stats.late++;
         else this.#restart(seq, ts, arrivalMs); // far behind: a new stream
         if (d > -this.capacity) return false;
@@ -298,7 +311,10 @@ export class JitterBuffer {
   #watchDepth(depth: number): void {
     if (this.#windowCount === 0 || depth < this.#windowMinDepth) this.#windowMinDepth = depth;
     const excessMs = (this.#windowMinDepth - 1) * this.frameMs - this.targetDelayMs;
-    if (depth * this.frameMs > this.maxDelayMs + this.frameMs || (++this.#windowCount >= SHRINK_WINDOW && excessMs >= this.frameMs)) {
+    if (
+      depth * this.frameMs > this.maxDelayMs + this.frameMs ||
+      (++this.#windowCount >= SHRINK_WINDOW && excessMs >= this.frameMs)
+    ) {
       const idx = this.#playSeq & this.#mask;
       if (this.#lengths[idx]! >= 0 && this.#seqs[idx] === this.#playSeq) {
         this.#lengths[idx] = CONSUMED_SLOT;

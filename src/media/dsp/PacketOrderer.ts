@@ -52,7 +52,15 @@ export class PacketOrderer {
   readonly maxPayload: number;
   readonly reorderMs: number;
   readonly reorderPackets: number;
-  readonly stats: PacketOrdererStats = { received: 0, late: 0, lost: 0, duplicates: 0, reordered: 0, discarded: 0, resets: 0 };
+  readonly stats: PacketOrdererStats = {
+    received: 0,
+    late: 0,
+    lost: 0,
+    duplicates: 0,
+    reordered: 0,
+    discarded: 0,
+    resets: 0,
+  };
   /** Of the packet last handed out (or declared lost): sequence number, timestamp, arrival. */
   seq = 0;
   ts = 0;
@@ -97,7 +105,14 @@ export class PacketOrderer {
    * Stores a copy of `payload` (of its `length` bytes from `offset`: a received datagram needs no
    * view made per packet); false when it was not kept (late, duplicate, too large).
    */
-  put(seq: number, ts: number, payload: Uint8Array, arrivalMs: number, offset = 0, length = payload.length - offset): boolean {
+  put(
+    seq: number,
+    ts: number,
+    payload: Uint8Array,
+    arrivalMs: number,
+    offset = 0,
+    length = payload.length - offset,
+  ): boolean {
     const stats = this.stats;
     if (length > this.maxPayload) {
       stats.discarded++;

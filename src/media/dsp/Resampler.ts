@@ -71,7 +71,7 @@ function design(fromRate: number, toRate: number): Design {
   // Taps per phase rounded up to a multiple of 4 (zero padded) for the unrolled inner loop.
   const taps = Math.ceil(n0 / up / 4) * 4;
   const beta = 0.1102 * (ATTENUATION_DB - 8.7);
-  const fc = ((PASSBAND + STOPBAND) / 2) * fmin / fsd; // normalised cutoff, cycles per sample
+  const fc = (((PASSBAND + STOPBAND) / 2) * fmin) / fsd; // normalised cutoff, cycles per sample
   const mid = (n0 - 1) / 2;
   const h = new Float64Array(taps * up); // zero padded past n0
   let sum = 0;

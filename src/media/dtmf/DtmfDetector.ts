@@ -169,7 +169,10 @@ export class DtmfDetector {
   constructor(options: DtmfDetectorOptions = {}) {
     this.sampleRate = options.sampleRate ?? RATE;
     if (this.sampleRate !== 8000 && this.sampleRate !== 16000 && this.sampleRate !== 48000) {
-      throw new ValidationError('UNSUPPORTED_RATE', `DtmfDetector takes 8000, 16000 or 48000 Hz, got ${this.sampleRate}; resample first`);
+      throw new ValidationError(
+        'UNSUPPORTED_RATE',
+        `DtmfDetector takes 8000, 16000 or 48000 Hz, got ${this.sampleRate}; resample first`,
+      );
     }
     this.#onDigit = options.onDigit;
     this.#onDigitStart = options.onDigitStart;
@@ -455,7 +458,8 @@ export class DtmfDetector {
     // The energy share test below, with each tone's power at its largest possible correction
     // (the offset is at most maxDev): if even that fails, the measured offsets cannot pass it.
     const total = (this.#prevEnergy + this.#energy) / N;
-    if (this.#prefilter && rowRaw / this.#minRectGain[row]! + colRaw / this.#minRectGain[col]! < total * this.#toTotal) return -1;
+    if (this.#prefilter && rowRaw / this.#minRectGain[row]! + colRaw / this.#minRectGain[col]! < total * this.#toTotal)
+      return -1;
     this.#stats.measured++;
 
     if (!this.#measure(row)) return -1;
@@ -530,8 +534,11 @@ export class DtmfDetector {
       }
       const mag = Math.sqrt(re * re + im * im);
       if (k === 0) m0 = mag;
-      else if (k === 1) { m1 = mag; re1 = re; im1 = im; }
-      else m2 = mag;
+      else if (k === 1) {
+        m1 = mag;
+        re1 = re;
+        im1 = im;
+      } else m2 = mag;
     }
     const denom = m0 + 2 * m1 + m2;
     if (denom <= 0) return false;

@@ -2,9 +2,7 @@
  * Shared DTMF vocabulary: digits, RFC 4733 event codes and the event every detector reports.
  */
 
-export type DtmfDigit =
-  | '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9'
-  | '*' | '#' | 'A' | 'B' | 'C' | 'D';
+export type DtmfDigit = '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9' | '*' | '#' | 'A' | 'B' | 'C' | 'D';
 
 import type { DtmfSource } from '../../protocol/dtmf.ts';
 

@@ -85,7 +85,10 @@ export class DtmfGenerator {
     this.#lowAmp = dbm0ToAmplitude(this.levelDbm0);
     this.#highAmp = dbm0ToAmplitude(this.levelDbm0 + this.twistDb);
     if (this.#lowAmp + this.#highAmp > 32767) {
-      throw new ValidationError('INVALID_DTMF_OPTIONS', `level ${this.levelDbm0} dBm0 with twist ${this.twistDb} dB would clip`);
+      throw new ValidationError(
+        'INVALID_DTMF_OPTIONS',
+        `level ${this.levelDbm0} dBm0 with twist ${this.twistDb} dB would clip`,
+      );
     }
     this.#rampSamples = Math.round(((options.rampMs ?? 2) * this.sampleRate) / 1000);
   }

@@ -91,7 +91,13 @@ export class Rfc4733Receiver {
   readonly #onDigitStart: ((digit: DtmfDigit, startMs: number) => void) | undefined;
   readonly #states: PressState[] = [];
   readonly #stats: Rfc4733ReceiverStats = {
-    packets: 0, malformed: 0, nonDigit: 0, duplicates: 0, late: 0, timeouts: 0, digits: 0,
+    packets: 0,
+    malformed: 0,
+    nonDigit: 0,
+    duplicates: 0,
+    late: 0,
+    timeouts: 0,
+    digits: 0,
   };
 
   constructor(options: Rfc4733ReceiverOptions = {}) {
@@ -220,7 +226,10 @@ export class Rfc4733Receiver {
     let st: PressState | undefined;
     if (this.#states.length >= MAX_SSRCS) {
       for (let i = 0; i < this.#states.length; i++) {
-        if (!this.#states[i]!.open) { st = this.#states[i]!; break; }
+        if (!this.#states[i]!.open) {
+          st = this.#states[i]!;
+          break;
+        }
       }
       st ??= this.#states[0]!;
       st.open = false;

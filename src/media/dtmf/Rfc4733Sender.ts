@@ -206,8 +206,11 @@ export class Rfc4733Sender {
    */
   payloadsFor(digit: string, durationMs: number = this.durationMs): Rfc4733Packet[] {
     const s = new Rfc4733Sender({
-      clockRate: this.clockRate, ptimeMs: this.ptimeMs, updateMs: this.updateMs,
-      volume: this.volume, gapMs: 0,
+      clockRate: this.clockRate,
+      ptimeMs: this.ptimeMs,
+      updateMs: this.updateMs,
+      volume: this.volume,
+      gapMs: 0,
     });
     if (digit.length !== 1) throw new ValidationError('INVALID_DTMF', 'payloadsFor() takes exactly one digit');
     s.send(digit, durationMs);

@@ -88,7 +88,16 @@ export class BridgeLink implements MediaSink {
     return a && b && !sameCodec(a.codec, b.codec) ? 'transcode' : 'relay';
   }
 
-  onPacket(buf: Buffer, payloadOffset: number, payloadLength: number, isEvent: boolean, seq: number, ts: number, ssrc: number, nowMs: number): void {
+  onPacket(
+    buf: Buffer,
+    payloadOffset: number,
+    payloadLength: number,
+    isEvent: boolean,
+    seq: number,
+    ts: number,
+    ssrc: number,
+    nowMs: number,
+  ): void {
     const src = this.#from.media;
     const dst = this.#target.media();
     if (src === null || dst === null) return;
@@ -111,7 +120,10 @@ export class BridgeLink implements MediaSink {
       const dstEventClock = dst.telephoneEvent.clockRate;
       if (srcEventClock !== dstEventClock && payloadLength >= 4) {
         const at = payloadOffset + 2;
-        const duration = Math.min(0xffff, Math.round((((buf[at]! << 8) | buf[at + 1]!) * dstEventClock) / srcEventClock));
+        const duration = Math.min(
+          0xffff,
+          Math.round((((buf[at]! << 8) | buf[at + 1]!) * dstEventClock) / srcEventClock),
+        );
         buf[at] = duration >>> 8;
         buf[at + 1] = duration & 0xff;
       }
@@ -247,7 +259,15 @@ export class BridgeLink implements MediaSink {
    * in the input timestamps (silence suppression, loss, a new source) restarts the framing at
    * the input's time so audio stays aligned with the clock.
    */
-  #transcode(payload: Uint8Array, marker: boolean, src: EndpointMediaConfig, dst: EndpointMediaConfig, source: number, tsIn: number, nowMs: number): void {
+  #transcode(
+    payload: Uint8Array,
+    marker: boolean,
+    src: EndpointMediaConfig,
+    dst: EndpointMediaConfig,
+    source: number,
+    tsIn: number,
+    nowMs: number,
+  ): void {
     const transcoder = this.#transcoderFor(src, dst);
     const backlog = transcoder.backlogClock;
     if (!this.#framing || tsDiff(tsIn, this.#nextInTs) !== 0) {
@@ -283,7 +303,8 @@ export class BridgeLink implements MediaSink {
 
   #transcoderFor(src: EndpointMediaConfig, dst: EndpointMediaConfig): Transcoder {
     // Per packet: the key is built only when either leg's media changed.
-    if (this.#transcoder !== null && src === this.#transcoderSrc && dst === this.#transcoderDst) return this.#transcoder;
+    if (this.#transcoder !== null && src === this.#transcoderSrc && dst === this.#transcoderDst)
+      return this.#transcoder;
     const key = `${src.codec.name}/${src.codec.clockRate}>${dst.codec.name}/${dst.codec.clockRate}`;
     if (this.#transcoder === null || key !== this.#transcoderKey) {
       if (this.#transcoder) this.#transcoder.close();

@@ -1,7 +1,15 @@
 import { InvalidStateError, NotFoundError, ValidationError } from '../../common/errors.ts';
 import type {
-  ConferenceInfo, ConferenceRequests, ConferenceSettings, ConferenceStats, Handlers, NotificationType, ParticipantChanges,
-  ParticipantInfo, PlaybackFinished, WorkerNotifications,
+  ConferenceInfo,
+  ConferenceRequests,
+  ConferenceSettings,
+  ConferenceStats,
+  Handlers,
+  NotificationType,
+  ParticipantChanges,
+  ParticipantInfo,
+  PlaybackFinished,
+  WorkerNotifications,
 } from '../../protocol/index.ts';
 import type { FinishReason } from '../playback/Player.ts';
 import type { AudioTap } from './EndpointAudio.ts';
@@ -29,7 +37,8 @@ export function findConference(ctx: WorkerContext, conferenceId: string): Confer
 
 // The control plane is typed, but the worker still checks the values it is handed.
 function id(v: unknown, key: string): string {
-  if (typeof v !== 'string' || !ID.test(v)) throw new ValidationError('VALIDATION_ERROR', `${key} must be an id of 1..128 [A-Za-z0-9_.:-]`);
+  if (typeof v !== 'string' || !ID.test(v))
+    throw new ValidationError('VALIDATION_ERROR', `${key} must be an id of 1..128 [A-Za-z0-9_.:-]`);
   return v;
 }
 
@@ -41,13 +50,15 @@ function bool(v: unknown, key: string, dflt: boolean): boolean {
 
 function int(v: unknown, key: string, dflt: number, min: number, max: number): number {
   if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new ValidationError('VALIDATION_ERROR', `${key} must be an integer in [${min}, ${max}]`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    throw new ValidationError('VALIDATION_ERROR', `${key} must be an integer in [${min}, ${max}]`);
   return v;
 }
 
 function db(v: unknown, key: string): number | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < -60 || v > 24) throw new ValidationError('VALIDATION_ERROR', `${key} must be a number of dB in [-60, 24]`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < -60 || v > 24)
+    throw new ValidationError('VALIDATION_ERROR', `${key} must be a number of dB in [-60, 24]`);
   return v;
 }
 
@@ -107,7 +118,8 @@ export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHo
   #participant(room: ConferenceRoom, params: { endpointId: string }): Participant {
     const eid = id(params.endpointId, 'endpointId');
     const p = room.participants.get(eid);
-    if (p === undefined) throw new NotFoundError('PARTICIPANT_NOT_FOUND', `endpoint ${eid} is not in conference ${room.id}`);
+    if (p === undefined)
+      throw new NotFoundError('PARTICIPANT_NOT_FOUND', `endpoint ${eid} is not in conference ${room.id}`);
     return p;
   }
 
@@ -145,7 +157,8 @@ export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHo
     'conference.stopPlay': (params) => {
       const room = this.#room(params);
       const pid = id(params.playbackId, 'playbackId');
-      if (!room.stopPlayback(pid)) throw new NotFoundError('PLAYBACK_NOT_FOUND', `no playback ${pid} in conference ${room.id}`);
+      if (!room.stopPlayback(pid))
+        throw new NotFoundError('PLAYBACK_NOT_FOUND', `no playback ${pid} in conference ${room.id}`);
       return {};
     },
   };
@@ -165,9 +178,11 @@ export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHo
     const cid = id(params.conferenceId, 'conferenceId');
     if (this.#rooms.has(cid)) throw new InvalidStateError('CONFERENCE_EXISTS', `conference ${cid} exists`);
     const rate = int(params.sampleRate, 'sampleRate', 8000, 8000, 48000);
-    if (rate !== 8000 && rate !== 16000 && rate !== 48000) throw new ValidationError('VALIDATION_ERROR', 'sampleRate must be 8000, 16000 or 48000');
+    if (rate !== 8000 && rate !== 16000 && rate !== 48000)
+      throw new ValidationError('VALIDATION_ERROR', 'sampleRate must be 8000, 16000 or 48000');
     const holdMusic: unknown = params.holdMusic === undefined ? DEFAULT_HOLD_MUSIC : params.holdMusic;
-    if (typeof holdMusic !== 'string' || holdMusic.length === 0 || holdMusic.length > 1024) throw new ValidationError('VALIDATION_ERROR', 'holdMusic must be a media item');
+    if (typeof holdMusic !== 'string' || holdMusic.length === 0 || holdMusic.length > 1024)
+      throw new ValidationError('VALIDATION_ERROR', 'holdMusic must be a media item');
     const options: RoomOptions = {
       sampleRate: rate,
       maxParticipants: int(params.maxParticipants, 'maxParticipants', 0, 0, 10_000),
@@ -190,23 +205,39 @@ export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHo
     const room = this.#room(params);
     const eid = id(params.endpointId, 'endpointId');
     const other = this.#byEndpoint.get(eid);
-    if (other !== undefined) throw new InvalidStateError('ALREADY_IN_CONFERENCE', `endpoint ${eid} is already in conference ${other.id}`);
+    if (other !== undefined)
+      throw new InvalidStateError('ALREADY_IN_CONFERENCE', `endpoint ${eid} is already in conference ${other.id}`);
     let endpoint: RtpEndpoint;
     try {
       endpoint = this.#ctx.endpoint(eid);
     } catch (err) {
       if (err instanceof NotFoundError) {
-        throw new InvalidStateError('CONFERENCE_WORKER_MISMATCH', `endpoint ${eid} is not on media worker ${this.#ctx.workerIndex}, where conference ${room.id} lives: create participant endpoints with affinity = the conference id`);
+        throw new InvalidStateError(
+          'CONFERENCE_WORKER_MISMATCH',
+          `endpoint ${eid} is not on media worker ${this.#ctx.workerIndex}, where conference ${room.id} lives: create participant endpoints with affinity = the conference id`,
+        );
       }
       throw err;
     }
     if (endpoint.closed) throw new InvalidStateError('ENDPOINT_CLOSED', `endpoint ${eid} is closed`);
-    if (endpoint.media === null) throw new InvalidStateError('ENDPOINT_NOT_NEGOTIATED', `endpoint ${eid} has no negotiated media yet (send its remote SDP first)`);
-    if (endpoint.sink !== null) throw new InvalidStateError('ENDPOINT_BRIDGED', `endpoint ${eid} is bridged; unbridge it before it joins a conference`);
+    if (endpoint.media === null)
+      throw new InvalidStateError(
+        'ENDPOINT_NOT_NEGOTIATED',
+        `endpoint ${eid} has no negotiated media yet (send its remote SDP first)`,
+      );
+    if (endpoint.sink !== null)
+      throw new InvalidStateError(
+        'ENDPOINT_BRIDGED',
+        `endpoint ${eid} is bridged; unbridge it before it joins a conference`,
+      );
     const c = flagChanges(params);
     const flags: ParticipantFlags = {
-      muted: c.muted ?? false, deaf: c.deaf ?? false, moderator: c.moderator ?? false, hold: c.hold ?? false,
-      gainDb: c.gainDb ?? 0, outputGainDb: c.outputGainDb ?? 0,
+      muted: c.muted ?? false,
+      deaf: c.deaf ?? false,
+      moderator: c.moderator ?? false,
+      hold: c.hold ?? false,
+      gainDb: c.gainDb ?? 0,
+      outputGainDb: c.outputGainDb ?? 0,
     };
     const p = room.join(endpoint, this.#ctx.audio(eid), flags);
     this.#byEndpoint.set(eid, room);
@@ -214,15 +245,23 @@ export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHo
     return participantInfo(p);
   }
 
-  async play(params: ConferenceRequests['conference.play']['params']): Promise<{ playbackId: string; conferenceId: string }> {
+  async play(
+    params: ConferenceRequests['conference.play']['params'],
+  ): Promise<{ playbackId: string; conferenceId: string }> {
     const room = this.#room(params);
     const pid = id(params.playbackId, 'playbackId');
     const media: unknown = params.media;
-    if (!Array.isArray(media) || media.length === 0 || media.length > MAX_MEDIA_ITEMS || !media.every((m) => typeof m === 'string')) {
+    if (
+      !Array.isArray(media) ||
+      media.length === 0 ||
+      media.length > MAX_MEDIA_ITEMS ||
+      !media.every((m) => typeof m === 'string')
+    ) {
       throw new ValidationError('INVALID_MEDIA', `media must be a list of 1..${MAX_MEDIA_ITEMS} strings`);
     }
     const loop: unknown = params.loop;
-    if (loop !== undefined && typeof loop !== 'boolean' && !(typeof loop === 'number' && loop >= 0)) throw new ValidationError('INVALID_PLAYBACK', 'loop must be a boolean or a count');
+    if (loop !== undefined && typeof loop !== 'boolean' && !(typeof loop === 'number' && loop >= 0))
+      throw new ValidationError('INVALID_PLAYBACK', 'loop must be a boolean or a count');
     const source = await preparePlayer(this.#playback, media, room.sampleRate, loop === undefined ? {} : { loop });
     if (room.ended) {
       source.detach('closed');
@@ -230,7 +269,12 @@ export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHo
     }
     source.player.on('finished', (reason: FinishReason, info: { error?: Error; playedSamples: number }) => {
       room.stopPlayback(pid);
-      const payload: PlaybackFinished = { playbackId: pid, conferenceId: room.id, reason, playedMs: Math.round((info.playedSamples * 1000) / room.sampleRate) };
+      const payload: PlaybackFinished = {
+        playbackId: pid,
+        conferenceId: room.id,
+        reason,
+        playedMs: Math.round((info.playedSamples * 1000) / room.sampleRate),
+      };
       if (info.error !== undefined) payload.error = info.error.message;
       this.notify('playback.finished', payload);
     });
@@ -339,9 +383,17 @@ export class ConferenceEngine implements MediaEngine<ConferenceRequests>, RoomHo
       return 100;
     };
     return {
-      conferences: this.#rooms.size, participants, mixes, mixCpuMs: cpu,
-      tickLateP50Ms: quantile(0.5), tickLateP99Ms: quantile(0.99), tickLateMaxMs: quantile(1),
-      jbReceived: jb.received, jbLate: jb.late, jbLost: jb.lost, jbConcealed: jb.concealed,
+      conferences: this.#rooms.size,
+      participants,
+      mixes,
+      mixCpuMs: cpu,
+      tickLateP50Ms: quantile(0.5),
+      tickLateP99Ms: quantile(0.99),
+      tickLateMaxMs: quantile(1),
+      jbReceived: jb.received,
+      jbLate: jb.late,
+      jbLost: jb.lost,
+      jbConcealed: jb.concealed,
     };
   }
 

@@ -38,7 +38,12 @@ export class DtmfEngine implements MediaEngine<DtmfRequests> {
   readonly #ctx: WorkerContext;
   readonly #states = new Map<string, EndpointDtmf>();
   readonly #counters: DtmfCounters = {
-    rfc4733Digits: 0, inbandDigits: 0, suppressed: 0, sentRfc4733: 0, sentInband: 0, eventPacketsSent: 0,
+    rfc4733Digits: 0,
+    inbandDigits: 0,
+    suppressed: 0,
+    sentRfc4733: 0,
+    sentInband: 0,
+    eventPacketsSent: 0,
   };
   #converted = 0;
   /** In-band analysis work of endpoints already closed. */
@@ -90,8 +95,12 @@ export class DtmfEngine implements MediaEngine<DtmfRequests> {
     const work: InbandWork = { ...this.#closedWork };
     for (const state of this.#states.values()) state.addInbandWork(work);
     return {
-      endpoints: this.#states.size, ...this.#counters, converted: this.#converted,
-      inbandWindows: work.windows, inbandAnalysed: work.analysed, inbandMeasured: work.measured,
+      endpoints: this.#states.size,
+      ...this.#counters,
+      converted: this.#converted,
+      inbandWindows: work.windows,
+      inbandAnalysed: work.analysed,
+      inbandMeasured: work.measured,
     };
   }
 
@@ -106,8 +115,14 @@ export class DtmfEngine implements MediaEngine<DtmfRequests> {
     if (state) return state;
     const ep = this.#ctx.endpoint(endpointId);
     const mode = this.#ctx.settings.dtmfInband;
-    state = new EndpointDtmf(ep, () => this.#ctx.audio(endpointId), this.#ctx.clock, this.#counters, this.#onPress,
-      mode === 'on' || mode === 'off' ? mode : 'auto');
+    state = new EndpointDtmf(
+      ep,
+      () => this.#ctx.audio(endpointId),
+      this.#ctx.clock,
+      this.#counters,
+      this.#onPress,
+      mode === 'on' || mode === 'off' ? mode : 'auto',
+    );
     this.#states.set(endpointId, state);
     state.configure();
     return state;
@@ -124,7 +139,8 @@ export class DtmfEngine implements MediaEngine<DtmfRequests> {
       throw new ValidationError('INVALID_DTMF', `durationMs must be ${MIN_DTMF_DURATION_MS}-${MAX_DTMF_DURATION_MS}`);
     }
     const upper = digits.toUpperCase();
-    if (state.endpoint.media === null) throw new InvalidStateError('ENDPOINT_NOT_CONFIGURED', `endpoint ${state.id} has no negotiated media`);
+    if (state.endpoint.media === null)
+      throw new InvalidStateError('ENDPOINT_NOT_CONFIGURED', `endpoint ${state.id} has no negotiated media`);
     if (state.telephoneEvent) {
       await state.sendEvents(upper, durationMs);
       return { digits: upper, method: 'rfc4733' };
@@ -135,7 +151,10 @@ export class DtmfEngine implements MediaEngine<DtmfRequests> {
 
   readonly #onPress = (state: EndpointDtmf, event: DtmfEvent): void => {
     this.#ctx.notify('endpoint.dtmf', {
-      endpointId: state.id, digit: event.digit, source: event.source, durationMs: Math.round(event.durationMs),
+      endpointId: state.id,
+      digit: event.digit,
+      source: event.source,
+      durationMs: Math.round(event.durationMs),
     });
     this.#ctx.emitDigit(state.id, event.digit);
     this.#convert(state, event);
@@ -153,12 +172,18 @@ export class DtmfEngine implements MediaEngine<DtmfRequests> {
     let sent: Promise<void> | null = null;
     if (event.source === 'rfc4733' && peer.media.telephoneEvent === null) {
       sent = peerState.sendTones(event.digit, durationMs);
-    } else if (event.source === 'inband' && state.endpoint.media.telephoneEvent === null && peer.media.telephoneEvent !== null) {
+    } else if (
+      event.source === 'inband' &&
+      state.endpoint.media.telephoneEvent === null &&
+      peer.media.telephoneEvent !== null
+    ) {
       sent = peerState.sendEvents(event.digit, durationMs);
     }
     if (sent === null) return;
     this.#converted++;
-    sent.catch(() => { /* interrupted or the peer closed: nothing to report */ });
+    sent.catch(() => {
+      /* interrupted or the peer closed: nothing to report */
+    });
   }
 }
 

@@ -3,7 +3,7 @@ import type { Codec } from '../codecs/Codec.ts';
 import { createCodec } from '../codecs/index.ts';
 import { tsDiff } from '../../common/seq.ts';
 import { PacketOrderer, ORDER_LOST, ORDER_WAIT } from '../dsp/PacketOrderer.ts';
-import type { RtpEndpoint } from '../transport/RtpEndpoint.ts';
+import type { EndpointAudioSide, ReceivedAudioStats, RtpEndpoint } from '../transport/RtpEndpoint.ts';
 import type { Clocked, MediaClock } from './MediaClock.ts';
 import { codecOptions } from './Transcoder.ts';
 
@@ -16,17 +16,14 @@ export interface AudioTap {
    * start of stream `epoch`; `epoch` changes when the sender does: new SSRC, sequence jump,
    * codec change). 'out': what we sent, one frame per media clock tick at `nowMs`; position -1.
    */
-  onAudio(pcm: Int16Array, sampleRate: number, direction: 'in' | 'out', nowMs: number, position: number, epoch: number): void;
-}
-
-/** Counters of the decoding path of received audio (recordings, in-band DTMF). */
-export interface ReceivedAudioStats {
-  received: number;
-  late: number;
-  lost: number;
-  concealed: number;
-  duplicates: number;
-  discarded: number;
+  onAudio(
+    pcm: Int16Array,
+    sampleRate: number,
+    direction: 'in' | 'out',
+    nowMs: number,
+    position: number,
+    epoch: number,
+  ): void;
 }
 
 /** Produces the endpoint's outbound audio, one frame per media clock tick. */
@@ -59,7 +56,7 @@ const MAX_CONCEAL = 5;
  * encoded into our continuous outbound RTP stream. While a generated source is attached
  * the relayed stream of a bridge peer is suppressed (one outbound source at a time).
  */
-export class EndpointAudio implements Clocked {
+export class EndpointAudio implements Clocked, EndpointAudioSide {
   readonly endpoint: RtpEndpoint;
   readonly #clock: MediaClock;
   readonly taps = new Set<AudioTap>();
@@ -138,7 +135,15 @@ export class EndpointAudio implements Clocked {
    * Received audio packet (called by the endpoint for every audio packet while taps exist): the
    * payload is `length` bytes of `payload` from `offset` (the datagram itself, no view per packet).
    */
-  onReceived(seq: number, ts: number, payload: Uint8Array, nowMs: number, ssrc = 0, offset = 0, length = payload.length - offset): void {
+  onReceived(
+    seq: number,
+    ts: number,
+    payload: Uint8Array,
+    nowMs: number,
+    ssrc = 0,
+    offset = 0,
+    length = payload.length - offset,
+  ): void {
     if (this.taps.size === 0) return;
     this.#ensureCodecs();
     const media = this.endpoint.media;
@@ -167,7 +172,14 @@ export class EndpointAudio implements Clocked {
   get receivedStats(): ReceivedAudioStats | null {
     if (this.#orderMedia === null) return null;
     const s = this.#orderer.stats;
-    return { received: s.received, late: s.late, lost: s.lost, concealed: this.concealedFrames, duplicates: s.duplicates, discarded: s.discarded };
+    return {
+      received: s.received,
+      late: s.late,
+      lost: s.lost,
+      concealed: this.concealedFrames,
+      duplicates: s.duplicates,
+      discarded: s.discarded,
+    };
   }
 
   #drainReceived(nowMs: number, force: boolean): void {
@@ -337,7 +349,14 @@ export class EndpointAudio implements Clocked {
   }
 
   /** Sends a packet whose payload the caller wrote at offset 12 (DTMF events): header from our stream. */
-  sendEvent(payloadType: number, payloadLength: number, payload: Uint8Array, samples: number, marker: boolean, nowMs: number): void {
+  sendEvent(
+    payloadType: number,
+    payloadLength: number,
+    payload: Uint8Array,
+    samples: number,
+    marker: boolean,
+    nowMs: number,
+  ): void {
     const packet = this.#nextPacket();
     packet.set(payload.subarray(0, payloadLength), 12);
     this.endpoint.sender.writeHeader(packet, payloadType, this.#sourceToken, samples, nowMs, marker);

@@ -53,7 +53,9 @@ export interface MediaEngine<Slice extends { [M in keyof Slice]: { params: unkno
 
 /** Calls the handler of `method` in `handlers` (the engines' `handle()`, for direct callers and tests). */
 export function dispatch<S extends { [M in keyof S]: { params: unknown; result: unknown } }, M extends keyof S>(
-  handlers: Handlers<S>, method: M, params: S[M]['params'],
+  handlers: Handlers<S>,
+  method: M,
+  params: S[M]['params'],
 ): S[M]['result'] | Promise<S[M]['result']> {
   return handlers[method](params);
 }

@@ -1,7 +1,13 @@
 import { InvalidStateError, NotFoundError, ValidationError } from '../../common/errors.ts';
 import type { FinishReason } from '../playback/Player.ts';
 import type {
-  Handlers, PlaybackFinished, PlaybackInfo, PlaybackItemOptions, PlaybackRequests, PlaybackStartParams, PlaybackState,
+  Handlers,
+  PlaybackFinished,
+  PlaybackInfo,
+  PlaybackItemOptions,
+  PlaybackRequests,
+  PlaybackStartParams,
+  PlaybackState,
 } from '../../protocol/index.ts';
 import type { EndpointAudio } from './EndpointAudio.ts';
 import { dispatch, type MediaEngine, type WorkerContext } from './MediaEngine.ts';
@@ -25,19 +31,30 @@ const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 /** The control plane is typed, but the worker still checks what identifies and what it loads. */
 function str(v: unknown, key: string): string {
-  if (typeof v !== 'string' || !ID.test(v)) throw new ValidationError('INVALID_PLAYBACK', `${key} must be an id of 1..128 [A-Za-z0-9_.:-]`);
+  if (typeof v !== 'string' || !ID.test(v))
+    throw new ValidationError('INVALID_PLAYBACK', `${key} must be an id of 1..128 [A-Za-z0-9_.:-]`);
   return v;
 }
 
 function startParams(p: PlaybackStartParams): PlaybackStartParams {
-  const out: PlaybackStartParams = { playbackId: str(p.playbackId, 'playbackId'), endpointId: str(p.endpointId, 'endpointId'), media: [] };
+  const out: PlaybackStartParams = {
+    playbackId: str(p.playbackId, 'playbackId'),
+    endpointId: str(p.endpointId, 'endpointId'),
+    media: [],
+  };
   const media: unknown = p.media;
-  if (!Array.isArray(media) || media.length === 0 || media.length > MAX_MEDIA_ITEMS || !media.every((m) => typeof m === 'string')) {
+  if (
+    !Array.isArray(media) ||
+    media.length === 0 ||
+    media.length > MAX_MEDIA_ITEMS ||
+    !media.every((m) => typeof m === 'string')
+  ) {
     throw new ValidationError('INVALID_MEDIA', `media must be a list of 1..${MAX_MEDIA_ITEMS} strings`);
   }
   out.media = media;
   if (p.loop !== undefined) {
-    if (typeof p.loop !== 'boolean' && !(typeof p.loop === 'number' && p.loop >= 0)) throw new ValidationError('INVALID_PLAYBACK', 'loop must be a boolean or a count');
+    if (typeof p.loop !== 'boolean' && !(typeof p.loop === 'number' && p.loop >= 0))
+      throw new ValidationError('INVALID_PLAYBACK', 'loop must be a boolean or a count');
     out.loop = p.loop;
   }
   if (p.bargeIn !== undefined) {
@@ -47,7 +64,8 @@ function startParams(p: PlaybackStartParams): PlaybackStartParams {
     out.bargeIn = typeof p.bargeIn === 'string' ? p.bargeIn.toUpperCase() : p.bargeIn;
   }
   if (p.options !== undefined) {
-    if (typeof p.options !== 'object' || p.options === null || Array.isArray(p.options)) throw new ValidationError('INVALID_PLAYBACK', 'options must be an object');
+    if (typeof p.options !== 'object' || p.options === null || Array.isArray(p.options))
+      throw new ValidationError('INVALID_PLAYBACK', 'options must be an object');
     out.options = p.options as PlaybackItemOptions;
   }
   return out;
@@ -114,11 +132,20 @@ export class PlaybackEngine implements MediaEngine<PlaybackRequests> {
     const audio = this.#ctx.audio(p.endpointId);
     // The playlist is resolved at the negotiated codec's rate; before negotiation there is none.
     if (audio.endpoint.media === null) {
-      throw new InvalidStateError('ENDPOINT_NOT_NEGOTIATED', `endpoint ${p.endpointId} has no negotiated media yet (no remote SDP)`);
+      throw new InvalidStateError(
+        'ENDPOINT_NOT_NEGOTIATED',
+        `endpoint ${p.endpointId} has no negotiated media yet (no remote SDP)`,
+      );
     }
     const pb: Playback = {
-      id: p.playbackId, endpointId: p.endpointId, audio, abort: new AbortController(),
-      state: 'loading', source: undefined, pauseWanted: false, reason: undefined,
+      id: p.playbackId,
+      endpointId: p.endpointId,
+      audio,
+      abort: new AbortController(),
+      state: 'loading',
+      source: undefined,
+      pauseWanted: false,
+      reason: undefined,
     };
     // A playback still loading on this endpoint is superseded now; a playing one when this one
     // is ready (so a bad playlist leaves the current playback alone).
@@ -168,11 +195,20 @@ export class PlaybackEngine implements MediaEngine<PlaybackRequests> {
     pb.state = 'finished';
     pb.reason = 'stopped';
     this.#counters.stopped++;
-    this.#ctx.notify('playback.finished', { playbackId: pb.id, endpointId: pb.endpointId, reason: 'stopped', playedMs: 0 });
+    this.#ctx.notify('playback.finished', {
+      playbackId: pb.id,
+      endpointId: pb.endpointId,
+      reason: 'stopped',
+      playedMs: 0,
+    });
     return this.#info(pb);
   }
 
-  #onFinished(pb: Playback, reason: FinishReason, info: { digit?: string; error?: Error; playedSamples: number }): void {
+  #onFinished(
+    pb: Playback,
+    reason: FinishReason,
+    info: { digit?: string; error?: Error; playedSamples: number },
+  ): void {
     if (pb.state === 'finished') return;
     pb.state = 'finished';
     pb.reason = reason;
@@ -183,7 +219,9 @@ export class PlaybackEngine implements MediaEngine<PlaybackRequests> {
     // source was already replaced or the endpoint is closing.
     if (reason !== 'done' && pb.source !== undefined && pb.audio.source === pb.source) pb.audio.setSource(null);
     const payload: PlaybackFinished = {
-      playbackId: pb.id, endpointId: pb.endpointId, reason,
+      playbackId: pb.id,
+      endpointId: pb.endpointId,
+      reason,
       playedMs: Math.round((info.playedSamples * 1000) / (pb.source?.sampleRate ?? 8000)),
     };
     if (info.digit !== undefined) payload.digit = info.digit;
@@ -256,8 +294,11 @@ export class PlaybackEngine implements MediaEngine<PlaybackRequests> {
   #info(pb: Playback): PlaybackInfo {
     const player = pb.source?.player;
     const info: PlaybackInfo = {
-      playbackId: pb.id, endpointId: pb.endpointId, state: pb.state,
-      index: player?.index ?? 0, pass: player?.pass ?? 0,
+      playbackId: pb.id,
+      endpointId: pb.endpointId,
+      state: pb.state,
+      index: player?.index ?? 0,
+      pass: player?.pass ?? 0,
       playedMs: player === undefined ? 0 : Math.round((player.playedSamples * 1000) / player.sampleRate),
     };
     if (pb.reason !== undefined) info.reason = pb.reason;

@@ -4,7 +4,13 @@ import { createRecordingWriter } from '../recording/createRecordingWriter.ts';
 import { EncoderPool } from '../recording/EncoderPool.ts';
 import { Recorder, type RecorderResult } from '../recording/Recorder.ts';
 import type { RecordingWriter } from '../recording/RecordingWriter.ts';
-import type { Handlers, RecordingOutcome, RecordingRequests, RecordingStartParams, RecordingStarted } from '../../protocol/index.ts';
+import type {
+  Handlers,
+  RecordingOutcome,
+  RecordingRequests,
+  RecordingStartParams,
+  RecordingStarted,
+} from '../../protocol/index.ts';
 import { findConference } from './ConferenceEngine.ts';
 import type { EndpointAudio } from './EndpointAudio.ts';
 import { dispatch, type MediaEngine, type WorkerContext } from './MediaEngine.ts';
@@ -81,7 +87,12 @@ export class RecordingEngine implements MediaEngine<RecordingRequests> {
     for (const rec of this.#active.values()) {
       if (!rec.endpointIds.includes(endpointId)) continue;
       const state = rec.recorder.state;
-      if (rec.digit === null && (state === 'recording' || state === 'paused') && rec.terminateOn.includes(digit.toUpperCase())) rec.digit = digit;
+      if (
+        rec.digit === null &&
+        (state === 'recording' || state === 'paused') &&
+        rec.terminateOn.includes(digit.toUpperCase())
+      )
+        rec.digit = digit;
       rec.recorder.onDtmf(digit);
     }
   }
@@ -121,13 +132,15 @@ export class RecordingEngine implements MediaEngine<RecordingRequests> {
     this.#closed = true;
     this.#offDigit();
     await Promise.allSettled([...this.#opening.values()].map((o) => o.done));
-    await Promise.all([...this.#active.values()].map((rec) => {
-      if (rec.recorder.done === null) {
-        rec.reportedCause = 'shutdown';
-        rec.drain();
-      }
-      return rec.recorder.stop('hangup');
-    }));
+    await Promise.all(
+      [...this.#active.values()].map((rec) => {
+        if (rec.recorder.done === null) {
+          rec.reportedCause = 'shutdown';
+          rec.drain();
+        }
+        return rec.recorder.stop('hangup');
+      }),
+    );
   }
 
   #get(id: string): ActiveRecording {
@@ -140,10 +153,12 @@ export class RecordingEngine implements MediaEngine<RecordingRequests> {
     if (this.#closed) throw new InvalidStateError('SHUTTING_DOWN', 'the media worker is shutting down');
     const id = p.recordingId;
     if (typeof id !== 'string' || id === '') throw new ValidationError('VALIDATION_ERROR', 'recordingId is required');
-    if (this.#active.has(id) || this.#opening.has(id)) throw new InvalidStateError('RECORDING_EXISTS', `recording ${id} exists`);
+    if (this.#active.has(id) || this.#opening.has(id))
+      throw new InvalidStateError('RECORDING_EXISTS', `recording ${id} exists`);
     if (!FORMATS.includes(p.format)) throw new ValidationError('VALIDATION_ERROR', `format must be wav, mp3 or opus`);
     const o = p.options ?? {};
-    if (o.ifExists !== undefined && !IF_EXISTS.includes(o.ifExists)) throw new ValidationError('VALIDATION_ERROR', 'ifExists must be fail, overwrite or append');
+    if (o.ifExists !== undefined && !IF_EXISTS.includes(o.ifExists))
+      throw new ValidationError('VALIDATION_ERROR', 'ifExists must be fail, overwrite or append');
     const stereo = p.channels === 'stereo';
 
     // Resolve the audio sides first: an unknown endpoint fails before any file is created.
@@ -154,7 +169,11 @@ export class RecordingEngine implements MediaEngine<RecordingRequests> {
     let source: EndingSource | null = null;
     if (typeof p.conferenceId === 'string') {
       const room = findConference(this.#ctx, p.conferenceId);
-      if (room === undefined || room.ended) throw new NotFoundError('CONFERENCE_NOT_FOUND', `conference ${p.conferenceId} not found on media worker ${this.#ctx.workerIndex}`);
+      if (room === undefined || room.ended)
+        throw new NotFoundError(
+          'CONFERENCE_NOT_FOUND',
+          `conference ${p.conferenceId} not found on media worker ${this.#ctx.workerIndex}`,
+        );
       if (stereo) throw new UnsupportedError('UNSUPPORTED_CHANNELS', 'a conference recording is mono: the full mix');
       specs = [{ taps: room.taps, audio: null, inChannel: -1, outChannel: 0 }];
       endpointIds = [];
@@ -164,7 +183,10 @@ export class RecordingEngine implements MediaEngine<RecordingRequests> {
     } else if (p.bridge !== undefined) {
       const a = this.#localAudio(p.bridge.a);
       const b = this.#localAudio(p.bridge.b);
-      specs = [{ taps: a.taps, audio: a, inChannel: 0, outChannel: -1 }, { taps: b.taps, audio: b, inChannel: 1, outChannel: -1 }];
+      specs = [
+        { taps: a.taps, audio: a, inChannel: 0, outChannel: -1 },
+        { taps: b.taps, audio: b, inChannel: 1, outChannel: -1 },
+      ];
       endpointIds = [p.bridge.a, p.bridge.b];
       // the higher rate of the two legs, so neither loses bandwidth
       rate = Math.max(a.sampleRate, b.sampleRate);
@@ -180,7 +202,13 @@ export class RecordingEngine implements MediaEngine<RecordingRequests> {
     }
 
     let resolveOpen!: () => void;
-    const pending = { endpointIds, gone: false, done: new Promise<void>((r) => { resolveOpen = r; }) };
+    const pending = {
+      endpointIds,
+      gone: false,
+      done: new Promise<void>((r) => {
+        resolveOpen = r;
+      }),
+    };
     this.#opening.set(id, pending);
     let writer: RecordingWriter;
     try {
@@ -207,7 +235,10 @@ export class RecordingEngine implements MediaEngine<RecordingRequests> {
       await writer.close().catch(() => undefined);
       if (o.ifExists !== 'append') await unlink(p.path).catch(() => undefined);
       if (this.#closed) throw new InvalidStateError('SHUTTING_DOWN', 'the media worker is shutting down');
-      throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointIds.join(' or ')} closed before the recording started`);
+      throw new NotFoundError(
+        'ENDPOINT_NOT_FOUND',
+        `endpoint ${endpointIds.join(' or ')} closed before the recording started`,
+      );
     }
 
     const recorder = new Recorder(writer, {
@@ -238,7 +269,13 @@ export class RecordingEngine implements MediaEngine<RecordingRequests> {
     }
     if (o.beep === true) for (const audio of beepTo) rec.beep(audio);
     this.#ctx.clock.add(rec);
-    const started: RecordingStarted = { recordingId: id, path: writer.path, format: p.format, sampleRate: rate, channels: stereo ? 2 : 1 };
+    const started: RecordingStarted = {
+      recordingId: id,
+      path: writer.path,
+      format: p.format,
+      sampleRate: rate,
+      channels: stereo ? 2 : 1,
+    };
     this.#ctx.notify('recording.started', { ...started, ...rec.subject() });
     return started;
   }
@@ -249,7 +286,10 @@ export class RecordingEngine implements MediaEngine<RecordingRequests> {
       return this.#ctx.audio(endpointId);
     } catch (err) {
       if (err instanceof NotFoundError) {
-        throw new InvalidStateError('BRIDGE_CROSS_WORKER', `endpoint ${endpointId} is not on media worker ${this.#ctx.workerIndex}: a bridge recording needs both legs on one worker`);
+        throw new InvalidStateError(
+          'BRIDGE_CROSS_WORKER',
+          `endpoint ${endpointId} is not on media worker ${this.#ctx.workerIndex}: a bridge recording needs both legs on one worker`,
+        );
       }
       throw err;
     }

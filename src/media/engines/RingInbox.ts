@@ -63,7 +63,8 @@ export class RingInbox {
   /** Starts delivering `ring`'s packets to `sink`. */
   add(ring: SpscRing, sink: RingSink): void {
     if (this.#closed) throw new InvalidStateError('INBOX_CLOSED', 'the worker is closing: no new cross-worker bridge');
-    if (ring.maxPayload > this.#payloadLimit) throw new RangeError(`ring records up to ${ring.maxPayload} bytes exceed the inbox's ${this.#payloadLimit}`);
+    if (ring.maxPayload > this.#payloadLimit)
+      throw new RangeError(`ring records up to ${ring.maxPayload} bytes exceed the inbox's ${this.#payloadLimit}`);
     this.#rings.push(ring);
     this.#sinks.push(sink);
     // A sleeping inbox wakes on this ring's first packet (same doorbell); else drain soon.

@@ -119,7 +119,7 @@ export class SilenceFill implements Clocked {
   /** Applies newly negotiated media (called on the first idle tick after a renegotiation). */
   #prepare(media: EndpointMediaConfig): void {
     this.#media = media;
-    const cn = this.#mode === 'cn' ? media.comfortNoise ?? null : null;
+    const cn = this.#mode === 'cn' ? (media.comfortNoise ?? null) : null;
     let payload: Uint8Array | null;
     if (cn !== null) {
       this.#cn = true;
@@ -146,7 +146,13 @@ export class SilenceFill implements Clocked {
     const audio = ep.audio;
     // Something else feeds the stream: a generated source, or RFC 4733 events (sent alone, as
     // Asterisk does; the fill resumes after them as a new talkspurt).
-    if (media === null || !ep.canSend || ep.sink !== null || ep.sendingEvents || (audio !== null && audio.source !== null)) {
+    if (
+      media === null ||
+      !ep.canSend ||
+      ep.sink !== null ||
+      ep.sendingEvents ||
+      (audio !== null && audio.source !== null)
+    ) {
       this.#active = false;
       return;
     }

@@ -4,7 +4,6 @@ import { createCodec, type CreateCodecOptions } from '../codecs/index.ts';
 import { alawToUlawTable, ulawToAlawTable } from '../codecs/g711.ts';
 import { Resampler } from '../dsp/Resampler.ts';
 
-
 /**
  * Converts the source codec's payloads into the destination codec. Input packets go in with
  * push(); output frames of the destination's packet time come out of pull(), so a peer sending
@@ -103,15 +102,18 @@ class PcmTranscoder implements Transcoder {
     // about five times cheaper than 48 kHz plus resampling.
     const srcRate = createCodec(src.name, codecOptions(src));
     const dstRate = createCodec(dst.name, codecOptions(dst));
-    this.#decoder = src.name === 'opus' && OPUS_RATES.has(dstRate.sampleRate)
-      ? (srcRate.close?.(), createCodec(src.name, { ...codecOptions(src), sampleRate: dstRate.sampleRate }))
-      : srcRate;
-    this.#encoder = dst.name === 'opus' && OPUS_RATES.has(this.#decoder.sampleRate)
-      ? (dstRate.close?.(), createCodec(dst.name, { ...codecOptions(dst), sampleRate: this.#decoder.sampleRate }))
-      : dstRate;
-    this.#resampler = this.#decoder.sampleRate === this.#encoder.sampleRate
-      ? null
-      : new Resampler(this.#decoder.sampleRate, this.#encoder.sampleRate);
+    this.#decoder =
+      src.name === 'opus' && OPUS_RATES.has(dstRate.sampleRate)
+        ? (srcRate.close?.(), createCodec(src.name, { ...codecOptions(src), sampleRate: dstRate.sampleRate }))
+        : srcRate;
+    this.#encoder =
+      dst.name === 'opus' && OPUS_RATES.has(this.#decoder.sampleRate)
+        ? (dstRate.close?.(), createCodec(dst.name, { ...codecOptions(dst), sampleRate: this.#decoder.sampleRate }))
+        : dstRate;
+    this.#resampler =
+      this.#decoder.sampleRate === this.#encoder.sampleRate
+        ? null
+        : new Resampler(this.#decoder.sampleRate, this.#encoder.sampleRate);
     const ptime = dst.ptime > 0 ? dst.ptime : 20;
     this.#frame = Math.round((this.#encoder.sampleRate * ptime) / 1000);
     this.#frameClock = Math.round((dst.clockRate * ptime) / 1000);

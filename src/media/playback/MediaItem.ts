@@ -28,7 +28,12 @@ export type MediaItem =
   | ({ readonly kind: 'tts'; readonly text: string } & Readonly<TtsItemOptions>)
   | { readonly kind: 'tone'; readonly tone: ToneSpec }
   | { readonly kind: 'silence'; readonly durationMs: number }
-  | ({ readonly kind: 'digits'; readonly digits: string; readonly mode: DigitsMode; readonly digitDurationMs: number } & Readonly<TtsItemOptions>);
+  | ({
+      readonly kind: 'digits';
+      readonly digits: string;
+      readonly mode: DigitsMode;
+      readonly digitDurationMs: number;
+    } & Readonly<TtsItemOptions>);
 
 /**
  * Longest TTS text, characters: the one limit of `tts:` items, TtsService and the REST schema
@@ -49,26 +54,33 @@ function invalid(item: string, why: string): ValidationError {
 
 /** The error for a TTS text over MAX_TTS_TEXT, the same from every layer. */
 export function ttsTextTooLong(length: number, limit: number = MAX_TTS_TEXT): ValidationError {
-  return new ValidationError('TTS_TEXT_TOO_LONG', `TTS text of ${length} characters exceeds the ${limit} character limit`);
+  return new ValidationError(
+    'TTS_TEXT_TOO_LONG',
+    `TTS text of ${length} characters exceeds the ${limit} character limit`,
+  );
 }
 
 /** Validate TTS options shared by `tts:` and `digits:` items; they may reach a spawned process. */
 export function checkTtsOptions(item: string, o: TtsItemOptions): TtsItemOptions {
   const out: TtsItemOptions = {};
   if (o.voice !== undefined) {
-    if (typeof o.voice !== 'string' || !VOICE.test(o.voice)) throw invalid(item, 'voice must be a letter or digit then up to 63 of [A-Za-z0-9_+-]');
+    if (typeof o.voice !== 'string' || !VOICE.test(o.voice))
+      throw invalid(item, 'voice must be a letter or digit then up to 63 of [A-Za-z0-9_+-]');
     out.voice = o.voice;
   }
   if (o.lang !== undefined) {
-    if (typeof o.lang !== 'string' || !LANG.test(o.lang)) throw invalid(item, 'lang must be a language tag like en or en-US');
+    if (typeof o.lang !== 'string' || !LANG.test(o.lang))
+      throw invalid(item, 'lang must be a language tag like en or en-US');
     out.lang = o.lang;
   }
   if (o.rate !== undefined) {
-    if (typeof o.rate !== 'number' || !(o.rate >= 0.25 && o.rate <= 4)) throw invalid(item, 'rate must be a number in 0.25..4');
+    if (typeof o.rate !== 'number' || !(o.rate >= 0.25 && o.rate <= 4))
+      throw invalid(item, 'rate must be a number in 0.25..4');
     out.rate = o.rate;
   }
   if (o.engine !== undefined) {
-    if (typeof o.engine !== 'string' || !ENGINE.test(o.engine)) throw invalid(item, 'engine must match [A-Za-z0-9_-]{1,32}');
+    if (typeof o.engine !== 'string' || !ENGINE.test(o.engine))
+      throw invalid(item, 'engine must match [A-Za-z0-9_-]{1,32}');
     out.engine = o.engine;
   }
   return out;
@@ -135,7 +147,8 @@ export function parseMediaItem(input: string, options: MediaItemOptions = {}): M
     case 'silence': {
       if (!/^\d+$/.test(rest)) throw invalid(item, 'expected silence:MILLISECONDS');
       const durationMs = Number(rest);
-      if (durationMs <= 0 || durationMs > MAX_SILENCE_MS) throw invalid(item, `silence must be 1..${MAX_SILENCE_MS} ms`);
+      if (durationMs <= 0 || durationMs > MAX_SILENCE_MS)
+        throw invalid(item, `silence must be 1..${MAX_SILENCE_MS} ms`);
       return { kind: 'silence', durationMs };
     }
     case 'digits': {
@@ -147,6 +160,9 @@ export function parseMediaItem(input: string, options: MediaItemOptions = {}): M
       return { kind: 'digits', digits: rest.toUpperCase(), mode, digitDurationMs, ...checkTtsOptions(item, options) };
     }
     default:
-      throw invalid(item, `unknown scheme '${name}:' (expected prompt:, file:, http(s)://, tts:, tone:, silence:, digits: or a path)`);
+      throw invalid(
+        item,
+        `unknown scheme '${name}:' (expected prompt:, file:, http(s)://, tts:, tone:, silence:, digits: or a path)`,
+      );
   }
 }

@@ -99,7 +99,8 @@ export class Player extends TypedEmitter<PlayerEvents> {
     }
     this.sampleRate = opts.sampleRate;
     const loop = opts.loop ?? 0;
-    this.loops = loop === true || loop === Infinity || loop === -1 ? Infinity : loop === false ? 1 : Math.max(1, Math.floor(loop));
+    this.loops =
+      loop === true || loop === Infinity || loop === -1 ? Infinity : loop === false ? 1 : Math.max(1, Math.floor(loop));
     if (Number.isNaN(this.loops)) throw new ValidationError('INVALID_PLAYBACK', 'loop must be a number or a boolean');
     this.#bargeIn = opts.bargeIn ?? false;
     this.#slots = sources.map((s) => this.#slot(s));
@@ -347,16 +348,22 @@ export class Player extends TypedEmitter<PlayerEvents> {
     let total = 0;
     for (const slot of this.#slots) {
       switch (slot.kind) {
-        case K_PCM: total += (slot.pcm as Int16Array).length; break;
-        case K_SILENCE: total += slot.length; break;
+        case K_PCM:
+          total += (slot.pcm as Int16Array).length;
+          break;
+        case K_SILENCE:
+          total += slot.length;
+          break;
         case K_TONE: {
           const ms = (slot.source as Extract<PlaylistSource, { kind: 'tone' }>).tone.durationMs;
           if (ms === undefined) return undefined;
           total += Math.round((ms * this.sampleRate) / 1000);
           break;
         }
-        case K_DTMF: break;
-        default: return undefined;
+        case K_DTMF:
+          break;
+        default:
+          return undefined;
       }
     }
     return total;

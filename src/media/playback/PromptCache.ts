@@ -103,7 +103,11 @@ export class PromptCache {
    * The audio for `key`: from the cache, from a load already running for it, or by running `load`
    * once. A failed load is not cached and every waiter gets its error.
    */
-  async getOrLoad(key: string, load: () => Promise<DecodedAudio>, opts: PromptCacheLoadOptions = {}): Promise<DecodedAudio> {
+  async getOrLoad(
+    key: string,
+    load: () => Promise<DecodedAudio>,
+    opts: PromptCacheLoadOptions = {},
+  ): Promise<DecodedAudio> {
     opts.signal?.throwIfAborted();
     const hit = this.get(key);
     if (hit !== undefined) {

@@ -36,20 +36,27 @@ const MAX_DURATION_MS = 3_600_000;
 export function parseToneSpec(spec: string): ToneSpec {
   const m = /^([a-z]+|\d+(?:\.\d+)?(?:\+\d+(?:\.\d+)?)?)(?:\/(\d+)\/(\d+))?(?::(\d+))?$/.exec(spec);
   if (m === null) {
-    throw new ValidationError('INVALID_MEDIA', `tone:${spec}: expected NAME, F or F1+F2, optional /ON_MS/OFF_MS, optional :DURATION_MS`);
+    throw new ValidationError(
+      'INVALID_MEDIA',
+      `tone:${spec}: expected NAME, F or F1+F2, optional /ON_MS/OFF_MS, optional :DURATION_MS`,
+    );
   }
   const head = m[1] as string;
   let base: ToneSpec;
   if (/^[a-z]/.test(head)) {
     const named = NAMED_TONES[head];
     if (named === undefined || !Object.hasOwn(NAMED_TONES, head)) {
-      throw new ValidationError('INVALID_MEDIA', `tone:${spec}: unknown tone '${head}' (known: ${Object.keys(NAMED_TONES).join(', ')})`);
+      throw new ValidationError(
+        'INVALID_MEDIA',
+        `tone:${spec}: unknown tone '${head}' (known: ${Object.keys(NAMED_TONES).join(', ')})`,
+      );
     }
     base = named;
   } else {
     const frequencies = head.split('+').map(Number);
     for (const f of frequencies) {
-      if (!(f >= 20 && f <= 20000)) throw new ValidationError('INVALID_MEDIA', `tone:${spec}: frequency ${f} Hz outside 20..20000`);
+      if (!(f >= 20 && f <= 20000))
+        throw new ValidationError('INVALID_MEDIA', `tone:${spec}: frequency ${f} Hz outside 20..20000`);
     }
     base = { frequencies, onMs: 0, offMs: 0, durationMs: undefined, levelDbfs: DEFAULT_LEVEL_DBFS };
   }

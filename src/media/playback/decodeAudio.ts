@@ -20,7 +20,13 @@ export function detectFormat(bytes: Uint8Array): AudioFormat | undefined {
   }
   if (bytes.length >= 3 && bytes[0] === 0x49 && bytes[1] === 0x44 && bytes[2] === 0x33) return 'mp3'; // 'ID3'
   // MPEG audio frame sync: 11 set bits (ISO/IEC 11172-3 2.4.1.3), layer != reserved.
-  if (bytes.length >= 2 && bytes[0] === 0xff && ((bytes[1] as number) & 0xe0) === 0xe0 && ((bytes[1] as number) & 0x06) !== 0) return 'mp3';
+  if (
+    bytes.length >= 2 &&
+    bytes[0] === 0xff &&
+    ((bytes[1] as number) & 0xe0) === 0xe0 &&
+    ((bytes[1] as number) & 0x06) !== 0
+  )
+    return 'mp3';
   return undefined;
 }
 
@@ -39,7 +45,12 @@ export function fixStreamedWav(bytes: Uint8Array): Uint8Array {
   if (view.getUint32(4, true) !== bytes.length - 8) copy().setUint32(4, bytes.length - 8, true);
   let pos = 12;
   while (pos + 8 <= bytes.length) {
-    const id = String.fromCharCode(bytes[pos] as number, bytes[pos + 1] as number, bytes[pos + 2] as number, bytes[pos + 3] as number);
+    const id = String.fromCharCode(
+      bytes[pos] as number,
+      bytes[pos + 1] as number,
+      bytes[pos + 2] as number,
+      bytes[pos + 3] as number,
+    );
     const size = view.getUint32(pos + 4, true);
     const avail = bytes.length - pos - 8;
     if (id === 'data') {
@@ -76,14 +87,24 @@ export function decodeWav(input: Uint8Array): DecodedAudio {
   const channels = fmt.numChannels;
   const sampleRate = fmt.sampleRate;
   if (!(channels >= 1 && channels <= 32) || !(sampleRate >= 4000 && sampleRate <= 384000)) {
-    throw new UnsupportedError('UNSUPPORTED_MEDIA_FORMAT', `WAV with ${channels} channels at ${sampleRate} Hz is not supported`);
+    throw new UnsupportedError(
+      'UNSUPPORTED_MEDIA_FORMAT',
+      `WAV with ${channels} channels at ${sampleRate} Hz is not supported`,
+    );
   }
   try {
     switch (wav.bitDepth) {
-      case '8m': wav.fromMuLaw('16'); break;
-      case '8a': wav.fromALaw('16'); break;
-      case '4': wav.fromIMAADPCM('16'); break;
-      default: break;
+      case '8m':
+        wav.fromMuLaw('16');
+        break;
+      case '8a':
+        wav.fromALaw('16');
+        break;
+      case '4':
+        wav.fromIMAADPCM('16');
+        break;
+      default:
+        break;
     }
   } catch (err) {
     throw new ValidationError('INVALID_MEDIA', `cannot decode WAV: ${(err as Error).message}`);
@@ -93,14 +114,28 @@ export function decodeWav(input: Uint8Array): DecodedAudio {
   let scale: number;
   let bias = 0;
   switch (depth) {
-    case '8': scale = 256; bias = -128; break;
-    case '16': scale = 1; break;
-    case '24': scale = 1 / 256; break;
-    case '32': scale = 1 / 65536; break;
+    case '8':
+      scale = 256;
+      bias = -128;
+      break;
+    case '16':
+      scale = 1;
+      break;
+    case '24':
+      scale = 1 / 256;
+      break;
+    case '32':
+      scale = 1 / 65536;
+      break;
     case '32f':
-    case '64': scale = 32767; break;
+    case '64':
+      scale = 32767;
+      break;
     default:
-      throw new UnsupportedError('UNSUPPORTED_MEDIA_FORMAT', `WAV bit depth '${depth}' (format ${fmt.audioFormat}) is not supported`);
+      throw new UnsupportedError(
+        'UNSUPPORTED_MEDIA_FORMAT',
+        `WAV bit depth '${depth}' (format ${fmt.audioFormat}) is not supported`,
+      );
   }
   const samples = wav.getSamples(true, Float64Array) as unknown as Float64Array;
   const frames = Math.floor(samples.length / channels);
@@ -150,8 +185,10 @@ export async function decodeMp3(input: Uint8Array): Promise<DecodedAudio> {
 /** Decode WAV or MP3 bytes (sniffed) to mono PCM16 at the file's rate. */
 export async function decodeAudio(bytes: Uint8Array, what = 'media'): Promise<DecodedAudio> {
   switch (detectFormat(bytes)) {
-    case 'wav': return decodeWav(bytes);
-    case 'mp3': return decodeMp3(bytes);
+    case 'wav':
+      return decodeWav(bytes);
+    case 'mp3':
+      return decodeMp3(bytes);
     default:
       throw new UnsupportedError('UNSUPPORTED_MEDIA_FORMAT', `${what}: not a WAV or MP3 file`);
   }
@@ -167,9 +204,10 @@ const ENGINE_RATES = new Set([8000, 16000, 48000]);
  */
 export function toRate(audio: DecodedAudio, rate: number): DecodedAudio {
   if (audio.sampleRate === rate) return audio;
-  const pcm = ENGINE_RATES.has(audio.sampleRate) && ENGINE_RATES.has(rate)
-    ? resample(audio.pcm, audio.sampleRate, rate)
-    : convertRate(audio.pcm, audio.sampleRate, rate);
+  const pcm =
+    ENGINE_RATES.has(audio.sampleRate) && ENGINE_RATES.has(rate)
+      ? resample(audio.pcm, audio.sampleRate, rate)
+      : convertRate(audio.pcm, audio.sampleRate, rate);
   return { pcm, sampleRate: rate };
 }
 

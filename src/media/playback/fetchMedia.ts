@@ -1,6 +1,12 @@
 import { ValidationError } from '../../common/errors.ts';
 import { DestinationPolicy } from '../../common/net/DestinationPolicy.ts';
-import { guardedRequest, readBodyCapped, RedirectError, UnreachableError, type GuardedRequestOptions } from '../../common/net/guardedRequest.ts';
+import {
+  guardedRequest,
+  readBodyCapped,
+  RedirectError,
+  UnreachableError,
+  type GuardedRequestOptions,
+} from '../../common/net/guardedRequest.ts';
 
 export interface FetchMediaOptions {
   /** Whole-request limit (connect, headers and body), ms. Default 10 000. */
@@ -38,9 +44,11 @@ export async function fetchMedia(url: string, opts: FetchMediaOptions = {}): Pro
   const signal = opts.signal === undefined ? timeout : AbortSignal.any([timeout, opts.signal]);
   const fail = (err: unknown): never => {
     if (opts.signal?.aborted === true) throw opts.signal.reason;
-    if (timeout.aborted) throw new ValidationError('MEDIA_FETCH_TIMEOUT', `${method} ${url}: no complete answer within ${timeoutMs} ms`);
+    if (timeout.aborted)
+      throw new ValidationError('MEDIA_FETCH_TIMEOUT', `${method} ${url}: no complete answer within ${timeoutMs} ms`);
     if (err instanceof ValidationError) throw err;
-    if (err instanceof RedirectError) throw new ValidationError('MEDIA_FETCH_FAILED', `${method} ${url}: ${err.message}`);
+    if (err instanceof RedirectError)
+      throw new ValidationError('MEDIA_FETCH_FAILED', `${method} ${url}: ${err.message}`);
     opts.onUnreachable?.(url, err instanceof UnreachableError ? err.detail : String(err));
     throw new ValidationError('MEDIA_FETCH_FAILED', `${method} ${url}: destination refused or unreachable`);
   };
@@ -54,7 +62,11 @@ export async function fetchMedia(url: string, opts: FetchMediaOptions = {}): Pro
     throw new ValidationError('MEDIA_FETCH_FAILED', `${method} ${url}: only http and https URLs are fetched`);
   }
   try {
-    const init: GuardedRequestOptions = { policy: opts.policy ?? (defaultPolicy ??= new DestinationPolicy()), method, signal };
+    const init: GuardedRequestOptions = {
+      policy: opts.policy ?? (defaultPolicy ??= new DestinationPolicy()),
+      method,
+      signal,
+    };
     if (opts.headers !== undefined) init.headers = opts.headers;
     if (opts.body !== undefined) init.body = opts.body;
     const res = await guardedRequest(url, init);
@@ -65,7 +77,10 @@ export async function fetchMedia(url: string, opts: FetchMediaOptions = {}): Pro
     const declared = Number(res.headers['content-length'] ?? NaN);
     if (declared > maxBytes) {
       res.body.destroy();
-      throw new ValidationError('MEDIA_TOO_LARGE', `${url}: body of ${declared} bytes exceeds the ${maxBytes} byte limit`);
+      throw new ValidationError(
+        'MEDIA_TOO_LARGE',
+        `${url}: body of ${declared} bytes exceeds the ${maxBytes} byte limit`,
+      );
     }
     const body = await readBodyCapped(res, maxBytes);
     if (body === null) throw new ValidationError('MEDIA_TOO_LARGE', `${url}: body exceeds the ${maxBytes} byte limit`);

@@ -9,7 +9,7 @@ import { fetchMedia } from './fetchMedia.ts';
 import { parseMediaItem, type MediaItem, type MediaItemOptions } from './MediaItem.ts';
 import type { PlaylistSource } from './Player.ts';
 import { fileKey, urlKey, type PromptCache } from './PromptCache.ts';
-import { openNoFollow, resolveSafePath } from './safePath.ts';
+import { openNoFollow, resolveSafePath } from '../../common/safePath.ts';
 
 export interface ResolveContext {
   /** The endpoint's PCM rate: every source is delivered at it. */
@@ -72,17 +72,25 @@ async function findPrompt(name: string, dir: string): Promise<string> {
       if (!(err instanceof NotFoundError)) throw err;
     }
   }
-  throw new NotFoundError('PROMPT_NOT_FOUND', `prompt '${name}' not found (looked for ${name}.wav and ${name}.mp3 in ${path.basename(dir)}/)`);
+  throw new NotFoundError(
+    'PROMPT_NOT_FOUND',
+    `prompt '${name}' not found (looked for ${name}.wav and ${name}.mp3 in ${path.basename(dir)}/)`,
+  );
 }
 
 /** Labels of pcm entries, as playback events and errors name them. */
 function labelOf(item: MediaItem): string {
   switch (item.kind) {
-    case 'prompt': return `prompt:${item.name}`;
-    case 'file': return item.path;
-    case 'url': return item.url;
-    case 'digits': return `digits:${item.digits}`;
-    default: return item.kind;
+    case 'prompt':
+      return `prompt:${item.name}`;
+    case 'file':
+      return item.path;
+    case 'url':
+      return item.url;
+    case 'digits':
+      return `digits:${item.digits}`;
+    default:
+      return item.kind;
   }
 }
 
@@ -94,14 +102,32 @@ function labelOf(item: MediaItem): string {
 async function prepRequestOf(item: MediaItem, ctx: ResolveContext): Promise<PrepRequest | undefined> {
   switch (item.kind) {
     case 'prompt': {
-      if (ctx.promptsDir === undefined) throw new ValidationError('INVALID_MEDIA', 'prompt items need a prompts directory');
-      return { kind: 'file', path: await findPrompt(item.name, ctx.promptsDir), sampleRate: ctx.rate, label: `prompt:${item.name}` };
+      if (ctx.promptsDir === undefined)
+        throw new ValidationError('INVALID_MEDIA', 'prompt items need a prompts directory');
+      return {
+        kind: 'file',
+        path: await findPrompt(item.name, ctx.promptsDir),
+        sampleRate: ctx.rate,
+        label: `prompt:${item.name}`,
+      };
     }
     case 'file':
-      return { kind: 'file', path: await resolveSafePath(item.path, ctx.mediaRoots ?? []), sampleRate: ctx.rate, label: item.path };
+      return {
+        kind: 'file',
+        path: await resolveSafePath(item.path, ctx.mediaRoots ?? []),
+        sampleRate: ctx.rate,
+        label: item.path,
+      };
     case 'url': {
       const http = ctx.http ?? {};
-      const req: { kind: 'url'; url: string; sampleRate: number; timeoutMs?: number; maxBytes?: number; ttlMs?: number } = { kind: 'url', url: item.url, sampleRate: ctx.rate };
+      const req: {
+        kind: 'url';
+        url: string;
+        sampleRate: number;
+        timeoutMs?: number;
+        maxBytes?: number;
+        ttlMs?: number;
+      } = { kind: 'url', url: item.url, sampleRate: ctx.rate };
       if (http.timeoutMs !== undefined) req.timeoutMs = http.timeoutMs;
       if (http.maxBytes !== undefined) req.maxBytes = http.maxBytes;
       if (http.ttlMs !== undefined) req.ttlMs = http.ttlMs;
@@ -110,9 +136,20 @@ async function prepRequestOf(item: MediaItem, ctx: ResolveContext): Promise<Prep
     case 'tts':
     case 'digits': {
       if (item.kind === 'digits' && item.mode === 'dtmf') return undefined;
-      if (ctx.prep === undefined && ctx.tts === undefined) throw new UnsupportedError('TTS_UNAVAILABLE', 'no TTS service is configured');
-      const req: { kind: 'tts'; text: string; sampleRate: number; engine?: string; voice?: string; lang?: string; rate?: number } = {
-        kind: 'tts', text: item.kind === 'tts' ? item.text : digitsToText(item.digits), sampleRate: ctx.rate,
+      if (ctx.prep === undefined && ctx.tts === undefined)
+        throw new UnsupportedError('TTS_UNAVAILABLE', 'no TTS service is configured');
+      const req: {
+        kind: 'tts';
+        text: string;
+        sampleRate: number;
+        engine?: string;
+        voice?: string;
+        lang?: string;
+        rate?: number;
+      } = {
+        kind: 'tts',
+        text: item.kind === 'tts' ? item.text : digitsToText(item.digits),
+        sampleRate: ctx.rate,
       };
       if (item.engine !== undefined) req.engine = item.engine;
       if (item.voice !== undefined) req.voice = item.voice;
@@ -137,7 +174,8 @@ async function load(req: PrepRequest, ctx: ResolveContext): Promise<DecodedAudio
       if (req.maxBytes !== undefined) fetchOpts.maxBytes = req.maxBytes;
       if (ctx.http?.policy !== undefined) fetchOpts.policy = ctx.http.policy;
       // The shared fetch is not tied to one caller's signal; the caller's wait is.
-      const fetchAndDecode = async (): Promise<DecodedAudio> => decodeAudioAt(await fetchMedia(req.url, fetchOpts), ctx.rate, req.url);
+      const fetchAndDecode = async (): Promise<DecodedAudio> =>
+        decodeAudioAt(await fetchMedia(req.url, fetchOpts), ctx.rate, req.url);
       if (ctx.cache === undefined) {
         if (ctx.signal !== undefined) fetchOpts.signal = ctx.signal;
         return fetchAndDecode();
@@ -161,10 +199,14 @@ async function load(req: PrepRequest, ctx: ResolveContext): Promise<DecodedAudio
 /** A source played on the media clock as it is (tone, silence, DTMF). */
 function clockSource(item: MediaItem): PlaylistSource {
   switch (item.kind) {
-    case 'tone': return { kind: 'tone', tone: item.tone };
-    case 'silence': return { kind: 'silence', durationMs: item.durationMs };
-    case 'digits': return { kind: 'dtmf', digits: item.digits, durationMs: item.digitDurationMs };
-    default: throw new ValidationError('INVALID_MEDIA', `unknown media item kind '${(item as { kind: string }).kind}'`);
+    case 'tone':
+      return { kind: 'tone', tone: item.tone };
+    case 'silence':
+      return { kind: 'silence', durationMs: item.durationMs };
+    case 'digits':
+      return { kind: 'dtmf', digits: item.digits, durationMs: item.digitDurationMs };
+    default:
+      throw new ValidationError('INVALID_MEDIA', `unknown media item kind '${(item as { kind: string }).kind}'`);
   }
 }
 
@@ -176,7 +218,8 @@ export async function resolveItem(item: MediaItem, ctx: ResolveContext): Promise
 }
 
 function parseAll(items: readonly (string | MediaItem)[], ctx: ResolveContext): MediaItem[] {
-  if (!Array.isArray(items) || items.length === 0) throw new ValidationError('INVALID_MEDIA', 'media must be a non-empty list');
+  if (!Array.isArray(items) || items.length === 0)
+    throw new ValidationError('INVALID_MEDIA', 'media must be a non-empty list');
   // Parse everything first so a syntax error anywhere fails fast, with no I/O started.
   const parsed = items.map((it) => (typeof it === 'string' ? parseMediaItem(it, ctx.itemOptions) : it));
   ctx.signal?.throwIfAborted();
@@ -188,7 +231,10 @@ function parseAll(items: readonly (string | MediaItem)[], ctx: ResolveContext): 
  * concurrently, in order. Fails with the first bad item's error (ValidationError for syntax,
  * forbidden paths and fetch failures, NotFoundError for missing files), before anything plays.
  */
-export async function resolvePlaylist(items: readonly (string | MediaItem)[], ctx: ResolveContext): Promise<PlaylistSource[]> {
+export async function resolvePlaylist(
+  items: readonly (string | MediaItem)[],
+  ctx: ResolveContext,
+): Promise<PlaylistSource[]> {
   const parsed = parseAll(items, ctx);
   return Promise.all(parsed.map((it) => resolveItem(it, ctx)));
 }
@@ -201,7 +247,10 @@ export async function resolvePlaylist(items: readonly (string | MediaItem)[], ct
  * not ready yet sends silence until it is. Rejects with the first checked item's error, or with
  * the first entry's load error.
  */
-export async function preparePlaylist(items: readonly (string | MediaItem)[], ctx: ResolveContext): Promise<PlaylistSource[]> {
+export async function preparePlaylist(
+  items: readonly (string | MediaItem)[],
+  ctx: ResolveContext,
+): Promise<PlaylistSource[]> {
   const parsed = parseAll(items, ctx);
   const reqs = await Promise.all(parsed.map((it) => prepRequestOf(it, ctx)));
   ctx.signal?.throwIfAborted();

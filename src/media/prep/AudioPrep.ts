@@ -10,7 +10,14 @@ import type { TtsItemOptions } from '../playback/MediaItem.ts';
  */
 export type PrepRequest =
   | { readonly kind: 'file'; readonly path: string; readonly sampleRate: number; readonly label: string }
-  | { readonly kind: 'url'; readonly url: string; readonly sampleRate: number; readonly timeoutMs?: number; readonly maxBytes?: number; readonly ttlMs?: number }
+  | {
+      readonly kind: 'url';
+      readonly url: string;
+      readonly sampleRate: number;
+      readonly timeoutMs?: number;
+      readonly maxBytes?: number;
+      readonly ttlMs?: number;
+    }
   | ({ readonly kind: 'tts'; readonly text: string; readonly sampleRate: number } & Readonly<TtsItemOptions>);
 
 /**

@@ -4,8 +4,15 @@ import { deserializeError, serializeError, ValidationError } from '../../common/
 import { startThread } from '../../common/startThread.ts';
 import type { DecodedAudio } from '../playback/decodeAudio.ts';
 import { fileKey, PromptCache, urlKey, type PromptCacheStats } from '../playback/PromptCache.ts';
-import { ttsKey, type AudioPrep, type PrepClientMessage, type PrepRequest, type PrepServerMessage } from './AudioPrep.ts';
+import {
+  ttsKey,
+  type AudioPrep,
+  type PrepClientMessage,
+  type PrepRequest,
+  type PrepServerMessage,
+} from './AudioPrep.ts';
 import type { ThreadJob, ThreadReply } from './prepThread.ts';
+import type { PrepService, PrepSettings, StartPrep } from '../../protocol/prep.ts';
 
 export interface AudioPrepPoolOptions {
   /** Threads decoding and synthesising; default 2. */
@@ -47,7 +54,10 @@ export interface AudioPrepStats extends PromptCacheStats {
  * MessagePort (`serve()`); the PCM is in SharedArrayBuffers, so a cached prompt is one copy in
  * memory however many workers play it. Nothing here runs on a media clock.
  */
-export class AudioPrepPool implements AudioPrep {
+export class AudioPrepPool implements AudioPrep, PrepService {
+  /** The prep tier the control plane starts (main.ts hands it to MediaServer). */
+  static readonly start: StartPrep = (s: PrepSettings) => new AudioPrepPool(s);
+
   readonly cache: PromptCache;
   readonly #threads: Thread[] = [];
   readonly #jobs = new Map<number, Job>();
@@ -119,8 +129,15 @@ export class AudioPrepPool implements AudioPrep {
     port.on('message', (m: PrepClientMessage) => {
       if (m?.t !== 'prep') return;
       this.prepare(m.req).then(
-        (audio) => port.postMessage({ t: 'done', id: m.id, pcm: audio.pcm, sampleRate: audio.sampleRate } satisfies PrepServerMessage),
-        (err: unknown) => port.postMessage({ t: 'fail', id: m.id, err: serializeError(err) } satisfies PrepServerMessage),
+        (audio) =>
+          port.postMessage({
+            t: 'done',
+            id: m.id,
+            pcm: audio.pcm,
+            sampleRate: audio.sampleRate,
+          } satisfies PrepServerMessage),
+        (err: unknown) =>
+          port.postMessage({ t: 'fail', id: m.id, err: serializeError(err) } satisfies PrepServerMessage),
       );
     });
     port.on('close', () => this.#ports.delete(port));
@@ -128,7 +145,8 @@ export class AudioPrepPool implements AudioPrep {
 
   #run(req: PrepRequest): Promise<DecodedAudio> {
     const thread = this.#pick();
-    if (thread === undefined) return Promise.reject(new ValidationError('PREP_UNAVAILABLE', 'no audio prep thread is running'));
+    if (thread === undefined)
+      return Promise.reject(new ValidationError('PREP_UNAVAILABLE', 'no audio prep thread is running'));
     const id = this.#nextId++;
     if (thread.busy++ === 0) thread.worker.ref();
     return new Promise<DecodedAudio>((resolve, reject) => {

@@ -38,8 +38,14 @@ export class PortAudioPrep implements AudioPrep {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#waiting.set(id, {
-        resolve: (a) => { signal?.removeEventListener('abort', onAbort); resolve(a); },
-        reject: (e) => { signal?.removeEventListener('abort', onAbort); reject(e); },
+        resolve: (a) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(a);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
       });
       this.#port.postMessage({ t: 'prep', id, req } satisfies PrepClientMessage);
     });

@@ -11,7 +11,11 @@ import type { PrepRequest } from './AudioPrep.ts';
  * HTTP body (where `policy` allows), or synthesise text, then convert to the requested rate. CPU-heavy: it runs in an
  * AudioPrepPool thread, never on a media worker's thread.
  */
-export async function loadAudio(req: PrepRequest, tts: TtsService | undefined, policy?: DestinationPolicy): Promise<DecodedAudio> {
+export async function loadAudio(
+  req: PrepRequest,
+  tts: TtsService | undefined,
+  policy?: DestinationPolicy,
+): Promise<DecodedAudio> {
   switch (req.kind) {
     case 'file':
       return decodeAudioAt(await readFile(req.path), req.sampleRate, req.label);

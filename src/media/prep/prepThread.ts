@@ -37,9 +37,11 @@ async function warmUp(): Promise<void> {
 }
 
 const start = performance.now();
-const warmed = warmUp().catch(() => undefined).then(() => {
-  port.postMessage({ t: 'ready', warmMs: performance.now() - start } satisfies ThreadReply);
-});
+const warmed = warmUp()
+  .catch(() => undefined)
+  .then(() => {
+    port.postMessage({ t: 'ready', warmMs: performance.now() - start } satisfies ThreadReply);
+  });
 
 async function run(job: ThreadJob): Promise<void> {
   await warmed;

@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { InvalidStateError, UnsupportedError, ValidationError } from '../../common/errors.ts';
-import { openNoFollow, type OpenMode } from '../playback/safePath.ts';
+import { openNoFollow, type OpenMode } from '../../common/safePath.ts';
 import { Mp3StreamEncoder, parseMp3FrameHeader } from './Mp3StreamEncoder.ts';
 import { OggOpusEncoder } from './OggOpusEncoder.ts';
 import type { IfExists } from './RecordingWriter.ts';
@@ -86,7 +86,8 @@ export class EncoderSession {
     if (cfg.ifExists === 'append') {
       // Ogg Opus could chain a second logical stream, but players and ffprobe report chained
       // files poorly; refuse rather than write something half-supported.
-      if (cfg.format === 'opus') throw new UnsupportedError('APPEND_UNSUPPORTED', 'append is not supported for Ogg Opus recordings');
+      if (cfg.format === 'opus')
+        throw new UnsupportedError('APPEND_UNSUPPORTED', 'append is not supported for Ogg Opus recordings');
       fileBytes = await checkMp3Append(cfg);
       mode = 'append';
     }

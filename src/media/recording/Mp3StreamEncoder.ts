@@ -24,7 +24,10 @@ export function defaultMp3Kbps(sampleRate: number, channels: number): number {
 export function checkMp3Kbps(sampleRate: number, kbps: number): void {
   const table = mp3Version(sampleRate) === 1 ? MPEG1_KBPS : MPEG2_KBPS;
   if (!table.includes(kbps)) {
-    throw new UnsupportedError('UNSUPPORTED_BITRATE', `MP3 at ${sampleRate} Hz takes ${table.join('/')} kbit/s, not ${kbps}`);
+    throw new UnsupportedError(
+      'UNSUPPORTED_BITRATE',
+      `MP3 at ${sampleRate} Hz takes ${table.join('/')} kbit/s, not ${kbps}`,
+    );
   }
 }
 
@@ -84,7 +87,11 @@ export function parseMp3FrameHeader(head: Uint8Array): { sampleRate: number; cha
     // ID3v2: 10-byte header, size as 4 × 7-bit bytes.
     at = 10 + ((head[6]! << 21) | (head[7]! << 14) | (head[8]! << 7) | head[9]!);
   }
-  const rates: Record<number, number[]> = { 3: [44100, 48000, 32000], 2: [22050, 24000, 16000], 0: [11025, 12000, 8000] };
+  const rates: Record<number, number[]> = {
+    3: [44100, 48000, 32000],
+    2: [22050, 24000, 16000],
+    0: [11025, 12000, 8000],
+  };
   for (; at + 4 <= head.length; at++) {
     if (head[at] !== 0xff || (head[at + 1]! & 0xe0) !== 0xe0) continue;
     const version = (head[at + 1]! >> 3) & 3;

@@ -10,7 +10,10 @@ export class Mp3Writer extends EncodedFileWriter {
   static async open(o: EncodedWriterOptions): Promise<Mp3Writer> {
     // Refuse a bad rate or bit rate here, before a file or a session exists.
     checkWriterOptions(o);
-    checkMp3Kbps(o.sampleRate, o.bitrate !== undefined ? Math.round(o.bitrate / 1000) : defaultMp3Kbps(o.sampleRate, o.channels));
+    checkMp3Kbps(
+      o.sampleRate,
+      o.bitrate !== undefined ? Math.round(o.bitrate / 1000) : defaultMp3Kbps(o.sampleRate, o.channels),
+    );
     return EncodedFileWriter.openAs('mp3', o, (host) => new Mp3Writer('mp3', o, host));
   }
 }

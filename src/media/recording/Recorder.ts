@@ -89,7 +89,10 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     this.channelMode = o.channelMode ?? 'mono';
     this.#channels = this.channelMode === 'stereo' ? 2 : 1;
     if (writer.channels !== this.#channels) {
-      throw new ValidationError('RECORDER_CHANNELS', `${this.channelMode} recording needs a ${this.#channels}-channel writer`);
+      throw new ValidationError(
+        'RECORDER_CHANNELS',
+        `${this.channelMode} recording needs a ${this.#channels}-channel writer`,
+      );
     }
     if (writer.sampleRate !== o.sampleRate) {
       throw new ValidationError('RECORDER_RATE', `writer is ${writer.sampleRate} Hz, recorder ${o.sampleRate} Hz`);
@@ -99,8 +102,10 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     this.#out = new Int16Array(this.#frameSamples * this.#channels);
     this.#beep = o.beep === true ? Recorder.beepTone(o.sampleRate) : new Int16Array(0);
     this.#beepPos = 0;
-    this.#maxSamples = o.maxDurationMs !== undefined && o.maxDurationMs > 0 ? Math.round((o.maxDurationMs * o.sampleRate) / 1000) : 0;
-    this.#silenceSamples = o.maxSilenceMs !== undefined && o.maxSilenceMs > 0 ? Math.round((o.maxSilenceMs * o.sampleRate) / 1000) : 0;
+    this.#maxSamples =
+      o.maxDurationMs !== undefined && o.maxDurationMs > 0 ? Math.round((o.maxDurationMs * o.sampleRate) / 1000) : 0;
+    this.#silenceSamples =
+      o.maxSilenceMs !== undefined && o.maxSilenceMs > 0 ? Math.round((o.maxSilenceMs * o.sampleRate) / 1000) : 0;
     const db = o.silenceThresholdDbfs ?? -45;
     this.#silenceMeanSquare = 32768 * 32768 * Math.pow(10, db / 10);
     this.#trim = this.#silenceSamples > 0 && (o.trimSilence ?? true);
@@ -225,8 +230,19 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     } catch (err) {
       // The writer could not finalise: report at least the bytes the file holds.
       const error = err instanceof Error ? err : new Error(String(err));
-      const bytes = await stat(this.#writer.path).then((st) => st.size, () => 0);
-      r = { path: this.#writer.path, format: this.#writer.format, bytes, durationMs: 0, droppedFrames: this.#writer.stats.droppedFrames, cause: 'error', error };
+      const bytes = await stat(this.#writer.path).then(
+        (st) => st.size,
+        () => 0,
+      );
+      r = {
+        path: this.#writer.path,
+        format: this.#writer.format,
+        bytes,
+        durationMs: 0,
+        droppedFrames: this.#writer.stats.droppedFrames,
+        cause: 'error',
+        error,
+      };
     }
     // A writer that failed (disk full) but kept its file playable resolves with what it holds.
     if (r.error === undefined && this.#writer.error !== null) r = { ...r, cause: 'error', error: this.#writer.error };

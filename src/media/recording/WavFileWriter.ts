@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { InvalidStateError, ValidationError } from '../../common/errors.ts';
-import { fsError, openNoFollow, type OpenMode } from '../playback/safePath.ts';
+import { fsError, openNoFollow, type OpenMode } from '../../common/safePath.ts';
 import {
   checkWriterOptions,
   copyFrame,
@@ -85,7 +85,13 @@ export class WavFileWriter implements RecordingWriter {
   #error: Error | null = null;
   #closing: Promise<RecordingResult> | null = null;
 
-  private constructor(fh: FileHandle, o: WavFileWriterOptions, dataOffset: number, dataSizeOffset: number, dataBytes: number) {
+  private constructor(
+    fh: FileHandle,
+    o: WavFileWriterOptions,
+    dataOffset: number,
+    dataSizeOffset: number,
+    dataBytes: number,
+  ) {
     this.#fh = fh;
     this.path = o.path;
     this.sampleRate = o.sampleRate;
@@ -156,7 +162,10 @@ export class WavFileWriter implements RecordingWriter {
       await fh.read(head, 0, head.length, 0);
       const info = parseWavHeader(head);
       if (info.format !== WAVE_FORMAT_PCM || info.bitsPerSample !== 16) {
-        throw new ValidationError('WAV_INCOMPATIBLE', `cannot append: ${o.path} is not PCM16 (format ${info.format}, ${info.bitsPerSample} bits)`);
+        throw new ValidationError(
+          'WAV_INCOMPATIBLE',
+          `cannot append: ${o.path} is not PCM16 (format ${info.format}, ${info.bitsPerSample} bits)`,
+        );
       }
       if (info.sampleRate !== o.sampleRate || info.channels !== o.channels) {
         throw new ValidationError(
@@ -226,7 +235,14 @@ export class WavFileWriter implements RecordingWriter {
         this.#cur = this.#takeChunk();
         this.#curLen = 0;
       }
-      const n = copyFrame(pcm, this.channels, done, this.#chunks[this.#cur]!, this.#curLen, this.#chunkSamples - this.#curLen);
+      const n = copyFrame(
+        pcm,
+        this.channels,
+        done,
+        this.#chunks[this.#cur]!,
+        this.#curLen,
+        this.#chunkSamples - this.#curLen,
+      );
       done += n;
       this.#curLen += n;
       if (this.#curLen === this.#chunkSamples) this.#enqueueCurrent();
@@ -275,7 +291,10 @@ export class WavFileWriter implements RecordingWriter {
         repairFailed = err;
       }
     }
-    await this.#fh.close().catch((err: unknown) => { repairFailed ??= err; this.#fail(err); });
+    await this.#fh.close().catch((err: unknown) => {
+      repairFailed ??= err;
+      this.#fail(err);
+    });
     if (this.#error !== null && repairFailed !== null) throw this.#error;
     return {
       path: this.path,

@@ -71,7 +71,10 @@ function handle(msg: PoolRequest): void {
         },
         (err: unknown) => reply({ t: 'open_failed', id, err: serializeError(err) }),
       );
-      opening.set(id, p.finally(() => opening.delete(id)));
+      opening.set(
+        id,
+        p.finally(() => opening.delete(id)),
+      );
       break;
     }
     case 'data':

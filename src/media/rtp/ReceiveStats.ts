@@ -83,7 +83,14 @@ export class ReceiveStats {
    * milliseconds, `payloadBytes` the payload octets (header and padding excluded, as in SR).
    * A new SSRC restarts the statistics with probation (A.1: a new source).
    */
-  onPacket(ssrc: number, seq: number, ts: number, payloadBytes: number, arrivalMs: number, timing = true): SeqStatusCode {
+  onPacket(
+    ssrc: number,
+    seq: number,
+    ts: number,
+    payloadBytes: number,
+    arrivalMs: number,
+    timing = true,
+  ): SeqStatusCode {
     if (!this.#started || ssrc !== this.#ssrc) {
       if (this.#started) this.#ssrcChanges++;
       this.#restart(ssrc, seq);
@@ -304,12 +311,21 @@ export class ReceiveStats {
     const receivedInterval = this.#received - this.#receivedPrior;
     this.#receivedPrior = this.#received;
     const lostInterval = expectedInterval - receivedInterval;
-    const fraction = expectedInterval === 0 || lostInterval <= 0 ? 0 : Math.floor((lostInterval * 256) / expectedInterval);
+    const fraction =
+      expectedInterval === 0 || lostInterval <= 0 ? 0 : Math.floor((lostInterval * 256) / expectedInterval);
     this.#lastFractionLost = fraction;
     let lost = expected - this.#received;
     if (lost > 0x7fffff) lost = 0x7fffff;
     else if (lost < -0x800000) lost = -0x800000;
-    const block = out ?? { ssrc: 0, fractionLost: 0, cumulativeLost: 0, extendedHighestSeq: 0, jitter: 0, lsr: 0, dlsr: 0 };
+    const block = out ?? {
+      ssrc: 0,
+      fractionLost: 0,
+      cumulativeLost: 0,
+      extendedHighestSeq: 0,
+      jitter: 0,
+      lsr: 0,
+      dlsr: 0,
+    };
     block.ssrc = this.#ssrc;
     block.fractionLost = fraction > 255 ? 255 : fraction;
     block.cumulativeLost = lost;

@@ -91,7 +91,11 @@ export function delayImpairment(ta: number): number {
 }
 
 /** Ie,eff of G.107 for loss `ppl` percent. */
-export function effectiveEquipmentImpairment(ppl: number, codec: CodecImpairment = G711_IMPAIRMENT, burstR = 1): number {
+export function effectiveEquipmentImpairment(
+  ppl: number,
+  codec: CodecImpairment = G711_IMPAIRMENT,
+  burstR = 1,
+): number {
   const p = ppl > 0 ? (ppl > 100 ? 100 : ppl) : 0;
   return codec.ie + ((95 - codec.ie) * p) / (p / burstR + codec.bpl);
 }
@@ -99,7 +103,11 @@ export function effectiveEquipmentImpairment(ppl: number, codec: CodecImpairment
 /** The E-model rating R for the observed loss, jitter and delay. */
 export function rFactor(input: MosInput): number {
   const ta = oneWayDelayMs(input);
-  const ie = effectiveEquipmentImpairment(finiteOr(input.lossPercent, 0), input.codec ?? G711_IMPAIRMENT, finiteOr(input.burstR, 1) || 1);
+  const ie = effectiveEquipmentImpairment(
+    finiteOr(input.lossPercent, 0),
+    input.codec ?? G711_IMPAIRMENT,
+    finiteOr(input.burstR, 1) || 1,
+  );
   return RO - IS - delayImpairment(ta) - ie;
 }
 

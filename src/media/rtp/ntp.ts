@@ -40,8 +40,8 @@ export function ntpMiddle32(msw: number, lsw: number): number {
 /** Middle 32 bits of the NTP time of Unix milliseconds `unixMs` (no allocation). */
 export function msToNtpMiddle32(unixMs: number): number {
   // The middle 32 bits are (NTP seconds mod 65536) * 65536 + fraction >> 16: count 1/65536 s.
-  const units = Math.floor(((unixMs / 1000) + NTP_UNIX_OFFSET_S) * 65536);
-  return units % TWO_32 >>> 0;
+  const units = Math.floor((unixMs / 1000 + NTP_UNIX_OFFSET_S) * 65536);
+  return (units % TWO_32) >>> 0;
 }
 
 /** A 16.16 compact NTP interval (DLSR, RTT) in milliseconds. */

@@ -141,9 +141,7 @@ export interface RtcpOther {
 
 export type RtcpPacket = RtcpSenderReport | RtcpReceiverReport | RtcpSdes | RtcpBye | RtcpOther;
 
-export type RtcpParseResult =
-  | { error: 0; packets: RtcpPacket[] }
-  | { error: RtcpParseErrorCode; packets: null };
+export type RtcpParseResult = { error: 0; packets: RtcpPacket[] } | { error: RtcpParseErrorCode; packets: null };
 
 /**
  * rtcp-mux demultiplexing (RFC 5761 section 4): with RTP and RTCP on one port, a second octet in
@@ -219,7 +217,14 @@ function fail(error: RtcpParseErrorCode): RtcpParseResult {
   return { error, packets: null };
 }
 
-function parseOne(b: Uint8Array, p: number, end: number, pt: number, count: number, size: number): RtcpPacket | RtcpParseErrorCode {
+function parseOne(
+  b: Uint8Array,
+  p: number,
+  end: number,
+  pt: number,
+  count: number,
+  size: number,
+): RtcpPacket | RtcpParseErrorCode {
   switch (pt) {
     case RtcpType.SR: {
       // Bytes after the report blocks are profile-specific extensions (6.4.1): allowed, skipped.

@@ -144,7 +144,12 @@ export function serializeSdes(out: Uint8Array, offset: number, ssrc: number, cna
 }
 
 /** BYE for up to 31 sources with an optional reason (6.6), padded with nulls to 32 bits. */
-export function serializeBye(out: Uint8Array, offset: number, ssrcs: readonly number[], reason?: string | Uint8Array): number {
+export function serializeBye(
+  out: Uint8Array,
+  offset: number,
+  ssrcs: readonly number[],
+  reason?: string | Uint8Array,
+): number {
   if (ssrcs.length > MAX_REPORT_BLOCKS) throw new RangeError(`${ssrcs.length} sources, at most 31 in one BYE`);
   const text = reason === undefined ? undefined : toBytes(reason);
   if (text !== undefined && text.length > 255) throw new RangeError(`BYE reason of ${text.length} bytes, at most 255`);

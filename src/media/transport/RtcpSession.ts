@@ -32,7 +32,15 @@ export class RtcpSession {
   #rttMs: number | null = null;
   #sentSinceReport = 0;
   readonly #ntp = new Uint32Array(2);
-  readonly #block: ReportBlock = { ssrc: 0, fractionLost: 0, cumulativeLost: 0, extendedHighestSeq: 0, jitter: 0, lsr: 0, dlsr: 0 };
+  readonly #block: ReportBlock = {
+    ssrc: 0,
+    fractionLost: 0,
+    cumulativeLost: 0,
+    extendedHighestSeq: 0,
+    jitter: 0,
+    lsr: 0,
+    dlsr: 0,
+  };
   readonly outBuffer = new Uint8Array(1500);
   readonly #input: RtcpInput = { bye: null };
   reportsSent = 0;
@@ -107,7 +115,13 @@ export class RtcpSession {
       msToNtp(performance.timeOrigin + nowMs, this.#ntp);
       // RTP timestamp of "now": last sent plus the time since, in our clock (6.4.1).
       const rtpTs = (sender.lastTimestamp + Math.round(((nowMs - sender.lastWallMs) * sender.clockRate) / 1000)) >>> 0;
-      senderInfo = { ntpMsw: this.#ntp[0]!, ntpLsw: this.#ntp[1]!, rtpTimestamp: rtpTs, packetCount: sender.packets, octetCount: sender.octets >>> 0 };
+      senderInfo = {
+        ntpMsw: this.#ntp[0]!,
+        ntpLsw: this.#ntp[1]!,
+        rtpTimestamp: rtpTs,
+        packetCount: sender.packets,
+        octetCount: sender.octets >>> 0,
+      };
     }
     this.reportsSent++;
     return buildCompoundRtcp(this.outBuffer, 0, {

@@ -5,11 +5,50 @@ import { Drop, dropsToRecord, DROP_REASON_NAMES } from './dropReasons.ts';
 import { literalLookup } from './literalLookup.ts';
 import { RtpSender } from './RtpSender.ts';
 import { RtcpSession } from './RtcpSession.ts';
-import type { EndpointAudio } from '../engines/EndpointAudio.ts';
 import type { JitterBuffer } from '../dsp/JitterBuffer.ts';
 
+/** Counters of the decoding path of received audio (recordings, in-band DTMF). */
+export interface ReceivedAudioStats {
+  received: number;
+  late: number;
+  lost: number;
+  concealed: number;
+  duplicates: number;
+  discarded: number;
+}
+
+/**
+ * The PCM side of an endpoint as the transport drives it (engines/EndpointAudio is the one):
+ * owned here so that the transport imports nothing of the engines.
+ */
+export interface EndpointAudioSide {
+  /** Who listens to the decoded audio: the transport hands packets over only when someone does. */
+  readonly taps: { readonly size: number };
+  /** What generates the outbound audio, if anything does (the silence fill stays out then). */
+  readonly source: unknown;
+  readonly receivedStats: ReceivedAudioStats | null;
+  /** The payload is `packet[offset, offset + length)` (no subarray per packet). */
+  onReceived(
+    seq: number,
+    ts: number,
+    packet: Uint8Array,
+    nowMs: number,
+    ssrc: number,
+    offset: number,
+    length: number,
+  ): void;
+  close(): void;
+}
+
 /** Receives telephone-event packets (RFC 4733) of an endpoint: the DTMF engine. */
-export type EventPacketListener = (ssrc: number, seq: number, ts: number, marker: boolean, payload: Uint8Array, nowMs: number) => void;
+export type EventPacketListener = (
+  ssrc: number,
+  seq: number,
+  ts: number,
+  marker: boolean,
+  payload: Uint8Array,
+  nowMs: number,
+) => void;
 
 /** Receives audio packets before decoding, for an engine that de-jitters first (the conference). */
 export type AudioPacketListener = (ssrc: number, seq: number, ts: number, payload: Uint8Array, nowMs: number) => void;
@@ -21,7 +60,16 @@ export interface MediaSink {
    * with `isEvent` false: the sink tells it by the endpoint's `media.comfortNoise`). The buffer
    * belongs to the sink for this call only (it may rewrite it in place and send it on).
    */
-  onPacket(buf: Buffer, payloadOffset: number, payloadLength: number, isEvent: boolean, seq: number, ts: number, ssrc: number, nowMs: number): void;
+  onPacket(
+    buf: Buffer,
+    payloadOffset: number,
+    payloadLength: number,
+    isEvent: boolean,
+    seq: number,
+    ts: number,
+    ssrc: number,
+    nowMs: number,
+  ): void;
   /** The sink's playout jitter buffer, when it decodes (a transcoding bridge). */
   readonly jitterBuffer?: JitterBuffer | null;
 }
@@ -33,7 +81,6 @@ export interface EndpointListener {
 }
 
 const view = new RtpPacket();
-
 
 /**
  * One RTP leg inside a media worker: its UDP sockets (RTP + RTCP, or RTCP muxed on the RTP
@@ -68,7 +115,7 @@ export class RtpEndpoint {
   latchPackets = 4;
   listener: EndpointListener | null = null;
   /** PCM side (decode for taps, encode generated audio); created by the engines on demand. */
-  audio: EndpointAudio | null = null;
+  audio: EndpointAudioSide | null = null;
   /** Telephone-event packets, for DTMF detection; set by the DTMF engine. */
   onEventPacket: EventPacketListener | null = null;
   /** Audio packets with their sequence number and timestamp, for a jitter buffer; set by the conference engine. */
@@ -127,7 +174,15 @@ export class RtpEndpoint {
   /** Comfort noise packets received (RFC 3389): counted as received, not decoded or relayed. */
   comfortNoisePackets = 0;
 
-  private constructor(id: string, rtpPort: number, rtcpPort: number, mediaTimeoutMs: number, cname: string, rtp: dgram.Socket, rtcp: dgram.Socket) {
+  private constructor(
+    id: string,
+    rtpPort: number,
+    rtcpPort: number,
+    mediaTimeoutMs: number,
+    cname: string,
+    rtp: dgram.Socket,
+    rtcp: dgram.Socket,
+  ) {
     this.id = id;
     this.rtpPort = rtpPort;
     this.rtcpPort = rtcpPort;
@@ -143,7 +198,14 @@ export class RtpEndpoint {
   }
 
   /** Binds both sockets; rejects with the bind error (EADDRINUSE) so the caller can retry. */
-  static async open(id: string, ip: string, rtpPort: number, rtcpPort: number, mediaTimeoutMs: number, cname: string): Promise<RtpEndpoint> {
+  static async open(
+    id: string,
+    ip: string,
+    rtpPort: number,
+    rtcpPort: number,
+    mediaTimeoutMs: number,
+    cname: string,
+  ): Promise<RtpEndpoint> {
     const rtp = dgram.createSocket({ type: 'udp4', lookup: literalLookup });
     const rtcp = dgram.createSocket({ type: 'udp4', lookup: literalLookup });
     try {
@@ -151,7 +213,11 @@ export class RtpEndpoint {
       await bind(rtcp, ip, rtcpPort);
     } catch (err) {
       rtp.close();
-      try { rtcp.close(); } catch { /* not bound */ }
+      try {
+        rtcp.close();
+      } catch {
+        /* not bound */
+      }
       throw err;
     }
     return new RtpEndpoint(id, rtpPort, rtcpPort, mediaTimeoutMs, cname, rtp, rtcp);
@@ -175,9 +241,14 @@ export class RtpEndpoint {
     // hold and whose sequence number follows the last one sent (RFC 3550 5.1).
     if (this.#sending && !wasSending) this.sender.resetSource();
     const remote = media.remote;
-    const remoteChanged = !previous || !remote || !previous.remote || previous.remote.ip !== remote.ip
-      || previous.remote.rtpPort !== remote.rtpPort || previous.remote.rtcpPort !== remote.rtcpPort
-      || previous.rtcpMux !== media.rtcpMux;
+    const remoteChanged =
+      !previous ||
+      !remote ||
+      !previous.remote ||
+      previous.remote.ip !== remote.ip ||
+      previous.remote.rtpPort !== remote.rtpPort ||
+      previous.remote.rtcpPort !== remote.rtcpPort ||
+      previous.rtcpMux !== media.rtcpMux;
     if (remoteChanged) {
       const formerIp = this.#remoteIp;
       const formerPort = this.#remotePort;
@@ -187,7 +258,8 @@ export class RtpEndpoint {
       this.#remotePort = remote ? remote.rtpPort : 0;
       // Moved to another peer (a transfer re-INVITE): the one we leave may still have packets in
       // flight, and latching onto one would send our media back to it and lock the new peer out.
-      const moved = remote !== null && formerPort !== 0 && (formerPort !== this.#remotePort || formerIp !== this.#remoteIp);
+      const moved =
+        remote !== null && formerPort !== 0 && (formerPort !== this.#remotePort || formerIp !== this.#remoteIp);
       this.#formerIp = moved ? formerIp : '';
       this.#formerPort = moved ? formerPort : 0;
       // Same for RTCP: a late report or BYE from the peer we left is not the new peer's.
@@ -204,7 +276,8 @@ export class RtpEndpoint {
     }
     // Packets held for a latching candidate were checked against the previous negotiation.
     this.#dropCandidate();
-    const codecChanged = !previous || previous.codec.clockRate !== media.codec.clockRate || previous.codec.ptime !== media.codec.ptime;
+    const codecChanged =
+      !previous || previous.codec.clockRate !== media.codec.clockRate || previous.codec.ptime !== media.codec.ptime;
     if (codecChanged) {
       this.sender.clockRate = media.codec.clockRate;
       this.sender.frameSamples = Math.round((media.codec.clockRate * media.codec.ptime) / 1000);
@@ -282,8 +355,12 @@ export class RtpEndpoint {
    */
   #probation(msg: Buffer, ip: string, port: number): boolean {
     const seq = (msg[2]! << 8) | msg[3]!;
-    if (this.#candidateRun > 0 && port === this.#candidatePort && ip === this.#candidateIp
-      && seq === ((this.#candidateSeq + 1) & 0xffff)) {
+    if (
+      this.#candidateRun > 0 &&
+      port === this.#candidatePort &&
+      ip === this.#candidateIp &&
+      seq === ((this.#candidateSeq + 1) & 0xffff)
+    ) {
       this.#candidateRun++;
     } else {
       this.#dropCandidate();
@@ -292,7 +369,8 @@ export class RtpEndpoint {
       this.#candidateRun = 1;
     }
     this.#candidateSeq = seq;
-    const need = this.latchPackets < 1 ? 1 : this.latchPackets > MAX_LATCH_PACKETS ? MAX_LATCH_PACKETS : this.latchPackets;
+    const need =
+      this.latchPackets < 1 ? 1 : this.latchPackets > MAX_LATCH_PACKETS ? MAX_LATCH_PACKETS : this.latchPackets;
     if (this.#candidateRun >= need) return true;
     this.#held[this.#candidateRun - 1] = msg;
     return false;
@@ -339,12 +417,21 @@ export class RtpEndpoint {
       } else if (isEvent) {
         this.eventPackets++;
         const onEvent = this.onEventPacket;
-        if (onEvent !== null) onEvent(ssrc, seq, ts, (msg[1]! & 0x80) !== 0, msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
+        if (onEvent !== null)
+          onEvent(
+            ssrc,
+            seq,
+            ts,
+            (msg[1]! & 0x80) !== 0,
+            msg.subarray(payloadOffset, payloadOffset + payloadLength),
+            nowMs,
+          );
       } else {
         const onAudio = this.onAudioPacket;
         if (onAudio !== null) onAudio(ssrc, seq, ts, msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
         const audio = this.audio;
-        if (audio !== null && audio.taps.size > 0) audio.onReceived(seq, ts, msg, nowMs, ssrc, payloadOffset, payloadLength);
+        if (audio !== null && audio.taps.size > 0)
+          audio.onReceived(seq, ts, msg, nowMs, ssrc, payloadOffset, payloadLength);
       }
       // The sink may rewrite the buffer in place and send it on: it goes last.
       const sink = this.sink;
@@ -384,8 +471,10 @@ export class RtpEndpoint {
     } else if (rinfo.port === this.#formerRtcpPort && rinfo.address === this.#formerRtcpIp) {
       this.drops[Drop.SOURCE_MISMATCH]! += 1;
       return;
-    } else if (!(rinfo.port === this.#sdpRtcpPort && rinfo.address === this.#sdpRtcpIp)
-      && !(this.#locked && rinfo.address === this.#remoteIp && !this.strictSource)) {
+    } else if (
+      !(rinfo.port === this.#sdpRtcpPort && rinfo.address === this.#sdpRtcpIp) &&
+      !(this.#locked && rinfo.address === this.#remoteIp && !this.strictSource)
+    ) {
       // RTCP from elsewhere than the SDP says is trusted only from the host RTP latched onto
       // (a NAT maps the RTCP port separately); before that it would let anyone take the leg's RTCP.
       this.drops[Drop.UNLATCHED_SOURCE]! += 1;
@@ -475,11 +564,25 @@ export class RtpEndpoint {
     const jb = this.sink?.jitterBuffer;
     if (jb) {
       const s = jb.stats;
-      return { delayMs: jb.targetDelayMs, late: s.late, lost: s.lost, concealed: s.concealed, duplicates: s.duplicates, discarded: s.discarded };
+      return {
+        delayMs: jb.targetDelayMs,
+        late: s.late,
+        lost: s.lost,
+        concealed: s.concealed,
+        duplicates: s.duplicates,
+        discarded: s.discarded,
+      };
     }
     const r = this.audio?.receivedStats;
     if (!r) return null;
-    return { delayMs: 0, late: r.late, lost: r.lost, concealed: r.concealed, duplicates: r.duplicates, discarded: r.discarded };
+    return {
+      delayMs: 0,
+      late: r.late,
+      lost: r.lost,
+      concealed: r.concealed,
+      duplicates: r.duplicates,
+      discarded: r.discarded,
+    };
   }
 
   /** Sends RTCP BYE (RFC 3550 6.6) and closes the sockets. Idempotent. */
@@ -510,8 +613,16 @@ export class RtpEndpoint {
   }
 
   #closeSockets(): void {
-    try { this.#rtpSocket.close(); } catch { /* already closed */ }
-    try { this.#rtcpSocket.close(); } catch { /* already closed */ }
+    try {
+      this.#rtpSocket.close();
+    } catch {
+      /* already closed */
+    }
+    try {
+      this.#rtcpSocket.close();
+    } catch {
+      /* already closed */
+    }
   }
 }
 

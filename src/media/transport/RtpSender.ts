@@ -41,7 +41,8 @@ export class RtpSender {
   /** Samples to advance from the last packet sent when a new source starts at `nowMs`. */
   #advance(nowMs: number): number {
     if (this.#lastSendMs < 0) return this.frameSamples;
-    const elapsed = Math.round(((nowMs - this.#lastSendMs) * this.clockRate) / 1000 / this.frameSamples) * this.frameSamples;
+    const elapsed =
+      Math.round(((nowMs - this.#lastSendMs) * this.clockRate) / 1000 / this.frameSamples) * this.frameSamples;
     return elapsed > this.frameSamples ? elapsed : this.frameSamples;
   }
 
@@ -81,7 +82,14 @@ export class RtpSender {
    * duration of the previous packet of the same source; the first packet of a source gets the
    * marker. For DTMF events several packets share a timestamp: pass `samples` = 0.
    */
-  writeHeader(buf: Uint8Array, payloadType: number, source: number, samples: number, nowMs: number, marker = false): void {
+  writeHeader(
+    buf: Uint8Array,
+    payloadType: number,
+    source: number,
+    samples: number,
+    nowMs: number,
+    marker = false,
+  ): void {
     let ts: number;
     if (source !== this.#source) {
       this.#source = source;

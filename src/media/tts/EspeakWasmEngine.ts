@@ -72,7 +72,18 @@ export class EspeakWasmEngine implements TtsEngine {
     const { factory, wasm } = await load();
     opts.signal?.throwIfAborted();
     const errors: string[] = [];
-    const args = ['-b', '1', '-v', espeakVoice(opts), '-s', String(espeakWpm(opts.rate)), '-w', '/out.wav', '-f', '/in.txt'];
+    const args = [
+      '-b',
+      '1',
+      '-v',
+      espeakVoice(opts),
+      '-s',
+      String(espeakWpm(opts.rate)),
+      '-w',
+      '/out.wav',
+      '-f',
+      '/in.txt',
+    ];
     let instance: Awaited<ReturnType<EspeakFactory>>;
     // A failed instantiation never settles the factory's promise; race it with our own.
     let instantiationFailed: (err: unknown) => void = () => undefined;
@@ -80,16 +91,19 @@ export class EspeakWasmEngine implements TtsEngine {
       instantiationFailed = reject;
     });
     try {
-      instance = await Promise.race([failed, factory({
-        arguments: args,
-        preRun: [(m: { FS: { writeFile(p: string, d: string): void } }) => m.FS.writeFile('/in.txt', text)],
-        instantiateWasm: (imports: WasmImports, done: (i: WasmInstance, m: WasmModule) => void) => {
-          Wasm.instantiate(wasm, imports).then((i) => done(i, wasm), instantiationFailed);
-          return {};
-        },
-        print: () => undefined,
-        printErr: (s: string) => errors.push(s),
-      })]);
+      instance = await Promise.race([
+        failed,
+        factory({
+          arguments: args,
+          preRun: [(m: { FS: { writeFile(p: string, d: string): void } }) => m.FS.writeFile('/in.txt', text)],
+          instantiateWasm: (imports: WasmImports, done: (i: WasmInstance, m: WasmModule) => void) => {
+            Wasm.instantiate(wasm, imports).then((i) => done(i, wasm), instantiationFailed);
+            return {};
+          },
+          print: () => undefined,
+          printErr: (s: string) => errors.push(s),
+        }),
+      ]);
     } catch (err) {
       throw new ValidationError('TTS_FAILED', `${this.name}: ${String(err)}`);
     }
@@ -97,7 +111,10 @@ export class EspeakWasmEngine implements TtsEngine {
     try {
       wav = instance.FS.readFile('/out.wav');
     } catch {
-      throw new ValidationError('TTS_FAILED', `${this.name}: no audio produced${errors.length > 0 ? `: ${errors.join(' ').slice(0, 300)}` : ''}`);
+      throw new ValidationError(
+        'TTS_FAILED',
+        `${this.name}: no audio produced${errors.length > 0 ? `: ${errors.join(' ').slice(0, 300)}` : ''}`,
+      );
     }
     return decodeWav(wav);
   }

@@ -91,7 +91,10 @@ export class TtsService {
     const run = async (): Promise<DecodedAudio> => {
       this.#syntheses++;
       // The shared (cached) run must not die with the first caller's signal; uncached runs may.
-      const audio = await engine.synthesize(text, opts.bypassCache === true && opts.signal !== undefined ? { ...engineOpts, signal: opts.signal } : engineOpts);
+      const audio = await engine.synthesize(
+        text,
+        opts.bypassCache === true && opts.signal !== undefined ? { ...engineOpts, signal: opts.signal } : engineOpts,
+      );
       if (audio.pcm.length === 0) throw new ValidationError('TTS_FAILED', `${name}: produced no audio`);
       return opts.sampleRate === undefined ? audio : toRate(audio, opts.sampleRate);
     };

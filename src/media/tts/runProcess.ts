@@ -57,16 +57,18 @@ export function runProcess(cmd: string, args: readonly string[], opts: RunProces
     child.stdin.on('error', () => undefined);
     child.on('error', (err: NodeJS.ErrnoException) => {
       spawnFailed = true;
-      failure ??= err.code === 'ENOENT'
-        ? new UnsupportedError('TTS_ENGINE_UNAVAILABLE', `${cmd} is not installed`)
-        : new ValidationError('TTS_FAILED', `${cmd}: ${err.message}`);
+      failure ??=
+        err.code === 'ENOENT'
+          ? new UnsupportedError('TTS_ENGINE_UNAVAILABLE', `${cmd} is not installed`)
+          : new ValidationError('TTS_FAILED', `${cmd}: ${err.message}`);
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
       if (failure !== undefined) return reject(failure);
       if (signal !== null) return reject(new ValidationError('TTS_FAILED', `${cmd}: killed by ${signal}`));
-      if (code !== 0) return reject(new ValidationError('TTS_FAILED', `${cmd} exited with ${code}: ${stderr.trim().slice(0, 300)}`));
+      if (code !== 0)
+        return reject(new ValidationError('TTS_FAILED', `${cmd} exited with ${code}: ${stderr.trim().slice(0, 300)}`));
       resolve(Buffer.concat(chunks, total));
     });
     child.stdin.end(opts.stdin ?? '');

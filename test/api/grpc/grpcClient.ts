@@ -1,4 +1,12 @@
-import { Metadata, credentials, type CallOptions, type Client, type ClientReadableStream, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import {
+  Metadata,
+  credentials,
+  type CallOptions,
+  type Client,
+  type ClientReadableStream,
+  type ServiceClientConstructor,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { loadMediaServerProto } from '../../../src/api/grpc/GrpcServer.ts';
 
 const CALL_DEADLINE_MS = 15_000;
@@ -9,15 +17,26 @@ export class GrpcTestClient {
   readonly #metadata: Metadata;
 
   constructor(port: number, token?: string) {
-    const proto = loadMediaServerProto() as unknown as { mediaserver: { v1: { MediaServer: ServiceClientConstructor } } };
+    const proto = loadMediaServerProto() as unknown as {
+      mediaserver: { v1: { MediaServer: ServiceClientConstructor } };
+    };
     this.client = new proto.mediaserver.v1.MediaServer(`127.0.0.1:${port}`, credentials.createInsecure());
     this.#metadata = new Metadata();
     if (token !== undefined) this.#metadata.set('authorization', `Bearer ${token}`);
   }
 
   /** One unary call; rejects with the ServiceError (code, details, metadata). */
-  call<T = Record<string, unknown>>(method: string, request: Record<string, unknown> = {}, metadata: Metadata = this.#metadata): Promise<T> {
-    const fn = (this.client as unknown as Record<string, (req: unknown, md: Metadata, opts: CallOptions, cb: (err: ServiceError | null, res: T) => void) => void>)[method];
+  call<T = Record<string, unknown>>(
+    method: string,
+    request: Record<string, unknown> = {},
+    metadata: Metadata = this.#metadata,
+  ): Promise<T> {
+    const fn = (
+      this.client as unknown as Record<
+        string,
+        (req: unknown, md: Metadata, opts: CallOptions, cb: (err: ServiceError | null, res: T) => void) => void
+      >
+    )[method];
     if (fn === undefined) throw new Error(`no method ${method}`);
     // a deadline, so that a call the server never answers fails the test (DEADLINE_EXCEEDED) instead of hanging it
     const options: CallOptions = { deadline: Date.now() + CALL_DEADLINE_MS };
@@ -26,8 +45,13 @@ export class GrpcTestClient {
     });
   }
 
-  events(request: Record<string, unknown> = {}, metadata: Metadata = this.#metadata): ClientReadableStream<EventMessage> {
-    const fn = (this.client as unknown as Record<string, (req: unknown, md: Metadata) => ClientReadableStream<EventMessage>>).Events;
+  events(
+    request: Record<string, unknown> = {},
+    metadata: Metadata = this.#metadata,
+  ): ClientReadableStream<EventMessage> {
+    const fn = (
+      this.client as unknown as Record<string, (req: unknown, md: Metadata) => ClientReadableStream<EventMessage>>
+    ).Events;
     return fn!.call(this.client, request, metadata);
   }
 
@@ -44,7 +68,11 @@ export interface EventMessage {
 }
 
 /** Resolves with the first message of `stream` matching `pred`, or rejects on the stream's error/end. */
-export function nextMessage(stream: ClientReadableStream<EventMessage>, pred: (m: EventMessage) => boolean, timeoutMs = 5000): Promise<EventMessage> {
+export function nextMessage(
+  stream: ClientReadableStream<EventMessage>,
+  pred: (m: EventMessage) => boolean,
+  timeoutMs = 5000,
+): Promise<EventMessage> {
   return new Promise((resolve, reject) => {
     const cleanup = () => {
       clearTimeout(timer);
@@ -87,6 +115,8 @@ export function streamError(stream: ClientReadableStream<EventMessage>, timeoutM
 
 /** Cancels `stream` from the client side; the CANCELLED status it ends with is expected. */
 export function cancelStream(stream: ClientReadableStream<EventMessage>): void {
-  stream.on('error', () => { /* CANCELLED, as asked */ });
+  stream.on('error', () => {
+    /* CANCELLED, as asked */
+  });
   stream.cancel();
 }

@@ -42,8 +42,11 @@ describe('gRPC MediaServer service', () => {
   };
 
   before(async () => {
-    server = await startServer({ PROMPTS_DIR: path.resolve('prompts'), GRPC_PORT: '0' });
-    flows = new FlowService({ engines: MediaFlowEngines.forServer(server), emit: (type, payload) => server.events.emit(type, payload) });
+    server = await startServer(
+      { PROMPTS_DIR: path.resolve('prompts'), GRPC_PORT: '0' },
+      { ownEvents: ['grpctest.', 'other.'] },
+    );
+    flows = new FlowService({ engines: MediaFlowEngines.forServer(server), emit: server.events.forFlows() });
     flows.put('grpc-bye', 'name: grpc-bye\nstart: bye\nsteps:\n  bye: { type: hangup, cause: done }\n');
     grpc = await startGrpcServer({
       control: server,
@@ -66,7 +69,7 @@ describe('gRPC MediaServer service', () => {
     const caller = await peer();
     const ep = await client.call('CreateEndpoint', { remote_sdp: caller.offer(['pcma', 'pcmu']), affinity: 'call-1' });
     assert.equal(ep.state, 'active');
-    assert.match(ep.sdp as string, /^m=audio \d+ RTP\/AVP 8 /m, 'the answer picks the caller\'s first codec');
+    assert.match(ep.sdp as string, /^m=audio \d+ RTP\/AVP 8 /m, "the answer picks the caller's first codec");
     assert.deepEqual(ep.codec, { name: 'pcma', payload_type: 8, clock_rate: 8000, channels: 1, ptime: 20 });
     assert.deepEqual(ep.remote, { ip: '127.0.0.1', rtp_port: caller.port, rtcp_port: caller.rtcpPort });
     assert.equal(ep.affinity, 'call-1');
@@ -77,7 +80,8 @@ describe('gRPC MediaServer service', () => {
 
     // the endpoint really terminates RTP: what the caller sends is counted
     for (let i = 0; i < 5; i++) caller.send(ep.rtp_port as number, Buffer.alloc(160, 0xd5), 8);
-    const received = async () => ((await client.call('GetEndpoint', { id: ep.id })).stats as { packets_received: number }).packets_received;
+    const received = async () =>
+      ((await client.call('GetEndpoint', { id: ep.id })).stats as { packets_received: number }).packets_received;
     // the stats are read from the worker on request; poll (bounded) until the datagrams arrived
     let count = await received();
     for (let i = 0; i < 200 && count < 5; i++) {
@@ -111,12 +115,18 @@ describe('gRPC MediaServer service', () => {
   });
 
   test('bad input is INVALID_ARGUMENT naming the REST code: INVALID_SDP, schema violations, NO_COMMON_CODEC', async () => {
-    const bad = await rejectsWith(client.call('CreateEndpoint', { remote_sdp: 'this is not SDP' }), status.INVALID_ARGUMENT);
+    const bad = await rejectsWith(
+      client.call('CreateEndpoint', { remote_sdp: 'this is not SDP' }),
+      status.INVALID_ARGUMENT,
+    );
     assert.match(bad.details, /^INVALID_SDP: /);
     assert.deepEqual(bad.metadata.get('error-code'), ['INVALID_SDP']);
 
     const dir = await rejectsWith(client.call('CreateEndpoint', { direction: 'sideways' }), status.INVALID_ARGUMENT);
-    assert.equal(dir.details, 'VALIDATION_ERROR: request/direction must be one of: sendrecv, sendonly, recvonly, inactive');
+    assert.equal(
+      dir.details,
+      'VALIDATION_ERROR: request/direction must be one of: sendrecv, sendonly, recvonly, inactive',
+    );
     const codec = await rejectsWith(client.call('CreateEndpoint', { codecs: ['g729'] }), status.INVALID_ARGUMENT);
     assert.match(codec.details, /^VALIDATION_ERROR: request\/codecs\/0 must be one of/);
     const noId = await rejectsWith(client.call('GetEndpoint', {}), status.INVALID_ARGUMENT);
@@ -125,7 +135,10 @@ describe('gRPC MediaServer service', () => {
     assert.match(emptyUpdate.details, /^VALIDATION_ERROR: /);
 
     const g722Only = await peer();
-    const none = await rejectsWith(client.call('CreateEndpoint', { remote_sdp: g722Only.offer(['g722']), codecs: ['pcmu'] }), status.INVALID_ARGUMENT);
+    const none = await rejectsWith(
+      client.call('CreateEndpoint', { remote_sdp: g722Only.offer(['g722']), codecs: ['pcmu'] }),
+      status.INVALID_ARGUMENT,
+    );
     assert.match(none.details, /^NO_COMMON_CODEC: /);
   });
 
@@ -147,13 +160,19 @@ describe('gRPC MediaServer service', () => {
     await b.waitFor(5);
     assert.deepEqual(b.received[0]?.payload, payload, 'leg B hears leg A');
 
-    const twice = await rejectsWith(client.call('CreateBridge', { endpoint_a: epA.id, endpoint_b: epB.id }), status.FAILED_PRECONDITION);
+    const twice = await rejectsWith(
+      client.call('CreateBridge', { endpoint_a: epA.id, endpoint_b: epB.id }),
+      status.FAILED_PRECONDITION,
+    );
     assert.match(twice.details, /^[A-Z_]+: /);
 
     assert.deepEqual(await client.call('DeleteBridge', { id: bridge.id }), {});
     await rejectsWith(client.call('GetBridge', { id: bridge.id }), status.NOT_FOUND);
     await rejectsWith(client.call('DeleteBridge', { id: bridge.id }), status.NOT_FOUND);
-    await rejectsWith(client.call('CreateBridge', { endpoint_a: epA.id, endpoint_b: 'no-such-endpoint' }), status.NOT_FOUND);
+    await rejectsWith(
+      client.call('CreateBridge', { endpoint_a: epA.id, endpoint_b: 'no-such-endpoint' }),
+      status.NOT_FOUND,
+    );
     await client.call('DeleteEndpoint', { id: epA.id });
     await client.call('DeleteEndpoint', { id: epB.id });
   });
@@ -184,7 +203,12 @@ describe('gRPC MediaServer service', () => {
   test('StopPlayback stops a looping playback with reason stopped; bad playlists are INVALID_ARGUMENT', async () => {
     const caller = await peer();
     const ep = await client.call('CreateEndpoint', { remote_sdp: caller.offer(['pcmu']) });
-    const pb = await client.call('StartPlayback', { endpoint_id: ep.id, media: ['prompt:hold-music'], loop_forever: true, barge_in_digits: '#' });
+    const pb = await client.call('StartPlayback', {
+      endpoint_id: ep.id,
+      media: ['prompt:hold-music'],
+      loop_forever: true,
+      barge_in_digits: '#',
+    });
     assert.equal(pb.loop_forever, true);
     assert.equal(pb.barge_in_digits, '#');
     assert.equal(pb.loop, 'loop_forever', 'proto-loader names the oneof member that is set');
@@ -197,7 +221,10 @@ describe('gRPC MediaServer service', () => {
     assert.equal(stopped.reason, 'stopped');
     await rejectsWith(client.call('PausePlayback', { id: pb.id }), status.FAILED_PRECONDITION);
     await rejectsWith(client.call('StopPlayback', { id: 'no-such-playback' }), status.NOT_FOUND);
-    const empty = await rejectsWith(client.call('StartPlayback', { endpoint_id: ep.id, media: [] }), status.INVALID_ARGUMENT);
+    const empty = await rejectsWith(
+      client.call('StartPlayback', { endpoint_id: ep.id, media: [] }),
+      status.INVALID_ARGUMENT,
+    );
     assert.match(empty.details, /^VALIDATION_ERROR: request\/media /);
     const both = await rejectsWith(client.call('StartPlayback', { media: ['prompt:beep'] }), status.INVALID_ARGUMENT);
     assert.match(both.details, /^INVALID_PLAYBACK: /);
@@ -208,7 +235,11 @@ describe('gRPC MediaServer service', () => {
   test('StartRecording and StopRecording give the finalised file; SendDtmf sends RFC 4733 events to the peer', async () => {
     const caller = await peer();
     const ep = await client.call('CreateEndpoint', { remote_sdp: caller.offer(['pcmu']) });
-    const rec = await client.call('StartRecording', { endpoint_id: ep.id, format: 'wav', name: `grpc-test-${process.pid}` });
+    const rec = await client.call('StartRecording', {
+      endpoint_id: ep.id,
+      format: 'wav',
+      name: `grpc-test-${process.pid}`,
+    });
     assert.equal(rec.format, 'wav');
     assert.equal(rec.endpoint_id, ep.id);
     assert.equal(rec.bridge_id, undefined);
@@ -219,7 +250,12 @@ describe('gRPC MediaServer service', () => {
     assert.ok(recs.recordings.some((r) => r.id === rec.id));
 
     const dtmfSent = new Promise<Record<string, unknown>>((resolve) => {
-      const off = server.events.subscribe((e) => { if (e.type === 'dtmf.sent' && e.endpoint_id === ep.id) { off(); resolve(e); } });
+      const off = server.events.subscribe((e) => {
+        if (e.type === 'dtmf.sent' && e.endpoint_id === ep.id) {
+          off();
+          resolve(e);
+        }
+      });
     });
     const accepted = await client.call('SendDtmf', { endpoint_id: ep.id, digits: '1#', duration_ms: 60 });
     assert.match(String(accepted.id), /^dtmf-/);
@@ -236,12 +272,21 @@ describe('gRPC MediaServer service', () => {
     assert.equal(typeof result.duration_ms, 'number');
     await import('node:fs/promises').then((fs) => fs.rm(result.path as string, { force: true }));
 
-    const fmt = await rejectsWith(client.call('StartRecording', { endpoint_id: ep.id, format: 'flac' }), status.INVALID_ARGUMENT);
+    const fmt = await rejectsWith(
+      client.call('StartRecording', { endpoint_id: ep.id, format: 'flac' }),
+      status.INVALID_ARGUMENT,
+    );
     assert.match(fmt.details, /^VALIDATION_ERROR: request\/format must be one of: wav, mp3, opus/);
-    const digits = await rejectsWith(client.call('SendDtmf', { endpoint_id: ep.id, digits: '12x' }), status.INVALID_ARGUMENT);
+    const digits = await rejectsWith(
+      client.call('SendDtmf', { endpoint_id: ep.id, digits: '12x' }),
+      status.INVALID_ARGUMENT,
+    );
     assert.match(digits.details, /^VALIDATION_ERROR: request\/digits /);
     await rejectsWith(client.call('SendDtmf', { endpoint_id: 'nope', digits: '1' }), status.NOT_FOUND);
-    const long = await rejectsWith(client.call('SendDtmf', { endpoint_id: ep.id, digits: '1'.repeat(64), duration_ms: 5000 }), status.INVALID_ARGUMENT);
+    const long = await rejectsWith(
+      client.call('SendDtmf', { endpoint_id: ep.id, digits: '1'.repeat(64), duration_ms: 5000 }),
+      status.INVALID_ARGUMENT,
+    );
     assert.match(long.details, /^DTMF_TOO_LONG: /);
     await client.call('DeleteEndpoint', { id: ep.id });
   });
@@ -251,18 +296,30 @@ describe('gRPC MediaServer service', () => {
     const ep = await client.call('CreateEndpoint', { remote_sdp: caller.offer(['pcmu']) });
     const stream = client.events({ since: server.events.lastSeq, types: ['flow.completed'] });
     const completed = nextMessage(stream, () => true);
-    const s = await client.call('StartFlow', { endpoint_id: ep.id, flow: 'grpc-bye', variables_json: '{"caller":"+15550100"}' });
+    const s = await client.call('StartFlow', {
+      endpoint_id: ep.id,
+      flow: 'grpc-bye',
+      variables_json: '{"caller":"+15550100"}',
+    });
     assert.equal(s.flow, 'grpc-bye');
     const out = JSON.parse((await completed).json) as { session_id: string; outcome: { action: string } };
     assert.equal(out.session_id, s.session_id);
     assert.equal(out.outcome.action, 'hangup');
     cancelStream(stream);
-    const noFlow = await rejectsWith(client.call('StartFlow', { endpoint_id: ep.id, flow: 'no-such-flow' }), status.NOT_FOUND);
+    const noFlow = await rejectsWith(
+      client.call('StartFlow', { endpoint_id: ep.id, flow: 'no-such-flow' }),
+      status.NOT_FOUND,
+    );
     assert.match(noFlow.details, /^FLOW_NOT_FOUND: /);
-    const vars = await rejectsWith(client.call('StartFlow', { endpoint_id: ep.id, flow: 'grpc-bye', variables_json: '[1]' }), status.INVALID_ARGUMENT);
+    const vars = await rejectsWith(
+      client.call('StartFlow', { endpoint_id: ep.id, flow: 'grpc-bye', variables_json: '[1]' }),
+      status.INVALID_ARGUMENT,
+    );
     assert.match(vars.details, /variables_json must be a JSON object/);
     // the flow hung up: its endpoint is gone
-    await client.call('DeleteEndpoint', { id: ep.id }).catch((err: ServiceError) => assert.equal(err.code, status.NOT_FOUND));
+    await client
+      .call('DeleteEndpoint', { id: ep.id })
+      .catch((err: ServiceError) => assert.equal(err.code, status.NOT_FOUND));
   });
 
   test('conferences: Create, AddParticipant (the others hear a member), Update (mute), Get, RemoveParticipant, Delete', async () => {
@@ -288,7 +345,8 @@ describe('gRPC MediaServer service', () => {
       return peak > 2000;
     };
     for (let n = 0; n < 100 && !b.received.some(loud); n++) {
-      for (let i = 0; i < 160; i++) frame[i] = linearToUlaw(Math.round(8000 * Math.sin((2 * Math.PI * 1000 * phase++) / 8000)));
+      for (let i = 0; i < 160; i++)
+        frame[i] = linearToUlaw(Math.round(8000 * Math.sin((2 * Math.PI * 1000 * phase++) / 8000)));
       a.send(epA.rtp_port as number, frame, 0);
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -296,20 +354,38 @@ describe('gRPC MediaServer service', () => {
 
     const muted = await client.call('UpdateParticipant', { id: room, endpoint_id: epA.id, muted: true });
     assert.equal(muted.muted, true);
-    const info = await client.call<{ participants: Array<{ endpoint_id: string; muted: boolean }> }>('GetConference', { id: room });
-    assert.deepEqual(info.participants.map((p) => [p.endpoint_id, p.muted]), [[epA.id, true], [epB.id, false]]);
+    const info = await client.call<{ participants: Array<{ endpoint_id: string; muted: boolean }> }>('GetConference', {
+      id: room,
+    });
+    assert.deepEqual(
+      info.participants.map((p) => [p.endpoint_id, p.muted]),
+      [
+        [epA.id, true],
+        [epB.id, false],
+      ],
+    );
     const list = await client.call<{ conferences: Array<{ id: string }> }>('ListConferences');
     assert.ok(list.conferences.some((c) => c.id === room));
-    const noChange = await rejectsWith(client.call('UpdateParticipant', { id: room, endpoint_id: epA.id }), status.INVALID_ARGUMENT);
+    const noChange = await rejectsWith(
+      client.call('UpdateParticipant', { id: room, endpoint_id: epA.id }),
+      status.INVALID_ARGUMENT,
+    );
     assert.match(noChange.details, /^VALIDATION_ERROR: /);
 
-    const music = await client.call('StartPlayback', { conference_id: room, media: ['prompt:hold-music'], loop_forever: true });
+    const music = await client.call('StartPlayback', {
+      conference_id: room,
+      media: ['prompt:hold-music'],
+      loop_forever: true,
+    });
     assert.equal(music.conference_id, room);
     assert.deepEqual((await client.call<{ playbacks: string[] }>('GetConference', { id: room })).playbacks, [music.id]);
     assert.equal((await client.call('StopPlayback', { id: music.id })).reason, 'stopped');
 
     assert.deepEqual(await client.call('RemoveParticipant', { id: room, endpoint_id: epB.id }), {});
-    const again = await rejectsWith(client.call('RemoveParticipant', { id: room, endpoint_id: epB.id }), status.NOT_FOUND);
+    const again = await rejectsWith(
+      client.call('RemoveParticipant', { id: room, endpoint_id: epB.id }),
+      status.NOT_FOUND,
+    );
     assert.match(again.details, /^PARTICIPANT_NOT_FOUND: /);
     assert.deepEqual(await client.call('DeleteConference', { id: room }), {});
     await rejectsWith(client.call('GetConference', { id: room }), status.NOT_FOUND);
@@ -345,7 +421,10 @@ describe('gRPC MediaServer service', () => {
     });
     // the replay is sent before any live event, so the first message can only be e1
     await four;
-    assert.deepEqual(got.map((m) => m.type), ['grpctest.one', 'grpctest.three', 'grpctest.live']);
+    assert.deepEqual(
+      got.map((m) => m.type),
+      ['grpctest.one', 'grpctest.three', 'grpctest.live'],
+    );
     assert.equal(got[0]?.seq, e1.seq);
     assert.equal(got[1]?.seq, e3.seq);
     assert.ok((got[2]?.seq ?? 0) > e3.seq);
@@ -384,14 +463,18 @@ describe('gRPC MediaServer service', () => {
 
 describe('gRPC auth and limits', () => {
   test('with API_TOKEN every call needs authorization: Bearer <token>, compared exactly', async (t) => {
-    const server = await startServer({ API_TOKEN: 's3cret-token', GRPC_PORT: '0' });
+    const server = await startServer({ API_TOKEN: 's3cret-token', GRPC_PORT: '0' }, { ownEvents: ['grpctest.'] });
     t.after(() => server.close());
     const grpc = await startGrpcServer({ control: server, config: server.config, logger: silentLogger });
     t.after(() => grpc.close());
     const anonymous = new GrpcTestClient(grpc.port);
     const wrong = new GrpcTestClient(grpc.port, 's3cret-tokeX');
     const good = new GrpcTestClient(grpc.port, 's3cret-token');
-    t.after(() => { anonymous.close(); wrong.close(); good.close(); });
+    t.after(() => {
+      anonymous.close();
+      wrong.close();
+      good.close();
+    });
 
     const none = await rejectsWith(anonymous.call('ListEndpoints'), status.UNAUTHENTICATED);
     assert.match(none.details, /^UNAUTHORIZED: /);
@@ -405,7 +488,8 @@ describe('gRPC auth and limits', () => {
     const listeners = server.events.listenerCount;
     const live = good.events({});
     const ping = nextMessage(live, (m) => m.type === 'grpctest.auth');
-    for (let i = 0; i < 100 && server.events.listenerCount === listeners; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 100 && server.events.listenerCount === listeners; i++)
+      await new Promise((r) => setTimeout(r, 5));
     server.events.emit('grpctest.auth');
     assert.equal((await ping).type, 'grpctest.auth');
     cancelStream(live);
@@ -415,7 +499,7 @@ describe('gRPC auth and limits', () => {
   });
 
   test('without a token, calls need no metadata', async (t) => {
-    const server = await startServer({ GRPC_PORT: '0' });
+    const server = await startServer({ GRPC_PORT: '0' }, { ownEvents: ['grpctest.'] });
     t.after(() => server.close());
     const grpc = await startGrpcServer({ control: server, config: server.config, logger: silentLogger });
     t.after(() => grpc.close());
@@ -428,9 +512,14 @@ describe('gRPC auth and limits', () => {
   });
 
   test('a reader that stops reading is ended with RESOURCE_EXHAUSTED, after the events it was sent, without stalling the bus', async (t) => {
-    const server = await startServer({ GRPC_PORT: '0' });
+    const server = await startServer({ GRPC_PORT: '0' }, { ownEvents: ['grpctest.'] });
     t.after(() => server.close());
-    const grpc = await startGrpcServer({ control: server, config: server.config, logger: silentLogger, events: { maxQueuedBytes: 64 * 1024 } });
+    const grpc = await startGrpcServer({
+      control: server,
+      config: server.config,
+      logger: silentLogger,
+      events: { maxQueuedBytes: 64 * 1024 },
+    });
     t.after(() => grpc.close());
     const slow = new GrpcTestClient(grpc.port);
     t.after(() => slow.close());
@@ -438,7 +527,8 @@ describe('gRPC auth and limits', () => {
     const stream = slow.events({});
     stream.pause();
     // wait until the stream is on the bus: a first event must reach it
-    for (let i = 0; i < 200 && server.events.listenerCount === baseline; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 200 && server.events.listenerCount === baseline; i++)
+      await new Promise((r) => setTimeout(r, 5));
     assert.equal(server.events.listenerCount, baseline + 1);
 
     // bursts of 1 KiB events, yielding between them so HTTP/2 flow control can fill up
@@ -455,7 +545,10 @@ describe('gRPC auth and limits', () => {
     }
     assert.equal(server.events.listenerCount, baseline, 'the slow stream left the bus');
     assert.ok(emitted < 100_000, `cut off after ${emitted} events`);
-    assert.ok(slowestBurstMs < 500, `emitting never waited on the reader (slowest burst ${slowestBurstMs.toFixed(1)} ms)`);
+    assert.ok(
+      slowestBurstMs < 500,
+      `emitting never waited on the reader (slowest burst ${slowestBurstMs.toFixed(1)} ms)`,
+    );
 
     // the reader catches up: it gets a gapless prefix of the flood, then the status
     const seqs: number[] = [];
@@ -466,11 +559,12 @@ describe('gRPC auth and limits', () => {
     assert.equal(err.code, status.RESOURCE_EXHAUSTED);
     assert.match(err.details, /^SLOW_CONSUMER: /);
     assert.ok(seqs.length > 0 && seqs.length < emitted, `${seqs.length} of ${emitted} delivered`);
-    for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], (seqs[i - 1] ?? 0) + 1, 'no event skipped before the cut');
+    for (let i = 1; i < seqs.length; i++)
+      assert.equal(seqs[i], (seqs[i - 1] ?? 0) + 1, 'no event skipped before the cut');
   });
 
   test('close() ends open Events streams with UNAVAILABLE and is idempotent', async (t) => {
-    const server = await startServer({ GRPC_PORT: '0' });
+    const server = await startServer({ GRPC_PORT: '0' }, { ownEvents: ['grpctest.'] });
     t.after(() => server.close());
     const grpc = await startGrpcServer({ control: server, config: server.config, logger: silentLogger });
     const c = new GrpcTestClient(grpc.port);
@@ -478,7 +572,8 @@ describe('gRPC auth and limits', () => {
     const listeners = server.events.listenerCount;
     const stream = c.events({});
     const ping = nextMessage(stream, (m) => m.type === 'grpctest.close');
-    for (let i = 0; i < 100 && server.events.listenerCount === listeners; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 100 && server.events.listenerCount === listeners; i++)
+      await new Promise((r) => setTimeout(r, 5));
     server.events.emit('grpctest.close');
     await ping;
     const ended = streamError(stream);

@@ -11,13 +11,26 @@ import { GrpcTestClient, nextMessage, streamError } from './grpcClient.ts';
 test('npm start entry with GRPC_PORT: the gRPC API answers beside REST, and SIGTERM with an open Events stream exits 0', async (t) => {
   const [apiPort, grpcPort] = [await freeTcpPort(), await freeTcpPort()];
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, LOG_LEVEL: 'info', MEDIA_WORKERS: '1', ...testPortRange(), API_PORT: String(apiPort), GRPC_PORT: String(grpcPort), API_TOKEN: 'secret', DRAIN_TIMEOUT_MS: '0' },
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'info',
+      MEDIA_WORKERS: '1',
+      ...testPortRange(),
+      API_PORT: String(apiPort),
+      GRPC_PORT: String(grpcPort),
+      API_TOKEN: 'secret',
+      DRAIN_TIMEOUT_MS: '0',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   t.after(() => child.kill('SIGKILL'));
   let output = '';
-  child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`not ready within 60 s: ${output}`)), 60_000);
@@ -43,13 +56,19 @@ test('npm start entry with GRPC_PORT: the gRPC API answers beside REST, and SIGT
   const ep = await client.call('CreateEndpoint', { remote_sdp: peer.offer(['pcmu']) });
   assert.equal(JSON.parse((await created).json).endpoint_id, ep.id);
   // the same control plane answers over REST
-  const rest = await fetch(`http://127.0.0.1:${apiPort}/endpoints/${ep.id as string}`, { headers: { authorization: 'Bearer secret' }, signal: AbortSignal.timeout(15_000) });
+  const rest = await fetch(`http://127.0.0.1:${apiPort}/endpoints/${ep.id as string}`, {
+    headers: { authorization: 'Bearer secret' },
+    signal: AbortSignal.timeout(15_000),
+  });
   assert.equal(rest.status, 200);
   assert.equal(((await rest.json()) as { rtp_port: number }).rtp_port, ep.rtp_port);
 
   const ended = streamError(stream);
   child.kill('SIGTERM');
-  assert.equal((await ended.catch((err: Error) => assert.fail(`${err.message}; process output: ${output}`))).code, status.UNAVAILABLE);
+  assert.equal(
+    (await ended.catch((err: Error) => assert.fail(`${err.message}; process output: ${output}`))).code,
+    status.UNAVAILABLE,
+  );
   const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(r, 15_000, 'still running').unref())]);
   assert.equal(code, 0, output);
 });
@@ -61,13 +80,24 @@ test('npm start entry with GRPC_PORT already in use: logs why and exits 1 rather
   const grpcPort = (blocker.address() as net.AddressInfo).port;
   const apiPort = await freeTcpPort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, LOG_LEVEL: 'info', MEDIA_WORKERS: '1', ...testPortRange(), API_PORT: String(apiPort), GRPC_PORT: String(grpcPort) },
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'info',
+      MEDIA_WORKERS: '1',
+      ...testPortRange(),
+      API_PORT: String(apiPort),
+      GRPC_PORT: String(grpcPort),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   t.after(() => child.kill('SIGKILL'));
   let output = '';
-  child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
   const code = await Promise.race([
     new Promise<number | null>((r) => child.on('exit', (c) => r(c))),
     new Promise<string>((r) => setTimeout(r, 30_000, 'still running').unref()),

@@ -18,7 +18,11 @@ test('toGrpcError() maps the named error classes to gRPC codes, keeping the REST
     [new UnsupportedError('NO_COMMON_CODEC', 'no codec in common'), status.INVALID_ARGUMENT, 'NO_COMMON_CODEC'],
     [new InvalidStateError('ALREADY_BRIDGED', 'endpoint is bridged'), status.FAILED_PRECONDITION, 'ALREADY_BRIDGED'],
     [new CapacityError('NO_PORTS_AVAILABLE', 'port pool exhausted'), status.RESOURCE_EXHAUSTED, 'NO_PORTS_AVAILABLE'],
-    [new GrpcStatusError(status.UNAUTHENTICATED, 'UNAUTHORIZED', 'missing token'), status.UNAUTHENTICATED, 'UNAUTHORIZED'],
+    [
+      new GrpcStatusError(status.UNAUTHENTICATED, 'UNAUTHORIZED', 'missing token'),
+      status.UNAUTHENTICATED,
+      'UNAUTHORIZED',
+    ],
   ];
   for (const [err, code, name] of cases) {
     const mapped = toGrpcError(err);

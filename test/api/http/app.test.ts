@@ -25,7 +25,9 @@ test('buildApp() without flows registers no flow routes', async (t) => {
   assert.equal(app.hasRoute({ method: 'GET', url: '/flows' }), false);
 });
 
-test('buildApp() with flows registers routes/flows.ts', { skip: !existsSync(flowsFile) && 'routes/flows.ts not present' }, async (t) => {
+test('buildApp() with flows registers routes/flows.ts', {
+  skip: !existsSync(flowsFile) && 'routes/flows.ts not present',
+}, async (t) => {
   const flows = { list: () => [] };
   const { app } = await createTestApp(t, { flows });
   assert.equal(app.hasRoute({ method: 'GET', url: '/flows' }), true);

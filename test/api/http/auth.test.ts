@@ -30,7 +30,11 @@ test('with apiToken set, API routes answer 401 without the bearer token and 2xx 
   const ok = await app.inject({ method: 'POST', url: '/endpoints', headers: { authorization: `Bearer ${TOKEN}` } });
   assert.equal(ok.statusCode, 201);
   for (const url of ['/metrics', '/docs/json']) {
-    assert.equal((await app.inject({ method: 'GET', url, headers: { authorization: `bearer ${TOKEN}` } })).statusCode, 200, url);
+    assert.equal(
+      (await app.inject({ method: 'GET', url, headers: { authorization: `bearer ${TOKEN}` } })).statusCode,
+      200,
+      url,
+    );
   }
 });
 

@@ -4,7 +4,13 @@ import { createTestApp } from './testApp.ts';
 
 interface OpenApiDoc {
   openapi: string;
-  paths: Record<string, Record<string, { responses: Record<string, unknown>; requestBody?: unknown; parameters?: { name: string; in: string }[] }>>;
+  paths: Record<
+    string,
+    Record<
+      string,
+      { responses: Record<string, unknown>; requestBody?: unknown; parameters?: { name: string; in: string }[] }
+    >
+  >;
   components: { schemas: Record<string, unknown> };
 }
 
@@ -36,7 +42,17 @@ test('GET /docs/json lists every route with its success reply, built from the sh
     assert.ok(op, `${method.toUpperCase()} ${path} documented`);
     assert.ok(op.responses[status], `${method.toUpperCase()} ${path} documents ${status}`);
   }
-  for (const name of ['Endpoint', 'EndpointStats', 'CreateEndpointRequest', 'UpdateEndpointRequest', 'Bridge', 'CreateBridgeRequest', 'ApiError', 'Direction', 'CodecName']) {
+  for (const name of [
+    'Endpoint',
+    'EndpointStats',
+    'CreateEndpointRequest',
+    'UpdateEndpointRequest',
+    'Bridge',
+    'CreateBridgeRequest',
+    'ApiError',
+    'Direction',
+    'CodecName',
+  ]) {
     assert.ok(doc.components.schemas[name], `component ${name}`);
   }
   // bodies and replies point at the components, not inline copies
@@ -44,12 +60,21 @@ test('GET /docs/json lists every route with its success reply, built from the sh
     required: true,
     content: { 'application/json': { schema: { $ref: '#/components/schemas/CreateEndpointRequest' } } },
   });
-  assert.match(JSON.stringify(doc.paths['/endpoints/{id}']?.get?.responses['200']), /#\/components\/schemas\/Endpoint"/);
-  assert.match(JSON.stringify(doc.paths['/endpoints/{id}']?.get?.responses['404']), /#\/components\/schemas\/ApiError"/);
+  assert.match(
+    JSON.stringify(doc.paths['/endpoints/{id}']?.get?.responses['200']),
+    /#\/components\/schemas\/Endpoint"/,
+  );
+  assert.match(
+    JSON.stringify(doc.paths['/endpoints/{id}']?.get?.responses['404']),
+    /#\/components\/schemas\/ApiError"/,
+  );
   const since = doc.paths['/events']?.get?.parameters?.find((p) => p.name === 'since');
   assert.equal(since?.in, 'query');
   // the docs UI's own routes stay out of the document
-  assert.equal(Object.keys(doc.paths).some((p) => p.startsWith('/docs')), false);
+  assert.equal(
+    Object.keys(doc.paths).some((p) => p.startsWith('/docs')),
+    false,
+  );
 });
 
 test('GET /docs serves the Swagger UI page', async (t) => {
@@ -71,7 +96,9 @@ test('the document declares bearer auth only when a token is configured', async 
 
 test('every operation declares the statuses any route can answer: 400, 500, 503; 413/415 with a body, 414 with a path parameter, 401 with a token', async (t) => {
   const { app } = await createTestApp(t, { token: 'tok' });
-  const doc = (await app.inject({ method: 'GET', url: '/docs/json', headers: { authorization: 'Bearer tok' } })).json<OpenApiDoc>();
+  const doc = (
+    await app.inject({ method: 'GET', url: '/docs/json', headers: { authorization: 'Bearer tok' } })
+  ).json<OpenApiDoc>();
   for (const [p, item] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(item)) {
       const declared = Object.keys(op.responses);
@@ -84,7 +111,24 @@ test('every operation declares the statuses any route can answer: 400, 500, 503;
   }
   // What the schema-less framework answers is what the document says: a path parameter over the
   // router's limit is 414 on a route that declares it.
-  const long = await app.inject({ method: 'GET', url: `/endpoints/${'x'.repeat(300)}`, headers: { authorization: 'Bearer tok' } });
+  const long = await app.inject({
+    method: 'GET',
+    url: `/endpoints/${'x'.repeat(300)}`,
+    headers: { authorization: 'Bearer tok' },
+  });
   assert.equal(long.statusCode, 414);
   assert.ok(Object.keys(doc.paths['/endpoints/{id}']!.get!.responses).includes('414'));
+});
+
+test('GET /docs/json publishes the event catalogue: the envelope, one schema per event type, ServerEvent naming them all', async (t) => {
+  const { app } = await createTestApp(t);
+  const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json<OpenApiDoc>();
+  const names = Object.keys(doc.components.schemas);
+  assert.ok(names.includes('EventEnvelope'));
+  assert.ok(names.includes('EventsGap'));
+  const events = names.filter((n) => n.startsWith('event.'));
+  assert.ok(events.includes('event.endpoint.created') && events.includes('event.flow.step'), events.join(','));
+  const union = doc.components.schemas.ServerEvent as { oneOf: { $ref: string }[] };
+  assert.deepEqual(union.oneOf.map((r) => r.$ref).sort(), events.map((n) => `#/components/schemas/${n}`).sort());
+  assert.match(JSON.stringify(doc.paths['/events']?.get), /ServerEvent/);
 });

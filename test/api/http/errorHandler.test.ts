@@ -1,7 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { CapacityError, InvalidStateError, NotFoundError, UnsupportedError, ValidationError } from '../../../src/common/errors.ts';
+import {
+  CapacityError,
+  InvalidStateError,
+  NotFoundError,
+  UnsupportedError,
+  ValidationError,
+} from '../../../src/common/errors.ts';
 import { mapError } from '../../../src/api/http/errorHandler.ts';
 import type { ApiErrorBody } from '../../../src/api/http/errorHandler.ts';
 import { createTestApp } from './testApp.ts';
@@ -19,8 +25,14 @@ test('mapError() maps each named error class to its status and keeps its code', 
     assert.equal(mapped.status, status, err.name);
     assert.deepEqual(mapped.body, { error: { code: (err as NotFoundError).code, message: 'm' } });
   }
-  assert.deepEqual(mapError(new TypeError('x is undefined')), { status: 500, body: { error: { code: 'INTERNAL', message: 'internal error' } } });
-  assert.deepEqual(mapError('a string'), { status: 500, body: { error: { code: 'INTERNAL', message: 'internal error' } } });
+  assert.deepEqual(mapError(new TypeError('x is undefined')), {
+    status: 500,
+    body: { error: { code: 'INTERNAL', message: 'internal error' } },
+  });
+  assert.deepEqual(mapError('a string'), {
+    status: 500,
+    body: { error: { code: 'INTERNAL', message: 'internal error' } },
+  });
 });
 
 test('an unexpected error is a 500 that leaks nothing and is logged with its stack', async (t) => {
@@ -31,7 +43,9 @@ test('an unexpected error is a 500 that leaks nothing and is logged with its sta
   const res = await app.inject({ method: 'GET', url: '/endpoints' });
   assert.equal(res.statusCode, 500);
   assert.equal(res.body, '{"error":{"code":"INTERNAL","message":"internal error"}}');
-  const logged = lines.map((l) => JSON.parse(l) as { level: number; msg: string; err?: { message: string; stack: string } });
+  const logged = lines.map(
+    (l) => JSON.parse(l) as { level: number; msg: string; err?: { message: string; stack: string } },
+  );
   const entry = logged.find((l) => l.msg === 'request failed');
   assert.ok(entry, 'the failure is logged');
   assert.equal(entry.level, 50);
@@ -41,20 +55,39 @@ test('an unexpected error is a 500 that leaks nothing and is logged with its sta
 
 test('malformed JSON is 400 INVALID_JSON, an empty JSON body too', async (t) => {
   const { app } = await createTestApp(t);
-  const res = await app.inject({ method: 'POST', url: '/endpoints', headers: { 'content-type': 'application/json' }, payload: '{"remote_sdp": ' });
+  const res = await app.inject({
+    method: 'POST',
+    url: '/endpoints',
+    headers: { 'content-type': 'application/json' },
+    payload: '{"remote_sdp": ',
+  });
   assert.equal(res.statusCode, 400);
   assert.equal(res.json<ApiErrorBody>().error.code, 'INVALID_JSON');
-  const empty = await app.inject({ method: 'POST', url: '/bridges', headers: { 'content-type': 'application/json' }, payload: '' });
+  const empty = await app.inject({
+    method: 'POST',
+    url: '/bridges',
+    headers: { 'content-type': 'application/json' },
+    payload: '',
+  });
   assert.equal(empty.statusCode, 400);
   assert.equal(empty.json<ApiErrorBody>().error.code, 'INVALID_JSON');
 });
 
 test('a non-JSON body is 415, an oversized one 413', async (t) => {
   const { app } = await createTestApp(t);
-  const text = await app.inject({ method: 'POST', url: '/endpoints', headers: { 'content-type': 'text/plain' }, payload: 'v=0' });
+  const text = await app.inject({
+    method: 'POST',
+    url: '/endpoints',
+    headers: { 'content-type': 'text/plain' },
+    payload: 'v=0',
+  });
   assert.equal(text.statusCode, 415);
   assert.equal(text.json<ApiErrorBody>().error.code, 'UNSUPPORTED_MEDIA_TYPE');
-  const big = await app.inject({ method: 'POST', url: '/endpoints', payload: { remote_sdp: 'v=0\r\n' + 'a=x\r\n'.repeat(300_000) } });
+  const big = await app.inject({
+    method: 'POST',
+    url: '/endpoints',
+    payload: { remote_sdp: 'v=0\r\n' + 'a=x\r\n'.repeat(300_000) },
+  });
   assert.equal(big.statusCode, 413);
   assert.equal(big.json<ApiErrorBody>().error.code, 'PAYLOAD_TOO_LARGE');
 });

@@ -24,14 +24,22 @@ test('the API over the real MediaServer: endpoint and bridge lifecycle, errors, 
     peerB.close();
   });
 
-  const createdA = await app.inject({ method: 'POST', url: '/endpoints', payload: { remote_sdp: peerA.offer(['pcmu']), affinity: 'call-1' } });
+  const createdA = await app.inject({
+    method: 'POST',
+    url: '/endpoints',
+    payload: { remote_sdp: peerA.offer(['pcmu']), affinity: 'call-1' },
+  });
   assert.equal(createdA.statusCode, 201, createdA.body);
   const a = createdA.json<EndpointInfo>();
   assert.equal(a.codec?.name.toLowerCase(), 'pcmu');
   assert.equal(a.remote?.rtp_port, peerA.port);
   assert.match(a.sdp, /^v=0\r\n/);
 
-  const createdB = await app.inject({ method: 'POST', url: '/endpoints', payload: { remote_sdp: peerB.offer(['pcmu']), affinity: 'call-1' } });
+  const createdB = await app.inject({
+    method: 'POST',
+    url: '/endpoints',
+    payload: { remote_sdp: peerB.offer(['pcmu']), affinity: 'call-1' },
+  });
   assert.equal(createdB.statusCode, 201, createdB.body);
   const b = createdB.json<EndpointInfo>();
 
@@ -47,7 +55,11 @@ test('the API over the real MediaServer: endpoint and bridge lifecycle, errors, 
   assert.equal(hold.statusCode, 200, hold.body);
   assert.equal(hold.json<EndpointInfo>().direction, 'sendonly');
 
-  const bridged = await app.inject({ method: 'POST', url: '/bridges', payload: { endpoint_a: a.id, endpoint_b: b.id } });
+  const bridged = await app.inject({
+    method: 'POST',
+    url: '/bridges',
+    payload: { endpoint_a: a.id, endpoint_b: b.id },
+  });
   assert.equal(bridged.statusCode, 201, bridged.body);
   const bridge = bridged.json<BridgeInfo>();
   assert.equal((await app.inject({ method: 'GET', url: `/bridges/${bridge.id}` })).statusCode, 200);

@@ -18,7 +18,13 @@ function unsupported(fn: () => unknown, code: string, problem: RegExp): void {
 test('createAnswer() answers the SIPp uac offer with PCMU and our address', () => {
   const { sdp, media, sessionVersion } = createAnswer(SIPP, local());
   assert.equal(sessionVersion, 1);
-  assert.deepEqual(mediaSection(sdp, 0), ['m=audio 10000 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', 'a=rtcp:10001', 'a=ptime:20', 'a=sendrecv']);
+  assert.deepEqual(mediaSection(sdp, 0), [
+    'm=audio 10000 RTP/AVP 0',
+    'a=rtpmap:0 PCMU/8000',
+    'a=rtcp:10001',
+    'a=ptime:20',
+    'a=sendrecv',
+  ]);
   assert.match(sdp, /^v=0\r\no=- 7000000001 1 IN IP4 127\.0\.0\.1\r\ns=-\r\nc=IN IP4 127\.0\.0\.1\r\nt=0 0\r\n/);
   assert.deepEqual(media.remote, { ip: '127.0.0.1', rtpPort: 6000, rtcpPort: 6001 });
   assert.deepEqual(media.codec, { name: 'pcmu', payloadType: 0, clockRate: 8000, channels: 1, fmtp: {}, ptime: 20 });
@@ -30,11 +36,14 @@ test('createAnswer() answers the SIPp uac offer with PCMU and our address', () =
   assert.equal(parseRemoteSdp(sdp).media[0]!.port, 10000);
 });
 
-test('createAnswer() keeps the offerer\'s codec order, not ours (RFC 3264 6.1)', () => {
+test("createAnswer() keeps the offerer's codec order, not ours (RFC 3264 6.1)", () => {
   const offer = fixture('asterisk-many-codecs.sdp');
   const { media, sdp } = createAnswer(offer, local({ codecs: ['g722', 'pcma', 'pcmu', 'telephone-event'] }));
   assert.equal(media.codec.name, 'pcmu');
-  assert.deepEqual(media.codecs.map((c) => c.payloadType), [0]);
+  assert.deepEqual(
+    media.codecs.map((c) => c.payloadType),
+    [0],
+  );
   assert.deepEqual(media.telephoneEvent, { payloadType: 101, clockRate: 8000, events: '0-16' });
   assert.equal(mediaSection(sdp, 0)[0], 'm=audio 10000 RTP/AVP 0 101');
   // G.729 and GSM were never ours; they are not echoed.
@@ -43,17 +52,26 @@ test('createAnswer() keeps the offerer\'s codec order, not ours (RFC 3264 6.1)',
 
 test('createAnswer() restricts the offer to the codecs we allow', () => {
   const { media } = createAnswer(fixture('asterisk-many-codecs.sdp'), local({ codecs: ['pcma'] }));
-  assert.deepEqual(media.codecs.map((c) => c.name), ['pcma']);
+  assert.deepEqual(
+    media.codecs.map((c) => c.name),
+    ['pcma'],
+  );
   assert.equal(media.telephoneEvent, null);
 });
 
 test('createAnswer() answers one codec, its telephone-event and CN when offered (README: answer policy)', () => {
   const { sdp, media } = createAnswer(fixture('asterisk-many-codecs.sdp'), local());
   assert.equal(mediaSection(sdp, 0)[0], 'm=audio 10000 RTP/AVP 0 101');
-  assert.deepEqual(media.codecs.map((c) => c.name), ['pcmu']);
+  assert.deepEqual(
+    media.codecs.map((c) => c.name),
+    ['pcmu'],
+  );
   assert.equal(media.comfortNoise, null);
   // CN (RFC 3389) at the codec's clock is answered when offered, and nowhere else.
-  const withCn = SIPP.replace('RTP/AVP 0', 'RTP/AVP 0 8 13').replace('a=rtpmap:0 PCMU/8000', 'a=rtpmap:0 PCMU/8000\r\na=rtpmap:13 CN/8000');
+  const withCn = SIPP.replace('RTP/AVP 0', 'RTP/AVP 0 8 13').replace(
+    'a=rtpmap:0 PCMU/8000',
+    'a=rtpmap:0 PCMU/8000\r\na=rtpmap:13 CN/8000',
+  );
   const cn = createAnswer(withCn, local());
   assert.equal(mediaSection(cn.sdp, 0)[0], 'm=audio 10000 RTP/AVP 0 13');
   assert.ok(mediaSection(cn.sdp, 0).includes('a=rtpmap:13 CN/8000'));
@@ -63,8 +81,11 @@ test('createAnswer() answers one codec, its telephone-event and CN when offered 
   assert.equal(opusCn.media.comfortNoise, null);
 });
 
-test('createAnswer() keeps the offerer\'s dynamic payload types and takes telephone-event/48000 with Opus', () => {
-  const { media, sdp } = createAnswer(fixture('freeswitch-opus.sdp'), local({ codecs: ['opus', 'pcmu', 'telephone-event'] }));
+test("createAnswer() keeps the offerer's dynamic payload types and takes telephone-event/48000 with Opus", () => {
+  const { media, sdp } = createAnswer(
+    fixture('freeswitch-opus.sdp'),
+    local({ codecs: ['opus', 'pcmu', 'telephone-event'] }),
+  );
   assert.equal(media.codec.name, 'opus');
   assert.equal(media.codec.payloadType, 102);
   assert.equal(media.codec.clockRate, 48000);
@@ -87,7 +108,10 @@ test('createAnswer() takes telephone-event/8000 when G.722 is chosen (RFC 3551 4
 });
 
 test('createAnswer() takes telephone-event at another clock rate than the codec when that is all the offer has (baresip)', () => {
-  const offer = fixture('freeswitch-opus.sdp').replace('m=audio 24578 RTP/AVP 102 9 0 8 101 100', 'm=audio 24578 RTP/AVP 102 100');
+  const offer = fixture('freeswitch-opus.sdp').replace(
+    'm=audio 24578 RTP/AVP 102 9 0 8 101 100',
+    'm=audio 24578 RTP/AVP 102 100',
+  );
   const { media, sdp } = createAnswer(offer, local({ codecs: ['opus', 'telephone-event'] }));
   // The endpoint reads event durations at 8 kHz: the format answered is one it accepts.
   assert.deepEqual(media.telephoneEvent, { payloadType: 100, clockRate: 8000, events: '0-16' });
@@ -96,7 +120,10 @@ test('createAnswer() takes telephone-event at another clock rate than the codec 
 });
 
 test('createAnswer() accepts L16 at 16 kHz with its dynamic payload type', () => {
-  const offer = SIPP.replace('RTP/AVP 0', 'RTP/AVP 118 0').replace('a=rtpmap:0', 'a=rtpmap:118 L16/16000\r\na=rtpmap:0');
+  const offer = SIPP.replace('RTP/AVP 0', 'RTP/AVP 118 0').replace(
+    'a=rtpmap:0',
+    'a=rtpmap:118 L16/16000\r\na=rtpmap:0',
+  );
   const { media, sdp } = createAnswer(offer, local({ codecs: ['l16', 'pcmu'] }));
   assert.deepEqual([media.codec.name, media.codec.payloadType, media.codec.clockRate], ['l16', 118, 16000]);
   assert.ok(mediaSection(sdp, 0).includes('a=rtpmap:118 L16/16000'));
@@ -134,7 +161,14 @@ test('createAnswer() refuses video and other m= lines with port 0, same count an
   assert.deepEqual(mediaSection(sdp, 0), ['m=video 0 RTP/AVP 96 97']);
   assert.equal(mediaSection(sdp, 1)[0], 'm=audio 10000 RTP/AVP 96 101');
   assert.deepEqual(mediaSection(sdp, 2), ['m=application 0 UDP/BFCP *']);
-  assert.deepEqual(parseRemoteSdp(sdp).media.map((m) => [m.type, m.port]), [['video', 0], ['audio', 10000], ['application', 0]]);
+  assert.deepEqual(
+    parseRemoteSdp(sdp).media.map((m) => [m.type, m.port]),
+    [
+      ['video', 0],
+      ['audio', 10000],
+      ['application', 0],
+    ],
+  );
 });
 
 test('createAnswer() answers only the first usable audio m= line', () => {
@@ -203,8 +237,15 @@ test('createAnswer() without a common codec says what the offer had and what we 
     /the offer has G729\/8000 \(PT 18\): not supported, GSM\/8000 \(PT 3\): not supported, PCMU\/8000 \(PT 0\): not allowed here.*; we support opus\/48000\/2$/,
   );
   const stereoL16 = SIPP.replace('RTP/AVP 0', 'RTP/AVP 10').replace('a=rtpmap:0 PCMU/8000', 'a=rtpmap:10 L16/44100/2');
-  unsupported(() => createAnswer(stereoL16, local({ codecs: ['l16'] })), 'NO_COMMON_CODEC', /L16\/44100\/2 \(PT 10\): clock rate 44100 not supported/);
-  const onlyEvents = SIPP.replace('RTP/AVP 0', 'RTP/AVP 101').replace('a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000');
+  unsupported(
+    () => createAnswer(stereoL16, local({ codecs: ['l16'] })),
+    'NO_COMMON_CODEC',
+    /L16\/44100\/2 \(PT 10\): clock rate 44100 not supported/,
+  );
+  const onlyEvents = SIPP.replace('RTP/AVP 0', 'RTP/AVP 101').replace(
+    'a=rtpmap:0 PCMU/8000',
+    'a=rtpmap:101 telephone-event/8000',
+  );
   unsupported(() => createAnswer(onlyEvents, local()), 'NO_COMMON_CODEC', /only telephone-event/);
   const noRtpmap = SIPP.replace('RTP/AVP 0', 'RTP/AVP 99').replace('a=rtpmap:0 PCMU/8000', '');
   unsupported(() => createAnswer(noRtpmap, local()), 'NO_COMMON_CODEC', /the offer has PT 99: no rtpmap/);
@@ -213,13 +254,20 @@ test('createAnswer() without a common codec says what the offer had and what we 
 test('createAnswer() refuses IPv6, SRTP and an offer with every audio line at port 0, saying why', () => {
   unsupported(() => createAnswer(fixture('ipv6.sdp'), local()), 'UNSUPPORTED_ADDRESS', /IPv6 is not supported/);
   unsupported(() => createAnswer(fixture('srtp-only.sdp'), local()), 'UNSUPPORTED_TRANSPORT', /RTP\/SAVP/);
-  unsupported(() => createAnswer(SIPP.replace('c=IN IP4 127.0.0.1', 'c=IN IP4 pbx.example.com'), local()), 'UNSUPPORTED_ADDRESS', /host names/);
+  unsupported(
+    () => createAnswer(SIPP.replace('c=IN IP4 127.0.0.1', 'c=IN IP4 pbx.example.com'), local()),
+    'UNSUPPORTED_ADDRESS',
+    /host names/,
+  );
   unsupported(() => createAnswer(SIPP.replace('m=audio 6000', 'm=audio 0'), local()), 'NO_AUDIO_STREAM', /port 0/);
 });
 
 test('createAnswer() validates our own side and codec list', () => {
   const check = (over: Parameters<typeof local>[0], code: string, problem: RegExp): void => {
-    assert.throws(() => createAnswer(SIPP, local(over)), (err: unknown) => err instanceof ValidationError && err.code === code && problem.test(err.message));
+    assert.throws(
+      () => createAnswer(SIPP, local(over)),
+      (err: unknown) => err instanceof ValidationError && err.code === code && problem.test(err.message),
+    );
   };
   check({ codecs: ['pcmu', 'g729'] }, 'INVALID_CODECS', /unknown codec "g729"/);
   check({ codecs: ['telephone-event'] }, 'INVALID_CODECS', /no audio codec/);
@@ -235,7 +283,10 @@ test('createAnswer() on a re-INVITE keeps the o= version when our answer is unch
   const first = createAnswer(fixture('asterisk-many-codecs.sdp'), local({ sessionVersion: 5 }));
   assert.equal(first.sessionVersion, 5);
   // Session refresh: same offer again.
-  const refresh = createAnswer(fixture('asterisk-many-codecs.sdp'), local({ sessionVersion: first.sessionVersion, previousSdp: first.sdp }));
+  const refresh = createAnswer(
+    fixture('asterisk-many-codecs.sdp'),
+    local({ sessionVersion: first.sessionVersion, previousSdp: first.sdp }),
+  );
   assert.equal(refresh.sessionVersion, 5);
   assert.equal(refresh.sdp, first.sdp);
   // Hold: our direction changes to recvonly, the version goes up by one.
@@ -245,7 +296,10 @@ test('createAnswer() on a re-INVITE keeps the o= version when our answer is unch
   assert.match(hold.sdp, /^o=- 7000000001 6 IN IP4/m);
   assert.ok(mediaSection(hold.sdp, 0).includes('a=recvonly'));
   // Unhold: changes again.
-  const unhold = createAnswer(fixture('asterisk-many-codecs.sdp'), local({ sessionVersion: hold.sessionVersion, previousSdp: hold.sdp }));
+  const unhold = createAnswer(
+    fixture('asterisk-many-codecs.sdp'),
+    local({ sessionVersion: hold.sessionVersion, previousSdp: hold.sdp }),
+  );
   assert.equal(unhold.sessionVersion, 7);
   assert.equal(unhold.media.onHold, false);
 });

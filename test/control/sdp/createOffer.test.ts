@@ -4,7 +4,9 @@ import { createOffer, parseRemoteSdp } from '../../../src/control/sdp/index.ts';
 import { local, mediaSection } from './fixtures.ts';
 
 test('createOffer() lists our codecs in our order, static PTs kept, dynamic ones from 96', () => {
-  const { sdp, sessionVersion } = createOffer(local({ codecs: ['opus', 'pcmu', 'pcma', 'g722', 'l16', 'telephone-event'] }));
+  const { sdp, sessionVersion } = createOffer(
+    local({ codecs: ['opus', 'pcmu', 'pcma', 'g722', 'l16', 'telephone-event'] }),
+  );
   assert.equal(sessionVersion, 1);
   assert.deepEqual(mediaSection(sdp, 0), [
     'm=audio 10000 RTP/AVP 96 0 8 9 97 98 99 100',
@@ -29,9 +31,14 @@ test('createOffer() lists our codecs in our order, static PTs kept, dynamic ones
 });
 
 test('createOffer() offers telephone-event/8000 only with narrowband codecs, and honours options', () => {
-  const { sdp } = createOffer(local({
-    codecs: ['PCMA', 'telephone-event'], direction: 'sendonly', ptime: 30, rtcpMux: false,
-  }));
+  const { sdp } = createOffer(
+    local({
+      codecs: ['PCMA', 'telephone-event'],
+      direction: 'sendonly',
+      ptime: 30,
+      rtcpMux: false,
+    }),
+  );
   assert.deepEqual(mediaSection(sdp, 0), [
     'm=audio 10000 RTP/AVP 8 96',
     'a=rtpmap:8 PCMA/8000',
@@ -44,7 +51,9 @@ test('createOffer() offers telephone-event/8000 only with narrowband codecs, and
 });
 
 test('createOffer() writes explicit L16 rates and our Opus bitrate', () => {
-  const { sdp } = createOffer(local({ codecs: ['l16/48000', 'l16/8000', 'opus'], opus: { maxAverageBitrate: 20000, useInbandFec: false } }));
+  const { sdp } = createOffer(
+    local({ codecs: ['l16/48000', 'l16/8000', 'opus'], opus: { maxAverageBitrate: 20000, useInbandFec: false } }),
+  );
   const lines = mediaSection(sdp, 0);
   assert.equal(lines[0], 'm=audio 10000 RTP/AVP 96 97 98');
   assert.ok(lines.includes('a=rtpmap:96 L16/48000'));
@@ -55,9 +64,17 @@ test('createOffer() writes explicit L16 rates and our Opus bitrate', () => {
 test('createOffer() output is an SDP we parse back as offered', () => {
   const { sdp } = createOffer(local());
   const m = parseRemoteSdp(sdp).media[0]!;
-  assert.deepEqual(m.formats.map((f) => `${f.payloadType}:${f.name}/${f.clockRate}/${f.channels}`), [
-    '0:pcmu/8000/1', '8:pcma/8000/1', '9:g722/8000/1', '96:opus/48000/2', '97:telephone-event/8000/1', '98:telephone-event/48000/1',
-  ]);
+  assert.deepEqual(
+    m.formats.map((f) => `${f.payloadType}:${f.name}/${f.clockRate}/${f.channels}`),
+    [
+      '0:pcmu/8000/1',
+      '8:pcma/8000/1',
+      '9:g722/8000/1',
+      '96:opus/48000/2',
+      '97:telephone-event/8000/1',
+      '98:telephone-event/48000/1',
+    ],
+  );
   assert.equal(m.rtcpMux, true);
   assert.equal(m.rtcpPort, 10001);
 });
@@ -67,7 +84,9 @@ test('createOffer() re-offer keeps the version when nothing changed and bumps it
   const same = createOffer(local({ sessionVersion: first.sessionVersion, previousSdp: first.sdp }));
   assert.equal(same.sessionVersion, 9);
   assert.equal(same.sdp, first.sdp);
-  const hold = createOffer(local({ sessionVersion: same.sessionVersion, previousSdp: same.sdp, direction: 'sendonly' }));
+  const hold = createOffer(
+    local({ sessionVersion: same.sessionVersion, previousSdp: same.sdp, direction: 'sendonly' }),
+  );
   assert.equal(hold.sessionVersion, 10);
   assert.match(hold.sdp, /^o=- 7000000001 10 /m);
   // A previous SDP that is not even SDP counts as changed.

@@ -18,13 +18,19 @@ function invalidSdp(fn: () => unknown, problem: RegExp): void {
 const withAddress = (ip: string): string => SIPP.replace('c=IN IP4 127.0.0.1', `c=IN IP4 ${ip}`);
 
 test('createAnswer() refuses broadcast, multicast and reserved destinations as INVALID_SDP naming the reason', () => {
-  invalidSdp(() => createAnswer(withAddress('255.255.255.255'), local()), /255\.255\.255\.255: the limited broadcast address/);
+  invalidSdp(
+    () => createAnswer(withAddress('255.255.255.255'), local()),
+    /255\.255\.255\.255: the limited broadcast address/,
+  );
   invalidSdp(() => createAnswer(withAddress('224.0.0.1'), local()), /224\.0\.0\.1: multicast/);
   invalidSdp(() => createAnswer(withAddress('239.255.255.250'), local()), /multicast/);
   invalidSdp(() => createAnswer(withAddress('224.2.1.1/127'), local()), /multicast/);
   invalidSdp(() => createAnswer(withAddress('240.0.0.1'), local()), /reserved/);
   invalidSdp(() => createAnswer(withAddress('0.1.2.3'), local()), /this network/);
-  invalidSdp(() => createAnswer(SIPP.replace('c=IN IP4 127.0.0.1', 'c=IN IP6 ff02::1'), local()), /ff02::1: multicast \(ff00::\/8\)/);
+  invalidSdp(
+    () => createAnswer(SIPP.replace('c=IN IP4 127.0.0.1', 'c=IN IP6 ff02::1'), local()),
+    /ff02::1: multicast \(ff00::\/8\)/,
+  );
   // Unicast, public or private, is fine.
   assert.equal(createAnswer(withAddress('192.0.2.10'), local()).media.remote?.ip, '192.0.2.10');
 });
@@ -37,9 +43,17 @@ test('createAnswer() refuses RTP and RTCP ports below 1024', () => {
 
 test('processAnswer() applies the same destination policy to an answer', () => {
   const offer = createOffer(local()).sdp;
-  const answer = (ip: string, port = 6000): string => [
-    'v=0', 'o=- 1 1 IN IP4 192.0.2.1', 's=-', `c=IN IP4 ${ip}`, 't=0 0', `m=audio ${port} RTP/AVP 0`, 'a=rtpmap:0 PCMU/8000', '',
-  ].join('\r\n');
+  const answer = (ip: string, port = 6000): string =>
+    [
+      'v=0',
+      'o=- 1 1 IN IP4 192.0.2.1',
+      's=-',
+      `c=IN IP4 ${ip}`,
+      't=0 0',
+      `m=audio ${port} RTP/AVP 0`,
+      'a=rtpmap:0 PCMU/8000',
+      '',
+    ].join('\r\n');
   invalidSdp(() => processAnswer(offer, answer('255.255.255.255')), /broadcast/);
   invalidSdp(() => processAnswer(offer, answer('232.1.1.1')), /multicast/);
   invalidSdp(() => processAnswer(offer, answer('192.0.2.1', 53)), /below 1024/);
@@ -62,7 +76,7 @@ test('createAnswer() refuses a=ptime values that are not a positive number of mi
   }
 });
 
-test('createAnswer() clamps a ptime to 10-120 ms in the codec\'s steps, and echoes what it uses', () => {
+test("createAnswer() clamps a ptime to 10-120 ms in the codec's steps, and echoes what it uses", () => {
   const ptime = (offer: string): number => {
     const { media, sdp } = createAnswer(offer, local());
     assert.ok(sdp.includes(`a=ptime:${media.codec.ptime}\r\n`), 'the answer says what we send');
@@ -73,7 +87,8 @@ test('createAnswer() clamps a ptime to 10-120 ms in the codec\'s steps, and echo
   assert.equal(ptime(`${SIPP}a=ptime:25\r\n`), 20, 'G.711 in 10 ms steps, ties to the shorter');
   assert.equal(ptime(`${SIPP}a=ptime:30\r\n`), 30);
   const opus = fixture('freeswitch-opus.sdp');
-  const opusPtime = (p: string): number => createAnswer(opus.replace('a=ptime:20', `a=ptime:${p}`), local({ codecs: ['opus'] })).media.codec.ptime;
+  const opusPtime = (p: string): number =>
+    createAnswer(opus.replace('a=ptime:20', `a=ptime:${p}`), local({ codecs: ['opus'] })).media.codec.ptime;
   assert.equal(opusPtime('30'), 20, 'Opus has no 30 ms frame (RFC 6716 2.1.4): the nearest, shorter');
   assert.equal(opusPtime('50'), 40);
   assert.equal(opusPtime('120'), 60, 'one Opus frame is at most 60 ms');

@@ -8,7 +8,9 @@ export function fixture(name: string): string {
 }
 
 export function fixtureNames(): string[] {
-  return readdirSync(DIR).filter((f) => f.endsWith('.sdp')).sort();
+  return readdirSync(DIR)
+    .filter((f) => f.endsWith('.sdp'))
+    .sort();
 }
 
 /** Our side as a media server would give it. */

@@ -7,17 +7,25 @@ import { fixture } from './fixtures.ts';
 const SIPP = fixture('sipp-uac.sdp');
 
 function rejects(sdp: string, problem: RegExp): void {
-  assert.throws(() => parseRemoteSdp(sdp), (err: unknown) => {
-    assert.ok(err instanceof ValidationError, `expected ValidationError, got ${String(err)}`);
-    assert.equal(err.code, 'INVALID_SDP');
-    assert.match(err.message, problem);
-    return true;
-  });
+  assert.throws(
+    () => parseRemoteSdp(sdp),
+    (err: unknown) => {
+      assert.ok(err instanceof ValidationError, `expected ValidationError, got ${String(err)}`);
+      assert.equal(err.code, 'INVALID_SDP');
+      assert.match(err.message, problem);
+      return true;
+    },
+  );
 }
 
 test('parseRemoteSdp() reads the SIPp uac offer', () => {
   const p = parseRemoteSdp(SIPP);
-  assert.deepEqual(p.origin, { username: 'user1', sessionId: '53655765', sessionVersion: '2353687637', address: '127.0.0.1' });
+  assert.deepEqual(p.origin, {
+    username: 'user1',
+    sessionId: '53655765',
+    sessionVersion: '2353687637',
+    address: '127.0.0.1',
+  });
   assert.equal(p.media.length, 1);
   const m = p.media[0]!;
   assert.equal(m.type, 'audio');
@@ -30,8 +38,13 @@ test('parseRemoteSdp() reads the SIPp uac offer', () => {
 });
 
 test('parseRemoteSdp() resolves static payload types without rtpmap (RFC 3551 table 4)', () => {
-  const p = parseRemoteSdp(SIPP.replace('m=audio 6000 RTP/AVP 0', 'm=audio 6000 RTP/AVP 0 8 9 18').replace('a=rtpmap:0 PCMU/8000\r\n', ''));
-  assert.deepEqual(p.media[0]!.formats.map((f) => `${f.payloadType} ${f.name}/${f.clockRate}`), ['0 pcmu/8000', '8 pcma/8000', '9 g722/8000', '18 g729/8000']);
+  const p = parseRemoteSdp(
+    SIPP.replace('m=audio 6000 RTP/AVP 0', 'm=audio 6000 RTP/AVP 0 8 9 18').replace('a=rtpmap:0 PCMU/8000\r\n', ''),
+  );
+  assert.deepEqual(
+    p.media[0]!.formats.map((f) => `${f.payloadType} ${f.name}/${f.clockRate}`),
+    ['0 pcmu/8000', '8 pcma/8000', '9 g722/8000', '18 g729/8000'],
+  );
 });
 
 test('parseRemoteSdp() reads fmtp parameters, channels, ptime and media-level c=', () => {
@@ -94,12 +107,18 @@ test('parseRemoteSdp() rejects an SDP without an audio m= line', () => {
 
 test('parseRemoteSdp() keeps non-RTP format tokens (m=application ... *) without validating them as numbers', () => {
   const p = parseRemoteSdp(fixture('video-audio.sdp'));
-  assert.deepEqual(p.media.map((m) => m.type), ['video', 'audio', 'application']);
+  assert.deepEqual(
+    p.media.map((m) => m.type),
+    ['video', 'audio', 'application'],
+  );
   assert.deepEqual(p.media[2]!.formatTokens, ['*']);
   assert.deepEqual(p.media[2]!.formats, []);
 });
 
 test('parseRemoteSdp() lists a payload type repeated in the m= line once', () => {
   const p = parseRemoteSdp(SIPP.replace('RTP/AVP 0', 'RTP/AVP 0  0 8'));
-  assert.deepEqual(p.media[0]!.formats.map((f) => f.payloadType), [0, 8]);
+  assert.deepEqual(
+    p.media[0]!.formats.map((f) => f.payloadType),
+    [0, 8],
+  );
 });

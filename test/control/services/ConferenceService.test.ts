@@ -16,14 +16,19 @@ function fakeHost(): { host: ConferenceHost; requests: string[]; answerCreate: (
     assertAdmitting: () => undefined,
     request: fakeRequest((method) => {
       requests.push(method);
-      if (method === 'conference.create') return new Promise((resolve) => { answerCreate = () => resolve({}); });
+      if (method === 'conference.create')
+        return new Promise((resolve) => {
+          answerCreate = () => resolve({});
+        });
       return {};
     }),
   };
   return { host, requests, answerCreate: () => answerCreate() };
 }
 
-test('ConferenceService.join() aborted while the room is being created resolves stopped and never joins', { timeout: 5000 }, async (t) => {
+test('ConferenceService.join() aborted while the room is being created resolves stopped and never joins', {
+  timeout: 5000,
+}, async (t) => {
   const { host, requests, answerCreate } = fakeHost();
   const service = new ConferenceService(host);
   t.after(() => service.close());

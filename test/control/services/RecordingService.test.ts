@@ -26,14 +26,18 @@ async function scripted(t: TestContext): Promise<Scripted> {
   const bus = new EventBus(100);
   const methods: string[] = [];
   let asked!: () => void;
-  const startAsked = new Promise<void>((r) => { asked = r; });
+  const startAsked = new Promise<void>((r) => {
+    asked = r;
+  });
   let answerStart: (ok: boolean) => void = () => undefined;
   const host: RecordingHost = {
     events: bus,
     config: { recordingsDir: dir },
     hasEndpoint: () => true,
     workerOf: () => 0,
-    getBridge: () => { throw new NotFoundError('BRIDGE_NOT_FOUND', 'no bridge'); },
+    getBridge: () => {
+      throw new NotFoundError('BRIDGE_NOT_FOUND', 'no bridge');
+    },
     request: fakeRequest((method, params) => {
       methods.push(method);
       if (method === 'recording.start') {
@@ -43,7 +47,15 @@ async function scripted(t: TestContext): Promise<Scripted> {
         });
       }
       if (method === 'recording.stop') {
-        service.onFinished({ recordingId: params.recordingId as string, path: 'x.wav', format: 'wav', durationMs: 0, bytes: 44, droppedFrames: 0, cause: 'stopped' });
+        service.onFinished({
+          recordingId: params.recordingId as string,
+          path: 'x.wav',
+          format: 'wav',
+          durationMs: 0,
+          bytes: 44,
+          droppedFrames: 0,
+          cause: 'stopped',
+        });
       }
       return {};
     }),
@@ -53,7 +65,9 @@ async function scripted(t: TestContext): Promise<Scripted> {
   return { service, methods, startAsked, answerStart: (ok) => answerStart(ok) };
 }
 
-test('RecordingService.stop() of a recording still starting stops it once the worker has opened it', { timeout: 5000 }, async (t) => {
+test('RecordingService.stop() of a recording still starting stops it once the worker has opened it', {
+  timeout: 5000,
+}, async (t) => {
   const s = await scripted(t);
   const starting = s.service.start({ endpointId: 'ep1', format: 'wav' });
   await s.startAsked;
@@ -68,7 +82,9 @@ test('RecordingService.stop() of a recording still starting stops it once the wo
   assert.equal(s.service.get(listed.id).state, 'finished');
 });
 
-test('RecordingService.stop() of a recording whose start fails rejects with RECORDING_NOT_FOUND', { timeout: 5000 }, async (t) => {
+test('RecordingService.stop() of a recording whose start fails rejects with RECORDING_NOT_FOUND', {
+  timeout: 5000,
+}, async (t) => {
   const s = await scripted(t);
   const starting = s.service.start({ endpointId: 'ep1', format: 'wav' });
   await s.startAsked;

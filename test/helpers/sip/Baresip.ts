@@ -60,11 +60,16 @@ export class Baresip {
   private constructor(dir: string, child: ChildProcess) {
     this.dir = dir;
     this.#child = child;
-    const keep = (d: Buffer) => { this.#output = (this.#output + d.toString()).slice(-20_000); };
+    const keep = (d: Buffer) => {
+      this.#output = (this.#output + d.toString()).slice(-20_000);
+    };
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
     this.#exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
-    child.on('error', (err) => { this.#output += `\nbaresip could not run: ${err.message}`; this.#failed = true; });
+    child.on('error', (err) => {
+      this.#output += `\nbaresip could not run: ${err.message}`;
+      this.#failed = true;
+    });
   }
 
   /** Starts baresip with a configuration of its own in a temporary folder; closed after the test. */
@@ -131,12 +136,15 @@ export class Baresip {
         });
         break;
       } catch (err) {
-        if (this.#failed || this.#child.exitCode !== null || Date.now() > until) throw new Error(`baresip's ctrl_tcp did not open (${(err as Error).message}):\n${this.#output}`);
+        if (this.#failed || this.#child.exitCode !== null || Date.now() > until)
+          throw new Error(`baresip's ctrl_tcp did not open (${(err as Error).message}):\n${this.#output}`);
         await new Promise((r) => setTimeout(r, 50));
       }
     }
     this.#socket.on('data', (d: Buffer) => this.#onData(d));
-    this.#socket.on('error', () => { /* baresip quit: nothing more to read */ });
+    this.#socket.on('error', () => {
+      /* baresip quit: nothing more to read */
+    });
   }
 
   /** Netstrings (`len:payload,`), each a JSON reply or event. */
@@ -168,7 +176,10 @@ export class Baresip {
   }
 
   /** Resolves with the first event of `type` (optionally matching `pred`) seen from index `from` of `events`. */
-  waitEvent(type: string, opts: { from?: number; timeoutMs?: number; pred?: (e: BaresipEvent) => boolean } = {}): Promise<BaresipEvent> {
+  waitEvent(
+    type: string,
+    opts: { from?: number; timeoutMs?: number; pred?: (e: BaresipEvent) => boolean } = {},
+  ): Promise<BaresipEvent> {
     const match = (e: BaresipEvent) => e.type === type && (opts.pred?.(e) ?? true);
     const seen = this.events.slice(opts.from ?? 0).find(match);
     if (seen) return Promise.resolve(seen);
@@ -182,7 +193,11 @@ export class Baresip {
       };
       const timer = setTimeout(() => {
         this.#eventWaiters.delete(waiter);
-        reject(new Error(`baresip: no ${type} within ${timeoutMs} ms (events: ${this.events.map((e) => e.type).join(', ')})\n${this.#output.slice(-3000)}`));
+        reject(
+          new Error(
+            `baresip: no ${type} within ${timeoutMs} ms (events: ${this.events.map((e) => e.type).join(', ')})\n${this.#output.slice(-3000)}`,
+          ),
+        );
       }, timeoutMs);
       this.#eventWaiters.add(waiter);
     });
@@ -197,7 +212,8 @@ export class Baresip {
       this.waitEvent('CALL_ESTABLISHED', { from, timeoutMs }),
       this.waitEvent('CALL_CLOSED', { from, timeoutMs }),
     ]);
-    if (e.type === 'CALL_CLOSED') throw new Error(`baresip: the call to ${uri} failed: ${e.param ?? ''}\n${this.#output.slice(-3000)}`);
+    if (e.type === 'CALL_CLOSED')
+      throw new Error(`baresip: the call to ${uri} failed: ${e.param ?? ''}\n${this.#output.slice(-3000)}`);
   }
 
   /** Presses keys as RFC 4733 events, one at a time, `gapMs` apart (key down, then release). */

@@ -5,7 +5,15 @@
 
 /** Compact header forms (RFC 3261 §7.3.3) mapped to their full names, lower case. */
 const COMPACT: Record<string, string> = {
-  v: 'via', f: 'from', t: 'to', i: 'call-id', m: 'contact', l: 'content-length', c: 'content-type', k: 'supported', s: 'subject',
+  v: 'via',
+  f: 'from',
+  t: 'to',
+  i: 'call-id',
+  m: 'contact',
+  l: 'content-length',
+  c: 'content-type',
+  k: 'supported',
+  s: 'subject',
 };
 
 export interface SipRequest {
@@ -52,7 +60,9 @@ export function parseSip(datagram: Buffer): SipMessage {
     headers.set(name, [...(headers.get(name) ?? []), ...values]);
   }
   const length = Number(headers.get('content-length')?.[0] ?? '0');
-  const body = Buffer.from(text.slice(split + 4), 'utf8').subarray(0, length).toString('utf8');
+  const body = Buffer.from(text.slice(split + 4), 'utf8')
+    .subarray(0, length)
+    .toString('utf8');
   const response = /^SIP\/2\.0 (\d{3}) (.*)$/.exec(start);
   if (response) return { kind: 'response', status: Number(response[1]), reason: response[2]!, headers, body };
   const request = /^([A-Z]+) (\S+) SIP\/2\.0$/.exec(start);

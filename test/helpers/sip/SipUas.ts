@@ -2,7 +2,17 @@ import dgram from 'node:dgram';
 import { EventEmitter, once } from 'node:events';
 import type { FastifyInstance } from 'fastify';
 import type { EndpointInfo, ServerEvent } from '../../../src/control/types.ts';
-import { buildSip, header, headerParam, nameAddrUri, parseSip, token, uriHostPort, type SipRequest, type SipResponse } from './SipMessage.ts';
+import {
+  buildSip,
+  header,
+  headerParam,
+  nameAddrUri,
+  parseSip,
+  token,
+  uriHostPort,
+  type SipRequest,
+  type SipResponse,
+} from './SipMessage.ts';
 
 /**
  * A minimal SIP UAS over UDP on 127.0.0.1 that plays the B2BUA in front of the media server, so a
@@ -65,7 +75,12 @@ interface ServerTransaction {
   response: Buffer | null;
 }
 
-export class SipUas extends EventEmitter<{ call: [SipCall]; reinvite: [SipCall, EndpointInfo]; bye: [SipCall]; request: [SipRequest] }> {
+export class SipUas extends EventEmitter<{
+  call: [SipCall];
+  reinvite: [SipCall, EndpointInfo];
+  bye: [SipCall];
+  request: [SipRequest];
+}> {
   readonly #socket = dgram.createSocket('udp4');
   readonly #opts: SipUasOptions;
   readonly #dialogs = new Map<string, Dialog>();
@@ -101,31 +116,48 @@ export class SipUas extends EventEmitter<{ call: [SipCall]; reinvite: [SipCall, 
 
   /** Resolves with the next call answered with 200 OK (not yet established: see call.established). */
   nextCall(timeoutMs = 10_000): Promise<SipCall> {
-    return withTimeout(once(this, 'call').then(([c]) => c), timeoutMs, 'no INVITE answered');
+    return withTimeout(
+      once(this, 'call').then(([c]) => c),
+      timeoutMs,
+      'no INVITE answered',
+    );
   }
 
   /** Resolves with the endpoint as the next re-INVITE of `call` left it. */
   nextReinvite(call: SipCall, timeoutMs = 10_000): Promise<EndpointInfo> {
-    return withTimeout(new Promise<EndpointInfo>((resolve) => {
-      const on = (c: SipCall, ep: EndpointInfo) => {
-        if (c !== call) return;
-        this.off('reinvite', on);
-        resolve(ep);
-      };
-      this.on('reinvite', on);
-    }), timeoutMs, `no re-INVITE on ${call.callId}`);
+    return withTimeout(
+      new Promise<EndpointInfo>((resolve) => {
+        const on = (c: SipCall, ep: EndpointInfo) => {
+          if (c !== call) return;
+          this.off('reinvite', on);
+          resolve(ep);
+        };
+        this.on('reinvite', on);
+      }),
+      timeoutMs,
+      `no re-INVITE on ${call.callId}`,
+    );
   }
 
   /** POST /endpoints/:id/flow: hands the call to a named flow; resolves with the session id. */
   async startFlow(call: SipCall, flow: string, variables: Record<string, unknown> = {}): Promise<string> {
-    const res = await this.#opts.app.inject({ method: 'POST', url: `/endpoints/${call.endpointId}/flow`, payload: { flow, variables } });
-    if (res.statusCode !== 201) throw new Error(`POST /endpoints/${call.endpointId}/flow: ${res.statusCode} ${res.body}`);
+    const res = await this.#opts.app.inject({
+      method: 'POST',
+      url: `/endpoints/${call.endpointId}/flow`,
+      payload: { flow, variables },
+    });
+    if (res.statusCode !== 201)
+      throw new Error(`POST /endpoints/${call.endpointId}/flow: ${res.statusCode} ${res.body}`);
     return res.json<{ session_id: string }>().session_id;
   }
 
   /** POST /bridges: connects two calls' endpoints; resolves with the bridge id. */
   async bridge(a: SipCall, b: SipCall): Promise<string> {
-    const res = await this.#opts.app.inject({ method: 'POST', url: '/bridges', payload: { endpoint_a: a.endpointId, endpoint_b: b.endpointId } });
+    const res = await this.#opts.app.inject({
+      method: 'POST',
+      url: '/bridges',
+      payload: { endpoint_a: a.endpointId, endpoint_b: b.endpointId },
+    });
     if (res.statusCode !== 201) throw new Error(`POST /bridges: ${res.statusCode} ${res.body}`);
     return res.json<{ id: string }>().id;
   }
@@ -188,10 +220,12 @@ export class SipUas extends EventEmitter<{ call: [SipCall]; reinvite: [SipCall, 
     switch (req.method) {
       case 'INVITE':
         if (toTag === null) return this.#onInvite(req, rinfo, tx);
-        if (!dialog || dialog.localTag !== toTag || dialog.ended) return void (tx.response = this.#respond(req, rinfo, 481, 'Call/Transaction Does Not Exist'));
+        if (!dialog || dialog.localTag !== toTag || dialog.ended)
+          return void (tx.response = this.#respond(req, rinfo, 481, 'Call/Transaction Does Not Exist'));
         return this.#onReinvite(req, rinfo, tx, dialog);
       case 'BYE':
-        if (!dialog || dialog.ended) return void (tx.response = this.#respond(req, rinfo, 481, 'Call/Transaction Does Not Exist'));
+        if (!dialog || dialog.ended)
+          return void (tx.response = this.#respond(req, rinfo, 481, 'Call/Transaction Does Not Exist'));
         return this.#onBye(req, rinfo, tx, dialog);
       case 'CANCEL':
         // §9.2: a CANCEL matching our INVITE transaction is answered 200 but changes nothing, as
@@ -204,7 +238,9 @@ export class SipUas extends EventEmitter<{ call: [SipCall]; reinvite: [SipCall, 
         tx.response = this.#respond(req, rinfo, 200, 'OK', [['Allow', 'INVITE, ACK, BYE, CANCEL, OPTIONS']]);
         return;
       default:
-        tx.response = this.#respond(req, rinfo, 501, 'Not Implemented', [['Allow', 'INVITE, ACK, BYE, CANCEL, OPTIONS']]);
+        tx.response = this.#respond(req, rinfo, 501, 'Not Implemented', [
+          ['Allow', 'INVITE, ACK, BYE, CANCEL, OPTIONS'],
+        ]);
     }
   }
 
@@ -212,12 +248,29 @@ export class SipUas extends EventEmitter<{ call: [SipCall]; reinvite: [SipCall, 
     this.#respond(req, rinfo, 100, 'Trying');
     const callId = header(req, 'call-id');
     if (req.body === '') {
-      tx.response = this.#respond(req, rinfo, 488, 'Not Acceptable Here', [], '', 'an INVITE without an offer is not supported by this shim');
+      tx.response = this.#respond(
+        req,
+        rinfo,
+        488,
+        'Not Acceptable Here',
+        [],
+        '',
+        'an INVITE without an offer is not supported by this shim',
+      );
       return;
     }
-    const res = await this.#opts.app.inject({ method: 'POST', url: '/endpoints', payload: { remote_sdp: req.body, affinity: callId } });
+    const res = await this.#opts.app.inject({
+      method: 'POST',
+      url: '/endpoints',
+      payload: { remote_sdp: req.body, affinity: callId },
+    });
     if (res.statusCode !== 201) {
-      const [status, reason] = res.statusCode === 503 ? [503, 'Service Unavailable'] : res.statusCode < 500 ? [488, 'Not Acceptable Here'] : [500, 'Server Internal Error'];
+      const [status, reason] =
+        res.statusCode === 503
+          ? [503, 'Service Unavailable']
+          : res.statusCode < 500
+            ? [488, 'Not Acceptable Here']
+            : [500, 'Server Internal Error'];
       tx.response = this.#respond(req, rinfo, status, reason, [], '', res.body);
       return;
     }
@@ -231,8 +284,12 @@ export class SipUas extends EventEmitter<{ call: [SipCall]; reinvite: [SipCall, 
       endpointId: endpoint.id,
       answers: [endpoint.sdp],
       offers: [req.body],
-      established: new Promise<void>((r) => { resolveEstablished = r; }),
-      ended: new Promise<'caller-bye' | 'our-bye'>((r) => { resolveEnded = r; }),
+      established: new Promise<void>((r) => {
+        resolveEstablished = r;
+      }),
+      ended: new Promise<'caller-bye' | 'our-bye'>((r) => {
+        resolveEnded = r;
+      }),
     };
     const dialog: Dialog = {
       call,
@@ -260,7 +317,11 @@ export class SipUas extends EventEmitter<{ call: [SipCall]; reinvite: [SipCall, 
       endpoint = res.json<EndpointInfo>();
       d.answerInAck = true;
     } else {
-      const res = await this.#opts.app.inject({ method: 'PATCH', url: `/endpoints/${d.call.endpointId}`, payload: { remote_sdp: req.body } });
+      const res = await this.#opts.app.inject({
+        method: 'PATCH',
+        url: `/endpoints/${d.call.endpointId}`,
+        payload: { remote_sdp: req.body },
+      });
       if (res.statusCode !== 200) {
         // the session stays as it was (RFC 3261 §14.2)
         tx.response = this.#respond(req, rinfo, 488, 'Not Acceptable Here', [], '', res.body);
@@ -290,17 +351,28 @@ export class SipUas extends EventEmitter<{ call: [SipCall]; reinvite: [SipCall, 
     d.pending2xx = null;
     if (d.answerInAck && req.body !== '') {
       d.answerInAck = false;
-      await this.#opts.app.inject({ method: 'PATCH', url: `/endpoints/${d.call.endpointId}`, payload: { remote_sdp: req.body } });
+      await this.#opts.app.inject({
+        method: 'PATCH',
+        url: `/endpoints/${d.call.endpointId}`,
+        payload: { remote_sdp: req.body },
+      });
     }
     d.resolveEstablished();
   }
 
   /** Sends the 2xx of a (re-)INVITE and retransmits it (T1, doubling to T2) until its ACK (§13.3.1.4). */
   #send2xx(req: SipRequest, rinfo: dgram.RemoteInfo, d: Dialog, sdp: string): Buffer {
-    const message = this.#response(req, 200, 'OK', [
-      ['Contact', `<sip:ivr@127.0.0.1:${this.port}>`],
-      ['Allow', 'INVITE, ACK, BYE, CANCEL, OPTIONS'],
-    ], sdp, d.localTag);
+    const message = this.#response(
+      req,
+      200,
+      'OK',
+      [
+        ['Contact', `<sip:ivr@127.0.0.1:${this.port}>`],
+        ['Allow', 'INVITE, ACK, BYE, CANCEL, OPTIONS'],
+      ],
+      sdp,
+      d.localTag,
+    );
     this.#send(message, rinfo.port, rinfo.address);
     if (d.pending2xx) clearTimeout(d.pending2xx.timer);
     let interval = T1;
@@ -321,16 +393,39 @@ export class SipUas extends EventEmitter<{ call: [SipCall]; reinvite: [SipCall, 
     return message;
   }
 
-  #respond(req: SipRequest, rinfo: dgram.RemoteInfo, status: number, reason: string, extra: Array<[string, string]> = [], body = '', warning = ''): Buffer {
+  #respond(
+    req: SipRequest,
+    rinfo: dgram.RemoteInfo,
+    status: number,
+    reason: string,
+    extra: Array<[string, string]> = [],
+    body = '',
+    warning = '',
+  ): Buffer {
     const tag = this.#dialogs.get(header(req, 'call-id'))?.localTag ?? (status > 100 ? token('uas') : null);
-    const headers = warning ? [...extra, ['Warning', `399 media-server-test-shim "${warning.replace(/["\r\n]/g, ' ').slice(0, 200)}"`] as [string, string]] : extra;
+    const headers = warning
+      ? [
+          ...extra,
+          ['Warning', `399 media-server-test-shim "${warning.replace(/["\r\n]/g, ' ').slice(0, 200)}"`] as [
+            string,
+            string,
+          ],
+        ]
+      : extra;
     const message = this.#response(req, status, reason, headers, body, tag);
     this.#send(message, rinfo.port, rinfo.address);
     return message;
   }
 
   /** A response (§8.2.6): Via, From, Call-ID, CSeq copied; To copied with our tag when it had none. */
-  #response(req: SipRequest, status: number, reason: string, extra: Array<[string, string]>, body: string, tag: string | null): Buffer {
+  #response(
+    req: SipRequest,
+    status: number,
+    reason: string,
+    extra: Array<[string, string]>,
+    body: string,
+    tag: string | null,
+  ): Buffer {
     const to = header(req, 'to');
     const headers: Array<[string, string]> = [
       ...(req.headers.get('via') ?? []).map((v): [string, string] => ['Via', v]),
@@ -387,6 +482,8 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([
     p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms); }),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+    }),
   ]);
 }

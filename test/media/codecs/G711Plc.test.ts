@@ -108,7 +108,8 @@ test('G711Plc.conceal() covers 2 and 3 frame bursts closer than silence and fade
   for (let k = 0; k < 10; k++) level.push(rms(y, 40 * 160 + k * 80, 40 * 160 + k * 80 + 80));
   const orig = rms(x, 40 * 160, 45 * 160);
   assert.ok(level[0]! > 0.8 * orig, `first 10 ms at ${level[0]!.toFixed(0)}, original ${orig.toFixed(0)}`);
-  for (let k = 2; k < 6; k++) assert.ok(level[k]! < level[k - 1]!, `10 ms step ${k} fades: ${level.map((v) => v.toFixed(0)).join(' ')}`);
+  for (let k = 2; k < 6; k++)
+    assert.ok(level[k]! < level[k - 1]!, `10 ms step ${k} fades: ${level.map((v) => v.toFixed(0)).join(' ')}`);
   for (let k = 6; k < 10; k++) assert.equal(level[k], 0, `silence after 60 ms (step ${k})`);
   // The first good frame after a silent stretch fades in from silence and is then exact.
   assert.ok(Math.abs(y[45 * 160]!) < 0.2 * Math.abs(x[45 * 160]!) + 200, 'fade-in starts near zero');
@@ -209,41 +210,47 @@ test('G722Codec and L16Codec conceal with the rate-scaled G711Plc (16 and 48 kHz
   }
 });
 
-test('G711Plc on real speech (single 20 ms losses) beats repetition of the last frame', needs('ffmpeg', 'asterisk-sounds'), () => {
-  const b = execFileSync('ffmpeg', ['-v', 'error', '-i', SPEECH, '-ar', '8000', '-ac', '1', '-f', 's16le', '-'], { maxBuffer: 1 << 24 });
-  const x = new Int16Array(b.buffer.slice(b.byteOffset, b.byteOffset + (b.length & ~1)));
-  const frames = Math.floor(x.length / 160);
-  const lost = new Set<number>();
-  for (let f = 9; f < frames; f += 10) lost.add(f);
-  const y = transmit(new PcmuCodec(), x, lost);
-  const rep = repeated(x, 160, lost);
-  let s = 0;
-  let ePlc = 0;
-  let eRep = 0;
-  let better = 0;
-  let voicedFrames = 0;
-  for (const f of lost) {
-    let fs = 0;
-    let fp = 0;
-    let fr = 0;
-    for (let i = f * 160; i < f * 160 + 160; i++) {
-      fs += x[i]! ** 2;
-      fp += (x[i]! - y[i]!) ** 2;
-      fr += (x[i]! - rep[i]!) ** 2;
+test(
+  'G711Plc on real speech (single 20 ms losses) beats repetition of the last frame',
+  needs('ffmpeg', 'asterisk-sounds'),
+  () => {
+    const b = execFileSync('ffmpeg', ['-v', 'error', '-i', SPEECH, '-ar', '8000', '-ac', '1', '-f', 's16le', '-'], {
+      maxBuffer: 1 << 24,
+    });
+    const x = new Int16Array(b.buffer.slice(b.byteOffset, b.byteOffset + (b.length & ~1)));
+    const frames = Math.floor(x.length / 160);
+    const lost = new Set<number>();
+    for (let f = 9; f < frames; f += 10) lost.add(f);
+    const y = transmit(new PcmuCodec(), x, lost);
+    const rep = repeated(x, 160, lost);
+    let s = 0;
+    let ePlc = 0;
+    let eRep = 0;
+    let better = 0;
+    let voicedFrames = 0;
+    for (const f of lost) {
+      let fs = 0;
+      let fp = 0;
+      let fr = 0;
+      for (let i = f * 160; i < f * 160 + 160; i++) {
+        fs += x[i]! ** 2;
+        fp += (x[i]! - y[i]!) ** 2;
+        fr += (x[i]! - rep[i]!) ** 2;
+      }
+      if (fs / 160 < 1e5) continue; // pauses: nothing to conceal
+      voicedFrames++;
+      s += fs;
+      ePlc += fp;
+      eRep += fr;
+      if (fp < fr) better++;
     }
-    if (fs / 160 < 1e5) continue; // pauses: nothing to conceal
-    voicedFrames++;
-    s += fs;
-    ePlc += fp;
-    eRep += fr;
-    if (fp < fr) better++;
-  }
-  const plcDb = 10 * Math.log10(s / ePlc);
-  const repDb = 10 * Math.log10(s / eRep);
-  assert.ok(voicedFrames > 50, `${voicedFrames} lost frames with speech`);
-  assert.ok(plcDb > repDb + 1, `PLC ${plcDb.toFixed(2)} dB, repetition ${repDb.toFixed(2)} dB`);
-  assert.ok(better > 0.65 * voicedFrames, `PLC closer in ${better} of ${voicedFrames} frames`);
-});
+    const plcDb = 10 * Math.log10(s / ePlc);
+    const repDb = 10 * Math.log10(s / eRep);
+    assert.ok(voicedFrames > 50, `${voicedFrames} lost frames with speech`);
+    assert.ok(plcDb > repDb + 1, `PLC ${plcDb.toFixed(2)} dB, repetition ${repDb.toFixed(2)} dB`);
+    assert.ok(better > 0.65 * voicedFrames, `PLC closer in ${better} of ${voicedFrames} frames`);
+  },
+);
 
 test('G711Plc is allocation-free in steady state (no GC over 10 000 decoded and concealed frames)', () => {
   const codec = new PcmuCodec();

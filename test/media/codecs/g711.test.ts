@@ -2,8 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
-  linearToUlaw, ulawToLinear, linearToAlaw, alawToLinear, ulawToAlawTable, alawToUlawTable,
-  PcmuCodec, PcmaCodec, transcodeUlawToAlaw,
+  linearToUlaw,
+  ulawToLinear,
+  linearToAlaw,
+  alawToLinear,
+  ulawToAlawTable,
+  alawToUlawTable,
+  PcmuCodec,
+  PcmaCodec,
+  transcodeUlawToAlaw,
 } from '../../../src/media/codecs/g711.ts';
 import { needs } from '../../helpers/peers.ts';
 
@@ -84,44 +91,54 @@ test('ulawToLinear()/alawToLinear() match the reference for all 256 codes', () =
 });
 
 test('G.711 decode is bit-exact with ffmpeg for all 256 codes', needs('ffmpeg'), () => {
-  for (const [fmt, dec] of [['mulaw', ulawToLinear], ['alaw', alawToLinear]] as const) {
+  for (const [fmt, dec] of [
+    ['mulaw', ulawToLinear],
+    ['alaw', alawToLinear],
+  ] as const) {
     const out = ffmpeg(['-f', fmt, '-ar', '8000', '-ac', '1', '-i', '-', '-f', 's16le', '-'], CODES);
     assert.equal(out.length, 512);
     for (let c = 0; c < 256; c++) assert.equal(out.readInt16LE(2 * c), dec(c), `${fmt} code ${c}`);
   }
 });
 
-test('G.711 encode agrees with ffmpeg except where ffmpeg rounds to the nearest level at a threshold', needs('ffmpeg'), () => {
-  // FFmpeg builds its encode table from midpoints between reconstruction levels; G.711 places
-  // decision values at segment end points and G.191 folds negatives by one's complement. So both
-  // may differ only by one step, only near a decision value, and ffmpeg's pick is the nearer level.
-  const input = new Uint8Array(ALL.buffer);
-  for (const [fmt, enc, dec] of [['mulaw', linearToUlaw, ulawToLinear], ['alaw', linearToAlaw, alawToLinear]] as const) {
-    const out = ffmpeg(['-f', 's16le', '-ar', '8000', '-ac', '1', '-i', '-', '-f', fmt, '-'], input);
-    assert.equal(out.length, 65536);
-    let diffs = 0;
-    for (let i = 0; i < 65536; i++) {
-      const s = ALL[i]!;
-      const ours = enc(s);
-      const theirs = out[i]!;
-      if (ours === theirs) continue;
-      diffs++;
-      const lo = dec(ours);
-      const lf = dec(theirs);
-      // Adjacent levels: no reconstruction level lies strictly between them.
-      const a = Math.min(lo, lf);
-      const b = Math.max(lo, lf);
-      for (let c = 0; c < 256; c++) {
-        const l = dec(c);
-        assert.ok(!(l > a && l < b), `${fmt} ${s}: levels ${lo} and ${lf} not adjacent`);
+test(
+  'G.711 encode agrees with ffmpeg except where ffmpeg rounds to the nearest level at a threshold',
+  needs('ffmpeg'),
+  () => {
+    // FFmpeg builds its encode table from midpoints between reconstruction levels; G.711 places
+    // decision values at segment end points and G.191 folds negatives by one's complement. So both
+    // may differ only by one step, only near a decision value, and ffmpeg's pick is the nearer level.
+    const input = new Uint8Array(ALL.buffer);
+    for (const [fmt, enc, dec] of [
+      ['mulaw', linearToUlaw, ulawToLinear],
+      ['alaw', linearToAlaw, alawToLinear],
+    ] as const) {
+      const out = ffmpeg(['-f', 's16le', '-ar', '8000', '-ac', '1', '-i', '-', '-f', fmt, '-'], input);
+      assert.equal(out.length, 65536);
+      let diffs = 0;
+      for (let i = 0; i < 65536; i++) {
+        const s = ALL[i]!;
+        const ours = enc(s);
+        const theirs = out[i]!;
+        if (ours === theirs) continue;
+        diffs++;
+        const lo = dec(ours);
+        const lf = dec(theirs);
+        // Adjacent levels: no reconstruction level lies strictly between them.
+        const a = Math.min(lo, lf);
+        const b = Math.max(lo, lf);
+        for (let c = 0; c < 256; c++) {
+          const l = dec(c);
+          assert.ok(!(l > a && l < b), `${fmt} ${s}: levels ${lo} and ${lf} not adjacent`);
+        }
+        // ffmpeg indexes its table by 14 bits, so its own thresholds sit within 8 LSB of the midpoint.
+        assert.ok(Math.abs(s - lf) <= Math.abs(s - lo) + 8, `${fmt} ${s}: ffmpeg level is not the nearer one`);
       }
-      // ffmpeg indexes its table by 14 bits, so its own thresholds sit within 8 LSB of the midpoint.
-      assert.ok(Math.abs(s - lf) <= Math.abs(s - lo) + 8, `${fmt} ${s}: ffmpeg level is not the nearer one`);
+      // Measured: 964 of 65536 for each law (1.5%), all at decision values.
+      assert.ok(diffs <= 1024, `${fmt}: ${diffs} differences`);
     }
-    // Measured: 964 of 65536 for each law (1.5%), all at decision values.
-    assert.ok(diffs <= 1024, `${fmt}: ${diffs} differences`);
-  }
-});
+  },
+);
 
 test('ulawToAlawTable/alawToUlawTable equal decode-then-encode for all 256 codes', () => {
   for (let c = 0; c < 256; c++) {

@@ -23,8 +23,10 @@ function testSignal(): Int16Array {
   let seed = 7;
   for (let i = 0; i < extra; i++) {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    const v = 20000 * Math.sin((2 * Math.PI * 440 * i) / 16000) + 9000 * Math.sin((2 * Math.PI * 5200 * i) / 16000)
-      + ((seed / 0x7fffffff) - 0.5) * 8000;
+    const v =
+      20000 * Math.sin((2 * Math.PI * 440 * i) / 16000) +
+      9000 * Math.sin((2 * Math.PI * 5200 * i) / 16000) +
+      (seed / 0x7fffffff - 0.5) * 8000;
     pcm[speech.length + i] = Math.max(-32768, Math.min(32767, Math.round(v)));
   }
   return pcm;
@@ -39,34 +41,44 @@ function snrDb(ref: Int16Array, out: Int16Array, delay: number, from: number): n
   return 10 * Math.log10(s / e);
 }
 
-test('G722Encoder.encode() produces the same bitstream as ffmpeg on speech and loud tones', needs('ffmpeg', 'asterisk-sounds'), () => {
-  const pcm = testSignal();
-  const ours = new Uint8Array(pcm.length / 2);
-  assert.equal(new G722Encoder().encode(pcm, ours), pcm.length / 2);
-  const theirs = ffmpeg(['-f', 's16le', '-ar', '16000', '-ac', '1', '-i', '-', '-c:a', 'g722', '-f', 'g722', '-'],
-    new Uint8Array(pcm.buffer));
-  assert.equal(theirs.length, ours.length);
-  let diffs = 0;
-  for (let i = 0; i < ours.length; i++) if (ours[i] !== theirs[i]) diffs++;
-  assert.equal(diffs, 0, `${diffs} of ${ours.length} octets differ`);
-});
+test(
+  'G722Encoder.encode() produces the same bitstream as ffmpeg on speech and loud tones',
+  needs('ffmpeg', 'asterisk-sounds'),
+  () => {
+    const pcm = testSignal();
+    const ours = new Uint8Array(pcm.length / 2);
+    assert.equal(new G722Encoder().encode(pcm, ours), pcm.length / 2);
+    const theirs = ffmpeg(
+      ['-f', 's16le', '-ar', '16000', '-ac', '1', '-i', '-', '-c:a', 'g722', '-f', 'g722', '-'],
+      new Uint8Array(pcm.buffer),
+    );
+    assert.equal(theirs.length, ours.length);
+    let diffs = 0;
+    for (let i = 0; i < ours.length; i++) if (ours[i] !== theirs[i]) diffs++;
+    assert.equal(diffs, 0, `${diffs} of ${ours.length} octets differ`);
+  },
+);
 
-test('G722Decoder.decode() output equals ffmpeg decoding our bitstream, and tracks the source', needs('ffmpeg', 'asterisk-sounds'), () => {
-  const pcm = testSignal();
-  const bits = new Uint8Array(pcm.length / 2);
-  new G722Encoder().encode(pcm, bits);
-  const ours = new Int16Array(pcm.length);
-  assert.equal(new G722Decoder().decode(bits, ours), pcm.length);
-  const theirs = asInt16(ffmpeg(['-f', 'g722', '-i', '-', '-f', 's16le', '-'], bits));
-  assert.equal(theirs.length, ours.length);
-  let diffs = 0;
-  for (let i = 0; i < ours.length; i++) if (ours[i] !== theirs[i]) diffs++;
-  assert.equal(diffs, 0);
-  // The two 24-tap QMFs delay the signal by 22 samples; speech SNR measured at 36 dB.
-  const speechEnd = pcm.length - 16000;
-  assert.ok(snrDb(pcm.subarray(0, speechEnd), ours, 22, 100) > 30);
-  assert.ok(snrDb(pcm.subarray(0, speechEnd), ours, 21, 100) < snrDb(pcm.subarray(0, speechEnd), ours, 22, 100));
-});
+test(
+  'G722Decoder.decode() output equals ffmpeg decoding our bitstream, and tracks the source',
+  needs('ffmpeg', 'asterisk-sounds'),
+  () => {
+    const pcm = testSignal();
+    const bits = new Uint8Array(pcm.length / 2);
+    new G722Encoder().encode(pcm, bits);
+    const ours = new Int16Array(pcm.length);
+    assert.equal(new G722Decoder().decode(bits, ours), pcm.length);
+    const theirs = asInt16(ffmpeg(['-f', 'g722', '-i', '-', '-f', 's16le', '-'], bits));
+    assert.equal(theirs.length, ours.length);
+    let diffs = 0;
+    for (let i = 0; i < ours.length; i++) if (ours[i] !== theirs[i]) diffs++;
+    assert.equal(diffs, 0);
+    // The two 24-tap QMFs delay the signal by 22 samples; speech SNR measured at 36 dB.
+    const speechEnd = pcm.length - 16000;
+    assert.ok(snrDb(pcm.subarray(0, speechEnd), ours, 22, 100) > 30);
+    assert.ok(snrDb(pcm.subarray(0, speechEnd), ours, 21, 100) < snrDb(pcm.subarray(0, speechEnd), ours, 22, 100));
+  },
+);
 
 test('G722Codec round trip of 20 ms frames keeps a 1 kHz sine above 40 dB SNR', () => {
   const codec = new G722Codec();
@@ -83,8 +95,10 @@ test('G722Codec round trip of 20 ms frames keeps a 1 kHz sine above 40 dB SNR', 
     out.set(pcmFrame, off);
   }
   const snr = snrDb(src, out, 22, 1600);
-  assert.ok(snr > 40, // measured 47 dB
-    `snr ${snr.toFixed(1)} dB`);
+  assert.ok(
+    snr > 40, // measured 47 dB
+    `snr ${snr.toFixed(1)} dB`,
+  );
   // Frame-by-frame equals one-shot encoding: state carries across calls.
   const whole = new Uint8Array(total / 2);
   new G722Encoder().encode(src, whole);

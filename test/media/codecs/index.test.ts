@@ -44,6 +44,9 @@ test('createCodec() passes Opus bitrate and FEC through', () => {
 });
 
 test('createCodec() rejects an unknown codec with UnsupportedError', () => {
-  assert.throws(() => createCodec('g729'), (e: unknown) => e instanceof UnsupportedError && e.code === 'UNSUPPORTED_CODEC');
+  assert.throws(
+    () => createCodec('g729'),
+    (e: unknown) => e instanceof UnsupportedError && e.code === 'UNSUPPORTED_CODEC',
+  );
   assert.throws(() => createCodec('pcmu', { clockRate: 16000 }), UnsupportedError);
 });

@@ -12,7 +12,8 @@ interface Arrival {
 /** Packet n carries seq base+n (16-bit), ts tsBase+160n (32-bit) and payload [n & 255, n >> 8]. */
 function stream(count: number, arrival: (n: number) => number, seqBase = 1000, tsBase = 50_000): Arrival[] {
   const out: Arrival[] = [];
-  for (let n = 0; n < count; n++) out.push({ seq: (seqBase + n) & 0xffff, ts: (tsBase + 160 * n) >>> 0, at: arrival(n) });
+  for (let n = 0; n < count; n++)
+    out.push({ seq: (seqBase + n) & 0xffff, ts: (tsBase + 160 * n) >>> 0, at: arrival(n) });
   return out.sort((a, b) => a.at - b.at);
 }
 
@@ -24,7 +25,13 @@ function frameNo(p: Arrival, seqBase: number): number {
  * Runs the buffer on a 20 ms tick from tick0 to endMs, delivering arrivals in time order between
  * ticks; returns what each tick produced: the frame number, 'lost' or 'empty'.
  */
-function run(jb: JitterBuffer, arrivals: Arrival[], endMs: number, seqBase = 1000, tick0 = 5): Array<number | 'lost' | 'empty'> {
+function run(
+  jb: JitterBuffer,
+  arrivals: Arrival[],
+  endMs: number,
+  seqBase = 1000,
+  tick0 = 5,
+): Array<number | 'lost' | 'empty'> {
   const out: Array<number | 'lost' | 'empty'> = [];
   const buf = new Uint8Array(1500);
   let i = 0;
@@ -49,8 +56,15 @@ const played = (o: Array<number | 'lost' | 'empty'>): number[] => o.filter((x): 
 
 test('JitterBuffer.get() plays an in-order stream in order at the minimum delay, nothing lost', () => {
   const jb = new JitterBuffer({ clockRate: 8000 });
-  const out = run(jb, stream(100, (n) => n * 20), 2100);
-  assert.deepEqual(played(out), Array.from({ length: 100 }, (_, n) => n));
+  const out = run(
+    jb,
+    stream(100, (n) => n * 20),
+    2100,
+  );
+  assert.deepEqual(
+    played(out),
+    Array.from({ length: 100 }, (_, n) => n),
+  );
   // First frame out on the first tick at or after arrival + 20 ms.
   assert.equal(out.indexOf(0), 1);
   assert.equal(jb.stats.lost, 0);
@@ -63,7 +77,10 @@ test('JitterBuffer.get() restores the order of swapped and shuffled packets', ()
   // Pairs swapped: packet 2k+1 arrives 1 ms before packet 2k, which is 15 ms late.
   const arrivals = stream(200, (n) => (n % 2 === 0 ? n * 20 + 15 : n * 20 - 4));
   const out = run(jb, arrivals, 4200);
-  assert.deepEqual(played(out), Array.from({ length: 200 }, (_, n) => n));
+  assert.deepEqual(
+    played(out),
+    Array.from({ length: 200 }, (_, n) => n),
+  );
   assert.equal(jb.stats.lost, 0);
   assert.equal(jb.stats.late, 0);
 });
@@ -90,11 +107,24 @@ test('JitterBuffer adapts its delay to bursts: after a burst pattern repeats, no
   const concealedFirst = jb.stats.concealed;
   assert.ok(concealedFirst > 0, 'the first burst found the buffer too shallow');
   assert.ok(jb.targetDelayMs >= 100 && jb.targetDelayMs <= 200, `target ${jb.targetDelayMs}`);
-  const second = run(jb, arrivals.filter((p) => p.at > 9_985), 20_400, 1000, 10_005);
-  assert.deepEqual([...played(first), ...played(second)], Array.from({ length: 1000 }, (_, n) => n), 'every frame once, in order');
+  const second = run(
+    jb,
+    arrivals.filter((p) => p.at > 9_985),
+    20_400,
+    1000,
+    10_005,
+  );
+  assert.deepEqual(
+    [...played(first), ...played(second)],
+    Array.from({ length: 1000 }, (_, n) => n),
+    'every frame once, in order',
+  );
   assert.equal(jb.stats.lost, 0);
   assert.equal(jb.stats.late, 0);
-  assert.ok(jb.stats.concealed <= concealedFirst + 10, `concealed ${jb.stats.concealed} after ${concealedFirst} (only the end of the stream)`);
+  assert.ok(
+    jb.stats.concealed <= concealedFirst + 10,
+    `concealed ${jb.stats.concealed} after ${concealedFirst} (only the end of the stream)`,
+  );
   // Bursts of the second half came within the delay: no concealment between the first and last frame.
   const s = second.indexOf(played(second)[0]!);
   const e = second.lastIndexOf(999);
@@ -125,7 +155,10 @@ test('JitterBuffer handles sequence (16-bit) and timestamp (32-bit) wraparound',
   const seqBase = 65_500;
   const arrivals = stream(100, (n) => n * 20 + (n % 3) * 5, seqBase, 0xffff_f000);
   const out = run(jb, arrivals, 2200, seqBase);
-  assert.deepEqual(played(out), Array.from({ length: 100 }, (_, n) => n));
+  assert.deepEqual(
+    played(out),
+    Array.from({ length: 100 }, (_, n) => n),
+  );
   assert.equal(jb.stats.resets, 0);
   assert.equal(jb.stats.lost, 0);
 });
@@ -138,9 +171,14 @@ test('JitterBuffer counts duplicates and late packets and never plays them twice
     { ...base[3]!, at: 400 }, // duplicate long after being played
   ];
   // Packet 40 arrives 300 ms late: lost in its slot, then counted late.
-  const arrivals = [...base.filter((p) => frameNo(p, 1000) !== 40), ...extra, { ...base[40]!, at: 1100 }].sort((a, b) => a.at - b.at);
+  const arrivals = [...base.filter((p) => frameNo(p, 1000) !== 40), ...extra, { ...base[40]!, at: 1100 }].sort(
+    (a, b) => a.at - b.at,
+  );
   const out = run(jb, arrivals, 1400);
-  assert.deepEqual(played(out), Array.from({ length: 60 }, (_, n) => n).filter((n) => n !== 40));
+  assert.deepEqual(
+    played(out),
+    Array.from({ length: 60 }, (_, n) => n).filter((n) => n !== 40),
+  );
   assert.equal(jb.stats.duplicates, 2);
   assert.equal(jb.stats.late, 1);
   assert.equal(jb.stats.lost, 1);
@@ -152,7 +190,10 @@ test('JitterBuffer answers JB_EMPTY when the sender pauses (DTX) and resumes aft
   const a = stream(20, (n) => n * 20);
   const b = stream(20, (n) => 1400 + n * 20, 1020, 50_000 + 160 * 70);
   const out = run(jb, [...a, ...b], 2400);
-  assert.deepEqual(played(out), Array.from({ length: 40 }, (_, n) => n));
+  assert.deepEqual(
+    played(out),
+    Array.from({ length: 40 }, (_, n) => n),
+  );
   assert.ok(out.filter((x) => x === 'empty').length > 30, 'silence during the pause');
   assert.ok(out.filter((x) => x === 'lost').length <= 10, 'bounded concealment at the pause and at the end');
 });
@@ -169,22 +210,25 @@ test('JitterBuffer restarts on a sequence jump beyond its ring (a new sender)', 
 });
 
 test('JitterBuffer target delay stays within [20, 200] ms whatever the jitter (property)', () => {
-  fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 1000 }), { minLength: 20, maxLength: 200 }), (delays) => {
-    const jb = new JitterBuffer({ clockRate: 8000 });
-    const arrivals = stream(delays.length, (n) => n * 20 + delays[n]!);
-    const buf = new Uint8Array(1500);
-    let i = 0;
-    for (let now = 0; now < delays.length * 20 + 1200; now += 20) {
-      while (i < arrivals.length && arrivals[i]!.at <= now) {
-        const p = arrivals[i++]!;
-        jb.put(p.seq, p.ts, Uint8Array.of(1, 2), p.at);
-        if (jb.targetDelayMs < 20 || jb.targetDelayMs > 200) return false;
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 0, max: 1000 }), { minLength: 20, maxLength: 200 }), (delays) => {
+      const jb = new JitterBuffer({ clockRate: 8000 });
+      const arrivals = stream(delays.length, (n) => n * 20 + delays[n]!);
+      const buf = new Uint8Array(1500);
+      let i = 0;
+      for (let now = 0; now < delays.length * 20 + 1200; now += 20) {
+        while (i < arrivals.length && arrivals[i]!.at <= now) {
+          const p = arrivals[i++]!;
+          jb.put(p.seq, p.ts, Uint8Array.of(1, 2), p.at);
+          if (jb.targetDelayMs < 20 || jb.targetDelayMs > 200) return false;
+        }
+        jb.get(buf, now);
+        if (jb.depth * 20 > 200 + 40 + 1000) return false;
       }
-      jb.get(buf, now);
-      if (jb.depth * 20 > 200 + 40 + 1000) return false;
-    }
-    return true;
-  }), { numRuns: 100 });
+      return true;
+    }),
+    { numRuns: 100 },
+  );
 });
 
 test('JitterBuffer.put() refuses payloads larger than its slots', () => {

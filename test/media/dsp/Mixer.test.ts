@@ -8,7 +8,8 @@ const N = 160;
 const RATE = 8000;
 
 function sineInto(out: Int16Array, freq: number, amp: number, frame: number): void {
-  for (let i = 0; i < out.length; i++) out[i] = Math.round(amp * Math.sin((2 * Math.PI * freq * (frame * out.length + i)) / RATE));
+  for (let i = 0; i < out.length; i++)
+    out[i] = Math.round(amp * Math.sin((2 * Math.PI * freq * (frame * out.length + i)) / RATE));
 }
 
 function feed(mixer: Mixer, chans: MixerChannel[], freqs: number[], amp: number, frame: number): void {
@@ -50,22 +51,28 @@ test('Mixer keeps a voice at its level as people join (no divide-by-N)', () => {
 });
 
 test('Mixer limiter bounds the sum of loud inputs to 16 bits (property) and leaves quiet sums untouched', () => {
-  fc.assert(fc.property(fc.array(fc.integer({ min: -32768, max: 32767 }), { minLength: 2, maxLength: 12 }), (levels) => {
-    const mixer = new Mixer({ frameSamples: 4 });
-    const chans = levels.map(() => mixer.add());
-    chans.forEach((ch, i) => { ch.input.fill(levels[i]!); ch.hasInput = true; });
-    mixer.mix();
-    const sum = levels.reduce((s, v) => s + v, 0);
-    for (let i = 0; i < chans.length; i++) {
-      const expected = sum - levels[i]!;
-      const got = chans[i]!.output[0]!;
-      if (got > 32767 || got < -32768) return false;
-      if (Math.abs(expected) <= 24575 && got !== expected) return false; // below the knee: exact
-      if (Math.sign(got) !== Math.sign(expected)) return false;
-      if (Math.abs(got) > Math.abs(expected)) return false; // never louder
-    }
-    return true;
-  }), { numRuns: 300 });
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: -32768, max: 32767 }), { minLength: 2, maxLength: 12 }), (levels) => {
+      const mixer = new Mixer({ frameSamples: 4 });
+      const chans = levels.map(() => mixer.add());
+      chans.forEach((ch, i) => {
+        ch.input.fill(levels[i]!);
+        ch.hasInput = true;
+      });
+      mixer.mix();
+      const sum = levels.reduce((s, v) => s + v, 0);
+      for (let i = 0; i < chans.length; i++) {
+        const expected = sum - levels[i]!;
+        const got = chans[i]!.output[0]!;
+        if (got > 32767 || got < -32768) return false;
+        if (Math.abs(expected) <= 24575 && got !== expected) return false; // below the knee: exact
+        if (Math.sign(got) !== Math.sign(expected)) return false;
+        if (Math.abs(got) > Math.abs(expected)) return false; // never louder
+      }
+      return true;
+    }),
+    { numRuns: 300 },
+  );
   const mixer = new Mixer({ frameSamples: N });
   const chans = [mixer.add(), mixer.add(), mixer.add(), mixer.add()];
   feed(mixer, chans, FREQS, 30000, 0);
@@ -81,8 +88,14 @@ test('Mixer: a muted participant is not mixed in but still hears; a deaf one hea
   feed(mixer, chans, FREQS, 8000, 0);
   assert.ok(tone(chans[2]!.output, FREQS[0]!) < 1, 'muted one not heard');
   assert.ok(tone(chans[2]!.output, FREQS[1]!) > 7990, 'deaf one still heard');
-  assert.ok(tone(chans[0]!.output, FREQS[1]!) > 7990 && tone(chans[0]!.output, FREQS[2]!) > 7990, 'muted one hears the others');
-  assert.ok(chans[1]!.output.every((v) => v === 0), 'deaf one hears nothing');
+  assert.ok(
+    tone(chans[0]!.output, FREQS[1]!) > 7990 && tone(chans[0]!.output, FREQS[2]!) > 7990,
+    'muted one hears the others',
+  );
+  assert.ok(
+    chans[1]!.output.every((v) => v === 0),
+    'deaf one hears nothing',
+  );
 });
 
 test('Mixer applies input and output gain in dB', () => {
@@ -103,7 +116,10 @@ test('Mixer with loudestTalkers mixes only the N loudest', () => {
   const chans = FREQS.map(() => mixer.add());
   const amps = [1000, 9000, 3000, 7000, 500];
   for (let f = 0; f < 5; f++) {
-    chans.forEach((ch, i) => { sineInto(ch.input, FREQS[i]!, amps[i]!, f); ch.hasInput = true; });
+    chans.forEach((ch, i) => {
+      sineInto(ch.input, FREQS[i]!, amps[i]!, f);
+      ch.hasInput = true;
+    });
     mixer.mix();
   }
   const heard = chans.map((c) => c.mixed);
@@ -116,7 +132,10 @@ test('Mixer with loudestTalkers mixes only the N loudest', () => {
   const src = mixer.add({ source: true });
   sineInto(src.input, 300, 100, 0);
   src.hasInput = true;
-  chans.forEach((ch, i) => { sineInto(ch.input, FREQS[i]!, amps[i]!, 5); ch.hasInput = true; });
+  chans.forEach((ch, i) => {
+    sineInto(ch.input, FREQS[i]!, amps[i]!, 5);
+    ch.hasInput = true;
+  });
   mixer.mix();
   assert.ok(src.mixed && tone(chans[0]!.output, 300) > 99);
 });
@@ -142,7 +161,10 @@ test('Mixer talker detection has attack, release and hysteresis', () => {
     mixer.mix();
     if (ch.talkChanged) flips.push([f, ch.talking]);
   });
-  assert.deepEqual(flips, [[9, true], [56, false]]);
+  assert.deepEqual(flips, [
+    [9, true],
+    [56, false],
+  ]);
 });
 
 test('Mixer.fullMix holds everyone (for a recorder) and removed channels drop out', () => {

@@ -42,8 +42,13 @@ test('Resampler passes a 1 kHz sine with < 0.5 dB loss and > 70 dB SNR at every 
 });
 
 test('Resampler attenuates a tone above the target Nyquist by at least 60 dB', () => {
-  const cases: Array<[number, number, number]> = [[16000, 8000, 6000], [48000, 8000, 6000], [48000, 8000, 20000],
-    [48000, 16000, 9000], [48000, 16000, 15000]];
+  const cases: Array<[number, number, number]> = [
+    [16000, 8000, 6000],
+    [48000, 8000, 6000],
+    [48000, 8000, 20000],
+    [48000, 16000, 9000],
+    [48000, 16000, 15000],
+  ];
   for (const [from, to, freq] of cases) {
     const x = sine(freq, from, from / 2);
     const y = resample(x, from, to);

@@ -36,17 +36,19 @@ interface Condition {
 async function checkAllKeys(dir: string, c: Condition): Promise<void> {
   const level = c.levelDbm0 ?? -10;
   const twist = c.twistDb ?? 0;
-  const tones = await Promise.all([...DTMF_KEYPAD].map((_key, k) => {
-    const t: SoxTone = {
-      lowHz: DTMF_ROW_HZ[k >> 2]! * (1 + (c.lowDev ?? 0)),
-      highHz: DTMF_COL_HZ[k & 3]! * (1 + (c.highDev ?? 0)),
-      // The stronger tone at `level`, the other `twist` below it.
-      lowDbm0: twist >= 0 ? level : level + twist,
-      highDbm0: twist >= 0 ? level - twist : level,
-      durationMs: c.durationMs ?? 60,
-    };
-    return soxTone(dir, `${c.name}-${k}`.replace(/[^\w-]/g, '_'), t);
-  }));
+  const tones = await Promise.all(
+    [...DTMF_KEYPAD].map((_key, k) => {
+      const t: SoxTone = {
+        lowHz: DTMF_ROW_HZ[k >> 2]! * (1 + (c.lowDev ?? 0)),
+        highHz: DTMF_COL_HZ[k & 3]! * (1 + (c.highDev ?? 0)),
+        // The stronger tone at `level`, the other `twist` below it.
+        lowDbm0: twist >= 0 ? level : level + twist,
+        highDbm0: twist >= 0 ? level - twist : level,
+        durationMs: c.durationMs ?? 60,
+      };
+      return soxTone(dir, `${c.name}-${k}`.replace(/[^\w-]/g, '_'), t);
+    }),
+  );
   const failures: string[] = [];
   for (const [k, samples] of tones.entries()) {
     const got = digits(detect(samples));
@@ -89,10 +91,26 @@ test('DtmfDetector finds 40 ms tones wherever they fall against its analysis win
   const dir = tempDir(t, 'dtmf-align-');
   // Lead-in from 0 to 6.25 ms in 0.625 ms steps covers every offset against the 51-sample hop.
   const leads = Array.from({ length: 11 }, (_, i) => i * 0.625);
-  const tones = await Promise.all(leads.flatMap((lead) => [
-    soxTone(dir, `on-${lead}`, { lowHz: 852, highHz: 1477, lowDbm0: -10, highDbm0: -10, durationMs: 40, leadMs: lead }),
-    soxTone(dir, `off-${lead}`, { lowHz: 852, highHz: 1477, lowDbm0: -10, highDbm0: -10, durationMs: 23, leadMs: lead }),
-  ]));
+  const tones = await Promise.all(
+    leads.flatMap((lead) => [
+      soxTone(dir, `on-${lead}`, {
+        lowHz: 852,
+        highHz: 1477,
+        lowDbm0: -10,
+        highDbm0: -10,
+        durationMs: 40,
+        leadMs: lead,
+      }),
+      soxTone(dir, `off-${lead}`, {
+        lowHz: 852,
+        highHz: 1477,
+        lowDbm0: -10,
+        highDbm0: -10,
+        durationMs: 23,
+        leadMs: lead,
+      }),
+    ]),
+  );
   for (let i = 0; i < tones.length; i += 2) {
     assert.equal(digits(detect(tones[i]!)), '9', `40 ms tone, lead ${leads[i / 2]} ms`);
     assert.equal(digits(detect(tones[i + 1]!)), '', `23 ms tone, lead ${leads[i / 2]} ms`);
@@ -131,26 +149,32 @@ test('DtmfDetector accepts 16 and 48 kHz input, decimating internally', () => {
   assert.throws(() => new DtmfDetector({ sampleRate: 44100 }), ValidationError);
 });
 
-test('DtmfDetector reports no digit in real speech (talk-off over the Asterisk prompts)', needs('asterisk-sounds'), () => {
-  const root = '/usr/share/asterisk/sounds/en';
-  const files = readdirSync(root).filter((f) => f.endsWith('.wav')).sort();
-  assert.ok(files.length >= 150, `expected a broad set of prompts, found ${files.length}`);
-  let seconds = 0;
-  let windows = 0;
-  const falses: string[] = [];
-  for (const f of files) {
-    const { sampleRate, samples } = readWav(`${root}/${f}`);
-    if (sampleRate !== 8000) continue;
-    seconds += samples.length / 8000;
-    const det = new DtmfDetector({ onDigit: (e) => falses.push(`${f}: ${e.digit}`) });
-    det.process(samples);
-    det.flush();
-    windows += det.stats.windows;
-  }
-  assert.ok(seconds > 600, `at least 10 minutes of speech, got ${seconds.toFixed(0)} s`);
-  assert.ok(windows > 0);
-  assert.deepEqual(falses, [], 'no false digits');
-});
+test(
+  'DtmfDetector reports no digit in real speech (talk-off over the Asterisk prompts)',
+  needs('asterisk-sounds'),
+  () => {
+    const root = '/usr/share/asterisk/sounds/en';
+    const files = readdirSync(root)
+      .filter((f) => f.endsWith('.wav'))
+      .sort();
+    assert.ok(files.length >= 150, `expected a broad set of prompts, found ${files.length}`);
+    let seconds = 0;
+    let windows = 0;
+    const falses: string[] = [];
+    for (const f of files) {
+      const { sampleRate, samples } = readWav(`${root}/${f}`);
+      if (sampleRate !== 8000) continue;
+      seconds += samples.length / 8000;
+      const det = new DtmfDetector({ onDigit: (e) => falses.push(`${f}: ${e.digit}`) });
+      det.process(samples);
+      det.flush();
+      windows += det.stats.windows;
+    }
+    assert.ok(seconds > 600, `at least 10 minutes of speech, got ${seconds.toFixed(0)} s`);
+    assert.ok(windows > 0);
+    assert.deepEqual(falses, [], 'no false digits');
+  },
+);
 
 test('DtmfDetector reports no digit in music-like signals made by sox', needs('sox'), async (t) => {
   const dir = tempDir(t, 'dtmf-music-');
@@ -161,9 +185,12 @@ test('DtmfDetector reports no digit in music-like signals made by sox', needs('s
     ['sweeps', ['sine', '300-3000', 'sine', '3000-300', 'square', '100-800', 'sawtooth', '700-1700']],
   ];
   for (const [name, spec] of chords) {
-    const samples = await soxRaw(dir, name.replace(/\W/g, '_'), ['-c', '4', '-r', '48000', '-n'], [
-      'synth', '4', ...spec, 'remix', '1v0.15,2v0.15,3v0.15,4v0.15', 'tremolo', '5', '40', 'rate', '8000',
-    ]);
+    const samples = await soxRaw(
+      dir,
+      name.replace(/\W/g, '_'),
+      ['-c', '4', '-r', '48000', '-n'],
+      ['synth', '4', ...spec, 'remix', '1v0.15,2v0.15,3v0.15,4v0.15', 'tremolo', '5', '40', 'rate', '8000'],
+    );
     assert.equal(digits(detect(samples)), '', name);
   }
 });
@@ -180,7 +207,12 @@ test('DtmfDetector.process() is allocation-free in steady state (no heap growth 
 });
 
 /** Per window, what the detector decided: the stats and every event, with and without pre-filters. */
-function runBoth(samples: Int16Array): { fast: DtmfDetector; full: DtmfDetector; fastEvents: DtmfEvent[]; fullEvents: DtmfEvent[] } {
+function runBoth(samples: Int16Array): {
+  fast: DtmfDetector;
+  full: DtmfDetector;
+  fastEvents: DtmfEvent[];
+  fullEvents: DtmfEvent[];
+} {
   const fastEvents: DtmfEvent[] = [];
   const fullEvents: DtmfEvent[] = [];
   const fast = new DtmfDetector({ onDigit: (e) => fastEvents.push(e) });
@@ -197,7 +229,10 @@ function runBoth(samples: Int16Array): { fast: DtmfDetector; full: DtmfDetector;
 test('DtmfDetector pre-filters are exact: the same windows hit and the same presses as the full analysis, on tones at the level and deviation limits, in noise and in speech', () => {
   // Pseudo-random but reproducible noise.
   let seed = 12345;
-  const rand = (): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x7fffffff - 0.5; };
+  const rand = (): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff - 0.5;
+  };
   const parts: Int16Array[] = [];
   const levels = [-45, -43, -42, -41, -36, -20, -3];
   for (const [k, key] of [...DTMF_KEYPAD].entries()) {
@@ -210,31 +245,44 @@ test('DtmfDetector pre-filters are exact: the same windows hit and the same pres
     const fc = DTMF_COL_HZ[k & 3]! * (1 - dev);
     const noise = [0, 60, 300, 1500][k & 3]!;
     for (let i = 0; i < tone.length; i++) {
-      const s = i < n ? amp * (Math.sin((2 * Math.PI * fr * i) / 8000) + Math.sin((2 * Math.PI * fc * i) / 8000 + k)) : 0;
+      const s =
+        i < n ? amp * (Math.sin((2 * Math.PI * fr * i) / 8000) + Math.sin((2 * Math.PI * fc * i) / 8000 + k)) : 0;
       tone[i] = Math.max(-32768, Math.min(32767, Math.round(s + noise * rand())));
     }
     void key;
     parts.push(tone);
   }
   const root = '/usr/share/asterisk/sounds/en';
-  for (const f of readdirSync(root).filter((x) => x.endsWith('.wav')).sort().slice(0, 40)) {
+  for (const f of readdirSync(root)
+    .filter((x) => x.endsWith('.wav'))
+    .sort()
+    .slice(0, 40)) {
     const { sampleRate, samples } = readWav(`${root}/${f}`);
     if (sampleRate === 8000) parts.push(samples);
   }
   parts.push(new Int16Array(8000)); // digital silence
   const all = new Int16Array(parts.reduce((s, p) => s + p.length, 0));
   let at = 0;
-  for (const p of parts) { all.set(p, at); at += p.length; }
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
 
   const { fast, full, fastEvents, fullEvents } = runBoth(all);
   assert.deepEqual(fastEvents, fullEvents, 'same presses, same durations and starts');
   assert.equal(fast.stats.hits, full.stats.hits, 'same windows hit');
   assert.equal(fast.stats.windows, full.stats.windows);
-  assert.ok(fullEvents.length >= 3 && fullEvents.length < 16, `the signal holds presses on both sides of the limits (${fullEvents.length})`);
+  assert.ok(
+    fullEvents.length >= 3 && fullEvents.length < 16,
+    `the signal holds presses on both sides of the limits (${fullEvents.length})`,
+  );
   // And the point of it: most windows skipped the DFTs or the measurement.
   assert.equal(full.stats.analysed, full.stats.windows);
   assert.ok(fast.stats.analysed < full.stats.analysed, `analysed ${fast.stats.analysed} of ${fast.stats.windows}`);
-  assert.ok(fast.stats.measured < full.stats.measured / 5, `measured ${fast.stats.measured} vs ${full.stats.measured} without pre-filters`);
+  assert.ok(
+    fast.stats.measured < full.stats.measured / 5,
+    `measured ${fast.stats.measured} vs ${full.stats.measured} without pre-filters`,
+  );
 });
 
 test('DtmfDetector: silence and line noise below -50 dBm0 cost no DFT; speech almost never reaches the measurement', () => {

@@ -15,22 +15,39 @@ const ALL = '0123456789*#ABCD';
 /** Digits GStreamer's spandsp-based dtmfdetect reports for a WAV file (one message per press). */
 async function gstDigits(file: string): Promise<string> {
   const { stdout } = await run('gst-launch-1.0', [
-    '-m', 'filesrc', `location=${file}`, '!', 'wavparse', '!', 'audioconvert', '!', 'audioresample', '!',
-    'audio/x-raw,rate=8000,format=S16LE,channels=1', '!', 'dtmfdetect', '!', 'fakesink',
+    '-m',
+    'filesrc',
+    `location=${file}`,
+    '!',
+    'wavparse',
+    '!',
+    'audioconvert',
+    '!',
+    'audioresample',
+    '!',
+    'audio/x-raw,rate=8000,format=S16LE,channels=1',
+    '!',
+    'dtmfdetect',
+    '!',
+    'fakesink',
   ]);
   // "dtmf-event, type=(int)1, number=(int)11, method=(int)2": number is the RFC 4733 event code.
   const codes = [...stdout.matchAll(/dtmf-event, type=\(int\)1, number=\(int\)(\d+)/g)].map((m) => Number(m[1]));
   return codes.map((c) => ALL[c] ?? '?').join('');
 }
 
-test('DtmfGenerator output is decoded by GStreamer dtmfdetect (spandsp) at 8, 16 and 48 kHz', needs('gst-launch-1.0', 'gst-spandsp'), async (t) => {
-  const dir = tempDir(t, 'dtmf-gst-');
-  for (const sampleRate of [8000, 16000, 48000]) {
-    const file = join(dir, `digits-${sampleRate}.wav`);
-    writeWav(file, DtmfGenerator.toneFor(ALL + '5551', { sampleRate, durationMs: 70, pauseMs: 60 }), sampleRate);
-    assert.equal(await gstDigits(file), ALL + '5551', `${sampleRate} Hz`);
-  }
-});
+test(
+  'DtmfGenerator output is decoded by GStreamer dtmfdetect (spandsp) at 8, 16 and 48 kHz',
+  needs('gst-launch-1.0', 'gst-spandsp'),
+  async (t) => {
+    const dir = tempDir(t, 'dtmf-gst-');
+    for (const sampleRate of [8000, 16000, 48000]) {
+      const file = join(dir, `digits-${sampleRate}.wav`);
+      writeWav(file, DtmfGenerator.toneFor(ALL + '5551', { sampleRate, durationMs: 70, pauseMs: 60 }), sampleRate);
+      assert.equal(await gstDigits(file), ALL + '5551', `${sampleRate} Hz`);
+    }
+  },
+);
 
 test('DtmfGenerator tones are at the requested dBm0 level per tone', () => {
   for (const level of [-10, -20, -3]) {
@@ -56,7 +73,10 @@ test('DtmfGenerator.fill() streamed in 20 ms frames equals toneFor() and then wr
   while (gen.busy) {
     const n = gen.fill(frame);
     streamed.push(...frame.subarray(0, n));
-    assert.ok(frame.subarray(n).every((x) => x === 0), 'the rest of the frame is silence');
+    assert.ok(
+      frame.subarray(n).every((x) => x === 0),
+      'the rest of the frame is silence',
+    );
   }
   assert.deepEqual(Int16Array.from(streamed), whole);
   assert.equal(gen.fill(frame), 0);

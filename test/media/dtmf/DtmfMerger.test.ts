@@ -7,15 +7,22 @@ import { DtmfMerger } from '../../../src/media/dtmf/DtmfMerger.ts';
 import { Rfc4733Receiver } from '../../../src/media/dtmf/Rfc4733Receiver.ts';
 import { MARKER, Rfc4733Sender, SEND } from '../../../src/media/dtmf/Rfc4733Sender.ts';
 
-const ev = (digit: DtmfEvent['digit'], source: DtmfEvent['source'], startMs: number, durationMs = 100): DtmfEvent =>
-  ({ digit, source, startMs, durationMs });
+const ev = (digit: DtmfEvent['digit'], source: DtmfEvent['source'], startMs: number, durationMs = 100): DtmfEvent => ({
+  digit,
+  source,
+  startMs,
+  durationMs,
+});
 
 test('DtmfMerger.push() reports a press carried by both RFC 4733 and tones once, first source wins', () => {
   const out: DtmfEvent[] = [];
   const m = new DtmfMerger({ onDigit: (e) => out.push(e) });
   assert.equal(m.push(ev('4', 'rfc4733', 1000)), true);
   assert.equal(m.push(ev('4', 'inband', 1030)), false);
-  assert.deepEqual(out.map((e) => e.source), ['rfc4733']);
+  assert.deepEqual(
+    out.map((e) => e.source),
+    ['rfc4733'],
+  );
   assert.deepEqual(m.stats, { reported: 1, suppressed: 1 });
 });
 

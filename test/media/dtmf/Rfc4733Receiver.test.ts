@@ -11,7 +11,10 @@ import { needs } from '../../helpers/peers.ts';
 
 const CAPTURES = '/usr/share/sip-tester';
 
-function collector(options: ConstructorParameters<typeof Rfc4733Receiver>[0] = {}): { rx: Rfc4733Receiver; events: DtmfEvent[] } {
+function collector(options: ConstructorParameters<typeof Rfc4733Receiver>[0] = {}): {
+  rx: Rfc4733Receiver;
+  events: DtmfEvent[];
+} {
   const events: DtmfEvent[] = [];
   const rx = new Rfc4733Receiver({ ...options, onDigit: (e) => events.push(e) });
   return { rx, events };
@@ -22,14 +25,16 @@ function payload(event: number, end: boolean, duration: number, volume = 10): Ui
 }
 
 test('Rfc4733Receiver gives exactly one right digit for every SIPp dtmf_2833 capture', needs('sipp-captures'), () => {
-  const files = readdirSync(CAPTURES).filter((f) => /^dtmf_2833_.*\.pcap$/.test(f)).sort();
+  const files = readdirSync(CAPTURES)
+    .filter((f) => /^dtmf_2833_.*\.pcap$/.test(f))
+    .sort();
   assert.equal(files.length, 12, 'sip-tester ships 12 dtmf_2833 captures (0-9, star, pound)');
   const names: Record<string, string> = { star: '*', pound: '#' };
   for (const file of files) {
     const key = file.slice('dtmf_2833_'.length, -'.pcap'.length);
     const expected = names[key] ?? key;
-    const packets = readPcapFile(`${CAPTURES}/${file}`).datagrams
-      .map((d) => ({ d, rtp: decodeRtp(d.payload) }))
+    const packets = readPcapFile(`${CAPTURES}/${file}`)
+      .datagrams.map((d) => ({ d, rtp: decodeRtp(d.payload) }))
       .filter((p) => p.rtp !== undefined);
     // The telephone-event payload type: the dynamic PT whose packets are all 4-byte event payloads.
     const byPt = new Map<number, number[]>();
@@ -76,7 +81,10 @@ test('Rfc4733Receiver.push() reports the same digit pressed twice (new timestamp
     rx.push(7, 1, ts, true, payload(1, false, 160), ts / 8);
     for (let i = 0; i < 3; i++) rx.push(7, 2, ts, false, payload(1, true, 800), ts / 8 + 100);
   }
-  assert.deepEqual(events.map((e) => e.digit), ['1', '1']);
+  assert.deepEqual(
+    events.map((e) => e.digit),
+    ['1', '1'],
+  );
 });
 
 test('Rfc4733Receiver.tick() ends a press whose end packets were all lost', () => {
@@ -86,7 +94,10 @@ test('Rfc4733Receiver.tick() ends a press whose end packets were all lost', () =
   rx.tick(1200);
   assert.equal(events.length, 0, 'not before the timeout');
   assert.equal(rx.tick(1350), 1);
-  assert.deepEqual(events.map((e) => [e.digit, e.durationMs]), [['#', 50]]);
+  assert.deepEqual(
+    events.map((e) => [e.digit, e.durationMs]),
+    [['#', 50]],
+  );
   assert.equal(rx.stats.timeouts, 1);
   // A straggling end packet afterwards is a duplicate, not a second press.
   rx.push(9, 3, 0, false, payload(11, true, 800), 1400);
@@ -98,7 +109,10 @@ test('Rfc4733Receiver.push() ends an open press when the next one begins', () =>
   rx.push(9, 1, 0, true, payload(2, false, 160), 0);
   rx.push(9, 2, 2000, true, payload(3, false, 160), 250);
   rx.push(9, 3, 2000, false, payload(3, true, 640), 330);
-  assert.deepEqual(events.map((e) => e.digit), ['2', '3']);
+  assert.deepEqual(
+    events.map((e) => e.digit),
+    ['2', '3'],
+  );
 });
 
 test('Rfc4733Receiver joins the segments of a long-duration event (RFC 4733 2.5.1.3)', () => {
@@ -133,7 +147,10 @@ test('Rfc4733Receiver counts malformed, non-DTMF and late packets without report
   rx.push(1, 3, 500, true, payload(255, false, 0), 0);
   rx.push(1, 4, 900, true, payload(4, true, 160), 10);
   rx.push(1, 5, 500, true, payload(6, true, 160), 11); // older timestamp
-  assert.deepEqual(events.map((e) => e.digit), ['4']);
+  assert.deepEqual(
+    events.map((e) => e.digit),
+    ['4'],
+  );
   assert.deepEqual(
     { malformed: rx.stats.malformed, nonDigit: rx.stats.nonDigit, late: rx.stats.late },
     { malformed: 1, nonDigit: 2, late: 1 },
@@ -146,11 +163,22 @@ test('Rfc4733Receiver keeps presses of different SSRCs apart and uses the 48 kHz
   rx.push(2, 1, 100, true, payload(2, false, 0), 0);
   rx.push(1, 2, 100, false, payload(1, true, 4800), 100);
   rx.push(2, 2, 100, false, payload(2, true, 9600), 200);
-  assert.deepEqual(events.map((e) => [e.digit, e.durationMs]), [['1', 100], ['2', 200]]);
+  assert.deepEqual(
+    events.map((e) => [e.digit, e.durationMs]),
+    [
+      ['1', 100],
+      ['2', 200],
+    ],
+  );
 });
 
 test('parseRfc4733Payload() reads event, E, volume and duration', () => {
-  assert.deepEqual(parseRfc4733Payload(payload(10, true, 1234, 7)), { event: 10, end: true, volume: 7, duration: 1234 });
+  assert.deepEqual(parseRfc4733Payload(payload(10, true, 1234, 7)), {
+    event: 10,
+    end: true,
+    volume: 7,
+    duration: 1234,
+  });
   assert.equal(parseRfc4733Payload(Uint8Array.of(1, 2)), undefined);
 });
 
@@ -173,7 +201,8 @@ test('Rfc4733Receiver reports exactly one press per sender press under any packe
           [kept[i], kept[i + 1]] = [kept[i + 1]!, kept[i]!];
         }
         const { rx, events } = collector({ clockRate });
-        for (const [i, p] of kept.entries()) rx.push(42, i, (1234 + p.timestampOffset) >>> 0, p.marker, p.payload, p.offsetMs);
+        for (const [i, p] of kept.entries())
+          rx.push(42, i, (1234 + p.timestampOffset) >>> 0, p.marker, p.payload, p.offsetMs);
         rx.tick(1e9);
         assert.equal(events.length, 1);
         assert.equal(events[0]!.digit, digit);

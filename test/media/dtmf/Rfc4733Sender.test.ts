@@ -7,9 +7,17 @@ import { END, MARKER, Rfc4733Sender, SEND } from '../../../src/media/dtmf/Rfc473
 
 test('Rfc4733Sender.payloadsFor() marks the first packet, grows the duration and repeats the end three times', () => {
   const packets = new Rfc4733Sender({ clockRate: 8000, ptimeMs: 20, updateMs: 50, volume: 10 }).payloadsFor('#', 200);
-  const parsed = packets.map((p) => ({ ...parseRfc4733Payload(p.payload)!, marker: p.marker, end: p.end, at: p.offsetMs }));
+  const parsed = packets.map((p) => ({
+    ...parseRfc4733Payload(p.payload)!,
+    marker: p.marker,
+    end: p.end,
+    at: p.offsetMs,
+  }));
   assert.ok(packets.every((p) => p.payload.length === 4 && p.timestampOffset === 0));
-  assert.deepEqual(parsed.map((p) => p.marker), parsed.map((_, i) => i === 0));
+  assert.deepEqual(
+    parsed.map((p) => p.marker),
+    parsed.map((_, i) => i === 0),
+  );
   assert.ok(parsed.every((p) => p.event === 11 && p.volume === 10));
   const updates = parsed.filter((p) => !p.end);
   for (let i = 1; i < updates.length; i++) {
@@ -18,8 +26,15 @@ test('Rfc4733Sender.payloadsFor() marks the first packet, grows the duration and
   }
   const ends = parsed.filter((p) => p.end);
   assert.equal(ends.length, 3);
-  assert.ok(ends.every((p) => p.duration === 1600), 'final duration 200 ms at 8 kHz in every copy');
-  assert.deepEqual(ends.map((p) => p.at), [180, 200, 220], 'end packets on consecutive ticks');
+  assert.ok(
+    ends.every((p) => p.duration === 1600),
+    'final duration 200 ms at 8 kHz in every copy',
+  );
+  assert.deepEqual(
+    ends.map((p) => p.at),
+    [180, 200, 220],
+    'end packets on consecutive ticks',
+  );
 });
 
 test('Rfc4733Sender.payloadsFor() uses the 48 kHz clock and splits long presses into segments', () => {
@@ -56,7 +71,13 @@ test('Rfc4733Sender.next() streams queued digits on the 20 ms clock, with a gap 
     ticks++;
     assert.ok(ticks < 100, 'finishes');
   }
-  assert.deepEqual(events.map((e) => [e.digit, e.durationMs]), [['1', 100], ['A', 100]]);
+  assert.deepEqual(
+    events.map((e) => [e.digit, e.durationMs]),
+    [
+      ['1', 100],
+      ['A', 100],
+    ],
+  );
   // 5 ticks of tone, 2 more end copies, 3 ticks of gap.
   assert.deepEqual(markers, [0, 10]);
   assert.equal(tx.next(out), 0, 'idle once done');

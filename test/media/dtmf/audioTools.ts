@@ -25,11 +25,32 @@ export async function soxTone(dir: string, name: string, t: SoxTone): Promise<In
   const file = join(dir, `${name}.raw`);
   const gain = (dbm0: number): string => Math.pow(10, (dbm0 - 3.17) / 20).toFixed(6);
   await run('sox', [
-    '-D', '-c', '2', '-r', '8000', '-n',
-    '-t', 'raw', '-b', '16', '-c', '1', '-e', 'signed-integer', file,
-    'synth', (t.durationMs / 1000).toFixed(4), 'sine', String(t.lowHz), 'sine', String(t.highHz),
-    'remix', `1v${gain(t.lowDbm0)},2v${gain(t.highDbm0)}`,
-    'pad', ((t.leadMs ?? 20) / 1000).toFixed(4), ((t.trailMs ?? 100) / 1000).toFixed(4),
+    '-D',
+    '-c',
+    '2',
+    '-r',
+    '8000',
+    '-n',
+    '-t',
+    'raw',
+    '-b',
+    '16',
+    '-c',
+    '1',
+    '-e',
+    'signed-integer',
+    file,
+    'synth',
+    (t.durationMs / 1000).toFixed(4),
+    'sine',
+    String(t.lowHz),
+    'sine',
+    String(t.highHz),
+    'remix',
+    `1v${gain(t.lowDbm0)},2v${gain(t.highDbm0)}`,
+    'pad',
+    ((t.leadMs ?? 20) / 1000).toFixed(4),
+    ((t.trailMs ?? 100) / 1000).toFixed(4),
   ]);
   return readRaw(file);
 }
@@ -37,7 +58,22 @@ export async function soxTone(dir: string, name: string, t: SoxTone): Promise<In
 /** Run sox with arbitrary arguments producing a raw 8 kHz mono S16 file; returns its samples. */
 export async function soxRaw(dir: string, name: string, before: string[], after: string[]): Promise<Int16Array> {
   const file = join(dir, `${name}.raw`);
-  await run('sox', ['-D', ...before, '-t', 'raw', '-r', '8000', '-b', '16', '-c', '1', '-e', 'signed-integer', file, ...after]);
+  await run('sox', [
+    '-D',
+    ...before,
+    '-t',
+    'raw',
+    '-r',
+    '8000',
+    '-b',
+    '16',
+    '-c',
+    '1',
+    '-e',
+    'signed-integer',
+    file,
+    ...after,
+  ]);
   return readRaw(file);
 }
 

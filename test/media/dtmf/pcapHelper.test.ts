@@ -44,7 +44,8 @@ test('parsePcap() reads both byte orders, micro/nanosecond stamps and Ethernet, 
   const a = ipv4Udp(Buffer.from('first'));
   const b = ipv4Udp(Buffer.from('second'));
   const ether = (ip: Buffer): Buffer => Buffer.concat([Buffer.alloc(12), Buffer.from([0x08, 0x00]), ip]);
-  const vlan = (ip: Buffer): Buffer => Buffer.concat([Buffer.alloc(12), Buffer.from([0x81, 0x00, 0, 5, 0x08, 0x00]), ip]);
+  const vlan = (ip: Buffer): Buffer =>
+    Buffer.concat([Buffer.alloc(12), Buffer.from([0x81, 0x00, 0, 5, 0x08, 0x00]), ip]);
   const sll = (ip: Buffer): Buffer => Buffer.concat([Buffer.alloc(14), Buffer.from([0x08, 0x00]), ip]);
   const cases: Array<[string, Buffer]> = [
     ['LE us ethernet', pcap(true, false, 1, [ether(a), ether(b)])],
@@ -56,9 +57,18 @@ test('parsePcap() reads both byte orders, micro/nanosecond stamps and Ethernet, 
   for (const [name, file] of cases) {
     const { datagrams, skipped } = parsePcap(file);
     assert.equal(skipped, 0, name);
-    assert.deepEqual(datagrams.map((d) => d.payload.toString()), ['first', 'second'], name);
     assert.deepEqual(
-      { srcIp: datagrams[0]!.srcIp, srcPort: datagrams[0]!.srcPort, dstIp: datagrams[0]!.dstIp, dstPort: datagrams[0]!.dstPort },
+      datagrams.map((d) => d.payload.toString()),
+      ['first', 'second'],
+      name,
+    );
+    assert.deepEqual(
+      {
+        srcIp: datagrams[0]!.srcIp,
+        srcPort: datagrams[0]!.srcPort,
+        dstIp: datagrams[0]!.dstIp,
+        dstPort: datagrams[0]!.dstPort,
+      },
       { srcIp: '10.0.0.1', srcPort: 5004, dstIp: '10.0.0.2', dstPort: 6000 },
       name,
     );
@@ -71,7 +81,10 @@ test('parsePcap() skips non-UDP and truncated records and rejects pcapng', () =>
   const tcp = ipv4Udp(Buffer.from('x'));
   tcp[9] = 6;
   const { datagrams, skipped } = parsePcap(pcap(true, false, 101, [tcp, ipv4Udp(Buffer.from('ok'))]));
-  assert.deepEqual(datagrams.map((d) => d.payload.toString()), ['ok']);
+  assert.deepEqual(
+    datagrams.map((d) => d.payload.toString()),
+    ['ok'],
+  );
   assert.equal(skipped, 1);
   assert.throws(() => parsePcap(Buffer.from([0x0a, 0x0d, 0x0d, 0x0a, ...new Array(20).fill(0)])), /pcapng/);
 });

@@ -21,9 +21,15 @@ function media(name: string, payloadType: number): EndpointMediaConfig {
 /** A clock the test drives: it holds what subscribed. */
 class ManualClock {
   readonly subscribers = new Set<Clocked>();
-  add(c: Clocked): void { this.subscribers.add(c); }
-  delete(c: Clocked): void { this.subscribers.delete(c); }
-  tick(nowMs: number): void { for (const c of [...this.subscribers]) c.onTick(nowMs); }
+  add(c: Clocked): void {
+    this.subscribers.add(c);
+  }
+  delete(c: Clocked): void {
+    this.subscribers.delete(c);
+  }
+  tick(nowMs: number): void {
+    for (const c of [...this.subscribers]) c.onTick(nowMs);
+  }
 }
 
 function packet(seq: number, ts: number, pt: number): Buffer {
@@ -42,7 +48,9 @@ test('BridgeLink stops the transcoding output once a renegotiation makes both le
   const delivered: { pt: number; source: number }[] = [];
   const target: LinkTarget = {
     media: () => dstMedia,
-    deliver: (buf, _len, source) => { delivered.push({ pt: buf[1]! & 0x7f, source }); },
+    deliver: (buf, _len, source) => {
+      delivered.push({ pt: buf[1]! & 0x7f, source });
+    },
   };
   const clock = new ManualClock();
   const link = new BridgeLink(from as unknown as RtpEndpoint, target, clock as unknown as MediaClock);
@@ -108,28 +116,37 @@ test('BridgeLink transcoding: a clock catching up several ticks at once sends di
   const from = { media: media('pcmu', 0), eventPackets: 0, drops: new Uint32Array(DROP_REASON_NAMES.length) };
   const handed: Uint8Array[] = [];
   const target: LinkTarget = {
-    media: () => ({ ...media('l16', 96), codec: { name: 'l16', payloadType: 96, clockRate: 8000, channels: 1, ptime: 20, fmtp: {} } }),
+    media: () => ({
+      ...media('l16', 96),
+      codec: { name: 'l16', payloadType: 96, clockRate: 8000, channels: 1, ptime: 20, fmtp: {} },
+    }),
     // as sendRelayed() does: the header is rewritten in place, the bytes are read on a later tick
-    deliver: (buf, _len, _source, seq) => { buf[2] = seq >> 8; buf[3] = seq & 0xff; handed.push(buf); },
+    deliver: (buf, _len, _source, seq) => {
+      buf[2] = seq >> 8;
+      buf[3] = seq & 0xff;
+      handed.push(buf);
+    },
   };
   const clock = new ManualClock();
   const link = new BridgeLink(from as unknown as RtpEndpoint, target, clock as unknown as MediaClock);
   // a burst of 40 packets after a stall, then 10 ticks run back to back (one turn of the loop)
-  for (let seq = 0; seq < 40; seq++) link.onPacket(packet(seq, seq * 160, 0), 12, 160, false, seq, seq * 160, 0x11223344, 0);
+  for (let seq = 0; seq < 40; seq++)
+    link.onPacket(packet(seq, seq * 160, 0), 12, 160, false, seq, seq * 160, 0x11223344, 0);
   for (let i = 0; i < 10; i++) clock.tick(200 + 20 * i);
   const seqs = handed.map((b) => (b[2]! << 8) | b[3]!);
   assert.ok(seqs.length >= 5, `${seqs.length} frames sent`);
   assert.equal(new Set(seqs).size, seqs.length, `sequence numbers on the wire: ${seqs.join(', ')}`);
 });
 
-test('BridgeLink into a RingTarget hands packets to the other worker\'s ring and counts a full ring as bridge_ring_full', () => {
+test("BridgeLink into a RingTarget hands packets to the other worker's ring and counts a full ring as bridge_ring_full", () => {
   const from = { media: media('pcmu', 0), eventPackets: 0, drops: new Uint32Array(DROP_REASON_NAMES.length) };
   const sab = SpscRing.create(1024);
   const bellBuffer = Doorbell.create();
   const target = new RingTarget(new SpscRing(sab), new Doorbell(bellBuffer), media('pcmu', 8), from.drops);
   const link = new BridgeLink(from as unknown as RtpEndpoint, target, null);
   // 1024 bytes hold five 188-byte records (16 + 172): the sixth and seventh are refused.
-  for (let seq = 0; seq < 7; seq++) link.onPacket(packet(seq, seq * 160, 0), 12, 160, false, seq, seq * 160, 0x11223344, seq * 20);
+  for (let seq = 0; seq < 7; seq++)
+    link.onPacket(packet(seq, seq * 160, 0), 12, 160, false, seq, seq * 160, 0x11223344, seq * 20);
   assert.equal(from.drops[DROP_REASON_NAMES.indexOf('bridge_ring_full')], 2);
   const rx = new SpscRing(sab);
   const out = new Uint32Array(256);

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { linearToUlaw } from '../../../src/media/codecs/g711.ts';
-import { ConferenceRoom, type RoomHost, type RoomOptions } from '../../../src/media/engines/conference/ConferenceRoom.ts';
+import {
+  ConferenceRoom,
+  type RoomHost,
+  type RoomOptions,
+} from '../../../src/media/engines/conference/ConferenceRoom.ts';
 import type { Participant, ParticipantFlags } from '../../../src/media/engines/conference/Participant.ts';
 import type { EndpointAudio, FrameSource } from '../../../src/media/engines/EndpointAudio.ts';
 import type { PlayerSource } from '../../../src/media/engines/playback/PlayerSource.ts';
@@ -14,12 +18,24 @@ import { toneAmplitude as tone } from '../../helpers/audio.ts';
  * pulled through each participant's FrameSource, one 20 ms tick at a time.
  */
 
-type Fake = { ep: RtpEndpoint & { onAudioPacket: ((...a: unknown[]) => void) | null }; audio: EndpointAudio & { source: FrameSource | null } };
+type Fake = {
+  ep: RtpEndpoint & { onAudioPacket: ((...a: unknown[]) => void) | null };
+  audio: EndpointAudio & { source: FrameSource | null };
+};
 
 function fake(id: string): Fake {
   const ep = {
-    id, closed: false, onAudioPacket: null, eventPackets: 0,
-    media: { remote: null, rtcpMux: false, direction: 'sendrecv', telephoneEvent: null, codec: { name: 'pcmu', payloadType: 0, clockRate: 8000, channels: 1, ptime: 20, fmtp: {} } },
+    id,
+    closed: false,
+    onAudioPacket: null,
+    eventPackets: 0,
+    media: {
+      remote: null,
+      rtcpMux: false,
+      direction: 'sendrecv',
+      telephoneEvent: null,
+      codec: { name: 'pcmu', payloadType: 0, clockRate: 8000, channels: 1, ptime: 20, fmtp: {} },
+    },
   };
   const audio = {
     source: null as FrameSource | null,
@@ -33,22 +49,47 @@ function fake(id: string): Fake {
 }
 
 const OPTS: RoomOptions = {
-  sampleRate: 8000, maxParticipants: 0, loudestTalkers: 0, entryTone: false, exitTone: false,
-  waitForModerator: false, endOnModeratorLeave: false, holdMusic: 'prompt:hold-music',
+  sampleRate: 8000,
+  maxParticipants: 0,
+  loudestTalkers: 0,
+  entryTone: false,
+  exitTone: false,
+  waitForModerator: false,
+  endOnModeratorLeave: false,
+  holdMusic: 'prompt:hold-music',
 };
-const FLAGS: ParticipantFlags = { muted: false, deaf: false, moderator: false, hold: false, gainDb: 0, outputGainDb: 0 };
+const FLAGS: ParticipantFlags = {
+  muted: false,
+  deaf: false,
+  moderator: false,
+  hold: false,
+  gainDb: 0,
+  outputGainDb: 0,
+};
 
 class Host implements RoomHost {
   readonly events: Array<[string, Record<string, unknown>]> = [];
   ended = false;
-  notify(type: string, payload: Record<string, unknown>): void { this.events.push([type, payload]); }
+  notify(type: string, payload: Record<string, unknown>): void {
+    this.events.push([type, payload]);
+  }
   async loadMusic(): Promise<PlayerSource | null> {
     // A constant "music" level the tests can recognise.
-    return { fill(out: Int16Array) { out.fill(1234); return out.length; }, detach() {} } as unknown as PlayerSource;
+    return {
+      fill(out: Int16Array) {
+        out.fill(1234);
+        return out.length;
+      },
+      detach() {},
+    } as unknown as PlayerSource;
   }
-  onRoomEnded(): void { this.ended = true; }
+  onRoomEnded(): void {
+    this.ended = true;
+  }
   onParticipantLeft(_p: Participant): void {}
-  types(): string[] { return this.events.map((e) => e[0]); }
+  types(): string[] {
+    return this.events.map((e) => e[0]);
+  }
 }
 
 /** A member sending a sine: one PCMU packet per tick into its endpoint's onAudioPacket. */
@@ -66,7 +107,8 @@ class Talker {
   }
   send(nowMs: number): void {
     const payload = new Uint8Array(160);
-    for (let i = 0; i < 160; i++) payload[i] = linearToUlaw(Math.round(this.amp * Math.sin((2 * Math.PI * this.freq * (this.ts + i)) / 8000)));
+    for (let i = 0; i < 160; i++)
+      payload[i] = linearToUlaw(Math.round(this.amp * Math.sin((2 * Math.PI * this.freq * (this.ts + i)) / 8000)));
     this.f.ep.onAudioPacket?.(0x1234, this.seq, this.ts, payload, nowMs);
     this.seq = (this.seq + 1) & 0xffff;
     this.ts += 160;
@@ -116,7 +158,10 @@ test('ConferenceRoom talking events: started after the attack, stopped after the
   a.amp = 0; // stops sending: its stream pauses
   ticks(room, [a, b], 60);
   const talk = host.events.filter((e) => e[0].startsWith('conference.talking')).map((e) => [e[0], e[1].endpointId]);
-  assert.deepEqual(talk, [['conference.talking.started', 'a'], ['conference.talking.stopped', 'a']]);
+  assert.deepEqual(talk, [
+    ['conference.talking.started', 'a'],
+    ['conference.talking.stopped', 'a'],
+  ]);
 });
 
 test('ConferenceRoom wait_for_moderator: members hear music until a moderator joins, and the room ends when it leaves', () => {
@@ -128,7 +173,10 @@ test('ConferenceRoom wait_for_moderator: members hear music until a moderator jo
   assert.equal(pa.state, 'waiting');
   return Promise.resolve().then(() => {
     ticks(room, [a], 3);
-    assert.ok(a.heard.every((v) => v === 1234), 'waiting member hears the music');
+    assert.ok(
+      a.heard.every((v) => v === 1234),
+      'waiting member hears the music',
+    );
     room.join(m.f.ep, m.f.audio, { ...FLAGS, moderator: true });
     assert.equal(pa.state, 'active');
     assert.deepEqual(host.events.find((e) => e[0] === 'conference.participant.updated')?.[1].state, 'active');
@@ -137,8 +185,13 @@ test('ConferenceRoom wait_for_moderator: members hear music until a moderator jo
     room.leave(room.participants.get('m')!, 'left');
     assert.equal(host.ended, true);
     assert.equal(room.participants.size, 0);
-    const left = host.events.filter((e) => e[0] === 'conference.participant.left').map((e) => [e[1].endpointId, e[1].reason]);
-    assert.deepEqual(left, [['m', 'left'], ['a', 'ended']]);
+    const left = host.events
+      .filter((e) => e[0] === 'conference.participant.left')
+      .map((e) => [e[1].endpointId, e[1].reason]);
+    assert.deepEqual(left, [
+      ['m', 'left'],
+      ['a', 'ended'],
+    ]);
     assert.equal(host.events.at(-1)![1].reason, 'moderator_left');
     assert.equal(a.f.audio.source, null, 'endpoints are given back');
     assert.equal(a.f.ep.onAudioPacket, null);
@@ -153,10 +206,18 @@ test('ConferenceRoom: a prompt played to a member replaces the mix; the mix come
   const pb = room.join(b.f.ep, b.f.audio, { ...FLAGS });
   room.join(a.f.ep, a.f.audio, { ...FLAGS });
   ticks(room, [a, b], 5);
-  const prompt: FrameSource = { fill: (out) => { out.fill(77); return out.length; } };
+  const prompt: FrameSource = {
+    fill: (out) => {
+      out.fill(77);
+      return out.length;
+    },
+  };
   b.f.audio.setSource(prompt);
   ticks(room, [a, b], 2);
-  assert.ok(b.heard.every((v) => v === 77), 'the prompt plays');
+  assert.ok(
+    b.heard.every((v) => v === 77),
+    'the prompt plays',
+  );
   assert.equal(room.participants.get('b'), pb, 'still a member');
   b.f.audio.setSource(null); // the prompt ended
   ticks(room, [a, b], 3);
@@ -173,14 +234,22 @@ test('ConferenceRoom conceals a lost packet and plays reordered ones in order', 
   room.join(b.f.ep, b.f.audio, { ...FLAGS });
   ticks(room, [a, b], 5);
   // Drop one packet, then swap two.
-  a.seq++; a.ts += 160;
+  a.seq++;
+  a.ts += 160;
   ticks(room, [a, b], 3);
   const t0 = a.seq;
   const tsx = a.ts;
-  a.seq = t0 + 1; a.ts = tsx + 160; a.send(now - 5);
-  a.seq = t0; a.ts = tsx; a.send(now - 4);
-  a.seq = t0 + 2; a.ts = tsx + 320;
-  room.onTick(now); b.pull(now); now += 20;
+  a.seq = t0 + 1;
+  a.ts = tsx + 160;
+  a.send(now - 5);
+  a.seq = t0;
+  a.ts = tsx;
+  a.send(now - 4);
+  a.seq = t0 + 2;
+  a.ts = tsx + 320;
+  room.onTick(now);
+  b.pull(now);
+  now += 20;
   ticks(room, [a, b], 5);
   const jb = pa.jitterBuffer!;
   assert.equal(jb.stats.lost, 1);

@@ -17,9 +17,15 @@ function media(name: string, payloadType: number): EndpointMediaConfig {
 
 class ManualClock {
   readonly subscribers = new Set<Clocked>();
-  add(c: Clocked): void { this.subscribers.add(c); }
-  delete(c: Clocked): void { this.subscribers.delete(c); }
-  tick(nowMs: number): void { for (const c of [...this.subscribers]) c.onTick(nowMs); }
+  add(c: Clocked): void {
+    this.subscribers.add(c);
+  }
+  delete(c: Clocked): void {
+    this.subscribers.delete(c);
+  }
+  tick(nowMs: number): void {
+    for (const c of [...this.subscribers]) c.onTick(nowMs);
+  }
 }
 
 test('EndpointAudio taps never hear audio buffered before a codec renegotiation decoded with the new codec', () => {

@@ -11,7 +11,9 @@ test('MediaClock keeps one timer when the last subscriber hands over to a new on
   t.after(() => clock.close());
   const before = activeTimeouts();
   let ticked!: () => void;
-  const handedOver = new Promise<void>((resolve) => { ticked = resolve; });
+  const handedOver = new Promise<void>((resolve) => {
+    ticked = resolve;
+  });
   const next: Clocked = { onTick: () => {} };
   // A player ending and the next one starting from its onEnded callback, in the same tick.
   const first: Clocked = {
@@ -35,7 +37,14 @@ test('MediaClock.lateHistogram() stays cumulative across resetLateness() windows
   const counted = async (n: number) => {
     const start = clock.ticks;
     await new Promise<void>((resolve) => {
-      const c: Clocked = { onTick: () => { if (clock.ticks - start >= n) { clock.delete(c); resolve(); } } };
+      const c: Clocked = {
+        onTick: () => {
+          if (clock.ticks - start >= n) {
+            clock.delete(c);
+            resolve();
+          }
+        },
+      };
       clock.add(c);
     });
   };

@@ -54,7 +54,11 @@ interface Harness {
 function harness(t: TestContext, endpoints: string[] = ['ep1']): Harness {
   const audio = new Map(endpoints.map((id) => [id, new FakeAudio()]));
   const events: Harness['events'] = [];
-  const waiters: Array<{ type: string; pred: (p: Record<string, unknown>) => boolean; resolve: (p: Record<string, unknown>) => void }> = [];
+  const waiters: Array<{
+    type: string;
+    pred: (p: Record<string, unknown>) => boolean;
+    resolve: (p: Record<string, unknown>) => void;
+  }> = [];
   const listeners = new Set<(endpointId: string, digit: string) => void>();
   const clock = new MediaClock();
   const ctx: WorkerContext = {
@@ -62,7 +66,9 @@ function harness(t: TestContext, endpoints: string[] = ['ep1']): Harness {
     clock,
     // the HTTP test servers listen on loopback, which the default fetch policy refuses
     settings: { promptsDir: 'prompts', recordingsDir: 'recordings', mediaFetchAllow: ['127.0.0.1'] },
-    endpoint: () => { throw new Error('not used'); },
+    endpoint: () => {
+      throw new Error('not used');
+    },
     audio: (id) => {
       const a = audio.get(id);
       if (a === undefined) throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${id} not found`);
@@ -77,25 +83,47 @@ function harness(t: TestContext, endpoints: string[] = ['ep1']): Harness {
         }
       }
     },
-    emitDigit: (endpointId, digit) => { for (const l of listeners) l(endpointId, digit); },
-    onDigit: (l) => { listeners.add(l); return () => { listeners.delete(l); }; },
+    emitDigit: (endpointId, digit) => {
+      for (const l of listeners) l(endpointId, digit);
+    },
+    onDigit: (l) => {
+      listeners.add(l);
+      return () => {
+        listeners.delete(l);
+      };
+    },
   };
   const engine = new PlaybackEngine(ctx);
-  t.after(() => { engine.close(); clock.close(); });
+  t.after(() => {
+    engine.close();
+    clock.close();
+  });
   return {
-    engine, ctx, audio, events,
-    next: (type, pred = () => true) => new Promise((resolve) => { waiters.push({ type, pred, resolve }); }),
+    engine,
+    ctx,
+    audio,
+    events,
+    next: (type, pred = () => true) =>
+      new Promise((resolve) => {
+        waiters.push({ type, pred, resolve });
+      }),
   };
 }
 
 const start = (h: Harness, playbackId: string, media: string[], extra: Record<string, unknown> = {}) =>
-  h.engine.handle('playback.start', { playbackId, endpointId: 'ep1', media, ...extra }) as Promise<{ state: string; reason?: string }>;
+  h.engine.handle('playback.start', { playbackId, endpointId: 'ep1', media, ...extra }) as Promise<{
+    state: string;
+    reason?: string;
+  }>;
 
 test('PlaybackEngine plays a playlist to the end: started, frames, then finished done with the played time', async (t) => {
   const h = harness(t);
   const info = await start(h, 'p1', ['tone:440:100', 'silence:100']);
   assert.equal(info.state, 'playing');
-  assert.deepEqual(h.events.map((e) => e.type), ['playback.started']);
+  assert.deepEqual(
+    h.events.map((e) => e.type),
+    ['playback.started'],
+  );
   const audio = h.audio.get('ep1')!;
   let frames = 0;
   while (audio.tick() !== null) frames++;
@@ -116,7 +144,13 @@ test('PlaybackEngine barge-in: a digit from ctx.emitDigit stops the playback (ba
   assert.notEqual(audio.source, null);
   h.ctx.emitDigit('ep1', '5');
   assert.equal(audio.source, null, 'the endpoint goes back to its relay at once');
-  assert.deepEqual(h.events.at(-1)!.payload, { playbackId: 'p1', endpointId: 'ep1', reason: 'barge_in', playedMs: 20, digit: '5' });
+  assert.deepEqual(h.events.at(-1)!.payload, {
+    playbackId: 'p1',
+    endpointId: 'ep1',
+    reason: 'barge_in',
+    playedMs: 20,
+    digit: '5',
+  });
 });
 
 test('PlaybackEngine barge-in on a digit set ignores other digits; without barge-in digits are ignored', async (t) => {
@@ -127,38 +161,68 @@ test('PlaybackEngine barge-in on a digit set ignores other digits; without barge
   assert.equal(h.events.at(-1)!.payload.reason, 'barge_in');
   await start(h, 'p2', ['prompt:hold-music']);
   assert.equal(h.engine.onDigit('ep1', '#'), false);
-  assert.equal((h.engine.get('p2')).state, 'playing');
+  assert.equal(h.engine.get('p2').state, 'playing');
 });
 
 test('PlaybackEngine: a new playback replaces the current one, which finishes stopped before the new one starts', async (t) => {
   const h = harness(t);
   await start(h, 'p1', ['prompt:hold-music']);
   await start(h, 'p2', ['prompt:beep']);
-  assert.deepEqual(h.events.map((e) => `${e.type}:${String(e.payload.playbackId)}:${String(e.payload.reason ?? '')}`),
-    ['playback.started:p1:', 'playback.finished:p1:stopped', 'playback.started:p2:']);
+  assert.deepEqual(
+    h.events.map((e) => `${e.type}:${String(e.payload.playbackId)}:${String(e.payload.reason ?? '')}`),
+    ['playback.started:p1:', 'playback.finished:p1:stopped', 'playback.started:p2:'],
+  );
   assert.equal(h.engine.get('p2').state, 'playing');
 });
 
 test('PlaybackEngine: a bad playlist fails the start and leaves the current playback playing', async (t) => {
   const h = harness(t);
   await start(h, 'p1', ['prompt:hold-music']);
-  await assert.rejects(start(h, 'p2', ['prompt:beep', 'tone:nope']), (err: unknown) => err instanceof ValidationError && err.message.includes('tone:nope'));
+  await assert.rejects(
+    start(h, 'p2', ['prompt:beep', 'tone:nope']),
+    (err: unknown) => err instanceof ValidationError && err.message.includes('tone:nope'),
+  );
   await assert.rejects(start(h, 'p3', ['prompt:not-there']), NotFoundError);
   assert.equal(h.engine.get('p1').state, 'playing');
-  assert.deepEqual(h.events.map((e) => e.type), ['playback.started']);
+  assert.deepEqual(
+    h.events.map((e) => e.type),
+    ['playback.started'],
+  );
   assert.equal(h.engine.metrics().failed_to_start, 2);
 });
 
 test('PlaybackEngine rejects an unknown endpoint, a duplicate id, an endpoint not negotiated yet and malformed parameters', async (t) => {
   const h = harness(t);
-  await assert.rejects(h.engine.handle('playback.start', { playbackId: 'x', endpointId: 'nope', media: ['prompt:beep'] }) as Promise<unknown>, NotFoundError);
+  await assert.rejects(
+    h.engine.handle('playback.start', {
+      playbackId: 'x',
+      endpointId: 'nope',
+      media: ['prompt:beep'],
+    }) as Promise<unknown>,
+    NotFoundError,
+  );
   await start(h, 'p1', ['prompt:hold-music']);
   await assert.rejects(start(h, 'p1', ['prompt:beep']), InvalidStateError);
   h.audio.get('ep1')!.endpoint.media = null;
-  await assert.rejects(start(h, 'p8', ['prompt:beep']), (err: unknown) => err instanceof InvalidStateError && err.code === 'ENDPOINT_NOT_NEGOTIATED');
+  await assert.rejects(
+    start(h, 'p8', ['prompt:beep']),
+    (err: unknown) => err instanceof InvalidStateError && err.code === 'ENDPOINT_NOT_NEGOTIATED',
+  );
   h.audio.get('ep1')!.endpoint.media = {};
-  assert.throws(() => h.engine.handle('playback.start', { playbackId: 'p9', endpointId: 'ep1', media: [] }), ValidationError);
-  assert.throws(() => h.engine.handle('playback.start', { playbackId: 'p9', endpointId: 'ep1', media: ['prompt:beep'], bargeIn: 'xyz' }), ValidationError);
+  assert.throws(
+    () => h.engine.handle('playback.start', { playbackId: 'p9', endpointId: 'ep1', media: [] }),
+    ValidationError,
+  );
+  assert.throws(
+    () =>
+      h.engine.handle('playback.start', {
+        playbackId: 'p9',
+        endpointId: 'ep1',
+        media: ['prompt:beep'],
+        bargeIn: 'xyz',
+      }),
+    ValidationError,
+  );
   assert.throws(() => h.engine.handle('playback.stop', { playbackId: '../x' }), ValidationError);
 });
 
@@ -169,7 +233,10 @@ test('PlaybackEngine pause plays silence and resume goes on where it stopped', a
   audio.tick();
   assert.equal(h.engine.pause('p1').state, 'paused');
   const silent = audio.tick()!;
-  assert.ok(silent.every((x) => x === 0), 'silence while paused');
+  assert.ok(
+    silent.every((x) => x === 0),
+    'silence while paused',
+  );
   assert.equal(h.engine.resume('p1').state, 'playing');
   let frames = 0;
   while (audio.tick() !== null) frames++;
@@ -180,10 +247,15 @@ test('PlaybackEngine pause plays silence and resume goes on where it stopped', a
 test('PlaybackEngine: stop and endpoint close while the playlist loads finish it stopped without a start', async (t) => {
   // An HTTP item whose server holds the request: the playback stays loading until released.
   const held: ServerResponse[] = [];
-  const server = createServer((_req: IncomingMessage, res: ServerResponse) => { held.push(res); });
+  const server = createServer((_req: IncomingMessage, res: ServerResponse) => {
+    held.push(res);
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  t.after(() => { for (const r of held) r.destroy(); server.close(); });
+  t.after(() => {
+    for (const r of held) r.destroy();
+    server.close();
+  });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slow.wav`;
   const h = harness(t);
 
@@ -191,13 +263,24 @@ test('PlaybackEngine: stop and endpoint close while the playlist loads finish it
   await once(server, 'request');
   assert.equal(h.engine.get('p1').state, 'loading');
   assert.equal(h.engine.stop('p1').state, 'loading');
-  assert.deepEqual(await pending, { playbackId: 'p1', endpointId: 'ep1', state: 'finished', index: 0, pass: 0, playedMs: 0, reason: 'stopped' });
+  assert.deepEqual(await pending, {
+    playbackId: 'p1',
+    endpointId: 'ep1',
+    state: 'finished',
+    index: 0,
+    pass: 0,
+    playedMs: 0,
+    reason: 'stopped',
+  });
 
   const pending2 = start(h, 'p2', [`${url}?2`]);
   await once(server, 'request');
   h.engine.onEndpointClosed('ep1');
   assert.equal((await pending2).reason, 'stopped');
-  assert.deepEqual(h.events.map((e) => `${e.type}:${String(e.payload.reason)}`), ['playback.finished:stopped', 'playback.finished:stopped']);
+  assert.deepEqual(
+    h.events.map((e) => `${e.type}:${String(e.payload.reason)}`),
+    ['playback.finished:stopped', 'playback.finished:stopped'],
+  );
   assert.equal(h.audio.get('ep1')!.source, null, 'nothing was attached');
 });
 
@@ -213,9 +296,16 @@ test('PlaybackEngine plays digits: in DTMF mode as in-band tones our detector de
   const h = harness(t);
   const audio = h.audio.get('ep1')!;
   audio.sampleRate = 16000;
-  await start(h, 'p1', ['silence:60', 'digits:74*', 'silence:60'], { options: { digitsMode: 'dtmf', digitDurationMs: 60 } });
+  await start(h, 'p1', ['silence:60', 'digits:74*', 'silence:60'], {
+    options: { digitsMode: 'dtmf', digitDurationMs: 60 },
+  });
   let digits = '';
-  const detector = new DtmfDetector({ sampleRate: 16000, onDigit: (e) => { digits += e.digit; } });
+  const detector = new DtmfDetector({
+    sampleRate: 16000,
+    onDigit: (e) => {
+      digits += e.digit;
+    },
+  });
   const source = audio.source!;
   const frame = new Int16Array(320);
   let frames = 0;

@@ -23,26 +23,33 @@ class CheckingSink implements RingSink {
   readonly #count: number;
   constructor(count: number) {
     this.#count = count;
-    this.done = new Promise((resolve) => { this.#done = resolve; });
+    this.done = new Promise((resolve) => {
+      this.#done = resolve;
+    });
   }
   sendRelayed(buf: Uint8Array, length: number, source: number, seq: number, ts: number): boolean {
     const i = this.received++;
     if (this.errors.length < 5) {
       if (length !== 1 + ((i * 7919) % 600)) this.errors.push(`packet ${i}: length ${length}`);
-      else if (source !== ((i ^ 0x5eed) >>> 0) || seq !== (i & 0xffff) || ts !== ((i * 160) >>> 0)) this.errors.push(`packet ${i}: words ${source}/${seq}/${ts}`);
-      else for (let j = 0; j < length; j++) {
-        if (buf[j] !== ((i + j) & 0xff)) {
-          this.errors.push(`packet ${i}: byte ${j}`);
-          break;
+      else if (source !== (i ^ 0x5eed) >>> 0 || seq !== (i & 0xffff) || ts !== (i * 160) >>> 0)
+        this.errors.push(`packet ${i}: words ${source}/${seq}/${ts}`);
+      else
+        for (let j = 0; j < length; j++) {
+          if (buf[j] !== ((i + j) & 0xff)) {
+            this.errors.push(`packet ${i}: byte ${j}`);
+            break;
+          }
         }
-      }
     }
     if (this.received === this.#count) this.#done();
     return true;
   }
 }
 
-for (const [capacity, burst] of [[16384, 500], [4096, 50]] as const) {
+for (const [capacity, burst] of [
+  [16384, 500],
+  [4096, 50],
+] as const) {
   test(`RingInbox drains a producer thread's ${capacity}-byte ring in order and intact (bursts of ${burst})`, async (t) => {
     const count = 100_000;
     const ringBuffer = SpscRing.create(capacity);
@@ -58,9 +65,12 @@ for (const [capacity, burst] of [[16384, 500], [4096, 50]] as const) {
     assert.deepEqual(sink.errors, []);
     assert.equal(sink.received, count);
     assert.ok(inbox.wakeups > 0, 'the consumer slept and was woken by the doorbell');
-    // Woken per burst, not per packet: the doorbell rings only a sleeping consumer.
-    assert.ok(inbox.wakeups < count / 2, `${inbox.wakeups} wake-ups for ${count} packets`);
-    if (capacity === 4096) assert.ok(new SpscRing(ringBuffer).dropped > 0, 'a small ring filled up (and the producer retried)');
+    // The doorbell rings only a sleeping consumer, so a burst costs fewer wake-ups than packets.
+    // On a loaded machine the consumer often catches up mid-burst (about 1.9 packets a wake-up
+    // seen at load 15, about 50 when idle); a doorbell rung per packet would give one each.
+    assert.ok(inbox.wakeups < count * 0.8, `${inbox.wakeups} wake-ups for ${count} packets`);
+    if (capacity === 4096)
+      assert.ok(new SpscRing(ringBuffer).dropped > 0, 'a small ring filled up (and the producer retried)');
   });
 }
 
@@ -83,17 +93,26 @@ test('RingInbox delivers from several rings sharing one doorbell, and stops for 
   inbox.add(rxB, sink('b'));
   const [txA, txB] = [new SpscRing(a), new SpscRing(b)];
   const door = new Doorbell(bell);
-  const arrived = (n: number) => new Promise<void>((resolve) => {
-    wake = () => { if (got.length >= n) resolve(); };
-    wake();
-  });
+  const arrived = (n: number) =>
+    new Promise<void>((resolve) => {
+      wake = () => {
+        if (got.length >= n) resolve();
+      };
+      wake();
+    });
   txA.push(new Uint8Array(3), 3, 1, 0, 0);
   txB.push(new Uint8Array(4), 4, 1, 0, 0);
   txA.push(new Uint8Array(5), 5, 2, 0, 0);
   door.ring();
   await arrived(3);
-  assert.deepEqual(got.filter((g) => g.startsWith('a')), ['a1:3', 'a2:5']);
-  assert.deepEqual(got.filter((g) => g.startsWith('b')), ['b1:4']);
+  assert.deepEqual(
+    got.filter((g) => g.startsWith('a')),
+    ['a1:3', 'a2:5'],
+  );
+  assert.deepEqual(
+    got.filter((g) => g.startsWith('b')),
+    ['b1:4'],
+  );
   inbox.remove(rxA);
   txA.push(new Uint8Array(6), 6, 3, 0, 0);
   txB.push(new Uint8Array(7), 7, 2, 0, 0);

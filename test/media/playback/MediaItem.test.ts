@@ -10,14 +10,29 @@ test('parseMediaItem() parses every scheme', () => {
   assert.deepEqual(parseMediaItem('greetings/hello.wav'), { kind: 'file', path: 'greetings/hello.wav' });
   assert.deepEqual(parseMediaItem('/srv/media/a.mp3'), { kind: 'file', path: '/srv/media/a.mp3' });
   assert.deepEqual(parseMediaItem('file:///srv/media/a.mp3'), { kind: 'file', path: '/srv/media/a.mp3' });
-  assert.deepEqual(parseMediaItem('https://example.com/a b.wav'), { kind: 'url', url: 'https://example.com/a%20b.wav' });
+  assert.deepEqual(parseMediaItem('https://example.com/a b.wav'), {
+    kind: 'url',
+    url: 'https://example.com/a%20b.wav',
+  });
   assert.deepEqual(parseMediaItem('silence:500'), { kind: 'silence', durationMs: 500 });
   assert.deepEqual(parseMediaItem('tts:Hello,  world', { voice: 'en-us+f3', rate: 1.2, engine: 'espeak' }), {
-    kind: 'tts', text: 'Hello,  world', voice: 'en-us+f3', rate: 1.2, engine: 'espeak',
+    kind: 'tts',
+    text: 'Hello,  world',
+    voice: 'en-us+f3',
+    rate: 1.2,
+    engine: 'espeak',
   });
-  assert.deepEqual(parseMediaItem('digits:12*#'), { kind: 'digits', digits: '12*#', mode: 'speak', digitDurationMs: 100 });
+  assert.deepEqual(parseMediaItem('digits:12*#'), {
+    kind: 'digits',
+    digits: '12*#',
+    mode: 'speak',
+    digitDurationMs: 100,
+  });
   assert.deepEqual(parseMediaItem('digits:123', { digitsMode: 'dtmf', digitDurationMs: 80 }), {
-    kind: 'digits', digits: '123', mode: 'dtmf', digitDurationMs: 80,
+    kind: 'digits',
+    digits: '123',
+    mode: 'dtmf',
+    digitDurationMs: 80,
   });
 });
 
@@ -66,12 +81,15 @@ test('parseMediaItem() rejects bad items with a ValidationError naming the probl
     ['digits:', /digits must be/],
   ];
   for (const [item, why] of bad) {
-    assert.throws(() => parseMediaItem(item), (err: unknown) => {
-      assert.ok(err instanceof ValidationError, `${item}: ${String(err)}`);
-      assert.equal(err.code, item.startsWith('tts:a') ? 'TTS_TEXT_TOO_LONG' : 'INVALID_MEDIA');
-      assert.match(err.message, why, item);
-      return true;
-    });
+    assert.throws(
+      () => parseMediaItem(item),
+      (err: unknown) => {
+        assert.ok(err instanceof ValidationError, `${item}: ${String(err)}`);
+        assert.equal(err.code, item.startsWith('tts:a') ? 'TTS_TEXT_TOO_LONG' : 'INVALID_MEDIA');
+        assert.match(err.message, why, item);
+        return true;
+      },
+    );
   }
 });
 

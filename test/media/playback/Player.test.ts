@@ -44,11 +44,14 @@ test('Player.fill() always writes whole frames and zero-pads the last partial on
 });
 
 test('Player.fill() joins entries inside one frame with no gap', () => {
-  const p = new Player([
-    { kind: 'pcm', pcm: ramp(100, 1) },
-    { kind: 'silence', durationMs: 5 }, // 40 samples at 8 kHz
-    { kind: 'pcm', pcm: ramp(100, 1000) },
-  ], { sampleRate: RATE });
+  const p = new Player(
+    [
+      { kind: 'pcm', pcm: ramp(100, 1) },
+      { kind: 'silence', durationMs: 5 }, // 40 samples at 8 kHz
+      { kind: 'pcm', pcm: ramp(100, 1000) },
+    ],
+    { sampleRate: RATE },
+  );
   const { frames, audio } = drain(p);
   assert.equal(frames, 2);
   assert.deepEqual(audio.subarray(0, 100), ramp(100, 1));
@@ -58,7 +61,11 @@ test('Player.fill() joins entries inside one frame with no gap', () => {
 });
 
 test('Player honours loop counts: 0 and 1 play once, n plays n times', () => {
-  for (const [loop, times] of [[0, 1], [1, 1], [3, 3]] as const) {
+  for (const [loop, times] of [
+    [0, 1],
+    [1, 1],
+    [3, 3],
+  ] as const) {
     const p = new Player([{ kind: 'pcm', pcm: ramp(FRAME * 2) }], { sampleRate: RATE, loop });
     assert.equal(drain(p).frames, 2 * times, `loop ${loop}`);
     assert.equal(p.pass, times);
@@ -122,17 +129,23 @@ test('Player.bargeIn() stops with the digit only when barge-in is enabled for it
 });
 
 test('Player surfaces DTMF entries as an action and waits for completeAction()', () => {
-  const p = new Player([
-    { kind: 'pcm', pcm: ramp(100) },
-    { kind: 'dtmf', digits: '12#', durationMs: 100 },
-    { kind: 'pcm', pcm: ramp(100, 500) },
-  ], { sampleRate: RATE });
+  const p = new Player(
+    [
+      { kind: 'pcm', pcm: ramp(100) },
+      { kind: 'dtmf', digits: '12#', durationMs: 100 },
+      { kind: 'pcm', pcm: ramp(100, 500) },
+    ],
+    { sampleRate: RATE },
+  );
   const actions: string[] = [];
   p.on('action', (a) => actions.push(a.digits));
   const out = new Int16Array(FRAME);
   assert.equal(p.fill(out), FRAME);
   assert.deepEqual(out.subarray(0, 100), ramp(100));
-  assert.ok(out.subarray(100).every((v) => v === 0), 'the frame is padded while the digits go out');
+  assert.ok(
+    out.subarray(100).every((v) => v === 0),
+    'the frame is padded while the digits go out',
+  );
   assert.equal(p.state, 'waiting');
   assert.deepEqual(p.pendingAction, { type: 'dtmf', digits: '12#', durationMs: 100, index: 1 });
   assert.equal(p.fill(out), FRAME);
@@ -159,7 +172,13 @@ test('Player generates tones on the fly with their cadence (US busy: 480+620 Hz,
 });
 
 test('Player plays an unbounded tone until stopped', () => {
-  const p = new Player([{ kind: 'tone', tone: parseToneSpec('440') }, { kind: 'pcm', pcm: ramp(10) }], { sampleRate: 16000 });
+  const p = new Player(
+    [
+      { kind: 'tone', tone: parseToneSpec('440') },
+      { kind: 'pcm', pcm: ramp(10) },
+    ],
+    { sampleRate: 16000 },
+  );
   const out = new Int16Array(320);
   for (let i = 0; i < 3000; i++) assert.equal(p.fill(out), 320);
   assert.ok(toneShare(out, 16000, 440) > 0.9);
@@ -169,9 +188,18 @@ test('Player plays an unbounded tone until stopped', () => {
 test('Player loads lazy entries when reached, sending silence meanwhile', async () => {
   let resolveLoad!: (pcm: Int16Array) => void;
   let loads = 0;
-  const p = new Player([
-    { kind: 'lazy', load: () => { loads++; return new Promise<Int16Array>((r) => (resolveLoad = r)); } },
-  ], { sampleRate: RATE });
+  const p = new Player(
+    [
+      {
+        kind: 'lazy',
+        load: () => {
+          loads++;
+          return new Promise<Int16Array>((r) => (resolveLoad = r));
+        },
+      },
+    ],
+    { sampleRate: RATE },
+  );
   const out = new Int16Array(FRAME);
   assert.equal(p.fill(out), FRAME);
   assert.equal(p.state, 'loading');
@@ -194,7 +222,18 @@ test('Player finishes with error when a lazy entry fails, and aborts loads on st
   assert.equal(failing.error?.message, 'boom');
 
   let seen: AbortSignal | undefined;
-  const stopped = new Player([{ kind: 'lazy', load: (signal) => { seen = signal; return new Promise<Int16Array>(() => undefined); } }], { sampleRate: RATE });
+  const stopped = new Player(
+    [
+      {
+        kind: 'lazy',
+        load: (signal) => {
+          seen = signal;
+          return new Promise<Int16Array>(() => undefined);
+        },
+      },
+    ],
+    { sampleRate: RATE },
+  );
   stopped.fill(new Int16Array(FRAME));
   stopped.stop();
   assert.equal(seen?.aborted, true);

@@ -65,7 +65,10 @@ test('PromptCache does not cache failures: every waiter gets the error, the next
     throw new Error('decode failed');
   };
   const both = await Promise.allSettled([cache.getOrLoad('x', failing), cache.getOrLoad('x', failing)]);
-  assert.deepEqual(both.map((r) => r.status), ['rejected', 'rejected']);
+  assert.deepEqual(
+    both.map((r) => r.status),
+    ['rejected', 'rejected'],
+  );
   assert.equal(calls, 1);
   await cache.getOrLoad('x', async () => audio(1));
   assert.equal(cache.stats().loadErrors, 1);

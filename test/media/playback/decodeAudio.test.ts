@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { UnsupportedError, ValidationError } from '../../../src/common/errors.ts';
-import { decodeAudio, decodeAudioAt, decodeWav, detectFormat, fixStreamedWav } from '../../../src/media/playback/decodeAudio.ts';
+import {
+  decodeAudio,
+  decodeAudioAt,
+  decodeWav,
+  detectFormat,
+  fixStreamedWav,
+} from '../../../src/media/playback/decodeAudio.ts';
 import { toneShare, tool, zeroCrossingHz } from '../../helpers/audio.ts';
 import { needs } from '../../helpers/peers.ts';
 
@@ -14,27 +20,48 @@ async function tmp(t: { after: (fn: () => Promise<void>) => void }): Promise<str
   return dir;
 }
 
-test('decodeAudioAt() turns a 44.1 kHz 24-bit stereo WAV (sox) into 8 kHz mono with the right tone and length', needs('sox'), async (t) => {
-  const dir = await tmp(t);
-  const f = path.join(dir, 'tone.wav');
-  // 1 kHz left and right, 1.5 s.
-  tool('sox', ['-n', '-r', '44100', '-b', '24', '-c', '2', f, 'synth', '1.5', 'sine', '1000', 'vol', '0.5']);
-  const { pcm, sampleRate } = await decodeAudioAt(await readFile(f), 8000);
-  assert.equal(sampleRate, 8000);
-  assert.ok(Math.abs(pcm.length - 12000) <= 8, `length ${pcm.length}`);
-  const mid = pcm.subarray(400, pcm.length - 400);
-  assert.ok(Math.abs(zeroCrossingHz(mid, 8000) - 1000) < 10, `zero crossings say ${zeroCrossingHz(mid, 8000)} Hz`);
-  assert.ok(toneShare(mid, 8000, 1000) > 0.9);
-  // vol 0.5 is about 16384 peak in PCM16.
-  const peak = mid.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-  assert.ok(peak > 14000 && peak < 18500, `peak ${peak}`);
-});
+test(
+  'decodeAudioAt() turns a 44.1 kHz 24-bit stereo WAV (sox) into 8 kHz mono with the right tone and length',
+  needs('sox'),
+  async (t) => {
+    const dir = await tmp(t);
+    const f = path.join(dir, 'tone.wav');
+    // 1 kHz left and right, 1.5 s.
+    tool('sox', ['-n', '-r', '44100', '-b', '24', '-c', '2', f, 'synth', '1.5', 'sine', '1000', 'vol', '0.5']);
+    const { pcm, sampleRate } = await decodeAudioAt(await readFile(f), 8000);
+    assert.equal(sampleRate, 8000);
+    assert.ok(Math.abs(pcm.length - 12000) <= 8, `length ${pcm.length}`);
+    const mid = pcm.subarray(400, pcm.length - 400);
+    assert.ok(Math.abs(zeroCrossingHz(mid, 8000) - 1000) < 10, `zero crossings say ${zeroCrossingHz(mid, 8000)} Hz`);
+    assert.ok(toneShare(mid, 8000, 1000) > 0.9);
+    // vol 0.5 is about 16384 peak in PCM16.
+    const peak = mid.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    assert.ok(peak > 14000 && peak < 18500, `peak ${peak}`);
+  },
+);
 
 test('decodeWav() averages channels to mono', needs('sox'), async (t) => {
   const dir = await tmp(t);
   const f = path.join(dir, 'lr.wav');
   // Left 500 Hz, right 1500 Hz: mono holds both at half level.
-  tool('sox', ['-n', '-r', '16000', '-b', '16', '-c', '2', f, 'synth', '0.5', 'sine', '500', 'sine', '1500', 'vol', '0.8']);
+  tool('sox', [
+    '-n',
+    '-r',
+    '16000',
+    '-b',
+    '16',
+    '-c',
+    '2',
+    f,
+    'synth',
+    '0.5',
+    'sine',
+    '500',
+    'sine',
+    '1500',
+    'vol',
+    '0.8',
+  ]);
   const { pcm, sampleRate } = decodeWav(await readFile(f));
   assert.equal(sampleRate, 16000);
   assert.equal(pcm.length, 8000);
@@ -66,7 +93,20 @@ test('decodeWav() reads 8-bit, 32-bit int, 32-bit float, mu-law and A-law WAVs',
 test('decodeAudio() decodes an MP3 made by ffmpeg', needs('ffmpeg'), async (t) => {
   const dir = await tmp(t);
   const f = path.join(dir, 'tone.mp3');
-  tool('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=22050:duration=1', '-ac', '2', '-b:a', '64k', f]);
+  tool('ffmpeg', [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440:sample_rate=22050:duration=1',
+    '-ac',
+    '2',
+    '-b:a',
+    '64k',
+    f,
+  ]);
   const bytes = await readFile(f);
   assert.equal(detectFormat(bytes), 'mp3');
   const { pcm, sampleRate } = await decodeAudio(bytes);
@@ -105,11 +145,14 @@ test('decodeWav() accepts a streamed WAV whose header sizes were never filled in
 });
 
 test('decodeAudio() rejects what is not WAV or MP3 with a clear error', async () => {
-  await assert.rejects(decodeAudio(new TextEncoder().encode('<html>not found</html>'), 'http://x/a.wav'), (err: unknown) => {
-    assert.ok(err instanceof UnsupportedError);
-    assert.match(err.message, /http:\/\/x\/a\.wav: not a WAV or MP3/);
-    return true;
-  });
+  await assert.rejects(
+    decodeAudio(new TextEncoder().encode('<html>not found</html>'), 'http://x/a.wav'),
+    (err: unknown) => {
+      assert.ok(err instanceof UnsupportedError);
+      assert.match(err.message, /http:\/\/x\/a\.wav: not a WAV or MP3/);
+      return true;
+    },
+  );
   const truncated = new Uint8Array([0x52, 0x49, 0x46, 0x46, 0, 0, 0, 0, 0x57, 0x41, 0x56, 0x45]);
   assert.throws(() => decodeWav(truncated), ValidationError);
 });

@@ -4,7 +4,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ValidationError } from '../../../src/common/errors.ts';
 import { Recorder, type RecorderResult } from '../../../src/media/recording/Recorder.ts';
-import type { RecordingResult, RecordingWriter, RecordingWriterStats } from '../../../src/media/recording/RecordingWriter.ts';
+import type {
+  RecordingResult,
+  RecordingWriter,
+  RecordingWriterStats,
+} from '../../../src/media/recording/RecordingWriter.ts';
 import { WavFileWriter } from '../../../src/media/recording/WavFileWriter.ts';
 import { createRecordingWriter } from '../../../src/media/recording/createRecordingWriter.ts';
 import { ffprobe, sine, tempDir } from '../../helpers/audio.ts';
@@ -30,7 +34,13 @@ class MemoryWriter implements RecordingWriter {
   async close(): Promise<RecordingResult> {
     this.closed++;
     if (this.error !== null) throw this.error;
-    return { path: this.path, format: 'wav', bytes: 0, durationMs: (this.stats.samples / this.sampleRate) * 1000, droppedFrames: 0 };
+    return {
+      path: this.path,
+      format: 'wav',
+      bytes: 0,
+      durationMs: (this.stats.samples / this.sampleRate) * 1000,
+      droppedFrames: 0,
+    };
   }
   get all(): Int16Array {
     const out = new Int16Array(this.frames.reduce((n, f) => n + f.length, 0));
@@ -72,7 +82,10 @@ test('Recorder in stereo puts a (received / leg A) left and b (sent / leg B) rig
   await r.stop();
   assert.deepEqual([...w.frames[0]!.subarray(0, 4)], [111, -222, 111, -222]);
   assert.deepEqual([...w.frames[1]!.subarray(0, 4)], [7, 0, 7, 0]);
-  assert.throws(() => new Recorder(new MemoryWriter(RATE, 1), { sampleRate: RATE, channelMode: 'stereo' }), ValidationError);
+  assert.throws(
+    () => new Recorder(new MemoryWriter(RATE, 1), { sampleRate: RATE, channelMode: 'stereo' }),
+    ValidationError,
+  );
   assert.throws(() => new Recorder(new MemoryWriter(16000, 1), { sampleRate: RATE }), ValidationError);
 });
 
@@ -87,7 +100,7 @@ test('Recorder with beep writes a 200 ms 1 kHz tone first, in place of the input
   assert.deepEqual(tone, Recorder.beepTone(RATE));
   // 1 kHz: 200 cycles → ~400 zero crossings in 200 ms; loud; then the (silent) input.
   let crossings = 0;
-  for (let i = 1; i < tone.length; i++) if ((tone[i - 1]! < 0) !== (tone[i]! < 0)) crossings++;
+  for (let i = 1; i < tone.length; i++) if (tone[i - 1]! < 0 !== tone[i]! < 0) crossings++;
   assert.ok(Math.abs(crossings - 400) <= 4, `${crossings} crossings`);
   assert.ok(Math.max(...tone) > 15000);
   assert.ok(all.subarray(1600).every((s) => s === 0));
@@ -130,32 +143,41 @@ test('Recorder with trimSilence false keeps the silence that ended the recording
   assert.equal(res.durationMs, 800);
 });
 
-test('Recorder silence detection on real speech: a prompt then silence stops with the prompt kept whole', needs('ffprobe', 'asterisk-sounds'), async (t) => {
-  const dir = tempDir(t);
-  const speech = await readFile('/usr/share/asterisk/sounds/en/vm-intro.wav');
-  const pcm = new Int16Array(speech.buffer.slice(speech.byteOffset + 44, speech.byteOffset + speech.length - ((speech.length - 44) % 2)));
-  const path = join(dir, 'vm.wav');
-  // The loop below runs faster than real time and never yields: room for all of it in the queue.
-  const w = await WavFileWriter.open({ path, sampleRate: RATE, channels: 1, maxQueuedChunks: 64 });
-  const r = new Recorder(w, { sampleRate: RATE, maxSilenceMs: 2000, silenceThresholdDbfs: -45 });
-  const f = new Int16Array(N);
-  let ticks = 0;
-  for (let i = 0; r.state === 'recording' && ticks < 1000; i += N, ticks++) {
-    f.fill(0);
-    if (i < pcm.length) f.set(pcm.subarray(i, Math.min(i + N, pcm.length)));
-    r.tick(f);
-  }
-  const res = await r.done!;
-  assert.equal(res.cause, 'silence');
-  assert.equal(res.droppedFrames, 0);
-  const speechMs = (pcm.length / RATE) * 1000;
-  // Pauses between words are shorter than 2 s, so nothing of the prompt is cut; its own quiet
-  // tail is trimmed with the silence that follows.
-  assert.ok(res.durationMs <= speechMs + 20 && res.durationMs > speechMs - 1000, `${res.durationMs} ms of ${speechMs}`);
-  assert.ok(r.elapsedMs >= speechMs + 1000);
-  const p = await ffprobe(path);
-  assert.ok(Math.abs(p.duration * 1000 - res.durationMs) < 1);
-});
+test(
+  'Recorder silence detection on real speech: a prompt then silence stops with the prompt kept whole',
+  needs('ffprobe', 'asterisk-sounds'),
+  async (t) => {
+    const dir = tempDir(t);
+    const speech = await readFile('/usr/share/asterisk/sounds/en/vm-intro.wav');
+    const pcm = new Int16Array(
+      speech.buffer.slice(speech.byteOffset + 44, speech.byteOffset + speech.length - ((speech.length - 44) % 2)),
+    );
+    const path = join(dir, 'vm.wav');
+    // The loop below runs faster than real time and never yields: room for all of it in the queue.
+    const w = await WavFileWriter.open({ path, sampleRate: RATE, channels: 1, maxQueuedChunks: 64 });
+    const r = new Recorder(w, { sampleRate: RATE, maxSilenceMs: 2000, silenceThresholdDbfs: -45 });
+    const f = new Int16Array(N);
+    let ticks = 0;
+    for (let i = 0; r.state === 'recording' && ticks < 1000; i += N, ticks++) {
+      f.fill(0);
+      if (i < pcm.length) f.set(pcm.subarray(i, Math.min(i + N, pcm.length)));
+      r.tick(f);
+    }
+    const res = await r.done!;
+    assert.equal(res.cause, 'silence');
+    assert.equal(res.droppedFrames, 0);
+    const speechMs = (pcm.length / RATE) * 1000;
+    // Pauses between words are shorter than 2 s, so nothing of the prompt is cut; its own quiet
+    // tail is trimmed with the silence that follows.
+    assert.ok(
+      res.durationMs <= speechMs + 20 && res.durationMs > speechMs - 1000,
+      `${res.durationMs} ms of ${speechMs}`,
+    );
+    assert.ok(r.elapsedMs >= speechMs + 1000);
+    const p = await ffprobe(path);
+    assert.ok(Math.abs(p.duration * 1000 - res.durationMs) < 1);
+  },
+);
 
 test('Recorder pause/resume: paused time is not written and does not count', async () => {
   const w = new MemoryWriter(RATE, 1);
@@ -168,7 +190,10 @@ test('Recorder pause/resume: paused time is not written and does not count', asy
   for (let i = 0; i < 50; i++) r.tick(frame(3));
   const res = await r.done!;
   assert.equal(res.cause, 'max_duration');
-  assert.deepEqual(w.frames.map((x) => x[0]), [...Array(10).fill(1), ...Array(10).fill(3)]);
+  assert.deepEqual(
+    w.frames.map((x) => x[0]),
+    [...Array(10).fill(1), ...Array(10).fill(3)],
+  );
 });
 
 test('Recorder.onDtmf() stops with dtmf on a terminator digit only, even while paused', async () => {
@@ -205,20 +230,24 @@ test('Recorder.hangup() and stop() give their causes; a failing writer gives err
   assert.equal(w.frames.length, 1);
 });
 
-test('Recorder in stereo over a real WAV writer: beep, then both legs, read back by ffprobe', needs('ffprobe'), async (t) => {
-  const dir = tempDir(t);
-  const path = join(dir, 'bridge.wav');
-  const w = await createRecordingWriter({ path, format: 'wav', sampleRate: 16000, channels: 2 });
-  const r = new Recorder(w, { sampleRate: 16000, channelMode: 'stereo', beep: true, maxDurationMs: 1000 });
-  const a = sine(16000, 0.02, 500, 8000);
-  const b = sine(16000, 0.02, 250, 8000);
-  while (r.state === 'recording') r.tick(a, b);
-  const res = await r.done!;
-  assert.equal(res.cause, 'max_duration');
-  const p = await ffprobe(path);
-  assert.deepEqual([p.channels, p.sampleRate], [2, 16000]);
-  assert.ok(Math.abs(p.duration - 1) < 0.001);
-  const data = new Int16Array((await readFile(path)).buffer.slice(44));
-  assert.equal(data[2 * 3200 + 2 * 10], a[10]); // after the beep, left = leg A
-  assert.equal(data[2 * 3200 + 2 * 10 + 1], b[10]); // right = leg B
-});
+test(
+  'Recorder in stereo over a real WAV writer: beep, then both legs, read back by ffprobe',
+  needs('ffprobe'),
+  async (t) => {
+    const dir = tempDir(t);
+    const path = join(dir, 'bridge.wav');
+    const w = await createRecordingWriter({ path, format: 'wav', sampleRate: 16000, channels: 2 });
+    const r = new Recorder(w, { sampleRate: 16000, channelMode: 'stereo', beep: true, maxDurationMs: 1000 });
+    const a = sine(16000, 0.02, 500, 8000);
+    const b = sine(16000, 0.02, 250, 8000);
+    while (r.state === 'recording') r.tick(a, b);
+    const res = await r.done!;
+    assert.equal(res.cause, 'max_duration');
+    const p = await ffprobe(path);
+    assert.deepEqual([p.channels, p.sampleRate], [2, 16000]);
+    assert.ok(Math.abs(p.duration - 1) < 0.001);
+    const data = new Int16Array((await readFile(path)).buffer.slice(44));
+    assert.equal(data[2 * 3200 + 2 * 10], a[10]); // after the beep, left = leg A
+    assert.equal(data[2 * 3200 + 2 * 10 + 1], b[10]); // right = leg B
+  },
+);

@@ -75,8 +75,14 @@ test('ReceiveStats tells duplicates from late packets, and lost goes negative as
   const s = new ReceiveStats(8000);
   const st = feed(s, [1, 2, 3, 3, 4, 2, 5, 5]);
   assert.deepEqual(st, [
-    SeqStatus.PROBATION, SeqStatus.IN_ORDER, SeqStatus.IN_ORDER, SeqStatus.DUPLICATE,
-    SeqStatus.IN_ORDER, SeqStatus.DUPLICATE, SeqStatus.IN_ORDER, SeqStatus.DUPLICATE,
+    SeqStatus.PROBATION,
+    SeqStatus.IN_ORDER,
+    SeqStatus.IN_ORDER,
+    SeqStatus.DUPLICATE,
+    SeqStatus.IN_ORDER,
+    SeqStatus.DUPLICATE,
+    SeqStatus.IN_ORDER,
+    SeqStatus.DUPLICATE,
   ]);
   assert.equal(s.duplicates, 3);
   assert.equal(s.late, 0);
@@ -160,7 +166,7 @@ test('ReceiveStats jitter follows the A.8 formula on a stream with known delay v
   const s = new ReceiveStats(clock);
   // Deterministic pseudo-random network delay 0..40 ms, plus late packets swapped in pairs.
   let x = 12345;
-  const rand = (): number => ((x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const rand = (): number => (x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
   const order = range(0, 400);
   for (let i = 10; i < 390; i += 37) [order[i], order[i + 1]] = [order[i + 1]!, order[i]!];
   const arrivals = order.map((n) => ({ n, at: n * 20 + rand() * 40 }));

@@ -82,12 +82,42 @@ test('RtpPacket.validate() reports each malformation with its own code', () => {
     ['11 bytes', buildRtp({ payload: [] }).subarray(0, 11), 0, undefined, RtpParseError.TOO_SHORT],
     ['version 1', buildRtp({ version: 1 }), 0, undefined, RtpParseError.BAD_VERSION],
     ['version 0 (STUN-like)', buildRtp({ version: 0 }), 0, undefined, RtpParseError.BAD_VERSION],
-    ['CC=2 with one CSRC of room', buildRtp({ csrcs: [1, 2], payload: [] }).subarray(0, 16), 0, undefined, RtpParseError.CSRC_OVERFLOW],
-    ['X with no room for its header', buildRtp({ ext: { profile: 1, data: [] }, payload: [] }).subarray(0, 14), 0, undefined, RtpParseError.EXTENSION_HEADER_OVERFLOW],
-    ['extension length past the end', buildRtp({ ext: { profile: 1, data: [1, 2, 3, 4, 5, 6, 7, 8] }, payload: [] }).subarray(0, 20), 0, undefined, RtpParseError.EXTENSION_OVERFLOW],
+    [
+      'CC=2 with one CSRC of room',
+      buildRtp({ csrcs: [1, 2], payload: [] }).subarray(0, 16),
+      0,
+      undefined,
+      RtpParseError.CSRC_OVERFLOW,
+    ],
+    [
+      'X with no room for its header',
+      buildRtp({ ext: { profile: 1, data: [] }, payload: [] }).subarray(0, 14),
+      0,
+      undefined,
+      RtpParseError.EXTENSION_HEADER_OVERFLOW,
+    ],
+    [
+      'extension length past the end',
+      buildRtp({ ext: { profile: 1, data: [1, 2, 3, 4, 5, 6, 7, 8] }, payload: [] }).subarray(0, 20),
+      0,
+      undefined,
+      RtpParseError.EXTENSION_OVERFLOW,
+    ],
     ['padding count 0', withLastByte(buildRtp({ padding: 2 }), 0), 0, undefined, RtpParseError.PADDING_ZERO],
-    ['padding longer than all after the fixed header', withLastByte(buildRtp({ payload: [1, 2, 3], padding: 1 }), 5), 0, undefined, RtpParseError.PADDING_OVERFLOW],
-    ['padding that eats into the CSRC list', withLastByte(buildRtp({ csrcs: [7], payload: [1, 2, 3], padding: 1 }), 6), 0, undefined, RtpParseError.NEGATIVE_PAYLOAD],
+    [
+      'padding longer than all after the fixed header',
+      withLastByte(buildRtp({ payload: [1, 2, 3], padding: 1 }), 5),
+      0,
+      undefined,
+      RtpParseError.PADDING_OVERFLOW,
+    ],
+    [
+      'padding that eats into the CSRC list',
+      withLastByte(buildRtp({ csrcs: [7], payload: [1, 2, 3], padding: 1 }), 6),
+      0,
+      undefined,
+      RtpParseError.NEGATIVE_PAYLOAD,
+    ],
   ];
   for (const [name, buf, offset, length, code] of cases) {
     assert.equal(RtpPacket.validate(buf, offset, length), code, name);
@@ -105,7 +135,10 @@ test('RtpPacket.validate() accepts padding that fills the whole packet after the
 
 test('RTP_PARSE_ERROR_NAMES has one distinct name per code, 0 being ok', () => {
   const codes = Object.values(RtpParseError);
-  assert.deepEqual(codes, codes.map((_, i) => i + 1));
+  assert.deepEqual(
+    codes,
+    codes.map((_, i) => i + 1),
+  );
   assert.equal(RTP_PARSE_ERROR_NAMES.length, codes.length + 1);
   assert.equal(RTP_PARSE_ERROR_NAMES[0], 'ok');
   assert.equal(new Set(RTP_PARSE_ERROR_NAMES).size, RTP_PARSE_ERROR_NAMES.length);

@@ -36,7 +36,15 @@ test('SendStats.onReportBlock() computes RTT from the LSR/DLSR the peer echoes',
   const [msw, lsw] = msToNtp(srWall);
   const lsr = ntpMiddle32(msw!, lsw!);
   // Peer held our SR 300 ms, the network took 40 ms each way: arrives 380 ms after we sent it.
-  const block = { ssrc: 1, fractionLost: 12, cumulativeLost: 4, extendedHighestSeq: 100, jitter: 80, lsr, dlsr: Math.round(0.3 * 65536) };
+  const block = {
+    ssrc: 1,
+    fractionLost: 12,
+    cumulativeLost: 4,
+    extendedHighestSeq: 100,
+    jitter: 80,
+    lsr,
+    dlsr: Math.round(0.3 * 65536),
+  };
   const rtt = s.onReportBlock(block, srWall + 380);
   assert.ok(Math.abs(rtt - 80) < 0.1, `rtt ${rtt}`);
   assert.equal(s.rttMs, rtt);

@@ -31,10 +31,15 @@ function checkRtp(buf: Uint8Array, offset: number, length: number): number {
 
 test('RtpPacket.validate() never throws on random bytes, offsets and lengths', () => {
   fc.assert(
-    fc.property(fc.uint8Array({ maxLength: 96 }), fc.integer({ min: -4, max: 100 }), fc.integer({ min: -4, max: 100 }), (buf, off, len) => {
-      checkRtp(buf, off, len);
-      if (buf.length > 0) checkRtp(buf, 0, buf.length);
-    }),
+    fc.property(
+      fc.uint8Array({ maxLength: 96 }),
+      fc.integer({ min: -4, max: 100 }),
+      fc.integer({ min: -4, max: 100 }),
+      (buf, off, len) => {
+        checkRtp(buf, off, len);
+        if (buf.length > 0) checkRtp(buf, 0, buf.length);
+      },
+    ),
     { numRuns: RUNS },
   );
 });
@@ -56,7 +61,9 @@ const rtpSpec = fc.record({
   ts: fc.integer({ min: 0, max: 0xffffffff }),
   ssrc: fc.integer({ min: 0, max: 0xffffffff }),
   csrcs: fc.array(fc.integer({ min: 0, max: 0xffffffff }), { maxLength: 15 }),
-  ext: fc.option(fc.record({ profile: fc.integer({ min: 0, max: 0xffff }), words: fc.integer({ min: 0, max: 4 }) }), { nil: undefined }),
+  ext: fc.option(fc.record({ profile: fc.integer({ min: 0, max: 0xffff }), words: fc.integer({ min: 0, max: 4 }) }), {
+    nil: undefined,
+  }),
   payloadLen: fc.integer({ min: 0, max: 40 }),
   padding: fc.integer({ min: 0, max: 12 }),
 });
@@ -69,12 +76,33 @@ test('RtpPacket reads back every field of a valid generated packet, and survives
       fc.nat(),
       (s, mutations, cut) => {
         const payload = Array.from({ length: s.payloadLen }, (_, i) => i & 0xff);
-        const ext = s.ext === undefined ? undefined : { profile: s.ext.profile, data: Array<number>(s.ext.words * 4).fill(7) };
-        const buf = buildRtp({ pt: s.pt, marker: s.marker, seq: s.seq, ts: s.ts, ssrc: s.ssrc, csrcs: s.csrcs, ext, payload, padding: s.padding });
+        const ext =
+          s.ext === undefined ? undefined : { profile: s.ext.profile, data: Array<number>(s.ext.words * 4).fill(7) };
+        const buf = buildRtp({
+          pt: s.pt,
+          marker: s.marker,
+          seq: s.seq,
+          ts: s.ts,
+          ssrc: s.ssrc,
+          csrcs: s.csrcs,
+          ext,
+          payload,
+          padding: s.padding,
+        });
         assert.equal(checkRtp(buf, 0, buf.length), 0);
         view.wrap(buf, 0, buf.length);
         assert.deepEqual(
-          [view.payloadType, view.marker, view.sequenceNumber, view.timestamp, view.ssrc, view.csrcCount, view.extension, view.payloadLength, view.paddingLength],
+          [
+            view.payloadType,
+            view.marker,
+            view.sequenceNumber,
+            view.timestamp,
+            view.ssrc,
+            view.csrcCount,
+            view.extension,
+            view.payloadLength,
+            view.paddingLength,
+          ],
           [s.pt, s.marker, s.seq, s.ts, s.ssrc, s.csrcs.length, s.ext !== undefined, s.payloadLen, s.padding],
         );
         s.csrcs.forEach((c, i) => assert.equal(view.getCsrc(i), c));
@@ -124,22 +152,27 @@ test('parseRtcp() never throws on random bytes, or on random bytes behind a vali
 });
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
-const reportBlock: fc.Arbitrary<ReportBlock> = fc.record({
-  ssrc: u32,
-  fractionLost: fc.integer({ min: 0, max: 255 }),
-  cumulativeLost: fc.integer({ min: -0x800000, max: 0x7fffff }),
-  extendedHighestSeq: u32,
-  jitter: u32,
-  lsr: u32,
-  dlsr: u32,
-}).map((b) => ({ ...b })); // plain prototype, for deepEqual against parsed blocks
+const reportBlock: fc.Arbitrary<ReportBlock> = fc
+  .record({
+    ssrc: u32,
+    fractionLost: fc.integer({ min: 0, max: 255 }),
+    cumulativeLost: fc.integer({ min: -0x800000, max: 0x7fffff }),
+    extendedHighestSeq: u32,
+    jitter: u32,
+    lsr: u32,
+    dlsr: u32,
+  })
+  .map((b) => ({ ...b })); // plain prototype, for deepEqual against parsed blocks
 
 test('buildCompoundRtcp() output parses back to what was written, and its mutations never throw', () => {
   fc.assert(
     fc.property(
       fc.record({
         ssrc: u32,
-        sender: fc.option(fc.record({ ntpMsw: u32, ntpLsw: u32, rtpTimestamp: u32, packetCount: u32, octetCount: u32 }), { nil: undefined }),
+        sender: fc.option(
+          fc.record({ ntpMsw: u32, ntpLsw: u32, rtpTimestamp: u32, packetCount: u32, octetCount: u32 }),
+          { nil: undefined },
+        ),
         reports: fc.array(reportBlock, { maxLength: 40 }),
         cname: fc.string({ maxLength: 40 }),
         bye: fc.boolean(),
@@ -156,10 +189,18 @@ test('buildCompoundRtcp() output parses back to what was written, and its mutati
         const blocks = ps.flatMap((p) => (p.kind === 'sr' || p.kind === 'rr' ? p.reports : []));
         assert.deepEqual(blocks, init.reports);
         const sdes = ps.find((p) => p.kind === 'sdes');
-        assert.deepEqual(sdes, { kind: 'sdes', chunks: [{ ssrc: init.ssrc, items: [{ type: 1, value: init.cname }] }] });
+        assert.deepEqual(sdes, {
+          kind: 'sdes',
+          chunks: [{ ssrc: init.ssrc, items: [{ type: 1, value: init.cname }] }],
+        });
         const bye = ps.find((p) => p.kind === 'bye');
         if (init.bye) {
-          assert.deepEqual(bye, init.byeReason === undefined ? { kind: 'bye', ssrcs: [init.ssrc] } : { kind: 'bye', ssrcs: [init.ssrc], reason: init.byeReason });
+          assert.deepEqual(
+            bye,
+            init.byeReason === undefined
+              ? { kind: 'bye', ssrcs: [init.ssrc] }
+              : { kind: 'bye', ssrcs: [init.ssrc], reason: init.byeReason },
+          );
         } else {
           assert.equal(bye, undefined);
         }

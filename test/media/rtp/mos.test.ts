@@ -11,7 +11,8 @@ import {
   G711_PLC_IMPAIRMENT,
 } from '../../../src/media/rtp/mos.ts';
 
-const close = (a: number, b: number, eps: number, msg?: string): void => assert.ok(Math.abs(a - b) <= eps, `${msg ?? ''} ${a} vs ${b}`);
+const close = (a: number, b: number, eps: number, msg?: string): void =>
+  assert.ok(Math.abs(a - b) <= eps, `${msg ?? ''} ${a} vs ${b}`);
 
 test('rFactor() gives the G.107 default R = 93.2 and MOS 4.41 with no impairment', () => {
   const input = { lossPercent: 0, jitterMs: 0, codecDelayMs: 0 };
@@ -35,7 +36,7 @@ test('effectiveEquipmentImpairment() is the G.107 Ie,eff with G.113 G.711 values
   assert.equal(effectiveEquipmentImpairment(0), 0);
   close(effectiveEquipmentImpairment(1), 95 / 5.3, 1e-12);
   close(effectiveEquipmentImpairment(1, G711_PLC_IMPAIRMENT), 95 / 26.1, 1e-12);
-  close(effectiveEquipmentImpairment(100), 95 * 100 / 104.3, 1e-12);
+  close(effectiveEquipmentImpairment(100), (95 * 100) / 104.3, 1e-12);
   assert.equal(effectiveEquipmentImpairment(250), effectiveEquipmentImpairment(100), 'loss capped at 100 %');
   assert.deepEqual(G711_IMPAIRMENT, { ie: 0, bpl: 4.3 });
 });
@@ -55,7 +56,11 @@ test('delayImpairment() is small below 100 ms and grows steeply past 200 ms', ()
 test('oneWayDelayMs() adds half the RTT, a 2x jitter buffer and the codec delay', () => {
   assert.equal(oneWayDelayMs({ lossPercent: 0, jitterMs: 10, rttMs: 100 }), 50 + 20 + 20);
   assert.equal(oneWayDelayMs({ lossPercent: 0, jitterMs: 10, rttMs: 100, oneWayDelayMs: 30 }), 30 + 20 + 20);
-  assert.equal(oneWayDelayMs({ lossPercent: 0, jitterMs: 10, rttMs: NaN, jitterBufferMs: 60, codecDelayMs: 30 }), 90, 'NaN RTT means unknown');
+  assert.equal(
+    oneWayDelayMs({ lossPercent: 0, jitterMs: 10, rttMs: NaN, jitterBufferMs: 60, codecDelayMs: 30 }),
+    90,
+    'NaN RTT means unknown',
+  );
 });
 
 test('estimateMos() drops with loss, jitter and delay, and G.711 PLC softens loss', () => {

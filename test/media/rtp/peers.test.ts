@@ -22,41 +22,55 @@ import { needs } from '../../helpers/peers.ts';
 const run = promisify(execFile);
 const G711A_PCAP = '/usr/share/sip-tester/g711a.pcap';
 
-test('RtpPacket and ReceiveStats agree with tshark on the SIPp G.711 A-law capture', needs('tshark', 'sipp-captures'), async () => {
-  const { datagrams } = readPcapFile(G711A_PCAP);
-  assert.equal(datagrams.length, 236);
-  const view = new RtpPacket();
-  const stats = new ReceiveStats(8000);
-  let maxJitterMs = 0;
-  let sumJitterMs = 0;
-  for (const d of datagrams) {
-    assert.equal(isRtcp(d.payload), false);
-    assert.equal(RtpPacket.validate(d.payload), 0);
-    view.wrap(d.payload, 0, d.payload.length);
-    assert.equal(view.payloadType, 8);
-    assert.equal(view.payloadLength, 240, '30 ms of PCMA');
-    const st = stats.onPacket(view.ssrc, view.sequenceNumber, view.timestamp, view.payloadLength, d.timeMs);
-    assert.ok(st === SeqStatus.IN_ORDER || st === SeqStatus.PROBATION);
-    maxJitterMs = Math.max(maxJitterMs, stats.jitterMs);
-    sumJitterMs += stats.jitterMs;
-  }
-  assert.equal(stats.ssrc, 0xdee0ee8f);
-  assert.equal(stats.packets, 235, 'all but the probation packet');
-  assert.equal(stats.cumulativeLost, 0);
-  assert.equal(stats.duplicates + stats.late, 0);
+test(
+  'RtpPacket and ReceiveStats agree with tshark on the SIPp G.711 A-law capture',
+  needs('tshark', 'sipp-captures'),
+  async () => {
+    const { datagrams } = readPcapFile(G711A_PCAP);
+    assert.equal(datagrams.length, 236);
+    const view = new RtpPacket();
+    const stats = new ReceiveStats(8000);
+    let maxJitterMs = 0;
+    let sumJitterMs = 0;
+    for (const d of datagrams) {
+      assert.equal(isRtcp(d.payload), false);
+      assert.equal(RtpPacket.validate(d.payload), 0);
+      view.wrap(d.payload, 0, d.payload.length);
+      assert.equal(view.payloadType, 8);
+      assert.equal(view.payloadLength, 240, '30 ms of PCMA');
+      const st = stats.onPacket(view.ssrc, view.sequenceNumber, view.timestamp, view.payloadLength, d.timeMs);
+      assert.ok(st === SeqStatus.IN_ORDER || st === SeqStatus.PROBATION);
+      maxJitterMs = Math.max(maxJitterMs, stats.jitterMs);
+      sumJitterMs += stats.jitterMs;
+    }
+    assert.equal(stats.ssrc, 0xdee0ee8f);
+    assert.equal(stats.packets, 235, 'all but the probation packet');
+    assert.equal(stats.cumulativeLost, 0);
+    assert.equal(stats.duplicates + stats.late, 0);
 
-  const { stdout } = await run('tshark', ['-r', G711A_PCAP, '-q', '-d', 'udp.port==5000,rtp', '-z', 'rtp,streams'], { timeout: 15000 });
-  const row = stdout.split('\n').find((l) => l.includes('0xDEE0EE8F'));
-  assert.ok(row !== undefined, stdout);
-  // ... Pkts Lost (pct) MinDelta MeanDelta MaxDelta MinJitter MeanJitter MaxJitter
-  const nums = row.replace(/\(.*?\)/g, '').trim().split(/\s+/).slice(-8).map(Number);
-  const [pkts, lost, , , , , meanJitter, tsharkMaxJitter] = nums;
-  assert.equal(pkts, 236);
-  assert.equal(lost, 0);
-  // tshark also times the first packet, we start after probation: figures agree to a few µs.
-  assert.ok(Math.abs(maxJitterMs - tsharkMaxJitter!) < 0.01, `max jitter ${maxJitterMs} vs tshark ${tsharkMaxJitter}`);
-  assert.ok(Math.abs(sumJitterMs / datagrams.length - meanJitter!) < 0.01, `mean jitter vs tshark ${meanJitter}`);
-});
+    const { stdout } = await run('tshark', ['-r', G711A_PCAP, '-q', '-d', 'udp.port==5000,rtp', '-z', 'rtp,streams'], {
+      timeout: 15000,
+    });
+    const row = stdout.split('\n').find((l) => l.includes('0xDEE0EE8F'));
+    assert.ok(row !== undefined, stdout);
+    // ... Pkts Lost (pct) MinDelta MeanDelta MaxDelta MinJitter MeanJitter MaxJitter
+    const nums = row
+      .replace(/\(.*?\)/g, '')
+      .trim()
+      .split(/\s+/)
+      .slice(-8)
+      .map(Number);
+    const [pkts, lost, , , , , meanJitter, tsharkMaxJitter] = nums;
+    assert.equal(pkts, 236);
+    assert.equal(lost, 0);
+    // tshark also times the first packet, we start after probation: figures agree to a few µs.
+    assert.ok(
+      Math.abs(maxJitterMs - tsharkMaxJitter!) < 0.01,
+      `max jitter ${maxJitterMs} vs tshark ${tsharkMaxJitter}`,
+    );
+    assert.ok(Math.abs(sumJitterMs / datagrams.length - meanJitter!) < 0.01, `mean jitter vs tshark ${meanJitter}`);
+  },
+);
 
 async function bindLocal(t: { after: (fn: () => void) => void }): Promise<Socket> {
   const s = createSocket('udp4');
@@ -103,11 +117,32 @@ test('ffmpeg RTP and RTCP over UDP parse cleanly and count no loss', needs('ffmp
     assert.equal(r.error, 0);
     if (r.packets !== null) rtcp.push(r.packets);
   });
-  const ff = spawn('ffmpeg', [
-    '-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'sine=f=440:sample_rate=8000:samples_per_frame=160',
-    '-t', '1', '-c:a', 'pcm_mulaw', '-f', 'rtp', '-payload_type', '0', '-ssrc', '305419896', '-cname', 'ffmpeg@test',
-    `rtp://127.0.0.1:${rtpSock.address().port}?rtcpport=${rtcpSock.address().port}&pkt_size=200`,
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const ff = spawn(
+    'ffmpeg',
+    [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'sine=f=440:sample_rate=8000:samples_per_frame=160',
+      '-t',
+      '1',
+      '-c:a',
+      'pcm_mulaw',
+      '-f',
+      'rtp',
+      '-payload_type',
+      '0',
+      '-ssrc',
+      '305419896',
+      '-cname',
+      'ffmpeg@test',
+      `rtp://127.0.0.1:${rtpSock.address().port}?rtcpport=${rtcpSock.address().port}&pkt_size=200`,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   t.after(() => ff.kill());
   let stderr = '';
   ff.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -136,27 +171,81 @@ test('tshark dissects our RTP headers and compound RTCP without complaint', need
   const n = buildCompoundRtcp(rtcp, 0, {
     ssrc: 0x01020304,
     sender: { ntpMsw: 0xe9000000, ntpLsw: 0x80000000, rtpTimestamp: 0xfffffff0, packetCount: 500, octetCount: 80000 },
-    reports: [{ ssrc: 0x0a0b0c0d, fractionLost: 25, cumulativeLost: -3, extendedHighestSeq: 0x00012345, jitter: 77, lsr: 0xb7052000, dlsr: 0x00054000 }],
+    reports: [
+      {
+        ssrc: 0x0a0b0c0d,
+        fractionLost: 25,
+        cumulativeLost: -3,
+        extendedHighestSeq: 0x00012345,
+        jitter: 77,
+        lsr: 0xb7052000,
+        dlsr: 0x00054000,
+      },
+    ],
     cname: 'media@127.0.0.1',
     bye: true,
     byeReason: 'done',
   });
   const pcap = join(dir, 'ours.pcap');
-  writeFileSync(pcap, writePcapUdp([
-    { srcPort: 20000, dstPort: 30000, payload: rtp },
-    { srcPort: 20001, dstPort: 30001, payload: rtcp.subarray(0, n) },
-  ]));
-  const fields = ['rtp.version', 'rtp.marker', 'rtp.p_type', 'rtp.seq', 'rtp.timestamp', 'rtp.ssrc',
-    'rtcp.senderssrc', 'rtcp.sender.packetcount', 'rtcp.sender.octetcount', 'rtcp.timestamp.rtp',
-    'rtcp.ssrc.fraction', 'rtcp.ssrc.cum_nr', 'rtcp.ssrc.ext_high', 'rtcp.ssrc.identifier', 'rtcp.ssrc.jitter', 'rtcp.ssrc.lsr',
-    'rtcp.ssrc.dlsr', 'rtcp.sdes.text', 'rtcp.length_check', '_ws.expert.severity'];
-  const { stdout } = await run('tshark', [
-    '-r', pcap, '-d', 'udp.port==30000,rtp', '-d', 'udp.port==30001,rtcp', '-T', 'fields', '-E', 'separator=|',
-    ...fields.flatMap((f) => ['-e', f]),
-  ], { timeout: 15000 });
-  const [rtpLine, rtcpLine] = stdout.trim().split('\n').map((l) => Object.fromEntries(l.split('|').map((v, i) => [fields[i], v])));
+  writeFileSync(
+    pcap,
+    writePcapUdp([
+      { srcPort: 20000, dstPort: 30000, payload: rtp },
+      { srcPort: 20001, dstPort: 30001, payload: rtcp.subarray(0, n) },
+    ]),
+  );
+  const fields = [
+    'rtp.version',
+    'rtp.marker',
+    'rtp.p_type',
+    'rtp.seq',
+    'rtp.timestamp',
+    'rtp.ssrc',
+    'rtcp.senderssrc',
+    'rtcp.sender.packetcount',
+    'rtcp.sender.octetcount',
+    'rtcp.timestamp.rtp',
+    'rtcp.ssrc.fraction',
+    'rtcp.ssrc.cum_nr',
+    'rtcp.ssrc.ext_high',
+    'rtcp.ssrc.identifier',
+    'rtcp.ssrc.jitter',
+    'rtcp.ssrc.lsr',
+    'rtcp.ssrc.dlsr',
+    'rtcp.sdes.text',
+    'rtcp.length_check',
+    '_ws.expert.severity',
+  ];
+  const { stdout } = await run(
+    'tshark',
+    [
+      '-r',
+      pcap,
+      '-d',
+      'udp.port==30000,rtp',
+      '-d',
+      'udp.port==30001,rtcp',
+      '-T',
+      'fields',
+      '-E',
+      'separator=|',
+      ...fields.flatMap((f) => ['-e', f]),
+    ],
+    { timeout: 15000 },
+  );
+  const [rtpLine, rtcpLine] = stdout
+    .trim()
+    .split('\n')
+    .map((l) => Object.fromEntries(l.split('|').map((v, i) => [fields[i], v])));
   assert.deepEqual(
-    [rtpLine?.['rtp.version'], rtpLine?.['rtp.marker'], rtpLine?.['rtp.p_type'], rtpLine?.['rtp.seq'], rtpLine?.['rtp.timestamp'], rtpLine?.['rtp.ssrc']],
+    [
+      rtpLine?.['rtp.version'],
+      rtpLine?.['rtp.marker'],
+      rtpLine?.['rtp.p_type'],
+      rtpLine?.['rtp.seq'],
+      rtpLine?.['rtp.timestamp'],
+      rtpLine?.['rtp.ssrc'],
+    ],
     ['2', truthy(rtpLine?.['rtp.marker']), '8', '65535', String(0xfffffff0), '0x01020304'],
   );
   assert.equal(truthy(rtpLine?.['rtp.marker']), '1');
@@ -167,7 +256,11 @@ test('tshark dissects our RTP headers and compound RTCP without complaint', need
   assert.equal(rtcpLine?.['rtcp.ssrc.fraction'], '25');
   assert.equal(rtcpLine?.['rtcp.ssrc.cum_nr'], '-3');
   assert.equal(rtcpLine?.['rtcp.ssrc.ext_high'], String(0x12345));
-  assert.equal(rtcpLine?.['rtcp.ssrc.identifier'], '0x0a0b0c0d,0x01020304,0x01020304', 'report block, SDES chunk, BYE source');
+  assert.equal(
+    rtcpLine?.['rtcp.ssrc.identifier'],
+    '0x0a0b0c0d,0x01020304,0x01020304',
+    'report block, SDES chunk, BYE source',
+  );
   assert.equal(rtcpLine?.['rtcp.ssrc.jitter'], '77');
   assert.equal(rtcpLine?.['rtcp.ssrc.lsr'], String(0xb7052000));
   assert.equal(rtcpLine?.['rtcp.ssrc.dlsr'], String(0x54000));

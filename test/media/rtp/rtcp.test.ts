@@ -38,7 +38,13 @@ function packets(buf: Uint8Array, length?: number): RtcpPacket[] {
   return r.packets;
 }
 
-const SENDER = { ntpMsw: 0xe5d1a2b3, ntpLsw: 0x80000000, rtpTimestamp: 0xfffffff0, packetCount: 1234, octetCount: 197440 };
+const SENDER = {
+  ntpMsw: 0xe5d1a2b3,
+  ntpLsw: 0x80000000,
+  rtpTimestamp: 0xfffffff0,
+  packetCount: 1234,
+  octetCount: 197440,
+};
 
 test('serializeSenderReport() round-trips through parseRtcp() with report blocks', () => {
   const out = new Uint8Array(256);
@@ -66,7 +72,13 @@ test('serializeReceiverReport() writes an empty RR and one with 31 blocks', () =
 
 test('report blocks carry cumulative lost as signed 24 bits and saturate beyond', () => {
   const out = new Uint8Array(64);
-  const cases: [number, number][] = [[-1, -1], [-0x800000, -0x800000], [0x7fffff, 0x7fffff], [0x1000000, 0x7fffff], [-0x900000, -0x800000]];
+  const cases: [number, number][] = [
+    [-1, -1],
+    [-0x800000, -0x800000],
+    [0x7fffff, 0x7fffff],
+    [0x1000000, 0x7fffff],
+    [-0x900000, -0x800000],
+  ];
   for (const [given, expected] of cases) {
     const n = serializeReceiverReport(out, 0, { ssrc: 1, reports: [block(1, given)] });
     const [rr] = packets(out, n);
@@ -113,7 +125,10 @@ test('buildCompoundRtcp() writes SR + SDES + BYE in the order RFC 3550 6.1 requi
   });
   const r = parseRtcp(out, 4, n);
   assert.equal(r.error, 0);
-  assert.deepEqual(r.packets?.map((p) => p.kind), ['sr', 'sdes', 'bye']);
+  assert.deepEqual(
+    r.packets?.map((p) => p.kind),
+    ['sr', 'sdes', 'bye'],
+  );
   assert.equal(findCname(r.packets ?? [], 0xabc), 'ms@127.0.0.1');
   assert.equal(findCname(r.packets ?? [], 0xabd), undefined);
   const bye = r.packets?.[2];
@@ -125,7 +140,10 @@ test('buildCompoundRtcp() starts with an RR when not sending and spills blocks p
   const reports = Array.from({ length: 70 }, (_, i) => block(i));
   const n = buildCompoundRtcp(out, 0, { ssrc: 5, reports, cname: new TextEncoder().encode('c') });
   const ps = packets(out, n);
-  assert.deepEqual(ps.map((p) => p.kind), ['rr', 'rr', 'rr', 'sdes']);
+  assert.deepEqual(
+    ps.map((p) => p.kind),
+    ['rr', 'rr', 'rr', 'sdes'],
+  );
   const got = ps.flatMap((p) => (p.kind === 'rr' ? p.reports : []));
   assert.equal(got.length, 70);
   assert.deepEqual(got, reports);
@@ -176,12 +194,32 @@ test('parseRtcp() rejects each malformed compound with its own code (RFC 3550 A.
     ['padding count larger than the body', [...rr, 0xa0, 203, 0, 1, 0, 0, 0, 5], RtcpParseError.BAD_PADDING],
     ['SR too short for its sender info', [0x80, 200, 0, 1, 0, 0, 0, 1], RtcpParseError.REPORT_OVERFLOW],
     ['RR with RC=1 and no block', [0x81, 201, 0, 1, 0, 0, 0, 1], RtcpParseError.REPORT_OVERFLOW],
-    ['RR whose block is eaten by padding', [0xa1, 201, 0, 7, ...Array<number>(27).fill(0), 24], RtcpParseError.REPORT_OVERFLOW],
-    ['SDES item longer than the packet', [...rr, 0x81, 202, 0, 2, 0, 0, 0, 1, 1, 9, 0x61, 0], RtcpParseError.SDES_MALFORMED],
-    ['SDES chunk without a terminating null', [...rr, 0x81, 202, 0, 2, 0, 0, 0, 1, 1, 2, 0x61, 0x62], RtcpParseError.SDES_MALFORMED],
-    ['SDES with SC=2 and one chunk', [...rr, 0x82, 202, 0, 2, 0, 0, 0, 1, 1, 1, 0x61, 0], RtcpParseError.SDES_MALFORMED],
+    [
+      'RR whose block is eaten by padding',
+      [0xa1, 201, 0, 7, ...Array<number>(27).fill(0), 24],
+      RtcpParseError.REPORT_OVERFLOW,
+    ],
+    [
+      'SDES item longer than the packet',
+      [...rr, 0x81, 202, 0, 2, 0, 0, 0, 1, 1, 9, 0x61, 0],
+      RtcpParseError.SDES_MALFORMED,
+    ],
+    [
+      'SDES chunk without a terminating null',
+      [...rr, 0x81, 202, 0, 2, 0, 0, 0, 1, 1, 2, 0x61, 0x62],
+      RtcpParseError.SDES_MALFORMED,
+    ],
+    [
+      'SDES with SC=2 and one chunk',
+      [...rr, 0x82, 202, 0, 2, 0, 0, 0, 1, 1, 1, 0x61, 0],
+      RtcpParseError.SDES_MALFORMED,
+    ],
     ['BYE with SC=2 and one source', [...rr, 0x82, 203, 0, 1, 0, 0, 0, 1], RtcpParseError.BYE_MALFORMED],
-    ['BYE reason longer than the packet', [...rr, 0x81, 203, 0, 2, 0, 0, 0, 1, 9, 0x61, 0x62, 0x63], RtcpParseError.BYE_MALFORMED],
+    [
+      'BYE reason longer than the packet',
+      [...rr, 0x81, 203, 0, 2, 0, 0, 0, 1, 9, 0x61, 0x62, 0x63],
+      RtcpParseError.BYE_MALFORMED,
+    ],
   ];
   const seen = new Set<number>();
   for (const [name, bytes, code] of cases) {
@@ -192,7 +230,11 @@ test('parseRtcp() rejects each malformed compound with its own code (RFC 3550 A.
   }
   assert.equal(parseRtcp(Uint8Array.from(rr), 4, 8).error, RtcpParseError.BAD_BOUNDS);
   seen.add(RtcpParseError.BAD_BOUNDS);
-  assert.deepEqual([...seen].sort((a, b) => a - b), Object.values(RtcpParseError), 'every code exercised');
+  assert.deepEqual(
+    [...seen].sort((a, b) => a - b),
+    Object.values(RtcpParseError),
+    'every code exercised',
+  );
   assert.equal(RTCP_PARSE_ERROR_NAMES.length, Object.values(RtcpParseError).length + 1);
 });
 

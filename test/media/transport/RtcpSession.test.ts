@@ -32,7 +32,7 @@ test('RtcpSession.buildReport() writes an RR with loss and CNAME when we sent no
   assert.equal(sdes.chunks[0]!.items[0]!.value, 'ep@test');
 });
 
-test('RtcpSession reports LSR/DLSR for the peer\'s SR and computes RTT from the peer\'s report', () => {
+test("RtcpSession reports LSR/DLSR for the peer's SR and computes RTT from the peer's report", () => {
   const sender = new RtpSender();
   const s = new RtcpSession(sender, 'ep@test');
   feed(s, 10, 0);
@@ -40,8 +40,10 @@ test('RtcpSession reports LSR/DLSR for the peer\'s SR and computes RTT from the 
   const ntp = msToNtp(Date.now());
   const peerSr = new Uint8Array(200);
   const n = buildCompoundRtcp(peerSr, 0, {
-    ssrc: PEER_SSRC, sender: { ntpMsw: ntp[0]!, ntpLsw: ntp[1]!, rtpTimestamp: 1, packetCount: 10, octetCount: 1600 },
-    reports: [], cname: 'peer',
+    ssrc: PEER_SSRC,
+    sender: { ntpMsw: ntp[0]!, ntpLsw: ntp[1]!, rtpTimestamp: 1, packetCount: 10, octetCount: 1600 },
+    reports: [],
+    cname: 'peer',
   });
   assert.notEqual(s.onRtcp(peerSr.subarray(0, n), 300), null);
   // Our report 500 ms later carries LSR = middle 32 bits of that NTP and DLSR = 0.5 s.
@@ -58,8 +60,19 @@ test('RtcpSession reports LSR/DLSR for the peer\'s SR and computes RTT from the 
   const ourNtpMiddle = ntpMiddle32(sr.ntpMsw, sr.ntpLsw);
   const rr = new Uint8Array(200);
   const m = buildCompoundRtcp(rr, 0, {
-    ssrc: PEER_SSRC, cname: 'peer',
-    reports: [{ ssrc: sender.ssrc, fractionLost: 0, cumulativeLost: 0, extendedHighestSeq: 0, jitter: 0, lsr: ourNtpMiddle, dlsr: Math.round(0.04 * 65536) }],
+    ssrc: PEER_SSRC,
+    cname: 'peer',
+    reports: [
+      {
+        ssrc: sender.ssrc,
+        fractionLost: 0,
+        cumulativeLost: 0,
+        extendedHighestSeq: 0,
+        jitter: 0,
+        lsr: ourNtpMiddle,
+        dlsr: Math.round(0.04 * 65536),
+      },
+    ],
   });
   // It arrives 100 ms after our SR was built: RTT = 100 - 40 = 60 ms.
   s.onRtcp(rr.subarray(0, m), 900);

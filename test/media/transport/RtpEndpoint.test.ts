@@ -17,7 +17,9 @@ async function openEndpoint(): Promise<RtpEndpoint> {
     nextPort += 2;
     try {
       return await RtpEndpoint.open('ep', '127.0.0.1', port, port + 1, 0, 'ep@test');
-    } catch { /* taken: next pair */ }
+    } catch {
+      /* taken: next pair */
+    }
   }
   throw new Error('no free port pair');
 }
@@ -35,9 +37,18 @@ function media(peerPort: number, direction: Direction, rtcpPort = peerPort + 1):
 /** A clock that never ticks by itself: the test calls tick() with the times it wants. */
 const manualClock = { add() {}, delete() {} } as unknown as MediaClock;
 
-const tone: FrameSource = { fill: (out) => { out.fill(1000); return out.length; } };
+const tone: FrameSource = {
+  fill: (out) => {
+    out.fill(1000);
+    return out.length;
+  },
+};
 
-interface Received { seq: number; ts: number; marker: boolean }
+interface Received {
+  seq: number;
+  ts: number;
+  marker: boolean;
+}
 
 async function receive(sock: dgram.Socket): Promise<Received> {
   const [msg] = (await once(sock, 'message')) as [Buffer];
@@ -48,7 +59,10 @@ test('RtpEndpoint.configure() back from hold re-bases the generated stream on th
   const peer = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => peer.bind(0, '127.0.0.1', resolve));
   const ep = await openEndpoint();
-  t.after(() => { ep.close(); peer.close(); });
+  t.after(() => {
+    ep.close();
+    peer.close();
+  });
   const peerPort = peer.address().port;
   ep.configure(media(peerPort, 'sendrecv'), 0);
   const audio = new EndpointAudio(ep, manualClock);
@@ -75,13 +89,17 @@ test('RtpEndpoint.sendRelayed() back from hold continues the sequence without a 
   const peer = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => peer.bind(0, '127.0.0.1', resolve));
   const ep = await openEndpoint();
-  t.after(() => { ep.close(); peer.close(); });
+  t.after(() => {
+    ep.close();
+    peer.close();
+  });
   const peerPort = peer.address().port;
   ep.configure(media(peerPort, 'sendrecv'), 0);
   const packet = (seq: number, ts: number): Uint8Array => {
     const b = new Uint8Array(172);
     b[0] = 0x80;
-    b[2] = seq >>> 8; b[3] = seq & 0xff;
+    b[2] = seq >>> 8;
+    b[3] = seq & 0xff;
     new DataView(b.buffer).setUint32(4, ts);
     return b;
   };
@@ -90,7 +108,11 @@ test('RtpEndpoint.sendRelayed() back from hold continues the sequence without a 
   const first = await receive(peer);
   ep.configure(media(peerPort, 'recvonly'), 20);
   // 50 packets of the bridge peer arrive while we are on hold (recvonly): none goes out.
-  for (let i = 1; i <= 50; i++) assert.equal(ep.sendRelayed(packet(100 + i, 16000 + 160 * i), 172, source, 100 + i, 16000 + 160 * i, 20 * i), false);
+  for (let i = 1; i <= 50; i++)
+    assert.equal(
+      ep.sendRelayed(packet(100 + i, 16000 + 160 * i), 172, source, 100 + i, 16000 + 160 * i, 20 * i),
+      false,
+    );
   ep.configure(media(peerPort, 'sendrecv'), 1010);
   assert.equal(ep.sendRelayed(packet(151, 16000 + 160 * 51), 172, source, 151, 16000 + 160 * 51, 1020), true);
   const resumed = await receive(peer);
@@ -99,13 +121,19 @@ test('RtpEndpoint.sendRelayed() back from hold continues the sequence without a 
   assert.equal(resumed.marker, true);
 });
 
-test('RtpEndpoint.configure() sends RTCP to the new port when a re-offer changes only a=rtcp (RFC 3605)', { timeout: 5000 }, async (t) => {
+test('RtpEndpoint.configure() sends RTCP to the new port when a re-offer changes only a=rtcp (RFC 3605)', {
+  timeout: 5000,
+}, async (t) => {
   const rtcpOld = dgram.createSocket('udp4');
   const rtcpNew = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => rtcpOld.bind(0, '127.0.0.1', resolve));
   await new Promise<void>((resolve) => rtcpNew.bind(0, '127.0.0.1', resolve));
   const ep = await openEndpoint();
-  t.after(() => { ep.close(); rtcpOld.close(); rtcpNew.close(); });
+  t.after(() => {
+    ep.close();
+    rtcpOld.close();
+    rtcpNew.close();
+  });
   const rtpPort = 40000;
   ep.configure(media(rtpPort, 'sendrecv', rtcpOld.address().port), 0);
   ep.tick(0); // schedules the first report
@@ -117,13 +145,19 @@ test('RtpEndpoint.configure() sends RTCP to the new port when a re-offer changes
   assert.equal(ep.remote?.rtcpPort, rtcpNew.address().port);
 });
 
-test('RtpEndpoint after a re-INVITE to a new address does not latch onto a late packet of the previous peer', { timeout: 5000 }, async (t) => {
+test('RtpEndpoint after a re-INVITE to a new address does not latch onto a late packet of the previous peer', {
+  timeout: 5000,
+}, async (t) => {
   const x = dgram.createSocket('udp4');
   const y = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => x.bind(0, '127.0.0.1', resolve));
   await new Promise<void>((resolve) => y.bind(0, '127.0.0.1', resolve));
   const ep = await openEndpoint();
-  t.after(() => { ep.close(); x.close(); y.close(); });
+  t.after(() => {
+    ep.close();
+    x.close();
+    y.close();
+  });
   const rtp = (seq: number): Buffer => {
     const b = Buffer.alloc(172);
     b[0] = 0x80;
@@ -131,10 +165,14 @@ test('RtpEndpoint after a re-INVITE to a new address does not latch onto a late 
     b.writeUInt32BE(0xabc, 8);
     return b;
   };
-  const arrived = (n: number): Promise<void> => new Promise((resolve) => {
-    const poll = (): void => { if (ep.packetsReceived + ep.drops.reduce((s, v) => s + v, 0) >= n) resolve(); else setImmediate(poll); };
-    poll();
-  });
+  const arrived = (n: number): Promise<void> =>
+    new Promise((resolve) => {
+      const poll = (): void => {
+        if (ep.packetsReceived + ep.drops.reduce((s, v) => s + v, 0) >= n) resolve();
+        else setImmediate(poll);
+      };
+      poll();
+    });
   ep.configure(media(x.address().port, 'sendrecv'), 0);
   x.send(rtp(1), ep.rtpPort, '127.0.0.1');
   await arrived(1);
@@ -145,7 +183,7 @@ test('RtpEndpoint after a re-INVITE to a new address does not latch onto a late 
   y.send(rtp(100), ep.rtpPort, '127.0.0.1');
   await arrived(3);
   assert.equal(ep.remote?.rtpPort, y.address().port, 'we send to the new peer');
-  assert.equal(ep.packetsReceived, 2, 'the new peer\'s media is accepted, the old peer\'s late packet is not');
+  assert.equal(ep.packetsReceived, 2, "the new peer's media is accepted, the old peer's late packet is not");
 });
 
 // ---- latching (learning probation, like Asterisk's strictrtp=seqno) ----------------------------
@@ -191,19 +229,36 @@ function drop(ep: RtpEndpoint, reason: string): number {
 /** Records the sequence numbers the endpoint delivers to its sink. */
 function sinkOf(ep: RtpEndpoint): number[] {
   const seqs: number[] = [];
-  ep.sink = { onPacket: (_b, _o, _l, _e, seq) => { seqs.push(seq); } };
+  ep.sink = {
+    onPacket: (_b, _o, _l, _e, seq) => {
+      seqs.push(seq);
+    },
+  };
   return seqs;
 }
 
-test('RtpEndpoint: a foreign source sending a few packets first does not take the leg; the peer behind NAT latches after 4 in-sequence packets, none lost', { timeout: 5000 }, async (t) => {
+test('RtpEndpoint: a foreign source sending a few packets first does not take the leg; the peer behind NAT latches after 4 in-sequence packets, none lost', {
+  timeout: 5000,
+}, async (t) => {
   const sdpPeer = await udpPeer(); // the address in the SDP: nobody sends from it (NAT)
   const nat = await udpPeer();
   const foreign = await udpPeer();
   const ep = await openEndpoint();
-  t.after(() => { ep.close(); sdpPeer.close(); nat.close(); foreign.close(); });
+  t.after(() => {
+    ep.close();
+    sdpPeer.close();
+    nat.close();
+    foreign.close();
+  });
   const delivered = sinkOf(ep);
   const latched: number[] = [];
-  ep.listener = { onMediaTimeout() {}, onBye() {}, onRemoteLatched: (_ep, _ip, port) => { latched.push(port); } };
+  ep.listener = {
+    onMediaTimeout() {},
+    onBye() {},
+    onRemoteLatched: (_ep, _ip, port) => {
+      latched.push(port);
+    },
+  };
   ep.configure(media(sdpPeer.address().port, 'sendrecv'), 0);
 
   // Random sequence numbers, as a scanner or a stray stream would send.
@@ -227,10 +282,15 @@ test('RtpEndpoint: a source that breaks its sequence before 4 packets never latc
   const sdpPeer = await udpPeer();
   const foreign = await udpPeer();
   const ep = await openEndpoint();
-  t.after(() => { ep.close(); sdpPeer.close(); foreign.close(); });
+  t.after(() => {
+    ep.close();
+    sdpPeer.close();
+    foreign.close();
+  });
   ep.configure(media(sdpPeer.address().port, 'sendrecv'), 0);
   // Runs of three, over and over: never four consecutive.
-  for (let run = 0; run < 5; run++) for (let i = 0; i < 3; i++) await sendTo(foreign, rtpPacket(run * 100 + i, 0xee), ep.rtpPort);
+  for (let run = 0; run < 5; run++)
+    for (let i = 0; i < 3; i++) await sendTo(foreign, rtpPacket(run * 100 + i, 0xee), ep.rtpPort);
   // The SDP's own address is trusted at its first packet, and ends the foreign candidate.
   await sendTo(sdpPeer, rtpPacket(7, 0x22), ep.rtpPort);
   await until(() => ep.packetsReceived === 1);
@@ -244,7 +304,13 @@ test('RtpEndpoint re-learns only after a new SDP moves the remote address', { ti
   const sdp2 = await udpPeer();
   const nat2 = await udpPeer();
   const ep = await openEndpoint();
-  t.after(() => { ep.close(); sdp1.close(); nat1.close(); sdp2.close(); nat2.close(); });
+  t.after(() => {
+    ep.close();
+    sdp1.close();
+    nat1.close();
+    sdp2.close();
+    nat2.close();
+  });
   ep.configure(media(sdp1.address().port, 'sendrecv'), 0);
   for (let seq = 1; seq <= 4; seq++) await sendTo(nat1, rtpPacket(seq, 1), ep.rtpPort);
   await until(() => ep.packetsReceived === 4);
@@ -261,11 +327,17 @@ test('RtpEndpoint re-learns only after a new SDP moves the remote address', { ti
   assert.equal(ep.remote?.rtpPort, nat2.address().port);
 });
 
-test('RtpEndpoint with latchPackets 1 latches on the first packet (the previous behaviour, for RTP_LATCH_PACKETS=1)', { timeout: 5000 }, async (t) => {
+test('RtpEndpoint with latchPackets 1 latches on the first packet (the previous behaviour, for RTP_LATCH_PACKETS=1)', {
+  timeout: 5000,
+}, async (t) => {
   const sdpPeer = await udpPeer();
   const nat = await udpPeer();
   const ep = await openEndpoint();
-  t.after(() => { ep.close(); sdpPeer.close(); nat.close(); });
+  t.after(() => {
+    ep.close();
+    sdpPeer.close();
+    nat.close();
+  });
   ep.latchPackets = 1;
   ep.configure(media(sdpPeer.address().port, 'sendrecv'), 0);
   await sendTo(nat, rtpPacket(9, 1), ep.rtpPort);
@@ -273,11 +345,17 @@ test('RtpEndpoint with latchPackets 1 latches on the first packet (the previous 
   assert.equal(ep.remote?.rtpPort, nat.address().port);
 });
 
-test('RtpEndpoint takes RTCP from elsewhere than the SDP only from the host RTP latched onto', { timeout: 5000 }, async (t) => {
+test('RtpEndpoint takes RTCP from elsewhere than the SDP only from the host RTP latched onto', {
+  timeout: 5000,
+}, async (t) => {
   const sdpPeer = await udpPeer();
   const foreign = await udpPeer();
   const ep = await openEndpoint();
-  t.after(() => { ep.close(); sdpPeer.close(); foreign.close(); });
+  t.after(() => {
+    ep.close();
+    sdpPeer.close();
+    foreign.close();
+  });
   ep.configure(media(sdpPeer.address().port, 'sendrecv'), 0);
   // A receiver report (RFC 3550 6.4.2) with no report blocks.
   const rr = Buffer.from([0x80, 201, 0, 1, 0, 0, 0x0a, 0xbc]);

@@ -17,7 +17,10 @@ import { needs } from '../../helpers/peers.ts';
 class CountingEngine implements TtsEngine {
   calls = 0;
   closed = false;
-  constructor(readonly name: string, readonly rate = 16000) {}
+  constructor(
+    readonly name: string,
+    readonly rate = 16000,
+  ) {}
   async synthesize(text: string, _opts?: TtsOptions): Promise<DecodedAudio> {
     this.calls++;
     return { pcm: new Int16Array(text.length * 100).fill(500), sampleRate: this.rate };
@@ -79,13 +82,33 @@ test('TtsService enforces text limits', async () => {
 });
 
 test('HttpTtsEngine POSTs {text, voice, lang} as JSON and decodes the WAV answer', needs('sox'), async (t) => {
-  const wav = execFileSync('sox', ['-n', '-r', '16000', '-b', '16', '-c', '1', '-t', 'wav', '-', 'synth', '0.5', 'sine', '300']);
+  const wav = execFileSync('sox', [
+    '-n',
+    '-r',
+    '16000',
+    '-b',
+    '16',
+    '-c',
+    '1',
+    '-t',
+    'wav',
+    '-',
+    'synth',
+    '0.5',
+    'sine',
+    '300',
+  ]);
   let received: unknown;
   const srv = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
-      received = { method: req.method, type: req.headers['content-type'], auth: req.headers.authorization, body: JSON.parse(body) };
+      received = {
+        method: req.method,
+        type: req.headers['content-type'],
+        auth: req.headers.authorization,
+        body: JSON.parse(body),
+      };
       if (req.url === '/fail') {
         res.writeHead(500);
         res.end();
@@ -105,7 +128,9 @@ test('HttpTtsEngine POSTs {text, voice, lang} as JSON and decodes the WAV answer
   assert.ok(Math.abs(pcm.length - 8000) < 2);
   assert.ok(rms(pcm) > 1000);
   assert.deepEqual(received, {
-    method: 'POST', type: 'application/json', auth: 'Bearer k',
+    method: 'POST',
+    type: 'application/json',
+    auth: 'Bearer k',
     body: { text: 'Hello "there"; rm -rf /', voice: 'v1', lang: 'en-US' },
   });
   await assert.rejects(new HttpTtsEngine({ url: `${base}/fail`, policy }).synthesize('x'), /HTTP 500/);
@@ -130,10 +155,18 @@ test('One TTS text limit: tts: items, TtsService and the REST schema all allow e
   const longest = 'a'.repeat(MAX_TTS_TEXT);
   assert.equal(parseMediaItem(`tts:${longest}`).kind, 'tts');
   await tts.synthesize(longest); // an item the parser accepts is not refused by the service
-  await assert.rejects(tts.synthesize(`${longest}a`), (e: unknown) => e instanceof ValidationError && e.code === 'TTS_TEXT_TOO_LONG');
-  assert.throws(() => parseMediaItem(`tts:${longest}a`), (e: unknown) => e instanceof ValidationError && e.code === 'TTS_TEXT_TOO_LONG');
+  await assert.rejects(
+    tts.synthesize(`${longest}a`),
+    (e: unknown) => e instanceof ValidationError && e.code === 'TTS_TEXT_TOO_LONG',
+  );
+  assert.throws(
+    () => parseMediaItem(`tts:${longest}a`),
+    (e: unknown) => e instanceof ValidationError && e.code === 'TTS_TEXT_TOO_LONG',
+  );
   // A higher per-service setting cannot lift the one limit.
   assert.equal(new TtsService({ maxTextLength: 10 * MAX_TTS_TEXT }).maxTextLength, MAX_TTS_TEXT);
-  const schema = JSON.parse(readFileSync(new URL('../../../schemas/api/CreatePlaybackRequest.json', import.meta.url), 'utf8')) as { properties: { media: { items: { maxLength: number } } } };
+  const schema = JSON.parse(
+    readFileSync(new URL('../../../schemas/api/CreatePlaybackRequest.json', import.meta.url), 'utf8'),
+  ) as { properties: { media: { items: { maxLength: number } } } };
   assert.equal(schema.properties.media.items.maxLength, 'tts:'.length + MAX_TTS_TEXT);
 });

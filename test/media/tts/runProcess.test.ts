@@ -11,7 +11,10 @@ test('runProcess() passes stdin through untouched and returns stdout', async () 
 
 test('runProcess() kills a program that runs past its timeout', async () => {
   const started = performance.now();
-  await assert.rejects(runProcess('sleep', ['10'], { timeoutMs: 150 }), (e: unknown) => e instanceof ValidationError && /within 150 ms/.test(e.message));
+  await assert.rejects(
+    runProcess('sleep', ['10'], { timeoutMs: 150 }),
+    (e: unknown) => e instanceof ValidationError && /within 150 ms/.test(e.message),
+  );
   assert.ok(performance.now() - started < 5000);
 });
 
@@ -35,11 +38,20 @@ test('runProcess() aborted right after a failed spawn kills nothing (not its own
       const r = await p.then(() => 'resolved', (e) => e.code ?? e.message);
       console.log(when + ':' + r);
     }`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
   let out = '';
-  child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-  const [code, signal] = await new Promise<[number | null, string | null]>((r) => child.on('close', (c, s) => r([c, s])));
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  const [code, signal] = await new Promise<[number | null, string | null]>((r) =>
+    child.on('close', (c, s) => r([c, s])),
+  );
   assert.equal(signal, null, `the child was killed by ${signal}: ${out}`);
   assert.equal(code, 0);
   assert.match(out, /abort:aborted/);

@@ -1,6 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type {
-  AddParticipantRequest, ConferenceInfo, ConferenceService, CreateConferenceRequest, ParticipantChanges, ParticipantInfo,
+  AddParticipantRequest,
+  ConferenceInfo,
+  ConferenceService,
+  CreateConferenceRequest,
+  ParticipantChanges,
+  ParticipantInfo,
 } from '../../../control/services/ConferenceService.ts';
 import { ref } from '../schemas.ts';
 import { errorResponses, NO_CONTENT, type IdParams } from './common.ts';
@@ -66,19 +71,46 @@ function changes(b: ParticipantUpdateBody): ParticipantChanges {
 export function participantBody(p: ParticipantInfo): Record<string, unknown> {
   const jb = p.jitterBuffer;
   return {
-    endpoint_id: p.endpointId, state: p.state, muted: p.muted, deaf: p.deaf, moderator: p.moderator, hold: p.hold,
-    talking: p.talking, gain_db: p.gainDb, output_gain_db: p.outputGainDb, codec: p.codec, joined_at: p.joinedAt,
-    jitter_buffer: jb === null ? null : { delay_ms: jb.delayMs, late: jb.late, lost: jb.lost, concealed: jb.concealed, duplicates: jb.duplicates, discarded: jb.discarded },
+    endpoint_id: p.endpointId,
+    state: p.state,
+    muted: p.muted,
+    deaf: p.deaf,
+    moderator: p.moderator,
+    hold: p.hold,
+    talking: p.talking,
+    gain_db: p.gainDb,
+    output_gain_db: p.outputGainDb,
+    codec: p.codec,
+    joined_at: p.joinedAt,
+    jitter_buffer:
+      jb === null
+        ? null
+        : {
+            delay_ms: jb.delayMs,
+            late: jb.late,
+            lost: jb.lost,
+            concealed: jb.concealed,
+            duplicates: jb.duplicates,
+            discarded: jb.discarded,
+          },
   };
 }
 
 /** The Conference reply shape (snake_case). */
 export function conferenceBody(c: ConferenceInfo): Record<string, unknown> {
   return {
-    id: c.conferenceId, worker: c.worker, sample_rate: c.sampleRate, max_participants: c.maxParticipants,
-    loudest_talkers: c.loudestTalkers, entry_tone: c.entryTone, exit_tone: c.exitTone,
-    wait_for_moderator: c.waitForModerator, end_on_moderator_leave: c.endOnModeratorLeave, created_at: c.createdAt,
-    participants: c.participants.map(participantBody), playbacks: c.playbacks,
+    id: c.conferenceId,
+    worker: c.worker,
+    sample_rate: c.sampleRate,
+    max_participants: c.maxParticipants,
+    loudest_talkers: c.loudestTalkers,
+    entry_tone: c.entryTone,
+    exit_tone: c.exitTone,
+    wait_for_moderator: c.waitForModerator,
+    end_on_moderator_leave: c.endOnModeratorLeave,
+    created_at: c.createdAt,
+    participants: c.participants.map(participantBody),
+    playbacks: c.playbacks,
   };
 }
 
@@ -89,81 +121,112 @@ export function conferenceBody(c: ConferenceInfo): Record<string, unknown> {
  */
 export function conferenceRoutes(conferences: ConferenceService): (app: FastifyInstance) => Promise<void> {
   return async (app) => {
-    app.post<{ Body: ConferenceCreateBody }>('/conferences', {
-      schema: {
-        tags: ['conferences'],
-        summary: 'Create a conference (placed on the media worker of affinity = its id)',
-        body: ref('ConferenceCreateRequest'),
-        response: { 201: ref('Conference'), ...errorResponses(400, 401, 409, 500) },
+    app.post<{ Body: ConferenceCreateBody }>(
+      '/conferences',
+      {
+        schema: {
+          tags: ['conferences'],
+          summary: 'Create a conference (placed on the media worker of affinity = its id)',
+          body: ref('ConferenceCreateRequest'),
+          response: { 201: ref('Conference'), ...errorResponses(400, 401, 409, 500) },
+        },
       },
-    }, async (request, reply) => {
-      const info = await conferences.create(createRequest(request.body ?? {}));
-      return reply.code(201).send(conferenceBody(info));
-    });
+      async (request, reply) => {
+        const info = await conferences.create(createRequest(request.body ?? {}));
+        return reply.code(201).send(conferenceBody(info));
+      },
+    );
 
-    app.get('/conferences', {
-      schema: {
-        tags: ['conferences'],
-        summary: 'List conferences with their participants',
-        response: { 200: ref('ConferenceList'), ...errorResponses(401, 500) },
+    app.get(
+      '/conferences',
+      {
+        schema: {
+          tags: ['conferences'],
+          summary: 'List conferences with their participants',
+          response: { 200: ref('ConferenceList'), ...errorResponses(401, 500) },
+        },
       },
-    }, async () => (await conferences.list()).map(conferenceBody));
+      async () => (await conferences.list()).map(conferenceBody),
+    );
 
-    app.get<{ Params: IdParams }>('/conferences/:id', {
-      schema: {
-        tags: ['conferences'],
-        summary: 'One conference: options, participants with their state',
-        params: ref('IdParams'),
-        response: { 200: ref('Conference'), ...errorResponses(400, 401, 404, 500) },
+    app.get<{ Params: IdParams }>(
+      '/conferences/:id',
+      {
+        schema: {
+          tags: ['conferences'],
+          summary: 'One conference: options, participants with their state',
+          params: ref('IdParams'),
+          response: { 200: ref('Conference'), ...errorResponses(400, 401, 404, 500) },
+        },
       },
-    }, async (request) => conferenceBody(await conferences.get(request.params.id)));
+      async (request) => conferenceBody(await conferences.get(request.params.id)),
+    );
 
-    app.delete<{ Params: IdParams }>('/conferences/:id', {
-      schema: {
-        tags: ['conferences'],
-        summary: 'End a conference; participants leave (reason ended), their endpoints stay open',
-        params: ref('IdParams'),
-        response: { 204: NO_CONTENT, ...errorResponses(400, 401, 404, 500) },
+    app.delete<{ Params: IdParams }>(
+      '/conferences/:id',
+      {
+        schema: {
+          tags: ['conferences'],
+          summary: 'End a conference; participants leave (reason ended), their endpoints stay open',
+          params: ref('IdParams'),
+          response: { 204: NO_CONTENT, ...errorResponses(400, 401, 404, 500) },
+        },
       },
-    }, async (request, reply) => {
-      await conferences.delete(request.params.id);
-      return reply.code(204).send();
-    });
+      async (request, reply) => {
+        await conferences.delete(request.params.id);
+        return reply.code(204).send();
+      },
+    );
 
-    app.post<{ Params: IdParams; Body: ParticipantBody }>('/conferences/:id/participants', {
-      schema: {
-        tags: ['conferences'],
-        summary: 'Add an endpoint to a conference (409 when full, bridged, or on another worker)',
-        params: ref('IdParams'),
-        body: ref('ConferenceParticipantRequest'),
-        response: { 201: ref('ConferenceParticipant'), ...errorResponses(400, 401, 404, 409, 500) },
+    app.post<{ Params: IdParams; Body: ParticipantBody }>(
+      '/conferences/:id/participants',
+      {
+        schema: {
+          tags: ['conferences'],
+          summary: 'Add an endpoint to a conference (409 when full, bridged, or on another worker)',
+          params: ref('IdParams'),
+          body: ref('ConferenceParticipantRequest'),
+          response: { 201: ref('ConferenceParticipant'), ...errorResponses(400, 401, 404, 409, 500) },
+        },
       },
-    }, async (request, reply) => {
-      const req: AddParticipantRequest = { endpointId: request.body.endpoint_id, ...changes(request.body) };
-      const p = await conferences.addParticipant(request.params.id, req);
-      return reply.code(201).send(participantBody(p));
-    });
+      async (request, reply) => {
+        const req: AddParticipantRequest = { endpointId: request.body.endpoint_id, ...changes(request.body) };
+        const p = await conferences.addParticipant(request.params.id, req);
+        return reply.code(201).send(participantBody(p));
+      },
+    );
 
-    app.patch<{ Params: ParticipantParams; Body: ParticipantUpdateBody }>('/conferences/:id/participants/:endpoint_id', {
-      schema: {
-        tags: ['conferences'],
-        summary: 'Mute, deafen, hold, gains, moderator flag of a participant',
-        params: ref('ConferenceParticipantParams'),
-        body: ref('ConferenceParticipantUpdate'),
-        response: { 200: ref('ConferenceParticipant'), ...errorResponses(400, 401, 404, 500) },
+    app.patch<{ Params: ParticipantParams; Body: ParticipantUpdateBody }>(
+      '/conferences/:id/participants/:endpoint_id',
+      {
+        schema: {
+          tags: ['conferences'],
+          summary: 'Mute, deafen, hold, gains, moderator flag of a participant',
+          params: ref('ConferenceParticipantParams'),
+          body: ref('ConferenceParticipantUpdate'),
+          response: { 200: ref('ConferenceParticipant'), ...errorResponses(400, 401, 404, 500) },
+        },
       },
-    }, async (request) => participantBody(await conferences.updateParticipant(request.params.id, request.params.endpoint_id, changes(request.body))));
+      async (request) =>
+        participantBody(
+          await conferences.updateParticipant(request.params.id, request.params.endpoint_id, changes(request.body)),
+        ),
+    );
 
-    app.delete<{ Params: ParticipantParams }>('/conferences/:id/participants/:endpoint_id', {
-      schema: {
-        tags: ['conferences'],
-        summary: 'Kick a participant; its endpoint stays open',
-        params: ref('ConferenceParticipantParams'),
-        response: { 204: NO_CONTENT, ...errorResponses(400, 401, 404, 500) },
+    app.delete<{ Params: ParticipantParams }>(
+      '/conferences/:id/participants/:endpoint_id',
+      {
+        schema: {
+          tags: ['conferences'],
+          summary: 'Kick a participant; its endpoint stays open',
+          params: ref('ConferenceParticipantParams'),
+          response: { 204: NO_CONTENT, ...errorResponses(400, 401, 404, 500) },
+        },
       },
-    }, async (request, reply) => {
-      await conferences.removeParticipant(request.params.id, request.params.endpoint_id, 'kicked');
-      return reply.code(204).send();
-    });
+      async (request, reply) => {
+        await conferences.removeParticipant(request.params.id, request.params.endpoint_id, 'kicked');
+        return reply.code(204).send();
+      },
+    );
   };
 }

@@ -10,58 +10,78 @@ export interface EndpointRoutesOptions {
 
 /** /endpoints: one RTP leg per call leg (DESIGN.md, "Control API contract"). */
 export async function endpointRoutes(app: FastifyInstance, { control }: EndpointRoutesOptions): Promise<void> {
-  app.post<{ Body: CreateEndpointRequest }>('/endpoints', {
-    schema: {
-      tags: ['endpoints'],
-      summary: 'Allocate an endpoint; with remote_sdp the reply carries our SDP answer, else our offer',
-      body: ref('CreateEndpointRequest'),
-      response: { 201: ref('Endpoint'), ...errorResponses(400, 401, 500, 503) },
+  app.post<{ Body: CreateEndpointRequest }>(
+    '/endpoints',
+    {
+      schema: {
+        tags: ['endpoints'],
+        summary: 'Allocate an endpoint; with remote_sdp the reply carries our SDP answer, else our offer',
+        body: ref('CreateEndpointRequest'),
+        response: { 201: ref('Endpoint'), ...errorResponses(400, 401, 500, 503) },
+      },
+      // every field is optional, so a POST without a body means "all defaults"
+      preValidation: async (request) => {
+        if (request.body === undefined || request.body === null) request.body = {};
+      },
     },
-    // every field is optional, so a POST without a body means "all defaults"
-    preValidation: async (request) => {
-      if (request.body === undefined || request.body === null) request.body = {};
+    async (request, reply) => {
+      const endpoint = await control.createEndpoint(request.body);
+      return reply.code(201).send(endpoint);
     },
-  }, async (request, reply) => {
-    const endpoint = await control.createEndpoint(request.body);
-    return reply.code(201).send(endpoint);
-  });
+  );
 
-  app.get('/endpoints', {
-    schema: {
-      tags: ['endpoints'],
-      summary: 'List endpoints',
-      response: { 200: ref('EndpointList'), ...errorResponses(401, 500) },
+  app.get(
+    '/endpoints',
+    {
+      schema: {
+        tags: ['endpoints'],
+        summary: 'List endpoints',
+        response: { 200: ref('EndpointList'), ...errorResponses(401, 500) },
+      },
     },
-  }, async () => control.listEndpoints());
+    async () => control.listEndpoints(),
+  );
 
-  app.get<{ Params: IdParams }>('/endpoints/:id', {
-    schema: {
-      tags: ['endpoints'],
-      summary: 'One endpoint: state, codec, remote address, statistics',
-      params: ref('IdParams'),
-      response: { 200: ref('Endpoint'), ...errorResponses(400, 401, 404, 500) },
+  app.get<{ Params: IdParams }>(
+    '/endpoints/:id',
+    {
+      schema: {
+        tags: ['endpoints'],
+        summary: 'One endpoint: state, codec, remote address, statistics',
+        params: ref('IdParams'),
+        response: { 200: ref('Endpoint'), ...errorResponses(400, 401, 404, 500) },
+      },
     },
-  }, async (request) => control.getEndpoint(request.params.id));
+    async (request) => control.getEndpoint(request.params.id),
+  );
 
-  app.patch<{ Params: IdParams; Body: UpdateEndpointRequest }>('/endpoints/:id', {
-    schema: {
-      tags: ['endpoints'],
-      summary: 'Answer to our offer, re-INVITE SDP, or hold/resume by direction',
-      params: ref('IdParams'),
-      body: ref('UpdateEndpointRequest'),
-      response: { 200: ref('Endpoint'), ...errorResponses(400, 401, 404, 409, 500) },
+  app.patch<{ Params: IdParams; Body: UpdateEndpointRequest }>(
+    '/endpoints/:id',
+    {
+      schema: {
+        tags: ['endpoints'],
+        summary: 'Answer to our offer, re-INVITE SDP, or hold/resume by direction',
+        params: ref('IdParams'),
+        body: ref('UpdateEndpointRequest'),
+        response: { 200: ref('Endpoint'), ...errorResponses(400, 401, 404, 409, 500) },
+      },
     },
-  }, async (request) => control.updateEndpoint(request.params.id, request.body));
+    async (request) => control.updateEndpoint(request.params.id, request.body),
+  );
 
-  app.delete<{ Params: IdParams }>('/endpoints/:id', {
-    schema: {
-      tags: ['endpoints'],
-      summary: 'Close an endpoint and whatever uses it (bridge, playback, recording, flow)',
-      params: ref('IdParams'),
-      response: { 204: NO_CONTENT, ...errorResponses(400, 401, 404, 500) },
+  app.delete<{ Params: IdParams }>(
+    '/endpoints/:id',
+    {
+      schema: {
+        tags: ['endpoints'],
+        summary: 'Close an endpoint and whatever uses it (bridge, playback, recording, flow)',
+        params: ref('IdParams'),
+        response: { 204: NO_CONTENT, ...errorResponses(400, 401, 404, 500) },
+      },
     },
-  }, async (request, reply) => {
-    await control.deleteEndpoint(request.params.id);
-    return reply.code(204).send();
-  });
+    async (request, reply) => {
+      await control.deleteEndpoint(request.params.id);
+      return reply.code(204).send();
+    },
+  );
 }

@@ -52,7 +52,10 @@ const CLOSE_TRY_AGAIN_LATER = 1013;
 
 function parsePrefixes(types: string | undefined): string[] | null {
   if (types === undefined) return null;
-  const list = types.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  const list = types
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
   return list.length === 0 ? null : list;
 }
 
@@ -145,12 +148,16 @@ export async function eventRoutes(app: FastifyInstance, opts: EventRoutesOptions
         'Upgrade to WebSocket. With `since`, events with seq > since still buffered are replayed first, preceded by ' +
         '`{"type":"events.gap","oldest_seq":N}` when some were already dropped from the buffer (or the server restarted). ' +
         '`types` keeps events whose type starts with one of the comma-separated prefixes. Slow readers are closed with 1013. ' +
-        '`token` may replace the Authorization header.',
+        '`token` may replace the Authorization header. Each frame is a `ServerEvent` (components/schemas: one `event.TYPE` ' +
+        'schema per event type, the envelope `EventEnvelope` {seq, type, time}; also schemas/events/ and its asyncapi.yaml).',
       querystring: ref('EventsQuery'),
       response: { ...errorResponses(400, 401, 426) },
     },
     handler: async (_request, reply) =>
-      reply.code(426).header('upgrade', 'websocket').send(errorBody('UPGRADE_REQUIRED', 'GET /events is a WebSocket; send Upgrade: websocket')),
+      reply
+        .code(426)
+        .header('upgrade', 'websocket')
+        .send(errorBody('UPGRADE_REQUIRED', 'GET /events is a WebSocket; send Upgrade: websocket')),
     wsHandler: (socket, request) => {
       const prefixes = parsePrefixes(request.query.types);
       let lastSeq = bus.lastSeq;
@@ -160,7 +167,12 @@ export async function eventRoutes(app: FastifyInstance, opts: EventRoutesOptions
         const oldest = bus.oldestSeq;
         // since > lastSeq: the seqs the client knows come from before a restart
         if (since > bus.lastSeq || (oldest > 0 && since < oldest - 1)) {
-          const gap: EventsGapNotice = { type: 'events.gap', requested_since: since, oldest_seq: oldest, last_seq: bus.lastSeq };
+          const gap: EventsGapNotice = {
+            type: 'events.gap',
+            requested_since: since,
+            oldest_seq: oldest,
+            last_seq: bus.lastSeq,
+          };
           socket.send(JSON.stringify(gap));
         }
         // replay and registration happen in this same tick, so no live event falls between them

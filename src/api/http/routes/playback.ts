@@ -1,6 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../../../common/errors.ts';
-import type { PlaybackRecord, PlaybackService, StartPlaybackRequest } from '../../../control/services/PlaybackService.ts';
+import type {
+  PlaybackRecord,
+  PlaybackService,
+  StartPlaybackRequest,
+} from '../../../control/services/PlaybackService.ts';
 import { ref } from '../schemas.ts';
 import { errorResponses, type IdParams } from './common.ts';
 
@@ -55,60 +59,85 @@ function startRequest(b: CreatePlaybackBody): StartPlaybackRequest {
 /** /playback: prompts, TTS, tones to an endpoint (DESIGN.md, "Control API contract"). */
 export function playbackRoutes(playback: PlaybackService): (app: FastifyInstance) => Promise<void> {
   return async (app) => {
-    app.post<{ Body: CreatePlaybackBody }>('/playback', {
-      schema: {
-        tags: ['playback'],
-        summary: 'Play a playlist (prompts, files, URLs, TTS, tones, silence, digits) to an endpoint; replaces its current playback',
-        body: ref('CreatePlaybackRequest'),
-        response: { 201: ref('Playback'), ...errorResponses(400, 401, 404, 409, 500) },
+    app.post<{ Body: CreatePlaybackBody }>(
+      '/playback',
+      {
+        schema: {
+          tags: ['playback'],
+          summary:
+            'Play a playlist (prompts, files, URLs, TTS, tones, silence, digits) to an endpoint; replaces its current playback',
+          body: ref('CreatePlaybackRequest'),
+          response: { 201: ref('Playback'), ...errorResponses(400, 401, 404, 409, 500) },
+        },
       },
-    }, async (request, reply) => {
-      const record = await playback.start(startRequest(request.body));
-      return reply.code(201).send(playbackBody(record));
-    });
+      async (request, reply) => {
+        const record = await playback.start(startRequest(request.body));
+        return reply.code(201).send(playbackBody(record));
+      },
+    );
 
-    app.get('/playback', {
-      schema: {
-        tags: ['playback'],
-        summary: 'List playbacks (running, and the most recent finished ones)',
-        response: { 200: ref('PlaybackList'), ...errorResponses(401, 500) },
+    app.get(
+      '/playback',
+      {
+        schema: {
+          tags: ['playback'],
+          summary: 'List playbacks (running, and the most recent finished ones)',
+          response: { 200: ref('PlaybackList'), ...errorResponses(401, 500) },
+        },
       },
-    }, async () => playback.list().map(playbackBody));
+      async () => playback.list().map(playbackBody),
+    );
 
-    app.get<{ Params: IdParams }>('/playback/:id', {
-      schema: {
-        tags: ['playback'],
-        summary: 'One playback: state, and why it finished',
-        params: ref('IdParams'),
-        response: { 200: ref('Playback'), ...errorResponses(400, 401, 404, 500) },
+    app.get<{ Params: IdParams }>(
+      '/playback/:id',
+      {
+        schema: {
+          tags: ['playback'],
+          summary: 'One playback: state, and why it finished',
+          params: ref('IdParams'),
+          response: { 200: ref('Playback'), ...errorResponses(400, 401, 404, 500) },
+        },
       },
-    }, async (request) => playbackBody(playback.get(request.params.id)));
+      async (request) => playbackBody(playback.get(request.params.id)),
+    );
 
-    app.delete<{ Params: IdParams }>('/playback/:id', {
-      schema: {
-        tags: ['playback'],
-        summary: 'Stop a playback (reason stopped); the endpoint goes back to its bridge or silence',
-        params: ref('IdParams'),
-        response: { 200: ref('Playback'), ...errorResponses(400, 401, 404, 500) },
+    app.delete<{ Params: IdParams }>(
+      '/playback/:id',
+      {
+        schema: {
+          tags: ['playback'],
+          summary: 'Stop a playback (reason stopped); the endpoint goes back to its bridge or silence',
+          params: ref('IdParams'),
+          response: { 200: ref('Playback'), ...errorResponses(400, 401, 404, 500) },
+        },
       },
-    }, async (request) => playbackBody(await playback.stop(request.params.id)));
+      async (request) => playbackBody(await playback.stop(request.params.id)),
+    );
 
-    app.post<{ Params: IdParams }>('/playback/:id/pause', {
-      schema: {
-        tags: ['playback'],
-        summary: 'Pause a playback (silence is sent meanwhile)',
-        params: ref('IdParams'),
-        response: { 200: ref('Playback'), ...errorResponses(400, 401, 404, 409, 500) },
+    app.post<{ Params: IdParams }>(
+      '/playback/:id/pause',
+      {
+        schema: {
+          tags: ['playback'],
+          summary: 'Pause a playback (silence is sent meanwhile)',
+          params: ref('IdParams'),
+          response: { 200: ref('Playback'), ...errorResponses(400, 401, 404, 409, 500) },
+        },
       },
-    }, async (request) => playbackBody(await playback.pause(request.params.id)));
+      async (request) => playbackBody(await playback.pause(request.params.id)),
+    );
 
-    app.post<{ Params: IdParams }>('/playback/:id/resume', {
-      schema: {
-        tags: ['playback'],
-        summary: 'Resume a paused playback where it stopped',
-        params: ref('IdParams'),
-        response: { 200: ref('Playback'), ...errorResponses(400, 401, 404, 409, 500) },
+    app.post<{ Params: IdParams }>(
+      '/playback/:id/resume',
+      {
+        schema: {
+          tags: ['playback'],
+          summary: 'Resume a paused playback where it stopped',
+          params: ref('IdParams'),
+          response: { 200: ref('Playback'), ...errorResponses(400, 401, 404, 409, 500) },
+        },
       },
-    }, async (request) => playbackBody(await playback.resume(request.params.id)));
+      async (request) => playbackBody(await playback.resume(request.params.id)),
+    );
   };
 }

@@ -1,7 +1,14 @@
 import { InvalidStateError } from '../../../common/errors.ts';
 import type {
-  ConferenceEndReason, ConferenceInfo, ConferenceSampleRate, ConferenceSettings, LeaveReason, NotificationType,
-  ParticipantInfo, ParticipantState, WorkerNotifications,
+  ConferenceEndReason,
+  ConferenceInfo,
+  ConferenceSampleRate,
+  ConferenceSettings,
+  LeaveReason,
+  NotificationType,
+  ParticipantInfo,
+  ParticipantState,
+  WorkerNotifications,
 } from '../../../protocol/index.ts';
 import { Mixer, type MixerChannel } from '../../dsp/Mixer.ts';
 import { ToneGenerator, type ToneSpec } from '../../playback/ToneGenerator.ts';
@@ -106,7 +113,12 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
     this.#applyFlags(p);
     p.attach();
     this.#host.notify('conference.participant.joined', {
-      conferenceId: this.id, endpointId: p.endpointId, moderator: flags.moderator, muted: flags.muted, deaf: flags.deaf, state: p.state,
+      conferenceId: this.id,
+      endpointId: p.endpointId,
+      moderator: flags.moderator,
+      muted: flags.muted,
+      deaf: flags.deaf,
+      state: p.state,
     });
     if (flags.moderator) this.#moderatorsChanged();
     if (this.options.entryTone && p.state === 'active') this.#playTone(ENTRY_TONE);
@@ -124,7 +136,13 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
     if (changes.outputGainDb !== undefined) f.outputGainDb = changes.outputGainDb;
     this.#applyFlags(p);
     if (f.moderator !== before.moderator) this.#moderatorsChanged();
-    if (f.muted !== before.muted || f.deaf !== before.deaf || f.hold !== before.hold || f.moderator !== before.moderator || p.state !== before.state) {
+    if (
+      f.muted !== before.muted ||
+      f.deaf !== before.deaf ||
+      f.hold !== before.hold ||
+      f.moderator !== before.moderator ||
+      p.state !== before.state
+    ) {
       this.#notifyUpdated(p);
     }
   }
@@ -191,7 +209,13 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
   #notifyUpdated(p: Participant): void {
     const f = p.flags;
     this.#host.notify('conference.participant.updated', {
-      conferenceId: this.id, endpointId: p.endpointId, muted: f.muted, deaf: f.deaf, hold: f.hold, moderator: f.moderator, state: p.state,
+      conferenceId: this.id,
+      endpointId: p.endpointId,
+      muted: f.muted,
+      deaf: f.deaf,
+      hold: f.hold,
+      moderator: f.moderator,
+      state: p.state,
     });
   }
 
@@ -202,14 +226,17 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
   #ensureMusic(): void {
     if (this.#music !== null || this.#musicLoading || this.#ended) return;
     this.#musicLoading = true;
-    this.#host.loadMusic(this.options.holdMusic, this.sampleRate).then((music) => {
-      this.#musicLoading = false;
-      if (music === null) return;
-      if (this.#ended) music.detach?.('closed');
-      else this.#music = music;
-    }, () => {
-      this.#musicLoading = false;
-    });
+    this.#host.loadMusic(this.options.holdMusic, this.sampleRate).then(
+      (music) => {
+        this.#musicLoading = false;
+        if (music === null) return;
+        if (this.#ended) music.detach?.('closed');
+        else this.#music = music;
+      },
+      () => {
+        this.#musicLoading = false;
+      },
+    );
   }
 
   // ---- playbacks into the conference -------------------------------------------------------
@@ -274,7 +301,11 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
     const music = this.#music;
     if (music !== null) {
       let needed = false;
-      for (let i = 0; i < list.length; i++) if (list[i]!.state !== 'active') { needed = true; break; }
+      for (let i = 0; i < list.length; i++)
+        if (list[i]!.state !== 'active') {
+          needed = true;
+          break;
+        }
       if (needed && music.fill(this.musicFrame, nowMs) === 0) this.musicFrame.fill(0);
     }
     this.mixer.mix();
@@ -282,7 +313,10 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
     for (let i = 0; i < list.length; i++) {
       const p = list[i]!;
       if (p.channel.talkChanged) {
-        this.#host.notify(p.channel.talking ? 'conference.talking.started' : 'conference.talking.stopped', { conferenceId: this.id, endpointId: p.endpointId });
+        this.#host.notify(p.channel.talking ? 'conference.talking.started' : 'conference.talking.stopped', {
+          conferenceId: this.id,
+          endpointId: p.endpointId,
+        });
       }
     }
     this.mixes++;
@@ -344,13 +378,16 @@ export function participantInfo(p: Participant): ParticipantInfo {
     outputGainDb: f.outputGainDb,
     codec: p.codecName,
     joinedAt: p.joinedAt,
-    jitterBuffer: jb === null ? null : {
-      delayMs: Math.round(jb.targetDelayMs),
-      late: jb.stats.late,
-      lost: jb.stats.lost,
-      concealed: jb.stats.concealed,
-      duplicates: jb.stats.duplicates,
-      discarded: jb.stats.discarded,
-    },
+    jitterBuffer:
+      jb === null
+        ? null
+        : {
+            delayMs: Math.round(jb.targetDelayMs),
+            late: jb.stats.late,
+            lost: jb.stats.lost,
+            concealed: jb.stats.concealed,
+            duplicates: jb.stats.duplicates,
+            discarded: jb.stats.discarded,
+          },
   };
 }

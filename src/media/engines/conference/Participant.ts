@@ -71,7 +71,13 @@ export class Participant implements FrameSource {
   /** Frames concealed and decode errors, for GET and metrics. */
   decodeErrors = 0;
 
-  constructor(room: ParticipantRoom, endpoint: RtpEndpoint, audio: EndpointAudio, channel: MixerChannel, flags: ParticipantFlags) {
+  constructor(
+    room: ParticipantRoom,
+    endpoint: RtpEndpoint,
+    audio: EndpointAudio,
+    channel: MixerChannel,
+    flags: ParticipantFlags,
+  ) {
     this.#room = room;
     this.endpointId = endpoint.id;
     this.endpoint = endpoint;
@@ -133,7 +139,8 @@ export class Participant implements FrameSource {
     if (media === null) return false;
     if (media.codec === this.#codecConfig && this.#decoder !== null) return true;
     const c = media.codec;
-    const same = this.#codecConfig !== null && this.#codecConfig.name === c.name && this.#codecConfig.clockRate === c.clockRate;
+    const same =
+      this.#codecConfig !== null && this.#codecConfig.name === c.name && this.#codecConfig.clockRate === c.clockRate;
     this.#codecConfig = c;
     if (same && this.#decoder !== null) return true;
     this.#decoder?.close?.();

@@ -112,7 +112,14 @@ export class EndpointDtmf implements AudioTap, Clocked {
   #tone: ToneSource | null = null;
   #toneWaiters: Waiter[] = [];
 
-  constructor(endpoint: RtpEndpoint, audio: () => EndpointAudio, clock: MediaClock, counters: DtmfCounters, onPress: (state: EndpointDtmf, event: DtmfEvent) => void, defaultInband: InbandMode = 'auto') {
+  constructor(
+    endpoint: RtpEndpoint,
+    audio: () => EndpointAudio,
+    clock: MediaClock,
+    counters: DtmfCounters,
+    onPress: (state: EndpointDtmf, event: DtmfEvent) => void,
+    defaultInband: InbandMode = 'auto',
+  ) {
     this.id = endpoint.id;
     this.#defaultInband = defaultInband;
     this.endpoint = endpoint;
@@ -181,7 +188,14 @@ export class EndpointDtmf implements AudioTap, Clocked {
     return new Rfc4733Receiver({ clockRate, timestampRate, onDigit: this.#onRfcDigit, onDigitStart: this.#onRfcStart });
   }
 
-  readonly #onEventPacket = (ssrc: number, seq: number, ts: number, marker: boolean, payload: Uint8Array, nowMs: number): void => {
+  readonly #onEventPacket = (
+    ssrc: number,
+    seq: number,
+    ts: number,
+    marker: boolean,
+    payload: Uint8Array,
+    nowMs: number,
+  ): void => {
     this.#receiver.push(ssrc, seq, ts, marker, payload, nowMs);
   };
 
@@ -254,7 +268,10 @@ export class EndpointDtmf implements AudioTap, Clocked {
         if ((flags & MARKER) !== 0) this.#eventTs = this.#eventStart(nowMs);
         // Durations count the telephone-event clock, timestamps the audio timeline (RFC 4733 2.1):
         // a later segment's offset is converted when the two clocks differ.
-        const offset = rtp.clockRate === sender.clockRate ? sender.timestampOffset : Math.round((sender.timestampOffset * rtp.clockRate) / sender.clockRate);
+        const offset =
+          rtp.clockRate === sender.clockRate
+            ? sender.timestampOffset
+            : Math.round((sender.timestampOffset * rtp.clockRate) / sender.clockRate);
         rtp.writeInsertedHeader(packet, this.#eventPt, tsAdd(this.#eventTs, offset), (flags & MARKER) !== 0);
         if (this.endpoint.send(packet, 16)) this.#counters.eventPacketsSent++;
       }
@@ -299,7 +316,8 @@ export class EndpointDtmf implements AudioTap, Clocked {
    */
   sendEvents(digits: string, durationMs: number): Promise<void> {
     const te = this.endpoint.media?.telephoneEvent ?? null;
-    if (this.#closed || te === null) return Promise.reject(new InvalidStateError('DTMF_UNAVAILABLE', `endpoint ${this.id} has no telephone-event`));
+    if (this.#closed || te === null)
+      return Promise.reject(new InvalidStateError('DTMF_UNAVAILABLE', `endpoint ${this.id} has no telephone-event`));
     let sender = this.#sender;
     if (sender === null || sender.clockRate !== te.clockRate) {
       sender = new Rfc4733Sender({ clockRate: te.clockRate, ptimeMs: FRAME_MS });
@@ -319,7 +337,10 @@ export class EndpointDtmf implements AudioTap, Clocked {
    * and let it resume afterwards. Resolves when the last tone and its pause were sent.
    */
   sendTones(digits: string, durationMs: number): Promise<void> {
-    if (this.#closed || this.endpoint.media === null) return Promise.reject(new InvalidStateError('ENDPOINT_NOT_CONFIGURED', `endpoint ${this.id} has no negotiated media`));
+    if (this.#closed || this.endpoint.media === null)
+      return Promise.reject(
+        new InvalidStateError('ENDPOINT_NOT_CONFIGURED', `endpoint ${this.id} has no negotiated media`),
+      );
     const audio = this.#audio();
     let tone = this.#tone;
     if (tone === null || tone.generator.sampleRate !== audio.sampleRate) {
@@ -346,7 +367,10 @@ export class EndpointDtmf implements AudioTap, Clocked {
   toneDetached(source: ToneSource, reason: 'replaced' | 'closed'): void {
     if (source !== this.#tone) return;
     this.#tone = null;
-    settle(this.#toneWaiters, new InvalidStateError('DTMF_INTERRUPTED', `in-band DTMF on ${this.id} was interrupted (${reason})`));
+    settle(
+      this.#toneWaiters,
+      new InvalidStateError('DTMF_INTERRUPTED', `in-band DTMF on ${this.id} was interrupted (${reason})`),
+    );
     this.#toneWaiters = [];
   }
 
@@ -379,7 +403,6 @@ export class EndpointDtmf implements AudioTap, Clocked {
     this.#tapped = null;
     if (this.endpoint.onEventPacket === this.#onEventPacket) this.endpoint.onEventPacket = null;
   }
-
 }
 
 function settle(waiters: Waiter[], err: Error | null): void {

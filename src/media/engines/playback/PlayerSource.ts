@@ -78,7 +78,9 @@ export class PlayerSource implements FrameSource {
         this.#dtmf.queue(action.digits, action.durationMs, DIGIT_PAUSE_MS);
       } else {
         this.#sending = true;
-        const done = () => { this.#sending = false; };
+        const done = () => {
+          this.#sending = false;
+        };
         send(action.digits, action.durationMs).then(done, done);
       }
     }

@@ -35,7 +35,9 @@ function stringList(v: unknown): string[] {
  */
 export function createPlaybackResources(settings: Readonly<WorkerSettings>): PlaybackResources {
   const promptsDir = path.resolve(typeof settings.promptsDir === 'string' ? settings.promptsDir : 'prompts');
-  const recordingsDir = path.resolve(typeof settings.recordingsDir === 'string' ? settings.recordingsDir : 'recordings');
+  const recordingsDir = path.resolve(
+    typeof settings.recordingsDir === 'string' ? settings.recordingsDir : 'recordings',
+  );
   let prep: AudioPrep;
   if (settings.prepPort instanceof MessagePort) {
     prep = new PortAudioPrep(settings.prepPort);
@@ -77,7 +79,12 @@ export interface PreparePlayerOptions extends Omit<PlayerOptions, 'sampleRate' |
  * entries are prepared while earlier ones play). Rejects with the first bad item's error
  * (ValidationError naming it, NotFoundError for a missing file) or the first entry's load error.
  */
-export async function preparePlayer(res: PlaybackResources, media: readonly string[], sampleRate: number, opts: PreparePlayerOptions = {}): Promise<PlayerSource> {
+export async function preparePlayer(
+  res: PlaybackResources,
+  media: readonly string[],
+  sampleRate: number,
+  opts: PreparePlayerOptions = {},
+): Promise<PlayerSource> {
   const ctx: ResolveContext = {
     rate: sampleRate,
     promptsDir: res.promptsDir,

@@ -6,7 +6,6 @@ import type { AudioTap, EndpointAudio, FrameSource } from '../EndpointAudio.ts';
 import type { Clocked } from '../MediaClock.ts';
 import { TimelineChannel } from './TimelineChannel.ts';
 
-
 /**
  * Where a channel's audio comes from: the taps of an endpoint (received 'in', sent 'out') or of
  * a conference room (its full mix, as 'out').
@@ -36,7 +35,14 @@ class RecordingTap implements AudioTap {
     this.#out = outCh;
   }
 
-  onAudio(pcm: Int16Array, sampleRate: number, direction: 'in' | 'out', nowMs: number, position: number, epoch: number): void {
+  onAudio(
+    pcm: Int16Array,
+    sampleRate: number,
+    direction: 'in' | 'out',
+    nowMs: number,
+    position: number,
+    epoch: number,
+  ): void {
     if (direction === 'in') this.#in?.writeStream(pcm, sampleRate, nowMs, position, epoch);
     else this.#out?.writeClock(pcm, sampleRate, nowMs);
   }
@@ -114,7 +120,13 @@ export class ActiveRecording implements Clocked {
   /** DTMF keys that end the recording (upper case). */
   readonly terminateOn: string;
 
-  constructor(id: string, endpointIds: readonly string[], bridgeId: string | null, recorder: Recorder, terminateOn = '') {
+  constructor(
+    id: string,
+    endpointIds: readonly string[],
+    bridgeId: string | null,
+    recorder: Recorder,
+    terminateOn = '',
+  ) {
     this.id = id;
     this.terminateOn = terminateOn;
     this.endpointIds = endpointIds;
@@ -176,7 +188,6 @@ export class ActiveRecording implements Clocked {
     this.#relayAudio = audio;
   }
 
-
   /**
    * Plays the recorder's beep to `audio`'s peer, unless something is already playing to it (a
    * prompt is never cut off for a beep; the file gets the beep either way).
@@ -209,7 +220,11 @@ export class ActiveRecording implements Clocked {
       if (all) {
         // finishing: up to the furthest audio written, nothing beyond
         if (end - fs >= Math.max(a.written, b.written, r !== null ? r.written : -1)) return;
-      } else if (!a.ready(end, nowMs) || !b.ready(end, nowMs) || (r !== null && this.#relayPeer !== null && !r.ready(end, nowMs))) {
+      } else if (
+        !a.ready(end, nowMs) ||
+        !b.ready(end, nowMs) ||
+        (r !== null && this.#relayPeer !== null && !r.ready(end, nowMs))
+      ) {
         return;
       }
       a.read(this.#frameA);

@@ -6,7 +6,11 @@ import { createTestApp, offerSdp } from '../testApp.ts';
 
 test('POST /endpoints with remote_sdp answers 201 with the negotiated endpoint', async (t) => {
   const { app } = await createTestApp(t);
-  const res = await app.inject({ method: 'POST', url: '/endpoints', payload: { remote_sdp: offerSdp(40000), affinity: 'call-1' } });
+  const res = await app.inject({
+    method: 'POST',
+    url: '/endpoints',
+    payload: { remote_sdp: offerSdp(40000), affinity: 'call-1' },
+  });
   assert.equal(res.statusCode, 201);
   const ep = res.json<EndpointInfo>();
   assert.equal(ep.state, 'active');
@@ -38,7 +42,11 @@ test('POST /endpoints rejects a wrong type, naming the field', async (t) => {
 
 test('POST /endpoints rejects an unknown field instead of dropping it', async (t) => {
   const { app, control } = await createTestApp(t);
-  const res = await app.inject({ method: 'POST', url: '/endpoints', payload: { remote_sdp: offerSdp(), remote_spd: 'x' } });
+  const res = await app.inject({
+    method: 'POST',
+    url: '/endpoints',
+    payload: { remote_sdp: offerSdp(), remote_spd: 'x' },
+  });
   assert.equal(res.statusCode, 400);
   assert.equal(res.json<ApiErrorBody>().error.message, 'body/remote_spd is not allowed');
   assert.equal((await control.listEndpoints()).length, 0);
@@ -48,10 +56,16 @@ test('POST /endpoints rejects an unknown codec and direction, listing the allowe
   const { app } = await createTestApp(t);
   const codec = await app.inject({ method: 'POST', url: '/endpoints', payload: { codecs: ['pcmu', 'g729'] } });
   assert.equal(codec.statusCode, 400);
-  assert.equal(codec.json<ApiErrorBody>().error.message, 'body/codecs/1 must be one of: pcmu, pcma, g722, opus, l16, telephone-event');
+  assert.equal(
+    codec.json<ApiErrorBody>().error.message,
+    'body/codecs/1 must be one of: pcmu, pcma, g722, opus, l16, telephone-event',
+  );
   const dir = await app.inject({ method: 'POST', url: '/endpoints', payload: { direction: 'both' } });
   assert.equal(dir.statusCode, 400);
-  assert.match(dir.json<ApiErrorBody>().error.message, /^body\/direction must be one of: sendrecv, sendonly, recvonly, inactive$/);
+  assert.match(
+    dir.json<ApiErrorBody>().error.message,
+    /^body\/direction must be one of: sendrecv, sendonly, recvonly, inactive$/,
+  );
   const dup = await app.inject({ method: 'POST', url: '/endpoints', payload: { codecs: ['pcmu', 'pcmu'] } });
   assert.equal(dup.statusCode, 400);
   assert.match(dup.json<ApiErrorBody>().error.message, /^body\/codecs /);
@@ -62,7 +76,11 @@ test('POST /endpoints maps the control plane errors: INVALID_SDP and NO_COMMON_C
   const bad = await app.inject({ method: 'POST', url: '/endpoints', payload: { remote_sdp: 'hello' } });
   assert.equal(bad.statusCode, 400);
   assert.equal(bad.json<ApiErrorBody>().error.code, 'INVALID_SDP');
-  const noCodec = await app.inject({ method: 'POST', url: '/endpoints', payload: { remote_sdp: offerSdp(40000, '18'), codecs: ['pcmu'] } });
+  const noCodec = await app.inject({
+    method: 'POST',
+    url: '/endpoints',
+    payload: { remote_sdp: offerSdp(40000, '18'), codecs: ['pcmu'] },
+  });
   assert.equal(noCodec.statusCode, 400);
   assert.equal(noCodec.json<ApiErrorBody>().error.code, 'NO_COMMON_CODEC');
   assert.equal((await app.inject({ method: 'POST', url: '/endpoints' })).statusCode, 201);
@@ -74,10 +92,15 @@ test('POST /endpoints maps the control plane errors: INVALID_SDP and NO_COMMON_C
 test('GET /endpoints lists and GET /endpoints/:id returns one; an unknown id is 404', async (t) => {
   const { app } = await createTestApp(t);
   const a = (await app.inject({ method: 'POST', url: '/endpoints' })).json<EndpointInfo>();
-  const b = (await app.inject({ method: 'POST', url: '/endpoints', payload: { remote_sdp: offerSdp() } })).json<EndpointInfo>();
+  const b = (
+    await app.inject({ method: 'POST', url: '/endpoints', payload: { remote_sdp: offerSdp() } })
+  ).json<EndpointInfo>();
   const list = await app.inject({ method: 'GET', url: '/endpoints' });
   assert.equal(list.statusCode, 200);
-  assert.deepEqual(list.json<EndpointInfo[]>().map((e) => e.id), [a.id, b.id]);
+  assert.deepEqual(
+    list.json<EndpointInfo[]>().map((e) => e.id),
+    [a.id, b.id],
+  );
   const one = await app.inject({ method: 'GET', url: `/endpoints/${b.id}` });
   assert.equal(one.statusCode, 200);
   assert.deepEqual(one.json(), b);
@@ -89,7 +112,11 @@ test('GET /endpoints lists and GET /endpoints/:id returns one; an unknown id is 
 test('PATCH /endpoints/:id applies the answer and direction; an empty body is 400', async (t) => {
   const { app } = await createTestApp(t);
   const ep = (await app.inject({ method: 'POST', url: '/endpoints' })).json<EndpointInfo>();
-  const answered = await app.inject({ method: 'PATCH', url: `/endpoints/${ep.id}`, payload: { remote_sdp: offerSdp(41000, '8') } });
+  const answered = await app.inject({
+    method: 'PATCH',
+    url: `/endpoints/${ep.id}`,
+    payload: { remote_sdp: offerSdp(41000, '8') },
+  });
   assert.equal(answered.statusCode, 200);
   assert.equal(answered.json<EndpointInfo>().state, 'active');
   assert.equal(answered.json<EndpointInfo>().codec?.name, 'PCMA');

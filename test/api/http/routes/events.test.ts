@@ -143,7 +143,10 @@ test('GET /events?types= keeps only events whose type starts with a listed prefi
   control.events.emit('endpoint.closed');
   control.events.emit('bridge.deleted');
   const msgs = await client.waitFor(3);
-  assert.deepEqual(msgs.map((m) => m.type), ['dtmf', 'bridge.created', 'bridge.deleted']);
+  assert.deepEqual(
+    msgs.map((m) => m.type),
+    ['dtmf', 'bridge.created', 'bridge.deleted'],
+  );
 });
 
 test('GET /events rejects a malformed since with 400 before upgrading', async (t) => {
@@ -204,9 +207,14 @@ test('GET /events closes a client that stops reading with 1013, without stalling
   const { emitMs, worstChunkMs } = await emitChunks(BASE, N);
   const perEvent = emitMs / N;
   const basePerEvent = base.emitMs / BASE;
-  t.diagnostic(`${N} events emitted in ${emitMs.toFixed(0)} ms (worst ${CHUNK}-event chunk ${worstChunkMs.toFixed(1)} ms) with one stalled client; ${basePerEvent.toFixed(4)} ms/event with none`);
+  t.diagnostic(
+    `${N} events emitted in ${emitMs.toFixed(0)} ms (worst ${CHUNK}-event chunk ${worstChunkMs.toFixed(1)} ms) with one stalled client; ${basePerEvent.toFixed(4)} ms/event with none`,
+  );
   // A stalled client must not make emitting dearer than serving two live ones (plus slack for GC).
-  assert.ok(perEvent < 3 * basePerEvent + 0.02, `emitting took ${perEvent.toFixed(4)} ms/event against ${basePerEvent.toFixed(4)} with no stalled client`);
+  assert.ok(
+    perEvent < 3 * basePerEvent + 0.02,
+    `emitting took ${perEvent.toFixed(4)} ms/event against ${basePerEvent.toFixed(4)} with no stalled client`,
+  );
 
   assert.equal(await metric(app, 'msc_ws_slow_consumer_disconnects_total'), 1);
   assert.equal(await metric(app, 'msc_ws_event_clients'), 1);

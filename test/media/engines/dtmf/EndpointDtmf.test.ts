@@ -11,14 +11,34 @@ test('EndpointDtmf.sendEvents(): a clock catching up several ticks at once sends
   // handed over and read it only after the ticks, as the socket does.
   const handed: Uint8Array[] = [];
   const endpoint = {
-    id: 'ep', media: { telephoneEvent: { payloadType: 101, clockRate: 8000 }, codec: { clockRate: 8000, ptime: 20 } },
-    sender: new RtpSender(8000, 160), onEventPacket: null, sink: null,
-    send(buf: Uint8Array) { handed.push(buf); return true; },
+    id: 'ep',
+    media: { telephoneEvent: { payloadType: 101, clockRate: 8000 }, codec: { clockRate: 8000, ptime: 20 } },
+    sender: new RtpSender(8000, 160),
+    onEventPacket: null,
+    sink: null,
+    send(buf: Uint8Array) {
+      handed.push(buf);
+      return true;
+    },
   } as unknown as RtpEndpoint;
   const clock = new MediaClock();
   t.after(() => clock.close());
-  const counters: DtmfCounters = { rfc4733Digits: 0, inbandDigits: 0, suppressed: 0, sentRfc4733: 0, sentInband: 0, eventPacketsSent: 0 };
-  const dtmf = new EndpointDtmf(endpoint, () => ({}) as EndpointAudio, clock, counters, () => {}, 'off');
+  const counters: DtmfCounters = {
+    rfc4733Digits: 0,
+    inbandDigits: 0,
+    suppressed: 0,
+    sentRfc4733: 0,
+    sentInband: 0,
+    eventPacketsSent: 0,
+  };
+  const dtmf = new EndpointDtmf(
+    endpoint,
+    () => ({}) as EndpointAudio,
+    clock,
+    counters,
+    () => {},
+    'off',
+  );
   t.after(() => dtmf.close());
   const sent = dtmf.sendEvents('5', 100);
   // five ticks in one turn of the event loop, as MediaClock runs them after a stall

@@ -36,9 +36,16 @@ function resources(prep: AudioPrep): PlaybackResources {
 
 test('preparePlayer() starts with a ready greeting while the sentence after it is still being synthesised, then plays it once ready', async () => {
   const prep = new ControlledPrep();
-  const source = await preparePlayer(resources(prep), ['prompt:beep', 'tts:Please leave a message after the tone.'], RATE);
+  const source = await preparePlayer(
+    resources(prep),
+    ['prompt:beep', 'tts:Please leave a message after the tone.'],
+    RATE,
+  );
   // Both were asked for at once: the sentence is prepared while the greeting plays.
-  assert.deepEqual(prep.requests.map((r) => r.kind), ['file', 'tts']);
+  assert.deepEqual(
+    prep.requests.map((r) => r.kind),
+    ['file', 'tts'],
+  );
   const frame = new Int16Array(160);
   for (let i = 0; i < 5; i++) {
     assert.equal(source.fill(frame), 160);

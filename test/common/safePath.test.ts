@@ -4,8 +4,8 @@ import { link, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { NotFoundError, ValidationError } from '../../../src/common/errors.ts';
-import { resolveSafePath } from '../../../src/media/playback/safePath.ts';
+import { NotFoundError, ValidationError } from '../../src/common/errors.ts';
+import { resolveSafePath } from '../../src/common/safePath.ts';
 
 async function layout(t: { after: (fn: () => Promise<void>) => void }) {
   const base = await mkdtemp(path.join(tmpdir(), 'safepath-'));
@@ -53,14 +53,17 @@ test('resolveSafePath() rejects symlinks that escape the roots (file and directo
 
 test('resolveSafePath() reports a missing file as NotFoundError and needs a root', async (t) => {
   const { root } = await layout(t);
-  await assert.rejects(resolveSafePath('nope.wav', [root]), (err: unknown) => err instanceof NotFoundError && err.code === 'MEDIA_NOT_FOUND');
+  await assert.rejects(
+    resolveSafePath('nope.wav', [root]),
+    (err: unknown) => err instanceof NotFoundError && err.code === 'MEDIA_NOT_FOUND',
+  );
   await assert.rejects(resolveSafePath('sub/ok.wav', []), ValidationError);
   await assert.rejects(resolveSafePath('a\0b', [root]), ValidationError);
 });
 
 test('resolveWritablePath() resolves each folder: links inside the root are followed, links out refused, nothing created outside', async (t) => {
   const { root, other } = await layout(t);
-  const { resolveWritablePath } = await import('../../../src/media/playback/safePath.ts');
+  const { resolveWritablePath } = await import('../../src/common/safePath.ts');
   const pathForbidden = (err: unknown): boolean => err instanceof ValidationError && err.code === 'PATH_FORBIDDEN';
   assert.equal(await resolveWritablePath(root, 'new/deeper/x.wav'), path.join(root, 'new', 'deeper', 'x.wav'));
   await symlink(path.join(root, 'sub'), path.join(root, 'sub-link'));
@@ -74,7 +77,7 @@ test('resolveWritablePath() resolves each folder: links inside the root are foll
 
 test('openNoFollow() refuses a final symlink, a hard-linked file and a FIFO (without blocking), and overwrite truncates only after the checks', async (t) => {
   const { root, other } = await layout(t);
-  const { openNoFollow } = await import('../../../src/media/playback/safePath.ts');
+  const { openNoFollow } = await import('../../src/common/safePath.ts');
   const pathForbidden = (err: unknown): boolean => err instanceof ValidationError && err.code === 'PATH_FORBIDDEN';
   await assert.rejects(openNoFollow(path.join(root, 'escape.wav'), 'overwrite'), pathForbidden);
   await assert.rejects(openNoFollow(path.join(root, 'escape.wav'), 'read'), pathForbidden);

@@ -1,7 +1,7 @@
 import { constants as fsConstants, type Stats } from 'node:fs';
 import { lstat, mkdir, open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { NotFoundError, StorageError, ValidationError } from '../../common/errors.ts';
+import { NotFoundError, StorageError, ValidationError } from './errors.ts';
 
 function inside(root: string, p: string): boolean {
   const rel = path.relative(root, p);
@@ -18,7 +18,9 @@ export async function resolveSafePath(requested: string, roots: readonly string[
   if (roots.length === 0) throw new ValidationError('INVALID_MEDIA', `${requested}: no media roots are configured`);
   if (requested.includes('\0')) throw new ValidationError('INVALID_MEDIA', 'path contains NUL');
   const absRoots = roots.map((r) => path.resolve(r));
-  const candidate = path.isAbsolute(requested) ? path.resolve(requested) : path.resolve(absRoots[0] as string, requested);
+  const candidate = path.isAbsolute(requested)
+    ? path.resolve(requested)
+    : path.resolve(absRoots[0] as string, requested);
   if (!absRoots.some((r) => inside(r, candidate))) {
     throw new ValidationError('MEDIA_PATH_FORBIDDEN', `${requested}: outside the allowed media roots`);
   }
@@ -29,7 +31,10 @@ export async function resolveSafePath(requested: string, roots: readonly string[
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') {
       throw new NotFoundError('MEDIA_NOT_FOUND', `${requested}: no such media file`);
     }
-    throw new ValidationError('INVALID_MEDIA', `${requested}: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new ValidationError(
+      'INVALID_MEDIA',
+      `${requested}: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
   const realRoots = await Promise.all(absRoots.map((r) => realpath(r).catch(() => r)));
   if (!realRoots.some((r) => inside(r, real))) {
@@ -77,7 +82,13 @@ export async function resolveWritablePath(root: string, relative: string): Promi
   if (relative.includes('\0')) throw new ValidationError(PATH_FORBIDDEN, 'path contains NUL');
   const segments = relative.split('/');
   const last = segments.pop();
-  if (last === undefined || last === '' || last === '.' || last === '..' || segments.some((s) => s === '' || s === '.' || s === '..')) {
+  if (
+    last === undefined ||
+    last === '' ||
+    last === '.' ||
+    last === '..' ||
+    segments.some((s) => s === '' || s === '.' || s === '..')
+  ) {
     throw new ValidationError(PATH_FORBIDDEN, `${JSON.stringify(relative)} is not a relative file name`);
   }
   try {
@@ -107,7 +118,10 @@ export async function resolveWritablePath(root: string, relative: string): Promi
     if (st !== null && st.isSymbolicLink()) {
       const real = await realpath(next).catch(() => null);
       if (real === null || !inside(realRoot, real) || !(await stat(real)).isDirectory()) {
-        throw new ValidationError(PATH_FORBIDDEN, `${JSON.stringify(relative)}: ${seg} is a link that leads outside ${path.basename(root)}`);
+        throw new ValidationError(
+          PATH_FORBIDDEN,
+          `${JSON.stringify(relative)}: ${seg} is a link that leads outside ${path.basename(root)}`,
+        );
       }
       dir = real;
       continue;
@@ -120,8 +134,13 @@ export async function resolveWritablePath(root: string, relative: string): Promi
   const file = path.join(dir, last);
   try {
     const st = await lstat(file);
-    if (st.isSymbolicLink()) throw new ValidationError(PATH_FORBIDDEN, `${JSON.stringify(relative)} is a symbolic link; files are never written through links`);
-    if (!st.isFile()) throw new ValidationError(PATH_FORBIDDEN, `${JSON.stringify(relative)} exists and is not a regular file`);
+    if (st.isSymbolicLink())
+      throw new ValidationError(
+        PATH_FORBIDDEN,
+        `${JSON.stringify(relative)} is a symbolic link; files are never written through links`,
+      );
+    if (!st.isFile())
+      throw new ValidationError(PATH_FORBIDDEN, `${JSON.stringify(relative)} exists and is not a regular file`);
   } catch (err) {
     if (errno(err) !== 'ENOENT') throw err instanceof ValidationError ? err : fsError(err, relative);
   }
@@ -158,7 +177,8 @@ export async function openNoFollow(file: string, mode: OpenMode): Promise<FileHa
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw new ValidationError(PATH_FORBIDDEN, `${path.basename(file)} is not a regular file`);
-    if (mode !== 'read' && st.nlink > 1) throw new ValidationError(PATH_FORBIDDEN, `${path.basename(file)} has other hard links; it is not overwritten`);
+    if (mode !== 'read' && st.nlink > 1)
+      throw new ValidationError(PATH_FORBIDDEN, `${path.basename(file)} has other hard links; it is not overwritten`);
     if (mode === 'overwrite' && st.size > 0) await fh.truncate(0);
     return fh;
   } catch (err) {
