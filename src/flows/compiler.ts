@@ -3,7 +3,7 @@
  * `setup({ actors, actions, guards })`. Each step type is compiled by its own module in
  * src/flows/steps/; actions and guards are referenced by name with params so the machine is
  * data plus a fixed vocabulary. Actors are placeholders here and injected with
- * `machine.provide()` by the runtime (src/flows/runtime.ts), so the same machine runs on the real
+ * `machine.provide()` by the runtime (src/flows/FlowSession.ts), so the same machine runs on the real
  * media server, on FakeEngines in tests and in `flows test`.
  */
 import { assign, setup, type AnyStateMachine } from 'xstate';
