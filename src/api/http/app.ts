@@ -1,10 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import websocket from '@fastify/websocket';
 import { moduleLogger, type Logger } from '../../common/logger.ts';
 import type { Config } from '../../config/config.ts';
 import type { MediaApiRoot } from '../../control/MediaControl.ts';
+import type { FlowService } from '../../flows/FlowService.ts';
 import { createAuthHook } from './auth.ts';
 import { declareCommonErrors } from './commonErrors.ts';
 import { registerDocs } from './docs.ts';
@@ -16,6 +17,7 @@ import { conferenceRoutes } from './routes/conferences.ts';
 import { dtmfRoutes } from './routes/dtmf.ts';
 import { endpointRoutes } from './routes/endpoints.ts';
 import { eventRoutes } from './routes/events.ts';
+import { flowRoutes } from './routes/flows.ts';
 import { playbackRoutes } from './routes/playback.ts';
 import { recordingRoutes } from './routes/recordings.ts';
 import { systemRoutes } from './routes/system.ts';
@@ -32,8 +34,8 @@ export interface BuildAppOptions {
   control: MediaApiRoot;
   config: Config;
   logger: Logger;
-  /** The flow service; when given, the routes of ./routes/flows.ts are registered with it. */
-  flows?: unknown;
+  /** The flow service; when given, the flow and session routes are registered with it. */
+  flows?: FlowService;
   extraRoutes?: RoutePlugin[];
   /** Largest accepted request body. Default 1 MiB: an SDP is a few KiB. */
   bodyLimit?: number;
@@ -59,23 +61,6 @@ function packageVersion(): string {
   } catch {
     return '0.0.0';
   }
-}
-
-type FlowRoutes = (app: FastifyInstance, opts: { flows: unknown }) => Promise<void>;
-
-/**
- * ./routes/flows.ts is written separately and may not exist yet; a computed specifier keeps this
- * module compiling and running without it. .js covers a compiled build.
- */
-async function loadFlowRoutes(): Promise<FlowRoutes | null> {
-  for (const name of ['./routes/flows.ts', './routes/flows.js']) {
-    const url = new URL(name, import.meta.url);
-    if (!existsSync(url)) continue;
-    const mod = (await import(url.href)) as { flowRoutes?: unknown };
-    if (typeof mod.flowRoutes !== 'function') throw new Error(`${name} does not export flowRoutes`);
-    return mod.flowRoutes as FlowRoutes;
-  }
-  return null;
 }
 
 /**
@@ -163,9 +148,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   if (control.recordings) await app.register(recordingRoutes(control.recordings));
 
   if (opts.flows !== undefined) {
-    const flowRoutes = await loadFlowRoutes();
-    if (flowRoutes === null) app.log.warn('flows given but src/api/http/routes/flows.ts is missing; no flow routes');
-    else await app.register(flowRoutes, { flows: opts.flows });
+    await app.register(flowRoutes, { flows: opts.flows });
   }
   for (const plugin of opts.extraRoutes ?? []) await app.register(plugin);
   return app;

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { FlowService } from '../../../src/flows/FlowService.ts';
+import { FakeEngines } from '../../../src/flows/testing/FakeEngines.ts';
+import { ManualClock } from '../../../src/flows/testing/ManualClock.ts';
 import type { FastifyInstance } from 'fastify';
 import { NotFoundError } from '../../../src/common/errors.ts';
 import { createTestApp } from './testApp.ts';
@@ -18,17 +20,14 @@ test('buildApp() registers extraRoutes behind the same auth and error mapping', 
   assert.deepEqual(res.json(), { error: { code: 'THING_NOT_FOUND', message: 'no such thing' } });
 });
 
-const flowsFile = new URL('../../../src/api/http/routes/flows.ts', import.meta.url);
-
 test('buildApp() without flows registers no flow routes', async (t) => {
   const { app } = await createTestApp(t);
   assert.equal(app.hasRoute({ method: 'GET', url: '/flows' }), false);
 });
 
-test('buildApp() with flows registers routes/flows.ts', {
-  skip: !existsSync(flowsFile) && 'routes/flows.ts not present',
-}, async (t) => {
-  const flows = { list: () => [] };
+test('buildApp() with flows registers the flow routes', async (t) => {
+  const flows = new FlowService({ engines: new FakeEngines({ clock: new ManualClock() }) });
+  t.after(() => flows.close());
   const { app } = await createTestApp(t, { flows });
   assert.equal(app.hasRoute({ method: 'GET', url: '/flows' }), true);
 });

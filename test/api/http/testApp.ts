@@ -10,7 +10,7 @@ export interface TestAppOptions extends FakeMediaControlOptions {
   logger?: Logger;
   events?: BuildAppOptions['events'];
   extraRoutes?: BuildAppOptions['extraRoutes'];
-  flows?: unknown;
+  flows?: BuildAppOptions['flows'];
   metricsRegistries?: BuildAppOptions['metricsRegistries'];
 }
 
