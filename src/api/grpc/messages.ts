@@ -14,6 +14,7 @@ import type {
 import type { PlaybackRecord, StartPlaybackRequest } from '../../control/services/PlaybackService.ts';
 import type { RecordingInfo, StartRecordingOptions } from '../../control/services/RecordingService.ts';
 import type { EndpointInfo } from '../../control/types.ts';
+import { conferenceBody as conferenceWire, participantBody as participantWire } from '../conferenceWire.ts';
 
 /** A request as decoded: with `defaults: false`, fields the client left unset are absent. */
 type Decoded<T> = { [K in keyof T]?: T[K] | null };
@@ -321,47 +322,13 @@ export function addParticipantRequest(b: Record<string, unknown>): AddParticipan
   return { endpointId: b.endpoint_id as string, ...participantChanges(b) };
 }
 
+/** proto3 has no null message: a participant without a jitter buffer leaves the field out. */
 export function participantMessage(p: ParticipantInfo): Record<string, unknown> {
-  const out: Record<string, unknown> = {
-    endpoint_id: p.endpointId,
-    state: p.state,
-    muted: p.muted,
-    deaf: p.deaf,
-    moderator: p.moderator,
-    hold: p.hold,
-    talking: p.talking,
-    gain_db: p.gainDb,
-    output_gain_db: p.outputGainDb,
-    codec: p.codec,
-    joined_at: p.joinedAt,
-  };
-  const jb = p.jitterBuffer;
-  if (jb !== null && jb !== undefined) {
-    out.jitter_buffer = {
-      delay_ms: jb.delayMs,
-      late: jb.late,
-      lost: jb.lost,
-      concealed: jb.concealed,
-      duplicates: jb.duplicates,
-      discarded: jb.discarded,
-    };
-  }
+  const out = participantWire(p);
+  if (out.jitter_buffer === null) delete out.jitter_buffer;
   return out;
 }
 
 export function conferenceMessage(c: ConferenceInfo): Record<string, unknown> {
-  return {
-    id: c.conferenceId,
-    worker: c.worker,
-    sample_rate: c.sampleRate,
-    max_participants: c.maxParticipants,
-    loudest_talkers: c.loudestTalkers,
-    entry_tone: c.entryTone,
-    exit_tone: c.exitTone,
-    wait_for_moderator: c.waitForModerator,
-    end_on_moderator_leave: c.endOnModeratorLeave,
-    created_at: c.createdAt,
-    participants: c.participants.map(participantMessage),
-    playbacks: c.playbacks,
-  };
+  return { ...conferenceWire(c), participants: c.participants.map(participantMessage) };
 }

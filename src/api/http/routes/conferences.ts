@@ -1,12 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type {
   AddParticipantRequest,
-  ConferenceInfo,
   ConferenceService,
   CreateConferenceRequest,
   ParticipantChanges,
-  ParticipantInfo,
 } from '../../../control/services/ConferenceService.ts';
+import { conferenceBody, participantBody } from '../../conferenceWire.ts';
 import { ref } from '../schemas.ts';
 import { errorResponses, NO_CONTENT, type IdParams } from './common.ts';
 
@@ -65,53 +64,6 @@ function changes(b: ParticipantUpdateBody): ParticipantChanges {
   if (b.gain_db !== undefined) c.gainDb = b.gain_db;
   if (b.output_gain_db !== undefined) c.outputGainDb = b.output_gain_db;
   return c;
-}
-
-/** The ConferenceParticipant reply shape (snake_case). */
-export function participantBody(p: ParticipantInfo): Record<string, unknown> {
-  const jb = p.jitterBuffer;
-  return {
-    endpoint_id: p.endpointId,
-    state: p.state,
-    muted: p.muted,
-    deaf: p.deaf,
-    moderator: p.moderator,
-    hold: p.hold,
-    talking: p.talking,
-    gain_db: p.gainDb,
-    output_gain_db: p.outputGainDb,
-    codec: p.codec,
-    joined_at: p.joinedAt,
-    jitter_buffer:
-      jb === null
-        ? null
-        : {
-            delay_ms: jb.delayMs,
-            late: jb.late,
-            lost: jb.lost,
-            concealed: jb.concealed,
-            duplicates: jb.duplicates,
-            discarded: jb.discarded,
-          },
-  };
-}
-
-/** The Conference reply shape (snake_case). */
-export function conferenceBody(c: ConferenceInfo): Record<string, unknown> {
-  return {
-    id: c.conferenceId,
-    worker: c.worker,
-    sample_rate: c.sampleRate,
-    max_participants: c.maxParticipants,
-    loudest_talkers: c.loudestTalkers,
-    entry_tone: c.entryTone,
-    exit_tone: c.exitTone,
-    wait_for_moderator: c.waitForModerator,
-    end_on_moderator_leave: c.endOnModeratorLeave,
-    created_at: c.createdAt,
-    participants: c.participants.map(participantBody),
-    playbacks: c.playbacks,
-  };
 }
 
 /**
