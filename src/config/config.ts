@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../common/errors.ts';
@@ -65,6 +66,29 @@ export interface Config {
   ttsThreads: number;
   /** Bound of the pool's cache of prepared audio (speech, decoded prompts, HTTP media), bytes. */
   ttsCacheBytes: number;
+  /** REDIS_URL and the cluster settings; null: this instance stands alone (the embedded default). */
+  cluster: ClusterConfig | null;
+}
+
+/** A cluster of instances sharing one Redis (src/cluster/). */
+export interface ClusterConfig {
+  /** REDIS_URL, e.g. redis://127.0.0.1:6379/0 (rediss:// for TLS). */
+  redisUrl: string;
+  /** CLUSTER_NAME: the key prefix (`msc:<name>:`), so clusters can share one Redis. */
+  name: string;
+  /** INSTANCE_ID: this instance's id in the cluster (default: host name, pid and a random suffix). */
+  instanceId: string;
+  /** CLUSTER_HEARTBEAT_MS: how often the member record is refreshed. */
+  heartbeatMs: number;
+  /** CLUSTER_MEMBER_TTL_MS: a member silent for this long is lost (failover). */
+  memberTtlMs: number;
+  /**
+   * ADVERTISE_API_URL: where the other instances reach this one's REST API (forwarding); default
+   * http://<PUBLIC_IP or RTP_BIND_IP or API_HOST>:<API_PORT>.
+   */
+  advertiseApiUrl: string | null;
+  /** ADVERTISE_GRPC_URL: host:port of this instance's gRPC for forwarded gRPC calls; default from the same host and GRPC_PORT. */
+  advertiseGrpcUrl: string | null;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -168,6 +192,40 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     silenceFill: oneOf(env, 'SILENCE_FILL', ['cn', 'silence', 'off'] as const, 'cn'),
     ttsThreads: int(env, 'TTS_THREADS', os.availableParallelism() >= 4 ? 2 : 1, 1, 64),
     ttsCacheBytes: int(env, 'TTS_CACHE_BYTES', 64 * 1024 * 1024, 1024 * 1024, 2 ** 40),
+    cluster: clusterConfig(env),
+  };
+}
+
+function clusterConfig(env: Env): ClusterConfig | null {
+  const redisUrl = env.REDIS_URL;
+  if (redisUrl === undefined || redisUrl === '') return null;
+  if (!/^rediss?:\/\//.test(redisUrl)) {
+    throw new ValidationError('INVALID_CONFIG', `REDIS_URL must be a redis:// or rediss:// URL, got "${redisUrl}"`);
+  }
+  const name = env.CLUSTER_NAME || 'default';
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+    throw new ValidationError('INVALID_CONFIG', `CLUSTER_NAME must be 1-64 of A-Z a-z 0-9 _ . -, got "${name}"`);
+  }
+  const instanceId = env.INSTANCE_ID || `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  if (!/^[A-Za-z0-9_.-]{1,128}$/.test(instanceId)) {
+    throw new ValidationError('INVALID_CONFIG', `INSTANCE_ID must be 1-128 of A-Z a-z 0-9 _ . -, got "${instanceId}"`);
+  }
+  const heartbeatMs = int(env, 'CLUSTER_HEARTBEAT_MS', 1000, 50, 60_000);
+  const memberTtlMs = int(env, 'CLUSTER_MEMBER_TTL_MS', 5000, 200, 600_000);
+  if (memberTtlMs < 2 * heartbeatMs) {
+    throw new ValidationError(
+      'INVALID_CONFIG',
+      `CLUSTER_MEMBER_TTL_MS (${memberTtlMs}) must be at least twice CLUSTER_HEARTBEAT_MS (${heartbeatMs})`,
+    );
+  }
+  return {
+    redisUrl,
+    name,
+    instanceId,
+    heartbeatMs,
+    memberTtlMs,
+    advertiseApiUrl: env.ADVERTISE_API_URL || null,
+    advertiseGrpcUrl: env.ADVERTISE_GRPC_URL || null,
   };
 }
 

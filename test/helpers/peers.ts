@@ -48,6 +48,8 @@ export const PEERS = {
     files: BARESIP_MODULES.map((m) => `/usr/lib/baresip/modules/${m}.so`),
     pkg: 'baresip-core',
   },
+  /** A Redis server for the cluster tests (test/helpers/redis.ts). */
+  'redis-server': { bins: ['redis-server'], pkg: 'redis-server' },
   /** Asterisk's recorded English prompts (8 kHz speech). */
   'asterisk-sounds': {
     files: ['all-circuits-busy-now', 'demo-congrats', 'vm-intro'].map((f) => `/usr/share/asterisk/sounds/en/${f}.wav`),
