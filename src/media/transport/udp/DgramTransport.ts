@@ -43,6 +43,7 @@ export class DgramTransport implements UdpTransport {
   }
 
   send(data: Uint8Array, offset: number, length: number, port: number, address: string): void {
+    if (this.#closed) return;
     // The whole buffer (a relayed datagram) goes without offset and length: no view made per send.
     if (offset === 0 && length === data.length) this.#socket.send(data, port, address);
     else this.#socket.send(data, offset, length, port, address);
