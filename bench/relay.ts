@@ -46,9 +46,9 @@ const profDir = args.prof;
 const HIST_BIN_MS = 0.05;
 const haveRtpengine = spawnSync('rtpengine', ['--version']).status === 0;
 const haveNative = loadNativeUdp() !== null && process.env.UDP_IO !== 'dgram';
-let relays = (
-  args.relays ?? `bare,rtpengine,plain,b2bua,xworker${haveNative ? ',b2bua-dgram,plain-dgram' : ''}`
-).split(',');
+let relays = (args.relays ?? `bare,rtpengine,plain,b2bua,xworker${haveNative ? ',b2bua-dgram,plain-dgram' : ''}`).split(
+  ',',
+);
 if (!haveNative) relays = relays.filter((r) => !r.endsWith('-native'));
 if (!haveRtpengine) relays = relays.filter((r) => r !== 'rtpengine');
 if (workers < 2) relays = relays.filter((r) => r !== 'xworker');

@@ -339,8 +339,13 @@ static void on_readable(uv_poll_t* handle, int status, int events) {
     }
     inst->c.recvPackets += out - start;
     inst->rxCount = out;
-    if (inst->rxCount >= RX_SLOTS) deliver(inst);
     if (r < want) return; /* drained */
+    if (inst->rxCount >= RX_SLOTS) {
+      /* The arena is full: to JS now. Its handlers may close this very socket (s is freed then):
+       * what is left on it waits for the next poll (level-triggered). */
+      deliver(inst);
+      return;
+    }
   }
 }
 
