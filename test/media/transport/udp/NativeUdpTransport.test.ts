@@ -8,6 +8,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { loadNativeUdp, resolveUdpIo } from '../../../../src/common/nativeUdp.ts';
+import { loadConfig } from '../../../../src/config/config.ts';
 import { DgramTransport } from '../../../../src/media/transport/udp/DgramTransport.ts';
 import { NativeUdpTransport, nativeUdpStats } from '../../../../src/media/transport/udp/NativeUdpTransport.ts';
 import type { UdpRemote, UdpTransport } from '../../../../src/media/transport/udp/UdpTransport.ts';
@@ -267,6 +268,9 @@ test(
 );
 
 test('UDP_IO resolution: dgram when asked, native when built, and the install build never fails', async (t) => {
+  assert.equal(loadConfig({}).udpIo, 'auto');
+  assert.equal(loadConfig({ UDP_IO: 'dgram' }).udpIo, 'dgram');
+  assert.throws(() => loadConfig({ UDP_IO: 'uring' }), /UDP_IO/);
   assert.equal(resolveUdpIo('dgram').io, 'dgram');
   const built = loadNativeUdp() !== null;
   assert.equal(resolveUdpIo('auto').io, built ? 'native' : 'dgram');
