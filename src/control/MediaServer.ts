@@ -162,15 +162,11 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.dtmf = new DtmfService(this);
     this.#own = new OwnDestinations(config, (port) => this.#ports.holds(port));
     this.#udpIo = resolveUdpIo(config.udpIo);
-    this.#pool = new WorkerPool(
-      this.#logger,
-      { ...workerSettings(config), udpIo: this.#udpIo.io },
-      {
-        onNotification: (type, payload) => this.#deliver(type, payload),
-        onWorkerDied: (handle, code, error) => this.#onWorkerDied(handle, code, error),
-        onWorkerRestarted: (index) => this.events.publish('worker.started', { worker: index }),
-      },
-    );
+    this.#pool = new WorkerPool(this.#logger, workerSettings(config, this.#udpIo.io), {
+      onNotification: (type, payload) => this.#deliver(type, payload),
+      onWorkerDied: (handle, code, error) => this.#onWorkerDied(handle, code, error),
+      onWorkerRestarted: (index) => this.events.publish('worker.started', { worker: index }),
+    });
     this.#metrics = new ServerMetrics(
       async () => ({
         endpoints: this.#endpoints.size,
@@ -908,8 +904,9 @@ function applyLocalDirection(m: NegotiatedMedia, wanted: Direction): NegotiatedM
 }
 
 /** Plain settings every media worker gets at start (engines read what they need). */
-function workerSettings(c: Config): WorkerSettings {
+function workerSettings(c: Config, udpIo: UdpIo): WorkerSettings {
   return {
+    udpIo,
     promptsDir: c.promptsDir,
     recordingsDir: c.recordingsDir,
     flowsDir: c.flowsDir,
