@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { loadNativeUdp, resolveUdpIo } from '../../../../src/common/nativeUdp.ts';
 import { loadConfig } from '../../../../src/config/config.ts';
+import { RtpEndpoint } from '../../../../src/media/transport/RtpEndpoint.ts';
 import { DgramTransport } from '../../../../src/media/transport/udp/DgramTransport.ts';
 import { NativeUdpTransport, nativeUdpStats } from '../../../../src/media/transport/udp/NativeUdpTransport.ts';
 import type { UdpRemote, UdpTransport } from '../../../../src/media/transport/udp/UdpTransport.ts';
@@ -275,6 +276,10 @@ test('UDP_IO resolution: dgram when asked, native when built, and the install bu
   const built = loadNativeUdp() !== null;
   assert.equal(resolveUdpIo('auto').io, built ? 'native' : 'dgram');
   if (!built) assert.throws(() => resolveUdpIo('native'), /UDP_IO=native/);
+  // The suite runs endpoints on the addon wherever it is built, unless UDP_IO says otherwise.
+  const ep = await RtpEndpoint.open('ep', '127.0.0.1', 0, 0, 0, 'ep@test');
+  t.after(() => ep.close());
+  assert.equal(ep.udpIo, built && process.env.UDP_IO !== 'dgram' ? 'native' : 'dgram');
   // The install script in a copy of the sources, with a compiler that fails: exit 0, no addon.
   const dir = mkdtempSync(path.join(os.tmpdir(), 'msc-native-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
