@@ -133,6 +133,8 @@ interface Step {
   pps: number;
   ok: boolean;
   dtmf?: Record<string, number>;
+  /** bare-native: the addon's counters over the step (how much the system calls batched). */
+  udp?: Record<string, number>;
 }
 
 function percentile(hist: number[], total: number, p: number): number {
@@ -177,6 +179,13 @@ async function measure(relay: RelayChild, gens: Generators, calls: number): Prom
     pps: relayed / seconds,
     ok: loss < 0.01 && p99 < 5,
     ...(dtmf ? { dtmf } : {}),
+    ...(s1.udp
+      ? {
+          udp: Object.fromEntries(
+            Object.entries(s1.udp as Record<string, number>).map(([k, v]) => [k, v - (s0.udp[k] ?? 0)]),
+          ),
+        }
+      : {}),
   };
 }
 
@@ -185,7 +194,12 @@ function line(mode: string, s: Step): string {
     s.dtmf && s.dtmf.inbandWindows
       ? ` in-band DTMF windows=${s.dtmf.inbandWindows} analysed=${((100 * (s.dtmf.inbandAnalysed ?? 0)) / s.dtmf.inbandWindows).toFixed(0)}% measured=${((100 * (s.dtmf.inbandMeasured ?? 0)) / s.dtmf.inbandWindows).toFixed(2)}%`
       : '';
-  return `  ${mode.padEnd(11)} calls=${String(s.calls).padStart(4)} loss=${(s.loss * 100).toFixed(2)}% p50=${s.p50.toFixed(2)}ms p99=${s.p99.toFixed(2)}ms cpu/pkt=${s.cpuUsPerPacket.toFixed(2)}us relayed=${Math.round(s.pps)}pps ${s.ok ? 'ok' : 'FAIL'}${d}`;
+  const u = s.udp;
+  const b =
+    u && u.recvCalls && u.deliveries && u.sendCalls
+      ? ` datagrams per recvmmsg=${(u.recvPackets! / u.recvCalls).toFixed(2)} per JS call=${(u.recvPackets! / u.deliveries).toFixed(2)} per sendmmsg=${(u.sendPackets! / u.sendCalls).toFixed(2)}`
+      : '';
+  return `  ${mode.padEnd(11)} calls=${String(s.calls).padStart(4)} loss=${(s.loss * 100).toFixed(2)}% p50=${s.p50.toFixed(2)}ms p99=${s.p99.toFixed(2)}ms cpu/pkt=${s.cpuUsPerPacket.toFixed(2)}us relayed=${Math.round(s.pps)}pps ${s.ok ? 'ok' : 'FAIL'}${d}${b}`;
 }
 
 async function run(mode: string): Promise<{ mode: string; best: Step | null; at: Step | null; steps: Step[] }> {

@@ -26,7 +26,7 @@ import { silentLogger } from '../../src/common/logger.ts';
 import { MediaServer } from '../../src/control/MediaServer.ts';
 import { AudioPrepPool } from '../../src/media/prep/AudioPrepPool.ts';
 import { resolveUdpIo, type UdpIoSetting } from '../../src/common/nativeUdp.ts';
-import { NativeUdpTransport } from '../../src/media/transport/udp/NativeUdpTransport.ts';
+import { NativeUdpTransport, nativeUdpStats } from '../../src/media/transport/udp/NativeUdpTransport.ts';
 import type { UdpTransport } from '../../src/media/transport/udp/UdpTransport.ts';
 import { NgClient } from './ng.ts';
 
@@ -44,7 +44,12 @@ const workers = Number(process.argv[3] ?? '1');
 interface Relay {
   grow(n: number): Promise<Array<[number, number]>>;
   /** CPU microseconds of the relaying process(es) and packets relayed (null: the generator counts). */
-  sample(): Promise<{ cpuUs: number; relayed: number | null; dtmf?: Record<string, number> }>;
+  sample(): Promise<{
+    cpuUs: number;
+    relayed: number | null;
+    dtmf?: Record<string, number>;
+    udp?: Record<string, number>;
+  }>;
   close(): Promise<void>;
 }
 
@@ -124,7 +129,7 @@ function bareNativeRelay(): Relay {
       return legs;
     },
     async sample() {
-      return { cpuUs: selfCpu(), relayed };
+      return { cpuUs: selfCpu(), relayed, udp: { ...nativeUdpStats()! } };
     },
     async close() {},
   };
