@@ -370,6 +370,10 @@ static void close_sock(Instance* inst, Sock* s) {
   uv_close((uv_handle_t*)s->poll, free_handle);
   close(s->fd);
   inst->socks[s->id] = NULL;
+  /* Datagrams of this socket still waiting in the arena are not delivered to whoever gets its id next. */
+  if (!inst->delivering)
+    for (int k = 0; k < inst->rxCount; k++)
+      if (inst->meta[k * META_INTS] == s->id) inst->meta[k * META_INTS] = -1;
   if (inst->delivering) {
     if (inst->nlate == inst->caplate) {
       int cap = inst->caplate ? inst->caplate * 2 : 64;
