@@ -14,7 +14,8 @@
  *   control protocol on 127.0.0.1; its CPU is read from /proc.
  * A server mode or `bare` with the suffix `-dgram` or `-native` forces that UDP I/O (UDP_IO);
  * without it the server uses UDP_IO of the environment (auto: native when the addon is built)
- * and `bare` stays on node:dgram (the ceiling of a plain Node relay).
+ * and `bare` stays on node:dgram (the ceiling of a plain Node relay). BENCH_NATIVE_SEND=immediate
+ * makes bare-native send each datagram at once (sendto) instead of through the per-turn queue.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -26,7 +27,11 @@ import { silentLogger } from '../../src/common/logger.ts';
 import { MediaServer } from '../../src/control/MediaServer.ts';
 import { AudioPrepPool } from '../../src/media/prep/AudioPrepPool.ts';
 import { resolveUdpIo, type UdpIoSetting } from '../../src/common/nativeUdp.ts';
-import { NativeUdpTransport, nativeUdpStats } from '../../src/media/transport/udp/NativeUdpTransport.ts';
+import {
+  NativeUdpTransport,
+  nativeUdpStats,
+  setNativeUdpBatching,
+} from '../../src/media/transport/udp/NativeUdpTransport.ts';
 import type { UdpTransport } from '../../src/media/transport/udp/UdpTransport.ts';
 import { NgClient } from './ng.ts';
 
@@ -105,6 +110,8 @@ function bareNativeRelay(): Relay {
     async grow(n) {
       while (legs.length < n) {
         const a: UdpTransport = new NativeUdpTransport(4);
+        // BENCH_NATIVE_SEND=immediate: every send is a sendto at once (no per-turn queue).
+        if (legs.length === 0) setNativeUdpBatching(process.env.BENCH_NATIVE_SEND !== 'immediate');
         const b: UdpTransport = new NativeUdpTransport(4);
         await a.bind('127.0.0.1', 0);
         await b.bind('127.0.0.1', 0);
