@@ -6,16 +6,27 @@
 
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+COPY package.json package-lock.json binding.gyp ./
+COPY native ./native
+COPY scripts/buildNative.mjs ./scripts/
+# The batched-UDP addon is built in the deps stage; here the install script only records a skip.
+RUN MSC_SKIP_NATIVE=1 npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+# The toolchain node-gyp builds the optional batched-UDP addon with (recvmmsg/sendmmsg, UDP_IO=auto
+# uses it); it stays in this stage. The image's own Node headers are used (no download). Should
+# the build fail, the install still succeeds and the server runs on node:dgram (it logs which).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json binding.gyp ./
+COPY native ./native
+COPY scripts/buildNative.mjs ./scripts/
+RUN npm ci --omit=dev --no-audit --no-fund && tail -n 1 build/native-build.log
 
 FROM node:24-bookworm-slim AS runtime
 # RTP binds the wildcard; SDP announces PUBLIC_IP when set (1:1 NAT, every cloud host), else the
@@ -39,6 +50,8 @@ RUN apt-get update \
  && chown -R media:media /var/lib/media-server
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
+# build/ always exists after the install script (empty but for its log when nothing was built).
+COPY --from=deps /app/build ./build
 COPY --from=build /app/dist ./dist
 COPY package.json package-lock.json LICENSE THIRD_PARTY_NOTICES.md ./
 COPY bin ./bin

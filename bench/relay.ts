@@ -10,13 +10,17 @@
  *             path of most B2BUAs: in-band DTMF listening on every leg, placement by load);
  *   b2bua     PCMU + telephone-event offers, one affinity key per call;
  *   xworker   as b2bua but the two legs forced onto different workers (needs --workers >= 2).
+ * The server modes use UDP_IO of the environment (auto: the batched native addon when built);
+ * a `-dgram` or `-native` suffix forces one (b2bua-dgram: the same path on node:dgram, in the
+ * same run; bare-native: the bare relay on the addon). The default set adds b2bua-dgram and
+ * plain-dgram when the addon is built, so native and dgram are compared in one run.
  * For each, the generator steps the number of calls up (doubling from 50, then one bisection)
  * and reports the highest N with loss < 1% and p99 latency < 5 ms, and at the comparison load
  * (--at, default 200 calls) the relaying process' CPU microseconds per relayed packet. CPU per
  * packet is compared at that same load: at light load fixed costs (timers, housekeeping)
  * dominate the per-packet figure, and past saturation every relay batches more per wake-up.
  *
- * Options: --relays=bare,rtpengine,plain,b2bua,xworker --workers=2 (media workers; rtpengine
+ * Options: --relays=bare,rtpengine,plain,b2bua,b2bua-dgram,xworker --workers=2 (media workers; rtpengine
  *          threads) --gen=N (generator threads) --seconds=3 (per step) --max=1600 (calls)
  *          --at=200 --payload=speech|silence --cap=0 (1: step up to capacity, else --at only)
  *          --prof=DIR (CPU profiles of the relay processes, all threads)
@@ -25,6 +29,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
+import { loadNativeUdp } from '../src/common/nativeUdp.ts';
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')) as Array<[string, string]>,
@@ -40,7 +45,11 @@ const capacity = (args.cap ?? '1') !== '0';
 const profDir = args.prof;
 const HIST_BIN_MS = 0.05;
 const haveRtpengine = spawnSync('rtpengine', ['--version']).status === 0;
-let relays = (args.relays ?? 'bare,rtpengine,plain,b2bua,xworker').split(',');
+const haveNative = loadNativeUdp() !== null && process.env.UDP_IO !== 'dgram';
+let relays = (args.relays ?? `bare,rtpengine,plain,b2bua,xworker${haveNative ? ',b2bua-dgram,plain-dgram' : ''}`).split(
+  ',',
+);
+if (!haveNative) relays = relays.filter((r) => !r.endsWith('-native'));
 if (!haveRtpengine) relays = relays.filter((r) => r !== 'rtpengine');
 if (workers < 2) relays = relays.filter((r) => r !== 'xworker');
 
@@ -124,6 +133,8 @@ interface Step {
   pps: number;
   ok: boolean;
   dtmf?: Record<string, number>;
+  /** bare-native: the addon's counters over the step (how much the system calls batched). */
+  udp?: Record<string, number>;
 }
 
 function percentile(hist: number[], total: number, p: number): number {
@@ -168,6 +179,13 @@ async function measure(relay: RelayChild, gens: Generators, calls: number): Prom
     pps: relayed / seconds,
     ok: loss < 0.01 && p99 < 5,
     ...(dtmf ? { dtmf } : {}),
+    ...(s1.udp
+      ? {
+          udp: Object.fromEntries(
+            Object.entries(s1.udp as Record<string, number>).map(([k, v]) => [k, v - (s0.udp[k] ?? 0)]),
+          ),
+        }
+      : {}),
   };
 }
 
@@ -176,12 +194,18 @@ function line(mode: string, s: Step): string {
     s.dtmf && s.dtmf.inbandWindows
       ? ` in-band DTMF windows=${s.dtmf.inbandWindows} analysed=${((100 * (s.dtmf.inbandAnalysed ?? 0)) / s.dtmf.inbandWindows).toFixed(0)}% measured=${((100 * (s.dtmf.inbandMeasured ?? 0)) / s.dtmf.inbandWindows).toFixed(2)}%`
       : '';
-  return `  ${mode.padEnd(9)} calls=${String(s.calls).padStart(4)} loss=${(s.loss * 100).toFixed(2)}% p50=${s.p50.toFixed(2)}ms p99=${s.p99.toFixed(2)}ms cpu/pkt=${s.cpuUsPerPacket.toFixed(2)}us relayed=${Math.round(s.pps)}pps ${s.ok ? 'ok' : 'FAIL'}${d}`;
+  const u = s.udp;
+  const b =
+    u && u.recvCalls && u.deliveries && u.sendCalls
+      ? ` datagrams per recvmmsg=${(u.recvPackets! / u.recvCalls).toFixed(2)} per JS call=${(u.recvPackets! / u.deliveries).toFixed(2)} per sendmmsg=${(u.sendPackets! / u.sendCalls).toFixed(2)}`
+      : '';
+  return `  ${mode.padEnd(11)} calls=${String(s.calls).padStart(4)} loss=${(s.loss * 100).toFixed(2)}% p50=${s.p50.toFixed(2)}ms p99=${s.p99.toFixed(2)}ms cpu/pkt=${s.cpuUsPerPacket.toFixed(2)}us relayed=${Math.round(s.pps)}pps ${s.ok ? 'ok' : 'FAIL'}${d}${b}`;
 }
 
 async function run(mode: string): Promise<{ mode: string; best: Step | null; at: Step | null; steps: Step[] }> {
   const relay = new RelayChild(mode);
-  await relay.next(); // ready
+  const ready = JSON.parse(await relay.next()) as { udpIo: string | null };
+  if (ready.udpIo) console.log(`  ${mode}: UDP I/O ${ready.udpIo}`);
   const gens = new Generators(genThreads);
   const steps: Step[] = [];
   let best: Step | null = null;
@@ -236,7 +260,7 @@ console.log('  relay      cpu/pkt   loss    p99     highest N (loss<1%, p99<5ms)
 for (const r of results) {
   const a = r.at;
   console.log(
-    `  ${r.mode.padEnd(9)} ${a ? `${a.cpuUsPerPacket.toFixed(2).padStart(6)}us ${(a.loss * 100).toFixed(2).padStart(5)}% ${a.p99.toFixed(2).padStart(6)}ms` : '      -       -        -'}   ${capacity ? (r.best?.calls ?? 0) : '-'}`,
+    `  ${r.mode.padEnd(11)} ${a ? `${a.cpuUsPerPacket.toFixed(2).padStart(6)}us ${(a.loss * 100).toFixed(2).padStart(5)}% ${a.p99.toFixed(2).padStart(6)}ms` : '      -       -        -'}   ${capacity ? (r.best?.calls ?? 0) : '-'}`,
   );
 }
 const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) ? (a / b).toFixed(2) : 'n/a');
@@ -245,4 +269,7 @@ console.log(`  plain / b2bua CPU per packet:         ${ratio(cpuAt('plain'), cpu
 console.log(`  b2bua efficiency vs bare (bare/b2bua): ${ratio(cpuAt('bare'), cpuAt('b2bua'))}  (target >= 0.9)`);
 console.log(`  b2bua / rtpengine CPU per packet:     ${ratio(cpuAt('b2bua'), cpuAt('rtpengine'))}  (target <= 1)`);
 console.log(`  xworker / b2bua CPU per packet:       ${ratio(cpuAt('xworker'), cpuAt('b2bua'))}`);
+console.log(`  b2bua-dgram / b2bua (native I/O gain): ${ratio(cpuAt('b2bua-dgram'), cpuAt('b2bua'))}`);
+console.log(`  plain-dgram / plain (native I/O gain): ${ratio(cpuAt('plain-dgram'), cpuAt('plain'))}`);
+console.log(`  bare / bare-native (native I/O gain):  ${ratio(cpuAt('bare'), cpuAt('bare-native'))}`);
 process.exit(0);

@@ -12,6 +12,10 @@
  *   keys chosen to map to different workers): every packet crosses threads;
  * - `rtpengine`: Debian's rtpengine-daemon in userspace (no kernel module), driven over its ng
  *   control protocol on 127.0.0.1; its CPU is read from /proc.
+ * A server mode or `bare` with the suffix `-dgram` or `-native` forces that UDP I/O (UDP_IO);
+ * without it the server uses UDP_IO of the environment (auto: native when the addon is built)
+ * and `bare` stays on node:dgram (the ceiling of a plain Node relay). BENCH_NATIVE_SEND=immediate
+ * makes bare-native send each datagram at once (sendto) instead of through the per-turn queue.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -22,15 +26,35 @@ import { loadConfig } from '../../src/config/config.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import { MediaServer } from '../../src/control/MediaServer.ts';
 import { AudioPrepPool } from '../../src/media/prep/AudioPrepPool.ts';
+import { resolveUdpIo, type UdpIoSetting } from '../../src/common/nativeUdp.ts';
+import {
+  NativeUdpTransport,
+  nativeUdpStats,
+  setNativeUdpBatching,
+} from '../../src/media/transport/udp/NativeUdpTransport.ts';
+import type { UdpTransport } from '../../src/media/transport/udp/UdpTransport.ts';
 import { NgClient } from './ng.ts';
 
-const mode = process.argv[2]!;
+const suffix = /-(dgram|native)$/.exec(process.argv[2]!);
+const mode = suffix ? process.argv[2]!.slice(0, suffix.index) : process.argv[2]!;
+const envIo = process.env.UDP_IO;
+const udpIoSetting: UdpIoSetting = suffix
+  ? (suffix[1] as UdpIoSetting)
+  : envIo === 'native' || envIo === 'dgram'
+    ? envIo
+    : 'auto';
+const udpIo = resolveUdpIo(mode === 'bare' && !suffix ? 'dgram' : udpIoSetting).io;
 const workers = Number(process.argv[3] ?? '1');
 
 interface Relay {
   grow(n: number): Promise<Array<[number, number]>>;
   /** CPU microseconds of the relaying process(es) and packets relayed (null: the generator counts). */
-  sample(): Promise<{ cpuUs: number; relayed: number | null; dtmf?: Record<string, number> }>;
+  sample(): Promise<{
+    cpuUs: number;
+    relayed: number | null;
+    dtmf?: Record<string, number>;
+    udp?: Record<string, number>;
+  }>;
   close(): Promise<void>;
 }
 
@@ -78,6 +102,46 @@ function bareRelay(): Relay {
   };
 }
 
+/** The bare relay on the batched native addon (recvmmsg/sendmmsg): the ceiling of that I/O. */
+function bareNativeRelay(): Relay {
+  const legs: Array<[number, number]> = [];
+  let relayed = 0;
+  return {
+    async grow(n) {
+      while (legs.length < n) {
+        const a: UdpTransport = new NativeUdpTransport(4);
+        // BENCH_NATIVE_SEND=immediate: every send is a sendto at once (no per-turn queue).
+        if (legs.length === 0) setNativeUdpBatching(process.env.BENCH_NATIVE_SEND !== 'immediate');
+        const b: UdpTransport = new NativeUdpTransport(4);
+        await a.bind('127.0.0.1', 0);
+        await b.bind('127.0.0.1', 0);
+        let peerA = 0;
+        let peerB = 0;
+        a.onMessage = (msg, rinfo) => {
+          peerA = rinfo.port;
+          if (peerB !== 0) {
+            b.send(msg, 0, msg.length, peerB, '127.0.0.1');
+            relayed++;
+          }
+        };
+        b.onMessage = (msg, rinfo) => {
+          peerB = rinfo.port;
+          if (peerA !== 0) {
+            a.send(msg, 0, msg.length, peerA, '127.0.0.1');
+            relayed++;
+          }
+        };
+        legs.push([a.address().port, b.address().port]);
+      }
+      return legs;
+    },
+    async sample() {
+      return { cpuUs: selfCpu(), relayed, udp: { ...nativeUdpStats()! } };
+    },
+    async close() {},
+  };
+}
+
 /** Where the SDP says the peer is until it latches (nothing listens there; the generator binds ephemeral ports). */
 const PLACEHOLDER_PORT = 50000;
 const sdp = (port: number, te: boolean): string =>
@@ -98,6 +162,7 @@ async function serverRelay(variant: 'plain' | 'b2bua' | 'xworker'): Promise<Rela
   const config = loadConfig({
     MEDIA_WORKERS: String(workers),
     DTMF_INBAND: process.env.DTMF_INBAND ?? 'auto',
+    UDP_IO: udpIo,
     ...(process.env.SILENCE_FILL ? { SILENCE_FILL: process.env.SILENCE_FILL } : {}),
     LOG_LEVEL: 'silent',
     RTP_PORT_START: '10000',
@@ -222,7 +287,9 @@ async function rtpengineRelay(): Promise<Relay> {
 
 const relay =
   mode === 'bare'
-    ? bareRelay()
+    ? udpIo === 'native'
+      ? bareNativeRelay()
+      : bareRelay()
     : mode === 'rtpengine'
       ? await rtpengineRelay()
       : await serverRelay(mode as 'plain' | 'b2bua' | 'xworker');
@@ -244,4 +311,4 @@ rl.on('line', async (line) => {
     process.exit(0);
   }
 });
-process.stdout.write(JSON.stringify({ ready: true }) + '\n');
+process.stdout.write(JSON.stringify({ ready: true, udpIo: mode === 'rtpengine' ? null : udpIo }) + '\n');

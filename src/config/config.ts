@@ -62,6 +62,11 @@ export interface Config {
    * silence; 'silence' encoded silence always; 'off' nothing.
    */
   silenceFill: 'cn' | 'silence' | 'off';
+  /**
+   * UDP I/O of the RTP/RTCP sockets: 'native' the batched addon (recvmmsg/sendmmsg, built at
+   * install when a compiler is present), 'dgram' Node's dgram, 'auto' native when it was built.
+   */
+  udpIo: 'auto' | 'native' | 'dgram';
   /** Threads of the TTS and decode pool (speech, prompt and HTTP media decoding), shared by all media workers. */
   ttsThreads: number;
   /** Bound of the pool's cache of prepared audio (speech, decoded prompts, HTTP media), bytes. */
@@ -190,6 +195,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     latchPackets: int(env, 'RTP_LATCH_PACKETS', 4, 1, MAX_LATCH_PACKETS),
     dtmfInband: oneOf(env, 'DTMF_INBAND', ['auto', 'on', 'off'] as const, 'auto'),
     silenceFill: oneOf(env, 'SILENCE_FILL', ['cn', 'silence', 'off'] as const, 'cn'),
+    udpIo: oneOf(env, 'UDP_IO', ['auto', 'native', 'dgram'] as const, 'auto'),
     ttsThreads: int(env, 'TTS_THREADS', os.availableParallelism() >= 4 ? 2 : 1, 1, 64),
     ttsCacheBytes: int(env, 'TTS_CACHE_BYTES', 64 * 1024 * 1024, 1024 * 1024, 2 ** 40),
     cluster: clusterConfig(env),

@@ -44,6 +44,7 @@ import type { WorkerHandle } from './WorkerHandle.ts';
 import { WorkerPool } from './WorkerPool.ts';
 import { ServerMetrics } from './metrics.ts';
 import { KeyedListeners } from '../common/KeyedListeners.ts';
+import { resolveUdpIo, type UdpIo } from '../common/nativeUdp.ts';
 
 interface EndpointRecord {
   id: string;
@@ -125,6 +126,8 @@ export class MediaServer implements MediaControl, MediaEngines {
   /** Media destinations that would be this server itself (SDP destination policy). */
   readonly #own: OwnDestinations;
   readonly #pool: WorkerPool;
+  /** UDP_IO as this installation can honour it (logged at start). */
+  readonly #udpIo: { io: UdpIo; detail: string };
   /** TTS and decode threads with the cache of prepared audio, shared by every media worker. */
   #prep: PrepService | null = null;
   readonly #startPrep: StartPrep;
@@ -158,7 +161,8 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.recordings = new RecordingService(this, this.conferences);
     this.dtmf = new DtmfService(this);
     this.#own = new OwnDestinations(config, (port) => this.#ports.holds(port));
-    this.#pool = new WorkerPool(this.#logger, workerSettings(config), {
+    this.#udpIo = resolveUdpIo(config.udpIo);
+    this.#pool = new WorkerPool(this.#logger, workerSettings(config, this.#udpIo.io), {
       onNotification: (type, payload) => this.#deliver(type, payload),
       onWorkerDied: (handle, code, error) => this.#onWorkerDied(handle, code, error),
       onWorkerRestarted: (index) => this.events.publish('worker.started', { worker: index }),
@@ -195,6 +199,7 @@ export class MediaServer implements MediaControl, MediaEngines {
         workers: this.#pool.size,
         ports: this.#ports.capacity,
         bind: this.config.rtpBindIp,
+        udpIo: this.#udpIo.detail,
         announce: this.#address.perPeer
           ? `the interface routing to each peer (offers: ${this.#address.default})`
           : this.#address.default,
@@ -899,8 +904,9 @@ function applyLocalDirection(m: NegotiatedMedia, wanted: Direction): NegotiatedM
 }
 
 /** Plain settings every media worker gets at start (engines read what they need). */
-function workerSettings(c: Config): WorkerSettings {
+function workerSettings(c: Config, udpIo: UdpIo): WorkerSettings {
   return {
+    udpIo,
     promptsDir: c.promptsDir,
     recordingsDir: c.recordingsDir,
     flowsDir: c.flowsDir,

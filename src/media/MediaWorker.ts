@@ -24,6 +24,11 @@ import type { WorkerContext } from './engines/MediaEngine.ts';
 import { createEngines, type Engines } from './engines/registry.ts';
 import { dropsToRecord } from './transport/dropReasons.ts';
 import { RtpEndpoint, type EndpointListener } from './transport/RtpEndpoint.ts';
+import {
+  defaultUdpTransportFactory,
+  udpTransportFactory,
+  type UdpTransportFactory,
+} from './transport/udp/UdpTransport.ts';
 
 export type { Notify };
 
@@ -57,6 +62,8 @@ export class MediaWorker implements EndpointListener {
   /** Idle endpoints' comfort noise / silence (SILENCE_FILL). */
   readonly #fills = new Map<string, SilenceFill>();
   readonly #silenceFill: SilenceFillMode;
+  /** Makes the endpoints' sockets (UDP_IO). */
+  readonly #udp: UdpTransportFactory;
   /** Consumers of cross-worker bridges, by doorbell id (the control plane gives each worker one). */
   readonly #inboxes = new Map<number, RingInbox>();
   // Totals of closed endpoints, so worker metrics stay monotonic.
@@ -67,6 +74,7 @@ export class MediaWorker implements EndpointListener {
     this.#notify = notify;
     const fill = settings.silenceFill;
     this.#silenceFill = fill === 'silence' || fill === 'off' ? fill : 'cn';
+    this.#udp = settings.udpIo ? udpTransportFactory(settings.udpIo) : defaultUdpTransportFactory();
     const digitListeners = new Set<(endpointId: string, digit: string) => void>();
     const ctx: WorkerContext = {
       workerIndex: index,
@@ -180,7 +188,7 @@ export class MediaWorker implements EndpointListener {
 
   async #createEndpoint(p: WorkerRequests['endpoint.create']['params']): Promise<{ ok: true }> {
     if (this.#endpoints.has(p.id)) throw new InvalidStateError('ENDPOINT_EXISTS', `endpoint ${p.id} exists`);
-    const ep = await RtpEndpoint.open(p.id, p.ip, p.rtpPort, p.rtcpPort, p.mediaTimeoutMs, p.cname);
+    const ep = await RtpEndpoint.open(p.id, p.ip, p.rtpPort, p.rtcpPort, p.mediaTimeoutMs, p.cname, this.#udp);
     ep.listener = this;
     ep.strictSource = p.strictSource === true;
     if (p.latchPackets !== undefined) ep.latchPackets = p.latchPackets;

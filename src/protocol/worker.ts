@@ -11,6 +11,8 @@ export interface WorkerSettings {
   dtmfInband?: 'auto' | 'on' | 'off';
   /** What an endpoint sends when it has nothing to say (SILENCE_FILL). */
   silenceFill?: 'cn' | 'silence' | 'off';
+  /** UDP I/O of the RTP/RTCP sockets, as the control plane resolved UDP_IO (unset: UDP_IO of the environment, else auto). */
+  udpIo?: 'native' | 'dgram';
   /** Destinations `http(s)://` media items may (not) be fetched from. */
   mediaFetchAllow?: string[];
   mediaFetchDeny?: string[];

@@ -55,6 +55,10 @@ export const PEERS = {
     files: ['all-circuits-busy-now', 'demo-congrats', 'vm-intro'].map((f) => `/usr/share/asterisk/sounds/en/${f}.wav`),
     pkg: 'asterisk-core-sounds-en-wav',
   },
+  /** The toolchain node-gyp builds the batched-UDP addon with at install (binding.gyp). */
+  'g++': { bins: ['g++'], pkg: 'g++' },
+  make: { bins: ['make'], pkg: 'make' },
+  python3: { bins: ['python3'], pkg: 'python3' },
 } as const satisfies Record<string, PeerSpec>;
 
 export type Peer = keyof typeof PEERS;

@@ -1,11 +1,15 @@
-import dgram from 'node:dgram';
 import { MAX_LATCH_PACKETS, type EndpointMediaConfig, type WorkerEndpointStats } from '../../protocol/endpoint.ts';
 import { RtpPacket } from '../rtp/RtpPacket.ts';
 import { Drop, dropsToRecord, DROP_REASON_NAMES } from './dropReasons.ts';
-import { literalLookup } from './literalLookup.ts';
 import { RtpSender } from './RtpSender.ts';
 import { RtcpSession } from './RtcpSession.ts';
 import type { JitterBuffer } from '../dsp/JitterBuffer.ts';
+import {
+  defaultUdpTransportFactory,
+  type UdpRemote,
+  type UdpTransport,
+  type UdpTransportFactory,
+} from './udp/UdpTransport.ts';
 
 /** Counters of the decoding path of received audio (recordings, in-band DTMF). */
 export interface ReceivedAudioStats {
@@ -128,8 +132,8 @@ export class RtpEndpoint {
   /** RFC 4733 events are being sent (set by the DTMF engine): the idle fill stands aside meanwhile. */
   sendingEvents = false;
 
-  readonly #rtpSocket: dgram.Socket;
-  readonly #rtcpSocket: dgram.Socket;
+  readonly #rtpSocket: UdpTransport;
+  readonly #rtcpSocket: UdpTransport;
   readonly #mediaTimeoutMs: number;
   #remoteIp = '';
   #remotePort = 0;
@@ -180,8 +184,8 @@ export class RtpEndpoint {
     rtcpPort: number,
     mediaTimeoutMs: number,
     cname: string,
-    rtp: dgram.Socket,
-    rtcp: dgram.Socket,
+    rtp: UdpTransport,
+    rtcp: UdpTransport,
   ) {
     this.id = id;
     this.rtpPort = rtpPort;
@@ -190,14 +194,14 @@ export class RtpEndpoint {
     this.#rtpSocket = rtp;
     this.#rtcpSocket = rtcp;
     this.rtcp = new RtcpSession(this.sender, cname);
-    rtp.on('message', this.#onRtpMessage);
-    rtcp.on('message', this.#onRtcpMessage);
-    // A socket error (ICMP unreachable surfaces as one on some systems) must not kill the worker.
-    rtp.on('error', () => {});
-    rtcp.on('error', () => {});
+    rtp.onMessage = this.#onRtpMessage;
+    rtcp.onMessage = this.#onRtcpMessage;
   }
 
-  /** Binds both sockets; rejects with the bind error (EADDRINUSE) so the caller can retry. */
+  /**
+   * Binds both sockets; rejects with the bind error (EADDRINUSE) so the caller can retry. `udp`
+   * makes the sockets (UDP_IO: node:dgram or the batched native addon).
+   */
   static async open(
     id: string,
     ip: string,
@@ -205,19 +209,16 @@ export class RtpEndpoint {
     rtcpPort: number,
     mediaTimeoutMs: number,
     cname: string,
+    udp: UdpTransportFactory = defaultUdpTransportFactory(),
   ): Promise<RtpEndpoint> {
-    const rtp = dgram.createSocket({ type: 'udp4', lookup: literalLookup });
-    const rtcp = dgram.createSocket({ type: 'udp4', lookup: literalLookup });
+    const rtp = udp(4);
+    const rtcp = udp(4);
     try {
-      await bind(rtp, ip, rtpPort);
-      await bind(rtcp, ip, rtcpPort);
+      await rtp.bind(ip, rtpPort);
+      await rtcp.bind(ip, rtcpPort);
     } catch (err) {
       rtp.close();
-      try {
-        rtcp.close();
-      } catch {
-        /* not bound */
-      }
+      rtcp.close();
       throw err;
     }
     return new RtpEndpoint(id, rtpPort, rtcpPort, mediaTimeoutMs, cname, rtp, rtcp);
@@ -296,7 +297,7 @@ export class RtpEndpoint {
     return this.#sending && this.#remotePort !== 0 && !this.#closed;
   }
 
-  readonly #onRtpMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
+  readonly #onRtpMessage = (msg: Buffer, rinfo: UdpRemote): void => {
     const nowMs = performance.now();
     // RFC 5761 4: with rtcp-mux, RTCP packet types 192-223 share the RTP port.
     if (msg.length >= 2 && msg[1]! >= 192 && msg[1]! <= 223) {
@@ -372,7 +373,8 @@ export class RtpEndpoint {
     const need =
       this.latchPackets < 1 ? 1 : this.latchPackets > MAX_LATCH_PACKETS ? MAX_LATCH_PACKETS : this.latchPackets;
     if (this.#candidateRun >= need) return true;
-    this.#held[this.#candidateRun - 1] = msg;
+    // A copy: the transport may reuse the datagram's memory after this call (native batches).
+    this.#held[this.#candidateRun - 1] = Buffer.from(msg);
     return false;
   }
 
@@ -454,11 +456,11 @@ export class RtpEndpoint {
     }
   }
 
-  readonly #onRtcpMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
+  readonly #onRtcpMessage = (msg: Buffer, rinfo: UdpRemote): void => {
     this.#onRtcp(msg, rinfo, performance.now());
   };
 
-  #onRtcp(msg: Buffer, rinfo: dgram.RemoteInfo, nowMs: number): void {
+  #onRtcp(msg: Buffer, rinfo: UdpRemote, nowMs: number): void {
     if (this.media === null) {
       this.drops[Drop.NOT_CONFIGURED]! += 1;
       return;
@@ -505,9 +507,7 @@ export class RtpEndpoint {
     // A generated source (player, mixer) owns the outbound stream while it is attached.
     if (this.audio !== null && this.audio.source !== null) return false;
     this.sender.rewrite(buf, source, seqIn, tsIn, nowMs);
-    // The whole buffer (a relayed datagram) goes without offset and length: no view made per send.
-    if (length === buf.length) this.#rtpSocket.send(buf, this.#remotePort, this.#remoteIp);
-    else this.#rtpSocket.send(buf, 0, length, this.#remotePort, this.#remoteIp);
+    this.#rtpSocket.send(buf, 0, length, this.#remotePort, this.#remoteIp);
     this.sender.count(length);
     return true;
   }
@@ -596,10 +596,10 @@ export class RtpEndpoint {
     if (this.media !== null && this.#remoteRtcpPort !== 0) {
       try {
         const len = this.rtcp.buildReport(performance.now(), true);
-        const sock = this.media.rtcpMux ? this.#rtpSocket : this.#rtcpSocket;
-        sock.send(this.rtcp.outBuffer.slice(0, len), this.#remoteRtcpPort, this.#remoteRtcpIp, () => {
-          this.#closeSockets();
-        });
+        const mux = this.media.rtcpMux;
+        const sock = mux ? this.#rtpSocket : this.#rtcpSocket;
+        sock.sendAndClose(this.rtcp.outBuffer, 0, len, this.#remoteRtcpPort, this.#remoteRtcpIp);
+        (mux ? this.#rtcpSocket : this.#rtpSocket).close();
         this.#closed = true;
         this.sink = null;
         return;
@@ -613,26 +613,12 @@ export class RtpEndpoint {
   }
 
   #closeSockets(): void {
-    try {
-      this.#rtpSocket.close();
-    } catch {
-      /* already closed */
-    }
-    try {
-      this.#rtcpSocket.close();
-    } catch {
-      /* already closed */
-    }
+    this.#rtpSocket.close();
+    this.#rtcpSocket.close();
   }
-}
 
-function bind(socket: dgram.Socket, ip: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error) => reject(err);
-    socket.once('error', onError);
-    socket.bind({ address: ip, port, exclusive: true }, () => {
-      socket.off('error', onError);
-      resolve();
-    });
-  });
+  /** Which UDP I/O carries this endpoint's datagrams. */
+  get udpIo(): UdpTransport['io'] {
+    return this.#rtpSocket.io;
+  }
 }

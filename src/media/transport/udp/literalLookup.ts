@@ -12,7 +12,7 @@ let lastLiteral = '';
  * latched from a received packet), so they are answered at once and the datagram goes out inside
  * send(); anything else still goes through dns.lookup. The last literal validated is remembered,
  * so the check is one string comparison per packet. Note that bind() to a literal then reports
- * 'listening' inside the call: pass bind() its callback (as RtpEndpoint.open does) or listen first.
+ * 'listening' inside the call: pass bind() its callback (as DgramTransport.bind does) or listen first.
  */
 export function literalLookup(address: string, _family: unknown, callback: LookupCallback): void {
   if (address === lastLiteral || isIPv4(address)) {

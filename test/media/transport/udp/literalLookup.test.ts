@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { test } from 'node:test';
-import { literalLookup } from '../../../src/media/transport/literalLookup.ts';
+import { literalLookup } from '../../../../src/media/transport/udp/literalLookup.ts';
 
 test('literalLookup answers an IPv4 literal at once and still resolves a name through dns', async () => {
   let answered: [string, number] | null = null;

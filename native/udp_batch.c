@@ -1,0 +1,780 @@
+/*
+ * udp_batch: UDP sockets for the media workers with batched system calls (Linux recvmmsg and
+ * sendmmsg), driven by the thread's own libuv loop. Optional: src/media/transport/udp/ falls back
+ * to node:dgram when this addon is not built.
+ *
+ * Receive: every socket has a uv_poll on its fd. A readable socket is drained with one recvmmsg
+ * into a per-thread arena of slots; the arena is handed to JavaScript once per loop iteration (a
+ * uv_check after the poll phase), or when it fills, in a single call: one JS entry for every
+ * packet every socket of the thread received in that iteration, instead of one per packet.
+ *
+ * Send: send() copies the datagram into a per-thread queue and returns (the caller may reuse its
+ * buffer at once). The queue is flushed with sendmmsg (one call per run of packets on the same
+ * socket) after each receive batch, before the loop blocks (uv_prepare: sends queued by timers,
+ * e.g. the 20 ms media clock) and after the poll phase (uv_check: sends queued by other I/O).
+ *
+ * Context-aware (NAPI_MODULE_INIT, napi_set_instance_data): each worker thread has its own state
+ * and loop; nothing here is static and mutable.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define RX_SLOTS 64
+#define RX_SLOT_BYTES 2048
+#define RX_PER_CALL 32
+#define META_INTS 8 /* id, length, port, family, address as 4 x int32 (network order bytes) */
+#define TEXT_BYTES 64
+#define TX_SLOTS 256
+#define TX_SLOT_BYTES 2048
+
+typedef struct Instance Instance;
+
+typedef struct {
+  Instance* inst;
+  int id;
+  int fd;
+  int family; /* 4 or 6 */
+  uv_poll_t* poll;
+} Sock;
+
+/* Counters readable from JS (stats()): what the batching actually achieved. */
+typedef struct {
+  double recvCalls, recvPackets, recvTruncated, recvErrors, deliveries;
+  double sendCalls, sendPackets, sendErrors, sendImmediate;
+} Counters;
+
+struct Instance {
+  napi_env env;
+  uv_loop_t* loop;
+  napi_ref onBatch;
+  napi_ref resource;
+  napi_async_context actx;
+  napi_ref rxRef, metaRef, textRef;
+  uint8_t* rx;
+  int32_t* meta;
+  char* text;
+  int rxCount;
+  int delivering;
+  int destroyed;
+  struct mmsghdr rmsgs[RX_SLOTS];
+  struct iovec riov[RX_SLOTS];
+  struct sockaddr_storage rname[RX_SLOTS];
+  struct mmsghdr tmsgs[TX_SLOTS];
+  struct iovec tiov[TX_SLOTS];
+  struct sockaddr_storage tname[TX_SLOTS];
+  int tfd[TX_SLOTS];
+  uint8_t* tbuf;
+  int txCount;
+  int batching; /* 0: every send() is an immediate sendto */
+  uv_prepare_t* prepare;
+  uv_check_t* check;
+  Sock** socks;
+  int nsocks;
+  /* ids freed during a delivery become reusable only after it (packets of the batch name them) */
+  int* freeIds;
+  int nfree, capfree;
+  int* lateFree;
+  int nlate, caplate;
+  Counters c;
+};
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+/* Throws an Error shaped like Node's system errors: message "syscall CODE detail", code, errno, syscall. */
+static void throw_errno(napi_env env, int err, const char* syscall, const char* detail) {
+  const char* code = "EUNKNOWN";
+  switch (err) {
+#define C(x) case x: code = #x; break;
+    C(EADDRINUSE) C(EACCES) C(EADDRNOTAVAIL) C(EINVAL) C(EMFILE) C(ENFILE) C(EAFNOSUPPORT) C(EBADF)
+    C(ENOBUFS) C(ENOMEM) C(EPERM) C(ENETUNREACH) C(EHOSTUNREACH) C(EMSGSIZE) C(ECONNREFUSED)
+#undef C
+    default: break;
+  }
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s %s%s%s", syscall, code, detail ? " " : "", detail ? detail : "");
+  napi_value m, e, v;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_value codev;
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &codev);
+  napi_create_error(env, codev, m, &e);
+  napi_set_named_property(env, e, "code", codev);
+  napi_create_int32(env, -err, &v);
+  napi_set_named_property(env, e, "errno", v);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, e, "syscall", v);
+  napi_throw(env, e);
+}
+
+static void throw_type(napi_env env, const char* code, const char* msg) { napi_throw_type_error(env, code, msg); }
+static void throw_range(napi_env env, const char* code, const char* msg) { napi_throw_range_error(env, code, msg); }
+
+/* ---- helpers ----------------------------------------------------------------------------- */
+
+static Instance* instance_of(napi_env env) {
+  Instance* inst = NULL;
+  napi_get_instance_data(env, (void**)&inst);
+  return inst;
+}
+
+static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
+  for (size_t i = argc; i < want; i++) napi_get_undefined(env, &argv[i]);
+  return 1;
+}
+
+static int is_type(napi_env env, napi_value v, napi_valuetype t) {
+  napi_valuetype got;
+  return napi_typeof(env, v, &got) == napi_ok && got == t;
+}
+
+/* An integer argument in [lo, hi]; throws and returns 0 otherwise. */
+static int get_int(napi_env env, napi_value v, int64_t lo, int64_t hi, const char* what, int64_t* out) {
+  double d;
+  if (!is_type(env, v, napi_number) || napi_get_value_double(env, v, &d) != napi_ok || d != d ||
+      d != (double)(int64_t)d || d < (double)lo || d > (double)hi) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be an integer in [%lld, %lld]", what, (long long)lo, (long long)hi);
+    throw_range(env, "ERR_OUT_OF_RANGE", msg);
+    return 0;
+  }
+  *out = (int64_t)d;
+  return 1;
+}
+
+static Sock* get_sock(napi_env env, Instance* inst, napi_value v) {
+  int64_t id;
+  if (!inst) {
+    throw_type(env, "ERR_INVALID_STATE", "udp_batch: init() was not called");
+    return NULL;
+  }
+  if (!get_int(env, v, 0, 0x7fffffff, "socket id", &id)) return NULL;
+  if (id >= inst->nsocks || inst->socks[id] == NULL) {
+    throw_errno(env, EBADF, "udp", "(socket is closed)");
+    return NULL;
+  }
+  return inst->socks[id];
+}
+
+/*
+ * Parses an address argument into a sockaddr for a socket of `family`: a number is an IPv4
+ * address in host order (the JS side caches the conversion), a string is an IPv4 or IPv6
+ * literal. IPv4 destinations of an IPv6 socket are v4-mapped. Returns the length, 0 on error.
+ */
+static socklen_t parse_addr(napi_env env, napi_value v, int family, int port, struct sockaddr_storage* ss) {
+  struct in_addr a4;
+  struct in6_addr a6;
+  int is6 = 0;
+  if (is_type(env, v, napi_number)) {
+    double d;
+    napi_get_value_double(env, v, &d);
+    if (!(d >= 0 && d <= 4294967295.0) || d != (double)(uint32_t)d) {
+      throw_range(env, "ERR_INVALID_ARG_VALUE", "numeric address must be a uint32 IPv4 address");
+      return 0;
+    }
+    a4.s_addr = htonl((uint32_t)d);
+  } else if (is_type(env, v, napi_string)) {
+    char s[64];
+    size_t n = 0;
+    if (napi_get_value_string_utf8(env, v, s, sizeof s, &n) != napi_ok || n >= sizeof s - 1) {
+      throw_type(env, "ERR_INVALID_ARG_VALUE", "address is not an IP literal");
+      return 0;
+    }
+    if (inet_pton(AF_INET, s, &a4) == 1) {
+      is6 = 0;
+    } else if (inet_pton(AF_INET6, s, &a6) == 1) {
+      is6 = 1;
+    } else {
+      throw_type(env, "ERR_INVALID_ARG_VALUE", "address is not an IP literal");
+      return 0;
+    }
+  } else {
+    throw_type(env, "ERR_INVALID_ARG_TYPE", "address must be a string or a number");
+    return 0;
+  }
+  memset(ss, 0, sizeof *ss);
+  if (family == 4) {
+    if (is6) {
+      if (!IN6_IS_ADDR_V4MAPPED(&a6)) {
+        throw_errno(env, EAFNOSUPPORT, "send", "(IPv6 address on an IPv4 socket)");
+        return 0;
+      }
+      memcpy(&a4, &a6.s6_addr[12], 4);
+    }
+    struct sockaddr_in* sin = (struct sockaddr_in*)ss;
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons((uint16_t)port);
+    sin->sin_addr = a4;
+    return sizeof *sin;
+  }
+  struct sockaddr_in6* sin6 = (struct sockaddr_in6*)ss;
+  sin6->sin6_family = AF_INET6;
+  sin6->sin6_port = htons((uint16_t)port);
+  if (is6) {
+    sin6->sin6_addr = a6;
+  } else {
+    memset(&sin6->sin6_addr, 0, 16);
+    sin6->sin6_addr.s6_addr[10] = 0xff;
+    sin6->sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&sin6->sin6_addr.s6_addr[12], &a4, 4);
+  }
+  return sizeof *sin6;
+}
+
+/* ---- send queue -------------------------------------------------------------------------- */
+
+static void flush(Instance* inst) {
+  int n = inst->txCount;
+  int i = 0;
+  while (i < n) {
+    int fd = inst->tfd[i];
+    int j = i + 1;
+    while (j < n && inst->tfd[j] == fd) j++;
+    int r = sendmmsg(fd, &inst->tmsgs[i], (unsigned)(j - i), MSG_DONTWAIT);
+    inst->c.sendCalls++;
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      /* This packet failed (EAGAIN, ECONNREFUSED from an ICMP error...): drop it, go on. */
+      inst->c.sendErrors++;
+      i++;
+    } else {
+      inst->c.sendPackets += r;
+      i += r;
+    }
+  }
+  inst->txCount = 0;
+}
+
+/* ---- receive ----------------------------------------------------------------------------- */
+
+static void deliver(Instance* inst) {
+  if (inst->delivering || inst->destroyed) return;
+  int count = inst->rxCount;
+  if (count > 0) {
+    napi_env env = inst->env;
+    inst->delivering = 1;
+    napi_handle_scope scope;
+    napi_open_handle_scope(env, &scope);
+    napi_value fn, res, arg, result;
+    napi_get_reference_value(env, inst->onBatch, &fn);
+    napi_get_reference_value(env, inst->resource, &res);
+    napi_create_int32(env, count, &arg);
+    inst->c.deliveries++;
+    napi_status st = napi_make_callback(env, inst->actx, res, fn, 1, &arg, &result);
+    if (st == napi_pending_exception) {
+      napi_value exc;
+      napi_get_and_clear_last_exception(env, &exc);
+      napi_fatal_exception(env, exc);
+    }
+    napi_close_handle_scope(env, scope);
+    inst->rxCount = 0;
+    inst->delivering = 0;
+    for (int k = 0; k < inst->nlate; k++) inst->freeIds[inst->nfree++] = inst->lateFree[k];
+    inst->nlate = 0;
+  }
+  if (inst->txCount > 0) flush(inst);
+}
+
+static void on_readable(uv_poll_t* handle, int status, int events) {
+  Sock* s = (Sock*)handle->data;
+  Instance* inst = s->inst;
+  if (status < 0 || !(events & UV_READABLE) || inst->destroyed) return;
+  /* A delivery in progress owns the arena (this cannot happen from libuv, but stay safe). */
+  if (inst->delivering) return;
+  for (int rounds = 0; rounds < 4; rounds++) {
+    int start = inst->rxCount;
+    int want = RX_SLOTS - start;
+    if (want > RX_PER_CALL) want = RX_PER_CALL;
+    for (int k = start; k < start + want; k++) {
+      inst->rmsgs[k].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+      inst->rmsgs[k].msg_hdr.msg_flags = 0;
+      inst->rmsgs[k].msg_len = 0;
+    }
+    int r = recvmmsg(s->fd, &inst->rmsgs[start], (unsigned)want, MSG_DONTWAIT, NULL);
+    inst->c.recvCalls++;
+    if (r <= 0) {
+      if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) inst->c.recvErrors++;
+      return;
+    }
+    int out = start;
+    for (int k = start; k < start + r; k++) {
+      struct msghdr* h = &inst->rmsgs[k].msg_hdr;
+      if (h->msg_flags & MSG_TRUNC) {
+        inst->c.recvTruncated++;
+        continue;
+      }
+      int32_t* m = &inst->meta[out * META_INTS];
+      char* t = &inst->text[out * TEXT_BYTES];
+      if (out != k) memcpy(&inst->rx[out * RX_SLOT_BYTES], &inst->rx[k * RX_SLOT_BYTES], inst->rmsgs[k].msg_len);
+      m[0] = s->id;
+      m[1] = (int32_t)inst->rmsgs[k].msg_len;
+      struct sockaddr_storage* ss = &inst->rname[k];
+      if (ss->ss_family == AF_INET) {
+        struct sockaddr_in* sin = (struct sockaddr_in*)ss;
+        m[2] = ntohs(sin->sin_port);
+        m[3] = 4;
+        m[4] = (int32_t)ntohl(sin->sin_addr.s_addr);
+        m[5] = m[6] = m[7] = 0;
+        inet_ntop(AF_INET, &sin->sin_addr, t, TEXT_BYTES);
+      } else if (ss->ss_family == AF_INET6) {
+        struct sockaddr_in6* sin6 = (struct sockaddr_in6*)ss;
+        m[2] = ntohs(sin6->sin6_port);
+        m[3] = 6;
+        memcpy(&m[4], &sin6->sin6_addr, 16);
+        inet_ntop(AF_INET6, &sin6->sin6_addr, t, TEXT_BYTES);
+      } else {
+        continue;
+      }
+      out++;
+    }
+    inst->c.recvPackets += out - start;
+    inst->rxCount = out;
+    if (r < want) return; /* drained */
+    if (inst->rxCount >= RX_SLOTS) {
+      /* The arena is full: to JS now. Its handlers may close this very socket (s is freed then):
+       * what is left on it waits for the next poll (level-triggered). */
+      deliver(inst);
+      return;
+    }
+  }
+}
+
+static void on_check(uv_check_t* h) {
+  Instance* inst = (Instance*)h->data;
+  deliver(inst);
+}
+
+static void on_prepare(uv_prepare_t* h) {
+  Instance* inst = (Instance*)h->data;
+  if (!inst->delivering && inst->txCount > 0) flush(inst);
+}
+
+static void free_handle(uv_handle_t* h) { free(h); }
+
+/* ---- socket lifecycle -------------------------------------------------------------------- */
+
+static void close_sock(Instance* inst, Sock* s) {
+  if (inst->txCount > 0) flush(inst); /* what was queued on it still goes */
+  uv_poll_stop(s->poll);
+  /* uv_close removes the fd from epoll synchronously: the fd may be closed (and reused) after. */
+  uv_close((uv_handle_t*)s->poll, free_handle);
+  close(s->fd);
+  inst->socks[s->id] = NULL;
+  /* Datagrams of this socket still waiting in the arena are not delivered to whoever gets its id next. */
+  if (!inst->delivering)
+    for (int k = 0; k < inst->rxCount; k++)
+      if (inst->meta[k * META_INTS] == s->id) inst->meta[k * META_INTS] = -1;
+  if (inst->delivering) {
+    if (inst->nlate == inst->caplate) {
+      int cap = inst->caplate ? inst->caplate * 2 : 64;
+      int* p = realloc(inst->lateFree, sizeof(int) * (size_t)cap);
+      if (!p) {
+        free(s);
+        return; /* the id is simply not reused */
+      }
+      inst->lateFree = p;
+      inst->caplate = cap;
+    }
+    inst->lateFree[inst->nlate++] = s->id;
+  } else {
+    inst->freeIds[inst->nfree++] = s->id; /* capfree >= nsocks */
+  }
+  free(s);
+}
+
+static void destroy(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  Instance* inst = (Instance*)data;
+  if (!inst) return;
+  free(inst->socks);
+  free(inst->freeIds);
+  free(inst->lateFree);
+  free(inst->tbuf);
+  free(inst);
+}
+
+/* Environment teardown (worker exit): close every socket and the loop handles. */
+static void cleanup(void* arg) {
+  Instance* inst = (Instance*)arg;
+  if (inst->txCount > 0) flush(inst);
+  for (int i = 0; i < inst->nsocks; i++)
+    if (inst->socks[i]) close_sock(inst, inst->socks[i]);
+  inst->destroyed = 1;
+  if (inst->prepare) {
+    uv_prepare_stop(inst->prepare);
+    uv_close((uv_handle_t*)inst->prepare, free_handle);
+    inst->prepare = NULL;
+  }
+  if (inst->check) {
+    uv_check_stop(inst->check);
+    uv_close((uv_handle_t*)inst->check, free_handle);
+    inst->check = NULL;
+  }
+  if (inst->actx) napi_async_destroy(inst->env, inst->actx);
+  inst->actx = NULL;
+}
+
+/* ---- JS API ------------------------------------------------------------------------------ */
+
+/* init(onBatch) -> { rx: ArrayBuffer, meta: Int32Array, text: Uint8Array, slots, slotBytes, metaInts, textBytes } */
+static napi_value Init(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (!is_type(env, argv[0], napi_function)) {
+    throw_type(env, "ERR_INVALID_ARG_TYPE", "init(onBatch): onBatch must be a function");
+    return NULL;
+  }
+  if (instance_of(env) != NULL) {
+    throw_type(env, "ERR_INVALID_STATE", "udp_batch: init() already called in this thread");
+    return NULL;
+  }
+  Instance* inst = calloc(1, sizeof *inst);
+  if (!inst) {
+    throw_errno(env, ENOMEM, "init", NULL);
+    return NULL;
+  }
+  inst->env = env;
+  inst->batching = 1;
+  inst->tbuf = malloc((size_t)TX_SLOTS * TX_SLOT_BYTES);
+  inst->capfree = 0;
+  if (!inst->tbuf || napi_get_uv_event_loop(env, &inst->loop) != napi_ok) {
+    free(inst->tbuf);
+    free(inst);
+    throw_errno(env, ENOMEM, "init", NULL);
+    return NULL;
+  }
+  napi_value rx, rxab, meta, metaab, text, textab;
+  void* p;
+  napi_create_arraybuffer(env, (size_t)RX_SLOTS * RX_SLOT_BYTES, &p, &rxab);
+  inst->rx = p;
+  napi_create_arraybuffer(env, (size_t)RX_SLOTS * META_INTS * 4, &p, &metaab);
+  inst->meta = p;
+  napi_create_arraybuffer(env, (size_t)RX_SLOTS * TEXT_BYTES, &p, &textab);
+  inst->text = p;
+  rx = rxab;
+  napi_create_typedarray(env, napi_int32_array, (size_t)RX_SLOTS * META_INTS, metaab, 0, &meta);
+  napi_create_typedarray(env, napi_uint8_array, (size_t)RX_SLOTS * TEXT_BYTES, textab, 0, &text);
+  napi_create_reference(env, rxab, 1, &inst->rxRef);
+  napi_create_reference(env, metaab, 1, &inst->metaRef);
+  napi_create_reference(env, textab, 1, &inst->textRef);
+  napi_create_reference(env, argv[0], 1, &inst->onBatch);
+  napi_value resource, name;
+  napi_create_object(env, &resource);
+  napi_create_reference(env, resource, 1, &inst->resource);
+  napi_create_string_utf8(env, "UDPBATCH", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, resource, name, &inst->actx);
+  for (int k = 0; k < RX_SLOTS; k++) {
+    inst->riov[k].iov_base = &inst->rx[k * RX_SLOT_BYTES];
+    inst->riov[k].iov_len = RX_SLOT_BYTES;
+    inst->rmsgs[k].msg_hdr.msg_iov = &inst->riov[k];
+    inst->rmsgs[k].msg_hdr.msg_iovlen = 1;
+    inst->rmsgs[k].msg_hdr.msg_name = &inst->rname[k];
+  }
+  for (int k = 0; k < TX_SLOTS; k++) {
+    inst->tiov[k].iov_base = &inst->tbuf[(size_t)k * TX_SLOT_BYTES];
+    inst->tmsgs[k].msg_hdr.msg_iov = &inst->tiov[k];
+    inst->tmsgs[k].msg_hdr.msg_iovlen = 1;
+    inst->tmsgs[k].msg_hdr.msg_name = &inst->tname[k];
+  }
+  inst->prepare = malloc(sizeof(uv_prepare_t));
+  inst->check = malloc(sizeof(uv_check_t));
+  uv_prepare_init(inst->loop, inst->prepare);
+  uv_check_init(inst->loop, inst->check);
+  inst->prepare->data = inst;
+  inst->check->data = inst;
+  uv_prepare_start(inst->prepare, on_prepare);
+  uv_check_start(inst->check, on_check);
+  /* They must not keep the loop (a worker, the process) alive: the sockets' polls do. */
+  uv_unref((uv_handle_t*)inst->prepare);
+  uv_unref((uv_handle_t*)inst->check);
+  napi_set_instance_data(env, inst, destroy, NULL);
+  napi_add_env_cleanup_hook(env, cleanup, inst);
+
+  napi_value out, v;
+  napi_create_object(env, &out);
+  napi_set_named_property(env, out, "rx", rx);
+  napi_set_named_property(env, out, "meta", meta);
+  napi_set_named_property(env, out, "text", text);
+  napi_create_int32(env, RX_SLOTS, &v);
+  napi_set_named_property(env, out, "slots", v);
+  napi_create_int32(env, RX_SLOT_BYTES, &v);
+  napi_set_named_property(env, out, "slotBytes", v);
+  napi_create_int32(env, META_INTS, &v);
+  napi_set_named_property(env, out, "metaInts", v);
+  napi_create_int32(env, TEXT_BYTES, &v);
+  napi_set_named_property(env, out, "textBytes", v);
+  return out;
+}
+
+/* open(family: 4 | 6) -> id */
+static napi_value Open(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  Instance* inst = instance_of(env);
+  if (!inst || inst->destroyed) {
+    throw_type(env, "ERR_INVALID_STATE", "udp_batch: init() was not called");
+    return NULL;
+  }
+  int64_t family;
+  if (!get_int(env, argv[0], 4, 6, "family", &family)) return NULL;
+  if (family != 4 && family != 6) {
+    throw_range(env, "ERR_OUT_OF_RANGE", "family must be 4 or 6");
+    return NULL;
+  }
+  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    throw_errno(env, errno, "socket", NULL);
+    return NULL;
+  }
+  if (family == 6) {
+    int off = 0; /* dual stack, as node:dgram's udp6 */
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+  }
+  int id;
+  if (inst->nfree > 0) {
+    id = inst->freeIds[--inst->nfree];
+  } else {
+    int n = inst->nsocks + 1;
+    Sock** socks = realloc(inst->socks, sizeof(Sock*) * (size_t)n);
+    if (socks) inst->socks = socks;
+    int* freeIds = socks ? realloc(inst->freeIds, sizeof(int) * (size_t)n) : NULL;
+    if (freeIds) inst->freeIds = freeIds;
+    if (!socks || !freeIds) {
+      close(fd);
+      throw_errno(env, ENOMEM, "socket", NULL);
+      return NULL;
+    }
+    inst->capfree = n;
+    id = inst->nsocks;
+    inst->socks[id] = NULL;
+    inst->nsocks = n;
+  }
+  Sock* s = calloc(1, sizeof *s);
+  uv_poll_t* poll = malloc(sizeof(uv_poll_t));
+  if (!s || !poll || uv_poll_init_socket(inst->loop, poll, fd) != 0) {
+    free(s);
+    free(poll);
+    close(fd);
+    inst->freeIds[inst->nfree++] = id;
+    throw_errno(env, ENOMEM, "socket", NULL);
+    return NULL;
+  }
+  s->inst = inst;
+  s->id = id;
+  s->fd = fd;
+  s->family = (int)family;
+  s->poll = poll;
+  poll->data = s;
+  inst->socks[id] = s;
+  napi_value out;
+  napi_create_int32(env, id, &out);
+  return out;
+}
+
+/* bind(id, address, port) -> bound port; starts receiving. Throws "bind EADDRINUSE ip:port" etc. */
+static napi_value Bind(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  Instance* inst = instance_of(env);
+  Sock* s = get_sock(env, inst, argv[0]);
+  if (!s) return NULL;
+  int64_t port;
+  if (!get_int(env, argv[2], 0, 65535, "port", &port)) return NULL;
+  struct sockaddr_storage ss;
+  socklen_t len = parse_addr(env, argv[1], s->family, (int)port, &ss);
+  if (!len) return NULL;
+  if (bind(s->fd, (struct sockaddr*)&ss, len) != 0) {
+    int err = errno;
+    char ip[64] = "", detail[96];
+    if (is_type(env, argv[1], napi_string)) napi_get_value_string_utf8(env, argv[1], ip, sizeof ip, NULL);
+    snprintf(detail, sizeof detail, "%s:%d", ip, (int)port);
+    throw_errno(env, err, "bind", detail);
+    return NULL;
+  }
+  int r = uv_poll_start(s->poll, UV_READABLE, on_readable);
+  if (r != 0) {
+    throw_errno(env, -r, "uv_poll_start", NULL);
+    return NULL;
+  }
+  struct sockaddr_storage got;
+  socklen_t gl = sizeof got;
+  getsockname(s->fd, (struct sockaddr*)&got, &gl);
+  napi_value out;
+  napi_create_int32(env,
+                    got.ss_family == AF_INET ? ntohs(((struct sockaddr_in*)&got)->sin_port)
+                                             : ntohs(((struct sockaddr_in6*)&got)->sin6_port),
+                    &out);
+  return out;
+}
+
+/* address(id) -> { address, family: 'IPv4' | 'IPv6', port } */
+static napi_value Address(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  Sock* s = get_sock(env, instance_of(env), argv[0]);
+  if (!s) return NULL;
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(s->fd, (struct sockaddr*)&ss, &len) != 0) {
+    throw_errno(env, errno, "getsockname", NULL);
+    return NULL;
+  }
+  char ip[INET6_ADDRSTRLEN] = "";
+  int port;
+  if (ss.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &((struct sockaddr_in*)&ss)->sin_addr, ip, sizeof ip);
+    port = ntohs(((struct sockaddr_in*)&ss)->sin_port);
+  } else {
+    inet_ntop(AF_INET6, &((struct sockaddr_in6*)&ss)->sin6_addr, ip, sizeof ip);
+    port = ntohs(((struct sockaddr_in6*)&ss)->sin6_port);
+  }
+  napi_value out, v;
+  napi_create_object(env, &out);
+  napi_create_string_utf8(env, ip, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, out, "address", v);
+  napi_create_string_utf8(env, ss.ss_family == AF_INET ? "IPv4" : "IPv6", NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, out, "family", v);
+  napi_create_int32(env, port, &v);
+  napi_set_named_property(env, out, "port", v);
+  return out;
+}
+
+/*
+ * send(id, data: Uint8Array, offset, length, port, address: string | uint32) -> undefined.
+ * Copies the bytes: the caller may reuse `data` at once. Errors of the send itself (no route,
+ * ICMP unreachable, a full socket buffer) drop the packet and are counted, as a datagram lost.
+ */
+static napi_value Send(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!get_args(env, info, 6, argv)) return NULL;
+  Instance* inst = instance_of(env);
+  Sock* s = get_sock(env, inst, argv[0]);
+  if (!s) return NULL;
+  bool isTa = false;
+  napi_is_typedarray(env, argv[1], &isTa);
+  if (!isTa) {
+    throw_type(env, "ERR_INVALID_ARG_TYPE", "data must be a Uint8Array or Buffer");
+    return NULL;
+  }
+  napi_typedarray_type tt;
+  size_t elems;
+  void* data;
+  napi_get_typedarray_info(env, argv[1], &tt, &elems, &data, NULL, NULL);
+  if (tt != napi_uint8_array) {
+    throw_type(env, "ERR_INVALID_ARG_TYPE", "data must be a Uint8Array or Buffer");
+    return NULL;
+  }
+  int64_t off, len, port;
+  if (!get_int(env, argv[2], 0, (int64_t)elems, "offset", &off)) return NULL;
+  if (!get_int(env, argv[3], 0, (int64_t)elems - off, "length", &len)) return NULL;
+  if (!get_int(env, argv[4], 1, 65535, "port", &port)) return NULL;
+  if (len > 65507) {
+    throw_errno(env, EMSGSIZE, "send", NULL);
+    return NULL;
+  }
+  struct sockaddr_storage ss;
+  socklen_t alen = parse_addr(env, argv[5], s->family, (int)port, &ss);
+  if (!alen) return NULL;
+  const uint8_t* bytes = (const uint8_t*)data + off;
+  if (!inst->batching || len > TX_SLOT_BYTES) {
+    /* Immediate: keeps order with what is queued for this thread. */
+    if (inst->txCount > 0) flush(inst);
+    inst->c.sendImmediate++;
+    inst->c.sendCalls++;
+    if (sendto(s->fd, bytes, (size_t)len, MSG_DONTWAIT, (struct sockaddr*)&ss, alen) < 0) inst->c.sendErrors++;
+    else inst->c.sendPackets++;
+    return NULL;
+  }
+  int k = inst->txCount;
+  memcpy(inst->tiov[k].iov_base, bytes, (size_t)len);
+  inst->tiov[k].iov_len = (size_t)len;
+  memcpy(&inst->tname[k], &ss, alen);
+  inst->tmsgs[k].msg_hdr.msg_namelen = alen;
+  inst->tfd[k] = s->fd;
+  inst->txCount = k + 1;
+  if (inst->txCount == TX_SLOTS) flush(inst);
+  return NULL;
+}
+
+/* flush(): sends what is queued now. */
+static napi_value Flush(napi_env env, napi_callback_info info) {
+  (void)info;
+  Instance* inst = instance_of(env);
+  if (inst && inst->txCount > 0) flush(inst);
+  return NULL;
+}
+
+/* close(id): idempotent on the JS side; here a closed id throws EBADF. */
+static napi_value Close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  Instance* inst = instance_of(env);
+  Sock* s = get_sock(env, inst, argv[0]);
+  if (!s) return NULL;
+  close_sock(inst, s);
+  return NULL;
+}
+
+/* setBatching(on): false sends every packet at once with sendto (benchmarks compare). */
+static napi_value SetBatching(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  Instance* inst = instance_of(env);
+  if (!inst) {
+    throw_type(env, "ERR_INVALID_STATE", "udp_batch: init() was not called");
+    return NULL;
+  }
+  bool on = true;
+  if (napi_get_value_bool(env, argv[0], &on) != napi_ok) {
+    throw_type(env, "ERR_INVALID_ARG_TYPE", "setBatching(on): on must be a boolean");
+    return NULL;
+  }
+  if (!on && inst->txCount > 0) flush(inst);
+  inst->batching = on ? 1 : 0;
+  return NULL;
+}
+
+/* stats() -> counters of this thread. */
+static napi_value Stats(napi_env env, napi_callback_info info) {
+  (void)info;
+  Instance* inst = instance_of(env);
+  napi_value out, v;
+  napi_create_object(env, &out);
+  if (!inst) return out;
+#define S(f)                                  \
+  napi_create_double(env, inst->c.f, &v);     \
+  napi_set_named_property(env, out, #f, v);
+  S(recvCalls) S(recvPackets) S(recvTruncated) S(recvErrors) S(deliveries)
+  S(sendCalls) S(sendPackets) S(sendErrors) S(sendImmediate)
+#undef S
+  napi_create_int32(env, inst->txCount, &v);
+  napi_set_named_property(env, out, "queued", v);
+  return out;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"init", NULL, Init, NULL, NULL, NULL, napi_default, NULL},
+      {"open", NULL, Open, NULL, NULL, NULL, napi_default, NULL},
+      {"bind", NULL, Bind, NULL, NULL, NULL, napi_default, NULL},
+      {"address", NULL, Address, NULL, NULL, NULL, napi_default, NULL},
+      {"send", NULL, Send, NULL, NULL, NULL, napi_default, NULL},
+      {"flush", NULL, Flush, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
+      {"setBatching", NULL, SetBatching, NULL, NULL, NULL, napi_default, NULL},
+      {"stats", NULL, Stats, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}

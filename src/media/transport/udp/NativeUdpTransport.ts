@@ -1,0 +1,177 @@
+import { isIPv4 } from 'node:net';
+import { loadNativeUdp, type NativeUdpAddon, type NativeUdpArena, type UdpIo } from '../../../common/nativeUdp.ts';
+import type { UdpMessageHandler, UdpRemote, UdpTransport } from './UdpTransport.ts';
+
+/*
+ * This thread's side of the addon: it delivers, in one call per loop iteration, every datagram
+ * all the thread's sockets received (an arena of slots, lengths and source addresses), and this
+ * module hands each to its socket's handler. Module state is per thread (each worker loads its own).
+ */
+let addon: NativeUdpAddon | null = null;
+let arena: NativeUdpArena | null = null;
+let textBytes: Buffer | null = null;
+const sockets: Array<NativeUdpTransport | undefined> = [];
+/** One remote object for every delivery: handlers read it during their call only. */
+const remote: UdpRemote = { address: '', port: 0 };
+/** Source address text by IPv4 address (direct-mapped): no string built per packet. */
+const V4_CACHE = 256;
+const v4Keys = new Int32Array(V4_CACHE);
+const v4Text: string[] = new Array<string>(V4_CACHE).fill('');
+const v6Key = new Int32Array(4);
+let v6Text = '';
+
+function rethrow(err: unknown): void {
+  throw err;
+}
+
+function sourceText(slot: number): string {
+  const a = arena!;
+  const text = textBytes!;
+  const start = slot * a.textBytes;
+  let end = text.indexOf(0, start);
+  if (end < 0 || end > start + a.textBytes) end = start + a.textBytes;
+  return text.toString('latin1', start, end);
+}
+
+function onBatch(count: number): void {
+  const a = arena!;
+  const meta = a.meta;
+  const mi = a.metaInts;
+  const rx = a.rx;
+  const slotBytes = a.slotBytes;
+  for (let i = 0; i < count; i++) {
+    const m = i * mi;
+    const sock = sockets[meta[m]!];
+    if (sock === undefined) continue; // closed during this batch
+    const handler = sock.onMessage;
+    if (handler === null) continue;
+    remote.port = meta[m + 2]!;
+    if (meta[m + 3] === 4) {
+      const ip = meta[m + 4]!;
+      const h = (ip ^ (ip >>> 8) ^ (ip >>> 16)) & (V4_CACHE - 1);
+      if (v4Keys[h] !== ip || v4Text[h] === '') {
+        v4Keys[h] = ip;
+        v4Text[h] = sourceText(i);
+      }
+      remote.address = v4Text[h]!;
+    } else {
+      if (
+        v6Key[0] !== meta[m + 4] ||
+        v6Key[1] !== meta[m + 5] ||
+        v6Key[2] !== meta[m + 6] ||
+        v6Key[3] !== meta[m + 7] ||
+        v6Text === ''
+      ) {
+        v6Key[0] = meta[m + 4]!;
+        v6Key[1] = meta[m + 5]!;
+        v6Key[2] = meta[m + 6]!;
+        v6Key[3] = meta[m + 7]!;
+        v6Text = sourceText(i);
+      }
+      remote.address = v6Text;
+    }
+    try {
+      handler(Buffer.from(rx, i * slotBytes, meta[m + 1]!), remote);
+    } catch (err) {
+      // As a throwing 'message' listener of dgram would: uncaught, but the batch goes on.
+      process.nextTick(rethrow, err);
+    }
+  }
+}
+
+function threadAddon(): NativeUdpAddon {
+  if (addon !== null) return addon;
+  const a = loadNativeUdp();
+  if (a === null) throw new Error('native UDP addon is not built');
+  arena = a.init(onBatch);
+  textBytes = Buffer.from(arena.text.buffer, arena.text.byteOffset, arena.text.byteLength);
+  addon = a;
+  return a;
+}
+
+/** This thread's addon counters (tests, benchmarks), null when no native socket was opened here. */
+export function nativeUdpStats(): ReturnType<NativeUdpAddon['stats']> | null {
+  return addon === null ? null : addon.stats();
+}
+
+/** Benchmarks: false sends each datagram at once (sendto) instead of batching per loop turn. */
+export function setNativeUdpBatching(on: boolean): void {
+  threadAddon().setBatching(on);
+}
+
+function ipv4Number(address: string): number {
+  if (!isIPv4(address)) return -1;
+  let n = 0;
+  let part = 0;
+  for (let i = 0; i < address.length; i++) {
+    const c = address.charCodeAt(i);
+    if (c === 46) {
+      n = n * 256 + part;
+      part = 0;
+    } else {
+      part = part * 10 + (c - 48);
+    }
+  }
+  return n * 256 + part;
+}
+
+/**
+ * UdpTransport over the batched addon. send() copies the datagram into the thread's queue, which
+ * goes out with sendmmsg at the end of the current receive batch or loop phase (before the loop
+ * waits): the caller may reuse its buffer at once. Sockets are dual-stack for family 6, as dgram's.
+ */
+export class NativeUdpTransport implements UdpTransport {
+  readonly io: UdpIo = 'native';
+  onMessage: UdpMessageHandler | null = null;
+  readonly #addon: NativeUdpAddon;
+  readonly #id: number;
+  #closed = false;
+  /** The last destination and its numeric form: one string comparison per send. */
+  #lastAddress = '';
+  #lastNumber = -1;
+
+  constructor(family: 4 | 6) {
+    this.#addon = threadAddon();
+    this.#id = this.#addon.open(family);
+    sockets[this.#id] = this;
+  }
+
+  bind(address: string, port: number): Promise<void> {
+    try {
+      this.#addon.bind(this.#id, address, port);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  send(data: Uint8Array, offset: number, length: number, port: number, address: string): void {
+    if (this.#closed) return;
+    if (address !== this.#lastAddress) {
+      this.#lastNumber = ipv4Number(address);
+      this.#lastAddress = address;
+    }
+    try {
+      this.#addon.send(this.#id, data, offset, length, port, this.#lastNumber >= 0 ? this.#lastNumber : address);
+    } catch {
+      // A destination this socket cannot reach (an IPv6 peer of an IPv4 socket): the datagram is lost.
+    }
+  }
+
+  sendAndClose(data: Uint8Array, offset: number, length: number, port: number, address: string): void {
+    this.send(data, offset, length, port, address);
+    this.close(); // the queue is flushed before the socket closes
+  }
+
+  address(): { address: string; family: string; port: number } {
+    return this.#addon.address(this.#id);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.onMessage = null;
+    sockets[this.#id] = undefined;
+    this.#addon.close(this.#id);
+  }
+}

@@ -1,0 +1,61 @@
+import { loadNativeUdp, resolveUdpIo, type UdpIo } from '../../../common/nativeUdp.ts';
+import { DgramTransport } from './DgramTransport.ts';
+import { NativeUdpTransport } from './NativeUdpTransport.ts';
+
+/** The source of a received datagram. Valid during the handler's call only (it may be reused). */
+export interface UdpRemote {
+  address: string;
+  port: number;
+}
+
+/** A received datagram: `msg` is the handler's for this call only (copy what must outlive it). */
+export type UdpMessageHandler = (msg: Buffer, remote: UdpRemote) => void;
+
+/**
+ * The UDP socket of an RTP or RTCP port, as RtpEndpoint uses it: everything above it (latching,
+ * statistics, bridging, RTCP) is the same whichever implementation carries the datagrams.
+ * - DgramTransport: node:dgram, one system call and one JS callback per datagram;
+ * - NativeUdpTransport: the batched addon (recvmmsg/sendmmsg, one JS call per batch).
+ * Errors of individual sends are not reported: a datagram that cannot leave is a datagram lost.
+ */
+export interface UdpTransport {
+  readonly io: UdpIo;
+  /** Receives every datagram (set once; null stops delivery). */
+  onMessage: UdpMessageHandler | null;
+  /** Binds exclusively; rejects with Node's bind error (`code` EADDRINUSE, EACCES...). */
+  bind(address: string, port: number): Promise<void>;
+  /**
+   * Sends `data[offset, offset + length)` to an IP literal. The bytes are taken before it returns
+   * or left untouched by the caller until the next tick (dgram): callers may reuse the buffer then.
+   */
+  send(data: Uint8Array, offset: number, length: number, port: number, address: string): void;
+  /** Sends a last datagram (RTCP BYE), then closes once it has left. */
+  sendAndClose(data: Uint8Array, offset: number, length: number, port: number, address: string): void;
+  address(): { address: string; family: string; port: number };
+  /** Idempotent. */
+  close(): void;
+}
+
+export type UdpTransportFactory = (family: 4 | 6) => UdpTransport;
+
+/** The factory of the resolved UDP_IO (see common/nativeUdp.ts resolveUdpIo). */
+export function udpTransportFactory(io: UdpIo): UdpTransportFactory {
+  if (io === 'native' && loadNativeUdp() !== null) return (family) => new NativeUdpTransport(family);
+  return (family) => new DgramTransport(family);
+}
+
+let defaultFactory: UdpTransportFactory | null = null;
+
+/**
+ * The factory where nobody passed one (tests, tools, a worker started without the setting):
+ * UDP_IO from the environment, 'auto' when unset, so the test suite runs the native path
+ * wherever the addon is built. The server passes the resolved setting explicitly.
+ */
+export function defaultUdpTransportFactory(): UdpTransportFactory {
+  if (defaultFactory === null) {
+    const env = process.env.UDP_IO;
+    const setting = env === 'native' || env === 'dgram' ? env : 'auto';
+    defaultFactory = udpTransportFactory(resolveUdpIo(setting).io);
+  }
+  return defaultFactory;
+}
