@@ -7,7 +7,8 @@
  *   bare      a plain Node dgram relay (the ceiling for Node);
  *   rtpengine Debian rtpengine-daemon, userspace forwarding, driven over ng (skipped if absent);
  *   plain     media-server-core, PCMU offers without telephone-event, no affinity key (the default
- *             path of most B2BUAs: in-band DTMF listening on every leg, placement by load);
+ *             path of most B2BUAs; placement by load; in-band DTMF as DTMF_INBAND says, by
+ *             default only where digits are consumed: nowhere in this bench);
  *   b2bua     PCMU + telephone-event offers, one affinity key per call;
  *   xworker   as b2bua but the two legs forced onto different workers (needs --workers >= 2).
  * The server modes use UDP_IO of the environment (auto: the batched native addon when built);

@@ -6,7 +6,9 @@
  * Modes:
  * - `bare`: a plain Node dgram relay, the ceiling for Node;
  * - `plain`: media-server-core, PCMU offers without telephone-event and no affinity key (what
- *   most B2BUAs send: in-band DTMF detection runs on every leg, placement is by load);
+ *   most B2BUAs send; both legs created with the peer's offer, so placement is by load). In-band
+ *   DTMF follows DTMF_INBAND (default `auto`: nobody consumes digits here, so no detection;
+ *   `DTMF_INBAND=plain npm run bench:relay` measures the always-listening behaviour);
  * - `b2bua`: PCMU + telephone-event offers, one affinity key per call (both legs on one worker);
  * - `xworker`: PCMU + telephone-event, the two legs forced onto different workers (two affinity
  *   keys chosen to map to different workers): every packet crosses threads;

@@ -54,8 +54,11 @@ export interface Config {
   strictSource: boolean;
   /** Consecutive in-sequence packets a source other than the SDP's address needs to latch (NAT). */
   latchPackets: number;
-  /** In-band DTMF detection default: 'auto' (peers without telephone-event), 'on', 'off'. */
-  dtmfInband: 'auto' | 'on' | 'off';
+  /**
+   * In-band DTMF detection default: 'auto' (peers without telephone-event, while something consumes
+   * their digits), 'plain' (peers without telephone-event, always), 'on' (every endpoint), 'off'.
+   */
+  dtmfInband: 'auto' | 'plain' | 'on' | 'off';
   /**
    * What an idle endpoint (remote known, not on hold, not bridged, nothing playing) sends so RTP
    * inactivity timers never fire: 'cn' comfort noise where CN was negotiated, else encoded
@@ -193,7 +196,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     flowHttpDeny: parseDestinationList(env.FLOW_HTTP_DENY, 'FLOW_HTTP_DENY'),
     strictSource: bool(env, 'RTP_STRICT_SOURCE'),
     latchPackets: int(env, 'RTP_LATCH_PACKETS', 4, 1, MAX_LATCH_PACKETS),
-    dtmfInband: oneOf(env, 'DTMF_INBAND', ['auto', 'on', 'off'] as const, 'auto'),
+    dtmfInband: oneOf(env, 'DTMF_INBAND', ['auto', 'plain', 'on', 'off'] as const, 'auto'),
     silenceFill: oneOf(env, 'SILENCE_FILL', ['cn', 'silence', 'off'] as const, 'cn'),
     udpIo: oneOf(env, 'UDP_IO', ['auto', 'native', 'dgram'] as const, 'auto'),
     ttsThreads: int(env, 'TTS_THREADS', os.availableParallelism() >= 4 ? 2 : 1, 1, 64),

@@ -35,6 +35,7 @@ import type {
   BridgeInfo,
   CreateBridgeRequest,
   CreateEndpointRequest,
+  EndpointDtmfOptions,
   Direction,
   EndpointInfo,
   EndpointStats,
@@ -362,6 +363,8 @@ export class MediaServer implements MediaControl, MediaEngines {
       localIp: await this.#announcedTo(req.remote_sdp),
     };
     try {
+      // before the media: a digit in the first packets is heard
+      if (req.dtmf !== undefined) await this.#applyDtmfOptions(record, req.dtmf);
       if (req.remote_sdp !== undefined) {
         const answer = createAnswer(req.remote_sdp, this.#local(record));
         this.#own.check(answer.media.remote);
@@ -458,6 +461,12 @@ export class MediaServer implements MediaControl, MediaEngines {
     };
   }
 
+  /** The endpoint's DTMF options (in-band listening: always, never, or as DTMF_INBAND decides). */
+  async #applyDtmfOptions(record: EndpointRecord, dtmf: EndpointDtmfOptions): Promise<void> {
+    if (dtmf.inband === undefined) return;
+    await record.worker.request('dtmf.configure', { endpointId: record.id, inband: dtmf.inband });
+  }
+
   async #applyMedia(record: EndpointRecord, media: NegotiatedMedia): Promise<void> {
     const config = toWorkerMedia(media);
     await record.worker.request('endpoint.configure', { id: record.id, media: config });
@@ -521,9 +530,10 @@ export class MediaServer implements MediaControl, MediaEngines {
         record.sessionVersion = offer.sessionVersion;
         if (record.media) await this.#applyMedia(record, applyLocalDirection(record.media, record.direction));
       }
-    } else {
-      throw new ValidationError('VALIDATION_ERROR', 'body must have remote_sdp or direction');
+    } else if (req.dtmf === undefined) {
+      throw new ValidationError('VALIDATION_ERROR', 'body must have remote_sdp, direction or dtmf');
     }
+    if (req.dtmf !== undefined) await this.#applyDtmfOptions(record, req.dtmf);
     this.events.publish('endpoint.updated', {
       endpoint_id: id,
       state: record.state,

@@ -94,6 +94,7 @@ export const ENGINE_SAMPLES: Record<string, Record<string, EngineSample | null>>
   },
   dtmf: {
     endpoints: { family: 'msc_dtmf_endpoints' },
+    inbandEndpoints: { family: 'msc_dtmf_inband_endpoints' },
     rfc4733Digits: { family: 'msc_dtmf_digits_received_total', labels: { method: 'rfc4733' } },
     inbandDigits: { family: 'msc_dtmf_digits_received_total', labels: { method: 'inband' } },
     suppressed: { family: 'msc_dtmf_digits_suppressed_total' },
@@ -320,6 +321,11 @@ const FAMILIES: readonly Family[] = [
   ),
   engineFamily('msc_recording_dropped_samples_total', 'counter', 'Samples dropped because the recorder fell behind.'),
   engineFamily('msc_dtmf_endpoints', 'gauge', 'Endpoints with DTMF detection or generation.'),
+  engineFamily(
+    'msc_dtmf_inband_endpoints',
+    'gauge',
+    'Endpoints whose received audio is decoded for in-band DTMF detection now (DTMF_INBAND).',
+  ),
   engineFamily('msc_dtmf_digits_received_total', 'counter', 'DTMF digits detected, by method (rfc4733, inband).', [
     'method',
   ]),

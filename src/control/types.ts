@@ -60,16 +60,28 @@ export interface EndpointInfo {
   stats: EndpointStats;
 }
 
+/**
+ * DTMF options of an endpoint. `inband`: true listens for in-band DTMF always (a B2BUA reading
+ * `endpoint.dtmf` from the event stream for a peer without telephone-event), false never, null
+ * back to DTMF_INBAND's default (with 'auto': only while a flow, barge-in, terminate_on or a
+ * converting bridge consumes the digits).
+ */
+export interface EndpointDtmfOptions {
+  inband?: boolean | null;
+}
+
 export interface CreateEndpointRequest {
   remote_sdp?: string;
   codecs?: string[];
   affinity?: string;
   direction?: Direction;
+  dtmf?: EndpointDtmfOptions;
 }
 
 export interface UpdateEndpointRequest {
   remote_sdp?: string;
   direction?: Direction;
+  dtmf?: EndpointDtmfOptions;
 }
 
 export interface BridgeInfo {

@@ -98,6 +98,7 @@ export class MediaWorker implements EndpointListener {
           digitListeners.delete(listener);
         };
       },
+      wantDigits: (endpointId) => this.#engines.dtmf.want(endpointId),
       sendDtmf: async (endpointId, digits, durationMs) => {
         await this.#engines.dtmf.handlers['dtmf.send']({
           endpointId,
@@ -255,6 +256,7 @@ export class MediaWorker implements EndpointListener {
     this.#bridgeOf.set(b.id, p.id);
     this.#refreshFill(a);
     this.#refreshFill(b);
+    this.#bridgeChanged(a.id);
     return { mode: ab.mode };
   }
 
@@ -279,6 +281,7 @@ export class MediaWorker implements EndpointListener {
     this.#bridges.set(p.id, { id: p.id, links: [link], endpoints: [local], rx, inbox, remote });
     this.#bridgeOf.set(local.id, p.id);
     this.#refreshFill(local);
+    this.#bridgeChanged(local.id);
     return { mode: link.mode };
   }
 
@@ -296,6 +299,18 @@ export class MediaWorker implements EndpointListener {
     }
     if (bridge.rx !== null) bridge.inbox?.remove(bridge.rx);
     this.#bridges.delete(id);
+    for (const ep of bridge.endpoints) this.#bridgeChanged(ep.id);
+  }
+
+  /** Tells the engines that `endpointId` joined or left a bridge (the DTMF engine's conversions). */
+  #bridgeChanged(endpointId: string): void {
+    for (const engine of Object.values(this.#engines)) {
+      try {
+        engine.onBridgeChanged?.(endpointId);
+      } catch {
+        // an engine's bookkeeping must not fail the bridge request
+      }
+    }
   }
 
   /** The silence fill runs only while the endpoint may send and nothing else feeds it. */

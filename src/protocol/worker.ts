@@ -7,8 +7,11 @@ export interface WorkerSettings {
   promptsDir?: string;
   recordingsDir?: string;
   flowsDir?: string;
-  /** In-band DTMF detection default: 'auto' (only for peers without telephone-event), 'on', 'off'. */
-  dtmfInband?: 'auto' | 'on' | 'off';
+  /**
+   * In-band DTMF detection default: 'auto' (peers without telephone-event, while their digits are
+   * consumed), 'plain' (peers without telephone-event, always), 'on' (every endpoint), 'off'.
+   */
+  dtmfInband?: 'auto' | 'plain' | 'on' | 'off';
   /** What an endpoint sends when it has nothing to say (SILENCE_FILL). */
   silenceFill?: 'cn' | 'silence' | 'off';
   /** UDP I/O of the RTP/RTCP sockets, as the control plane resolved UDP_IO (unset: UDP_IO of the environment, else auto). */

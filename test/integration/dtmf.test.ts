@@ -408,25 +408,33 @@ test(
   },
 );
 
-test('sox-made tones sent into an endpoint as PCMU give endpoint.dtmf with source inband', needs('sox'), async (t) => {
-  const peer = await openPeer(t);
-  const ep = await server.createEndpoint({ remote_sdp: peer.offer(['pcmu'], { telephoneEvent: false }) });
-  const ulaw = await soxUlawDigits('into', '4*9D', 80);
-  await paced(peer, ep.rtp_port, pcmuPackets(peer, ulaw));
-  await untilEvents(() => pressesOf(ep.id).length >= 4, 'four in-band presses');
-  const got = pressesOf(ep.id);
-  assert.deepEqual(
-    got.map((e) => [e.digit, e.source]),
-    [
-      ['4', 'inband'],
-      ['*', 'inband'],
-      ['9', 'inband'],
-      ['D', 'inband'],
-    ],
-  );
-  for (const e of got)
-    assert.ok(Math.abs(Number(e.duration_ms) - 80) <= 20, `duration ${String(e.duration_ms)} ms for an 80 ms tone`);
-});
+test(
+  'sox-made tones sent into an endpoint as PCMU (the client opted in to in-band DTMF) give endpoint.dtmf with source inband',
+  needs('sox'),
+  async (t) => {
+    const peer = await openPeer(t);
+    // DTMF_INBAND=auto listens only for consumers: this test reads the event stream, as a B2BUA does.
+    const ep = await server.createEndpoint({
+      remote_sdp: peer.offer(['pcmu'], { telephoneEvent: false }),
+      dtmf: { inband: true },
+    });
+    const ulaw = await soxUlawDigits('into', '4*9D', 80);
+    await paced(peer, ep.rtp_port, pcmuPackets(peer, ulaw));
+    await untilEvents(() => pressesOf(ep.id).length >= 4, 'four in-band presses');
+    const got = pressesOf(ep.id);
+    assert.deepEqual(
+      got.map((e) => [e.digit, e.source]),
+      [
+        ['4', 'inband'],
+        ['*', 'inband'],
+        ['9', 'inband'],
+        ['D', 'inband'],
+      ],
+    );
+    for (const e of got)
+      assert.ok(Math.abs(Number(e.duration_ms) - 80) <= 20, `duration ${String(e.duration_ms)} ms for an 80 ms tone`);
+  },
+);
 
 test(
   'the same press as RFC 4733 and in-band tones gives one event; in-band detection can be turned off',

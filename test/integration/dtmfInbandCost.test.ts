@@ -8,10 +8,11 @@ import { nextEvent, startServer } from '../helpers/server.ts';
 import { readWav } from '../helpers/audio.ts';
 
 /**
- * In-band DTMF stays on for legs without telephone-event (B2BUAs rely on `endpoint.dtmf` for
- * them) but a plain bridged call pays for it only where audio could hold a digit: silence costs
- * a sum of squares per window, speech stops at the DFTs' tone-share bound, and the full
- * measurement runs only for tone-like windows. Counted by the DTMF engine's metrics.
+ * Where in-band DTMF listens on a plain call (DTMF_INBAND=plain here: every leg without
+ * telephone-event; with the default 'auto' only while something consumes the digits, see
+ * dtmfInbandDemand.test.ts), it pays only where audio could hold a digit: silence costs a sum of
+ * squares per window, speech stops at the DFTs' tone-share bound, and the full measurement runs
+ * only for tone-like windows. Counted by the DTMF engine's metrics.
  */
 
 interface Work {
@@ -73,8 +74,8 @@ function ulaw(pcm: Int16Array): Uint8Array {
   return out;
 }
 
-test('a plain bridged call without telephone-event listens for in-band DTMF but runs no DFT on silence and no measurement on speech; a press is still reported', async (t) => {
-  const server = await startServer();
+test('DTMF_INBAND=plain: a plain bridged call listens for in-band DTMF but runs no DFT on silence and no measurement on speech; a press is still reported', async (t) => {
+  const server = await startServer({ DTMF_INBAND: 'plain' });
   t.after(() => server.close());
   const { a, b, portA, idA } = await plainCall(t, server);
   const before = await work(server);

@@ -116,7 +116,11 @@ test(
     for (let i = 0; i < STREAMS; i++) {
       const peer = await RtpPeer.open();
       t.after(() => peer.close());
-      const ep = await server.createEndpoint({ remote_sdp: peer.offer(['pcmu'], { telephoneEvent: false }) });
+      // read from the event stream, as a B2BUA does: opted in (DTMF_INBAND=auto listens on demand)
+      const ep = await server.createEndpoint({
+        remote_sdp: peer.offer(['pcmu'], { telephoneEvent: false }),
+        dtmf: { inband: true },
+      });
       peers.push(peer);
       ids.push(ep.id);
       ports.push(ep.rtp_port);

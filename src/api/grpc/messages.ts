@@ -26,9 +26,10 @@ export type CreateEndpointMessage = Decoded<{
   codecs: string[];
   affinity: string;
   direction: string;
+  dtmf_inband: string;
 }>;
 
-export type UpdateEndpointMessage = Decoded<{ id: string; remote_sdp: string; direction: string }>;
+export type UpdateEndpointMessage = Decoded<{ id: string; remote_sdp: string; direction: string; dtmf_inband: string }>;
 
 export type CreateBridgeMessage = Decoded<{ endpoint_a: string; endpoint_b: string }>;
 
@@ -100,11 +101,23 @@ export function createEndpointBody(m: CreateEndpointMessage): Record<string, unk
   const body = present(m, ['remote_sdp', 'affinity', 'direction']);
   const codecs = list(m.codecs);
   if (codecs !== undefined) body.codecs = codecs;
+  addDtmfInband(body, m.dtmf_inband);
   return body;
 }
 
 export function updateEndpointBody(m: UpdateEndpointMessage): Record<string, unknown> {
-  return present(m, ['remote_sdp', 'direction']);
+  const body = present(m, ['remote_sdp', 'direction']);
+  addDtmfInband(body, m.dtmf_inband);
+  return body;
+}
+
+/**
+ * `dtmf_inband` "on" / "off" / "default" as the REST body's `dtmf.inband` true / false / null; any
+ * other word goes through as it is, for the schema to refuse.
+ */
+function addDtmfInband(body: Record<string, unknown>, v: string | null | undefined): void {
+  if (v === undefined || v === null) return;
+  body.dtmf = { inband: v === 'on' ? true : v === 'off' ? false : v === 'default' ? null : v };
 }
 
 /** The REST body of POST /playback (CreatePlaybackRequest.json). */

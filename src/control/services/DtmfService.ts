@@ -54,6 +54,11 @@ export class DtmfService {
   readonly #host: DtmfHost;
   /** Key press listeners by endpoint: a press reaches only those of its endpoint; null: it closed. */
   readonly #listeners = new KeyedListeners<DtmfPress | null>();
+  /**
+   * Listeners per endpoint: the worker is told when an endpoint gets its first and loses its last
+   * (`dtmf.listen`), so in-band detection (DTMF_INBAND=auto) runs only while someone listens.
+   */
+  readonly #listenCounts = new Map<string, number>();
   constructor(host: DtmfHost) {
     this.#host = host;
   }
@@ -117,10 +122,14 @@ export class DtmfService {
     return accepted;
   }
 
-  /** Turns in-band detection on an endpoint on or off (RFC 4733 receive is always on). */
+  /**
+   * In-band detection on an endpoint: `inband` true always (a client that reads `endpoint.dtmf`
+   * from the event stream), false never, null as DTMF_INBAND decides (RFC 4733 receive is always
+   * on). Answers whether in-band detection runs now.
+   */
   async configure(
     endpointId: string,
-    options: { inband?: boolean },
+    options: { inband?: boolean | null },
   ): Promise<{ inband: boolean; telephoneEvent: boolean }> {
     this.#assertEndpoint(endpointId);
     const params: DtmfRequests['dtmf.configure']['params'] = { endpointId };
@@ -131,8 +140,35 @@ export class DtmfService {
 
   /** Calls `listener` for every key press received on `endpointId`; returns the unsubscribe. */
   onDigit(endpointId: string, listener: (press: DtmfPress) => void): () => void {
-    return this.#listeners.add(endpointId, (press) => {
+    return this.#listen(endpointId, (press) => {
       if (press !== null) listener(press);
+    });
+  }
+
+  /** Adds a listener and keeps the worker's demand for the endpoint's digits; returns the removal. */
+  #listen(endpointId: string, listener: (press: DtmfPress | null) => void): () => void {
+    const remove = this.#listeners.add(endpointId, listener);
+    const count = (this.#listenCounts.get(endpointId) ?? 0) + 1;
+    this.#listenCounts.set(endpointId, count);
+    if (count === 1) this.#tellListened(endpointId, true);
+    let removed = false;
+    return () => {
+      if (removed) return;
+      removed = true;
+      remove();
+      const left = (this.#listenCounts.get(endpointId) ?? 0) - 1;
+      if (left > 0) {
+        this.#listenCounts.set(endpointId, left);
+      } else if (this.#listenCounts.delete(endpointId)) {
+        this.#tellListened(endpointId, false);
+      }
+    };
+  }
+
+  #tellListened(endpointId: string, on: boolean): void {
+    if (!this.#host.hasEndpoint(endpointId)) return;
+    this.#host.request(this.#host.workerOf(endpointId), 'dtmf.listen', { endpointId, on }).catch(() => {
+      /* the endpoint closed meanwhile: nothing left to listen to */
     });
   }
 
@@ -150,6 +186,7 @@ export class DtmfService {
 
   /** The endpoint is gone (hangup or worker death): no digit can come any more. */
   endpointClosed(endpointId: string): void {
+    this.#listenCounts.delete(endpointId);
     this.#listeners.end(endpointId, null);
   }
 
@@ -165,7 +202,7 @@ export class DtmfService {
         unsubscribe();
         reject(signal!.reason);
       };
-      const unsubscribe = this.#listeners.add(endpointId, (press) => {
+      const unsubscribe = this.#listen(endpointId, (press) => {
         unsubscribe();
         signal?.removeEventListener('abort', onAbort);
         // null: hangup or worker death, no digit can come any more

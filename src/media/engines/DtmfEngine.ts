@@ -19,8 +19,11 @@ const CONVERT_MAX_MS = 1000;
 
 /**
  * The worker's DTMF engine (`dtmf.*` requests). Every configured endpoint gets an EndpointDtmf:
- * RFC 4733 receive always; in-band detection by default only for peers without telephone-event
- * (settings.dtmfInband 'auto'; 'on'/'off' change the default, `dtmf.configure {inband}` per endpoint). Each press
+ * RFC 4733 receive always; in-band detection by default (settings.dtmfInband 'auto') only for
+ * peers without telephone-event and only while something consumes their digits: `want()` from the
+ * other engines (barge-in, terminate_on), `dtmf.listen` from the control plane (flows, API
+ * listeners), a local bridge that converts the leg's digits to RFC 4733. 'plain', 'on' and 'off'
+ * change the default, `dtmf.configure {inband}` overrides it per endpoint. Each press
  * is reported once as the notification `endpoint.dtmf {endpointId, digit, source, durationMs}`
  * and to the other engines through `ctx.emitDigit` (barge-in, recording terminate_on).
  *
@@ -32,7 +35,8 @@ const CONVERT_MAX_MS = 1000;
  * Requests:
  * - `dtmf.send {endpointId, digits, durationMs?}` → `{digits, method}` once sent;
  * - `dtmf.stop {endpointId}` abandons what is being sent;
- * - `dtmf.configure {endpointId, inband?}` → `{endpointId, inband, telephoneEvent}`.
+ * - `dtmf.configure {endpointId, inband?}` → `{endpointId, inband, telephoneEvent}`;
+ * - `dtmf.listen {endpointId, on}`: the control plane has listeners for the endpoint's digits.
  */
 export class DtmfEngine implements MediaEngine<DtmfRequests> {
   readonly #ctx: WorkerContext;
@@ -63,10 +67,16 @@ export class DtmfEngine implements MediaEngine<DtmfRequests> {
       const state = this.#state(endpointIdOf(p.endpointId));
       const inband: unknown = p.inband;
       if (inband !== undefined) {
-        if (typeof inband !== 'boolean') throw new ValidationError('INVALID_PARAMS', 'inband must be a boolean');
+        if (typeof inband !== 'boolean' && inband !== null)
+          throw new ValidationError('INVALID_PARAMS', 'inband must be a boolean or null');
         state.setInband(inband);
       }
       return { endpointId: state.id, inband: state.inband, telephoneEvent: state.telephoneEvent };
+    },
+    'dtmf.listen': (p) => {
+      if (typeof p.on !== 'boolean') throw new ValidationError('INVALID_PARAMS', 'on must be a boolean');
+      this.#state(endpointIdOf(p.endpointId)).setListened(p.on);
+      return { ok: true };
     },
   };
 
@@ -77,6 +87,36 @@ export class DtmfEngine implements MediaEngine<DtmfRequests> {
 
   onEndpointConfigured(endpointId: string): void {
     this.#state(endpointId).configure();
+    // telephone-event may have come or gone on either side of a bridge
+    this.onBridgeChanged(endpointId);
+  }
+
+  /**
+   * A digit consumer inside the worker (a barge-in playback, a recording with terminate_on) on
+   * `endpointId`; returns its release (idempotent). NotFoundError when the endpoint is unknown.
+   */
+  want(endpointId: string): () => void {
+    return this.#state(endpointId).want();
+  }
+
+  /**
+   * `endpointId` joined or left a local bridge, or its media changed: a leg without
+   * telephone-event bridged to one with it needs in-band detection (its digits go out as RFC 4733
+   * events on the other leg); re-checks both legs.
+   */
+  onBridgeChanged(endpointId: string): void {
+    const state = this.#states.get(endpointId);
+    if (state === undefined) return;
+    const link = state.endpoint.sink;
+    const peer = link instanceof BridgeLink ? link.peer : null;
+    const peerState = peer === null ? undefined : this.#states.get(peer.id);
+    state.setConverting(peerState !== undefined && !state.telephoneEvent && peerState.telephoneEvent);
+    if (peerState !== undefined) {
+      const back = peerState.endpoint.sink;
+      peerState.setConverting(
+        back instanceof BridgeLink && back.peer === state.endpoint && !peerState.telephoneEvent && state.telephoneEvent,
+      );
+    }
   }
 
   onEndpointClosed(endpointId: string): void {
@@ -93,9 +133,14 @@ export class DtmfEngine implements MediaEngine<DtmfRequests> {
    */
   metrics(): Record<string, number> {
     const work: InbandWork = { ...this.#closedWork };
-    for (const state of this.#states.values()) state.addInbandWork(work);
+    let detecting = 0;
+    for (const state of this.#states.values()) {
+      state.addInbandWork(work);
+      if (state.detecting) detecting++;
+    }
     return {
       endpoints: this.#states.size,
+      inbandEndpoints: detecting,
       ...this.#counters,
       converted: this.#converted,
       inbandWindows: work.windows,
@@ -121,7 +166,7 @@ export class DtmfEngine implements MediaEngine<DtmfRequests> {
       this.#ctx.clock,
       this.#counters,
       this.#onPress,
-      mode === 'on' || mode === 'off' ? mode : 'auto',
+      mode === 'on' || mode === 'off' || mode === 'plain' ? mode : 'auto',
     );
     this.#states.set(endpointId, state);
     state.configure();

@@ -40,6 +40,23 @@ export interface FrameSource {
   detach?(reason: 'replaced' | 'closed'): void;
 }
 
+/**
+ * The taps of an endpoint's decoded audio. The transport decodes only while one exists, so the
+ * first tap after none starts a new received stream (`onFirst`): the packets missed meanwhile
+ * are neither waited for nor concealed.
+ */
+class TapSet extends Set<AudioTap> {
+  readonly #onFirst: () => void;
+  constructor(onFirst: () => void) {
+    super();
+    this.#onFirst = onFirst;
+  }
+  override add(tap: AudioTap): this {
+    if (this.size === 0) this.#onFirst();
+    return super.add(tap);
+  }
+}
+
 const SOURCE_TOKEN_BASE = 0x5eed0000;
 /** Packet buffers per endpoint (power of two): more than the sends of one clock catch-up (5 ticks + events). */
 const PACKET_RING = 16;
@@ -59,7 +76,7 @@ const MAX_CONCEAL = 5;
 export class EndpointAudio implements Clocked, EndpointAudioSide {
   readonly endpoint: RtpEndpoint;
   readonly #clock: MediaClock;
-  readonly taps = new Set<AudioTap>();
+  readonly taps: Set<AudioTap> = new TapSet(() => this.#restartReceived());
   #decoder: Codec | null = null;
   #encoder: Codec | null = null;
   #codecKey = '';
@@ -161,6 +178,14 @@ export class EndpointAudio implements Clocked, EndpointAudioSide {
       this.#inboundClocked = true;
       this.#clock.add(this.#inbound);
     }
+  }
+
+  /** Forgets the received stream (the first tap after none): what comes next starts a new epoch. */
+  #restartReceived(): void {
+    // the orderer's next packet starts a new stream (new epoch, timestamps from there)
+    this.#orderer.reset();
+    this.#haveLast = false;
+    this.#lostRun = 0;
   }
 
   /** Hands every received packet still waiting behind a gap to the taps now (a recording stops). */

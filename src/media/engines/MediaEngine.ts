@@ -24,6 +24,12 @@ export interface WorkerContext {
   /** Registers a digit listener; returns a function that removes it. */
   onDigit(listener: (endpointId: string, digit: string) => void): () => void;
   /**
+   * Declares a consumer of `endpointId`'s digits (a barge-in playback, a recording with
+   * terminate_on), so in-band detection runs there while it lasts (DTMF_INBAND=auto listens only
+   * on demand); returns its release (idempotent). NotFoundError when the endpoint is unknown.
+   */
+  wantDigits(endpointId: string): () => void;
+  /**
    * Sends DTMF on an endpoint through the DTMF engine (RFC 4733 events when the peer negotiated
    * telephone-event, else in-band tones); resolves when sent.
    */
@@ -39,6 +45,8 @@ export interface MediaEngine<Slice extends { [M in keyof Slice]: { params: unkno
   readonly handlers: Handlers<Slice>;
   /** The endpoint got (re)negotiated media: engines that attach to every endpoint (DTMF) do it here. */
   onEndpointConfigured?(endpointId: string): void;
+  /** The endpoint joined or left a bridge of this worker (the DTMF engine's converting bridges). */
+  onBridgeChanged?(endpointId: string): void;
   /** The endpoint is closing: stop what uses it (stop players, finalise recordings). */
   onEndpointClosed?(endpointId: string): void;
   /** Resolves once what the engine warms at start-up (encoder threads) is ready. */

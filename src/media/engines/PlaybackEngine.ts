@@ -24,6 +24,8 @@ interface Playback {
   /** A pause asked for while loading, applied when playing starts. */
   pauseWanted: boolean;
   reason: FinishReason | undefined;
+  /** Release of the digit demand a barge-in playback holds on its endpoint (in-band DTMF). */
+  releaseDigits: (() => void) | null;
 }
 
 const MAX_MEDIA_ITEMS = 200;
@@ -146,6 +148,9 @@ export class PlaybackEngine implements MediaEngine<PlaybackRequests> {
       source: undefined,
       pauseWanted: false,
       reason: undefined,
+      // Barge-in consumes the endpoint's digits: in-band detection runs there from now on, so a
+      // press that begins while the playlist loads is heard.
+      releaseDigits: p.bargeIn !== undefined && p.bargeIn !== false ? this.#ctx.wantDigits(p.endpointId) : null,
     };
     // A playback still loading on this endpoint is superseded now; a playing one when this one
     // is ready (so a bad playlist leaves the current playback alone).
@@ -230,6 +235,8 @@ export class PlaybackEngine implements MediaEngine<PlaybackRequests> {
   }
 
   #forget(pb: Playback): void {
+    pb.releaseDigits?.();
+    pb.releaseDigits = null;
     if (this.#byId.get(pb.id) === pb) this.#byId.delete(pb.id);
     if (this.#byEndpoint.get(pb.endpointId) === pb) this.#byEndpoint.delete(pb.endpointId);
   }

@@ -258,6 +258,8 @@ export class RecordingEngine implements MediaEngine<RecordingRequests> {
     this.#active.set(id, rec);
     this.#counters.started++;
     rec.attach(specs);
+    // terminate_on consumes the recorded endpoints' digits: in-band detection runs there meanwhile
+    if (rec.terminateOn !== '') for (const ep of endpointIds) rec.digitDemands.push(this.#ctx.wantDigits(ep));
     if (p.bridge === undefined && typeof p.endpointId === 'string') {
       rec.followRelay(beepTo[0]!, (ep) => {
         try {

@@ -83,6 +83,7 @@ function harness(t: TestContext, endpoints: string[] = ['ep1']): Harness {
         }
       }
     },
+    wantDigits: () => () => {},
     emitDigit: (endpointId, digit) => {
       for (const l of listeners) l(endpointId, digit);
     },

@@ -66,16 +66,25 @@ class ToneSource implements FrameSource {
 }
 
 /**
+ * Default of in-band detection per endpoint (DTMF_INBAND):
+ * - 'auto': only for peers that negotiated no telephone-event, and only while something consumes
+ *   their digits (a flow or API listener, a barge-in playback, a recording with terminate_on, a
+ *   bridge converting to RFC 4733): a plain bridged call that nobody listens to costs nothing;
+ * - 'plain': always for peers without telephone-event (the default before demand counting);
+ * - 'on': always, for every endpoint; 'off': never.
+ * An explicit per-endpoint setting (`dtmf.configure {inband}`) overrides the mode.
+ */
+export type InbandMode = 'auto' | 'plain' | 'on' | 'off';
+
+/**
  * DTMF on one endpoint: RFC 4733 receive (always: it costs nothing until an event packet comes),
- * in-band detection as an audio tap (on by default; decodes received audio), a merger so a press
- * carried both ways is reported once, and sending as RFC 4733 events when the peer negotiated
- * telephone-event, else as in-band tones.
+ * in-band detection as an audio tap (it decodes received audio, so it is attached only when the
+ * mode and the endpoint's digit consumers ask for it), a merger so a press carried both ways is
+ * reported once, and sending as RFC 4733 events when the peer negotiated telephone-event, else as
+ * in-band tones.
  *
  * Per packet and per frame nothing is allocated except the reported event.
  */
-/** Default of in-band detection per endpoint: 'auto' = only when no telephone-event was negotiated. */
-export type InbandMode = 'auto' | 'on' | 'off';
-
 export class EndpointDtmf implements AudioTap, Clocked {
   readonly id: string;
   readonly endpoint: RtpEndpoint;
@@ -92,6 +101,12 @@ export class EndpointDtmf implements AudioTap, Clocked {
   /** Explicit `dtmf.configure {inband}`; null follows `#defaultInband`. */
   #inbandSetting: boolean | null = null;
   readonly #defaultInband: InbandMode;
+  /** Digit consumers inside the worker (barge-in playbacks, recordings with terminate_on). */
+  #consumers = 0;
+  /** Whether the control plane has listeners for this endpoint's digits (flows, API). */
+  #listened = false;
+  /** Whether a local bridge converts this leg's in-band digits to RFC 4733 on the other leg. */
+  #converting = false;
   #tapped: EndpointAudio | null = null;
   #nowMs = 0;
   #rfcOpen = 0;
@@ -136,13 +151,66 @@ export class EndpointDtmf implements AudioTap, Clocked {
   /**
    * Whether in-band detection runs. It decodes every received packet, which costs more than
    * relaying it, so by default ('auto') it runs only for peers that negotiated no
-   * telephone-event and can only send tones; `dtmf.configure` or DTMF_INBAND=on enable it always.
+   * telephone-event (they can only send tones) and only while something consumes the digits;
+   * `dtmf.configure {inband}` or DTMF_INBAND=plain/on/off decide otherwise.
    */
   get inband(): boolean {
     if (this.#inbandSetting !== null) return this.#inbandSetting;
-    if (this.#defaultInband === 'on') return true;
-    if (this.#defaultInband === 'off') return false;
-    return !this.telephoneEvent;
+    switch (this.#defaultInband) {
+      case 'on':
+        return true;
+      case 'off':
+        return false;
+      case 'plain':
+        return !this.telephoneEvent;
+      case 'auto':
+        return !this.telephoneEvent && this.demanded;
+    }
+  }
+
+  /** Whether anything consumes this endpoint's digits now (see `want()`, `setListened()`). */
+  get demanded(): boolean {
+    return this.#consumers > 0 || this.#listened || this.#converting;
+  }
+
+  /** The explicit per-endpoint setting, null when the mode and the demand decide. */
+  get inbandSetting(): boolean | null {
+    return this.#inbandSetting;
+  }
+
+  /**
+   * Registers a digit consumer inside the worker (a barge-in playback, a recording with
+   * terminate_on); returns its release (idempotent). Detection starts at once when the mode wants
+   * it: a tone that begins after this call is heard.
+   */
+  want(): () => void {
+    this.#consumers++;
+    this.#applyTap();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#consumers--;
+      this.#applyTap();
+    };
+  }
+
+  /** The control plane has (true) or no longer has (false) listeners for this endpoint's digits. */
+  setListened(on: boolean): void {
+    this.#listened = on;
+    this.#applyTap();
+  }
+
+  /** A local bridge converts (true) or no longer converts (false) this leg's in-band digits. */
+  setConverting(on: boolean): void {
+    if (on === this.#converting) return;
+    this.#converting = on;
+    this.#applyTap();
+  }
+
+  /** Whether the in-band detector is attached to the endpoint's decoded audio now. */
+  get detecting(): boolean {
+    return this.#tapped !== null;
   }
 
   /** Whether the peer negotiated telephone-event (we send RFC 4733 then, else tones). */
@@ -166,15 +234,18 @@ export class EndpointDtmf implements AudioTap, Clocked {
     this.#applyTap();
   }
 
-  setInband(on: boolean): void {
+  /** Explicit per-endpoint setting (true: always, false: never); null returns to the mode's default. */
+  setInband(on: boolean | null): void {
     this.#inbandSetting = on;
     this.#applyTap();
   }
 
   #applyTap(): void {
     const inband = this.inband;
+    if (this.#closed) return;
     if (inband && this.#tapped === null && this.endpoint.media !== null) {
       const audio = this.#audio();
+      this.#detector?.reset();
       audio.taps.add(this);
       this.#tapped = audio;
     } else if (!inband && this.#tapped !== null) {

@@ -119,6 +119,8 @@ export class ActiveRecording implements Clocked {
 
   /** DTMF keys that end the recording (upper case). */
   readonly terminateOn: string;
+  /** Releases of the digit demand `terminateOn` holds on the recorded endpoints (in-band DTMF). */
+  readonly digitDemands: Array<() => void> = [];
 
   constructor(
     id: string,
@@ -269,8 +271,10 @@ export class ActiveRecording implements Clocked {
     this.recorder.resume();
   }
 
-  /** Removes the taps and any beep still playing. Idempotent. */
+  /** Removes the taps, the digit demands and any beep still playing. Idempotent. */
   detach(): void {
+    for (const release of this.digitDemands) release();
+    this.digitDemands.length = 0;
     for (const { set, tap } of this.#taps) set.delete(tap);
     this.#taps.length = 0;
     if (this.#relayAudio !== null) this.#relayAudio.taps.delete(this.#relayTap!);
