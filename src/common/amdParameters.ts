@@ -65,3 +65,36 @@ export function amdParameterError(params: Partial<Record<keyof AmdParameters, un
   }
   return null;
 }
+
+/** The wire names (REST, gRPC, flows): amd.conf's own. */
+export const AMD_CONF_NAMES: Readonly<Record<keyof AmdParameters, string>> = Object.freeze({
+  initialSilenceMs: 'initial_silence',
+  greetingMs: 'greeting',
+  afterGreetingSilenceMs: 'after_greeting_silence',
+  totalAnalysisTimeMs: 'total_analysis_time',
+  minWordLengthMs: 'min_word_length',
+  betweenWordsSilenceMs: 'between_words_silence',
+  maximumNumberOfWords: 'maximum_number_of_words',
+  silenceThreshold: 'silence_threshold',
+  maximumWordLengthMs: 'maximum_word_length',
+});
+
+/** The parameters given under their amd.conf names (absent ones left out; no check). */
+export function amdParametersFromConf(
+  conf: Readonly<Record<string, unknown>>,
+): Partial<Record<keyof AmdParameters, unknown>> {
+  const out: Partial<Record<keyof AmdParameters, unknown>> = {};
+  for (const key of Object.keys(AMD_CONF_NAMES) as (keyof AmdParameters)[]) {
+    const v = conf[AMD_CONF_NAMES[key]];
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
+}
+
+/** Every parameter (defaults filled in) under its amd.conf name. */
+export function amdParametersToConf(params: Partial<AmdParameters>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const key of Object.keys(AMD_CONF_NAMES) as (keyof AmdParameters)[])
+    out[AMD_CONF_NAMES[key]] = params[key] ?? AMD_DEFAULTS[key];
+  return out;
+}

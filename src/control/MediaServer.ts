@@ -27,6 +27,7 @@ import { createAnswer } from './sdp/createAnswer.ts';
 import { createOffer } from './sdp/createOffer.ts';
 import { processAnswer } from './sdp/processAnswer.ts';
 import { ConferenceService } from './services/ConferenceService.ts';
+import { AmdService } from './services/AmdService.ts';
 import { DtmfService } from './services/DtmfService.ts';
 import { PlaybackService } from './services/PlaybackService.ts';
 import { RecordingService } from './services/RecordingService.ts';
@@ -120,6 +121,7 @@ export class MediaServer implements MediaControl, MediaEngines {
   readonly playback: PlaybackService;
   readonly recordings: RecordingService;
   readonly dtmf: DtmfService;
+  readonly amd: AmdService;
   readonly #logger: Logger;
   readonly #ports: PortPool;
   /** Media destinations that would be this server itself (SDP destination policy). */
@@ -157,6 +159,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.playback = new PlaybackService(this, { conferences: this.conferences });
     this.recordings = new RecordingService(this, this.conferences);
     this.dtmf = new DtmfService(this);
+    this.amd = new AmdService(this);
     this.#own = new OwnDestinations(config, (port) => this.#ports.holds(port));
     this.#pool = new WorkerPool(this.#logger, workerSettings(config), {
       onNotification: (type, payload) => this.#deliver(type, payload),
@@ -282,6 +285,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     },
     'worker.error': (n) => this.#logger.error({ message: n.message }, 'media worker error'),
     'endpoint.dtmf': (n) => this.dtmf.onPressed(n),
+    'amd.finished': (n) => this.amd.onFinished(n),
     'playback.started': (n) => this.playback.onStarted(n),
     'playback.finished': (n) => this.playback.onFinished(n),
     'recording.started': (n) => this.recordings.onStarted(n),
@@ -546,6 +550,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.events.publish('endpoint.deleted', { endpoint_id: record.id, reason });
     this.#endpointEnds.end(record.id, reason);
     this.dtmf.endpointClosed(record.id);
+    this.amd.endpointClosed(record.id);
     this.conferences.endpointClosed(record.id);
     if (this.#endpoints.size === 0) for (const idle of this.#idleWaiters) idle();
   }
@@ -854,6 +859,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.playback.close();
     this.recordings.close();
     this.conferences.close();
+    this.amd.close();
     this.#metrics.close();
   }
 }

@@ -50,7 +50,9 @@ export const PEERS = {
   },
   /** Asterisk's recorded English prompts (8 kHz speech). */
   'asterisk-sounds': {
-    files: ['all-circuits-busy-now', 'demo-congrats', 'vm-intro'].map((f) => `/usr/share/asterisk/sounds/en/${f}.wav`),
+    files: ['all-circuits-busy-now', 'demo-congrats', 'vm-intro', 'hello', 'goodbye', 'vm-nobodyavail'].map(
+      (f) => `/usr/share/asterisk/sounds/en/${f}.wav`,
+    ),
     pkg: 'asterisk-core-sounds-en-wav',
   },
 } as const satisfies Record<string, PeerSpec>;
