@@ -19,47 +19,21 @@
  * tested `words >= max`; from 13 on the default is 2 and the test `words > max`: the same
  * decision with the defaults (a third word means a machine). This class follows 13+.
  *
- * Pure: no timers, no sockets; the caller feeds PCM at any rate and, for the wall-clock limit,
- * calls expire() with the time elapsed since the start.
+ * This class classifies PCM into frames; the decision itself is common/AmdDecision.ts. Pure: no
+ * timers, no sockets; the caller feeds PCM at any rate and, for the wall-clock limit, calls
+ * expire() with the time elapsed since the start.
  */
 import { AMD_DEFAULTS, type AmdParameters } from '../../common/amdParameters.ts';
+import { AmdDecision, type AmdCause, type AmdResult, type AmdStatus } from '../../common/AmdDecision.ts';
 
-export { AMD_DEFAULTS, type AmdParameters };
+export { AMD_DEFAULTS, type AmdCause, type AmdParameters, type AmdResult, type AmdStatus };
 
-/** AMDSTATUS, lower-cased. */
-export type AmdStatus = 'human' | 'machine' | 'notsure';
-/** AMDCAUSE's keyword. */
-export type AmdCause =
-  | 'INITIALSILENCE'
-  | 'HUMAN'
-  | 'LONGGREETING'
-  | 'MAXWORDS'
-  | 'MAXWORDLENGTH'
-  | 'TOOLONG'
-  | 'NOAUDIODATA';
-
-export interface AmdResult {
-  status: AmdStatus;
-  cause: AmdCause;
-  /** AMDCAUSE as Asterisk writes it, with its figures: `MAXWORDS-3-2`, `HUMAN-800-800`... */
-  detail: string;
-  /** Audio analysed (ms, frames of 20 ms). */
-  analysedMs: number;
-  /** Voice heard in total (ms). */
-  voiceMs: number;
-  /** Words counted. */
-  words: number;
-}
-
-const FRAME_MS = 20;
 const FRAME_SAMPLES = 160; // 20 ms at 8 kHz, Asterisk's slin frame
-const IN_WORD = 1;
-const IN_SILENCE = 2;
 
 export class AnsweringMachineDetector {
   readonly params: Readonly<AmdParameters>;
-  #result: AmdResult | null = null;
-  // 8 kHz decimation (boxcar average over the input samples of each output sample)
+  readonly #decision: AmdDecision;
+  // 8 kHz decimation
   #rate = 0;
   /** In units of 1/rate s: += 8000 per input sample, an output sample each time it passes rate. */
   #phase = 0;
@@ -68,29 +42,20 @@ export class AnsweringMachineDetector {
   // the current 20 ms frame: sum of |sample| and count
   #frameSum = 0;
   #frameN = 0;
-  // app_amd's state
-  #frames = 0;
-  #totalMs = 0;
-  #silenceRun = 0;
-  #inInitialSilence = true;
-  #inGreeting = false;
-  #voiceMs = 0;
-  #consecutiveVoice = 0;
-  #words = 0;
-  #state = IN_WORD;
 
   constructor(params: Partial<AmdParameters> = {}) {
-    this.params = Object.freeze({ ...AMD_DEFAULTS, ...params });
+    this.#decision = new AmdDecision(params);
+    this.params = this.#decision.params;
   }
 
   /** The decision, null while undecided. */
   get result(): AmdResult | null {
-    return this.#result;
+    return this.#decision.result;
   }
 
   /** Frames of audio analysed so far. */
   get frames(): number {
-    return this.#frames;
+    return this.#decision.frames;
   }
 
   /**
@@ -98,7 +63,7 @@ export class AnsweringMachineDetector {
    * decision once made (and every call after), else null.
    */
   feed(pcm: Int16Array, sampleRate: number, length = pcm.length): AmdResult | null {
-    if (this.#result !== null) return this.#result;
+    if (this.#decision.result !== null) return this.#decision.result;
     if (sampleRate !== this.#rate) {
       this.#rate = sampleRate;
       this.#phase = 0;
@@ -122,89 +87,19 @@ export class AnsweringMachineDetector {
         const average = this.#frameSum / FRAME_SAMPLES;
         this.#frameSum = 0;
         this.#frameN = 0;
-        if (this.#frame(average < this.params.silenceThreshold)) return this.#result;
+        if (this.#decision.frame(average < this.params.silenceThreshold)) return this.#decision.result;
       }
     }
     return null;
   }
 
-  /**
-   * `ms` of silence without audio (a gap in the sender's timeline: silence suppression, comfort
-   * noise), analysed as silent frames, as Asterisk counts CNG frames.
-   */
+  /** `ms` of silence without audio (a gap in the sender's timeline): see AmdDecision.feedSilence(). */
   feedSilence(ms: number): AmdResult | null {
-    if (this.#result !== null) return this.#result;
-    for (let t = FRAME_MS; t <= ms; t += FRAME_MS) if (this.#frame(true)) break;
-    return this.#result;
+    return this.#decision.feedSilence(ms);
   }
 
-  /**
-   * The wall-clock limit (Asterisk 13+ ties the analysis to real time too, in case frames stall):
-   * `elapsedMs` since the start beyond totalAnalysisTimeMs → NOTSURE, NOAUDIODATA when no
-   * frame arrived, else TOOLONG.
-   */
+  /** The wall-clock limit: see AmdDecision.expire(). */
   expire(elapsedMs: number): AmdResult | null {
-    if (this.#result !== null) return this.#result;
-    if (elapsedMs <= this.params.totalAnalysisTimeMs) return null;
-    if (this.#frames === 0) this.#decide('notsure', 'NOAUDIODATA', `NOAUDIODATA-${this.#totalMs}`);
-    else this.#decide('notsure', 'TOOLONG', `TOOLONG-${this.#totalMs}`);
-    return this.#result;
-  }
-
-  /** One 20 ms frame; true once decided. */
-  #frame(silent: boolean): boolean {
-    const p = this.params;
-    this.#frames++;
-    this.#totalMs += FRAME_MS;
-    if (this.#totalMs >= p.totalAnalysisTimeMs) {
-      return this.#decide('notsure', 'TOOLONG', `TOOLONG-${this.#totalMs}`);
-    }
-    if (silent) {
-      const silence = (this.#silenceRun += FRAME_MS);
-      if (silence >= p.betweenWordsSilenceMs) {
-        this.#state = IN_SILENCE;
-        this.#consecutiveVoice = 0;
-      }
-      if (this.#inInitialSilence && silence >= p.initialSilenceMs) {
-        return this.#decide('machine', 'INITIALSILENCE', `INITIALSILENCE-${silence}-${p.initialSilenceMs}`);
-      }
-      if (this.#inGreeting && silence >= p.afterGreetingSilenceMs) {
-        return this.#decide('human', 'HUMAN', `HUMAN-${silence}-${p.afterGreetingSilenceMs}`);
-      }
-      return false;
-    }
-    this.#silenceRun = 0;
-    const run = (this.#consecutiveVoice += FRAME_MS);
-    this.#voiceMs += FRAME_MS;
-    // A word is counted when enough voice follows a silence (the first word too, after the
-    // initial silence; voice from the very first frame is not a counted word, as in Asterisk).
-    if (run >= p.minWordLengthMs && this.#state === IN_SILENCE) {
-      this.#words++;
-      this.#state = IN_WORD;
-    }
-    if (run >= p.maximumWordLengthMs) return this.#decide('machine', 'MAXWORDLENGTH', `MAXWORDLENGTH-${run}`);
-    if (this.#words > p.maximumNumberOfWords) {
-      return this.#decide('machine', 'MAXWORDS', `MAXWORDS-${this.#words}-${p.maximumNumberOfWords}`);
-    }
-    if (this.#inGreeting && this.#voiceMs >= p.greetingMs) {
-      return this.#decide('machine', 'LONGGREETING', `LONGGREETING-${this.#voiceMs}-${p.greetingMs}`);
-    }
-    if (run >= p.minWordLengthMs && !this.#inGreeting) {
-      this.#inInitialSilence = false;
-      this.#inGreeting = true;
-    }
-    return false;
-  }
-
-  #decide(status: AmdStatus, cause: AmdCause, detail: string): true {
-    this.#result = {
-      status,
-      cause,
-      detail,
-      analysedMs: this.#totalMs,
-      voiceMs: this.#voiceMs,
-      words: this.#words,
-    };
-    return true;
+    return this.#decision.expire(elapsedMs);
   }
 }
