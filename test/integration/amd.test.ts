@@ -4,10 +4,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { status, type ServiceError } from '@grpc/grpc-js';
+import { startGrpcServer } from '../../src/api/grpc/GrpcServer.ts';
 import { buildApp } from '../../src/api/http/app.ts';
 import { silentLogger } from '../../src/common/logger.ts';
 import type { MediaServer } from '../../src/control/MediaServer.ts';
 import { linearToUlaw } from '../../src/media/codecs/g711.ts';
+import { GrpcTestClient } from '../api/grpc/grpcClient.ts';
 import { RtpPeer } from '../helpers/RtpPeer.ts';
 import { tempDir } from '../helpers/audio.ts';
 import { needs } from '../helpers/peers.ts';
@@ -25,7 +28,7 @@ type T = { after(fn: () => unknown): void };
 // its own endpoints and peers.
 let shared: { server: MediaServer; app: FastifyInstance } | null = null;
 before(async () => {
-  const server = await startServer();
+  const server = await startServer({ GRPC_PORT: '0' });
   const app = await buildApp({ control: server, config: server.config, logger: silentLogger });
   await app.ready();
   shared = { server, app };
@@ -314,5 +317,51 @@ test(
     for (const r of results.filter((x) => /hello\.wav|vm-intro|voicemail greeting/.test(x.name)))
       assert.equal(r.event.result, r.truth, r.name);
     assert.ok(right >= 10, `accuracy ${right}/12:\n${lines.join('\n')}`);
+  },
+);
+
+test(
+  'amd over gRPC: StartAmd with parameters, the decision on the stream of events, GetAmd and StopAmd as REST',
+  needs('sox', 'asterisk-sounds'),
+  async (t) => {
+    const { server } = await setup(t);
+    const grpc = await startGrpcServer({ control: server, config: server.config, logger: silentLogger });
+    const client = new GrpcTestClient(grpc.port);
+    t.after(async () => {
+      client.close();
+      await grpc.close();
+    });
+    const { peer, ep } = await peerEndpoint(t, server);
+    const started = await client.call('StartAmd', { endpoint_id: ep.id, after_greeting_silence: 600 });
+    assert.equal(started.state, 'running');
+    assert.equal(started.result, undefined, 'unset while running');
+    assert.equal((started.parameters as Record<string, number>).after_greeting_silence, 600);
+    assert.equal((started.parameters as Record<string, number>).greeting, 1500);
+    let decided = false;
+    const event = nextEvent(server, 'endpoint.amd', (e) => e.id === started.id, 15000).then((e) => {
+      decided = true;
+      return e;
+    });
+    await Promise.all([
+      event,
+      stream(peer, ep.rtp_port, pcmuFrames(answer(pcm8k(`${SOUNDS}/hello.wav`), 300)), 0, () => decided),
+    ]);
+    assert.equal((await event).detail, 'HUMAN-600-600');
+    const got = await client.call('GetAmd', { id: started.id, endpoint_id: ep.id });
+    assert.deepEqual([got.state, got.result, got.cause, got.detail], ['done', 'human', 'HUMAN', 'HUMAN-600-600']);
+
+    const second = await client.call('StartAmd', { endpoint_id: ep.id });
+    const stopped = await client.call('StopAmd', { id: second.id, endpoint_id: ep.id });
+    assert.deepEqual([stopped.state, stopped.result, stopped.cause], ['done', 'cancelled', 'CANCELLED']);
+    const bad = await client.call('StartAmd', { endpoint_id: ep.id, maximum_number_of_words: 0 }).then(
+      () => null,
+      (e: ServiceError) => e,
+    );
+    assert.equal(bad?.code, status.INVALID_ARGUMENT);
+    const missing = await client.call('GetAmd', { id: 'amd-nope', endpoint_id: ep.id }).then(
+      () => null,
+      (e: ServiceError) => e,
+    );
+    assert.equal(missing?.code, status.NOT_FOUND);
   },
 );
