@@ -317,6 +317,20 @@ test(
     for (const r of results.filter((x) => /hello\.wav|vm-intro|voicemail greeting/.test(x.name)))
       assert.equal(r.event.result, r.truth, r.name);
     assert.ok(right >= 10, `accuracy ${right}/12:\n${lines.join('\n')}`);
+    // and /metrics counts them by result (the server is shared: at least this test's)
+    const body = (await server.metrics()).body;
+    const count = (result: string): number => {
+      const line = body
+        .split('\n')
+        .find((l) => l.startsWith('msc_amd_results_total{') && l.includes(`result="${result}"`));
+      return line === undefined ? 0 : Number(line.split(' ').pop());
+    };
+    const decided = (r: string) => results.filter((x) => x.event.result === r).length;
+    assert.ok(
+      count('human') >= decided('human') && decided('human') > 0,
+      `msc_amd_results_total human ${count('human')}`,
+    );
+    assert.ok(count('machine') >= decided('machine') && decided('machine') > 0, `machine ${count('machine')}`);
   },
 );
 

@@ -63,6 +63,7 @@ export class AmdEngine implements MediaEngine<AmdRequests> {
       if (amd.endpointId !== endpointId) continue;
       amd.close();
       this.#active.delete(id);
+      this.#counters.stopped++;
     }
   }
 
