@@ -195,6 +195,27 @@ test('amd: nobody speaks (silent RTP) is machine INITIALSILENCE at initial_silen
   assert.ok(waited >= 600, `gave up after ${waited.toFixed(0)} ms, before total_analysis_time`);
 });
 
+test(
+  'amd: a gap in the RTP timeline (silence suppression after "hello") counts as silence, as Asterisk counts CNG',
+  needs('sox', 'asterisk-sounds'),
+  async (t) => {
+    const { server, app } = await setup(t);
+    const { peer, ep } = await peerEndpoint(t, server);
+    const res = await app.inject({ method: 'POST', url: `/endpoints/${ep.id}/amd`, payload: {} });
+    assert.equal(res.statusCode, 201, res.body);
+    const event = nextEvent(server, 'endpoint.amd', (e) => e.id === res.json().id);
+    const frames = pcmuFrames(answer(pcm8k(`${SOUNDS}/hello.wav`), 300, 0));
+    await stream(peer, ep.rtp_port, frames, 0, () => false);
+    // the sender stops (DTX): the next packet, one second of timestamps later, ends the gap
+    peer.ts = (peer.ts + 8000) >>> 0;
+    peer.send(ep.rtp_port, new Uint8Array(160).fill(0xff), 0, { marker: true });
+    const e = await event;
+    assert.deepEqual([e.result, e.detail], ['human', 'HUMAN-800-800']);
+    // decided inside the gap: the word's end plus 800 ms, not at the packet after it
+    assert.ok((e.analysed_ms as number) < frames.length * 20 + 1000, `analysed ${e.analysed_ms} ms`);
+  },
+);
+
 test('amd: deleting the endpoint ends a running detection with hangup; DELETE cancels one; bad parameters are 400, unknown ids 404', async (t) => {
   const { server, app } = await setup(t);
   const { ep } = await peerEndpoint(t, server);
