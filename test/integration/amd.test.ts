@@ -310,6 +310,106 @@ test(
   },
 );
 
+/** The audio packets of an Ogg Opus file (RFC 7845), without OpusHead and OpusTags: Ogg pages read here. */
+function oggOpusPackets(bytes: Buffer): Uint8Array[] {
+  const packets: Uint8Array[] = [];
+  let partial: Buffer[] = [];
+  for (let at = 0; at + 27 <= bytes.length; ) {
+    assert.equal(bytes.toString('latin1', at, at + 4), 'OggS');
+    const segments = bytes[at + 26]!;
+    const table = bytes.subarray(at + 27, at + 27 + segments);
+    let data = at + 27 + segments;
+    for (const len of table) {
+      partial.push(bytes.subarray(data, data + len));
+      data += len;
+      if (len < 255) {
+        packets.push(Buffer.concat(partial));
+        partial = [];
+      }
+    }
+    at = data;
+  }
+  return packets.slice(2);
+}
+
+test(
+  'amd on an Opus endpoint (48 kHz, encoded by ffmpeg/libopus): hello is human, a voicemail greeting machine',
+  needs('ffmpeg', 'sox', 'espeak-ng', 'asterisk-sounds'),
+  async (t) => {
+    const { server, app } = await setup(t);
+    const dir = tempDir(t, 'msc-amd-opus-');
+    const opusFrames = (name: string, pcm: Int16Array): Uint8Array[] => {
+      const raw = join(dir, `${name}.raw`);
+      const out = join(dir, `${name}.opus`);
+      execFileSync('sox', ['-t', 'raw', '-r', '8000', '-c', '1', '-e', 'signed', '-b', '16', '-', raw], {
+        input: Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength),
+      });
+      execFileSync('ffmpeg', [
+        '-v',
+        'error',
+        '-f',
+        's16le',
+        '-ar',
+        '8000',
+        '-ac',
+        '1',
+        '-i',
+        raw,
+        '-ar',
+        '48000',
+        '-c:a',
+        'libopus',
+        '-b:a',
+        '32k',
+        '-frame_duration',
+        '20',
+        out,
+      ]);
+      return oggOpusPackets(readFileSync(out));
+    };
+    const run = async (frames: Uint8Array[]) => {
+      const peer = await RtpPeer.open();
+      t.after(() => peer.close());
+      const ep = await server.createEndpoint({ remote_sdp: peer.offer(['opus']) });
+      const res = await app.inject({ method: 'POST', url: `/endpoints/${ep.id}/amd`, payload: {} });
+      assert.equal(res.statusCode, 201, res.body);
+      let decided = false;
+      const e = nextEvent(server, 'endpoint.amd', (x) => x.id === res.json().id, 15000).then((x) => {
+        decided = true;
+        return x;
+      });
+      // 20 ms of a 48 kHz RTP clock per packet
+      let i = 0;
+      const start = performance.now();
+      await new Promise<void>((resolve) => {
+        const timer = setInterval(() => {
+          const due = Math.min(frames.length, Math.floor((performance.now() - start) / 20) + 1);
+          for (; i < due && !decided; i++) peer.send(ep.rtp_port, frames[i]!, 111, { marker: i === 0, samples: 960 });
+          if (i >= frames.length || decided) {
+            clearInterval(timer);
+            resolve();
+          }
+        }, 5);
+      });
+      return e;
+    };
+    const [human, machine] = await Promise.all([
+      run(opusFrames('hello', answer(pcm8k(`${SOUNDS}/hello.wav`), 400))),
+      run(
+        opusFrames(
+          'vm',
+          answer(
+            espeak(dir, 'vm', 'You have reached the voicemail of Carol. Please leave a message after the tone.'),
+            400,
+          ),
+        ),
+      ),
+    ]);
+    assert.deepEqual([human.result, human.cause], ['human', 'HUMAN']);
+    assert.equal(machine.result, 'machine', JSON.stringify(machine));
+  },
+);
+
 test(
   'amd accuracy on 12 answers (6 human-like, 6 machine-like) sent over RTP at once',
   needs('sox', 'espeak-ng', 'asterisk-sounds'),
