@@ -29,7 +29,10 @@ steps:
 type Vars = Record<string, unknown>;
 type Ended = { payload: Record<string, unknown> } | undefined;
 /** What the flow's `return` gave back (the outcome's variables). */
-const returned = (e: Ended): Vars => (e?.payload.outcome as { variables: Vars }).variables;
+const returned = (e: Ended): Vars => {
+  assert.ok(e, 'the flow ended');
+  return (e.payload.outcome as { variables: Vars }).variables;
+};
 
 test('amd step: on.{human,machine} become next branches on the result, next takes the rest; parameters keep amd.conf names', () => {
   const r = loadFlowText(AMD, 'a.yaml');
