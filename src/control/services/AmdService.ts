@@ -140,7 +140,9 @@ export class AmdService {
         signal?.removeEventListener('abort', onAbort);
         resolve(d);
       });
-      signal?.addEventListener('abort', onAbort, { once: true });
+      // aborted while the worker was starting it: no abort event will come any more
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 

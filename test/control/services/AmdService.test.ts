@@ -110,3 +110,17 @@ test('AmdService refuses bad parameters and unknown endpoints, and keeps the las
   assert.equal(amd.get(ids[1]!).state, 'done');
   assert.equal(amd.running, 0);
 });
+
+test('AmdService.detect() aborted while the worker starts the detection stops it and rejects', async () => {
+  const { host, requests } = fakeHost();
+  const amd = new AmdService(host);
+  const ac = new AbortController();
+  const p = amd.detect('ep1', {}, ac.signal);
+  ac.abort(new Error('gone early')); // before the worker answered amd.start
+  await assert.rejects(p, /gone early/);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(
+    requests.map((r) => r.method),
+    ['amd.start', 'amd.stop'],
+  );
+});
