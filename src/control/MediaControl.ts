@@ -1,4 +1,5 @@
 import type { EventBus } from './EventBus.ts';
+import type { AmdService } from './services/AmdService.ts';
 import type { ConferenceService } from './services/ConferenceService.ts';
 import type { DtmfService } from './services/DtmfService.ts';
 import type { PlaybackService } from './services/PlaybackService.ts';
@@ -58,6 +59,7 @@ export interface MediaEngines {
   readonly recordings: RecordingService;
   readonly conferences: ConferenceService;
   readonly dtmf: DtmfService;
+  readonly amd: AmdService;
 }
 
 /** What the APIs are built from: the control plane, with its engines (a test's fake may have none). */

@@ -1,6 +1,8 @@
 import { MediaServerError } from '../common/errors.ts';
 import { DestinationPolicy } from '../common/net/DestinationPolicy.ts';
+import type { AmdParameters } from '../common/amdParameters.ts';
 import type {
+  AmdResult,
   ConferenceOptions,
   FlowEngines,
   HttpFetcher,
@@ -52,6 +54,8 @@ export interface FlowMediaHost {
     ): Promise<{ reason: string }>;
   };
   readonly dtmf: Pick<MediaServer['dtmf'], 'onDigit'>;
+  /** Answering-machine detection (the `amd` step); without it the step fails. */
+  readonly amd?: Pick<MediaServer['amd'], 'detect'>;
   createBridge: MediaServer['createBridge'];
   deleteBridge: MediaServer['deleteBridge'];
   deleteEndpoint: MediaServer['deleteEndpoint'];
@@ -146,6 +150,28 @@ export class MediaFlowEngines implements FlowEngines {
       cause: RECORD_CAUSES[r.cause] ?? 'stopped',
       ...(r.digit ? { digit: r.digit } : {}),
     };
+  }
+
+  async amd(endpointId: string, parameters: Partial<AmdParameters>, signal: AbortSignal): Promise<AmdResult> {
+    const service = this.#server.amd;
+    if (service === undefined)
+      throw new MediaServerError('AMD_UNAVAILABLE', 'answering-machine detection is not available');
+    const d = await service.detect(endpointId, parameters, signal);
+    if (d.result === 'human' || d.result === 'machine' || d.result === 'notsure') {
+      return {
+        result: d.result,
+        cause: d.cause ?? '',
+        detail: d.detail,
+        analysedMs: d.analysed_ms,
+        voiceMs: d.voice_ms,
+        words: d.words,
+      };
+    }
+    // The endpoint went away first: the flow's hangup handling leaves the step and aborts this.
+    return new Promise<never>((_, reject) => {
+      if (signal.aborted) reject(signal.reason);
+      else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
   }
 
   async joinConference(

@@ -27,6 +27,7 @@ import { createAnswer } from './sdp/createAnswer.ts';
 import { createOffer } from './sdp/createOffer.ts';
 import { processAnswer } from './sdp/processAnswer.ts';
 import { ConferenceService } from './services/ConferenceService.ts';
+import { AmdService } from './services/AmdService.ts';
 import { DtmfService } from './services/DtmfService.ts';
 import { PlaybackService } from './services/PlaybackService.ts';
 import { RecordingService } from './services/RecordingService.ts';
@@ -122,6 +123,7 @@ export class MediaServer implements MediaControl, MediaEngines {
   readonly playback: PlaybackService;
   readonly recordings: RecordingService;
   readonly dtmf: DtmfService;
+  readonly amd: AmdService;
   readonly #logger: Logger;
   readonly #ports: PortPool;
   /** Media destinations that would be this server itself (SDP destination policy). */
@@ -161,6 +163,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.playback = new PlaybackService(this, { conferences: this.conferences });
     this.recordings = new RecordingService(this, this.conferences);
     this.dtmf = new DtmfService(this);
+    this.amd = new AmdService(this);
     this.#own = new OwnDestinations(config, (port) => this.#ports.holds(port));
     this.#udpIo = resolveUdpIo(config.udpIo);
     this.#pool = new WorkerPool(this.#logger, workerSettings(config, this.#udpIo.io), {
@@ -288,6 +291,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     },
     'worker.error': (n) => this.#logger.error({ message: n.message }, 'media worker error'),
     'endpoint.dtmf': (n) => this.dtmf.onPressed(n),
+    'amd.finished': (n) => this.amd.onFinished(n),
     'playback.started': (n) => this.playback.onStarted(n),
     'playback.finished': (n) => this.playback.onFinished(n),
     'recording.started': (n) => this.recordings.onStarted(n),
@@ -561,6 +565,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.events.publish('endpoint.deleted', { endpoint_id: record.id, reason });
     this.#endpointEnds.end(record.id, reason);
     this.dtmf.endpointClosed(record.id);
+    this.amd.endpointClosed(record.id);
     this.conferences.endpointClosed(record.id);
     if (this.#endpoints.size === 0) for (const idle of this.#idleWaiters) idle();
   }
@@ -869,6 +874,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.playback.close();
     this.recordings.close();
     this.conferences.close();
+    this.amd.close();
     this.#metrics.close();
   }
 }

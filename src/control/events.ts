@@ -28,6 +28,30 @@ export interface ControlEvents {
   'endpoint.remote_latched': { endpoint_id: string; ip: string; port: number; kind: 'rtp' | 'rtcp' };
   'endpoint.rtcp_bye': { endpoint_id: string; ssrc: number; reason: string | null };
   'endpoint.dtmf': { endpoint_id: string; digit: string; source: 'rfc4733' | 'inband'; duration_ms: number };
+  /**
+   * Answering-machine detection ended (POST /endpoints/:id/amd, the flow step `amd`): `result`
+   * is Asterisk's AMDSTATUS (`human`, `machine`, `notsure`), or `hangup` (the endpoint went first)
+   * or `cancelled`; `cause` AMDCAUSE's keyword, `detail` AMDCAUSE with its figures.
+   */
+  'endpoint.amd': {
+    endpoint_id: string;
+    id: string;
+    result: 'human' | 'machine' | 'notsure' | 'hangup' | 'cancelled';
+    cause:
+      | 'INITIALSILENCE'
+      | 'HUMAN'
+      | 'LONGGREETING'
+      | 'MAXWORDS'
+      | 'MAXWORDLENGTH'
+      | 'TOOLONG'
+      | 'NOAUDIODATA'
+      | 'HANGUP'
+      | 'CANCELLED';
+    detail: string | null;
+    analysed_ms: number;
+    voice_ms: number;
+    words: number;
+  };
   /** The outcome of a DTMF send answered 202 (POST /endpoints/:id/dtmf). */
   'dtmf.sent': { id: string; endpoint_id: string; digits: string; method: 'rfc4733' | 'inband' };
   'dtmf.failed': { id: string; endpoint_id: string; digits: string; code: string; message: string };
@@ -114,6 +138,7 @@ const EVENT_TYPES: { [K in ServerEventType]: true } & NoReservedNames = {
   'endpoint.remote_latched': true,
   'endpoint.rtcp_bye': true,
   'endpoint.dtmf': true,
+  'endpoint.amd': true,
   'dtmf.sent': true,
   'dtmf.failed': true,
   'bridge.created': true,

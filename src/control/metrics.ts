@@ -92,6 +92,14 @@ export const ENGINE_SAMPLES: Record<string, Record<string, EngineSample | null>>
     silentFrames: { family: 'msc_recording_silent_frames_total' },
     droppedSamples: { family: 'msc_recording_dropped_samples_total' },
   },
+  amd: {
+    active: { family: 'msc_amd_detections' },
+    started: { family: 'msc_amd_detections_started_total' },
+    human: { family: 'msc_amd_results_total', labels: { result: 'human' } },
+    machine: { family: 'msc_amd_results_total', labels: { result: 'machine' } },
+    notsure: { family: 'msc_amd_results_total', labels: { result: 'notsure' } },
+    stopped: { family: 'msc_amd_results_total', labels: { result: 'stopped' } },
+  },
   dtmf: {
     endpoints: { family: 'msc_dtmf_endpoints' },
     inbandEndpoints: { family: 'msc_dtmf_inband_endpoints' },
@@ -320,6 +328,14 @@ const FAMILIES: readonly Family[] = [
     'Frames recorded as silence because no audio arrived in time.',
   ),
   engineFamily('msc_recording_dropped_samples_total', 'counter', 'Samples dropped because the recorder fell behind.'),
+  engineFamily('msc_amd_detections', 'gauge', 'Answering-machine detections running.'),
+  engineFamily('msc_amd_detections_started_total', 'counter', 'Answering-machine detections started.'),
+  engineFamily(
+    'msc_amd_results_total',
+    'counter',
+    'Answering-machine detections ended, by result (human, machine, notsure; stopped: cancelled before a decision).',
+    ['result'],
+  ),
   engineFamily('msc_dtmf_endpoints', 'gauge', 'Endpoints with DTMF detection or generation.'),
   engineFamily(
     'msc_dtmf_inband_endpoints',

@@ -8,6 +8,7 @@
  * `tone:440:500` (Hz, ms), `silence:500`, `digits:123`, a file path or an http(s) URL.
  */
 
+import type { AmdParameters } from '../common/amdParameters.ts';
 import { DestinationPolicy } from '../common/net/DestinationPolicy.ts';
 import { guardedRequest, readBodyCapped } from '../common/net/guardedRequest.ts';
 
@@ -63,6 +64,19 @@ export interface ConferenceOptions {
   [key: string]: unknown;
 }
 
+/**
+ * The outcome of answering-machine detection (the `amd` step): Asterisk's AMDSTATUS lower-cased
+ * and AMDCAUSE (keyword, and `detail` with its figures as Asterisk writes it).
+ */
+export interface AmdResult {
+  result: 'human' | 'machine' | 'notsure';
+  cause: string;
+  detail: string | null;
+  analysedMs: number;
+  voiceMs: number;
+  words: number;
+}
+
 /** How a conference membership or a bridge ended. */
 export interface LeaveResult {
   reason: 'left' | 'ended' | 'kicked' | 'peer_hangup' | 'hangup' | 'stopped';
@@ -114,6 +128,13 @@ export interface FlowEngines {
     opts: Record<string, unknown>,
     signal: AbortSignal,
   ): Promise<LeaveResult>;
+  /**
+   * Answering-machine detection on the caller's audio with Asterisk's AMD() parameters (those
+   * left out take its defaults). Resolves with the decision; when the endpoint goes away first it
+   * does not settle (the flow's hangup handling leaves the step and aborts it). Optional: an
+   * engine set without it fails the `amd` step.
+   */
+  amd?(endpointId: string, parameters: Partial<AmdParameters>, signal: AbortSignal): Promise<AmdResult>;
   /** Ends the call leg (the b2bua is told through the flow outcome). */
   hangup(endpointId: string, cause: string): Promise<void>;
   /** DTMF digits received on the endpoint ('0'-'9', '*', '#', 'A'-'D'); returns unsubscribe. */

@@ -5,9 +5,11 @@
  * the endpoint listener is a callback actor whose cleanup unsubscribes.
  */
 import { fromCallback, fromPromise } from 'xstate';
+import type { AmdParameters } from '../common/amdParameters.ts';
 import {
   fetchHttp,
   systemClock,
+  type AmdResult,
   type ConferenceOptions,
   type FlowClock,
   type FlowEngines,
@@ -33,6 +35,10 @@ export interface SayInput {
 export interface RecordInput {
   endpointId: string;
   options: RecordOptions;
+}
+export interface AmdInput {
+  endpointId: string;
+  parameters: Partial<AmdParameters>;
 }
 export interface ConferenceInput {
   endpointId: string;
@@ -177,6 +183,7 @@ export const placeholderActors = {
   play: notProvided('play') as unknown as ReturnType<typeof fromPromise<PlayResult, PlayInput>>,
   say: notProvided('say') as unknown as ReturnType<typeof fromPromise<PlayResult, SayInput>>,
   record: notProvided('record') as unknown as ReturnType<typeof fromPromise<RecordResult, RecordInput>>,
+  amd: notProvided('amd') as unknown as ReturnType<typeof fromPromise<AmdResult, AmdInput>>,
   conference: notProvided('conference') as unknown as ReturnType<typeof fromPromise<LeaveResult, ConferenceInput>>,
   bridge: notProvided('bridge') as unknown as ReturnType<typeof fromPromise<LeaveResult, BridgeInput>>,
   http: notProvided('http') as unknown as ReturnType<typeof fromPromise<HttpOutput, HttpInput>>,
@@ -203,6 +210,10 @@ export function createFlowActors(engines: FlowEngines, runSubflow: SubflowRunner
     record: fromPromise<RecordResult, RecordInput>(({ input, signal }) =>
       engines.record(input.endpointId, input.options, signal),
     ),
+    amd: fromPromise<AmdResult, AmdInput>(({ input, signal }) => {
+      if (engines.amd === undefined) return Promise.reject(new Error('answering-machine detection is not available'));
+      return engines.amd(input.endpointId, input.parameters, signal);
+    }),
     conference: fromPromise<LeaveResult, ConferenceInput>(({ input, signal }) => {
       const o = input.options;
       const opts: ConferenceOptions = { ...o };

@@ -21,13 +21,14 @@ import {
 } from './context.ts';
 import { safeEvaluate, type Ast, type Template } from './expressions.ts';
 import type { FlowDefinition, Step, Valuer } from './types.ts';
-import type { LeaveResult, RecordResult } from './FlowEngines.ts';
+import type { AmdResult, LeaveResult, RecordResult } from './FlowEngines.ts';
 import { stepTarget, type CompileContext, type StateConfig } from './steps/common.ts';
 import { compilePlay } from './steps/play.ts';
 import { compileSay } from './steps/say.ts';
 import { compileCollect } from './steps/collect.ts';
 import { compileMenu } from './steps/menu.ts';
 import { compileRecord } from './steps/record.ts';
+import { compileAmd } from './steps/amd.ts';
 import { compileConference } from './steps/conference.ts';
 import { compileBridge } from './steps/bridge.ts';
 import { compileHttp } from './steps/http.ts';
@@ -56,6 +57,8 @@ function compileStep(step: Step, cc: CompileContext): StateConfig {
       return step.sourceType === 'menu' ? compileMenu(step, cc) : compileCollect(step, cc);
     case 'record':
       return compileRecord(step, cc);
+    case 'amd':
+      return compileAmd(step, cc);
     case 'conference':
       return compileConference(step, cc);
     case 'bridge':
@@ -159,6 +162,18 @@ export const flowSetup = setup({
       const r = (event as unknown as Ev).output as RecordResult;
       const rec = { path: r.path, duration_ms: r.durationMs, cause: r.cause, ...(r.digit ? { digit: r.digit } : {}) };
       return { vars: { ...context.vars, [params.variable]: rec, last_recording: rec } };
+    }),
+    storeAmd: assign(({ context, event }, params: { variable: string }) => {
+      const r = (event as unknown as Ev).output as AmdResult;
+      const amd = {
+        result: r.result,
+        cause: r.cause,
+        detail: r.detail,
+        analysed_ms: r.analysedMs,
+        voice_ms: r.voiceMs,
+        words: r.words,
+      };
+      return { vars: { ...context.vars, [params.variable]: amd } };
     }),
     storeLeave: assign(({ context, event }, params: { variable: string }) => ({
       vars: {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { LineCounter, isMap, isScalar, isSeq, isPair, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { amdParametersFromConf, type AmdParameters } from '../common/amdParameters.ts';
 import { checkYamlLimits, MAX_FLOW_ALIASES, MAX_FLOW_BYTES } from './yamlLimits.ts';
 import { ExpressionError, parseExpression, parseTemplate, type Template } from './expressions.ts';
 import type {
@@ -460,6 +461,26 @@ class Normaliser {
           beep: bool('beep', true),
           variable: typeof s.variable === 'string' ? s.variable : 'recording',
         };
+      case 'amd': {
+        // `on: {human: step, ...}` becomes `next` branches on the result, before the step's own
+        // `next` (the way out for a result without an entry).
+        const variable = typeof s.variable === 'string' ? s.variable : 'amd';
+        const on = (s.on as Record<string, unknown> | undefined) ?? {};
+        const branches: NextBranch[] = [];
+        for (const result of ['human', 'machine', 'notsure']) {
+          if (on[result] === undefined) continue;
+          const target = this.ref([...p, 'on', result], on[result], `on.${result} step`) ?? '';
+          const condText = `${variable}.result == '${result}'`;
+          branches.push({ cond: parseExpression(condText), condText, target });
+        }
+        return {
+          ...base,
+          type: 'amd',
+          parameters: amdParametersFromConf(s) as Partial<AmdParameters>,
+          variable,
+          next: [...branches, ...base.next],
+        };
+      }
       case 'conference':
         return {
           ...base,

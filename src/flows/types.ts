@@ -4,6 +4,7 @@
  * `branch` are steps with conditional `next`), expressions and templates are parsed, defaults
  * applied.
  */
+import type { AmdParameters } from '../common/amdParameters.ts';
 import type { Ast, Template } from './expressions.ts';
 
 /** Where something sits in the YAML file (1-based), for messages an author can jump to. */
@@ -87,6 +88,12 @@ export interface RecordStep extends StepBase {
   beep: boolean;
   variable: string;
 }
+/** `amd`: its `on: {human, machine, notsure}` are normalised into conditional `next` branches. */
+export interface AmdStep extends StepBase {
+  type: 'amd';
+  parameters: Partial<AmdParameters>;
+  variable: string;
+}
 export interface ConferenceStep extends StepBase {
   type: 'conference';
   room: Template;
@@ -154,6 +161,7 @@ export type Step =
   | SayStep
   | CollectStep
   | RecordStep
+  | AmdStep
   | ConferenceStep
   | BridgeStep
   | HttpStep

@@ -117,6 +117,7 @@ export class MediaWorker implements EndpointListener {
       ...e.recording.handlers,
       ...e.conference.handlers,
       ...e.dtmf.handlers,
+      ...e.amd.handlers,
     };
     this.#lag = monitorEventLoopDelay({ resolution: 10 });
     this.#lag.enable();

@@ -8,6 +8,7 @@
  * of cross-worker bridges) and the prep pool's MessagePort.
  */
 import type { SerializedError } from '../common/errors.ts';
+import type { AmdNotifications, AmdRequests } from './amd.ts';
 import type { BridgeNotifications, BridgeRequests } from './bridge.ts';
 import type { ConferenceNotifications, ConferenceRequests } from './conference.ts';
 import type { DtmfNotifications, DtmfRequests } from './dtmf.ts';
@@ -16,6 +17,7 @@ import type { PlaybackNotifications, PlaybackRequests } from './playback.ts';
 import type { RecordingNotifications, RecordingRequests } from './recording.ts';
 import type { WorkerAdminNotifications, WorkerAdminRequests } from './worker.ts';
 
+export type * from './amd.ts';
 export type * from './bridge.ts';
 export type * from './codecs.ts';
 export type * from './conference.ts';
@@ -34,7 +36,8 @@ export interface WorkerRequests
     PlaybackRequests,
     RecordingRequests,
     ConferenceRequests,
-    DtmfRequests {}
+    DtmfRequests,
+    AmdRequests {}
 
 export type WorkerMethod = keyof WorkerRequests;
 export type ParamsOf<M extends WorkerMethod> = WorkerRequests[M]['params'];
@@ -51,7 +54,8 @@ export interface WorkerNotifications
     PlaybackNotifications,
     RecordingNotifications,
     ConferenceNotifications,
-    DtmfNotifications {}
+    DtmfNotifications,
+    AmdNotifications {}
 
 export type NotificationType = keyof WorkerNotifications;
 

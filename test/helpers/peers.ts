@@ -52,7 +52,9 @@ export const PEERS = {
   'redis-server': { bins: ['redis-server'], pkg: 'redis-server' },
   /** Asterisk's recorded English prompts (8 kHz speech). */
   'asterisk-sounds': {
-    files: ['all-circuits-busy-now', 'demo-congrats', 'vm-intro'].map((f) => `/usr/share/asterisk/sounds/en/${f}.wav`),
+    files: ['all-circuits-busy-now', 'demo-congrats', 'vm-intro', 'hello', 'goodbye', 'vm-nobodyavail'].map(
+      (f) => `/usr/share/asterisk/sounds/en/${f}.wav`,
+    ),
     pkg: 'asterisk-core-sounds-en-wav',
   },
   /** The toolchain node-gyp builds the batched-UDP addon with at install (binding.gyp). */

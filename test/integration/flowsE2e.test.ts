@@ -178,36 +178,56 @@ test('a flow ends with outcome hangup when the b2bua deletes the endpoint mid-pr
   assert.equal((await stopped).reason, 'stopped');
 });
 
-test('appointment-reminder over RTP: the TTS reminder is spoken, "2" cancels and the clinic is told', async (t) => {
-  const posts: Array<Record<string, unknown>> = [];
-  const clinic = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => {
-      body += d;
+test(
+  'appointment-reminder over RTP: the callee says "hello" (amd: human), the TTS reminder is spoken, "2" cancels and the clinic is told',
+  needs('sox', 'asterisk-sounds'),
+  async (t) => {
+    const posts: Array<Record<string, unknown>> = [];
+    const clinic = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => {
+        body += d;
+      });
+      req.on('end', () => {
+        posts.push(JSON.parse(body) as Record<string, unknown>);
+        res.end('{}');
+      });
     });
-    req.on('end', () => {
-      posts.push(JSON.parse(body) as Record<string, unknown>);
-      res.end('{}');
+    clinic.listen(0, '127.0.0.1');
+    await once(clinic, 'listening');
+    t.after(() => clinic.close());
+    const { server, flows, caller, endpointId, rtpPort, speak } = await setup(t);
+    const session = flows.start(endpointId, 'appointment-reminder', {
+      patient_name: 'Ada',
+      appointment_time: 'Tuesday at 3 PM',
+      confirm_url: `http://127.0.0.1:${(clinic.address() as { port: number }).port}/reminders`,
     });
-  });
-  clinic.listen(0, '127.0.0.1');
-  await once(clinic, 'listening');
-  t.after(() => clinic.close());
-  const { server, flows, caller, endpointId, rtpPort } = await setup(t);
-  const session = flows.start(endpointId, 'appointment-reminder', {
-    patient_name: 'Ada',
-    appointment_time: 'Tuesday at 3 PM',
-    confirm_url: `http://127.0.0.1:${(clinic.address() as { port: number }).port}/reminders`,
-  });
-  const done = completed(server, session.id, 60_000);
-  await nextEvent(server, 'flow.step', (e) => e.session_id === session.id && e.step === 'ask', 30_000);
-  assert.ok(caller.received.length > 50 && receivedRms(caller) > 300, 'the reminder was spoken');
-  await caller.sendDtmf(rtpPort, '2');
-  const event = await done;
-  assert.equal((event.outcome as { action: string }).action, 'completed');
-  assert.equal((event.variables as Record<string, unknown>).status, 'cancelled');
-  assert.deepEqual(posts, [{ patient: 'Ada', status: 'cancelled' }]);
-});
+    const done = completed(server, session.id, 60_000);
+    // An outbound call: the callee answers with a short "hello" (Asterisk's recording), then waits.
+    const dir = mkdtempSync(path.join(tmpdir(), 'msc-hello-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const hello = readFileSync(await soxUlaw(dir, '/usr/share/asterisk/sounds/en/hello.wav'));
+    speak(Buffer.concat([Buffer.alloc(8 * 300, 0xff), hello]));
+    const detected = await nextEvent(server, 'endpoint.amd', (e) => e.endpoint_id === endpointId, 30_000);
+    assert.deepEqual([detected.result, detected.cause], ['human', 'HUMAN']);
+    await nextEvent(server, 'flow.step', (e) => e.session_id === session.id && e.step === 'ask', 30_000);
+    assert.ok(caller.received.length > 50 && receivedRms(caller) > 300, 'the reminder was spoken');
+    await caller.sendDtmf(rtpPort, '2');
+    const event = await done;
+    assert.equal((event.outcome as { action: string }).action, 'completed');
+    assert.equal((event.variables as Record<string, unknown>).status, 'cancelled');
+    assert.equal(((event.variables as Record<string, unknown>).amd as { result: string }).result, 'human');
+    assert.deepEqual(posts, [{ patient: 'Ada', status: 'cancelled' }]);
+  },
+);
+
+/** `file` as μ-law 8 kHz made by sox, in `dir`. */
+async function soxUlaw(dir: string, file: string): Promise<string> {
+  const out = path.join(dir, `${path.basename(file)}.ul`);
+  const r = await run('sox', [file, '-r', '8000', '-c', '1', '-t', 'ul', out]).done;
+  assert.equal(r.code, 0, r.stderr);
+  return out;
+}
 
 /** Real speech from the Asterisk prompts, as μ-law 8 kHz made by sox. */
 async function speechUlaw(dir: string): Promise<Buffer> {

@@ -17,6 +17,7 @@ import { ValidationError } from '../../common/errors.ts';
 import { moduleLogger, type Logger } from '../../common/logger.ts';
 import type { Config } from '../../config/config.ts';
 import type { MediaApiRoot, MediaEngines } from '../../control/MediaControl.ts';
+import { AmdService } from '../../control/services/AmdService.ts';
 import type { CreateBridgeRequest, CreateEndpointRequest, UpdateEndpointRequest } from '../../control/types.ts';
 import { tokenMatches } from '../http/auth.ts';
 import { EventStreams, type EventStreamsOptions, type EventsCall } from './EventStreams.ts';
@@ -34,6 +35,8 @@ import {
   playbackMessage,
   recordingBody,
   recordingMessage,
+  amdMessage,
+  amdRequestBody,
   startPlaybackRequest,
   startRecordingOptions,
   text,
@@ -44,6 +47,8 @@ import {
   type CreateEndpointMessage,
   type RefRequest,
   type SendDtmfMessage,
+  type StartAmdMessage,
+  type AmdRefMessage,
   type StartFlowMessage,
   type StartPlaybackMessage,
   type StartRecordingMessage,
@@ -308,6 +313,25 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       const options = body.duration_ms === undefined ? {} : { durationMs: body.duration_ms as number };
       // as REST's 202: accepted at once, the outcome is the dtmf.sent / dtmf.failed event
       return dtmf.start(id, body.digits as string, options);
+    }),
+
+    StartAmd: unary<StartAmdMessage>('StartAmd', async (req) => {
+      const amd = need(services.amd, 'amd');
+      const id = text(req.endpoint_id as string | null | undefined);
+      validator.check('IdParams', { id }, 'request/endpoint_id');
+      const body = amdRequestBody(req);
+      validator.check('AmdRequest', body);
+      return amdMessage(await amd.start(id, AmdService.parseParameters(body)));
+    }),
+    GetAmd: unary<AmdRefMessage>('GetAmd', async (req) => {
+      const params = { id: text(req.endpoint_id), amd_id: text(req.id) };
+      validator.check('AmdParams', params);
+      return amdMessage(need(services.amd, 'amd').get(params.amd_id, params.id));
+    }),
+    StopAmd: unary<AmdRefMessage>('StopAmd', async (req) => {
+      const params = { id: text(req.endpoint_id), amd_id: text(req.id) };
+      validator.check('AmdParams', params);
+      return amdMessage(await need(services.amd, 'amd').stop(params.amd_id, params.id));
     }),
 
     StartFlow: unary<StartFlowMessage>('StartFlow', async (req) => {

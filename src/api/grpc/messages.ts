@@ -11,6 +11,8 @@ import type {
   ParticipantChanges,
   ParticipantInfo,
 } from '../../control/services/ConferenceService.ts';
+import { AMD_CONF_NAMES } from '../../common/amdParameters.ts';
+import type { AmdDetection } from '../../control/services/AmdService.ts';
 import type { PlaybackRecord, StartPlaybackRequest } from '../../control/services/PlaybackService.ts';
 import type { RecordingInfo, StartRecordingOptions } from '../../control/services/RecordingService.ts';
 import type { EndpointInfo } from '../../control/types.ts';
@@ -64,6 +66,10 @@ export type StartRecordingMessage = Decoded<{
 }>;
 
 export type SendDtmfMessage = Decoded<{ endpoint_id: string; digits: string; duration_ms: number }>;
+
+export type StartAmdMessage = Decoded<{ endpoint_id: string }> & Record<string, unknown>;
+
+export type AmdRefMessage = Decoded<{ id: string; endpoint_id: string }>;
 
 export type StartFlowMessage = Decoded<{ endpoint_id: string; flow: string; variables_json: string }>;
 
@@ -344,4 +350,27 @@ export function participantMessage(p: ParticipantInfo): Record<string, unknown> 
 
 export function conferenceMessage(c: ConferenceInfo): Record<string, unknown> {
   return { ...conferenceWire(c), participants: c.participants.map(participantMessage) };
+}
+
+/** StartAmd's parameters that are set, under their amd.conf names (the REST body, AmdRequest). */
+export function amdRequestBody(m: Record<string, unknown>): Record<string, unknown> {
+  return present(m, Object.values(AMD_CONF_NAMES));
+}
+
+/** AmdDetection message: the REST shape with its nulls left unset (proto3 `optional`). */
+export function amdMessage(d: AmdDetection): Record<string, unknown> {
+  return {
+    ...present(d as unknown as Record<string, unknown>, [
+      'id',
+      'endpoint_id',
+      'state',
+      'result',
+      'cause',
+      'detail',
+      'analysed_ms',
+      'voice_ms',
+      'words',
+    ]),
+    parameters: d.parameters,
+  };
 }

@@ -5,7 +5,10 @@
  * logged so tests can assert what the caller would have heard, and counters show that stopping a
  * step really stopped its playback or recording.
  */
+import { AMD_FRAME_MS, AmdDecision } from '../../common/AmdDecision.ts';
+import type { AmdParameters } from '../../common/amdParameters.ts';
 import type {
+  AmdResult,
   ConferenceOptions,
   FlowClock,
   FlowEngines,
@@ -22,13 +25,13 @@ import type {
 import { ManualClock } from './ManualClock.ts';
 
 export interface FakeCall {
-  kind: 'play' | 'say' | 'record' | 'conference' | 'bridge' | 'hangup';
+  kind: 'play' | 'say' | 'record' | 'amd' | 'conference' | 'bridge' | 'hangup';
   endpointId: string;
   at: number;
-  /** play: items; say: [text]; record: [path]; conference: [room]; bridge: [target]. */
+  /** play: items; say: [text]; record: [path]; amd: [detail]; conference: [room]; bridge: [target]. */
   args: string[];
   endedAt: number | null;
-  /** Why it ended: finished/dtmf/stopped/hangup, or the record cause. */
+  /** Why it ended: finished/dtmf/stopped/hangup, the record cause, or the amd result. */
   result: string | null;
 }
 
@@ -203,6 +206,57 @@ export class FakeEngines implements FlowEngines {
       e.active.add(finish as (w: 'hangup') => void);
       if (opts.signal.aborted) onAbort();
       else opts.signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Answering-machine detection over the scripted caller: every 20 ms of the clock is a voice
+   * frame while the caller talks (talk()), else a silent one, decided by the same rules as the
+   * media worker's detector (common/AmdDecision.ts). A hangup leaves it unsettled (the contract).
+   */
+  amd(endpointId: string, parameters: Partial<AmdParameters>, signal: AbortSignal): Promise<AmdResult> {
+    const e = this.#ep(endpointId);
+    if (e.gone) return Promise.reject(new Error(`endpoint ${endpointId} is gone`));
+    const call: FakeCall = { kind: 'amd', endpointId, at: this.clock.now(), args: [], endedAt: null, result: null };
+    this.calls.push(call);
+    const decision = new AmdDecision(parameters);
+    return new Promise((resolve, reject) => {
+      let timer: unknown = null;
+      const end = (result: string): void => {
+        call.endedAt = this.clock.now();
+        call.result = result;
+        if (timer !== null) this.clock.clearTimeout(timer);
+        e.active.delete(onHangup);
+        signal.removeEventListener('abort', onAbort);
+      };
+      const onHangup = (): void => end('hangup');
+      const onAbort = (): void => {
+        end('stopped');
+        reject(signal.reason);
+      };
+      const tick = (): void => {
+        // the frame that just went by: voice when the caller was talking during it
+        const r = decision.frame(e.talkingUntil < this.clock.now()) ? decision.result : null;
+        if (r === null) {
+          timer = this.clock.setTimeout(tick, AMD_FRAME_MS);
+          return;
+        }
+        timer = null;
+        call.args = [r.detail];
+        end(r.status);
+        resolve({
+          result: r.status,
+          cause: r.cause,
+          detail: r.detail,
+          analysedMs: r.analysedMs,
+          voiceMs: r.voiceMs,
+          words: r.words,
+        });
+      };
+      timer = this.clock.setTimeout(tick, AMD_FRAME_MS);
+      e.active.add(onHangup);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 

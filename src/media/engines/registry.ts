@@ -1,3 +1,4 @@
+import { AmdEngine } from './AmdEngine.ts';
 import { DtmfEngine } from './DtmfEngine.ts';
 import { ConferenceEngine } from './ConferenceEngine.ts';
 import type { WorkerContext } from './MediaEngine.ts';
@@ -6,6 +7,7 @@ import { RecordingEngine } from './RecordingEngine.ts';
 
 /** The engines of a media worker, by the prefix of their methods (`playback.*`, ...). */
 export interface Engines {
+  amd: AmdEngine;
   conference: ConferenceEngine;
   dtmf: DtmfEngine;
   playback: PlaybackEngine;
@@ -18,6 +20,7 @@ export interface Engines {
  */
 export function createEngines(ctx: WorkerContext): Engines {
   return {
+    amd: new AmdEngine(ctx),
     conference: new ConferenceEngine(ctx),
     dtmf: new DtmfEngine(ctx),
     playback: new PlaybackEngine(ctx),
