@@ -77,7 +77,10 @@ async function main(): Promise<void> {
     const bound = listener?.address();
     if (bound && typeof bound === 'object') server.addListeningPort(bound.port);
   }
-  const grpc = config.grpcPort === null ? null : await startGrpcServer({ control: server, config, logger, flows });
+  const grpc =
+    config.grpcPort === null
+      ? null
+      : await startGrpcServer({ control: server, config, logger, flows, ...(cluster !== null ? { cluster } : {}) });
   if (grpc !== null) server.addListeningPort(grpc.port);
   if (cluster !== null) {
     const bound = app.server.address();

@@ -37,7 +37,8 @@ export function trackOwnership(
     if (id === null) return;
     if (STARTS.has(verb)) {
       const p = e as unknown as Record<string, unknown>;
-      const affinity = kind === 'endpoint' ? endpointAffinity(id) : null;
+      // a conference holds the affinity key of its id: endpoints created with it land next to it
+      const affinity = kind === 'endpoint' ? endpointAffinity(id) : kind === 'conference' ? id : null;
       void ownership.claim(id, {
         kind,
         ...(affinity !== null ? { affinity } : {}),
