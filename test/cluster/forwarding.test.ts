@@ -139,6 +139,12 @@ test('every route works through an instance that does not own the resource', nee
       p.close();
       q.close();
     });
+    const view = await ga.call<{ self: string; members: Array<{ id: string; state: string }> }>('GetCluster');
+    assert.equal(view.self, 'i1');
+    assert.deepEqual(
+      view.members.map((m) => `${m.id}:${m.state}`),
+      ['i1:ready', 'i2:ready'],
+    );
     const e1 = await createOn(b, { remote_sdp: p.offer(['pcmu']) });
     const e2 = await createOn(b, { remote_sdp: q.offer(['pcmu']) });
     const got = await ga.call<{ id: string }>('GetEndpoint', { id: e1 });
