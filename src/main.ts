@@ -15,6 +15,8 @@ import { WebhookSigner } from './common/WebhookSigner.ts';
 import { startGrpcServer } from './api/grpc/GrpcServer.ts';
 import { buildOperatorApp } from './api/http/operatorApp.ts';
 import { flushWebSockets } from './api/http/flushWebSockets.ts';
+import { Cluster } from './cluster/Cluster.ts';
+import { advertisedUrls } from './cluster/advertisedUrls.ts';
 
 const logger = createLogger();
 
@@ -44,6 +46,17 @@ async function main(): Promise<void> {
     logger,
     admit: () => server.assertAdmitting(),
   });
+  // With REDIS_URL: a member of a cluster (src/cluster/); it follows the bus from now on, so
+  // every resource created from here is recorded as owned here
+  const cluster =
+    config.cluster === null
+      ? null
+      : Cluster.create({
+          config: config.cluster,
+          host: server,
+          logger,
+          mediaAddress: config.publicIp ?? config.rtpBindIp,
+        });
   const loaded = flows.loadDir();
   for (const p of loaded.problems) logger.warn({ problem: p }, 'flow not loaded');
   flows.watch();
@@ -53,6 +66,7 @@ async function main(): Promise<void> {
     logger,
     flows,
     ...(webhook !== null ? { metricsRegistries: [webhook.registry] } : {}),
+    ...(cluster !== null ? { cluster } : {}),
   });
   await app.listen({ host: config.apiHost, port: config.apiPort });
   const operator =
@@ -63,13 +77,22 @@ async function main(): Promise<void> {
     const bound = listener?.address();
     if (bound && typeof bound === 'object') server.addListeningPort(bound.port);
   }
-  const grpc = config.grpcPort === null ? null : await startGrpcServer({ control: server, config, logger, flows });
+  const grpc =
+    config.grpcPort === null
+      ? null
+      : await startGrpcServer({ control: server, config, logger, flows, ...(cluster !== null ? { cluster } : {}) });
   if (grpc !== null) server.addListeningPort(grpc.port);
+  if (cluster !== null) {
+    const bound = app.server.address();
+    const apiPort = bound !== null && typeof bound === 'object' ? bound.port : config.apiPort;
+    await cluster.join(advertisedUrls(config, apiPort, grpc?.port ?? null));
+  }
   logger.info(
     {
       api: `http://${config.apiHost}:${config.apiPort}`,
       rtp: `${config.rtpBindIp}:${config.rtpPortStart}-${config.rtpPortEnd}`,
       workers: server.workerCount,
+      ...(cluster !== null ? { cluster: config.cluster?.name, instance: cluster.id } : {}),
     },
     'media-server-core ready',
   );
@@ -90,9 +113,12 @@ async function main(): Promise<void> {
     }, 8000);
     force.unref();
     try {
+      // out of the cluster first: no placement or forwarded request comes any more
+      await cluster?.leave();
       await grpc?.close();
       flows.close();
       await server.close();
+      await cluster?.close();
       // the last events (sessions ended, endpoints closed) reach WebSocket clients before 1001
       await flushWebSockets(app, 1000);
       await app.close();
