@@ -15,6 +15,7 @@ import { WebhookSigner } from './common/WebhookSigner.ts';
 import { startGrpcServer } from './api/grpc/GrpcServer.ts';
 import { buildOperatorApp } from './api/http/operatorApp.ts';
 import { flushWebSockets } from './api/http/flushWebSockets.ts';
+import { ClusterEvents } from './cluster/ClusterEvents.ts';
 
 const logger = createLogger();
 
@@ -29,12 +30,25 @@ async function main(): Promise<void> {
   }
   const server = new MediaServer(config, logger, { prep: AudioPrepPool.start });
   await server.start();
+  // In a cluster, /events, gRPC Events and the webhook deliver the cluster's one event stream
+  // (Redis), and only the leader posts webhooks, so N members sharing WEBHOOK_URL post each event once.
+  const cluster =
+    config.cluster === null
+      ? null
+      : await ClusterEvents.start({
+          cluster: config.cluster,
+          eventBufferSize: config.eventBufferSize,
+          bus: server.events,
+          logger,
+        });
+  const eventSource = cluster?.feed ?? server.events;
   const webhook = config.webhookUrl
     ? new WebhookDelivery({
-        bus: server.events,
+        bus: cluster?.webhookSource ?? server.events,
         url: config.webhookUrl,
         logger,
         ...(config.webhookSecret !== null ? { signer: new WebhookSigner(config.webhookSecret) } : {}),
+        ...(cluster !== null ? { onDelivered: (batch) => cluster.webhookSource.delivered(batch) } : {}),
       })
     : null;
   const flows = new FlowService({
@@ -52,7 +66,11 @@ async function main(): Promise<void> {
     config,
     logger,
     flows,
-    ...(webhook !== null ? { metricsRegistries: [webhook.registry] } : {}),
+    eventSource,
+    metricsRegistries: [
+      ...(webhook !== null ? [webhook.registry] : []),
+      ...(cluster !== null ? [cluster.registry] : []),
+    ],
   });
   await app.listen({ host: config.apiHost, port: config.apiPort });
   const operator =
@@ -63,7 +81,8 @@ async function main(): Promise<void> {
     const bound = listener?.address();
     if (bound && typeof bound === 'object') server.addListeningPort(bound.port);
   }
-  const grpc = config.grpcPort === null ? null : await startGrpcServer({ control: server, config, logger, flows });
+  const grpc =
+    config.grpcPort === null ? null : await startGrpcServer({ control: server, config, logger, flows, eventSource });
   if (grpc !== null) server.addListeningPort(grpc.port);
   logger.info(
     {
@@ -93,6 +112,8 @@ async function main(): Promise<void> {
       await grpc?.close();
       flows.close();
       await server.close();
+      // in a cluster the last events go through Redis before they reach this instance's clients
+      await cluster?.flush(1000);
       // the last events (sessions ended, endpoints closed) reach WebSocket clients before 1001
       await flushWebSockets(app, 1000);
       await app.close();
@@ -101,6 +122,7 @@ async function main(): Promise<void> {
         await Promise.race([webhook.idle(), new Promise((r) => setTimeout(r, 1000))]);
         webhook.close();
       }
+      await cluster?.close();
       logger.info('stopped');
       logger.flush();
       process.exitCode = 0;

@@ -19,6 +19,7 @@ import type { Config } from '../../config/config.ts';
 import type { MediaApiRoot, MediaEngines } from '../../control/MediaControl.ts';
 import type { CreateBridgeRequest, CreateEndpointRequest, UpdateEndpointRequest } from '../../control/types.ts';
 import { tokenMatches } from '../http/auth.ts';
+import type { EventSource } from '../../control/EventSource.ts';
 import { EventStreams, type EventStreamsOptions, type EventsCall } from './EventStreams.ts';
 import {
   addParticipantRequest,
@@ -83,6 +84,8 @@ export interface GrpcServerOptions {
   logger: Logger;
   flows?: GrpcFlows;
   events?: EventStreamsOptions;
+  /** What Events streams: the control plane's bus by default; in a cluster, the cluster stream. */
+  eventSource?: EventSource;
 }
 
 export interface GrpcServerHandle {
@@ -127,7 +130,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     debug: (...args: unknown[]) => log.debug({ grpc_js: joined(args) }, 'grpc-js'),
   });
   const validator = new RequestValidator();
-  const streams = new EventStreams(control.events, log, opts.events);
+  const streams = new EventStreams(opts.eventSource ?? control.events, log, opts.events);
   const token = config.apiToken;
 
   const pkg = loadMediaServerProto() as unknown as {

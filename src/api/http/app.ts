@@ -17,6 +17,7 @@ import { conferenceRoutes } from './routes/conferences.ts';
 import { dtmfRoutes } from './routes/dtmf.ts';
 import { endpointRoutes } from './routes/endpoints.ts';
 import { eventRoutes } from './routes/events.ts';
+import type { EventSource } from '../../control/EventSource.ts';
 import { flowRoutes } from './routes/flows.ts';
 import { playbackRoutes } from './routes/playback.ts';
 import { recordingRoutes } from './routes/recordings.ts';
@@ -43,6 +44,8 @@ export interface BuildAppOptions {
   metricsRegistries?: Registry[];
   /** /events tuning; defaults suit production (1 MiB backlog bound, 30 s ping). */
   events?: { maxBufferedBytes?: number; pingIntervalMs?: number };
+  /** What /events delivers: the control plane's bus by default; in a cluster, the cluster stream. */
+  eventSource?: EventSource;
 }
 
 /** The app's own fields on the instance, for main.ts and tests. */
@@ -141,7 +144,13 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(adminRoutes, { control });
   await app.register(endpointRoutes, { control });
   await app.register(bridgeRoutes, { control });
-  await app.register(eventRoutes, { control, metrics, logger: opts.logger, ...opts.events });
+  await app.register(eventRoutes, {
+    control,
+    metrics,
+    logger: opts.logger,
+    ...opts.events,
+    ...(opts.eventSource !== undefined ? { source: opts.eventSource } : {}),
+  });
   if (control.conferences) await app.register(conferenceRoutes(control.conferences));
   if (control.dtmf) await app.register(dtmfRoutes(control.dtmf));
   if (control.playback) await app.register(playbackRoutes(control.playback));
