@@ -16,6 +16,8 @@ import { startGrpcServer } from './api/grpc/GrpcServer.ts';
 import { buildOperatorApp } from './api/http/operatorApp.ts';
 import { flushWebSockets } from './api/http/flushWebSockets.ts';
 import { ClusterEvents } from './cluster/ClusterEvents.ts';
+import { Cluster } from './cluster/Cluster.ts';
+import { advertisedUrls } from './cluster/advertisedUrls.ts';
 
 const logger = createLogger();
 
@@ -32,7 +34,7 @@ async function main(): Promise<void> {
   await server.start();
   // In a cluster, /events, gRPC Events and the webhook deliver the cluster's one event stream
   // (Redis), and only the leader posts webhooks, so N members sharing WEBHOOK_URL post each event once.
-  const cluster =
+  const clusterEvents =
     config.cluster === null
       ? null
       : await ClusterEvents.start({
@@ -41,14 +43,14 @@ async function main(): Promise<void> {
           bus: server.events,
           logger,
         });
-  const eventSource = cluster?.feed ?? server.events;
+  const eventSource = clusterEvents?.feed ?? server.events;
   const webhook = config.webhookUrl
     ? new WebhookDelivery({
-        bus: cluster?.webhookSource ?? server.events,
+        bus: clusterEvents?.webhookSource ?? server.events,
         url: config.webhookUrl,
         logger,
         ...(config.webhookSecret !== null ? { signer: new WebhookSigner(config.webhookSecret) } : {}),
-        ...(cluster !== null ? { onDelivered: (batch) => cluster.webhookSource.delivered(batch) } : {}),
+        ...(clusterEvents !== null ? { onDelivered: (batch) => clusterEvents.webhookSource.delivered(batch) } : {}),
       })
     : null;
   const flows = new FlowService({
@@ -58,6 +60,17 @@ async function main(): Promise<void> {
     logger,
     admit: () => server.assertAdmitting(),
   });
+  // With REDIS_URL: a member of a cluster (src/cluster/); it follows the bus from now on, so
+  // every resource created from here is recorded as owned here
+  const cluster =
+    config.cluster === null
+      ? null
+      : Cluster.create({
+          config: config.cluster,
+          host: server,
+          logger,
+          mediaAddress: config.publicIp ?? config.rtpBindIp,
+        });
   const loaded = flows.loadDir();
   for (const p of loaded.problems) logger.warn({ problem: p }, 'flow not loaded');
   flows.watch();
@@ -69,8 +82,9 @@ async function main(): Promise<void> {
     eventSource,
     metricsRegistries: [
       ...(webhook !== null ? [webhook.registry] : []),
-      ...(cluster !== null ? [cluster.registry] : []),
+      ...(clusterEvents !== null ? [clusterEvents.registry] : []),
     ],
+    ...(cluster !== null ? { cluster } : {}),
   });
   await app.listen({ host: config.apiHost, port: config.apiPort });
   const operator =
@@ -82,13 +96,28 @@ async function main(): Promise<void> {
     if (bound && typeof bound === 'object') server.addListeningPort(bound.port);
   }
   const grpc =
-    config.grpcPort === null ? null : await startGrpcServer({ control: server, config, logger, flows, eventSource });
+    config.grpcPort === null
+      ? null
+      : await startGrpcServer({
+          control: server,
+          config,
+          logger,
+          flows,
+          eventSource,
+          ...(cluster !== null ? { cluster } : {}),
+        });
   if (grpc !== null) server.addListeningPort(grpc.port);
+  if (cluster !== null) {
+    const bound = app.server.address();
+    const apiPort = bound !== null && typeof bound === 'object' ? bound.port : config.apiPort;
+    await cluster.join(advertisedUrls(config, apiPort, grpc?.port ?? null));
+  }
   logger.info(
     {
       api: `http://${config.apiHost}:${config.apiPort}`,
       rtp: `${config.rtpBindIp}:${config.rtpPortStart}-${config.rtpPortEnd}`,
       workers: server.workerCount,
+      ...(cluster !== null ? { cluster: config.cluster?.name, instance: cluster.id } : {}),
     },
     'media-server-core ready',
   );
@@ -109,11 +138,14 @@ async function main(): Promise<void> {
     }, 8000);
     force.unref();
     try {
+      // out of the cluster first: no placement or forwarded request comes any more
+      await cluster?.leave();
       await grpc?.close();
       flows.close();
       await server.close();
+      await cluster?.close();
       // in a cluster the last events go through Redis before they reach this instance's clients
-      await cluster?.flush(1000);
+      await clusterEvents?.flush(1000);
       // the last events (sessions ended, endpoints closed) reach WebSocket clients before 1001
       await flushWebSockets(app, 1000);
       await app.close();
@@ -122,7 +154,7 @@ async function main(): Promise<void> {
         await Promise.race([webhook.idle(), new Promise((r) => setTimeout(r, 1000))]);
         webhook.close();
       }
-      await cluster?.close();
+      await clusterEvents?.close();
       logger.info('stopped');
       logger.flush();
       process.exitCode = 0;

@@ -26,6 +26,16 @@ export class UnsupportedError extends MediaServerError {}
 /** 503: a resource pool is exhausted (ports, workers). */
 export class CapacityError extends MediaServerError {}
 
+/**
+ * 503 CLUSTER_UNAVAILABLE: the cluster's Redis is out of reach, so what needs it (placing a new
+ * endpoint, recording its owner) cannot be done; what this instance owns keeps working.
+ */
+export class ClusterUnavailableError extends CapacityError {
+  constructor(message = 'the cluster store (Redis) is unavailable: no new placements until it returns') {
+    super('CLUSTER_UNAVAILABLE', message);
+  }
+}
+
 /** 507: the disk (or quota) holding recordings or flows is full. */
 export class StorageError extends MediaServerError {}
 

@@ -250,6 +250,16 @@ export class MediaServer implements MediaControl, MediaEngines {
     return this.#bridgeEnds.add(bridgeId, listener);
   }
 
+  /** The affinity key an endpoint was created with (cluster ownership), null without one or when unknown. */
+  endpointAffinity(id: string): string | null {
+    return this.#endpoints.get(id)?.affinity ?? null;
+  }
+
+  /** What a cluster member publishes about its load: open endpoints and RTP port pairs. */
+  capacity(): { endpoints: number; portPairsFree: number; portPairs: number } {
+    return { endpoints: this.#endpoints.size, portPairsFree: this.#ports.available, portPairs: this.#ports.capacity };
+  }
+
   /** Whether an endpoint exists (engines validating ids). */
   hasEndpoint(id: string): boolean {
     return this.#endpoints.has(id);

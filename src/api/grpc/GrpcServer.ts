@@ -2,6 +2,8 @@ import { fileURLToPath } from 'node:url';
 import {
   Server,
   ServerCredentials,
+  credentials,
+  type Client,
   loadPackageDefinition,
   setLogger,
   status,
@@ -15,11 +17,13 @@ import {
 import { loadSync, type Options } from '@grpc/proto-loader';
 import { ValidationError } from '../../common/errors.ts';
 import { moduleLogger, type Logger } from '../../common/logger.ts';
+import type { Cluster } from '../../cluster/Cluster.ts';
 import type { Config } from '../../config/config.ts';
 import type { MediaApiRoot, MediaEngines } from '../../control/MediaControl.ts';
 import type { CreateBridgeRequest, CreateEndpointRequest, UpdateEndpointRequest } from '../../control/types.ts';
 import { tokenMatches } from '../http/auth.ts';
 import type { EventSource } from '../../control/EventSource.ts';
+import { grpcClusterRouter } from './clusterForwarding.ts';
 import { EventStreams, type EventStreamsOptions, type EventsCall } from './EventStreams.ts';
 import {
   addParticipantRequest,
@@ -86,6 +90,8 @@ export interface GrpcServerOptions {
   events?: EventStreamsOptions;
   /** What Events streams: the control plane's bus by default; in a cluster, the cluster stream. */
   eventSource?: EventSource;
+  /** With REDIS_URL: calls naming resources other instances own are forwarded to them; CreateEndpoint is placed. */
+  cluster?: Cluster;
 }
 
 export interface GrpcServerHandle {
@@ -137,6 +143,14 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     mediaserver: { v1: { MediaServer: { service: ServiceDefinition } } };
   };
   const definition = pkg.mediaserver.v1.MediaServer.service;
+  const ClientCtor = pkg.mediaserver.v1.MediaServer as unknown as new (
+    address: string,
+    creds: ReturnType<typeof credentials.createInsecure>,
+  ) => Client;
+  const router =
+    opts.cluster === undefined
+      ? null
+      : grpcClusterRouter(opts.cluster, (address) => new ClientCtor(address, credentials.createInsecure()));
 
   const internal = (rpc: string) => (err: unknown) => log.error({ err, method: rpc }, 'gRPC call failed');
 
@@ -156,10 +170,26 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
         return;
       }
       let result: Promise<unknown>;
-      try {
-        result = fn(call.request, call);
-      } catch (err) {
-        result = Promise.reject(err);
+      if (router !== null) {
+        const req = call.request as Record<string, unknown>;
+        result = (async () => {
+          const routed = await router.route(rpc, req, call.metadata);
+          if (routed !== null) return routed.reply;
+          try {
+            const reply = await fn(call.request, call);
+            await router.settle(rpc, req, reply);
+            return reply;
+          } catch (err) {
+            await router.failed(rpc, req);
+            throw err;
+          }
+        })();
+      } else {
+        try {
+          result = fn(call.request, call);
+        } catch (err) {
+          result = Promise.reject(err);
+        }
       }
       result.then(
         (reply) => callback(null, reply),
@@ -368,6 +398,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     close(): Promise<void> {
       closing ??= new Promise<void>((resolve) => {
         streams.close();
+        router?.close();
         // forceShutdown() destroys the sessions at once; resolving here does not depend on
         // tryShutdown's callback, which waits for every session to report closed
         const force = setTimeout(() => {

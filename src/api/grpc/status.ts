@@ -1,6 +1,7 @@
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import {
   CapacityError,
+  ClusterUnavailableError,
   StorageError,
   InvalidStateError,
   MediaServerError,
@@ -54,11 +55,13 @@ export function toGrpcError(err: unknown, internal?: (err: unknown) => void): Gr
             ? status.INVALID_ARGUMENT
             : err instanceof InvalidStateError
               ? status.FAILED_PRECONDITION
-              : err instanceof CapacityError
-                ? status.RESOURCE_EXHAUSTED
-                : err instanceof StorageError
+              : err instanceof ClusterUnavailableError
+                ? status.UNAVAILABLE
+                : err instanceof CapacityError
                   ? status.RESOURCE_EXHAUSTED
-                  : null;
+                  : err instanceof StorageError
+                    ? status.RESOURCE_EXHAUSTED
+                    : null;
     if (grpcCode !== null) return withCode(grpcCode, err.code, err.message);
   }
   internal?.(err);

@@ -5,14 +5,17 @@ import websocket from '@fastify/websocket';
 import { moduleLogger, type Logger } from '../../common/logger.ts';
 import type { Config } from '../../config/config.ts';
 import type { MediaApiRoot } from '../../control/MediaControl.ts';
+import type { Cluster } from '../../cluster/Cluster.ts';
 import type { FlowService } from '../../flows/FlowService.ts';
 import { createAuthHook } from './auth.ts';
+import { addClusterRouting } from './clusterRouting.ts';
 import { declareCommonErrors } from './commonErrors.ts';
 import { registerDocs } from './docs.ts';
 import { errorHandler, frameworkErrorHandler, notFoundHandler } from './errorHandler.ts';
 import { ApiMetrics } from './metrics.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { bridgeRoutes } from './routes/bridges.ts';
+import { clusterRoutes } from './routes/cluster.ts';
 import { conferenceRoutes } from './routes/conferences.ts';
 import { dtmfRoutes } from './routes/dtmf.ts';
 import { endpointRoutes } from './routes/endpoints.ts';
@@ -42,6 +45,11 @@ export interface BuildAppOptions {
   bodyLimit?: number;
   /** More prom-client registries exposed on /metrics (the webhook's, which main.ts owns). */
   metricsRegistries?: Registry[];
+  /**
+   * With REDIS_URL: this instance's cluster; requests for resources other instances own are
+   * forwarded to them, POST /endpoints is placed, GET /cluster lists the members.
+   */
+  cluster?: Cluster;
   /** /events tuning; defaults suit production (1 MiB backlog bound, 30 s ping). */
   events?: { maxBufferedBytes?: number; pingIntervalMs?: number };
   /** What /events delivers: the control plane's bus by default; in a cluster, the cluster stream. */
@@ -140,7 +148,13 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   declareCommonErrors(app, { secured: config.apiToken !== null });
   await registerDocs(app, { version: packageVersion(), secured: config.apiToken !== null });
 
-  await app.register(systemRoutes, { control, metrics });
+  if (opts.cluster !== undefined) addClusterRouting(app, opts.cluster);
+  await app.register(systemRoutes, {
+    control,
+    metrics,
+    ...(opts.cluster !== undefined ? { cluster: opts.cluster } : {}),
+  });
+  if (opts.cluster !== undefined) await app.register(clusterRoutes(opts.cluster));
   await app.register(adminRoutes, { control });
   await app.register(endpointRoutes, { control });
   await app.register(bridgeRoutes, { control });

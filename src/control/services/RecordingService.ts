@@ -368,6 +368,7 @@ export class RecordingService {
   async media(
     id: string,
   ): Promise<{ path: string; file: FileHandle; format: RecordingFormat; contentType: string; bytes: number }> {
+    if (!this.#records.has(id)) return this.#mediaFromDirectory(id);
     const info = this.#record(id).info;
     if (info.state === 'starting') throw new InvalidStateError('RECORDING_NOT_READY', `recording ${id} is starting`);
     let file: FileHandle;
@@ -467,6 +468,35 @@ export class RecordingService {
     if (record.info.state === 'recording' || record.info.state === 'paused')
       record.info.state = paused ? 'paused' : 'recording';
     return { ...record.info };
+  }
+
+  /**
+   * A finalised recording this process does not know (made by another instance of a cluster, or
+   * before a restart) whose file lies in the shared recordings directory under its default name
+   * `<id>.<ext>`: served from there. A named recording (`name`) is found through its owner only.
+   */
+  async #mediaFromDirectory(
+    id: string,
+  ): Promise<{ path: string; file: FileHandle; format: RecordingFormat; contentType: string; bytes: number }> {
+    if (/^[A-Za-z0-9_-]{1,128}$/.test(id)) {
+      for (const format of Object.keys(EXT) as RecordingFormat[]) {
+        const file = path.join(this.#root, `${id}.${EXT[format]}`);
+        let handle: FileHandle;
+        try {
+          handle = await openNoFollow(file, 'read');
+        } catch {
+          continue;
+        }
+        try {
+          const bytes = (await handle.stat()).size;
+          return { path: file, file: handle, format, contentType: RECORDING_CONTENT_TYPES[format], bytes };
+        } catch (err) {
+          await handle.close().catch(() => undefined);
+          throw err;
+        }
+      }
+    }
+    throw new NotFoundError('RECORDING_NOT_FOUND', `recording ${id} not found`);
   }
 
   #record(id: string): RecordingRecord {

@@ -7,10 +7,15 @@ import { errorResponses } from './common.ts';
 export interface SystemRoutesOptions {
   control: MediaControl;
   metrics: ApiMetrics;
+  /** With REDIS_URL: /ready says whether Redis is reachable (it stays 200: the calls here go on). */
+  cluster?: { readonly available: boolean };
 }
 
 /** Liveness, readiness and Prometheus metrics for operators. */
-export async function systemRoutes(app: FastifyInstance, { control, metrics }: SystemRoutesOptions): Promise<void> {
+export async function systemRoutes(
+  app: FastifyInstance,
+  { control, metrics, cluster }: SystemRoutesOptions,
+): Promise<void> {
   app.get(
     '/health',
     {
@@ -41,6 +46,7 @@ export async function systemRoutes(app: FastifyInstance, { control, metrics }: S
     async (_request, reply) => {
       if (control.drainStatus().draining) return reply.code(503).send({ status: 'draining' });
       if (!control.isReady()) return reply.code(503).send({ status: 'not_ready' });
+      if (cluster !== undefined) return { status: 'ok', cluster: cluster.available ? 'ok' : 'unavailable' };
       return { status: 'ok' };
     },
   );
