@@ -84,6 +84,10 @@ export class ClusterEvents {
       instanceId: c.instanceId,
       memberTtlMs: c.memberTtlMs,
       publish,
+      flowOf: (sessionId) => {
+        const started = this.feed.since(0).find((e) => e.type === 'flow.started' && e.session_id === sessionId);
+        return typeof started?.flow === 'string' ? started.flow : null;
+      },
       logger,
     });
     this.webhookSource = new LeaderWebhookGate({

@@ -23,6 +23,11 @@ export interface FailoverOptions {
   /** CLUSTER_MEMBER_TTL_MS: a member whose last heartbeat is older than this is lost. */
   memberTtlMs: number;
   publish: FailoverPublish;
+  /**
+   * The flow a session runs, for its flow.failed (ownership records do not keep it): the leader
+   * looks for the session's flow.started in the cluster stream it holds. '' when unknown.
+   */
+  flowOf?: (sessionId: string) => string | null;
   logger?: Logger;
 }
 
@@ -52,6 +57,7 @@ export class Failover {
   readonly #id: string;
   readonly #ttlMs: number;
   readonly #publish: FailoverPublish;
+  readonly #flowOf: (sessionId: string) => string | null;
   readonly #log: Logger;
 
   constructor(opts: FailoverOptions) {
@@ -60,6 +66,7 @@ export class Failover {
     this.#id = opts.instanceId;
     this.#ttlMs = opts.memberTtlMs;
     this.#publish = opts.publish;
+    this.#flowOf = opts.flowOf ?? (() => null);
     this.#log = moduleLogger(opts.logger ?? silentLogger, 'cluster-failover');
   }
 
@@ -95,7 +102,8 @@ export class Failover {
       if (rec.instance !== undefined && rec.instance !== id) continue;
       mine.push(rid);
       if (rec.kind === 'endpoint') endpoints.push(rid);
-      else if (rec.kind === 'flow') flows.push({ id: rid, flow: rec.flow ?? '', endpointId: rec.endpoint_id ?? '' });
+      else if (rec.kind === 'flow')
+        flows.push({ id: rid, flow: rec.flow ?? this.#flowOf(rid) ?? '', endpointId: rec.endpoint_id ?? '' });
     }
     endpoints.sort();
     flows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

@@ -92,33 +92,35 @@ test(
     await new Promise((r) => setTimeout(r, 200)); // the gRPC stream is registered on its first message otherwise
 
     // created through each instance in turn, some concurrently (placement may put them anywhere),
-  // then deleted through yet another instance (forwarded to the owner)
-  const ids: string[] = [];
-  for (let round = 0; round < 3; round++) ids.push(...(await Promise.all([createOn(a), createOn(b), createOn(c)])));
-  for (const [i, id] of ids.entries()) {
-    const via = instances[(i + 1) % 3] as TestInstance;
-    assert.equal((await api(via.api, 'DELETE', `/endpoints/${id}`)).status, 204);
-  }
-  const total = ids.length * 2;
+    // then deleted through yet another instance (forwarded to the owner)
+    const ids: string[] = [];
+    for (let round = 0; round < 3; round++) ids.push(...(await Promise.all([createOn(a), createOn(b), createOn(c)])));
+    for (const [i, id] of ids.entries()) {
+      const via = instances[(i + 1) % 3] as TestInstance;
+      assert.equal((await api(via.api, 'DELETE', `/endpoints/${id}`)).status, 204);
+    }
+    const total = ids.length * 2;
 
-  for (const r of readers) await r.until((ev) => endpointEvents(ev).length >= total, 10_000, 'the endpoint events');
-  await until(() => grpc.got.length >= total, 10_000, 'the gRPC events');
-  const first = endpointEvents((readers[0] as WsEvents).events);
-  assert.equal(first.length, total);
-  // one order everywhere, the same events to the byte
-  for (const r of readers.slice(1)) assert.deepEqual(endpointEvents(r.events), first);
-  assert.deepEqual(grpc.got, first);
-  for (let i = 1; i < first.length; i++) assert.ok((first[i] as ServerEvent).seq > (first[i - 1] as ServerEvent).seq);
-  // each event names the instance that owns the endpoint: its creation and deletion agree
-  const createdOn = new Map(first.filter((e) => e.type === 'endpoint.created').map((e) => [e.endpoint_id, e.instance]));
-  assert.deepEqual([...createdOn.keys()].sort(), [...ids].sort());
-  for (const e of first) {
-    assert.ok(['a', 'b', 'c'].includes(e.instance as string), JSON.stringify(e));
-    assert.equal(e.instance, createdOn.get(e.endpoint_id), JSON.stringify(e));
-  }
-  assert.equal(new Set(first.map(keyOf)).size, total);
+    for (const r of readers) await r.until((ev) => endpointEvents(ev).length >= total, 10_000, 'the endpoint events');
+    await until(() => grpc.got.length >= total, 10_000, 'the gRPC events');
+    const first = endpointEvents((readers[0] as WsEvents).events);
+    assert.equal(first.length, total);
+    // one order everywhere, the same events to the byte
+    for (const r of readers.slice(1)) assert.deepEqual(endpointEvents(r.events), first);
+    assert.deepEqual(grpc.got, first);
+    for (let i = 1; i < first.length; i++) assert.ok((first[i] as ServerEvent).seq > (first[i - 1] as ServerEvent).seq);
+    // each event names the instance that owns the endpoint: its creation and deletion agree
+    const createdOn = new Map(
+      first.filter((e) => e.type === 'endpoint.created').map((e) => [e.endpoint_id, e.instance]),
+    );
+    assert.deepEqual([...createdOn.keys()].sort(), [...ids].sort());
+    for (const e of first) {
+      assert.ok(['a', 'b', 'c'].includes(e.instance as string), JSON.stringify(e));
+      assert.equal(e.instance, createdOn.get(e.endpoint_id), JSON.stringify(e));
+    }
+    assert.equal(new Set(first.map(keyOf)).size, total);
 
-  // exact replay from a position, on another instance, WebSocket and gRPC
+    // exact replay from a position, on another instance, WebSocket and gRPC
     const position = (first[4] as ServerEvent).seq;
     const replay = await WsEvents.open(b.api, `${TYPES}&since=${position}`);
     t.after(() => replay.close());
