@@ -152,7 +152,9 @@ export async function eventRoutes(app: FastifyInstance, opts: EventRoutesOptions
         '`{"type":"events.gap","oldest_seq":N}` when some were already dropped from the buffer (or the server restarted). ' +
         '`types` keeps events whose type starts with one of the comma-separated prefixes. Slow readers are closed with 1013. ' +
         '`token` may replace the Authorization header. Each frame is a `ServerEvent` (components/schemas: one `event.TYPE` ' +
-        'schema per event type, the envelope `EventEnvelope` {seq, type, time}; also schemas/events/ and its asyncapi.yaml).',
+        'schema per event type, the envelope `EventEnvelope` {seq, type, time}; also schemas/events/ and its asyncapi.yaml). ' +
+        "In a cluster (REDIS_URL) every instance delivers the whole cluster's events in one order: `seq` is the cluster " +
+        'position (the same on every instance) and each event names its `instance`.',
       querystring: ref('EventsQuery'),
       response: { ...errorResponses(400, 401, 426) },
     },
