@@ -13,6 +13,13 @@ export interface OwnedResource {
 }
 
 /**
+ * Kinds whose finished state the owner still serves (a flow session's outcome, a recording's
+ * result and file): they stay owned after they end, the most recent this many of each (the flow
+ * service keeps its last 1000 finished sessions), so any instance still finds them.
+ */
+const RETAINED: Record<string, number> = { flow: 1000, recording: 10_000 };
+
+/**
  * Deletes `affinity:<key>` only while it still names this instance (another may have claimed it
  * since), and drops the key from this instance's set. KEYS: affinity key, affinities set;
  * ARGV: instance id, key.
@@ -38,6 +45,8 @@ export class Ownership {
   readonly #pending = new Map<string, Promise<void>>();
   /** affinity key → local endpoints holding it. */
   readonly #affinityUse = new Map<string, number>();
+  /** Per retained kind, the ids that ended, oldest first. */
+  readonly #ended = new Map<string, Set<string>>();
   #closed = false;
 
   constructor(options: { redis: Redis; keys: ClusterKeys; instanceId: string; logger: Logger }) {
@@ -81,7 +90,26 @@ export class Ownership {
     return this.#pending.get(id) ?? Promise.resolve();
   }
 
-  /** The resource ended: its record goes, and its affinity key when no local endpoint holds it any more. */
+  /** The resource ended: released, unless its kind is served after its end (RETAINED). */
+  end(id: string): void {
+    const resource = this.#owned.get(id);
+    if (resource === undefined) return;
+    const keep = RETAINED[resource.kind];
+    if (keep === undefined) {
+      this.release(id);
+      return;
+    }
+    let ended = this.#ended.get(resource.kind);
+    if (ended === undefined) this.#ended.set(resource.kind, (ended = new Set()));
+    ended.add(id);
+    for (const old of ended) {
+      if (ended.size <= keep) break;
+      ended.delete(old);
+      this.release(old);
+    }
+  }
+
+  /** The record goes now, and the affinity key when no local endpoint holds it any more. */
   release(id: string): void {
     const resource = this.#owned.get(id);
     if (resource === undefined) return;

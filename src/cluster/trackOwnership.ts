@@ -18,8 +18,8 @@ function subjectId(kind: string, e: ServerEvent): string | null {
 /**
  * Keeps the ownership records in step with the event bus, for every kind of resource, including
  * those other parts add: a `<kind>.created|started` event claims its id, a
- * `<kind>.deleted|finished|ended|completed|failed|stopped|sent` event releases it. A finalised
- * recording stays owned (its status and file are still served by this instance) until it leaves.
+ * `<kind>.deleted|finished|ended|completed|failed|stopped|sent` event ends it (finished flow
+ * sessions and recordings stay owned a while: their owner still serves them, Ownership.end).
  * Returns the unsubscription.
  */
 export function trackOwnership(
@@ -44,8 +44,8 @@ export function trackOwnership(
         ...(affinity !== null ? { affinity } : {}),
         ...(kind !== 'endpoint' && typeof p.endpoint_id === 'string' ? { endpointId: p.endpoint_id } : {}),
       });
-    } else if (ENDS.has(verb) && !(kind === 'recording' && verb === 'finished')) {
-      ownership.release(id);
+    } else if (ENDS.has(verb)) {
+      ownership.end(id);
     }
   });
 }

@@ -17,6 +17,8 @@ test('every route works through an instance that does not own the resource', nee
   const cluster = await TestCluster.start({ instances: 2 });
   t.after(() => cluster.close());
   const [a, b] = [cluster.at(0), cluster.at(1)];
+  let recordingOnB = '';
+  let recordingBytes = 0;
 
   await t.test('RTP flows on a call placed through a non-owner', async (t) => {
     const ballast = await createOn(a); // a is busier: the call goes to b
@@ -92,6 +94,8 @@ test('every route works through an instance that does not own the resource', nee
       assert.equal(media.status, 200);
       assert.equal(media.headers.get('content-type'), 'audio/wav');
       assert.equal((media.body as Buffer).subarray(0, 4).toString(), 'RIFF');
+      recordingOnB = rec.body.id;
+      recordingBytes = (media.body as Buffer).length;
 
       // a conference named by the client: created on b, its members and playback reached through a
       const conf = await b.request('POST', '/conferences', { id: 'room-1' }, { 'x-msc-forwarded-by': 'test' });
@@ -135,6 +139,12 @@ test('every route works through an instance that does not own the resource', nee
       p.close();
       q.close();
     });
+    const view = await ga.call<{ self: string; members: Array<{ id: string; state: string }> }>('GetCluster');
+    assert.equal(view.self, 'i1');
+    assert.deepEqual(
+      view.members.map((m) => `${m.id}:${m.state}`),
+      ['i1:ready', 'i2:ready'],
+    );
     const e1 = await createOn(b, { remote_sdp: p.offer(['pcmu']) });
     const e2 = await createOn(b, { remote_sdp: q.offer(['pcmu']) });
     const got = await ga.call<{ id: string }>('GetEndpoint', { id: e1 });
@@ -174,5 +184,18 @@ test('every route works through an instance that does not own the resource', nee
     for (const id of [e1, e2, placed.id]) await ga.call('DeleteEndpoint', { id });
     const gone = await ga.call('GetEndpoint', { id: e1 }).catch((e: ServiceError) => e);
     assert.equal((gone as ServiceError).details.split(':')[0], 'ENDPOINT_NOT_FOUND');
+  });
+
+  await t.test('a finalised recording is served from the shared directory once its owner left', async () => {
+    assert.notEqual(recordingOnB, '');
+    assert.equal(await cluster.ownerOf(recordingOnB), 'i2');
+    assert.equal(await b.stop(), 0);
+    assert.equal(await cluster.ownerOf(recordingOnB), null, 'records removed on leaving');
+    const media = await a.request('GET', `/recordings/${recordingOnB}/media`);
+    assert.equal(media.status, 200);
+    assert.equal(media.headers.get('content-type'), 'audio/wav');
+    assert.equal((media.body as Buffer).length, recordingBytes);
+    const unknown = await a.request('GET', '/recordings/rec-none/media');
+    assert.equal(unknown.status, 404);
   });
 });

@@ -102,4 +102,26 @@ test('three instances: membership, placement, affinity, drain', needs('redis-ser
     await cluster.waitFor(async () => !(await cluster.members(a)).includes('i3'), 'i3 left the cluster');
     assert.equal(await c.proc.exited, 0);
   });
+
+  await t.test('kill -9: the member expires within its TTL, and its affinity keys go to a live instance', async () => {
+    const leg = await a.request('POST', '/endpoints', { affinity: 'call-k' }, { 'x-msc-forwarded-by': 'test' });
+    assert.equal(leg.status, 201);
+    // a key i2 holds (as if it had placed a call), then i2 dies
+    await cluster.redisCommand(['SET', `msc:${cluster.name}:affinity:call-k2`, 'i2']);
+    await b.kill();
+    const killedAt = Date.now();
+    await cluster.waitFor(async () => !(await cluster.members(a)).includes('i2'), 'i2 expired', 5000);
+    assert.ok(Date.now() - killedAt < 2500, `gone after ${Date.now() - killedAt} ms (TTL 1000 ms)`);
+    const next = await a.request('POST', '/endpoints', { affinity: 'call-k2' });
+    assert.equal(next.status, 201);
+    assert.equal(await cluster.ownerOf(next.body.id), 'i1');
+    assert.equal(await cluster.redisCommand(['GET', `msc:${cluster.name}:affinity:call-k2`]), 'i1');
+    // a request for something the dead instance owned is answered here: not found
+    const onDead: string[] = [];
+    for (const id of created) if ((await cluster.ownerOf(id)) === 'i2') onDead.push(id);
+    assert.equal(onDead.length, 2, 'its records stay until failover reports it');
+    const gone = await a.request('GET', `/endpoints/${onDead[0]}`);
+    assert.equal(gone.status, 404);
+    assert.equal(gone.body.error.code, 'ENDPOINT_NOT_FOUND');
+  });
 });

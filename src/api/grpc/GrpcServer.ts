@@ -242,6 +242,20 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       return {};
     }),
     Drain: unary('Drain', async () => control.drain()),
+    GetCluster: unary('GetCluster', async () => {
+      if (opts.cluster === undefined)
+        throw new GrpcStatusError(
+          status.FAILED_PRECONDITION,
+          'NOT_CLUSTERED',
+          'this instance runs alone (no REDIS_URL): it has no cluster',
+        );
+      const view = await opts.cluster.view();
+      return {
+        ...view,
+        // proto3 optional: an unset grpc_url, not null
+        members: view.members.map(({ grpc_url, ...m }) => (grpc_url === null ? m : { ...m, grpc_url })),
+      };
+    }),
 
     StartPlayback: unary<StartPlaybackMessage>('StartPlayback', async (req) => {
       const playback = need(services.playback, 'playback');

@@ -18,6 +18,7 @@ const LOCAL_ONLY = new Set([
   'ListRecordings',
   'ListConferences',
   'Drain',
+  'GetCluster',
 ]);
 
 /** Calls whose reply names a resource created here (its id, or a flow's session_id). */
