@@ -84,9 +84,15 @@ export class ClusterEvents {
       instanceId: c.instanceId,
       memberTtlMs: c.memberTtlMs,
       publish,
-      flowOf: (sessionId) => {
-        const started = this.feed.since(0).find((e) => e.type === 'flow.started' && e.session_id === sessionId);
-        return typeof started?.flow === 'string' ? started.flow : null;
+      flowSessions: () => {
+        const flows = new Map<string, string>();
+        const ended = new Set<string>();
+        for (const e of this.feed.since(0)) {
+          if (typeof e.session_id !== 'string') continue;
+          if (e.type === 'flow.started' && typeof e.flow === 'string') flows.set(e.session_id, e.flow);
+          else if (e.type === 'flow.completed' || e.type === 'flow.failed') ended.add(e.session_id);
+        }
+        return { flows, ended };
       },
       logger,
     });

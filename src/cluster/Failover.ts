@@ -24,11 +24,19 @@ export interface FailoverOptions {
   memberTtlMs: number;
   publish: FailoverPublish;
   /**
-   * The flow a session runs, for its flow.failed (ownership records do not keep it): the leader
-   * looks for the session's flow.started in the cluster stream it holds. '' when unknown.
+   * What the cluster stream the leader holds says of flow sessions: the flow each one runs (for
+   * flow.failed; ownership records do not keep it) and those already ended (finished sessions
+   * stay owned a while so their owner can still answer for them: they are not reported failed).
    */
-  flowOf?: (sessionId: string) => string | null;
+  flowSessions?: () => FlowSessionsSeen;
   logger?: Logger;
+}
+
+export interface FlowSessionsSeen {
+  /** session id → flow name, from flow.started. */
+  flows: ReadonlyMap<string, string>;
+  /** Sessions that reported flow.completed or flow.failed. */
+  ended: ReadonlySet<string>;
 }
 
 /** What one failover did (tests and logs). */
@@ -57,7 +65,7 @@ export class Failover {
   readonly #id: string;
   readonly #ttlMs: number;
   readonly #publish: FailoverPublish;
-  readonly #flowOf: (sessionId: string) => string | null;
+  readonly #flowSessions: () => FlowSessionsSeen;
   readonly #log: Logger;
 
   constructor(opts: FailoverOptions) {
@@ -66,7 +74,7 @@ export class Failover {
     this.#id = opts.instanceId;
     this.#ttlMs = opts.memberTtlMs;
     this.#publish = opts.publish;
-    this.#flowOf = opts.flowOf ?? (() => null);
+    this.#flowSessions = opts.flowSessions ?? (() => ({ flows: new Map(), ended: new Set() }));
     this.#log = moduleLogger(opts.logger ?? silentLogger, 'cluster-failover');
   }
 
@@ -93,6 +101,7 @@ export class Failover {
     const owned = await this.#redis.smembers(k.owned(id));
     const records = owned.length === 0 ? [] : await this.#ownerRecords(owned);
     const endpoints: string[] = [];
+    const flowRecords: Array<{ id: string; rec: Record<string, string> }> = [];
     const flows: Array<{ id: string; flow: string; endpointId: string }> = [];
     const mine: string[] = [];
     for (let i = 0; i < owned.length; i++) {
@@ -102,10 +111,18 @@ export class Failover {
       if (rec.instance !== undefined && rec.instance !== id) continue;
       mine.push(rid);
       if (rec.kind === 'endpoint') endpoints.push(rid);
-      else if (rec.kind === 'flow')
-        flows.push({ id: rid, flow: rec.flow ?? this.#flowOf(rid) ?? '', endpointId: rec.endpoint_id ?? '' });
+      else if (rec.kind === 'flow') flowRecords.push({ id: rid, rec });
     }
     endpoints.sort();
+    // a session still running has its endpoint alive on the same instance (flows run where their
+    // endpoint lives) and has not reported its end; the others are finished sessions kept owned
+    const seen = flowRecords.length === 0 ? null : this.#flowSessions();
+    const live = new Set(endpoints);
+    for (const { id: rid, rec } of flowRecords) {
+      const endpointId = rec.endpoint_id ?? '';
+      if (rec.ended !== undefined || !live.has(endpointId) || seen?.ended.has(rid)) continue;
+      flows.push({ id: rid, flow: rec.flow ?? seen?.flows.get(rid) ?? '', endpointId });
+    }
     flows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     for (const endpointId of endpoints) {
       this.#publish(id, 'endpoint.deleted', { endpoint_id: endpointId, reason: 'instance_lost' });

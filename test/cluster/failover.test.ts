@@ -85,9 +85,12 @@ test(
     await redis.hset(keys.owner('e2'), { instance: 'x', kind: 'endpoint', affinity: 'call-1' });
     await redis.hset(keys.owner('e1'), { instance: 'x', kind: 'endpoint', affinity: 'call-1' });
     await redis.hset(keys.owner('f1'), { instance: 'x', kind: 'flow', endpoint_id: 'e1' });
+    // finished sessions kept owned: one whose end the stream reported, one whose endpoint is gone
+    await redis.hset(keys.owner('f2'), { instance: 'x', kind: 'flow', endpoint_id: 'e2' });
+    await redis.hset(keys.owner('f3'), { instance: 'x', kind: 'flow', endpoint_id: 'e-gone' });
     await redis.hset(keys.owner('b1'), { instance: 'x', kind: 'bridge' });
     await redis.hset(keys.owner('moved'), { instance: 'y', kind: 'endpoint' });
-    await redis.sadd(keys.owned('x'), 'e1', 'e2', 'f1', 'b1', 'moved');
+    await redis.sadd(keys.owned('x'), 'e1', 'e2', 'f1', 'f2', 'f3', 'b1', 'moved');
     await redis.sadd(keys.affinities('x'), 'call-1', 'call-2');
     await redis.set(keys.affinity('call-1'), 'x');
     await redis.set(keys.affinity('call-2'), 'y'); // already taken over: not ours to release
@@ -100,7 +103,7 @@ test(
       memberTtlMs: 5000,
       publish: (instance, type, payload) =>
         published.push({ instance, type, payload: payload as Record<string, unknown> }),
-      flowOf: (id) => (id === 'f1' ? 'main-menu' : null),
+      flowSessions: () => ({ flows: new Map([['f1', 'main-menu']]), ended: new Set(['f2']) }),
     });
     const reports = await failover.sweep(now);
     assert.equal(reports.length, 1);
@@ -134,7 +137,7 @@ test(
     // released, deleted, removed; what another member holds stays
     assert.equal(await redis.get(keys.affinity('call-1')), null);
     assert.equal(await redis.get(keys.affinity('call-2')), 'y');
-    for (const id of ['e1', 'e2', 'f1', 'b1']) assert.equal(await redis.exists(keys.owner(id)), 0, id);
+    for (const id of ['e1', 'e2', 'f1', 'f2', 'f3', 'b1']) assert.equal(await redis.exists(keys.owner(id)), 0, id);
     assert.equal(await redis.hget(keys.owner('moved'), 'instance'), 'y');
     assert.equal(await redis.exists(keys.owned('x')), 0);
     assert.equal(await redis.exists(keys.affinities('x')), 0);

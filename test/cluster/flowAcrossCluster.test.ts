@@ -100,9 +100,8 @@ test(
         .map((e) => e.type),
       ['flow.started', 'recording.finished', 'flow.completed'],
     );
-    // the ended session answers on its owner (its ownership record ends with it), the finalised
-    // recording through another instance (forwarded to the owner)
-    const status = await i2.request('GET', `/flow-sessions/${session}`);
+    // the ended session and the finalised recording answer through instances 1 and 3 (forwarded to the owner)
+    const status = await i1.request('GET', `/flow-sessions/${session}`);
     assert.equal(status.status, 200);
     assert.equal(status.body.status, 'completed');
     const media = await i3.request('GET', `/recordings/${finished.recording_id}/media`);
