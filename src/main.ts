@@ -15,6 +15,7 @@ import { WebhookSigner } from './common/WebhookSigner.ts';
 import { startGrpcServer } from './api/grpc/GrpcServer.ts';
 import { buildOperatorApp } from './api/http/operatorApp.ts';
 import { flushWebSockets } from './api/http/flushWebSockets.ts';
+import { ClusterEvents } from './cluster/ClusterEvents.ts';
 import { Cluster } from './cluster/Cluster.ts';
 import { advertisedUrls } from './cluster/advertisedUrls.ts';
 
@@ -31,12 +32,25 @@ async function main(): Promise<void> {
   }
   const server = new MediaServer(config, logger, { prep: AudioPrepPool.start });
   await server.start();
+  // In a cluster, /events, gRPC Events and the webhook deliver the cluster's one event stream
+  // (Redis), and only the leader posts webhooks, so N members sharing WEBHOOK_URL post each event once.
+  const clusterEvents =
+    config.cluster === null
+      ? null
+      : await ClusterEvents.start({
+          cluster: config.cluster,
+          eventBufferSize: config.eventBufferSize,
+          bus: server.events,
+          logger,
+        });
+  const eventSource = clusterEvents?.feed ?? server.events;
   const webhook = config.webhookUrl
     ? new WebhookDelivery({
-        bus: server.events,
+        bus: clusterEvents?.webhookSource ?? server.events,
         url: config.webhookUrl,
         logger,
         ...(config.webhookSecret !== null ? { signer: new WebhookSigner(config.webhookSecret) } : {}),
+        ...(clusterEvents !== null ? { onDelivered: (batch) => clusterEvents.webhookSource.delivered(batch) } : {}),
       })
     : null;
   const flows = new FlowService({
@@ -65,7 +79,11 @@ async function main(): Promise<void> {
     config,
     logger,
     flows,
-    ...(webhook !== null ? { metricsRegistries: [webhook.registry] } : {}),
+    eventSource,
+    metricsRegistries: [
+      ...(webhook !== null ? [webhook.registry] : []),
+      ...(clusterEvents !== null ? [clusterEvents.registry] : []),
+    ],
     ...(cluster !== null ? { cluster } : {}),
   });
   await app.listen({ host: config.apiHost, port: config.apiPort });
@@ -80,7 +98,14 @@ async function main(): Promise<void> {
   const grpc =
     config.grpcPort === null
       ? null
-      : await startGrpcServer({ control: server, config, logger, flows, ...(cluster !== null ? { cluster } : {}) });
+      : await startGrpcServer({
+          control: server,
+          config,
+          logger,
+          flows,
+          eventSource,
+          ...(cluster !== null ? { cluster } : {}),
+        });
   if (grpc !== null) server.addListeningPort(grpc.port);
   if (cluster !== null) {
     const bound = app.server.address();
@@ -119,6 +144,8 @@ async function main(): Promise<void> {
       flows.close();
       await server.close();
       await cluster?.close();
+      // in a cluster the last events go through Redis before they reach this instance's clients
+      await clusterEvents?.flush(1000);
       // the last events (sessions ended, endpoints closed) reach WebSocket clients before 1001
       await flushWebSockets(app, 1000);
       await app.close();
@@ -127,6 +154,7 @@ async function main(): Promise<void> {
         await Promise.race([webhook.idle(), new Promise((r) => setTimeout(r, 1000))]);
         webhook.close();
       }
+      await clusterEvents?.close();
       logger.info('stopped');
       logger.flush();
       process.exitCode = 0;

@@ -15,6 +15,9 @@
  * | `events` | STREAM | each member (XADD) | one entry per event: `instance`, `event` (JSON) |
  * | `leader` | STRING, PX | the elected member (SET NX PX, renewed) | the leader's instance id |
  * | `lost:<id>` | STRING, PX | the leader (SET NX) | marks instance `<id>` reported lost once |
+ * | `events:seq` | STRING | each member (INCR, in the append script) | the last cluster seq given out; entry ids are `<seq>-0` |
+ * | `events:appended:<id>` | STRING | member `<id>` (append script) | `<boot>:<n>`: its last appended entry, so a retried append is not doubled |
+ * | `webhook:position` | STRING | the leader | cluster seq of the last event the webhook receiver accepted |
  */
 export type ResourceKind =
   | 'endpoint'
@@ -79,5 +82,14 @@ export class ClusterKeys {
   }
   lost(instanceId: string): string {
     return `${this.prefix}lost:${instanceId}`;
+  }
+  get eventSeq(): string {
+    return `${this.prefix}events:seq`;
+  }
+  eventsAppended(instanceId: string): string {
+    return `${this.prefix}events:appended:${instanceId}`;
+  }
+  get webhookPosition(): string {
+    return `${this.prefix}webhook:position`;
   }
 }

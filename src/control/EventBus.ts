@@ -1,8 +1,9 @@
 import type { FlowEmit } from '../flows/events.ts';
 import type { ServerEventType, ServerEvents } from './events.ts';
+import type { EventListener, EventSource } from './EventSource.ts';
 import type { ServerEvent } from './types.ts';
 
-export type EventListener = (event: ServerEvent) => void;
+export type { EventListener } from './EventSource.ts';
 
 /**
  * Every event the server emits, numbered with a strictly increasing `seq`, kept in a bounded
@@ -10,7 +11,7 @@ export type EventListener = (event: ServerEvent) => void;
  * Listeners are called synchronously and must not block: slow consumers buffer on their side
  * (see the WebSocket route) and are cut off rather than stalling the bus.
  */
-export class EventBus {
+export class EventBus implements EventSource {
   readonly #capacity: number;
   readonly #ring: (ServerEvent | undefined)[];
   readonly #listeners = new Set<EventListener>();

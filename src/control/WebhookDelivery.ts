@@ -2,12 +2,13 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Logger } from '../common/logger.ts';
 import { moduleLogger, silentLogger } from '../common/logger.ts';
-import type { EventBus } from './EventBus.ts';
+import type { EventSource } from './EventSource.ts';
 import type { ServerEvent } from './types.ts';
 import { WebhookSigner } from '../common/WebhookSigner.ts';
 
 export interface WebhookDeliveryOptions {
-  bus: EventBus;
+  /** The local bus, or in a cluster the leader's gate on the cluster stream (src/cluster/). */
+  bus: Pick<EventSource, 'subscribe'>;
   /** Receiver; gets `POST` with a JSON array of events, oldest first. */
   url: string;
   logger?: Logger;
@@ -32,6 +33,8 @@ export interface WebhookDeliveryOptions {
   registry?: Registry;
   /** At most one "events dropped" warning per this interval (the count in between is summed). */
   dropLogIntervalMs?: number;
+  /** Called with each batch the receiver accepted (a cluster stores its position). */
+  onDelivered?: (batch: readonly ServerEvent[]) => void;
 }
 
 /** Why events were dropped (label `reason` of msc_webhook_events_dropped_total). */
@@ -71,6 +74,7 @@ export class WebhookDelivery {
   readonly #fetch: typeof fetch;
   readonly #signer: WebhookSigner | null;
   readonly #dropLogIntervalMs: number;
+  readonly #onDelivered: ((batch: readonly ServerEvent[]) => void) | null;
   readonly #abort = new AbortController();
   readonly #unsubscribe: () => void;
   /** The msc_webhook_* families (also the source of `stats`). */
@@ -114,6 +118,7 @@ export class WebhookDelivery {
     this.#fetch = opts.fetch ?? fetch;
     this.#signer = opts.signer ?? null;
     this.#dropLogIntervalMs = opts.dropLogIntervalMs ?? 10_000;
+    this.#onDelivered = opts.onDelivered ?? null;
     this.registry = opts.registry ?? new Registry();
     const registers = [this.registry];
     const queue = (): number => this.#queue.length - this.#head;
@@ -302,6 +307,11 @@ export class WebhookDelivery {
         if (res.ok) {
           this.#delivered += batch.length;
           this.#deliveredTotal.inc(batch.length);
+          try {
+            this.#onDelivered?.(batch);
+          } catch {
+            // a faulty hook must not stop delivery
+          }
           return;
         }
       } catch (err) {

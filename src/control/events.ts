@@ -23,7 +23,8 @@ type PlaybackTargetWire = { endpoint_id: string } | { conference_id: string };
 export interface ControlEvents {
   'endpoint.created': { endpoint_id: string; worker: number; rtp_port: number; state: 'offered' | 'active' | 'closed' };
   'endpoint.updated': { endpoint_id: string; state: 'offered' | 'active' | 'closed'; direction: Direction };
-  'endpoint.deleted': { endpoint_id: string; reason: 'deleted' | 'worker_died' | 'shutdown' };
+  /** `instance_lost`: a cluster member stopped heartbeating; the leader reports its endpoints (src/cluster/Failover.ts). */
+  'endpoint.deleted': { endpoint_id: string; reason: 'deleted' | 'worker_died' | 'shutdown' | 'instance_lost' };
   'endpoint.media_timeout': { endpoint_id: string; last_packet_ago_ms: number };
   'endpoint.remote_latched': { endpoint_id: string; ip: string; port: number; kind: 'rtp' | 'rtcp' };
   'endpoint.rtcp_bye': { endpoint_id: string; ssrc: number; reason: string | null };
@@ -112,6 +113,18 @@ export interface ControlEvents {
   'conference.talking.started': { conference_id: string; endpoint_id: string };
   'conference.talking.stopped': { conference_id: string; endpoint_id: string };
   'conference.ended': { conference_id: string; reason: 'deleted' | 'moderator_left' | 'shutdown' | 'worker_died' };
+  /**
+   * Cluster only: a member stopped heartbeating. The envelope's `instance` names it; the leader
+   * (`reported_by`) reported its `endpoints` (endpoint.deleted) and `flow_sessions` (flow.failed)
+   * just before, and released its `affinities`.
+   */
+  'instance.lost': {
+    endpoints: string[];
+    flow_sessions: string[];
+    affinities: string[];
+    reported_by: string;
+    last_heartbeat_at: string;
+  };
 }
 
 /** Every public event: the control plane's and the flows' own (flows/events.ts), merged. */
@@ -119,8 +132,11 @@ export interface ServerEvents extends ControlEvents, FlowEvents {}
 
 export type ServerEventType = keyof ServerEvents;
 
-/** The bus's envelope names: no payload may use them (EventBus writes them last, over the payload). */
-type Reserved = 'seq' | 'type' | 'time';
+/**
+ * The envelope's names: no payload may use them (EventBus writes seq, type and time last, over the
+ * payload; a cluster reader adds `instance`, src/cluster/streamEntry.ts).
+ */
+type Reserved = 'seq' | 'type' | 'time' | 'instance';
 /** The envelope names some payload uses (never, as it must be). */
 type ReservedInPayloads = { [K in ServerEventType]: Extract<keyof ServerEvents[K], Reserved> }[ServerEventType];
 /** Compile-time check, on EVENT_TYPES below: a payload field named like an envelope field fails it. */
@@ -157,6 +173,7 @@ const EVENT_TYPES: { [K in ServerEventType]: true } & NoReservedNames = {
   'conference.talking.started': true,
   'conference.talking.stopped': true,
   'conference.ended': true,
+  'instance.lost': true,
   'flow.loaded': true,
   'flow.invalid': true,
   'flow.removed': true,

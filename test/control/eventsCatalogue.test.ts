@@ -13,7 +13,8 @@ import { EVENT_SCHEMAS_DIR } from '../../src/api/http/schemas.ts';
  */
 
 const EVENTS_TS = fileURLToPath(new URL('../../src/control/events.ts', import.meta.url));
-const ENVELOPE = new Set(['seq', 'type', 'time']);
+// `instance`: the envelope's cluster field (src/cluster/streamEntry.ts), on every event in a cluster
+const ENVELOPE = new Set(['seq', 'type', 'time', 'instance']);
 
 interface Field {
   required: boolean;

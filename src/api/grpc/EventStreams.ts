@@ -1,6 +1,6 @@
 import { status, type ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from '../../common/logger.ts';
-import type { EventBus } from '../../control/EventBus.ts';
+import type { EventSource } from '../../control/EventSource.ts';
 import type { ServerEvent } from '../../control/types.ts';
 import type { EventMessage, EventsMessage } from './messages.ts';
 import { GrpcStatusError, toGrpcError } from './status.ts';
@@ -46,14 +46,14 @@ function message(event: ServerEvent, json: string): EventMessage {
  * bound is ended with RESOURCE_EXHAUSTED instead of stalling the bus or growing memory.
  */
 export class EventStreams {
-  readonly #bus: EventBus;
+  readonly #bus: EventSource;
   readonly #log: Logger;
   readonly #maxQueued: number;
   readonly #clients = new Set<Client>();
   #unsubscribe: (() => void) | null = null;
   #slowConsumers = 0;
 
-  constructor(bus: EventBus, log: Logger, opts: EventStreamsOptions = {}) {
+  constructor(bus: EventSource, log: Logger, opts: EventStreamsOptions = {}) {
     this.#bus = bus;
     this.#log = log;
     this.#maxQueued = opts.maxQueuedBytes ?? 1024 * 1024;

@@ -23,6 +23,7 @@ import type { MediaApiRoot, MediaEngines } from '../../control/MediaControl.ts';
 import { AmdService } from '../../control/services/AmdService.ts';
 import type { CreateBridgeRequest, CreateEndpointRequest, UpdateEndpointRequest } from '../../control/types.ts';
 import { tokenMatches } from '../http/auth.ts';
+import type { EventSource } from '../../control/EventSource.ts';
 import { grpcClusterRouter } from './clusterForwarding.ts';
 import { EventStreams, type EventStreamsOptions, type EventsCall } from './EventStreams.ts';
 import {
@@ -92,6 +93,8 @@ export interface GrpcServerOptions {
   logger: Logger;
   flows?: GrpcFlows;
   events?: EventStreamsOptions;
+  /** What Events streams: the control plane's bus by default; in a cluster, the cluster stream. */
+  eventSource?: EventSource;
   /** With REDIS_URL: calls naming resources other instances own are forwarded to them; CreateEndpoint is placed. */
   cluster?: Cluster;
 }
@@ -138,7 +141,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     debug: (...args: unknown[]) => log.debug({ grpc_js: joined(args) }, 'grpc-js'),
   });
   const validator = new RequestValidator();
-  const streams = new EventStreams(control.events, log, opts.events);
+  const streams = new EventStreams(opts.eventSource ?? control.events, log, opts.events);
   const token = config.apiToken;
 
   const pkg = loadMediaServerProto() as unknown as {

@@ -21,6 +21,7 @@ import { amdRoutes } from './routes/amd.ts';
 import { dtmfRoutes } from './routes/dtmf.ts';
 import { endpointRoutes } from './routes/endpoints.ts';
 import { eventRoutes } from './routes/events.ts';
+import type { EventSource } from '../../control/EventSource.ts';
 import { flowRoutes } from './routes/flows.ts';
 import { playbackRoutes } from './routes/playback.ts';
 import { recordingRoutes } from './routes/recordings.ts';
@@ -52,6 +53,8 @@ export interface BuildAppOptions {
   cluster?: Cluster;
   /** /events tuning; defaults suit production (1 MiB backlog bound, 30 s ping). */
   events?: { maxBufferedBytes?: number; pingIntervalMs?: number };
+  /** What /events delivers: the control plane's bus by default; in a cluster, the cluster stream. */
+  eventSource?: EventSource;
 }
 
 /** The app's own fields on the instance, for main.ts and tests. */
@@ -156,7 +159,13 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(adminRoutes, { control });
   await app.register(endpointRoutes, { control });
   await app.register(bridgeRoutes, { control });
-  await app.register(eventRoutes, { control, metrics, logger: opts.logger, ...opts.events });
+  await app.register(eventRoutes, {
+    control,
+    metrics,
+    logger: opts.logger,
+    ...opts.events,
+    ...(opts.eventSource !== undefined ? { source: opts.eventSource } : {}),
+  });
   if (control.conferences) await app.register(conferenceRoutes(control.conferences));
   if (control.dtmf) await app.register(dtmfRoutes(control.dtmf));
   if (control.amd) await app.register(amdRoutes(control.amd));

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { MediaControl } from '../../../control/MediaControl.ts';
+import type { EventSource } from '../../../control/EventSource.ts';
 import type { ServerEvent } from '../../../control/types.ts';
 import { moduleLogger, type Logger } from '../../../common/logger.ts';
 import type { ApiMetrics } from '../metrics.ts';
@@ -20,6 +21,8 @@ export interface EventRoutesOptions {
   maxBufferedBytes?: number;
   /** Ping every client this often; one that did not pong since the last ping is dropped. */
   pingIntervalMs?: number;
+  /** Where events come from: `control.events` by default; the cluster stream in a cluster. */
+  source?: EventSource;
 }
 
 export interface EventsQuery {
@@ -75,7 +78,7 @@ export async function eventRoutes(app: FastifyInstance, opts: EventRoutesOptions
   const { control, metrics } = opts;
   const maxBuffered = opts.maxBufferedBytes ?? 1024 * 1024;
   const pingIntervalMs = opts.pingIntervalMs ?? 30_000;
-  const bus = control.events;
+  const bus: EventSource = opts.source ?? control.events;
   const clients = new Set<Client>();
   // the root logger: app.log already binds module 'api'
   const log = moduleLogger(opts.logger, 'events-ws');
@@ -149,7 +152,9 @@ export async function eventRoutes(app: FastifyInstance, opts: EventRoutesOptions
         '`{"type":"events.gap","oldest_seq":N}` when some were already dropped from the buffer (or the server restarted). ' +
         '`types` keeps events whose type starts with one of the comma-separated prefixes. Slow readers are closed with 1013. ' +
         '`token` may replace the Authorization header. Each frame is a `ServerEvent` (components/schemas: one `event.TYPE` ' +
-        'schema per event type, the envelope `EventEnvelope` {seq, type, time}; also schemas/events/ and its asyncapi.yaml).',
+        'schema per event type, the envelope `EventEnvelope` {seq, type, time}; also schemas/events/ and its asyncapi.yaml). ' +
+        "In a cluster (REDIS_URL) every instance delivers the whole cluster's events in one order: `seq` is the cluster " +
+        'position (the same on every instance) and each event names its `instance`.',
       querystring: ref('EventsQuery'),
       response: { ...errorResponses(400, 401, 426) },
     },
