@@ -80,7 +80,7 @@ test('AmdService: the endpoint going away ends its detections with hangup; stop(
 
   const waiting = amd.detect('ep2', {});
   await new Promise((r) => setImmediate(r));
-  const id = (requests.at(-1)?.params as { amdId: string }).amdId;
+  const id = (requests.at(-1)!.params as { amdId: string }).amdId;
   amd.onFinished(finished(id, 'ep2'));
   assert.equal((await waiting).detail, 'MAXWORDS-3-2');
 

@@ -163,7 +163,7 @@ export class EndpointDtmf implements AudioTap, Clocked {
         return false;
       case 'plain':
         return !this.telephoneEvent;
-      case 'auto':
+      default: // 'auto'
         return !this.telephoneEvent && this.demanded;
     }
   }
