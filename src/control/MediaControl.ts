@@ -3,6 +3,8 @@ import type { ConferenceService } from './services/ConferenceService.ts';
 import type { DtmfService } from './services/DtmfService.ts';
 import type { PlaybackService } from './services/PlaybackService.ts';
 import type { RecordingService } from './services/RecordingService.ts';
+import type { SpeechService } from './services/SpeechService.ts';
+import type { TalkService } from './services/TalkService.ts';
 import type {
   BridgeInfo,
   CreateBridgeRequest,
@@ -58,6 +60,8 @@ export interface MediaEngines {
   readonly recordings: RecordingService;
   readonly conferences: ConferenceService;
   readonly dtmf: DtmfService;
+  readonly talk: TalkService;
+  readonly speech: SpeechService;
 }
 
 /** What the APIs are built from: the control plane, with its engines (a test's fake may have none). */

@@ -30,6 +30,8 @@ import { ConferenceService } from './services/ConferenceService.ts';
 import { DtmfService } from './services/DtmfService.ts';
 import { PlaybackService } from './services/PlaybackService.ts';
 import { RecordingService } from './services/RecordingService.ts';
+import { SpeechService } from './services/SpeechService.ts';
+import { TalkService } from './services/TalkService.ts';
 import type { LocalMediaOptions, NegotiatedMedia } from './sdp/types.ts';
 import type {
   BridgeInfo,
@@ -120,6 +122,8 @@ export class MediaServer implements MediaControl, MediaEngines {
   readonly playback: PlaybackService;
   readonly recordings: RecordingService;
   readonly dtmf: DtmfService;
+  readonly talk: TalkService;
+  readonly speech: SpeechService;
   readonly #logger: Logger;
   readonly #ports: PortPool;
   /** Media destinations that would be this server itself (SDP destination policy). */
@@ -157,6 +161,8 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.playback = new PlaybackService(this, { conferences: this.conferences });
     this.recordings = new RecordingService(this, this.conferences);
     this.dtmf = new DtmfService(this);
+    this.talk = new TalkService(this);
+    this.speech = new SpeechService(this, { defaultUrl: config.speechRecognizerUrl });
     this.#own = new OwnDestinations(config, (port) => this.#ports.holds(port));
     this.#pool = new WorkerPool(this.#logger, workerSettings(config), {
       onNotification: (type, payload) => this.#deliver(type, payload),
@@ -293,6 +299,9 @@ export class MediaServer implements MediaControl, MediaEngines {
     'conference.talking.started': (n) => this.conferences.onNotification('conference.talking.started', n),
     'conference.talking.stopped': (n) => this.conferences.onNotification('conference.talking.stopped', n),
     'conference.ended': (n) => this.conferences.onNotification('conference.ended', n),
+    'talk.started': (n) => this.talk.onStarted(n),
+    'talk.stopped': (n) => this.talk.onStopped(n),
+    'speech.finished': (n) => this.speech.onFinished(n),
   };
 
   /** A worker died: what lived there is gone (the pool restarts it). */
@@ -308,6 +317,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.playback.workerDied(index);
     this.recordings.workerDied(index);
     this.conferences.workerDied(index);
+    this.speech.workerDied(index);
     for (const ep of [...this.#endpoints.values()]) {
       if (ep.worker !== handle) continue;
       if (ep.bridgeId) this.#forgetBridge(ep.bridgeId, 'worker_died');
@@ -854,6 +864,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.playback.close();
     this.recordings.close();
     this.conferences.close();
+    this.speech.close();
     this.#metrics.close();
   }
 }

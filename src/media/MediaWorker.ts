@@ -97,6 +97,7 @@ export class MediaWorker implements EndpointListener {
           ...(durationMs !== undefined ? { durationMs } : {}),
         });
       },
+      watchTalk: (endpointId, watcher) => this.#engines.talk.watch(endpointId, watcher),
     };
     this.#engines = createEngines(ctx);
     const e = this.#engines;
@@ -108,6 +109,8 @@ export class MediaWorker implements EndpointListener {
       ...e.recording.handlers,
       ...e.conference.handlers,
       ...e.dtmf.handlers,
+      ...e.talk.handlers,
+      ...e.speech.handlers,
     };
     this.#lag = monitorEventLoopDelay({ resolution: 10 });
     this.#lag.enable();

@@ -14,6 +14,8 @@ import type { DtmfNotifications, DtmfRequests } from './dtmf.ts';
 import type { EndpointNotifications, EndpointRequests } from './endpoint.ts';
 import type { PlaybackNotifications, PlaybackRequests } from './playback.ts';
 import type { RecordingNotifications, RecordingRequests } from './recording.ts';
+import type { SpeechNotifications, SpeechRequests } from './speech.ts';
+import type { TalkNotifications, TalkRequests } from './talk.ts';
 import type { WorkerAdminNotifications, WorkerAdminRequests } from './worker.ts';
 
 export type * from './bridge.ts';
@@ -24,6 +26,8 @@ export type * from './endpoint.ts';
 export type * from './playback.ts';
 export type * from './prep.ts';
 export type * from './recording.ts';
+export type * from './speech.ts';
+export type * from './talk.ts';
 export type * from './worker.ts';
 
 /** Every request a media worker answers. */
@@ -34,7 +38,9 @@ export interface WorkerRequests
     PlaybackRequests,
     RecordingRequests,
     ConferenceRequests,
-    DtmfRequests {}
+    DtmfRequests,
+    TalkRequests,
+    SpeechRequests {}
 
 export type WorkerMethod = keyof WorkerRequests;
 export type ParamsOf<M extends WorkerMethod> = WorkerRequests[M]['params'];
@@ -51,7 +57,9 @@ export interface WorkerNotifications
     PlaybackNotifications,
     RecordingNotifications,
     ConferenceNotifications,
-    DtmfNotifications {}
+    DtmfNotifications,
+    TalkNotifications,
+    SpeechNotifications {}
 
 export type NotificationType = keyof WorkerNotifications;
 

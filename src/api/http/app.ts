@@ -15,6 +15,7 @@ import { adminRoutes } from './routes/admin.ts';
 import { bridgeRoutes } from './routes/bridges.ts';
 import { conferenceRoutes } from './routes/conferences.ts';
 import { dtmfRoutes } from './routes/dtmf.ts';
+import { talkDetectRoutes } from './routes/talkDetect.ts';
 import { endpointRoutes } from './routes/endpoints.ts';
 import { eventRoutes } from './routes/events.ts';
 import { flowRoutes } from './routes/flows.ts';
@@ -144,6 +145,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(eventRoutes, { control, metrics, logger: opts.logger, ...opts.events });
   if (control.conferences) await app.register(conferenceRoutes(control.conferences));
   if (control.dtmf) await app.register(dtmfRoutes(control.dtmf));
+  if (control.talk) await app.register(talkDetectRoutes(control.talk));
   if (control.playback) await app.register(playbackRoutes(control.playback));
   if (control.recordings) await app.register(recordingRoutes(control.recordings));
 

@@ -3,6 +3,8 @@ import { ConferenceEngine } from './ConferenceEngine.ts';
 import type { WorkerContext } from './MediaEngine.ts';
 import { PlaybackEngine } from './PlaybackEngine.ts';
 import { RecordingEngine } from './RecordingEngine.ts';
+import { SpeechEngine } from './SpeechEngine.ts';
+import { TalkEngine } from './TalkEngine.ts';
 
 /** The engines of a media worker, by the prefix of their methods (`playback.*`, ...). */
 export interface Engines {
@@ -10,6 +12,8 @@ export interface Engines {
   dtmf: DtmfEngine;
   playback: PlaybackEngine;
   recording: RecordingEngine;
+  talk: TalkEngine;
+  speech: SpeechEngine;
 }
 
 /**
@@ -22,5 +26,7 @@ export function createEngines(ctx: WorkerContext): Engines {
     dtmf: new DtmfEngine(ctx),
     playback: new PlaybackEngine(ctx),
     recording: new RecordingEngine(ctx),
+    talk: new TalkEngine(ctx),
+    speech: new SpeechEngine(ctx),
   };
 }

@@ -1,0 +1,83 @@
+import type { FastifyInstance } from 'fastify';
+import type { TalkDetectOptions, TalkDetectState, TalkService } from '../../../control/services/TalkService.ts';
+import { ref } from '../schemas.ts';
+import { errorResponses, NO_CONTENT, type IdParams } from './common.ts';
+
+/** POST /endpoints/:id/talk-detect body (schemas/api/TalkDetectRequest.json). */
+export interface TalkDetectBody {
+  threshold_dbfs?: number;
+  silence_threshold_dbfs?: number;
+  min_talk_ms?: number;
+  silence_ms?: number;
+}
+
+export function talkDetectOptions(b: TalkDetectBody): TalkDetectOptions {
+  const o: TalkDetectOptions = {};
+  if (b.threshold_dbfs !== undefined) o.thresholdDbfs = b.threshold_dbfs;
+  if (b.silence_threshold_dbfs !== undefined) o.silenceThresholdDbfs = b.silence_threshold_dbfs;
+  if (b.min_talk_ms !== undefined) o.minTalkMs = b.min_talk_ms;
+  if (b.silence_ms !== undefined) o.silenceMs = b.silence_ms;
+  return o;
+}
+
+/** The TalkDetect reply shape (snake_case). */
+export function talkDetectBody(s: TalkDetectState): Record<string, unknown> {
+  return {
+    endpoint_id: s.endpointId,
+    enabled: s.enabled,
+    talking: s.talking,
+    threshold_dbfs: s.options.thresholdDbfs,
+    silence_threshold_dbfs: s.options.silenceThresholdDbfs,
+    min_talk_ms: s.options.minTalkMs,
+    silence_ms: s.options.silenceMs,
+  };
+}
+
+/** /endpoints/:id/talk-detect: talk detection on an endpoint (Asterisk's TALK_DETECT). */
+export function talkDetectRoutes(talk: TalkService): (app: FastifyInstance) => Promise<void> {
+  return async (app) => {
+    app.post<{ Params: IdParams; Body: TalkDetectBody }>(
+      '/endpoints/:id/talk-detect',
+      {
+        schema: {
+          tags: ['endpoints'],
+          summary:
+            'Turn talk detection on (or change its thresholds): endpoint.talking_started / endpoint.talking_stopped {duration_ms} events',
+          params: ref('IdParams'),
+          body: ref('TalkDetectRequest'),
+          response: { 200: ref('TalkDetect'), ...errorResponses(400, 401, 404, 500) },
+        },
+      },
+      async (request) => talkDetectBody(await talk.configure(request.params.id, talkDetectOptions(request.body ?? {}))),
+    );
+
+    app.get<{ Params: IdParams }>(
+      '/endpoints/:id/talk-detect',
+      {
+        schema: {
+          tags: ['endpoints'],
+          summary: 'Talk detection of an endpoint: on or off, talking now, thresholds',
+          params: ref('IdParams'),
+          response: { 200: ref('TalkDetect'), ...errorResponses(401, 404, 500) },
+        },
+      },
+      async (request) => talkDetectBody(await talk.get(request.params.id)),
+    );
+
+    app.delete<{ Params: IdParams }>(
+      '/endpoints/:id/talk-detect',
+      {
+        schema: {
+          tags: ['endpoints'],
+          summary: 'Turn talk detection off (no more talking events)',
+          params: ref('IdParams'),
+          response: { 204: NO_CONTENT, ...errorResponses(401, 404, 500) },
+        },
+      },
+      async (request, reply) => {
+        await talk.configure(request.params.id, null);
+        return reply.code(204).send();
+      },
+    );
+  };
+}
