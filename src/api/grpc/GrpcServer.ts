@@ -44,12 +44,14 @@ import {
   type CreateEndpointMessage,
   type RefRequest,
   type SendDtmfMessage,
+  type SetTalkDetectMessage,
   type StartFlowMessage,
   type StartPlaybackMessage,
   type StartRecordingMessage,
   type UpdateEndpointMessage,
 } from './messages.ts';
 import { GrpcStatusError, toGrpcError } from './status.ts';
+import { talkDetectBody, talkDetectOptions, type TalkDetectBody } from '../talkDetectWire.ts';
 import { RequestValidator } from './validate.ts';
 
 /** schemas/grpc/media_server.proto: the contract clients generate their stubs from. */
@@ -308,6 +310,26 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       const options = body.duration_ms === undefined ? {} : { durationMs: body.duration_ms as number };
       // as REST's 202: accepted at once, the outcome is the dtmf.sent / dtmf.failed event
       return dtmf.start(id, body.digits as string, options);
+    }),
+
+    SetTalkDetect: unary<SetTalkDetectMessage>('SetTalkDetect', async (req) => {
+      const talk = need(services.talk, 'talk detection');
+      const id = text(req.endpoint_id);
+      validator.check('IdParams', { id }, 'request/endpoint_id');
+      const body: Record<string, unknown> = {};
+      for (const k of ['threshold_dbfs', 'silence_threshold_dbfs', 'min_talk_ms', 'silence_ms'] as const) {
+        const v = req[k];
+        if (v !== undefined && v !== null) body[k] = v;
+      }
+      validator.check('TalkDetectRequest', body);
+      return talkDetectBody(await talk.configure(id, talkDetectOptions(body as TalkDetectBody)));
+    }),
+    GetTalkDetect: unary<RefRequest>('GetTalkDetect', async (req) =>
+      talkDetectBody(await need(services.talk, 'talk detection').get(ref(req))),
+    ),
+    ClearTalkDetect: unary<RefRequest>('ClearTalkDetect', async (req) => {
+      await need(services.talk, 'talk detection').configure(ref(req), null);
+      return {};
     }),
 
     StartFlow: unary<StartFlowMessage>('StartFlow', async (req) => {
