@@ -146,3 +146,34 @@ test('speech collect input: both: a key pressed while listening wins over speech
   assert.equal(vars.last_input_mode, 'dtmf');
   assert.equal(asr.sessions[0]?.audioBytes ?? 0, 0);
 });
+
+test('speech collect: an unreachable recogniser fails the step (on_error), as does none configured', async (t) => {
+  const server = await startServer({ SILENCE_FILL: 'cn' });
+  t.after(() => server.close());
+  const flows = new FlowService({ engines: MediaFlowEngines.forServer(server), emit: server.events.forFlows() });
+  t.after(() => flows.close());
+  const caller = await TalkingCaller.open();
+  t.after(() => caller.close());
+  const ep = await server.createEndpoint({ remote_sdp: caller.peer.offer(['pcmu']) });
+  caller.start(ep.rtp_port);
+  // A port nobody listens on: the connection is refused.
+  const closed = await StubRecognizer.open();
+  const deadUrl = closed.url;
+  await closed.close();
+  const withError = (url: string | null) =>
+    flow(url ?? 'ws://unused', 'speech', 'tone:440:200')
+      .replace(url === null ? '    speech: { url: "ws://unused", language: en-US, hints: [billing, sales] }\n' : '', '')
+      .replace('name: ask\nstart: ask\n', 'name: ask\nstart: ask\non_error: oops\n')
+      .concat('  oops:\n    type: set\n    values: { code: "error.code", message: "error.message" }\n');
+  for (const [name, url, message] of [
+    ['dead', deadUrl, /recogniser: .*ECONNREFUSED/],
+    ['none', null, /SPEECH_RECOGNIZER_URL/],
+  ] as const) {
+    flows.put('ask', withError(url));
+    const session = flows.start(ep.id, 'ask', {});
+    const end = await completed(server, session.id);
+    const vars = end.variables as Record<string, unknown>;
+    assert.equal(vars.code, 'STEP_FAILED', `${name}: ${JSON.stringify(vars)}`);
+    assert.match(String(vars.message), message, name);
+  }
+});
