@@ -2,6 +2,7 @@ import { InvalidStateError, NotFoundError, UnsupportedError, ValidationError } f
 import type { Handlers, SpeechFinished, SpeechRequests, SpeechStartParams } from '../../protocol/index.ts';
 import { dispatch, type MediaEngine, type WorkerContext } from './MediaEngine.ts';
 import { SpeechSession } from './speech/SpeechSession.ts';
+import { WebSocketRecognizer } from './speech/WebSocketRecognizer.ts';
 
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const MAX_HINTS = 500;
@@ -51,8 +52,9 @@ function startParams(p: SpeechStartParams): SpeechStartParams {
 /**
  * Streaming speech recognition on a worker's endpoints (`speech.*` requests): each recognition
  * is a SpeechSession that watches the endpoint's talk detector (the talk engine's, through
- * `ctx.watchTalk`) and streams the utterance to an external recogniser over WebSocket, from
- * this thread: the audio is here, so no frame crosses to the main thread. It ends with one
+ * `ctx.watchTalk`) and streams the utterance to a SpeechRecognizer, here a WebSocketRecognizer
+ * for the request's URL, from this thread: the audio is here, so no frame crosses to the main
+ * thread. It ends with one
  * `speech.finished {sessionId, endpointId, status, transcript, confidence, speechMs, error?}`.
  * One recognition per endpoint: a new one stops the current one.
  */
@@ -91,9 +93,14 @@ export class SpeechEngine implements MediaEngine<SpeechRequests> {
     if (audio.endpoint.media === null)
       throw new InvalidStateError('ENDPOINT_NOT_NEGOTIATED', `endpoint ${p.endpointId} has no negotiated media yet`);
     for (const s of [...this.#sessions.values()]) if (s.endpointId === p.endpointId) s.stop();
+    const recognizer = new WebSocketRecognizer(
+      p.url,
+      p.connectTimeoutMs !== undefined ? { connectTimeoutMs: p.connectTimeoutMs } : {},
+    );
     const session = new SpeechSession(
       p,
       audio.sampleRate,
+      recognizer,
       (w) => watchTalk(p.endpointId, w),
       (s, result) => this.#done(s, result),
     );
