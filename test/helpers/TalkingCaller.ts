@@ -5,18 +5,26 @@ import { RtpPeer } from './RtpPeer.ts';
 /** μ-law (G.711) of digital silence. */
 const ULAW_SILENCE = 0xff;
 
+/** RFC 3389 comfort noise payload type in cnOffer(). */
+export const CN_PT = 13;
+
 /**
  * A caller's phone on RtpPeer: one 20 ms PCMU packet every 20 ms, queued audio first, else
- * silence (so the leg stays latched). `sent` counts the packets, so a test can place what the
- * server reported on its own send schedule (packets, not wall-clock time).
+ * silence (so the leg stays latched), or with `idle = 'cn'` discontinuous transmission: nothing
+ * but an RFC 3389 comfort noise packet every 200 ms. `sent` counts the 20 ms ticks, so a test
+ * can place what the server reported on its own send schedule (packets, not wall-clock time).
  */
 export class TalkingCaller {
   readonly peer: RtpPeer;
   readonly #queue: Buffer[] = [];
   readonly #silence = Buffer.alloc(160, ULAW_SILENCE);
   #timer: ReturnType<typeof setInterval> | null = null;
-  /** Packets sent so far. */
+  /** 20 ms ticks so far (a packet each, except comfort noise gaps). */
   sent = 0;
+  /** What is sent when nothing is queued: μ-law silence, or comfort noise (DTX). */
+  idle: 'silence' | 'cn' = 'silence';
+  /** Comfort noise level, -dBov (RFC 3389 §3): 40 is -40 dBov. */
+  cnLevel = 40;
 
   private constructor(peer: RtpPeer) {
     this.peer = peer;
@@ -29,9 +37,19 @@ export class TalkingCaller {
   /** Starts sending to the server's RTP port. */
   start(port: number): void {
     this.#timer = setInterval(() => {
-      this.peer.send(port, this.#queue.shift() ?? this.#silence);
+      const audio = this.#queue.shift();
+      if (audio !== undefined || this.idle === 'silence') this.peer.send(port, audio ?? this.#silence);
+      else if (this.sent % 10 === 0) this.peer.send(port, Uint8Array.of(this.cnLevel), CN_PT);
       this.sent++;
     }, 20);
+  }
+
+  /** An SDP offer with PCMU, telephone-event and comfort noise (CN/8000). */
+  cnOffer(): string {
+    return this.peer
+      .offer(['pcmu'])
+      .replace(/^(m=audio \d+ RTP\/AVP [0-9 ]+)/m, `$1 ${CN_PT}`)
+      .replace('a=rtcp:', `a=rtpmap:${CN_PT} CN/8000\r\na=rtcp:`);
   }
 
   /** Queues μ-law audio; returns the index (in `sent`) of its first packet. */

@@ -20,11 +20,13 @@ interface Call {
   app: FastifyInstance;
   caller: TalkingCaller;
   endpointId: string;
+  /** Our SDP answer. */
+  sdp: string;
   /** Events of the endpoint with the caller's packet count when each arrived. */
   seen: Array<{ e: ServerEvent; at: number }>;
 }
 
-async function setup(t: { after(fn: () => unknown): void }): Promise<Call> {
+async function setup(t: { after(fn: () => unknown): void }, opts: { cn?: boolean } = {}): Promise<Call> {
   const server = await startServer();
   t.after(() => server.close());
   const app = await buildApp({ control: server, config: server.config, logger: silentLogger });
@@ -32,14 +34,17 @@ async function setup(t: { after(fn: () => unknown): void }): Promise<Call> {
   t.after(() => app.close());
   const caller = await TalkingCaller.open();
   t.after(() => caller.close());
-  const ep = await server.createEndpoint({ remote_sdp: caller.peer.offer(['pcmu']) });
+  if (opts.cn === true) caller.idle = 'cn';
+  const ep = await server.createEndpoint({
+    remote_sdp: opts.cn === true ? caller.cnOffer() : caller.peer.offer(['pcmu']),
+  });
   const seen: Call['seen'] = [];
   const off = server.events.subscribe((e) => {
     if (e.type.startsWith('endpoint.talking_') && e.endpoint_id === ep.id) seen.push({ e, at: caller.sent });
   });
   t.after(off);
   caller.start(ep.rtp_port);
-  return { server, app, caller, endpointId: ep.id, seen };
+  return { server, app, caller, endpointId: ep.id, sdp: ep.sdp, seen };
 }
 
 /** Index of the first and last packet at or above `db` dBFS. */
@@ -106,6 +111,39 @@ test(
     caller.say(speech);
     await caller.drained(30);
     assert.equal(seen.length, 2, 'no event once talk detection is off');
+  },
+);
+
+test(
+  'a caller that falls silent with comfort noise only (DTX, RFC 3389) still ends the talk after silence_ms; comfort noise alone starts none',
+  needs('sox', 'asterisk-sounds'),
+  async (t) => {
+    const { app, caller, endpointId, sdp, seen } = await setup(t, { cn: true });
+    assert.match(sdp, /a=rtpmap:13 CN\/8000/, 'comfort noise negotiated');
+    const res = await app.inject({
+      method: 'POST',
+      url: `/endpoints/${endpointId}/talk-detect`,
+      payload: { silence_ms: 400 },
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    // A second of loud comfort noise (-30 dBov): no audio packet, no talk.
+    caller.cnLevel = 30;
+    await caller.drained(50);
+    assert.equal(seen.length, 0, 'comfort noise is not talk');
+    const speech = await soundUlaw('all-circuits-busy-now');
+    const levels = packetLevels(speech);
+    const first = caller.say(speech);
+    await caller.drained(50);
+    let last = levels.length - 1;
+    while (levels[last]! < -45) last--;
+    assert.deepEqual(
+      seen.map((s) => s.e.type),
+      ['endpoint.talking_started', 'endpoint.talking_stopped'],
+    );
+    // After the last audio packet nothing but CN arrives: the media clock feeds the silence.
+    const stopLag = seen[1]!.at - (first + last);
+    t.diagnostic(`talking_stopped ${stopLag} ticks after the last audio above the silence threshold`);
+    assert.ok(stopLag >= 20 && stopLag <= 20 + 3 + 10, `talking_stopped ${stopLag} ticks after the talk`);
   },
 );
 
