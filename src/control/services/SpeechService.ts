@@ -83,18 +83,26 @@ export class SpeechService {
     const done = new Promise<RecognizeResult>((resolve) => {
       this.#pending.set(sessionId, { endpointId, worker, resolve });
     });
-    try {
-      await this.#host.request(worker, 'speech.start', params);
-    } catch (err) {
-      this.#pending.delete(sessionId);
-      throw err;
-    }
-    const onAbort = (): void => {
+    let started = false;
+    const stop = (): void => {
       this.#host.request(worker, 'speech.stop', { sessionId }).catch(() => {
         /* already finished, or the endpoint went: its speech.finished settles it */
       });
     };
+    // An abort while the start is on its way stops the recognition once it has started.
+    const onAbort = (): void => {
+      if (started) stop();
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await this.#host.request(worker, 'speech.start', params);
+    } catch (err) {
+      this.#pending.delete(sessionId);
+      signal?.removeEventListener('abort', onAbort);
+      throw err;
+    }
+    started = true;
+    if (signal?.aborted) stop();
     try {
       return await done;
     } finally {
