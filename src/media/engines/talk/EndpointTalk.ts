@@ -82,8 +82,12 @@ export class EndpointTalk implements AudioTap, Clocked {
     this.#options = talkOptions(options);
     const d = this.#newDetector();
     if (talking) {
+      // The talk goes on where it was: its onset and length carry over.
+      const old = this.#detector;
       d.talking = true;
-      d.onsetMs = d.positionMs = this.#detector.positionMs;
+      d.positionMs = old.positionMs;
+      d.onsetMs = old.onsetMs;
+      d.lastLoudMs = old.lastLoudMs;
     }
     this.#detector = d;
   }
