@@ -74,6 +74,8 @@ export interface Config {
   ttsThreads: number;
   /** Bound of the pool's cache of prepared audio (speech, decoded prompts, HTTP media), bytes. */
   ttsCacheBytes: number;
+  /** ws:// or wss:// speech recogniser for flows' speech input (README, "Speech recognisers"); null: none. */
+  speechRecognizerUrl: string | null;
   /** REDIS_URL and the cluster settings; null: this instance stands alone (the embedded default). */
   cluster: ClusterConfig | null;
 }
@@ -123,6 +125,20 @@ function oneOf<T extends string>(env: Env, name: string, values: readonly T[], d
     throw new ValidationError('INVALID_CONFIG', `${name} must be one of ${values.join(', ')}, got "${raw}"`);
   }
   return raw as T;
+}
+
+function wsUrl(env: Env, name: string): string | null {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ValidationError('INVALID_CONFIG', `${name} must be a ws:// or wss:// URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:')
+    throw new ValidationError('INVALID_CONFIG', `${name} must be a ws:// or wss:// URL, got "${raw}"`);
+  return url.href;
 }
 
 function bool(env: Env, name: string): boolean {
@@ -201,6 +217,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     udpIo: oneOf(env, 'UDP_IO', ['auto', 'native', 'dgram'] as const, 'auto'),
     ttsThreads: int(env, 'TTS_THREADS', os.availableParallelism() >= 4 ? 2 : 1, 1, 64),
     ttsCacheBytes: int(env, 'TTS_CACHE_BYTES', 64 * 1024 * 1024, 1024 * 1024, 2 ** 40),
+    speechRecognizerUrl: wsUrl(env, 'SPEECH_RECOGNIZER_URL'),
     cluster: clusterConfig(env),
   };
 }

@@ -4,6 +4,8 @@ import type { ConferenceService } from './services/ConferenceService.ts';
 import type { DtmfService } from './services/DtmfService.ts';
 import type { PlaybackService } from './services/PlaybackService.ts';
 import type { RecordingService } from './services/RecordingService.ts';
+import type { SpeechService } from './services/SpeechService.ts';
+import type { TalkService } from './services/TalkService.ts';
 import type {
   BridgeInfo,
   CreateBridgeRequest,
@@ -60,6 +62,8 @@ export interface MediaEngines {
   readonly conferences: ConferenceService;
   readonly dtmf: DtmfService;
   readonly amd: AmdService;
+  readonly talk: TalkService;
+  readonly speech: SpeechService;
 }
 
 /** What the APIs are built from: the control plane, with its engines (a test's fake may have none). */

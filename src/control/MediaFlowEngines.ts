@@ -9,6 +9,8 @@ import type {
   LeaveResult,
   PlayOptions,
   PlayResult,
+  RecognizeOptions,
+  RecognizeResult,
   RecordOptions,
   RecordResult,
   SayOptions,
@@ -35,7 +37,7 @@ export interface FlowMediaHost {
     play(
       endpointId: string,
       items: readonly string[],
-      opts: { bargeIn: boolean; signal: AbortSignal; voice?: string },
+      opts: { bargeIn: boolean; bargeInSpeech?: boolean; signal: AbortSignal; voice?: string },
     ): Promise<{ reason: string; digit?: string }>;
   };
   readonly recordings: {
@@ -56,6 +58,8 @@ export interface FlowMediaHost {
   readonly dtmf: Pick<MediaServer['dtmf'], 'onDigit'>;
   /** Answering-machine detection (the `amd` step); without it the step fails. */
   readonly amd?: Pick<MediaServer['amd'], 'detect'>;
+  /** Speech recognition (flows' speech input); without it `recognize` rejects. */
+  readonly speech?: Pick<MediaServer['speech'], 'recognize'>;
   createBridge: MediaServer['createBridge'];
   deleteBridge: MediaServer['deleteBridge'];
   deleteEndpoint: MediaServer['deleteEndpoint'];
@@ -119,16 +123,30 @@ export class MediaFlowEngines implements FlowEngines {
     const r = await this.#server.playback.play(endpointId, items, {
       bargeIn: opts.bargeIn,
       signal: opts.signal,
+      ...(opts.bargeInSpeech === true ? { bargeInSpeech: true } : {}),
       ...(opts.voice ? { voice: opts.voice } : {}),
     });
     // A failed playback is the step's error (on_error), not a prompt that was heard.
     if (r.reason === 'error')
       throw new MediaServerError('PLAYBACK_FAILED', `playback on endpoint ${endpointId} ended in error`);
+    // A barge-in without a digit was the caller talking.
+    if (r.reason === 'barge_in' && r.digit === undefined) return { reason: 'speech' };
     return { reason: PLAY_REASONS[r.reason] ?? 'stopped', ...(r.digit ? { digit: r.digit } : {}) };
   }
 
   say(endpointId: string, text: string, opts: SayOptions): Promise<PlayResult> {
     return this.play(endpointId, [`tts:${text}`], opts);
+  }
+
+  async recognize(endpointId: string, opts: RecognizeOptions, signal: AbortSignal): Promise<RecognizeResult> {
+    const speech = this.#server.speech;
+    if (speech === undefined) throw new MediaServerError('NO_RECOGNIZER', 'speech recognition is not available');
+    const r = await speech.recognize(endpointId, { ...opts, signal });
+    if (r.status === 'error')
+      throw new MediaServerError('SPEECH_FAILED', r.error ?? `speech recognition on endpoint ${endpointId} failed`);
+    // Stopped: the step was left (a key won, hangup) or the endpoint closed; nothing was recognised.
+    if (r.status === 'stopped') return { status: 'no_input', transcript: '', confidence: 0 };
+    return { status: r.status, transcript: r.transcript, confidence: r.confidence };
   }
 
   async record(endpointId: string, opts: RecordOptions, signal: AbortSignal): Promise<RecordResult> {

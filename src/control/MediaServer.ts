@@ -31,6 +31,8 @@ import { AmdService } from './services/AmdService.ts';
 import { DtmfService } from './services/DtmfService.ts';
 import { PlaybackService } from './services/PlaybackService.ts';
 import { RecordingService } from './services/RecordingService.ts';
+import { SpeechService } from './services/SpeechService.ts';
+import { TalkService } from './services/TalkService.ts';
 import type { LocalMediaOptions, NegotiatedMedia } from './sdp/types.ts';
 import type {
   BridgeInfo,
@@ -124,6 +126,8 @@ export class MediaServer implements MediaControl, MediaEngines {
   readonly recordings: RecordingService;
   readonly dtmf: DtmfService;
   readonly amd: AmdService;
+  readonly talk: TalkService;
+  readonly speech: SpeechService;
   readonly #logger: Logger;
   readonly #ports: PortPool;
   /** Media destinations that would be this server itself (SDP destination policy). */
@@ -164,6 +168,8 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.recordings = new RecordingService(this, this.conferences);
     this.dtmf = new DtmfService(this);
     this.amd = new AmdService(this);
+    this.talk = new TalkService(this);
+    this.speech = new SpeechService(this, { defaultUrl: config.speechRecognizerUrl });
     this.#own = new OwnDestinations(config, (port) => this.#ports.holds(port));
     this.#udpIo = resolveUdpIo(config.udpIo);
     this.#pool = new WorkerPool(this.#logger, workerSettings(config, this.#udpIo.io), {
@@ -313,6 +319,9 @@ export class MediaServer implements MediaControl, MediaEngines {
     'conference.talking.started': (n) => this.conferences.onNotification('conference.talking.started', n),
     'conference.talking.stopped': (n) => this.conferences.onNotification('conference.talking.stopped', n),
     'conference.ended': (n) => this.conferences.onNotification('conference.ended', n),
+    'talk.started': (n) => this.talk.onStarted(n),
+    'talk.stopped': (n) => this.talk.onStopped(n),
+    'speech.finished': (n) => this.speech.onFinished(n),
   };
 
   /** A worker died: what lived there is gone (the pool restarts it). */
@@ -328,6 +337,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.playback.workerDied(index);
     this.recordings.workerDied(index);
     this.conferences.workerDied(index);
+    this.speech.workerDied(index);
     for (const ep of [...this.#endpoints.values()]) {
       if (ep.worker !== handle) continue;
       if (ep.bridgeId) this.#forgetBridge(ep.bridgeId, 'worker_died');
@@ -885,6 +895,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.recordings.close();
     this.conferences.close();
     this.amd.close();
+    this.speech.close();
     this.#metrics.close();
   }
 }

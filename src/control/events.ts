@@ -11,6 +11,7 @@ import type {
   DtmfPressed,
   EndpointNotifications,
   PlaybackFinished,
+  TalkNotifications,
   PlaybackStarted,
   RecordingNotifications,
 } from '../protocol/index.ts';
@@ -56,6 +57,10 @@ export interface ControlEvents {
   /** The outcome of a DTMF send answered 202 (POST /endpoints/:id/dtmf). */
   'dtmf.sent': { id: string; endpoint_id: string; digits: string; method: 'rfc4733' | 'inband' };
   'dtmf.failed': { id: string; endpoint_id: string; digits: string; code: string; message: string };
+  /** The caller started talking on an endpoint whose talk detection is on (POST /endpoints/:id/talk-detect). */
+  'endpoint.talking_started': { endpoint_id: string };
+  /** ... and stopped: `duration_ms` from the onset to the end of the last loud frame (the closing silence left out). */
+  'endpoint.talking_stopped': { endpoint_id: string; duration_ms: number };
   'bridge.created': { bridge_id: string; endpoint_a: string; endpoint_b: string; mode: 'relay' | 'transcode' };
   'bridge.deleted': { bridge_id: string; reason: 'deleted' | 'endpoint_deleted' | 'worker_died'; endpoint_id?: string };
   'worker.died': { worker: number; code: number; error: string | null };
@@ -157,6 +162,8 @@ const EVENT_TYPES: { [K in ServerEventType]: true } & NoReservedNames = {
   'endpoint.amd': true,
   'dtmf.sent': true,
   'dtmf.failed': true,
+  'endpoint.talking_started': true,
+  'endpoint.talking_stopped': true,
   'bridge.created': true,
   'bridge.deleted': true,
   'worker.died': true,
@@ -220,6 +227,13 @@ export const wire = {
     endpoint_id: n.id,
     ssrc: n.ssrc,
     reason: n.reason,
+  }),
+  talkingStarted: (n: TalkNotifications['talk.started']): ServerEvents['endpoint.talking_started'] => ({
+    endpoint_id: n.endpointId,
+  }),
+  talkingStopped: (n: TalkNotifications['talk.stopped']): ServerEvents['endpoint.talking_stopped'] => ({
+    endpoint_id: n.endpointId,
+    duration_ms: n.durationMs,
   }),
   dtmf: (n: DtmfPressed): ServerEvents['endpoint.dtmf'] => ({
     endpoint_id: n.endpointId,

@@ -126,6 +126,20 @@ export const ENGINE_SAMPLES: Record<string, Record<string, EngineSample | null>>
     // the rooms tick on the worker's media clock: msc_worker_tick_lateness_seconds says it
     tickLateP99Ms: null,
   },
+  talk: {
+    endpoints: { family: 'msc_talk_detect_endpoints' },
+    started: { family: 'msc_talk_detect_events_total', labels: { event: 'started' } },
+    stopped: { family: 'msc_talk_detect_events_total', labels: { event: 'stopped' } },
+  },
+  speech: {
+    active: { family: 'msc_speech_recognitions' },
+    started: { family: 'msc_speech_recognitions_started_total' },
+    recognized: { family: 'msc_speech_recognitions_finished_total', labels: { status: 'recognized' } },
+    no_input: { family: 'msc_speech_recognitions_finished_total', labels: { status: 'no_input' } },
+    no_match: { family: 'msc_speech_recognitions_finished_total', labels: { status: 'no_match' } },
+    error: { family: 'msc_speech_recognitions_finished_total', labels: { status: 'error' } },
+    stopped: { family: 'msc_speech_recognitions_finished_total', labels: { status: 'stopped' } },
+  },
 };
 
 const engineFamily = (
@@ -342,6 +356,22 @@ const FAMILIES: readonly Family[] = [
     'gauge',
     'Endpoints whose received audio is decoded for in-band DTMF detection now (DTMF_INBAND).',
   ),
+  engineFamily(
+    'msc_talk_detect_endpoints',
+    'gauge',
+    'Endpoints with talk detection on (enabled or used by barge-in or speech input).',
+  ),
+  engineFamily(
+    'msc_talk_detect_events_total',
+    'counter',
+    'Talking started/stopped reported on endpoints with talk detection enabled.',
+    ['event'],
+  ),
+  engineFamily('msc_speech_recognitions', 'gauge', 'Speech recognitions in progress.'),
+  engineFamily('msc_speech_recognitions_started_total', 'counter', 'Speech recognitions started.'),
+  engineFamily('msc_speech_recognitions_finished_total', 'counter', 'Speech recognitions ended, by status.', [
+    'status',
+  ]),
   engineFamily('msc_dtmf_digits_received_total', 'counter', 'DTMF digits detected, by method (rfc4733, inband).', [
     'method',
   ]),

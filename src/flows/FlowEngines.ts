@@ -13,7 +13,7 @@ import { DestinationPolicy } from '../common/net/DestinationPolicy.ts';
 import { guardedRequest, readBodyCapped } from '../common/net/guardedRequest.ts';
 
 /** Why a playback (or TTS) ended. */
-export type PlayEndReason = 'finished' | 'dtmf' | 'stopped' | 'hangup';
+export type PlayEndReason = 'finished' | 'dtmf' | 'speech' | 'stopped' | 'hangup';
 
 export interface PlayResult {
   reason: PlayEndReason;
@@ -24,6 +24,8 @@ export interface PlayResult {
 export interface PlayOptions {
   /** Stop on the first DTMF digit (the engine should, for latency; the flow stops it anyway). */
   bargeIn: boolean;
+  /** Stop when the caller starts talking (resolve with reason 'speech'). */
+  bargeInSpeech?: boolean;
   /** Aborted when the flow leaves the step or the call ends: stop playing, settle promptly. */
   signal: AbortSignal;
 }
@@ -43,6 +45,25 @@ export interface RecordOptions {
   terminators: string;
   /** Play a short beep before recording starts. */
   beep: boolean;
+}
+
+export interface RecognizeOptions {
+  /** ws:// or wss:// recogniser; default the server's. */
+  url?: string;
+  language?: string;
+  hints?: string[];
+  /** No talk within this time (from the start) is a no_input; talk going on at the start counts. */
+  noInputMs: number;
+  /** Talk longer than this is cut and recognised as it is. */
+  maxSpeechMs: number;
+}
+
+/** One utterance: its transcript, or nothing said (no_input), or nothing recognised (no_match). */
+export interface RecognizeResult {
+  status: 'recognized' | 'no_input' | 'no_match';
+  transcript: string;
+  /** 0..1 as the recogniser reports it (0 when it gives none). */
+  confidence: number;
 }
 
 export type RecordCause = 'terminator' | 'silence' | 'max_duration' | 'hangup' | 'stopped';
@@ -135,6 +156,12 @@ export interface FlowEngines {
    * engine set without it fails the `amd` step.
    */
   amd?(endpointId: string, parameters: Partial<AmdParameters>, signal: AbortSignal): Promise<AmdResult>;
+  /**
+   * Recognises one utterance of the caller (streaming: endpointing by talk detection). Resolves
+   * with recognized / no_input / no_match; rejects when the recogniser fails. Aborting `signal`
+   * stops it (a DTMF digit won). Optional: flows with `input: speech` need it.
+   */
+  recognize?(endpointId: string, opts: RecognizeOptions, signal: AbortSignal): Promise<RecognizeResult>;
   /** Ends the call leg (the b2bua is told through the flow outcome). */
   hangup(endpointId: string, cause: string): Promise<void>;
   /** DTMF digits received on the endpoint ('0'-'9', '*', '#', 'A'-'D'); returns unsubscribe. */

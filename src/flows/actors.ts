@@ -16,6 +16,8 @@ import {
   type HttpResponse,
   type LeaveResult,
   type PlayResult,
+  type RecognizeOptions,
+  type RecognizeResult,
   type RecordOptions,
   type RecordResult,
 } from './FlowEngines.ts';
@@ -25,12 +27,18 @@ export interface PlayInput {
   endpointId: string;
   items: string[];
   bargeIn: boolean;
+  bargeInSpeech?: boolean;
 }
 export interface SayInput {
   endpointId: string;
   text: string;
   voice: string | null;
   bargeIn: boolean;
+  bargeInSpeech?: boolean;
+}
+export interface ListenInput {
+  endpointId: string;
+  options: RecognizeOptions;
 }
 export interface RecordInput {
   endpointId: string;
@@ -189,6 +197,7 @@ export const placeholderActors = {
   http: notProvided('http') as unknown as ReturnType<typeof fromPromise<HttpOutput, HttpInput>>,
   subflow: notProvided('subflow') as unknown as ReturnType<typeof fromPromise<FlowOutput, SubflowInput>>,
   hangupCall: notProvided('hangupCall') as unknown as ReturnType<typeof fromPromise<void, HangupInput>>,
+  listen: notProvided('listen') as unknown as ReturnType<typeof fromPromise<RecognizeResult, ListenInput>>,
   endpointEvents: fromCallback<FlowEvent, { endpointId: string }>(() => () => {}),
 };
 
@@ -198,12 +207,17 @@ export function createFlowActors(engines: FlowEngines, runSubflow: SubflowRunner
   const fetcher = engines.http ?? fetchHttp;
   return {
     play: fromPromise<PlayResult, PlayInput>(({ input, signal }) =>
-      engines.play(input.endpointId, input.items, { bargeIn: input.bargeIn, signal }),
+      engines.play(input.endpointId, input.items, {
+        bargeIn: input.bargeIn,
+        signal,
+        ...(input.bargeInSpeech === true ? { bargeInSpeech: true } : {}),
+      }),
     ),
     say: fromPromise<PlayResult, SayInput>(({ input, signal }) =>
       engines.say(input.endpointId, input.text, {
         bargeIn: input.bargeIn,
         signal,
+        ...(input.bargeInSpeech === true ? { bargeInSpeech: true } : {}),
         ...(input.voice ? { voice: input.voice } : {}),
       }),
     ),
@@ -229,6 +243,11 @@ export function createFlowActors(engines: FlowEngines, runSubflow: SubflowRunner
     http: fromPromise<HttpOutput, HttpInput>(({ input, signal }) => httpWithRetries(input, fetcher, clock, signal)),
     subflow: fromPromise<FlowOutput, SubflowInput>(({ input, signal }) => runSubflow(input, signal)),
     hangupCall: fromPromise<void, HangupInput>(({ input }) => engines.hangup(input.endpointId, input.cause)),
+    listen: fromPromise<RecognizeResult, ListenInput>(({ input, signal }) => {
+      if (engines.recognize === undefined)
+        return Promise.reject(new Error('speech input is not available (no speech recogniser engine)'));
+      return engines.recognize(input.endpointId, input.options, signal);
+    }),
     endpointEvents: fromCallback<FlowEvent, { endpointId: string }>(({ sendBack, input }) => {
       const offDtmf = engines.onDtmf(input.endpointId, (digit) => sendBack({ type: 'DTMF', digit }));
       const offHangup = engines.onHangup(input.endpointId, (cause) => sendBack({ type: 'HANGUP', cause }));

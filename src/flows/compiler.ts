@@ -21,7 +21,7 @@ import {
 } from './context.ts';
 import { safeEvaluate, type Ast, type Template } from './expressions.ts';
 import type { FlowDefinition, Step, Valuer } from './types.ts';
-import type { AmdResult, LeaveResult, RecordResult } from './FlowEngines.ts';
+import type { AmdResult, LeaveResult, RecognizeResult, RecordResult } from './FlowEngines.ts';
 import { stepTarget, type CompileContext, type StateConfig } from './steps/common.ts';
 import { compilePlay } from './steps/play.ts';
 import { compileSay } from './steps/say.ts';
@@ -155,9 +155,31 @@ export const flowSetup = setup({
       },
       vars: { ...context.vars, last_input: params.kind === 'nomatch' ? context.collect.buffer : '' },
     })),
-    collectStore: assign(({ context }, params: { variable: string }) => ({
-      vars: { ...context.vars, [params.variable]: context.collect.buffer, last_digits: context.collect.buffer },
+    collectStore: assign(({ context }, params: { variable: string; mode?: 'dtmf' }) => ({
+      vars: {
+        ...context.vars,
+        [params.variable]: context.collect.buffer,
+        last_digits: context.collect.buffer,
+        ...(params.mode !== undefined ? { last_input_mode: params.mode } : {}),
+      },
     })),
+    /** What the recogniser heard, kept whatever the outcome (a nomatch handler may read it). */
+    speechHeard: assign(({ context, event }) => {
+      const r = (event as unknown as Ev).output as RecognizeResult;
+      return { vars: { ...context.vars, last_transcript: r.transcript, last_confidence: r.confidence } };
+    }),
+    speechStore: assign(({ context, event }, params: { variable: string }) => {
+      const r = (event as unknown as Ev).output as RecognizeResult;
+      return {
+        vars: {
+          ...context.vars,
+          [params.variable]: r.transcript,
+          last_transcript: r.transcript,
+          last_confidence: r.confidence,
+          last_input_mode: 'speech',
+        },
+      };
+    }),
     storeRecording: assign(({ context, event }, params: { variable: string }) => {
       const r = (event as unknown as Ev).output as RecordResult;
       const rec = { path: r.path, duration_ms: r.durationMs, cause: r.cause, ...(r.digit ? { digit: r.digit } : {}) };
@@ -261,6 +283,12 @@ export const flowSetup = setup({
       if (params.pattern && !params.pattern.test(b)) return false;
       return params.digits === undefined || params.digits === b;
     },
+    speechRecognized: ({ event }, params: { minConfidence: number }) => {
+      const r = (event as unknown as Ev).output as RecognizeResult | undefined;
+      return r?.status === 'recognized' && r.transcript !== '' && r.confidence >= params.minConfidence;
+    },
+    speechNoInput: ({ event }) =>
+      ((event as unknown as Ev).output as RecognizeResult | undefined)?.status === 'no_input',
     attemptsExhausted: ({ context }, params: { max: number }) => context.collect.attempt > params.max,
     httpOk: ({ event }) => ((event as unknown as Ev).output as HttpOutput | undefined)?.ok === true,
     outcomeIs: ({ event }, params: { action: string }) =>

@@ -13,12 +13,14 @@ import { amdParametersFromConf, type AmdParameters } from '../common/amdParamete
 import { checkYamlLimits, MAX_FLOW_ALIASES, MAX_FLOW_BYTES } from './yamlLimits.ts';
 import { ExpressionError, parseExpression, parseTemplate, type Template } from './expressions.ts';
 import type {
+  CollectInput,
   FlowDefinition,
   FlowProblem,
   Handler,
   JsonTemplate,
   NextBranch,
   SourcePos,
+  SpeechSettings,
   Step,
   Valuer,
   VariableDecl,
@@ -363,16 +365,22 @@ class Normaliser {
     };
     const num = (k: string, d: number): number => (typeof s[k] === 'number' ? (s[k] as number) : d);
     const bool = (k: string, d: boolean): boolean => (typeof s[k] === 'boolean' ? (s[k] as boolean) : d);
+    // barge_in: true (keys, as always), false, or what interrupts: dtmf | speech | both.
+    const barge = (d: boolean | CollectInput): { bargeIn: boolean; bargeInSpeech: boolean } => {
+      const v = s.barge_in ?? d;
+      const kind = v === true ? (d === false || d === true ? 'dtmf' : d) : v;
+      return { bargeIn: kind === 'dtmf' || kind === 'both', bargeInSpeech: kind === 'speech' || kind === 'both' };
+    };
     switch (s.type) {
       case 'play':
-        return { ...base, type: 'play', media: this.media([...p, 'media'], s.media), bargeIn: bool('barge_in', false) };
+        return { ...base, type: 'play', media: this.media([...p, 'media'], s.media), ...barge(false) };
       case 'say':
         return {
           ...base,
           type: 'say',
           text: this.template([...p, 'text'], String(s.text)),
           voice: (s.voice as string) ?? null,
-          bargeIn: bool('barge_in', false),
+          ...barge(false),
         };
       case 'collect':
       case 'menu': {
@@ -429,6 +437,15 @@ class Normaliser {
         const terminator = typeof s.terminator === 'string' ? s.terminator : s.type === 'menu' ? '' : '#';
         const maxAttempts = num('max_attempts', 3);
         const onFailure = this.ref([...p, 'on_failure'], s.on_failure, 'on_failure step');
+        const input: CollectInput = s.input === 'speech' || s.input === 'both' ? s.input : 'dtmf';
+        const sp = (s.speech as Raw | undefined) ?? {};
+        const speech: SpeechSettings = {
+          url: typeof sp.url === 'string' ? sp.url : null,
+          language: typeof sp.language === 'string' ? sp.language : null,
+          hints: Array.isArray(sp.hints) ? sp.hints.map(String) : [],
+          maxSpeechMs: typeof sp.max_speech_ms === 'number' ? sp.max_speech_ms : 15000,
+          minConfidence: typeof sp.min_confidence === 'number' ? sp.min_confidence : 0,
+        };
         return {
           ...base,
           type: 'collect',
@@ -441,7 +458,10 @@ class Normaliser {
           firstDigitTimeoutMs: num('first_digit_timeout_ms', 5000),
           interDigitTimeoutMs: num('inter_digit_timeout_ms', 3000),
           pattern,
-          bargeIn: bool('barge_in', true),
+          // By default what the step takes as input also interrupts its prompt.
+          ...barge(input),
+          input,
+          speech,
           maxAttempts,
           noinput: this.handler([...p, 'noinput'], s.noinput),
           nomatch: this.handler([...p, 'nomatch'], s.nomatch),

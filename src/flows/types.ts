@@ -51,12 +51,28 @@ export interface PlayStep extends StepBase {
   type: 'play';
   media: Template[];
   bargeIn: boolean;
+  bargeInSpeech: boolean;
 }
 export interface SayStep extends StepBase {
   type: 'say';
   text: Template;
   voice: string | null;
   bargeIn: boolean;
+  bargeInSpeech: boolean;
+}
+
+/** What a collect takes: keys, speech, or either (the first to come wins). */
+export type CollectInput = 'dtmf' | 'speech' | 'both';
+
+/** collect's `speech` settings (recogniser and utterance). */
+export interface SpeechSettings {
+  /** null: the server's SPEECH_RECOGNIZER_URL. */
+  url: string | null;
+  language: string | null;
+  hints: string[];
+  maxSpeechMs: number;
+  /** A transcript below this confidence is a nomatch. */
+  minConfidence: number;
 }
 export interface CollectStep extends StepBase {
   type: 'collect';
@@ -71,6 +87,10 @@ export interface CollectStep extends StepBase {
   interDigitTimeoutMs: number;
   pattern: string | null;
   bargeIn: boolean;
+  /** Talk during the prompt stops it (the talk is then the input). */
+  bargeInSpeech: boolean;
+  input: CollectInput;
+  speech: SpeechSettings;
   maxAttempts: number;
   noinput: Handler;
   nomatch: Handler;

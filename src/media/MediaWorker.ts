@@ -106,6 +106,7 @@ export class MediaWorker implements EndpointListener {
           ...(durationMs !== undefined ? { durationMs } : {}),
         });
       },
+      watchTalk: (endpointId, watcher) => this.#engines.talk.watch(endpointId, watcher),
     };
     this.#engines = createEngines(ctx);
     const e = this.#engines;
@@ -118,6 +119,8 @@ export class MediaWorker implements EndpointListener {
       ...e.conference.handlers,
       ...e.dtmf.handlers,
       ...e.amd.handlers,
+      ...e.talk.handlers,
+      ...e.speech.handlers,
     };
     this.#lag = monitorEventLoopDelay({ resolution: 10 });
     this.#lag.enable();

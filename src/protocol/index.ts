@@ -15,6 +15,8 @@ import type { DtmfNotifications, DtmfRequests } from './dtmf.ts';
 import type { EndpointNotifications, EndpointRequests } from './endpoint.ts';
 import type { PlaybackNotifications, PlaybackRequests } from './playback.ts';
 import type { RecordingNotifications, RecordingRequests } from './recording.ts';
+import type { SpeechNotifications, SpeechRequests } from './speech.ts';
+import type { TalkNotifications, TalkRequests } from './talk.ts';
 import type { WorkerAdminNotifications, WorkerAdminRequests } from './worker.ts';
 
 export type * from './amd.ts';
@@ -26,6 +28,8 @@ export type * from './endpoint.ts';
 export type * from './playback.ts';
 export type * from './prep.ts';
 export type * from './recording.ts';
+export type * from './speech.ts';
+export type * from './talk.ts';
 export type * from './worker.ts';
 
 /** Every request a media worker answers. */
@@ -37,7 +41,9 @@ export interface WorkerRequests
     RecordingRequests,
     ConferenceRequests,
     DtmfRequests,
-    AmdRequests {}
+    AmdRequests,
+    TalkRequests,
+    SpeechRequests {}
 
 export type WorkerMethod = keyof WorkerRequests;
 export type ParamsOf<M extends WorkerMethod> = WorkerRequests[M]['params'];
@@ -55,7 +61,9 @@ export interface WorkerNotifications
     RecordingNotifications,
     ConferenceNotifications,
     DtmfNotifications,
-    AmdNotifications {}
+    AmdNotifications,
+    TalkNotifications,
+    SpeechNotifications {}
 
 export type NotificationType = keyof WorkerNotifications;
 

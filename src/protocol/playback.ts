@@ -30,6 +30,8 @@ export interface PlaybackStartParams {
   loop?: number | boolean;
   /** Stop on DTMF: true for any digit, or the digits that interrupt. */
   bargeIn?: boolean | string;
+  /** Stop when the caller starts talking (the endpoint's talk detector; finishes 'barge_in' without a digit). */
+  bargeInSpeech?: boolean;
   options?: PlaybackItemOptions;
 }
 

@@ -54,12 +54,14 @@ import {
   type SendDtmfMessage,
   type StartAmdMessage,
   type AmdRefMessage,
+  type SetTalkDetectMessage,
   type StartFlowMessage,
   type StartPlaybackMessage,
   type StartRecordingMessage,
   type UpdateEndpointMessage,
 } from './messages.ts';
 import { GrpcStatusError, toGrpcError } from './status.ts';
+import { talkDetectBody, talkDetectOptions, type TalkDetectBody } from '../talkDetectWire.ts';
 import { RequestValidator } from './validate.ts';
 
 /** schemas/grpc/media_server.proto: the contract clients generate their stubs from. */
@@ -379,6 +381,25 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       const params = { id: text(req.endpoint_id), amd_id: text(req.id) };
       validator.check('AmdParams', params);
       return amdMessage(await need(services.amd, 'amd').stop(params.amd_id, params.id));
+    }),
+    SetTalkDetect: unary<SetTalkDetectMessage>('SetTalkDetect', async (req) => {
+      const talk = need(services.talk, 'talk detection');
+      const id = text(req.endpoint_id);
+      validator.check('IdParams', { id }, 'request/endpoint_id');
+      const body: Record<string, unknown> = {};
+      for (const k of ['threshold_dbfs', 'silence_threshold_dbfs', 'min_talk_ms', 'silence_ms'] as const) {
+        const v = req[k];
+        if (v !== undefined && v !== null) body[k] = v;
+      }
+      validator.check('TalkDetectRequest', body);
+      return talkDetectBody(await talk.configure(id, talkDetectOptions(body as TalkDetectBody)));
+    }),
+    GetTalkDetect: unary<RefRequest>('GetTalkDetect', async (req) =>
+      talkDetectBody(await need(services.talk, 'talk detection').get(ref(req))),
+    ),
+    ClearTalkDetect: unary<RefRequest>('ClearTalkDetect', async (req) => {
+      await need(services.talk, 'talk detection').configure(ref(req), null);
+      return {};
     }),
 
     StartFlow: unary<StartFlowMessage>('StartFlow', async (req) => {

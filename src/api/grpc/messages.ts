@@ -49,6 +49,15 @@ export type StartPlaybackMessage = Decoded<{
   engine: string;
   digits_mode: string;
   digit_duration_ms: number;
+  barge_in_speech: boolean;
+}>;
+
+export type SetTalkDetectMessage = Decoded<{
+  endpoint_id: string;
+  threshold_dbfs: number;
+  silence_threshold_dbfs: number;
+  min_talk_ms: number;
+  silence_ms: number;
 }>;
 
 export type StartRecordingMessage = Decoded<{
@@ -137,6 +146,7 @@ export function playbackBody(m: StartPlaybackMessage): Record<string, unknown> {
     'engine',
     'digits_mode',
     'digit_duration_ms',
+    'barge_in_speech',
   ]);
   body.media = m.media ?? [];
   // the oneofs: proto-loader sets only the member the client chose
@@ -154,6 +164,7 @@ export function startPlaybackRequest(b: Record<string, unknown>): StartPlaybackR
   if (b.conference_id !== undefined) req.conferenceId = b.conference_id as string;
   if (b.loop !== undefined) req.loop = b.loop as number | boolean;
   if (b.barge_in !== undefined) req.bargeIn = b.barge_in as boolean | string;
+  if (b.barge_in_speech !== undefined) req.bargeInSpeech = b.barge_in_speech as boolean;
   if (b.voice !== undefined) req.voice = b.voice as string;
   if (b.lang !== undefined) req.lang = b.lang as string;
   if (b.rate !== undefined) req.rate = b.rate as number;
@@ -239,6 +250,7 @@ export function playbackMessage(r: PlaybackRecord): Record<string, unknown> {
   else if (typeof r.loop === 'number') out.loop_count = r.loop;
   if (typeof r.bargeIn === 'boolean') out.barge_in_any = r.bargeIn;
   else if (typeof r.bargeIn === 'string') out.barge_in_digits = r.bargeIn;
+  if (r.bargeInSpeech !== undefined) out.barge_in_speech = r.bargeInSpeech;
   if (r.finishedAt !== undefined) out.finished_at = r.finishedAt;
   if (r.reason !== undefined) out.reason = r.reason;
   if (r.digit !== undefined) out.digit = r.digit;

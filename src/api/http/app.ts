@@ -19,6 +19,7 @@ import { clusterRoutes } from './routes/cluster.ts';
 import { conferenceRoutes } from './routes/conferences.ts';
 import { amdRoutes } from './routes/amd.ts';
 import { dtmfRoutes } from './routes/dtmf.ts';
+import { talkDetectRoutes } from './routes/talkDetect.ts';
 import { endpointRoutes } from './routes/endpoints.ts';
 import { eventRoutes } from './routes/events.ts';
 import type { EventSource } from '../../control/EventSource.ts';
@@ -169,6 +170,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   if (control.conferences) await app.register(conferenceRoutes(control.conferences));
   if (control.dtmf) await app.register(dtmfRoutes(control.dtmf));
   if (control.amd) await app.register(amdRoutes(control.amd));
+  if (control.talk) await app.register(talkDetectRoutes(control.talk));
   if (control.playback) await app.register(playbackRoutes(control.playback));
   if (control.recordings) await app.register(recordingRoutes(control.recordings));
 

@@ -30,6 +30,8 @@ export interface StartPlaybackRequest {
   loop?: number | boolean;
   /** Stop on DTMF: true for any digit, or the digits that interrupt. */
   bargeIn?: boolean | string;
+  /** Stop when the caller starts talking (talk detection on the endpoint). */
+  bargeInSpeech?: boolean;
   voice?: string;
   lang?: string;
   /** TTS speed factor (1 = normal). */
@@ -49,6 +51,7 @@ export interface PlaybackRecord {
   media: string[];
   loop?: number | boolean;
   bargeIn?: boolean | string;
+  bargeInSpeech?: boolean;
   createdAt: string;
   finishedAt?: string;
   reason?: PlaybackFinishReason;
@@ -189,6 +192,7 @@ export class PlaybackService {
     };
     if (req.loop !== undefined) record.loop = req.loop;
     if (req.bargeIn !== undefined) record.bargeIn = req.bargeIn;
+    if (req.bargeInSpeech !== undefined) record.bargeInSpeech = req.bargeInSpeech;
     let resolve: (r: PlaybackRecord) => void = () => undefined;
     const finished = new Promise<PlaybackRecord>((r) => {
       resolve = r;
@@ -206,6 +210,7 @@ export class PlaybackService {
     const params: PlaybackStartParams = { playbackId: id, endpointId, media: req.media, options };
     if (req.loop !== undefined) params.loop = req.loop;
     if (req.bargeIn !== undefined) params.bargeIn = req.bargeIn;
+    if (req.bargeInSpeech !== undefined) params.bargeInSpeech = req.bargeInSpeech;
     try {
       await this.#host.request(entry.workerIndex, 'playback.start', params);
     } catch (err) {
@@ -228,7 +233,7 @@ export class PlaybackService {
         `playback into conference ${conferenceId} is not available`,
       );
     }
-    if (req.bargeIn !== undefined && req.bargeIn !== false)
+    if ((req.bargeIn !== undefined && req.bargeIn !== false) || req.bargeInSpeech === true)
       throw new ValidationError('INVALID_PLAYBACK', 'barge_in applies to endpoint playbacks only');
     // The conference engine's player takes no item options: refuse them rather than drop them.
     for (const [k, name] of ENDPOINT_ONLY_OPTIONS) {

@@ -10,6 +10,8 @@
 import type { CollectStep } from '../types.ts';
 import { pickTapered, renderText, type FlowContext } from '../context.ts';
 import type { Template } from '../expressions.ts';
+import type { ListenInput } from '../actors.ts';
+import type { RecognizeOptions } from '../FlowEngines.ts';
 import {
   errorTransitions,
   errorTarget,
@@ -21,12 +23,29 @@ import {
   type TransitionConfig,
 } from './common.ts';
 
-function promptInput(list: Template[][], counter: (c: FlowContext) => number, bargeIn: boolean) {
+function promptInput(
+  list: Template[][],
+  counter: (c: FlowContext) => number,
+  bargeIn: boolean,
+  bargeInSpeech: boolean,
+) {
   return ({ context }: { context: FlowContext }) => ({
     endpointId: context.endpointId,
     items: (pickTapered(list, counter(context)) ?? []).map((t) => renderText(t, context)),
     bargeIn,
+    bargeInSpeech,
   });
+}
+
+/** What the `listen` actor is asked (the step's speech settings; the first-digit timeout is the time to start talking). */
+function listenInput(step: CollectStep) {
+  return ({ context }: { context: FlowContext }): ListenInput => {
+    const options: RecognizeOptions = { noInputMs: step.firstDigitTimeoutMs, maxSpeechMs: step.speech.maxSpeechMs };
+    if (step.speech.url !== null) options.url = step.speech.url;
+    if (step.speech.language !== null) options.language = step.speech.language;
+    if (step.speech.hints.length > 0) options.hints = step.speech.hints;
+    return { endpointId: context.endpointId, options };
+  };
 }
 
 export function compileCollect(step: CollectStep, cc: CompileContext): StateConfig {
@@ -65,6 +84,7 @@ export function compileCollect(step: CollectStep, cc: CompileContext): StateConf
             h.prompts,
             (c) => (kind === 'noinput' ? c.collect.noinput : c.collect.nomatch),
             step.bargeIn,
+            step.bargeInSpeech,
           ),
           onDone: 'prompt',
           onError: errorTransitions(step, cc),
@@ -75,7 +95,12 @@ export function compileCollect(step: CollectStep, cc: CompileContext): StateConf
     return states;
   };
 
-  const store = { type: 'collectStore', params: { variable: step.variable } };
+  const speech = step.input !== 'dtmf';
+  // With speech input, last_input_mode tells the flow which one answered.
+  const store = {
+    type: 'collectStore',
+    params: speech ? { variable: step.variable, mode: 'dtmf' } : { variable: step.variable },
+  };
   const evaluate: TransitionConfig[] = [{ guard: 'collectEmpty', target: 'noinput' }];
   const valid = {
     type: 'collectValid',
@@ -110,17 +135,38 @@ export function compileCollect(step: CollectStep, cc: CompileContext): StateConf
               entry: 'collectClear',
               invoke: {
                 src: 'play',
-                input: promptInput(step.prompts, (c) => c.collect.attempt, step.bargeIn),
+                input: promptInput(step.prompts, (c) => c.collect.attempt, step.bargeIn, step.bargeInSpeech),
                 onDone: 'waitFirst',
                 onError: errorTransitions(step, cc),
               },
               on: { DTMF: step.bargeIn ? dtmfToDigits : { actions: [] } },
             }
           : { entry: 'collectClear', always: 'waitFirst' },
-      waitFirst: {
-        after: { [step.firstDigitTimeoutMs]: 'evaluate' },
-        on: { DTMF: dtmfToDigits },
-      },
+      waitFirst: speech
+        ? {
+            // The recogniser's own no-input timer runs in the worker: talk under way when it
+            // expires is not a no_input. With input both, a key stops the recognition.
+            invoke: {
+              src: 'listen',
+              input: listenInput(step),
+              onDone: [
+                {
+                  guard: { type: 'speechRecognized', params: { minConfidence: step.speech.minConfidence } },
+                  target: 'speechMatched',
+                  actions: { type: 'speechStore', params: { variable: step.variable } },
+                },
+                { guard: 'speechNoInput', target: 'noinput', actions: 'speechHeard' },
+                { target: 'nomatch', actions: 'speechHeard' },
+              ],
+              onError: errorTransitions(step, cc),
+            },
+            on: { DTMF: step.input === 'both' ? dtmfToDigits : { actions: [] } },
+          }
+        : {
+            after: { [step.firstDigitTimeoutMs]: 'evaluate' },
+            on: { DTMF: dtmfToDigits },
+          },
+      ...(speech ? { speechMatched: { always: nextTransitions(step) } } : {}),
       digits: {
         always: [{ guard: { type: 'collectComplete', params: { max: step.maxDigits } }, target: 'evaluate' }],
         after: { [step.interDigitTimeoutMs]: 'evaluate' },

@@ -21,6 +21,7 @@ export function compilePlay(step: PlayStep, cc: CompileContext): StateConfig {
             endpointId: context.endpointId,
             items: step.media.map((t) => renderText(t, context)),
             bargeIn: step.bargeIn,
+            bargeInSpeech: step.bargeInSpeech,
           }),
           onDone: 'done',
           onError: errorTransitions(step, cc),

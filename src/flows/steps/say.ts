@@ -22,6 +22,7 @@ export function compileSay(step: SayStep, cc: CompileContext): StateConfig {
             text: renderText(step.text, context),
             voice: step.voice,
             bargeIn: step.bargeIn,
+            bargeInSpeech: step.bargeInSpeech,
           }),
           onDone: 'done',
           onError: errorTransitions(step, cc),

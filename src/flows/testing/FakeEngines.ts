@@ -18,6 +18,8 @@ import type {
   LeaveResult,
   PlayOptions,
   PlayResult,
+  RecognizeOptions,
+  RecognizeResult,
   RecordOptions,
   RecordResult,
   SayOptions,
@@ -25,13 +27,13 @@ import type {
 import { ManualClock } from './ManualClock.ts';
 
 export interface FakeCall {
-  kind: 'play' | 'say' | 'record' | 'amd' | 'conference' | 'bridge' | 'hangup';
+  kind: 'play' | 'say' | 'record' | 'amd' | 'conference' | 'bridge' | 'hangup' | 'recognize';
   endpointId: string;
   at: number;
-  /** play: items; say: [text]; record: [path]; amd: [detail]; conference: [room]; bridge: [target]. */
+  /** play: items; say: [text]; record: [path]; amd: [detail]; conference: [room]; bridge: [target]; recognize: [transcript]. */
   args: string[];
   endedAt: number | null;
-  /** Why it ended: finished/dtmf/stopped/hangup, the record cause, or the amd result. */
+  /** Why it ended: finished/dtmf/speech/stopped/hangup, the record cause, the amd result, or the recognition status. */
   result: string | null;
 }
 
@@ -64,7 +66,14 @@ interface Endpoint {
   talkingUntil: number;
   /** Stops of active operations, run on hangup. */
   active: Set<(why: 'hangup') => void>;
+  /** Playbacks with barge-in on speech and recognitions, told when the caller starts talking. */
+  talkStart: Set<() => void>;
+  /** What the caller says, until a recognition takes it. */
+  utterance: { transcript: string; confidence: number; endsAt: number } | null;
 }
+
+/** Silence after talk that ends an utterance (the talk detector's default release). */
+export const FAKE_END_OF_SPEECH_MS = 600;
 
 export function defaultDuration(item: string): number {
   const [kind, ...rest] = item.split(':');
@@ -127,7 +136,15 @@ export class FakeEngines implements FlowEngines {
   #ep(id: string): Endpoint {
     let e = this.#endpoints.get(id);
     if (!e) {
-      e = { dtmf: new Set(), hangup: new Set(), gone: false, talkingUntil: 0, active: new Set() };
+      e = {
+        dtmf: new Set(),
+        hangup: new Set(),
+        gone: false,
+        talkingUntil: 0,
+        active: new Set(),
+        talkStart: new Set(),
+        utterance: null,
+      };
       this.#endpoints.set(id, e);
     }
     return e;
@@ -146,6 +163,19 @@ export class FakeEngines implements FlowEngines {
   talk(endpointId: string, ms: number): void {
     const e = this.#ep(endpointId);
     e.talkingUntil = Math.max(e.talkingUntil, this.clock.now() + ms);
+  }
+
+  /**
+   * The caller says something that a recogniser would transcribe as `transcript` ('' for words
+   * it cannot make out), talking for `ms` from now: barge-in on speech stops a prompt, a
+   * recognition (now or starting while the talk goes on) gets it once the talk has ended.
+   */
+  speak(endpointId: string, transcript: string, ms = 1000, confidence = 0.9): void {
+    const e = this.#ep(endpointId);
+    if (e.gone) return;
+    this.talk(endpointId, ms);
+    e.utterance = { transcript, confidence, endsAt: this.clock.now() + ms };
+    for (const cb of [...e.talkStart]) cb();
   }
 
   /** The caller hangs up: active operations end with cause hangup, then listeners hear it. */
@@ -193,6 +223,7 @@ export class FakeEngines implements FlowEngines {
         this.#activePlaybacks--;
         this.clock.clearTimeout(timer);
         e.dtmf.delete(onDigit);
+        e.talkStart.delete(onTalk);
         e.active.delete(finish as (w: 'hangup') => void);
         opts.signal.removeEventListener('abort', onAbort);
         resolve(digit === undefined ? { reason } : { reason, digit });
@@ -200,9 +231,13 @@ export class FakeEngines implements FlowEngines {
       const onDigit = (d: string): void => {
         if (opts.bargeIn) finish('dtmf', d);
       };
+      const onTalk = (): void => {
+        if (opts.bargeInSpeech === true) finish('speech');
+      };
       const onAbort = (): void => finish('stopped');
       const timer = this.clock.setTimeout(() => finish('finished'), ms);
       e.dtmf.add(onDigit);
+      e.talkStart.add(onTalk);
       e.active.add(finish as (w: 'hangup') => void);
       if (opts.signal.aborted) onAbort();
       else opts.signal.addEventListener('abort', onAbort, { once: true });
@@ -255,6 +290,70 @@ export class FakeEngines implements FlowEngines {
       };
       timer = this.clock.setTimeout(tick, AMD_FRAME_MS);
       e.active.add(onHangup);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * A recognition: the caller's utterance (said with speak(), still going on or starting within
+   * noInputMs) ends FAKE_END_OF_SPEECH_MS after the talk; an empty transcript is a no_match.
+   */
+  recognize(endpointId: string, opts: RecognizeOptions, signal: AbortSignal): Promise<RecognizeResult> {
+    const e = this.#ep(endpointId);
+    if (e.gone) return Promise.reject(new Error(`endpoint ${endpointId} is gone`));
+    const call: FakeCall = {
+      kind: 'recognize',
+      endpointId,
+      at: this.clock.now(),
+      args: [],
+      endedAt: null,
+      result: null,
+    };
+    this.calls.push(call);
+    return new Promise((resolve) => {
+      let timer: unknown = null;
+      const finish = (r: RecognizeResult): void => {
+        if (call.endedAt !== null) return;
+        call.endedAt = this.clock.now();
+        call.result = r.status;
+        if (r.status !== 'no_input') call.args = [r.transcript];
+        if (timer !== null) this.clock.clearTimeout(timer);
+        e.talkStart.delete(onTalk);
+        e.active.delete(onHangup);
+        signal.removeEventListener('abort', onAbort);
+        resolve(r);
+      };
+      const heard = (): void => {
+        const u = e.utterance;
+        if (u === null) return;
+        e.utterance = null;
+        if (timer !== null) this.clock.clearTimeout(timer);
+        const talk = Math.min(u.endsAt - this.clock.now(), opts.maxSpeechMs);
+        timer = this.clock.setTimeout(
+          () =>
+            finish(
+              u.transcript === ''
+                ? { status: 'no_match', transcript: '', confidence: 0 }
+                : { status: 'recognized', transcript: u.transcript, confidence: u.confidence },
+            ),
+          Math.max(0, talk) + FAKE_END_OF_SPEECH_MS,
+        );
+      };
+      const onTalk = (): void => heard();
+      const onHangup = (): void => finish({ status: 'no_input', transcript: '', confidence: 0 });
+      const onAbort = (): void => finish({ status: 'no_input', transcript: '', confidence: 0 });
+      e.talkStart.add(onTalk);
+      e.active.add(onHangup);
+      // Talk already under way (it barged in on the prompt) is this utterance.
+      if (e.utterance !== null && e.utterance.endsAt > this.clock.now()) heard();
+      else {
+        e.utterance = null;
+        timer = this.clock.setTimeout(
+          () => finish({ status: 'no_input', transcript: '', confidence: 0 }),
+          opts.noInputMs,
+        );
+      }
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
     });

@@ -22,6 +22,10 @@ export interface CallerAction {
   after_ms?: number;
   dtmf?: string;
   talk_ms?: number;
+  /** Says this (what a recogniser would transcribe; '' for words it cannot make out), for talk_ms (default 1000). */
+  speech?: string;
+  /** The recogniser's confidence in `speech` (default 0.9). */
+  confidence?: number;
   silence?: boolean;
   hangup?: boolean;
   end_membership?: boolean;
@@ -123,7 +127,10 @@ async function runScenario(flowFile: string, flowName: string, sc: Scenario, ind
       log.push(`${fmtTime(clock.now())}  caller presses ${a.dtmf}`);
       engines.sendDtmf(endpointId, String(a.dtmf));
     }
-    if (a.talk_ms !== undefined) {
+    if (a.speech !== undefined) {
+      log.push(`${fmtTime(clock.now())}  caller says "${a.speech}"`);
+      engines.speak(endpointId, String(a.speech), a.talk_ms ?? 1000, a.confidence ?? 0.9);
+    } else if (a.talk_ms !== undefined) {
       log.push(`${fmtTime(clock.now())}  caller talks for ${a.talk_ms} ms`);
       engines.talk(endpointId, a.talk_ms);
     }

@@ -14,6 +14,8 @@ export interface MixerOptions {
   limiterKnee?: number;
 }
 
+import { frameDbfs, TalkDetector, TALK_DEFAULTS, type TalkDetectorOptions } from './TalkDetector.ts';
+
 const FULL = 32767;
 
 /** Linear gain of a level in dB. */
@@ -36,24 +38,31 @@ export class MixerChannel {
   deaf = false;
   inputGain = 1;
   outputGain = 1;
-  /** Talker detection state; `talkChanged` is true for the one mix() in which it flipped. */
-  talking = false;
-  talkChanged = false;
+  /** Talker detection (the classifier endpoints' talk detection uses too). */
+  readonly talk: TalkDetector;
   /** Smoothed input level in dBFS (-100 for silence). */
   levelDbfs = -100;
   /** Set by mix(): whether this channel's audio was in the mix this tick. */
   mixed = false;
   /** Input after gain, 32-bit (a gain above 0 dB may exceed 16 bits). */
   readonly contrib: Int32Array;
-  aboveFrames = 0;
-  belowFrames = 0;
   closed = false;
 
-  constructor(frameSamples: number, isSource: boolean) {
+  constructor(frameSamples: number, isSource: boolean, talk: TalkDetectorOptions = {}) {
+    this.talk = new TalkDetector(talk);
     this.input = new Int16Array(frameSamples);
     this.output = new Int16Array(isSource ? 0 : frameSamples);
     this.contrib = new Int32Array(frameSamples);
     this.isSource = isSource;
+  }
+
+  /** Talking now; `talkChanged` is true for the one mix() in which it flipped. */
+  get talking(): boolean {
+    return this.talk.talking;
+  }
+
+  get talkChanged(): boolean {
+    return this.talk.changed;
   }
 
   setInputGainDb(db: number): void {
@@ -84,10 +93,8 @@ export class Mixer {
   readonly fullMix: Int16Array;
   readonly #total: Int32Array;
   readonly #channels: MixerChannel[] = [];
-  readonly #startDb: number;
-  readonly #stopDb: number;
-  readonly #attackFrames: number;
-  readonly #releaseFrames: number;
+  readonly #talk: TalkDetectorOptions;
+  readonly #frameMs: number;
   readonly #knee: number;
   readonly #span: number;
   /** Mix calls and how many of them had the limiter bend at least one sample. */
@@ -101,10 +108,14 @@ export class Mixer {
     this.fullMix = new Int16Array(opts.frameSamples);
     this.#total = new Int32Array(opts.frameSamples);
     const frameMs = opts.frameMs ?? 20;
-    this.#startDb = opts.talkStartDbfs ?? -35;
-    this.#stopDb = Math.min(this.#startDb, opts.talkStopDbfs ?? -45);
-    this.#attackFrames = Math.max(1, Math.round((opts.attackMs ?? 60) / frameMs));
-    this.#releaseFrames = Math.max(1, Math.round((opts.releaseMs ?? 600) / frameMs));
+    this.#frameMs = frameMs;
+    // Attack and release in whole frames (at least one), as the mixer has always counted them.
+    this.#talk = {
+      startDbfs: opts.talkStartDbfs ?? TALK_DEFAULTS.startDbfs,
+      stopDbfs: opts.talkStopDbfs ?? TALK_DEFAULTS.stopDbfs,
+      attackMs: Math.max(1, Math.round((opts.attackMs ?? TALK_DEFAULTS.attackMs) / frameMs)) * frameMs,
+      releaseMs: Math.max(1, Math.round((opts.releaseMs ?? TALK_DEFAULTS.releaseMs) / frameMs)) * frameMs,
+    };
     this.#knee = Math.round(FULL * (opts.limiterKnee ?? 0.75));
     this.#span = FULL - this.#knee;
   }
@@ -114,7 +125,7 @@ export class Mixer {
   }
 
   add(opts: { source?: boolean } = {}): MixerChannel {
-    const ch = new MixerChannel(this.frameSamples, opts.source ?? false);
+    const ch = new MixerChannel(this.frameSamples, opts.source ?? false, this.#talk);
     this.#channels.push(ch);
     return ch;
   }
@@ -144,7 +155,7 @@ export class Mixer {
     let candidates = 0;
     for (let c = 0; c < chans.length; c++) {
       const ch = chans[c]!;
-      ch.talkChanged = false;
+      ch.talk.changed = false;
       ch.mixed = false;
       if (!ch.hasInput) {
         this.#detect(ch, -100);
@@ -153,21 +164,19 @@ export class Mixer {
       const input = ch.input;
       const contrib = ch.contrib;
       const g = ch.inputGain;
-      let energy = 0;
+      let db: number;
       if (g === 1) {
-        for (let i = 0; i < n; i++) {
-          const v = input[i]!;
-          contrib[i] = v;
-          energy += v * v;
-        }
+        for (let i = 0; i < n; i++) contrib[i] = input[i]!;
+        db = frameDbfs(input, n);
       } else {
+        let energy = 0;
         for (let i = 0; i < n; i++) {
           const v = Math.round(input[i]! * g);
           contrib[i] = v;
           energy += v * v;
         }
+        db = energy > 0 ? 10 * Math.log10(energy / n / (32768 * 32768)) : -100;
       }
-      const db = energy > 0 ? 10 * Math.log10(energy / n / (32768 * 32768)) : -100;
       this.#detect(ch, db);
       if (!ch.muted) {
         ch.mixed = true;
@@ -229,27 +238,11 @@ export class Mixer {
     if (limited) this.limitedFrames++;
   }
 
-  /** Hysteresis: above the start threshold for attack frames starts, below the stop one for release frames stops. */
+  /** Smoothed level, then the channel's talk classifier (TalkDetector: hysteresis, attack, release). */
   #detect(ch: MixerChannel, db: number): void {
     // Smoothed level for loudest-N: fast rise, slow fall.
     ch.levelDbfs = db > ch.levelDbfs ? db : ch.levelDbfs + (db - ch.levelDbfs) * 0.1;
     if (ch.isSource) return;
-    if (db >= this.#startDb) {
-      ch.aboveFrames++;
-      ch.belowFrames = 0;
-    } else if (db < this.#stopDb) {
-      ch.belowFrames++;
-      ch.aboveFrames = 0;
-    } else {
-      ch.aboveFrames = 0;
-      ch.belowFrames = 0;
-    }
-    if (!ch.talking && ch.aboveFrames >= this.#attackFrames) {
-      ch.talking = true;
-      ch.talkChanged = true;
-    } else if (ch.talking && ch.belowFrames >= this.#releaseFrames) {
-      ch.talking = false;
-      ch.talkChanged = true;
-    }
+    ch.talk.update(db, this.#frameMs);
   }
 }

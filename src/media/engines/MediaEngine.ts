@@ -2,6 +2,7 @@ import type { Handlers, Notify, WorkerSettings } from '../../protocol/index.ts';
 import type { RtpEndpoint } from '../transport/RtpEndpoint.ts';
 import type { EndpointAudio } from './EndpointAudio.ts';
 import type { MediaClock } from './MediaClock.ts';
+import type { EndpointTalk, TalkWatcher } from './talk/EndpointTalk.ts';
 
 /** What a media engine (playback, recording, DTMF, conference) may use inside its worker. */
 export interface WorkerContext {
@@ -34,6 +35,11 @@ export interface WorkerContext {
    * telephone-event, else in-band tones); resolves when sent.
    */
   sendDtmf?(endpointId: string, digits: string, durationMs?: number): Promise<void>;
+  /**
+   * Watches the caller's talk on an endpoint through the talk engine's one detector per endpoint
+   * (playback barge-in on speech, speech recognition); `off()` stops watching.
+   */
+  watchTalk?(endpointId: string, watcher: TalkWatcher): { talk: EndpointTalk; off: () => void };
 }
 
 /**

@@ -26,6 +26,8 @@ interface Playback {
   reason: FinishReason | undefined;
   /** Release of the digit demand a barge-in playback holds on its endpoint (in-band DTMF). */
   releaseDigits: (() => void) | null;
+  /** Stops watching the caller's talk (barge-in on speech). */
+  offTalk: (() => void) | undefined;
 }
 
 const MAX_MEDIA_ITEMS = 200;
@@ -64,6 +66,11 @@ function startParams(p: PlaybackStartParams): PlaybackStartParams {
       throw new ValidationError('INVALID_PLAYBACK', 'bargeIn must be a boolean or the DTMF digits that interrupt');
     }
     out.bargeIn = typeof p.bargeIn === 'string' ? p.bargeIn.toUpperCase() : p.bargeIn;
+  }
+  if (p.bargeInSpeech !== undefined) {
+    if (typeof p.bargeInSpeech !== 'boolean')
+      throw new ValidationError('INVALID_PLAYBACK', 'bargeInSpeech must be a boolean');
+    out.bargeInSpeech = p.bargeInSpeech;
   }
   if (p.options !== undefined) {
     if (typeof p.options !== 'object' || p.options === null || Array.isArray(p.options))
@@ -151,6 +158,7 @@ export class PlaybackEngine implements MediaEngine<PlaybackRequests> {
       // Barge-in consumes the endpoint's digits: in-band detection runs there from now on, so a
       // press that begins while the playlist loads is heard.
       releaseDigits: p.bargeIn !== undefined && p.bargeIn !== false ? this.#ctx.wantDigits(p.endpointId) : null,
+      offTalk: undefined,
     };
     // A playback still loading on this endpoint is superseded now; a playing one when this one
     // is ready (so a bad playlist leaves the current playback alone).
@@ -182,6 +190,16 @@ export class PlaybackEngine implements MediaEngine<PlaybackRequests> {
       source.useEventSender((digits, durationMs) => sendDtmf(endpointId, digits, durationMs));
     }
     source.player.on('finished', (reason, info) => this.#onFinished(pb, reason, info));
+    const watchTalk = this.#ctx.watchTalk;
+    if (p.bargeInSpeech === true && watchTalk !== undefined) {
+      // Talk that starts while the prompt plays stops it; talk already going on when it starts does not.
+      const player = source.player;
+      pb.offTalk = watchTalk(pb.endpointId, {
+        onTalk: (talking) => {
+          if (talking && pb.state !== 'finished') player.bargeInSpeech();
+        },
+      }).off;
+    }
     pb.state = 'playing';
     if (pb.pauseWanted) {
       source.player.pause();
@@ -217,6 +235,8 @@ export class PlaybackEngine implements MediaEngine<PlaybackRequests> {
     if (pb.state === 'finished') return;
     pb.state = 'finished';
     pb.reason = reason;
+    pb.offTalk?.();
+    pb.offTalk = undefined;
     this.#forget(pb);
     this.#counters[reason]++;
     // 'done' is reported from inside fill(): the endpoint drops the source itself on the next

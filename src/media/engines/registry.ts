@@ -4,6 +4,8 @@ import { ConferenceEngine } from './ConferenceEngine.ts';
 import type { WorkerContext } from './MediaEngine.ts';
 import { PlaybackEngine } from './PlaybackEngine.ts';
 import { RecordingEngine } from './RecordingEngine.ts';
+import { SpeechEngine } from './SpeechEngine.ts';
+import { TalkEngine } from './TalkEngine.ts';
 
 /** The engines of a media worker, by the prefix of their methods (`playback.*`, ...). */
 export interface Engines {
@@ -12,6 +14,8 @@ export interface Engines {
   dtmf: DtmfEngine;
   playback: PlaybackEngine;
   recording: RecordingEngine;
+  talk: TalkEngine;
+  speech: SpeechEngine;
 }
 
 /**
@@ -25,5 +29,7 @@ export function createEngines(ctx: WorkerContext): Engines {
     dtmf: new DtmfEngine(ctx),
     playback: new PlaybackEngine(ctx),
     recording: new RecordingEngine(ctx),
+    talk: new TalkEngine(ctx),
+    speech: new SpeechEngine(ctx),
   };
 }

@@ -320,6 +320,13 @@ export class Player extends TypedEmitter<PlayerEvents> {
     return true;
   }
 
+  /** The caller started talking on a playback with barge-in on speech: stops with reason 'barge_in', no digit. */
+  bargeInSpeech(): boolean {
+    if (this.#state === 'finished') return false;
+    this.#finish('barge_in');
+    return true;
+  }
+
   /** Stop now (reason 'stopped'). Idempotent; the next fill() returns 0. */
   stop(): void {
     if (this.#state !== 'finished') this.#finish('stopped');

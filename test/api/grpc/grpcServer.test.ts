@@ -103,6 +103,26 @@ describe('gRPC MediaServer service', () => {
     assert.deepEqual(gone.metadata.get('error-code'), ['ENDPOINT_NOT_FOUND']);
   });
 
+  test('SetTalkDetect, GetTalkDetect and ClearTalkDetect follow POST/GET/DELETE /endpoints/:id/talk-detect', async () => {
+    const caller = await peer();
+    const ep = await client.call('CreateEndpoint', { remote_sdp: caller.offer(['pcmu']) });
+    const on = await client.call('SetTalkDetect', { endpoint_id: ep.id, threshold_dbfs: -30, silence_ms: 800 });
+    assert.deepEqual(on, {
+      endpoint_id: ep.id,
+      enabled: true,
+      talking: false,
+      threshold_dbfs: -30,
+      silence_threshold_dbfs: -40,
+      min_talk_ms: 60,
+      silence_ms: 800,
+    });
+    assert.equal((await client.call('GetTalkDetect', { id: ep.id })).enabled, true);
+    await client.call('ClearTalkDetect', { id: ep.id });
+    assert.equal((await client.call('GetTalkDetect', { id: ep.id })).enabled, false);
+    await rejectsWith(client.call('SetTalkDetect', { endpoint_id: ep.id, threshold_dbfs: 3 }), status.INVALID_ARGUMENT);
+    await rejectsWith(client.call('SetTalkDetect', { endpoint_id: 'nope' }), status.NOT_FOUND);
+    await client.call('DeleteEndpoint', { id: ep.id });
+  });
   test('CreateEndpoint without an SDP offers; UpdateEndpoint with the answer activates it', async () => {
     const callee = await peer();
     const ep = await client.call('CreateEndpoint', { codecs: ['pcmu'] });

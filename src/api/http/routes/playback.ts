@@ -15,6 +15,7 @@ export interface CreatePlaybackBody {
   media: string[];
   loop?: number | boolean;
   barge_in?: boolean | string;
+  barge_in_speech?: boolean;
   voice?: string;
   lang?: string;
   rate?: number;
@@ -30,6 +31,7 @@ export function playbackBody(r: PlaybackRecord): Record<string, unknown> {
   if (r.conferenceId !== undefined) out.conference_id = r.conferenceId;
   if (r.loop !== undefined) out.loop = r.loop;
   if (r.bargeIn !== undefined) out.barge_in = r.bargeIn;
+  if (r.bargeInSpeech !== undefined) out.barge_in_speech = r.bargeInSpeech;
   if (r.finishedAt !== undefined) out.finished_at = r.finishedAt;
   if (r.reason !== undefined) out.reason = r.reason;
   if (r.digit !== undefined) out.digit = r.digit;
@@ -47,6 +49,7 @@ function startRequest(b: CreatePlaybackBody): StartPlaybackRequest {
   if (b.conference_id !== undefined) req.conferenceId = b.conference_id;
   if (b.loop !== undefined) req.loop = b.loop;
   if (b.barge_in !== undefined) req.bargeIn = b.barge_in;
+  if (b.barge_in_speech !== undefined) req.bargeInSpeech = b.barge_in_speech;
   if (b.voice !== undefined) req.voice = b.voice;
   if (b.lang !== undefined) req.lang = b.lang;
   if (b.rate !== undefined) req.rate = b.rate;
