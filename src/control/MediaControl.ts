@@ -3,6 +3,7 @@ import type { ConferenceService } from './services/ConferenceService.ts';
 import type { DtmfService } from './services/DtmfService.ts';
 import type { PlaybackService } from './services/PlaybackService.ts';
 import type { RecordingService } from './services/RecordingService.ts';
+import type { StreamService } from './services/StreamService.ts';
 import type {
   BridgeInfo,
   CreateBridgeRequest,
@@ -58,6 +59,7 @@ export interface MediaEngines {
   readonly recordings: RecordingService;
   readonly conferences: ConferenceService;
   readonly dtmf: DtmfService;
+  readonly streams: StreamService;
 }
 
 /** What the APIs are built from: the control plane, with its engines (a test's fake may have none). */

@@ -29,6 +29,7 @@ import { processAnswer } from './sdp/processAnswer.ts';
 import { ConferenceService } from './services/ConferenceService.ts';
 import { DtmfService } from './services/DtmfService.ts';
 import { PlaybackService } from './services/PlaybackService.ts';
+import { StreamService } from './services/StreamService.ts';
 import { RecordingService } from './services/RecordingService.ts';
 import type { LocalMediaOptions, NegotiatedMedia } from './sdp/types.ts';
 import type {
@@ -120,6 +121,7 @@ export class MediaServer implements MediaControl, MediaEngines {
   readonly playback: PlaybackService;
   readonly recordings: RecordingService;
   readonly dtmf: DtmfService;
+  readonly streams: StreamService;
   readonly #logger: Logger;
   readonly #ports: PortPool;
   /** Media destinations that would be this server itself (SDP destination policy). */
@@ -157,6 +159,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.playback = new PlaybackService(this, { conferences: this.conferences });
     this.recordings = new RecordingService(this, this.conferences);
     this.dtmf = new DtmfService(this);
+    this.streams = new StreamService(this);
     this.#own = new OwnDestinations(config, (port) => this.#ports.holds(port));
     this.#pool = new WorkerPool(this.#logger, workerSettings(config), {
       onNotification: (type, payload) => this.#deliver(type, payload),
@@ -293,6 +296,9 @@ export class MediaServer implements MediaControl, MediaEngines {
     'conference.talking.started': (n) => this.conferences.onNotification('conference.talking.started', n),
     'conference.talking.stopped': (n) => this.conferences.onNotification('conference.talking.stopped', n),
     'conference.ended': (n) => this.conferences.onNotification('conference.ended', n),
+    'stream.started': (n) => this.streams.onStarted(n),
+    'stream.stopped': (n) => this.streams.onStopped(n),
+    'stream.error': (n) => this.streams.onError(n),
   };
 
   /** A worker died: what lived there is gone (the pool restarts it). */
@@ -308,6 +314,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.playback.workerDied(index);
     this.recordings.workerDied(index);
     this.conferences.workerDied(index);
+    this.streams.workerDied(index);
     for (const ep of [...this.#endpoints.values()]) {
       if (ep.worker !== handle) continue;
       if (ep.bridgeId) this.#forgetBridge(ep.bridgeId, 'worker_died');
@@ -736,6 +743,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     });
     this.#bridgeEnds.end(id, endpointId !== undefined ? { reason, endpointId } : { reason });
     this.recordings.bridgeClosed(id);
+    this.streams.bridgeClosed(id);
   }
 
   #bridge(id: string): BridgeRecord {
@@ -854,6 +862,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.playback.close();
     this.recordings.close();
     this.conferences.close();
+    this.streams.close();
     this.#metrics.close();
   }
 }

@@ -108,6 +108,7 @@ export class MediaWorker implements EndpointListener {
       ...e.recording.handlers,
       ...e.conference.handlers,
       ...e.dtmf.handlers,
+      ...e.stream.handlers,
     };
     this.#lag = monitorEventLoopDelay({ resolution: 10 });
     this.#lag.enable();

@@ -14,6 +14,7 @@ import type { DtmfNotifications, DtmfRequests } from './dtmf.ts';
 import type { EndpointNotifications, EndpointRequests } from './endpoint.ts';
 import type { PlaybackNotifications, PlaybackRequests } from './playback.ts';
 import type { RecordingNotifications, RecordingRequests } from './recording.ts';
+import type { StreamNotifications, StreamRequests } from './stream.ts';
 import type { WorkerAdminNotifications, WorkerAdminRequests } from './worker.ts';
 
 export type * from './bridge.ts';
@@ -24,6 +25,7 @@ export type * from './endpoint.ts';
 export type * from './playback.ts';
 export type * from './prep.ts';
 export type * from './recording.ts';
+export type * from './stream.ts';
 export type * from './worker.ts';
 
 /** Every request a media worker answers. */
@@ -34,7 +36,8 @@ export interface WorkerRequests
     PlaybackRequests,
     RecordingRequests,
     ConferenceRequests,
-    DtmfRequests {}
+    DtmfRequests,
+    StreamRequests {}
 
 export type WorkerMethod = keyof WorkerRequests;
 export type ParamsOf<M extends WorkerMethod> = WorkerRequests[M]['params'];
@@ -51,7 +54,8 @@ export interface WorkerNotifications
     PlaybackNotifications,
     RecordingNotifications,
     ConferenceNotifications,
-    DtmfNotifications {}
+    DtmfNotifications,
+    StreamNotifications {}
 
 export type NotificationType = keyof WorkerNotifications;
 

@@ -19,6 +19,7 @@ import { endpointRoutes } from './routes/endpoints.ts';
 import { eventRoutes } from './routes/events.ts';
 import { flowRoutes } from './routes/flows.ts';
 import { playbackRoutes } from './routes/playback.ts';
+import { streamRoutes } from './routes/streams.ts';
 import { recordingRoutes } from './routes/recordings.ts';
 import { systemRoutes } from './routes/system.ts';
 import { loadApiSchemas, loadEventSchemas } from './schemas.ts';
@@ -146,6 +147,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   if (control.dtmf) await app.register(dtmfRoutes(control.dtmf));
   if (control.playback) await app.register(playbackRoutes(control.playback));
   if (control.recordings) await app.register(recordingRoutes(control.recordings));
+  if (control.streams) await app.register(streamRoutes(control.streams));
 
   if (opts.flows !== undefined) {
     await app.register(flowRoutes, { flows: opts.flows });

@@ -3,6 +3,7 @@ import { ConferenceEngine } from './ConferenceEngine.ts';
 import type { WorkerContext } from './MediaEngine.ts';
 import { PlaybackEngine } from './PlaybackEngine.ts';
 import { RecordingEngine } from './RecordingEngine.ts';
+import { StreamEngine } from './StreamEngine.ts';
 
 /** The engines of a media worker, by the prefix of their methods (`playback.*`, ...). */
 export interface Engines {
@@ -10,6 +11,7 @@ export interface Engines {
   dtmf: DtmfEngine;
   playback: PlaybackEngine;
   recording: RecordingEngine;
+  stream: StreamEngine;
 }
 
 /**
@@ -22,5 +24,6 @@ export function createEngines(ctx: WorkerContext): Engines {
     dtmf: new DtmfEngine(ctx),
     playback: new PlaybackEngine(ctx),
     recording: new RecordingEngine(ctx),
+    stream: new StreamEngine(ctx),
   };
 }
