@@ -60,8 +60,8 @@ const server = new MediaServer(
     MEDIA_WORKERS: '1',
     LOG_LEVEL: 'silent',
     SILENCE_FILL: 'off',
-    RTP_PORT_START: '40000',
-    RTP_PORT_END: String(40000 + maxCalls * 4 + 20),
+    RTP_PORT_START: '61100', // above Linux's ephemeral range (the load side's sockets)
+    RTP_PORT_END: String(61100 + maxCalls * 4 + 20),
     EVENT_BUFFER_SIZE: '100000',
   }),
   silentLogger,
