@@ -454,4 +454,34 @@ describe('/streams: a Twilio Media Streams bot through us', () => {
     const out = await session.done;
     assert.equal(out.outcome?.action, 'hangup');
   });
+
+  test('a bridge is streamed listen-only: leg A is the inbound track, leg B the outbound one, and the relay goes on', async (t) => {
+    const a = await call(t);
+    const b = await call(t);
+    const bridge = await server.createBridge({ endpoint_a: a.id, endpoint_b: b.id });
+    const nth = bots.calls.length;
+    const res = await post({ bridge_id: bridge.id, url: bots.url, token: 's3cret', headers: { 'X-Tenant': 'acme' } });
+    assert.equal(res.statusCode, 201, res.body);
+    assert.equal(res.json().bridge_id, bridge.id);
+    assert.equal(res.json().tracks, 'both');
+    assert.equal(res.json().bidirectional, false);
+    const bot = await bots.nextCall(nth);
+    const start = await bot.waitEvent('start');
+    assert.deepEqual(start.msg?.start?.tracks, ['inbound', 'outbound']);
+    const beforeB = b.peer.received.length;
+    await Promise.all([
+      sendRealTime(a.peer, a.port, ulaw(sine(8000, 0.6, 500, 8000))),
+      sendRealTime(b.peer, b.port, ulaw(sine(8000, 0.6, 700, 8000))),
+    ]);
+    await bot.waitFor(() => bot.heard('inbound').length >= 4000 && bot.heard('outbound').length >= 4000, 3000);
+    assert.ok(toneShare(bot.heard('inbound'), 8000, 500, 800) > 0.9, 'inbound is what leg A says');
+    assert.ok(toneShare(bot.heard('outbound'), 8000, 700, 800) > 0.9, 'outbound is what leg B says');
+    assert.ok(b.peer.received.length - beforeB >= 25, 'leg B still hears leg A through the bridge');
+    const stopped = nextEvent(server, 'stream.stopped', (e) => e.stream_id === res.json().id);
+    await server.deleteBridge(bridge.id);
+    const e = await stopped;
+    assert.equal(e.reason, 'hangup');
+    assert.equal(e.bridge_id, bridge.id);
+    await bot.waitEvent('stop', 2000);
+  });
 });
