@@ -64,6 +64,8 @@ export interface StreamStats {
   playedMs: number;
   queueOverruns: number;
   overrunSamples: number;
+  /** Samples of bot audio dropped to stay on time when the worker's clock skipped ticks (overload). */
+  clockSkippedSamples: number;
   /** Ms of bot audio queued now. */
   queuedMs: number;
   marksReceived: number;

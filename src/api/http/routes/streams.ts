@@ -63,6 +63,7 @@ export function streamBody(r: StreamRecord): Record<string, unknown> {
       queued_ms: s.queuedMs,
       queue_overruns: s.queueOverruns,
       overrun_samples: s.overrunSamples,
+      clock_skipped_samples: s.clockSkippedSamples,
       marks_received: s.marksReceived,
       marks_acknowledged: s.marksAcknowledged,
       clears: s.clears,

@@ -14,6 +14,8 @@ export interface BotQueueStats {
   overrunSamples: number;
   marksAcknowledged: number;
   clears: number;
+  /** Samples dropped to stay on time when the media clock skipped ticks (an overloaded worker). */
+  skippedSamples: number;
 }
 
 /**
@@ -39,7 +41,16 @@ export class BotAudioQueue implements FrameSource {
   readonly #capacity: number;
   readonly #marks: PendingMark[] = [];
   readonly #onMark: (name: string) => void;
-  readonly stats: BotQueueStats = { playedSamples: 0, overruns: 0, overrunSamples: 0, marksAcknowledged: 0, clears: 0 };
+  readonly stats: BotQueueStats = {
+    playedSamples: 0,
+    overruns: 0,
+    overrunSamples: 0,
+    marksAcknowledged: 0,
+    clears: 0,
+    skippedSamples: 0,
+  };
+  /** The clock time of the previous fill(), -1 before the first. */
+  #lastFillMs = -1;
 
   /** `maxSamples` bounds the queue (rounded up to a power of two for the ring). */
   constructor(sampleRate: number, maxSamples: number, onMark: (name: string) => void) {
@@ -86,7 +97,21 @@ export class BotAudioQueue implements FrameSource {
     this.#ackUpTo(Number.POSITIVE_INFINITY);
   }
 
-  fill(out: Int16Array, _nowMs: number): number {
+  fill(out: Int16Array, nowMs: number): number {
+    // An overloaded worker's clock skips ticks (more than 100 ms late): the audio of the skipped
+    // time is dropped, else every skip would add its length to the bot's latency for good (a bot
+    // that answers in real time never lets the queue drain).
+    const last = this.#lastFillMs;
+    this.#lastFillMs = nowMs;
+    if (last >= 0) {
+      const frameMs = (out.length * 1000) / this.sampleRate;
+      const gapMs = nowMs - last - frameMs;
+      if (gapMs >= frameMs / 2) {
+        const skip = Math.min(this.queued, Math.round((gapMs * this.sampleRate) / 1000));
+        this.#read += skip;
+        this.stats.skippedSamples += skip;
+      }
+    }
     // What earlier ticks handed out has been sent by now: acknowledge the marks it passed.
     if (this.#marks.length > 0) this.#ackUpTo(this.#read);
     const ring = this.#ring;

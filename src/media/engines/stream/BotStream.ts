@@ -68,7 +68,13 @@ export class BotStream implements AudioTap {
   #botPcmRate = new Int16Array(4096);
   readonly #stats: Omit<
     StreamStats,
-    'playedMs' | 'queuedMs' | 'queueOverruns' | 'overrunSamples' | 'marksAcknowledged' | 'clears'
+    | 'playedMs'
+    | 'queuedMs'
+    | 'queueOverruns'
+    | 'overrunSamples'
+    | 'clockSkippedSamples'
+    | 'marksAcknowledged'
+    | 'clears'
   > = {
     framesSent: 0,
     framesDropped: 0,
@@ -475,6 +481,7 @@ export class BotStream implements AudioTap {
         playedMs: q === null ? 0 : Math.round((q.stats.playedSamples * 1000) / rate),
         queueOverruns: q?.stats.overruns ?? 0,
         overrunSamples: q?.stats.overrunSamples ?? 0,
+        clockSkippedSamples: q?.stats.skippedSamples ?? 0,
         queuedMs: q === null ? 0 : Math.round((q.queued * 1000) / rate),
         marksReceived: s.marksReceived,
         marksAcknowledged: q?.stats.marksAcknowledged ?? 0,
