@@ -6,6 +6,7 @@ import type { PlaybackService } from './services/PlaybackService.ts';
 import type { RecordingService } from './services/RecordingService.ts';
 import type { SpeechService } from './services/SpeechService.ts';
 import type { TalkService } from './services/TalkService.ts';
+import type { StreamService } from './services/StreamService.ts';
 import type {
   BridgeInfo,
   CreateBridgeRequest,
@@ -64,6 +65,7 @@ export interface MediaEngines {
   readonly amd: AmdService;
   readonly talk: TalkService;
   readonly speech: SpeechService;
+  readonly streams: StreamService;
 }
 
 /** What the APIs are built from: the control plane, with its engines (a test's fake may have none). */

@@ -14,9 +14,12 @@ import type {
   RecordOptions,
   RecordResult,
   SayOptions,
+  StreamStepOptions,
+  StreamStepResult,
 } from '../flows/FlowEngines.ts';
 import { guardedFetcher } from '../flows/FlowEngines.ts';
 import type { EndpointEndCause, MediaServer } from './MediaServer.ts';
+import type { EndpointStreamOptions, StreamService } from './services/StreamService.ts';
 
 /** What a flow's `record` step asks of the recording service (the REST body's names). */
 export interface FlowRecordOptions {
@@ -60,6 +63,8 @@ export interface FlowMediaHost {
   readonly amd?: Pick<MediaServer['amd'], 'detect'>;
   /** Speech recognition (flows' speech input); without it `recognize` rejects. */
   readonly speech?: Pick<MediaServer['speech'], 'recognize'>;
+  /** Media streams for `stream` steps (absent: the step fails). */
+  readonly streams?: Pick<StreamService, 'stream'>;
   createBridge: MediaServer['createBridge'];
   deleteBridge: MediaServer['deleteBridge'];
   deleteEndpoint: MediaServer['deleteEndpoint'];
@@ -236,6 +241,25 @@ export class MediaFlowEngines implements FlowEngines {
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  async stream(endpointId: string, opts: StreamStepOptions, signal: AbortSignal): Promise<StreamStepResult> {
+    const streams = this.#server.streams;
+    if (streams === undefined) throw new MediaServerError('STREAMS_UNAVAILABLE', 'this server has no media streams');
+    const o: EndpointStreamOptions = { signal, metadata: opts.parameters };
+    if (opts.tracks !== undefined) o.tracks = opts.tracks;
+    if (opts.encoding !== undefined) o.encoding = opts.encoding;
+    if (opts.sampleRate !== undefined) o.sampleRate = opts.sampleRate;
+    if (opts.mode !== undefined) o.mode = opts.mode;
+    if (opts.bidirectional !== undefined) o.bidirectional = opts.bidirectional;
+    if (opts.token !== undefined) o.token = opts.token;
+    if (opts.headers !== undefined) o.headers = opts.headers;
+    if (opts.connectTimeoutMs !== undefined) o.connectTimeoutMs = opts.connectTimeoutMs;
+    if (opts.maxQueueMs !== undefined) o.maxQueueMs = opts.maxQueueMs;
+    if (opts.reconnectAttempts !== undefined) o.reconnectAttempts = opts.reconnectAttempts;
+    if (opts.reconnectDelayMs !== undefined) o.reconnectDelayMs = opts.reconnectDelayMs;
+    const r = await streams.stream(endpointId, opts.url, o);
+    return r.result !== undefined ? { reason: r.reason, result: r.result } : { reason: r.reason };
   }
 
   async hangup(endpointId: string): Promise<void> {

@@ -30,6 +30,7 @@ import { ConferenceService } from './services/ConferenceService.ts';
 import { AmdService } from './services/AmdService.ts';
 import { DtmfService } from './services/DtmfService.ts';
 import { PlaybackService } from './services/PlaybackService.ts';
+import { StreamService } from './services/StreamService.ts';
 import { RecordingService } from './services/RecordingService.ts';
 import { SpeechService } from './services/SpeechService.ts';
 import { TalkService } from './services/TalkService.ts';
@@ -128,6 +129,7 @@ export class MediaServer implements MediaControl, MediaEngines {
   readonly amd: AmdService;
   readonly talk: TalkService;
   readonly speech: SpeechService;
+  readonly streams: StreamService;
   readonly #logger: Logger;
   readonly #ports: PortPool;
   /** Media destinations that would be this server itself (SDP destination policy). */
@@ -170,6 +172,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.amd = new AmdService(this);
     this.talk = new TalkService(this);
     this.speech = new SpeechService(this, { defaultUrl: config.speechRecognizerUrl });
+    this.streams = new StreamService(this);
     this.#own = new OwnDestinations(config, (port) => this.#ports.holds(port));
     this.#udpIo = resolveUdpIo(config.udpIo);
     this.#pool = new WorkerPool(this.#logger, workerSettings(config, this.#udpIo.io), {
@@ -322,6 +325,9 @@ export class MediaServer implements MediaControl, MediaEngines {
     'talk.started': (n) => this.talk.onStarted(n),
     'talk.stopped': (n) => this.talk.onStopped(n),
     'speech.finished': (n) => this.speech.onFinished(n),
+    'stream.started': (n) => this.streams.onStarted(n),
+    'stream.stopped': (n) => this.streams.onStopped(n),
+    'stream.error': (n) => this.streams.onError(n),
   };
 
   /** A worker died: what lived there is gone (the pool restarts it). */
@@ -338,6 +344,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.recordings.workerDied(index);
     this.conferences.workerDied(index);
     this.speech.workerDied(index);
+    this.streams.workerDied(index);
     for (const ep of [...this.#endpoints.values()]) {
       if (ep.worker !== handle) continue;
       if (ep.bridgeId) this.#forgetBridge(ep.bridgeId, 'worker_died');
@@ -776,6 +783,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     });
     this.#bridgeEnds.end(id, endpointId !== undefined ? { reason, endpointId } : { reason });
     this.recordings.bridgeClosed(id);
+    this.streams.bridgeClosed(id);
   }
 
   #bridge(id: string): BridgeRecord {
@@ -896,6 +904,7 @@ export class MediaServer implements MediaControl, MediaEngines {
     this.conferences.close();
     this.amd.close();
     this.speech.close();
+    this.streams.close();
     this.#metrics.close();
   }
 }

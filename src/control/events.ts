@@ -14,11 +14,16 @@ import type {
   TalkNotifications,
   PlaybackStarted,
   RecordingNotifications,
+  StreamErrorNote,
+  StreamStarted,
+  StreamStopped,
 } from '../protocol/index.ts';
 import type { FlowEvents } from '../flows/events.ts';
 
 type RecordingSubjectWire = { endpoint_id?: string; bridge_id?: string; conference_id?: string };
 type PlaybackTargetWire = { endpoint_id: string } | { conference_id: string };
+/** A stream's subject: its endpoint, and the bridge when it streams one. */
+type StreamSubjectWire = { stream_id: string; endpoint_id: string; bridge_id?: string };
 
 /** The control plane's events: type -> payload (without the bus's `seq`, `type` and `time`). */
 export interface ControlEvents {
@@ -130,6 +135,23 @@ export interface ControlEvents {
     reported_by: string;
     last_heartbeat_at: string;
   };
+  /** The bot is connected and has had `connected` and `start` (or the binary metadata message). */
+  'stream.started': StreamSubjectWire & { url: string; mode: 'twilio' | 'binary' };
+  'stream.stopped': StreamSubjectWire & {
+    reason: 'stopped' | 'hangup' | 'bot_closed' | 'result' | 'error' | 'shutdown' | 'worker_died';
+    frames_sent: number;
+    frames_dropped: number;
+    frames_received: number;
+    queue_overruns: number;
+    /** The `result` object of the bot's final `{"event":"result"}` message. */
+    result?: Record<string, unknown>;
+  };
+  /** A failed connection attempt (CONNECT_FAILED, CONNECTION_LOST) or the first bad message from the bot (BAD_MESSAGE). */
+  'stream.error': StreamSubjectWire & {
+    code: 'CONNECT_FAILED' | 'CONNECTION_LOST' | 'BAD_MESSAGE';
+    message: string;
+    will_retry: boolean;
+  };
 }
 
 /** Every public event: the control plane's and the flows' own (flows/events.ts), merged. */
@@ -181,6 +203,9 @@ const EVENT_TYPES: { [K in ServerEventType]: true } & NoReservedNames = {
   'conference.talking.stopped': true,
   'conference.ended': true,
   'instance.lost': true,
+  'stream.started': true,
+  'stream.stopped': true,
+  'stream.error': true,
   'flow.loaded': true,
   'flow.invalid': true,
   'flow.removed': true,
@@ -307,5 +332,32 @@ export const wire = {
   conferenceEnded: (n: CN['conference.ended']): ServerEvents['conference.ended'] => ({
     conference_id: n.conferenceId,
     reason: n.reason,
+  }),
+  /** `url` is the stream's URL without credentials or query (where a token could be). */
+  streamStarted: (n: StreamStarted, bridgeId: string | undefined, url: string): ServerEvents['stream.started'] => ({
+    stream_id: n.streamId,
+    endpoint_id: n.endpointId,
+    ...opt('bridge_id', bridgeId),
+    url,
+    mode: n.mode,
+  }),
+  streamStopped: (n: StreamStopped, bridgeId: string | undefined): ServerEvents['stream.stopped'] => ({
+    stream_id: n.streamId,
+    endpoint_id: n.endpointId,
+    ...opt('bridge_id', bridgeId),
+    reason: n.reason,
+    frames_sent: n.stats.framesSent,
+    frames_dropped: n.stats.framesDropped,
+    frames_received: n.stats.framesReceived,
+    queue_overruns: n.stats.queueOverruns,
+    ...opt('result', n.result),
+  }),
+  streamError: (n: StreamErrorNote, bridgeId: string | undefined): ServerEvents['stream.error'] => ({
+    stream_id: n.streamId,
+    endpoint_id: n.endpointId,
+    ...opt('bridge_id', bridgeId),
+    code: n.code,
+    message: n.message,
+    will_retry: n.willRetry,
   }),
 };

@@ -140,6 +140,17 @@ export const ENGINE_SAMPLES: Record<string, Record<string, EngineSample | null>>
     error: { family: 'msc_speech_recognitions_finished_total', labels: { status: 'error' } },
     stopped: { family: 'msc_speech_recognitions_finished_total', labels: { status: 'stopped' } },
   },
+  stream: {
+    active: { family: 'msc_streams' },
+    started: { family: 'msc_streams_started_total' },
+    stopped: null,
+    framesSent: { family: 'msc_stream_frames_total', labels: { direction: 'to_bot' } },
+    framesReceived: { family: 'msc_stream_frames_total', labels: { direction: 'from_bot' } },
+    framesDropped: { family: 'msc_stream_frames_dropped_total' },
+    queueOverruns: { family: 'msc_stream_queue_overruns_total' },
+    overrunSamples: null,
+    connectFailures: { family: 'msc_stream_connect_failures_total' },
+  },
 };
 
 const engineFamily = (
@@ -323,6 +334,18 @@ const FAMILIES: readonly Family[] = [
     labels: ['worker'],
     read: perWorker((w) => w.heap?.externalBytes),
   },
+  engineFamily('msc_streams', 'gauge', 'Media streams to bots running.'),
+  engineFamily('msc_streams_started_total', 'counter', 'Media streams whose bot connected.'),
+  engineFamily('msc_stream_frames_total', 'counter', 'Audio frames of media streams, to and from the bots.', [
+    'direction',
+  ]),
+  engineFamily(
+    'msc_stream_frames_dropped_total',
+    'counter',
+    'Call audio frames not sent to a bot because its socket was backed up.',
+  ),
+  engineFamily('msc_stream_queue_overruns_total', 'counter', 'Bot audio messages that did not fit the bounded queue.'),
+  engineFamily('msc_stream_connect_failures_total', 'counter', 'Failed or lost bot connections.'),
   engineFamily('msc_playbacks', 'gauge', 'Playbacks running.'),
   engineFamily('msc_playbacks_started_total', 'counter', 'Playbacks started.'),
   engineFamily(

@@ -117,6 +117,34 @@ export interface HttpResponse {
   body: string;
 }
 
+/** What the `stream` step asks for: the call handed to a bot (media streams, README "Voice bots"). */
+export interface StreamStepOptions {
+  url: string;
+  /** Sent to the bot as `start.customParameters`. */
+  parameters: Record<string, string>;
+  tracks?: 'inbound' | 'outbound' | 'both';
+  encoding?: 'pcmu' | 'l16';
+  sampleRate?: 8000 | 16000 | 24000;
+  mode?: 'twilio' | 'binary';
+  bidirectional?: boolean;
+  token?: string;
+  headers?: Record<string, string>;
+  connectTimeoutMs?: number;
+  maxQueueMs?: number;
+  reconnectAttempts?: number;
+  reconnectDelayMs?: number;
+}
+
+/**
+ * How a `stream` step ended: the bot closed the socket (`bot_closed`) or sent its final
+ * `{"event":"result","result":{...}}` (`result`, with the object), the call hung up, the step was
+ * left (`stopped`). A bot that could not be reached rejects instead (the step's on_error).
+ */
+export interface StreamStepResult {
+  reason: string;
+  result?: Record<string, unknown>;
+}
+
 /** Injectable HTTP client for the `http` step (tests answer from scripts, production uses fetch). */
 export type HttpFetcher = (req: HttpRequest) => Promise<HttpResponse>;
 
@@ -162,6 +190,12 @@ export interface FlowEngines {
    * stops it (a DTMF digit won). Optional: flows with `input: speech` need it.
    */
   recognize?(endpointId: string, opts: RecognizeOptions, signal: AbortSignal): Promise<RecognizeResult>;
+  /**
+   * Hands the call to a bot over a media stream; resolves when the stream ends (see
+   * StreamStepResult), promptly with reason 'stopped' when `signal` aborts. DTMF and hang-up reach
+   * the bot from the media worker. Optional: without it a `stream` step fails.
+   */
+  stream?(endpointId: string, opts: StreamStepOptions, signal: AbortSignal): Promise<StreamStepResult>;
   /** Ends the call leg (the b2bua is told through the flow outcome). */
   hangup(endpointId: string, cause: string): Promise<void>;
   /** DTMF digits received on the endpoint ('0'-'9', '*', '#', 'A'-'D'); returns unsubscribe. */

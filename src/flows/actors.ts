@@ -20,6 +20,8 @@ import {
   type RecognizeResult,
   type RecordOptions,
   type RecordResult,
+  type StreamStepOptions,
+  type StreamStepResult,
 } from './FlowEngines.ts';
 import type { FlowOutput } from './context.ts';
 
@@ -57,6 +59,10 @@ export interface BridgeInput {
   endpointId: string;
   target: string;
   options: Record<string, unknown>;
+}
+export interface StreamInput {
+  endpointId: string;
+  options: StreamStepOptions;
 }
 export interface HangupInput {
   endpointId: string;
@@ -195,6 +201,7 @@ export const placeholderActors = {
   conference: notProvided('conference') as unknown as ReturnType<typeof fromPromise<LeaveResult, ConferenceInput>>,
   bridge: notProvided('bridge') as unknown as ReturnType<typeof fromPromise<LeaveResult, BridgeInput>>,
   http: notProvided('http') as unknown as ReturnType<typeof fromPromise<HttpOutput, HttpInput>>,
+  stream: notProvided('stream') as unknown as ReturnType<typeof fromPromise<StreamStepResult, StreamInput>>,
   subflow: notProvided('subflow') as unknown as ReturnType<typeof fromPromise<FlowOutput, SubflowInput>>,
   hangupCall: notProvided('hangupCall') as unknown as ReturnType<typeof fromPromise<void, HangupInput>>,
   listen: notProvided('listen') as unknown as ReturnType<typeof fromPromise<RecognizeResult, ListenInput>>,
@@ -241,6 +248,12 @@ export function createFlowActors(engines: FlowEngines, runSubflow: SubflowRunner
       engines.bridge(input.endpointId, input.target, input.options, signal),
     ),
     http: fromPromise<HttpOutput, HttpInput>(({ input, signal }) => httpWithRetries(input, fetcher, clock, signal)),
+    stream: fromPromise<StreamStepResult, StreamInput>(async ({ input, signal }) => {
+      if (engines.stream === undefined) throw new Error('this server has no media streams (stream step)');
+      const r = await engines.stream(input.endpointId, input.options, signal);
+      if (r.reason === 'error') throw new Error('the bot could not be reached (stream error)');
+      return r;
+    }),
     subflow: fromPromise<FlowOutput, SubflowInput>(({ input, signal }) => runSubflow(input, signal)),
     hangupCall: fromPromise<void, HangupInput>(({ input }) => engines.hangup(input.endpointId, input.cause)),
     listen: fromPromise<RecognizeResult, ListenInput>(({ input, signal }) => {

@@ -21,7 +21,7 @@ import {
 } from './context.ts';
 import { safeEvaluate, type Ast, type Template } from './expressions.ts';
 import type { FlowDefinition, Step, Valuer } from './types.ts';
-import type { AmdResult, LeaveResult, RecognizeResult, RecordResult } from './FlowEngines.ts';
+import type { AmdResult, LeaveResult, RecognizeResult, RecordResult, StreamStepResult } from './FlowEngines.ts';
 import { stepTarget, type CompileContext, type StateConfig } from './steps/common.ts';
 import { compilePlay } from './steps/play.ts';
 import { compileSay } from './steps/say.ts';
@@ -41,7 +41,10 @@ import { compileWait } from './steps/wait.ts';
 import { compileLog } from './steps/log.ts';
 import { compileTransfer } from './steps/transfer.ts';
 import { compileHangup } from './steps/hangup.ts';
+import { compileStream } from './steps/stream.ts';
 
+/** Result fields of a `stream` step that become flow variables. */
+const STREAM_VAR = /^[a-z_][a-z0-9_]{0,63}$/i;
 /** Longest type-ahead kept between a barge-in and the next collect. */
 const TYPEAHEAD_MAX = 32;
 /** Steps one event may run through before the flow is declared stuck in a loop. */
@@ -65,6 +68,8 @@ function compileStep(step: Step, cc: CompileContext): StateConfig {
       return compileBridge(step, cc);
     case 'http':
       return compileHttp(step, cc);
+    case 'stream':
+      return compileStream(step, cc);
     case 'set':
       return compileSet(step, cc);
     case 'branch':
@@ -203,6 +208,14 @@ export const flowSetup = setup({
         [params.variable]: ((event as unknown as Ev).output as LeaveResult | undefined)?.reason ?? 'left',
       },
     })),
+    storeStream: assign(({ context, event }, params: { variable: string }) => {
+      const out = (event as unknown as Ev).output as StreamStepResult;
+      const result = toPlain(out.result ?? {}) as Record<string, unknown>;
+      const vars: Record<string, unknown> = { ...context.vars, [params.variable]: { reason: out.reason, result } };
+      // The bot's fields become variables (names a flow could declare; nothing else).
+      for (const [k, v] of Object.entries(result)) if (STREAM_VAR.test(k)) vars[k] = v;
+      return { vars };
+    }),
     storeHttp: assign(({ context, event }, params: { result: string | null; assign: Array<[string, Valuer]> }) => {
       const out = ((event as unknown as Ev).output ?? {
         ok: false,
@@ -273,6 +286,8 @@ export const flowSetup = setup({
     expr: ({ context }, params: { ast: Ast; text: string | null }) =>
       Boolean(safeEvaluate(params.ast, scopeOf(context))),
     isHungUp: ({ context }) => context.hungUp,
+    /** A stream step's bot was stopped by the hang-up before the flow heard of it. */
+    streamHungUp: ({ event }) => ((event as unknown as Ev).output as StreamStepResult | undefined)?.reason === 'hangup',
     collectHasInput: ({ context }) => context.collect.buffer.length > 0 || context.collect.terminated,
     collectEmpty: ({ context }) => context.collect.buffer.length === 0 && !context.collect.terminated,
     collectComplete: ({ context }, params: { max: number }) =>

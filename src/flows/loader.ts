@@ -534,6 +534,29 @@ class Normaliser {
           assign: this.assignments([...p, 'assign'], s.assign),
           fallback: this.ref([...p, 'fallback'], s.fallback, 'fallback step'),
         };
+      case 'stream': {
+        const strings = (k: string): Array<[string, Template]> =>
+          Object.entries((s[k] as Record<string, string>) ?? {}).map(([name, v]) => [
+            name,
+            this.template([...p, k, name], String(v)),
+          ]);
+        return {
+          ...base,
+          type: 'stream',
+          url: this.template([...p, 'url'], String(s.url)),
+          parameters: strings('parameters'),
+          tracks: (s.tracks as 'inbound') ?? null,
+          encoding: (s.encoding as 'pcmu') ?? null,
+          sampleRate: (s.sample_rate as 8000) ?? null,
+          mode: (s.mode as 'twilio') ?? null,
+          bidirectional: bool('bidirectional', true),
+          token: typeof s.token === 'string' ? this.template([...p, 'token'], s.token) : null,
+          headers: strings('headers'),
+          connectTimeoutMs: typeof s.connect_timeout_ms === 'number' ? s.connect_timeout_ms : null,
+          maxQueueMs: typeof s.max_queue_ms === 'number' ? s.max_queue_ms : null,
+          variable: typeof s.variable === 'string' ? s.variable : 'bot',
+        };
+      }
       case 'set':
         return { ...base, type: 'set', values: this.assignments([...p, 'values'], s.values) };
       case 'branch': {

@@ -139,6 +139,23 @@ export interface HttpStep extends StepBase {
   assign: Array<[string, Valuer]>;
   fallback: string | null;
 }
+/** `stream`: the call handed to a bot over a media stream until it closes or sends its result. */
+export interface StreamStep extends StepBase {
+  type: 'stream';
+  url: Template;
+  parameters: Array<[string, Template]>;
+  tracks: 'inbound' | 'outbound' | 'both' | null;
+  encoding: 'pcmu' | 'l16' | null;
+  sampleRate: 8000 | 16000 | 24000 | null;
+  mode: 'twilio' | 'binary' | null;
+  bidirectional: boolean;
+  token: Template | null;
+  headers: Array<[string, Template]>;
+  connectTimeoutMs: number | null;
+  maxQueueMs: number | null;
+  /** Where `{reason, result}` goes; the result's fields also become variables of their own. */
+  variable: string;
+}
 export interface SetStep extends StepBase {
   type: 'set';
   values: Array<[string, Valuer]>;
@@ -185,6 +202,7 @@ export type Step =
   | ConferenceStep
   | BridgeStep
   | HttpStep
+  | StreamStep
   | SetStep
   | BranchStep
   | CallStep

@@ -121,6 +121,7 @@ export class MediaWorker implements EndpointListener {
       ...e.amd.handlers,
       ...e.talk.handlers,
       ...e.speech.handlers,
+      ...e.stream.handlers,
     };
     this.#lag = monitorEventLoopDelay({ resolution: 10 });
     this.#lag.enable();

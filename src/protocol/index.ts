@@ -17,6 +17,7 @@ import type { PlaybackNotifications, PlaybackRequests } from './playback.ts';
 import type { RecordingNotifications, RecordingRequests } from './recording.ts';
 import type { SpeechNotifications, SpeechRequests } from './speech.ts';
 import type { TalkNotifications, TalkRequests } from './talk.ts';
+import type { StreamNotifications, StreamRequests } from './stream.ts';
 import type { WorkerAdminNotifications, WorkerAdminRequests } from './worker.ts';
 
 export type * from './amd.ts';
@@ -30,6 +31,7 @@ export type * from './prep.ts';
 export type * from './recording.ts';
 export type * from './speech.ts';
 export type * from './talk.ts';
+export type * from './stream.ts';
 export type * from './worker.ts';
 
 /** Every request a media worker answers. */
@@ -43,7 +45,8 @@ export interface WorkerRequests
     DtmfRequests,
     AmdRequests,
     TalkRequests,
-    SpeechRequests {}
+    SpeechRequests,
+    StreamRequests {}
 
 export type WorkerMethod = keyof WorkerRequests;
 export type ParamsOf<M extends WorkerMethod> = WorkerRequests[M]['params'];
@@ -63,7 +66,8 @@ export interface WorkerNotifications
     DtmfNotifications,
     AmdNotifications,
     TalkNotifications,
-    SpeechNotifications {}
+    SpeechNotifications,
+    StreamNotifications {}
 
 export type NotificationType = keyof WorkerNotifications;
 

@@ -9,6 +9,8 @@ export interface ReceivedRtp {
   ssrc: number;
   payload: Buffer;
   from: { address: string; port: number };
+  /** Arrival time (performance.now()). */
+  at: number;
 }
 
 /**
@@ -44,6 +46,7 @@ export class RtpPeer {
         ssrc: msg.readUInt32BE(8),
         payload: msg.subarray(12),
         from: { address: rinfo.address, port: rinfo.port },
+        at: performance.now(),
       });
       p.#wake();
     });

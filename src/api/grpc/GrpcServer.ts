@@ -25,6 +25,7 @@ import type { CreateBridgeRequest, CreateEndpointRequest, UpdateEndpointRequest 
 import { tokenMatches } from '../http/auth.ts';
 import type { EventSource } from '../../control/EventSource.ts';
 import { grpcClusterRouter } from './clusterForwarding.ts';
+import { type CreateStreamBody, startStreamRequest, streamBody } from '../http/routes/streams.ts';
 import { EventStreams, type EventStreamsOptions, type EventsCall } from './EventStreams.ts';
 import {
   addParticipantRequest,
@@ -57,6 +58,9 @@ import {
   type SetTalkDetectMessage,
   type StartFlowMessage,
   type StartPlaybackMessage,
+  type StartStreamMessage,
+  streamMessage,
+  streamRequestBody,
   type StartRecordingMessage,
   type UpdateEndpointMessage,
 } from './messages.ts';
@@ -264,6 +268,23 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       };
     }),
 
+    StartStream: unary<StartStreamMessage>('StartStream', async (req) => {
+      const streams = need(services.streams, 'streams');
+      const body = streamRequestBody(req);
+      validator.check('CreateStreamRequest', body);
+      return streamMessage(streamBody(await streams.start(startStreamRequest(body as unknown as CreateStreamBody))));
+    }),
+    GetStream: unary<RefRequest>('GetStream', async (req) =>
+      streamMessage(streamBody(await need(services.streams, 'streams').get(ref(req)))),
+    ),
+    ListStreams: unary('ListStreams', async () => ({
+      streams: need(services.streams, 'streams')
+        .list()
+        .map((r) => streamMessage(streamBody(r))),
+    })),
+    StopStream: unary<RefRequest>('StopStream', async (req) =>
+      streamMessage(streamBody(await need(services.streams, 'streams').stop(ref(req)))),
+    ),
     StartPlayback: unary<StartPlaybackMessage>('StartPlayback', async (req) => {
       const playback = need(services.playback, 'playback');
       const body = playbackBody(req);

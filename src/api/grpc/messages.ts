@@ -60,6 +60,55 @@ export type SetTalkDetectMessage = Decoded<{
   silence_ms: number;
 }>;
 
+export type StartStreamMessage = Decoded<{
+  endpoint_id: string;
+  bridge_id: string;
+  conference_id: string;
+  url: string;
+  tracks: string;
+  encoding: string;
+  sample_rate: number;
+  bidirectional: boolean;
+  mode: string;
+  metadata: Record<string, string>;
+  headers: Record<string, string>;
+  token: string;
+  connect_timeout_ms: number;
+  reconnect: { max_attempts?: number | null; delay_ms?: number | null };
+  max_queue_ms: number;
+  call_sid: string;
+}>;
+
+/** A StartStreamRequest as the POST /streams body it stands for (empty maps read as unset). */
+export function streamRequestBody(m: StartStreamMessage): Record<string, unknown> {
+  const body = present(m, [
+    'endpoint_id',
+    'bridge_id',
+    'conference_id',
+    'tracks',
+    'encoding',
+    'sample_rate',
+    'bidirectional',
+    'mode',
+    'token',
+    'connect_timeout_ms',
+    'max_queue_ms',
+    'call_sid',
+  ]);
+  body.url = text(m.url);
+  if (m.metadata && Object.keys(m.metadata).length > 0) body.metadata = m.metadata;
+  if (m.headers && Object.keys(m.headers).length > 0) body.headers = m.headers;
+  if (m.reconnect) body.reconnect = present(m.reconnect, ['max_attempts', 'delay_ms']);
+  return body;
+}
+
+/** The Stream message from the REST reply shape: the result object travels as JSON text. */
+export function streamMessage(rest: Record<string, unknown>): Record<string, unknown> {
+  const { result, ...out } = rest;
+  if (result !== undefined) out.result_json = JSON.stringify(result);
+  return out;
+}
+
 export type StartRecordingMessage = Decoded<{
   endpoint_id: string;
   bridge_id: string;

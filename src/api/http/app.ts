@@ -25,6 +25,7 @@ import { eventRoutes } from './routes/events.ts';
 import type { EventSource } from '../../control/EventSource.ts';
 import { flowRoutes } from './routes/flows.ts';
 import { playbackRoutes } from './routes/playback.ts';
+import { streamRoutes } from './routes/streams.ts';
 import { recordingRoutes } from './routes/recordings.ts';
 import { systemRoutes } from './routes/system.ts';
 import { loadApiSchemas, loadEventSchemas } from './schemas.ts';
@@ -173,6 +174,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   if (control.talk) await app.register(talkDetectRoutes(control.talk));
   if (control.playback) await app.register(playbackRoutes(control.playback));
   if (control.recordings) await app.register(recordingRoutes(control.recordings));
+  if (control.streams) await app.register(streamRoutes(control.streams));
 
   if (opts.flows !== undefined) {
     await app.register(flowRoutes, { flows: opts.flows });

@@ -23,14 +23,16 @@ import type {
   RecordOptions,
   RecordResult,
   SayOptions,
+  StreamStepOptions,
+  StreamStepResult,
 } from '../FlowEngines.ts';
 import { ManualClock } from './ManualClock.ts';
 
 export interface FakeCall {
-  kind: 'play' | 'say' | 'record' | 'amd' | 'conference' | 'bridge' | 'hangup' | 'recognize';
+  kind: 'play' | 'say' | 'record' | 'amd' | 'conference' | 'bridge' | 'stream' | 'hangup' | 'recognize';
   endpointId: string;
   at: number;
-  /** play: items; say: [text]; record: [path]; amd: [detail]; conference: [room]; bridge: [target]; recognize: [transcript]. */
+  /** play: items; say: [text]; record: [path]; amd: [detail]; conference: [room]; bridge: [target]; stream: [url]; recognize: [transcript]. */
   args: string[];
   endedAt: number | null;
   /** Why it ended: finished/dtmf/speech/stopped/hangup, the record cause, the amd result, or the recognition status. */
@@ -51,11 +53,33 @@ export interface HttpRule {
   }>;
 }
 
+/**
+ * A scripted voice bot for `stream` steps: the first rule whose url matches (exact, or a prefix
+ * ending with '*') answers after `after_ms` (default 1000) of simulated conversation with its
+ * `result` (reason result), or closes (reason bot_closed), or could not be reached (`fail`).
+ */
+export interface BotRule {
+  url: string;
+  after_ms?: number;
+  result?: Record<string, unknown>;
+  close?: boolean;
+  fail?: boolean;
+}
+
+/** What a stream step sent to a scripted bot: its options and the digits forwarded to it. */
+export interface FakeStream {
+  endpointId: string;
+  options: StreamStepOptions;
+  digits: string;
+}
+
 export interface FakeEnginesOptions {
   clock?: FlowClock;
   /** Duration of one media item in ms (default: prompts 1500, tts 70/char, tone 500, digits 100/digit). */
   durationOf?: (item: string) => number;
   http?: HttpRule[] | HttpFetcher;
+  /** Scripted bots of `stream` steps. */
+  bots?: BotRule[];
 }
 
 interface Endpoint {
@@ -103,6 +127,8 @@ export class FakeEngines implements FlowEngines {
     at: number;
   }> = [];
   readonly http: HttpFetcher;
+  readonly streams: FakeStream[] = [];
+  readonly #bots: BotRule[];
   readonly #endpoints = new Map<string, Endpoint>();
   readonly #durationOf: (item: string) => number;
   readonly #rules: HttpRule[];
@@ -115,6 +141,7 @@ export class FakeEngines implements FlowEngines {
     this.clock = opts.clock ?? new ManualClock();
     this.#durationOf = opts.durationOf ?? defaultDuration;
     this.#rules = Array.isArray(opts.http) ? opts.http : [];
+    this.#bots = opts.bots ?? [];
     this.http = typeof opts.http === 'function' ? this.#logging(opts.http) : (req) => this.#answer(req);
   }
 
@@ -463,6 +490,70 @@ export class FakeEngines implements FlowEngines {
       e.active.add(onHangup);
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * A `stream` step's bot (scripted by `bots`): counts as a membership while it talks; digits
+   * pressed meanwhile are forwarded to it (FakeStream.digits), a hang-up ends it.
+   */
+  stream(endpointId: string, options: StreamStepOptions, signal: AbortSignal): Promise<StreamStepResult> {
+    const e = this.#ep(endpointId);
+    if (e.gone) return Promise.reject(new Error(`endpoint ${endpointId} is gone`));
+    const rule = this.#bots.find((b) =>
+      b.url.endsWith('*') ? options.url.startsWith(b.url.slice(0, -1)) : b.url === options.url,
+    );
+    const call: FakeCall = {
+      kind: 'stream',
+      endpointId,
+      at: this.clock.now(),
+      args: [options.url],
+      endedAt: null,
+      result: null,
+    };
+    this.calls.push(call);
+    const record: FakeStream = { endpointId, options, digits: '' };
+    this.streams.push(record);
+    this.#activeMembership++;
+    return new Promise((resolve) => {
+      const onDigit = (d: string): void => {
+        record.digits += d;
+      };
+      e.dtmf.add(onDigit);
+      let timer: unknown = null;
+      const finish = (r: StreamStepResult): void => {
+        if (call.endedAt !== null) return;
+        call.endedAt = this.clock.now();
+        call.result = r.reason;
+        this.#activeMembership--;
+        e.active.delete(onHangup);
+        e.dtmf.delete(onDigit);
+        if (timer !== null) this.clock.clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        resolve(r);
+      };
+      const onHangup = (): void => finish({ reason: 'hangup' });
+      const onAbort = (): void => finish({ reason: 'stopped' });
+      e.active.add(onHangup);
+      if (signal.aborted) {
+        onAbort();
+        return;
+      }
+      signal.addEventListener('abort', onAbort, { once: true });
+      // No rule: a bot nobody scripted cannot be reached.
+      if (rule === undefined || rule.fail === true) {
+        timer = this.clock.setTimeout(() => finish({ reason: 'error' }), rule?.after_ms ?? 0);
+        return;
+      }
+      timer = this.clock.setTimeout(
+        () =>
+          finish(
+            rule.result !== undefined && rule.close !== true
+              ? { reason: 'result', result: rule.result }
+              : { reason: 'bot_closed' },
+          ),
+        rule.after_ms ?? 1000,
+      );
     });
   }
 

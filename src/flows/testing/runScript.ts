@@ -11,7 +11,7 @@ import { FlowService } from '../FlowService.ts';
 import { loadFlowFile } from '../loader.ts';
 import { formatProblem } from '../types.ts';
 import type { FlowEvents } from '../events.ts';
-import { FakeEngines, defaultDuration, type HttpRule } from './FakeEngines.ts';
+import { FakeEngines, defaultDuration, type BotRule, type HttpRule } from './FakeEngines.ts';
 import { ManualClock } from './ManualClock.ts';
 
 export interface CallerAction {
@@ -37,6 +37,8 @@ export interface Scenario {
   endpoint_id?: string;
   durations?: Record<string, number>;
   http?: HttpRule[];
+  /** Scripted voice bots for `stream` steps. */
+  bots?: BotRule[];
   caller?: CallerAction[];
   timeout_ms?: number;
   expect?: {
@@ -49,6 +51,8 @@ export interface Scenario {
     played_include?: string[];
     http_requests?: Array<{ method?: string; url?: string; body?: unknown }>;
     recordings?: Array<{ cause?: string; path?: string }>;
+    /** Streams handed to bots: url, parameters, the reason each ended, digits forwarded. */
+    streams?: Array<{ url?: string; parameters?: Record<string, string>; reason?: string; digits?: string }>;
     error_code?: string;
     max_duration_ms?: number;
   };
@@ -113,6 +117,7 @@ async function runScenario(flowFile: string, flowName: string, sc: Scenario, ind
   const engines = new FakeEngines({
     clock,
     http: sc.http ?? [],
+    bots: sc.bots ?? [],
     durationOf: (item) => durations[item] ?? defaultDuration(item),
   });
   const endpointId = sc.endpoint_id ?? 'test-endpoint';
@@ -241,11 +246,21 @@ async function runScenario(flowFile: string, flowName: string, sc: Scenario, ind
       const m = partialMatch(recs, x.recordings, 'recordings');
       if (m) failures.push(m);
     }
+    if (x.streams) {
+      const streams = engines.streams.map((st, i) => ({
+        url: st.options.url,
+        parameters: st.options.parameters,
+        reason: engines.calls.filter((c) => c.kind === 'stream')[i]?.result,
+        digits: st.digits,
+      }));
+      const m = partialMatch(streams, x.streams, 'streams');
+      if (m) failures.push(m);
+    }
     if (x.max_duration_ms !== undefined && clock.now() > x.max_duration_ms)
       failures.push(`took ${clock.now()} ms (simulated), more than ${x.max_duration_ms}`);
     if (engines.activePlaybacks || engines.activeRecordings || engines.activeMemberships) {
       failures.push(
-        `left running after the end: ${engines.activePlaybacks} playback(s), ${engines.activeRecordings} recording(s), ${engines.activeMemberships} conference/bridge membership(s)`,
+        `left running after the end: ${engines.activePlaybacks} playback(s), ${engines.activeRecordings} recording(s), ${engines.activeMemberships} conference/bridge/stream membership(s)`,
       );
     }
     if (engines.dtmfListeners) failures.push(`left ${engines.dtmfListeners} DTMF listener(s) subscribed after the end`);

@@ -1,6 +1,6 @@
 /**
- * Streaming sample-rate conversion between 8000, 16000 and 48000 Hz (integer ratios 2, 3, 6 in
- * either direction) with a polyphase windowed-sinc FIR.
+ * Streaming sample-rate conversion between 8000, 16000, 24000 and 48000 Hz (ratios 2, 3, 6 and
+ * 3/2 in either direction; 24 kHz for media streams) with a polyphase windowed-sinc FIR.
  *
  * Filter: Kaiser-windowed sinc designed at the common rate max(from, to), passband edge
  * 0.45 * min(from, to), stopband edge 0.5 * min(from, to) (the lower Nyquist, so nothing aliases),
@@ -20,7 +20,7 @@ const STOPBAND = 0.5;
 /** Input chunk the work buffer holds without growing: 60 ms at 48 kHz. */
 const DEFAULT_CHUNK = 2880;
 
-const SUPPORTED = new Set([8000, 16000, 48000]);
+const SUPPORTED = new Set([8000, 16000, 24000, 48000]);
 
 function gcd(a: number, b: number): number {
   while (b !== 0) {
@@ -97,7 +97,7 @@ function design(fromRate: number, toRate: number): Design {
 
 function checkRates(fromRate: number, toRate: number): void {
   if (!SUPPORTED.has(fromRate) || !SUPPORTED.has(toRate)) {
-    throw new RangeError(`resampling ${fromRate} -> ${toRate} Hz is not supported (8000, 16000, 48000)`);
+    throw new RangeError(`resampling ${fromRate} -> ${toRate} Hz is not supported (8000, 16000, 24000, 48000)`);
   }
 }
 

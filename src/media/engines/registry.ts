@@ -6,6 +6,7 @@ import { PlaybackEngine } from './PlaybackEngine.ts';
 import { RecordingEngine } from './RecordingEngine.ts';
 import { SpeechEngine } from './SpeechEngine.ts';
 import { TalkEngine } from './TalkEngine.ts';
+import { StreamEngine } from './StreamEngine.ts';
 
 /** The engines of a media worker, by the prefix of their methods (`playback.*`, ...). */
 export interface Engines {
@@ -16,6 +17,7 @@ export interface Engines {
   recording: RecordingEngine;
   talk: TalkEngine;
   speech: SpeechEngine;
+  stream: StreamEngine;
 }
 
 /**
@@ -31,5 +33,6 @@ export function createEngines(ctx: WorkerContext): Engines {
     recording: new RecordingEngine(ctx),
     talk: new TalkEngine(ctx),
     speech: new SpeechEngine(ctx),
+    stream: new StreamEngine(ctx),
   };
 }
