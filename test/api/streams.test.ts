@@ -405,8 +405,10 @@ describe('/streams: a Twilio Media Streams bot through us', () => {
       Math.abs(stuck.span - 149 * 20) < 150,
       `the good call is paced: ${stuck.span.toFixed(0)} ms for 149 frames`,
     );
+    // The two phases run at different moments of a shared box: the bound leaves room for its
+    // load moving between them, not for a worker blocked on the stuck socket (hundreds of ms).
     assert.ok(
-      stuck.p99 < base.p99 * 1.5 + 10,
+      stuck.p99 < base.p99 * 2 + 30,
       `p99 gap of the good call with a stuck bot ${stuck.p99.toFixed(1)} ms, with a reading one ${base.p99.toFixed(1)} ms`,
     );
   });
