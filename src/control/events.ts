@@ -22,8 +22,8 @@ import type { FlowEvents } from '../flows/events.ts';
 
 type RecordingSubjectWire = { endpoint_id?: string; bridge_id?: string; conference_id?: string };
 type PlaybackTargetWire = { endpoint_id: string } | { conference_id: string };
-/** A stream's subject: its endpoint, and the bridge when it streams one. */
-type StreamSubjectWire = { stream_id: string; endpoint_id: string; bridge_id?: string };
+/** A stream's subject: its endpoint (and the bridge when it streams one), or its conference. */
+type StreamSubjectWire = { stream_id: string; endpoint_id?: string; bridge_id?: string; conference_id?: string };
 
 /** The control plane's events: type -> payload (without the bus's `seq`, `type` and `time`). */
 export interface ControlEvents {
@@ -138,7 +138,7 @@ export interface ControlEvents {
   /** The bot is connected and has had `connected` and `start` (or the binary metadata message). */
   'stream.started': StreamSubjectWire & { url: string; mode: 'twilio' | 'binary' };
   'stream.stopped': StreamSubjectWire & {
-    reason: 'stopped' | 'hangup' | 'bot_closed' | 'result' | 'error' | 'shutdown' | 'worker_died';
+    reason: 'stopped' | 'hangup' | 'bot_closed' | 'result' | 'error' | 'shutdown' | 'worker_died' | 'conference_ended';
     frames_sent: number;
     frames_dropped: number;
     frames_received: number;
@@ -336,15 +336,17 @@ export const wire = {
   /** `url` is the stream's URL without credentials or query (where a token could be). */
   streamStarted: (n: StreamStarted, bridgeId: string | undefined, url: string): ServerEvents['stream.started'] => ({
     stream_id: n.streamId,
-    endpoint_id: n.endpointId,
+    ...opt('endpoint_id', n.endpointId),
     ...opt('bridge_id', bridgeId),
+    ...opt('conference_id', n.conferenceId),
     url,
     mode: n.mode,
   }),
   streamStopped: (n: StreamStopped, bridgeId: string | undefined): ServerEvents['stream.stopped'] => ({
     stream_id: n.streamId,
-    endpoint_id: n.endpointId,
+    ...opt('endpoint_id', n.endpointId),
     ...opt('bridge_id', bridgeId),
+    ...opt('conference_id', n.conferenceId),
     reason: n.reason,
     frames_sent: n.stats.framesSent,
     frames_dropped: n.stats.framesDropped,
@@ -354,8 +356,9 @@ export const wire = {
   }),
   streamError: (n: StreamErrorNote, bridgeId: string | undefined): ServerEvents['stream.error'] => ({
     stream_id: n.streamId,
-    endpoint_id: n.endpointId,
+    ...opt('endpoint_id', n.endpointId),
     ...opt('bridge_id', bridgeId),
+    ...opt('conference_id', n.conferenceId),
     code: n.code,
     message: n.message,
     will_retry: n.willRetry,

@@ -13,9 +13,17 @@ export type StreamState = 'connecting' | 'streaming' | 'reconnecting' | 'stopped
  * Why a stream stopped: `stopped` (DELETE, or the flow step left), `hangup` (its endpoint or
  * bridge went), `bot_closed` (the bot closed the socket), `result` (the bot sent its final
  * `result` message), `error` (could not connect, or lost the bot past the reconnect policy),
- * `shutdown`, `worker_died`.
+ * `shutdown`, `worker_died`, `conference_ended` (the conference it streams ended).
  */
-export type StreamStopReason = 'stopped' | 'hangup' | 'bot_closed' | 'result' | 'error' | 'shutdown' | 'worker_died';
+export type StreamStopReason =
+  | 'stopped'
+  | 'hangup'
+  | 'bot_closed'
+  | 'result'
+  | 'error'
+  | 'shutdown'
+  | 'worker_died'
+  | 'conference_ended';
 
 export interface StreamReconnectPolicy {
   /** Attempts after the first connection failed or dropped abnormally; 0: none. */
@@ -27,8 +35,13 @@ export interface StreamReconnectPolicy {
 /** `stream.start` parameters (the control plane's StreamService builds them). */
 export interface StreamStartParams {
   streamId: string;
-  /** The endpoint whose audio is streamed (for a bridge: leg A, the caller). */
-  endpointId: string;
+  /** The endpoint whose audio is streamed (for a bridge: leg A, the caller); absent for a conference. */
+  endpointId?: string;
+  /**
+   * A conference instead of an endpoint: the bot joins it as a virtual participant (hears the
+   * mix of everyone, and when bidirectional is heard by everyone but itself).
+   */
+  conferenceId?: string;
   /** For a bridge: leg B, whose received audio is the `outbound` track. */
   peerEndpointId?: string;
   url: string;
@@ -81,7 +94,8 @@ export interface StreamStats {
 
 export interface StreamInfo {
   streamId: string;
-  endpointId: string;
+  endpointId?: string;
+  conferenceId?: string;
   state: StreamState;
   stats: StreamStats;
   reason?: StreamStopReason;
@@ -95,20 +109,21 @@ export interface StreamRequests {
   'stream.get': { params: { streamId: string }; result: StreamInfo };
 }
 
-export type StreamStarted = { streamId: string; endpointId: string; url: string; mode: StreamMode };
+/** A stream's subject on the wire: its endpoint, or its conference. */
+export type StreamSubject = { endpointId?: string; conferenceId?: string };
 
-export type StreamStopped = {
+export type StreamStarted = StreamSubject & { streamId: string; url: string; mode: StreamMode };
+
+export type StreamStopped = StreamSubject & {
   streamId: string;
-  endpointId: string;
   reason: StreamStopReason;
   stats: StreamStats;
   /** The `result` object of the bot's final message. */
   result?: Record<string, unknown>;
 };
 
-export type StreamErrorNote = {
+export type StreamErrorNote = StreamSubject & {
   streamId: string;
-  endpointId: string;
   /** CONNECT_FAILED, CONNECTION_LOST (each failed attempt reports one), BAD_MESSAGE (first one only). */
   code: StreamErrorCode;
   message: string;

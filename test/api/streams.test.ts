@@ -347,7 +347,7 @@ describe('/streams: a Twilio Media Streams bot through us', () => {
       [{ endpoint_id: endpointId, url: bots.url, mode: 'binary', tracks: 'both', encoding: 'l16' }, 400, /one track/],
       [{ url: bots.url }, 400, /exactly one/],
       [{ endpoint_id: endpointId, bridge_id: 'b', url: bots.url }, 400, /exactly one/],
-      [{ conference_id: 'c1', url: bots.url }, 400, /STREAM_TARGET_UNSUPPORTED|conference/],
+      [{ conference_id: 'nope', url: bots.url }, 404, /CONFERENCE_NOT_FOUND/],
       [{ endpoint_id: 'nope', url: bots.url }, 404, /ENDPOINT_NOT_FOUND/],
       [{ bridge_id: 'nope', url: bots.url }, 404, /BRIDGE_NOT_FOUND/],
       [{ endpoint_id: endpointId, url: bots.url, headers: { 'bad header': 'x' } }, 400, /headers/],

@@ -22,6 +22,8 @@ export interface StreamHost extends WorkerRequester {
   workerOf(endpointId: string): number;
   /** The legs of a bridge (NotFoundError BRIDGE_NOT_FOUND). */
   getBridge(id: string): { endpoint_a: string; endpoint_b: string };
+  /** The worker a conference lives on (NotFoundError CONFERENCE_NOT_FOUND). */
+  readonly conferences: { workerOf(id: string): number };
 }
 
 export type { StreamEncoding, StreamMode, StreamState, StreamStats, StreamStopReason, StreamTracks };
@@ -34,7 +36,10 @@ export interface StartStreamRequest {
   tracks?: StreamTracks;
   encoding?: StreamEncoding;
   sampleRate?: 8000 | 16000 | 24000;
-  /** Play the bot's audio to the endpoint (default true for an endpoint, refused for a bridge). */
+  /**
+   * Play the bot's audio to the endpoint, or mix it into the conference (default true for an
+   * endpoint or a conference, refused for a bridge).
+   */
   bidirectional?: boolean;
   mode?: StreamMode;
   /** Key/value strings for the bot (`start.customParameters`). */
@@ -52,8 +57,10 @@ export interface StartStreamRequest {
 
 export interface StreamRecord {
   id: string;
-  endpointId: string;
+  /** The endpoint streamed (a bridge's leg A); absent for a conference stream. */
+  endpointId?: string;
   bridgeId?: string;
+  conferenceId?: string;
   url: string;
   tracks: StreamTracks;
   encoding: StreamEncoding;
@@ -158,7 +165,8 @@ export class StreamService {
       this.#finish(entry, { reason: 'worker_died' });
       this.#host.events.publish('stream.stopped', {
         stream_id: entry.record.id,
-        endpoint_id: entry.record.endpointId,
+        ...(entry.record.endpointId !== undefined ? { endpoint_id: entry.record.endpointId } : {}),
+        ...(entry.record.conferenceId !== undefined ? { conference_id: entry.record.conferenceId } : {}),
         ...(entry.record.bridgeId !== undefined ? { bridge_id: entry.record.bridgeId } : {}),
         reason: 'worker_died',
         frames_sent: 0,
@@ -200,15 +208,16 @@ export class StreamService {
         'INVALID_STREAM',
         'exactly one of endpoint_id, bridge_id and conference_id is required',
       );
-    if (req.conferenceId !== undefined) {
-      throw new UnsupportedError(
-        'STREAM_TARGET_UNSUPPORTED',
-        'streaming a conference is not supported yet; stream a participant endpoint',
-      );
-    }
-    let endpointId: string;
+    let endpointId: string | undefined;
     let peerEndpointId: string | undefined;
-    if (req.bridgeId !== undefined) {
+    if (req.conferenceId !== undefined) {
+      this.#host.conferences.workerOf(req.conferenceId); // CONFERENCE_NOT_FOUND first
+      if ((req.tracks ?? 'inbound') !== 'inbound')
+        throw new ValidationError(
+          'INVALID_STREAM',
+          'a conference stream has one track, inbound (the mix): the bot never hears itself',
+        );
+    } else if (req.bridgeId !== undefined) {
       const bridge = this.#host.getBridge(req.bridgeId);
       endpointId = bridge.endpoint_a;
       peerEndpointId = bridge.endpoint_b;
@@ -228,6 +237,10 @@ export class StreamService {
       if (!this.#host.hasEndpoint(endpointId))
         throw new NotFoundError('ENDPOINT_NOT_FOUND', `endpoint ${endpointId} not found`);
     }
+    const workerIndex =
+      endpointId !== undefined
+        ? this.#host.workerOf(endpointId)
+        : this.#host.conferences.workerOf(req.conferenceId as string);
     const mode = req.mode ?? 'twilio';
     const tracks = req.tracks ?? (req.bridgeId !== undefined ? 'both' : 'inbound');
     const encoding = req.encoding ?? (mode === 'binary' ? 'l16' : 'pcmu');
@@ -244,7 +257,8 @@ export class StreamService {
     const id = `MZ${randomUUID().replaceAll('-', '')}`;
     const record: StreamRecord = {
       id,
-      endpointId,
+      ...(endpointId !== undefined ? { endpointId } : {}),
+      ...(req.conferenceId !== undefined ? { conferenceId: req.conferenceId } : {}),
       url: req.url,
       tracks,
       encoding,
@@ -260,13 +274,14 @@ export class StreamService {
     const done = new Promise<StreamRecord>((r) => {
       resolve = r;
     });
-    const entry: Entry = { record, workerIndex: this.#host.workerOf(endpointId), done, resolve };
+    const entry: Entry = { record, workerIndex, done, resolve };
     // Registered before the request: the engine's events may arrive before its reply.
     this.#entries.set(id, entry);
     try {
       await this.#host.request(entry.workerIndex, 'stream.start', {
         streamId: id,
-        endpointId,
+        ...(endpointId !== undefined ? { endpointId } : {}),
+        ...(req.conferenceId !== undefined ? { conferenceId: req.conferenceId } : {}),
         ...(peerEndpointId !== undefined ? { peerEndpointId } : {}),
         url: req.url,
         tracks,
@@ -274,7 +289,9 @@ export class StreamService {
         sampleRate,
         bidirectional,
         mode,
-        customParameters: record.metadata,
+        // A conference stream's bot learns which conference it is in (customParameters.conferenceId).
+        customParameters:
+          req.conferenceId !== undefined ? { conferenceId: req.conferenceId, ...record.metadata } : record.metadata,
         headers,
         connectTimeoutMs: req.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
         reconnect: {
@@ -283,7 +300,7 @@ export class StreamService {
         },
         maxQueueMs: req.maxQueueMs ?? DEFAULTS.maxQueueMs,
         maxBufferedBytes: DEFAULTS.maxBufferedBytes,
-        callSid: req.callSid ?? endpointId,
+        callSid: req.callSid ?? endpointId ?? (req.conferenceId as string),
         accountSid: 'ACmediaservercore',
       });
     } catch (err) {

@@ -1,7 +1,16 @@
 import { InvalidStateError, NotFoundError, ValidationError } from '../../common/errors.ts';
 import type { Handlers, StreamInfo, StreamRequests, StreamStartParams } from '../../protocol/index.ts';
 import { dispatch, type MediaEngine, type WorkerContext } from './MediaEngine.ts';
+import { findConference } from './ConferenceEngine.ts';
 import { BotStream } from './stream/BotStream.ts';
+import { ConferenceTarget } from './stream/ConferenceTarget.ts';
+import { EndpointTarget } from './stream/EndpointTarget.ts';
+import type { StreamTarget } from './stream/StreamTarget.ts';
+
+/** The stream's subject in its notifications: its endpoint, or its conference. */
+function subject(s: BotStream): { endpointId?: string; conferenceId?: string } {
+  return s.conferenceId !== undefined ? { conferenceId: s.conferenceId } : { endpointId: s.endpointId as string };
+}
 
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
@@ -14,7 +23,14 @@ function checked(p: StreamStartParams): StreamStartParams {
     return v;
   };
   id(p.streamId, 'streamId');
-  id(p.endpointId, 'endpointId');
+  if ((p.endpointId === undefined) === (p.conferenceId === undefined))
+    throw new ValidationError('INVALID_STREAM', 'exactly one of endpointId and conferenceId is required');
+  if (p.endpointId !== undefined) id(p.endpointId, 'endpointId');
+  if (p.conferenceId !== undefined) {
+    id(p.conferenceId, 'conferenceId');
+    if (p.peerEndpointId !== undefined || p.tracks !== 'inbound')
+      throw new ValidationError('INVALID_STREAM', 'a conference stream has one track: inbound (the mix)');
+  }
   if (p.peerEndpointId !== undefined) id(p.peerEndpointId, 'peerEndpointId');
   let url: URL;
   try {
@@ -97,27 +113,19 @@ export class StreamEngine implements MediaEngine<StreamRequests> {
 
   start(p: StreamStartParams): StreamInfo {
     if (this.#streams.has(p.streamId)) throw new InvalidStateError('STREAM_EXISTS', `stream ${p.streamId} exists`);
-    const audio = this.#ctx.audio(p.endpointId);
-    if (audio.endpoint.media === null) {
-      throw new InvalidStateError(
-        'ENDPOINT_NOT_NEGOTIATED',
-        `endpoint ${p.endpointId} has no negotiated media yet (no remote SDP)`,
-      );
-    }
-    const peer = p.peerEndpointId !== undefined ? this.#ctx.audio(p.peerEndpointId) : null;
-    const stream = new BotStream(p, audio, peer, {
+    const stream = new BotStream(p, this.#target(p), {
       started: (s) => {
         this.#counters.started++;
         this.#ctx.notify('stream.started', {
           streamId: s.id,
-          endpointId: s.endpointId,
+          ...subject(s),
           url: s.params.url,
           mode: s.params.mode,
         });
       },
       error: (s, note) => {
         if (note.code !== 'BAD_MESSAGE') this.#counters.connectFailures++;
-        this.#ctx.notify('stream.error', { streamId: s.id, endpointId: s.endpointId, ...note });
+        this.#ctx.notify('stream.error', { streamId: s.id, ...subject(s), ...note });
       },
       stopped: (s, reason, result) => {
         this.#streams.delete(s.id);
@@ -131,7 +139,7 @@ export class StreamEngine implements MediaEngine<StreamRequests> {
         c.overrunSamples += info.stats.overrunSamples;
         this.#ctx.notify('stream.stopped', {
           streamId: s.id,
-          endpointId: s.endpointId,
+          ...subject(s),
           reason,
           stats: info.stats,
           ...(result !== undefined ? { result } : {}),
@@ -141,6 +149,27 @@ export class StreamEngine implements MediaEngine<StreamRequests> {
     this.#streams.set(p.streamId, stream);
     stream.start();
     return stream.info();
+  }
+
+  /** Where the stream attaches: its endpoint (and a bridge's other leg), or its conference. */
+  #target(p: StreamStartParams): StreamTarget {
+    if (p.conferenceId !== undefined) {
+      const room = findConference(this.#ctx, p.conferenceId);
+      if (room === undefined || room.ended)
+        throw new NotFoundError('CONFERENCE_NOT_FOUND', `no conference ${p.conferenceId}`);
+      // The room removes the member before it says it ended; the stream only has to stop.
+      return new ConferenceTarget(room, p.streamId, () => this.#streams.get(p.streamId)?.stop('conference_ended'));
+    }
+    const endpointId = p.endpointId as string;
+    const audio = this.#ctx.audio(endpointId);
+    if (audio.endpoint.media === null) {
+      throw new InvalidStateError(
+        'ENDPOINT_NOT_NEGOTIATED',
+        `endpoint ${endpointId} has no negotiated media yet (no remote SDP)`,
+      );
+    }
+    const peer = p.peerEndpointId !== undefined ? this.#ctx.audio(p.peerEndpointId) : null;
+    return new EndpointTarget(audio, peer);
   }
 
   onEndpointClosed(endpointId: string): void {

@@ -80,4 +80,28 @@ describe('gRPC media streams', () => {
       return true;
     });
   });
+
+  test('StartStream with conference_id makes the bot a virtual participant; the conference ending stops it', async () => {
+    await server.conferences.create({ id: 'grpc-bot-room' });
+    const n = bots.calls.length;
+    const s = await client.call('StartStream', { conference_id: 'grpc-bot-room', url: bots.url, token: 'tok' });
+    assert.equal(s.conference_id, 'grpc-bot-room');
+    assert.ok(!s.endpoint_id, 'no endpoint');
+    assert.equal(s.tracks, 'inbound');
+    const bot = await bots.nextCall(n);
+    const start = await bot.waitEvent('start');
+    assert.deepEqual(start.msg?.start?.customParameters, { conferenceId: 'grpc-bot-room' });
+    // The mix arrives every 20 ms (silence in an empty room).
+    await bot.waitFor(() => bot.messages('media').length >= 5, 3000);
+    const stopped = nextEvent(server, 'stream.stopped', (e) => e.stream_id === s.id);
+    await server.conferences.delete('grpc-bot-room');
+    assert.equal((await stopped).reason, 'conference_ended');
+    await bot.waitEvent('stop');
+    const got = await client.call('GetStream', { id: s.id });
+    assert.equal(got.reason, 'conference_ended');
+    await assert.rejects(client.call('StartStream', { conference_id: 'nowhere', url: bots.url }), (e: ServiceError) => {
+      assert.equal(e.code, status.NOT_FOUND);
+      return true;
+    });
+  });
 });

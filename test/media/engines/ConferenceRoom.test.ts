@@ -5,6 +5,7 @@ import {
   ConferenceRoom,
   type RoomHost,
   type RoomOptions,
+  type VirtualMember,
 } from '../../../src/media/engines/conference/ConferenceRoom.ts';
 import type { Participant, ParticipantFlags } from '../../../src/media/engines/conference/Participant.ts';
 import type { EndpointAudio, FrameSource } from '../../../src/media/engines/EndpointAudio.ts';
@@ -255,4 +256,71 @@ test('ConferenceRoom conceals a lost packet and plays reordered ones in order', 
   assert.equal(jb.stats.lost, 1);
   assert.equal(jb.stats.late, 0);
   assert.ok(tone(b.heard, 400) > 4500);
+});
+
+/** A virtual member (a bot's stream) speaking a sine from a FrameSource, or only listening. */
+class Virtual implements VirtualMember {
+  readonly id: string;
+  readonly source: FrameSource | null;
+  heard: Int16Array[] = [];
+  ended = 0;
+  #t = 0;
+  constructor(id: string, freq: number | null) {
+    this.id = id;
+    this.source =
+      freq === null
+        ? null
+        : {
+            fill: (out: Int16Array) => {
+              for (let i = 0; i < out.length; i++)
+                out[i] = Math.round(5000 * Math.sin((2 * Math.PI * freq * this.#t++) / 8000));
+              return out.length;
+            },
+          };
+  }
+  onMix(pcm: Int16Array): void {
+    this.heard.push(pcm.slice());
+  }
+  onRoomEnded(): void {
+    this.ended++;
+  }
+  last(n: number): Int16Array {
+    const frames = this.heard.slice(-n);
+    const out = new Int16Array(frames.length * 160);
+    frames.forEach((f, i) => out.set(f, i * 160));
+    return out;
+  }
+}
+
+test('virtual members: each hears everyone but itself, RTP participants hear them, a listen-only one is heard by nobody; the end removes them', () => {
+  const host = new Host();
+  const room = new ConferenceRoom('virt', OPTS, host);
+  const a = new Talker('a', 400);
+  room.join(a.f.ep, a.f.audio, { ...FLAGS });
+  const v1 = new Virtual('v1', 700);
+  const v2 = new Virtual('v2', 1100);
+  const quiet = new Virtual('quiet', null);
+  room.addVirtual(v1);
+  room.addVirtual(v2);
+  room.addVirtual(quiet);
+  assert.throws(() => room.addVirtual(v1), /exists/);
+  assert.equal(room.participants.size, 1, 'virtual members are not participants');
+  ticks(room, [a], 25);
+  const h1 = v1.last(10);
+  assert.ok(tone(h1, 400) > 2500 && tone(h1, 1100) > 2500, 'v1 hears the RTP participant and v2');
+  assert.ok(tone(h1, 700) < 50, `v1 does not hear itself (${tone(h1, 700).toFixed(1)})`);
+  const hq = quiet.last(10);
+  for (const f of [400, 700, 1100]) assert.ok(tone(hq, f) > 2500, `the listener hears ${f} Hz`);
+  // The RTP participant hears both bots (its last frame: 160 samples, the tones are strong).
+  assert.ok(tone(a.heard, 700) > 2500 && tone(a.heard, 1100) > 2500, 'the RTP participant hears both bots');
+  assert.ok(tone(a.heard, 400) < 50, 'and not itself');
+
+  assert.equal(room.removeVirtual('v2'), true);
+  assert.equal(room.removeVirtual('v2'), false);
+  ticks(room, [a], 5);
+  assert.ok(tone(v1.last(3), 1100) < 50, 'a removed member is no longer mixed');
+  room.end('deleted');
+  assert.deepEqual([v1.ended, v2.ended, quiet.ended], [1, 0, 1]);
+  assert.deepEqual(room.virtualIds, []);
+  assert.throws(() => room.addVirtual(new Virtual('late', null)), /ended/);
 });

@@ -37,8 +37,9 @@ function shownUrl(url: string): string {
 export function streamBody(r: StreamRecord): Record<string, unknown> {
   const out: Record<string, unknown> = {
     id: r.id,
-    endpoint_id: r.endpointId,
+    ...(r.endpointId !== undefined ? { endpoint_id: r.endpointId } : {}),
     ...(r.bridgeId !== undefined ? { bridge_id: r.bridgeId } : {}),
+    ...(r.conferenceId !== undefined ? { conference_id: r.conferenceId } : {}),
     url: shownUrl(r.url),
     tracks: r.tracks,
     encoding: r.encoding,

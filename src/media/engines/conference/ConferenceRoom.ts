@@ -32,6 +32,25 @@ export interface RoomHost {
   onParticipantLeft(p: Participant): void;
 }
 
+/**
+ * A member with no RTP endpoint (a voice bot's media stream): its audio comes from `source` (null:
+ * it only listens), and once per tick it is handed what a participant hears, everyone mixed but
+ * itself. Always active: it is not held, not kept waiting for a moderator, has no tones.
+ */
+export interface VirtualMember {
+  readonly id: string;
+  readonly source: FrameSource | null;
+  /** This tick's mix minus the member itself, at the room's rate (valid during the call only). */
+  onMix(pcm: Int16Array, sampleRate: number, nowMs: number): void;
+  /** The conference ended (the member has been removed). */
+  onRoomEnded(): void;
+}
+
+interface RoomVirtual {
+  readonly member: VirtualMember;
+  readonly channel: MixerChannel;
+}
+
 interface RoomPlayback {
   readonly id: string;
   readonly source: FrameSource;
@@ -70,6 +89,8 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
   #musicLoading = false;
   readonly #playbacks = new Map<string, RoomPlayback>();
   #playbackList: RoomPlayback[] = [];
+  readonly #virtuals = new Map<string, RoomVirtual>();
+  #virtualList: RoomVirtual[] = [];
   #lastMixMs = Number.NEGATIVE_INFINITY;
   #ended = false;
   // metrics
@@ -177,6 +198,10 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
     this.#ended = true;
     for (const p of [...this.participants.values()]) this.leave(p, 'ended');
     for (const pb of [...this.#playbacks.values()]) this.stopPlayback(pb.id);
+    for (const v of [...this.#virtuals.values()]) {
+      this.removeVirtual(v.member.id);
+      v.member.onRoomEnded();
+    }
     this.#music?.detach?.('closed');
     this.#music = null;
     this.taps.clear();
@@ -239,6 +264,33 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
     );
   }
 
+  // ---- virtual members ----------------------------------------------------------------------
+
+  /** Adds a member with no endpoint (see VirtualMember); it does not count toward max_participants. */
+  addVirtual(member: VirtualMember): void {
+    if (this.#ended) throw new InvalidStateError('CONFERENCE_ENDED', `conference ${this.id} has ended`);
+    if (this.#virtuals.has(member.id)) throw new InvalidStateError('MEMBER_EXISTS', `member ${member.id} exists`);
+    const channel = this.mixer.add();
+    // Listen-only: never in anyone's mix (its channel still hears everyone).
+    channel.muted = member.source === null;
+    this.#virtuals.set(member.id, { member, channel });
+    this.#virtualList = [...this.#virtuals.values()];
+  }
+
+  /** Removes a virtual member (idempotent); returns whether it was there. */
+  removeVirtual(id: string): boolean {
+    const v = this.#virtuals.get(id);
+    if (v === undefined) return false;
+    this.#virtuals.delete(id);
+    this.#virtualList = [...this.#virtuals.values()];
+    this.mixer.remove(v.channel);
+    return true;
+  }
+
+  get virtualIds(): string[] {
+    return [...this.#virtuals.keys()];
+  }
+
   // ---- playbacks into the conference -------------------------------------------------------
 
   /** Mixes `source` into the conference (everyone active hears it) until it ends or is stopped. */
@@ -298,6 +350,12 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
       pb.channel.hasInput = n > 0;
       if (n === 0) this.stopPlayback(pb.id); // finished: its player reports 'done'
     }
+    const virtuals = this.#virtualList;
+    for (let i = 0; i < virtuals.length; i++) {
+      const v = virtuals[i]!;
+      const src = v.member.source;
+      v.channel.hasInput = src !== null && src.fill(v.channel.input, nowMs) > 0;
+    }
     const music = this.#music;
     if (music !== null) {
       let needed = false;
@@ -310,6 +368,10 @@ export class ConferenceRoom implements Clocked, ParticipantRoom {
     }
     this.mixer.mix();
     for (const tap of this.taps) tap.onAudio(this.mixer.fullMix, this.sampleRate, 'out', nowMs, -1, 0);
+    for (let i = 0; i < virtuals.length; i++) {
+      const v = virtuals[i]!;
+      v.member.onMix(v.channel.output, this.sampleRate, nowMs);
+    }
     for (let i = 0; i < list.length; i++) {
       const p = list[i]!;
       if (p.channel.talkChanged) {

@@ -9,8 +9,8 @@ import type {
   StreamStats,
   StreamStopReason,
 } from '../../../protocol/index.ts';
-import type { AudioTap, EndpointAudio } from '../EndpointAudio.ts';
 import { BotAudioQueue } from './BotAudioQueue.ts';
+import type { StreamListener, StreamTarget } from './StreamTarget.ts';
 import { TrackFeed } from './TrackFeed.ts';
 
 /** What a stream tells its engine. */
@@ -25,8 +25,8 @@ const MAX_BOT_MESSAGE = 1 << 20;
 const MAX_RECONNECT_DELAY_MS = 10_000;
 
 /**
- * One media stream: an endpoint's audio to a bot over a WebSocket this worker opens, and the
- * bot's audio back into the call.
+ * One media stream: an endpoint's (or a conference's, see StreamTarget) audio to a bot over a
+ * WebSocket this worker opens, and the bot's audio back into the call.
  *
  * Caller audio is sent as it is decoded (on packet arrival, one 20 ms chunk per message); a send
  * never waits: when the socket already holds more than `maxBufferedBytes` unsent (a slow or stuck
@@ -39,11 +39,12 @@ const MAX_RECONNECT_DELAY_MS = 10_000;
  * raw L16 little-endian frames both ways; JSON control messages as in Twilio mode). Either way
  * the bot may end the stream with `{"event":"result","result":{...}}`.
  */
-export class BotStream implements AudioTap {
+export class BotStream implements StreamListener {
   readonly id: string;
   readonly params: StreamStartParams;
-  readonly #audio: EndpointAudio;
-  readonly #peer: EndpointAudio | null;
+  readonly #target: StreamTarget;
+  /** A bridge stream: the outbound track is the other leg's voice, not what the endpoint is sent. */
+  readonly #bridged: boolean;
   readonly #events: BotStreamEvents;
   #state: StreamState = 'connecting';
   #reason: StreamStopReason | undefined;
@@ -55,8 +56,6 @@ export class BotStream implements AudioTap {
   readonly #queue: BotAudioQueue | null;
   readonly #inbound: TrackFeed | null;
   readonly #outbound: TrackFeed | null;
-  /** The peer leg's tap (a bridge stream's outbound track). */
-  readonly #peerTap: AudioTap | null;
   /** Twilio's counters: one sequence over all messages we send, a chunk count per track. */
   #sequence = 0;
   #chunkIn = 0;
@@ -86,11 +85,11 @@ export class BotStream implements AudioTap {
     badMessages: 0,
   };
 
-  constructor(params: StreamStartParams, audio: EndpointAudio, peer: EndpointAudio | null, events: BotStreamEvents) {
+  constructor(params: StreamStartParams, target: StreamTarget, events: BotStreamEvents) {
     this.id = params.streamId;
     this.params = params;
-    this.#audio = audio;
-    this.#peer = peer;
+    this.#target = target;
+    this.#bridged = params.peerEndpointId !== undefined;
     this.#events = events;
     const rate = params.sampleRate;
     this.#frameBytes = Buffer.alloc((rate / 50) * (params.encoding === 'pcmu' ? 1 : 2));
@@ -98,14 +97,9 @@ export class BotStream implements AudioTap {
     const wantOut = params.tracks !== 'inbound';
     this.#inbound = wantIn ? new TrackFeed(rate, (pcm, now) => this.#sendChunk(pcm, now, 'inbound')) : null;
     this.#outbound = wantOut ? new TrackFeed(rate, (pcm, now) => this.#sendChunk(pcm, now, 'outbound')) : null;
-    this.#peerTap =
-      peer !== null && this.#outbound !== null
-        ? { onAudio: (pcm, r, direction, now) => direction === 'in' && this.#outbound?.push(pcm, r, now) }
-        : null;
+    const queueRate = target.sampleRate;
     this.#queue = params.bidirectional
-      ? new BotAudioQueue(audio.sampleRate, Math.ceil((audio.sampleRate * params.maxQueueMs) / 1000), (name) =>
-          this.#sendMark(name),
-        )
+      ? new BotAudioQueue(queueRate, Math.ceil((queueRate * params.maxQueueMs) / 1000), (name) => this.#sendMark(name))
       : null;
   }
 
@@ -113,20 +107,22 @@ export class BotStream implements AudioTap {
     return this.#state;
   }
 
-  get endpointId(): string {
+  get endpointId(): string | undefined {
     return this.params.endpointId;
+  }
+
+  get conferenceId(): string | undefined {
+    return this.params.conferenceId;
   }
 
   get peerEndpointId(): string | undefined {
     return this.params.peerEndpointId;
   }
 
-  /** Taps the endpoint(s), makes the bot's queue the outbound source, and connects. */
+  /** Attaches to the target (taps, the bot's queue as the outbound source), and connects. */
   start(): void {
     this.#startMs = performance.now();
-    this.#audio.taps.add(this);
-    if (this.#peer !== null && this.#peerTap !== null) this.#peer.taps.add(this.#peerTap);
-    if (this.#queue !== null) this.#audio.setSource(this.#queue, null);
+    this.#target.attach(this, this.#queue);
     this.#connect();
   }
 
@@ -259,7 +255,11 @@ export class BotStream implements AudioTap {
 
   onAudio(pcm: Int16Array, sampleRate: number, direction: 'in' | 'out', nowMs: number): void {
     if (direction === 'in') this.#inbound?.push(pcm, sampleRate, nowMs);
-    else if (this.#peer === null) this.#outbound?.push(pcm, sampleRate, nowMs);
+    else if (!this.#bridged) this.#outbound?.push(pcm, sampleRate, nowMs);
+  }
+
+  onPeerAudio(pcm: Int16Array, sampleRate: number, direction: 'in' | 'out', nowMs: number): void {
+    if (direction === 'in') this.#outbound?.push(pcm, sampleRate, nowMs);
   }
 
   #sendChunk(pcm: Int16Array, nowMs: number, track: 'inbound' | 'outbound'): void {
@@ -454,9 +454,7 @@ export class BotStream implements AudioTap {
     this.#reason = reason;
     if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
-    this.#audio.taps.delete(this);
-    if (this.#peer !== null && this.#peerTap !== null) this.#peer.taps.delete(this.#peerTap);
-    if (this.#queue !== null && this.#audio.source === this.#queue) this.#audio.setSource(null);
+    this.#target.detach(this, this.#queue);
     const ws = this.#ws;
     this.#ws = null;
     if (ws !== null) {
@@ -472,7 +470,8 @@ export class BotStream implements AudioTap {
     const s = this.#stats;
     const info: StreamInfo = {
       streamId: this.id,
-      endpointId: this.params.endpointId,
+      ...(this.params.endpointId !== undefined ? { endpointId: this.params.endpointId } : {}),
+      ...(this.params.conferenceId !== undefined ? { conferenceId: this.params.conferenceId } : {}),
       state: this.#state,
       stats: {
         framesSent: s.framesSent,
