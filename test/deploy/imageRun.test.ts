@@ -89,6 +89,8 @@ test('the image way: dist/ with the Dockerfile ENV and CMD as an unprivileged us
       API_PORT: String(apiPort),
       API_TOKEN: 'image-secret',
       MEDIA_WORKERS: '1',
+      // SIGTERM at the end stops at once with the call still up (drain.test.ts covers waiting)
+      DRAIN_TIMEOUT_MS: '0',
       ...testPortRange(),
     },
     stdio: ['ignore', 'pipe', 'pipe'],

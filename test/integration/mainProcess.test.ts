@@ -101,6 +101,8 @@ test('npm start entry: WEBHOOK_URL + WEBHOOK_SECRET deliver signed events and ex
     API_PORT: String(port),
     WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as net.AddressInfo).port}/hook`,
     WEBHOOK_SECRET: secret,
+    // SIGTERM with the endpoint still up stops at once (drain.test.ts covers waiting)
+    DRAIN_TIMEOUT_MS: '0',
   });
   t.after(() => main.child.kill('SIGKILL'));
   await main.ready;
