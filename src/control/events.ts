@@ -19,6 +19,7 @@ import type {
   StreamStopped,
 } from '../protocol/index.ts';
 import type { FlowEvents } from '../flows/events.ts';
+import type { AmdCause, AmdStatus } from '../common/AmdDecision.ts';
 
 type RecordingSubjectWire = { endpoint_id?: string; bridge_id?: string; conference_id?: string };
 type PlaybackTargetWire = { endpoint_id: string } | { conference_id: string };
@@ -43,17 +44,8 @@ export interface ControlEvents {
   'endpoint.amd': {
     endpoint_id: string;
     id: string;
-    result: 'human' | 'machine' | 'notsure' | 'hangup' | 'cancelled';
-    cause:
-      | 'INITIALSILENCE'
-      | 'HUMAN'
-      | 'LONGGREETING'
-      | 'MAXWORDS'
-      | 'MAXWORDLENGTH'
-      | 'TOOLONG'
-      | 'NOAUDIODATA'
-      | 'HANGUP'
-      | 'CANCELLED';
+    result: AmdStatus | 'hangup' | 'cancelled';
+    cause: AmdCause | 'HANGUP' | 'CANCELLED';
     detail: string | null;
     analysed_ms: number;
     voice_ms: number;

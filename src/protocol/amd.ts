@@ -1,19 +1,8 @@
 /** `amd.*`: answering-machine detection on an endpoint's received audio (Asterisk's AMD()). */
 import type { AmdParameters } from '../common/amdParameters.ts';
+import type { AmdCause, AmdStatus } from '../common/AmdDecision.ts';
 
-export type { AmdParameters };
-
-/** AMDSTATUS, lower-cased. */
-export type AmdStatus = 'human' | 'machine' | 'notsure';
-/** AMDCAUSE's keyword. */
-export type AmdCause =
-  | 'INITIALSILENCE'
-  | 'HUMAN'
-  | 'LONGGREETING'
-  | 'MAXWORDS'
-  | 'MAXWORDLENGTH'
-  | 'TOOLONG'
-  | 'NOAUDIODATA';
+export type { AmdCause, AmdParameters, AmdStatus };
 
 export interface AmdRequests {
   /** Starts a detection; its decision comes as `amd.finished`. Parameters left out take the defaults. */

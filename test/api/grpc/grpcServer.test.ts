@@ -264,6 +264,10 @@ describe('gRPC MediaServer service', () => {
     assert.equal(rec.endpoint_id, ep.id);
     assert.equal(rec.bridge_id, undefined);
     for (let i = 0; i < 10; i++) caller.send(ep.rtp_port as number, Buffer.alloc(160, 0xff), 0);
+    // the datagrams and the pause reach the worker by different paths: pause once they arrived
+    const received = async () =>
+      ((await client.call('GetEndpoint', { id: ep.id })).stats as { packets_received: number }).packets_received;
+    for (let i = 0; i < 200 && (await received()) < 10; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal((await client.call('PauseRecording', { id: rec.id })).state, 'paused');
     assert.equal((await client.call('ResumeRecording', { id: rec.id })).state, 'recording');
     const recs = await client.call<{ recordings: Array<{ id: string }> }>('ListRecordings');
