@@ -153,6 +153,14 @@ export const ENGINE_SAMPLES: Record<string, Record<string, EngineSample | null>>
   },
 };
 
+/** A figure of the TTS and decode pool (`prep` in the snapshot), one sample without labels. */
+const prepFamily = (
+  name: string,
+  type: 'gauge' | 'counter',
+  help: string,
+  key: keyof NonNullable<MetricsSnapshot['prep']>,
+): Family => ({ name, type, help, read: single((s) => s.prep?.[key]) });
+
 const engineFamily = (
   name: string,
   type: 'gauge' | 'counter',
@@ -424,54 +432,34 @@ const FAMILIES: readonly Family[] = [
   engineFamily('msc_conference_leaves_total', 'counter', 'Participants that left a conference.'),
   engineFamily('msc_conference_mixes_total', 'counter', 'Conference mix cycles (one per room per 20 ms frame).'),
   engineFamily('msc_conference_mix_cpu_seconds_total', 'counter', 'CPU time spent mixing conferences.'),
-  {
-    name: 'msc_prep_threads',
-    type: 'gauge',
-    help: 'Threads of the TTS and decode pool.',
-    read: single((s) => s.prep?.threads),
-  },
-  {
-    name: 'msc_prep_jobs',
-    type: 'gauge',
-    help: 'Syntheses and decodes running or queued in the pool.',
-    read: single((s) => s.prep?.jobs),
-  },
-  {
-    name: 'msc_prep_cache_hits_total',
-    type: 'counter',
-    help: 'Prepared audio (speech, prompts, HTTP media) served from the cache.',
-    read: single((s) => s.prep?.hits),
-  },
-  {
-    name: 'msc_prep_cache_misses_total',
-    type: 'counter',
-    help: 'Requests that needed a synthesis or decode (or joined one in flight).',
-    read: single((s) => s.prep?.misses),
-  },
-  {
-    name: 'msc_prep_cache_coalesced_total',
-    type: 'counter',
-    help: 'Requests that joined a synthesis or decode already in flight.',
-    read: single((s) => s.prep?.coalesced),
-  },
-  {
-    name: 'msc_prep_cache_evictions_total',
-    type: 'counter',
-    help: 'Entries evicted to keep the cache within TTS_CACHE_BYTES.',
-    read: single((s) => s.prep?.evictions),
-  },
-  {
-    name: 'msc_prep_cache_bytes',
-    type: 'gauge',
-    help: 'PCM bytes held by the cache.',
-    read: single((s) => s.prep?.bytes),
-  },
-  {
-    name: 'msc_prep_cache_entries',
-    type: 'gauge',
-    help: 'Entries in the cache.',
-    read: single((s) => s.prep?.entries),
-  },
+  prepFamily('msc_prep_threads', 'gauge', 'Threads of the TTS and decode pool.', 'threads'),
+  prepFamily('msc_prep_jobs', 'gauge', 'Syntheses and decodes running or queued in the pool.', 'jobs'),
+  prepFamily(
+    'msc_prep_cache_hits_total',
+    'counter',
+    'Prepared audio (speech, prompts, HTTP media) served from the cache.',
+    'hits',
+  ),
+  prepFamily(
+    'msc_prep_cache_misses_total',
+    'counter',
+    'Requests that needed a synthesis or decode (or joined one in flight).',
+    'misses',
+  ),
+  prepFamily(
+    'msc_prep_cache_coalesced_total',
+    'counter',
+    'Requests that joined a synthesis or decode already in flight.',
+    'coalesced',
+  ),
+  prepFamily(
+    'msc_prep_cache_evictions_total',
+    'counter',
+    'Entries evicted to keep the cache within TTS_CACHE_BYTES.',
+    'evictions',
+  ),
+  prepFamily('msc_prep_cache_bytes', 'gauge', 'PCM bytes held by the cache.', 'bytes'),
+  prepFamily('msc_prep_cache_entries', 'gauge', 'Entries in the cache.', 'entries'),
 ];
 
 /**
