@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { ValidationError } from './errors.ts';
@@ -17,6 +18,11 @@ export interface NativeUdpAddon {
   close(id: number): void;
   setBatching(on: boolean): void;
   stats(): NativeUdpStats;
+  /** The relay offload (media/transport/udp/offloadLayout.ts). */
+  fd(id: number): number;
+  route(id: number, route: Int32Array | null, sender: Int32Array | null): void;
+  hrtimeMs(): number;
+  offloadLayout(): Record<string, unknown>;
 }
 
 /** Where a batch lies: packet i is `rx[i * slotBytes, + meta[i * metaInts + 1])`. */
@@ -28,6 +34,10 @@ export interface NativeUdpArena {
   text: Uint8Array;
   slots: number;
   slotBytes: number;
+  /** The relay offload's log: records of LOG_INTS int32, arrival times, and the count (JS resets it). */
+  logInts: Int32Array;
+  logTimes: Float64Array;
+  logCount: Int32Array;
   metaInts: number;
   textBytes: number;
 }
@@ -44,6 +54,8 @@ export interface NativeUdpStats {
   sendErrors: number;
   sendImmediate: number;
   queued: number;
+  offloaded: number;
+  offloadSendErrors: number;
 }
 
 export type UdpIoSetting = 'auto' | 'native' | 'dgram';
@@ -80,4 +92,21 @@ export function resolveUdpIo(setting: UdpIoSetting): { io: UdpIo; detail: string
   if (loadNativeUdp() !== null) return { io: 'native', detail: 'native addon (recvmmsg/sendmmsg batches)' };
   if (setting === 'native') throw new ValidationError('UDP_IO_UNAVAILABLE', `UDP_IO=native: the addon ${loadError}`);
   return { io: 'dgram', detail: `node:dgram (native addon ${loadError})` };
+}
+
+/** An IPv4 literal as a number (host order), -1 for anything else. */
+export function ipv4Number(address: string): number {
+  if (!isIPv4(address)) return -1;
+  let n = 0;
+  let part = 0;
+  for (let i = 0; i < address.length; i++) {
+    const c = address.charCodeAt(i);
+    if (c === 46) {
+      n = n * 256 + part;
+      part = 0;
+    } else {
+      part = part * 10 + (c - 48);
+    }
+  }
+  return n * 256 + part;
 }

@@ -16,6 +16,8 @@ export interface LinkTarget {
   /** The destination leg's negotiated media (null until it is configured). */
   media(): EndpointMediaConfig | null;
   deliver(buf: Uint8Array, length: number, source: number, seq: number, ts: number, nowMs: number): void;
+  /** The destination's sender block (RtpSender.block), for the relay offload; null: none known. */
+  senderBlock?(): SharedArrayBuffer | null;
 }
 
 let nextSerial = 1;
@@ -105,6 +107,7 @@ export class BridgeLink implements MediaSink {
       this.#lastSsrc = ssrc;
       this.#tsStarted = false;
       this.#framing = false;
+      this.#from.offloadChanged(); // a route names the source's SSRC
     }
     const source = (this.#serial ^ ssrc ^ this.#salt) >>> 0;
     // Timestamps of events too are on the audio timeline (they share the stream, RFC 4733 2.1);
@@ -141,6 +144,7 @@ export class BridgeLink implements MediaSink {
         // Not passed on: the next packet continues our stream as a new talkspurt (next sequence
         // number, timestamp by the elapsed time, marker), not after a gap its peer counts as loss.
         this.#salt = (this.#salt + 0x9e3779b1) >>> 0;
+        this.#from.offloadChanged(); // the route's source token changed with it
         return;
       }
       buf[1] = (buf[1]! & 0x80) | dstCn.payloadType;
@@ -160,6 +164,24 @@ export class BridgeLink implements MediaSink {
     const transcoder = this.#transcoderFor(src, dst);
     if (transcoder.decodes && this.#clock !== null) this.#buffer(payload, seq, ts, src, nowMs);
     else this.#transcode(payload, (buf[1]! & 0x80) !== 0, src, dst, source, tsOut, nowMs);
+  }
+
+  /**
+   * The relay offload (MediaSink.offloadFor): a same-codec link only rewrites headers, which the
+   * addon can do itself for packets of the SSRC this link last saw, into the destination's
+   * sender block with the source token onPacket() would use.
+   */
+  offloadFor(ssrc: number): { sender: SharedArrayBuffer; token: number } | null {
+    const src = this.#from.media;
+    const dst = this.#target.media();
+    if (src === null || dst === null || ssrc !== this.#lastSsrc || this.#ticking || !sameCodec(src.codec, dst.codec))
+      return null;
+    const sender = this.#target.senderBlock?.() ?? null;
+    return sender === null ? null : { sender, token: (this.#serial ^ ssrc ^ this.#salt) >>> 0 };
+  }
+
+  offloaded(): void {
+    this.relayed++;
   }
 
   /** A decoding transcode: into the jitter buffer; #onTick decodes, re-frames and sends. */
@@ -342,6 +364,9 @@ export class LocalTarget implements LinkTarget {
   deliver(buf: Uint8Array, length: number, source: number, seq: number, ts: number, nowMs: number): void {
     this.#endpoint.sendRelayed(buf, length, source, seq, ts, nowMs);
   }
+  senderBlock(): SharedArrayBuffer {
+    return this.#endpoint.sender.block;
+  }
 }
 
 /**
@@ -354,14 +379,26 @@ export class RingTarget implements LinkTarget {
   readonly #bell: Doorbell;
   readonly #drops: Uint32Array;
   peerMedia: EndpointMediaConfig;
-  constructor(ring: SpscRing, bell: Doorbell, peerMedia: EndpointMediaConfig, drops: Uint32Array) {
+  readonly #peerSender: SharedArrayBuffer | null;
+  constructor(
+    ring: SpscRing,
+    bell: Doorbell,
+    peerMedia: EndpointMediaConfig,
+    drops: Uint32Array,
+    peerSender: SharedArrayBuffer | null = null,
+  ) {
     this.#ring = ring;
     this.#bell = bell;
     this.peerMedia = peerMedia;
     this.#drops = drops;
+    this.#peerSender = peerSender;
   }
   media(): EndpointMediaConfig | null {
     return this.peerMedia;
+  }
+  /** The other worker's leg's sender block: the addon relays into it from this thread. */
+  senderBlock(): SharedArrayBuffer | null {
+    return this.#peerSender;
   }
   deliver(buf: Uint8Array, length: number, source: number, seq: number, ts: number): void {
     if (this.#ring.push(buf, length, source, seq, ts)) this.#bell.ring();

@@ -43,17 +43,33 @@ export interface FrameSource {
 /**
  * The taps of an endpoint's decoded audio. The transport decodes only while one exists, so the
  * first tap after none starts a new received stream (`onFirst`): the packets missed meanwhile
- * are neither waited for nor concealed.
+ * are neither waited for nor concealed. `onChange` hears when the set goes from empty to not
+ * (or back): the relay offload stands aside while anyone listens.
  */
 class TapSet extends Set<AudioTap> {
   readonly #onFirst: () => void;
-  constructor(onFirst: () => void) {
+  readonly #onChange: () => void;
+  constructor(onFirst: () => void, onChange: () => void) {
     super();
     this.#onFirst = onFirst;
+    this.#onChange = onChange;
   }
   override add(tap: AudioTap): this {
-    if (this.size === 0) this.#onFirst();
-    return super.add(tap);
+    const first = this.size === 0;
+    if (first) this.#onFirst();
+    super.add(tap);
+    if (first) this.#onChange();
+    return this;
+  }
+  override delete(tap: AudioTap): boolean {
+    const had = super.delete(tap);
+    if (had && this.size === 0) this.#onChange();
+    return had;
+  }
+  override clear(): void {
+    const had = this.size > 0;
+    super.clear();
+    if (had) this.#onChange();
   }
 }
 
@@ -76,7 +92,10 @@ const MAX_CONCEAL = 5;
 export class EndpointAudio implements Clocked, EndpointAudioSide {
   readonly endpoint: RtpEndpoint;
   readonly #clock: MediaClock;
-  readonly taps: Set<AudioTap> = new TapSet(() => this.#restartReceived());
+  readonly taps: Set<AudioTap> = new TapSet(
+    () => this.#restartReceived(),
+    () => this.endpoint.offloadChanged(),
+  );
   #decoder: Codec | null = null;
   #encoder: Codec | null = null;
   #codecKey = '';
@@ -290,6 +309,8 @@ export class EndpointAudio implements Clocked, EndpointAudioSide {
     this.#onSourceEnded = onEnded;
     this.#sourceToken = (SOURCE_TOKEN_BASE + ++sourceSerial) >>> 0;
     if (previous && previous !== source) previous.detach?.('replaced');
+    // A generated source owns the outbound stream: the addon must not relay into it meanwhile.
+    if ((previous === null) !== (source === null)) this.endpoint.offloadChanged();
     if (source === null) {
       this.endpoint.sender.resetSource(); // a resumed relay starts a new talkspurt
       if (this.#override === null) this.#clock.delete(this);

@@ -1,13 +1,16 @@
 import { MAX_LATCH_PACKETS, type EndpointMediaConfig, type WorkerEndpointStats } from '../../protocol/endpoint.ts';
+import { ipv4Number } from '../../common/nativeUdp.ts';
 import { RtpPacket } from '../rtp/RtpPacket.ts';
 import { Drop, dropsToRecord, DROP_REASON_NAMES } from './dropReasons.ts';
 import { RtpSender } from './RtpSender.ts';
 import { RtcpSession } from './RtcpSession.ts';
 import type { JitterBuffer } from '../dsp/JitterBuffer.ts';
+import { codecKey, R, ROUTE_INTS } from './udp/offloadLayout.ts';
 import {
   defaultUdpTransportFactory,
   type UdpRemote,
   type UdpTransport,
+  type UdpOffload,
   type UdpTransportFactory,
 } from './udp/UdpTransport.ts';
 
@@ -76,6 +79,14 @@ export interface MediaSink {
   ): void;
   /** The sink's playout jitter buffer, when it decodes (a transcoding bridge). */
   readonly jitterBuffer?: JitterBuffer | null;
+  /**
+   * The relay offload: when this sink does nothing to packets of `ssrc` but rewrite their
+   * header into another endpoint's stream (a same-codec bridge link), that endpoint's sender
+   * block and the source token its rewrite() would be given; null otherwise.
+   */
+  offloadFor?(ssrc: number): { sender: SharedArrayBuffer; token: number } | null;
+  /** A packet the addon relayed on this sink's behalf (it counts it as relayed). */
+  offloaded?(): void;
 }
 
 export interface EndpointListener {
@@ -109,7 +120,6 @@ export class RtpEndpoint {
   readonly drops = new Uint32Array(DROP_REASON_NAMES.length);
 
   media: EndpointMediaConfig | null = null;
-  sink: MediaSink | null = null;
   /**
    * Accept media only from the address in the SDP: no latching on the first packet (no NAT
    * correction, and no window in which another source could take the leg).
@@ -118,12 +128,8 @@ export class RtpEndpoint {
   /** Consecutive in-sequence packets a source other than the SDP's needs to take the leg. */
   latchPackets = 4;
   listener: EndpointListener | null = null;
-  /** PCM side (decode for taps, encode generated audio); created by the engines on demand. */
-  audio: EndpointAudioSide | null = null;
   /** Telephone-event packets, for DTMF detection; set by the DTMF engine. */
   onEventPacket: EventPacketListener | null = null;
-  /** Audio packets with their sequence number and timestamp, for a jitter buffer; set by the conference engine. */
-  onAudioPacket: AudioPacketListener | null = null;
   /**
    * What keeps the stream going while nothing else sends (SILENCE_FILL); set by the worker. A
    * source that ends without a frame calls it so the tick is not left empty.
@@ -134,6 +140,15 @@ export class RtpEndpoint {
 
   readonly #rtpSocket: UdpTransport;
   readonly #rtcpSocket: UdpTransport;
+  #sink: MediaSink | null = null;
+  #audio: EndpointAudioSide | null = null;
+  #onAudioPacket: AudioPacketListener | null = null;
+  /** The relay offload of the RTP socket (native I/O only) and this leg's route through it. */
+  readonly #offload: UdpOffload | null;
+  #route: Int32Array | null = null;
+  #routeSender: SharedArrayBuffer | null = null;
+  /** Something the route depends on changed: re-armed (or not) at the next audio packet. */
+  #offloadDirty = true;
   readonly #mediaTimeoutMs: number;
   #remoteIp = '';
   #remotePort = 0;
@@ -196,7 +211,118 @@ export class RtpEndpoint {
     this.rtcp = new RtcpSession(this.sender, cname);
     rtp.onMessage = this.#onRtpMessage;
     rtcp.onMessage = this.#onRtcpMessage;
+    this.#offload = rtp.offload ?? null;
+    if (this.#offload !== null) this.#offload.onOffloaded = this.#onOffloaded;
   }
+
+  /** Where received media goes (a bridge link). */
+  get sink(): MediaSink | null {
+    return this.#sink;
+  }
+
+  set sink(sink: MediaSink | null) {
+    this.#sink = sink;
+    this.offloadChanged();
+  }
+
+  /** PCM side (decode for taps, encode generated audio); created by the engines on demand. */
+  get audio(): EndpointAudioSide | null {
+    return this.#audio;
+  }
+
+  set audio(audio: EndpointAudioSide | null) {
+    this.#audio = audio;
+    this.offloadChanged();
+  }
+
+  /** Audio packets with their sequence number and timestamp, for a jitter buffer; set by the conference engine. */
+  get onAudioPacket(): AudioPacketListener | null {
+    return this.#onAudioPacket;
+  }
+
+  set onAudioPacket(listener: AudioPacketListener | null) {
+    this.#onAudioPacket = listener;
+    this.offloadChanged();
+  }
+
+  /**
+   * Something the relay offload depends on changed (the sink, listeners of the received audio,
+   * a generated source, the negotiation, the latched peer): this leg's packets go through
+   * JavaScript from now on until the next audio packet re-arms the route (if it still applies),
+   * and the addon's right to relay into this leg's stream is brought up to date.
+   */
+  offloadChanged(): void {
+    if (this.#offload === null) return;
+    if (this.#route !== null) this.#route[R.ARMED] = 0;
+    this.#offloadDirty = true;
+    this.#refreshRelayTarget();
+  }
+
+  /**
+   * Arms the route when the only thing to do with this leg's audio is to relay it: a sink that
+   * offers an offload, nobody listening to the audio, the source latched (an IPv4 peer).
+   */
+  #armOffload(ssrc: number): void {
+    this.#offloadDirty = false;
+    const offload = this.#offload;
+    const sink = this.#sink;
+    const media = this.media;
+    const audio = this.#audio;
+    const ip = ipv4Number(this.#remoteIp);
+    const target =
+      offload !== null &&
+      sink !== null &&
+      sink.offloadFor !== undefined &&
+      media !== null &&
+      this.#locked &&
+      ip >= 0 &&
+      this.#onAudioPacket === null &&
+      (audio === null || audio.taps.size === 0)
+        ? sink.offloadFor(ssrc)
+        : null;
+    if (target === null || offload === null || media === null) {
+      if (this.#route !== null) this.#route[R.ARMED] = 0;
+      return;
+    }
+    if (this.#route === null) this.#route = new Int32Array(ROUTE_INTS);
+    const route = this.#route;
+    route[R.ARMED] = 0;
+    if (this.#routeSender !== target.sender) {
+      offload.attach(route, target.sender);
+      this.#routeSender = target.sender;
+    }
+    route[R.FROM_IP] = ip | 0;
+    route[R.FROM_PORT] = this.#remotePort;
+    route[R.PT_IN] = this.#audioPt;
+    route[R.SSRC_IN] = ssrc | 0;
+    route[R.SOURCE_TOKEN] = target.token | 0;
+    route[R.CODEC_KEY] = codecKey(media.codec);
+    route[R.ARMED] = 1;
+  }
+
+  /** Lets the addon relay into this leg's stream exactly while JavaScript would (sendRelayed). */
+  #refreshRelayTarget(): void {
+    const offload = this.#offload;
+    const media = this.media;
+    const audio = this.#audio;
+    const ip = ipv4Number(this.#remoteIp);
+    const ok = offload !== null && media !== null && this.canSend && (audio === null || audio.source === null) && ip >= 0;
+    this.sender.setRelayTarget(
+      ok
+        ? { fd: offload.fd, ip, port: this.#remotePort, payloadType: media.codec.payloadType, codecKey: codecKey(media.codec) }
+        : null,
+    );
+  }
+
+  /** A packet the addon relayed: the bookkeeping #deliver does for the packets it sees. */
+  readonly #onOffloaded = (seq: number, ts: number, ssrc: number, payloadBytes: number, arrivalMs: number): void => {
+    this.packetsReceived++;
+    this.bytesReceived += payloadBytes + 12;
+    this.#lastPacketMs = arrivalMs;
+    this.#timeoutReported = false;
+    this.rtcp.onRtp(ssrc, seq, ts, payloadBytes, arrivalMs, false);
+    this.#sink?.offloaded?.();
+  };
 
   /**
    * Binds both sockets; rejects with the bind error (EADDRINUSE) so the caller can retry. `udp`
@@ -287,6 +413,7 @@ export class RtpEndpoint {
     }
     this.#lastPacketMs = nowMs;
     this.#timeoutReported = false;
+    this.offloadChanged();
   }
 
   get remote(): { ip: string; rtpPort: number; rtcpPort: number } | null {
@@ -429,15 +556,16 @@ export class RtpEndpoint {
             nowMs,
           );
       } else {
-        const onAudio = this.onAudioPacket;
+        const onAudio = this.#onAudioPacket;
         if (onAudio !== null) onAudio(ssrc, seq, ts, msg.subarray(payloadOffset, payloadOffset + payloadLength), nowMs);
-        const audio = this.audio;
+        const audio = this.#audio;
         if (audio !== null && audio.taps.size > 0)
           audio.onReceived(seq, ts, msg, nowMs, ssrc, payloadOffset, payloadLength);
       }
       // The sink may rewrite the buffer in place and send it on: it goes last.
-      const sink = this.sink;
+      const sink = this.#sink;
       if (sink !== null) sink.onPacket(msg, payloadOffset, payloadLength, isEvent, seq, ts, ssrc, nowMs);
+      if (this.#offloadDirty && !isEvent && !isCn) this.#armOffload(ssrc);
     } catch {
       this.drops[Drop.HANDLER_ERROR]! += 1;
     }
@@ -454,6 +582,7 @@ export class RtpEndpoint {
       }
       if (this.listener) this.listener.onRemoteLatched(this, ip, port, 'rtp');
     }
+    this.offloadChanged();
   }
 
   readonly #onRtcpMessage = (msg: Buffer, rinfo: UdpRemote): void => {
@@ -505,7 +634,7 @@ export class RtpEndpoint {
   sendRelayed(buf: Uint8Array, length: number, source: number, seqIn: number, tsIn: number, nowMs: number): boolean {
     if (!this.canSend) return false;
     // A generated source (player, mixer) owns the outbound stream while it is attached.
-    if (this.audio !== null && this.audio.source !== null) return false;
+    if (this.#audio !== null && this.#audio.source !== null) return false;
     this.sender.rewrite(buf, source, seqIn, tsIn, nowMs);
     this.#rtpSocket.send(buf, 0, length, this.#remotePort, this.#remoteIp);
     this.sender.count(length);
@@ -588,10 +717,13 @@ export class RtpEndpoint {
   /** Sends RTCP BYE (RFC 3550 6.6) and closes the sockets. Idempotent. */
   close(): void {
     if (this.#closed) return;
-    this.audio?.close();
-    this.audio = null;
+    // No relaying into our socket once it may close (the addon sends under the block's lock).
+    this.sender.setRelayTarget(null);
+    if (this.#route !== null) this.#route[R.ARMED] = 0;
+    this.#audio?.close();
+    this.#audio = null;
     this.onEventPacket = null;
-    this.onAudioPacket = null;
+    this.#onAudioPacket = null;
     this.idleFill = null;
     if (this.media !== null && this.#remoteRtcpPort !== 0) {
       try {
@@ -601,14 +733,14 @@ export class RtpEndpoint {
         sock.sendAndClose(this.rtcp.outBuffer, 0, len, this.#remoteRtcpPort, this.#remoteRtcpIp);
         (mux ? this.#rtcpSocket : this.#rtpSocket).close();
         this.#closed = true;
-        this.sink = null;
+        this.#sink = null;
         return;
       } catch {
         // fall through to a plain close
       }
     }
     this.#closed = true;
-    this.sink = null;
+    this.#sink = null;
     this.#closeSockets();
   }
 

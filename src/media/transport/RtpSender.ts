@@ -1,5 +1,25 @@
 import { randomInt } from 'node:crypto';
 import { seqAdd, seqDiff, tsAdd } from '../../common/seq.ts';
+import {
+  HR_OFFSET_MS,
+  S,
+  SENDER_BYTES,
+  SENDER_FLOAT_OFFSET,
+  SENDER_FLOATS,
+  SENDER_INTS,
+  SF,
+} from './udp/offloadLayout.ts';
+
+/** Spins until the block's lock is ours (held for a few instructions, or one sendto by the addon). */
+function lock(words: Int32Array): void {
+  while (Atomics.compareExchange(words, S.LOCK, 0, 1) !== 0) {
+    // another thread (the addon relaying into this stream) holds it for a moment
+  }
+}
+
+function unlock(words: Int32Array): void {
+  Atomics.store(words, S.LOCK, 0);
+}
 
 /**
  * Our outbound RTP stream for one endpoint. Whatever feeds it (a bridge peer relaying packets,
@@ -9,41 +29,92 @@ import { seqAdd, seqDiff, tsAdd } from '../../common/seq.ts';
  *
  * Relayed packets keep their source's relative sequence/timestamp structure (gaps, reordering)
  * through fixed offsets computed when the source starts; the header is rewritten in place.
+ *
+ * The state lives in a shared block (udp/offloadLayout.ts) rather than in fields: the native
+ * addon relays into the same stream with the same arithmetic (the relay offload), possibly from
+ * another worker, so every access holds the block's lock.
  */
 export class RtpSender {
   readonly ssrc: number;
-  clockRate: number;
-  /** Samples per packet at clockRate, used as the minimum advance across a source switch. */
-  frameSamples: number;
-
-  #seq: number; // last sequence number sent
-  #ts: number; // last timestamp sent
-  #lastSendMs = -1;
-  #source = -1; // token of the source whose offsets are current
-  #seqOffset = 0;
-  #tsOffset = 0;
-  #marker = true;
-
-  packets = 0;
-  octets = 0;
-  /** RTP timestamp and wallclock (ms) of the last packet, for RTCP SR. */
-  lastTimestamp = 0;
-  lastWallMs = 0;
+  /** The shared state: int32 words (S) and float64 words (SF) over one SharedArrayBuffer. */
+  readonly block: SharedArrayBuffer;
+  readonly #w: Int32Array;
+  readonly #f: Float64Array;
+  /** The last send time this thread wrote, in both clocks: lastWallMs returns it unchanged. */
+  #wroteHrMs = Number.NaN;
+  #wroteMs = 0;
 
   constructor(clockRate = 8000, frameSamples = 160) {
+    this.block = new SharedArrayBuffer(SENDER_BYTES);
+    this.#w = new Int32Array(this.block, 0, SENDER_INTS);
+    this.#f = new Float64Array(this.block, SENDER_FLOAT_OFFSET, SENDER_FLOATS);
     this.ssrc = randomInt(1, 0xffffffff) >>> 0;
-    this.#seq = randomInt(0, 0x10000);
-    this.#ts = randomInt(0, 0xffffffff) >>> 0;
-    this.clockRate = clockRate;
-    this.frameSamples = frameSamples;
+    const w = this.#w;
+    w[S.SSRC] = this.ssrc | 0;
+    w[S.SEQ] = randomInt(0, 0x10000);
+    w[S.TS] = randomInt(0, 0xffffffff) | 0;
+    w[S.SOURCE] = -1;
+    w[S.MARKER] = 1;
+    w[S.CLOCK_RATE] = clockRate;
+    w[S.FRAME_SAMPLES] = frameSamples;
+    w[S.FD] = -1;
+    this.#f[SF.LAST_SEND_MS] = -1;
+  }
+
+  get clockRate(): number {
+    return this.#w[S.CLOCK_RATE]!;
+  }
+
+  set clockRate(v: number) {
+    this.#w[S.CLOCK_RATE] = v;
+  }
+
+  /** Samples per packet at clockRate, used as the minimum advance across a source switch. */
+  get frameSamples(): number {
+    return this.#w[S.FRAME_SAMPLES]!;
+  }
+
+  set frameSamples(v: number) {
+    this.#w[S.FRAME_SAMPLES] = v;
+  }
+
+  /** Packets sent, by JavaScript or by the addon. */
+  get packets(): number {
+    return this.#w[S.PACKETS]! >>> 0;
+  }
+
+  /** Payload octets sent. */
+  get octets(): number {
+    return this.#f[SF.OCTETS]!;
+  }
+
+  /** RTP timestamp of the last packet, for RTCP SR. */
+  get lastTimestamp(): number {
+    return this.#w[S.TS]! >>> 0;
+  }
+
+  /** When the last packet went (performance.now() of this thread; 0 before any). */
+  get lastWallMs(): number {
+    const hr = this.#f[SF.LAST_SEND_MS]!;
+    if (hr < 0) return 0;
+    return hr === this.#wroteHrMs ? this.#wroteMs : hr - HR_OFFSET_MS;
+  }
+
+  #stamp(nowMs: number): void {
+    const hr = nowMs + HR_OFFSET_MS;
+    this.#wroteHrMs = hr;
+    this.#wroteMs = nowMs;
+    this.#f[SF.LAST_SEND_MS] = hr;
   }
 
   /** Samples to advance from the last packet sent when a new source starts at `nowMs`. */
   #advance(nowMs: number): number {
-    if (this.#lastSendMs < 0) return this.frameSamples;
-    const elapsed =
-      Math.round(((nowMs - this.#lastSendMs) * this.clockRate) / 1000 / this.frameSamples) * this.frameSamples;
-    return elapsed > this.frameSamples ? elapsed : this.frameSamples;
+    const w = this.#w;
+    const last = this.#f[SF.LAST_SEND_MS]!;
+    const frame = w[S.FRAME_SAMPLES]!;
+    if (last < 0) return frame;
+    const elapsed = Math.round(((nowMs + HR_OFFSET_MS - last) * w[S.CLOCK_RATE]!) / 1000 / frame) * frame;
+    return elapsed > frame ? elapsed : frame;
   }
 
   /**
@@ -52,29 +123,30 @@ export class RtpSender {
    * the peer's SSRC changes). `tsIn` is already in our clock units.
    */
   rewrite(buf: Uint8Array, source: number, seqIn: number, tsIn: number, nowMs: number): void {
-    if (source !== this.#source) {
-      this.#source = source;
-      this.#seqOffset = seqDiff(seqAdd(this.#seq, 1), seqIn);
-      this.#tsOffset = (tsAdd(this.#ts, this.#advance(nowMs)) - tsIn) | 0;
-      this.#marker = true;
+    const w = this.#w;
+    lock(w);
+    if ((source | 0) !== w[S.SOURCE]) {
+      w[S.SOURCE] = source | 0;
+      w[S.SEQ_OFFSET] = seqDiff(seqAdd(w[S.SEQ]!, 1), seqIn);
+      w[S.TS_OFFSET] = (tsAdd(w[S.TS]!, this.#advance(nowMs)) - tsIn) | 0;
+      w[S.MARKER] = 1;
     }
-    const seq = seqAdd(seqIn, this.#seqOffset);
-    const ts = tsAdd(tsIn, this.#tsOffset);
-    if (seqDiff(seq, this.#seq) > 0) {
-      this.#seq = seq;
-      this.#ts = ts;
+    const seq = seqAdd(seqIn, w[S.SEQ_OFFSET]!);
+    const ts = tsAdd(tsIn, w[S.TS_OFFSET]!);
+    if (seqDiff(seq, w[S.SEQ]!) > 0) {
+      w[S.SEQ] = seq;
+      w[S.TS] = ts | 0;
     }
-    if (this.#marker) {
+    if (w[S.MARKER] !== 0) {
       buf[1] = buf[1]! | 0x80;
-      this.#marker = false;
+      w[S.MARKER] = 0;
     }
+    this.#stamp(nowMs);
+    unlock(w);
     buf[2] = seq >>> 8;
     buf[3] = seq & 0xff;
     writeU32(buf, 4, ts);
     writeU32(buf, 8, this.ssrc);
-    this.#lastSendMs = nowMs;
-    this.lastTimestamp = this.#ts;
-    this.lastWallMs = nowMs;
   }
 
   /**
@@ -90,26 +162,29 @@ export class RtpSender {
     nowMs: number,
     marker = false,
   ): void {
+    const w = this.#w;
+    lock(w);
     let ts: number;
-    if (source !== this.#source) {
-      this.#source = source;
-      ts = tsAdd(this.#ts, this.#advance(nowMs));
+    if ((source | 0) !== w[S.SOURCE]) {
+      w[S.SOURCE] = source | 0;
+      ts = tsAdd(w[S.TS]!, this.#advance(nowMs));
       marker = true;
     } else {
-      ts = tsAdd(this.#ts, samples);
+      ts = tsAdd(w[S.TS]!, samples);
     }
-    this.#seq = seqAdd(this.#seq, 1);
-    this.#ts = ts;
+    const seq = seqAdd(w[S.SEQ]!, 1);
+    w[S.SEQ] = seq;
+    w[S.TS] = ts | 0;
+    const m = marker || w[S.MARKER] !== 0;
+    w[S.MARKER] = 0;
+    this.#stamp(nowMs);
+    unlock(w);
     buf[0] = 0x80;
-    buf[1] = (marker || this.#marker ? 0x80 : 0) | (payloadType & 0x7f);
-    this.#marker = false;
-    buf[2] = this.#seq >>> 8;
-    buf[3] = this.#seq & 0xff;
+    buf[1] = (m ? 0x80 : 0) | (payloadType & 0x7f);
+    buf[2] = seq >>> 8;
+    buf[3] = seq & 0xff;
     writeU32(buf, 4, ts);
     writeU32(buf, 8, this.ssrc);
-    this.#lastSendMs = nowMs;
-    this.lastTimestamp = ts;
-    this.lastWallMs = nowMs;
   }
 
   /**
@@ -117,7 +192,11 @@ export class RtpSender {
    * starts (section 2.5.1.1, the event timestamp is the time the event began).
    */
   timestampAt(nowMs: number): number {
-    return tsAdd(this.#ts, this.#advance(nowMs));
+    const w = this.#w;
+    lock(w);
+    const ts = tsAdd(w[S.TS]!, this.#advance(nowMs));
+    unlock(w);
+    return ts;
   }
 
   /**
@@ -127,29 +206,62 @@ export class RtpSender {
    * none is repeated.
    */
   writeInsertedHeader(buf: Uint8Array, payloadType: number, timestamp: number, marker: boolean): void {
-    this.#seq = seqAdd(this.#seq, 1);
-    this.#seqOffset = (this.#seqOffset + 1) & 0xffff;
+    const w = this.#w;
+    lock(w);
+    const seq = seqAdd(w[S.SEQ]!, 1);
+    w[S.SEQ] = seq;
+    w[S.SEQ_OFFSET] = (w[S.SEQ_OFFSET]! + 1) & 0xffff;
+    unlock(w);
     buf[0] = 0x80;
     buf[1] = (marker ? 0x80 : 0) | (payloadType & 0x7f);
-    buf[2] = this.#seq >>> 8;
-    buf[3] = this.#seq & 0xff;
+    buf[2] = seq >>> 8;
+    buf[3] = seq & 0xff;
     writeU32(buf, 4, timestamp >>> 0);
     writeU32(buf, 8, this.ssrc);
   }
 
   /** Makes the next packet, from whatever source, a new talkspurt (marker, re-based offsets). */
   resetSource(): void {
-    this.#source = -1;
+    const w = this.#w;
+    lock(w);
+    w[S.SOURCE] = -1;
+    unlock(w);
   }
 
   /** Counts a packet actually handed to the socket. */
   count(bytes: number): void {
-    this.packets++;
-    this.octets += bytes - 12;
+    const w = this.#w;
+    lock(w);
+    w[S.PACKETS] = (w[S.PACKETS]! + 1) | 0;
+    this.#f[SF.OCTETS] = this.#f[SF.OCTETS]! + bytes - 12;
+    unlock(w);
   }
 
   get lastSequence(): number {
-    return this.#seq;
+    return this.#w[S.SEQ]!;
+  }
+
+  /**
+   * Where the addon may relay into this stream, or null when it may not (can't send, a
+   * generated source owns the stream, no native socket, not IPv4): written by this endpoint's
+   * worker whenever one of those changes. Clearing it under the lock also guarantees the addon
+   * is not sending on `fd` when it returns, so the socket may be closed after.
+   */
+  setRelayTarget(target: { fd: number; ip: number; port: number; payloadType: number; codecKey: number } | null): void {
+    const w = this.#w;
+    lock(w);
+    if (target === null) {
+      w[S.RELAY_OK] = 0;
+      w[S.FD] = -1;
+    } else {
+      w[S.FD] = target.fd;
+      w[S.DST_IP] = target.ip | 0;
+      w[S.DST_PORT] = target.port;
+      w[S.PT_OUT] = target.payloadType;
+      w[S.CODEC_KEY] = target.codecKey;
+      w[S.RELAY_OK] = 1;
+    }
+    unlock(w);
   }
 }
 

@@ -1,6 +1,6 @@
-import { isIPv4 } from 'node:net';
-import { loadNativeUdp, type NativeUdpAddon, type NativeUdpArena, type UdpIo } from '../../../common/nativeUdp.ts';
-import type { UdpMessageHandler, UdpRemote, UdpTransport } from './UdpTransport.ts';
+import { ipv4Number, loadNativeUdp, type NativeUdpAddon, type NativeUdpArena, type UdpIo } from '../../../common/nativeUdp.ts';
+import { HR_OFFSET_MS, L, LOG_INTS, SENDER_INTS } from './offloadLayout.ts';
+import type { OffloadedHandler, UdpMessageHandler, UdpOffload, UdpRemote, UdpTransport } from './UdpTransport.ts';
 
 /*
  * This thread's side of the addon: it delivers, in one call per loop iteration, every datagram
@@ -33,7 +33,36 @@ function sourceText(slot: number): string {
   return text.toString('latin1', start, end);
 }
 
+/** How often the relay offload's log is read when no batch comes to JavaScript (ms). */
+const LOG_DRAIN_MS = 20;
+let drainTimer: NodeJS.Timeout | null = null;
+
+/**
+ * Tells each socket about the datagrams the addon relayed itself since the last call (receive
+ * statistics, media timeout): at the start of every batch, so they come before the socket's
+ * later datagrams, and on a timer while everything is relayed natively.
+ */
+function drainLog(): void {
+  const a = arena!;
+  const n = a.logCount[0]!;
+  if (n === 0) return;
+  const ints = a.logInts;
+  const times = a.logTimes;
+  for (let i = 0; i < n; i++) {
+    const r = i * LOG_INTS;
+    const handler = sockets[ints[r + L.SOCKET]!]?.onOffloaded;
+    if (handler == null) continue;
+    try {
+      handler(ints[r + L.SEQ]!, ints[r + L.TS]! >>> 0, ints[r + L.SSRC]! >>> 0, ints[r + L.PAYLOAD_BYTES]!, times[i]! - HR_OFFSET_MS);
+    } catch (err) {
+      process.nextTick(rethrow, err);
+    }
+  }
+  a.logCount[0] = 0;
+}
+
 function onBatch(count: number): void {
+  drainLog();
   const a = arena!;
   const meta = a.meta;
   const mi = a.metaInts;
@@ -99,30 +128,16 @@ export function setNativeUdpBatching(on: boolean): void {
   threadAddon().setBatching(on);
 }
 
-function ipv4Number(address: string): number {
-  if (!isIPv4(address)) return -1;
-  let n = 0;
-  let part = 0;
-  for (let i = 0; i < address.length; i++) {
-    const c = address.charCodeAt(i);
-    if (c === 46) {
-      n = n * 256 + part;
-      part = 0;
-    } else {
-      part = part * 10 + (c - 48);
-    }
-  }
-  return n * 256 + part;
-}
-
 /**
  * UdpTransport over the batched addon. send() copies the datagram into the thread's queue, which
  * goes out with sendmmsg at the end of the current receive batch or loop phase (before the loop
  * waits): the caller may reuse its buffer at once. Sockets are dual-stack for family 6, as dgram's.
  */
-export class NativeUdpTransport implements UdpTransport {
+export class NativeUdpTransport implements UdpTransport, UdpOffload {
   readonly io: UdpIo = 'native';
   onMessage: UdpMessageHandler | null = null;
+  onOffloaded: OffloadedHandler | null = null;
+  #fd = -1;
   readonly #addon: NativeUdpAddon;
   readonly #id: number;
   #closed = false;
@@ -163,14 +178,40 @@ export class NativeUdpTransport implements UdpTransport {
     this.close(); // the queue is flushed before the socket closes
   }
 
+  /** The relay offload; absent with a build of the addon that predates it. */
+  get offload(): UdpOffload | undefined {
+    return typeof this.#addon.route === 'function' ? this : undefined;
+  }
+
+  get fd(): number {
+    if (this.#fd < 0 && !this.#closed) this.#fd = this.#addon.fd(this.#id);
+    return this.#fd;
+  }
+
+  attach(route: Int32Array, sender: SharedArrayBuffer): void {
+    if (this.#closed) return;
+    this.#addon.route(this.#id, route, new Int32Array(sender, 0, SENDER_INTS));
+    if (drainTimer === null) {
+      drainTimer = setInterval(drainLog, LOG_DRAIN_MS);
+      drainTimer.unref();
+    }
+  }
+
+  detach(): void {
+    if (!this.#closed) this.#addon.route(this.#id, null, null);
+  }
+
   address(): { address: string; family: string; port: number } {
     return this.#addon.address(this.#id);
   }
 
   close(): void {
     if (this.#closed) return;
+    // What the addon relayed for this socket is accounted for before it goes.
+    if (arena !== null && arena.logCount[0] !== 0) drainLog();
     this.#closed = true;
     this.onMessage = null;
+    this.onOffloaded = null;
     sockets[this.#id] = undefined;
     this.#addon.close(this.#id);
   }

@@ -12,6 +12,27 @@ export interface UdpRemote {
 export type UdpMessageHandler = (msg: Buffer, remote: UdpRemote) => void;
 
 /**
+ * A datagram the addon relayed itself (the relay offload), reported afterwards for the receive
+ * side's bookkeeping: its RTP sequence number, timestamp, SSRC, payload bytes and arrival time
+ * (performance.now() of this thread).
+ */
+export type OffloadedHandler = (seq: number, ts: number, ssrc: number, payloadBytes: number, arrivalMs: number) => void;
+
+/**
+ * The relay offload of a native socket (udp/offloadLayout.ts): datagrams matching the armed
+ * route are rewritten into the `sender` block's stream and sent on its socket without a
+ * JavaScript call; `onOffloaded` hears of each afterwards, in order with `onMessage`.
+ */
+export interface UdpOffload {
+  /** The socket's descriptor, for a sender block that others relay into. */
+  readonly fd: number;
+  /** Attaches a route (Int32Array of ROUTE_INTS) and the destination's sender block. */
+  attach(route: Int32Array, sender: SharedArrayBuffer): void;
+  detach(): void;
+  onOffloaded: OffloadedHandler | null;
+}
+
+/**
  * The UDP socket of an RTP or RTCP port, as RtpEndpoint uses it: everything above it (latching,
  * statistics, bridging, RTCP) is the same whichever implementation carries the datagrams.
  * - DgramTransport: node:dgram, one system call and one JS callback per datagram;
@@ -34,6 +55,8 @@ export interface UdpTransport {
   address(): { address: string; family: string; port: number };
   /** Idempotent. */
   close(): void;
+  /** The relay offload, where the implementation has one (the native addon). */
+  readonly offload?: UdpOffload;
 }
 
 export type UdpTransportFactory = (family: 4 | 6) => UdpTransport;

@@ -110,3 +110,10 @@ export function codecKey(codec: { name: string; clockRate: number; channels: num
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return (h >>> 1) | 1;
 }
+
+/**
+ * This thread's `performance.now()` origin on the process-wide monotonic clock (the one of
+ * `process.hrtime` and the addon's uv_hrtime): shared times are kept on that clock, since the
+ * addon may relay from another worker whose `performance.now()` starts elsewhere.
+ */
+export const HR_OFFSET_MS = Number(process.hrtime.bigint()) / 1e6 - performance.now();
