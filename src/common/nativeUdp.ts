@@ -17,6 +17,33 @@ export interface NativeUdpAddon {
   close(id: number): void;
   setBatching(on: boolean): void;
   stats(): NativeUdpStats;
+  /** The socket's file descriptor (what a SENDER block's FD holds for the addon to send on). */
+  fd(id: number): number;
+  /** The process-wide monotonic clock in ms (uv_hrtime / 1e6): the relay offload's times. */
+  hrtimeMs(): number;
+  /** The relay offload layout the addon was built with (a test compares it to offloadLayout.ts). */
+  offloadLayout(): NativeOffloadLayout;
+  /**
+   * Attaches socket `id`'s relay route (Int32Array of ROUTE_INTS, written by this thread only) and
+   * the destination's SENDER block (Int32Array of SENDER_INTS at byte 0 of a SharedArrayBuffer of
+   * SENDER_BYTES), or detaches them (both null). Throws RangeError when an array is too short.
+   */
+  route(id: number, route: Int32Array | null, sender: Int32Array | null): void;
+}
+
+/** The numbers of src/media/transport/udp/offloadLayout.ts, as the addon has them. */
+export interface NativeOffloadLayout {
+  S: Record<string, number>;
+  SF: Record<string, number>;
+  R: Record<string, number>;
+  L: Record<string, number>;
+  SENDER_BYTES: number;
+  SENDER_INTS: number;
+  SENDER_FLOAT_OFFSET: number;
+  SENDER_FLOATS: number;
+  ROUTE_INTS: number;
+  LOG_INTS: number;
+  LOG_RECORDS: number;
 }
 
 /** Where a batch lies: packet i is `rx[i * slotBytes, + meta[i * metaInts + 1])`. */
@@ -30,6 +57,12 @@ export interface NativeUdpArena {
   slotBytes: number;
   metaInts: number;
   textBytes: number;
+  /** Relayed packets (offload): LOG_RECORDS records of LOG_INTS int32 (socket, seq, ts, ssrc, payload bytes). */
+  logInts: Int32Array;
+  /** Per record: the arrival time, monotonic ms (hrtimeMs()). */
+  logTimes: Float64Array;
+  /** [0]: records written. JS drains them (before the arena in onBatch) and writes 0. */
+  logCount: Int32Array;
 }
 
 /** Counters of this thread's addon state: how well the system calls were batched. */
@@ -43,6 +76,12 @@ export interface NativeUdpStats {
   sendPackets: number;
   sendErrors: number;
   sendImmediate: number;
+  /** Received datagrams relayed by the addon (also counted in recvPackets, never delivered). */
+  offloaded: number;
+  /** Relayed datagrams whose sendto failed (counted as sent in the SENDER block, as JS does). */
+  offloadSendErrors: number;
+  /** Datagrams given to JS because the SENDER lock stayed held (another thread in it). */
+  offloadLockBusy: number;
   queued: number;
 }
 
