@@ -157,6 +157,7 @@ class Expected {
   advance(now: number): number {
     if (this.lastSendMs < 0) return this.frame;
     const e = Math.round(((now - this.lastSendMs) * this.clockRate) / 1000 / this.frame) * this.frame;
+    // biome-ignore lint/complexity/useMathMinMax: as RtpSender (Math.max would pass a NaN through)
     return e > this.frame ? e : this.frame;
   }
 
