@@ -15,10 +15,12 @@
  *
  * Relay offload: a socket may carry a ROUTE (route()): a received datagram the route describes
  * (latched source, RTP v2 without padding, extension or CSRC, its payload type and SSRC) is not
- * put in the arena: its header is rewritten into the destination's outbound stream (the SENDER
- * block, shared memory RtpSender keeps its state in, guarded by a lock word because the
- * destination may live in another worker) and sent at once on the destination's socket. JS learns
- * of it from a per-thread log it drains before each batch. Anything else goes to JS as before.
+ * put in the arena: its header is rewritten in place into the destination's outbound stream (the
+ * SENDER block, shared memory RtpSender keeps its state in, guarded by a lock word because the
+ * destination may live in another worker) and sent on the destination's socket before the
+ * receive call returns (one sendmmsg for what one recvmmsg relayed, under the lock). JS learns of
+ * it from a per-thread log it drains before each batch. Anything else goes to JS as before, and
+ * once a socket has a datagram for JS in the arena its later ones follow it there (order).
  * The shared layout is src/media/transport/udp/offloadLayout.ts.
  *
  * Context-aware (NAPI_MODULE_INIT, napi_set_instance_data): each worker thread has its own state
@@ -113,7 +115,7 @@ typedef struct {
 typedef struct {
   double recvCalls, recvPackets, recvTruncated, recvErrors, deliveries;
   double sendCalls, sendPackets, sendErrors, sendImmediate;
-  double offloaded, offloadSendErrors, offloadLockBusy;
+  double offloaded, offloadSendCalls, offloadSendErrors, offloadLockBusy;
 } Counters;
 
 struct Instance {
@@ -132,6 +134,13 @@ struct Instance {
   int32_t* logInts;
   double* logTimes;
   int32_t* logCount;
+  /* The datagrams relayed from the current recvmmsg call: rewritten in their slots, sent together
+   * (one sendmmsg) while `olocked` (their SENDER block) stays locked. */
+  int32_t* olocked;
+  int on;
+  struct mmsghdr omsgs[RX_PER_CALL];
+  struct iovec oiov[RX_PER_CALL];
+  struct sockaddr_in odst;
   int delivering;
   int destroyed;
   struct mmsghdr rmsgs[RX_SLOTS];
@@ -369,11 +378,36 @@ static uint32_t ts_add(uint32_t a, double n) {
 }
 
 /*
+ * Sends what try_offload() rewrote, on the destination's socket, and only then releases its
+ * SENDER lock: the destination clears FD under it before closing its socket, so the fd cannot be
+ * a closed or reused one. Must run before the slots are reused (arena compaction, recvmmsg).
+ */
+static void offload_send(Instance* inst) {
+  int32_t* S = inst->olocked;
+  if (!S) return;
+  int fd = S[S_FD];
+  int i = 0;
+  while (i < inst->on) {
+    int r = sendmmsg(fd, &inst->omsgs[i], (unsigned)(inst->on - i), MSG_DONTWAIT);
+    inst->c.offloadSendCalls++;
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      inst->c.offloadSendErrors++; /* this one is lost (EAGAIN, ICMP unreachable...): go on */
+      i++;
+    } else {
+      i += r;
+    }
+  }
+  inst->on = 0;
+  inst->olocked = NULL;
+  __atomic_store_n(&S[S_LOCK], 0, __ATOMIC_RELEASE);
+}
+
+/*
  * Relays one received datagram of socket `s` (which has a route) if the route describes it:
- * rewritten as RtpSender.rewrite() would (after BridgeLink's payload type mapping) into the
- * destination's SENDER block and sent on its socket, all under the block's lock (the destination
- * clears FD under it before closing its socket, so the fd cannot be a stale or reused one).
- * Returns 0 when the datagram is JavaScript's to handle.
+ * rewritten in its slot as RtpSender.rewrite() would (after BridgeLink's payload type mapping)
+ * into the destination's SENDER block, queued for offload_send(), logged. The first of a
+ * recvmmsg call takes the block's lock. Returns 0 when the datagram is JavaScript's to handle.
  */
 static int try_offload(Instance* inst, Sock* s, uint8_t* buf, unsigned len, const struct sockaddr_storage* ss,
                        double now) {
@@ -388,27 +422,34 @@ static int try_offload(Instance* inst, Sock* s, uint8_t* buf, unsigned len, cons
   if (len < 13 || buf[0] != 0x80 || (int32_t)(buf[1] & 0x7f) != R[R_PT_IN]) return 0;
   uint32_t ssrc = be32(buf + 8);
   if (ssrc != (uint32_t)R[R_SSRC_IN]) return 0;
-  /* What this thread's JS queued goes first (a packet it generated for the same destination). */
-  if (inst->txCount > 0) flush(inst);
-
   int32_t* S = s->sender;
   double* F = s->senderF;
-  int spins = 0;
-  for (;;) {
-    int32_t expected = 0;
-    if (__atomic_load_n(&S[S_LOCK], __ATOMIC_RELAXED) == 0 &&
-        __atomic_compare_exchange_n(&S[S_LOCK], &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-      break;
-    if (++spins >= LOCK_SPINS) {
-      inst->c.offloadLockBusy++;
+  if (inst->olocked != S) {
+    /* The first of this call: what this thread's JS queued goes first (it may be a packet it
+     * generated for the same destination), then the lock, held until offload_send(). */
+    if (inst->txCount > 0) flush(inst);
+    int spins = 0;
+    for (;;) {
+      int32_t expected = 0;
+      if (__atomic_load_n(&S[S_LOCK], __ATOMIC_RELAXED) == 0 &&
+          __atomic_compare_exchange_n(&S[S_LOCK], &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        break;
+      if (++spins >= LOCK_SPINS) {
+        inst->c.offloadLockBusy++;
+        return 0;
+      }
+      if (spins % 64 == 0) sched_yield(); /* the holder may be a preempted thread on this core */
+      else cpu_relax();
+    }
+    if (!S[S_RELAY_OK] || S[S_FD] < 0 || S[S_CODEC_KEY] != R[R_CODEC_KEY]) {
+      __atomic_store_n(&S[S_LOCK], 0, __ATOMIC_RELEASE);
       return 0;
     }
-    if (spins % 64 == 0) sched_yield(); /* the holder may be a preempted thread on this core */
-    else cpu_relax();
-  }
-  if (!S[S_RELAY_OK] || S[S_FD] < 0 || S[S_CODEC_KEY] != R[R_CODEC_KEY]) {
-    __atomic_store_n(&S[S_LOCK], 0, __ATOMIC_RELEASE);
-    return 0;
+    inst->olocked = S;
+    memset(&inst->odst, 0, sizeof inst->odst);
+    inst->odst.sin_family = AF_INET;
+    inst->odst.sin_port = htons((uint16_t)S[S_DST_PORT]);
+    inst->odst.sin_addr.s_addr = htonl((uint32_t)S[S_DST_IP]);
   }
   buf[1] = (uint8_t)((buf[1] & 0x80) | (S[S_PT_OUT] & 0x7f));
   int32_t source = R[R_SOURCE_TOKEN];
@@ -436,19 +477,18 @@ static int try_offload(Instance* inst, Sock* s, uint8_t* buf, unsigned len, cons
   put_be32(buf + 4, ts);
   put_be32(buf + 8, (uint32_t)S[S_SSRC]);
   F[SF_LAST_SEND_MS] = now;
-  struct sockaddr_in dst;
-  memset(&dst, 0, sizeof dst);
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons((uint16_t)S[S_DST_PORT]);
-  dst.sin_addr.s_addr = htonl((uint32_t)S[S_DST_IP]);
-  ssize_t w;
-  do w = sendto(S[S_FD], buf, len, MSG_DONTWAIT, (struct sockaddr*)&dst, sizeof dst);
-  while (w < 0 && errno == EINTR);
-  /* Counted as sent either way, as RtpSender does: a lost datagram, not a stream gap. */
+  /* Counted as sent whatever the send does, as RtpSender does: a lost datagram, not a stream gap. */
   S[S_PACKETS] = (int32_t)((uint32_t)S[S_PACKETS] + 1);
   F[SF_OCTETS] += (double)(len - 12);
-  __atomic_store_n(&S[S_LOCK], 0, __ATOMIC_RELEASE);
-  if (w < 0) inst->c.offloadSendErrors++;
+  int k = inst->on++;
+  inst->oiov[k].iov_base = buf;
+  inst->oiov[k].iov_len = len;
+  struct msghdr* h = &inst->omsgs[k].msg_hdr;
+  memset(h, 0, sizeof *h);
+  h->msg_iov = &inst->oiov[k];
+  h->msg_iovlen = 1;
+  h->msg_name = &inst->odst;
+  h->msg_namelen = sizeof inst->odst;
 
   int32_t* rec = &inst->logInts[n * LOG_INTS];
   rec[L_SOCKET] = s->id;
@@ -530,6 +570,8 @@ static void on_readable(uv_poll_t* handle, int status, int events) {
         offloaded++;
         continue;
       }
+      /* Its slot may be copied over an offloaded one: those go first (none follow in this call). */
+      if (inst->olocked) offload_send(inst);
       int32_t* m = &inst->meta[out * META_INTS];
       char* t = &inst->text[out * TEXT_BYTES];
       if (out != k) memcpy(&inst->rx[out * RX_SLOT_BYTES], &inst->rx[k * RX_SLOT_BYTES], inst->rmsgs[k].msg_len);
@@ -555,6 +597,7 @@ static void on_readable(uv_poll_t* handle, int status, int events) {
       out++;
       s->arenaGen = inst->gen;
     }
+    offload_send(inst);
     inst->c.recvPackets += out - start + offloaded;
     inst->rxCount = out;
     if (r < want) return; /* drained */
@@ -1002,7 +1045,7 @@ static napi_value Stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, out, #f, v);
   S(recvCalls) S(recvPackets) S(recvTruncated) S(recvErrors) S(deliveries)
   S(sendCalls) S(sendPackets) S(sendErrors) S(sendImmediate)
-  S(offloaded) S(offloadSendErrors) S(offloadLockBusy)
+  S(offloaded) S(offloadSendCalls) S(offloadSendErrors) S(offloadLockBusy)
 #undef S
   napi_create_int32(env, inst->txCount, &v);
   napi_set_named_property(env, out, "queued", v);

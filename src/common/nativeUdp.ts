@@ -27,6 +27,7 @@ export interface NativeUdpAddon {
    * Attaches socket `id`'s relay route (Int32Array of ROUTE_INTS, written by this thread only) and
    * the destination's SENDER block (Int32Array of SENDER_INTS at byte 0 of a SharedArrayBuffer of
    * SENDER_BYTES), or detaches them (both null). Throws RangeError when an array is too short.
+   * The addon keeps raw pointers while attached: never transfer (detach) the route's buffer.
    */
   route(id: number, route: Int32Array | null, sender: Int32Array | null): void;
 }
@@ -78,6 +79,8 @@ export interface NativeUdpStats {
   sendImmediate: number;
   /** Received datagrams relayed by the addon (also counted in recvPackets, never delivered). */
   offloaded: number;
+  /** sendmmsg calls for them (one per receive call that relayed something, barring errors). */
+  offloadSendCalls: number;
   /** Relayed datagrams whose sendto failed (counted as sent in the SENDER block, as JS does). */
   offloadSendErrors: number;
   /** Datagrams given to JS because the SENDER lock stayed held (another thread in it). */
