@@ -2,8 +2,11 @@
  * npm run bench:relay-offload — one bridged direction on the native UDP addon, two ways in one
  * run: delivered to JavaScript, which rewrites the header and sends (today's path), and relayed
  * inside the addon by an armed route (the relay offload; JavaScript only drains the log). A
- * generator on the main thread offers PCMU packets at --rate to the relay thread, which sends
- * them on to a sink on the main thread that counts them.
+ * generator on the main thread offers PCMU packets at --rate, round robin over --streams source
+ * sockets of the relay thread (each with its own route, destination socket and SENDER block),
+ * which sends them on to a sink on the main thread that counts them. Many streams is the server's
+ * regime (a socket holds about one datagram when polled: nothing batches per socket); one stream
+ * at a high rate is the regime where recvmmsg/sendmmsg batch.
  *
  * Printed per path: packets relayed, the relay thread's CPU µs per packet
  * (/proc/thread-self/schedstat; the kernel's loopback delivery to the sink is part of the send, so
@@ -11,7 +14,7 @@
  * the whole endpoint path (statistics, link dispatch): the saving shown is a lower bound. The
  * paths alternate --rounds times; medians are printed (the machine is shared).
  *
- * Options: --rate=20000 (packets/s) --seconds=3 --rounds=3
+ * Options: --rate=20000 (packets/s in all) --streams=1,200 (one run each) --seconds=3 --rounds=3
  */
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
@@ -23,6 +26,7 @@ const args = Object.fromEntries(
 const rate = Number(args.rate ?? '20000');
 const seconds = Number(args.seconds ?? '3');
 const rounds = Number(args.rounds ?? '3');
+const streamCounts = (args.streams ?? '1,200').split(',').map(Number);
 const SSRC_IN = 0x0badcafe;
 
 const loaded = loadNativeUdp();
@@ -40,16 +44,27 @@ const sinkPort = addon.bind(sink, '127.0.0.1', 0);
 const threadUrl = new URL('./relay-offload/thread.ts', import.meta.url).href;
 const tsx = import.meta.resolve('tsx/esm/api');
 
-async function run(mode: 'native' | 'js'): Promise<{ relayed: number; cpuUs: number; offloaded: number }> {
+interface Run {
+  relayed: number;
+  cpuUs: number;
+  offloaded: number;
+  perRecv: number;
+}
+
+async function run(mode: 'native' | 'js', streams: number): Promise<Run> {
   const w = new Worker(
     `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(threadUrl)}); })`,
-    { eval: true, workerData: { mode, genPort, sinkPort, ssrcIn: SSRC_IN } },
+    { eval: true, workerData: { mode, genPort, sinkPort, ssrcIn: SSRC_IN, streams } },
   );
-  const [{ srcPort }] = (await once(w, 'message')) as [{ srcPort: number }];
+  const [{ srcPorts }] = (await once(w, 'message')) as [{ srcPorts: number[] }];
   const ask = async () => {
     const reply = once(w, 'message');
     w.postMessage('cpu');
-    return (await reply)[0] as { cpuMs: number; received: number; stats: { offloaded: number } };
+    return (await reply)[0] as {
+      cpuMs: number;
+      received: number;
+      stats: { offloaded: number; recvCalls: number; recvPackets: number };
+    };
   };
   const pkt = Buffer.alloc(172, 0xd5);
   pkt[0] = 0x80;
@@ -65,7 +80,7 @@ async function run(mode: 'native' | 'js'): Promise<{ relayed: number; cpuUs: num
     for (; sent < due; sent++) {
       pkt.writeUInt16BE(sent & 0xffff, 2);
       pkt.writeUInt32BE((sent * 160) >>> 0, 4);
-      addon.send(gen, pkt, 0, pkt.length, srcPort, 0x7f000001);
+      addon.send(gen, pkt, 0, pkt.length, srcPorts[sent % streams]!, 0x7f000001);
     }
     await new Promise((r) => setTimeout(r, 1));
   }
@@ -79,24 +94,31 @@ async function run(mode: 'native' | 'js'): Promise<{ relayed: number; cpuUs: num
     relayed,
     cpuUs: ((after.cpuMs - before.cpuMs) * 1000) / Math.max(1, relayed),
     offloaded: after.stats.offloaded - before.stats.offloaded,
+    perRecv:
+      (after.stats.recvPackets - before.stats.recvPackets) /
+      Math.max(1, after.stats.recvCalls - before.stats.recvCalls),
   };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const results = { js: [] as number[], native: [] as number[] };
-const relayed = { js: [] as number[], native: [] as number[] };
-for (let r = 0; r < rounds; r++)
-  for (const mode of ['js', 'native'] as const) {
-    const res = await run(mode);
-    results[mode].push(res.cpuUs);
-    relayed[mode].push(res.relayed);
-    if (mode === 'native' && res.offloaded < res.relayed * 0.99) console.warn(`offloaded only ${res.offloaded}`);
-  }
+console.log(`${rate} packets/s offered for ${seconds} s, median of ${rounds} rounds, node ${process.version}`);
+for (const streams of streamCounts) {
+  const runs = { js: [] as Run[], native: [] as Run[] };
+  for (let r = 0; r < rounds; r++)
+    for (const mode of ['js', 'native'] as const) {
+      const res = await run(mode, streams);
+      runs[mode].push(res);
+      if (mode === 'native' && res.offloaded < res.relayed * 0.99) console.warn(`offloaded only ${res.offloaded}`);
+    }
+  const js = median(runs.js.map((x) => x.cpuUs));
+  const native = median(runs.native.map((x) => x.cpuUs));
+  const line = (what: string, cpu: number, rs: Run[]) =>
+    `  ${what} ${cpu.toFixed(2)} µs CPU/packet, relayed ${median(rs.map((x) => x.relayed))} of ${rate * seconds}, ` +
+    `${median(rs.map((x) => x.perRecv)).toFixed(2)} datagrams per recvmmsg`;
+  console.log(`${streams} stream(s), ${(rate / streams).toFixed(0)} packets/s each`);
+  console.log(line('JS rewrite+send:', js, runs.js));
+  console.log(line('native offload: ', native, runs.native));
+  console.log(`  offload / JS:    ${(native / js).toFixed(3)} (saves ${(js - native).toFixed(2)} µs/packet)`);
+}
 addon.close(gen);
 addon.close(sink);
-const js = median(results.js);
-const native = median(results.native);
-console.log(`${rate} packets/s for ${seconds} s, median of ${rounds} rounds, node ${process.version}`);
-console.log(`  JS rewrite+send:  ${js.toFixed(2)} µs CPU/packet (relayed ${median(relayed.js)} of ${rate * seconds})`);
-console.log(`  native offload:   ${native.toFixed(2)} µs CPU/packet (relayed ${median(relayed.native)})`);
-console.log(`  offload / JS:     ${(native / js).toFixed(3)}  (saves ${(js - native).toFixed(2)} µs/packet)`);

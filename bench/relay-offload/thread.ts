@@ -22,20 +22,27 @@ import {
   SF,
 } from '../../src/media/transport/udp/offloadLayout.ts';
 
-const { mode, genPort, sinkPort, ssrcIn } = workerData as {
+const { mode, genPort, sinkPort, ssrcIn, streams } = workerData as {
   mode: 'native' | 'js';
   genPort: number;
   sinkPort: number;
   ssrcIn: number;
+  streams: number;
 };
 const LOOPBACK = 0x7f000001;
 const addon = loadNativeUdp()!;
-const sab = new SharedArrayBuffer(SENDER_BYTES);
-const s = new Int32Array(sab, 0, SENDER_INTS);
-const f = new Float64Array(sab, SENDER_FLOAT_OFFSET, SENDER_FLOATS);
-const route = new Int32Array(ROUTE_INTS);
 let received = 0;
 let octets = 0;
+
+/** One bridged direction: its source socket, route, destination socket and SENDER block. */
+interface Stream {
+  src: number;
+  dst: number;
+  srcPort: number;
+  route: Int32Array;
+  s: Int32Array;
+  f: Float64Array;
+}
 
 /** This thread's CPU time in ms, to the ns (Linux schedstat: time on CPU; /stat counts 10 ms ticks). */
 function threadCpuMs(): number {
@@ -43,7 +50,8 @@ function threadCpuMs(): number {
 }
 
 /** What JavaScript does per relayed packet today (RtpSender.rewrite, over the shared block). */
-function rewrite(buf: Uint8Array, off: number, len: number, now: number): void {
+function rewrite(st: Stream, buf: Uint8Array, off: number, len: number, now: number): void {
+  const { s, f, route } = st;
   while (Atomics.compareExchange(s, S.LOCK, 0, 1) !== 0);
   buf[off + 1] = (buf[off + 1]! & 0x80) | s[S.PT_OUT]!;
   const seqIn = (buf[off + 2]! << 8) | buf[off + 3]!;
@@ -80,7 +88,7 @@ function rewrite(buf: Uint8Array, off: number, len: number, now: number): void {
   s[S.PACKETS] = (s[S.PACKETS]! + 1) | 0;
   f[SF.OCTETS] = f[SF.OCTETS]! + len - 12;
   Atomics.store(s, S.LOCK, 0);
-  addon.send(dst, buf, off, len, s[S.DST_PORT]!, s[S.DST_IP]! >>> 0);
+  addon.send(st.dst, buf, off, len, s[S.DST_PORT]!, s[S.DST_IP]! >>> 0);
 }
 
 /** The relay log: per record what JS accounts for (receive statistics, counters). */
@@ -94,6 +102,7 @@ function drainLog(): void {
 }
 
 let rx: Uint8Array;
+const bySocket: Array<Stream | undefined> = [];
 const arena: NativeUdpArena = addon.init((count) => {
   drainLog();
   const m = arena.meta;
@@ -103,31 +112,44 @@ const arena: NativeUdpArena = addon.init((count) => {
     const o = i * mi;
     const len = m[o + 1]!;
     const off = i * arena.slotBytes;
-    if (m[o] !== src || m[o + 2] !== genPort || m[o + 4] !== LOOPBACK || len < 13) continue;
+    const st = bySocket[m[o]!];
+    if (!st || m[o + 2] !== genPort || m[o + 4] !== LOOPBACK || len < 13) continue;
     received++;
     octets += len - 12;
-    if ((rx[off + 1]! & 0x7f) !== route[R.PT_IN]) continue;
-    rewrite(rx, off, len, now);
+    if ((rx[off + 1]! & 0x7f) !== st.route[R.PT_IN]) continue;
+    rewrite(st, rx, off, len, now);
   }
 });
 rx = new Uint8Array(arena.rx);
-const src = addon.open(4);
-const srcPort = addon.bind(src, '127.0.0.1', 0);
-const dst = addon.open(4);
-addon.bind(dst, '127.0.0.1', 0);
-s.set([0, 1, addon.fd(dst), LOOPBACK, sinkPort, 0x11223344, 1, 1000, -1, 0, 0, 1, 8000, 160, 0, 0, 7]);
-f[SF.LAST_SEND_MS] = -1;
-route.set([mode === 'native' ? 1 : 0, LOOPBACK, genPort, 0, ssrcIn | 0, 99, 7, 0]);
-if (mode === 'native') addon.route(src, route, s);
+const all: Stream[] = [];
+for (let i = 0; i < streams; i++) {
+  const src = addon.open(4);
+  const srcPort = addon.bind(src, '127.0.0.1', 0);
+  const dst = addon.open(4);
+  addon.bind(dst, '127.0.0.1', 0);
+  const sab = new SharedArrayBuffer(SENDER_BYTES);
+  const s = new Int32Array(sab, 0, SENDER_INTS);
+  const f = new Float64Array(sab, SENDER_FLOAT_OFFSET, SENDER_FLOATS);
+  s.set([0, 1, addon.fd(dst), LOOPBACK, sinkPort, 0x11223344, 1, 1000, -1, 0, 0, 1, 8000, 160, 0, 0, 7]);
+  f[SF.LAST_SEND_MS] = -1;
+  const route = new Int32Array(ROUTE_INTS);
+  route.set([mode === 'native' ? 1 : 0, LOOPBACK, genPort, 0, ssrcIn | 0, 99, 7, 0]);
+  if (mode === 'native') addon.route(src, route, s);
+  const st = { src, dst, srcPort, route, s, f };
+  all.push(st);
+  bySocket[src] = st;
+}
 const drain = setInterval(drainLog, 20);
 
 parentPort!.on('message', (msg: string) => {
   if (msg === 'cpu') parentPort!.postMessage({ cpuMs: threadCpuMs(), received, stats: addon.stats() });
   if (msg === 'close') {
     clearInterval(drain);
-    addon.close(src);
-    addon.close(dst);
+    for (const st of all) {
+      addon.close(st.src);
+      addon.close(st.dst);
+    }
     parentPort!.close();
   }
 });
-parentPort!.postMessage({ srcPort, octets });
+parentPort!.postMessage({ srcPorts: all.map((st) => st.srcPort), octets });
