@@ -44,6 +44,8 @@ let state: { addon: NativeUdpAddon; arena: NativeUdpArena } | undefined;
 const toJs = new Map<number, Buffer[]>();
 const logged: LogRecord[] = [];
 let holdLog = false;
+/** onBatch calls with no datagram: the addon asking JS to drain a filling log. */
+let emptyBatches = 0;
 
 function takeLog(): void {
   const arena = state!.arena;
@@ -64,6 +66,7 @@ function takeLog(): void {
 }
 
 function onBatch(count: number): void {
+  if (count === 0) emptyBatches++;
   takeLog();
   const { arena } = state!;
   for (let i = 0; i < count; i++) {
@@ -464,6 +467,25 @@ test(
     assert.equal(r.atB[1]!.readUInt16BE(2), r.s[S.SEQ]);
   },
 );
+
+test('a log half full with nothing for the arena still calls onBatch(0), for JS to drain it', toolchain, async (t) => {
+  const r = await relay(t);
+  const { arena } = ready();
+  const before = emptyBatches;
+  // As if LOG_RECORDS / 2 - 2 packets had been relayed since JS last drained.
+  arena.logCount[0] = LOG_RECORDS / 2 - 2;
+  r.send(rtp({ pt: 0, seq: 1, ts: 0, ssrc: SSRC_IN }));
+  await until(() => r.atB.length === 1, 'the first relayed');
+  assert.equal(emptyBatches, before, 'below half: no call');
+  assert.equal(arena.logCount[0], LOG_RECORDS / 2 - 1);
+  r.send(rtp({ pt: 0, seq: 2, ts: 160, ssrc: SSRC_IN }));
+  await until(() => emptyBatches > before, 'onBatch(0)');
+  assert.equal(arena.logCount[0], 0, 'drained');
+  const last = logged.at(-1)!;
+  assert.deepEqual([last.socket, last.seq, last.ts], [r.src, 2, 160]);
+  assert.deepEqual(r.jsOf(), []);
+  logged.length = 0;
+});
 
 test(
   'a gap continues the offsets; a new source token re-bases (marker, seq + 1, timestamp advanced by the elapsed frames)',
