@@ -13,12 +13,24 @@
  * socket) after each receive batch, before the loop blocks (uv_prepare: sends queued by timers,
  * e.g. the 20 ms media clock) and after the poll phase (uv_check: sends queued by other I/O).
  *
+ * Relay offload: a socket may carry a ROUTE (route()): a received datagram the route describes
+ * (latched source, RTP v2 without padding, extension or CSRC, its payload type and SSRC) is not
+ * put in the arena: its header is rewritten in place into the destination's outbound stream (the
+ * SENDER block, shared memory RtpSender keeps its state in, guarded by a lock word because the
+ * destination may live in another worker) and sent on the destination's socket before the
+ * receive call returns (one sendmmsg for what one recvmmsg relayed, under the lock). JS learns of
+ * it from a per-thread log it drains before each batch. Anything else goes to JS as before, and
+ * once a socket has a datagram for JS in the arena its later ones follow it there (order).
+ * The shared layout is src/media/transport/udp/offloadLayout.ts.
+ *
  * Context-aware (NAPI_MODULE_INIT, napi_set_instance_data): each worker thread has its own state
  * and loop; nothing here is static and mutable.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <node_api.h>
 #include <stdint.h>
@@ -37,6 +49,50 @@
 #define TX_SLOTS 256
 #define TX_SLOT_BYTES 2048
 
+/* Relay offload layout: keep in step with src/media/transport/udp/offloadLayout.ts (offloadLayout()
+ * reports these, a test compares). */
+#define S_LOCK 0
+#define S_RELAY_OK 1
+#define S_FD 2
+#define S_DST_IP 3
+#define S_DST_PORT 4
+#define S_SSRC 5
+#define S_SEQ 6
+#define S_TS 7
+#define S_SOURCE 8
+#define S_SEQ_OFFSET 9
+#define S_TS_OFFSET 10
+#define S_MARKER 11
+#define S_CLOCK_RATE 12
+#define S_FRAME_SAMPLES 13
+#define S_PACKETS 14
+#define S_PT_OUT 15
+#define S_CODEC_KEY 16
+#define SF_LAST_SEND_MS 0
+#define SF_OCTETS 1
+#define SENDER_BYTES 256
+#define SENDER_INTS 32
+#define SENDER_FLOAT_OFFSET 128
+#define SENDER_FLOATS 16
+#define R_ARMED 0
+#define R_FROM_IP 1
+#define R_FROM_PORT 2
+#define R_PT_IN 3
+#define R_SSRC_IN 4
+#define R_SOURCE_TOKEN 5
+#define R_CODEC_KEY 6
+#define ROUTE_INTS 8
+#define L_SOCKET 0
+#define L_SEQ 1
+#define L_TS 2
+#define L_SSRC 3
+#define L_PAYLOAD_BYTES 4
+#define LOG_INTS 5
+#define LOG_RECORDS 4096
+/* Tries at the sender lock before the packet goes to JS instead (which waits for it): a thread
+ * that died holding it must not hang this one. */
+#define LOCK_SPINS 1024
+
 typedef struct Instance Instance;
 
 typedef struct {
@@ -45,12 +101,21 @@ typedef struct {
   int fd;
   int family; /* 4 or 6 */
   uv_poll_t* poll;
+  /* Relay offload (route()): raw pointers for the hot path, refs keep the memory alive. */
+  int32_t* route;
+  int32_t* sender;
+  double* senderF;
+  napi_ref routeRef, senderRef;
+  /* The arena generation in which this socket last put a datagram there: while it is the current
+   * one, its later datagrams go to JS too (JS drains the log before the arena: order per socket). */
+  uint32_t arenaGen;
 } Sock;
 
 /* Counters readable from JS (stats()): what the batching actually achieved. */
 typedef struct {
   double recvCalls, recvPackets, recvTruncated, recvErrors, deliveries;
   double sendCalls, sendPackets, sendErrors, sendImmediate;
+  double offloaded, offloadSendCalls, offloadSendErrors, offloadLockBusy;
 } Counters;
 
 struct Instance {
@@ -64,6 +129,18 @@ struct Instance {
   int32_t* meta;
   char* text;
   int rxCount;
+  uint32_t gen; /* arena generation: +1 per delivery */
+  napi_ref logIntsRef, logTimesRef, logCountRef;
+  int32_t* logInts;
+  double* logTimes;
+  int32_t* logCount;
+  /* The datagrams relayed from the current recvmmsg call: rewritten in their slots, sent together
+   * (one sendmmsg) while `olocked` (their SENDER block) stays locked. */
+  int32_t* olocked;
+  int on;
+  struct mmsghdr omsgs[RX_PER_CALL];
+  struct iovec oiov[RX_PER_CALL];
+  struct sockaddr_in odst;
   int delivering;
   int destroyed;
   struct mmsghdr rmsgs[RX_SLOTS];
@@ -255,12 +332,183 @@ static void flush(Instance* inst) {
   inst->txCount = 0;
 }
 
+/* ---- relay offload ----------------------------------------------------------------------- */
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+static inline uint32_t be16(const uint8_t* p) { return (uint32_t)p[0] << 8 | p[1]; }
+static inline uint32_t be32(const uint8_t* p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline void put_be32(uint8_t* p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+/* a - b for 16-bit sequence numbers (common/seq.ts seqDiff). */
+static inline int32_t seq_diff(uint32_t a, uint32_t b) { return (int16_t)(uint16_t)(a - b); }
+
+/* JS Math.round: the nearest integer, halves toward +infinity (exact, unlike floor(x + 0.5)). */
+static double js_round(double x) {
+  double r = ceil(x);
+  return r - 0.5 > x ? r - 1.0 : r;
+}
+
+/* RtpSender #advance(): samples from the last packet sent to one sent at `now`, at least a frame.
+ * In doubles, in JS's order of operations, so both sides compute the same timestamps. */
+static double advance(const int32_t* S, const double* F, double now) {
+  double frame = (double)S[S_FRAME_SAMPLES];
+  if (F[SF_LAST_SEND_MS] < 0) return frame;
+  double elapsed = js_round(((now - F[SF_LAST_SEND_MS]) * (double)S[S_CLOCK_RATE]) / 1000 / frame) * frame;
+  return elapsed > frame ? elapsed : frame;
+}
+
+/* JS (a + n) >>> 0 for an integral double n: ToUint32 of the sum (0 for NaN and infinities). */
+static uint32_t ts_add(uint32_t a, double n) {
+  if (!isfinite(n)) return 0;
+  return a + (uint32_t)(int64_t)fmod(n, 4294967296.0);
+}
+
+/*
+ * Sends what try_offload() rewrote, on the destination's socket, and only then releases its
+ * SENDER lock: the destination clears FD under it before closing its socket, so the fd cannot be
+ * a closed or reused one. Must run before the slots are reused (arena compaction, recvmmsg).
+ */
+static void offload_send(Instance* inst) {
+  int32_t* S = inst->olocked;
+  if (!S) return;
+  int fd = S[S_FD];
+  int i = 0;
+  while (i < inst->on) {
+    int r = sendmmsg(fd, &inst->omsgs[i], (unsigned)(inst->on - i), MSG_DONTWAIT);
+    inst->c.offloadSendCalls++;
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      inst->c.offloadSendErrors++; /* this one is lost (EAGAIN, ICMP unreachable...): go on */
+      i++;
+    } else {
+      i += r;
+    }
+  }
+  inst->on = 0;
+  inst->olocked = NULL;
+  __atomic_store_n(&S[S_LOCK], 0, __ATOMIC_RELEASE);
+}
+
+/*
+ * Relays one received datagram of socket `s` (which has a route) if the route describes it:
+ * rewritten in its slot as RtpSender.rewrite() would (after BridgeLink's payload type mapping)
+ * into the destination's SENDER block, queued for offload_send(), logged. The first of a
+ * recvmmsg call takes the block's lock. Returns 0 when the datagram is JavaScript's to handle.
+ */
+static int try_offload(Instance* inst, Sock* s, uint8_t* buf, unsigned len, const struct sockaddr_storage* ss,
+                       double now) {
+  const int32_t* R = s->route;
+  int n = *inst->logCount;
+  if (!R[R_ARMED] || n < 0 || n >= LOG_RECORDS || s->arenaGen == inst->gen) return 0;
+  if (ss->ss_family != AF_INET) return 0;
+  const struct sockaddr_in* sin = (const struct sockaddr_in*)ss;
+  if (ntohl(sin->sin_addr.s_addr) != (uint32_t)R[R_FROM_IP] || (int32_t)ntohs(sin->sin_port) != R[R_FROM_PORT])
+    return 0;
+  /* RTP v2 without padding, extension or CSRC: the header is 12 bytes, the payload the rest. */
+  if (len < 13 || buf[0] != 0x80 || (int32_t)(buf[1] & 0x7f) != R[R_PT_IN]) return 0;
+  uint32_t ssrc = be32(buf + 8);
+  if (ssrc != (uint32_t)R[R_SSRC_IN]) return 0;
+  int32_t* S = s->sender;
+  double* F = s->senderF;
+  if (inst->olocked != S) {
+    /* The first of this call: what this thread's JS queued goes first (it may be a packet it
+     * generated for the same destination), then the lock, held until offload_send(). */
+    if (inst->txCount > 0) flush(inst);
+    int spins = 0;
+    for (;;) {
+      int32_t expected = 0;
+      if (__atomic_load_n(&S[S_LOCK], __ATOMIC_RELAXED) == 0 &&
+          __atomic_compare_exchange_n(&S[S_LOCK], &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        break;
+      if (++spins >= LOCK_SPINS) {
+        inst->c.offloadLockBusy++;
+        return 0;
+      }
+      if (spins % 64 == 0) sched_yield(); /* the holder may be a preempted thread on this core */
+      else cpu_relax();
+    }
+    if (!S[S_RELAY_OK] || S[S_FD] < 0 || S[S_CODEC_KEY] != R[R_CODEC_KEY]) {
+      __atomic_store_n(&S[S_LOCK], 0, __ATOMIC_RELEASE);
+      return 0;
+    }
+    inst->olocked = S;
+    memset(&inst->odst, 0, sizeof inst->odst);
+    inst->odst.sin_family = AF_INET;
+    inst->odst.sin_port = htons((uint16_t)S[S_DST_PORT]);
+    inst->odst.sin_addr.s_addr = htonl((uint32_t)S[S_DST_IP]);
+  }
+  buf[1] = (uint8_t)((buf[1] & 0x80) | (S[S_PT_OUT] & 0x7f));
+  int32_t source = R[R_SOURCE_TOKEN];
+  uint32_t seqIn = be16(buf + 2);
+  uint32_t tsIn = be32(buf + 4);
+  if (source != S[S_SOURCE]) {
+    /* A new source: continue our numbering from the last packet sent, a talkspurt. */
+    S[S_SOURCE] = source;
+    S[S_SEQ_OFFSET] = seq_diff(((uint32_t)S[S_SEQ] + 1) & 0xffff, seqIn);
+    S[S_TS_OFFSET] = (int32_t)(ts_add((uint32_t)S[S_TS], advance(S, F, now)) - tsIn);
+    S[S_MARKER] = 1;
+  }
+  uint32_t seq = (seqIn + (uint32_t)S[S_SEQ_OFFSET]) & 0xffff;
+  uint32_t ts = tsIn + (uint32_t)S[S_TS_OFFSET];
+  if (seq_diff(seq, (uint32_t)S[S_SEQ]) > 0) {
+    S[S_SEQ] = (int32_t)seq;
+    S[S_TS] = (int32_t)ts;
+  }
+  if (S[S_MARKER]) {
+    buf[1] |= 0x80;
+    S[S_MARKER] = 0;
+  }
+  buf[2] = (uint8_t)(seq >> 8);
+  buf[3] = (uint8_t)seq;
+  put_be32(buf + 4, ts);
+  put_be32(buf + 8, (uint32_t)S[S_SSRC]);
+  F[SF_LAST_SEND_MS] = now;
+  /* Counted as sent whatever the send does, as RtpSender does: a lost datagram, not a stream gap. */
+  S[S_PACKETS] = (int32_t)((uint32_t)S[S_PACKETS] + 1);
+  F[SF_OCTETS] += (double)(len - 12);
+  int k = inst->on++;
+  inst->oiov[k].iov_base = buf;
+  inst->oiov[k].iov_len = len;
+  struct msghdr* h = &inst->omsgs[k].msg_hdr;
+  memset(h, 0, sizeof *h);
+  h->msg_iov = &inst->oiov[k];
+  h->msg_iovlen = 1;
+  h->msg_name = &inst->odst;
+  h->msg_namelen = sizeof inst->odst;
+
+  int32_t* rec = &inst->logInts[n * LOG_INTS];
+  rec[L_SOCKET] = s->id;
+  rec[L_SEQ] = (int32_t)seqIn;
+  rec[L_TS] = (int32_t)tsIn;
+  rec[L_SSRC] = (int32_t)ssrc;
+  rec[L_PAYLOAD_BYTES] = (int32_t)len - 12;
+  inst->logTimes[n] = now;
+  *inst->logCount = n + 1;
+  inst->c.offloaded++;
+  return 1;
+}
+
 /* ---- receive ----------------------------------------------------------------------------- */
 
 static void deliver(Instance* inst) {
   if (inst->delivering || inst->destroyed) return;
   int count = inst->rxCount;
-  if (count > 0) {
+  /* Nothing for the arena but a filling log: JS drains it at the start of every batch. */
+  if (count > 0 || *inst->logCount >= LOG_RECORDS / 2) {
     napi_env env = inst->env;
     inst->delivering = 1;
     napi_handle_scope scope;
@@ -278,6 +526,7 @@ static void deliver(Instance* inst) {
     }
     napi_close_handle_scope(env, scope);
     inst->rxCount = 0;
+    inst->gen++;
     inst->delivering = 0;
     for (int k = 0; k < inst->nlate; k++) inst->freeIds[inst->nfree++] = inst->lateFree[k];
     inst->nlate = 0;
@@ -307,12 +556,22 @@ static void on_readable(uv_poll_t* handle, int status, int events) {
       return;
     }
     int out = start;
+    int offloaded = 0;
+    /* One clock read per call: the arrival time of the batch, and "now" of the rewrites. */
+    double now = s->route ? (double)uv_hrtime() / 1e6 : 0;
     for (int k = start; k < start + r; k++) {
       struct msghdr* h = &inst->rmsgs[k].msg_hdr;
       if (h->msg_flags & MSG_TRUNC) {
         inst->c.recvTruncated++;
         continue;
       }
+      if (s->route &&
+          try_offload(inst, s, &inst->rx[k * RX_SLOT_BYTES], inst->rmsgs[k].msg_len, &inst->rname[k], now)) {
+        offloaded++;
+        continue;
+      }
+      /* Its slot may be copied over an offloaded one: those go first (none follow in this call). */
+      if (inst->olocked) offload_send(inst);
       int32_t* m = &inst->meta[out * META_INTS];
       char* t = &inst->text[out * TEXT_BYTES];
       if (out != k) memcpy(&inst->rx[out * RX_SLOT_BYTES], &inst->rx[k * RX_SLOT_BYTES], inst->rmsgs[k].msg_len);
@@ -336,8 +595,10 @@ static void on_readable(uv_poll_t* handle, int status, int events) {
         continue;
       }
       out++;
+      s->arenaGen = inst->gen;
     }
-    inst->c.recvPackets += out - start;
+    offload_send(inst);
+    inst->c.recvPackets += out - start + offloaded;
     inst->rxCount = out;
     if (r < want) return; /* drained */
     if (inst->rxCount >= RX_SLOTS) {
@@ -363,8 +624,17 @@ static void free_handle(uv_handle_t* h) { free(h); }
 
 /* ---- socket lifecycle -------------------------------------------------------------------- */
 
+static void route_release(Instance* inst, Sock* s) {
+  if (s->routeRef) napi_delete_reference(inst->env, s->routeRef);
+  if (s->senderRef) napi_delete_reference(inst->env, s->senderRef);
+  s->routeRef = s->senderRef = NULL;
+  s->route = s->sender = NULL;
+  s->senderF = NULL;
+}
+
 static void close_sock(Instance* inst, Sock* s) {
   if (inst->txCount > 0) flush(inst); /* what was queued on it still goes */
+  route_release(inst, s);
   uv_poll_stop(s->poll);
   /* uv_close removes the fd from epoll synchronously: the fd may be closed (and reused) after. */
   uv_close((uv_handle_t*)s->poll, free_handle);
@@ -427,7 +697,8 @@ static void cleanup(void* arg) {
 
 /* ---- JS API ------------------------------------------------------------------------------ */
 
-/* init(onBatch) -> { rx: ArrayBuffer, meta: Int32Array, text: Uint8Array, slots, slotBytes, metaInts, textBytes } */
+/* init(onBatch) -> { rx: ArrayBuffer, meta: Int32Array, text: Uint8Array, slots, slotBytes, metaInts, textBytes,
+ *                    logInts: Int32Array, logTimes: Float64Array, logCount: Int32Array } */
 static napi_value Init(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv)) return NULL;
@@ -446,6 +717,7 @@ static napi_value Init(napi_env env, napi_callback_info info) {
   }
   inst->env = env;
   inst->batching = 1;
+  inst->gen = 1; /* a new socket's arenaGen (0) is never the current one */
   inst->tbuf = malloc((size_t)TX_SLOTS * TX_SLOT_BYTES);
   inst->capfree = 0;
   if (!inst->tbuf || napi_get_uv_event_loop(env, &inst->loop) != napi_ok) {
@@ -463,6 +735,19 @@ static napi_value Init(napi_env env, napi_callback_info info) {
   napi_create_arraybuffer(env, (size_t)RX_SLOTS * TEXT_BYTES, &p, &textab);
   inst->text = p;
   rx = rxab;
+  napi_value logIntsAb, logTimesAb, logCountAb, logInts, logTimes, logCount;
+  napi_create_arraybuffer(env, (size_t)LOG_RECORDS * LOG_INTS * 4, &p, &logIntsAb);
+  inst->logInts = p;
+  napi_create_arraybuffer(env, (size_t)LOG_RECORDS * 8, &p, &logTimesAb);
+  inst->logTimes = p;
+  napi_create_arraybuffer(env, 4, &p, &logCountAb);
+  inst->logCount = p;
+  napi_create_typedarray(env, napi_int32_array, (size_t)LOG_RECORDS * LOG_INTS, logIntsAb, 0, &logInts);
+  napi_create_typedarray(env, napi_float64_array, (size_t)LOG_RECORDS, logTimesAb, 0, &logTimes);
+  napi_create_typedarray(env, napi_int32_array, 1, logCountAb, 0, &logCount);
+  napi_create_reference(env, logIntsAb, 1, &inst->logIntsRef);
+  napi_create_reference(env, logTimesAb, 1, &inst->logTimesRef);
+  napi_create_reference(env, logCountAb, 1, &inst->logCountRef);
   napi_create_typedarray(env, napi_int32_array, (size_t)RX_SLOTS * META_INTS, metaab, 0, &meta);
   napi_create_typedarray(env, napi_uint8_array, (size_t)RX_SLOTS * TEXT_BYTES, textab, 0, &text);
   napi_create_reference(env, rxab, 1, &inst->rxRef);
@@ -514,6 +799,9 @@ static napi_value Init(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, out, "metaInts", v);
   napi_create_int32(env, TEXT_BYTES, &v);
   napi_set_named_property(env, out, "textBytes", v);
+  napi_set_named_property(env, out, "logInts", logInts);
+  napi_set_named_property(env, out, "logTimes", logTimes);
+  napi_set_named_property(env, out, "logCount", logCount);
   return out;
 }
 
@@ -757,10 +1045,142 @@ static napi_value Stats(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, out, #f, v);
   S(recvCalls) S(recvPackets) S(recvTruncated) S(recvErrors) S(deliveries)
   S(sendCalls) S(sendPackets) S(sendErrors) S(sendImmediate)
+  S(offloaded) S(offloadSendCalls) S(offloadSendErrors) S(offloadLockBusy)
 #undef S
   napi_create_int32(env, inst->txCount, &v);
   napi_set_named_property(env, out, "queued", v);
   return out;
+}
+
+/* fd(id) -> the socket's descriptor (what a SENDER block's FD holds). */
+static napi_value Fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  Sock* s = get_sock(env, instance_of(env), argv[0]);
+  if (!s) return NULL;
+  napi_value out;
+  napi_create_int32(env, s->fd, &out);
+  return out;
+}
+
+/* hrtimeMs() -> the process-wide monotonic clock in ms (the offload's times; same in every thread). */
+static napi_value HrtimeMs(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  napi_create_double(env, (double)uv_hrtime() / 1e6, &out);
+  return out;
+}
+
+typedef struct {
+  const char* name;
+  int value;
+} Field;
+
+static napi_value fields_object(napi_env env, const Field* f, size_t n) {
+  napi_value o, v;
+  napi_create_object(env, &o);
+  for (size_t i = 0; i < n; i++) {
+    napi_create_int32(env, f[i].value, &v);
+    napi_set_named_property(env, o, f[i].name, v);
+  }
+  return o;
+}
+
+/* offloadLayout() -> the numbers this file was built with, for a test to compare to offloadLayout.ts. */
+static napi_value OffloadLayout(napi_env env, napi_callback_info info) {
+  (void)info;
+#define F(prefix, x) {#x, prefix##x}
+  static const Field s[] = {F(S_, LOCK),        F(S_, RELAY_OK),      F(S_, FD),         F(S_, DST_IP),
+                            F(S_, DST_PORT),    F(S_, SSRC),          F(S_, SEQ),        F(S_, TS),
+                            F(S_, SOURCE),      F(S_, SEQ_OFFSET),    F(S_, TS_OFFSET),  F(S_, MARKER),
+                            F(S_, CLOCK_RATE),  F(S_, FRAME_SAMPLES), F(S_, PACKETS),    F(S_, PT_OUT),
+                            F(S_, CODEC_KEY)};
+  static const Field sf[] = {F(SF_, LAST_SEND_MS), F(SF_, OCTETS)};
+  static const Field r[] = {F(R_, ARMED),   F(R_, FROM_IP),      F(R_, FROM_PORT), F(R_, PT_IN),
+                            F(R_, SSRC_IN), F(R_, SOURCE_TOKEN), F(R_, CODEC_KEY)};
+  static const Field l[] = {F(L_, SOCKET), F(L_, SEQ), F(L_, TS), F(L_, SSRC), F(L_, PAYLOAD_BYTES)};
+  static const Field top[] = {{"SENDER_BYTES", SENDER_BYTES}, {"SENDER_INTS", SENDER_INTS},
+                              {"SENDER_FLOAT_OFFSET", SENDER_FLOAT_OFFSET}, {"SENDER_FLOATS", SENDER_FLOATS},
+                              {"ROUTE_INTS", ROUTE_INTS}, {"LOG_INTS", LOG_INTS}, {"LOG_RECORDS", LOG_RECORDS}};
+#undef F
+  napi_value out = fields_object(env, top, sizeof top / sizeof top[0]);
+  napi_set_named_property(env, out, "S", fields_object(env, s, sizeof s / sizeof s[0]));
+  napi_set_named_property(env, out, "SF", fields_object(env, sf, sizeof sf / sizeof sf[0]));
+  napi_set_named_property(env, out, "R", fields_object(env, r, sizeof r / sizeof r[0]));
+  napi_set_named_property(env, out, "L", fields_object(env, l, sizeof l / sizeof l[0]));
+  return out;
+}
+
+/* An Int32Array argument: its data and length; throws and returns NULL otherwise. */
+static int32_t* get_int32_array(napi_env env, napi_value v, const char* what, size_t* length, napi_value* buffer,
+                                size_t* byteOffset) {
+  bool isTa = false;
+  napi_is_typedarray(env, v, &isTa);
+  napi_typedarray_type tt;
+  void* data = NULL;
+  if (!isTa || napi_get_typedarray_info(env, v, &tt, length, &data, buffer, byteOffset) != napi_ok ||
+      tt != napi_int32_array || data == NULL) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s must be an Int32Array", what);
+    throw_type(env, "ERR_INVALID_ARG_TYPE", msg);
+    return NULL;
+  }
+  return data;
+}
+
+/*
+ * route(id, route: Int32Array | null, sender: Int32Array | null): attaches the socket's relay
+ * route and the destination's SENDER block (an Int32Array over byte 0 of its SharedArrayBuffer,
+ * the float64 words follow in the same buffer), or detaches them (both null). The arrays are
+ * referenced while attached: the hot path keeps raw pointers.
+ */
+static napi_value Route(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  Instance* inst = instance_of(env);
+  Sock* s = get_sock(env, inst, argv[0]);
+  if (!s) return NULL;
+  int noRoute = is_type(env, argv[1], napi_null) || is_type(env, argv[1], napi_undefined);
+  int noSender = is_type(env, argv[2], napi_null) || is_type(env, argv[2], napi_undefined);
+  if (noRoute && noSender) {
+    route_release(inst, s);
+    return NULL;
+  }
+  if (noRoute || noSender) {
+    throw_type(env, "ERR_INVALID_ARG_TYPE", "route(id, route, sender): both arrays, or both null");
+    return NULL;
+  }
+  size_t rlen, slen, soff;
+  napi_value sbuf;
+  int32_t* route = get_int32_array(env, argv[1], "route", &rlen, NULL, NULL);
+  if (!route) return NULL;
+  int32_t* sender = get_int32_array(env, argv[2], "sender", &slen, &sbuf, &soff);
+  if (!sender) return NULL;
+  if (rlen < ROUTE_INTS) {
+    throw_range(env, "ERR_OUT_OF_RANGE", "route must have ROUTE_INTS elements");
+    return NULL;
+  }
+  /* byteLength works for an ArrayBuffer and a SharedArrayBuffer alike (napi_get_arraybuffer_info
+   * does not take the latter). */
+  napi_value bl;
+  double blen = 0;
+  if (napi_get_named_property(env, sbuf, "byteLength", &bl) != napi_ok ||
+      napi_get_value_double(env, bl, &blen) != napi_ok) blen = 0;
+  if (slen < SENDER_INTS || soff != 0 || blen < SENDER_BYTES || ((uintptr_t)sender & 7) != 0) {
+    throw_range(env, "ERR_OUT_OF_RANGE",
+                "sender must be an Int32Array of SENDER_INTS at byte 0 of a buffer of SENDER_BYTES");
+    return NULL;
+  }
+  napi_ref rref, sref;
+  napi_create_reference(env, argv[1], 1, &rref);
+  napi_create_reference(env, argv[2], 1, &sref);
+  route_release(inst, s);
+  s->routeRef = rref;
+  s->senderRef = sref;
+  s->route = route;
+  s->sender = sender;
+  s->senderF = (double*)((uint8_t*)sender + SENDER_FLOAT_OFFSET);
+  return NULL;
 }
 
 NAPI_MODULE_INIT() {
@@ -774,6 +1194,10 @@ NAPI_MODULE_INIT() {
       {"close", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
       {"setBatching", NULL, SetBatching, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, Stats, NULL, NULL, NULL, napi_default, NULL},
+      {"fd", NULL, Fd, NULL, NULL, NULL, napi_default, NULL},
+      {"hrtimeMs", NULL, HrtimeMs, NULL, NULL, NULL, napi_default, NULL},
+      {"offloadLayout", NULL, OffloadLayout, NULL, NULL, NULL, napi_default, NULL},
+      {"route", NULL, Route, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -18,11 +18,34 @@ export interface NativeUdpAddon {
   close(id: number): void;
   setBatching(on: boolean): void;
   stats(): NativeUdpStats;
-  /** The relay offload (media/transport/udp/offloadLayout.ts). */
+  /** The socket's file descriptor (what a SENDER block's FD holds for the addon to send on). */
   fd(id: number): number;
-  route(id: number, route: Int32Array | null, sender: Int32Array | null): void;
+  /** The process-wide monotonic clock in ms (uv_hrtime / 1e6): the relay offload's times. */
   hrtimeMs(): number;
-  offloadLayout(): Record<string, unknown>;
+  /** The relay offload layout the addon was built with (a test compares it to offloadLayout.ts). */
+  offloadLayout(): NativeOffloadLayout;
+  /**
+   * Attaches socket `id`'s relay route (Int32Array of ROUTE_INTS, written by this thread only) and
+   * the destination's SENDER block (Int32Array of SENDER_INTS at byte 0 of a SharedArrayBuffer of
+   * SENDER_BYTES), or detaches them (both null). Throws RangeError when an array is too short.
+   * The addon keeps raw pointers while attached: never transfer (detach) the route's buffer.
+   */
+  route(id: number, route: Int32Array | null, sender: Int32Array | null): void;
+}
+
+/** The numbers of src/media/transport/udp/offloadLayout.ts, as the addon has them. */
+export interface NativeOffloadLayout {
+  S: Record<string, number>;
+  SF: Record<string, number>;
+  R: Record<string, number>;
+  L: Record<string, number>;
+  SENDER_BYTES: number;
+  SENDER_INTS: number;
+  SENDER_FLOAT_OFFSET: number;
+  SENDER_FLOATS: number;
+  ROUTE_INTS: number;
+  LOG_INTS: number;
+  LOG_RECORDS: number;
 }
 
 /** Where a batch lies: packet i is `rx[i * slotBytes, + meta[i * metaInts + 1])`. */
@@ -34,12 +57,14 @@ export interface NativeUdpArena {
   text: Uint8Array;
   slots: number;
   slotBytes: number;
-  /** The relay offload's log: records of LOG_INTS int32, arrival times, and the count (JS resets it). */
-  logInts: Int32Array;
-  logTimes: Float64Array;
-  logCount: Int32Array;
   metaInts: number;
   textBytes: number;
+  /** Relayed packets (offload): LOG_RECORDS records of LOG_INTS int32 (socket, seq, ts, ssrc, payload bytes). */
+  logInts: Int32Array;
+  /** Per record: the arrival time, monotonic ms (hrtimeMs()). */
+  logTimes: Float64Array;
+  /** [0]: records written. JS drains them (before the arena in onBatch) and writes 0. */
+  logCount: Int32Array;
 }
 
 /** Counters of this thread's addon state: how well the system calls were batched. */
@@ -53,9 +78,15 @@ export interface NativeUdpStats {
   sendPackets: number;
   sendErrors: number;
   sendImmediate: number;
-  queued: number;
+  /** Received datagrams relayed by the addon (also counted in recvPackets, never delivered). */
   offloaded: number;
+  /** sendmmsg calls for them (one per receive call that relayed something, barring errors). */
+  offloadSendCalls: number;
+  /** Relayed datagrams whose sendto failed (counted as sent in the SENDER block, as JS does). */
   offloadSendErrors: number;
+  /** Datagrams given to JS because the SENDER lock stayed held (another thread in it). */
+  offloadLockBusy: number;
+  queued: number;
 }
 
 export type UdpIoSetting = 'auto' | 'native' | 'dgram';

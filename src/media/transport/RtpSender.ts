@@ -10,11 +10,17 @@ import {
   SF,
 } from './udp/offloadLayout.ts';
 
-/** Spins until the block's lock is ours (held for a few instructions, or one sendto by the addon). */
+/** Spins at most this often for the block's lock before taking it over (see lock()). */
+const LOCK_SPINS = 1 << 20;
+
+/**
+ * Takes the block's lock: held by the addon for a few instructions and one sendmmsg. A holder
+ * that never lets go (a thread terminated inside it) must not hang this one: after LOCK_SPINS
+ * tries (milliseconds) the lock is taken over.
+ */
 function lock(words: Int32Array): void {
-  while (Atomics.compareExchange(words, S.LOCK, 0, 1) !== 0) {
-    // another thread (the addon relaying into this stream) holds it for a moment
-  }
+  for (let i = 0; i < LOCK_SPINS; i++) if (Atomics.compareExchange(words, S.LOCK, 0, 1) === 0) return;
+  Atomics.store(words, S.LOCK, 1);
 }
 
 function unlock(words: Int32Array): void {
