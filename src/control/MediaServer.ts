@@ -73,6 +73,8 @@ interface EndpointRecord {
   latched: { ip: string; rtpPort: number } | null;
   /** The address our SDP announces to this peer (c=). */
   localIp: string;
+  /** The leg's outbound stream state in shared memory: a cross-worker bridge's peer relays into it. */
+  sender: SharedArrayBuffer | null;
 }
 
 interface BridgeRecord {
@@ -364,14 +366,14 @@ export class MediaServer implements MediaControl, MediaEngines {
     const id = randomUUID();
     const workerIndex = this.#pool.placeLeg(id, req.affinity, req.remote_sdp === undefined);
     const worker = this.#pool.get(workerIndex)!;
-    let ports: { rtpPort: number; rtcpPort: number };
+    let ports: { rtpPort: number; rtcpPort: number; sender: SharedArrayBuffer | null };
     try {
       ports = await this.#bindPorts(worker, id);
     } catch (err) {
       this.#pool.settled(id);
       throw err;
     }
-    const { rtpPort, rtcpPort } = ports;
+    const { rtpPort, rtcpPort, sender } = ports;
     worker.endpointCount++;
     const record: EndpointRecord = {
       id,
@@ -392,6 +394,7 @@ export class MediaServer implements MediaControl, MediaEngines {
       createdAt: new Date().toISOString(),
       latched: null,
       localIp: await this.#announcedTo(req.remote_sdp),
+      sender,
     };
     try {
       // before the media: a digit in the first packets is heard
@@ -440,13 +443,16 @@ export class MediaServer implements MediaControl, MediaEngines {
   }
 
   /** Takes port pairs until one binds (another process may hold a port of our range). */
-  async #bindPorts(worker: WorkerHandle, id: string): Promise<{ rtpPort: number; rtcpPort: number }> {
+  async #bindPorts(
+    worker: WorkerHandle,
+    id: string,
+  ): Promise<{ rtpPort: number; rtcpPort: number; sender: SharedArrayBuffer | null }> {
     const failed: number[] = [];
     try {
       for (let attempt = 0; attempt < 20; attempt++) {
         const pair = this.#ports.acquire();
         try {
-          await worker.request('endpoint.create', {
+          const { sender } = await worker.request('endpoint.create', {
             id,
             ip: this.config.rtpBindIp,
             rtpPort: pair.rtpPort,
@@ -456,7 +462,7 @@ export class MediaServer implements MediaControl, MediaEngines {
             strictSource: this.config.strictSource,
             latchPackets: this.config.latchPackets,
           });
-          return pair;
+          return { ...pair, sender: sender ?? null };
         } catch (err) {
           failed.push(pair.rtpPort);
           const message = err instanceof Error ? err.message : String(err);
@@ -696,6 +702,7 @@ export class MediaServer implements MediaControl, MediaEngines {
         id,
         local: a.id,
         peerMedia: toWorkerMedia(b.media),
+        peerSender: b.sender,
         tx: ab,
         rx: ba,
         bell: bellA,
@@ -706,6 +713,7 @@ export class MediaServer implements MediaControl, MediaEngines {
           id,
           local: b.id,
           peerMedia: toWorkerMedia(a.media),
+          peerSender: a.sender,
           tx: ba,
           rx: ab,
           bell: bellB,

@@ -192,14 +192,16 @@ export class MediaWorker implements EndpointListener {
     return ep;
   }
 
-  async #createEndpoint(p: WorkerRequests['endpoint.create']['params']): Promise<{ ok: true }> {
+  async #createEndpoint(
+    p: WorkerRequests['endpoint.create']['params'],
+  ): Promise<{ ok: true; sender: SharedArrayBuffer }> {
     if (this.#endpoints.has(p.id)) throw new InvalidStateError('ENDPOINT_EXISTS', `endpoint ${p.id} exists`);
     const ep = await RtpEndpoint.open(p.id, p.ip, p.rtpPort, p.rtcpPort, p.mediaTimeoutMs, p.cname, this.#udp);
     ep.listener = this;
     ep.strictSource = p.strictSource === true;
     if (p.latchPackets !== undefined) ep.latchPackets = p.latchPackets;
     this.#endpoints.set(p.id, ep);
-    return { ok: true };
+    return { ok: true, sender: ep.sender.block };
   }
 
   #configureEndpoint(p: WorkerRequests['endpoint.configure']['params']): { ok: true } {
@@ -271,7 +273,7 @@ export class MediaWorker implements EndpointListener {
       throw new InvalidStateError('ALREADY_BRIDGED', `endpoint ${local.id} is already bridged`);
     const tx = new SpscRing(p.tx);
     const rx = new SpscRing(p.rx);
-    const remote = new RingTarget(tx, new Doorbell(p.peerBell), p.peerMedia, local.drops);
+    const remote = new RingTarget(tx, new Doorbell(p.peerBell), p.peerMedia, local.drops, p.peerSender ?? null);
     const bellId = Doorbell.idOf(p.bell);
     let inbox = this.#inboxes.get(bellId);
     if (inbox === undefined) {

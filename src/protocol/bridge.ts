@@ -19,6 +19,8 @@ export interface BridgeRequests {
       id: string;
       local: string;
       peerMedia: EndpointMediaConfig;
+      /** The other leg's sender block (null: unknown): the relay offload writes into its stream from here. */
+      peerSender?: SharedArrayBuffer | null;
       tx: SharedArrayBuffer;
       rx: SharedArrayBuffer;
       bell: SharedArrayBuffer;

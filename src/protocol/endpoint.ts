@@ -56,7 +56,8 @@ export interface EndpointCreateParams {
 }
 
 export interface EndpointRequests {
-  'endpoint.create': { params: EndpointCreateParams; result: { ok: true } };
+  /** `sender`: the leg's outbound stream state (RtpSender.block), for a cross-worker bridge's relay offload. */
+  'endpoint.create': { params: EndpointCreateParams; result: { ok: true; sender?: SharedArrayBuffer } };
   'endpoint.configure': { params: { id: string; media: EndpointMediaConfig }; result: { ok: true } };
   'endpoint.close': { params: { id: string }; result: { ok: true } };
   'endpoint.stats': { params: { id: string }; result: WorkerEndpointStats };
