@@ -306,10 +306,17 @@ export class RtpEndpoint {
     const media = this.media;
     const audio = this.#audio;
     const ip = ipv4Number(this.#remoteIp);
-    const ok = offload !== null && media !== null && this.canSend && (audio === null || audio.source === null) && ip >= 0;
+    const ok =
+      offload !== null && media !== null && this.canSend && (audio === null || audio.source === null) && ip >= 0;
     this.sender.setRelayTarget(
       ok
-        ? { fd: offload.fd, ip, port: this.#remotePort, payloadType: media.codec.payloadType, codecKey: codecKey(media.codec) }
+        ? {
+            fd: offload.fd,
+            ip,
+            port: this.#remotePort,
+            payloadType: media.codec.payloadType,
+            codecKey: codecKey(media.codec),
+          }
         : null,
     );
   }

@@ -43,7 +43,12 @@ function packet(seq: number, ts: number, pt: number): Buffer {
 }
 
 test('BridgeLink stops the transcoding output once a renegotiation makes both legs share a codec', () => {
-  const from = { media: media('pcmu', 0), eventPackets: 0, offloadChanged: () => {}, drops: new Uint32Array(DROP_REASON_NAMES.length) };
+  const from = {
+    media: media('pcmu', 0),
+    eventPackets: 0,
+    offloadChanged: () => {},
+    drops: new Uint32Array(DROP_REASON_NAMES.length),
+  };
   let dstMedia = media('g722', 9);
   const delivered: { pt: number; source: number }[] = [];
   const target: LinkTarget = {
@@ -78,7 +83,12 @@ test('BridgeLink stops the transcoding output once a renegotiation makes both le
 });
 
 test('BridgeLink never decodes audio buffered before a renegotiation with the new codec', () => {
-  const from = { media: media('pcmu', 0), eventPackets: 0, offloadChanged: () => {}, drops: new Uint32Array(DROP_REASON_NAMES.length) };
+  const from = {
+    media: media('pcmu', 0),
+    eventPackets: 0,
+    offloadChanged: () => {},
+    drops: new Uint32Array(DROP_REASON_NAMES.length),
+  };
   const l16: EndpointMediaConfig = { ...media('l16', 96) };
   let peak = 0;
   let frames = 0;
@@ -113,7 +123,12 @@ test('BridgeLink never decodes audio buffered before a renegotiation with the ne
 });
 
 test('BridgeLink transcoding: a clock catching up several ticks at once sends distinct packets (the socket reads each buffer later)', () => {
-  const from = { media: media('pcmu', 0), eventPackets: 0, offloadChanged: () => {}, drops: new Uint32Array(DROP_REASON_NAMES.length) };
+  const from = {
+    media: media('pcmu', 0),
+    eventPackets: 0,
+    offloadChanged: () => {},
+    drops: new Uint32Array(DROP_REASON_NAMES.length),
+  };
   const handed: Uint8Array[] = [];
   const target: LinkTarget = {
     media: () => ({
@@ -139,7 +154,12 @@ test('BridgeLink transcoding: a clock catching up several ticks at once sends di
 });
 
 test("BridgeLink into a RingTarget hands packets to the other worker's ring and counts a full ring as bridge_ring_full", () => {
-  const from = { media: media('pcmu', 0), eventPackets: 0, offloadChanged: () => {}, drops: new Uint32Array(DROP_REASON_NAMES.length) };
+  const from = {
+    media: media('pcmu', 0),
+    eventPackets: 0,
+    offloadChanged: () => {},
+    drops: new Uint32Array(DROP_REASON_NAMES.length),
+  };
   const sab = SpscRing.create(1024);
   const bellBuffer = Doorbell.create();
   const target = new RingTarget(new SpscRing(sab), new Doorbell(bellBuffer), media('pcmu', 8), from.drops);
