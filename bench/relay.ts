@@ -13,7 +13,10 @@
  *   xworker   as b2bua but the two legs forced onto different workers (needs --workers >= 2).
  * The server modes use UDP_IO of the environment (auto: the batched native addon when built);
  * a `-dgram` or `-native` suffix forces one (b2bua-dgram: the same path on node:dgram, in the
- * same run; bare-native: the bare relay on the addon). The default set adds b2bua-dgram and
+ * same run; bare-native: the bare relay on the addon); `-js` turns the relay offload off
+ * (RELAY_OFFLOAD=off: b2bua-js is the native path with every packet through JavaScript, the
+ * server before the offload; the `offloaded=` share says how much the addon relayed itself).
+ * The default set adds b2bua-js, b2bua-dgram and
  * plain-dgram when the addon is built, so native and dgram are compared in one run.
  * For each, the generator steps the number of calls up (doubling from 50, then one bisection)
  * and reports the highest N with loss < 1% and p99 latency < 5 ms, and at the comparison load
@@ -47,10 +50,11 @@ const profDir = args.prof;
 const HIST_BIN_MS = 0.05;
 const haveRtpengine = spawnSync('rtpengine', ['--version']).status === 0;
 const haveNative = loadNativeUdp() !== null && process.env.UDP_IO !== 'dgram';
-let relays = (args.relays ?? `bare,rtpengine,plain,b2bua,xworker${haveNative ? ',b2bua-dgram,plain-dgram' : ''}`).split(
-  ',',
-);
-if (!haveNative) relays = relays.filter((r) => !r.endsWith('-native'));
+let relays = (
+  args.relays ??
+  `bare,rtpengine,plain,b2bua,xworker${haveNative ? ',bare-native,b2bua-js,b2bua-dgram,plain-dgram' : ''}`
+).split(',');
+if (!haveNative) relays = relays.filter((r) => !r.endsWith('-native') && !r.endsWith('-js'));
 if (!haveRtpengine) relays = relays.filter((r) => r !== 'rtpengine');
 if (workers < 2) relays = relays.filter((r) => r !== 'xworker');
 
@@ -133,6 +137,8 @@ interface Step {
   cpuUsPerPacket: number;
   pps: number;
   ok: boolean;
+  /** Server modes: the share of relayed packets the addon relayed itself (the relay offload). */
+  offloaded?: number;
   dtmf?: Record<string, number>;
   /** bare-native: the addon's counters over the step (how much the system calls batched). */
   udp?: Record<string, number>;
@@ -179,6 +185,7 @@ async function measure(relay: RelayChild, gens: Generators, calls: number): Prom
     cpuUsPerPacket: relayed > 0 ? (s1.cpuUs - s0.cpuUs) / relayed : Infinity,
     pps: relayed / seconds,
     ok: loss < 0.01 && p99 < 5,
+    ...(typeof s1.offloaded === 'number' && relayed > 0 ? { offloaded: (s1.offloaded - s0.offloaded) / relayed } : {}),
     ...(dtmf ? { dtmf } : {}),
     ...(s1.udp
       ? {
@@ -200,7 +207,7 @@ function line(mode: string, s: Step): string {
     u && u.recvCalls && u.deliveries && u.sendCalls
       ? ` datagrams per recvmmsg=${(u.recvPackets! / u.recvCalls).toFixed(2)} per JS call=${(u.recvPackets! / u.deliveries).toFixed(2)} per sendmmsg=${(u.sendPackets! / u.sendCalls).toFixed(2)}`
       : '';
-  return `  ${mode.padEnd(11)} calls=${String(s.calls).padStart(4)} loss=${(s.loss * 100).toFixed(2)}% p50=${s.p50.toFixed(2)}ms p99=${s.p99.toFixed(2)}ms cpu/pkt=${s.cpuUsPerPacket.toFixed(2)}us relayed=${Math.round(s.pps)}pps ${s.ok ? 'ok' : 'FAIL'}${d}${b}`;
+  return `  ${mode.padEnd(11)} calls=${String(s.calls).padStart(4)} loss=${(s.loss * 100).toFixed(2)}% p50=${s.p50.toFixed(2)}ms p99=${s.p99.toFixed(2)}ms cpu/pkt=${s.cpuUsPerPacket.toFixed(2)}us relayed=${Math.round(s.pps)}pps ${s.ok ? 'ok' : 'FAIL'}${s.offloaded !== undefined ? ` offloaded=${(s.offloaded * 100).toFixed(1)}%` : ''}${d}${b}`;
 }
 
 async function run(mode: string): Promise<{ mode: string; best: Step | null; at: Step | null; steps: Step[] }> {
@@ -270,6 +277,7 @@ console.log(`  plain / b2bua CPU per packet:         ${ratio(cpuAt('plain'), cpu
 console.log(`  b2bua efficiency vs bare (bare/b2bua): ${ratio(cpuAt('bare'), cpuAt('b2bua'))}  (target >= 0.9)`);
 console.log(`  b2bua / rtpengine CPU per packet:     ${ratio(cpuAt('b2bua'), cpuAt('rtpengine'))}  (target <= 1)`);
 console.log(`  xworker / b2bua CPU per packet:       ${ratio(cpuAt('xworker'), cpuAt('b2bua'))}`);
+console.log(`  b2bua-js / b2bua (relay offload gain): ${ratio(cpuAt('b2bua-js'), cpuAt('b2bua'))}`);
 console.log(`  b2bua-dgram / b2bua (native I/O gain): ${ratio(cpuAt('b2bua-dgram'), cpuAt('b2bua'))}`);
 console.log(`  plain-dgram / plain (native I/O gain): ${ratio(cpuAt('plain-dgram'), cpuAt('plain'))}`);
 console.log(`  bare / bare-native (native I/O gain):  ${ratio(cpuAt('bare'), cpuAt('bare-native'))}`);

@@ -14,6 +14,8 @@
  *   keys chosen to map to different workers): every packet crosses threads;
  * - `rtpengine`: Debian's rtpengine-daemon in userspace (no kernel module), driven over its ng
  *   control protocol on 127.0.0.1; its CPU is read from /proc.
+ * A server mode with the suffix `-js` runs with RELAY_OFFLOAD=off (native I/O, every packet
+ * through JavaScript), the path of the server before the relay offload.
  * A server mode or `bare` with the suffix `-dgram` or `-native` forces that UDP I/O (UDP_IO);
  * without it the server uses UDP_IO of the environment (auto: native when the addon is built)
  * and `bare` stays on node:dgram (the ceiling of a plain Node relay). BENCH_NATIVE_SEND=immediate
@@ -37,14 +39,12 @@ import {
 import type { UdpTransport } from '../../src/media/transport/udp/UdpTransport.ts';
 import { NgClient } from './ng.ts';
 
-const suffix = /-(dgram|native)$/.exec(process.argv[2]!);
+const suffix = /-(dgram|native|js)$/.exec(process.argv[2]!);
 const mode = suffix ? process.argv[2]!.slice(0, suffix.index) : process.argv[2]!;
+const relayOffload = suffix?.[1] === 'js' ? 'off' : (process.env.RELAY_OFFLOAD ?? 'on');
 const envIo = process.env.UDP_IO;
-const udpIoSetting: UdpIoSetting = suffix
-  ? (suffix[1] as UdpIoSetting)
-  : envIo === 'native' || envIo === 'dgram'
-    ? envIo
-    : 'auto';
+const udpIoSetting: UdpIoSetting =
+  suffix && suffix[1] !== 'js' ? (suffix[1] as UdpIoSetting) : envIo === 'native' || envIo === 'dgram' ? envIo : 'auto';
 const udpIo = resolveUdpIo(mode === 'bare' && !suffix ? 'dgram' : udpIoSetting).io;
 const workers = Number(process.argv[3] ?? '1');
 
@@ -54,6 +54,7 @@ interface Relay {
   sample(): Promise<{
     cpuUs: number;
     relayed: number | null;
+    offloaded?: number;
     dtmf?: Record<string, number>;
     udp?: Record<string, number>;
   }>;
@@ -165,6 +166,7 @@ async function serverRelay(variant: 'plain' | 'b2bua' | 'xworker'): Promise<Rela
     MEDIA_WORKERS: String(workers),
     DTMF_INBAND: process.env.DTMF_INBAND ?? 'auto',
     UDP_IO: udpIo,
+    RELAY_OFFLOAD: relayOffload,
     ...(process.env.SILENCE_FILL ? { SILENCE_FILL: process.env.SILENCE_FILL } : {}),
     LOG_LEVEL: 'silent',
     RTP_PORT_START: '10000',
@@ -209,7 +211,12 @@ async function serverRelay(variant: 'plain' | 'b2bua' | 'xworker'): Promise<Rela
       const m = await server.workerMetrics();
       const dtmf: Record<string, number> = {};
       for (const w of m) for (const [k, v] of Object.entries(w.engines?.dtmf ?? {})) dtmf[k] = (dtmf[k] ?? 0) + v;
-      return { cpuUs: selfCpu(), relayed: m.reduce((s, x) => s + x.packetsRelayed, 0), dtmf };
+      return {
+        cpuUs: selfCpu(),
+        relayed: m.reduce((s, x) => s + x.packetsRelayed, 0),
+        offloaded: m.reduce((s, x) => s + x.packetsOffloaded, 0),
+        dtmf,
+      };
     },
     close: () => server.close(),
   };

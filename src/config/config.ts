@@ -70,6 +70,12 @@ export interface Config {
    * install when a compiler is present), 'dgram' Node's dgram, 'auto' native when it was built.
    */
   udpIo: 'auto' | 'native' | 'dgram';
+  /**
+   * The relay offload (native I/O only): a same-codec bridge's packets are relayed inside the
+   * addon without a JavaScript call while nothing listens to them. Off: every packet through
+   * JavaScript, as with dgram.
+   */
+  relayOffload: boolean;
   /** Threads of the TTS and decode pool (speech, prompt and HTTP media decoding), shared by all media workers. */
   ttsThreads: number;
   /** Bound of the pool's cache of prepared audio (speech, decoded prompts, HTTP media), bytes. */
@@ -215,6 +221,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     dtmfInband: oneOf(env, 'DTMF_INBAND', ['auto', 'plain', 'on', 'off'] as const, 'auto'),
     silenceFill: oneOf(env, 'SILENCE_FILL', ['cn', 'silence', 'off'] as const, 'cn'),
     udpIo: oneOf(env, 'UDP_IO', ['auto', 'native', 'dgram'] as const, 'auto'),
+    relayOffload: oneOf(env, 'RELAY_OFFLOAD', ['on', 'off'] as const, 'on') === 'on',
     ttsThreads: int(env, 'TTS_THREADS', os.availableParallelism() >= 4 ? 2 : 1, 1, 64),
     ttsCacheBytes: int(env, 'TTS_CACHE_BYTES', 64 * 1024 * 1024, 1024 * 1024, 2 ** 40),
     speechRecognizerUrl: wsUrl(env, 'SPEECH_RECOGNIZER_URL'),

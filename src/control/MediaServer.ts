@@ -961,6 +961,7 @@ function applyLocalDirection(m: NegotiatedMedia, wanted: Direction): NegotiatedM
 function workerSettings(c: Config, udpIo: UdpIo): WorkerSettings {
   return {
     udpIo,
+    relayOffload: c.relayOffload,
     promptsDir: c.promptsDir,
     recordingsDir: c.recordingsDir,
     flowsDir: c.flowsDir,

@@ -270,6 +270,13 @@ const FAMILIES: readonly Family[] = [
     read: perWorker((w) => w.packetsRelayed),
   },
   {
+    name: 'msc_rtp_packets_offloaded_total',
+    type: 'counter',
+    help: 'RTP packets forwarded by bridges that the native addon relayed without JavaScript (the relay offload).',
+    labels: ['worker'],
+    read: perWorker((w) => w.packetsOffloaded),
+  },
+  {
     name: 'msc_rtp_packets_lost_total',
     type: 'counter',
     help: 'RTP packets lost on the way from the peers (RFC 3550 A.3).',

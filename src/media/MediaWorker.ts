@@ -29,6 +29,7 @@ import {
   udpTransportFactory,
   type UdpTransportFactory,
 } from './transport/udp/UdpTransport.ts';
+import { drainNativeOffload, nativeUdpStats } from './transport/udp/NativeUdpTransport.ts';
 
 export type { Notify };
 
@@ -64,6 +65,8 @@ export class MediaWorker implements EndpointListener {
   readonly #silenceFill: SilenceFillMode;
   /** Makes the endpoints' sockets (UDP_IO). */
   readonly #udp: UdpTransportFactory;
+  /** RELAY_OFFLOAD: false relays every packet through JavaScript. */
+  readonly #relayOffload: boolean;
   /** Consumers of cross-worker bridges, by doorbell id (the control plane gives each worker one). */
   readonly #inboxes = new Map<number, RingInbox>();
   // Totals of closed endpoints, so worker metrics stay monotonic.
@@ -75,6 +78,7 @@ export class MediaWorker implements EndpointListener {
     const fill = settings.silenceFill;
     this.#silenceFill = fill === 'silence' || fill === 'off' ? fill : 'cn';
     this.#udp = settings.udpIo ? udpTransportFactory(settings.udpIo) : defaultUdpTransportFactory();
+    this.#relayOffload = settings.relayOffload !== false;
     const digitListeners = new Set<(endpointId: string, digit: string) => void>();
     const ctx: WorkerContext = {
       workerIndex: index,
@@ -198,6 +202,7 @@ export class MediaWorker implements EndpointListener {
     if (this.#endpoints.has(p.id)) throw new InvalidStateError('ENDPOINT_EXISTS', `endpoint ${p.id} exists`);
     const ep = await RtpEndpoint.open(p.id, p.ip, p.rtpPort, p.rtcpPort, p.mediaTimeoutMs, p.cname, this.#udp);
     ep.listener = this;
+    if (!this.#relayOffload) ep.disableOffload();
     ep.strictSource = p.strictSource === true;
     if (p.latchPackets !== undefined) ep.latchPackets = p.latchPackets;
     this.#endpoints.set(p.id, ep);
@@ -331,6 +336,7 @@ export class MediaWorker implements EndpointListener {
   }
 
   #metrics(): WorkerMetrics {
+    drainNativeOffload(); // the counters include what the addon relayed up to now
     const t = this.#closedTotals;
     let received = t.received;
     let sent = t.sent;
@@ -352,6 +358,7 @@ export class MediaWorker implements EndpointListener {
       packetsReceived: received,
       packetsSent: sent,
       packetsRelayed: relayed,
+      packetsOffloaded: nativeUdpStats()?.offloaded ?? 0,
       packetsLost: lost,
       dropped,
       eventLoopLagMs: {

@@ -16,6 +16,8 @@ export interface WorkerSettings {
   silenceFill?: 'cn' | 'silence' | 'off';
   /** UDP I/O of the RTP/RTCP sockets, as the control plane resolved UDP_IO (unset: UDP_IO of the environment, else auto). */
   udpIo?: 'native' | 'dgram';
+  /** false: no relay offload (every relayed packet through JavaScript). */
+  relayOffload?: boolean;
   /** Destinations `http(s)://` media items may (not) be fetched from. */
   mediaFetchAllow?: string[];
   mediaFetchDeny?: string[];
@@ -35,6 +37,8 @@ export interface WorkerMetrics {
   packetsReceived: number;
   packetsSent: number;
   packetsRelayed: number;
+  /** Of packetsRelayed, those the native addon relayed itself (the relay offload). */
+  packetsOffloaded: number;
   packetsLost: number;
   dropped: Record<string, number>;
   eventLoopLagMs: { p50: number; p99: number; max: number };

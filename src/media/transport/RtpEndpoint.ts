@@ -144,7 +144,7 @@ export class RtpEndpoint {
   #audio: EndpointAudioSide | null = null;
   #onAudioPacket: AudioPacketListener | null = null;
   /** The relay offload of the RTP socket (native I/O only) and this leg's route through it. */
-  readonly #offload: UdpOffload | null;
+  #offload: UdpOffload | null;
   #route: Int32Array | null = null;
   #routeSender: SharedArrayBuffer | null = null;
   /** Something the route depends on changed: re-armed (or not) at the next audio packet. */
@@ -245,6 +245,13 @@ export class RtpEndpoint {
     this.offloadChanged();
   }
 
+  /** Relays every packet through JavaScript (RELAY_OFFLOAD=off); before the first packet. */
+  disableOffload(): void {
+    if (this.#offload !== null) this.#offload.onOffloaded = null;
+    this.#offload = null;
+    this.sender.setRelayTarget(null);
+  }
+
   /**
    * Something the relay offload depends on changed (the sink, listeners of the received audio,
    * a generated source, the negotiation, the latched peer): this leg's packets go through
@@ -253,7 +260,10 @@ export class RtpEndpoint {
    */
   offloadChanged(): void {
     if (this.#offload === null) return;
-    if (this.#route !== null) this.#route[R.ARMED] = 0;
+    if (this.#route !== null) {
+      this.#route[R.ARMED] = 0;
+      this.#offload.drain(); // counted for the sink that relayed them
+    }
     this.#offloadDirty = true;
     this.#refreshRelayTarget();
   }
@@ -674,6 +684,7 @@ export class RtpEndpoint {
   }
 
   stats(): WorkerEndpointStats {
+    this.#offload?.drain();
     const r = this.rtcp.receiveSummary();
     return {
       packetsReceived: this.packetsReceived,

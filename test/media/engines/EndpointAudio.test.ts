@@ -29,7 +29,7 @@ class ManualClock {
 }
 
 test('EndpointAudio taps never hear audio buffered before a codec renegotiation decoded with the new codec', () => {
-  const endpoint = { media: media('pcmu', 0), eventPackets: 0 };
+  const endpoint = { media: media('pcmu', 0), eventPackets: 0, offloadChanged: () => {} };
   const clock = new ManualClock();
   const audio = new EndpointAudio(endpoint as unknown as RtpEndpoint, clock as unknown as MediaClock);
   let peak = 0;

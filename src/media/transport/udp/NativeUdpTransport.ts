@@ -135,6 +135,11 @@ export function nativeUdpStats(): ReturnType<NativeUdpAddon['stats']> | null {
   return addon === null ? null : addon.stats();
 }
 
+/** Reports the packets the addon relayed on this thread so far to their sockets now (metrics). */
+export function drainNativeOffload(): void {
+  if (arena !== null) drainLog();
+}
+
 /** Benchmarks: false sends each datagram at once (sendto) instead of batching per loop turn. */
 export function setNativeUdpBatching(on: boolean): void {
   threadAddon().setBatching(on);
@@ -207,6 +212,10 @@ export class NativeUdpTransport implements UdpTransport, UdpOffload {
       drainTimer = setInterval(drainLog, LOG_DRAIN_MS);
       drainTimer.unref();
     }
+  }
+
+  drain(): void {
+    drainNativeOffload();
   }
 
   detach(): void {

@@ -29,6 +29,8 @@ export interface UdpOffload {
   /** Attaches a route (Int32Array of ROUTE_INTS) and the destination's sender block. */
   attach(route: Int32Array, sender: SharedArrayBuffer): void;
   detach(): void;
+  /** Reports what the addon relayed so far (this thread's sockets, in order) to onOffloaded now. */
+  drain(): void;
   onOffloaded: OffloadedHandler | null;
 }
 
