@@ -106,6 +106,9 @@ typedef struct {
   int32_t* sender;
   double* senderF;
   napi_ref routeRef, senderRef;
+  /* The SENDER block this socket sends for (own()): closing the socket clears its FD first. */
+  int32_t* owned;
+  napi_ref ownedRef;
   /* The arena generation in which this socket last put a datagram there: while it is the current
    * one, its later datagrams go to JS too (JS drains the log before the arena: order per socket). */
   uint32_t arenaGen;
@@ -632,9 +635,36 @@ static void route_release(Instance* inst, Sock* s) {
   s->senderF = NULL;
 }
 
+/*
+ * No thread may relay into this socket's SENDER block once the fd is closed (and the number
+ * reused): its FD and RELAY_OK are cleared under the block's lock before close(). JavaScript does
+ * the same before it closes an endpoint; this covers a worker that dies without running it.
+ */
+static void own_release(Instance* inst, Sock* s) {
+  int32_t* S = s->owned;
+  if (S) {
+    for (int spins = 0;; spins++) {
+      int32_t expected = 0;
+      if (__atomic_compare_exchange_n(&S[S_LOCK], &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) break;
+      if (spins >= 64 * LOCK_SPINS) break; /* a holder that died inside: take it over */
+      if (spins % 64 == 0) sched_yield();
+      else cpu_relax();
+    }
+    if (S[S_FD] == s->fd) {
+      S[S_RELAY_OK] = 0;
+      S[S_FD] = -1;
+    }
+    __atomic_store_n(&S[S_LOCK], 0, __ATOMIC_RELEASE);
+  }
+  if (s->ownedRef) napi_delete_reference(inst->env, s->ownedRef);
+  s->ownedRef = NULL;
+  s->owned = NULL;
+}
+
 static void close_sock(Instance* inst, Sock* s) {
   if (inst->txCount > 0) flush(inst); /* what was queued on it still goes */
   route_release(inst, s);
+  own_release(inst, s);
   uv_poll_stop(s->poll);
   /* uv_close removes the fd from epoll synchronously: the fd may be closed (and reused) after. */
   uv_close((uv_handle_t*)s->poll, free_handle);
@@ -1183,6 +1213,35 @@ static napi_value Route(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* own(id, sender | null): socket `id` is where `sender`'s stream is sent (see own_release()). */
+static napi_value Own(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  Instance* inst = instance_of(env);
+  Sock* s = get_sock(env, inst, argv[0]);
+  if (!s) return NULL;
+  if (is_type(env, argv[1], napi_null) || is_type(env, argv[1], napi_undefined)) {
+    if (s->ownedRef) napi_delete_reference(env, s->ownedRef);
+    s->ownedRef = NULL;
+    s->owned = NULL;
+    return NULL;
+  }
+  size_t slen, soff;
+  napi_value sbuf;
+  int32_t* sender = get_int32_array(env, argv[1], "sender", &slen, &sbuf, &soff);
+  if (!sender) return NULL;
+  if (slen < SENDER_INTS || soff != 0) {
+    throw_range(env, "ERR_OUT_OF_RANGE", "sender must be an Int32Array of SENDER_INTS at byte 0");
+    return NULL;
+  }
+  napi_ref ref;
+  napi_create_reference(env, argv[1], 1, &ref);
+  if (s->ownedRef) napi_delete_reference(env, s->ownedRef);
+  s->ownedRef = ref;
+  s->owned = sender;
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"init", NULL, Init, NULL, NULL, NULL, napi_default, NULL},
@@ -1195,6 +1254,7 @@ NAPI_MODULE_INIT() {
       {"setBatching", NULL, SetBatching, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, Stats, NULL, NULL, NULL, napi_default, NULL},
       {"fd", NULL, Fd, NULL, NULL, NULL, napi_default, NULL},
+      {"own", NULL, Own, NULL, NULL, NULL, napi_default, NULL},
       {"hrtimeMs", NULL, HrtimeMs, NULL, NULL, NULL, napi_default, NULL},
       {"offloadLayout", NULL, OffloadLayout, NULL, NULL, NULL, napi_default, NULL},
       {"route", NULL, Route, NULL, NULL, NULL, napi_default, NULL},

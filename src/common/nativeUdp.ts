@@ -31,6 +31,11 @@ export interface NativeUdpAddon {
    * The addon keeps raw pointers while attached: never transfer (detach) the route's buffer.
    */
   route(id: number, route: Int32Array | null, sender: Int32Array | null): void;
+  /**
+   * Socket `id` sends `sender`'s stream (null: none): closing the socket clears the block's FD
+   * and RELAY_OK under its lock first, even when the thread dies without JavaScript doing it.
+   */
+  own(id: number, sender: Int32Array | null): void;
 }
 
 /** The numbers of src/media/transport/udp/offloadLayout.ts, as the addon has them. */

@@ -212,7 +212,10 @@ export class RtpEndpoint {
     rtp.onMessage = this.#onRtpMessage;
     rtcp.onMessage = this.#onRtcpMessage;
     this.#offload = rtp.offload ?? null;
-    if (this.#offload !== null) this.#offload.onOffloaded = this.#onOffloaded;
+    if (this.#offload !== null) {
+      this.#offload.onOffloaded = this.#onOffloaded;
+      this.#offload.own(this.sender.block);
+    }
   }
 
   /** Where received media goes (a bridge link). */

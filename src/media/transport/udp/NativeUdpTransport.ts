@@ -205,6 +205,10 @@ export class NativeUdpTransport implements UdpTransport, UdpOffload {
     return this.#fd;
   }
 
+  own(sender: SharedArrayBuffer): void {
+    if (!this.#closed) this.#addon.own(this.#id, new Int32Array(sender, 0, SENDER_INTS));
+  }
+
   attach(route: Int32Array, sender: SharedArrayBuffer): void {
     if (this.#closed) return;
     this.#addon.route(this.#id, route, new Int32Array(sender, 0, SENDER_INTS));

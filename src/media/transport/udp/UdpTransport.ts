@@ -26,6 +26,8 @@ export type OffloadedHandler = (seq: number, ts: number, ssrc: number, payloadBy
 export interface UdpOffload {
   /** The socket's descriptor, for a sender block that others relay into. */
   readonly fd: number;
+  /** This socket sends `sender`'s stream: its closing takes the block's FD away first. */
+  own(sender: SharedArrayBuffer): void;
   /** Attaches a route (Int32Array of ROUTE_INTS) and the destination's sender block. */
   attach(route: Int32Array, sender: SharedArrayBuffer): void;
   detach(): void;

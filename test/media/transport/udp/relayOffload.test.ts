@@ -681,3 +681,28 @@ test(
     assert.throws(() => addon.route(id, null, null), /EBADF/);
   },
 );
+
+test('closing the socket a SENDER block sends on (own()) clears its FD and RELAY_OK first', toolchain, () => {
+  const { addon } = ready();
+  const id = addon.open(4);
+  addon.bind(id, '127.0.0.1', 0);
+  const fd = addon.fd(id);
+  const block = senderBlock();
+  block.s[S.FD] = fd;
+  block.s[S.RELAY_OK] = 1;
+  addon.own(id, block.s);
+  // Another block naming another fd is left alone: only the owner's own fd is taken away.
+  const other = addon.open(4);
+  addon.bind(other, '127.0.0.1', 0);
+  const stranger = senderBlock();
+  stranger.s[S.FD] = fd + 1000;
+  stranger.s[S.RELAY_OK] = 1;
+  addon.own(other, stranger.s);
+  addon.close(id);
+  assert.equal(block.s[S.FD], -1, 'no thread relays into a closed fd');
+  assert.equal(block.s[S.RELAY_OK], 0);
+  assert.equal(block.s[S.LOCK], 0, 'the lock is released');
+  addon.close(other);
+  assert.equal(stranger.s[S.FD], fd + 1000);
+  assert.equal(stranger.s[S.RELAY_OK], 1);
+});
