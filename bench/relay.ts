@@ -3,7 +3,11 @@
  * dgram relay and rtpengine, measured in one run on the same machine (not a timed test).
  *
  * A call is two legs, 50 packets/s each way (PCMU 20 ms; the payload is speech half of the time,
- * see bench/relay/generator.ts). Relays, each in its own process (bench/relay/relayProcess.ts):
+ * see bench/relay/pattern.ts). The load generator is in C (bench/relay/loadgen.c, built with the
+ * system `cc` at start, driven through bench/relay/cGenerators.ts): the JavaScript worker-thread
+ * generator (bench/relay/generator.ts, the same packets and measurement) was itself the limit at
+ * 200 calls (p50 ~2 ms, p99 ~4-5 ms for every relay, rtpengine included). Without a compiler, or
+ * with --gen-impl=js, the JavaScript one is used; the header line says which. Relays, each in its own process (bench/relay/relayProcess.ts):
  *   bare      a plain Node dgram relay (the ceiling for Node);
  *   rtpengine Debian rtpengine-daemon, userspace forwarding, driven over ng (skipped if absent);
  *   plain     media-server-core, PCMU offers without telephone-event, no affinity key (the default
@@ -25,7 +29,7 @@
  * dominate the per-packet figure, and past saturation every relay batches more per wake-up.
  *
  * Options: --relays=bare,rtpengine,plain,b2bua,b2bua-dgram,xworker --workers=2 (media workers; rtpengine
- *          threads) --gen=N (generator threads) --seconds=3 (per step) --max=1600 (calls)
+ *          threads) --gen=N (generator processes, or threads of the JavaScript one) --gen-impl=js --seconds=3 (per step) --max=1600 (calls)
  *          --at=200 --payload=speech|silence --cap=0 (1: step up to capacity, else --at only)
  *          --prof=DIR (CPU profiles of the relay processes, all threads)
  */
