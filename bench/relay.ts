@@ -3,7 +3,11 @@
  * dgram relay and rtpengine, measured in one run on the same machine (not a timed test).
  *
  * A call is two legs, 50 packets/s each way (PCMU 20 ms; the payload is speech half of the time,
- * see bench/relay/generator.ts). Relays, each in its own process (bench/relay/relayProcess.ts):
+ * see bench/relay/pattern.ts). The load generator is in C (bench/relay/loadgen.c, built with the
+ * system `cc` at start, driven through bench/relay/cGenerators.ts): the JavaScript worker-thread
+ * generator (bench/relay/generator.ts, the same packets and measurement) was itself the limit at
+ * 200 calls (p50 ~2 ms, p99 ~4-5 ms for every relay, rtpengine included). Without a compiler, or
+ * with --gen-impl=js, the JavaScript one is used; the header line says which. Relays, each in its own process (bench/relay/relayProcess.ts):
  *   bare      a plain Node dgram relay (the ceiling for Node);
  *   rtpengine Debian rtpengine-daemon, userspace forwarding, driven over ng (skipped if absent);
  *   plain     media-server-core, PCMU offers without telephone-event, no affinity key (the default
@@ -25,7 +29,7 @@
  * dominate the per-packet figure, and past saturation every relay batches more per wake-up.
  *
  * Options: --relays=bare,rtpengine,plain,b2bua,b2bua-dgram,xworker --workers=2 (media workers; rtpengine
- *          threads) --gen=N (generator threads) --seconds=3 (per step) --max=1600 (calls)
+ *          threads) --gen=N (generator processes, or threads of the JavaScript one) --gen-impl=js --seconds=3 (per step) --max=1600 (calls)
  *          --at=200 --payload=speech|silence --cap=0 (1: step up to capacity, else --at only)
  *          --prof=DIR (CPU profiles of the relay processes, all threads)
  */
@@ -34,6 +38,7 @@ import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { loadNativeUdp } from '../src/common/nativeUdp.ts';
+import { buildCLoadgen, CGenerators } from './relay/cGenerators.ts';
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')) as Array<[string, string]>,
@@ -57,6 +62,9 @@ let relays = (
 if (!haveNative) relays = relays.filter((r) => !r.endsWith('-native') && !r.endsWith('-js'));
 if (!haveRtpengine) relays = relays.filter((r) => r !== 'rtpengine');
 if (workers < 2) relays = relays.filter((r) => r !== 'xworker');
+// The C generator unless --gen-impl=js or it does not build (then the JavaScript one, said so).
+const cLoadgen = args['gen-impl'] === 'js' ? { error: '--gen-impl=js' } : buildCLoadgen(payload);
+const genImpl = 'bin' in cLoadgen ? 'C (bench/relay/loadgen.c)' : `JavaScript worker threads (${cLoadgen.error})`;
 
 class RelayChild {
   readonly child: ChildProcess;
@@ -95,7 +103,14 @@ class RelayChild {
   }
 }
 
-class Generators {
+/** What measure() drives: the worker-thread generators below or the C ones (cGenerators.ts). */
+interface LoadGenerators {
+  all(msg: object): Promise<any[]>;
+  setLegs(legs: Array<[number, number]>): Promise<void>;
+  close(): Promise<void>;
+}
+
+class Generators implements LoadGenerators {
   readonly threads: Worker[] = [];
   constructor(n: number) {
     const url = new URL('./relay/generator.ts', import.meta.url).href;
@@ -154,7 +169,7 @@ function percentile(hist: number[], total: number, p: number): number {
   return Infinity;
 }
 
-async function measure(relay: RelayChild, gens: Generators, calls: number): Promise<Step> {
+async function measure(relay: RelayChild, gens: LoadGenerators, calls: number): Promise<Step> {
   const { legs, error } = await relay.ask(`calls ${calls}`);
   if (error) throw new Error(`cannot set up ${calls} calls: ${error}`);
   await gens.setLegs(legs);
@@ -214,7 +229,7 @@ async function run(mode: string): Promise<{ mode: string; best: Step | null; at:
   const relay = new RelayChild(mode);
   const ready = JSON.parse(await relay.next()) as { udpIo: string | null };
   if (ready.udpIo) console.log(`  ${mode}: UDP I/O ${ready.udpIo}`);
-  const gens = new Generators(genThreads);
+  const gens: LoadGenerators = 'bin' in cLoadgen ? new CGenerators(genThreads, cLoadgen) : new Generators(genThreads);
   const steps: Step[] = [];
   let best: Step | null = null;
   let at: Step | null = null;
@@ -254,7 +269,7 @@ async function run(mode: string): Promise<{ mode: string; best: Step | null; at:
 }
 
 console.log(
-  `bench:relay — ${os.availableParallelism()} cores (load average ${os.loadavg()[0]!.toFixed(1)}), media workers ${workers}, generator threads ${genThreads}, ${seconds}s per step, payload ${payload}${haveRtpengine ? '' : ', rtpengine not installed'}`,
+  `bench:relay — ${os.availableParallelism()} cores (load average ${os.loadavg()[0]!.toFixed(1)}), media workers ${workers}, generator ${genImpl} × ${genThreads}, ${seconds}s per step, payload ${payload}${haveRtpengine ? '' : ', rtpengine not installed'}`,
 );
 const results: Array<Awaited<ReturnType<typeof run>>> = [];
 for (const mode of relays) results.push(await run(mode));

@@ -8,59 +8,16 @@
  * Payload: `speech` (default) plays a real recording (Asterisk's prompts, PCMU) alternating with
  * as long a silence, each call from its own offset, like a conversation where each side talks
  * half of the time; `silence` sends PCMU silence. (What the audio is matters to a server that
- * listens for in-band DTMF.)
+ * listens for in-band DTMF.) The same packets and measurement in C: bench/relay/loadgen.c, which
+ * bench:relay uses when it builds.
  */
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { linearToUlaw } from '../../src/media/codecs/g711.ts';
+import { pattern } from './pattern.ts';
 
 const HIST_BINS = 2000; // 0.05 ms bins up to 100 ms
 const BIN_MS = 0.05;
-const SPEECH = [
-  '/usr/share/asterisk/sounds/en/all-circuits-busy-now.wav',
-  '/usr/share/asterisk/sounds/en/agent-newlocation.wav',
-  '/usr/share/asterisk/sounds/en/activated.wav',
-];
-
-/** 8 kHz 16-bit mono WAV → PCMU bytes; null when the file is not there. */
-function wavToUlaw(path: string): Uint8Array | null {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch {
-    return null;
-  }
-  let off = 12;
-  while (off + 8 <= buf.length) {
-    const id = buf.toString('latin1', off, off + 4);
-    const size = buf.readUInt32LE(off + 4);
-    if (id === 'data') {
-      const n = Math.floor(Math.min(size, buf.length - off - 8) / 2);
-      const out = new Uint8Array(n);
-      for (let i = 0; i < n; i++) out[i] = linearToUlaw(buf.readInt16LE(off + 8 + 2 * i));
-      return out;
-    }
-    off += 8 + size + (size & 1);
-  }
-  return null;
-}
-
-/** The audio every call loops: speech then the same length of silence (PCMU 0xff), or silence only. */
-function pattern(kind: string): Uint8Array {
-  const parts = kind === 'silence' ? [] : SPEECH.map(wavToUlaw).filter((p): p is Uint8Array => p !== null);
-  const speech = parts.reduce((n, p) => n + p.length, 0);
-  const total = Math.max(160 * 50, Math.ceil((2 * speech) / 160) * 160);
-  const out = new Uint8Array(total).fill(0xff);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 const audio = pattern((workerData as { payload?: string } | undefined)?.payload ?? 'speech');
 
 interface Leg {
