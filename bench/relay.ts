@@ -75,15 +75,18 @@ class RelayChild {
       process.execPath,
       [
         ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+        // BENCH_NODE_FLAGS: V8/Node flags for the relay processes only (--trace-gc, --trace-deopt...).
+        ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(/\s+/) : []),
         '--import',
         'tsx',
         new URL('./relay/relayProcess.ts', import.meta.url).pathname,
         mode,
         String(workers),
       ],
-      { stdio: ['pipe', 'pipe', 'inherit'] },
+      // Answers come on fd 3: the relay's stdout and stderr stay the terminal's (V8 traces).
+      { stdio: ['pipe', 'inherit', 'inherit', 'pipe'] },
     );
-    createInterface({ input: this.child.stdout! }).on('line', (l) => {
+    createInterface({ input: this.child.stdio[3] as NodeJS.ReadableStream }).on('line', (l) => {
       const w = this.#waiters.shift();
       if (w) w(l);
       else this.#lines.push(l);
@@ -179,6 +182,7 @@ async function measure(relay: RelayChild, gens: LoadGenerators, calls: number): 
   const s0 = await relay.ask('cpu');
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const s1 = await relay.ask('cpu');
+  if (process.env.BENCH_LAG) console.log('    worker loop lag p99/max ms', JSON.stringify(s1.lag));
   await gens.all({ cmd: 'stopSending' });
   await new Promise((r) => setTimeout(r, 200)); // in-flight packets
   const reports = await gens.all({ cmd: 'report' });

@@ -24,7 +24,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { loadConfig } from '../../src/config/config.ts';
 import { silentLogger } from '../../src/common/logger.ts';
@@ -215,6 +215,7 @@ async function serverRelay(variant: 'plain' | 'b2bua' | 'xworker'): Promise<Rela
         cpuUs: selfCpu(),
         relayed: m.reduce((s, x) => s + x.packetsRelayed, 0),
         offloaded: m.reduce((s, x) => s + x.packetsOffloaded, 0),
+        lag: m.map((x) => [x.eventLoopLagMs.p99, x.eventLoopLagMs.max]),
         dtmf,
       };
     },
@@ -302,22 +303,27 @@ const relay =
     : mode === 'rtpengine'
       ? await rtpengineRelay()
       : await serverRelay(mode as 'plain' | 'b2bua' | 'xworker');
+// Answers go on fd 3, so stdout stays free for what V8 prints (NODE_OPTIONS=--trace-gc ...).
+const control = createWriteStream('', { fd: 3 });
+function reply(line: string): void {
+  control.write(line);
+}
 const rl = createInterface({ input: process.stdin });
 rl.on('line', async (line) => {
   const [cmd, arg] = line.trim().split(/\s+/);
   if (cmd === 'calls') {
     try {
       const legs = await relay.grow(Number(arg));
-      process.stdout.write(JSON.stringify({ legs }) + '\n');
+      reply(JSON.stringify({ legs }) + '\n');
     } catch (err) {
       // e.g. EMFILE: the machine's open-file limit, not the relay, ends the stepping
-      process.stdout.write(JSON.stringify({ error: err instanceof Error ? err.message : String(err) }) + '\n');
+      reply(JSON.stringify({ error: err instanceof Error ? err.message : String(err) }) + '\n');
     }
   } else if (cmd === 'cpu') {
-    process.stdout.write(JSON.stringify(await relay.sample()) + '\n');
+    reply(JSON.stringify(await relay.sample()) + '\n');
   } else if (cmd === 'exit') {
     await relay.close();
     process.exit(0);
   }
 });
-process.stdout.write(JSON.stringify({ ready: true, udpIo: mode === 'rtpengine' ? null : udpIo }) + '\n');
+reply(JSON.stringify({ ready: true, udpIo: mode === 'rtpengine' ? null : udpIo }) + '\n');

@@ -5,7 +5,7 @@ import { Drop, dropsToRecord, DROP_REASON_NAMES } from './dropReasons.ts';
 import { RtpSender } from './RtpSender.ts';
 import { RtcpSession } from './RtcpSession.ts';
 import type { JitterBuffer } from '../dsp/JitterBuffer.ts';
-import { codecKey, R, ROUTE_INTS } from './udp/offloadLayout.ts';
+import { codecKey, HR_OFFSET_MS, L, LOG_INTS, R, ROUTE_INTS } from './udp/offloadLayout.ts';
 import {
   defaultUdpTransportFactory,
   type UdpRemote,
@@ -335,7 +335,13 @@ export class RtpEndpoint {
   }
 
   /** A packet the addon relayed: the bookkeeping #deliver does for the packets it sees. */
-  readonly #onOffloaded = (seq: number, ts: number, ssrc: number, payloadBytes: number, arrivalMs: number): void => {
+  readonly #onOffloaded = (ints: Int32Array, times: Float64Array, index: number): void => {
+    const r = index * LOG_INTS;
+    const payloadBytes = ints[r + L.PAYLOAD_BYTES]!;
+    const arrivalMs = times[index]! - HR_OFFSET_MS;
+    const ssrc = ints[r + L.SSRC]! >>> 0;
+    const seq = ints[r + L.SEQ]!;
+    const ts = ints[r + L.TS]! >>> 0;
     this.packetsReceived++;
     this.bytesReceived += payloadBytes + 12;
     this.#lastPacketMs = arrivalMs;

@@ -5,7 +5,7 @@ import {
   type NativeUdpArena,
   type UdpIo,
 } from '../../../common/nativeUdp.ts';
-import { HR_OFFSET_MS, L, LOG_INTS, SENDER_INTS } from './offloadLayout.ts';
+import { L, LOG_INTS, SENDER_INTS } from './offloadLayout.ts';
 import type { OffloadedHandler, UdpMessageHandler, UdpOffload, UdpRemote, UdpTransport } from './UdpTransport.ts';
 
 /*
@@ -59,13 +59,7 @@ function drainLog(): void {
     const handler = sockets[ints[r + L.SOCKET]!]?.onOffloaded;
     if (handler == null) continue;
     try {
-      handler(
-        ints[r + L.SEQ]!,
-        ints[r + L.TS]! >>> 0,
-        ints[r + L.SSRC]! >>> 0,
-        ints[r + L.PAYLOAD_BYTES]!,
-        times[i]! - HR_OFFSET_MS,
-      );
+      handler(ints, times, i);
     } catch (err) {
       process.nextTick(rethrow, err);
     }

@@ -13,10 +13,12 @@ export type UdpMessageHandler = (msg: Buffer, remote: UdpRemote) => void;
 
 /**
  * A datagram the addon relayed itself (the relay offload), reported afterwards for the receive
- * side's bookkeeping: its RTP sequence number, timestamp, SSRC, payload bytes and arrival time
- * (performance.now() of this thread).
+ * side's bookkeeping: record `index` of the thread's log (`ints` holds LOG_INTS words a record:
+ * L.SEQ, L.TS, L.SSRC as int32, L.PAYLOAD_BYTES; `times` the arrival, monotonic ms of
+ * `process.hrtime`, see HR_OFFSET_MS). The handler reads the fields itself: passing them as
+ * arguments would box the 32-bit ones and the time, garbage for every relayed packet.
  */
-export type OffloadedHandler = (seq: number, ts: number, ssrc: number, payloadBytes: number, arrivalMs: number) => void;
+export type OffloadedHandler = (ints: Int32Array, times: Float64Array, index: number) => void;
 
 /**
  * The relay offload of a native socket (udp/offloadLayout.ts): datagrams matching the armed
