@@ -8,6 +8,9 @@ import { tsAdd, tsDiff } from '../../common/seq.ts';
 import { JitterBuffer, JB_EMPTY, JB_LOST } from '../dsp/JitterBuffer.ts';
 import type { Clocked, MediaClock } from './MediaClock.ts';
 
+/** How long after its last packet a cross-worker ring counts as settled for the relay offload (ms). */
+const RING_SETTLE_MS = 5;
+
 /** Media clock ticks without input before a transcoding link stops ticking (1 s). */
 const IDLE_TICKS = 50;
 
@@ -18,6 +21,11 @@ export interface LinkTarget {
   deliver(buf: Uint8Array, length: number, source: number, seq: number, ts: number, nowMs: number): void;
   /** The destination's sender block (RtpSender.block), for the relay offload; null: none known. */
   senderBlock?(): SharedArrayBuffer | null;
+  /**
+   * Whether everything delivered so far has left (the addon may take over without overtaking
+   * it); absent: always (a local target sends before deliver() returns).
+   */
+  settled?(nowMs: number): boolean;
 }
 
 let nextSerial = 1;
@@ -132,6 +140,9 @@ export class BridgeLink implements MediaSink {
       }
       this.relayed++;
       this.#target.deliver(buf, buf.length, source, seq, tsOut, nowMs);
+      // Across workers the event is on its way through the ring: the addon must not send the
+      // audio after it first (re-armed once the ring has drained).
+      if (this.#target.settled !== undefined) this.#from.offloadChanged();
       return;
     }
     const cn = src.comfortNoise;
@@ -150,6 +161,7 @@ export class BridgeLink implements MediaSink {
       buf[1] = (buf[1]! & 0x80) | dstCn.payloadType;
       this.relayed++;
       this.#target.deliver(buf, buf.length, source, seq, tsOut, nowMs);
+      if (this.#target.settled !== undefined) this.#from.offloadChanged();
       return;
     }
     if (sameCodec(src.codec, dst.codec)) {
@@ -169,15 +181,18 @@ export class BridgeLink implements MediaSink {
   /**
    * The relay offload (MediaSink.offloadFor): a same-codec link only rewrites headers, which the
    * addon can do itself for packets of the SSRC this link last saw, into the destination's
-   * sender block with the source token onPacket() would use.
+   * sender block with the source token onPacket() would use. `ready` false: not yet (a packet
+   * still crossing to the other worker could be overtaken).
    */
-  offloadFor(ssrc: number): { sender: SharedArrayBuffer; token: number } | null {
+  offloadFor(ssrc: number, nowMs: number): { sender: SharedArrayBuffer; token: number; ready: boolean } | null {
     const src = this.#from.media;
     const dst = this.#target.media();
     if (src === null || dst === null || ssrc !== this.#lastSsrc || this.#ticking || !sameCodec(src.codec, dst.codec))
       return null;
     const sender = this.#target.senderBlock?.() ?? null;
-    return sender === null ? null : { sender, token: (this.#serial ^ ssrc ^ this.#salt) >>> 0 };
+    if (sender === null) return null;
+    const ready = this.#target.settled === undefined || this.#target.settled(nowMs);
+    return { sender, token: (this.#serial ^ ssrc ^ this.#salt) >>> 0, ready };
   }
 
   offloaded(): void {
@@ -380,6 +395,7 @@ export class RingTarget implements LinkTarget {
   readonly #drops: Uint32Array;
   peerMedia: EndpointMediaConfig;
   readonly #peerSender: SharedArrayBuffer | null;
+  #lastPushMs = Number.NEGATIVE_INFINITY;
   constructor(
     ring: SpscRing,
     bell: Doorbell,
@@ -400,8 +416,18 @@ export class RingTarget implements LinkTarget {
   senderBlock(): SharedArrayBuffer | null {
     return this.#peerSender;
   }
-  deliver(buf: Uint8Array, length: number, source: number, seq: number, ts: number): void {
+  deliver(buf: Uint8Array, length: number, source: number, seq: number, ts: number, nowMs: number): void {
+    this.#lastPushMs = nowMs;
     if (this.#ring.push(buf, length, source, seq, ts)) this.#bell.ring();
     else this.#drops[Drop.BRIDGE_RING_FULL]! += 1;
+  }
+
+  /**
+   * The other worker has taken every packet from the ring and had time to send it: only then may
+   * this worker's addon relay into that leg's stream, or a packet it sends at once could overtake
+   * one still on its way through the ring (a burst as the route is armed).
+   */
+  settled(nowMs: number): boolean {
+    return this.#ring.used === 0 && nowMs - this.#lastPushMs >= RING_SETTLE_MS;
   }
 }

@@ -84,7 +84,7 @@ export interface MediaSink {
    * header into another endpoint's stream (a same-codec bridge link), that endpoint's sender
    * block and the source token its rewrite() would be given; null otherwise.
    */
-  offloadFor?(ssrc: number): { sender: SharedArrayBuffer; token: number } | null;
+  offloadFor?(ssrc: number, nowMs: number): { sender: SharedArrayBuffer; token: number; ready: boolean } | null;
   /** A packet the addon relayed on this sink's behalf (it counts it as relayed). */
   offloaded?(): void;
 }
@@ -149,6 +149,8 @@ export class RtpEndpoint {
   #routeSender: SharedArrayBuffer | null = null;
   /** Something the route depends on changed: re-armed (or not) at the next audio packet. */
   #offloadDirty = true;
+  /** The SSRC of the last audio packet JavaScript handled (-1: none), for re-arming from tick(). */
+  #lastAudioSsrc = -1;
   readonly #mediaTimeoutMs: number;
   #remoteIp = '';
   #remotePort = 0;
@@ -275,7 +277,7 @@ export class RtpEndpoint {
    * Arms the route when the only thing to do with this leg's audio is to relay it: a sink that
    * offers an offload, nobody listening to the audio, the source latched (an IPv4 peer).
    */
-  #armOffload(ssrc: number): void {
+  #armOffload(ssrc: number, nowMs: number): void {
     this.#offloadDirty = false;
     const offload = this.#offload;
     const sink = this.#sink;
@@ -291,10 +293,12 @@ export class RtpEndpoint {
       ip >= 0 &&
       this.#onAudioPacket === null &&
       (audio === null || audio.taps.size === 0)
-        ? sink.offloadFor(ssrc)
+        ? sink.offloadFor(ssrc, nowMs)
         : null;
-    if (target === null || offload === null || media === null) {
+    if (target === null || offload === null || media === null || !target.ready) {
       if (this.#route !== null) this.#route[R.ARMED] = 0;
+      // Not yet (what went through JavaScript is still on its way): tried again from tick().
+      if (target !== null && !target.ready) this.#offloadDirty = true;
       return;
     }
     if (this.#route === null) this.#route = new Int32Array(ROUTE_INTS);
@@ -591,7 +595,10 @@ export class RtpEndpoint {
       // The sink may rewrite the buffer in place and send it on: it goes last.
       const sink = this.#sink;
       if (sink !== null) sink.onPacket(msg, payloadOffset, payloadLength, isEvent, seq, ts, ssrc, nowMs);
-      if (this.#offloadDirty && !isEvent && !isCn) this.#armOffload(ssrc);
+      if (!isEvent && !isCn) {
+        this.#lastAudioSsrc = ssrc;
+        if (this.#offloadDirty) this.#armOffload(ssrc, nowMs);
+      }
     } catch {
       this.drops[Drop.HANDLER_ERROR]! += 1;
     }
@@ -678,6 +685,10 @@ export class RtpEndpoint {
   /** Housekeeping, about once a second: RTCP reports when due, media timeout. */
   tick(nowMs: number): void {
     if (this.#closed || this.media === null) return;
+    // A route that could not be armed with the last packet (a cross-worker link whose ring was
+    // not drained yet) is tried again between packets.
+    if (this.#offloadDirty && this.#lastAudioSsrc >= 0 && this.#offload !== null)
+      this.#armOffload(this.#lastAudioSsrc, nowMs);
     if (this.#remoteRtcpPort !== 0 && this.rtcp.due(nowMs)) {
       const len = this.rtcp.buildReport(nowMs, false);
       const sock = this.media.rtcpMux ? this.#rtpSocket : this.#rtcpSocket;
