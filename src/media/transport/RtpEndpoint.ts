@@ -97,6 +97,30 @@ export interface EndpointListener {
 
 const view = new RtpPacket();
 
+/** How often routes that were not ready are tried again (ms): between two packets of a call. */
+const ARM_RETRY_MS = 10;
+const armPending = new Set<RtpEndpoint>();
+let armTimer: NodeJS.Timeout | null = null;
+
+/**
+ * A route across workers waits until what went through the ring has left; the packets that
+ * would tell (they go through JavaScript meanwhile) refill the ring as they are checked, so the
+ * check runs between them, on a timer of this thread, until armed.
+ */
+function armLater(ep: RtpEndpoint): void {
+  armPending.add(ep);
+  if (armTimer !== null) return;
+  armTimer = setInterval(() => {
+    const now = performance.now();
+    for (const p of armPending) if (!p.retryOffload(now)) armPending.delete(p);
+    if (armPending.size === 0 && armTimer !== null) {
+      clearInterval(armTimer);
+      armTimer = null;
+    }
+  }, ARM_RETRY_MS);
+  armTimer.unref();
+}
+
 /**
  * One RTP leg inside a media worker: its UDP sockets (RTP + RTCP, or RTCP muxed on the RTP
  * port, RFC 5761), symmetric-RTP latching, receive statistics, RTCP and our outbound stream.
@@ -297,8 +321,11 @@ export class RtpEndpoint {
         : null;
     if (target === null || offload === null || media === null || !target.ready) {
       if (this.#route !== null) this.#route[R.ARMED] = 0;
-      // Not yet (what went through JavaScript is still on its way): tried again from tick().
-      if (target !== null && !target.ready) this.#offloadDirty = true;
+      // Not yet (what went through JavaScript is still on its way): tried again between packets.
+      if (target !== null && !target.ready) {
+        this.#offloadDirty = true;
+        armLater(this);
+      }
       return;
     }
     if (this.#route === null) this.#route = new Int32Array(ROUTE_INTS);
@@ -336,6 +363,13 @@ export class RtpEndpoint {
           }
         : null,
     );
+  }
+
+  /** Retries a route that was not ready (armLater()); false once there is nothing to retry. */
+  retryOffload(nowMs: number): boolean {
+    if (!this.#offloadDirty || this.#closed || this.#lastAudioSsrc < 0) return false;
+    this.#armOffload(this.#lastAudioSsrc, nowMs);
+    return this.#offloadDirty;
   }
 
   /** A packet the addon relayed: the bookkeeping #deliver does for the packets it sees. */
@@ -685,10 +719,6 @@ export class RtpEndpoint {
   /** Housekeeping, about once a second: RTCP reports when due, media timeout. */
   tick(nowMs: number): void {
     if (this.#closed || this.media === null) return;
-    // A route that could not be armed with the last packet (a cross-worker link whose ring was
-    // not drained yet) is tried again between packets.
-    if (this.#offloadDirty && this.#lastAudioSsrc >= 0 && this.#offload !== null)
-      this.#armOffload(this.#lastAudioSsrc, nowMs);
     if (this.#remoteRtcpPort !== 0 && this.rtcp.due(nowMs)) {
       const len = this.rtcp.buildReport(nowMs, false);
       const sock = this.media.rtcpMux ? this.#rtpSocket : this.#rtcpSocket;
