@@ -173,7 +173,7 @@ export class RtpEndpoint {
   #routeSender: SharedArrayBuffer | null = null;
   /** Something the route depends on changed: re-armed (or not) at the next audio packet. */
   #offloadDirty = true;
-  /** The SSRC of the last audio packet JavaScript handled (-1: none), for re-arming from tick(). */
+  /** The SSRC of the last audio packet JavaScript handled (-1: none), for re-arming between packets. */
   #lastAudioSsrc = -1;
   readonly #mediaTimeoutMs: number;
   #remoteIp = '';
