@@ -640,6 +640,13 @@ static void route_release(Instance* inst, Sock* s) {
  * reused): its FD and RELAY_OK are cleared under the block's lock before close(). JavaScript does
  * the same before it closes an endpoint; this covers a worker that dies without running it.
  */
+/* Drops the socket's reference to its SENDER block (own(id, null), re-own, close). */
+static void own_forget(napi_env env, Sock* s) {
+  if (s->ownedRef) napi_delete_reference(env, s->ownedRef);
+  s->ownedRef = NULL;
+  s->owned = NULL;
+}
+
 static void own_release(Instance* inst, Sock* s) {
   int32_t* S = s->owned;
   if (S) {
@@ -656,9 +663,7 @@ static void own_release(Instance* inst, Sock* s) {
     }
     __atomic_store_n(&S[S_LOCK], 0, __ATOMIC_RELEASE);
   }
-  if (s->ownedRef) napi_delete_reference(inst->env, s->ownedRef);
-  s->ownedRef = NULL;
-  s->owned = NULL;
+  own_forget(inst->env, s);
 }
 
 static void close_sock(Instance* inst, Sock* s) {
@@ -1159,6 +1164,30 @@ static int32_t* get_int32_array(napi_env env, napi_value v, const char* what, si
 }
 
 /*
+ * A SENDER block argument: an Int32Array over byte 0 of a buffer of SENDER_BYTES (the float64
+ * words follow in it), 8-byte aligned. Throws and returns NULL otherwise.
+ */
+static int32_t* get_sender_block(napi_env env, napi_value v) {
+  size_t slen, soff;
+  napi_value sbuf;
+  int32_t* sender = get_int32_array(env, v, "sender", &slen, &sbuf, &soff);
+  if (!sender) return NULL;
+  /* byteLength works for an ArrayBuffer and a SharedArrayBuffer alike (napi_get_arraybuffer_info
+   * does not take the latter). */
+  napi_value bl;
+  double blen = 0;
+  if (napi_get_named_property(env, sbuf, "byteLength", &bl) != napi_ok ||
+      napi_get_value_double(env, bl, &blen) != napi_ok)
+    blen = 0;
+  if (slen < SENDER_INTS || soff != 0 || blen < SENDER_BYTES || ((uintptr_t)sender & 7) != 0) {
+    throw_range(env, "ERR_OUT_OF_RANGE",
+                "sender must be an Int32Array of SENDER_INTS at byte 0 of a buffer of SENDER_BYTES");
+    return NULL;
+  }
+  return sender;
+}
+
+/*
  * route(id, route: Int32Array | null, sender: Int32Array | null): attaches the socket's relay
  * route and the destination's SENDER block (an Int32Array over byte 0 of its SharedArrayBuffer,
  * the float64 words follow in the same buffer), or detaches them (both null). The arrays are
@@ -1180,27 +1209,15 @@ static napi_value Route(napi_env env, napi_callback_info info) {
     throw_type(env, "ERR_INVALID_ARG_TYPE", "route(id, route, sender): both arrays, or both null");
     return NULL;
   }
-  size_t rlen, slen, soff;
-  napi_value sbuf;
+  size_t rlen;
   int32_t* route = get_int32_array(env, argv[1], "route", &rlen, NULL, NULL);
   if (!route) return NULL;
-  int32_t* sender = get_int32_array(env, argv[2], "sender", &slen, &sbuf, &soff);
-  if (!sender) return NULL;
   if (rlen < ROUTE_INTS) {
     throw_range(env, "ERR_OUT_OF_RANGE", "route must have ROUTE_INTS elements");
     return NULL;
   }
-  /* byteLength works for an ArrayBuffer and a SharedArrayBuffer alike (napi_get_arraybuffer_info
-   * does not take the latter). */
-  napi_value bl;
-  double blen = 0;
-  if (napi_get_named_property(env, sbuf, "byteLength", &bl) != napi_ok ||
-      napi_get_value_double(env, bl, &blen) != napi_ok) blen = 0;
-  if (slen < SENDER_INTS || soff != 0 || blen < SENDER_BYTES || ((uintptr_t)sender & 7) != 0) {
-    throw_range(env, "ERR_OUT_OF_RANGE",
-                "sender must be an Int32Array of SENDER_INTS at byte 0 of a buffer of SENDER_BYTES");
-    return NULL;
-  }
+  int32_t* sender = get_sender_block(env, argv[2]);
+  if (!sender) return NULL;
   napi_ref rref, sref;
   napi_create_reference(env, argv[1], 1, &rref);
   napi_create_reference(env, argv[2], 1, &sref);
@@ -1221,22 +1238,14 @@ static napi_value Own(napi_env env, napi_callback_info info) {
   Sock* s = get_sock(env, inst, argv[0]);
   if (!s) return NULL;
   if (is_type(env, argv[1], napi_null) || is_type(env, argv[1], napi_undefined)) {
-    if (s->ownedRef) napi_delete_reference(env, s->ownedRef);
-    s->ownedRef = NULL;
-    s->owned = NULL;
+    own_forget(env, s);
     return NULL;
   }
-  size_t slen, soff;
-  napi_value sbuf;
-  int32_t* sender = get_int32_array(env, argv[1], "sender", &slen, &sbuf, &soff);
+  int32_t* sender = get_sender_block(env, argv[1]);
   if (!sender) return NULL;
-  if (slen < SENDER_INTS || soff != 0) {
-    throw_range(env, "ERR_OUT_OF_RANGE", "sender must be an Int32Array of SENDER_INTS at byte 0");
-    return NULL;
-  }
   napi_ref ref;
   napi_create_reference(env, argv[1], 1, &ref);
-  if (s->ownedRef) napi_delete_reference(env, s->ownedRef);
+  own_forget(env, s);
   s->ownedRef = ref;
   s->owned = sender;
   return NULL;
