@@ -49,7 +49,11 @@ async function harness(t: { after(fn: () => unknown): void }, env: Record<string
     });
     const a = await call('POST', '/endpoints', { remote_sdp: pa.offer(), affinity: 'c1' });
     const b = await call('POST', '/endpoints', { remote_sdp: pb.offer(), affinity: 'c1' });
-    assert.equal((await call('POST', '/bridges', { endpoint_a: a.body.id, endpoint_b: b.body.id })).status, 201);
+    // Said here, not as a 400 of the bridge below (seen once in a loaded full suite run).
+    assert.equal(a.status, 201, JSON.stringify(a.body));
+    assert.equal(b.status, 201, JSON.stringify(b.body));
+    const bridge = await call('POST', '/bridges', { endpoint_a: a.body.id, endpoint_b: b.body.id });
+    assert.equal(bridge.status, 201, JSON.stringify(bridge.body));
     const rec = await call('POST', '/recordings', { endpoint_id: a.body.id, format: 'wav' });
     assert.equal(rec.status, 201, JSON.stringify(rec.body));
     return {
