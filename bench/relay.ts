@@ -152,9 +152,13 @@ interface Step {
   loss: number;
   p50: number;
   p99: number;
+  /** p99 at the time the generator read the packet (C generator only): see bench/relay/loadgen.c. */
+  p99Read?: number;
   cpuUsPerPacket: number;
   pps: number;
   ok: boolean;
+  /** Server modes: the share the native relay thread relayed (RELAY_THREAD=on). */
+  byThread?: number;
   /** Server modes: the share of relayed packets the addon relayed itself (the relay offload). */
   offloaded?: number;
   dtmf?: Record<string, number>;
@@ -193,6 +197,10 @@ async function measure(relay: RelayChild, gens: LoadGenerators, calls: number): 
   const relayed = s0.relayed === null ? received : s1.relayed - s0.relayed;
   const loss = sent === 0 ? 1 : Math.max(0, 1 - received / sent);
   const p99 = percentile(hist, received, 0.99);
+  // The C generator also reports when it read each packet (its own CPU wait included).
+  const histRead: number[] | undefined = reports[0].histRead?.map((_: number, i: number) =>
+    reports.reduce((s, r) => s + r.histRead[i], 0),
+  );
   const dtmf = s1.dtmf
     ? Object.fromEntries(Object.entries(s1.dtmf as Record<string, number>).map(([k, v]) => [k, v - (s0.dtmf[k] ?? 0)]))
     : undefined;
@@ -201,10 +209,12 @@ async function measure(relay: RelayChild, gens: LoadGenerators, calls: number): 
     loss,
     p50: percentile(hist, received, 0.5),
     p99,
+    ...(histRead ? { p99Read: percentile(histRead, received, 0.99) } : {}),
     cpuUsPerPacket: relayed > 0 ? (s1.cpuUs - s0.cpuUs) / relayed : Infinity,
     pps: relayed / seconds,
     ok: loss < 0.01 && p99 < 5,
     ...(typeof s1.offloaded === 'number' && relayed > 0 ? { offloaded: (s1.offloaded - s0.offloaded) / relayed } : {}),
+    ...(typeof s1.byThread === 'number' && relayed > 0 ? { byThread: (s1.byThread - s0.byThread) / relayed } : {}),
     ...(dtmf ? { dtmf } : {}),
     ...(s1.udp
       ? {
@@ -226,7 +236,7 @@ function line(mode: string, s: Step): string {
     u && u.recvCalls && u.deliveries && u.sendCalls
       ? ` datagrams per recvmmsg=${(u.recvPackets! / u.recvCalls).toFixed(2)} per JS call=${(u.recvPackets! / u.deliveries).toFixed(2)} per sendmmsg=${(u.sendPackets! / u.sendCalls).toFixed(2)}`
       : '';
-  return `  ${mode.padEnd(11)} calls=${String(s.calls).padStart(4)} loss=${(s.loss * 100).toFixed(2)}% p50=${s.p50.toFixed(2)}ms p99=${s.p99.toFixed(2)}ms cpu/pkt=${s.cpuUsPerPacket.toFixed(2)}us relayed=${Math.round(s.pps)}pps ${s.ok ? 'ok' : 'FAIL'}${s.offloaded !== undefined ? ` offloaded=${(s.offloaded * 100).toFixed(1)}%` : ''}${d}${b}`;
+  return `  ${mode.padEnd(11)} calls=${String(s.calls).padStart(4)} loss=${(s.loss * 100).toFixed(2)}% p50=${s.p50.toFixed(2)}ms p99=${s.p99.toFixed(2)}ms${s.p99Read !== undefined ? ` (read ${s.p99Read.toFixed(2)})` : ''} cpu/pkt=${s.cpuUsPerPacket.toFixed(2)}us relayed=${Math.round(s.pps)}pps ${s.ok ? 'ok' : 'FAIL'}${s.offloaded !== undefined ? ` offloaded=${(s.offloaded * 100).toFixed(1)}%` : ''}${s.byThread ? ` (relay thread ${(s.byThread * 100).toFixed(1)}%)` : ''}${d}${b}`;
 }
 
 async function run(mode: string): Promise<{ mode: string; best: Step | null; at: Step | null; steps: Step[] }> {

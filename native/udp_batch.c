@@ -23,13 +23,24 @@
  * once a socket has a datagram for JS in the arena its later ones follow it there (order).
  * The shared layout is src/media/transport/udp/offloadLayout.ts.
  *
+ * Relay thread (relayThread(true)): a socket whose route relays in the loop is then handed to one
+ * process-wide native thread (epoll + the same recvmmsg/rewrite/sendmmsg), so that relaying waits
+ * for no JavaScript, no garbage collection and no other socket of the worker. The first datagram
+ * the route does not describe sends the socket back (it and the rest of its recvmmsg call go to
+ * the worker's arena, in order, through a uv_async); the worker hands it over again after its next
+ * relayed datagram. What the thread relayed is logged per worker and merged into the worker's log
+ * (takeLog(), and before any datagram it sent back), so JavaScript sees each socket's packets in order.
+ *
  * Context-aware (NAPI_MODULE_INIT, napi_set_instance_data): each worker thread has its own state
- * and loop; nothing here is static and mutable.
+ * and loop. The relay thread's state (relay_*) is the only static mutable state. The relay thread
+ * never waits for a worker: what it hands to a worker (its log, the datagrams it sends back) goes
+ * through single-producer rings, and a worker that takes a socket back waits for the thread instead.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <sched.h>
 #include <netinet/in.h>
 #include <node_api.h>
@@ -37,6 +48,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -92,8 +105,30 @@
 /* Tries at the sender lock before the packet goes to JS instead (which waits for it): a thread
  * that died holding it must not hang this one. */
 #define LOCK_SPINS 1024
+/* Datagrams the relay thread may hold for workers (sent back with their socket) before it drops. */
+#define BOUNCE_MAX 256
 
 typedef struct Instance Instance;
+
+/* A log of relayed datagrams: L_* records, arrival times, and `count` records written. The log
+ * JavaScript reads is a plain array (tail NULL: JS resets count to 0). The relay thread's log of a
+ * worker is a ring of LOG_RECORDS: count is its head, `tail` what the worker has taken. */
+typedef struct {
+  int32_t* ints;
+  double* times;
+  int32_t* count;
+  const uint32_t* tail;
+} Log;
+
+/* The datagrams relayed from one recvmmsg call: rewritten in their slots, sent together (one
+ * sendmmsg) while `olocked` (their SENDER block) stays locked. One per thread that relays. */
+typedef struct {
+  int32_t* olocked;
+  int on;
+  struct mmsghdr omsgs[RX_PER_CALL];
+  struct iovec oiov[RX_PER_CALL];
+  struct sockaddr_in odst;
+} OffloadBatch;
 
 typedef struct {
   Instance* inst;
@@ -112,13 +147,29 @@ typedef struct {
   /* The arena generation in which this socket last put a datagram there: while it is the current
    * one, its later datagrams go to JS too (JS drains the log before the arena: order per socket). */
   uint32_t arenaGen;
+  /* Relay thread: its slot while the thread reads this socket (-1: the worker's loop does), and
+   * whether it was sent back and waits for the worker to poll it again. */
+  int relaySlot;
+  int returning;
+  uint32_t serial; /* tells a socket from a later one with the same id (datagrams sent back) */
 } Sock;
+
+/* A datagram the relay thread sent back to the worker with its socket. */
+typedef struct {
+  int id;
+  uint32_t serial;
+  unsigned len;
+  struct sockaddr_storage from;
+  uint8_t data[RX_SLOT_BYTES];
+} Bounce;
 
 /* Counters readable from JS (stats()): what the batching actually achieved. */
 typedef struct {
   double recvCalls, recvPackets, recvTruncated, recvErrors, deliveries;
   double sendCalls, sendPackets, sendErrors, sendImmediate;
   double offloaded, offloadSendCalls, offloadSendErrors, offloadLockBusy;
+  /* The relay thread: of `offloaded` those it relayed; sockets handed to it, and sent back. */
+  double threadOffloaded, threadHandoffs, threadReturns;
 } Counters;
 
 struct Instance {
@@ -137,13 +188,21 @@ struct Instance {
   int32_t* logInts;
   double* logTimes;
   int32_t* logCount;
-  /* The datagrams relayed from the current recvmmsg call: rewritten in their slots, sent together
-   * (one sendmmsg) while `olocked` (their SENDER block) stays locked. */
-  int32_t* olocked;
-  int on;
-  struct mmsghdr omsgs[RX_PER_CALL];
-  struct iovec oiov[RX_PER_CALL];
-  struct sockaddr_in odst;
+  OffloadBatch ob; /* what this thread relays from the current recvmmsg call */
+  Log jsLog;       /* the log JavaScript reads (logInts, logTimes, logCount) */
+  uint32_t serials;
+  /* Relay thread (relayThread(true)). Written by the thread, read by this worker: its log of what
+   * it relayed for this worker (a ring: tlogHead by the thread, tlogTail by the worker), its
+   * counters, the datagrams it sent back (a ring of BOUNCE_MAX, likewise), and the wake-up. */
+  int relayThread;
+  Log tlog;
+  int32_t tlogHead;
+  uint32_t tlogTail;
+  int tlogSignalled;
+  Counters tc;
+  Bounce* bounce;
+  uint32_t bounceHead, bounceTail;
+  uv_async_t* async;
   int delivering;
   int destroyed;
   struct mmsghdr rmsgs[RX_SLOTS];
@@ -385,38 +444,43 @@ static uint32_t ts_add(uint32_t a, double n) {
  * SENDER lock: the destination clears FD under it before closing its socket, so the fd cannot be
  * a closed or reused one. Must run before the slots are reused (arena compaction, recvmmsg).
  */
-static void offload_send(Instance* inst) {
-  int32_t* S = inst->olocked;
+static void offload_send(OffloadBatch* b, Counters* c) {
+  int32_t* S = b->olocked;
   if (!S) return;
   int fd = S[S_FD];
   int i = 0;
-  while (i < inst->on) {
-    int r = sendmmsg(fd, &inst->omsgs[i], (unsigned)(inst->on - i), MSG_DONTWAIT);
-    inst->c.offloadSendCalls++;
+  while (i < b->on) {
+    int r = sendmmsg(fd, &b->omsgs[i], (unsigned)(b->on - i), MSG_DONTWAIT);
+    c->offloadSendCalls++;
     if (r < 0) {
       if (errno == EINTR) continue;
-      inst->c.offloadSendErrors++; /* this one is lost (EAGAIN, ICMP unreachable...): go on */
+      c->offloadSendErrors++; /* this one is lost (EAGAIN, ICMP unreachable...): go on */
       i++;
     } else {
       i += r;
     }
   }
-  inst->on = 0;
-  inst->olocked = NULL;
+  b->on = 0;
+  b->olocked = NULL;
   __atomic_store_n(&S[S_LOCK], 0, __ATOMIC_RELEASE);
 }
 
 /*
  * Relays one received datagram of socket `s` (which has a route) if the route describes it:
  * rewritten in its slot as RtpSender.rewrite() would (after BridgeLink's payload type mapping)
- * into the destination's SENDER block, queued for offload_send(), logged. The first of a
- * recvmmsg call takes the block's lock. Returns 0 when the datagram is JavaScript's to handle.
+ * into the destination's SENDER block, queued in `b` for offload_send(), logged in `log`. The
+ * first of a recvmmsg call takes the block's lock. Returns 0 when the datagram is JavaScript's to
+ * handle. `inLoop`: called from the worker's loop (not the relay thread), which owns the arena
+ * and the send queue.
  */
-static int try_offload(Instance* inst, Sock* s, uint8_t* buf, unsigned len, const struct sockaddr_storage* ss,
-                       double now) {
+static int try_offload(Instance* inst, OffloadBatch* b, Counters* c, Log* log, int inLoop, Sock* s, uint8_t* buf,
+                       unsigned len, const struct sockaddr_storage* ss, double now) {
   const int32_t* R = s->route;
-  int n = *inst->logCount;
-  if (!R[R_ARMED] || n < 0 || n >= LOG_RECORDS || s->arenaGen == inst->gen) return 0;
+  uint32_t n = (uint32_t)*log->count;
+  uint32_t tail = log->tail ? __atomic_load_n(log->tail, __ATOMIC_ACQUIRE) : 0;
+  if (!__atomic_load_n(&R[R_ARMED], __ATOMIC_ACQUIRE) || n - tail >= LOG_RECORDS ||
+      (inLoop && s->arenaGen == inst->gen))
+    return 0;
   if (ss->ss_family != AF_INET) return 0;
   const struct sockaddr_in* sin = (const struct sockaddr_in*)ss;
   if (ntohl(sin->sin_addr.s_addr) != (uint32_t)R[R_FROM_IP] || (int32_t)ntohs(sin->sin_port) != R[R_FROM_PORT])
@@ -427,10 +491,11 @@ static int try_offload(Instance* inst, Sock* s, uint8_t* buf, unsigned len, cons
   if (ssrc != (uint32_t)R[R_SSRC_IN]) return 0;
   int32_t* S = s->sender;
   double* F = s->senderF;
-  if (inst->olocked != S) {
+  if (b->olocked != S) {
     /* The first of this call: what this thread's JS queued goes first (it may be a packet it
-     * generated for the same destination), then the lock, held until offload_send(). */
-    if (inst->txCount > 0) flush(inst);
+     * generated for the same destination), then the lock, held until offload_send(). The relay
+     * thread has no queue: a socket goes to it only once its worker's queue is flushed. */
+    if (inLoop && inst->txCount > 0) flush(inst);
     int spins = 0;
     for (;;) {
       int32_t expected = 0;
@@ -438,7 +503,7 @@ static int try_offload(Instance* inst, Sock* s, uint8_t* buf, unsigned len, cons
           __atomic_compare_exchange_n(&S[S_LOCK], &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
         break;
       if (++spins >= LOCK_SPINS) {
-        inst->c.offloadLockBusy++;
+        c->offloadLockBusy++;
         return 0;
       }
       if (spins % 64 == 0) sched_yield(); /* the holder may be a preempted thread on this core */
@@ -448,11 +513,11 @@ static int try_offload(Instance* inst, Sock* s, uint8_t* buf, unsigned len, cons
       __atomic_store_n(&S[S_LOCK], 0, __ATOMIC_RELEASE);
       return 0;
     }
-    inst->olocked = S;
-    memset(&inst->odst, 0, sizeof inst->odst);
-    inst->odst.sin_family = AF_INET;
-    inst->odst.sin_port = htons((uint16_t)S[S_DST_PORT]);
-    inst->odst.sin_addr.s_addr = htonl((uint32_t)S[S_DST_IP]);
+    b->olocked = S;
+    memset(&b->odst, 0, sizeof b->odst);
+    b->odst.sin_family = AF_INET;
+    b->odst.sin_port = htons((uint16_t)S[S_DST_PORT]);
+    b->odst.sin_addr.s_addr = htonl((uint32_t)S[S_DST_IP]);
   }
   buf[1] = (uint8_t)((buf[1] & 0x80) | (S[S_PT_OUT] & 0x7f));
   int32_t source = R[R_SOURCE_TOKEN];
@@ -483,35 +548,65 @@ static int try_offload(Instance* inst, Sock* s, uint8_t* buf, unsigned len, cons
   /* Counted as sent whatever the send does, as RtpSender does: a lost datagram, not a stream gap. */
   S[S_PACKETS] = (int32_t)((uint32_t)S[S_PACKETS] + 1);
   F[SF_OCTETS] += (double)(len - 12);
-  int k = inst->on++;
-  inst->oiov[k].iov_base = buf;
-  inst->oiov[k].iov_len = len;
-  struct msghdr* h = &inst->omsgs[k].msg_hdr;
+  int k = b->on++;
+  b->oiov[k].iov_base = buf;
+  b->oiov[k].iov_len = len;
+  struct msghdr* h = &b->omsgs[k].msg_hdr;
   memset(h, 0, sizeof *h);
-  h->msg_iov = &inst->oiov[k];
+  h->msg_iov = &b->oiov[k];
   h->msg_iovlen = 1;
-  h->msg_name = &inst->odst;
-  h->msg_namelen = sizeof inst->odst;
+  h->msg_name = &b->odst;
+  h->msg_namelen = sizeof b->odst;
 
-  int32_t* rec = &inst->logInts[n * LOG_INTS];
+  uint32_t at = n % LOG_RECORDS;
+  int32_t* rec = &log->ints[at * LOG_INTS];
   rec[L_SOCKET] = s->id;
   rec[L_SEQ] = (int32_t)seqIn;
   rec[L_TS] = (int32_t)tsIn;
   rec[L_SSRC] = (int32_t)ssrc;
   rec[L_PAYLOAD_BYTES] = (int32_t)len - 12;
-  inst->logTimes[n] = now;
-  *inst->logCount = n + 1;
-  inst->c.offloaded++;
+  log->times[at] = now;
+  __atomic_store_n(log->count, (int32_t)(n + 1), __ATOMIC_RELEASE);
+  c->offloaded++;
   return 1;
 }
 
 /* ---- receive ----------------------------------------------------------------------------- */
 
+static void relay_promote(Instance* inst, Sock* s);
+
+/* Fills arena slot `slot`'s meta and source text for a datagram of socket `id` from `ss`.
+ * Returns 0 (the slot stays free) for an address family JavaScript cannot be told about. */
+static int arena_meta(Instance* inst, int slot, int id, unsigned len, const struct sockaddr_storage* ss) {
+  int32_t* m = &inst->meta[slot * META_INTS];
+  char* t = &inst->text[slot * TEXT_BYTES];
+  m[0] = id;
+  m[1] = (int32_t)len;
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in* sin = (const struct sockaddr_in*)ss;
+    m[2] = ntohs(sin->sin_port);
+    m[3] = 4;
+    m[4] = (int32_t)ntohl(sin->sin_addr.s_addr);
+    m[5] = m[6] = m[7] = 0;
+    inet_ntop(AF_INET, &sin->sin_addr, t, TEXT_BYTES);
+    return 1;
+  }
+  if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6* sin6 = (const struct sockaddr_in6*)ss;
+    m[2] = ntohs(sin6->sin6_port);
+    m[3] = 6;
+    memcpy(&m[4], &sin6->sin6_addr, 16);
+    inet_ntop(AF_INET6, &sin6->sin6_addr, t, TEXT_BYTES);
+    return 1;
+  }
+  return 0;
+}
+
 static void deliver(Instance* inst) {
   if (inst->delivering || inst->destroyed) return;
   int count = inst->rxCount;
   /* Nothing for the arena but a filling log: JS drains it at the start of every batch. */
-  if (count > 0 || *inst->logCount >= LOG_RECORDS / 2) {
+  if (count > 0 || *inst->jsLog.count >= LOG_RECORDS / 2) {
     napi_env env = inst->env;
     inst->delivering = 1;
     napi_handle_scope scope;
@@ -568,42 +663,27 @@ static void on_readable(uv_poll_t* handle, int status, int events) {
         inst->c.recvTruncated++;
         continue;
       }
-      if (s->route &&
-          try_offload(inst, s, &inst->rx[k * RX_SLOT_BYTES], inst->rmsgs[k].msg_len, &inst->rname[k], now)) {
+      if (s->route && try_offload(inst, &inst->ob, &inst->c, &inst->jsLog, 1, s, &inst->rx[k * RX_SLOT_BYTES],
+                                  inst->rmsgs[k].msg_len, &inst->rname[k], now)) {
         offloaded++;
         continue;
       }
       /* Its slot may be copied over an offloaded one: those go first (none follow in this call). */
-      if (inst->olocked) offload_send(inst);
-      int32_t* m = &inst->meta[out * META_INTS];
-      char* t = &inst->text[out * TEXT_BYTES];
+      if (inst->ob.olocked) offload_send(&inst->ob, &inst->c);
+      if (!arena_meta(inst, out, s->id, inst->rmsgs[k].msg_len, &inst->rname[k])) continue;
       if (out != k) memcpy(&inst->rx[out * RX_SLOT_BYTES], &inst->rx[k * RX_SLOT_BYTES], inst->rmsgs[k].msg_len);
-      m[0] = s->id;
-      m[1] = (int32_t)inst->rmsgs[k].msg_len;
-      struct sockaddr_storage* ss = &inst->rname[k];
-      if (ss->ss_family == AF_INET) {
-        struct sockaddr_in* sin = (struct sockaddr_in*)ss;
-        m[2] = ntohs(sin->sin_port);
-        m[3] = 4;
-        m[4] = (int32_t)ntohl(sin->sin_addr.s_addr);
-        m[5] = m[6] = m[7] = 0;
-        inet_ntop(AF_INET, &sin->sin_addr, t, TEXT_BYTES);
-      } else if (ss->ss_family == AF_INET6) {
-        struct sockaddr_in6* sin6 = (struct sockaddr_in6*)ss;
-        m[2] = ntohs(sin6->sin6_port);
-        m[3] = 6;
-        memcpy(&m[4], &sin6->sin6_addr, 16);
-        inet_ntop(AF_INET6, &sin6->sin6_addr, t, TEXT_BYTES);
-      } else {
-        continue;
-      }
       out++;
       s->arenaGen = inst->gen;
     }
-    offload_send(inst);
+    offload_send(&inst->ob, &inst->c);
     inst->c.recvPackets += out - start + offloaded;
     inst->rxCount = out;
-    if (r < want) return; /* drained */
+    if (r < want) {
+      /* Drained. A socket that relays, with nothing of its own waiting in the arena, goes to the
+       * relay thread (when it is on). */
+      if (offloaded > 0 && inst->relayThread && s->arenaGen != inst->gen) relay_promote(inst, s);
+      return;
+    }
     if (inst->rxCount >= RX_SLOTS) {
       /* The arena is full: to JS now. Its handlers may close this very socket (s is freed then):
        * what is left on it waits for the next poll (level-triggered). */
@@ -624,6 +704,310 @@ static void on_prepare(uv_prepare_t* h) {
 }
 
 static void free_handle(uv_handle_t* h) { free(h); }
+
+/* ---- relay thread ------------------------------------------------------------------------ */
+
+/* A socket the relay thread reads; `gen` tells a slot's present socket from a past one (an epoll
+ * event may name a socket taken back since). Fixed at RELAY_SLOTS: the thread reads the table
+ * without a lock, so it never moves. */
+#define RELAY_SLOTS 65536
+typedef struct {
+  Sock* s;
+  uint32_t gen;
+} RelaySlot;
+
+/* The thread's own buffers: one recvmmsg call's datagrams, rewritten in place. */
+typedef struct {
+  OffloadBatch ob;
+  uint8_t rx[RX_PER_CALL][RX_SLOT_BYTES];
+  struct mmsghdr msgs[RX_PER_CALL];
+  struct iovec iov[RX_PER_CALL];
+  struct sockaddr_storage names[RX_PER_CALL];
+} RelayThread;
+
+/* Workers only (the thread never takes it): the free slots, starting the thread. */
+static pthread_mutex_t relay_mu = PTHREAD_MUTEX_INITIALIZER;
+static int relay_ep = -1;
+static RelaySlot* relay_slots;
+static int* relay_free;
+static int relay_nfree;
+/* +1 before and after each socket the thread reads: odd while it reads one (relay_wait_idle). */
+static uint64_t relay_epoch;
+
+/* Waits until the thread is not inside the socket it may have been reading: after a worker
+ * cleared a slot (or disarmed a route), the thread is done with what it saw before. */
+static void relay_wait_idle(void) {
+  /* What this thread stored before (a route's ARMED = 0 from JavaScript) is seen by the relay
+   * thread before the epoch is read here. */
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  uint64_t e = __atomic_load_n(&relay_epoch, __ATOMIC_SEQ_CST);
+  if ((e & 1) == 0) return;
+  for (int spins = 0; __atomic_load_n(&relay_epoch, __ATOMIC_SEQ_CST) == e; spins++) {
+    if (spins % 64 == 63) sched_yield();
+    else cpu_relax();
+  }
+}
+
+/* Keeps a datagram of `s` for its worker (the thread; dropped and counted when the ring is full). */
+static void relay_bounce(Instance* inst, Sock* s, const uint8_t* buf, unsigned len, const struct sockaddr_storage* from) {
+  uint32_t head = inst->bounceHead;
+  if (head - __atomic_load_n(&inst->bounceTail, __ATOMIC_ACQUIRE) >= BOUNCE_MAX) {
+    inst->tc.recvErrors++;
+    return;
+  }
+  Bounce* b = &inst->bounce[head % BOUNCE_MAX];
+  b->id = s->id;
+  b->serial = s->serial;
+  b->len = len;
+  b->from = *from;
+  memcpy(b->data, buf, len);
+  __atomic_store_n(&inst->bounceHead, head + 1, __ATOMIC_RELEASE);
+}
+
+/* The thread reads what `s` received: relays what its route describes; the first datagram it
+ * does not, and the rest of that call, go back to the worker with the socket. */
+static void relay_socket(RelayThread* t, Sock* s) {
+  Instance* inst = s->inst;
+  Log log = {inst->tlog.ints, inst->tlog.times, &inst->tlogHead, &inst->tlogTail};
+  int back = 0;
+  for (int rounds = 0; rounds < 4 && !back; rounds++) {
+    for (int k = 0; k < RX_PER_CALL; k++) {
+      t->msgs[k].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+      t->msgs[k].msg_hdr.msg_flags = 0;
+      t->msgs[k].msg_len = 0;
+    }
+    int r = recvmmsg(s->fd, t->msgs, RX_PER_CALL, MSG_DONTWAIT, NULL);
+    inst->tc.recvCalls++;
+    if (r <= 0) {
+      if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) inst->tc.recvErrors++;
+      break;
+    }
+    double now = (double)uv_hrtime() / 1e6;
+    for (int k = 0; k < r; k++) {
+      if (t->msgs[k].msg_hdr.msg_flags & MSG_TRUNC) {
+        inst->tc.recvTruncated++;
+        continue;
+      }
+      inst->tc.recvPackets++;
+      if (!back && s->route &&
+          try_offload(inst, &t->ob, &inst->tc, &log, 0, s, t->rx[k], t->msgs[k].msg_len, &t->names[k], now)) {
+        inst->tc.threadOffloaded++;
+        continue;
+      }
+      offload_send(&t->ob, &inst->tc); /* what was relayed before it goes first */
+      back = 1;
+      relay_bounce(inst, s, t->rx[k], t->msgs[k].msg_len, &t->names[k]);
+    }
+    offload_send(&t->ob, &inst->tc);
+    if (r < RX_PER_CALL) break;
+  }
+  if (back) {
+    /* Not read here again; the worker frees the slot and polls the socket (on_relay_async). */
+    epoll_ctl(relay_ep, EPOLL_CTL_DEL, s->fd, NULL);
+    inst->tc.threadReturns++;
+    __atomic_store_n(&s->returning, 1, __ATOMIC_RELEASE);
+    uv_async_send(inst->async);
+  } else if ((uint32_t)inst->tlogHead - __atomic_load_n(&inst->tlogTail, __ATOMIC_ACQUIRE) >= LOG_RECORDS / 2 &&
+             !__atomic_load_n(&inst->tlogSignalled, __ATOMIC_ACQUIRE)) {
+    __atomic_store_n(&inst->tlogSignalled, 1, __ATOMIC_RELEASE);
+    uv_async_send(inst->async);
+  }
+}
+
+/* Asks the kernel for a short time slice (0.1 ms): on Linux 6.12 and later (EEVDF) a task with a
+ * shorter slice preempts the one running when it wakes, so a datagram does not wait for the load
+ * generator or a garbage collector thread to use up its slice on this CPU. Unprivileged; where
+ * the kernel does not know it, nothing changes. */
+static void relay_short_slice(void) {
+#ifdef SYS_sched_setattr
+  struct {
+    uint32_t size, sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime, sched_deadline, sched_period;
+  } a;
+  memset(&a, 0, sizeof a);
+  a.size = sizeof a;
+  a.sched_policy = 0; /* SCHED_OTHER */
+  a.sched_flags = 0x08; /* SCHED_FLAG_KEEP_POLICY */
+  a.sched_runtime = 100000;
+  syscall(SYS_sched_setattr, 0, &a, 0);
+#endif
+}
+
+static void* relay_main(void* arg) {
+  (void)arg;
+  RelayThread* t = calloc(1, sizeof *t);
+  if (!t) return NULL;
+  if (!getenv("XX_NO_SLICE")) relay_short_slice();
+  for (int k = 0; k < RX_PER_CALL; k++) {
+    t->iov[k].iov_base = t->rx[k];
+    t->iov[k].iov_len = RX_SLOT_BYTES;
+    t->msgs[k].msg_hdr.msg_iov = &t->iov[k];
+    t->msgs[k].msg_hdr.msg_iovlen = 1;
+    t->msgs[k].msg_hdr.msg_name = &t->names[k];
+  }
+  struct epoll_event ev[64];
+  for (;;) {
+    int n = epoll_wait(relay_ep, ev, 64, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+      RelaySlot* slot = &relay_slots[ev[i].data.u64 >> 32];
+      uint32_t gen = (uint32_t)ev[i].data.u64;
+      __atomic_add_fetch(&relay_epoch, 1, __ATOMIC_SEQ_CST);
+      Sock* s = __atomic_load_n(&slot->s, __ATOMIC_SEQ_CST);
+      if (s && __atomic_load_n(&slot->gen, __ATOMIC_SEQ_CST) == gen && !__atomic_load_n(&s->returning, __ATOMIC_ACQUIRE))
+        relay_socket(t, s);
+      __atomic_add_fetch(&relay_epoch, 1, __ATOMIC_SEQ_CST);
+    }
+  }
+}
+
+/* Starts the thread once per process (relay_mu held). Returns 0 when it cannot. */
+static int relay_start_locked(void) {
+  if (relay_ep >= 0) return 1;
+  relay_slots = calloc(RELAY_SLOTS, sizeof(RelaySlot));
+  relay_free = malloc(sizeof(int) * RELAY_SLOTS);
+  int ep = relay_slots && relay_free ? epoll_create1(EPOLL_CLOEXEC) : -1;
+  if (ep < 0) {
+    free(relay_slots);
+    free(relay_free);
+    relay_slots = NULL;
+    relay_free = NULL;
+    return 0;
+  }
+  for (int k = RELAY_SLOTS - 1; k >= 0; k--) relay_free[relay_nfree++] = k;
+  relay_ep = ep;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t th;
+  int ok = pthread_create(&th, &attr, relay_main, NULL) == 0;
+  pthread_attr_destroy(&attr);
+  if (!ok) {
+    close(ep);
+    relay_ep = -1;
+    relay_nfree = 0;
+    return 0;
+  }
+  pthread_setname_np(th, "msc-relay");
+  return 1;
+}
+
+/* Hands socket `s` (drained, nothing of it in the arena) from the worker's loop to the relay
+ * thread. What the worker queued is sent first: the thread's datagrams must not overtake it. */
+static void relay_promote(Instance* inst, Sock* s) {
+  if (inst->delivering || s->relaySlot >= 0 || !inst->bounce) return;
+  if (inst->txCount > 0) flush(inst);
+  pthread_mutex_lock(&relay_mu);
+  if (relay_start_locked() && relay_nfree > 0) {
+    int k = relay_free[--relay_nfree];
+    RelaySlot* slot = &relay_slots[k];
+    /* Off the loop first, so that only the thread reads it from here on. */
+    uv_poll_stop(s->poll);
+    __atomic_store_n(&slot->s, s, __ATOMIC_SEQ_CST);
+    s->relaySlot = k;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)k << 32 | slot->gen};
+    if (epoll_ctl(relay_ep, EPOLL_CTL_ADD, s->fd, &ev) == 0) {
+      inst->c.threadHandoffs++;
+    } else {
+      __atomic_store_n(&slot->s, NULL, __ATOMIC_SEQ_CST);
+      relay_free[relay_nfree++] = k;
+      s->relaySlot = -1;
+      uv_poll_start(s->poll, UV_READABLE, on_readable);
+    }
+  }
+  pthread_mutex_unlock(&relay_mu);
+}
+
+/* Takes socket `s` back from the relay thread (a worker: closing it, a new route): when this
+ * returns the thread is out of it and will not read it again. Returns whether it was there. */
+static int relay_take_back(Sock* s) {
+  int k = s->relaySlot;
+  if (k < 0) return 0;
+  RelaySlot* slot = &relay_slots[k];
+  if (!__atomic_load_n(&s->returning, __ATOMIC_ACQUIRE)) epoll_ctl(relay_ep, EPOLL_CTL_DEL, s->fd, NULL);
+  __atomic_store_n(&slot->s, NULL, __ATOMIC_SEQ_CST);
+  relay_wait_idle();
+  pthread_mutex_lock(&relay_mu);
+  __atomic_store_n(&slot->gen, slot->gen + 1, __ATOMIC_SEQ_CST);
+  relay_free[relay_nfree++] = k;
+  pthread_mutex_unlock(&relay_mu);
+  s->relaySlot = -1;
+  s->returning = 0;
+  return 1;
+}
+
+/* Keeps the relay thread out of `s` while a worker changes what it reads there (route()): a
+ * socket it reads comes back to the worker's loop; one it sent back waits for on_relay_async. */
+static void relay_hold(Sock* s) {
+  if (s->relaySlot < 0) return;
+  if (__atomic_load_n(&s->returning, __ATOMIC_ACQUIRE)) {
+    relay_wait_idle();
+    return;
+  }
+  relay_take_back(s);
+  uv_poll_start(s->poll, UV_READABLE, on_readable);
+}
+
+/* Moves what the relay thread logged for this worker into the log JavaScript reads, as much as
+ * fits. Returns how many records are left for the next time. */
+static int relay_merge_log(Instance* inst) {
+  if (!inst->tlog.ints) return 0;
+  uint32_t head = (uint32_t)__atomic_load_n(&inst->tlogHead, __ATOMIC_ACQUIRE);
+  uint32_t tail = inst->tlogTail;
+  __atomic_store_n(&inst->tlogSignalled, 0, __ATOMIC_RELEASE);
+  int at = *inst->jsLog.count;
+  while (tail != head && at < LOG_RECORDS) {
+    uint32_t i = tail % LOG_RECORDS;
+    memcpy(&inst->jsLog.ints[at * LOG_INTS], &inst->tlog.ints[i * LOG_INTS], sizeof(int32_t) * LOG_INTS);
+    inst->jsLog.times[at] = inst->tlog.times[i];
+    at++;
+    tail++;
+  }
+  *inst->jsLog.count = at;
+  __atomic_store_n(&inst->tlogTail, tail, __ATOMIC_RELEASE);
+  return (int)(head - tail);
+}
+
+/* The worker's side of a wake-up from the relay thread: the sockets it sent back are polled
+ * again, after their datagrams are in the arena and, before those, the thread's log (which
+ * holds what it relayed of them earlier). */
+static void on_relay_async(uv_async_t* h) {
+  Instance* inst = (Instance*)h->data;
+  if (inst->destroyed) return;
+  /* The datagrams sent back so far (read first: the log records before them are then all in). */
+  uint32_t head = __atomic_load_n(&inst->bounceHead, __ATOMIC_ACQUIRE);
+  while (relay_merge_log(inst) > 0 && head != inst->bounceTail) deliver(inst); /* JS drains the log */
+  uint32_t tail = inst->bounceTail;
+  for (; tail != head; tail++) {
+    Bounce* b = &inst->bounce[tail % BOUNCE_MAX];
+    Sock* s = b->id >= 0 && b->id < inst->nsocks ? inst->socks[b->id] : NULL;
+    if (!s || s->serial != b->serial) continue; /* closed since */
+    if (inst->rxCount >= RX_SLOTS) {
+      __atomic_store_n(&inst->bounceTail, tail, __ATOMIC_RELEASE);
+      deliver(inst); /* may close sockets: each datagram is looked up again */
+    }
+    int k = inst->rxCount;
+    if (!arena_meta(inst, k, s->id, b->len, &b->from)) continue;
+    memcpy(&inst->rx[k * RX_SLOT_BYTES], b->data, b->len);
+    inst->rxCount = k + 1;
+    s->arenaGen = inst->gen;
+  }
+  __atomic_store_n(&inst->bounceTail, tail, __ATOMIC_RELEASE);
+  for (int id = 0; id < inst->nsocks; id++) {
+    Sock* s = inst->socks[id];
+    if (s && s->relaySlot >= 0 && __atomic_load_n(&s->returning, __ATOMIC_ACQUIRE)) {
+      relay_take_back(s);
+      uv_poll_start(s->poll, UV_READABLE, on_readable);
+    }
+  }
+  deliver(inst);
+}
 
 /* ---- socket lifecycle -------------------------------------------------------------------- */
 
@@ -668,6 +1052,9 @@ static void own_release(Instance* inst, Sock* s) {
 
 static void close_sock(Instance* inst, Sock* s) {
   if (inst->txCount > 0) flush(inst); /* what was queued on it still goes */
+  /* Off the relay thread first. What it sent back and this worker has not taken yet is dropped
+   * (by serial). */
+  relay_take_back(s);
   route_release(inst, s);
   own_release(inst, s);
   uv_poll_stop(s->poll);
@@ -706,6 +1093,9 @@ static void destroy(napi_env env, void* data, void* hint) {
   free(inst->freeIds);
   free(inst->lateFree);
   free(inst->tbuf);
+  free(inst->tlog.ints);
+  free(inst->tlog.times);
+  free(inst->bounce);
   free(inst);
 }
 
@@ -716,6 +1106,11 @@ static void cleanup(void* arg) {
   for (int i = 0; i < inst->nsocks; i++)
     if (inst->socks[i]) close_sock(inst, inst->socks[i]);
   inst->destroyed = 1;
+  if (inst->async) {
+    /* No socket of this worker is the relay thread's any more: it will not wake this one. */
+    uv_close((uv_handle_t*)inst->async, free_handle);
+    inst->async = NULL;
+  }
   if (inst->prepare) {
     uv_prepare_stop(inst->prepare);
     uv_close((uv_handle_t*)inst->prepare, free_handle);
@@ -777,6 +1172,13 @@ static napi_value Init(napi_env env, napi_callback_info info) {
   inst->logTimes = p;
   napi_create_arraybuffer(env, 4, &p, &logCountAb);
   inst->logCount = p;
+  inst->jsLog.ints = inst->logInts;
+  inst->jsLog.times = inst->logTimes;
+  inst->jsLog.count = inst->logCount;
+  inst->tlog.ints = malloc(sizeof(int32_t) * (size_t)LOG_RECORDS * LOG_INTS);
+  inst->tlog.times = malloc(sizeof(double) * (size_t)LOG_RECORDS);
+  inst->tlog.count = &inst->tlogHead;
+  inst->tlog.tail = &inst->tlogTail;
   napi_create_typedarray(env, napi_int32_array, (size_t)LOG_RECORDS * LOG_INTS, logIntsAb, 0, &logInts);
   napi_create_typedarray(env, napi_float64_array, (size_t)LOG_RECORDS, logTimesAb, 0, &logTimes);
   napi_create_typedarray(env, napi_int32_array, 1, logCountAb, 0, &logCount);
@@ -815,6 +1217,14 @@ static napi_value Init(napi_env env, napi_callback_info info) {
   inst->check->data = inst;
   uv_prepare_start(inst->prepare, on_prepare);
   uv_check_start(inst->check, on_check);
+  inst->async = malloc(sizeof(uv_async_t));
+  if (inst->async && uv_async_init(inst->loop, inst->async, on_relay_async) == 0) {
+    inst->async->data = inst;
+    uv_unref((uv_handle_t*)inst->async);
+  } else {
+    free(inst->async);
+    inst->async = NULL;
+  }
   /* They must not keep the loop (a worker, the process) alive: the sockets' polls do. */
   uv_unref((uv_handle_t*)inst->prepare);
   uv_unref((uv_handle_t*)inst->check);
@@ -896,6 +1306,8 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   s->inst = inst;
   s->id = id;
   s->fd = fd;
+  s->relaySlot = -1;
+  s->serial = ++inst->serials;
   s->family = (int)family;
   s->poll = poll;
   poll->data = s;
@@ -1075,12 +1487,23 @@ static napi_value Stats(napi_env env, napi_callback_info info) {
   napi_value out, v;
   napi_create_object(env, &out);
   if (!inst) return out;
+  /* The relay thread's counters of this worker: written by it alone, read here without a lock
+   * (each an aligned 8-byte word: a value of a moment ago at worst). */
+  Counters c = inst->c;
+  double* sum = (double*)&c;
+  const double* add = (const double*)&inst->tc;
+  for (size_t i = 0; i < sizeof c / sizeof(double); i++) {
+    double v;
+    __atomic_load(&add[i], &v, __ATOMIC_RELAXED);
+    sum[i] += v;
+  }
 #define S(f)                                  \
-  napi_create_double(env, inst->c.f, &v);     \
+  napi_create_double(env, c.f, &v);           \
   napi_set_named_property(env, out, #f, v);
   S(recvCalls) S(recvPackets) S(recvTruncated) S(recvErrors) S(deliveries)
   S(sendCalls) S(sendPackets) S(sendErrors) S(sendImmediate)
   S(offloaded) S(offloadSendCalls) S(offloadSendErrors) S(offloadLockBusy)
+  S(threadOffloaded) S(threadHandoffs) S(threadReturns)
 #undef S
   napi_create_int32(env, inst->txCount, &v);
   napi_set_named_property(env, out, "queued", v);
@@ -1202,6 +1625,7 @@ static napi_value Route(napi_env env, napi_callback_info info) {
   int noRoute = is_type(env, argv[1], napi_null) || is_type(env, argv[1], napi_undefined);
   int noSender = is_type(env, argv[2], napi_null) || is_type(env, argv[2], napi_undefined);
   if (noRoute && noSender) {
+    relay_hold(s);
     route_release(inst, s);
     return NULL;
   }
@@ -1221,6 +1645,7 @@ static napi_value Route(napi_env env, napi_callback_info info) {
   napi_ref rref, sref;
   napi_create_reference(env, argv[1], 1, &rref);
   napi_create_reference(env, argv[2], 1, &sref);
+  relay_hold(s);
   route_release(inst, s);
   s->routeRef = rref;
   s->senderRef = sref;
@@ -1251,6 +1676,48 @@ static napi_value Own(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* relayThread(on): sockets of this worker that relay go to the process' relay thread (see the top). */
+static napi_value RelayThreadFn(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  Instance* inst = instance_of(env);
+  bool on = false;
+  if (!inst) {
+    throw_type(env, "ERR_INVALID_STATE", "udp_batch: init() was not called");
+    return NULL;
+  }
+  if (napi_get_value_bool(env, argv[0], &on) != napi_ok) {
+    throw_type(env, "ERR_INVALID_ARG_TYPE", "relayThread(on): on must be a boolean");
+    return NULL;
+  }
+  /* The ring of datagrams the thread may send back: allocated with the first use. */
+  if (on && !inst->bounce) inst->bounce = malloc(sizeof(Bounce) * BOUNCE_MAX);
+  inst->relayThread = on && inst->async && inst->bounce && inst->tlog.ints && inst->tlog.times ? 1 : 0;
+  napi_value out;
+  napi_get_boolean(env, inst->relayThread != 0, &out);
+  return out;
+}
+
+/* takeLog(barrier) -> records left behind: appends what the relay thread relayed for this worker
+ * to the log JavaScript reads (logCount grows), as much as fits. barrier: first waits until the
+ * thread is out of the socket it was reading, so a route disarmed before the call relays nothing
+ * after it. */
+static napi_value TakeLog(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  Instance* inst = instance_of(env);
+  bool barrier = false;
+  napi_get_value_bool(env, argv[0], &barrier);
+  int left = 0;
+  if (inst && inst->relayThread) {
+    if (barrier) relay_wait_idle();
+    left = relay_merge_log(inst);
+  }
+  napi_value out;
+  napi_create_int32(env, left, &out);
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"init", NULL, Init, NULL, NULL, NULL, napi_default, NULL},
@@ -1267,6 +1734,8 @@ NAPI_MODULE_INIT() {
       {"hrtimeMs", NULL, HrtimeMs, NULL, NULL, NULL, napi_default, NULL},
       {"offloadLayout", NULL, OffloadLayout, NULL, NULL, NULL, napi_default, NULL},
       {"route", NULL, Route, NULL, NULL, NULL, napi_default, NULL},
+      {"relayThread", NULL, RelayThreadFn, NULL, NULL, NULL, napi_default, NULL},
+      {"takeLog", NULL, TakeLog, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

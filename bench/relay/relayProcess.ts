@@ -55,6 +55,7 @@ interface Relay {
     cpuUs: number;
     relayed: number | null;
     offloaded?: number;
+    byThread?: number;
     dtmf?: Record<string, number>;
     udp?: Record<string, number>;
   }>;
@@ -215,6 +216,7 @@ async function serverRelay(variant: 'plain' | 'b2bua' | 'xworker'): Promise<Rela
         cpuUs: selfCpu(),
         relayed: m.reduce((s, x) => s + x.packetsRelayed, 0),
         offloaded: m.reduce((s, x) => s + x.packetsOffloaded, 0),
+        byThread: m.reduce((s, x) => s + x.packetsOffloadedByThread, 0),
         lag: m.map((x) => [x.eventLoopLagMs.p99, x.eventLoopLagMs.max]),
         dtmf,
       };

@@ -36,6 +36,18 @@ export interface NativeUdpAddon {
    * and RELAY_OK under its lock first, even when the thread dies without JavaScript doing it.
    */
   own(id: number, sender: Int32Array | null): void;
+  /**
+   * true: this thread's sockets that relay are read by the process' native relay thread (no
+   * JavaScript, no garbage collection in their way). Returns whether it is on.
+   */
+  relayThread(on: boolean): boolean;
+  /**
+   * Appends what the relay thread relayed for this thread's sockets to the log (logCount grows),
+   * as much as fits; returns how many records are left for the next call. `barrier`: first waits
+   * until the relay thread is out of the socket it was reading, so that a route disarmed before
+   * the call relays nothing after it.
+   */
+  takeLog(barrier: boolean): number;
 }
 
 /** The numbers of src/media/transport/udp/offloadLayout.ts, as the addon has them. */
@@ -91,6 +103,11 @@ export interface NativeUdpStats {
   offloadSendErrors: number;
   /** Datagrams given to JS because the SENDER lock stayed held (another thread in it). */
   offloadLockBusy: number;
+  /** Of `offloaded`, what the relay thread relayed (RELAY_THREAD). */
+  threadOffloaded: number;
+  /** Sockets handed to the relay thread, and sent back to their worker (a datagram for JavaScript). */
+  threadHandoffs: number;
+  threadReturns: number;
   queued: number;
 }
 

@@ -277,6 +277,13 @@ const FAMILIES: readonly Family[] = [
     read: perWorker((w) => w.packetsOffloaded),
   },
   {
+    name: 'msc_rtp_packets_offloaded_thread_total',
+    type: 'counter',
+    help: 'Of the offloaded RTP packets, those the native relay thread relayed (RELAY_THREAD=on).',
+    labels: ['worker'],
+    read: perWorker((w) => w.packetsOffloadedByThread),
+  },
+  {
     name: 'msc_rtp_packets_lost_total',
     type: 'counter',
     help: 'RTP packets lost on the way from the peers (RFC 3550 A.3).',

@@ -18,6 +18,8 @@ export interface WorkerSettings {
   udpIo?: 'native' | 'dgram';
   /** false: no relay offload (every relayed packet through JavaScript). */
   relayOffload?: boolean;
+  /** false: the relay offload relays on the workers' loops, not on the native relay thread. */
+  relayThread?: boolean;
   /** Destinations `http(s)://` media items may (not) be fetched from. */
   mediaFetchAllow?: string[];
   mediaFetchDeny?: string[];
@@ -39,6 +41,8 @@ export interface WorkerMetrics {
   packetsRelayed: number;
   /** Of packetsRelayed, those the native addon relayed itself (the relay offload). */
   packetsOffloaded: number;
+  /** Of packetsOffloaded, those the native relay thread relayed (RELAY_THREAD). */
+  packetsOffloadedByThread: number;
   packetsLost: number;
   dropped: Record<string, number>;
   eventLoopLagMs: { p50: number; p99: number; max: number };

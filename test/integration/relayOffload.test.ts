@@ -12,7 +12,8 @@ import { startServer } from '../helpers/server.ts';
  * relayed inside the addon once the route is armed, and the peer on the other side cannot tell:
  * one SSRC, consecutive sequence numbers and 20 ms timestamps across the switches between the
  * addon and JavaScript (telephone-events, a recording that listens), the endpoints' counters and
- * receive statistics complete. On one worker and across two.
+ * receive statistics complete. On one worker and across two, with the native relay thread
+ * (RELAY_THREAD=on, the default: a leg that relays is read by it) and without (the workers' loops).
  */
 
 const native = needs('g++', 'make', 'python3');
@@ -25,6 +26,10 @@ async function peer(t: TestContext): Promise<RtpPeer> {
 
 async function offloaded(server: MediaServer): Promise<number> {
   return (await server.workerMetrics()).reduce((s, w) => s + w.packetsOffloaded, 0);
+}
+
+async function byThread(server: MediaServer): Promise<number> {
+  return (await server.workerMetrics()).reduce((s, w) => s + w.packetsOffloadedByThread, 0);
 }
 
 /** Sends `n` PCMU frames every `gapMs` (0: a burst; 20 would be a real call's pace). */
@@ -54,10 +59,12 @@ function assertContinuous(got: ReceivedRtp[]): void {
 async function bridged(
   t: TestContext,
   workers: number,
+  thread = true,
 ): Promise<{ server: MediaServer; a: RtpPeer; b: RtpPeer; aPort: number; bPort: number; aId: string; bId: string }> {
   const server = await startServer({
     MEDIA_WORKERS: String(workers),
     UDP_IO: 'native',
+    RELAY_THREAD: thread ? 'on' : 'off',
     RECORDINGS_DIR: tempDir(t, 'msc-offload-'),
   });
   t.after(() => server.close());
@@ -73,15 +80,20 @@ async function bridged(
   return { server, a, b, aPort: epA.rtp_port, bPort: epB.rtp_port, aId: epA.id, bId: epB.id };
 }
 
-for (const workers of [1, 2]) {
-  const where = workers === 1 ? 'on one worker' : 'across two workers';
+for (const [workers, thread] of [
+  [1, true],
+  [2, true],
+  [1, false],
+  [2, false],
+] as const) {
+  const where = `${workers === 1 ? 'on one worker' : 'across two workers'}${thread ? '' : ' without the relay thread'}`;
 
   test(
     `relay offload ${where}: the addon relays the bridge, the stream stays continuous through telephone-events, counters complete`,
     native,
     async (t) => {
       assert.ok(loadNativeUdp(), 'the addon is built wherever the toolchain is');
-      const { server, a, b, aPort, aId, bId } = await bridged(t, workers);
+      const { server, a, b, aPort, aId, bId } = await bridged(t, workers, thread);
       const gap = workers === 1 ? 5 : 40;
       const before = await offloaded(server);
       // A burst first: through JavaScript (across workers, through the ring) while the route is
@@ -113,6 +125,12 @@ for (const workers of [1, 2]) {
       assert.equal(sa.packets_lost, 0);
       assert.equal(sb.packets_sent, 100 + events);
       assert.equal(sb.bytes_sent, 100 * 160 + events * 4);
+      // Where it was relayed: by the relay thread when it is on (after the first packet of each
+      // arming, which the worker relays before handing the leg over), never when it is off.
+      const total = await offloaded(server);
+      const thr = await byThread(server);
+      if (thread) assert.ok(thr >= total - 2 * 4 && thr > 0, `relay thread relayed ${thr} of ${total}`);
+      else assert.equal(thr, 0);
     },
   );
 }

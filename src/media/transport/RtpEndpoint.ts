@@ -341,7 +341,7 @@ export class RtpEndpoint {
     route[R.SSRC_IN] = ssrc | 0;
     route[R.SOURCE_TOKEN] = target.token | 0;
     route[R.CODEC_KEY] = codecKey(media.codec);
-    route[R.ARMED] = 1;
+    Atomics.store(route, R.ARMED, 1); // after the fields: the relay thread reads them after it
   }
 
   /** Lets the addon relay into this leg's stream exactly while JavaScript would (sendRelayed). */

@@ -39,6 +39,10 @@ function sourceText(slot: number): string {
   return text.toString('latin1', start, end);
 }
 
+/** RELAY_THREAD: whether this thread's relaying sockets go to the native relay thread. */
+let relayThreadWanted = false;
+let relayThreadOn = false;
+
 /** How often the relay offload's log is read when no batch comes to JavaScript (ms). */
 const LOG_DRAIN_MS = 20;
 let drainTimer: NodeJS.Timeout | null = null;
@@ -48,23 +52,29 @@ let drainTimer: NodeJS.Timeout | null = null;
  * statistics, media timeout): at the start of every batch, so they come before the socket's
  * later datagrams, and on a timer while everything is relayed natively.
  */
-function drainLog(): void {
+function drainLog(barrier = false): void {
   const a = arena!;
-  const n = a.logCount[0]!;
-  if (n === 0) return;
-  const ints = a.logInts;
-  const times = a.logTimes;
-  for (let i = 0; i < n; i++) {
-    const r = i * LOG_INTS;
-    const handler = sockets[ints[r + L.SOCKET]!]?.onOffloaded;
-    if (handler == null) continue;
-    try {
-      handler(ints, times, i);
-    } catch (err) {
-      process.nextTick(rethrow, err);
+  // The relay thread's records first join the log (after what this thread relayed before them).
+  let left = relayThreadOn ? addon!.takeLog(barrier) : 0;
+  for (;;) {
+    const n = a.logCount[0]!;
+    if (n === 0) return;
+    const ints = a.logInts;
+    const times = a.logTimes;
+    for (let i = 0; i < n; i++) {
+      const r = i * LOG_INTS;
+      const handler = sockets[ints[r + L.SOCKET]!]?.onOffloaded;
+      if (handler == null) continue;
+      try {
+        handler(ints, times, i);
+      } catch (err) {
+        process.nextTick(rethrow, err);
+      }
     }
+    a.logCount[0] = 0;
+    if (left === 0) return;
+    left = addon!.takeLog(false);
   }
-  a.logCount[0] = 0;
 }
 
 function onBatch(count: number): void {
@@ -121,7 +131,15 @@ function threadAddon(): NativeUdpAddon {
   arena = a.init(onBatch);
   textBytes = Buffer.from(arena.text.buffer, arena.text.byteOffset, arena.text.byteLength);
   addon = a;
+  if (relayThreadWanted) relayThreadOn = typeof a.relayThread === 'function' && a.relayThread(true);
   return a;
+}
+
+
+/** RELAY_THREAD=on|off for this thread's sockets (before or after the first one opens). */
+export function setNativeRelayThread(on: boolean): void {
+  relayThreadWanted = on;
+  if (addon !== null) relayThreadOn = typeof addon.relayThread === 'function' && addon.relayThread(on);
 }
 
 /** This thread's addon counters (tests, benchmarks), null when no native socket was opened here. */
@@ -207,13 +225,14 @@ export class NativeUdpTransport implements UdpTransport, UdpOffload {
     if (this.#closed) return;
     this.#addon.route(this.#id, route, new Int32Array(sender, 0, SENDER_INTS));
     if (drainTimer === null) {
-      drainTimer = setInterval(drainLog, LOG_DRAIN_MS);
+      drainTimer = setInterval(drainLog, LOG_DRAIN_MS, false);
       drainTimer.unref();
     }
   }
 
   drain(): void {
-    drainNativeOffload();
+    // A barrier too: the route disarmed before this call relays nothing after it (relay thread).
+    if (arena !== null) drainLog(true);
   }
 
   detach(): void {
@@ -226,12 +245,12 @@ export class NativeUdpTransport implements UdpTransport, UdpOffload {
 
   close(): void {
     if (this.#closed) return;
-    // What the addon relayed for this socket is accounted for before it goes.
-    if (arena !== null && arena.logCount[0] !== 0) drainLog();
     this.#closed = true;
+    // Off the relay thread first, then what the addon relayed for it is accounted for.
+    this.#addon.close(this.#id);
+    if (arena !== null) drainLog();
     this.onMessage = null;
     this.onOffloaded = null;
     sockets[this.#id] = undefined;
-    this.#addon.close(this.#id);
   }
 }

@@ -33,7 +33,10 @@ export interface UdpOffload {
   /** Attaches a route (Int32Array of ROUTE_INTS) and the destination's sender block. */
   attach(route: Int32Array, sender: SharedArrayBuffer): void;
   detach(): void;
-  /** Reports what the addon relayed so far (this thread's sockets, in order) to onOffloaded now. */
+  /**
+   * Reports what the addon relayed so far (this thread's sockets, in order) to onOffloaded now;
+   * a route disarmed before the call relays nothing after it (the relay thread waits out).
+   */
   drain(): void;
   onOffloaded: OffloadedHandler | null;
 }
