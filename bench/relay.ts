@@ -157,7 +157,7 @@ interface Step {
   cpuUsPerPacket: number;
   pps: number;
   ok: boolean;
-  /** Server modes: the share the native relay thread relayed (RELAY_THREAD=on). */
+  /** Server modes: the share the native relay threads relayed (RELAY_THREADS > 0). */
   byThread?: number;
   /** Server modes: the share of relayed packets the addon relayed itself (the relay offload). */
   offloaded?: number;

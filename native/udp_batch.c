@@ -23,13 +23,14 @@
  * once a socket has a datagram for JS in the arena its later ones follow it there (order).
  * The shared layout is src/media/transport/udp/offloadLayout.ts.
  *
- * Relay thread (relayThread(true)): a socket whose route relays in the loop is then handed to one
- * process-wide native thread (epoll + the same recvmmsg/rewrite/sendmmsg), so that relaying waits
- * for no JavaScript, no garbage collection and no other socket of the worker. The first datagram
- * the route does not describe sends the socket back (it and the rest of its recvmmsg call go to
- * the worker's arena, in order, through a uv_async); the worker hands it over again after its next
- * relayed datagram. What the thread relayed is logged per worker and merged into the worker's log
- * (takeLog(), and before any datagram it sent back), so JavaScript sees each socket's packets in order.
+ * Relay threads (relayThreads(n)): a socket whose route relays in the loop is then handed to one
+ * of the process' native relay threads (epoll + the same recvmmsg/rewrite/sendmmsg; always the
+ * same one for a socket), so that relaying waits for no JavaScript, no garbage collection and no
+ * other socket of the worker. The first datagram the route does not describe sends the socket
+ * back (it and the rest of its recvmmsg call go to the worker's arena, in order, through a
+ * uv_async); the worker hands it over again after its next relayed datagram. What a thread
+ * relayed is logged per worker and merged into the worker's log (takeLog(), and before any
+ * datagram it sent back), so JavaScript sees each socket's packets in order.
  *
  * Context-aware (NAPI_MODULE_INIT, napi_set_instance_data): each worker thread has its own state
  * and loop. The relay thread's state (relay_*) is the only static mutable state. The relay thread
@@ -49,7 +50,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -107,6 +107,7 @@
 #define LOCK_SPINS 1024
 /* Datagrams the relay thread may hold for workers (sent back with their socket) before it drops. */
 #define BOUNCE_MAX 256
+#define RELAY_MAX_THREADS 16
 
 typedef struct Instance Instance;
 
@@ -152,6 +153,7 @@ typedef struct {
   int relaySlot;
   int returning;
   uint32_t serial; /* tells a socket from a later one with the same id (datagrams sent back) */
+  int relayThread; /* the relay thread it goes to (chosen once, -1 before) */
 } Sock;
 
 /* A datagram the relay thread sent back to the worker with its socket. */
@@ -163,6 +165,7 @@ typedef struct {
   uint8_t data[RX_SLOT_BYTES];
 } Bounce;
 
+
 /* Counters readable from JS (stats()): what the batching actually achieved. */
 typedef struct {
   double recvCalls, recvPackets, recvTruncated, recvErrors, deliveries;
@@ -171,6 +174,21 @@ typedef struct {
   /* The relay thread: of `offloaded` those it relayed; sockets handed to it, and sent back. */
   double threadOffloaded, threadHandoffs, threadReturns;
 } Counters;
+
+/* What one relay thread hands to one worker, written by the thread alone, taken by the worker
+ * (single-producer rings: the thread never waits for the worker): the log of what it relayed for
+ * the worker's sockets (LOG_RECORDS: head by the thread, tail by the worker), the datagrams it
+ * sent back with their socket (BOUNCE_MAX), and its counters. */
+typedef struct {
+  int32_t* ints;
+  double* times;
+  int32_t head;
+  uint32_t tail;
+  int signalled;
+  Bounce* bounce;
+  uint32_t bounceHead, bounceTail;
+  Counters tc;
+} RelayQueue;
 
 struct Instance {
   napi_env env;
@@ -191,17 +209,11 @@ struct Instance {
   OffloadBatch ob; /* what this thread relays from the current recvmmsg call */
   Log jsLog;       /* the log JavaScript reads (logInts, logTimes, logCount) */
   uint32_t serials;
-  /* Relay thread (relayThread(true)). Written by the thread, read by this worker: its log of what
-   * it relayed for this worker (a ring: tlogHead by the thread, tlogTail by the worker), its
-   * counters, the datagrams it sent back (a ring of BOUNCE_MAX, likewise), and the wake-up. */
-  int relayThread;
-  Log tlog;
-  int32_t tlogHead;
-  uint32_t tlogTail;
-  int tlogSignalled;
-  Counters tc;
-  Bounce* bounce;
-  uint32_t bounceHead, bounceTail;
+  /* Relay threads (relayThreads(n)): what each hands to this worker (rq[i] for thread i, with
+   * relayThreads on), and the wake-up they send. */
+  RelayQueue* rq;
+  int nrq;
+  int relayOn; /* sockets go to the relay threads */
   uv_async_t* async;
   int delivering;
   int destroyed;
@@ -681,7 +693,7 @@ static void on_readable(uv_poll_t* handle, int status, int events) {
     if (r < want) {
       /* Drained. A socket that relays, with nothing of its own waiting in the arena, goes to the
        * relay thread (when it is on). */
-      if (offloaded > 0 && inst->relayThread && s->arenaGen != inst->gen) relay_promote(inst, s);
+      if (offloaded > 0 && inst->relayOn && s->arenaGen != inst->gen) relay_promote(inst, s);
       return;
     }
     if (inst->rxCount >= RX_SLOTS) {
@@ -705,10 +717,10 @@ static void on_prepare(uv_prepare_t* h) {
 
 static void free_handle(uv_handle_t* h) { free(h); }
 
-/* ---- relay thread ------------------------------------------------------------------------ */
+/* ---- relay threads ----------------------------------------------------------------------- */
 
-/* A socket the relay thread reads; `gen` tells a slot's present socket from a past one (an epoll
- * event may name a socket taken back since). Fixed at RELAY_SLOTS: the thread reads the table
+/* A socket a relay thread reads; `gen` tells a slot's present socket from a past one (an epoll
+ * event may name a socket taken back since). Fixed at RELAY_SLOTS: the threads read the table
  * without a lock, so it never moves. */
 #define RELAY_SLOTS 65536
 typedef struct {
@@ -716,8 +728,12 @@ typedef struct {
   uint32_t gen;
 } RelaySlot;
 
-/* The thread's own buffers: one recvmmsg call's datagrams, rewritten in place. */
+/* One relay thread: its epoll set, its epoch (+1 before and after each socket it reads: odd
+ * while it reads one, see relay_wait_idle) and its buffers for one recvmmsg call. */
 typedef struct {
+  int index;
+  int ep;
+  uint64_t epoch;
   OffloadBatch ob;
   uint8_t rx[RX_PER_CALL][RX_SLOT_BYTES];
   struct mmsghdr msgs[RX_PER_CALL];
@@ -725,50 +741,51 @@ typedef struct {
   struct sockaddr_storage names[RX_PER_CALL];
 } RelayThread;
 
-/* Workers only (the thread never takes it): the free slots, starting the thread. */
+/* Workers only (the threads never take it): starting the threads, the free slots. */
 static pthread_mutex_t relay_mu = PTHREAD_MUTEX_INITIALIZER;
-static int relay_ep = -1;
+static RelayThread* relay_threads[RELAY_MAX_THREADS];
+static int relay_nthreads;
+static int relay_next; /* the thread the next new socket goes to (round robin) */
 static RelaySlot* relay_slots;
 static int* relay_free;
 static int relay_nfree;
-/* +1 before and after each socket the thread reads: odd while it reads one (relay_wait_idle). */
-static uint64_t relay_epoch;
 
-/* Waits until the thread is not inside the socket it may have been reading: after a worker
- * cleared a slot (or disarmed a route), the thread is done with what it saw before. */
-static void relay_wait_idle(void) {
+/* Waits until thread `t` is out of the socket it may have been reading: after a worker cleared
+ * a slot or disarmed a route, the thread is done with what it saw before. */
+static void relay_wait_idle(RelayThread* t) {
   /* What this thread stored before (a route's ARMED = 0 from JavaScript) is seen by the relay
    * thread before the epoch is read here. */
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
-  uint64_t e = __atomic_load_n(&relay_epoch, __ATOMIC_SEQ_CST);
+  uint64_t e = __atomic_load_n(&t->epoch, __ATOMIC_SEQ_CST);
   if ((e & 1) == 0) return;
-  for (int spins = 0; __atomic_load_n(&relay_epoch, __ATOMIC_SEQ_CST) == e; spins++) {
+  for (int spins = 0; __atomic_load_n(&t->epoch, __ATOMIC_SEQ_CST) == e; spins++) {
     if (spins % 64 == 63) sched_yield();
     else cpu_relax();
   }
 }
 
-/* Keeps a datagram of `s` for its worker (the thread; dropped and counted when the ring is full). */
-static void relay_bounce(Instance* inst, Sock* s, const uint8_t* buf, unsigned len, const struct sockaddr_storage* from) {
-  uint32_t head = inst->bounceHead;
-  if (head - __atomic_load_n(&inst->bounceTail, __ATOMIC_ACQUIRE) >= BOUNCE_MAX) {
-    inst->tc.recvErrors++;
+/* Keeps a datagram of `s` for its worker (dropped and counted when the ring is full). */
+static void relay_bounce(RelayQueue* q, Sock* s, const uint8_t* buf, unsigned len, const struct sockaddr_storage* from) {
+  uint32_t head = q->bounceHead;
+  if (head - __atomic_load_n(&q->bounceTail, __ATOMIC_ACQUIRE) >= BOUNCE_MAX) {
+    q->tc.recvErrors++;
     return;
   }
-  Bounce* b = &inst->bounce[head % BOUNCE_MAX];
+  Bounce* b = &q->bounce[head % BOUNCE_MAX];
   b->id = s->id;
   b->serial = s->serial;
   b->len = len;
   b->from = *from;
   memcpy(b->data, buf, len);
-  __atomic_store_n(&inst->bounceHead, head + 1, __ATOMIC_RELEASE);
+  __atomic_store_n(&q->bounceHead, head + 1, __ATOMIC_RELEASE);
 }
 
-/* The thread reads what `s` received: relays what its route describes; the first datagram it
+/* Thread `t` reads what `s` received: relays what its route describes; the first datagram it
  * does not, and the rest of that call, go back to the worker with the socket. */
 static void relay_socket(RelayThread* t, Sock* s) {
   Instance* inst = s->inst;
-  Log log = {inst->tlog.ints, inst->tlog.times, &inst->tlogHead, &inst->tlogTail};
+  RelayQueue* q = &inst->rq[t->index];
+  Log log = {q->ints, q->times, &q->head, &q->tail};
   int back = 0;
   for (int rounds = 0; rounds < 4 && !back; rounds++) {
     for (int k = 0; k < RX_PER_CALL; k++) {
@@ -777,80 +794,48 @@ static void relay_socket(RelayThread* t, Sock* s) {
       t->msgs[k].msg_len = 0;
     }
     int r = recvmmsg(s->fd, t->msgs, RX_PER_CALL, MSG_DONTWAIT, NULL);
-    inst->tc.recvCalls++;
+    q->tc.recvCalls++;
     if (r <= 0) {
-      if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) inst->tc.recvErrors++;
+      if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) q->tc.recvErrors++;
       break;
     }
     double now = (double)uv_hrtime() / 1e6;
     for (int k = 0; k < r; k++) {
       if (t->msgs[k].msg_hdr.msg_flags & MSG_TRUNC) {
-        inst->tc.recvTruncated++;
+        q->tc.recvTruncated++;
         continue;
       }
-      inst->tc.recvPackets++;
+      q->tc.recvPackets++;
       if (!back && s->route &&
-          try_offload(inst, &t->ob, &inst->tc, &log, 0, s, t->rx[k], t->msgs[k].msg_len, &t->names[k], now)) {
-        inst->tc.threadOffloaded++;
+          try_offload(inst, &t->ob, &q->tc, &log, 0, s, t->rx[k], t->msgs[k].msg_len, &t->names[k], now)) {
+        q->tc.threadOffloaded++;
         continue;
       }
-      offload_send(&t->ob, &inst->tc); /* what was relayed before it goes first */
+      offload_send(&t->ob, &q->tc); /* what was relayed before it goes first */
       back = 1;
-      relay_bounce(inst, s, t->rx[k], t->msgs[k].msg_len, &t->names[k]);
+      relay_bounce(q, s, t->rx[k], t->msgs[k].msg_len, &t->names[k]);
     }
-    offload_send(&t->ob, &inst->tc);
+    offload_send(&t->ob, &q->tc);
     if (r < RX_PER_CALL) break;
   }
   if (back) {
     /* Not read here again; the worker frees the slot and polls the socket (on_relay_async). */
-    epoll_ctl(relay_ep, EPOLL_CTL_DEL, s->fd, NULL);
-    inst->tc.threadReturns++;
+    epoll_ctl(t->ep, EPOLL_CTL_DEL, s->fd, NULL);
+    q->tc.threadReturns++;
     __atomic_store_n(&s->returning, 1, __ATOMIC_RELEASE);
     uv_async_send(inst->async);
-  } else if ((uint32_t)inst->tlogHead - __atomic_load_n(&inst->tlogTail, __ATOMIC_ACQUIRE) >= LOG_RECORDS / 2 &&
-             !__atomic_load_n(&inst->tlogSignalled, __ATOMIC_ACQUIRE)) {
-    __atomic_store_n(&inst->tlogSignalled, 1, __ATOMIC_RELEASE);
+  } else if ((uint32_t)q->head - __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE) >= LOG_RECORDS / 2 &&
+             !__atomic_load_n(&q->signalled, __ATOMIC_ACQUIRE)) {
+    __atomic_store_n(&q->signalled, 1, __ATOMIC_RELEASE);
     uv_async_send(inst->async);
   }
-}
-
-/* Asks the kernel for a short time slice (0.1 ms): on Linux 6.12 and later (EEVDF) a task with a
- * shorter slice preempts the one running when it wakes, so a datagram does not wait for the load
- * generator or a garbage collector thread to use up its slice on this CPU. Unprivileged; where
- * the kernel does not know it, nothing changes. */
-static void relay_short_slice(void) {
-#ifdef SYS_sched_setattr
-  struct {
-    uint32_t size, sched_policy;
-    uint64_t sched_flags;
-    int32_t sched_nice;
-    uint32_t sched_priority;
-    uint64_t sched_runtime, sched_deadline, sched_period;
-  } a;
-  memset(&a, 0, sizeof a);
-  a.size = sizeof a;
-  a.sched_policy = 0; /* SCHED_OTHER */
-  a.sched_flags = 0x08; /* SCHED_FLAG_KEEP_POLICY */
-  a.sched_runtime = 100000;
-  syscall(SYS_sched_setattr, 0, &a, 0);
-#endif
 }
 
 static void* relay_main(void* arg) {
-  (void)arg;
-  RelayThread* t = calloc(1, sizeof *t);
-  if (!t) return NULL;
-  if (!getenv("XX_NO_SLICE")) relay_short_slice();
-  for (int k = 0; k < RX_PER_CALL; k++) {
-    t->iov[k].iov_base = t->rx[k];
-    t->iov[k].iov_len = RX_SLOT_BYTES;
-    t->msgs[k].msg_hdr.msg_iov = &t->iov[k];
-    t->msgs[k].msg_hdr.msg_iovlen = 1;
-    t->msgs[k].msg_hdr.msg_name = &t->names[k];
-  }
+  RelayThread* t = (RelayThread*)arg;
   struct epoll_event ev[64];
   for (;;) {
-    int n = epoll_wait(relay_ep, ev, 64, -1);
+    int n = epoll_wait(t->ep, ev, 64, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       return NULL;
@@ -858,53 +843,77 @@ static void* relay_main(void* arg) {
     for (int i = 0; i < n; i++) {
       RelaySlot* slot = &relay_slots[ev[i].data.u64 >> 32];
       uint32_t gen = (uint32_t)ev[i].data.u64;
-      __atomic_add_fetch(&relay_epoch, 1, __ATOMIC_SEQ_CST);
+      __atomic_add_fetch(&t->epoch, 1, __ATOMIC_SEQ_CST);
       Sock* s = __atomic_load_n(&slot->s, __ATOMIC_SEQ_CST);
       if (s && __atomic_load_n(&slot->gen, __ATOMIC_SEQ_CST) == gen && !__atomic_load_n(&s->returning, __ATOMIC_ACQUIRE))
         relay_socket(t, s);
-      __atomic_add_fetch(&relay_epoch, 1, __ATOMIC_SEQ_CST);
+      __atomic_add_fetch(&t->epoch, 1, __ATOMIC_SEQ_CST);
     }
   }
 }
 
-/* Starts the thread once per process (relay_mu held). Returns 0 when it cannot. */
-static int relay_start_locked(void) {
-  if (relay_ep >= 0) return 1;
-  relay_slots = calloc(RELAY_SLOTS, sizeof(RelaySlot));
-  relay_free = malloc(sizeof(int) * RELAY_SLOTS);
-  int ep = relay_slots && relay_free ? epoll_create1(EPOLL_CLOEXEC) : -1;
-  if (ep < 0) {
-    free(relay_slots);
-    free(relay_free);
-    relay_slots = NULL;
-    relay_free = NULL;
-    return 0;
+/* Starts the process' relay threads, `n` of them, once (relay_mu held). Returns how many run. */
+static int relay_start_locked(int n) {
+  if (relay_nthreads > 0 || n <= 0) return relay_nthreads;
+  if (n > RELAY_MAX_THREADS) n = RELAY_MAX_THREADS;
+  if (!relay_slots) {
+    relay_slots = calloc(RELAY_SLOTS, sizeof(RelaySlot));
+    relay_free = malloc(sizeof(int) * RELAY_SLOTS);
+    if (!relay_slots || !relay_free) {
+      free(relay_slots);
+      free(relay_free);
+      relay_slots = NULL;
+      relay_free = NULL;
+      return 0;
+    }
+    for (int k = RELAY_SLOTS - 1; k >= 0; k--) relay_free[relay_nfree++] = k;
   }
-  for (int k = RELAY_SLOTS - 1; k >= 0; k--) relay_free[relay_nfree++] = k;
-  relay_ep = ep;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_t th;
-  int ok = pthread_create(&th, &attr, relay_main, NULL) == 0;
-  pthread_attr_destroy(&attr);
-  if (!ok) {
-    close(ep);
-    relay_ep = -1;
-    relay_nfree = 0;
-    return 0;
+  for (int i = 0; i < n; i++) {
+    RelayThread* t = calloc(1, sizeof *t);
+    int ep = t ? epoll_create1(EPOLL_CLOEXEC) : -1;
+    if (ep < 0) {
+      free(t);
+      break;
+    }
+    t->index = i;
+    t->ep = ep;
+    for (int k = 0; k < RX_PER_CALL; k++) {
+      t->iov[k].iov_base = t->rx[k];
+      t->iov[k].iov_len = RX_SLOT_BYTES;
+      t->msgs[k].msg_hdr.msg_iov = &t->iov[k];
+      t->msgs[k].msg_hdr.msg_iovlen = 1;
+      t->msgs[k].msg_hdr.msg_name = &t->names[k];
+    }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t th;
+    int ok = pthread_create(&th, &attr, relay_main, t) == 0;
+    pthread_attr_destroy(&attr);
+    if (!ok) {
+      close(ep);
+      free(t);
+      break;
+    }
+    char name[16];
+    snprintf(name, sizeof name, "msc-relay-%d", i);
+    pthread_setname_np(th, name);
+    relay_threads[i] = t;
+    relay_nthreads = i + 1;
   }
-  pthread_setname_np(th, "msc-relay");
-  return 1;
+  return relay_nthreads;
 }
 
-/* Hands socket `s` (drained, nothing of it in the arena) from the worker's loop to the relay
- * thread. What the worker queued is sent first: the thread's datagrams must not overtake it. */
+/* Hands socket `s` (drained, nothing of it in the arena) from the worker's loop to its relay
+ * thread (the same one each time: its log records stay in one queue, in order). What the worker
+ * queued is sent first: the thread's datagrams must not overtake it. */
 static void relay_promote(Instance* inst, Sock* s) {
-  if (inst->delivering || s->relaySlot >= 0 || !inst->bounce) return;
+  if (inst->delivering || s->relaySlot >= 0 || !inst->rq) return;
   if (inst->txCount > 0) flush(inst);
   pthread_mutex_lock(&relay_mu);
-  if (relay_start_locked() && relay_nfree > 0) {
+  if (relay_nfree > 0) {
+    if (s->relayThread < 0) s->relayThread = relay_next++ % relay_nthreads;
+    RelayThread* t = relay_threads[s->relayThread];
     int k = relay_free[--relay_nfree];
     RelaySlot* slot = &relay_slots[k];
     /* Off the loop first, so that only the thread reads it from here on. */
@@ -912,7 +921,7 @@ static void relay_promote(Instance* inst, Sock* s) {
     __atomic_store_n(&slot->s, s, __ATOMIC_SEQ_CST);
     s->relaySlot = k;
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)k << 32 | slot->gen};
-    if (epoll_ctl(relay_ep, EPOLL_CTL_ADD, s->fd, &ev) == 0) {
+    if (epoll_ctl(t->ep, EPOLL_CTL_ADD, s->fd, &ev) == 0) {
       inst->c.threadHandoffs++;
     } else {
       __atomic_store_n(&slot->s, NULL, __ATOMIC_SEQ_CST);
@@ -924,22 +933,22 @@ static void relay_promote(Instance* inst, Sock* s) {
   pthread_mutex_unlock(&relay_mu);
 }
 
-/* Takes socket `s` back from the relay thread (a worker: closing it, a new route): when this
- * returns the thread is out of it and will not read it again. Returns whether it was there. */
-static int relay_take_back(Sock* s) {
+/* Takes socket `s` back from its relay thread (a worker: closing it, a new route, the thread
+ * sent it back): when this returns the thread is out of it and will not read it again. */
+static void relay_take_back(Sock* s) {
   int k = s->relaySlot;
-  if (k < 0) return 0;
+  if (k < 0) return;
+  RelayThread* t = relay_threads[s->relayThread];
   RelaySlot* slot = &relay_slots[k];
-  if (!__atomic_load_n(&s->returning, __ATOMIC_ACQUIRE)) epoll_ctl(relay_ep, EPOLL_CTL_DEL, s->fd, NULL);
+  if (!__atomic_load_n(&s->returning, __ATOMIC_ACQUIRE)) epoll_ctl(t->ep, EPOLL_CTL_DEL, s->fd, NULL);
   __atomic_store_n(&slot->s, NULL, __ATOMIC_SEQ_CST);
-  relay_wait_idle();
+  relay_wait_idle(t);
   pthread_mutex_lock(&relay_mu);
   __atomic_store_n(&slot->gen, slot->gen + 1, __ATOMIC_SEQ_CST);
   relay_free[relay_nfree++] = k;
   pthread_mutex_unlock(&relay_mu);
   s->relaySlot = -1;
   s->returning = 0;
-  return 1;
 }
 
 /* Keeps the relay thread out of `s` while a worker changes what it reads there (route()): a
@@ -947,58 +956,69 @@ static int relay_take_back(Sock* s) {
 static void relay_hold(Sock* s) {
   if (s->relaySlot < 0) return;
   if (__atomic_load_n(&s->returning, __ATOMIC_ACQUIRE)) {
-    relay_wait_idle();
+    relay_wait_idle(relay_threads[s->relayThread]);
     return;
   }
   relay_take_back(s);
   uv_poll_start(s->poll, UV_READABLE, on_readable);
 }
 
-/* Moves what the relay thread logged for this worker into the log JavaScript reads, as much as
+/* Moves what the relay threads logged for this worker into the log JavaScript reads, as much as
  * fits. Returns how many records are left for the next time. */
 static int relay_merge_log(Instance* inst) {
-  if (!inst->tlog.ints) return 0;
-  uint32_t head = (uint32_t)__atomic_load_n(&inst->tlogHead, __ATOMIC_ACQUIRE);
-  uint32_t tail = inst->tlogTail;
-  __atomic_store_n(&inst->tlogSignalled, 0, __ATOMIC_RELEASE);
+  if (!inst->rq) return 0;
+  int left = 0;
   int at = *inst->jsLog.count;
-  while (tail != head && at < LOG_RECORDS) {
-    uint32_t i = tail % LOG_RECORDS;
-    memcpy(&inst->jsLog.ints[at * LOG_INTS], &inst->tlog.ints[i * LOG_INTS], sizeof(int32_t) * LOG_INTS);
-    inst->jsLog.times[at] = inst->tlog.times[i];
-    at++;
-    tail++;
+  for (int i = 0; i < relay_nthreads; i++) {
+    RelayQueue* q = &inst->rq[i];
+    uint32_t head = (uint32_t)__atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
+    uint32_t tail = q->tail;
+    __atomic_store_n(&q->signalled, 0, __ATOMIC_RELEASE);
+    for (; tail != head && at < LOG_RECORDS; at++, tail++) {
+      uint32_t r = tail % LOG_RECORDS;
+      memcpy(&inst->jsLog.ints[at * LOG_INTS], &q->ints[r * LOG_INTS], sizeof(int32_t) * LOG_INTS);
+      inst->jsLog.times[at] = q->times[r];
+    }
+    __atomic_store_n(&q->tail, tail, __ATOMIC_RELEASE);
+    left += (int)(head - tail);
   }
   *inst->jsLog.count = at;
-  __atomic_store_n(&inst->tlogTail, tail, __ATOMIC_RELEASE);
-  return (int)(head - tail);
+  return left;
 }
 
-/* The worker's side of a wake-up from the relay thread: the sockets it sent back are polled
- * again, after their datagrams are in the arena and, before those, the thread's log (which
- * holds what it relayed of them earlier). */
+/* The worker's side of a wake-up from a relay thread: the sockets it sent back are polled again,
+ * after their datagrams are in the arena and, before those, the threads' logs (which hold what
+ * they relayed of them earlier). */
 static void on_relay_async(uv_async_t* h) {
   Instance* inst = (Instance*)h->data;
-  if (inst->destroyed) return;
-  /* The datagrams sent back so far (read first: the log records before them are then all in). */
-  uint32_t head = __atomic_load_n(&inst->bounceHead, __ATOMIC_ACQUIRE);
-  while (relay_merge_log(inst) > 0 && head != inst->bounceTail) deliver(inst); /* JS drains the log */
-  uint32_t tail = inst->bounceTail;
-  for (; tail != head; tail++) {
-    Bounce* b = &inst->bounce[tail % BOUNCE_MAX];
-    Sock* s = b->id >= 0 && b->id < inst->nsocks ? inst->socks[b->id] : NULL;
-    if (!s || s->serial != b->serial) continue; /* closed since */
-    if (inst->rxCount >= RX_SLOTS) {
-      __atomic_store_n(&inst->bounceTail, tail, __ATOMIC_RELEASE);
-      deliver(inst); /* may close sockets: each datagram is looked up again */
-    }
-    int k = inst->rxCount;
-    if (!arena_meta(inst, k, s->id, b->len, &b->from)) continue;
-    memcpy(&inst->rx[k * RX_SLOT_BYTES], b->data, b->len);
-    inst->rxCount = k + 1;
-    s->arenaGen = inst->gen;
+  if (inst->destroyed || !inst->rq) return;
+  /* The datagrams sent back so far, read first: the log records before them are then all in. */
+  uint32_t heads[RELAY_MAX_THREADS];
+  int pending = 0;
+  for (int i = 0; i < relay_nthreads; i++) {
+    heads[i] = __atomic_load_n(&inst->rq[i].bounceHead, __ATOMIC_ACQUIRE);
+    if (heads[i] != inst->rq[i].bounceTail) pending = 1;
   }
-  __atomic_store_n(&inst->bounceTail, tail, __ATOMIC_RELEASE);
+  while (relay_merge_log(inst) > 0 && pending) deliver(inst); /* JavaScript drains the log */
+  for (int i = 0; i < relay_nthreads; i++) {
+    RelayQueue* q = &inst->rq[i];
+    uint32_t tail = q->bounceTail;
+    for (; tail != heads[i]; tail++) {
+      Bounce* b = &q->bounce[tail % BOUNCE_MAX];
+      Sock* s = b->id >= 0 && b->id < inst->nsocks ? inst->socks[b->id] : NULL;
+      if (!s || s->serial != b->serial) continue; /* closed since */
+      if (inst->rxCount >= RX_SLOTS) {
+        __atomic_store_n(&q->bounceTail, tail, __ATOMIC_RELEASE);
+        deliver(inst); /* may close sockets: each datagram is looked up again */
+      }
+      int k = inst->rxCount;
+      if (!arena_meta(inst, k, s->id, b->len, &b->from)) continue;
+      memcpy(&inst->rx[k * RX_SLOT_BYTES], b->data, b->len);
+      inst->rxCount = k + 1;
+      s->arenaGen = inst->gen;
+    }
+    __atomic_store_n(&q->bounceTail, tail, __ATOMIC_RELEASE);
+  }
   for (int id = 0; id < inst->nsocks; id++) {
     Sock* s = inst->socks[id];
     if (s && s->relaySlot >= 0 && __atomic_load_n(&s->returning, __ATOMIC_ACQUIRE)) {
@@ -1093,9 +1113,13 @@ static void destroy(napi_env env, void* data, void* hint) {
   free(inst->freeIds);
   free(inst->lateFree);
   free(inst->tbuf);
-  free(inst->tlog.ints);
-  free(inst->tlog.times);
-  free(inst->bounce);
+  if (inst->rq)
+    for (int i = 0; i < inst->nrq; i++) {
+      free(inst->rq[i].ints);
+      free(inst->rq[i].times);
+      free(inst->rq[i].bounce);
+    }
+  free(inst->rq);
   free(inst);
 }
 
@@ -1175,10 +1199,6 @@ static napi_value Init(napi_env env, napi_callback_info info) {
   inst->jsLog.ints = inst->logInts;
   inst->jsLog.times = inst->logTimes;
   inst->jsLog.count = inst->logCount;
-  inst->tlog.ints = malloc(sizeof(int32_t) * (size_t)LOG_RECORDS * LOG_INTS);
-  inst->tlog.times = malloc(sizeof(double) * (size_t)LOG_RECORDS);
-  inst->tlog.count = &inst->tlogHead;
-  inst->tlog.tail = &inst->tlogTail;
   napi_create_typedarray(env, napi_int32_array, (size_t)LOG_RECORDS * LOG_INTS, logIntsAb, 0, &logInts);
   napi_create_typedarray(env, napi_float64_array, (size_t)LOG_RECORDS, logTimesAb, 0, &logTimes);
   napi_create_typedarray(env, napi_int32_array, 1, logCountAb, 0, &logCount);
@@ -1307,6 +1327,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   s->id = id;
   s->fd = fd;
   s->relaySlot = -1;
+  s->relayThread = -1;
   s->serial = ++inst->serials;
   s->family = (int)family;
   s->poll = poll;
@@ -1491,11 +1512,13 @@ static napi_value Stats(napi_env env, napi_callback_info info) {
    * (each an aligned 8-byte word: a value of a moment ago at worst). */
   Counters c = inst->c;
   double* sum = (double*)&c;
-  const double* add = (const double*)&inst->tc;
-  for (size_t i = 0; i < sizeof c / sizeof(double); i++) {
-    double v;
-    __atomic_load(&add[i], &v, __ATOMIC_RELAXED);
-    sum[i] += v;
+  for (int t = 0; inst->rq && t < relay_nthreads; t++) {
+    const double* add = (const double*)&inst->rq[t].tc;
+    for (size_t i = 0; i < sizeof c / sizeof(double); i++) {
+      double v;
+      __atomic_load(&add[i], &v, __ATOMIC_RELAXED);
+      sum[i] += v;
+    }
   }
 #define S(f)                                  \
   napi_create_double(env, c.f, &v);           \
@@ -1676,25 +1699,50 @@ static napi_value Own(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* relayThread(on): sockets of this worker that relay go to the process' relay thread (see the top). */
-static napi_value RelayThreadFn(napi_env env, napi_callback_info info) {
+/* relayThreads(n) -> threads running: with n > 0 this worker's sockets that relay go to the
+ * process' relay threads (started by the first such call, n of them, at most RELAY_MAX_THREADS;
+ * later calls share them); 0: no more go. */
+static napi_value RelayThreads(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv)) return NULL;
   Instance* inst = instance_of(env);
-  bool on = false;
   if (!inst) {
     throw_type(env, "ERR_INVALID_STATE", "udp_batch: init() was not called");
     return NULL;
   }
-  if (napi_get_value_bool(env, argv[0], &on) != napi_ok) {
-    throw_type(env, "ERR_INVALID_ARG_TYPE", "relayThread(on): on must be a boolean");
-    return NULL;
+  int64_t n;
+  if (!get_int(env, argv[0], 0, RELAY_MAX_THREADS, "relay threads", &n)) return NULL;
+  int running = 0;
+  if (n > 0 && inst->async) {
+    pthread_mutex_lock(&relay_mu);
+    running = relay_start_locked((int)n);
+    pthread_mutex_unlock(&relay_mu);
   }
-  /* The ring of datagrams the thread may send back: allocated with the first use. */
-  if (on && !inst->bounce) inst->bounce = malloc(sizeof(Bounce) * BOUNCE_MAX);
-  inst->relayThread = on && inst->async && inst->bounce && inst->tlog.ints && inst->tlog.times ? 1 : 0;
+  if (running > 0 && !inst->rq) {
+    RelayQueue* rq = calloc((size_t)running, sizeof(RelayQueue));
+    int ok = rq != NULL;
+    for (int i = 0; ok && i < running; i++) {
+      rq[i].ints = malloc(sizeof(int32_t) * (size_t)LOG_RECORDS * LOG_INTS);
+      rq[i].times = malloc(sizeof(double) * (size_t)LOG_RECORDS);
+      rq[i].bounce = malloc(sizeof(Bounce) * BOUNCE_MAX);
+      ok = rq[i].ints && rq[i].times && rq[i].bounce;
+    }
+    if (ok) {
+      inst->rq = rq;
+      inst->nrq = running;
+    } else {
+      for (int i = 0; rq && i < running; i++) {
+        free(rq[i].ints);
+        free(rq[i].times);
+        free(rq[i].bounce);
+      }
+      free(rq);
+      running = 0;
+    }
+  }
+  inst->relayOn = running > 0 && inst->rq != NULL;
   napi_value out;
-  napi_get_boolean(env, inst->relayThread != 0, &out);
+  napi_create_int32(env, inst->relayOn ? relay_nthreads : 0, &out);
   return out;
 }
 
@@ -1709,8 +1757,9 @@ static napi_value TakeLog(napi_env env, napi_callback_info info) {
   bool barrier = false;
   napi_get_value_bool(env, argv[0], &barrier);
   int left = 0;
-  if (inst && inst->relayThread) {
-    if (barrier) relay_wait_idle();
+  if (inst && inst->rq) {
+    if (barrier)
+      for (int i = 0; i < relay_nthreads; i++) relay_wait_idle(relay_threads[i]);
     left = relay_merge_log(inst);
   }
   napi_value out;
@@ -1734,7 +1783,7 @@ NAPI_MODULE_INIT() {
       {"hrtimeMs", NULL, HrtimeMs, NULL, NULL, NULL, napi_default, NULL},
       {"offloadLayout", NULL, OffloadLayout, NULL, NULL, NULL, napi_default, NULL},
       {"route", NULL, Route, NULL, NULL, NULL, napi_default, NULL},
-      {"relayThread", NULL, RelayThreadFn, NULL, NULL, NULL, napi_default, NULL},
+      {"relayThreads", NULL, RelayThreads, NULL, NULL, NULL, napi_default, NULL},
       {"takeLog", NULL, TakeLog, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -37,10 +37,11 @@ export interface NativeUdpAddon {
    */
   own(id: number, sender: Int32Array | null): void;
   /**
-   * true: this thread's sockets that relay are read by the process' native relay thread (no
-   * JavaScript, no garbage collection in their way). Returns whether it is on.
+   * n > 0: this thread's sockets that relay are read by the process' native relay threads (no
+   * JavaScript, no garbage collection in their way), started by the first such call (n of them,
+   * at most 16; later calls share them). 0: no more go there. Returns how many serve this thread.
    */
-  relayThread(on: boolean): boolean;
+  relayThreads(n: number): number;
   /**
    * Appends what the relay thread relayed for this thread's sockets to the log (logCount grows),
    * as much as fits; returns how many records are left for the next call. `barrier`: first waits
@@ -103,7 +104,7 @@ export interface NativeUdpStats {
   offloadSendErrors: number;
   /** Datagrams given to JS because the SENDER lock stayed held (another thread in it). */
   offloadLockBusy: number;
-  /** Of `offloaded`, what the relay thread relayed (RELAY_THREAD). */
+  /** Of `offloaded`, what the relay thread relayed (RELAY_THREADS). */
   threadOffloaded: number;
   /** Sockets handed to the relay thread, and sent back to their worker (a datagram for JavaScript). */
   threadHandoffs: number;

@@ -77,11 +77,12 @@ export interface Config {
    */
   relayOffload: boolean;
   /**
-   * RELAY_THREAD=on|off (default on): what the relay offload relays is read and sent by one
-   * native thread of the process instead of the media workers' event loops (no JavaScript, no
-   * garbage collection, no other socket of the worker in its way).
+   * RELAY_THREADS (default: the CPU count, at most 16; 0 = none): what the relay offload relays
+   * is read and sent by this many native threads of the process (shared by all media workers)
+   * instead of the workers' event loops: no JavaScript, no garbage collection, no other socket of
+   * the worker in its way. The counterpart of rtpengine's --num-threads.
    */
-  relayThread: boolean;
+  relayThreads: number;
   /** Threads of the TTS and decode pool (speech, prompt and HTTP media decoding), shared by all media workers. */
   ttsThreads: number;
   /** Bound of the pool's cache of prepared audio (speech, decoded prompts, HTTP media), bytes. */
@@ -228,7 +229,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     silenceFill: oneOf(env, 'SILENCE_FILL', ['cn', 'silence', 'off'] as const, 'cn'),
     udpIo: oneOf(env, 'UDP_IO', ['auto', 'native', 'dgram'] as const, 'auto'),
     relayOffload: oneOf(env, 'RELAY_OFFLOAD', ['on', 'off'] as const, 'on') === 'on',
-    relayThread: oneOf(env, 'RELAY_THREAD', ['on', 'off'] as const, 'on') === 'on',
+    relayThreads: int(env, 'RELAY_THREADS', Math.min(16, Math.max(1, os.availableParallelism())), 0, 16),
     ttsThreads: int(env, 'TTS_THREADS', os.availableParallelism() >= 4 ? 2 : 1, 1, 64),
     ttsCacheBytes: int(env, 'TTS_CACHE_BYTES', 64 * 1024 * 1024, 1024 * 1024, 2 ** 40),
     speechRecognizerUrl: wsUrl(env, 'SPEECH_RECOGNIZER_URL'),

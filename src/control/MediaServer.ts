@@ -962,7 +962,7 @@ function workerSettings(c: Config, udpIo: UdpIo): WorkerSettings {
   return {
     udpIo,
     relayOffload: c.relayOffload,
-    relayThread: c.relayThread,
+    relayThreads: c.relayThreads,
     promptsDir: c.promptsDir,
     recordingsDir: c.recordingsDir,
     flowsDir: c.flowsDir,

@@ -279,7 +279,7 @@ const FAMILIES: readonly Family[] = [
   {
     name: 'msc_rtp_packets_offloaded_thread_total',
     type: 'counter',
-    help: 'Of the offloaded RTP packets, those the native relay thread relayed (RELAY_THREAD=on).',
+    help: 'Of the offloaded RTP packets, those the native relay threads relayed (RELAY_THREADS).',
     labels: ['worker'],
     read: perWorker((w) => w.packetsOffloadedByThread),
   },

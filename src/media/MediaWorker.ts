@@ -29,7 +29,7 @@ import {
   udpTransportFactory,
   type UdpTransportFactory,
 } from './transport/udp/UdpTransport.ts';
-import { drainNativeOffload, nativeUdpStats, setNativeRelayThread } from './transport/udp/NativeUdpTransport.ts';
+import { drainNativeOffload, nativeUdpStats, setNativeRelayThreads } from './transport/udp/NativeUdpTransport.ts';
 
 export type { Notify };
 
@@ -79,7 +79,7 @@ export class MediaWorker implements EndpointListener {
     this.#silenceFill = fill === 'silence' || fill === 'off' ? fill : 'cn';
     this.#udp = settings.udpIo ? udpTransportFactory(settings.udpIo) : defaultUdpTransportFactory();
     this.#relayOffload = settings.relayOffload !== false;
-    setNativeRelayThread(this.#relayOffload && settings.relayThread !== false);
+    setNativeRelayThreads(this.#relayOffload ? (settings.relayThreads ?? 0) : 0);
     const digitListeners = new Set<(endpointId: string, digit: string) => void>();
     const ctx: WorkerContext = {
       workerIndex: index,

@@ -18,8 +18,8 @@ export interface WorkerSettings {
   udpIo?: 'native' | 'dgram';
   /** false: no relay offload (every relayed packet through JavaScript). */
   relayOffload?: boolean;
-  /** false: the relay offload relays on the workers' loops, not on the native relay thread. */
-  relayThread?: boolean;
+  /** RELAY_THREADS: native relay threads of the process (0 or unset: the workers' loops relay). */
+  relayThreads?: number;
   /** Destinations `http(s)://` media items may (not) be fetched from. */
   mediaFetchAllow?: string[];
   mediaFetchDeny?: string[];
@@ -41,7 +41,7 @@ export interface WorkerMetrics {
   packetsRelayed: number;
   /** Of packetsRelayed, those the native addon relayed itself (the relay offload). */
   packetsOffloaded: number;
-  /** Of packetsOffloaded, those the native relay thread relayed (RELAY_THREAD). */
+  /** Of packetsOffloaded, those the native relay thread relayed (RELAY_THREADS). */
   packetsOffloadedByThread: number;
   packetsLost: number;
   dropped: Record<string, number>;

@@ -13,7 +13,7 @@ import { startServer } from '../helpers/server.ts';
  * one SSRC, consecutive sequence numbers and 20 ms timestamps across the switches between the
  * addon and JavaScript (telephone-events, a recording that listens), the endpoints' counters and
  * receive statistics complete. On one worker and across two, with the native relay thread
- * (RELAY_THREAD=on, the default: a leg that relays is read by it) and without (the workers' loops).
+ * (RELAY_THREADS, by default one per CPU: a leg that relays is read by one) and without (the workers' loops).
  */
 
 const native = needs('g++', 'make', 'python3');
@@ -64,7 +64,7 @@ async function bridged(
   const server = await startServer({
     MEDIA_WORKERS: String(workers),
     UDP_IO: 'native',
-    RELAY_THREAD: thread ? 'on' : 'off',
+    RELAY_THREADS: thread ? '2' : '0',
     RECORDINGS_DIR: tempDir(t, 'msc-offload-'),
   });
   t.after(() => server.close());

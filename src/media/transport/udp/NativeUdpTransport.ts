@@ -39,8 +39,8 @@ function sourceText(slot: number): string {
   return text.toString('latin1', start, end);
 }
 
-/** RELAY_THREAD: whether this thread's relaying sockets go to the native relay thread. */
-let relayThreadWanted = false;
+/** RELAY_THREADS: the native relay threads wanted for this thread's relaying sockets, and whether they serve it. */
+let relayThreadsWanted = 0;
 let relayThreadOn = false;
 
 /** How often the relay offload's log is read when no batch comes to JavaScript (ms). */
@@ -131,15 +131,15 @@ function threadAddon(): NativeUdpAddon {
   arena = a.init(onBatch);
   textBytes = Buffer.from(arena.text.buffer, arena.text.byteOffset, arena.text.byteLength);
   addon = a;
-  if (relayThreadWanted) relayThreadOn = typeof a.relayThread === 'function' && a.relayThread(true);
+  if (relayThreadsWanted > 0)
+    relayThreadOn = typeof a.relayThreads === 'function' && a.relayThreads(relayThreadsWanted) > 0;
   return a;
 }
 
-
-/** RELAY_THREAD=on|off for this thread's sockets (before or after the first one opens). */
-export function setNativeRelayThread(on: boolean): void {
-  relayThreadWanted = on;
-  if (addon !== null) relayThreadOn = typeof addon.relayThread === 'function' && addon.relayThread(on);
+/** RELAY_THREADS for this thread's sockets (before or after the first one opens; 0: none). */
+export function setNativeRelayThreads(n: number): void {
+  relayThreadsWanted = n;
+  if (addon !== null) relayThreadOn = typeof addon.relayThreads === 'function' && addon.relayThreads(n) > 0;
 }
 
 /** This thread's addon counters (tests, benchmarks), null when no native socket was opened here. */
