@@ -19,9 +19,14 @@
  * a `-dgram` or `-native` suffix forces one (b2bua-dgram: the same path on node:dgram, in the
  * same run; bare-native: the bare relay on the addon); `-js` turns the relay offload off
  * (RELAY_OFFLOAD=off: b2bua-js is the native path with every packet through JavaScript, the
- * server before the offload; the `offloaded=` share says how much the addon relayed itself).
- * The default set adds b2bua-js, b2bua-dgram and
- * plain-dgram when the addon is built, so native and dgram are compared in one run.
+ * server before the offload; the `offloaded=` share says how much the addon relayed itself), and
+ * `-loop` the relay threads (RELAY_THREADS=0: the offload on the workers' loops; the `relay
+ * thread` share says how much the threads relayed; by default RELAY_THREADS = --workers, as
+ * rtpengine's --num-threads). The default set adds b2bua-loop, b2bua-js, b2bua-dgram and
+ * plain-dgram when the addon is built, so they are compared in one run.
+ * Latency is measured to the packet's arrival at the generator's socket (the kernel's receive
+ * timestamp, see bench/relay/loadgen.c); `(read …)` is the p99 at the time the generator read it,
+ * its own wait for a CPU included.
  * For each, the generator steps the number of calls up (doubling from 50, then one bisection)
  * and reports the highest N with loss < 1% and p99 latency < 5 ms, and at the comparison load
  * (--at, default 200 calls) the relaying process' CPU microseconds per relayed packet. CPU per
@@ -57,9 +62,9 @@ const haveRtpengine = spawnSync('rtpengine', ['--version']).status === 0;
 const haveNative = loadNativeUdp() !== null && process.env.UDP_IO !== 'dgram';
 let relays = (
   args.relays ??
-  `bare,rtpengine,plain,b2bua,xworker${haveNative ? ',bare-native,b2bua-js,b2bua-dgram,plain-dgram' : ''}`
+  `bare,rtpengine,plain,b2bua,xworker${haveNative ? ',bare-native,b2bua-loop,b2bua-js,b2bua-dgram,plain-dgram' : ''}`
 ).split(',');
-if (!haveNative) relays = relays.filter((r) => !r.endsWith('-native') && !r.endsWith('-js'));
+if (!haveNative) relays = relays.filter((r) => !r.endsWith('-native') && !r.endsWith('-js') && !r.endsWith('-loop'));
 if (!haveRtpengine) relays = relays.filter((r) => r !== 'rtpengine');
 if (workers < 2) relays = relays.filter((r) => r !== 'xworker');
 // The C generator unless --gen-impl=js or it does not build (then the JavaScript one, said so).
@@ -307,6 +312,7 @@ console.log(`  b2bua efficiency vs bare (bare/b2bua): ${ratio(cpuAt('bare'), cpu
 console.log(`  b2bua / rtpengine CPU per packet:     ${ratio(cpuAt('b2bua'), cpuAt('rtpengine'))}  (target <= 1)`);
 console.log(`  xworker / b2bua CPU per packet:       ${ratio(cpuAt('xworker'), cpuAt('b2bua'))}`);
 console.log(`  b2bua-js / b2bua (relay offload gain): ${ratio(cpuAt('b2bua-js'), cpuAt('b2bua'))}`);
+console.log(`  b2bua-loop / b2bua (relay threads):    ${ratio(cpuAt('b2bua-loop'), cpuAt('b2bua'))}`);
 console.log(`  b2bua-dgram / b2bua (native I/O gain): ${ratio(cpuAt('b2bua-dgram'), cpuAt('b2bua'))}`);
 console.log(`  plain-dgram / plain (native I/O gain): ${ratio(cpuAt('plain-dgram'), cpuAt('plain'))}`);
 console.log(`  bare / bare-native (native I/O gain):  ${ratio(cpuAt('bare'), cpuAt('bare-native'))}`);

@@ -15,7 +15,10 @@
  * - `rtpengine`: Debian's rtpengine-daemon in userspace (no kernel module), driven over its ng
  *   control protocol on 127.0.0.1; its CPU is read from /proc.
  * A server mode with the suffix `-js` runs with RELAY_OFFLOAD=off (native I/O, every packet
- * through JavaScript), the path of the server before the relay offload.
+ * through JavaScript), the path of the server before the relay offload; with `-loop`, with
+ * RELAY_THREADS=0 (the offload on the media workers' loops, before the relay threads). Otherwise
+ * RELAY_THREADS is the environment's, else the number of media workers (as rtpengine's
+ * --num-threads).
  * A server mode or `bare` with the suffix `-dgram` or `-native` forces that UDP I/O (UDP_IO);
  * without it the server uses UDP_IO of the environment (auto: native when the addon is built)
  * and `bare` stays on node:dgram (the ceiling of a plain Node relay). BENCH_NATIVE_SEND=immediate
@@ -39,14 +42,19 @@ import {
 import type { UdpTransport } from '../../src/media/transport/udp/UdpTransport.ts';
 import { NgClient } from './ng.ts';
 
-const suffix = /-(dgram|native|js)$/.exec(process.argv[2]!);
+const suffix = /-(dgram|native|js|loop)$/.exec(process.argv[2]!);
 const mode = suffix ? process.argv[2]!.slice(0, suffix.index) : process.argv[2]!;
 const relayOffload = suffix?.[1] === 'js' ? 'off' : (process.env.RELAY_OFFLOAD ?? 'on');
 const envIo = process.env.UDP_IO;
 const udpIoSetting: UdpIoSetting =
-  suffix && suffix[1] !== 'js' ? (suffix[1] as UdpIoSetting) : envIo === 'native' || envIo === 'dgram' ? envIo : 'auto';
+  suffix?.[1] === 'dgram' || suffix?.[1] === 'native'
+    ? (suffix[1] as UdpIoSetting)
+    : envIo === 'native' || envIo === 'dgram'
+      ? envIo
+      : 'auto';
 const udpIo = resolveUdpIo(mode === 'bare' && !suffix ? 'dgram' : udpIoSetting).io;
 const workers = Number(process.argv[3] ?? '1');
+const relayThreads = suffix?.[1] === 'loop' ? '0' : (process.env.RELAY_THREADS ?? String(workers));
 
 interface Relay {
   grow(n: number): Promise<Array<[number, number]>>;
@@ -168,6 +176,7 @@ async function serverRelay(variant: 'plain' | 'b2bua' | 'xworker'): Promise<Rela
     DTMF_INBAND: process.env.DTMF_INBAND ?? 'auto',
     UDP_IO: udpIo,
     RELAY_OFFLOAD: relayOffload,
+    RELAY_THREADS: relayThreads,
     ...(process.env.SILENCE_FILL ? { SILENCE_FILL: process.env.SILENCE_FILL } : {}),
     LOG_LEVEL: 'silent',
     RTP_PORT_START: '10000',
