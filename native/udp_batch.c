@@ -23,14 +23,16 @@
  * once a socket has a datagram for JS in the arena its later ones follow it there (order).
  * The shared layout is src/media/transport/udp/offloadLayout.ts.
  *
- * Relay threads (relayThreads(n)): a socket whose route relays in the loop is then handed to one
- * of the process' native relay threads (epoll + the same recvmmsg/rewrite/sendmmsg; always the
- * same one for a socket), so that relaying waits for no JavaScript, no garbage collection and no
- * other socket of the worker. The first datagram the route does not describe sends the socket
+ * Relay threads (relayThreads(n)): a socket whose route relays in the loop is then handed to the
+ * process' native relay threads (one edge-triggered epoll set they all wait on, the same
+ * recvmmsg/rewrite/sendmmsg; whichever thread is free reads a socket that has datagrams, one at a
+ * time), so that relaying waits for no JavaScript, no garbage collection, no other socket of the
+ * worker and no other relay thread that waits for a CPU. The first datagram the route does not describe sends the socket
  * back (it and the rest of its recvmmsg call go to the worker's arena, in order, through a
  * uv_async); the worker hands it over again after its next relayed datagram. What a thread
  * relayed is logged per worker and merged into the worker's log (takeLog(), and before any
- * datagram it sent back), so JavaScript sees each socket's packets in order.
+ * datagram it sent back, oldest first across the threads), so JavaScript sees each socket's
+ * packets in order.
  *
  * Context-aware (NAPI_MODULE_INIT, napi_set_instance_data): each worker thread has its own state
  * and loop. The relay thread's state (relay_*) is the only static mutable state. The relay thread
@@ -153,7 +155,9 @@ typedef struct {
   int relaySlot;
   int returning;
   uint32_t serial; /* tells a socket from a later one with the same id (datagrams sent back) */
-  int relayThread; /* the relay thread it goes to (chosen once, -1 before) */
+  uint32_t relayGen; /* its slot's generation (the epoll event's tag) */
+  /* A relay thread reads it: 0 none, 1 one does, 2 one does and must read once more. */
+  int busy;
 } Sock;
 
 /* A datagram the relay thread sent back to the worker with its socket. */
@@ -728,11 +732,10 @@ typedef struct {
   uint32_t gen;
 } RelaySlot;
 
-/* One relay thread: its epoll set, its epoch (+1 before and after each socket it reads: odd
- * while it reads one, see relay_wait_idle) and its buffers for one recvmmsg call. */
+/* One relay thread: its epoch (+1 before and after each event it handles: odd while it handles
+ * one, see relay_wait_idle) and its buffers for one recvmmsg call. */
 typedef struct {
   int index;
-  int ep;
   uint64_t epoch;
   OffloadBatch ob;
   uint8_t rx[RX_PER_CALL][RX_SLOT_BYTES];
@@ -745,7 +748,9 @@ typedef struct {
 static pthread_mutex_t relay_mu = PTHREAD_MUTEX_INITIALIZER;
 static RelayThread* relay_threads[RELAY_MAX_THREADS];
 static int relay_nthreads;
-static int relay_next; /* the thread the next new socket goes to (round robin) */
+/* One epoll set for all the threads (edge-triggered): whichever thread is free takes a socket
+ * that has datagrams, so one thread waiting for a CPU holds up no socket another could serve. */
+static int relay_ep = -1;
 static RelaySlot* relay_slots;
 static int* relay_free;
 static int relay_nfree;
@@ -764,6 +769,26 @@ static void relay_wait_idle(RelayThread* t) {
   }
 }
 
+/* Takes socket `s` for the calling relay thread: 1 when it is this thread's to read now; 0 when
+ * another thread reads it, which is then told to read it again before it lets go (a datagram
+ * that came after its last receive call has no edge of its own). */
+static int relay_enter(Sock* s) {
+  for (;;) {
+    int b = __atomic_load_n(&s->busy, __ATOMIC_ACQUIRE);
+    if (b == 0 && __atomic_compare_exchange_n(&s->busy, &b, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) return 1;
+    if (b == 2) return 0;
+    if (b == 1 && __atomic_compare_exchange_n(&s->busy, &b, 2, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) return 0;
+  }
+}
+
+/* Lets go of `s`; 1 when another thread asked for one more pass first (the caller keeps it). */
+static int relay_leave(Sock* s) {
+  int one = 1;
+  if (__atomic_compare_exchange_n(&s->busy, &one, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) return 0;
+  __atomic_store_n(&s->busy, 1, __ATOMIC_RELAXED);
+  return 1;
+}
+
 /* Keeps a datagram of `s` for its worker (dropped and counted when the ring is full). */
 static void relay_bounce(RelayQueue* q, Sock* s, const uint8_t* buf, unsigned len, const struct sockaddr_storage* from) {
   uint32_t head = q->bounceHead;
@@ -780,14 +805,22 @@ static void relay_bounce(RelayQueue* q, Sock* s, const uint8_t* buf, unsigned le
   __atomic_store_n(&q->bounceHead, head + 1, __ATOMIC_RELEASE);
 }
 
-/* Thread `t` reads what `s` received: relays what its route describes; the first datagram it
- * does not, and the rest of that call, go back to the worker with the socket. */
-static void relay_socket(RelayThread* t, Sock* s) {
+/* Thread `t` reads what `s` received, all of it (the set is edge-triggered): relays what its
+ * route describes; the first datagram it does not, and the rest of that call, go back to the
+ * worker with the socket. Returns 1 when it sent the socket back. */
+static int relay_socket(RelayThread* t, Sock* s) {
   Instance* inst = s->inst;
   RelayQueue* q = &inst->rq[t->index];
   Log log = {q->ints, q->times, &q->head, &q->tail};
   int back = 0;
-  for (int rounds = 0; rounds < 4 && !back; rounds++) {
+  int rounds = 0;
+  for (; !back; rounds++) {
+    if (rounds == 64) {
+      /* A flood: the others' turn. Re-armed, the set reports the socket again if it still has some. */
+      struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = (uint64_t)s->relaySlot << 32 | s->relayGen};
+      epoll_ctl(relay_ep, EPOLL_CTL_MOD, s->fd, &ev);
+      break;
+    }
     for (int k = 0; k < RX_PER_CALL; k++) {
       t->msgs[k].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
       t->msgs[k].msg_hdr.msg_flags = 0;
@@ -820,7 +853,7 @@ static void relay_socket(RelayThread* t, Sock* s) {
   }
   if (back) {
     /* Not read here again; the worker frees the slot and polls the socket (on_relay_async). */
-    epoll_ctl(t->ep, EPOLL_CTL_DEL, s->fd, NULL);
+    epoll_ctl(relay_ep, EPOLL_CTL_DEL, s->fd, NULL);
     q->tc.threadReturns++;
     __atomic_store_n(&s->returning, 1, __ATOMIC_RELEASE);
     uv_async_send(inst->async);
@@ -829,13 +862,14 @@ static void relay_socket(RelayThread* t, Sock* s) {
     __atomic_store_n(&q->signalled, 1, __ATOMIC_RELEASE);
     uv_async_send(inst->async);
   }
+  return back;
 }
 
 static void* relay_main(void* arg) {
   RelayThread* t = (RelayThread*)arg;
-  struct epoll_event ev[64];
+  struct epoll_event ev[16];
   for (;;) {
-    int n = epoll_wait(t->ep, ev, 64, -1);
+    int n = epoll_wait(relay_ep, ev, 16, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       return NULL;
@@ -845,8 +879,18 @@ static void* relay_main(void* arg) {
       uint32_t gen = (uint32_t)ev[i].data.u64;
       __atomic_add_fetch(&t->epoch, 1, __ATOMIC_SEQ_CST);
       Sock* s = __atomic_load_n(&slot->s, __ATOMIC_SEQ_CST);
-      if (s && __atomic_load_n(&slot->gen, __ATOMIC_SEQ_CST) == gen && !__atomic_load_n(&s->returning, __ATOMIC_ACQUIRE))
-        relay_socket(t, s);
+      if (s && relay_enter(s)) {
+        /* Still the slot's socket now that this thread holds it (a worker taking it back clears
+         * the slot, then waits for `busy` to drop). */
+        if (__atomic_load_n(&slot->s, __ATOMIC_SEQ_CST) == s && __atomic_load_n(&slot->gen, __ATOMIC_SEQ_CST) == gen &&
+            !__atomic_load_n(&s->returning, __ATOMIC_ACQUIRE)) {
+          while (!relay_socket(t, s) && relay_leave(s)) {
+          }
+          if (__atomic_load_n(&s->returning, __ATOMIC_ACQUIRE)) __atomic_store_n(&s->busy, 0, __ATOMIC_SEQ_CST);
+        } else {
+          __atomic_store_n(&s->busy, 0, __ATOMIC_SEQ_CST);
+        }
+      }
       __atomic_add_fetch(&t->epoch, 1, __ATOMIC_SEQ_CST);
     }
   }
@@ -868,15 +912,12 @@ static int relay_start_locked(int n) {
     }
     for (int k = RELAY_SLOTS - 1; k >= 0; k--) relay_free[relay_nfree++] = k;
   }
+  if (relay_ep < 0) relay_ep = epoll_create1(EPOLL_CLOEXEC);
+  if (relay_ep < 0) return 0;
   for (int i = 0; i < n; i++) {
     RelayThread* t = calloc(1, sizeof *t);
-    int ep = t ? epoll_create1(EPOLL_CLOEXEC) : -1;
-    if (ep < 0) {
-      free(t);
-      break;
-    }
+    if (!t) break;
     t->index = i;
-    t->ep = ep;
     for (int k = 0; k < RX_PER_CALL; k++) {
       t->iov[k].iov_base = t->rx[k];
       t->iov[k].iov_len = RX_SLOT_BYTES;
@@ -891,7 +932,6 @@ static int relay_start_locked(int n) {
     int ok = pthread_create(&th, &attr, relay_main, t) == 0;
     pthread_attr_destroy(&attr);
     if (!ok) {
-      close(ep);
       free(t);
       break;
     }
@@ -904,24 +944,22 @@ static int relay_start_locked(int n) {
   return relay_nthreads;
 }
 
-/* Hands socket `s` (drained, nothing of it in the arena) from the worker's loop to its relay
- * thread (the same one each time: its log records stay in one queue, in order). What the worker
- * queued is sent first: the thread's datagrams must not overtake it. */
+/* Hands socket `s` (drained, nothing of it in the arena) from the worker's loop to the relay
+ * threads. What the worker queued is sent first: the threads' datagrams must not overtake it. */
 static void relay_promote(Instance* inst, Sock* s) {
   if (inst->delivering || s->relaySlot >= 0 || !inst->rq) return;
   if (inst->txCount > 0) flush(inst);
   pthread_mutex_lock(&relay_mu);
   if (relay_nfree > 0) {
-    if (s->relayThread < 0) s->relayThread = relay_next++ % relay_nthreads;
-    RelayThread* t = relay_threads[s->relayThread];
     int k = relay_free[--relay_nfree];
     RelaySlot* slot = &relay_slots[k];
     /* Off the loop first, so that only the thread reads it from here on. */
     uv_poll_stop(s->poll);
     __atomic_store_n(&slot->s, s, __ATOMIC_SEQ_CST);
     s->relaySlot = k;
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)k << 32 | slot->gen};
-    if (epoll_ctl(t->ep, EPOLL_CTL_ADD, s->fd, &ev) == 0) {
+    s->relayGen = slot->gen;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = (uint64_t)k << 32 | slot->gen};
+    if (epoll_ctl(relay_ep, EPOLL_CTL_ADD, s->fd, &ev) == 0) {
       inst->c.threadHandoffs++;
     } else {
       __atomic_store_n(&slot->s, NULL, __ATOMIC_SEQ_CST);
@@ -938,11 +976,13 @@ static void relay_promote(Instance* inst, Sock* s) {
 static void relay_take_back(Sock* s) {
   int k = s->relaySlot;
   if (k < 0) return;
-  RelayThread* t = relay_threads[s->relayThread];
   RelaySlot* slot = &relay_slots[k];
-  if (!__atomic_load_n(&s->returning, __ATOMIC_ACQUIRE)) epoll_ctl(t->ep, EPOLL_CTL_DEL, s->fd, NULL);
+  if (!__atomic_load_n(&s->returning, __ATOMIC_ACQUIRE)) epoll_ctl(relay_ep, EPOLL_CTL_DEL, s->fd, NULL);
   __atomic_store_n(&slot->s, NULL, __ATOMIC_SEQ_CST);
-  relay_wait_idle(t);
+  for (int spins = 0; __atomic_load_n(&s->busy, __ATOMIC_SEQ_CST) != 0; spins++) {
+    if (spins % 64 == 63) sched_yield();
+    else cpu_relax();
+  }
   pthread_mutex_lock(&relay_mu);
   __atomic_store_n(&slot->gen, slot->gen + 1, __ATOMIC_SEQ_CST);
   relay_free[relay_nfree++] = k;
@@ -956,7 +996,7 @@ static void relay_take_back(Sock* s) {
 static void relay_hold(Sock* s) {
   if (s->relaySlot < 0) return;
   if (__atomic_load_n(&s->returning, __ATOMIC_ACQUIRE)) {
-    relay_wait_idle(relay_threads[s->relayThread]);
+    while (__atomic_load_n(&s->busy, __ATOMIC_SEQ_CST) != 0) cpu_relax();
     return;
   }
   relay_take_back(s);
@@ -964,25 +1004,42 @@ static void relay_hold(Sock* s) {
 }
 
 /* Moves what the relay threads logged for this worker into the log JavaScript reads, as much as
- * fits. Returns how many records are left for the next time. */
+ * fits, oldest first across the threads' queues (a socket read by one thread, then another, has
+ * its records in both, in the order of their arrival times). Returns how many are left. */
 static int relay_merge_log(Instance* inst) {
   if (!inst->rq) return 0;
-  int left = 0;
-  int at = *inst->jsLog.count;
-  for (int i = 0; i < relay_nthreads; i++) {
+  uint32_t heads[RELAY_MAX_THREADS], tails[RELAY_MAX_THREADS];
+  for (int i = 0; i < inst->nrq; i++) {
     RelayQueue* q = &inst->rq[i];
-    uint32_t head = (uint32_t)__atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
-    uint32_t tail = q->tail;
     __atomic_store_n(&q->signalled, 0, __ATOMIC_RELEASE);
-    for (; tail != head && at < LOG_RECORDS; at++, tail++) {
-      uint32_t r = tail % LOG_RECORDS;
-      memcpy(&inst->jsLog.ints[at * LOG_INTS], &q->ints[r * LOG_INTS], sizeof(int32_t) * LOG_INTS);
-      inst->jsLog.times[at] = q->times[r];
+    heads[i] = (uint32_t)__atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
+    tails[i] = q->tail;
+  }
+  int at = *inst->jsLog.count;
+  while (at < LOG_RECORDS) {
+    int pick = -1;
+    double oldest = 0;
+    for (int i = 0; i < inst->nrq; i++) {
+      if (tails[i] == heads[i]) continue;
+      double t = inst->rq[i].times[tails[i] % LOG_RECORDS];
+      if (pick < 0 || t < oldest) {
+        pick = i;
+        oldest = t;
+      }
     }
-    __atomic_store_n(&q->tail, tail, __ATOMIC_RELEASE);
-    left += (int)(head - tail);
+    if (pick < 0) break;
+    RelayQueue* q = &inst->rq[pick];
+    uint32_t r = tails[pick]++ % LOG_RECORDS;
+    memcpy(&inst->jsLog.ints[at * LOG_INTS], &q->ints[r * LOG_INTS], sizeof(int32_t) * LOG_INTS);
+    inst->jsLog.times[at] = q->times[r];
+    at++;
   }
   *inst->jsLog.count = at;
+  int left = 0;
+  for (int i = 0; i < inst->nrq; i++) {
+    __atomic_store_n(&inst->rq[i].tail, tails[i], __ATOMIC_RELEASE);
+    left += (int)(heads[i] - tails[i]);
+  }
   return left;
 }
 
@@ -1327,7 +1384,6 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   s->id = id;
   s->fd = fd;
   s->relaySlot = -1;
-  s->relayThread = -1;
   s->serial = ++inst->serials;
   s->family = (int)family;
   s->poll = poll;

@@ -125,11 +125,11 @@ for (const [workers, thread] of [
       assert.equal(sa.packets_lost, 0);
       assert.equal(sb.packets_sent, 100 + events);
       assert.equal(sb.bytes_sent, 100 * 160 + events * 4);
-      // Where it was relayed: by the relay thread when it is on (after the first packet of each
-      // arming, which the worker relays before handing the leg over), never when it is off.
+      // Where it was relayed: mostly by the relay threads when they are on (the worker relays the
+      // first packet of each arming before it hands the leg over), never when they are off.
       const total = await offloaded(server);
       const thr = await byThread(server);
-      if (thread) assert.ok(thr >= total - 2 * 4 && thr > 0, `relay thread relayed ${thr} of ${total}`);
+      if (thread) assert.ok(thr >= total / 2, `relay threads relayed ${thr} of ${total}`);
       else assert.equal(thr, 0);
     },
   );
