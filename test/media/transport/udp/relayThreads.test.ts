@@ -209,3 +209,33 @@ test(
     assert.ok(after.threadOffloaded - before.threadOffloaded >= 800 - 40 * 2, 'nearly all by the threads');
   },
 );
+
+test(
+  'one leg flooded in bursts while two threads wait on it: one thread at a time reads it, nothing is lost, stuck or reordered',
+  toolchain,
+  async (t) => {
+    const r = await relay(t);
+    r.send(rtp({ pt: 0, seq: 1, ts: 160, ssrc: SSRC_IN }));
+    await until(() => r.atB.length === 1, 'handed over');
+    // Bursts of 50 (what B's socket buffer takes at once): datagrams keep arriving while a thread
+    // reads the socket, each an edge that wakes the other thread, which must leave the socket to
+    // the first and make it read once more.
+    let seq = 2;
+    for (let burst = 0; burst < 20; burst++) {
+      for (let i = 0; i < 50; i++, seq++) r.send(rtp({ pt: 0, seq, ts: 160 * seq, ssrc: SSRC_IN }));
+      await pause(10);
+    }
+    await until(() => r.atB.length === seq - 1, `all ${seq - 1} relayed (${r.atB.length})`, 10000);
+    takeLog();
+    const want = Array.from({ length: seq - 1 }, (_, i) => i + 1);
+    assert.deepEqual(
+      logged.filter((l) => l.socket === r.src).map((l) => l.seq),
+      want,
+    );
+    assert.deepEqual(
+      r.atB.map((p) => p.readUInt16BE(2)),
+      want.map((i) => (65530 + i) & 0xffff),
+    );
+    assert.deepEqual(r.jsOf(), []);
+  },
+);
