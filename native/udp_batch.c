@@ -281,6 +281,13 @@ static Instance* instance_of(napi_env env) {
   return inst;
 }
 
+/* This thread's state; throws and returns NULL before init(). */
+static Instance* initialised(napi_env env) {
+  Instance* inst = instance_of(env);
+  if (!inst) throw_type(env, "ERR_INVALID_STATE", "udp_batch: init() was not called");
+  return inst;
+}
+
 static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
   size_t argc = want;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
@@ -1542,11 +1549,8 @@ static napi_value Close(napi_env env, napi_callback_info info) {
 static napi_value SetBatching(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv)) return NULL;
-  Instance* inst = instance_of(env);
-  if (!inst) {
-    throw_type(env, "ERR_INVALID_STATE", "udp_batch: init() was not called");
-    return NULL;
-  }
+  Instance* inst = initialised(env);
+  if (!inst) return NULL;
   bool on = true;
   if (napi_get_value_bool(env, argv[0], &on) != napi_ok) {
     throw_type(env, "ERR_INVALID_ARG_TYPE", "setBatching(on): on must be a boolean");
@@ -1761,11 +1765,8 @@ static napi_value Own(napi_env env, napi_callback_info info) {
 static napi_value RelayThreads(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv)) return NULL;
-  Instance* inst = instance_of(env);
-  if (!inst) {
-    throw_type(env, "ERR_INVALID_STATE", "udp_batch: init() was not called");
-    return NULL;
-  }
+  Instance* inst = initialised(env);
+  if (!inst) return NULL;
   int64_t n;
   if (!get_int(env, argv[0], 0, RELAY_MAX_THREADS, "relay threads", &n)) return NULL;
   int running = 0;

@@ -38,20 +38,9 @@ export function offloadHarness(relayThreads = 0) {
     /** onBatch calls with no datagram: the addon asking JS to drain a filling log. */
     emptyBatches: 0,
   };
-  // The raw addon (native/udp_batch.c), driven directly: one init() for this thread, one onBatch
-  // that drains the relay log first (as the JS side does) and records what reached JavaScript.
   const LOOPBACK = 0x7f000001;
   const PCMU = codecKey({ name: 'PCMU', clockRate: 8000, channels: 1 });
   const PCMA = codecKey({ name: 'PCMA', clockRate: 8000, channels: 1 });
-
-  interface LogRecord {
-    socket: number;
-    seq: number;
-    ts: number;
-    ssrc: number;
-    payloadBytes: number;
-    arrivalMs: number;
-  }
 
   let state: { addon: NativeUdpAddon; arena: NativeUdpArena } | undefined;
   /** Datagrams delivered to JavaScript, per socket id. */

@@ -14,6 +14,26 @@ const { SSRC_IN, trail, logged, takeLog, until, rtp, Expected, relay } = h;
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Audio from peer A to the leg every millisecond, numbered from 1, until stop() (the next number). */
+function stream(r: { send(p: Buffer): void }): { stop(): Promise<number> } {
+  let seq = 1;
+  let sending = true;
+  const done = (async () => {
+    while (sending) {
+      r.send(rtp({ pt: 0, seq, ts: 160 * seq, ssrc: SSRC_IN }));
+      seq++;
+      await pause(1);
+    }
+  })();
+  return {
+    async stop() {
+      sending = false;
+      await done;
+      return seq;
+    },
+  };
+}
+
 /** What JavaScript learnt of socket `id`, in order: the sequence numbers and how. */
 function trailOf(id: number): string[] {
   return trail.filter((e) => e.socket === id).map((e) => `${e.to}:${e.seq}`);
@@ -107,23 +127,14 @@ test(
   toolchain,
   async (t) => {
     const r = await relay(t);
-    let seq = 1;
-    let sending = true;
-    const pump = (async () => {
-      while (sending) {
-        r.send(rtp({ pt: 0, seq, ts: 160 * seq, ssrc: SSRC_IN }));
-        seq++;
-        await pause(1);
-      }
-    })();
+    const pump = stream(r);
     await until(() => r.atB.length >= 20, 'relayed by the thread');
     r.route[R.ARMED] = 0;
     r.addon.takeLog(true);
     const relayed = r.s[S.PACKETS]!;
     const octets = r.f[SF.OCTETS]!;
     await until(() => r.jsOf().length >= 10, 'the later ones in JavaScript');
-    sending = false;
-    await pump;
+    const seq = await pump.stop();
     await pause(20);
     assert.equal(r.s[S.PACKETS], relayed, 'nothing relayed after the barrier');
     assert.equal(r.f[SF.OCTETS], octets);
@@ -148,15 +159,7 @@ test(
   async (t) => {
     const r = await relay(t);
     const r2 = await relay(t); // its SENDER block: the new destination
-    let seq = 1;
-    let sending = true;
-    const pump = (async () => {
-      while (sending) {
-        r.send(rtp({ pt: 0, seq, ts: 160 * seq, ssrc: SSRC_IN }));
-        seq++;
-        await pause(1);
-      }
-    })();
+    const pump = stream(r);
     await until(() => r.atB.length >= 10, 'relayed by the thread');
     const handoffs = r.addon.stats().threadHandoffs;
     r.addon.route(r.src, r.route, r2.s);
@@ -168,8 +171,7 @@ test(
     const reused = r.addon.open(4); // closed by relay()'s after hook, as the id is the same
     r.addon.bind(reused, '127.0.0.1', 0);
     await pause(30);
-    sending = false;
-    await pump;
+    await pump.stop();
     takeLog();
     assert.equal(reused, r.src, 'the id is reused');
     assert.deepEqual(
