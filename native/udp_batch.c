@@ -27,17 +27,18 @@
  * process' native relay threads (one edge-triggered epoll set they all wait on, the same
  * recvmmsg/rewrite/sendmmsg; whichever thread is free reads a socket that has datagrams, one at a
  * time), so that relaying waits for no JavaScript, no garbage collection, no other socket of the
- * worker and no other relay thread that waits for a CPU. The first datagram the route does not describe sends the socket
- * back (it and the rest of its recvmmsg call go to the worker's arena, in order, through a
- * uv_async); the worker hands it over again after its next relayed datagram. What a thread
- * relayed is logged per worker and merged into the worker's log (takeLog(), and before any
- * datagram it sent back, oldest first across the threads), so JavaScript sees each socket's
- * packets in order.
+ * worker and no other relay thread that waits for a CPU. The first datagram the route does not
+ * describe sends the socket back (it and the rest of its recvmmsg call go to the worker's arena,
+ * in order, through a uv_async); the worker hands it over again after its next relayed datagram.
+ * What a thread relayed is logged per worker and merged into the worker's log (takeLog(), and
+ * before any datagram it sent back, oldest first across the threads), so JavaScript sees each
+ * socket's packets in order.
  *
  * Context-aware (NAPI_MODULE_INIT, napi_set_instance_data): each worker thread has its own state
- * and loop. The relay thread's state (relay_*) is the only static mutable state. The relay thread
+ * and loop. The relay threads' state (relay_*) is the only static mutable state. A relay thread
  * never waits for a worker: what it hands to a worker (its log, the datagrams it sends back) goes
- * through single-producer rings, and a worker that takes a socket back waits for the thread instead.
+ * through single-producer rings, and a worker that takes a socket back waits for the threads
+ * instead (relay_wait_out).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -107,7 +108,7 @@
 /* Tries at the sender lock before the packet goes to JS instead (which waits for it): a thread
  * that died holding it must not hang this one. */
 #define LOCK_SPINS 1024
-/* Datagrams the relay thread may hold for workers (sent back with their socket) before it drops. */
+/* Datagrams a relay thread may hold for a worker (sent back with their socket) before it drops. */
 #define BOUNCE_MAX 256
 #define RELAY_MAX_THREADS 16
 
@@ -160,7 +161,7 @@ typedef struct {
   int busy;
 } Sock;
 
-/* A datagram the relay thread sent back to the worker with its socket. */
+/* A datagram a relay thread sent back to the worker with its socket. */
 typedef struct {
   int id;
   uint32_t serial;
@@ -175,7 +176,7 @@ typedef struct {
   double recvCalls, recvPackets, recvTruncated, recvErrors, deliveries;
   double sendCalls, sendPackets, sendErrors, sendImmediate;
   double offloaded, offloadSendCalls, offloadSendErrors, offloadLockBusy;
-  /* The relay thread: of `offloaded` those it relayed; sockets handed to it, and sent back. */
+  /* The relay threads: of `offloaded` those they relayed; sockets handed to them, and sent back. */
   double threadOffloaded, threadHandoffs, threadReturns;
 } Counters;
 
@@ -493,7 +494,7 @@ static void offload_send(OffloadBatch* b, Counters* c) {
  * rewritten in its slot as RtpSender.rewrite() would (after BridgeLink's payload type mapping)
  * into the destination's SENDER block, queued in `b` for offload_send(), logged in `log`. The
  * first of a recvmmsg call takes the block's lock. Returns 0 when the datagram is JavaScript's to
- * handle. `inLoop`: called from the worker's loop (not the relay thread), which owns the arena
+ * handle. `inLoop`: called from the worker's loop (not a relay thread), which owns the arena
  * and the send queue.
  */
 static int try_offload(Instance* inst, OffloadBatch* b, Counters* c, Log* log, int inLoop, Sock* s, uint8_t* buf,
@@ -703,7 +704,7 @@ static void on_readable(uv_poll_t* handle, int status, int events) {
     inst->rxCount = out;
     if (r < want) {
       /* Drained. A socket that relays, with nothing of its own waiting in the arena, goes to the
-       * relay thread (when it is on). */
+       * relay threads (when they are on). */
       if (offloaded > 0 && inst->relayOn && s->arenaGen != inst->gen) relay_promote(inst, s);
       return;
     }
@@ -739,11 +740,10 @@ typedef struct {
   uint32_t gen;
 } RelaySlot;
 
-/* One relay thread: its epoch (+1 before and after each event it handles: odd while it handles
- * one, see relay_wait_idle) and its buffers for one recvmmsg call. */
+/* One relay thread: its index (the queue it writes in each worker's rq) and its buffers for one
+ * recvmmsg call. */
 typedef struct {
   int index;
-  uint64_t epoch;
   OffloadBatch ob;
   uint8_t rx[RX_PER_CALL][RX_SLOT_BYTES];
   struct mmsghdr msgs[RX_PER_CALL];
@@ -753,7 +753,6 @@ typedef struct {
 
 /* Workers only (the threads never take it): starting the threads, the free slots. */
 static pthread_mutex_t relay_mu = PTHREAD_MUTEX_INITIALIZER;
-static RelayThread* relay_threads[RELAY_MAX_THREADS];
 static int relay_nthreads;
 /* One epoll set for all the threads (edge-triggered): whichever thread is free takes a socket
  * that has datagrams, so one thread waiting for a CPU holds up no socket another could serve. */
@@ -762,15 +761,12 @@ static RelaySlot* relay_slots;
 static int* relay_free;
 static int relay_nfree;
 
-/* Waits until thread `t` is out of the socket it may have been reading: after a worker cleared
- * a slot or disarmed a route, the thread is done with what it saw before. */
-static void relay_wait_idle(RelayThread* t) {
-  /* What this thread stored before (a route's ARMED = 0 from JavaScript) is seen by the relay
-   * thread before the epoch is read here. */
+/* Waits until no relay thread reads `s`. What the caller stored before (a cleared slot, a
+ * route's ARMED = 0 from JavaScript) is then what any thread that takes `s` later sees: a thread
+ * takes `busy` before it looks at either. */
+static void relay_wait_out(Sock* s) {
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
-  uint64_t e = __atomic_load_n(&t->epoch, __ATOMIC_SEQ_CST);
-  if ((e & 1) == 0) return;
-  for (int spins = 0; __atomic_load_n(&t->epoch, __ATOMIC_SEQ_CST) == e; spins++) {
+  for (int spins = 0; __atomic_load_n(&s->busy, __ATOMIC_SEQ_CST) != 0; spins++) {
     if (spins % 64 == 63) sched_yield();
     else cpu_relax();
   }
@@ -884,7 +880,6 @@ static void* relay_main(void* arg) {
     for (int i = 0; i < n; i++) {
       RelaySlot* slot = &relay_slots[ev[i].data.u64 >> 32];
       uint32_t gen = (uint32_t)ev[i].data.u64;
-      __atomic_add_fetch(&t->epoch, 1, __ATOMIC_SEQ_CST);
       Sock* s = __atomic_load_n(&slot->s, __ATOMIC_SEQ_CST);
       if (s && relay_enter(s)) {
         /* Still the slot's socket now that this thread holds it (a worker taking it back clears
@@ -898,7 +893,6 @@ static void* relay_main(void* arg) {
           __atomic_store_n(&s->busy, 0, __ATOMIC_SEQ_CST);
         }
       }
-      __atomic_add_fetch(&t->epoch, 1, __ATOMIC_SEQ_CST);
     }
   }
 }
@@ -945,7 +939,6 @@ static int relay_start_locked(int n) {
     char name[16];
     snprintf(name, sizeof name, "msc-relay-%d", i);
     pthread_setname_np(th, name);
-    relay_threads[i] = t;
     relay_nthreads = i + 1;
   }
   return relay_nthreads;
@@ -986,10 +979,7 @@ static void relay_take_back(Sock* s) {
   RelaySlot* slot = &relay_slots[k];
   if (!__atomic_load_n(&s->returning, __ATOMIC_ACQUIRE)) epoll_ctl(relay_ep, EPOLL_CTL_DEL, s->fd, NULL);
   __atomic_store_n(&slot->s, NULL, __ATOMIC_SEQ_CST);
-  for (int spins = 0; __atomic_load_n(&s->busy, __ATOMIC_SEQ_CST) != 0; spins++) {
-    if (spins % 64 == 63) sched_yield();
-    else cpu_relax();
-  }
+  relay_wait_out(s);
   pthread_mutex_lock(&relay_mu);
   __atomic_store_n(&slot->gen, slot->gen + 1, __ATOMIC_SEQ_CST);
   relay_free[relay_nfree++] = k;
@@ -1003,7 +993,7 @@ static void relay_take_back(Sock* s) {
 static void relay_hold(Sock* s) {
   if (s->relaySlot < 0) return;
   if (__atomic_load_n(&s->returning, __ATOMIC_ACQUIRE)) {
-    while (__atomic_load_n(&s->busy, __ATOMIC_SEQ_CST) != 0) cpu_relax();
+    relay_wait_out(s);
     return;
   }
   relay_take_back(s);
@@ -1803,20 +1793,19 @@ static napi_value RelayThreads(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* takeLog(barrier) -> records left behind: appends what the relay thread relayed for this worker
- * to the log JavaScript reads (logCount grows), as much as fits. barrier: first waits until the
- * thread is out of the socket it was reading, so a route disarmed before the call relays nothing
- * after it. */
+/* takeLog(barrierId) -> records left behind: appends what the relay threads relayed for this
+ * worker to the log JavaScript reads (logCount grows), as much as fits. barrierId >= 0: first
+ * waits until no relay thread reads that socket, so that its route, disarmed before the call,
+ * relays nothing after it (-1: no wait). */
 static napi_value TakeLog(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv)) return NULL;
   Instance* inst = instance_of(env);
-  bool barrier = false;
-  napi_get_value_bool(env, argv[0], &barrier);
+  int64_t barrierId = -1;
+  if (!get_int(env, argv[0], -1, 0x7fffffff, "barrier socket id", &barrierId)) return NULL;
   int left = 0;
   if (inst && inst->rq) {
-    if (barrier)
-      for (int i = 0; i < relay_nthreads; i++) relay_wait_idle(relay_threads[i]);
+    if (barrierId >= 0 && barrierId < inst->nsocks && inst->socks[barrierId]) relay_wait_out(inst->socks[barrierId]);
     left = relay_merge_log(inst);
   }
   napi_value out;

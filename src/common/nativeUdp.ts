@@ -43,12 +43,12 @@ export interface NativeUdpAddon {
    */
   relayThreads(n: number): number;
   /**
-   * Appends what the relay thread relayed for this thread's sockets to the log (logCount grows),
-   * as much as fits; returns how many records are left for the next call. `barrier`: first waits
-   * until the relay thread is out of the socket it was reading, so that a route disarmed before
-   * the call relays nothing after it.
+   * Appends what the relay threads relayed for this thread's sockets to the log (logCount grows),
+   * as much as fits; returns how many records are left for the next call. `barrierId` >= 0: first
+   * waits until no relay thread reads that socket, so that its route, disarmed before the call,
+   * relays nothing after it (-1: no wait).
    */
-  takeLog(barrier: boolean): number;
+  takeLog(barrierId: number): number;
 }
 
 /** The numbers of src/media/transport/udp/offloadLayout.ts, as the addon has them. */
@@ -104,9 +104,9 @@ export interface NativeUdpStats {
   offloadSendErrors: number;
   /** Datagrams given to JS because the SENDER lock stayed held (another thread in it). */
   offloadLockBusy: number;
-  /** Of `offloaded`, what the relay thread relayed (RELAY_THREADS). */
+  /** Of `offloaded`, what the relay threads relayed (RELAY_THREADS). */
   threadOffloaded: number;
-  /** Sockets handed to the relay thread, and sent back to their worker (a datagram for JavaScript). */
+  /** Sockets handed to the relay threads, and sent back to their worker (a datagram for JavaScript). */
   threadHandoffs: number;
   threadReturns: number;
   queued: number;

@@ -53,7 +53,7 @@ export function offloadHarness(relayThreads = 0) {
     const arena = state!.arena;
     if (self.holdLog) return;
     // The relay threads' records join the log first (takeLog), as NativeUdpTransport does.
-    let left = relayThreads > 0 ? state!.addon.takeLog(false) : 0;
+    let left = relayThreads > 0 ? state!.addon.takeLog(-1) : 0;
     for (;;) {
       const n = arena.logCount[0]!;
       for (let i = 0; i < n; i++) {
@@ -70,7 +70,7 @@ export function offloadHarness(relayThreads = 0) {
       }
       arena.logCount[0] = 0;
       if (left === 0) return;
-      left = state!.addon.takeLog(false);
+      left = state!.addon.takeLog(-1);
     }
   }
 

@@ -39,9 +39,10 @@ function sourceText(slot: number): string {
   return text.toString('latin1', start, end);
 }
 
-/** RELAY_THREADS: the native relay threads wanted for this thread's relaying sockets, and whether they serve it. */
+/** RELAY_THREADS: the native relay threads wanted for this thread's relaying sockets. */
 let relayThreadsWanted = 0;
-let relayThreadOn = false;
+/** Whether relay threads ever served this thread (their records are then taken at every drain). */
+let relayThreadsLog = false;
 
 /** How often the relay offload's log is read when no batch comes to JavaScript (ms). */
 const LOG_DRAIN_MS = 20;
@@ -52,10 +53,10 @@ let drainTimer: NodeJS.Timeout | null = null;
  * statistics, media timeout): at the start of every batch, so they come before the socket's
  * later datagrams, and on a timer while everything is relayed natively.
  */
-function drainLog(barrier = false): void {
+function drainLog(barrierId = -1): void {
   const a = arena!;
-  // The relay thread's records first join the log (after what this thread relayed before them).
-  let left = relayThreadOn ? addon!.takeLog(barrier) : 0;
+  // The relay threads' records first join the log (after what this thread relayed before them).
+  let left = relayThreadsLog ? addon!.takeLog(barrierId) : 0;
   for (;;) {
     const n = a.logCount[0]!;
     if (n === 0) return;
@@ -73,7 +74,7 @@ function drainLog(barrier = false): void {
     }
     a.logCount[0] = 0;
     if (left === 0) return;
-    left = addon!.takeLog(false);
+    left = addon!.takeLog(-1);
   }
 }
 
@@ -131,15 +132,18 @@ function threadAddon(): NativeUdpAddon {
   arena = a.init(onBatch);
   textBytes = Buffer.from(arena.text.buffer, arena.text.byteOffset, arena.text.byteLength);
   addon = a;
-  if (relayThreadsWanted > 0)
-    relayThreadOn = typeof a.relayThreads === 'function' && a.relayThreads(relayThreadsWanted) > 0;
+  if (relayThreadsWanted > 0) useRelayThreads(a, relayThreadsWanted);
   return a;
 }
 
-/** RELAY_THREADS for this thread's sockets (before or after the first one opens; 0: none). */
+function useRelayThreads(a: NativeUdpAddon, n: number): void {
+  if (typeof a.relayThreads === 'function' && a.relayThreads(n) > 0) relayThreadsLog = true;
+}
+
+/** RELAY_THREADS for this thread's sockets (before or after the first one opens; 0: no more). */
 export function setNativeRelayThreads(n: number): void {
   relayThreadsWanted = n;
-  if (addon !== null) relayThreadOn = typeof addon.relayThreads === 'function' && addon.relayThreads(n) > 0;
+  if (addon !== null) useRelayThreads(addon, n);
 }
 
 /** This thread's addon counters (tests, benchmarks), null when no native socket was opened here. */
@@ -225,14 +229,14 @@ export class NativeUdpTransport implements UdpTransport, UdpOffload {
     if (this.#closed) return;
     this.#addon.route(this.#id, route, new Int32Array(sender, 0, SENDER_INTS));
     if (drainTimer === null) {
-      drainTimer = setInterval(drainLog, LOG_DRAIN_MS, false);
+      drainTimer = setInterval(drainLog, LOG_DRAIN_MS, -1);
       drainTimer.unref();
     }
   }
 
   drain(): void {
-    // A barrier too: the route disarmed before this call relays nothing after it (relay thread).
-    if (arena !== null) drainLog(true);
+    // A barrier too: this socket's route, disarmed before the call, relays nothing after it.
+    if (arena !== null) drainLog(this.#id);
   }
 
   detach(): void {

@@ -123,14 +123,14 @@ test(
 );
 
 test(
-  'takeLog(true) is a barrier: a route disarmed before it relays nothing after it, while datagrams keep coming',
+  'takeLog(id) is a barrier: the route of that socket, disarmed before it, relays nothing after it, while datagrams keep coming',
   toolchain,
   async (t) => {
     const r = await relay(t);
     const pump = stream(r);
     await until(() => r.atB.length >= 20, 'relayed by the thread');
     r.route[R.ARMED] = 0;
-    r.addon.takeLog(true);
+    r.addon.takeLog(r.src);
     const relayed = r.s[S.PACKETS]!;
     const octets = r.f[SF.OCTETS]!;
     await until(() => r.jsOf().length >= 10, 'the later ones in JavaScript');
@@ -219,13 +219,13 @@ test(
     const r = await relay(t);
     r.send(rtp({ pt: 0, seq: 1, ts: 160, ssrc: SSRC_IN }));
     await until(() => r.atB.length === 1, 'handed over');
-    // Bursts of 50 (what B's socket buffer takes at once): datagrams keep arriving while a thread
-    // reads the socket, each an edge that wakes the other thread, which must leave the socket to
-    // the first and make it read once more.
+    // Bursts of 50 (what B's socket buffer surely takes; the next once B has them all): datagrams
+    // keep arriving while a thread reads the socket, each an edge that wakes the other thread,
+    // which must leave the socket to the first and make it read once more.
     let seq = 2;
     for (let burst = 0; burst < 20; burst++) {
       for (let i = 0; i < 50; i++, seq++) r.send(rtp({ pt: 0, seq, ts: 160 * seq, ssrc: SSRC_IN }));
-      await pause(10);
+      await until(() => r.atB.length === seq - 1, `burst ${burst} relayed (${r.atB.length} of ${seq - 1})`);
     }
     await until(() => r.atB.length === seq - 1, `all ${seq - 1} relayed (${r.atB.length})`, 10000);
     takeLog();
